@@ -1,0 +1,315 @@
+// Package archive is the backup job: for each target it gets a Heroku backup (a new capture or
+// the newest existing one), streams it from its signed URL into a Store, and writes a manifest
+// beside it.
+package archive
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+)
+
+// Modes of getting a backup.
+const (
+	ModeCapture = "capture" // ask Heroku for a new backup
+	ModeLatest  = "latest"  // archive the newest successful backup Heroku already has
+)
+
+// Heroku is what the job needs from Heroku.
+type Heroku interface {
+	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
+	Capture(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
+	Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer)) (heroku.Transfer, error)
+	Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
+	PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error)
+}
+
+// Downloader opens a backup's signed URL and tells its exact length.
+type Downloader interface {
+	Open(ctx context.Context, url string) (io.ReadCloser, int64, error)
+}
+
+// Target is one database to archive, named as the user named it.
+type Target struct {
+	App      string
+	Database string
+}
+
+func (t Target) String() string { return t.App + ":" + t.Database }
+
+// Result is what happened to one target.
+type Result struct {
+	Target          Target
+	Backup          string // e.g. b042
+	Bytes           int64
+	SHA256          string
+	Key             string // the dump's key in the store
+	Location        string // where people find it
+	AlreadyArchived bool   // an earlier run archived this very backup
+	Duration        time.Duration
+	Err             error
+}
+
+// Job archives targets.
+type Job struct {
+	Heroku         Heroku
+	Download       Downloader
+	Store          Store
+	Mode           string
+	MaxAge         time.Duration // latest mode: refuse an older backup
+	CaptureTimeout time.Duration
+	Version        string
+	Log            zerolog.Logger
+	Now            func() time.Time
+	// ProgressEvery is the interval of progress lines while a capture runs or bytes stream.
+	ProgressEvery time.Duration
+}
+
+// Run archives every target in turn; one failing does not stop the others.
+func (j *Job) Run(ctx context.Context, targets []Target) []Result {
+	results := make([]Result, 0, len(targets))
+	for _, t := range targets {
+		results = append(results, j.Archive(ctx, t))
+	}
+	return results
+}
+
+// Archive archives one target.
+func (j *Job) Archive(ctx context.Context, t Target) Result {
+	start := j.now()
+	log := j.Log.With().Str("app", t.App).Str("database", t.Database).Logger()
+	log.Info().Str("mode", j.Mode).Msg("target started")
+	res := Result{Target: t}
+	err := j.archive(ctx, log, t, &res)
+	res.Duration = j.now().Sub(start)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	ev := log.Info().Str("backup", res.Backup).Int64("bytes", res.Bytes).Str("sha256", res.SHA256).
+		Str("location", res.Location).Dur("duration", res.Duration.Round(time.Millisecond))
+	if res.AlreadyArchived {
+		ev.Msg("target already archived by an earlier run")
+	} else {
+		ev.Msg("target archived")
+	}
+	return res
+}
+
+func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Result) error {
+	db, err := j.Heroku.Resolve(ctx, t.App, t.Database)
+	if err != nil {
+		return err
+	}
+	log = log.With().Str("addon", db.AddonName).Logger()
+	backup, err := j.backup(ctx, log, db)
+	if err != nil {
+		return err
+	}
+	res.Backup = backup.Name()
+	log = log.With().Str("backup", res.Backup).Logger()
+
+	signed, err := j.Heroku.PublicURL(ctx, db, backup)
+	if err != nil {
+		return err
+	}
+	body, size, err := j.Download.Open(ctx, signed.URL.Reveal())
+	if err != nil {
+		return fmt.Errorf("archive: download app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
+	}
+	defer body.Close()
+	if backup.ProcessedBytes > 0 && backup.ProcessedBytes != size {
+		// Unverified whether processed_bytes always equals the stored object's size: note, don't fail.
+		log.Warn().Int64("heroku_bytes", backup.ProcessedBytes).Int64("download_bytes", size).Msg("download size differs from Heroku's processed_bytes")
+	}
+
+	// Look at the archive header before anything is uploaded: an error page must never land as a dump.
+	br := bufio.NewReaderSize(body, 64<<10)
+	peek, _ := br.Peek(int(min(size, 4096)))
+	header, err := pgdump.ReadHeader(bytesReader(peek))
+	if err != nil {
+		return fmt.Errorf("archive: check download app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
+	}
+	log.Info().Int64("bytes", size).Str("pg_dump_version", header.DumpVersion).Str("server_version", header.ServerVersion).
+		Str("compression", header.Compression).Msg("download started")
+
+	key := Key(db, backup)
+	res.Key = key
+	res.Location = j.Store.Location(key)
+	hash := sha256.New()
+	counter := &countingReader{r: io.TeeReader(br, hash)}
+	stop := j.reportTransfer(log, counter, size)
+	started := j.now()
+	err = j.Store.Put(ctx, Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
+	stop()
+	switch {
+	case errors.Is(err, ErrExists):
+		res.AlreadyArchived = true
+	case err != nil:
+		return fmt.Errorf("archive: upload app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
+	}
+	res.Bytes = size
+	if counter.n.Load() != size {
+		// The store found the object before reading everything: no full hash to write a manifest with.
+		return nil
+	}
+	res.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	if !res.AlreadyArchived {
+		log.Info().Int64("bytes", size).Str("rate", Rate(size, j.now().Sub(started))).Msg("upload finished")
+	}
+	// Written even when the dump was already there: an earlier run may have stopped between the two.
+	m := j.manifest(db, backup, header, res)
+	blob, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("archive: manifest app=%s database=%s: %w", t.App, t.Database, err)
+	}
+	mkey := ManifestKey(key)
+	err = j.Store.Put(ctx, Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
+	if err != nil && !errors.Is(err, ErrExists) {
+		return fmt.Errorf("archive: write manifest app=%s database=%s backup=%s (the dump itself is at %s): %w",
+			t.App, t.Database, res.Backup, res.Location, err)
+	}
+	return nil
+}
+
+// backup returns the Heroku backup to archive: a new capture, or the newest existing one.
+func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database) (heroku.Transfer, error) {
+	if j.Mode == ModeLatest {
+		b, err := j.Heroku.Latest(ctx, db)
+		if err != nil {
+			return b, err
+		}
+		age := j.now().Sub(b.FinishedAt.Time)
+		if j.MaxAge > 0 && age > j.MaxAge {
+			return b, fmt.Errorf("archive: latest backup app=%s database=%s: the newest successful backup, %s, finished %s ago (at %s), older than BACKUP_MAX_AGE=%s: check that Heroku's backup schedule runs (heroku pg:backups:schedules -a %s), or use BACKUP_MODE=capture",
+				db.App, db.Attachment, b.Name(), age.Round(time.Minute), b.FinishedAt.UTC().Format(time.RFC3339), j.MaxAge, db.App)
+		}
+		log.Info().Str("backup", b.Name()).Str("finished_at", b.FinishedAt.UTC().Format(time.RFC3339)).
+			Dur("age", age.Round(time.Second)).Msg("using latest backup")
+		return b, nil
+	}
+
+	b, err := j.Heroku.Capture(ctx, db)
+	if err != nil {
+		return b, err
+	}
+	log.Info().Str("backup", b.Name()).Str("transfer_uuid", b.UUID).Msg("capture started")
+	var last time.Time
+	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer) {
+		if now := j.now(); now.Sub(last) >= j.progressEvery() {
+			last = now
+			ev := log.Info().Str("backup", p.Name()).Int64("processed_bytes", p.ProcessedBytes)
+			if p.SourceBytes != nil {
+				ev = ev.Int64("source_bytes", *p.SourceBytes)
+			}
+			ev.Bool("running", !p.StartedAt.IsZero()).Msg("capture in progress")
+		}
+	})
+	if err != nil {
+		return b, err
+	}
+	log.Info().Str("backup", b.Name()).Int64("processed_bytes", b.ProcessedBytes).Msg("capture finished")
+	return b, nil
+}
+
+func (j *Job) manifest(db heroku.Database, b heroku.Transfer, h pgdump.Header, res *Result) Manifest {
+	m := Manifest{
+		ManifestVersion:  1,
+		App:              db.App,
+		Database:         db.Attachment,
+		Addon:            db.AddonName,
+		BillingApp:       db.BillingApp,
+		Plan:             db.Plan,
+		Backup:           b.Name(),
+		TransferUUID:     b.UUID,
+		BackupCreatedAt:  b.CreatedAt.UTC(),
+		BackupFinishedAt: b.FinishedAt.UTC(),
+		Mode:             j.Mode,
+		Bytes:            res.Bytes,
+		SHA256:           res.SHA256,
+		Key:              res.Key,
+		ArchivedAt:       j.now().UTC().Truncate(time.Second),
+		PgDump:           h,
+		PgoffsiteVersion: j.Version,
+	}
+	return m
+}
+
+// reportTransfer logs bytes, rate and ETA at a steady interval until the returned stop is called.
+func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64) (stop func()) {
+	done := make(chan struct{})
+	started := j.now()
+	go func() {
+		tick := time.NewTicker(j.progressEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				n := c.n.Load()
+				elapsed := j.now().Sub(started)
+				ev := log.Info().Int64("bytes", n).Int64("total", size).Str("rate", Rate(n, elapsed))
+				if n > 0 && n < size {
+					eta := time.Duration(float64(elapsed) * float64(size-n) / float64(n))
+					ev = ev.Dur("eta", eta.Round(time.Second))
+				}
+				ev.Msg("transfer in progress")
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (j *Job) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+func (j *Job) progressEvery() time.Duration {
+	if j.ProgressEvery > 0 {
+		return j.ProgressEvery
+	}
+	return 30 * time.Second
+}
+
+// Rate formats a transfer rate for people, e.g. "84.2 MB/s".
+func Rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "n/a"
+	}
+	bps := float64(n) / d.Seconds()
+	switch {
+	case bps >= 1e9:
+		return fmt.Sprintf("%.2f GB/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%.1f MB/s", bps/1e6)
+	default:
+		return fmt.Sprintf("%.1f kB/s", bps/1e3)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,219 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+)
+
+// memStore keeps objects in memory and follows the Store contract.
+type memStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	puts    int
+}
+
+func (m *memStore) Put(ctx context.Context, obj Object, r io.Reader) error {
+	m.mu.Lock()
+	m.puts++
+	m.mu.Unlock()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) != obj.Size {
+		return ErrSizeMismatch
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.objects == nil {
+		m.objects = map[string][]byte{}
+	}
+	if _, ok := m.objects[obj.Key]; ok {
+		return fmt.Errorf("mem: %s: %w", obj.Key, ErrExists)
+	}
+	m.objects[obj.Key] = b
+	return nil
+}
+
+func (m *memStore) Location(key string) string { return "mem://" + key }
+
+var _ Store = (*memStore)(nil)
+
+type fakeHeroku struct {
+	db       heroku.Database
+	backup   heroku.Transfer
+	url      string
+	captures int
+}
+
+func (f *fakeHeroku) Resolve(ctx context.Context, app, database string) (heroku.Database, error) {
+	if database != "DATABASE_URL" {
+		return heroku.Database{}, fmt.Errorf("heroku: resolve app=%s database=%s: Unknown database", app, database)
+	}
+	return f.db, nil
+}
+
+func (f *fakeHeroku) Capture(ctx context.Context, db heroku.Database) (heroku.Transfer, error) {
+	f.captures++
+	return f.backup, nil
+}
+
+func (f *fakeHeroku) Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer)) (heroku.Transfer, error) {
+	progress(t)
+	return t, nil
+}
+
+func (f *fakeHeroku) Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error) {
+	return f.backup, nil
+}
+
+func (f *fakeHeroku) PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error) {
+	return heroku.SignedURL{URL: heroku.Secret(f.url), ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+
+// fakeDump is a valid pg_dump 15 header followed by filler.
+func fakeDump(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("PGDMP")
+	b.Write([]byte{1, 14, 0, 4, 8, 1})
+	wint := func(v int) { b.WriteByte(0); b.Write([]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}) }
+	wstr := func(s string) { wint(len(s)); b.WriteString(s) }
+	wint(-0) // compression level 0
+	for _, v := range []int{5, 4, 3, 2, 1, 124, 0} {
+		wint(v)
+	}
+	wstr("shop")
+	wstr("15.18 (Debian 15.18-0+deb12u1)")
+	wstr("15.18 (Debian 15.18-0+deb12u1)")
+	for b.Len() < n {
+		b.WriteByte(byte(b.Len()))
+	}
+	return b.Bytes()
+}
+
+func newJob(t *testing.T, body []byte, mode string) (*Job, *fakeHeroku, *memStore, *bytes.Buffer) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" || r.Method != http.MethodGet {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	ok := true
+	finished := time.Date(2026, 11, 23, 2, 3, 4, 0, time.UTC)
+	fh := &fakeHeroku{
+		db: heroku.Database{App: "shop", Attachment: "DATABASE", AddonID: "a1", AddonName: "postgresql-x-1", BillingApp: "shop"},
+		backup: heroku.Transfer{UUID: "u-1", Num: 42, FromType: "pg_dump", ToType: "gof3r", Succeeded: &ok,
+			CreatedAt: heroku.Time{Time: finished.Add(-time.Minute)}, FinishedAt: heroku.Time{Time: finished}, ProcessedBytes: int64(len(body))},
+		url: srv.URL + "/backup.dump?X-Amz-Signature=topsecret",
+	}
+	store := &memStore{}
+	var logs bytes.Buffer
+	j := &Job{Heroku: fh, Download: &fetch.Client{}, Store: store, Mode: mode, MaxAge: 26 * time.Hour,
+		Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
+	return j, fh, store, &logs
+}
+
+func TestArchiveWritesDumpAndManifest(t *testing.T) {
+	body := fakeDump(300 << 10)
+	j, fh, store, logs := newJob(t, body, ModeCapture)
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if fh.captures != 1 {
+		t.Errorf("captures = %d, want 1", fh.captures)
+	}
+	wantKey := "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.dump"
+	if res.Key != wantKey {
+		t.Errorf("key = %q, want %q", res.Key, wantKey)
+	}
+	if !bytes.Equal(store.objects[wantKey], body) {
+		t.Fatal("archived bytes differ from the download")
+	}
+	sum := sha256.Sum256(body)
+	var m Manifest
+	if err := json.Unmarshal(store.objects[ManifestKey(wantKey)], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(body)) || m.Backup != "b042" || m.TransferUUID != "u-1" ||
+		m.Key != wantKey || m.PgDump.Database != "shop" || m.PgDump.FormatVersion != "1.14.0" || m.PgoffsiteVersion != "test" {
+		t.Errorf("manifest = %+v", m)
+	}
+	if strings.Contains(logs.String(), "topsecret") {
+		t.Error("the signed URL's signature reached the log")
+	}
+}
+
+func TestArchiveRefusesErrorPageBeforeUpload(t *testing.T) {
+	page := []byte("<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>")
+	j, _, store, _ := newJob(t, page, ModeCapture)
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "not a pg_dump custom-format archive") {
+		t.Fatalf("err = %v, want a refusal naming the format", res.Err)
+	}
+	if store.puts != 0 {
+		t.Errorf("store saw %d puts, want none", store.puts)
+	}
+}
+
+func TestArchiveLatestRefusesOldBackup(t *testing.T) {
+	j, fh, store, _ := newJob(t, fakeDump(1000), ModeLatest)
+	j.MaxAge = 30 * time.Minute
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "BACKUP_MAX_AGE") {
+		t.Fatalf("err = %v, want BACKUP_MAX_AGE refusal", res.Err)
+	}
+	if fh.captures != 0 || store.puts != 0 {
+		t.Errorf("captures=%d puts=%d, want 0 0", fh.captures, store.puts)
+	}
+}
+
+func TestArchiveTwiceIsAlreadyArchived(t *testing.T) {
+	j, _, store, _ := newJob(t, fakeDump(5000), ModeLatest)
+	first := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	second := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if first.Err != nil || second.Err != nil {
+		t.Fatal(first.Err, second.Err)
+	}
+	if !second.AlreadyArchived || first.AlreadyArchived {
+		t.Errorf("already archived: first=%v second=%v", first.AlreadyArchived, second.AlreadyArchived)
+	}
+	if len(store.objects) != 2 {
+		t.Errorf("%d objects, want dump + manifest", len(store.objects))
+	}
+}
+
+func TestRunContinuesAfterAFailure(t *testing.T) {
+	j, _, store, _ := newJob(t, fakeDump(5000), ModeCapture)
+	results := j.Run(context.Background(), []Target{{App: "shop", Database: "NOPE"}, {App: "shop", Database: "DATABASE_URL"}})
+	if results[0].Err == nil || results[1].Err != nil {
+		t.Fatalf("results: %v / %v", results[0].Err, results[1].Err)
+	}
+	if len(store.objects) != 2 {
+		t.Errorf("%d objects, want 2", len(store.objects))
+	}
+	if !errors.Is(results[0].Err, results[0].Err) || !strings.Contains(results[0].Err.Error(), "database=NOPE") {
+		t.Errorf("error does not name the target: %v", results[0].Err)
+	}
+}
