@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 )
@@ -36,9 +37,10 @@ type Heroku interface {
 	PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error)
 }
 
-// Downloader opens a backup's signed URL and tells its exact length.
+// Downloader reads a backup from its signed URL and tells its exact length. It calls url for the
+// first URL and again whenever that one expires.
 type Downloader interface {
-	Open(ctx context.Context, url string) (io.ReadCloser, int64, error)
+	Open(ctx context.Context, url fetch.URLFunc) (io.ReadCloser, int64, error)
 }
 
 // Target is one database to archive, named as the user named it.
@@ -121,11 +123,15 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	res.Backup = backup.Name()
 	log = log.With().Str("backup", res.Backup).Logger()
 
-	signed, err := j.Heroku.PublicURL(ctx, db, backup)
-	if err != nil {
-		return err
+	var urls atomic.Int32
+	publicURL := func(ctx context.Context) (string, time.Time, error) {
+		if urls.Add(1) > 1 {
+			log.Info().Msg("renewing the backup's download URL")
+		}
+		signed, err := j.Heroku.PublicURL(ctx, db, backup)
+		return signed.URL.Reveal(), signed.ExpiresAt, err
 	}
-	body, size, err := j.Download.Open(ctx, signed.URL.Reveal())
+	body, size, err := j.Download.Open(ctx, publicURL)
 	if err != nil {
 		return fmt.Errorf("archive: download app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
 	}

@@ -115,8 +115,7 @@ func newJob(t *testing.T, body []byte, mode string) (*Job, *fakeHeroku, *memStor
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-		w.Write(body)
+		http.ServeContent(w, r, "b.dump", time.Time{}, bytes.NewReader(body))
 	}))
 	t.Cleanup(srv.Close)
 	ok := true
@@ -129,7 +128,7 @@ func newJob(t *testing.T, body []byte, mode string) (*Job, *fakeHeroku, *memStor
 	}
 	store := &memStore{}
 	var logs bytes.Buffer
-	j := &Job{Heroku: fh, Download: &fetch.Client{}, Store: store, Mode: mode, MaxAge: 26 * time.Hour,
+	j := &Job{Heroku: fh, Download: &fetch.Ranged{Options: fetch.Options{ChunkSize: 64 << 10}}, Store: store, Mode: mode, MaxAge: 26 * time.Hour,
 		Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
 	return j, fh, store, &logs
 }

@@ -1,54 +1,16 @@
-// Package fetch downloads a backup from its pre-signed URL.
+// Package fetch downloads a backup from its pre-signed URL: concurrent Range requests, yielded
+// in order, resumed where a connection broke, with the URL renewed when it expires. The URL is a
+// secret: errors name its host only.
 package fetch
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 )
-
-// Client downloads pre-signed URLs. The zero value uses http.DefaultTransport.
-type Client struct {
-	HTTP *http.Client
-}
-
-// Open starts the download of rawURL and returns the body and its exact length. The URL is a
-// secret: errors name its host only. It sends a plain GET — the URL is signed for GET alone (a
-// HEAD fails) and an Authorization header makes S3 refuse it.
-func (c *Client) Open(ctx context.Context, rawURL string) (io.ReadCloser, int64, error) {
-	u, err := CheckURL(rawURL)
-	if err != nil {
-		return nil, 0, err
-	}
-	host := u.Host
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("fetch: GET %s: bad request", host)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("fetch: GET %s: %w", host, Unwrap(err))
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		code := s3ErrorCode(resp.Body)
-		return nil, 0, fmt.Errorf("fetch: GET %s: %s%s", host, resp.Status, code)
-	}
-	if resp.ContentLength < 0 {
-		resp.Body.Close()
-		return nil, 0, fmt.Errorf("fetch: GET %s: no Content-Length in the answer: the archive's completeness could not be checked", host)
-	}
-	return &body{rc: resp.Body, host: host}, resp.ContentLength, nil
-}
 
 // CheckURL accepts https URLs, and http only towards loopback addresses (tests, local simulators).
 func CheckURL(rawURL string) (*url.URL, error) {
@@ -111,19 +73,3 @@ func between(s, start, end string) string {
 	}
 	return s[:j]
 }
-
-// body names the host in read errors, never the URL.
-type body struct {
-	rc   io.ReadCloser
-	host string
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("fetch: reading from %s: %w", b.host, Unwrap(err))
-	}
-	return n, err
-}
-
-func (b *body) Close() error { return b.rc.Close() }
