@@ -1,0 +1,143 @@
+// Package filestore implements archive.Store on a local directory: the demo, tests and mounted
+// volumes use it.
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+)
+
+var _ archive.Store = (*Store)(nil)
+
+// Store writes objects as files under one directory.
+type Store struct {
+	dir string
+}
+
+// New returns a Store rooted at dir, which must be absolute. dir is created (0700) if missing.
+func New(dir string) (*Store, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("filestore: directory %q is not absolute", dir)
+	}
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: create directory %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Location returns the absolute path of key.
+func (s *Store) Location(key string) string {
+	return filepath.Join(s.dir, filepath.FromSlash(key))
+}
+
+// Put writes r to a temporary file beside the final one and publishes it with a hard link, which
+// fails rather than replaces when the name exists: a concurrent or earlier Put of the same key
+// wins and this one returns ErrExists.
+func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error {
+	final := s.Location(obj.Key)
+	if !filepath.IsLocal(filepath.FromSlash(obj.Key)) {
+		return fmt.Errorf("filestore: put %s: key %q is not a relative path inside the store", final, obj.Key)
+	}
+	if obj.Size < 0 {
+		return fmt.Errorf("filestore: put %s: negative size %d", final, obj.Size)
+	}
+	if err := s.put(ctx, obj, r, final); err != nil {
+		return fmt.Errorf("filestore: put %s: %w", final, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final string) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// CreateTemp opens with 0600. The dot prefix keeps the file out of casual listings.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
+
+	// Read at most one byte more than announced so a long reader is detected without reading it all.
+	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, obj.Size+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("read source: %w", err)
+	}
+	if n != obj.Size {
+		if n > obj.Size {
+			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, archive.ErrSizeMismatch)
+		}
+		return fmt.Errorf("source yielded %d bytes, want %d: %w", n, obj.Size, archive.ErrSizeMismatch)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return archive.ErrExists
+		}
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	tmp = ""
+	// The link and the removal are directory entries: sync them so the object survives a crash.
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

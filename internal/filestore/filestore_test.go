@@ -1,0 +1,275 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+)
+
+func newStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "archives")
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// entries lists every file under dir (relative paths), so a test can see leftovers of any name.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestNewRejectsRelativeDir(t *testing.T) {
+	if _, err := New("relative/dir"); err == nil {
+		t.Fatal("New accepted a relative directory")
+	}
+}
+
+func TestNewCreatesPrivateDir(t *testing.T) {
+	_, dir := newStore(t)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("directory mode = %o, want 700", perm)
+	}
+}
+
+func TestPutSuccess(t *testing.T) {
+	s, dir := newStore(t)
+	data := randomBytes(t, 3<<20+17)
+	obj := archive.Object{Key: "app/db/2024-01-01.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
+	if err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	loc := s.Location(obj.Key)
+	if want := filepath.Join(dir, "app", "db", "2024-01-01.dump"); loc != want {
+		t.Errorf("Location = %q, want %q", loc, want)
+	}
+	got, err := os.ReadFile(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	fi, err := os.Stat(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("file mode = %o, want 600", perm)
+	}
+	if perm := mustStat(t, filepath.Dir(loc)).Mode().Perm(); perm != 0o700 {
+		t.Errorf("parent directory mode = %o, want 700", perm)
+	}
+	if e := entries(t, dir); len(e) != 1 {
+		t.Errorf("files in store = %v, want only the object", e)
+	}
+}
+
+func TestPutEmptyObject(t *testing.T) {
+	s, _ := newStore(t)
+	if err := s.Put(context.Background(), archive.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+	if fi := mustStat(t, s.Location("empty")); fi.Size() != 0 {
+		t.Errorf("size = %d", fi.Size())
+	}
+}
+
+func mustStat(t *testing.T, p string) fs.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}
+
+// cancelAfter cancels its context once n bytes have been read and keeps yielding data.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= n
+	if c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestPutFailuresLeaveNothing(t *testing.T) {
+	data := randomBytes(t, 1<<20)
+	boom := errors.New("connection reset")
+	cases := []struct {
+		name    string
+		size    int64
+		reader  func(cancel context.CancelFunc) io.Reader
+		wantErr error
+	}{
+		{"reader error", int64(len(data)), func(context.CancelFunc) io.Reader {
+			return io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(boom))
+		}, boom},
+		{"short reader", int64(len(data)) + 1, func(context.CancelFunc) io.Reader {
+			return bytes.NewReader(data)
+		}, archive.ErrSizeMismatch},
+		{"long reader", int64(len(data)) - 1, func(context.CancelFunc) io.Reader {
+			return bytes.NewReader(data)
+		}, archive.ErrSizeMismatch},
+		{"cancelled midway", int64(len(data)), func(cancel context.CancelFunc) io.Reader {
+			return &cancelAfter{r: iotest.HalfReader(bytes.NewReader(data)), n: len(data) / 3, cancel: cancel}
+		}, context.Canceled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dir := newStore(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := s.Put(ctx, archive.Object{Key: "a/b.dump", Size: tc.size}, tc.reader(cancel))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if e := entries(t, dir); len(e) != 0 {
+				t.Fatalf("left behind: %v", e)
+			}
+		})
+	}
+}
+
+func TestPutCancelledBeforeStart(t *testing.T) {
+	s, dir := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Put(ctx, archive.Object{Key: "k", Size: 3}, strings.NewReader("abc"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if e := entries(t, dir); len(e) != 0 {
+		t.Fatalf("left behind: %v", e)
+	}
+}
+
+func TestPutExistingKeyKeepsOriginal(t *testing.T) {
+	s, dir := newStore(t)
+	ctx := context.Background()
+	if err := s.Put(ctx, archive.Object{Key: "x/y", Size: 8}, strings.NewReader("original")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Put(ctx, archive.Object{Key: "x/y", Size: 11}, strings.NewReader("replacement"))
+	if !errors.Is(err, archive.ErrExists) {
+		t.Fatalf("err = %v, want ErrExists", err)
+	}
+	got, err := os.ReadFile(s.Location("x/y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "original" {
+		t.Fatalf("content = %q, want original", got)
+	}
+	if e := entries(t, dir); len(e) != 1 {
+		t.Fatalf("files = %v, want only the original", e)
+	}
+}
+
+func TestPutRejectsKeysOutsideStore(t *testing.T) {
+	s, dir := newStore(t)
+	for _, key := range []string{"../escape", "/abs", "a/../../escape", ""} {
+		if err := s.Put(context.Background(), archive.Object{Key: key, Size: 1}, strings.NewReader("x")); err == nil {
+			t.Errorf("key %q accepted", key)
+		}
+	}
+	if e := entries(t, filepath.Dir(dir)); len(e) != 0 {
+		t.Fatalf("files written: %v", e)
+	}
+}
+
+func TestConcurrentPutsOneWins(t *testing.T) {
+	s, dir := newStore(t)
+	const n = 8
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = randomBytes(t, 256<<10)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.Put(context.Background(), archive.Object{Key: "same", Size: int64(len(payloads[i]))},
+				iotest.OneByteReader(bytes.NewReader(payloads[i])))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("Puts %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case !errors.Is(err, archive.ErrExists):
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no Put succeeded")
+	}
+	got, err := os.ReadFile(s.Location("same"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payloads[winner]) {
+		t.Fatal("file does not hold the winner's bytes")
+	}
+	if e := entries(t, dir); len(e) != 1 {
+		t.Fatalf("files = %v", e)
+	}
+}

@@ -1,0 +1,78 @@
+package s3store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// ClientOptions adjust the S3 client built from the SDK's default configuration chain.
+type ClientOptions struct {
+	Region         string // overrides AWS_REGION / the shared config when set
+	ForcePathStyle bool   // bucket in the path rather than the host name (most S3-compatible stores)
+}
+
+// NewClient builds an S3 client from the SDK's default chain: credentials from the environment or
+// shared files, and the endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL. A plain http://
+// endpoint is refused unless its host is loopback, because credentials and archives would cross
+// the network unencrypted.
+func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	// The SDK's own HTTP client is kept: it honours AWS_CA_BUNDLE, which a plain *http.Client
+	// passed here would make LoadDefaultConfig reject.
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		so.UsePathStyle = o.ForcePathStyle
+		// S3-compatible stores mostly ignore the region, but the SDK cannot sign without one.
+		if so.Region == "" && so.BaseEndpoint != nil {
+			so.Region = "us-east-1"
+		}
+	})
+	co := client.Options()
+	if co.BaseEndpoint != nil {
+		if err := checkEndpoint(*co.BaseEndpoint); err != nil {
+			return nil, err
+		}
+	}
+	if co.Region == "" {
+		return nil, fmt.Errorf("s3: no AWS region configured: set AWS_REGION (or the region option)")
+	}
+	return client, nil
+}
+
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("s3: endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not a URL")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("s3: endpoint %s uses plain http: credentials and archives would cross the network unencrypted; set AWS_ENDPOINT_URL_S3 to an https:// URL (http is allowed only for loopback hosts)", u.Redacted())
+	default:
+		return fmt.Errorf("s3: endpoint %s has scheme %q: set AWS_ENDPOINT_URL_S3 to an https:// URL", u.Redacted(), u.Scheme)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

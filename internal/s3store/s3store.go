@@ -1,0 +1,494 @@
+// Package s3store implements archive.Store on S3 and S3-compatible stores: a streaming,
+// checksummed multipart upload with bounded memory that never overwrites an existing object.
+//
+// It needs only s3:PutObject and s3:AbortMultipartUpload: it never reads, lists or deletes.
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+)
+
+var _ archive.Store = (*Store)(nil)
+
+const (
+	mib                = 1 << 20
+	MinPartSize        = 5 * mib // S3's minimum for every part but the last
+	DefaultPartSize    = 8 * mib
+	maxPartSize        = 5 << 30 // S3's maximum part size
+	maxParts           = 10000   // S3's maximum number of parts
+	DefaultConcurrency = 4
+
+	abortTimeout = 30 * time.Second
+	// CompleteMultipartUpload may answer 409 ConditionalRequestConflict while another conditional
+	// write to the key is in progress; S3 documents retrying it.
+	completeAttempts = 5
+)
+
+// Options configure a Store.
+type Options struct {
+	Bucket       string
+	Prefix       string // without leading or trailing slash; object keys are Prefix + "/" + obj.Key
+	StorageClass string // "" lets the bucket decide (STANDARD on AWS)
+	SSE          string // "", "AES256" or "aws:kms"
+	SSEKMSKeyID  string // with SSE "aws:kms"; "" means the AWS-managed key
+	PartSize     int64  // default 8 MiB, at least 5 MiB, grown so an object never needs more than 10,000 parts
+	Concurrency  int    // parts in flight, default 4; memory is (Concurrency+1) × PartSize
+}
+
+// Store writes objects into one bucket under a prefix.
+type Store struct {
+	client        *s3.Client
+	o             Options
+	noConditional atomic.Bool   // the store rejected If-None-Match; see ConditionalWritesUnsupported
+	retryBase     time.Duration // first back-off before retrying a conflicting Complete
+}
+
+// New returns a Store writing with client. Zero or out-of-range PartSize and Concurrency take
+// their defaults.
+func New(client *s3.Client, o Options) *Store {
+	o.Prefix = strings.Trim(o.Prefix, "/")
+	switch {
+	case o.PartSize == 0:
+		o.PartSize = DefaultPartSize
+	case o.PartSize < MinPartSize:
+		o.PartSize = MinPartSize
+	case o.PartSize > maxPartSize:
+		o.PartSize = maxPartSize
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond}
+}
+
+// ConditionalWritesUnsupported reports whether the store rejected If-None-Match on a write, so
+// that Put fell back to unconditional writes and can no longer refuse to overwrite an object.
+func (s *Store) ConditionalWritesUnsupported() bool { return s.noConditional.Load() }
+
+func (s *Store) key(k string) string {
+	if s.o.Prefix == "" {
+		return k
+	}
+	return s.o.Prefix + "/" + k
+}
+
+// Location returns s3://bucket/prefix/key.
+func (s *Store) Location(key string) string {
+	return "s3://" + s.o.Bucket + "/" + s.key(key)
+}
+
+// partSize returns the part size for an object of size bytes: the configured one, grown (in whole
+// MiB) when the object would otherwise need more than maxParts parts.
+func partSize(size, configured int64) int64 {
+	ps := configured
+	if size > ps*maxParts {
+		ps = (size + maxParts - 1) / maxParts
+		ps = (ps + mib - 1) / mib * mib
+	}
+	return ps
+}
+
+// Put uploads exactly obj.Size bytes from r. Objects smaller than one part go in a single
+// PutObject; larger ones in a multipart upload with Concurrency parts in flight. Every request
+// carries the SHA-256 of its body, which S3 verifies. The final write is conditional
+// (If-None-Match: *), so an existing object is never replaced.
+func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error {
+	loc := s.Location(obj.Key)
+	if obj.Key == "" {
+		return fmt.Errorf("s3: put object %s: empty key", loc)
+	}
+	if obj.Size < 0 {
+		return fmt.Errorf("s3: put object %s: negative size %d", loc, obj.Size)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3: put object %s: %w", loc, err)
+	}
+	ps := partSize(obj.Size, s.o.PartSize)
+	if ps > maxPartSize {
+		return fmt.Errorf("s3: put object %s: %d bytes exceed what %d parts of at most 5 GiB can hold", loc, obj.Size, maxParts)
+	}
+	r = ctxReader{ctx, r}
+	if obj.Size < ps {
+		return s.putSingle(ctx, obj, r, loc)
+	}
+	return s.putMultipart(ctx, obj, r, loc, ps)
+}
+
+func (s *Store) putSingle(ctx context.Context, obj archive.Object, r io.Reader, loc string) error {
+	buf := make([]byte, obj.Size)
+	n, err := io.ReadFull(r, buf)
+	if err == nil {
+		err = expectEOF(r, obj.Size)
+	}
+	if err != nil {
+		return fmt.Errorf("s3: put object %s: %w", loc, sourceError(ctx, err, int64(n), obj.Size))
+	}
+	sum := sha256.Sum256(buf)
+	in := &s3.PutObjectInput{
+		Bucket:            &s.o.Bucket,
+		Key:               aws.String(s.key(obj.Key)),
+		ContentLength:     aws.Int64(obj.Size),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}
+	if obj.ContentType != "" {
+		in.ContentType = aws.String(obj.ContentType)
+	}
+	if s.o.StorageClass != "" {
+		in.StorageClass = types.StorageClass(s.o.StorageClass)
+	}
+	if s.o.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.o.SSE)
+	}
+	if s.o.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
+	}
+	put := func(conditional bool) error {
+		in.Body = bytes.NewReader(buf)
+		in.IfNoneMatch = nil
+		if conditional {
+			in.IfNoneMatch = aws.String("*")
+		}
+		_, err := s.client.PutObject(ctx, in, withPayloadHash(sum))
+		return err
+	}
+	err = s.conditionally(put)
+	if err != nil {
+		if isPreconditionFailed(err) {
+			err = archive.ErrExists
+		}
+		return fmt.Errorf("s3: put object %s: %w", loc, err)
+	}
+	return nil
+}
+
+// conditionally runs write with If-None-Match, unless the store is known to reject it; a store
+// that rejects it gets the write once more without, and is remembered once that works.
+func (s *Store) conditionally(write func(conditional bool) error) error {
+	if s.noConditional.Load() {
+		return write(false)
+	}
+	err := write(true)
+	if err == nil || !isConditionalUnsupported(err) {
+		return err
+	}
+	if err2 := write(false); err2 != nil {
+		if isConditionalUnsupported(err2) {
+			return err // the header was not what the store objected to
+		}
+		return err2
+	}
+	s.noConditional.Store(true)
+	return nil
+}
+
+func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reader, loc string, ps int64) error {
+	key := s.key(obj.Key)
+	nparts := int((obj.Size + ps - 1) / ps)
+	parts := make([]types.CompletedPart, nparts)
+
+	// uctx stops the parts in flight when reading fails; the group cancels it when a part fails.
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(uctx)
+	g.SetLimit(s.o.Concurrency)
+
+	// A fixed pool: Concurrency buffers uploading plus one being filled.
+	nbuf := s.o.Concurrency + 1
+	free := make(chan []byte, nbuf)
+	allocated := 0
+
+	var uploadID string
+	var readErr error
+	var read int64
+	for i := 0; i < nparts && gctx.Err() == nil; i++ {
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+			if allocated < nbuf {
+				buf = make([]byte, ps)
+				allocated++
+			} else {
+				select {
+				case buf = <-free:
+				case <-gctx.Done():
+				}
+			}
+		}
+		if buf == nil {
+			break
+		}
+		buf = buf[:min(ps, obj.Size-read)]
+		n, err := io.ReadFull(r, buf)
+		read += int64(n)
+		if err == nil && i == nparts-1 {
+			err = expectEOF(r, obj.Size)
+		}
+		if err != nil {
+			readErr = sourceError(ctx, err, read, obj.Size)
+			break
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
+		if uploadID == "" {
+			uploadID, err = s.create(ctx, obj, key)
+			if err != nil {
+				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
+			}
+		}
+		num := int32(i + 1)
+		id := uploadID
+		g.Go(func() error {
+			defer func() { free <- buf[:cap(buf)] }()
+			p, err := s.uploadPart(gctx, key, id, num, buf)
+			if err != nil {
+				return fmt.Errorf("s3: upload part %d of %s: %w", num, loc, err)
+			}
+			parts[num-1] = p
+			return nil
+		})
+	}
+	if readErr != nil {
+		cancel()
+	}
+	partErr := g.Wait()
+
+	var err error
+	switch {
+	case ctx.Err() != nil:
+		err = fmt.Errorf("s3: put object %s: %w", loc, ctx.Err())
+	case readErr != nil:
+		err = fmt.Errorf("s3: put object %s: %w", loc, readErr)
+	case partErr != nil:
+		err = partErr
+	default:
+		err = s.complete(ctx, key, uploadID, parts, obj.Size)
+		if err != nil {
+			if isPreconditionFailed(err) {
+				err = archive.ErrExists
+			}
+			err = fmt.Errorf("s3: complete multipart upload %s: %w", loc, err)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if uploadID != "" {
+		if aerr := s.abort(ctx, key, uploadID); aerr != nil {
+			return fmt.Errorf("%w; abort multipart upload %s also failed, its parts stay until the bucket's lifecycle rule removes incomplete uploads: %w", err, uploadID, aerr)
+		}
+	}
+	return err
+}
+
+func (s *Store) create(ctx context.Context, obj archive.Object, key string) (string, error) {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:            &s.o.Bucket,
+		Key:               &key,
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	}
+	if obj.ContentType != "" {
+		in.ContentType = aws.String(obj.ContentType)
+	}
+	if s.o.StorageClass != "" {
+		in.StorageClass = types.StorageClass(s.o.StorageClass)
+	}
+	if s.o.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.o.SSE)
+	}
+	if s.o.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
+	}
+	out, err := s.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	if out.UploadId == nil || *out.UploadId == "" {
+		return "", errors.New("store returned no upload ID")
+	}
+	return *out.UploadId, nil
+}
+
+func (s *Store) uploadPart(ctx context.Context, key, uploadID string, num int32, buf []byte) (types.CompletedPart, error) {
+	sum := sha256.Sum256(buf)
+	b64 := base64.StdEncoding.EncodeToString(sum[:])
+	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket:            &s.o.Bucket,
+		Key:               &key,
+		UploadId:          &uploadID,
+		PartNumber:        aws.Int32(num),
+		Body:              bytes.NewReader(buf),
+		ContentLength:     aws.Int64(int64(len(buf))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    &b64,
+	}, withPayloadHash(sum))
+	if err != nil {
+		return types.CompletedPart{}, err
+	}
+	if out.ETag == nil {
+		return types.CompletedPart{}, errors.New("store returned no ETag")
+	}
+	if out.ChecksumSHA256 != nil && *out.ChecksumSHA256 != b64 {
+		return types.CompletedPart{}, fmt.Errorf("store recorded SHA-256 %s, sent %s", *out.ChecksumSHA256, b64)
+	}
+	return types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num), ChecksumSHA256: &b64}, nil
+}
+
+func (s *Store) complete(ctx context.Context, key, uploadID string, parts []types.CompletedPart, size int64) error {
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          &s.o.Bucket,
+		Key:             &key,
+		UploadId:        &uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		// S3 refuses to complete when the parts do not add up to the announced size.
+		MpuObjectSize: aws.Int64(size),
+	}
+	return s.conditionally(func(conditional bool) error {
+		in.IfNoneMatch = nil
+		if conditional {
+			in.IfNoneMatch = aws.String("*")
+		}
+		delay := s.retryBase
+		for attempt := 1; ; attempt++ {
+			_, err := s.client.CompleteMultipartUpload(ctx, in)
+			if err == nil || !isConditionalConflict(err) || attempt == completeAttempts {
+				return err
+			}
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			delay *= 2
+		}
+	})
+}
+
+// abort removes the upload's parts. It runs on a context that outlives ctx, because the usual
+// reason to abort is that ctx was cancelled (e.g. SIGTERM).
+func (s *Store) abort(ctx context.Context, key, uploadID string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket:   &s.o.Bucket,
+		Key:      &key,
+		UploadId: &uploadID,
+	})
+	return err
+}
+
+// withPayloadHash hands the SDK the body's SHA-256, which it would otherwise compute a second
+// time to sign plain-HTTP requests; on HTTPS it signs the payload instead of sending it unsigned.
+func withPayloadHash(sum [sha256.Size]byte) func(*s3.Options) {
+	h := hex.EncodeToString(sum[:])
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("pgoffsitePayloadHash",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					return next.HandleInitialize(v4.SetPayloadHash(ctx, h), in)
+				}), middleware.Before)
+		})
+	}
+}
+
+// expectEOF checks that r has nothing left after the announced size.
+func expectEOF(r io.Reader, size int64) error {
+	var one [1]byte
+	n, err := io.ReadAtLeast(r, one[:], 1)
+	if n > 0 {
+		return fmt.Errorf("source yielded more than %d bytes: %w", size, archive.ErrSizeMismatch)
+	}
+	if err == io.EOF {
+		return nil
+	}
+	return err
+}
+
+// sourceError classifies an error met while reading the source.
+func sourceError(ctx context.Context, err error, read, size int64) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, archive.ErrSizeMismatch):
+		return err
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return fmt.Errorf("source yielded %d bytes, want %d: %w", read, size, archive.ErrSizeMismatch)
+	default:
+		return fmt.Errorf("read source: %w", err)
+	}
+}
+
+// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func apiError(err error) (code, msg string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode(), ae.ErrorMessage()
+	}
+	return "", ""
+}
+
+func isPreconditionFailed(err error) bool {
+	code, _ := apiError(err)
+	return code == "PreconditionFailed" || httpStatus(err) == 412
+}
+
+func isConditionalConflict(err error) bool {
+	code, _ := apiError(err)
+	return code == "ConditionalRequestConflict" || httpStatus(err) == 409
+}
+
+// isConditionalUnsupported recognises stores that do not implement If-None-Match on writes: a 501,
+// or a client error that names the header.
+func isConditionalUnsupported(err error) bool {
+	code, msg := apiError(err)
+	status := httpStatus(err)
+	if status == 501 || code == "NotImplemented" {
+		return true
+	}
+	return status >= 400 && status < 500 && status != 412 && status != 409 &&
+		strings.Contains(strings.ToLower(msg), "if-none-match")
+}
