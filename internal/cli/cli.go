@@ -1,0 +1,82 @@
+// Package cli is pgoffsite's command line: each command reads its configuration, wires the
+// parts together and turns the outcome into an exit status.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+)
+
+// Exit statuses (design notes: "Exit status").
+const (
+	ExitOK          = 0   // every target archived
+	ExitFailed      = 1   // at least one target failed; the others still ran
+	ExitUsage       = 2   // bad configuration or usage
+	ExitInterrupted = 130 // SIGINT
+	ExitTerminated  = 143 // SIGTERM (dyno restart, heroku ps:stop)
+)
+
+const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.
+
+Usage:
+  pgoffsite backup     capture (or take the newest) backup of each target and archive it
+  pgoffsite version    print the version
+
+Configuration comes from environment variables (Heroku config vars); see README.md.
+`
+
+// Main runs the command line with signal handling and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got atomic.Value // os.Signal
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		got.Store(s)
+		cancel()
+	}()
+	code := Run(ctx, args, stdout, stderr)
+	switch got.Load() {
+	case syscall.SIGTERM:
+		return ExitTerminated
+	case syscall.SIGINT:
+		return ExitInterrupted
+	}
+	return code
+}
+
+// Run runs one command and returns its exit status. Cancelling ctx interrupts it.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "backup":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "pgoffsite backup takes no arguments (got %q): targets come from BACKUP_TARGETS\n", args[1:])
+			return ExitUsage
+		}
+		return runBackup(ctx, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	default:
+		fmt.Fprintf(stderr, "pgoffsite: unknown command %q\n\n%s", args[0], usage)
+		return ExitUsage
+	}
+}
