@@ -37,6 +37,11 @@ type Heroku interface {
 	PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error)
 }
 
+// canceler stops a running capture on Heroku (used when our deadline passes).
+type canceler interface {
+	Cancel(ctx context.Context, db heroku.Database, t heroku.Transfer) error
+}
+
 // Downloader reads a backup from its signed URL and tells its exact length. It calls url for the
 // first URL and again whenever that one expires.
 type Downloader interface {
@@ -213,6 +218,7 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 	}
 	log.Info().Str("backup", b.Name()).Str("transfer_uuid", b.UUID).Msg("capture started")
 	var last time.Time
+	captured := b
 	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer) {
 		if now := j.now(); now.Sub(last) >= j.progressEvery() {
 			last = now
@@ -224,6 +230,18 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 		}
 	})
 	if err != nil {
+		if ctx.Err() == nil && !b.Finished() {
+			// Our deadline passed, not Heroku's: stop the capture rather than leave it running.
+			if c, ok := j.Heroku.(canceler); ok {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if cerr := c.Cancel(cctx, db, captured); cerr != nil {
+					err = fmt.Errorf("%w (cancelling it on Heroku failed too: %v)", err, cerr)
+				} else {
+					err = fmt.Errorf("%w; the capture was cancelled on Heroku", err)
+				}
+			}
+		}
 		return b, err
 	}
 	log.Info().Str("backup", b.Name()).Int64("processed_bytes", b.ProcessedBytes).Msg("capture finished")

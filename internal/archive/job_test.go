@@ -61,6 +61,13 @@ type fakeHeroku struct {
 	backup   heroku.Transfer
 	url      string
 	captures int
+	waitErr  error // Wait fails with it, leaving the transfer unfinished
+	cancels  int
+}
+
+func (f *fakeHeroku) Cancel(ctx context.Context, db heroku.Database, t heroku.Transfer) error {
+	f.cancels++
+	return nil
 }
 
 func (f *fakeHeroku) Resolve(ctx context.Context, app, database string) (heroku.Database, error) {
@@ -77,6 +84,9 @@ func (f *fakeHeroku) Capture(ctx context.Context, db heroku.Database) (heroku.Tr
 
 func (f *fakeHeroku) Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer)) (heroku.Transfer, error) {
 	progress(t)
+	if f.waitErr != nil {
+		return heroku.Transfer{Num: t.Num}, f.waitErr
+	}
 	return t, nil
 }
 
@@ -214,5 +224,17 @@ func TestRunContinuesAfterAFailure(t *testing.T) {
 	}
 	if !errors.Is(results[0].Err, results[0].Err) || !strings.Contains(results[0].Err.Error(), "database=NOPE") {
 		t.Errorf("error does not name the target: %v", results[0].Err)
+	}
+}
+
+func TestCaptureDeadlineCancelsOnHeroku(t *testing.T) {
+	j, fh, store, _ := newJob(t, fakeDump(1000), ModeCapture)
+	fh.waitErr = errors.New("heroku: wait for backup b042: not finished after 6h0m0s (BACKUP_CAPTURE_TIMEOUT)")
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "cancelled on Heroku") || fh.cancels != 1 {
+		t.Fatalf("err = %v, cancels = %d", res.Err, fh.cancels)
+	}
+	if store.puts != 0 {
+		t.Error("something was stored")
 	}
 }

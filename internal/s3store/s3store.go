@@ -39,7 +39,8 @@ const (
 	maxParts           = 10000   // S3's maximum number of parts
 	DefaultConcurrency = 4
 
-	abortTimeout = 30 * time.Second
+	// Short enough that a SIGTERM (SIGKILL follows 30 s later) still aborts and exits in time.
+	abortTimeout = 10 * time.Second
 	// CompleteMultipartUpload may answer 409 ConditionalRequestConflict while another conditional
 	// write to the key is in progress; S3 documents retrying it.
 	completeAttempts = 5
