@@ -62,6 +62,9 @@ type Config struct {
 	HerokuDataAPIURL string
 	LogLevel         string
 	LogFormat        string
+	HeartbeatURL     string
+	WebhookURL       string
+	NotifyOn         string
 }
 
 // String never shows the API key.
@@ -91,6 +94,9 @@ type env struct {
 	HerokuDataAPIURL string `envconfig:"HEROKU_DATA_API_URL" default:"https://api.data.heroku.com"`
 	LogLevel         string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat        string `envconfig:"LOG_FORMAT" default:"logfmt"`
+	HeartbeatURL     string `envconfig:"HEARTBEAT_URL"`
+	WebhookURL       string `envconfig:"NOTIFY_WEBHOOK_URL"`
+	NotifyOn         string `envconfig:"NOTIFY_ON" default:"failure"`
 }
 
 // Problem is one configuration mistake.
@@ -184,6 +190,17 @@ func (e env) validate() (Config, error) {
 	case "logfmt", "json":
 	default:
 		add("LOG_FORMAT", fmt.Sprintf("%q is not a format", clip(e.LogFormat)), "use logfmt (what Heroku's log viewer reads) or json")
+	}
+
+	if e.HeartbeatURL != "" {
+		c.HeartbeatURL = checkHTTPURL("HEARTBEAT_URL", e.HeartbeatURL, add)
+	}
+	if e.WebhookURL != "" {
+		c.WebhookURL = checkHTTPURL("NOTIFY_WEBHOOK_URL", e.WebhookURL, add)
+	}
+	c.NotifyOn = strings.ToLower(e.NotifyOn)
+	if c.NotifyOn != "failure" && c.NotifyOn != "always" {
+		add("NOTIFY_ON", fmt.Sprintf("%q is not a choice", clip(e.NotifyOn)), "use failure (the default) or always")
 	}
 
 	if c.Archive.Scheme == "s3" {

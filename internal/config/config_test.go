@@ -17,7 +17,7 @@ func setEnv(t *testing.T, vars map[string]string) {
 		"BACKUP_CAPTURE_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID",
-		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT"} {
+		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -122,6 +122,9 @@ func TestMistakes(t *testing.T) {
 		{"data api garbage", map[string]string{"HEROKU_DATA_API_URL": "api.data.heroku.com"}, nil, "HEROKU_DATA_API_URL", "https://host"},
 		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL", "debug"},
 		{"log format", map[string]string{"LOG_FORMAT": "text"}, nil, "LOG_FORMAT", "logfmt"},
+		{"heartbeat http", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/abc"}, nil, "HEARTBEAT_URL", "https"},
+		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "https://host"},
+		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "always"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,5 +26,8 @@ func Describe() []VarDoc {
 		{"S3_SSE_KMS_KEY_ID", false, ""},
 		{"LOG_LEVEL", false, "info"},
 		{"LOG_FORMAT", false, "logfmt"},
+		{"HEARTBEAT_URL", false, ""},
+		{"NOTIFY_WEBHOOK_URL", false, ""},
+		{"NOTIFY_ON", false, "failure"},
 	}
 }
