@@ -17,6 +17,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -32,12 +33,19 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		return ExitUsage
 	}
 	red := &logging.Redactor{}
-	red.Add(cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN"))
+	red.Add(secrets(cfg)...)
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 
+	notifier, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
+		UserAgent: version.UserAgent(), Secrets: secrets(cfg)})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot set up notifications")
+		return ExitUsage
+	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive destination")
+		notifyFinish(ctx, log, notifier, "backup", time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		return ExitFailed
 	}
 	job := &archive.Job{
@@ -61,11 +69,41 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	}
 	log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).
 		Str("archive", cfg.Archive.String()).Msg("backup run started")
+	started := time.Now()
+	if err := notifier.Start(ctx); err != nil {
+		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
+	}
 	results := job.Run(ctx, targets)
 	if c, ok := store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
 		log.Warn().Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
 	}
-	return summarize(log, results, ctx.Err() != nil)
+	code := summarize(log, results, ctx.Err() != nil)
+	notifyFinish(ctx, log, notifier, "backup", started, results)
+	return code
+}
+
+// notifyFinish reports the run to the monitor and the webhook. It runs even after a SIGTERM
+// (that is when a report matters most), within its own short bound, and never changes the result.
+func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, command string, started time.Time, results []archive.Result) {
+	run := notify.Run{Command: command, Started: started, Finished: time.Now(), Interrupted: ctx.Err() != nil, Version: version.Version}
+	for _, r := range results {
+		tr := notify.TargetResult{App: r.Target.App, Database: r.Target.Database, Backup: r.Backup, Bytes: r.Bytes,
+			Duration: r.Duration, Location: r.Location, AlreadyArchived: r.AlreadyArchived}
+		if r.Err != nil {
+			tr.Error = r.Err.Error()
+		}
+		run.Results = append(run.Results, tr)
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 25*time.Second)
+	defer cancel()
+	if err := n.Finish(nctx, run); err != nil {
+		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
+	}
+}
+
+// secrets are the configured values that must never be written anywhere.
+func secrets(cfg config.Config) []string {
+	return []string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
 }
 
 func openStore(ctx context.Context, cfg config.Config) (archive.Store, error) {

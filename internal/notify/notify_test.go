@@ -1,0 +1,146 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// receiver stands in for the monitor and the webhook; it records what it was sent.
+type receiver struct {
+	mu    sync.Mutex
+	paths []string
+	body  map[string]string
+	delay time.Duration
+	code  int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.paths = append(r.paths, req.Method+" "+req.URL.Path)
+	if r.body == nil {
+		r.body = map[string]string{}
+	}
+	r.body[req.URL.Path] = string(b)
+	delay, code := r.delay, r.code
+	r.mu.Unlock()
+	time.Sleep(delay)
+	if code != 0 {
+		w.WriteHeader(code)
+	}
+}
+
+func (r *receiver) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.paths...)
+}
+
+func setup(t *testing.T, on string) (*Notifier, *receiver, string) {
+	rec := &receiver{}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	n, err := New(Options{HeartbeatURL: srv.URL + "/ping/abc-key", WebhookURL: srv.URL + "/hook", On: on, Timeout: 300 * time.Millisecond,
+		Secrets: []string{"hrku-topsecret-key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, rec, srv.URL
+}
+
+var okRun = Run{Command: "backup", Results: []TargetResult{{App: "shop", Database: "DATABASE_URL", Backup: "b042", Bytes: 1234, Location: "s3://b/k.dump"}}}
+var failedRun = Run{Command: "backup", Results: []TargetResult{
+	{App: "shop", Database: "DATABASE_URL", Backup: "b042", Bytes: 1234},
+	{App: "shop", Database: "HEROKU_POSTGRESQL_PINK", Error: "heroku: resolve: 401 the API key hrku-topsecret-key is invalid; url https://x/y?X-Amz-Signature=abcdef postgres://u:pw@h/db"},
+}}
+
+func TestSuccessPingsAndWebhookOnlyWhenAlways(t *testing.T) {
+	n, rec, _ := setup(t, "failure")
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Finish(context.Background(), okRun); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key/start,POST /ping/abc-key" {
+		t.Errorf("requests: %s", got)
+	}
+	n, rec, _ = setup(t, "always")
+	n.Finish(context.Background(), okRun)
+	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key,POST /hook" {
+		t.Errorf("requests with NOTIFY_ON=always: %s", got)
+	}
+	var p Payload
+	if err := json.Unmarshal([]byte(rec.body["/hook"]), &p); err != nil || p.SchemaVersion != 1 || p.Status != "succeeded" || len(p.Targets) != 1 {
+		t.Errorf("payload %+v %v", p, err)
+	}
+}
+
+func TestFailurePingsFailAndSendsCauseWithoutSecrets(t *testing.T) {
+	n, rec, _ := setup(t, "failure")
+	n.Finish(context.Background(), failedRun)
+	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key/fail,POST /hook" {
+		t.Errorf("requests: %s", got)
+	}
+	for path, body := range rec.body {
+		if !strings.Contains(body, "HEROKU_POSTGRESQL_PINK") || !strings.Contains(body, "401") {
+			t.Errorf("%s lacks the failed target and its cause: %s", path, body)
+		}
+		for _, secret := range []string{"hrku-topsecret-key", "abcdef", ":pw@"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s leaks %q: %s", path, secret, body)
+			}
+		}
+	}
+	var p Payload
+	json.Unmarshal([]byte(rec.body["/hook"]), &p)
+	if p.Status != "failed" || p.Targets[1].Error == "" {
+		t.Errorf("payload %+v", p)
+	}
+}
+
+func TestSlackShape(t *testing.T) {
+	n := &Notifier{o: Options{WebhookURL: "https://hooks.slack.com/services/T/B/X"}}
+	b, err := n.webhookBody(failedRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	json.Unmarshal(b, &m)
+	if len(m) != 1 || !strings.Contains(m["text"], ":x: `shop:HEROKU_POSTGRESQL_PINK`") || !strings.Contains(m["text"], "failed") {
+		t.Errorf("slack body %s", b)
+	}
+}
+
+func TestSlowOrDownEndpointIsBounded(t *testing.T) {
+	n, rec, _ := setup(t, "always")
+	rec.delay = 2 * time.Second
+	start := time.Now()
+	err := n.Finish(context.Background(), failedRun)
+	if err == nil || time.Since(start) > 1800*time.Millisecond {
+		t.Errorf("err %v after %s; want an error within the bound", err, time.Since(start))
+	}
+	if strings.Contains(err.Error(), "abc-key") {
+		t.Errorf("the ping key leaked into the error: %v", err)
+	}
+	down, _ := New(Options{HeartbeatURL: "http://127.0.0.1:1/ping", Timeout: 200 * time.Millisecond})
+	if err := down.Finish(context.Background(), okRun); err == nil {
+		t.Error("a down monitor reported no error")
+	}
+	if errs := down.Check(context.Background()); len(errs) != 1 || !strings.Contains(errs[0].Error(), "HEARTBEAT_URL") {
+		t.Errorf("check: %v", errs)
+	}
+}
+
+func TestNewRefusesPlainHTTP(t *testing.T) {
+	if _, err := New(Options{WebhookURL: "http://example.com/hook"}); err == nil {
+		t.Error("plain http accepted")
+	}
+}
