@@ -25,6 +25,7 @@ const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a b
 
 Usage:
   pgoffsite backup     capture (or take the newest) backup of each target and archive it
+  pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
   pgoffsite version    print the version
 
 Configuration comes from environment variables (Heroku config vars); see README.md.
@@ -69,6 +70,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 		return runBackup(ctx, stderr)
+	case "check":
+		return runCheck(ctx, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return ExitOK

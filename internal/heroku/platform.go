@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // attachment is an add-on attachment as the resolve action answers with Accept-Inclusion
@@ -180,4 +181,24 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("heroku: account: %w", stripURL(err))
 	}
 	return acct.Email, nil
+}
+
+// KeyExpiry tells whether the API key expires, from the account's OAuth authorizations: keys
+// from `heroku login` expire, keys from `heroku authorizations:create` need not. known is false
+// when the key is not among the listed authorizations.
+func (c *Client) KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error) {
+	auths, err := c.platform.OAuthAuthorizationList(ctx, nil)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", stripURL(err))
+	}
+	for _, a := range auths {
+		if a.AccessToken == nil || a.AccessToken.Token != c.o.APIKey {
+			continue
+		}
+		if a.AccessToken.ExpiresIn == nil {
+			return 0, false, true, nil
+		}
+		return time.Duration(*a.AccessToken.ExpiresIn) * time.Second, true, true, nil
+	}
+	return 0, false, false, nil
 }
