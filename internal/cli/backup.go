@@ -55,7 +55,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 			DataURL:     cfg.HerokuDataAPIURL,
 			UserAgent:   version.UserAgent(),
 		}),
-		Download:       &fetch.Ranged{HTTP: downloadClient()},
+		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
 		Store:          store,
 		Mode:           cfg.Mode,
 		MaxAge:         cfg.MaxAge,
@@ -121,6 +121,8 @@ func openStore(ctx context.Context, cfg config.Config) (archive.Store, error) {
 			StorageClass: cfg.S3StorageClass,
 			SSE:          cfg.S3SSE,
 			SSEKMSKeyID:  cfg.S3SSEKMSKeyID,
+			PartSize:     cfg.PartSize,
+			Concurrency:  cfg.Concurrency,
 		}), nil
 	}
 	return nil, fmt.Errorf("unsupported archive scheme %q", cfg.Archive.Scheme)

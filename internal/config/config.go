@@ -4,7 +4,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
 // Target is one database to archive.
@@ -65,6 +66,11 @@ type Config struct {
 	HeartbeatURL     string
 	WebhookURL       string
 	NotifyOn         string
+	// Streaming: ranges downloaded and parts uploaded in flight, their size, and the memory the
+	// part buffers may take (concurrency is lowered to fit).
+	Concurrency int
+	PartSize    int64
+	MemoryLimit int64
 }
 
 // String never shows the API key.
@@ -97,6 +103,9 @@ type env struct {
 	HeartbeatURL     string `envconfig:"HEARTBEAT_URL"`
 	WebhookURL       string `envconfig:"NOTIFY_WEBHOOK_URL"`
 	NotifyOn         string `envconfig:"NOTIFY_ON" default:"failure"`
+	Concurrency      string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
+	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
+	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
 }
 
 // Problem is one configuration mistake.
@@ -203,6 +212,7 @@ func (e env) validate() (Config, error) {
 		add("NOTIFY_ON", fmt.Sprintf("%q is not a choice", clip(e.NotifyOn)), "use failure (the default) or always")
 	}
 
+	c.checkStreaming(e, add)
 	if c.Archive.Scheme == "s3" {
 		c.checkS3(e, add)
 	}
@@ -258,6 +268,50 @@ func (c *Config) checkS3(e env, add func(v, msg, fix string)) {
 	default:
 		add("S3_SSE", fmt.Sprintf("%q is not an encryption mode", clip(c.S3SSE)), "use AES256 (S3-managed keys) or aws:kms (with S3_SSE_KMS_KEY_ID), or leave it empty for the bucket's default")
 	}
+}
+
+const mib = 1 << 20
+
+func (c *Config) checkStreaming(e env, add func(v, msg, fix string)) {
+	n, err := strconv.Atoi(strings.TrimSpace(e.Concurrency))
+	if err != nil || n < 1 || n > 64 {
+		add("ARCHIVE_CONCURRENCY", fmt.Sprintf("%q is not a number from 1 to 64", clip(e.Concurrency)), "use e.g. 4 (the default); more helps on fast links, each adds two part buffers of memory")
+	}
+	c.Concurrency = n
+	c.PartSize = parseSize("ARCHIVE_PART_SIZE", e.PartSize, add)
+	if c.PartSize != 0 && (c.PartSize < 5*mib || c.PartSize > 5<<30) {
+		add("ARCHIVE_PART_SIZE", fmt.Sprintf("%q is outside S3's part sizes", clip(e.PartSize)), "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
+	}
+	c.MemoryLimit = parseSize("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit, add)
+	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < 4*c.PartSize {
+		add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%q holds fewer than four parts of %s", clip(e.MemoryLimit), e.PartSize), "raise it, or lower ARCHIVE_PART_SIZE")
+	}
+	// Each unit of concurrency holds a download range and an upload part; one more of each is being filled.
+	for c.Concurrency > 1 && int64(2*c.Concurrency+2)*c.PartSize > c.MemoryLimit {
+		c.Concurrency--
+	}
+}
+
+// parseSize reads a byte size such as 8MiB, 64MB, 1GiB or 1048576.
+func parseSize(v, raw string, add func(v, msg, fix string)) int64 {
+	s := strings.TrimSpace(raw)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		add(v, fmt.Sprintf("%q is not a size", clip(raw)), "write it like 8MiB, 64MiB or 1GiB")
+		return 0
+	}
+	return n * mult
 }
 
 func parseTargets(raw string, add func(v, msg, fix string)) []Target {
@@ -359,19 +413,11 @@ func checkHTTPURL(v, raw string, add func(v, msg, fix string)) string {
 		add(v, fmt.Sprintf("%q is not an absolute http(s) URL", clip(raw)), "write it like https://host, or unset it for the default")
 		return ""
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !netguard.IsLoopback(u.Hostname()) {
 		add(v, fmt.Sprintf("%q uses plain http", clip(raw)), "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
 		return ""
 	}
 	return strings.TrimRight(raw, "/")
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // clip shortens a quoted value so a pasted blob does not flood the message.

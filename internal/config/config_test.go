@@ -17,7 +17,7 @@ func setEnv(t *testing.T, vars map[string]string) {
 		"BACKUP_CAPTURE_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID",
-		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON"} {
+		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON", "ARCHIVE_CONCURRENCY", "ARCHIVE_PART_SIZE", "ARCHIVE_MEMORY_LIMIT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -125,6 +125,10 @@ func TestMistakes(t *testing.T) {
 		{"heartbeat http", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/abc"}, nil, "HEARTBEAT_URL", "https"},
 		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "https://host"},
 		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "always"},
+		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64"},
+		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "64MiB"},
+		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "5MiB to 5GiB"},
+		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "lower ARCHIVE_PART_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,5 +201,25 @@ func TestAppJSONMatches(t *testing.T) {
 	}
 	if _, web := app.Formation["web"]; web {
 		t.Error("app.json declares a web process")
+	}
+}
+
+func TestStreamingBudget(t *testing.T) {
+	env := valid()
+	env["ARCHIVE_CONCURRENCY"] = "16"
+	env["ARCHIVE_PART_SIZE"] = "16MiB"
+	env["ARCHIVE_MEMORY_LIMIT"] = "128MiB"
+	setEnv(t, env)
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (2c+2) × 16 MiB ≤ 128 MiB → c = 3
+	if c.Concurrency != 3 || c.PartSize != 16<<20 || c.MemoryLimit != 128<<20 {
+		t.Errorf("concurrency %d part %d limit %d", c.Concurrency, c.PartSize, c.MemoryLimit)
+	}
+	setEnv(t, valid())
+	if c, _ := Load(); c.Concurrency != 4 || c.PartSize != 8<<20 {
+		t.Errorf("defaults: concurrency %d part %d", c.Concurrency, c.PartSize)
 	}
 }

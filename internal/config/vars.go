@@ -29,5 +29,8 @@ func Describe() []VarDoc {
 		{"HEARTBEAT_URL", false, ""},
 		{"NOTIFY_WEBHOOK_URL", false, ""},
 		{"NOTIFY_ON", false, "failure"},
+		{"ARCHIVE_CONCURRENCY", false, "4"},
+		{"ARCHIVE_PART_SIZE", false, "8MiB"},
+		{"ARCHIVE_MEMORY_LIMIT", false, "96MiB"},
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
 // CheckURL accepts https URLs, and http only towards loopback addresses (tests, local simulators).
@@ -21,22 +22,13 @@ func CheckURL(rawURL string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopback(u.Hostname()) {
+		if !netguard.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("fetch: refusing plain http to %s: only https is allowed outside loopback", u.Host)
 		}
 	default:
 		return nil, fmt.Errorf("fetch: refusing URL scheme %q for %s", u.Scheme, u.Host)
 	}
 	return u, nil
-}
-
-// IsLoopback reports whether host (without port) is localhost or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Unwrap strips the URL that *url.Error carries (it holds the signed query string) and keeps the cause.

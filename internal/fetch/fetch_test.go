@@ -53,12 +53,3 @@ func TestOpenErrorsNameTheHostOnly(t *testing.T) {
 		})
 	}
 }
-
-func TestIsLoopback(t *testing.T) {
-	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "127.8.9.1": true,
-		"10.0.0.1": false, "example.com": false, "169.254.169.254": false} {
-		if got := IsLoopback(host); got != want {
-			t.Errorf("IsLoopback(%q) = %v", host, got)
-		}
-	}
-}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/uuid"
 	hk "github.com/heroku/heroku-go/v5"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
 // Options configure a Client.
@@ -43,7 +45,7 @@ func (o Options) Validate() error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("heroku: base URL %q is not absolute", raw)
 		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && netguard.IsLoopback(u.Hostname())) {
 			return fmt.Errorf("heroku: base URL %s must use https (plain http only on loopback)", u.Host)
 		}
 	}
@@ -301,14 +303,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // data calls the Data API: method path, JSON answer into out (nil: discarded).

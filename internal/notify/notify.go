@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
 // TargetResult is one target's outcome.
@@ -75,7 +77,7 @@ func New(o Options) (*Notifier, error) {
 			continue
 		}
 		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netguard.IsLoopback(u.Hostname()))) {
 			return nil, fmt.Errorf("notify: %s must be an https URL", name)
 		}
 	}
@@ -294,12 +296,4 @@ func (n *Notifier) Check(ctx context.Context) []error {
 		conn.Close()
 	}
 	return errs
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

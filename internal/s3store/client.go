@@ -3,12 +3,17 @@ package s3store
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
 // ClientOptions adjust the S3 client built from the SDK's default configuration chain.
@@ -28,6 +33,15 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	}
 	// The SDK's own HTTP client is kept: it honours AWS_CA_BUNDLE, which a plain *http.Client
 	// passed here would make LoadDefaultConfig reject.
+	// A nightly job must ride out a store that is unreachable for seconds: more attempts than the
+	// SDK's default three, and no retry quota (parts in flight would exhaust it together).
+	opts = append(opts, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 10
+			o.MaxBackoff = 20 * time.Second
+			o.RateLimiter = ratelimit.None
+		})
+	}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
@@ -60,19 +74,11 @@ func checkEndpoint(endpoint string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netguard.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("s3: endpoint %s uses plain http: credentials and archives would cross the network unencrypted; set AWS_ENDPOINT_URL_S3 to an https:// URL (http is allowed only for loopback hosts)", u.Redacted())
 	default:
 		return fmt.Errorf("s3: endpoint %s has scheme %q: set AWS_ENDPOINT_URL_S3 to an https:// URL", u.Redacted(), u.Scheme)
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -39,21 +39,23 @@ var (
 	minioErr  error
 )
 
-// MinIOBin is the MinIO server binary bin/test installs.
-func MinIOBin() string {
-	if b := os.Getenv("PGOFFSITE_MINIO_BIN"); b != "" {
-		return b
+// MinIOBinary is the MinIO server binary bin/test installs; without it t is skipped (failed in CI).
+func MinIOBinary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("PGOFFSITE_MINIO_BIN")
+	if bin == "" {
+		bin = filepath.Join(CacheDir(), "bin", "minio")
 	}
-	return filepath.Join(CacheDir(), "bin", "minio")
+	if _, err := os.Stat(bin); err != nil {
+		missing(t, "MinIO server binary not found at "+bin)
+	}
+	return bin
 }
 
 // StartMinIO returns the test binary's MinIO server, starting it on first use.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin := MinIOBin()
-	if _, err := os.Stat(bin); err != nil {
-		missing(t, "MinIO server binary not found at "+bin)
-	}
+	bin := MinIOBinary(t)
 	minioOnce.Do(func() { minioInst, minioErr = startMinIO(t, bin) })
 	if minioErr != nil {
 		t.Fatalf("testenv: start MinIO: %v", minioErr)
