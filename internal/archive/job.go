@@ -106,7 +106,7 @@ func (j *Job) Archive(ctx context.Context, t Target) Result {
 		return res
 	}
 	ev := log.Info().Str("backup", res.Backup).Int64("bytes", res.Bytes).Str("sha256", res.SHA256).
-		Str("location", res.Location).Dur("duration", res.Duration.Round(time.Millisecond))
+		Str("location", res.Location).Str("duration", res.Duration.Round(time.Millisecond).String())
 	if res.AlreadyArchived {
 		ev.Msg("target already archived by an earlier run")
 	} else {
@@ -208,7 +208,7 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 				db.App, db.Attachment, b.Name(), age.Round(time.Minute), b.FinishedAt.UTC().Format(time.RFC3339), j.MaxAge, db.App)
 		}
 		log.Info().Str("backup", b.Name()).Str("finished_at", b.FinishedAt.UTC().Format(time.RFC3339)).
-			Dur("age", age.Round(time.Second)).Msg("using latest backup")
+			Str("age", age.Round(time.Second).String()).Msg("using latest backup")
 		return b, nil
 	}
 
@@ -288,7 +288,7 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64) 
 				ev := log.Info().Int64("bytes", n).Int64("total", size).Str("rate", Rate(n, elapsed))
 				if n > 0 && n < size {
 					eta := time.Duration(float64(elapsed) * float64(size-n) / float64(n))
-					ev = ev.Dur("eta", eta.Round(time.Second))
+					ev = ev.Str("eta", eta.Round(time.Second).String())
 				}
 				ev.Msg("transfer in progress")
 			}

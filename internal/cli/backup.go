@@ -145,7 +145,7 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 		if r.Err != nil {
 			failed++
 			log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-				Dur("duration", r.Duration.Round(time.Millisecond)).Err(r.Err).Msg("summary: FAILED")
+				Str("duration", r.Duration.Round(time.Millisecond).String()).Err(r.Err).Msg("summary: FAILED")
 			continue
 		}
 		total += r.Bytes
@@ -154,7 +154,7 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 			status = "already archived"
 		}
 		log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-			Int64("bytes", r.Bytes).Dur("duration", r.Duration.Round(time.Millisecond)).Str("location", r.Location).
+			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location).
 			Msg("summary: " + status)
 	}
 	ev := log.Info()

@@ -22,8 +22,8 @@ type URLFunc func(ctx context.Context) (url string, expires time.Time, err error
 type Options struct {
 	Concurrency int           // ranges in flight; default 4
 	ChunkSize   int64         // bytes per range; default 8 MiB
-	MaxAttempts int           // attempts per range before the download fails; default 8
-	BaseDelay   time.Duration // first back-off between attempts; default 500 ms, doubling, capped at 30 s
+	MaxAttempts int           // attempts without progress per range before the download fails; default 6
+	BaseDelay   time.Duration // first back-off between attempts; default 500 ms, doubling, capped at 10 s
 }
 
 func (o Options) withDefaults() Options {
@@ -34,7 +34,7 @@ func (o Options) withDefaults() Options {
 		o.ChunkSize = 8 << 20
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
+		o.MaxAttempts = 6 // about 15 s of back-off: a broken source fails in reasonable time
 	}
 	if o.BaseDelay <= 0 {
 		o.BaseDelay = 500 * time.Millisecond
@@ -335,7 +335,7 @@ func parseContentRange(s string) (a, b, total int64, ok bool) {
 // backoff is capped, jittered exponential back-off.
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := base << min(attempt, 6)
-	d = min(d, 30*time.Second)
+	d = min(d, 10*time.Second)
 	return d/2 + rand.N(d/2+1)
 }
 

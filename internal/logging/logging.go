@@ -28,6 +28,8 @@ func New(w io.Writer, format, level string, red *Redactor) zerolog.Logger {
 		lvl = zerolog.InfoLevel
 	}
 	zerolog.TimeFieldFormat = time.RFC3339
+	zerolog.DurationFieldUnit = time.Second
+	zerolog.DurationFieldInteger = false
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }
 
@@ -51,10 +53,19 @@ func logfmtWriter(w io.Writer) io.Writer {
 		},
 		FormatFieldName: func(i any) string { return fmt.Sprint(i) + "=" },
 		// ConsoleWriter has already quoted the string values that need it.
-		FormatFieldValue:    func(i any) string { return fmt.Sprint(i) },
+		FormatFieldValue:    fieldValue,
 		FormatErrFieldName:  func(i any) string { return fmt.Sprint(i) + "=" },
-		FormatErrFieldValue: func(i any) string { return fmt.Sprint(i) },
+		FormatErrFieldValue: fieldValue,
 	}
+}
+
+// fieldValue prints a value ConsoleWriter hands over: a string it has quoted when needed, or the
+// JSON bytes of any other value (a bool, a number).
+func fieldValue(i any) string {
+	if b, ok := i.([]byte); ok {
+		return string(b)
+	}
+	return fmt.Sprint(i)
 }
 
 // Quote returns s as a logfmt value: bare when it is safe, quoted otherwise.

@@ -1,0 +1,312 @@
+package cli
+
+// The fault-injection suite: every fault a nightly job meets, injected for real (simulator fault
+// knobs, Toxiproxy between the job and its peers, real MinIO and PostgreSQL), and what must
+// happen. Bad input from the outside world covered here:
+//   - the download connection cut at random offsets (20 trials)
+//   - a signed URL that expires mid-download
+//   - 429 with Retry-After and 503 from the Platform and Data APIs
+//   - MinIO unreachable for seconds mid-upload
+//   - SIGTERM mid-upload
+//   - a body shorter than its Content-Length (truncated download)
+//   - a non-dump body (an error page) — TestBackupRefusesErrorPage in e2e_test.go
+//   - malformed JSON from Heroku
+//   - an unknown app, an unknown database (TestBackupOneTargetFails), an ambiguous database
+//   - a revoked API key
+//   - a capture Heroku reports as failed, and one that never finishes
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+// bigDatabase makes a database whose dump spans several 5 MiB ranges.
+func (w *world) bigDatabase(app string) string {
+	addon, name := w.database(app, "DATABASE", 100)
+	w.pg.Exec(w.t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
+		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 24000) g;`)
+	return addon
+}
+
+// smallParts makes the job read and write 5 MiB ranges, so a 24 MB dump takes several.
+func smallParts(env map[string]string) map[string]string {
+	env["ARCHIVE_PART_SIZE"] = "5MiB"
+	env["ARCHIVE_CONCURRENCY"] = "2"
+	return env
+}
+
+func TestFaultDownloadCutAtRandomOffsets(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	num := w.captureDirect(addon, "shop")
+	want := w.simBackup("shop", num)
+	rnd := rand.New(rand.NewPCG(42, uint64(len(want))))
+	for trial := range 20 {
+		w.sim.Faults().CutStorage(int64(rnd.IntN(5<<20)), 1+rnd.IntN(3))
+		env := smallParts(w.env("shop"))
+		env["BACKUP_MODE"] = "latest"
+		env["ARCHIVE_URL"] = fmt.Sprintf("s3://%s/trial-%02d", w.bucket, trial)
+		code, _ := w.run(env, "backup")
+		if code != ExitOK {
+			t.Fatalf("trial %d: exit %d", trial, code)
+		}
+		got := w.objectUnder(fmt.Sprintf("trial-%02d/", trial), ".dump")
+		if !bytes.Equal(got, want) {
+			t.Fatalf("trial %d: archive (%d bytes) differs from Heroku's backup (%d bytes)", trial, len(got), len(want))
+		}
+	}
+}
+
+func TestFaultURLExpiresMidDownload(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	num := w.captureDirect(addon, "shop")
+	// Slow the download (Toxiproxy) and make URLs live two seconds: later ranges meet an expired URL.
+	x := testenv.StartToxiproxy(t)
+	storage := httptest.NewServer(w.sim.Storage())
+	defer storage.Close()
+	proxy := x.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))
+	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 3000})
+	w.sim.SetStorageURL("http://" + proxy.Listen)
+	w.sim.Faults().SetURLTTL(2 * time.Second)
+	env := smallParts(w.env("shop"))
+	env["BACKUP_MODE"] = "latest"
+	code, out := w.run(env, "backup")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "renewing the backup's download URL") {
+		t.Error("the URL was never renewed: the test did not exercise expiry")
+	}
+	m, dump := w.manifest("shop", "DATABASE")
+	if m.Backup != fmt.Sprintf("b%03d", num) || !bytes.Equal(dump, w.simBackup("shop", num)) {
+		t.Fatal("archive differs from Heroku's backup")
+	}
+}
+
+func TestFaultHerokuThrottlesAndFails(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 500)
+	w.sim.Faults().FailNext("platform", http.StatusTooManyRequests, 1, 2*time.Second)
+	w.sim.Faults().FailNext("data", http.StatusServiceUnavailable, 2, 0)
+	start := time.Now()
+	code, _ := w.run(w.env("shop"), "backup")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if time.Since(start) < 2*time.Second {
+		t.Errorf("finished in %s: Retry-After: 2 was not honoured", time.Since(start))
+	}
+	m, dump := w.manifest("shop", "DATABASE")
+	w.checkArchive("shop", m, dump)
+}
+
+func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	num := w.captureDirect(addon, "shop")
+	x := testenv.StartToxiproxy(t)
+	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
+	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 4000})
+	env := smallParts(w.env("shop"))
+	env["BACKUP_MODE"] = "latest"
+	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
+	go func() {
+		time.Sleep(2 * time.Second)
+		proxy.SetEnabled(t, false)
+		time.Sleep(3 * time.Second)
+		proxy.SetEnabled(t, true)
+	}()
+	code, _ := w.run(env, "backup")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	_, dump := w.manifest("shop", "DATABASE")
+	if !bytes.Equal(dump, w.simBackup("shop", num)) {
+		t.Fatal("archive differs from Heroku's backup")
+	}
+	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+		t.Errorf("%d incomplete uploads left", n)
+	}
+}
+
+// pgoffsiteBinary builds the command once per test binary.
+var builtBinary string
+
+func pgoffsiteBinary(t *testing.T) string {
+	if builtBinary != "" {
+		return builtBinary
+	}
+	dir, _ := os.MkdirTemp("", "pgoffsite-bin-")
+	bin := filepath.Join(dir, "pgoffsite")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/pgoffsite").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	builtBinary = bin
+	return bin
+}
+
+func TestFaultSIGTERMMidUpload(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	w.captureDirect(addon, "shop")
+	x := testenv.StartToxiproxy(t)
+	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
+	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 2000}) // ~12 s for the dump
+	env := smallParts(w.env("shop"))
+	env["BACKUP_MODE"] = "latest"
+	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
+	cmd := exec.Command(pgoffsiteBinary(t), "backup")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the upload is under way, then stop the "dyno".
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "download started") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	stopped := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	elapsed := time.Since(stopped)
+	w.t.Logf("output:\n%s", out.String())
+	w.assertNoSecrets(out.String())
+	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
+		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
+	}
+	if elapsed > 20*time.Second {
+		t.Errorf("took %s to stop, want under 20 s", elapsed)
+	}
+	if keys := w.keys(); len(keys) != 0 {
+		t.Errorf("objects left: %v", keys)
+	}
+	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+		t.Errorf("%d incomplete multipart uploads left", n)
+	}
+	if !strings.Contains(out.String(), "backup run interrupted") || !strings.Contains(out.String(), "summary: FAILED") {
+		t.Error("the interruption was not reported")
+	}
+}
+
+func TestFaultBadInputs(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 200)
+	w.sim.AddApp("shop-two")
+	w.database("shop-two", "HEROKU_POSTGRESQL_PINK", 10)
+	w.database("shop-two", "HEROKU_POSTGRESQL_BLUE", 10)
+	tests := []struct {
+		name   string
+		setup  func() func()
+		env    func(map[string]string)
+		expect string
+	}{
+		{"truncated download", func() func() {
+			w.sim.Faults().SetWrongContentLength(true)
+			return func() { w.sim.Faults().SetWrongContentLength(false) }
+		}, nil, "unexpected EOF"},
+		{"unknown app", nil, func(e map[string]string) { e["BACKUP_TARGETS"] = "no-such-app" }, "Couldn't find that app"},
+		{"ambiguous database", nil, func(e map[string]string) { e["BACKUP_TARGETS"] = "shop-two:heroku-postgresql" }, "ambiguous"},
+		{"revoked key", nil, func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-revoked-000000000000" }, "authorizations:create"},
+		{"failed capture", func() func() {
+			w.sim.Faults().FailCaptures(1, "pg_dump: error: connection to server lost")
+			return func() {}
+		}, nil, "pg_dump: error: connection to server lost"},
+		{"capture never finishes", func() func() {
+			w.sim.Faults().SlowCaptures(time.Hour)
+			return func() { w.sim.Faults().SlowCaptures(0) }
+		}, func(e map[string]string) { e["BACKUP_CAPTURE_TIMEOUT"] = "3s" }, "cancelled on Heroku"},
+		{"malformed JSON from Heroku", nil, func(e map[string]string) { e["HEROKU_DATA_API_URL"] = w.malformedData() }, "malformed answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				defer tt.setup()()
+			}
+			env := w.env("shop")
+			env["ARCHIVE_URL"] = "s3://" + w.bucket + "/" + strings.ReplaceAll(tt.name, " ", "-")
+			if tt.env != nil {
+				tt.env(env)
+			}
+			code, out := w.run(env, "backup")
+			if code != ExitFailed || !strings.Contains(out, tt.expect) {
+				t.Errorf("exit %d; output lacks %q", code, tt.expect)
+			}
+			for _, k := range w.keys() {
+				if strings.HasPrefix(k, strings.ReplaceAll(tt.name, " ", "-")+"/") {
+					t.Errorf("object written: %s", k)
+				}
+			}
+			if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+				t.Errorf("%d incomplete uploads left", n)
+			}
+		})
+	}
+}
+
+// malformedData is a Data API that answers the transfer list with broken JSON and passes
+// everything else to the simulator.
+func (w *world) malformedData() string {
+	h := w.sim.Data()
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/transfers") && r.Method == http.MethodGet {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.Write([]byte(`[{"uuid": "x", "num": `))
+			return
+		}
+		h.ServeHTTP(rw, r)
+	}))
+	w.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func (w *world) simBackup(app string, num int) []byte {
+	w.t.Helper()
+	path, ok := w.sim.Backup(app, num)
+	if !ok {
+		w.t.Fatalf("no backup %d of %s in the simulator", num, app)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b
+}
+
+func (w *world) objectUnder(prefix, suffix string) []byte {
+	w.t.Helper()
+	for _, k := range w.keys() {
+		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) {
+			return w.object(k)
+		}
+	}
+	w.t.Fatalf("no object under %s*%s in %v", prefix, suffix, w.keys())
+	return nil
+}
+
+var _ = context.Background
