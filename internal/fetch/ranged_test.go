@@ -228,7 +228,9 @@ func BenchmarkRanged(b *testing.B) {
 		http.ServeContent(w, r, "b.dump", time.Time{}, bytes.NewReader(data))
 	}))
 	defer srv.Close()
-	urlFn := func(ctx context.Context) (string, time.Time, error) { return srv.URL + "/b.dump", time.Now().Add(time.Hour), nil }
+	urlFn := func(ctx context.Context) (string, time.Time, error) {
+		return srv.URL + "/b.dump", time.Now().Add(time.Hour), nil
+	}
 	d := &Ranged{Options: Options{Concurrency: 4, ChunkSize: 8 << 20}}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
