@@ -1,56 +1,102 @@
 # Shared setup for bin/test, bin/demo and bin/bench (sourced, not run): installs what is missing,
-# idempotently and quickly when everything is already there.
+# idempotently, and returns at once when everything is already there. Every function prints what
+# went wrong and returns non-zero on failure.
 
 PGOFFSITE_CACHE=${PGOFFSITE_CACHE:-$HOME/.cache/pgoffsite}
 export PGOFFSITE_CACHE
+# Pinned; internal/testenv names the same versions in its messages.
+MINIO_MODULE=github.com/minio/minio
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
 TOXIPROXY_VERSION=v2.5.0
 
-_sudo() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+_setup_fail() { echo "setup: $*" >&2; return 1; }
 
-# pg_bindir prints the directory of the PostgreSQL server programs.
+# _as_root CMD...: runs CMD as root, through sudo when not root.
+_as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else _setup_fail "need root (or sudo) to run: $*"
+  fi
+}
+
+# pg_bindir prints the directory of the PostgreSQL server and client programs: pg_config's,
+# else the newest /usr/lib/postgresql/N/bin.
 pg_bindir() {
   local d
-  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return; fi
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
-    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  _pg_complete() { [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/psql" ] && [ -x "$1/pg_dump" ] && [ -x "$1/pg_restore" ]; }
+  if command -v pg_config >/dev/null && d=$(pg_config --bindir 2>/dev/null) && _pg_complete "$d"; then
+    echo "$d"
+    return 0
+  fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -n -r); do
+    _pg_complete "$d" && { echo "$d"; return 0; }
   done
   return 1
 }
 
-# ensure_packages [awscli]: Debian packages the tests and the demo need.
+# ensure_packages [awscli]: the Debian packages the tests and the demo need — PostgreSQL 15
+# (server and client tools), curl, python3 — and with "awscli" those the benchmarks add (the
+# AWS CLI to compare with, GNU time to measure). apt-get update runs only when something is missing.
 ensure_packages() {
-  local want=() missing=()
-  pg_bindir >/dev/null 2>&1 || want+=(postgresql)
+  local want=() log
+  pg_bindir >/dev/null || want+=(postgresql)
   command -v curl >/dev/null || want+=(curl)
   command -v python3 >/dev/null || want+=(python3)
-  [ -x /usr/bin/time ] || want+=(time)
-  if [ "${1:-}" = awscli ] && [ ! -x /usr/bin/aws ]; then want+=(awscli); fi
+  if [ "${1:-}" = awscli ]; then
+    [ -x /usr/bin/aws ] || want+=(awscli)
+    [ -x /usr/bin/time ] || want+=(time)
+  fi
   [ ${#want[@]} -eq 0 ] && return 0
-  echo "==> installing ${want[*]} (apt)"
-  _sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive _sudo apt-get install -y -qq "${want[@]}" >/dev/null ||
-    { echo "apt-get install ${want[*]} failed" >&2; return 1; }
-  # Debian starts a cluster on install; the tests run their own.
-  command -v pg_ctlcluster >/dev/null && _sudo pg_ctlcluster --force 15 main stop >/dev/null 2>&1 || true
+  echo "==> apt-get install ${want[*]}"
+  log=$(mktemp)
+  if ! { _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+         _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    _setup_fail "apt-get install ${want[*]} failed (output above)"
+    return 1
+  fi
+  rm -f "$log"
+  # Debian starts a cluster of its own on install; the tests start theirs.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+      _as_root pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+    done
+  fi
+  pg_bindir >/dev/null || { _setup_fail "postgresql installed but initdb/pg_ctl/psql/pg_dump/pg_restore not found"; return 1; }
 }
 
-_go_install() { # _go_install BINARY-NAME MODULE@VERSION [GOFLAGS]
-  local name=$1 mod=$2 flags=${3:-} tmp
-  [ -x "$PGOFFSITE_CACHE/bin/$name" ] && return 0
-  echo "==> building $mod (once; cached in $PGOFFSITE_CACHE/bin)"
-  mkdir -p "$PGOFFSITE_CACHE/bin"
-  tmp=$(mktemp -d)
-  # Outside the repository, so its go.mod is untouched.
-  (cd "$tmp" && GOBIN="$PGOFFSITE_CACHE/bin" GOFLAGS="$flags" go install "$mod") || { rm -rf "$tmp"; return 1; }
-  rm -rf "$tmp"
+# _go_install NAME MODULE PACKAGE VERSION [GOFLAGS]: builds PACKAGE@VERSION into
+# $PGOFFSITE_CACHE/bin/NAME unless that binary is already that module version.
+_go_install() {
+  local name=$1 module=$2 pkg=$3 version=$4 flags=${5:-} bin tmp log
+  bin=$PGOFFSITE_CACHE/bin/$name
+  if [ -x "$bin" ] && go version -m "$bin" 2>/dev/null | awk -v m="$module" -v v="$version" '$1=="mod" && $2==m && $3==v {ok=1} END {exit !ok}'; then
+    return 0
+  fi
+  command -v go >/dev/null || { _setup_fail "go not found on PATH: needed to build $pkg@$version"; return 1; }
+  echo "==> building $pkg@$version into $PGOFFSITE_CACHE/bin (once; MinIO takes about five minutes)"
+  mkdir -p "$PGOFFSITE_CACHE/bin" || return 1
+  # In an empty directory outside the repository, so the repository's go.mod is untouched.
+  tmp=$(mktemp -d) log=$(mktemp)
+  if ! (cd "$tmp" && GOBIN="$PGOFFSITE_CACHE/bin" GOFLAGS="$flags" go install "$pkg@$version") >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -rf "$tmp" "$log"
+    _setup_fail "go install $pkg@$version failed (output above)"
+    return 1
+  fi
+  rm -rf "$tmp" "$log"
 }
 
+# ensure_minio: the MinIO server the tests use; exports PGOFFSITE_MINIO_BIN.
 ensure_minio() {
-  _go_install minio "github.com/minio/minio@$MINIO_VERSION" -mod=mod || return 1
+  _go_install minio "$MINIO_MODULE" "$MINIO_MODULE" "$MINIO_VERSION" -mod=mod || return 1
   export PGOFFSITE_MINIO_BIN="$PGOFFSITE_CACHE/bin/minio"
 }
 
+# ensure_toxiproxy: the Toxiproxy server the tests use; exports PGOFFSITE_TOXIPROXY_BIN.
 ensure_toxiproxy() {
-  _go_install server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" || return 1
+  _go_install server "$TOXIPROXY_MODULE" "$TOXIPROXY_MODULE/cmd/server" "$TOXIPROXY_VERSION" || return 1
   export PGOFFSITE_TOXIPROXY_BIN="$PGOFFSITE_CACHE/bin/server"
 }

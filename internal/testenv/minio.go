@@ -3,12 +3,16 @@ package testenv
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
+
+// MinIOVersion is the MinIO release bin/test builds (go install github.com/minio/minio@MinIOVersion).
+const MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 // MinIO is a real S3 server started for the tests.
 type MinIO struct {
@@ -30,7 +37,8 @@ type MinIO struct {
 	seq       int
 }
 
-// kmsKey lets MinIO do SSE-S3 and default bucket encryption; fixed so restarts can read old objects.
+// kmsKey lets MinIO do SSE-S3 and default bucket encryption; fixed so a restarted server can
+// read what it wrote before.
 const kmsKey = "pgoffsite-test:cGdvZmZzaXRlLXRlc3Qta21zLWtleS0zMi1ieXRlcyE="
 
 var (
@@ -39,7 +47,8 @@ var (
 	minioErr  error
 )
 
-// MinIOBinary is the MinIO server binary bin/test installs; without it t is skipped (failed in CI).
+// MinIOBinary is the MinIO server binary bin/test installs: $PGOFFSITE_MINIO_BIN, else
+// CacheDir()/bin/minio. Without it t is skipped (failed in CI).
 func MinIOBinary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("PGOFFSITE_MINIO_BIN")
@@ -47,7 +56,8 @@ func MinIOBinary(t testing.TB) string {
 		bin = filepath.Join(CacheDir(), "bin", "minio")
 	}
 	if _, err := os.Stat(bin); err != nil {
-		missing(t, "MinIO server binary not found at "+bin)
+		missing(t, "MinIO server binary not found at "+bin+" ($PGOFFSITE_MINIO_BIN)",
+			"GOFLAGS=-mod=mod go install github.com/minio/minio@"+MinIOVersion+" into "+filepath.Join(CacheDir(), "bin"))
 	}
 	return bin
 }
@@ -56,69 +66,80 @@ func MinIOBinary(t testing.TB) string {
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
 	bin := MinIOBinary(t)
-	minioOnce.Do(func() { minioInst, minioErr = startMinIO(t, bin) })
+	minioOnce.Do(func() { minioInst, minioErr = startMinIO(bin) })
 	if minioErr != nil {
 		t.Fatalf("testenv: start MinIO: %v", minioErr)
 	}
 	return minioInst
 }
 
-func startMinIO(t testing.TB, bin string) (*MinIO, error) {
+func startMinIO(bin string) (*MinIO, error) {
 	dir, err := os.MkdirTemp("", "pgoffsite-minio-")
 	if err != nil {
 		return nil, err
 	}
-	m := &MinIO{AccessKey: "pgoffsite" + randomHex(4), SecretKey: randomHex(20), Region: "us-east-1", DataDir: filepath.Join(dir, "data")}
-	port, console := FreePort(t), FreePort(t)
-	m.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	logf, err := os.Create(filepath.Join(dir, "minio.log"))
+	if err := onExit("rm -rf " + shellQuote(dir)); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "server", m.DataDir, "--address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), "--quiet")
+	m := &MinIO{
+		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		AccessKey: "pgoffsite" + randomHex(4),
+		SecretKey: randomHex(20),
+		Region:    "us-east-1",
+		DataDir:   filepath.Join(dir, "data"),
+	}
+	cmd := exec.Command(bin, "server", m.DataDir, "--quiet",
+		"--address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_KMS_SECRET_KEY="+kmsKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_REGION="+m.Region)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	logPath := filepath.Join(dir, "minio.log")
+	exited, err := startServer(cmd, logPath)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	healthy := waitFor(30*time.Second, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-		}
-		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+	hc := &http.Client{Timeout: 2 * time.Second}
+	live := func() bool {
+		resp, err := hc.Get(m.Endpoint + "/minio/health/live")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
+	}
+	select {
+	case <-exited:
+		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
+	default:
+	}
+	ok := waitFor(30*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return live()
+		}
 	})
 	select {
 	case <-exited:
-		healthy = false
+		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
 	default:
 	}
-	if !healthy {
-		cmd.Process.Kill()
-		log, _ := os.ReadFile(logf.Name())
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("not healthy within 30 s:\n%s", log)
-	}
-	atExit(func() {
+	if !ok {
 		cmd.Process.Kill()
 		<-exited
-		os.RemoveAll(dir)
-	})
+		return nil, fmt.Errorf("%s not live at %s/minio/health/live within 30 s:\n%s", bin, m.Endpoint, readLog(logPath))
+	}
 	return m, nil
 }
 
-// Client is an S3 client with the root credentials. It is built without the SDK's shared
-// configuration on purpose: these machines set AWS_CA_BUNDLE, which that path mishandles.
+// Client is an S3 client with the root credentials, path style. It is built without the SDK's
+// shared configuration on purpose: these machines set AWS_CA_BUNDLE, which that path mishandles.
 func (m *MinIO) Client(t testing.TB) *s3.Client {
 	return s3.New(s3.Options{
 		Region:       m.Region,
@@ -133,37 +154,79 @@ func (m *MinIO) CreateBucket(t testing.TB, prefix string) string {
 	t.Helper()
 	m.mu.Lock()
 	m.seq++
-	name := fmt.Sprintf("%s-%d-%s", strings.ToLower(prefix), m.seq, randomHex(3))
+	seq := m.seq
 	m.mu.Unlock()
+	name := fmt.Sprintf("%s-%d-%s", strings.ToLower(prefix), seq, randomHex(3))
 	if _, err := m.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("testenv: create bucket %s: %v", name, err)
 	}
 	return name
 }
 
-// IncompleteUploads lists the multipart uploads still open anywhere on this MinIO server.
-// It reads MinIO's data directory, because ListMultipartUploads in MinIO answers only for an
-// exact object key (with a shorter prefix it says "none" even while uploads are open). The data
-// directory names an upload's folder by a hash of bucket/key, so it cannot tell buckets apart:
-// bucket only labels the result, and tests that leave an upload open on purpose must abort it.
+// IncompleteUploads returns the S3 upload IDs of the multipart uploads still open on this MinIO
+// server, sorted. It reads the data directory because MinIO's ListMultipartUploads answers only
+// for an exact object key. MinIO keeps an open upload in
+// .minio.sys/multipart/<sha256(bucket/key)>/<upload>/ until it is completed or aborted, and the
+// hash cannot be traced back to a bucket: the answer covers every bucket of the server, so a test
+// that leaves an upload open on purpose must abort it. IncompleteUploadsOf is exact.
 func (m *MinIO) IncompleteUploads(t testing.TB, bucket string) []string {
 	t.Helper()
 	root := filepath.Join(m.DataDir, ".minio.sys", "multipart")
-	objects, _ := os.ReadDir(root)
+	objects, err := os.ReadDir(root)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("testenv: open uploads in %s: %v", bucket, err)
+	}
 	var open []string
 	for _, o := range objects {
-		uploads, _ := os.ReadDir(filepath.Join(root, o.Name()))
-		for _, u := range uploads {
-			open = append(open, bucket+":"+o.Name()+"/"+u.Name())
-		}
+		open = append(open, m.uploadsIn(t, filepath.Join(root, o.Name()))...)
 	}
+	sort.Strings(open)
 	return open
 }
 
-// IncompleteUploadsOf counts the multipart uploads open for exactly bucket/key.
-func (m *MinIO) IncompleteUploadsOf(t testing.TB, bucket, key string) int {
+// IncompleteUploadsOf returns the upload IDs of the multipart uploads open for exactly bucket/key.
+func (m *MinIO) IncompleteUploadsOf(t testing.TB, bucket, key string) []string {
 	t.Helper()
-	sum := sha256.Sum256([]byte(bucket + "/" + key))
-	uploads, _ := os.ReadDir(filepath.Join(m.DataDir, ".minio.sys", "multipart", hex.EncodeToString(sum[:])))
-	return len(uploads)
+	// MinIO's own path join: cleaned, a trailing slash kept.
+	p := path.Join(bucket, key)
+	if strings.HasSuffix(key, "/") {
+		p += "/"
+	}
+	sum := sha256.Sum256([]byte(p))
+	open := m.uploadsIn(t, filepath.Join(m.DataDir, ".minio.sys", "multipart", hex.EncodeToString(sum[:])))
+	sort.Strings(open)
+	return open
+}
+
+// uploadsIn lists the upload directories of one object's multipart folder as S3 upload IDs:
+// base64url("<deployment id>.<directory name>").
+func (m *MinIO) uploadsIn(t testing.TB, objectDir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(objectDir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		t.Fatalf("testenv: open uploads: %v", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, base64.RawURLEncoding.EncodeToString([]byte(m.deploymentID(t)+"."+e.Name())))
+		}
+	}
+	return ids
+}
+
+func (m *MinIO) deploymentID(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(m.DataDir, ".minio.sys", "format.json"))
+	var f struct{ ID string }
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	if err != nil || f.ID == "" {
+		t.Fatalf("testenv: MinIO deployment id from format.json: %v", err)
+	}
+	return f.ID
 }

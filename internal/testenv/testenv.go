@@ -4,20 +4,17 @@
 package testenv
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -25,47 +22,106 @@ import (
 // InCI reports whether the tests run in CI, where a missing server is a failure.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-var (
-	stopMu sync.Mutex
-	stops  []func()
-)
-
-func atExit(f func()) {
-	stopMu.Lock()
-	defer stopMu.Unlock()
-	stops = append(stops, f)
-}
-
-// Main runs the tests and then stops every server this test binary started. Call it from TestMain.
+// Main runs the tests and then stops every server this test binary started and removes their
+// data. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	stopMu.Lock()
-	for i := len(stops) - 1; i >= 0; i-- {
-		stops[i]()
-	}
-	stopMu.Unlock()
+	stopAll()
 	os.Exit(code)
 }
 
-// missing skips t, or fails it in CI.
-func missing(t testing.TB, what string) {
+// missing skips t, or fails it in CI. install says how bin/test provides what is missing.
+func missing(t testing.TB, what, install string) {
 	t.Helper()
-	msg := what + " (bin/test installs it; run the tests through bin/test)"
+	msg := fmt.Sprintf("%s; bin/test installs it (%s)", what, install)
 	if InCI() {
 		t.Fatalf("testenv: %s", msg)
 	}
 	t.Skipf("testenv: %s", msg)
 }
 
+// The servers are stopped by a separate cleanup process that runs the registered shell commands
+// when its stdin closes: when Main ends, but also when the test binary dies from a panic, a test
+// timeout or a signal, which Main never sees. So no server outlives its test binary.
+var (
+	reaperMu  sync.Mutex
+	reaperIn  io.WriteCloser
+	reaperCmd *exec.Cmd
+)
+
+// onExit registers a shell command that undoes a server start.
+func onExit(script string) error {
+	reaperMu.Lock()
+	defer reaperMu.Unlock()
+	if reaperCmd == nil {
+		cmd := exec.Command("/bin/sh", "-c", `cmds=$(cat); eval "$cmds"`)
+		// Its own process group: Ctrl-C stops the tests, not their cleanup.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return fmt.Errorf("cleanup process: %w", err)
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("cleanup process: %w", err)
+		}
+		reaperCmd, reaperIn = cmd, in
+	}
+	if _, err := io.WriteString(reaperIn, script+" >/dev/null 2>&1\n"); err != nil {
+		return fmt.Errorf("cleanup process: %w", err)
+	}
+	return nil
+}
+
+// stopAll runs the registered cleanups and waits for them.
+func stopAll() {
+	reaperMu.Lock()
+	defer reaperMu.Unlock()
+	if reaperCmd == nil {
+		return
+	}
+	reaperIn.Close()
+	reaperCmd.Wait()
+	reaperCmd, reaperIn = nil, nil
+}
+
+// killScript kills pid and waits (briefly: a zombie stays visible) until it is gone.
+func killScript(pid int) string {
+	return fmt.Sprintf("kill -9 %d; i=0; while kill -0 %d && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done", pid, pid)
+}
+
+// shellQuote quotes s for /bin/sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
 // FreePort returns a free TCP port on 127.0.0.1.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
-		t.Fatalf("testenv: free port: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
+}
+
+// freePorts returns n distinct free ports: all listeners are held until every port is chosen.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // CacheDir is where bin/test keeps server binaries between runs.
@@ -90,161 +146,35 @@ func waitFor(timeout time.Duration, ok func() bool) bool {
 		if ok() {
 			return true
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	return ok()
 }
 
-// Postgres is a PostgreSQL server started for the tests.
-type Postgres struct {
-	Host   string
-	Port   int
-	User   string
-	BinDir string
-	dir    string
-	seq    int
-	mu     sync.Mutex
-}
-
-var (
-	pgOnce sync.Once
-	pgInst *Postgres
-	pgErr  error
-)
-
-// StartPostgres returns the test binary's PostgreSQL server, starting it on first use.
-func StartPostgres(t testing.TB) *Postgres {
-	t.Helper()
-	bin := pgBinDir()
-	if bin == "" {
-		missing(t, "PostgreSQL server binaries (initdb, pg_ctl) not found")
-	}
-	pgOnce.Do(func() { pgInst, pgErr = startPostgres(bin) })
-	if pgErr != nil {
-		t.Fatalf("testenv: start PostgreSQL: %v", pgErr)
-	}
-	return pgInst
-}
-
-func pgBinDir() string {
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		d := strings.TrimSpace(string(out))
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d
-		}
-	}
-	return ""
-}
-
-func version(binDir string) int {
-	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return v
-}
-
-// asOwner runs a server command; initdb and postgres refuse to run as root, so as root they
-// run as the postgres user.
-func asOwner(name string, args ...string) *exec.Cmd {
-	if os.Geteuid() != 0 {
-		return exec.Command(name, args...)
-	}
-	quoted := make([]string, 0, len(args)+1)
-	for _, a := range append([]string{name}, args...) {
-		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
-	}
-	return exec.Command("su", "postgres", "-s", "/bin/sh", "-c", strings.Join(quoted, " "))
-}
-
-func startPostgres(bin string) (*Postgres, error) {
-	dir, err := os.MkdirTemp("", "pgoffsite-pg-")
+// startServer starts a long-running server process with its output in logPath; exited is
+// closed when it ends. The process is killed when the test binary ends.
+func startServer(cmd *exec.Cmd, logPath string) (exited <-chan struct{}, err error) {
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root needs the postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return nil, err
-		}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if out, err := asOwner(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	if err := onExit(killScript(cmd.Process.Pid)); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
 	}
-	var port int
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-		out, err := asOwner(filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
-		if err == nil {
-			break
-		}
-		if attempt == 2 {
-			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
-		}
-	}
-	p := &Postgres{Host: "127.0.0.1", Port: port, User: "postgres", BinDir: bin, dir: dir}
-	atExit(func() {
-		asOwner(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop").Run()
-		os.RemoveAll(dir)
-	})
-	return p, nil
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return done, nil
 }
 
-// Bin returns the path of a PostgreSQL program, e.g. Bin("pg_dump").
-func (p *Postgres) Bin(name string) string { return filepath.Join(p.BinDir, name) }
-
-// DSN is the connection URL of database db.
-func (p *Postgres) DSN(db string) string {
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", p.User, p.Host, p.Port, db)
-}
-
-// CreateDB makes a fresh, empty database with a unique name starting with prefix.
-func (p *Postgres) CreateDB(t testing.TB, prefix string) (name, dsn string) {
-	t.Helper()
-	p.mu.Lock()
-	p.seq++
-	name = fmt.Sprintf("%s_%d_%s", strings.ReplaceAll(strings.ToLower(prefix), "-", "_"), p.seq, randomHex(3))
-	p.mu.Unlock()
-	p.Exec(t, "postgres", "CREATE DATABASE "+name)
-	return name, p.DSN(name)
-}
-
-// Exec runs sql in database db with psql and fails the test on any error.
-func (p *Postgres) Exec(t testing.TB, db, sql string) {
-	t.Helper()
-	if out, err := p.Query(db, sql); err != nil {
-		t.Fatalf("testenv: psql %s: %v\n%s", db, err, out)
-	}
-}
-
-// Query runs sql in database db and returns psql's unaligned, tuples-only output.
-func (p *Postgres) Query(db, sql string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-		"-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", p.User, "-d", db)
-	cmd.Stdin = strings.NewReader(sql)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return strings.TrimSpace(out.String()), err
+// readLog returns a server's output for a failure message.
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }

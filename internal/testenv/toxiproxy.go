@@ -14,9 +14,12 @@ import (
 	"time"
 )
 
+// ToxiproxyVersion is the Toxiproxy release bin/test builds.
+const ToxiproxyVersion = "v2.5.0"
+
 // Toxiproxy puts real network faults and bandwidth limits between two local endpoints.
 type Toxiproxy struct {
-	API string // http://127.0.0.1:PORT
+	API string // http://127.0.0.1:PORT, the admin API
 	mu  sync.Mutex
 	seq int
 }
@@ -34,7 +37,8 @@ var (
 	toxiErr  error
 )
 
-// ToxiproxyBin is the Toxiproxy server binary bin/test installs.
+// ToxiproxyBin is the Toxiproxy server binary bin/test installs: $PGOFFSITE_TOXIPROXY_BIN, else
+// CacheDir()/bin/server.
 func ToxiproxyBin() string {
 	if b := os.Getenv("PGOFFSITE_TOXIPROXY_BIN"); b != "" {
 		return b
@@ -47,58 +51,88 @@ func StartToxiproxy(t testing.TB) *Toxiproxy {
 	t.Helper()
 	bin := ToxiproxyBin()
 	if _, err := os.Stat(bin); err != nil {
-		missing(t, "Toxiproxy server binary not found at "+bin)
+		missing(t, "Toxiproxy server binary not found at "+bin+" ($PGOFFSITE_TOXIPROXY_BIN)",
+			"go install github.com/Shopify/toxiproxy/v2/cmd/server@"+ToxiproxyVersion+" into "+filepath.Join(CacheDir(), "bin"))
 	}
-	toxiOnce.Do(func() {
-		port := FreePort(t)
-		cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", fmt.Sprint(port))
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if toxiErr = cmd.Start(); toxiErr != nil {
-			return
-		}
-		x := &Toxiproxy{API: fmt.Sprintf("http://127.0.0.1:%d", port)}
-		if !waitFor(15*time.Second, func() bool {
-			resp, err := http.Get(x.API + "/version")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil
-		}) {
-			cmd.Process.Kill()
-			toxiErr = fmt.Errorf("not answering within 15 s: %s", logs.String())
-			return
-		}
-		atExit(func() { cmd.Process.Kill(); cmd.Wait() })
-		toxiInst = x
-	})
+	toxiOnce.Do(func() { toxiInst, toxiErr = startToxiproxy(bin) })
 	if toxiErr != nil {
 		t.Fatalf("testenv: start Toxiproxy: %v", toxiErr)
 	}
 	return toxiInst
 }
 
-func (x *Toxiproxy) call(t testing.TB, method, path string, body any, out any) {
-	t.Helper()
+func startToxiproxy(bin string) (*Toxiproxy, error) {
+	dir, err := os.MkdirTemp("", "pgoffsite-toxiproxy-")
+	if err != nil {
+		return nil, err
+	}
+	if err := onExit("rm -rf " + shellQuote(dir)); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	x := &Toxiproxy{API: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", fmt.Sprint(ports[0]))
+	logPath := filepath.Join(dir, "toxiproxy.log")
+	exited, err := startServer(cmd, logPath)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	ok := waitFor(15*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		resp, err := hc.Get(x.API + "/version")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	select {
+	case <-exited:
+		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
+	default:
+	}
+	if !ok {
+		cmd.Process.Kill()
+		<-exited
+		return nil, fmt.Errorf("%s not answering at %s within 15 s:\n%s", bin, x.API, readLog(logPath))
+	}
+	return x, nil
+}
+
+// do calls the admin API; a non-2xx answer is an error carrying the server's message.
+func (x *Toxiproxy) do(method, path string, body any) error {
 	var rd io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, x.API+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	req, err := http.NewRequest(method, x.API+path, rd)
 	if err != nil {
-		t.Fatalf("testenv: toxiproxy %s %s: %v", method, path, err)
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("toxiproxy %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("testenv: toxiproxy %s %s: %s %s", method, path, resp.Status, b)
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("toxiproxy %s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(msg))
 	}
-	if out != nil {
-		json.Unmarshal(b, out)
-	}
+	return nil
 }
 
 // Proxy creates a proxy to upstream (host:port) on a free local port; it is removed when t ends.
@@ -108,30 +142,48 @@ func (x *Toxiproxy) Proxy(t testing.TB, upstream string) *Proxy {
 	x.seq++
 	name := fmt.Sprintf("p%d-%s", x.seq, randomHex(3))
 	x.mu.Unlock()
-	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	x.call(t, "POST", "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true}, nil)
-	t.Cleanup(func() { x.call(t, "DELETE", "/proxies/"+name, nil, nil) })
-	return &Proxy{Listen: listen, name: name, x: x}
+	// The port is free when chosen but another process may take it first: try a few.
+	var err error
+	for range 3 {
+		listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		err = x.do("POST", "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true})
+		if err == nil {
+			t.Cleanup(func() {
+				if err := x.do("DELETE", "/proxies/"+name, nil); err != nil {
+					t.Errorf("testenv: %v", err)
+				}
+			})
+			return &Proxy{Listen: listen, name: name, x: x}
+		}
+	}
+	t.Fatalf("testenv: %v", err)
+	return nil
 }
 
-// AddToxic adds a toxic (bandwidth, latency, reset_peer, timeout, limit_data, slicer) on the
-// "upstream" or "downstream" stream and returns its name.
+// AddToxic adds a toxic (bandwidth, latency, reset_peer, timeout, limit_data, slicer) with its
+// attributes on the "upstream" or "downstream" stream, and returns its name.
 func (p *Proxy) AddToxic(t testing.TB, typ, stream string, attrs map[string]any) string {
 	t.Helper()
-	name := typ + "-" + stream + "-" + randomHex(2)
-	p.x.call(t, "POST", "/proxies/"+p.name+"/toxics",
-		map[string]any{"name": name, "type": typ, "stream": stream, "toxicity": 1.0, "attributes": attrs}, nil)
+	name := typ + "-" + stream + "-" + randomHex(3)
+	if err := p.x.do("POST", "/proxies/"+p.name+"/toxics",
+		map[string]any{"name": name, "type": typ, "stream": stream, "toxicity": 1.0, "attributes": attrs}); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	return name
 }
 
 // RemoveToxic removes a toxic added by AddToxic.
 func (p *Proxy) RemoveToxic(t testing.TB, name string) {
 	t.Helper()
-	p.x.call(t, "DELETE", "/proxies/"+p.name+"/toxics/"+name, nil, nil)
+	if err := p.x.do("DELETE", "/proxies/"+p.name+"/toxics/"+name, nil); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 }
 
 // SetEnabled opens or closes the proxy: disabled, it refuses connections and drops open ones.
 func (p *Proxy) SetEnabled(t testing.TB, on bool) {
 	t.Helper()
-	p.x.call(t, "POST", "/proxies/"+p.name, map[string]any{"enabled": on}, nil)
+	if err := p.x.do("POST", "/proxies/"+p.name, map[string]any{"enabled": on}); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 }
