@@ -1,0 +1,339 @@
+//go:build bench
+
+// Package bench measures pgoffsite against the pipeline users otherwise run
+// (`curl URL | aws s3 cp - s3://...`), side by side in one run, on real pg_dump archives served
+// through the Heroku simulator's signed URL, with and without a per-connection bandwidth cap
+// (Toxiproxy), into the same MinIO. Run it with bin/bench.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgoffsite/pgoffsite/internal/herokusim"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const token = "bench-api-key-0123456789"
+
+// capKBps is the per-connection cap standing in for S3's per-connection throughput.
+const capKBps = 20_000
+
+type measure struct {
+	tool    string
+	size    string
+	link    string
+	bytes   int64
+	wall    time.Duration
+	rssKiB  int64
+	diskKiB int64 // written to local disk (ru_oublock × 512 B)
+}
+
+func (m measure) mbps() float64 { return float64(m.bytes) / m.wall.Seconds() / 1e6 }
+
+func moduleRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test")
+		}
+		dir = parent
+	}
+}
+
+// dump returns a cached real pg_dump archive of a database holding about size bytes of
+// incompressible data, making it on first use.
+func dump(t *testing.T, pg *testenv.Postgres, size int64, name string) string {
+	dir := filepath.Join(testenv.CacheDir(), "bench")
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, name+".dump")
+	if fi, err := os.Stat(path); err == nil && fi.Size() > size*9/10 {
+		return path
+	}
+	t.Logf("making a %s pg_dump archive (once; cached in %s)", name, dir)
+	db, dsn := pg.CreateDB(t, "bench")
+	pg.Exec(t, db, "CREATE EXTENSION IF NOT EXISTS pgcrypto; CREATE TABLE blobs (id int PRIMARY KEY, b bytea);")
+	rows := size / 1024
+	for start := int64(0); start < rows; start += 65536 {
+		pg.Exec(t, db, fmt.Sprintf("INSERT INTO blobs SELECT g, gen_random_bytes(1024) FROM generate_series(%d, %d) g", start, min(start+65535, rows-1)))
+	}
+	tmp := path + ".tmp"
+	if out, err := exec.Command(pg.Bin("pg_dump"), "-Fc", "--no-owner", "--no-acl", "-d", dsn, "-f", tmp).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, "postgres", "DROP DATABASE "+db)
+	return path
+}
+
+var (
+	rssRE  = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	outRE  = regexp.MustCompile(`File system outputs: (\d+)`)
+	wallRE = regexp.MustCompile(`Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)`)
+)
+
+// timed runs cmd under /usr/bin/time -v and reads wall time, peak RSS and disk writes.
+func timed(t *testing.T, env []string, name string, args ...string) (time.Duration, int64, int64) {
+	cmd := exec.Command("/usr/bin/time", append([]string{"-v", name}, args...)...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, tail(out.String(), 3000))
+	}
+	s := out.String()
+	rss, _ := strconv.ParseInt(match(rssRE, s), 10, 64)
+	blocks, _ := strconv.ParseInt(match(outRE, s), 10, 64)
+	return parseWall(match(wallRE, s)), rss, blocks / 2
+}
+
+func match(re *regexp.Regexp, s string) string {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func parseWall(s string) time.Duration {
+	parts := strings.Split(s, ":")
+	var secs float64
+	for _, p := range parts {
+		v, _ := strconv.ParseFloat(p, 64)
+		secs = secs*60 + v
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func TestPipelineBenchmark(t *testing.T) {
+	root := moduleRoot(t)
+	pg := testenv.StartPostgres(t)
+	minio := testenv.StartMinIO(t)
+	toxi := testenv.StartToxiproxy(t)
+	bucket := minio.CreateBucket(t, "bench")
+	aws := "/usr/bin/aws"
+	if _, err := os.Stat(aws); err != nil {
+		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
+	}
+	bin := filepath.Join(t.TempDir(), "pgoffsite")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	sizes := []struct {
+		name  string
+		bytes int64
+	}{{"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
+	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
+		sizes = sizes[:1]
+	}
+	rounds := 2
+
+	var results []measure
+	for _, size := range sizes {
+		path := dump(t, pg, size.bytes, size.name)
+		fi, _ := os.Stat(path)
+
+		sim := herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
+		sim.AddApp("bench")
+		addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
+		num := sim.AddBackup("bench", addon, path)
+		platform, data := herokusim.Serve(t, sim)
+		storage := httptest.NewServer(sim.Storage())
+		defer storage.Close()
+		proxy := toxi.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))
+		proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": capKBps})
+
+		for _, link := range []string{"capped", "uncapped"} {
+			if link == "capped" {
+				sim.SetStorageURL("http://" + proxy.Listen)
+			} else {
+				sim.SetStorageURL(storage.URL)
+			}
+			for round := 0; round < rounds; round++ {
+				// pgoffsite: the whole job, Heroku calls included.
+				env := append(baseEnv(minio), "HEROKU_API_KEY="+token, "BACKUP_TARGETS=bench", "BACKUP_MODE=latest", "BACKUP_MAX_AGE=8760h",
+					fmt.Sprintf("ARCHIVE_URL=s3://%s/pgoffsite-%s-%s-%d", bucket, size.name, link, round),
+					"HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn")
+				wall, rss, disk := timed(t, env, bin, "backup")
+				results = append(results, measure{"pgoffsite", size.name, link, fi.Size(), wall, rss, disk})
+
+				// The usual pipeline: one curl into aws s3 cp from stdin.
+				url := publicURL(t, data, num)
+				key := fmt.Sprintf("s3://%s/baseline-%s-%s-%d/b.dump", bucket, size.name, link, round)
+				script := fmt.Sprintf(`curl -sSf "$SRC" | %s --endpoint-url %s s3 cp - %s`, aws, minio.Endpoint, key)
+				wall, rss, disk = timed(t, append(baseEnv(minio), "SRC="+url), "sh", "-c", script)
+				results = append(results, measure{"curl | aws s3 cp", size.name, link, fi.Size(), wall, rss, disk})
+			}
+		}
+
+		// The sink limit: the same bytes from a local file with the SDK at its best settings.
+		start := time.Now()
+		sinkUpload(t, minio, bucket, "sink-"+size.name+"/b.dump", path)
+		results = append(results, measure{"sink (local file, SDK)", size.name, "-", fi.Size(), time.Since(start), 0, 0})
+	}
+	report(t, root, results)
+}
+
+func baseEnv(m *testenv.MinIO) []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_ACCESS_KEY_ID=" + m.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + m.SecretKey, "AWS_REGION=" + m.Region, "AWS_DEFAULT_REGION=" + m.Region,
+		"AWS_ENDPOINT_URL_S3=" + m.Endpoint, "AWS_CA_BUNDLE=" + os.Getenv("AWS_CA_BUNDLE")}
+}
+
+func publicURL(t *testing.T, data string, num int) string {
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/client/v11/apps/bench/transfers/%d/actions/public-url", data, num), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&out)
+	return out.URL
+}
+
+// sinkUpload uploads a local file with 64 MiB parts, 8 at a time, straight from the file.
+func sinkUpload(t *testing.T, m *testenv.MinIO, bucket, key, path string) {
+	ctx := context.Background()
+	c := m.Client(t)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	const part = 64 << 20
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int((fi.Size() + part - 1) / part)
+	parts := make([]types.CompletedPart, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			off := int64(i) * part
+			size := min(part, fi.Size()-off)
+			out, err := c.UploadPart(gctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: io.NewSectionReader(f, off, size), ContentLength: aws.Int64(size)})
+			if err != nil {
+				return err
+			}
+			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// report prints the figures and, with PGOFFSITE_BENCH_WRITE set, writes docs/BENCHMARKS.md.
+func report(t *testing.T, root string, results []measure) {
+	type key struct{ tool, size, link string }
+	best := map[key]measure{}
+	for _, r := range results {
+		k := key{r.tool, r.size, r.link}
+		if b, ok := best[k]; !ok || r.wall < b.wall {
+			r.rssKiB = max(r.rssKiB, b.rssKiB) // peak RSS: the worst round
+			best[k] = r
+		} else {
+			b.rssKiB = max(b.rssKiB, r.rssKiB)
+			b.diskKiB = max(b.diskKiB, r.diskKiB)
+			best[k] = b
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| archive | link | pgoffsite MB/s | baseline MB/s | ratio | pgoffsite peak RSS | baseline peak RSS | pgoffsite disk writes | sink MB/s | pgoffsite / sink |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
+	var sizes []string
+	seen := map[string]bool{}
+	for _, r := range results {
+		if !seen[r.size] {
+			seen[r.size] = true
+			sizes = append(sizes, r.size)
+		}
+	}
+	for _, size := range sizes {
+		sink := best[key{"sink (local file, SDK)", size, "-"}]
+		for _, link := range []string{"capped", "uncapped"} {
+			p, base := best[key{"pgoffsite", size, link}], best[key{"curl | aws s3 cp", size, link}]
+			linkName := fmt.Sprintf("%d MB/s per connection", capKBps/1000)
+			if link == "uncapped" {
+				linkName = "loopback, no cap"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.2f× | %.0f MiB | %.0f MiB | %d KiB | %.1f | %.2f |\n", size, linkName, p.mbps(), base.mbps(),
+				p.mbps()/base.mbps(), float64(p.rssKiB)/1024, float64(base.rssKiB)/1024, p.diskKiB, sink.mbps(), p.mbps()/sink.mbps())
+		}
+	}
+	t.Logf("\n%s", b.String())
+	for _, r := range results {
+		t.Logf("%-24s %-7s %-9s %8.1f MB/s  %6.0f MiB RSS  %d KiB disk", r.tool, r.size, r.link, r.mbps(), float64(r.rssKiB)/1024, r.diskKiB)
+	}
+	if os.Getenv("PGOFFSITE_BENCH_WRITE") == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	cpu := runtime.NumCPU()
+	doc := fmt.Sprintf(`# Benchmarks
+
+Made by `+"`bin/bench`"+` on %s (%d CPUs, %s/%s, %s), best of %d alternating rounds per cell; peak RSS is the
+worst round. Each round runs `+"`pgoffsite backup`"+` (the whole job: Heroku API calls through the simulator,
+the download from the signed URL, the upload into MinIO) and then the usual pipeline
+`+"`curl -sSf URL | aws s3 cp - s3://...`"+` (Debian's awscli) on the same real pg_dump archive of
+incompressible data, into the same MinIO. "%d MB/s per connection" puts Toxiproxy with a bandwidth
+toxic between the downloader and the signed URL, as S3 serves one connection at a fraction of a
+host's bandwidth. The sink is the same bytes uploaded from a local file with the AWS SDK (64 MiB
+parts, 8 in flight): the most this MinIO on this machine takes.
+
+%s
+Disk writes are the process's file-system output (ru_oublock) as reported by `+"`/usr/bin/time -v`"+`.
+
+Unit-level benchmarks of the hot path (allocations included): `+"`bin/bench`"+` also runs
+`+"`go test -run XXX -bench . -benchmem ./internal/fetch ./internal/s3store ./internal/archive`"+`.
+`, time.Now().UTC().Format("2006-01-02"), cpu, runtime.GOOS, runtime.GOARCH, host, 2, capKBps/1000, b.String())
+	if err := os.WriteFile(filepath.Join(root, "docs", "BENCHMARKS.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
