@@ -17,7 +17,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -309,4 +308,62 @@ func (w *world) objectUnder(prefix, suffix string) []byte {
 	return nil
 }
 
-var _ = context.Background
+
+// Scheduler can start the job twice: two runs at once on the same Heroku backup leave one
+// archive, byte-identical, and both succeed.
+func TestFaultTwoRunsAtOnce(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	num := w.captureDirect(addon, "shop")
+	env := smallParts(w.env("shop"))
+	env["BACKUP_MODE"] = "latest"
+	type run struct {
+		code int
+		out  bytes.Buffer
+	}
+	runs := make([]*run, 2)
+	done := make(chan struct{})
+	for i := range runs {
+		runs[i] = &run{}
+		cmd := exec.Command(pgoffsiteBinary(t), "backup")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = &runs[i].out, &runs[i].out
+		go func(r *run) {
+			cmd.Run()
+			r.code = cmd.ProcessState.ExitCode()
+			done <- struct{}{}
+		}(runs[i])
+	}
+	<-done
+	<-done
+	for i, r := range runs {
+		t.Logf("run %d → exit %d\n%s", i, r.code, r.out.String())
+		w.assertNoSecrets(r.out.String())
+		if r.code != ExitOK {
+			t.Errorf("run %d: exit %d", i, r.code)
+		}
+	}
+	var dumps, manifests int
+	for _, k := range w.keys() {
+		switch {
+		case strings.HasSuffix(k, ".dump"):
+			dumps++
+		case strings.HasSuffix(k, ".json"):
+			manifests++
+		}
+	}
+	if dumps != 1 || manifests != 1 {
+		t.Fatalf("%d dumps and %d manifests, want one of each: %v", dumps, manifests, w.keys())
+	}
+	_, dump := w.manifest("shop", "DATABASE")
+	if !bytes.Equal(dump, w.simBackup("shop", num)) {
+		t.Fatal("archive differs from Heroku's backup")
+	}
+	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+		t.Errorf("%d incomplete uploads left", n)
+	}
+}
