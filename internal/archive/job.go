@@ -82,6 +82,8 @@ type Job struct {
 	Now            func() time.Time
 	// ProgressEvery is the interval of progress lines while a capture runs or bytes stream.
 	ProgressEvery time.Duration
+	// Live, when set (a terminal, as under `heroku run`), gets a progress line redrawn each second.
+	Live io.Writer
 }
 
 // Run archives every target in turn; one failing does not stop the others.
@@ -161,7 +163,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	res.Location = j.Store.Location(key)
 	hash := sha256.New()
 	counter := &countingReader{r: io.TeeReader(br, hash)}
-	stop := j.reportTransfer(log, counter, size)
+	stop := j.reportTransfer(log, counter, size, res.Backup)
 	started := j.now()
 	err = j.Store.Put(ctx, Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
 	stop()
@@ -271,30 +273,57 @@ func (j *Job) manifest(db heroku.Database, b heroku.Transfer, h pgdump.Header, r
 	return m
 }
 
-// reportTransfer logs bytes, rate and ETA at a steady interval until the returned stop is called.
-func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64) (stop func()) {
+// reportTransfer logs bytes, rate and ETA at a steady interval, and redraws a live line on a
+// terminal each second, until the returned stop is called.
+func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, backup string) (stop func()) {
 	done := make(chan struct{})
+	finished := make(chan struct{})
 	started := j.now()
 	go func() {
-		tick := time.NewTicker(j.progressEvery())
+		defer close(finished)
+		every := j.progressEvery()
+		tick := time.NewTicker(min(every, time.Second))
 		defer tick.Stop()
+		lastLog := started
 		for {
 			select {
 			case <-done:
+				if j.Live != nil {
+					fmt.Fprint(j.Live, "\r\033[K")
+				}
 				return
 			case <-tick.C:
 				n := c.n.Load()
-				elapsed := j.now().Sub(started)
-				ev := log.Info().Int64("bytes", n).Int64("total", size).Str("rate", Rate(n, elapsed))
+				now := j.now()
+				elapsed := now.Sub(started)
+				eta := "?"
 				if n > 0 && n < size {
-					eta := time.Duration(float64(elapsed) * float64(size-n) / float64(n))
-					ev = ev.Str("eta", eta.Round(time.Second).String())
+					eta = time.Duration(float64(elapsed) * float64(size-n) / float64(n)).Round(time.Second).String()
 				}
-				ev.Msg("transfer in progress")
+				if j.Live != nil {
+					fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, bytesIEC(n), bytesIEC(size),
+						100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta)
+				}
+				if now.Sub(lastLog) >= every {
+					lastLog = now
+					log.Info().Int64("bytes", n).Int64("total", size).Str("rate", Rate(n, elapsed)).Str("eta", eta).Msg("transfer in progress")
+				}
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-finished }
+}
+
+// bytesIEC formats a byte count for people, e.g. "512.0 MiB".
+func bytesIEC(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
 }
 
 func (j *Job) now() time.Time {

@@ -265,3 +265,44 @@ func BenchmarkArchive(b *testing.B) {
 		}
 	}
 }
+
+func TestLiveProgressLine(t *testing.T) {
+	j, _, _, logs := newJob(t, fakeDump(3<<20), ModeLatest)
+	var live bytes.Buffer
+	j.Live = &live
+	j.ProgressEvery = time.Millisecond
+	j.Now = time.Now
+	j.MaxAge = 0
+	// A slow store, so the line is drawn at least once.
+	j.Store = slowStore{&memStore{}}
+	if res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if !strings.Contains(live.String(), "b042") || !strings.Contains(live.String(), "/ 3.0 MiB") || !strings.HasSuffix(live.String(), "\r\x1b[K") {
+		t.Errorf("live line %q", live.String())
+	}
+	if !strings.Contains(logs.String(), "transfer in progress") {
+		t.Error("no progress log line")
+	}
+}
+
+type slowStore struct{ *memStore }
+
+func (s slowStore) Put(ctx context.Context, obj Object, r io.Reader) error {
+	return s.memStore.Put(ctx, obj, &slowReader{r: r})
+}
+
+// slowReader pauses once per MiB.
+type slowReader struct {
+	r    io.Reader
+	read int
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if s.read/(1<<20) != (s.read+n)/(1<<20) {
+		time.Sleep(400 * time.Millisecond)
+	}
+	s.read += n
+	return n, err
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
@@ -62,6 +63,9 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		CaptureTimeout: cfg.CaptureTimeout,
 		Version:        version.Version,
 		Log:            log,
+	}
+	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		job.Live = stderr // `heroku run` gives a terminal: show a live progress line
 	}
 	targets := make([]archive.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {

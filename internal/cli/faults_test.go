@@ -308,7 +308,6 @@ func (w *world) objectUnder(prefix, suffix string) []byte {
 	return nil
 }
 
-
 // Scheduler can start the job twice: two runs at once on the same Heroku backup leave one
 // archive, byte-identical, and both succeed.
 func TestFaultTwoRunsAtOnce(t *testing.T) {
