@@ -240,7 +240,7 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 				if cerr := c.Cancel(cctx, db, captured); cerr != nil {
 					err = fmt.Errorf("%w (cancelling it on Heroku failed too: %v)", err, cerr)
 				} else {
-					err = fmt.Errorf("%w; the capture was cancelled on Heroku", err)
+					err = fmt.Errorf("%w; the capture was cancelled on Heroku (raise BACKUP_CAPTURE_TIMEOUT if this database needs longer)", err)
 				}
 			}
 		}

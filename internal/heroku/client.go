@@ -307,13 +307,28 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // data calls the Data API: method path, JSON answer into out (nil: discarded).
 func (c *Client) data(ctx context.Context, method, path string, out any) error {
+	return c.dataJSON(ctx, method, path, nil, out)
+}
+
+// dataJSON is data with a JSON request body (nil: none).
+func (c *Client) dataJSON(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if method == http.MethodPost {
 		body = bytes.NewReader(nil)
 	}
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.o.DataURL+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.o.APIKey)
 	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")

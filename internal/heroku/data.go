@@ -24,7 +24,7 @@ func (e *TransferError) Error() string {
 	if !e.Transfer.CanceledAt.IsZero() {
 		state = "was cancelled"
 	}
-	msg := fmt.Sprintf("backup %s %s on Heroku", e.Transfer.Name(), state)
+	msg := fmt.Sprintf("%s %s %s on Heroku", e.Transfer.kind(), e.Transfer.Name(), state)
 	if len(e.Logs) > 0 {
 		msg += "; Heroku's last log lines: " + strings.Join(e.Logs, " | ")
 	}
@@ -109,17 +109,17 @@ func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time
 	for !t.Finished() {
 		if err := sleepCtx(ctx, interval); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return t, fmt.Errorf("heroku: wait for backup %s %s: not finished after %s (BACKUP_CAPTURE_TIMEOUT)", t.Name(), target(db), timeout)
+				return t, fmt.Errorf("heroku: wait for %s %s %s: not finished after %s", t.kind(), t.Name(), target(db), timeout)
 			}
-			return t, fmt.Errorf("heroku: wait for backup %s %s: %w", t.Name(), target(db), err)
+			return t, fmt.Errorf("heroku: wait for %s %s %s: %w", t.kind(), t.Name(), target(db), err)
 		}
 		interval = min(time.Duration(float64(interval)*1.5), c.o.MaxPollInterval)
 		next, err := c.transfer(ctx, db, fmt.Sprint(t.Num), false)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-				return t, fmt.Errorf("heroku: wait for backup %s %s: not finished after %s (BACKUP_CAPTURE_TIMEOUT)", t.Name(), target(db), timeout)
+				return t, fmt.Errorf("heroku: wait for %s %s %s: not finished after %s", t.kind(), t.Name(), target(db), timeout)
 			}
-			return t, fmt.Errorf("heroku: wait for backup %s %s: %w", t.Name(), target(db), err)
+			return t, fmt.Errorf("heroku: wait for %s %s %s: %w", t.kind(), t.Name(), target(db), err)
 		}
 		t = next
 		if progress != nil {
@@ -135,7 +135,15 @@ func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time
 			terr.Logs = append(terr.Logs, l.Message)
 		}
 	}
-	return t, fmt.Errorf("heroku: capture %s: %w", target(db), terr)
+	return t, fmt.Errorf("heroku: %s %s: %w", t.kind(), target(db), terr)
+}
+
+// kind names what a transfer does, for messages.
+func (t Transfer) kind() string {
+	if t.ToType == "pg_restore" {
+		return "restore"
+	}
+	return "backup"
 }
 
 // Transfer fetches one transfer of db's billing app by number.
@@ -207,4 +215,16 @@ func (c *Client) Cancel(ctx context.Context, db Database, t Transfer) error {
 		return fmt.Errorf("heroku: cancel backup %s %s: %w", t.Name(), target(db), err)
 	}
 	return nil
+}
+
+// Restore asks Heroku to restore db from the dump at backupURL (heroku-api.md §5): Heroku
+// fetches it itself, so the URL must be HTTPS and readable without credentials (a presigned
+// GET). The answer is the restore transfer; Wait follows it like a capture.
+func (c *Client) Restore(ctx context.Context, db Database, backupURL string) (Transfer, error) {
+	var t Transfer
+	body := map[string]any{"backup_url": backupURL, "extensions": []string{}}
+	if err := c.dataJSON(ctx, http.MethodPost, "/client/v11/databases/"+db.AddonID+"/restores", body, &t); err != nil {
+		return t, fmt.Errorf("heroku: restore %s: %w", target(db), err)
+	}
+	return t, nil
 }
