@@ -162,7 +162,10 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	res.Key = key
 	res.Location = j.Store.Location(key)
 	hash := sha256.New()
-	counter := &countingReader{r: io.TeeReader(br, hash)}
+	// The whole archive is checked as it streams (every TOC entry, every data block decompressed,
+	// rows counted): a damaged archive fails the upload before the object becomes visible.
+	checked := &checkedReader{r: io.TeeReader(br, hash), chk: pgdump.NewChecker()}
+	counter := &countingReader{r: checked}
 	stop := j.reportTransfer(log, counter, size, res.Backup)
 	started := j.now()
 	err = j.Store.Put(ctx, Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
@@ -184,6 +187,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
 	m := j.manifest(db, backup, header, res)
+	m.Structure = checked.summary
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("archive: manifest app=%s database=%s: %w", t.App, t.Database, err)
@@ -354,6 +358,37 @@ func Rate(n int64, d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1f kB/s", bps/1e3)
 	}
+}
+
+// checkedReader feeds what it reads to the archive checker and, at the end of the stream,
+// returns the checker's verdict instead of io.EOF when the archive is damaged.
+type checkedReader struct {
+	r       io.Reader
+	chk     *pgdump.Checker
+	summary *pgdump.Summary
+	err     error
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if _, werr := c.chk.Write(p[:n]); werr != nil {
+			c.err = fmt.Errorf("the archive is damaged: %w", werr)
+			return 0, c.err
+		}
+	}
+	if err == io.EOF {
+		sum, cerr := c.chk.Close()
+		if cerr != nil {
+			c.err = fmt.Errorf("the archive is damaged: %w", cerr)
+			return n, c.err
+		}
+		c.summary = &sum
+	}
+	return n, err
 }
 
 type countingReader struct {

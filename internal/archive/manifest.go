@@ -29,7 +29,10 @@ type Manifest struct {
 	Key              string        `json:"key"`
 	ArchivedAt       time.Time     `json:"archived_at"`
 	PgDump           pgdump.Header `json:"pg_dump"`
-	PgoffsiteVersion string        `json:"pgoffsite_version"`
+	// Structure is what the full check of the archive found: TOC entries, tables with their row
+	// counts, large objects. A restore can be compared with it.
+	Structure        *pgdump.Summary `json:"structure,omitempty"`
+	PgoffsiteVersion string          `json:"pgoffsite_version"`
 }
 
 // Key is where a backup's dump lands, relative to the store's prefix:

@@ -3,7 +3,6 @@ package pgdump
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,10 @@ const Magic = "PGDMP"
 // 1.15 is pg_dump 16 (compression algorithm byte), 1.16 is pg_dump 17.
 const (
 	minVersion = 0x010C00 // 1.12.0
-	maxVersion = 0x011000 // 1.16.0
-	vers1_15   = 0x010F00
+	maxVersion = 0x0110FF // 1.16.x: pg_restore reads every revision of its newest minor version
+	vers1_14   = 0x010E00 // TOC entries gain the table access method
+	vers1_15   = 0x010F00 // the header names the compression algorithm instead of a zlib level
+	vers1_16   = 0x011000 // TOC entries gain relkind; BLOB METADATA entries, several BLOBS entries
 )
 
 // Header is what an archive says about itself before its table of contents.
@@ -40,35 +41,59 @@ var ErrNotArchive = errors.New("not a pg_dump custom-format archive")
 
 // ReadHeader reads the archive header from r and leaves r positioned at the table of contents.
 func ReadHeader(r io.Reader) (Header, error) {
-	br := &reader{r: r}
+	return readHeader(newSrc(r, true))
+}
+
+// maxHeaderString bounds the database name and version strings of the header.
+const maxHeaderString = 1 << 20
+
+// readHeader follows ReadHead in pg_backup_archiver.c.
+func readHeader(s *src) (Header, error) {
 	var h Header
-	magic := br.bytes(len(Magic))
-	if br.err != nil {
-		return h, fmt.Errorf("%w: %w", ErrNotArchive, br.err)
+	if !s.fill(len(Magic)) {
+		if s.err != nil && !errors.Is(s.err, io.EOF) {
+			return h, fmt.Errorf("%w: %w", ErrNotArchive, s.err)
+		}
+		return h, fmt.Errorf("%w: it starts like %s", ErrNotArchive, Sniff(s.buf[s.i:s.n]))
 	}
-	if string(magic) != Magic {
+	if magic := s.buf[s.i : s.i+len(Magic)]; string(magic) != Magic {
 		return h, fmt.Errorf("%w: it starts like %s", ErrNotArchive, Sniff(magic))
 	}
-	vmaj, vmin, vrev := int(br.byte()), int(br.byte()), int(br.byte())
+	s.advance(len(Magic))
+	truncated := func(err error) (Header, error) {
+		return h, fmt.Errorf("pgdump: header truncated or damaged: %w", err)
+	}
+	var v [6]byte
+	for i := range v {
+		b, err := s.byte("the archive header")
+		if err != nil {
+			return truncated(err)
+		}
+		v[i] = b
+	}
+	vmaj, vmin, vrev := int(v[0]), int(v[1]), int(v[2])
 	h.version = vmaj<<16 | vmin<<8 | vrev
 	h.FormatVersion = fmt.Sprintf("%d.%d.%d", vmaj, vmin, vrev)
-	if br.err == nil && h.version < minVersion {
+	if h.version < minVersion {
 		return h, fmt.Errorf("pgdump: archive format %s is older than pg_dump 9.5 writes; not supported", h.FormatVersion)
 	}
-	if br.err == nil && h.version > maxVersion {
+	if h.version > maxVersion {
 		return h, fmt.Errorf("pgdump: archive format %s is newer than this pgoffsite knows (up to 1.16, pg_dump 17); upgrade pgoffsite", h.FormatVersion)
 	}
-	h.IntSize = int(br.byte())
-	h.OffSize = int(br.byte())
-	if br.err == nil && (h.IntSize < 1 || h.IntSize > 8 || h.OffSize < 1 || h.OffSize > 8) {
+	h.IntSize, h.OffSize = int(v[3]), int(v[4])
+	if h.IntSize < 1 || h.IntSize > 8 || h.OffSize < 1 || h.OffSize > 8 {
 		return h, fmt.Errorf("pgdump: implausible integer sizes %d/%d in header", h.IntSize, h.OffSize)
 	}
-	br.intSize = h.IntSize
-	if f := br.byte(); br.err == nil && f != 1 {
+	s.intSize, s.offSize = h.IntSize, h.OffSize
+	if f := v[5]; f != 1 {
 		return h, fmt.Errorf("%w: format code %d is not the custom format (-Fc)", ErrNotArchive, f)
 	}
 	if h.version >= vers1_15 {
-		switch alg := br.byte(); alg {
+		alg, err := s.byte("the archive header")
+		if err != nil {
+			return truncated(err)
+		}
+		switch alg {
 		case 0:
 			h.Compression = "none"
 		case 1:
@@ -78,27 +103,42 @@ func ReadHeader(r io.Reader) (Header, error) {
 		case 3:
 			h.Compression = "zstd"
 		default:
-			if br.err == nil {
-				return h, fmt.Errorf("pgdump: unknown compression algorithm %d", alg)
-			}
+			return h, fmt.Errorf("pgdump: unknown compression algorithm %d in a format %s archive", alg, h.FormatVersion)
 		}
 	} else {
 		// Before 1.15 the header holds a zlib level: 0 none, -1 default, 1-9.
-		h.CompressionLevel = br.int()
+		level, err := s.int("the archive header")
+		if err != nil {
+			return truncated(err)
+		}
+		h.CompressionLevel = int(level)
 		h.Compression = "gzip"
-		if h.CompressionLevel == 0 {
+		if level == 0 {
 			h.Compression = "none"
 		}
 	}
-	sec, min, hour := br.int(), br.int(), br.int()
-	mday, mon, year := br.int(), br.int(), br.int()
-	_ = br.int() // isdst
+	var tm [7]int
+	for i := range tm {
+		n, err := s.int("the archive header")
+		if err != nil {
+			return truncated(err)
+		}
+		if n < -1<<31 || n > 1<<31 {
+			return h, fmt.Errorf("pgdump: implausible creation time field %d in header", n)
+		}
+		tm[i] = int(n)
+	}
+	sec, min, hour, mday, mon, year := tm[0], tm[1], tm[2], tm[3], tm[4], tm[5] // tm[6] is isdst
 	h.Created = time.Date(year+1900, time.Month(mon+1), mday, hour, min, sec, 0, time.UTC)
-	h.Database = br.str()
-	h.ServerVersion = br.str()
-	h.DumpVersion = br.str()
-	if br.err != nil {
-		return h, fmt.Errorf("pgdump: header truncated or damaged: %w", br.err)
+	for _, f := range []*string{&h.Database, &h.ServerVersion, &h.DumpVersion} {
+		str, _, err := s.str("the archive header", maxHeaderString)
+		if err != nil {
+			if errors.Is(err, ErrTruncated) {
+				return truncated(err)
+			}
+			return h, fmt.Errorf("pgdump: header damaged: %w", err)
+		}
+		*f = str
 	}
 	return h, nil
 }
@@ -124,64 +164,4 @@ func Sniff(b []byte) string {
 	default:
 		return "unknown data"
 	}
-}
-
-// reader decodes pg_dump's primitive types and keeps the first error.
-type reader struct {
-	r       io.Reader
-	intSize int
-	err     error
-	buf     [16]byte
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		r.err = err
-		return nil
-	}
-	return b
-}
-
-func (r *reader) byte() byte {
-	b := r.bytes(1)
-	if b == nil {
-		return 0
-	}
-	return b[0]
-}
-
-// int reads pg_dump's integer: a sign byte, then intSize bytes little-endian.
-func (r *reader) int() int {
-	neg := r.byte()
-	b := r.bytes(r.intSize)
-	if r.err != nil {
-		return 0
-	}
-	var le [8]byte
-	copy(le[:], b)
-	v := int(binary.LittleEndian.Uint64(le[:]))
-	if neg != 0 {
-		v = -v
-	}
-	return v
-}
-
-// str reads a length-prefixed string; length -1 is NULL, read as "".
-func (r *reader) str() string {
-	n := r.int()
-	if r.err != nil || n <= 0 {
-		return ""
-	}
-	if n > 1<<20 {
-		r.err = fmt.Errorf("string of %d bytes in header", n)
-		return ""
-	}
-	return string(r.bytes(n))
 }

@@ -1,0 +1,297 @@
+package pgdump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Table is what the data of one TABLE DATA entry holds.
+type Table struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	Rows   int64  `json:"rows"`  // COPY rows; -1 when the data is not COPY text (pg_dump --inserts)
+	Bytes  int64  `json:"bytes"` // uncompressed size of the table's data
+}
+
+// Summary is what Check found in a complete, readable archive.
+type Summary struct {
+	Header       Header         `json:"header"`
+	Entries      int            `json:"toc_entries"`
+	Tables       []Table        `json:"tables"` // in TOC order
+	LargeObjects int            `json:"large_objects"`
+	DataBlocks   int            `json:"data_blocks"`
+	Bytes        int64          `json:"bytes"`      // length of the archive
+	DataBytes    int64          `json:"data_bytes"` // uncompressed size of all table and large object data
+	CountsByDesc map[string]int `json:"counts_by_desc"`
+}
+
+// Data block types of the custom format (pg_backup_archiver.h).
+const (
+	blkData  = 1
+	blkBlobs = 3
+)
+
+// Check reads a whole custom-format archive from r, front to back and once: the header, every TOC
+// entry, then every data block, decompressing each and counting the COPY rows of every table and
+// the large objects. It needs no seeking and bounded memory. Any damage — a bad checksum, a
+// truncated file, trailing bytes, a data block the TOC does not expect or one it misses — is an
+// error that names what is wrong and at which byte.
+func Check(r io.Reader) (Summary, error) {
+	bufp := srcBufPool.Get().(*[]byte)
+	defer srcBufPool.Put(bufp)
+	c := &checker{s: &src{r: r, buf: *bufp, intSize: 4, offSize: 8}, byID: map[int]int{}, errBlock: -1}
+	err := c.run()
+	if c.pool != nil {
+		err = c.finish(err)
+	}
+	if c.dec != nil {
+		c.dec.release()
+	}
+	if err != nil {
+		// What the data blocks held depends on how far the check got before it stopped.
+		c.sum.Tables, c.sum.LargeObjects, c.sum.DataBlocks, c.sum.DataBytes, c.sum.Bytes = nil, 0, 0, 0, 0
+		return c.sum, err
+	}
+	c.sum.Bytes = c.s.off
+	return c.sum, nil
+}
+
+var srcBufPool = sync.Pool{New: func() any { b := make([]byte, srcBufSize); return &b }}
+
+// dataEntry is what the data phase needs of a TOC entry.
+type dataEntry struct {
+	id     int
+	desc   string
+	tag    string
+	schema string
+	copy   bool
+	state  int
+	offset int64
+	seen   bool
+	table  int // index in Summary.Tables, or -1
+}
+
+type checker struct {
+	s        *src
+	sum      Summary
+	entries  []dataEntry
+	byID     map[int]int
+	expected int // entries whose data block must appear
+	seen     int
+	tocEnd   int64 // archive offset of the first data block
+
+	stream   blockStream
+	dec      *decoders // for large objects, decoded on this goroutine
+	pool     *pool     // for table data, decoded by workers
+	jobs     []*job
+	errBlock int // ordinal of the data block run's error is about; -1 for none in particular
+}
+
+func (c *checker) run() error {
+	h, err := readHeader(c.s)
+	c.sum.Header = h
+	if err != nil {
+		return err
+	}
+	c.sum.CountsByDesc = map[string]int{}
+	err = readTOC(c.s, h, false, func(e *Entry) error {
+		c.sum.Entries++
+		c.sum.CountsByDesc[e.Desc]++
+		if !e.HadDumper {
+			return nil
+		}
+		d := dataEntry{id: e.DumpID, desc: e.Desc, tag: e.Tag, schema: e.Namespace, copy: e.CopyStmt != "",
+			state: e.DataState, offset: e.Offset, table: -1}
+		if d.desc == "TABLE DATA" {
+			d.table = len(c.sum.Tables)
+			rows := int64(0)
+			if !d.copy {
+				rows = -1
+			}
+			c.sum.Tables = append(c.sum.Tables, Table{Schema: e.Namespace, Name: e.Tag, Rows: rows})
+		}
+		c.byID[d.id] = len(c.entries)
+		c.entries = append(c.entries, d)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.tocEnd = c.s.off
+	// Every entry with a data dumper has a block: pg_restore fails ("could not find block ID")
+	// on one that is missing.
+	c.expected = len(c.entries)
+	for i := range c.entries {
+		if e := &c.entries[i]; e.state == DataPosSet && e.offset < c.tocEnd {
+			return fmt.Errorf("pgdump: TOC says the data of %s starts at byte %d, inside the header or TOC (which end at byte %d); the TOC is damaged", e.name(), e.offset, c.tocEnd)
+		}
+	}
+	switch alg := h.Compression; alg {
+	case "none":
+	case "gzip", "lz4", "zstd":
+		c.dec = decodersPool.Get().(*decoders)
+		c.pool = newPool(alg)
+	default:
+		return fmt.Errorf("pgdump: compression %q of an archive made by pg_dump %s is not supported", alg, h.DumpVersion)
+	}
+	for {
+		if !c.s.more() {
+			if c.s.err != nil && !errors.Is(c.s.err, io.EOF) {
+				return fmt.Errorf("pgdump: reading archive at byte %d: %w", c.s.off, c.s.err)
+			}
+			break
+		}
+		if c.seen == c.expected {
+			return fmt.Errorf("pgdump: %d or more bytes of unexpected data at byte %d, after the last data block the TOC lists (trailing garbage?)", c.s.buffered(), c.s.off)
+		}
+		if c.pool != nil && c.pool.failed.Load() {
+			return errAborted
+		}
+		c.errBlock = c.sum.DataBlocks
+		if err := c.block(); err != nil {
+			return err
+		}
+		c.errBlock = -1
+	}
+	if c.seen < c.expected {
+		for i := range c.entries {
+			if e := &c.entries[i]; !e.seen {
+				return fmt.Errorf("pgdump: %w: the archive ends at byte %d without the data of %s and %d more data block(s) the TOC lists",
+					ErrTruncated, c.s.off, e.name(), c.expected-c.seen-1)
+			}
+		}
+	}
+	return nil
+}
+
+// finish waits for the workers and takes their results. The error reported is the first in file
+// order, so it does not depend on which goroutine noticed what first.
+func (c *checker) finish(err error) error {
+	c.pool.stop()
+	if errors.Is(err, errAborted) {
+		err, c.errBlock = nil, -1 // a job has the real error
+	}
+	for _, j := range c.jobs {
+		if err != nil && c.errBlock >= 0 && j.block >= c.errBlock {
+			break
+		}
+		e := &c.entries[j.entry]
+		if j.err != nil {
+			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), j.start, j.err)
+		}
+		c.sum.DataBytes += j.n
+		t := &c.sum.Tables[e.table]
+		t.Bytes = j.n
+		if j.count {
+			t.Rows = j.rows
+		}
+	}
+	if err == nil && len(c.jobs) > 0 && c.pool.failed.Load() {
+		return errAborted // not reached: a failed job reports its error above
+	}
+	return err
+}
+
+func (e *dataEntry) name() string {
+	switch {
+	case e.desc == "TABLE DATA" && e.schema != "":
+		return fmt.Sprintf("table %s.%s (dump id %d)", e.schema, e.tag, e.id)
+	case e.desc == "TABLE DATA":
+		return fmt.Sprintf("table %s (dump id %d)", e.tag, e.id)
+	case e.desc == "BLOBS":
+		return fmt.Sprintf("large objects %q (dump id %d)", e.tag, e.id)
+	default:
+		return fmt.Sprintf("%s %q (dump id %d)", e.desc, e.tag, e.id)
+	}
+}
+
+// block reads one data block: a type byte and a dump id, then either one data stream (BLK_DATA)
+// or a list of large objects, each an OID and a data stream, ended by OID 0 (BLK_BLOBS).
+// See _PrintTocData, _PrintData and _LoadLOs in pg_backup_custom.c.
+func (c *checker) block() error {
+	start := c.s.off
+	typ, err := c.s.byte("a data block header")
+	if err != nil {
+		return fmt.Errorf("pgdump: %w", err)
+	}
+	id, err := c.s.int("a data block header")
+	if err != nil {
+		return fmt.Errorf("pgdump: data block at byte %d: %w", start, err)
+	}
+	if typ != blkData && typ != blkBlobs {
+		return fmt.Errorf("pgdump: unknown data block type %d (dump id %d) at byte %d; the archive is damaged", typ, id, start)
+	}
+	idx, ok := c.byID[int(id)]
+	if !ok || id != int64(int(id)) {
+		return fmt.Errorf("pgdump: data block at byte %d is for dump id %d, which has no data in the TOC; the archive is damaged", start, id)
+	}
+	e := &c.entries[idx]
+	if e.seen {
+		return fmt.Errorf("pgdump: second data block for %s at byte %d; the archive is damaged", e.name(), start)
+	}
+	if e.state == DataPosSet && e.offset != start {
+		return fmt.Errorf("pgdump: data block for %s is at byte %d but the TOC says byte %d; the archive is damaged", e.name(), start, e.offset)
+	}
+	if want := blockType(e.desc); typ != want {
+		return fmt.Errorf("pgdump: data block for %s at byte %d has type %d, not %d; the archive is damaged", e.name(), start, typ, want)
+	}
+	e.seen = true
+	c.seen++
+	c.sum.DataBlocks++
+
+	if typ == blkData {
+		count := e.table >= 0 && e.copy
+		if c.pool != nil && e.table >= 0 {
+			j := &job{block: c.sum.DataBlocks - 1, entry: idx, start: start, count: count,
+				in: make(chan []byte, jobQueue), done: make(chan struct{})}
+			if err := c.dispatch(j); err != nil {
+				return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
+			}
+			return nil
+		}
+		n, rows, err := c.stream1(count)
+		if err != nil {
+			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
+		}
+		c.sum.DataBytes += n
+		if e.table >= 0 {
+			t := &c.sum.Tables[e.table]
+			t.Bytes = n
+			if count {
+				t.Rows = rows
+			}
+		}
+		return nil
+	}
+	for nLO := 0; ; nLO++ {
+		at := c.s.off
+		oid, err := c.s.int("a large object OID")
+		if err != nil {
+			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
+		}
+		if oid == 0 {
+			return nil
+		}
+		// OIDs above 2^31 are written as negative ints (WriteInt of an Oid).
+		if oid < -1<<31 || oid >= 1<<32 {
+			return fmt.Errorf("pgdump: data block for %s at byte %d: large object OID %d at byte %d is out of range", e.name(), start, oid, at)
+		}
+		n, _, err := c.stream1(false)
+		if err != nil {
+			return fmt.Errorf("pgdump: data block for %s at byte %d: large object %d (at byte %d): %w", e.name(), start, uint32(oid), at, err)
+		}
+		c.sum.DataBytes += n
+		c.sum.LargeObjects++
+	}
+}
+
+// blockType is what WriteDataChunksForTocEntry writes for an entry: _StartLOs for BLOBS,
+// _StartData for everything else.
+func blockType(desc string) byte {
+	if desc == "BLOBS" {
+		return blkBlobs
+	}
+	return blkData
+}
