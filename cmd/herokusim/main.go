@@ -1,22 +1,27 @@
-// Command herokusim serves the Heroku simulator (Platform API, Data API and backup storage) with
-// one app whose database is a real local PostgreSQL: for bin/demo and manual conformance runs.
+// Command herokusim serves a simulated Heroku — Platform API, Data API and backup storage — on
+// three local ports, with one app whose Postgres database is a real one, for the demo and for
+// running tools/herokusim-conformance by hand:
 //
-//	herokusim --token T --app shop --database-url postgres://127.0.0.1:5432/shop
+//	herokusim --token KEY --app shop --database-url postgres://postgres@127.0.0.1:5432/shop
 //
-// prints one line, "platform=URL data=URL storage=URL", once it listens, and serves until
-// SIGINT or SIGTERM.
+// Once ready it prints one line, "platform=URL data=URL storage=URL", and serves until SIGINT or
+// SIGTERM. It logs one line per request to stderr, without query strings (signed URLs' secrets).
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,87 +29,172 @@ import (
 )
 
 func main() {
-	token := flag.String("token", "", "the API key the simulator accepts (required)")
-	app := flag.String("app", "", "the app the database is attached to (required)")
-	billing := flag.String("billing-app", "", "the app the database is billed to (default: --app)")
-	attachment := flag.String("attachment", "DATABASE", "the attachment name (config var <name>_URL)")
-	dsn := flag.String("database-url", "", "the real PostgreSQL database captures dump (required)")
-	host := flag.String("listen-host", "127.0.0.1", "where to listen")
-	storageURL := flag.String("storage-url", "", "base URL to put in signed URLs (e.g. a proxy in front of the storage listener)")
-	flag.Parse()
-	if *token == "" || *app == "" || *dsn == "" {
-		fmt.Fprintln(os.Stderr, "herokusim: --token, --app and --database-url are required")
-		flag.Usage()
-		os.Exit(2)
-	}
-	if *billing == "" {
-		*billing = *app
-	}
-	sim := herokusim.New(herokusim.Options{Token: *token})
-	defer sim.Close()
-	sim.AddApp(*app)
-	addon := sim.AddDatabase(*billing, *attachment, "heroku-postgresql:standard-0", *dsn)
-	if *billing != *app {
-		sim.Attach(addon, *app, *attachment, nil)
-	}
-
-	var servers []*http.Server
-	serve := func(name string, h http.Handler) string {
-		l, err := net.Listen("tcp", net.JoinHostPort(*host, "0"))
-		if err != nil {
-			log.Fatalf("herokusim: listen: %v", err)
-		}
-		srv := &http.Server{Handler: logRequests(name, h), ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, srv)
-		go srv.Serve(l)
-		return "http://" + l.Addr().String()
-	}
-	platform := serve("platform", sim.Platform())
-	data := serve("data", sim.Data())
-	storage := serve("storage", sim.Storage())
-	if *storageURL == "" {
-		*storageURL = storage
-	}
-	sim.SetStorageURL(*storageURL)
-	fmt.Printf("platform=%s data=%s storage=%s\n", platform, data, storage)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(shutdown)
-	}
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// logRequests logs one line per request to stderr: never the query string (it holds signatures).
-func logRequests(api string, h http.Handler) http.Handler {
+type options struct {
+	token, app, billingApp, attachment, plan, databaseURL, listenHost, pgDump, dumpDir string
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("herokusim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.token, "token", "", "the API key the simulator accepts (required)")
+	fs.StringVar(&o.app, "app", "", "the app the database is attached to (required)")
+	fs.StringVar(&o.billingApp, "billing-app", "", "the app the database is billed to (default: --app)")
+	fs.StringVar(&o.attachment, "attachment", "DATABASE", "the attachment name (config var <NAME>_URL)")
+	fs.StringVar(&o.plan, "plan", "heroku-postgresql:standard-0", "the add-on plan")
+	fs.StringVar(&o.databaseURL, "database-url", "", "URL of the real PostgreSQL database that captures dump (required)")
+	fs.StringVar(&o.listenHost, "listen-host", "127.0.0.1", "the host to listen on")
+	fs.StringVar(&o.pgDump, "pg-dump", "", "pg_dump to run (default: PATH, else /usr/lib/postgresql/*/bin)")
+	fs.StringVar(&o.dumpDir, "dump-dir", "", "where captured backups are kept (default: a temporary directory)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--token", o.token}, {"--app", o.app}, {"--database-url", o.databaseURL}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return o, fmt.Errorf("missing %v", missing)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if o.billingApp == "" {
+		o.billingApp = o.app
+	}
+	return o, nil
+}
+
+// run serves until ctx ends and returns the exit status: 0, 1 on a failure, 2 on bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herokusim: %v\n", err)
+		return 2
+	}
+
+	sim := herokusim.New(herokusim.Options{Token: o.token, PgDump: o.pgDump, DumpDir: o.dumpDir})
+	defer sim.Close()
+	sim.AddApp(o.billingApp)
+	sim.AddApp(o.app)
+	addon := sim.AddDatabase(o.billingApp, o.attachment, o.plan, o.databaseURL)
+	if o.app != o.billingApp {
+		sim.Attach(addon, o.app, o.attachment, nil)
+	}
+
+	log := &lineLog{w: stderr}
+	apis := []struct {
+		name    string
+		handler http.Handler
+	}{{"platform", sim.Platform()}, {"data", sim.Data()}, {"storage", sim.Storage()}}
+	servers := make([]*http.Server, len(apis))
+	listeners := make([]net.Listener, len(apis))
+	urls := make([]string, len(apis))
+	for i, a := range apis {
+		l, err := net.Listen("tcp", net.JoinHostPort(o.listenHost, "0"))
+		if err != nil {
+			for _, l := range listeners[:i] {
+				l.Close()
+			}
+			fmt.Fprintf(stderr, "herokusim: listen on %s: %v\n", o.listenHost, err)
+			return 1
+		}
+		listeners[i] = l
+		urls[i] = "http://" + l.Addr().String()
+		servers[i] = &http.Server{Handler: log.wrap(a.name, a.handler), ReadHeaderTimeout: 10 * time.Second}
+	}
+	sim.SetStorageURL(urls[2])
+
+	errs := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errs <- srv.Serve(listeners[i]) }()
+	}
+	fmt.Fprintf(stdout, "platform=%s data=%s storage=%s\n", urls[0], urls[1], urls[2])
+
+	status := 0
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		fmt.Fprintf(stderr, "herokusim: serve: %v\n", err)
+		status = 1
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdown); err != nil {
+			srv.Close()
+		}
+	}
+	return status
+}
+
+// lineLog writes one line per request: API, method, path (never the query) and status.
+type lineLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineLog) wrap(api string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		rec := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
-		log.Printf("%s %s %s %d", api, r.Method, r.URL.Path, rec.status)
+		status := ""
+		if rec.status != 0 {
+			status = strconv.Itoa(rec.status) + " "
+		}
+		switch {
+		case rec.hijacked: // a storage fault took the raw connection and closed it
+			status += "connection-closed"
+		case status == "":
+			status = "200"
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		fmt.Fprintf(l.w, "herokusim: %s %s %s %s\n", api, r.Method, r.URL.Path, strings.TrimSpace(status))
 	})
 }
 
-type statusRecorder struct {
+// statusWriter remembers the status; it lets the simulator flush and hijack the connection
+// under it (its storage faults cut connections).
+type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	hijacked bool
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
-// Flush and Hijack keep the storage's streaming and connection-cut faults working behind the recorder.
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-// Hijack keeps the storage's connection-cut faults working behind the recorder.
-func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return r.ResponseWriter.(http.Hijacker).Hijack()
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

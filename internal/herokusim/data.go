@@ -4,42 +4,42 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Data serves the Data API (api.data.heroku.com), where backups are called transfers.
+// Data serves the Data API (api.data.heroku.com), where backups are called transfers. Transfers
+// live under the add-on's billing app only: asking for them under an app the database is merely
+// attached to answers 404, as Heroku does.
 func (s *Sim) Data() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /client/v11/databases/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		ad := s.addons[r.PathValue("id")]
-		s.mu.Unlock()
+		defer s.mu.Unlock()
+		ad := s.databaseLocked(r.PathValue("id"))
 		if ad == nil {
 			notFoundHTML(w)
 			return
 		}
-		writeJSON(w, 200, map[string]any{"addon_id": ad.id, "name": ad.name, "plan": ad.plan, "created_at": ad.created.Format(dataTime),
-			"info": []any{
-				map[string]any{"name": "Plan", "values": []string{ad.plan}},
-				map[string]any{"name": "Status", "values": []string{"Available"}},
-				map[string]any{"name": "Data Size", "values": []string{"8.2 MB"}},
-				map[string]any{"name": "PG Version", "values": []string{"15.18"}},
-			}})
+		writeJSON(w, 200, s.databaseJSONLocked(ad))
 	})
 	mux.HandleFunc("POST /client/v11/databases/{id}/backups", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		ad := s.addons[r.PathValue("id")]
+		ad := s.databaseLocked(r.PathValue("id"))
 		s.mu.Unlock()
 		if ad == nil {
 			notFoundHTML(w)
 			return
 		}
-		t := s.capture(ad)
-		writeJSON(w, http.StatusCreated, t.json(false))
+		writeJSON(w, http.StatusCreated, s.capture(ad))
 	})
 	mux.HandleFunc("GET /client/v11/apps/{app}/transfers", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.apps[r.PathValue("app")] == nil {
+			herokuError(w, 404, "not_found", "Couldn't find that app.")
+			return
+		}
 		out := []any{}
 		for _, t := range s.transfers[r.PathValue("app")] {
 			out = append(out, t.json(false))
@@ -49,9 +49,9 @@ func (s *Sim) Data() http.Handler {
 	mux.HandleFunc("GET /client/v11/apps/{app}/transfers/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"))
+		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"), true)
 		if t == nil {
-			notFoundHTML(w)
+			transferNotFound(w)
 			return
 		}
 		writeJSON(w, 200, t.json(r.URL.Query().Get("verbose") == "true"))
@@ -59,37 +59,39 @@ func (s *Sim) Data() http.Handler {
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{id}/actions/public-url", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"))
-		if t == nil || t.path == "" {
-			herokuError(w, 404, "not_found", "Couldn't find that backup.")
-			return
+		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"), true)
+		switch {
+		case t == nil:
+			transferNotFound(w)
+		case !t.ok():
+			// Unverified: what Heroku answers for a backup without a file; a client must not ask.
+			herokuError(w, 422, "invalid_params", fmt.Sprintf("Backup %s did not succeed: it has no file to download.", t.name()))
+		case !t.deleted.IsZero():
+			herokuError(w, 404, "not_found", fmt.Sprintf("Backup %s has been deleted.", t.name()))
+		default:
+			now := s.now()
+			ttl := s.faults.ttl(s.o.URLTTL)
+			writeJSON(w, 200, map[string]any{"url": s.signLocked(t, now, ttl), "expires_at": now.Add(ttl).Format(dataTime)})
 		}
-		now := s.o.Now().UTC()
-		ttl := s.faults.ttl(s.o.URLTTL)
-		writeJSON(w, 200, map[string]any{"url": s.signLocked(t, now, ttl), "expires_at": now.Add(ttl).Format(dataTime)})
 	})
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{id}/actions/cancel", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"))
+		// By uuid only (heroku-api.md §5): a client that sends the number gets a 404.
+		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"), false)
 		if t == nil {
 			s.mu.Unlock()
-			notFoundHTML(w)
+			transferNotFound(w)
 			return
 		}
-		cancel := t.cancel
+		cancel, done := t.cancel, t.done
 		s.mu.Unlock()
 		if cancel != nil {
 			cancel()
-		}
-		// The capture goroutine records the cancellation; wait for it briefly so the answer shows it.
-		for i := 0; i < 50; i++ {
-			s.mu.Lock()
-			done := t.finished()
-			s.mu.Unlock()
-			if done {
-				break
+			// The capture goroutine records the cancellation; the answer shows it.
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -98,15 +100,78 @@ func (s *Sim) Data() http.Handler {
 	mux.HandleFunc("DELETE /client/v11/apps/{app}/transfers/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"))
+		t := s.transferLocked(r.PathValue("app"), r.PathValue("id"), true)
 		if t == nil {
-			notFoundHTML(w)
+			transferNotFound(w)
 			return
 		}
-		t.deleted = s.o.Now().UTC()
+		if t.deleted.IsZero() {
+			t.deleted = s.now()
+			t.updated = t.deleted
+		}
 		writeJSON(w, 200, t.json(false))
 	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFoundHTML(w) })
 	return s.api("data", mux)
+}
+
+// databaseLocked finds a Postgres add-on by id: the Data API knows nothing of other add-ons.
+func (s *Sim) databaseLocked(id string) *addon {
+	if ad := s.addons[id]; ad != nil && ad.postgres() {
+		return ad
+	}
+	return nil
+}
+
+func (s *Sim) databaseJSONLocked(ad *addon) map[string]any {
+	size := "7.9 MB"
+	for _, t := range s.transfers[ad.app.name] {
+		if t.addon == ad && t.source != nil {
+			size = humanBytes(*t.source)
+		}
+	}
+	return map[string]any{
+		"addon_id": ad.id, "name": ad.name, "plan": ad.plan, "num_bytes": nil, "following": nil,
+		"created_at": ad.created.Format(dataTime), "resource_url": "postgres://ec2-0-0-0-0.compute-1.amazonaws.com:5432/d0",
+		"info": []any{
+			map[string]any{"name": "Plan", "values": []string{planTitle(ad.plan)}},
+			map[string]any{"name": "Status", "values": []string{"Available"}},
+			map[string]any{"name": "HA Status", "values": []string{"Available"}},
+			map[string]any{"name": "Data Size", "values": []string{size}},
+			map[string]any{"name": "Tables", "values": []string{"2"}},
+			map[string]any{"name": "PG Version", "values": []string{"15.7"}},
+			map[string]any{"name": "Connections", "values": []string{"3/400"}},
+			map[string]any{"name": "Created", "values": []string{ad.created.Format("2006-01-02 15:04")}},
+			map[string]any{"name": "Data Encryption", "values": []string{"In Use"}},
+		},
+	}
+}
+
+// planTitle is how the Data API shows a plan: "heroku-postgresql:standard-0" → "Standard 0".
+func planTitle(plan string) string {
+	_, p, _ := strings.Cut(plan, ":")
+	b := []byte(p)
+	for i := range b {
+		if b[i] == '-' {
+			b[i] = ' '
+		}
+		if (i == 0 || b[i-1] == ' ') && b[i] >= 'a' && b[i] <= 'z' {
+			b[i] -= 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // notFoundHTML is how the Data API has answered an unknown database: 404, labelled JSON, not JSON.
@@ -116,11 +181,16 @@ func notFoundHTML(w http.ResponseWriter) {
 	fmt.Fprint(w, "<h1>Not Found</h1>")
 }
 
-// transferLocked finds a transfer of app (its billing app) by number or uuid.
-func (s *Sim) transferLocked(app, id string) *transfer {
+func transferNotFound(w http.ResponseWriter) {
+	herokuError(w, 404, "not_found", "Couldn't find that transfer.")
+}
+
+// transferLocked finds a transfer of app (its billing app) by uuid, or by number if byNum.
+func (s *Sim) transferLocked(app, id string, byNum bool) *transfer {
 	num, err := strconv.Atoi(id)
+	byNum = byNum && err == nil
 	for _, t := range s.transfers[app] {
-		if (err == nil && t.num == num) || t.uuid == id {
+		if (byNum && t.num == num) || t.uuid == id {
 			return t
 		}
 	}

@@ -1,15 +1,25 @@
 package herokusim
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
 
 // Faults are the simulator's knobs for what Heroku and S3 do on a bad day. Every method is safe
-// to call while requests are served.
+// to call while requests are being served; a knob applies to requests that arrive after it is set.
+//
+//	FailNext / FailNextPath   the next n Platform or Data API answers forced to a status (429, 503...)
+//	FailCaptures              the next n captures fail with a pg_dump error log line
+//	SlowCaptures              captures stay running that much longer
+//	SetURLTTL                 signed URLs live d instead of an hour (expire mid-download)
+//	CutStorage                the next n downloads drop the connection after some body bytes
+//	SetStorageErrorPage       downloads answer 200 with an HTML error page instead of the dump
+//	SetWrongContentLength     downloads announce one byte more than they send, then close
+//	Reset                     all knobs off
 type Faults struct {
 	mu           sync.Mutex
-	failNext     map[string][]failure // by api: platform or data
+	failNext     []failure
 	failCaptures int
 	failLine     string
 	slowCaptures time.Duration
@@ -21,38 +31,49 @@ type Faults struct {
 }
 
 type failure struct {
+	api        string // platform or data
+	path       string // "" or a substring the request path must contain
 	status     int
 	retryAfter time.Duration
 }
 
-// FailNext makes the next n requests to api ("platform" or "data") answer status: 429 as
-// Heroku's rate limit with Retry-After (whole seconds), 5xx as an unavailable service.
+// FailNext makes the next n requests to api ("platform" or "data") answer status with a Heroku
+// error body: 429 is the rate limit (with Retry-After in whole seconds, and RateLimit-Remaining 0
+// on the Platform API), 503 an unavailable service, and so on.
 func (f *Faults) FailNext(api string, status, n int, retryAfter time.Duration) {
+	f.FailNextPath(api, "", status, n, retryAfter)
+}
+
+// FailNextPath is FailNext for requests whose path contains path only, e.g. "/backups" or
+// "/actions/public-url"; other requests pass untouched and do not use up the n.
+func (f *Faults) FailNextPath(api, path string, status, n int, retryAfter time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.failNext == nil {
-		f.failNext = map[string][]failure{}
-	}
 	for range n {
-		f.failNext[api] = append(f.failNext[api], failure{status, retryAfter})
+		f.failNext = append(f.failNext, failure{api, path, status, retryAfter})
 	}
 }
 
-func (f *Faults) takeFailure(api string) (failure, bool) {
+func (f *Faults) takeFailure(api, path string) (failure, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	q := f.failNext[api]
-	if len(q) == 0 {
-		return failure{}, false
+	for i, x := range f.failNext {
+		if x.api == api && strings.Contains(path, x.path) {
+			f.failNext = append(f.failNext[:i:i], f.failNext[i+1:]...)
+			return x, true
+		}
 	}
-	f.failNext[api] = q[1:]
-	return q[0], true
+	return failure{}, false
 }
 
-// FailCaptures makes the next n captures fail, with logLine as Heroku's error log line.
+// FailCaptures makes the next n captures fail without running pg_dump: finished, succeeded false,
+// and logLine as their "error" log line (a pg_dump-like default when empty).
 func (f *Faults) FailCaptures(n int, logLine string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if logLine == "" {
+		logLine = "pg_dump: error: connection to server was lost"
+	}
 	f.failCaptures, f.failLine = n, logLine
 }
 
@@ -66,7 +87,8 @@ func (f *Faults) takeCaptureFailure() (bool, string) {
 	return true, f.failLine
 }
 
-// SlowCaptures keeps later captures running d longer (0 restores).
+// SlowCaptures keeps captures started from now on running d longer than usual (0 restores).
+// A cancel still ends them at once.
 func (f *Faults) SlowCaptures(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -79,7 +101,8 @@ func (f *Faults) captureSlowness() time.Duration {
 	return f.slowCaptures
 }
 
-// SetURLTTL makes later signed URLs expire after d instead of an hour (0 restores).
+// SetURLTTL makes signed URLs issued from now on expire after d instead of Options.URLTTL
+// (0 restores). X-Amz-Expires has a one-second resolution, like S3's.
 func (f *Faults) SetURLTTL(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -95,8 +118,8 @@ func (f *Faults) ttl(def time.Duration) time.Duration {
 	return def
 }
 
-// CutStorage makes the next n downloads close their connection abruptly after afterBytes body
-// bytes, as a reset connection does.
+// CutStorage makes the next n successful downloads close their connection abruptly after
+// afterBytes body bytes, as a reset connection does (n = 0 turns it off).
 func (f *Faults) CutStorage(afterBytes int64, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -113,14 +136,16 @@ func (f *Faults) takeCut() (int64, bool) {
 	return f.cutAfter, true
 }
 
-// SetStorageErrorPage makes downloads answer 200 with an HTML error page instead of the dump.
+// SetStorageErrorPage makes downloads answer 200 with an HTML error page instead of the dump —
+// what a client that does not check the body stores as if it were the backup.
 func (f *Faults) SetStorageErrorPage(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.errorPage = on
 }
 
-// SetWrongContentLength makes downloads announce one byte more than the object has, then close.
+// SetWrongContentLength makes downloads announce one byte more than the object has (in
+// Content-Length and in Content-Range's total), send what there is, and close the connection.
 func (f *Faults) SetWrongContentLength(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -131,4 +156,12 @@ func (f *Faults) storageMode() (errorPage, wrongLength bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.errorPage, f.wrongLength
+}
+
+// Reset turns every knob off and forgets pending failures.
+func (f *Faults) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext, f.failCaptures, f.failLine, f.slowCaptures, f.urlTTL = nil, 0, "", 0, 0
+	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength = 0, 0, false, false
 }

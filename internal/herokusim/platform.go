@@ -1,6 +1,7 @@
 package herokusim
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// herokuError writes Heroku's error body, {"id": ..., "message": ...}.
 func herokuError(w http.ResponseWriter, status int, id, msg string) {
 	writeJSON(w, status, map[string]string{"id": id, "message": msg})
 }
@@ -23,35 +25,66 @@ func herokuError(w http.ResponseWriter, status int, id, msg string) {
 func (s *Sim) authorized(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
 	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return tok == s.o.Token
+		return s.o.Token != "" && tok == s.o.Token
 	}
 	if b64, ok := strings.CutPrefix(h, "Basic "); ok {
 		raw, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
 			return false
 		}
-		_, pass, _ := strings.Cut(string(raw), ":")
-		return pass == s.o.Token
+		user, pass, _ := strings.Cut(string(raw), ":")
+		return user == "" && s.o.Token != "" && pass == s.o.Token
 	}
 	return false
 }
 
-// api wraps an API's routes: records the request, applies injected failures, checks the key.
+// injected is the error body Heroku sends with a status forced by Faults.
+func injected(status int) (id, msg string) {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return "rate_limit", "Your account reached the API rate limit. Please wait a few minutes before making new requests"
+	case status == http.StatusUnauthorized:
+		return "unauthorized", "Invalid credentials provided."
+	case status == http.StatusForbidden:
+		return "forbidden", "You do not have access to this resource."
+	case status == http.StatusNotFound:
+		return "not_found", "Couldn't find that resource."
+	case status == http.StatusServiceUnavailable:
+		return "unavailable", "The service is temporarily unavailable. Please try again later."
+	case status >= 500:
+		return "internal_server_error", "An internal server error occurred."
+	default:
+		return "bad_request", "The request could not be processed."
+	}
+}
+
+// api wraps an API's routes: records the request, echoes a Request-Id, applies injected
+// failures, checks the key.
 func (s *Sim) api(name string, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{API: name, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()})
-		s.mu.Unlock()
-		if name == "platform" {
-			w.Header().Set("RateLimit-Remaining", "4499")
+		s.record(name, r)
+		id := r.Header.Get("Request-Id")
+		if id == "" {
+			id = newID()
 		}
-		if f, ok := s.faults.takeFailure(name); ok {
-			if f.status == http.StatusTooManyRequests {
-				w.Header().Set("Retry-After", fmt.Sprint(int(f.retryAfter/time.Second)))
-				herokuError(w, f.status, "rate_limit", "Your account reached the API rate limit. Please wait a few minutes before making new requests")
-			} else {
-				herokuError(w, f.status, "unavailable", "The service is temporarily unavailable.")
+		w.Header().Set("Request-Id", id)
+		f, failed := s.faults.takeFailure(name, r.URL.Path)
+		if name == "platform" {
+			left := s.spendRateToken()
+			if !failed && left < 0 {
+				f, failed = failure{status: http.StatusTooManyRequests, retryAfter: rateRefill}, true
 			}
+			if failed && f.status == http.StatusTooManyRequests {
+				left = 0
+			}
+			w.Header().Set("RateLimit-Remaining", fmt.Sprint(max(left, 0)))
+		}
+		if failed {
+			if f.status == http.StatusTooManyRequests || f.status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", fmt.Sprint(int((f.retryAfter+time.Second-1)/time.Second)))
+			}
+			id, msg := injected(f.status)
+			herokuError(w, f.status, id, msg)
 			return
 		}
 		if !s.authorized(r) {
@@ -62,33 +95,79 @@ func (s *Sim) api(name string, mux *http.ServeMux) http.Handler {
 	})
 }
 
+// The Platform API's rate limit: 4,500 tokens per account, refilled at about 75 a minute.
+const (
+	rateBudget = 4500
+	rateRefill = time.Minute / 75
+)
+
+// spendRateToken takes one token from the account's budget and returns how many are left, or
+// -1 when there was none: the request is then refused with 429, as Heroku does.
+func (s *Sim) spendRateToken() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.rateAt.IsZero() {
+		s.rateAt = now
+	}
+	if n := int(now.Sub(s.rateAt) / rateRefill); n > 0 {
+		s.rateLeft = min(s.rateLeft+n, rateBudget)
+		s.rateAt = s.rateAt.Add(time.Duration(n) * rateRefill)
+	}
+	if s.rateLeft == 0 {
+		return -1
+	}
+	s.rateLeft--
+	return s.rateLeft
+}
+
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func (a *app) json() map[string]any {
 	return map[string]any{"id": a.id, "name": a.name, "created_at": rfc3339(a.created), "updated_at": rfc3339(a.created),
-		"region": map[string]any{"id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us"}, "stack": map[string]any{"name": "heroku-24"}}
+		"released_at": rfc3339(a.created), "git_url": "https://git.heroku.com/" + a.name + ".git",
+		"web_url": "https://" + a.name + ".herokuapp.com/", "maintenance": false, "acm": false,
+		"build_stack":  map[string]any{"id": stableID("heroku-24"), "name": "heroku-24"},
+		"stack":        map[string]any{"id": stableID("heroku-24"), "name": "heroku-24"},
+		"region":       map[string]any{"id": stableID("us"), "name": "us"},
+		"owner":        map[string]any{"id": stableID("account"), "email": accountEmail},
+		"organization": nil, "team": nil, "space": nil, "internal_routing": nil, "archived_at": nil}
 }
 
-// attachmentJSON is an attachment as the Platform API writes it; with inclusion (the resolve
-// action's Accept-Inclusion: addon:plan,config_vars) it carries the plan and config vars.
+func ref(id, name string) map[string]any { return map[string]any{"id": id, "name": name} }
+
+// json is an attachment as the Platform API writes it; with inclusion (Accept-Inclusion:
+// addon:plan,config_vars, which the resolve action and attachment lists honour, and the CLI
+// sends to both) it carries the plan and config vars.
 func (a *attachment) json(inclusion bool) map[string]any {
-	ad := map[string]any{"id": a.addon.id, "name": a.addon.name, "app": map[string]any{"id": a.addon.app.id, "name": a.addon.app.name}}
+	ad := map[string]any{"id": a.addon.id, "name": a.addon.name, "app": ref(a.addon.app.id, a.addon.app.name)}
 	m := map[string]any{"id": a.id, "name": a.name, "namespace": a.namespace,
-		"app": map[string]any{"id": a.app.id, "name": a.app.name}, "addon": ad,
-		"created_at": rfc3339(a.addon.created), "updated_at": rfc3339(a.addon.created),
+		"app": ref(a.app.id, a.app.name), "addon": ad,
+		"created_at": rfc3339(a.created), "updated_at": rfc3339(a.created), "log_input_url": nil,
 		"web_url": "https://addons-sso.heroku.com/apps/" + a.app.id + "/addons/" + a.addon.id}
 	if inclusion {
-		ad["plan"] = map[string]any{"id": newIDFor(a.addon.plan), "name": a.addon.plan}
+		ad["plan"] = ref(stableID(a.addon.plan), a.addon.plan)
 		m["config_vars"] = []string{a.name + "_URL"}
 	}
 	return m
 }
 
-// newIDFor derives a stable id from a name (plan ids are fixed in the real API).
-func newIDFor(name string) string {
-	h := fmt.Sprintf("%032x", []byte(name))[:32]
+func (ad *addon) json() map[string]any {
+	service, _, _ := strings.Cut(ad.plan, ":")
+	return map[string]any{"id": ad.id, "name": ad.name, "app": ref(ad.app.id, ad.app.name),
+		"plan": ref(stableID(ad.plan), ad.plan), "addon_service": ref(stableID(service), service),
+		"state": "provisioned", "config_vars": []string{}, "provider_id": ad.id[:8], "billed_price": nil,
+		"web_url":    "https://addons-sso.heroku.com/apps/" + ad.app.id + "/addons/" + ad.id,
+		"created_at": rfc3339(ad.created), "updated_at": rfc3339(ad.created)}
+}
+
+// stableID derives a fixed UUID-shaped id from a name (plan, region and stack ids are fixed on Heroku).
+func stableID(name string) string {
+	h := fmt.Sprintf("%x", sha256.Sum256([]byte(name)))
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+const accountEmail = "ops@example.com"
 
 func wantsInclusion(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept-Inclusion"), "addon:plan")
@@ -98,35 +177,32 @@ func wantsInclusion(r *http.Request) bool {
 func (s *Sim) Platform() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"id": newIDFor("account"), "email": "ops@example.com", "name": "Ops",
-			"created_at": "2019-03-01T10:00:00Z", "updated_at": "2024-05-02T11:00:00Z", "two_factor_authentication": true})
-	})
-	mux.HandleFunc("GET /oauth/authorizations", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, []any{map[string]any{"id": newIDFor("authorization"), "description": "pgoffsite",
-			"access_token": map[string]any{"id": newIDFor("token"), "token": s.o.Token, "expires_in": nil},
-			"created_at":   "2024-05-02T11:00:00Z", "updated_at": "2024-05-02T11:00:00Z", "scope": []string{"global"}}})
+		writeJSON(w, 200, map[string]any{"id": stableID("account"), "email": accountEmail, "name": "Ops",
+			"created_at": "2019-03-01T10:00:00Z", "updated_at": "2024-05-02T11:00:00Z", "last_login": "2024-05-02T11:00:00Z",
+			"two_factor_authentication": true, "verified": true, "beta": false, "allow_tracking": false,
+			"default_organization": nil, "default_team": nil, "sms_number": nil, "suspended_at": nil, "delinquent_at": nil})
 	})
 	mux.HandleFunc("GET /apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		a := s.apps[r.PathValue("app")]
-		if a == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that app.")
+		if a := s.appByLocked(r.PathValue("app")); a != nil {
+			writeJSON(w, 200, a.json())
 			return
 		}
-		writeJSON(w, 200, a.json())
+		herokuError(w, 404, "not_found", "Couldn't find that app.")
 	})
 	mux.HandleFunc("GET /apps/{app}/config-vars", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		a := s.apps[r.PathValue("app")]
+		a := s.appByLocked(r.PathValue("app"))
 		if a == nil {
 			herokuError(w, 404, "not_found", "Couldn't find that app.")
 			return
 		}
 		vars := map[string]string{}
 		for _, at := range s.atts {
-			if at.app == a {
+			// A namespaced attachment (e.g. a credential) does not override the plain one's variable.
+			if _, taken := vars[at.name+"_URL"]; at.app == a && (!taken || at.namespace == nil) {
 				vars[at.name+"_URL"] = at.addon.dsn
 			}
 		}
@@ -135,7 +211,7 @@ func (s *Sim) Platform() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		a := s.apps[r.PathValue("app")]
+		a := s.appByLocked(r.PathValue("app"))
 		if a == nil {
 			herokuError(w, 404, "not_found", "Couldn't find that app.")
 			return
@@ -148,23 +224,36 @@ func (s *Sim) Platform() http.Handler {
 		}
 		writeJSON(w, 200, out)
 	})
+	mux.HandleFunc("GET /apps/{app}/addons", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.appByLocked(r.PathValue("app"))
+		if a == nil {
+			herokuError(w, 404, "not_found", "Couldn't find that app.")
+			return
+		}
+		out, seen := []any{}, map[*addon]bool{}
+		for _, at := range s.atts {
+			if at.app == a && !seen[at.addon] {
+				seen[at.addon] = true
+				out = append(out, at.addon.json())
+			}
+		}
+		writeJSON(w, 200, out)
+	})
 	mux.HandleFunc("GET /addons/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ad := s.addonByIDOrName(r.PathValue("id"))
-		if ad == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that add on.")
+		if ad := s.addonByLocked(r.PathValue("id")); ad != nil {
+			writeJSON(w, 200, ad.json())
 			return
 		}
-		writeJSON(w, 200, map[string]any{"id": ad.id, "name": ad.name, "app": map[string]any{"id": ad.app.id, "name": ad.app.name},
-			"plan": map[string]any{"id": newIDFor(ad.plan), "name": ad.plan}, "state": "provisioned",
-			"addon_service": map[string]any{"name": strings.SplitN(ad.plan, ":", 2)[0]},
-			"created_at":    rfc3339(ad.created), "updated_at": rfc3339(ad.created)})
+		herokuError(w, 404, "not_found", "Couldn't find that add on.")
 	})
 	mux.HandleFunc("GET /addons/{id}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ad := s.addonByIDOrName(r.PathValue("id"))
+		ad := s.addonByLocked(r.PathValue("id"))
 		if ad == nil {
 			herokuError(w, 404, "not_found", "Couldn't find that add on.")
 			return
@@ -178,52 +267,67 @@ func (s *Sim) Platform() http.Handler {
 		writeJSON(w, 200, out)
 	})
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		herokuError(w, 404, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
+	})
 	return s.api("platform", mux)
 }
 
-func (s *Sim) addonByIDOrName(id string) *addon {
-	if ad := s.addons[id]; ad != nil {
+// addonByLocked finds an add-on by id or name, as the Platform API accepts either.
+func (s *Sim) addonByLocked(idOrName string) *addon {
+	if ad := s.addons[idOrName]; ad != nil {
 		return ad
 	}
 	for _, ad := range s.addons {
-		if ad.name == id {
+		if ad.name == idOrName {
 			return ad
 		}
 	}
 	return nil
 }
 
-// resolve is POST /actions/addon-attachments/resolve: every attachment the argument can name on
-// the app — by attachment name (with or without _URL), add-on name, add-on service name, or
-// other-app::NAME.
+// resolve is POST /actions/addon-attachments/resolve: every attachment on the app that the
+// argument can name — attachment name with or without _URL, add-on name or id, or
+// other-app::NAME for an attachment on another app — namespaced ones included. An optional
+// addon_service narrows the answer to one service (e.g. heroku-postgresql).
 func (s *Sim) resolve(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Attachment string `json:"addon_attachment"`
-		App        string `json:"app"`
+		Attachment   string  `json:"addon_attachment"`
+		App          *string `json:"app"`
+		AddonService string  `json:"addon_service"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Attachment == "" {
-		herokuError(w, 422, "invalid_params", "addon_attachment is required")
+		herokuError(w, 422, "invalid_params", "addon_attachment is required.")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	appName, arg := body.App, body.Attachment
+	arg, appName := body.Attachment, ""
+	if body.App != nil {
+		appName = *body.App
+	}
 	if other, name, ok := strings.Cut(arg, "::"); ok {
 		appName, arg = other, name
 	}
-	a := s.apps[appName]
-	if a == nil {
-		herokuError(w, 404, "not_found", "Couldn't find that app.")
-		return
+	var a *app
+	if appName != "" {
+		if a = s.appByLocked(appName); a == nil {
+			herokuError(w, 404, "not_found", "Couldn't find that app.")
+			return
+		}
 	}
-	name := strings.TrimSuffix(strings.ToUpper(arg), "_URL")
+	upper := strings.ToUpper(arg)
 	out := []any{}
 	for _, at := range s.atts {
-		if at.app != a {
+		if a != nil && at.app != a {
 			continue
 		}
-		service := strings.SplitN(at.addon.plan, ":", 2)[0]
-		if at.name == name || at.addon.name == arg || service == arg {
+		if body.AddonService != "" && !strings.HasPrefix(at.addon.plan, body.AddonService+":") {
+			continue
+		}
+		// Without an app only add-on names are global; attachment names need the app.
+		byName := a != nil && (at.name == upper || at.name+"_URL" == upper)
+		if byName || at.addon.name == arg || at.addon.id == arg {
 			out = append(out, at.json(wantsInclusion(r)))
 		}
 	}

@@ -1,7 +1,12 @@
 // Package herokusim simulates the parts of Heroku that pgoffsite talks to — the Platform API, the
-// Data API and the S3 storage behind backups' signed URLs — following ../shared/heroku-api.md to
-// the letter. A capture runs a real pg_dump against a real PostgreSQL database, so the archives
-// tests see are real dumps. Fault knobs reproduce what Heroku and S3 do on a bad day.
+// Data API and the S3 storage behind backups' signed URLs — following shared/heroku-api.md to the
+// letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
+// one-hour signed URLs that refuse HEAD. A capture runs a real pg_dump against a real PostgreSQL
+// database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
+// and S3 do on a bad day.
+//
+// Its wire format is its own, written from the spec, not shared with internal/heroku: a client
+// bug cannot hide behind a simulator that makes the same mistake.
 package herokusim
 
 import (
@@ -22,7 +27,7 @@ import (
 
 // Options configure a Sim.
 type Options struct {
-	Token        string        // the valid API key (Bearer, or Basic with an empty user)
+	Token        string        // the valid API key (Bearer, or Basic with an empty user and the key as password)
 	PgDump       string        // pg_dump to run; default: PATH, else the newest /usr/lib/postgresql/*/bin/pg_dump
 	DumpDir      string        // where backups are kept; default: a temporary directory removed by Close
 	URLTTL       time.Duration // signed URL lifetime; default one hour, like Heroku's
@@ -30,9 +35,10 @@ type Options struct {
 	Now          func() time.Time
 }
 
-// Request is one request the simulator received.
+// Request is one request the simulator received. The query string is not kept: on the storage
+// side it is the signed URL's secret.
 type Request struct {
-	API    string // platform, data or storage
+	API    string // "platform", "data" or "storage"
 	Method string
 	Path   string
 	Header http.Header
@@ -49,28 +55,34 @@ type addon struct {
 	created             time.Time
 }
 
+func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
+
 type attachment struct {
 	id, name  string
 	namespace *string
 	app       *app
 	addon     *addon
+	created   time.Time
 }
 
-// Sim is a simulated Heroku account.
+// Sim is a simulated Heroku account. Its methods are safe for concurrent use.
 type Sim struct {
 	o          Options
 	tmpDir     string
-	secret     []byte
+	secret     []byte // signs storage URLs
 	mu         sync.Mutex
 	apps       map[string]*app
 	addons     map[string]*addon
 	atts       []*attachment
-	transfers  map[string][]*transfer // by billing app
-	nums       map[string]int
+	transfers  map[string][]*transfer // by billing app name
+	nums       map[string]int         // last transfer number by billing app name
 	storageURL string
 	requests   []Request
+	rateLeft   int       // Platform API rate-limit tokens
+	rateAt     time.Time // when rateLeft was last refilled
 	faults     *Faults
 	wg         sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // New returns an empty simulated account; add apps and databases before use.
@@ -88,10 +100,14 @@ func New(o Options) *Sim {
 		o.PgDump = findPgDump()
 	}
 	s := &Sim{o: o, secret: randomBytes(32), apps: map[string]*app{}, addons: map[string]*addon{},
-		transfers: map[string][]*transfer{}, nums: map[string]int{}, faults: &Faults{}}
+		transfers: map[string][]*transfer{}, nums: map[string]int{}, rateLeft: rateBudget, faults: &Faults{},
+		storageURL: "http://storage.invalid"}
 	if s.o.DumpDir == "" {
-		s.tmpDir, _ = os.MkdirTemp("", "herokusim-")
-		s.o.DumpDir = s.tmpDir
+		dir, err := os.MkdirTemp("", "herokusim-")
+		if err != nil {
+			panic(fmt.Sprintf("herokusim: dump directory: %v", err))
+		}
+		s.tmpDir, s.o.DumpDir = dir, dir
 	}
 	return s
 }
@@ -100,20 +116,23 @@ func findPgDump() string {
 	if p, err := exec.LookPath("pg_dump"); err == nil {
 		return p
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
-	sort.Strings(dirs)
-	if len(dirs) > 0 {
-		return dirs[len(dirs)-1]
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	sort.Strings(found)
+	if len(found) > 0 {
+		return found[len(found)-1]
 	}
 	return "pg_dump"
 }
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
-	rand.Read(b)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("herokusim: random: %v", err))
+	}
 	return b
 }
 
+// newID returns a random (version 4) UUID, as Heroku's ids are.
 func newID() string {
 	b := randomBytes(16)
 	b[6] = b[6]&0x0f | 0x40
@@ -124,107 +143,145 @@ func newID() string {
 
 var adjectives = []string{"globular", "amorphous", "rigid", "cubic", "shallow", "tapered", "fluffy", "vertical", "curved", "solid"}
 
-// Close waits for running captures and removes the temporary dump directory.
-func (s *Sim) Close() {
-	s.mu.Lock()
-	for _, ts := range s.transfers {
-		for _, t := range ts {
-			if t.cancel != nil {
-				t.cancel()
-			}
-		}
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if s.tmpDir != "" {
-		os.RemoveAll(s.tmpDir)
-	}
+// addonName names an add-on the way Heroku does: postgresql-globular-83867.
+func addonName(service string) string {
+	n := randomBytes(3)
+	return fmt.Sprintf("%s-%s-%05d", service, adjectives[int(n[0])%len(adjectives)], (int(n[1])<<8|int(n[2]))%100000)
 }
 
-// AddApp creates an app.
+func (s *Sim) now() time.Time { return s.o.Now().UTC() }
+
+// Close cancels running captures, waits for them and removes the temporary dump directory.
+func (s *Sim) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		for _, ts := range s.transfers {
+			for _, t := range ts {
+				if t.cancel != nil {
+					t.cancel()
+				}
+			}
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+		if s.tmpDir != "" {
+			os.RemoveAll(s.tmpDir)
+		}
+	})
+}
+
+// AddApp creates an app (with a uuid id) unless it exists.
 func (s *Sim) AddApp(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.apps[name] == nil {
-		s.apps[name] = &app{id: newID(), name: name, created: s.o.Now().UTC()}
-	}
+	s.appLocked(name)
 }
 
 func (s *Sim) appLocked(name string) *app {
 	if s.apps[name] == nil {
-		s.apps[name] = &app{id: newID(), name: name, created: s.o.Now().UTC()}
+		s.apps[name] = &app{id: newID(), name: name, created: s.now()}
 	}
 	return s.apps[name]
 }
 
-// AddDatabase provisions a heroku-postgresql add-on billed to billingApp, attached there as
-// attachment (config var <attachment>_URL = dsn), and returns its id.
-func (s *Sim) AddDatabase(billingApp, attachment, plan, dsn string) string {
+// appByLocked finds an app by name or id, as the Platform API accepts either.
+func (s *Sim) appByLocked(nameOrID string) *app {
+	if a := s.apps[nameOrID]; a != nil {
+		return a
+	}
+	for _, a := range s.apps {
+		if a.id == nameOrID {
+			return a
+		}
+	}
+	return nil
+}
+
+// AddDatabase provisions a heroku-postgresql add-on (plan e.g. "heroku-postgresql:standard-0")
+// billed to billingApp, attached there as attachment (config var <attachment>_URL = dsn), and
+// returns its id. Captures of it run pg_dump against dsn.
+func (s *Sim) AddDatabase(billingApp, attachment, plan, dsn string) (addonID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.appLocked(billingApp)
-	n := randomBytes(3)
-	ad := &addon{id: newID(), plan: plan, dsn: dsn, app: a, created: s.o.Now().UTC(),
-		name: fmt.Sprintf("postgresql-%s-%05d", adjectives[int(n[0])%len(adjectives)], (int(n[1])<<8|int(n[2]))%100000)}
+	ad := &addon{id: newID(), name: addonName("postgresql"), plan: plan, dsn: dsn, app: a, created: s.now()}
 	s.addons[ad.id] = ad
 	s.attachLocked(ad, a, attachment, nil)
 	return ad.id
 }
 
-// AddAddon provisions a non-Postgres add-on (e.g. heroku-redis:mini), for filtering tests.
-func (s *Sim) AddAddon(appName, attachment, plan string) {
+// AddAddon provisions a non-Postgres add-on (plan e.g. "heroku-redis:mini") attached to app as
+// attachment, for tests that a client keeps Postgres add-ons only. It returns the add-on's id.
+func (s *Sim) AddAddon(appName, attachment, plan string) (addonID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.appLocked(appName)
-	ad := &addon{id: newID(), plan: plan, dsn: "redis://h:p@127.0.0.1:6379", app: a, created: s.o.Now().UTC(),
-		name: strings.SplitN(plan, ":", 2)[0] + "-" + hex.EncodeToString(randomBytes(3))}
+	service, _, _ := strings.Cut(plan, ":")
+	service = strings.TrimPrefix(service, "heroku-")
+	ad := &addon{id: newID(), name: addonName(service), plan: plan, dsn: "redis://h:secret@127.0.0.1:6379", app: a, created: s.now()}
 	s.addons[ad.id] = ad
 	s.attachLocked(ad, a, attachment, nil)
+	return ad.id
 }
 
-// Attach attaches an existing add-on to another app (the add-on stays billed to its own app).
+// Attach attaches an existing add-on to another app (or again to the same one) as attachment,
+// with an optional namespace (e.g. "credential:analyst"); the add-on stays billed to its app.
 func (s *Sim) Attach(addonID, appName, attachment string, namespace *string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.attachLocked(s.addons[addonID], s.appLocked(appName), attachment, namespace)
+	ad := s.addons[addonID]
+	if ad == nil {
+		panic("herokusim: Attach: no add-on " + addonID)
+	}
+	s.attachLocked(ad, s.appLocked(appName), attachment, namespace)
 }
 
 func (s *Sim) attachLocked(ad *addon, a *app, name string, ns *string) {
-	s.atts = append(s.atts, &attachment{id: newID(), name: strings.ToUpper(name), namespace: ns, app: a, addon: ad})
+	name = strings.TrimSuffix(strings.ToUpper(name), "_URL")
+	s.atts = append(s.atts, &attachment{id: newID(), name: name, namespace: ns, app: a, addon: ad, created: s.now()})
 }
 
-// SetStorageURL sets the base URL signed URLs point at (where Storage() is served, or a proxy).
+// SetStorageURL sets the base URL that signed URLs point at: where Storage() is served, or a
+// proxy in front of it.
 func (s *Sim) SetStorageURL(base string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storageURL = strings.TrimRight(base, "/")
 }
 
-// Requests returns every request received so far.
+// Requests returns every request received so far, oldest first.
 func (s *Sim) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
 }
 
+func (s *Sim) record(api string, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{API: api, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()})
+}
+
 // Faults returns the fault knobs.
 func (s *Sim) Faults() *Faults { return s.faults }
 
-// Backup returns the file of a finished backup of app (its billing app) by number.
-func (s *Sim) Backup(appName string, num int) (string, bool) {
+// Backup returns the dump file of a finished, successful backup of app (the add-on's billing
+// app) by number, for tests that compare archives byte for byte.
+func (s *Sim) Backup(appName string, num int) (path string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.transfers[appName] {
-		if t.num == num && t.finished() && t.succeeded != nil && *t.succeeded {
+		if t.num == num && t.ok() {
 			return t.path, true
 		}
 	}
 	return "", false
 }
 
-// AddBackup registers an existing dump file as a finished backup of the add-on (as Heroku's
-// schedule would have made it) and returns its number; the file is served as is.
-func (s *Sim) AddBackup(appName, addonID, path string) int {
+// AddBackup registers an existing dump file as a finished, successful manual backup of the
+// add-on, under its billing app (appName), and returns its number. The file is served as is and
+// left in place by Close.
+func (s *Sim) AddBackup(appName, addonID, path string) (num int) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		panic(fmt.Sprintf("herokusim: AddBackup: %v", err))
@@ -232,25 +289,30 @@ func (s *Sim) AddBackup(appName, addonID, path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ad := s.addons[addonID]
+	if ad == nil || ad.app.name != appName {
+		panic(fmt.Sprintf("herokusim: AddBackup: no add-on %s billed to %s", addonID, appName))
+	}
 	t := s.newTransferLocked(ad)
-	now := s.o.Now().UTC()
+	now := s.now()
 	ok := true
 	size := fi.Size()
-	t.started, t.updated, t.finished_, t.succeeded, t.processed, t.source, t.path = now, now, now, &ok, size, &size, path
+	t.started, t.updated, t.finishedAt, t.succeeded, t.processed, t.source, t.path = now, now, now, &ok, size, &size, path
 	return t.num
 }
 
-// Serve serves the three APIs on httptest servers for the duration of the test and returns the
-// Platform and Data API base URLs.
+// Serve serves the three APIs on httptest servers until the test ends (then closes them and the
+// Sim), points signed URLs at the storage server, and returns the Platform and Data API base URLs.
 func Serve(t testing.TB, s *Sim) (platformURL, dataURL string) {
 	p := httptest.NewServer(s.Platform())
 	d := httptest.NewServer(s.Data())
 	st := httptest.NewServer(s.Storage())
 	s.SetStorageURL(st.URL)
 	t.Cleanup(func() {
-		p.Close()
-		d.Close()
-		st.Close()
+		// A download still running when the test ends (a stalled proxy, say) must not hold it up.
+		for _, srv := range []*httptest.Server{p, d, st} {
+			srv.CloseClientConnections()
+			srv.Close()
+		}
 		s.Close()
 	})
 	return p.URL, d.URL

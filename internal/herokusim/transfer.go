@@ -14,31 +14,39 @@ import (
 // dataTime is the Data API's timestamp layout.
 const dataTime = "2006-01-02 15:04:05 -0700"
 
+// numKeep is how many successful manual backups of a database Heroku keeps (plan-dependent there).
+const numKeep = 2
+
 type logLine struct {
 	at          time.Time
 	level, text string
 }
 
 type transfer struct {
-	uuid      string
-	num       int
-	addon     *addon
-	fromName  string
-	created   time.Time
-	started   time.Time
-	updated   time.Time
-	finished_ time.Time
-	canceled  time.Time
-	deleted   time.Time
-	succeeded *bool
-	processed int64
-	source    *int64
-	logs      []logLine
-	path      string
-	cancel    context.CancelFunc
+	uuid       string
+	num        int
+	addon      *addon
+	fromName   string
+	created    time.Time
+	started    time.Time
+	updated    time.Time
+	finishedAt time.Time
+	canceled   time.Time
+	deleted    time.Time
+	succeeded  *bool
+	processed  int64
+	source     *int64
+	logs       []logLine
+	path       string             // the dump file, once succeeded
+	cancel     context.CancelFunc // stops a running capture
+	done       chan struct{}      // closed when a capture has finished
 }
 
-func (t *transfer) finished() bool { return !t.finished_.IsZero() }
+func (t *transfer) finished() bool { return !t.finishedAt.IsZero() }
+func (t *transfer) ok() bool {
+	return t.finished() && t.succeeded != nil && *t.succeeded && t.path != ""
+}
+func (t *transfer) name() string { return fmt.Sprintf("b%03d", t.num) }
 
 func nullTime(t time.Time) any {
 	if t.IsZero() {
@@ -47,13 +55,13 @@ func nullTime(t time.Time) any {
 	return t.UTC().Format(dataTime)
 }
 
-// json is the transfer as the Data API writes it: every field, nulls explicit.
+// json is the transfer as the Data API writes it: every field, nulls explicit, logs only when
+// verbose.
 func (t *transfer) json(verbose bool) map[string]any {
-	var succeeded any
+	var succeeded, source any
 	if t.succeeded != nil {
 		succeeded = *t.succeeded
 	}
-	var source any
 	if t.source != nil {
 		source = *t.source
 	}
@@ -61,11 +69,11 @@ func (t *transfer) json(verbose bool) map[string]any {
 		"uuid": t.uuid, "num": t.num,
 		"from_name": t.fromName, "from_type": "pg_dump", "from_url": t.addon.dsn,
 		"to_name": "BACKUP", "to_type": "gof3r",
-		"to_url":  fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/backup.dump", t.addon.id, t.uuid),
+		"to_url":  fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/%s", t.addon.id, t.created.Format("2006-01-02T15:04:05Z"), t.uuid),
 		"options": map[string]any{}, "source_bytes": source, "processed_bytes": t.processed,
-		"succeeded": succeeded, "warnings": 0, "num_keep": 2,
+		"succeeded": succeeded, "warnings": 0, "num_keep": numKeep,
 		"created_at": nullTime(t.created), "started_at": nullTime(t.started), "updated_at": nullTime(t.updated),
-		"finished_at": nullTime(t.finished_), "canceled_at": nullTime(t.canceled), "deleted_at": nullTime(t.deleted),
+		"finished_at": nullTime(t.finishedAt), "canceled_at": nullTime(t.canceled), "deleted_at": nullTime(t.deleted),
 		"purged_at": nil,
 	}
 	if verbose {
@@ -78,111 +86,128 @@ func (t *transfer) json(verbose bool) map[string]any {
 	return m
 }
 
-// newTransferLocked creates a backup transfer of ad; numbers are per billing app.
+// newTransferLocked creates a backup transfer of ad under its billing app, numbered in the
+// app's one sequence. from_name is the add-on's attachment name on the billing app.
 func (s *Sim) newTransferLocked(ad *addon) *transfer {
 	app := ad.app.name
 	s.nums[app]++
 	from := "DATABASE"
 	for _, a := range s.atts {
-		if a.addon == ad && a.app == ad.app {
+		if a.addon == ad && a.app == ad.app && a.namespace == nil {
 			from = a.name
 			break
 		}
 	}
-	t := &transfer{uuid: newID(), num: s.nums[app], addon: ad, fromName: from, created: s.o.Now().UTC()}
+	t := &transfer{uuid: newID(), num: s.nums[app], addon: ad, fromName: from, created: s.now()}
 	s.transfers[app] = append(s.transfers[app], t)
 	return t
 }
 
-// capture starts a backup: a real pg_dump of the add-on's database, in the background.
-func (s *Sim) capture(ad *addon) *transfer {
+// capture starts a backup — a real pg_dump -Fc of the add-on's database, in the background —
+// and returns the transfer as the 201 answer shows it (not started yet).
+func (s *Sim) capture(ad *addon) map[string]any {
 	s.mu.Lock()
 	t := s.newTransferLocked(ad)
-	view := *t
+	view := t.json(false)
 	fail, failLine := s.faults.takeCaptureFailure()
-	extra := s.faults.captureSlowness()
+	stay := s.o.CaptureDelay + s.faults.captureSlowness()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.cancel = cancel
+	t.cancel, t.done = cancel, make(chan struct{})
+	path := filepath.Join(s.o.DumpDir, fmt.Sprintf("%s-%03d-%s.dump", ad.app.name, t.num, t.uuid[:8]))
+	s.wg.Add(1)
 	s.mu.Unlock()
 
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(t.done)
 		defer cancel()
-		begin := s.o.Now()
-		s.update(t, func() { t.started, t.updated = begin.UTC(), begin.UTC() })
-		path := filepath.Join(s.o.DumpDir, fmt.Sprintf("%s-%03d-%s.dump", ad.app.name, t.num, t.uuid[:8]))
+		begin := time.Now() // real time: the delay must pass even under a fake clock
+		s.update(func(now time.Time) {
+			t.started, t.updated = now, now
+			t.logs = append(t.logs, logLine{now, "info", "Starting backup of " + t.fromName + " to " + t.name()})
+		})
 		var ok bool
 		var lines []string
 		if fail {
 			lines = []string{failLine}
 		} else {
-			cmd := exec.CommandContext(ctx, s.o.PgDump, "-Fc", "--no-owner", "--no-acl", "-d", ad.dsn, "-f", path)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			ok = err == nil
-			for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-				if l != "" {
-					lines = append(lines, l)
-				}
-			}
-			if err != nil && len(lines) == 0 {
-				lines = []string{"pg_dump: error: " + err.Error()}
+			ok, lines = s.pgDump(ctx, ad.dsn, path)
+		}
+		if ok {
+			if fi, err := os.Stat(path); err == nil {
+				size := fi.Size()
+				// Heroku fills source_bytes while the transfer still runs; processed_bytes comes last.
+				s.update(func(now time.Time) { t.source, t.updated = &size, now })
+			} else {
+				ok, lines = false, []string{"pg_dump: error: " + err.Error()}
 			}
 		}
-		// Stay running at least CaptureDelay (plus any injected slowness), as real captures do.
-		wait := time.Until(begin.Add(s.o.CaptureDelay + extra))
 		select {
-		case <-time.After(wait):
+		case <-time.After(time.Until(begin.Add(stay))):
 		case <-ctx.Done():
 		}
-		now := s.o.Now().UTC()
-		s.update(t, func() {
+		s.update(func(now time.Time) {
 			t.updated = now
-			if ctx.Err() != nil && t.finished_.IsZero() {
-				f := false
-				t.canceled, t.finished_, t.succeeded = now, now, &f
-				t.logs = append(t.logs, logLine{now, "error", "backup canceled"})
-				return
-			}
-			t.finished_ = now
-			t.succeeded = &ok
-			if ok {
-				if fi, err := os.Stat(path); err == nil {
-					size := fi.Size()
-					t.processed, t.source, t.path = size, &size, path
-				}
-				t.logs = append(t.logs, logLine{now, "info", "backup done"})
+			failed := false
+			switch {
+			case ctx.Err() != nil:
+				t.canceled, t.finishedAt, t.succeeded = now, now, &failed
+				t.logs = append(t.logs, logLine{now, "error", "Transfer canceled"})
+				os.Remove(path)
+			case ok:
+				t.finishedAt, t.succeeded, t.processed, t.path = now, &ok, *t.source, path
+				t.logs = append(t.logs, logLine{now, "info", fmt.Sprintf("Backup %s completed: %d bytes", t.name(), *t.source)})
 				s.retireLocked(t)
-			} else {
+			default:
+				t.finishedAt, t.succeeded = now, &failed
 				for _, l := range lines {
 					t.logs = append(t.logs, logLine{now, "error", l})
 				}
+				os.Remove(path)
 			}
 		})
 	}()
-	return &view
+	return view
 }
 
-func (s *Sim) update(t *transfer, f func()) {
+// pgDump runs the dump as Heroku's capture does (custom format, no owners, no privileges) and
+// returns whether it succeeded and its stderr lines.
+func (s *Sim) pgDump(ctx context.Context, dsn, path string) (bool, []string) {
+	cmd := exec.CommandContext(ctx, s.o.PgDump, "-Fc", "--no-owner", "--no-acl", "-f", path, "-d", dsn)
+	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var lines []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if err != nil && len(lines) == 0 {
+		lines = []string{"pg_dump: error: " + err.Error()}
+	}
+	return err == nil, lines
+}
+
+func (s *Sim) update(f func(now time.Time)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f()
+	f(s.now())
 }
 
-// retireLocked marks successful manual backups beyond num_keep (2) deleted, like Heroku's
-// retention of manual backups. Files stay on disk for the tests that compare bytes.
+// retireLocked marks successful manual backups of the database beyond numKeep deleted, as
+// Heroku's retention does. Files stay on disk for tests that compare bytes.
 func (s *Sim) retireLocked(latest *transfer) {
 	kept := 0
 	ts := s.transfers[latest.addon.app.name]
 	for i := len(ts) - 1; i >= 0; i-- {
 		t := ts[i]
-		if t.addon != latest.addon || t.succeeded == nil || !*t.succeeded || !t.deleted.IsZero() {
+		if t.addon != latest.addon || !t.ok() || !t.deleted.IsZero() {
 			continue
 		}
-		if kept++; kept > 2 {
-			t.deleted = latest.finished_
+		if kept++; kept > numKeep {
+			t.deleted, t.updated = latest.finishedAt, latest.finishedAt
 		}
 	}
 }
