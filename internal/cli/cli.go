@@ -26,6 +26,10 @@ const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a b
 Usage:
   pgoffsite backup     capture (or take the newest) backup of each target and archive it
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
+  pgoffsite setup-bucket [--dry-run]
+                       with administrator credentials, once: make the archive bucket safe
+  pgoffsite policy [--reader]
+                       print the IAM policy for the uploader (or the verifier) credentials
   pgoffsite version    print the version
 
 Configuration comes from environment variables (Heroku config vars); see README.md.
@@ -70,6 +74,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 		return runBackup(ctx, stderr)
+	case "setup-bucket":
+		return runSetupBucket(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return runPolicy(args[1:], stdout, stderr)
 	case "check":
 		return runCheck(ctx, stdout, stderr)
 	case "version", "--version":

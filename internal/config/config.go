@@ -141,7 +141,11 @@ func Load() (Config, error) {
 		// Only string fields: envconfig cannot fail on a value, only on a malformed struct.
 		return Config{}, Problems{{Var: "environment", Message: err.Error()}}
 	}
-	return e.validate()
+	c, ps := e.validate()
+	if len(ps) > 0 {
+		return Config{}, ps
+	}
+	return c, nil
 }
 
 var (
@@ -153,7 +157,9 @@ var (
 
 var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"}
 
-func (e env) validate() (Config, error) {
+// validate builds the Config and lists every problem; the Config is usable only where no
+// problem concerns the variables the caller needs.
+func (e env) validate() (Config, Problems) {
 	var ps Problems
 	add := func(v, msg, fix string) { ps = append(ps, Problem{Var: v, Message: msg, Fix: fix}) }
 	c := Config{
@@ -216,10 +222,7 @@ func (e env) validate() (Config, error) {
 	if c.Archive.Scheme == "s3" {
 		c.checkS3(e, add)
 	}
-	if len(ps) > 0 {
-		return Config{}, ps
-	}
-	return c, nil
+	return c, ps
 }
 
 func (c *Config) checkS3(e env, add func(v, msg, fix string)) {
@@ -426,4 +429,37 @@ func clip(s string) string {
 		return s[:57] + "..."
 	}
 	return s
+}
+
+// LoadArchive reads only what the bucket commands need — ARCHIVE_URL (s3://), the AWS and S3
+// variables and the log settings — so that they run before the Heroku side is configured.
+func LoadArchive() (Config, error) {
+	var e env
+	if err := envconfig.Process("", &e); err != nil {
+		return Config{}, Problems{{Var: "environment", Message: err.Error()}}
+	}
+	c, ps := e.validate()
+	var keep Problems
+	for _, p := range ps {
+		if p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") {
+			keep = append(keep, p)
+		}
+	}
+	if e.ArchiveURL != "" && c.Archive.Scheme != "s3" && len(keep) == 0 {
+		keep = append(keep, Problem{Var: "ARCHIVE_URL", Message: "is not an s3:// URL", Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"})
+	}
+	if len(keep) > 0 {
+		return Config{}, keep
+	}
+	return c, nil
+}
+
+// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives go.
+func ArchiveFromEnv() (Archive, error) {
+	var ps Problems
+	a := parseArchive(os.Getenv("ARCHIVE_URL"), func(v, msg, fix string) { ps = append(ps, Problem{Var: v, Message: msg, Fix: fix}) })
+	if len(ps) > 0 {
+		return Archive{}, ps
+	}
+	return a, nil
 }

@@ -1,0 +1,182 @@
+package bucket
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// IDs of the lifecycle rules setup owns. Rules with other IDs are never
+// touched.
+const (
+	RuleArchive     = "pgoffsite-archive"
+	RuleDeepArchive = "pgoffsite-deep-archive"
+)
+
+// abortIncompleteDays: a multipart upload still open a day later belongs to
+// a job that died; its parts are billed until aborted.
+const abortIncompleteDays = 1
+
+// ownRules are the lifecycle rules setup maintains. The second transition is
+// a rule of its own because some S3 stores (MinIO) allow one transition per
+// rule; Amazon S3 applies overlapping rules together.
+func ownRules(o Options) []types.LifecycleRule {
+	filter := &types.LifecycleRuleFilter{Prefix: aws.String(keyPrefix(o.Prefix))}
+	archive := types.LifecycleRule{
+		ID:     aws.String(RuleArchive),
+		Status: types.ExpirationStatusEnabled,
+		Filter: filter,
+		NoncurrentVersionExpiration: &types.NoncurrentVersionExpiration{
+			NoncurrentDays: aws.Int32(int32(o.NoncurrentExpireDays)),
+		},
+		AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{
+			DaysAfterInitiation: aws.Int32(abortIncompleteDays),
+		},
+	}
+	if o.TransitionDays > 0 {
+		archive.Transitions = []types.Transition{{
+			Days:         aws.Int32(int32(o.TransitionDays)),
+			StorageClass: types.TransitionStorageClass(o.TransitionClass),
+		}}
+	}
+	if o.ExpireDays > 0 {
+		archive.Expiration = &types.LifecycleExpiration{Days: aws.Int32(int32(o.ExpireDays))}
+	}
+	rules := []types.LifecycleRule{archive}
+	if o.DeepArchiveDays > 0 {
+		rules = append(rules, types.LifecycleRule{
+			ID:     aws.String(RuleDeepArchive),
+			Status: types.ExpirationStatusEnabled,
+			Filter: filter,
+			Transitions: []types.Transition{{
+				Days:         aws.Int32(int32(o.DeepArchiveDays)),
+				StorageClass: types.TransitionStorageClassDeepArchive,
+			}},
+		})
+	}
+	return rules
+}
+
+// describeRules says in words what the rules do.
+func describeRules(o Options) string {
+	var b strings.Builder
+	prefix := keyPrefix(o.Prefix)
+	if prefix == "" {
+		b.WriteString("on the whole bucket: ")
+	} else {
+		fmt.Fprintf(&b, "on prefix %q: ", prefix)
+	}
+	if o.TransitionDays > 0 {
+		fmt.Fprintf(&b, "move to %s after %d days", o.TransitionClass, o.TransitionDays)
+	} else {
+		b.WriteString("stay in the standard storage class")
+	}
+	if o.DeepArchiveDays > 0 {
+		fmt.Fprintf(&b, ", to %s after %d days", ClassDeepArchive, o.DeepArchiveDays)
+	}
+	if o.ExpireDays > 0 {
+		fmt.Fprintf(&b, ", expire after %d days", o.ExpireDays)
+	} else {
+		b.WriteString(", never expire")
+	}
+	fmt.Fprintf(&b, ", remove replaced versions after %d days, abort unfinished uploads after %d day",
+		o.NoncurrentExpireDays, abortIncompleteDays)
+	return b.String()
+}
+
+// mergeRules puts want into current by rule ID, dropping owned rules no
+// longer wanted. changed lists the IDs added, replaced or removed; when
+// empty, the configuration needs no change. ignoreAbort compares rules as if
+// AbortIncompleteMultipartUpload were absent, for stores known to drop it.
+func mergeRules(current, want []types.LifecycleRule, ignoreAbort bool) (merged []types.LifecycleRule, changed []string) {
+	wantByID := map[string]types.LifecycleRule{}
+	for _, r := range want {
+		wantByID[aws.ToString(r.ID)] = r
+	}
+	seen := map[string]bool{}
+	for _, r := range current {
+		id := aws.ToString(r.ID)
+		w, ours := wantByID[id]
+		switch {
+		case ours:
+			seen[id] = true
+			if sameRule(r, w, ignoreAbort) {
+				merged = append(merged, r)
+			} else {
+				merged = append(merged, w)
+				changed = append(changed, id)
+			}
+		case id == RuleArchive || id == RuleDeepArchive:
+			changed = append(changed, id) // owned but no longer wanted: drop
+		default:
+			merged = append(merged, r)
+		}
+	}
+	for _, w := range want {
+		if id := aws.ToString(w.ID); !seen[id] {
+			merged = append(merged, w)
+			changed = append(changed, id)
+		}
+	}
+	return merged, changed
+}
+
+// ruleShape is what a lifecycle rule does, in a form that compares equal
+// however a store chose to encode it.
+type ruleShape struct {
+	Status          types.ExpirationStatus
+	Prefix          string
+	OtherFilter     bool // tags, sizes: never in our rules
+	Transitions     string
+	ExpireDays      int32
+	ExpireDate      string
+	ExpireMarkers   bool
+	NoncurrentDays  int32
+	NewerNoncurrent int32
+	NoncurrentMoves int
+	AbortDays       int32
+}
+
+func shapeOf(r types.LifecycleRule, ignoreAbort bool) ruleShape {
+	s := ruleShape{Status: r.Status, Prefix: aws.ToString(r.Prefix)}
+	if f := r.Filter; f != nil {
+		if f.Prefix != nil {
+			s.Prefix = *f.Prefix
+		}
+		s.OtherFilter = f.And != nil || f.Tag != nil || f.ObjectSizeGreaterThan != nil || f.ObjectSizeLessThan != nil
+	}
+	var ts []string
+	for _, t := range r.Transitions {
+		at := fmt.Sprint(aws.ToInt32(t.Days))
+		if t.Date != nil {
+			at = t.Date.UTC().Format("2006-01-02")
+		}
+		ts = append(ts, at+":"+string(t.StorageClass))
+	}
+	sort.Strings(ts)
+	s.Transitions = strings.Join(ts, ",")
+	if e := r.Expiration; e != nil {
+		s.ExpireDays = aws.ToInt32(e.Days)
+		if e.Date != nil {
+			s.ExpireDate = e.Date.UTC().Format("2006-01-02")
+		}
+		s.ExpireMarkers = aws.ToBool(e.ExpiredObjectDeleteMarker)
+	}
+	if n := r.NoncurrentVersionExpiration; n != nil {
+		s.NoncurrentDays = aws.ToInt32(n.NoncurrentDays)
+		s.NewerNoncurrent = aws.ToInt32(n.NewerNoncurrentVersions)
+	}
+	s.NoncurrentMoves = len(r.NoncurrentVersionTransitions)
+	if a := r.AbortIncompleteMultipartUpload; a != nil && !ignoreAbort {
+		s.AbortDays = aws.ToInt32(a.DaysAfterInitiation)
+	}
+	return s
+}
+
+func sameRule(a, b types.LifecycleRule, ignoreAbort bool) bool {
+	return reflect.DeepEqual(shapeOf(a, ignoreAbort), shapeOf(b, ignoreAbort))
+}

@@ -1,0 +1,512 @@
+package bucket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/minio/madmin-go/v3"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// addTiers makes the shared MinIO accept transitions to GLACIER and
+// DEEP_ARCHIVE: MinIO rejects those storage classes unless remote tiers of
+// those names exist. The tiers live on target, which must outlive the test.
+func addTiers(t *testing.T, m *testenv.MinIO, target *extraMinIO) {
+	t.Helper()
+	ctx := context.Background()
+	const tierBucket = "tiers"
+	if _, err := target.Client(target.AccessKey, target.SecretKey).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(tierBucket)}); err != nil {
+		t.Fatalf("create tier bucket: %v", err)
+	}
+	adm := adminClient(t, m.Endpoint, m.AccessKey, m.SecretKey, nil)
+	for _, name := range []string{ClassGlacier, ClassDeepArchive} {
+		cfg, err := madmin.NewTierMinIO(name, target.Endpoint, target.AccessKey, target.SecretKey, tierBucket, madmin.MinIOPrefix(name+"/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = adm.AddTier(ctx, cfg)
+		if err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("add tier %s: %v", name, err)
+		}
+	}
+}
+
+// readBack is what a bucket's settings read back as, for comparisons.
+type readBack struct {
+	Versioning string
+	Encryption string
+	Policy     string
+	Lifecycle  []types.LifecycleRule
+	ErrCodes   []string // settings that are absent
+}
+
+func readBucket(t *testing.T, c *s3.Client, bucket string) readBack {
+	t.Helper()
+	ctx := context.Background()
+	b := aws.String(bucket)
+	var rb readBack
+	absent := func(what string, err error) {
+		code := apiCode(err)
+		if code == "" {
+			t.Fatalf("read %s of %s: %v", what, bucket, err)
+		}
+		rb.ErrCodes = append(rb.ErrCodes, code)
+	}
+	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb.Versioning = string(v.Status)
+	if e, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: b}); err != nil {
+		absent("encryption", err)
+	} else {
+		for _, r := range e.ServerSideEncryptionConfiguration.Rules {
+			rb.Encryption += string(r.ApplyServerSideEncryptionByDefault.SSEAlgorithm)
+		}
+	}
+	if p, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: b}); err != nil {
+		absent("policy", err)
+	} else {
+		rb.Policy = aws.ToString(p.Policy)
+	}
+	if l, err := c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b}); err != nil {
+		absent("lifecycle", err)
+	} else {
+		rb.Lifecycle = l.Rules
+	}
+	return rb
+}
+
+func ruleByID(rules []types.LifecycleRule, id string) *types.LifecycleRule {
+	for i := range rules {
+		if aws.ToString(rules[i].ID) == id {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+func sids(t *testing.T, policy string) []string {
+	t.Helper()
+	var out []string
+	for _, s := range statementsOf(t, []byte(policy)) {
+		out = append(out, s["Sid"].(string))
+	}
+	return out
+}
+
+func apply(t *testing.T, s *Setup) (Plan, []string) {
+	t.Helper()
+	p := mustPlan(t, s)
+	warnings, err := s.Apply(context.Background(), p)
+	if err != nil {
+		t.Fatalf("Apply: %v\nplan:\n%s", err, p)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "reads back differently") {
+			t.Errorf("Apply: %s", w)
+		}
+	}
+	return p, warnings
+}
+
+func TestSetupOnMinIO(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	addTiers(t, m, startExtraMinIO(t, false))
+	root := m.Client(t)
+	ctx := context.Background()
+
+	t.Run("fresh bucket", func(t *testing.T) {
+		name := "pgoffsite-setup-" + randHex(4)
+		s := NewSetup(root, Options{Bucket: name, Prefix: "pg", Region: m.Region,
+			DeepArchiveDays: 120, ExpireDays: DefaultExpireDays})
+		p, warnings := apply(t, s)
+		if want := "create-bucket,versioning,encryption,public-access-block,bucket-policy,lifecycle"; kinds(p) != want {
+			t.Errorf("plan = %s, want %s", kinds(p), want)
+		}
+		// MinIO has neither Block Public Access nor lifecycle-driven aborts.
+		if !slices.Contains(warnings, warnNoPublicAccessBlock) || !slices.Contains(warnings, warnDropsAbort) {
+			t.Errorf("Apply warnings = %q", warnings)
+		}
+
+		rb := readBucket(t, root, name)
+		if rb.Versioning != "Enabled" || rb.Encryption != SSES3 {
+			t.Errorf("versioning %q, encryption %q", rb.Versioning, rb.Encryption)
+		}
+		if got := sids(t, rb.Policy); !slices.Equal(got, []string{SidDenyInsecureTransport, SidDenyVersionDelete}) {
+			t.Errorf("policy statements %q", got)
+		}
+		archive, deep := ruleByID(rb.Lifecycle, RuleArchive), ruleByID(rb.Lifecycle, RuleDeepArchive)
+		if archive == nil || deep == nil {
+			t.Fatalf("lifecycle rules %q", ruleIDs(rb.Lifecycle))
+		}
+		a := shapeOf(*archive, true)
+		if a.Prefix != "pg/" || a.Transitions != "30:GLACIER" || a.ExpireDays != 400 || a.NoncurrentDays != 30 || a.Status != "Enabled" {
+			t.Errorf("archive rule reads back as %+v", a)
+		}
+		if d := shapeOf(*deep, true); d.Prefix != "pg/" || d.Transitions != "120:DEEP_ARCHIVE" {
+			t.Errorf("deep archive rule reads back as %+v", d)
+		}
+
+		again := mustPlan(t, s)
+		if len(again.Actions) != 0 {
+			t.Errorf("second plan:\n%s", again)
+		}
+		if !strings.Contains(again.String(), "no changes") {
+			t.Errorf("second plan text %q", again.String())
+		}
+	})
+
+	t.Run("plan alone changes nothing", func(t *testing.T) {
+		name := m.CreateBucket(t, "pgoffsite-dry")
+		before := readBucket(t, root, name)
+		p := mustPlan(t, NewSetup(root, Options{Bucket: name, Prefix: "pg", Region: m.Region, ExpireDays: 90}))
+		if want := "versioning,encryption,bucket-policy,lifecycle"; kinds(p) != want {
+			t.Errorf("plan = %s, want %s", kinds(p), want)
+		}
+		if !slices.Contains(p.Warnings, warnNoPublicAccessBlock) {
+			t.Errorf("plan warnings %q lack the public access warning", p.Warnings)
+		}
+		after := readBucket(t, root, name)
+		if !equalJSON(before, after) {
+			t.Errorf("bucket changed by Plan:\nbefore %+v\nafter  %+v", before, after)
+		}
+		if after.Versioning != "" || len(after.ErrCodes) != 3 {
+			t.Errorf("bucket not bare: %+v", after)
+		}
+		if _, err := root.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("pgoffsite-never-" + randHex(4))}); err == nil {
+			t.Error("HeadBucket of a missing bucket succeeded")
+		}
+	})
+
+	t.Run("foreign rules and statements kept", func(t *testing.T) {
+		name := m.CreateBucket(t, "pgoffsite-shared")
+		foreignRule := types.LifecycleRule{ID: aws.String("logs-cleanup"), Status: types.ExpirationStatusEnabled,
+			Filter: &types.LifecycleRuleFilter{Prefix: aws.String("logs/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(7)}}
+		if _, err := root.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(name),
+			LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{foreignRule}}}); err != nil {
+			t.Fatal(err)
+		}
+		publicRead := `{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*",` +
+			`"Action":"s3:GetObject","Resource":"arn:aws:s3:::` + name + `/public/*"}]}`
+		if _, err := root.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(name), Policy: aws.String(publicRead)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"public/page.html", "pg/secret.dump"} {
+			if _, err := root.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String(key), Body: strings.NewReader("x")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		o := Options{Bucket: name, Prefix: "pg", Region: m.Region, ExpireDays: 400}
+		apply(t, NewSetup(root, o))
+		check := func(wantExpire int32) {
+			t.Helper()
+			rb := readBucket(t, root, name)
+			if got := sids(t, rb.Policy); !slices.Equal(got, []string{"PublicRead", SidDenyInsecureTransport, SidDenyVersionDelete}) {
+				t.Errorf("policy statements %q", got)
+			}
+			if got := ruleIDs(rb.Lifecycle); !slices.Equal(got, []string{"logs-cleanup", RuleArchive}) {
+				t.Errorf("lifecycle rules %q", got)
+			}
+			if r := ruleByID(rb.Lifecycle, "logs-cleanup"); r == nil || shapeOf(*r, false) != shapeOf(foreignRule, false) {
+				t.Errorf("foreign rule changed: %+v", r)
+			}
+			if r := ruleByID(rb.Lifecycle, RuleArchive); r == nil || shapeOf(*r, true).ExpireDays != wantExpire {
+				t.Errorf("archive rule: %+v", r)
+			}
+			// Over plain http (this MinIO) the insecure-transport deny wins over the kept public-read
+			// statement: every anonymous read is refused, the archive's above all.
+			for key, want := range map[string]int{"public/page.html": 403, "pg/secret.dump": 403} {
+				resp, err := http.Get(m.Endpoint + "/" + name + "/" + key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("anonymous GET %s: %d, want %d", key, resp.StatusCode, want)
+				}
+			}
+		}
+		check(400)
+
+		// Changing an option replaces our rule only.
+		o.ExpireDays = 500
+		p, _ := apply(t, NewSetup(root, o))
+		if kinds(p) != KindLifecycle || !strings.Contains(p.Actions[0].Detail, "keeping 1 other rule") {
+			t.Errorf("plan after changing expiry: %s", p)
+		}
+		check(500)
+		if again := mustPlan(t, NewSetup(root, o)); len(again.Actions) != 0 {
+			t.Errorf("plan after second apply:\n%s", again)
+		}
+	})
+
+	t.Run("object lock", func(t *testing.T) {
+		name := "pgoffsite-lock-" + randHex(4)
+		s := NewSetup(root, Options{Bucket: name, Prefix: "pg", Region: m.Region, ExpireDays: 400, ObjectLockDays: 1})
+		p, _ := apply(t, s)
+		if !strings.Contains(p.Actions[0].Detail, "with Object Lock") || !strings.Contains(kinds(p), KindObjectLock) {
+			t.Errorf("plan: %s", p)
+		}
+		lock, err := root.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := lock.ObjectLockConfiguration.Rule; r == nil || r.DefaultRetention.Mode != types.ObjectLockRetentionModeGovernance ||
+			aws.ToInt32(r.DefaultRetention.Days) != 1 {
+			t.Errorf("object lock configuration %+v", lock.ObjectLockConfiguration)
+		}
+		put, err := root.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String("pg/a.dump"), Body: strings.NewReader("archive")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = root.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(name), Key: aws.String("pg/a.dump"), VersionId: put.VersionId})
+		if err == nil {
+			t.Error("deleting a version under default retention succeeded")
+		}
+		if again := mustPlan(t, s); len(again.Actions) != 0 {
+			t.Errorf("second plan:\n%s", again)
+		}
+
+		plain := m.CreateBucket(t, "pgoffsite-nolock")
+		_, err = NewSetup(root, Options{Bucket: plain, Region: m.Region, ObjectLockDays: 1}).Plan(ctx)
+		if err == nil || !strings.Contains(err.Error(), "only when it creates a bucket") {
+			t.Errorf("Plan for Object Lock on a bucket without it: %v", err)
+		}
+	})
+
+	t.Run("public access block request", func(t *testing.T) {
+		name := m.CreateBucket(t, "pgoffsite-pab")
+		rec := &pabRecorder{next: http.DefaultTransport}
+		c := s3Client(m.Endpoint, m.Region, m.AccessKey, m.SecretKey, &http.Client{Transport: rec})
+		_, warnings := apply(t, NewSetup(c, Options{Bucket: name, Region: m.Region}))
+		if len(rec.puts) != 1 {
+			t.Fatalf("%d PutPublicAccessBlock requests", len(rec.puts))
+		}
+		for _, want := range []string{"<BlockPublicAcls>true</BlockPublicAcls>", "<IgnorePublicAcls>true</IgnorePublicAcls>",
+			"<BlockPublicPolicy>true</BlockPublicPolicy>", "<RestrictPublicBuckets>true</RestrictPublicBuckets>"} {
+			if !strings.Contains(rec.puts[0], want) {
+				t.Errorf("PutPublicAccessBlock body %s lacks %s", rec.puts[0], want)
+			}
+		}
+		// MinIO lacks the feature: it answers the Put with 501 or 400 MalformedXML, depending on
+		// the version; either way setup warns instead of failing.
+		if rec.answer != http.StatusNotImplemented && rec.answer != http.StatusBadRequest {
+			t.Errorf("MinIO answered PutPublicAccessBlock with %d", rec.answer)
+		}
+		if !slices.Contains(warnings, warnNoPublicAccessBlock) {
+			t.Errorf("warnings %q", warnings)
+		}
+	})
+}
+
+// pabRecorder passes requests to MinIO, except that it answers the first
+// GetPublicAccessBlock as Amazon S3 does for a bucket without the setting,
+// so that setup sends PutPublicAccessBlock, whose body it records.
+type pabRecorder struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	faked  bool
+	puts   []string
+	answer int
+}
+
+func (r *pabRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if _, ok := req.URL.Query()["publicAccessBlock"]; !ok {
+		return r.next.RoundTrip(req)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if req.Method == http.MethodGet && !r.faked {
+		r.faked = true
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchPublicAccessBlockConfiguration</Code><Message>none</Message></Error>`
+		return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: req}, nil
+	}
+	if req.Method == http.MethodPut {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.puts = append(r.puts, string(b))
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	resp, err := r.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPut {
+		r.answer = resp.StatusCode
+	}
+	return resp, err
+}
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+// TestUploaderPolicyIsWriteOnly holds a MinIO user to exactly UploaderPolicy
+// (and another to ReaderPolicy) and checks what each may do. The policies
+// allow TLS requests only, so the server runs with TLS.
+func TestUploaderPolicyIsWriteOnly(t *testing.T) {
+	srv := startExtraMinIO(t, true)
+	ctx := context.Background()
+	root := srv.Client(srv.AccessKey, srv.SecretKey)
+	const bucket = "archive"
+	if _, err := root.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(c *s3.Client, key string) error {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("dump bytes")})
+		return err
+	}
+	if err := put(root, "pg/existing.dump"); err != nil {
+		t.Fatal(err)
+	}
+
+	doc, err := UploaderPolicy(bucket, "pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, sk := addUser(t, srv.Admin(t), "uploader", doc)
+	up := srv.Client(ak, sk)
+
+	t.Run("allowed", func(t *testing.T) {
+		if err := put(up, "pg/new.dump"); err != nil {
+			t.Errorf("PutObject under the prefix: %v", err)
+		}
+		// A multipart upload completed, and one aborted.
+		key := aws.String("pg/big.dump")
+		mpu, err := up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: key})
+		if err != nil {
+			t.Fatalf("CreateMultipartUpload: %v", err)
+		}
+		var parts []types.CompletedPart
+		for i, size := range []int{5 << 20, 1000} {
+			n := int32(i + 1)
+			out, err := up.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: key, UploadId: mpu.UploadId,
+				PartNumber: aws.Int32(n), Body: bytes.NewReader(make([]byte, size))})
+			if err != nil {
+				t.Fatalf("UploadPart %d: %v", n, err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
+		}
+		if _, err := up.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: key,
+			UploadId: mpu.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+			t.Fatalf("CompleteMultipartUpload: %v", err)
+		}
+		head, err := root.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: key})
+		if err != nil || aws.ToInt64(head.ContentLength) != 5<<20+1000 {
+			t.Errorf("uploaded object: %v, %+v", err, head)
+		}
+		abandoned, err := up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("pg/failed.dump")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket),
+			Key: aws.String("pg/failed.dump"), UploadId: abandoned.UploadId}); err != nil {
+			t.Errorf("AbortMultipartUpload: %v", err)
+		}
+	})
+
+	t.Run("denied", func(t *testing.T) {
+		b := aws.String(bucket)
+		denied := map[string]error{
+			"GetObject": func() error {
+				_, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")})
+				return err
+			}(),
+			"ListObjectsV2": func() error {
+				_, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String("pg/")})
+				return err
+			}(),
+			"ListObjectVersions": func() error {
+				_, err := up.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b})
+				return err
+			}(),
+			"DeleteObject": func() error {
+				_, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")})
+				return err
+			}(),
+			"PutObject outside the prefix": put(up, "other/x.dump"),
+			"PutObject beside the prefix":  put(up, "pgx/x.dump"),
+			"PutBucketPolicy": func() error {
+				_, err := up.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+				return err
+			}(),
+			"PutBucketLifecycleConfiguration": func() error {
+				_, err := up.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+					LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{ID: aws.String("wipe"),
+						Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("")},
+						Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}}}}})
+				return err
+			}(),
+		}
+		for op, err := range denied {
+			if code := apiCode(err); code != "AccessDenied" {
+				t.Errorf("%s as uploader: %v, want AccessDenied", op, err)
+			}
+		}
+		if _, err := up.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); httpStatus(err) != http.StatusForbidden {
+			t.Errorf("HeadObject as uploader: %v, want 403", err)
+		}
+		if _, err := root.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); err != nil {
+			t.Errorf("existing archive gone: %v", err)
+		}
+	})
+
+	t.Run("reader", func(t *testing.T) {
+		doc, err := ReaderPolicy(bucket, "pg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rk, rs := addUser(t, srv.Admin(t), "reader", doc)
+		rd := srv.Client(rk, rs)
+		b := aws.String(bucket)
+		if _, err := rd.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); err != nil {
+			t.Errorf("GetObject as reader: %v", err)
+		}
+		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String("pg/")}); err != nil {
+			t.Errorf("ListObjectsV2 pg/ as reader: %v", err)
+		}
+		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); apiCode(err) != "AccessDenied" {
+			t.Errorf("ListObjectsV2 of the whole bucket as reader: %v, want AccessDenied", err)
+		}
+		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
+			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
+		}
+		if _, err := rd.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("DeleteObject as reader: %v, want AccessDenied", err)
+		}
+	})
+
+	t.Run("plain http refused", func(t *testing.T) {
+		plain := startExtraMinIO(t, false)
+		c := plain.Client(plain.AccessKey, plain.SecretKey)
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Fatal(err)
+		}
+		ak, sk := addUser(t, plain.Admin(t), "uploader", doc)
+		err := put(plain.Client(ak, sk), "pg/new.dump")
+		var re *awshttp.ResponseError
+		if apiCode(err) != "AccessDenied" || !errors.As(err, &re) {
+			t.Errorf("PutObject without TLS: %v, want AccessDenied", err)
+		}
+	})
+}

@@ -1,0 +1,316 @@
+package bucket
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+)
+
+// Sids of the bucket policy statements setup owns. Statements with other
+// Sids are never touched.
+const (
+	SidDenyInsecureTransport = "PgoffsiteDenyInsecureTransport"
+	SidDenyVersionDelete     = "PgoffsiteDenyVersionDelete"
+)
+
+// policyMaxBytes is the S3 limit on a bucket policy's size.
+const policyMaxBytes = 20 * 1024
+
+// PolicyLimits explains what the bucket policy set up by pgoffsite protects
+// against and what it does not, for the README and the setup command.
+const PolicyLimits = `What the bucket policy does:
+  - It denies every request made without TLS (aws:SecureTransport false),
+    whoever makes it.
+  - It denies s3:DeleteObjectVersion on the archive prefix and
+    s3:DeleteBucket to every principal, the bucket owner's users and roles
+    included. With versioning on, a plain delete or overwrite only adds a new
+    version; the archived bytes stay until the lifecycle rules remove them.
+  - Together with the uploader's own policy (s3:PutObject and
+    s3:AbortMultipartUpload under the prefix, nothing else), stolen uploader
+    credentials can add objects but cannot read, list or destroy archives.
+
+What it does NOT prevent:
+  - Lifecycle expiry: lifecycle rules are carried out by S3 itself and bucket
+    policies do not apply to them. Archives and old versions are removed
+    when the expiry and noncurrent-version-expiry days say so; whoever can
+    change the lifecycle configuration (s3:PutLifecycleConfiguration) can
+    shorten them.
+  - An administrator removing the statements: the account root user, and any
+    principal allowed s3:PutBucketPolicy or s3:DeleteBucketPolicy, can
+    delete or rewrite the policy and then delete versions. That is a
+    deliberate two-step action, not something a leaked uploader key can do.
+    Keep those permissions away from day-to-day credentials; for protection
+    even against the root user, use Object Lock in COMPLIANCE mode.
+  - Suspending versioning (s3:PutBucketVersioning) by an administrator:
+    later overwrites would then replace data. Object Lock buckets cannot
+    suspend versioning.`
+
+// statement is one policy statement as JSON values, so that foreign
+// statements survive a merge untouched.
+type statement = map[string]any
+
+func bucketARN(bucket string) string { return "arn:aws:s3:::" + bucket }
+
+// objectsARN covers every key under prefix ("" = the whole bucket).
+func objectsARN(bucket, prefix string) string {
+	return bucketARN(bucket) + "/" + keyPrefix(prefix) + "*"
+}
+
+// ownStatements are the bucket policy statements setup maintains.
+func ownStatements(bucket, prefix string) []statement {
+	return []statement{
+		{
+			"Sid":       SidDenyInsecureTransport,
+			"Effect":    "Deny",
+			"Principal": "*",
+			"Action":    "s3:*",
+			"Resource":  []any{bucketARN(bucket), bucketARN(bucket) + "/*"},
+			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		},
+		{
+			"Sid":       SidDenyVersionDelete,
+			"Effect":    "Deny",
+			"Principal": "*",
+			"Action":    []any{"s3:DeleteBucket", "s3:DeleteObjectVersion"},
+			"Resource":  []any{bucketARN(bucket), objectsARN(bucket, prefix)},
+		},
+	}
+}
+
+// mergePolicy puts want into the policy document current (may be empty),
+// matching statements by Sid. It returns the new document and the Sids
+// added or replaced; when none, the document needs no change.
+func mergePolicy(current string, want []statement) (doc []byte, changed []string, kept int, err error) {
+	top := map[string]json.RawMessage{}
+	var stmts []json.RawMessage
+	if current != "" {
+		if err := json.Unmarshal([]byte(current), &top); err != nil {
+			return nil, nil, 0, fmt.Errorf("existing bucket policy is not a JSON object: %w", err)
+		}
+		if raw, ok := top["Statement"]; ok {
+			// The policy grammar allows a single statement object.
+			if err := json.Unmarshal(raw, &stmts); err != nil {
+				stmts = []json.RawMessage{raw}
+			}
+		}
+	}
+	if _, ok := top["Version"]; !ok {
+		top["Version"] = json.RawMessage(`"2012-10-17"`)
+	}
+
+	index := map[string]int{}
+	for i, raw := range stmts {
+		var s statement
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, nil, 0, fmt.Errorf("existing bucket policy statement %d is not a JSON object: %w", i+1, err)
+		}
+		if sid, ok := s["Sid"].(string); ok && sid != "" {
+			index[sid] = i
+		}
+	}
+	kept = len(stmts)
+	for _, w := range want {
+		sid := w["Sid"].(string)
+		raw, err := json.Marshal(w)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		i, ok := index[sid]
+		if !ok {
+			stmts = append(stmts, raw)
+			changed = append(changed, sid)
+			continue
+		}
+		kept--
+		var have, mine statement
+		_ = json.Unmarshal(stmts[i], &have) // parsed above
+		_ = json.Unmarshal(raw, &mine)      // compare JSON values with JSON values
+		if !sameStatement(have, mine) {
+			stmts[i] = raw
+			changed = append(changed, sid)
+		}
+	}
+	if len(changed) == 0 {
+		return nil, nil, kept, nil
+	}
+	top["Statement"], err = json.Marshal(stmts)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	doc, err = json.Marshal(top)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if len(doc) > policyMaxBytes {
+		return nil, nil, 0, fmt.Errorf("merged bucket policy is %d bytes, over the %d-byte limit of S3", len(doc), policyMaxBytes)
+	}
+	return doc, changed, kept, nil
+}
+
+// sameStatement compares two statements by meaning, since stores rewrite
+// policies they return: "*" becomes {"AWS":["*"]}, single strings become
+// lists, booleans become strings.
+func sameStatement(a, b statement) bool {
+	return reflect.DeepEqual(canonicalStatement(a), canonicalStatement(b))
+}
+
+func canonicalStatement(s statement) map[string]any {
+	out := make(map[string]any, len(s))
+	for k, v := range s {
+		switch k {
+		case "Action", "NotAction", "Resource", "NotResource":
+			out[k] = stringSet(v)
+		case "Principal", "NotPrincipal":
+			if str, ok := v.(string); ok {
+				v = map[string]any{"AWS": str}
+			}
+			out[k] = mapOfSets(v)
+		case "Condition":
+			m, ok := v.(map[string]any)
+			if !ok {
+				out[k] = v
+				continue
+			}
+			c := make(map[string]any, len(m))
+			for op, kv := range m {
+				c[op] = mapOfSets(kv)
+			}
+			out[k] = c
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func mapOfSets(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	out := make(map[string][]string, len(m))
+	for k, vv := range m {
+		out[k] = stringSet(vv)
+	}
+	return out
+}
+
+// stringSet turns a JSON scalar or list into a sorted, duplicate-free list.
+func stringSet(v any) []string {
+	var list []any
+	switch v := v.(type) {
+	case []any:
+		list = v
+	default:
+		list = []any{v}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range list {
+		var s string
+		switch e := e.(type) {
+		case string:
+			s = e
+		case bool:
+			s = strconv.FormatBool(e)
+		default:
+			b, _ := json.Marshal(e)
+			s = string(b)
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UploaderPolicy is the IAM policy for the credentials the backup job runs
+// with: write new objects under prefix and abort its own failed multipart
+// uploads, over TLS, and nothing else. s3:PutObject also authorizes
+// CreateMultipartUpload, UploadPart and CompleteMultipartUpload; listing
+// parts (s3:ListMultipartUploadParts) is not needed to upload, so it is not
+// granted. No Get, List or Delete: stolen credentials cannot read or destroy
+// archives.
+func UploaderPolicy(bucket, prefix string) ([]byte, error) {
+	return UploaderPolicyKMS(bucket, prefix, "")
+}
+
+// UploaderPolicyKMS is UploaderPolicy for a bucket encrypted with the KMS key
+// keyARN: uploading under SSE-KMS also needs kms:GenerateDataKey (to start an
+// upload) and kms:Decrypt (to add parts and complete a multipart upload) on
+// that key. Without s3:GetObject, kms:Decrypt does not let the uploader read
+// archives.
+func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
+	if err := validBucketName(bucket); err != nil {
+		return nil, fmt.Errorf("bucket: uploader policy: %w", err)
+	}
+	if err := validPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("bucket: uploader policy: %w", err)
+	}
+	stmts := []statement{{
+		"Sid":       "PgoffsiteUploadOnly",
+		"Effect":    "Allow",
+		"Action":    []string{"s3:PutObject", "s3:AbortMultipartUpload"},
+		"Resource":  objectsARN(bucket, prefix),
+		"Condition": tlsOnly(),
+	}}
+	if keyARN != "" {
+		stmts = append(stmts, statement{
+			"Sid":       "PgoffsiteUploadEncrypt",
+			"Effect":    "Allow",
+			"Action":    []string{"kms:GenerateDataKey", "kms:Decrypt"},
+			"Resource":  keyARN,
+			"Condition": tlsOnly(),
+		})
+	}
+	return policyDoc(stmts)
+}
+
+// ReaderPolicy is the IAM policy for credentials that check archives: read
+// and list what is under prefix, over TLS. No writes or deletes.
+func ReaderPolicy(bucket, prefix string) ([]byte, error) {
+	if err := validBucketName(bucket); err != nil {
+		return nil, fmt.Errorf("bucket: reader policy: %w", err)
+	}
+	if err := validPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("bucket: reader policy: %w", err)
+	}
+	list := statement{
+		"Sid":       "PgoffsiteList",
+		"Effect":    "Allow",
+		"Action":    []string{"s3:ListBucket"},
+		"Resource":  bucketARN(bucket),
+		"Condition": tlsOnly(),
+	}
+	if kp := keyPrefix(prefix); kp != "" {
+		list["Condition"] = map[string]any{
+			"Bool":       map[string]any{"aws:SecureTransport": "true"},
+			"StringLike": map[string]any{"s3:prefix": []string{kp, kp + "*"}},
+		}
+	}
+	return policyDoc([]statement{
+		{
+			"Sid":       "PgoffsiteRead",
+			"Effect":    "Allow",
+			"Action":    []string{"s3:GetObject", "s3:GetObjectAttributes"},
+			"Resource":  objectsARN(bucket, prefix),
+			"Condition": tlsOnly(),
+		},
+		list,
+	})
+}
+
+func tlsOnly() map[string]any {
+	return map[string]any{"Bool": map[string]any{"aws:SecureTransport": "true"}}
+}
+
+func policyDoc(stmts []statement) ([]byte, error) {
+	return json.MarshalIndent(map[string]any{
+		"Version":   "2012-10-17",
+		"Statement": stmts,
+	}, "", "  ")
+}

@@ -1,0 +1,187 @@
+package bucket
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const foreignStatement = `{"Sid":"Partner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/shared/*"}`
+
+func statementsOf(t *testing.T, doc []byte) []statement {
+	t.Helper()
+	var p struct{ Statement []statement }
+	if err := json.Unmarshal(doc, &p); err != nil {
+		t.Fatalf("policy %s: %v", doc, err)
+	}
+	return p.Statement
+}
+
+func TestMergePolicy(t *testing.T) {
+	own := ownStatements("b", "pg")
+	ownJSON := func(i int) string { b, _ := json.Marshal(own[i]); return string(b) }
+	// How MinIO returns our statements: lists everywhere, Principal as a map.
+	minioForm := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"PgoffsiteDenyInsecureTransport","Effect":"Deny","Principal":{"AWS":["*"]},"Action":["s3:*"],"Resource":["arn:aws:s3:::b/*","arn:aws:s3:::b"],"Condition":{"Bool":{"aws:SecureTransport":[false]}}},` +
+		`{"Sid":"PgoffsiteDenyVersionDelete","Effect":"Deny","Principal":{"AWS":["*"]},"Action":["s3:DeleteObjectVersion","s3:DeleteBucket"],"Resource":["arn:aws:s3:::b/pg/*","arn:aws:s3:::b"]}]}`
+
+	tests := []struct {
+		name        string
+		current     string
+		wantChanged []string
+		wantSids    []string
+	}{
+		{"no policy", "", []string{SidDenyInsecureTransport, SidDenyVersionDelete}, []string{SidDenyInsecureTransport, SidDenyVersionDelete}},
+		{"foreign statement kept", `{"Version":"2012-10-17","Statement":[` + foreignStatement + `]}`,
+			[]string{SidDenyInsecureTransport, SidDenyVersionDelete}, []string{"Partner", SidDenyInsecureTransport, SidDenyVersionDelete}},
+		{"single statement object", `{"Version":"2012-10-17","Statement":` + foreignStatement + `}`,
+			[]string{SidDenyInsecureTransport, SidDenyVersionDelete}, []string{"Partner", SidDenyInsecureTransport, SidDenyVersionDelete}},
+		{"ours in the store's form", minioForm, nil, nil},
+		{"ours replaced in place when changed", `{"Version":"2012-10-17","Statement":[` +
+			strings.Replace(ownJSON(1), "b/pg/*", "b/other/*", 1) + `,` + foreignStatement + `,` + ownJSON(0) + `]}`,
+			[]string{SidDenyVersionDelete}, []string{SidDenyVersionDelete, "Partner", SidDenyInsecureTransport}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, changed, _, err := mergePolicy(tc.current, own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(changed, tc.wantChanged) {
+				t.Errorf("changed = %q, want %q", changed, tc.wantChanged)
+			}
+			if tc.wantSids == nil {
+				if doc != nil {
+					t.Errorf("document returned without change: %s", doc)
+				}
+				return
+			}
+			stmts := statementsOf(t, doc)
+			var sids []string
+			for _, s := range stmts {
+				sids = append(sids, s["Sid"].(string))
+				if s["Sid"] == "Partner" {
+					var want statement
+					_ = json.Unmarshal([]byte(foreignStatement), &want)
+					if !reflect.DeepEqual(s, want) {
+						t.Errorf("foreign statement changed: %v", s)
+					}
+				}
+				if s["Sid"] == SidDenyVersionDelete && !strings.Contains(jsonString(s), "arn:aws:s3:::b/pg/*") {
+					t.Errorf("version-delete statement not replaced: %v", s)
+				}
+			}
+			if !slices.Equal(sids, tc.wantSids) {
+				t.Errorf("statements = %q, want %q", sids, tc.wantSids)
+			}
+			// Merging the result again changes nothing.
+			if _, again, _, _ := mergePolicy(string(doc), own); len(again) != 0 {
+				t.Errorf("second merge changed %q", again)
+			}
+		})
+	}
+
+	if _, _, _, err := mergePolicy(`not json`, own); err == nil {
+		t.Error("merging into a malformed policy: no error")
+	}
+}
+
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestOwnStatements(t *testing.T) {
+	st := ownStatements("b", "/pg/")
+	tls := canonicalStatement(st[0])
+	if tls["Effect"] != "Deny" || !reflect.DeepEqual(tls["Condition"], map[string]any{"Bool": map[string][]string{"aws:SecureTransport": {"false"}}}) {
+		t.Errorf("insecure transport statement: %v", tls)
+	}
+	if got := tls["Resource"]; !reflect.DeepEqual(got, []string{"arn:aws:s3:::b", "arn:aws:s3:::b/*"}) {
+		t.Errorf("TLS statement covers %v, want the bucket and all its objects", got)
+	}
+	del := canonicalStatement(st[1])
+	if !reflect.DeepEqual(del["Action"], []string{"s3:DeleteBucket", "s3:DeleteObjectVersion"}) ||
+		!reflect.DeepEqual(del["Resource"], []string{"arn:aws:s3:::b", "arn:aws:s3:::b/pg/*"}) ||
+		!reflect.DeepEqual(del["Principal"], map[string][]string{"AWS": {"*"}}) {
+		t.Errorf("version delete statement: %v", del)
+	}
+}
+
+// policyGrants flattens a policy into "Effect Action Resource" lines.
+func policyGrants(t *testing.T, doc []byte) (grants []string, conditions []string) {
+	t.Helper()
+	for _, s := range statementsOf(t, doc) {
+		c := canonicalStatement(s)
+		for _, a := range c["Action"].([]string) {
+			for _, r := range c["Resource"].([]string) {
+				grants = append(grants, c["Effect"].(string)+" "+a+" "+r)
+			}
+		}
+		conditions = append(conditions, jsonString(c["Condition"]))
+	}
+	sort.Strings(grants)
+	return grants, conditions
+}
+
+func TestUploaderPolicy(t *testing.T) {
+	doc, err := UploaderPolicy("bkt", "pg/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, conds := policyGrants(t, doc)
+	want := []string{"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/pg/*", "Allow s3:PutObject arn:aws:s3:::bkt/pg/*"}
+	if !slices.Equal(grants, want) {
+		t.Errorf("grants = %q, want %q", grants, want)
+	}
+	for _, c := range conds {
+		if c != `{"Bool":{"aws:SecureTransport":["true"]}}` {
+			t.Errorf("condition %s, want TLS only", c)
+		}
+	}
+
+	doc, err = UploaderPolicyKMS("bkt", "", "arn:aws:kms:eu-west-1:111122223333:key/k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, _ = policyGrants(t, doc)
+	want = []string{
+		"Allow kms:Decrypt arn:aws:kms:eu-west-1:111122223333:key/k1",
+		"Allow kms:GenerateDataKey arn:aws:kms:eu-west-1:111122223333:key/k1",
+		"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/*",
+		"Allow s3:PutObject arn:aws:s3:::bkt/*",
+	}
+	if !slices.Equal(grants, want) {
+		t.Errorf("KMS grants = %q, want %q", grants, want)
+	}
+
+	for _, bad := range [][2]string{{"B", "pg"}, {"bkt", "pg/*"}, {"bkt", "${aws:username}"}} {
+		if _, err := UploaderPolicy(bad[0], bad[1]); err == nil {
+			t.Errorf("UploaderPolicy(%q, %q): no error", bad[0], bad[1])
+		}
+	}
+}
+
+func TestReaderPolicy(t *testing.T) {
+	doc, err := ReaderPolicy("bkt", "pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, conds := policyGrants(t, doc)
+	want := []string{
+		"Allow s3:GetObject arn:aws:s3:::bkt/pg/*",
+		"Allow s3:GetObjectAttributes arn:aws:s3:::bkt/pg/*",
+		"Allow s3:ListBucket arn:aws:s3:::bkt",
+	}
+	if !slices.Equal(grants, want) {
+		t.Errorf("grants = %q, want %q", grants, want)
+	}
+	for _, c := range conds {
+		if !strings.Contains(c, `"aws:SecureTransport":["true"]`) {
+			t.Errorf("condition %s lacks TLS only", c)
+		}
+	}
+	if !strings.Contains(strings.Join(conds, " "), `"s3:prefix":["pg/","pg/*"]`) {
+		t.Errorf("listing not limited to the prefix: %q", conds)
+	}
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/pgoffsite/pgoffsite/internal/bucket"
+	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+)
+
+// envInt is an integer flag's default: its environment variable when set, else def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// runSetupBucket is `pgoffsite setup-bucket`: run once, with administrator credentials, to make
+// the archive bucket safe (versioning, encryption, no public access, a policy that denies
+// insecure access and version deletion, lifecycle to Glacier and expiry). Idempotent.
+func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("setup-bucket", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dryRun := fs.Bool("dry-run", false, "print what would change and change nothing")
+	o := bucket.Options{}
+	fs.IntVar(&o.TransitionDays, "transition-days", envInt("BUCKET_TRANSITION_DAYS", bucket.DefaultTransitionDays), "days before archives move to --transition-class; -1 = never, for stores without Glacier (env BUCKET_TRANSITION_DAYS)")
+	fs.StringVar(&o.TransitionClass, "transition-class", envStr("BUCKET_TRANSITION_CLASS", bucket.DefaultTransitionClass), "GLACIER, GLACIER_IR or DEEP_ARCHIVE (env BUCKET_TRANSITION_CLASS)")
+	fs.IntVar(&o.DeepArchiveDays, "deep-archive-days", envInt("BUCKET_DEEP_ARCHIVE_DAYS", 0), "days before archives move on to DEEP_ARCHIVE; 0 = never (env BUCKET_DEEP_ARCHIVE_DAYS)")
+	fs.IntVar(&o.ExpireDays, "expire-days", envInt("BUCKET_EXPIRE_DAYS", bucket.DefaultExpireDays), "days before archives expire; 0 = never (env BUCKET_EXPIRE_DAYS)")
+	fs.IntVar(&o.NoncurrentExpireDays, "noncurrent-expire-days", envInt("BUCKET_NONCURRENT_EXPIRE_DAYS", bucket.DefaultNoncurrentExpireDays), "days before overwritten or deleted versions are removed (env BUCKET_NONCURRENT_EXPIRE_DAYS)")
+	fs.IntVar(&o.ObjectLockDays, "object-lock-days", envInt("BUCKET_OBJECT_LOCK_DAYS", 0), "default Object Lock retention in days; 0 = none (env BUCKET_OBJECT_LOCK_DAYS)")
+	fs.StringVar(&o.ObjectLockMode, "object-lock-mode", envStr("BUCKET_OBJECT_LOCK_MODE", ""), "GOVERNANCE (default) or COMPLIANCE, with --object-lock-days (env BUCKET_OBJECT_LOCK_MODE)")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	cfg, err := config.LoadArchive()
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
+		return ExitUsage
+	}
+	o.Bucket, o.Prefix, o.Region = cfg.Archive.Bucket, cfg.Archive.Prefix, cfg.Region
+	o.SSE, o.KMSKeyID = cfg.S3SSE, cfg.S3SSEKMSKeyID
+	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: %v\n", err)
+		return ExitFailed
+	}
+	setup := bucket.NewSetup(client, o)
+	plan, err := setup.Plan(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", cfg.Archive, err)
+		return ExitFailed
+	}
+	if len(plan.Actions) == 0 {
+		fmt.Fprintf(stdout, "%s: no changes: the bucket is already set up\n", cfg.Archive)
+		return ExitOK
+	}
+	fmt.Fprintf(stdout, "%s:\n%s", cfg.Archive, plan)
+	if *dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing was changed")
+		return ExitOK
+	}
+	warnings, err := setup.Apply(ctx, plan)
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", cfg.Archive, err)
+		return ExitFailed
+	}
+	fmt.Fprintln(stdout, "done; run it again any time: it changes only what differs")
+	return ExitOK
+}
+
+// runPolicy is `pgoffsite policy`: the IAM policy for the credentials the dyno holds — write
+// under the archive prefix, nothing else — or, with --reader, for the verifying credentials.
+func runPolicy(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reader := fs.Bool("reader", false, "print the read-only policy for restores and verification instead")
+	kmsKey := fs.String("kms-key-arn", "", "also allow encrypting with this KMS key (for S3_SSE=aws:kms)")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	archive, err := config.ArchiveFromEnv()
+	if err == nil && archive.Scheme != "s3" {
+		err = fmt.Errorf("  ARCHIVE_URL: is not an s3:// URL — policies are for S3 archives: set ARCHIVE_URL=s3://bucket/prefix")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
+		return ExitUsage
+	}
+	var policy []byte
+	switch {
+	case *reader:
+		policy, err = bucket.ReaderPolicy(archive.Bucket, archive.Prefix)
+	case *kmsKey != "":
+		policy, err = bucket.UploaderPolicyKMS(archive.Bucket, archive.Prefix, *kmsKey)
+	default:
+		policy, err = bucket.UploaderPolicy(archive.Bucket, archive.Prefix)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: policy: %v\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stdout, "%s\n", policy)
+	return ExitOK
+}
