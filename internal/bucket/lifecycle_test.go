@@ -88,7 +88,7 @@ func TestMergeRules(t *testing.T) {
 // A negative TransitionDays keeps archives in the standard class: stores without Glacier
 // classes (MinIO without tiers, R2, B2) refuse transition rules.
 func TestNoTransition(t *testing.T) {
-	o := Options{Bucket: "b", Prefix: "pg", TransitionDays: -1, ExpireDays: 400}.withDefaults()
+	o := Options{Bucket: "acme-archive", Prefix: "pg", Region: "eu-west-1", TransitionDays: -1, ExpireDays: 400}.withDefaults()
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
