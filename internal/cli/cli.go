@@ -26,6 +26,9 @@ const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a b
 Usage:
   pgoffsite backup     capture (or take the newest) backup of each target and archive it
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
+  pgoffsite verify [--key KEY] [--restore-to DATABASE_URL]
+                       with read credentials: check the newest archives against their
+                       manifests and structure; with --restore-to, restore and count rows
   pgoffsite setup-bucket [--dry-run]
                        with administrator credentials, once: make the archive bucket safe
   pgoffsite policy [--reader]
@@ -78,6 +81,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSetupBucket(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], stderr)
 	case "check":
 		return runCheck(ctx, stdout, stderr)
 	case "version", "--version":

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -462,4 +463,24 @@ func ArchiveFromEnv() (Archive, error) {
 		return Archive{}, ps
 	}
 	return a, nil
+}
+
+// LoadExcept reads the environment like Load, ignoring problems of the variables a command does
+// not use (verify needs no Heroku API key).
+func LoadExcept(unused ...string) (Config, error) {
+	var e env
+	if err := envconfig.Process("", &e); err != nil {
+		return Config{}, Problems{{Var: "environment", Message: err.Error()}}
+	}
+	c, ps := e.validate()
+	var keep Problems
+	for _, p := range ps {
+		if !slices.Contains(unused, p.Var) {
+			keep = append(keep, p)
+		}
+	}
+	if len(keep) > 0 {
+		return Config{}, keep
+	}
+	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 )
@@ -140,4 +141,40 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// List returns the keys under the store that start with prefix (for verification).
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		rel, _ := filepath.Rel(s.dir, p)
+		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filestore: list %s: %w", s.dir, err)
+	}
+	return keys, nil
+}
+
+// Open opens the object at key for reading.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	f, err := os.Open(s.Location(key))
+	if err != nil {
+		return nil, 0, fmt.Errorf("filestore: open %s: %w", s.Location(key), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("filestore: open %s: %w", s.Location(key), err)
+	}
+	return f, fi.Size(), nil
 }

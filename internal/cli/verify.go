@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/verify"
+	"github.com/pgoffsite/pgoffsite/internal/version"
+)
+
+// runVerify is `pgoffsite verify`: with read credentials, check the newest archive of each target
+// (or one --key) against its manifest, its structure, and with --restore-to a real restore.
+// It can run from Heroku Scheduler as a drill and reports like the backup job.
+func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	key := fs.String("key", "", "verify this archive (its .dump key under ARCHIVE_URL) instead of each target's newest")
+	restoreTo := fs.String("restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	cfg, err := config.LoadExcept("HEROKU_API_KEY")
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
+		return ExitUsage
+	}
+	red := &logging.Redactor{}
+	red.Add(append(secrets(cfg), *restoreTo)...)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
+	notifier, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
+		UserAgent: version.UserAgent(), Secrets: append(secrets(cfg), *restoreTo)})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot set up notifications")
+		return ExitUsage
+	}
+	src, err := openSource(ctx, cfg)
+	if err != nil {
+		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
+		return ExitFailed
+	}
+	started := time.Now()
+	if err := notifier.Start(ctx); err != nil {
+		log.Warn().Err(err).Msg("heartbeat start ping failed (the verification goes on)")
+	}
+	o := verify.Options{RestoreTo: *restoreTo}
+	var results []archive.Result
+	check := func(t archive.Target, k string) {
+		begin := time.Now()
+		r := archive.Result{Target: t, Key: k, Location: src.Location(k)}
+		v := verify.Archive(ctx, src, k, o)
+		r.Backup, r.Bytes, r.Err, r.Duration = v.Manifest.Backup, v.Manifest.Bytes, explainArchived(v.Err, cfg, k), time.Since(begin)
+		if r.Err == nil {
+			restored := ""
+			if v.Restored {
+				restored = ", restored and counted"
+			}
+			log.Info().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Int64("bytes", r.Bytes).
+				Int("tables", v.Tables).Int64("rows", v.Rows).Str("location", r.Location).
+				Msg("verified: size, SHA-256 and structure match the manifest" + restored)
+		}
+		results = append(results, r)
+	}
+	if *key != "" {
+		check(archive.Target{App: "-", Database: "-"}, *key)
+	} else {
+		for _, t := range cfg.Targets {
+			target := archive.Target{App: t.App, Database: t.Database}
+			k, err := verify.Latest(ctx, src, t.App, t.Database)
+			if err != nil {
+				results = append(results, archive.Result{Target: target, Err: err})
+				continue
+			}
+			check(target, k)
+		}
+	}
+	code := summarizeVerify(log, results, ctx.Err() != nil)
+	notifyFinish(ctx, log, notifier, "verify", started, results)
+	return code
+}
+
+// explainArchived adds the way out to an archive that lifecycle rules moved to Glacier.
+func explainArchived(err error, cfg config.Config, key string) error {
+	if !errors.Is(err, s3store.ErrArchived) {
+		return err
+	}
+	full := key
+	if cfg.Archive.Prefix != "" {
+		full = cfg.Archive.Prefix + "/" + key
+	}
+	return fmt.Errorf("%w: restore it from Glacier first (hours for GLACIER, up to 12 h for DEEP_ARCHIVE): aws s3api restore-object --bucket %s --key %s --restore-request 'Days=3,GlacierJobParameters={Tier=Standard}', then run verify again",
+		err, cfg.Archive.Bucket, full)
+}
+
+func summarizeVerify(log zerolog.Logger, results []archive.Result, interrupted bool) int {
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+			log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).Err(r.Err).Msg("summary: FAILED")
+		}
+	}
+	ev := log.Info()
+	if failed > 0 || interrupted {
+		ev = log.Error()
+	}
+	ev.Int("archives", len(results)).Int("failed", failed).Msg("verify finished")
+	if failed > 0 || interrupted {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func openSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
+	if cfg.Archive.Scheme == "file" {
+		return filestore.New(cfg.Archive.Dir)
+	}
+	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+	if err != nil {
+		return nil, err
+	}
+	return s3store.NewReader(client, cfg.Archive.Bucket, cfg.Archive.Prefix), nil
+}
