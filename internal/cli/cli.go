@@ -29,6 +29,8 @@ Usage:
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL]
                        with read credentials: check the newest archives against their
                        manifests and structure; with --restore-to, restore and count rows
+  pgoffsite restore --from KEY --to app:DATABASE --confirm APP
+                       ask Heroku to restore an archive into a database (replaces its data)
   pgoffsite setup-bucket [--dry-run]
                        with administrator credentials, once: make the archive bucket safe
   pgoffsite policy [--reader]
@@ -83,6 +85,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runPolicy(args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stderr)
 	case "check":
 		return runCheck(ctx, stdout, stderr)
 	case "version", "--version":

@@ -33,6 +33,7 @@ func (s *Sim) Data() http.Handler {
 		}
 		writeJSON(w, http.StatusCreated, s.capture(ad))
 	})
+	mux.HandleFunc("POST /client/v11/databases/{id}/restores", s.handleRestore)
 	mux.HandleFunc("GET /client/v11/apps/{app}/transfers", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -40,13 +40,20 @@ type transfer struct {
 	path       string             // the dump file, once succeeded
 	cancel     context.CancelFunc // stops a running capture
 	done       chan struct{}      // closed when a capture has finished
+	// restoreFrom is set on a restore: the URL Heroku fetched the dump from (secret-bearing).
+	restoreFrom string
 }
 
 func (t *transfer) finished() bool { return !t.finishedAt.IsZero() }
 func (t *transfer) ok() bool {
 	return t.finished() && t.succeeded != nil && *t.succeeded && t.path != ""
 }
-func (t *transfer) name() string { return fmt.Sprintf("b%03d", t.num) }
+func (t *transfer) name() string {
+	if t.restoreFrom != "" {
+		return fmt.Sprintf("r%03d", t.num)
+	}
+	return fmt.Sprintf("b%03d", t.num)
+}
 
 func nullTime(t time.Time) any {
 	if t.IsZero() {
@@ -75,6 +82,11 @@ func (t *transfer) json(verbose bool) map[string]any {
 		"created_at": nullTime(t.created), "started_at": nullTime(t.started), "updated_at": nullTime(t.updated),
 		"finished_at": nullTime(t.finishedAt), "canceled_at": nullTime(t.canceled), "deleted_at": nullTime(t.deleted),
 		"purged_at": nil,
+	}
+	if t.restoreFrom != "" {
+		// A restore: the dump is fetched over HTTP (htcat) into pg_restore on the database.
+		m["from_name"], m["from_type"], m["from_url"] = "BACKUP", "htcat", t.restoreFrom
+		m["to_name"], m["to_type"], m["to_url"] = t.fromName, "pg_restore", t.addon.dsn
 	}
 	if verbose {
 		logs := []any{}
