@@ -33,12 +33,9 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
 		return ExitUsage
 	}
-	red := &logging.Redactor{}
-	red.Add(secrets(cfg)...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
 
-	notifier, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
-		UserAgent: version.UserAgent(), Secrets: secrets(cfg)})
+	notifier, err := newNotifier(cfg)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage
@@ -105,9 +102,23 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 	}
 }
 
-// secrets are the configured values that must never be written anywhere.
-func secrets(cfg config.Config) []string {
-	return []string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
+// secrets are the configured values that must never be written anywhere, and extra ones a
+// command knows of (a database URL given on the command line).
+func secrets(cfg config.Config, extra ...string) []string {
+	return append([]string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}, extra...)
+}
+
+// newRedactor scrubs the secrets from everything a command writes.
+func newRedactor(cfg config.Config, extra ...string) *logging.Redactor {
+	red := &logging.Redactor{}
+	red.Add(secrets(cfg, extra...)...)
+	return red
+}
+
+// newNotifier reports runs to the configured heartbeat and webhook.
+func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
+	return notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
+		UserAgent: version.UserAgent(), Secrets: secrets(cfg, extra...)})
 }
 
 func openStore(ctx context.Context, cfg config.Config) (archive.Store, error) {

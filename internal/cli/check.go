@@ -12,7 +12,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -38,9 +37,7 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
 		return ExitUsage
 	}
-	red := &logging.Redactor{}
-	red.Add(secrets(cfg)...)
-	c := &checker{w: red.Wrap(stdout)}
+	c := &checker{w: newRedactor(cfg).Wrap(stdout)}
 	c.ok("configuration: %d target(s), mode %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Archive)
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,

@@ -49,8 +49,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
 		return ExitUsage
 	}
-	red := &logging.Redactor{}
-	red.Add(secrets(cfg)...)
+	red := newRedactor(cfg)
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", app).Str("database", database).Logger()
 	fail := func(err error) int {
 		log.Error().Err(err).Str("archive", *from).Msg("restore FAILED")

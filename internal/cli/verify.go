@@ -14,10 +14,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
-	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
-	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
 // runVerify is `pgoffsite verify`: with read credentials, check the newest archive of each target
@@ -36,11 +34,8 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
 		return ExitUsage
 	}
-	red := &logging.Redactor{}
-	red.Add(append(secrets(cfg), *restoreTo)...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	notifier, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
-		UserAgent: version.UserAgent(), Secrets: append(secrets(cfg), *restoreTo)})
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, *restoreTo))
+	notifier, err := newNotifier(cfg, *restoreTo)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/backoff"
 )
 
 // URLFunc returns a download URL and when it expires. It is called again for a new one when the
@@ -204,7 +205,7 @@ func (r *rangedReader) fetch(ctx context.Context, start, n int64, buf []byte) (*
 		if got > 0 {
 			attempt = 0 // progress was made: a connection reset at 80 % is not a failed attempt
 		}
-		if err := sleep(ctx, backoff(r.o.BaseDelay, attempt)); err != nil {
+		if err := backoff.Sleep(ctx, backoff.Delay(r.o.BaseDelay, 10*time.Second, attempt)); err != nil {
 			return nil, err
 		}
 	}
@@ -330,22 +331,4 @@ func parseContentRange(s string) (a, b, total int64, ok bool) {
 	b, err2 = strconv.ParseInt(bs, 10, 64)
 	total, err3 = strconv.ParseInt(tot, 10, 64)
 	return a, b, total, err1 == nil && err2 == nil && err3 == nil && a <= b && b < total
-}
-
-// backoff is capped, jittered exponential back-off.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base << min(attempt, 6)
-	d = min(d, 10*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

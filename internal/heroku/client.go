@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	hk "github.com/heroku/heroku-go/v5"
 
+	"github.com/pgoffsite/pgoffsite/internal/backoff"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
@@ -229,7 +229,6 @@ func idempotent(ctx context.Context) context.Context {
 type retryTransport struct {
 	base   http.RoundTripper
 	budget time.Duration
-	sleep  func(context.Context, time.Duration) error // tests
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -256,11 +255,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		sleep := t.sleep
-		if sleep == nil {
-			sleep = sleepCtx
-		}
-		if err := sleep(req.Context(), wait); err != nil {
+		if err := backoff.Sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
 	}
@@ -271,7 +266,7 @@ func retryAfter(resp *http.Response, err error, attempt int) (time.Duration, boo
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "connection refused") {
-			return backoff(attempt), true
+			return backoff.Delay(time.Second, 32*time.Second, attempt), true
 		}
 		return 0, false
 	}
@@ -286,23 +281,7 @@ func retryAfter(resp *http.Response, err error, attempt int) (time.Duration, boo
 			return max(time.Until(at), 0), true
 		}
 	}
-	return backoff(attempt), true
-}
-
-func backoff(attempt int) time.Duration {
-	d := time.Second << min(attempt, 5) // 1 s … 32 s
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Delay(time.Second, 32*time.Second, attempt), true
 }
 
 // data calls the Data API: method path, JSON answer into out (nil: discarded).

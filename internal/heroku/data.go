@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/backoff"
 )
 
 // ErrNoBackup reports that Heroku has no successful backup of a database.
@@ -78,11 +80,11 @@ func (c *Client) capture(ctx context.Context, db Database) (Transfer, error) {
 				}
 			}
 		}
-		wait := backoff(attempt)
+		wait := backoff.Delay(time.Second, 32*time.Second, attempt)
 		if time.Now().Add(wait).After(deadline) {
 			return Transfer{}, err
 		}
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return Transfer{}, err
 		}
 	}
@@ -107,7 +109,7 @@ func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time
 	}
 	interval := c.o.PollInterval
 	for !t.Finished() {
-		if err := sleepCtx(ctx, interval); err != nil {
+		if err := backoff.Sleep(ctx, interval); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return t, fmt.Errorf("heroku: wait for %s %s %s: not finished after %s", t.kind(), t.Name(), target(db), timeout)
 			}
