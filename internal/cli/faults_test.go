@@ -170,7 +170,7 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	x := testenv.StartToxiproxy(t)
 	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
 	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 2000}) // ~12 s for the dump
-	env := smallParts(w.env("shop"))
+	monitor, env := w.withMonitor(smallParts(w.env("shop")), "failure")
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
 	cmd := exec.Command(pgoffsiteBinary(t), "backup")
@@ -209,6 +209,15 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "backup run interrupted") || !strings.Contains(out.String(), "summary: FAILED") {
 		t.Error("the interruption was not reported")
+	}
+	// The monitor hears of it: a /fail ping and the webhook, both naming the interruption.
+	if got := monitor.seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
+		t.Errorf("monitor saw %s", got)
+	}
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	if !strings.Contains(monitor.bodies["/ping/9f1c-check-key/fail"], "interrupted") || !strings.Contains(monitor.bodies["/hook"], `"status":"interrupted"`) {
+		t.Errorf("notifications lack the interruption: %v", monitor.bodies)
 	}
 }
 
