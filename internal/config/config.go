@@ -72,6 +72,9 @@ type Config struct {
 	Concurrency int
 	PartSize    int64
 	MemoryLimit int64
+	// FullCheck checks the whole archive while it streams (every data block decompressed);
+	// otherwise only its header is checked before the upload.
+	FullCheck bool
 }
 
 // String never shows the API key.
@@ -107,6 +110,7 @@ type env struct {
 	Concurrency      string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
 	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
 	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
+	Check            string `envconfig:"ARCHIVE_CHECK" default:"full"`
 }
 
 // Problem is one configuration mistake.
@@ -220,6 +224,13 @@ func (e env) validate() (Config, Problems) {
 	}
 
 	c.checkStreaming(e, add)
+	switch strings.ToLower(e.Check) {
+	case "full":
+		c.FullCheck = true
+	case "header":
+	default:
+		add("ARCHIVE_CHECK", fmt.Sprintf("%q is not a check", clip(e.Check)), "use full (every data block decompressed while streaming, the default) or header (faster than one core can inflate)")
+	}
 	if c.Archive.Scheme == "s3" {
 		c.checkS3(e, add)
 	}

@@ -17,7 +17,7 @@ func setEnv(t *testing.T, vars map[string]string) {
 		"BACKUP_CAPTURE_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID",
-		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON", "ARCHIVE_CONCURRENCY", "ARCHIVE_PART_SIZE", "ARCHIVE_MEMORY_LIMIT"} {
+		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON", "ARCHIVE_CONCURRENCY", "ARCHIVE_PART_SIZE", "ARCHIVE_MEMORY_LIMIT", "ARCHIVE_CHECK"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -126,6 +126,7 @@ func TestMistakes(t *testing.T) {
 		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "https://host"},
 		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "always"},
 		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64"},
+		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "full"},
 		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "64MiB"},
 		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "5MiB to 5GiB"},
 		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "lower ARCHIVE_PART_SIZE"},

@@ -32,5 +32,6 @@ func Describe() []VarDoc {
 		{"ARCHIVE_CONCURRENCY", false, "4"},
 		{"ARCHIVE_PART_SIZE", false, "8MiB"},
 		{"ARCHIVE_MEMORY_LIMIT", false, "96MiB"},
+		{"ARCHIVE_CHECK", false, "full"},
 	}
 }
