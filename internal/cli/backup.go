@@ -96,7 +96,11 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 		}
 		run.Results = append(run.Results, tr)
 	}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 25*time.Second)
+	bound := 25 * time.Second
+	if run.Interrupted {
+		bound = 8 * time.Second // SIGKILL follows SIGTERM after 30 s, and the abort came first
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 	defer cancel()
 	if err := n.Finish(nctx, run); err != nil {
 		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
