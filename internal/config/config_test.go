@@ -5,20 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-// setEnv clears every variable Load reads, then sets vars.
+// setEnv unsets every variable Load reads, then sets vars.
 func setEnv(t *testing.T, vars map[string]string) {
 	t.Helper()
-	for _, k := range []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BACKUP_MODE", "BACKUP_MAX_AGE",
-		"BACKUP_CAPTURE_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-		"AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID",
-		"HEROKU_API_URL", "HEROKU_DATA_API_URL", "LOG_LEVEL", "LOG_FORMAT", "HEARTBEAT_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_ON", "ARCHIVE_CONCURRENCY", "ARCHIVE_PART_SIZE", "ARCHIVE_MEMORY_LIMIT", "ARCHIVE_CHECK"} {
-		t.Setenv(k, "")
+	typ := reflect.TypeOf(env{})
+	for i := range typ.NumField() {
+		k := typ.Field(i).Tag.Get("envconfig")
+		t.Setenv(k, "") // restores the original value after the test
 		os.Unsetenv(k)
 	}
 	for k, v := range vars {
@@ -26,9 +26,12 @@ func setEnv(t *testing.T, vars map[string]string) {
 	}
 }
 
-const secretKey = "hrku-SECRET-9b1f2e3d4c5b6a7f"
-const awsSecret = "aws-SECRET-wJalrXUtnFEMI/K7MDENG"
+const (
+	secretKey = "HRKU-AAsecret9b1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9"
+	awsSecret = "aws-SECRET-wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
 
+// valid is a minimal valid configuration archiving to S3.
 func valid() map[string]string {
 	return map[string]string{
 		"HEROKU_API_KEY": secretKey, "BACKUP_TARGETS": "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK",
@@ -37,53 +40,213 @@ func valid() map[string]string {
 	}
 }
 
-func TestLoadValid(t *testing.T) {
+func with(base map[string]string, set map[string]string, del ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range set {
+		out[k] = v
+	}
+	for _, k := range del {
+		delete(out, k)
+	}
+	return out
+}
+
+func loadProblems(t *testing.T, vars map[string]string) Problems {
+	t.Helper()
+	setEnv(t, vars)
+	c, err := Load()
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Load() = %v, %v; want Problems", c, err)
+	}
+	if !reflect.DeepEqual(c, Config{}) {
+		t.Errorf("Load returned a Config with its problems: %v", c)
+	}
+	return ps
+}
+
+func TestLoadValidS3(t *testing.T) {
 	setEnv(t, valid())
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Target{{"shop-prod", "DATABASE_URL"}, {"shop-staging", "HEROKU_POSTGRESQL_PINK"}}
-	if len(c.Targets) != 2 || c.Targets[0] != want[0] || c.Targets[1] != want[1] {
-		t.Errorf("targets %v", c.Targets)
+	want := Config{
+		HerokuAPIKey:     secretKey,
+		Targets:          []Target{{"shop-prod", "DATABASE_URL"}, {"shop-staging", "HEROKU_POSTGRESQL_PINK"}},
+		Archive:          Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
+		Mode:             "capture",
+		MaxAge:           26 * time.Hour,
+		CaptureTimeout:   6 * time.Hour,
+		Region:           "eu-west-1",
+		S3StorageClass:   "STANDARD",
+		HerokuAPIURL:     "https://api.heroku.com",
+		HerokuDataAPIURL: "https://api.data.heroku.com",
+		LogLevel:         "info",
+		LogFormat:        "logfmt",
+		NotifyOn:         "failure",
+		Concurrency:      4,
+		PartSize:         8 << 20,
+		MemoryLimit:      96 << 20,
+		FullCheck:        true,
 	}
-	if c.Archive != (Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"}) {
-		t.Errorf("archive %+v", c.Archive)
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
 	}
-	if c.Mode != "capture" || c.MaxAge != 26*time.Hour || c.CaptureTimeout != 6*time.Hour || c.S3StorageClass != "STANDARD" ||
-		c.HerokuAPIURL != "https://api.heroku.com" || c.HerokuDataAPIURL != "https://api.data.heroku.com" ||
-		c.LogLevel != "info" || c.LogFormat != "logfmt" || c.Region != "eu-west-1" {
-		t.Errorf("defaults: %+v", c)
+	if got := c.Archive.String(); got != "s3://acme-db-archive/pgbackups" {
+		t.Errorf("Archive.String() = %q", got)
 	}
-	if strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), secretKey) {
-		t.Error("Config renders the API key")
+	if got := c.Targets[0].String(); got != "shop-prod:DATABASE_URL" {
+		t.Errorf("Target.String() = %q", got)
 	}
 }
 
-func TestLoadFileArchiveNeedsNoAWS(t *testing.T) {
-	setEnv(t, map[string]string{"HEROKU_API_KEY": secretKey, "BACKUP_TARGETS": "shop", "ARCHIVE_URL": "file:///var/archive"})
+// plainConfig shows every field of a Config in a failure message (its own GoString hides some).
+func plainConfig(c Config) string {
+	type plain Config
+	return fmt.Sprintf("%+v", plain(c))
+}
+
+func TestLoadValidFileNeedsNoAWS(t *testing.T) {
+	// S3-only variables are not looked at for a file archive, even when they are wrong.
+	setEnv(t, map[string]string{"HEROKU_API_KEY": secretKey, "BACKUP_TARGETS": "shop", "ARCHIVE_URL": "file:///var/archive/",
+		"S3_SSE": "rot13", "S3_STORAGE_CLASS": "COLD", "AWS_ACCESS_KEY_ID": "AKIAONLYHALF", "AWS_ENDPOINT_URL_S3": "ftp://x"})
 	c, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Archive != (Archive{Scheme: "file", Dir: "/var/archive"}) {
+	if c.Archive != (Archive{Scheme: "file", Dir: "/var/archive"}) || c.Archive.String() != "file:///var/archive" {
 		t.Errorf("archive %+v", c.Archive)
+	}
+	if c.Region != "" || c.S3Endpoint != "" {
+		t.Errorf("S3 settings recorded for a file archive: region %q endpoint %q", c.Region, c.S3Endpoint)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	// Set to the empty string counts as unset: the default applies.
+	for _, empty := range []bool{false, true} {
+		vars := valid()
+		if empty {
+			for _, d := range Describe() {
+				if _, set := vars[d.Name]; !set {
+					vars[d.Name] = ""
+				}
+			}
+		}
+		setEnv(t, vars)
+		c, err := Load()
+		if err != nil {
+			t.Fatalf("empty=%v: %v", empty, err)
+		}
+		got := map[string]any{"BACKUP_MODE": c.Mode, "BACKUP_MAX_AGE": c.MaxAge, "BACKUP_CAPTURE_TIMEOUT": c.CaptureTimeout,
+			"S3_FORCE_PATH_STYLE": c.S3ForcePathStyle, "S3_STORAGE_CLASS": c.S3StorageClass, "S3_SSE": c.S3SSE,
+			"HEROKU_API_URL": c.HerokuAPIURL, "HEROKU_DATA_API_URL": c.HerokuDataAPIURL, "LOG_LEVEL": c.LogLevel,
+			"LOG_FORMAT": c.LogFormat, "NOTIFY_ON": c.NotifyOn, "ARCHIVE_CONCURRENCY": c.Concurrency, "ARCHIVE_CHECK": c.FullCheck}
+		want := map[string]any{"BACKUP_MODE": "capture", "BACKUP_MAX_AGE": 26 * time.Hour, "BACKUP_CAPTURE_TIMEOUT": 6 * time.Hour,
+			"S3_FORCE_PATH_STYLE": false, "S3_STORAGE_CLASS": "STANDARD", "S3_SSE": "",
+			"HEROKU_API_URL": "https://api.heroku.com", "HEROKU_DATA_API_URL": "https://api.data.heroku.com", "LOG_LEVEL": "info",
+			"LOG_FORMAT": "logfmt", "NOTIFY_ON": "failure", "ARCHIVE_CONCURRENCY": 4, "ARCHIVE_CHECK": true}
+		for k := range want {
+			if got[k] != want[k] {
+				t.Errorf("empty=%v: %s = %v, want %v", empty, k, got[k], want[k])
+			}
+		}
+	}
+}
+
+func TestSettings(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{
+		"BACKUP_MODE": "latest", "BACKUP_MAX_AGE": "49h30m", "BACKUP_CAPTURE_TIMEOUT": "90m",
+		"AWS_REGION": "", "AWS_DEFAULT_REGION": "us-east-2", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000/",
+		"S3_FORCE_PATH_STYLE": "true", "S3_STORAGE_CLASS": "standard_ia", "S3_SSE": "AWS:KMS", "S3_SSE_KMS_KEY_ID": "alias/pgoffsite",
+		"HEROKU_API_URL": "http://localhost:5000/", "HEROKU_DATA_API_URL": "http://[::1]:5001", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json",
+		"ARCHIVE_CHECK": "header",
+	}))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "latest" || c.MaxAge != 49*time.Hour+30*time.Minute || c.CaptureTimeout != 90*time.Minute ||
+		c.Region != "us-east-2" || c.S3Endpoint != "http://127.0.0.1:9000" || !c.S3ForcePathStyle ||
+		c.S3StorageClass != "STANDARD_IA" || c.S3SSE != "aws:kms" || c.S3SSEKMSKeyID != "alias/pgoffsite" ||
+		c.HerokuAPIURL != "http://localhost:5000" || c.HerokuDataAPIURL != "http://[::1]:5001" ||
+		c.LogLevel != "debug" || c.LogFormat != "json" || c.FullCheck {
+		t.Errorf("%s", plainConfig(c))
+	}
+
+	// The S3-specific endpoint wins, as it does in the AWS SDK.
+	setEnv(t, with(valid(), map[string]string{"AWS_ENDPOINT_URL": "https://generic.example.com", "AWS_ENDPOINT_URL_S3": "https://s3.example.com"}))
+	if c, err := Load(); err != nil || c.S3Endpoint != "https://s3.example.com" {
+		t.Errorf("S3Endpoint = %q, %v", c.S3Endpoint, err)
+	}
+	// Other credential sources than the key pair are enough.
+	for _, v := range []string{"AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		setEnv(t, with(valid(), map[string]string{v: "x"}, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+		if _, err := Load(); err != nil {
+			t.Errorf("credentials from %s: %v", v, err)
+		}
 	}
 }
 
 func TestDatabaseForms(t *testing.T) {
 	for _, db := range []string{"DATABASE_URL", "DATABASE", "HEROKU_POSTGRESQL_PINK_URL", "HEROKU_POSTGRESQL_PINK",
-		"postgresql-globular-83867", "other-app::DATABASE_URL"} {
-		env := valid()
-		env["BACKUP_TARGETS"] = "shop:" + db + ", shop-two"
-		setEnv(t, env)
+		"postgresql-globular-83867", "other-app::DATABASE_URL", "other-app::HEROKU_POSTGRESQL_PINK"} {
+		t.Run(db, func(t *testing.T) {
+			setEnv(t, with(valid(), map[string]string{"BACKUP_TARGETS": "shop:" + db + ", shop-two"}))
+			c, err := Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Target{{"shop", db}, {"shop-two", "DATABASE_URL"}}
+			if !reflect.DeepEqual(c.Targets, want) {
+				t.Errorf("targets %v, want %v", c.Targets, want)
+			}
+			if got := c.Targets[0].String(); got != "shop:"+db {
+				t.Errorf("String() = %q", got)
+			}
+		})
+	}
+}
+
+func TestTargetSeparators(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"BACKUP_TARGETS": " ,shop,\tshop-two:DATABASE\n\nthird-app , ,other:HEROKU_POSTGRESQL_RED_URL,"}))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Target{{"shop", "DATABASE_URL"}, {"shop-two", "DATABASE"}, {"third-app", "DATABASE_URL"}, {"other", "HEROKU_POSTGRESQL_RED_URL"}}
+	if !reflect.DeepEqual(c.Targets, want) {
+		t.Errorf("targets %v, want %v", c.Targets, want)
+	}
+}
+
+func TestArchiveForms(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want Archive
+		str  string
+	}{
+		{"s3://acme", Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
+		{"s3://acme/", Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
+		{"s3://acme//a//b/", Archive{Scheme: "s3", Bucket: "acme", Prefix: "a/b"}, "s3://acme/a/b"},
+		{"S3://my.bucket-01/db/prod", Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
+		{"  s3://acme/x  ", Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
+		{"file:///mnt/archive", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"file:///mnt//archive/./x/../", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+	}
+	for _, tt := range tests {
+		setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": tt.raw}))
 		c, err := Load()
 		if err != nil {
-			t.Errorf("%s: %v", db, err)
+			t.Errorf("%q: %v", tt.raw, err)
 			continue
 		}
-		if c.Targets[0].Database != db || c.Targets[1] != (Target{"shop-two", "DATABASE_URL"}) {
-			t.Errorf("%s: %v", db, c.Targets)
+		if c.Archive != tt.want || c.Archive.String() != tt.str {
+			t.Errorf("%q: %+v %q, want %+v %q", tt.raw, c.Archive, c.Archive, tt.want, tt.str)
 		}
 	}
 }
@@ -94,83 +257,284 @@ func TestMistakes(t *testing.T) {
 		set  map[string]string
 		del  []string
 		want string // the variable named
+		msg  string // a piece of the message
 		fix  string // a piece of the fix
 	}{
-		{"no key", nil, []string{"HEROKU_API_KEY"}, "HEROKU_API_KEY", "authorizations:create"},
-		{"key with space", map[string]string{"HEROKU_API_KEY": "abc def"}, nil, "HEROKU_API_KEY", "only the token"},
-		{"no targets", nil, []string{"BACKUP_TARGETS"}, "BACKUP_TARGETS", "shop-prod"},
-		{"uppercase app", map[string]string{"BACKUP_TARGETS": "Shop"}, nil, "BACKUP_TARGETS", "heroku apps"},
-		{"empty database", map[string]string{"BACKUP_TARGETS": "shop:"}, nil, "BACKUP_TARGETS", "app:DATABASE"},
-		{"odd database", map[string]string{"BACKUP_TARGETS": "shop:DATA$BASE"}, nil, "BACKUP_TARGETS", "DATABASE_URL"},
-		{"duplicate", map[string]string{"BACKUP_TARGETS": "shop shop:DATABASE"}, nil, "BACKUP_TARGETS", "once"},
-		{"no archive", nil, []string{"ARCHIVE_URL"}, "ARCHIVE_URL", "s3://bucket"},
-		{"http archive", map[string]string{"ARCHIVE_URL": "https://bucket.s3.amazonaws.com/x"}, nil, "ARCHIVE_URL", "file:///"},
-		{"bad bucket", map[string]string{"ARCHIVE_URL": "s3://My_Bucket"}, nil, "ARCHIVE_URL", "lowercase"},
-		{"relative dir", map[string]string{"ARCHIVE_URL": "file://archive"}, nil, "ARCHIVE_URL", "three slashes"},
-		{"mode", map[string]string{"BACKUP_MODE": "newest"}, nil, "BACKUP_MODE", "latest"},
-		{"max age", map[string]string{"BACKUP_MAX_AGE": "2 days"}, nil, "BACKUP_MAX_AGE", "26h"},
-		{"negative timeout", map[string]string{"BACKUP_CAPTURE_TIMEOUT": "-1h"}, nil, "BACKUP_CAPTURE_TIMEOUT", "positive"},
-		{"no region", nil, []string{"AWS_REGION"}, "AWS_REGION", "eu-west-1"},
-		{"half pair", nil, []string{"AWS_SECRET_ACCESS_KEY"}, "AWS_SECRET_ACCESS_KEY", "both keys"},
-		{"no credentials", nil, []string{"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"}, "AWS_ACCESS_KEY_ID", "pgoffsite policy"},
-		{"http endpoint elsewhere", map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio.example.com"}, nil, "AWS_ENDPOINT_URL_S3", "https"},
-		{"path style", map[string]string{"S3_FORCE_PATH_STYLE": "yes"}, nil, "S3_FORCE_PATH_STYLE", "true or false"},
-		{"storage class", map[string]string{"S3_STORAGE_CLASS": "COLD"}, nil, "S3_STORAGE_CLASS", "GLACIER_IR"},
-		{"sse", map[string]string{"S3_SSE": "aes256gcm"}, nil, "S3_SSE", "aws:kms"},
-		{"kms key alone", map[string]string{"S3_SSE_KMS_KEY_ID": "k"}, nil, "S3_SSE_KMS_KEY_ID", "S3_SSE=aws:kms"},
-		{"heroku http", map[string]string{"HEROKU_API_URL": "http://api.heroku.com"}, nil, "HEROKU_API_URL", "https"},
-		{"data api garbage", map[string]string{"HEROKU_DATA_API_URL": "api.data.heroku.com"}, nil, "HEROKU_DATA_API_URL", "https://host"},
-		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL", "debug"},
-		{"log format", map[string]string{"LOG_FORMAT": "text"}, nil, "LOG_FORMAT", "logfmt"},
-		{"heartbeat http", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/abc"}, nil, "HEARTBEAT_URL", "https"},
-		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "https://host"},
-		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "always"},
-		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64"},
-		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "full"},
-		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "64MiB"},
-		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "5MiB to 5GiB"},
-		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "lower ARCHIVE_PART_SIZE"},
+		{"no key", nil, []string{"HEROKU_API_KEY"}, "HEROKU_API_KEY", "not set", "authorizations:create"},
+		{"key with space", map[string]string{"HEROKU_API_KEY": "Bearer abcdef12345"}, nil, "HEROKU_API_KEY", "spaces", "only the token"},
+		{"key with non-ASCII", map[string]string{"HEROKU_API_KEY": "abc…def12345"}, nil, "HEROKU_API_KEY", "characters", "only the token"},
+		{"no targets", nil, []string{"BACKUP_TARGETS"}, "BACKUP_TARGETS", "no database", "shop-prod"},
+		{"only commas", map[string]string{"BACKUP_TARGETS": " , ,"}, nil, "BACKUP_TARGETS", "no database", "shop-prod"},
+		{"uppercase app", map[string]string{"BACKUP_TARGETS": "Shop"}, nil, "BACKUP_TARGETS", `"Shop" is not a valid Heroku app name`, `heroku apps`},
+		{"short app", map[string]string{"BACKUP_TARGETS": "ab"}, nil, "BACKUP_TARGETS", `"ab"`, "lowercase letters"},
+		{"long app", map[string]string{"BACKUP_TARGETS": strings.Repeat("a", 31)}, nil, "BACKUP_TARGETS", "not a valid Heroku app name", "heroku apps"},
+		{"app starts with digit", map[string]string{"BACKUP_TARGETS": "1shop"}, nil, "BACKUP_TARGETS", `"1shop"`, "heroku apps"},
+		{"empty database", map[string]string{"BACKUP_TARGETS": "shop:"}, nil, "BACKUP_TARGETS", "no database after the colon", "app:DATABASE"},
+		{"odd database", map[string]string{"BACKUP_TARGETS": "shop:DATA$BASE"}, nil, "BACKUP_TARGETS", `"DATA$BASE" is not a database name`, "other-app::DATABASE_URL"},
+		{"double colon", map[string]string{"BACKUP_TARGETS": "shop::DATABASE_URL"}, nil, "BACKUP_TARGETS", "not a database name", "HEROKU_POSTGRESQL_PINK"},
+		{"duplicate", map[string]string{"BACKUP_TARGETS": "shop shop:DATABASE"}, nil, "BACKUP_TARGETS", "listed twice", "once"},
+		{"duplicate _URL", map[string]string{"BACKUP_TARGETS": "shop:HEROKU_POSTGRESQL_PINK,shop:HEROKU_POSTGRESQL_PINK_URL"}, nil, "BACKUP_TARGETS", "listed twice", "once"},
+		{"duplicate own app", map[string]string{"BACKUP_TARGETS": "shop:shop::DATABASE_URL shop"}, nil, "BACKUP_TARGETS", "listed twice", "once"},
+		{"database URL", map[string]string{"BACKUP_TARGETS": "postgres://u:p4ss@host:5432/db"}, nil, "BACKUP_TARGETS", "contains a URL", "never a database URL"},
+		{"no archive", nil, []string{"ARCHIVE_URL"}, "ARCHIVE_URL", "not set", "s3://bucket/optional/prefix, or file:///"},
+		{"https archive", map[string]string{"ARCHIVE_URL": "https://bucket.s3.amazonaws.com/x"}, nil, "ARCHIVE_URL", "neither s3:// nor file://", "s3://bucket/optional/prefix, or file:///"},
+		{"bare bucket", map[string]string{"ARCHIVE_URL": "acme-db-archive"}, nil, "ARCHIVE_URL", "neither", "s3://bucket/optional/prefix, or file:///"},
+		{"s3 without bucket", map[string]string{"ARCHIVE_URL": "s3:acme"}, nil, "ARCHIVE_URL", "names no bucket", "two slashes"},
+		{"bucket uppercase", map[string]string{"ARCHIVE_URL": "s3://My_Bucket"}, nil, "ARCHIVE_URL", "only lowercase letters", "S3 console"},
+		{"bucket too short", map[string]string{"ARCHIVE_URL": "s3://ab/x"}, nil, "ARCHIVE_URL", "3 to 63", "S3 console"},
+		{"bucket ends with dash", map[string]string{"ARCHIVE_URL": "s3://acme-/x"}, nil, "ARCHIVE_URL", "begin and end", "S3 console"},
+		{"bucket two dots", map[string]string{"ARCHIVE_URL": "s3://acme..db"}, nil, "ARCHIVE_URL", "two dots", "S3 console"},
+		{"bucket IP", map[string]string{"ARCHIVE_URL": "s3://192.168.5.4"}, nil, "ARCHIVE_URL", "IP address", "S3 console"},
+		{"bucket reserved", map[string]string{"ARCHIVE_URL": "s3://xn--acme"}, nil, "ARCHIVE_URL", "reserved", "S3 console"},
+		{"bucket endpoint host", map[string]string{"ARCHIVE_URL": "s3://acme.s3.eu-west-1.amazonaws.com/x"}, nil, "ARCHIVE_URL", "endpoint", "S3 console"},
+		{"bucket with port", map[string]string{"ARCHIVE_URL": "s3://acme:9000/x"}, nil, "ARCHIVE_URL", "not a valid S3 bucket name", "S3 console"},
+		{"archive with query", map[string]string{"ARCHIVE_URL": "s3://acme/x?versionId=3"}, nil, "ARCHIVE_URL", "query string", "s3://bucket"},
+		{"relative dir", map[string]string{"ARCHIVE_URL": "file://archive"}, nil, "ARCHIVE_URL", "not an absolute directory", "three slashes"},
+		{"mode", map[string]string{"BACKUP_MODE": "newest"}, nil, "BACKUP_MODE", `"newest" is not a mode`, "latest"},
+		{"max age", map[string]string{"BACKUP_MAX_AGE": "2 days"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
+		{"max age unitless", map[string]string{"BACKUP_MAX_AGE": "26"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
+		{"max age zero", map[string]string{"BACKUP_MAX_AGE": "0s"}, nil, "BACKUP_MAX_AGE", "not positive", "positive"},
+		{"negative timeout", map[string]string{"BACKUP_CAPTURE_TIMEOUT": "-1h"}, nil, "BACKUP_CAPTURE_TIMEOUT", "not positive", "positive"},
+		{"no region", nil, []string{"AWS_REGION"}, "AWS_REGION", "not set", "eu-west-1"},
+		{"no secret", nil, []string{"AWS_SECRET_ACCESS_KEY"}, "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is", "both keys"},
+		{"no key id", nil, []string{"AWS_ACCESS_KEY_ID"}, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY is", "both keys"},
+		{"no credentials", nil, []string{"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"}, "AWS_ACCESS_KEY_ID", "no AWS credentials", "pgoffsite policy"},
+		{"secret with newline", map[string]string{"AWS_SECRET_ACCESS_KEY": awsSecret + "\n"}, nil, "AWS_SECRET_ACCESS_KEY", "line breaks", "only the value"},
+		{"http endpoint elsewhere", map[string]string{"AWS_ENDPOINT_URL_S3": "http://minio.example.com"}, nil, "AWS_ENDPOINT_URL_S3", "plain http", "loopback"},
+		{"generic endpoint garbage", map[string]string{"AWS_ENDPOINT_URL": "minio:9000"}, nil, "AWS_ENDPOINT_URL", "not an absolute http(s) URL", "https://host"},
+		{"path style", map[string]string{"S3_FORCE_PATH_STYLE": "yes"}, nil, "S3_FORCE_PATH_STYLE", `"yes" is not a boolean`, "true or false"},
+		{"storage class", map[string]string{"S3_STORAGE_CLASS": "COLD"}, nil, "S3_STORAGE_CLASS", "not an S3 storage class", "GLACIER_IR"},
+		{"sse", map[string]string{"S3_SSE": "aes256gcm"}, nil, "S3_SSE", "not an encryption mode", "aws:kms"},
+		{"kms key alone", map[string]string{"S3_SSE_KMS_KEY_ID": "alias/k"}, nil, "S3_SSE_KMS_KEY_ID", "not aws:kms", "S3_SSE=aws:kms"},
+		{"kms key with AES256", map[string]string{"S3_SSE": "AES256", "S3_SSE_KMS_KEY_ID": "alias/k"}, nil, "S3_SSE_KMS_KEY_ID", "not aws:kms", "unset S3_SSE_KMS_KEY_ID"},
+		{"heroku http", map[string]string{"HEROKU_API_URL": "http://api.heroku.com"}, nil, "HEROKU_API_URL", "plain http", "https"},
+		{"heroku http private", map[string]string{"HEROKU_API_URL": "http://10.0.0.5:5000"}, nil, "HEROKU_API_URL", "plain http", "loopback"},
+		{"heroku no host", map[string]string{"HEROKU_API_URL": "https://:443"}, nil, "HEROKU_API_URL", "not an absolute", "https://host"},
+		{"data api garbage", map[string]string{"HEROKU_DATA_API_URL": "api.data.heroku.com"}, nil, "HEROKU_DATA_API_URL", "not an absolute", "https://host"},
+		{"data api ftp", map[string]string{"HEROKU_DATA_API_URL": "ftp://127.0.0.1"}, nil, "HEROKU_DATA_API_URL", "not an absolute", "https://host"},
+		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL", `"verbose" is not a level`, "debug"},
+		{"log format", map[string]string{"LOG_FORMAT": "text"}, nil, "LOG_FORMAT", `"text" is not a format`, "logfmt"},
+		{"heartbeat http", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/abc"}, nil, "HEARTBEAT_URL", "plain http", "https"},
+		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "not an absolute", "https://host"},
+		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "not a choice", "always"},
+		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64", "4"},
+		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "not a check", "full"},
+		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "not a size", "64MiB"},
+		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "part sizes", "5MiB to 5GiB"},
+		{"size overflow", map[string]string{"ARCHIVE_MEMORY_LIMIT": "99999999999999GiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "not a size", "1GiB"},
+		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "fewer than four parts", "lower ARCHIVE_PART_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := valid()
-			for k, v := range tt.set {
-				env[k] = v
-			}
-			for _, k := range tt.del {
-				delete(env, k)
-			}
-			setEnv(t, env)
-			_, err := Load()
-			var ps Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v, want Problems", err)
-			}
+			ps := loadProblems(t, with(valid(), tt.set, tt.del...))
 			found := false
 			for _, p := range ps {
-				found = found || (p.Var == tt.want && strings.Contains(p.String(), tt.fix))
+				found = found || (p.Var == tt.want && strings.Contains(p.Message, tt.msg) && strings.Contains(p.Fix, tt.fix))
 			}
 			if !found {
-				t.Errorf("no problem for %s mentioning %q in:\n%s", tt.want, tt.fix, err)
+				t.Errorf("no problem for %s with message ~%q and fix ~%q in:\n%s", tt.want, tt.msg, tt.fix, ps)
 			}
-			if strings.Contains(err.Error(), secretKey) || strings.Contains(err.Error(), awsSecret) {
-				t.Error("a secret appears in the message")
+			for _, p := range ps {
+				if p.Fix == "" {
+					t.Errorf("no fix: %s", p)
+				}
+			}
+			if strings.Contains(ps.Error(), secretKey) || strings.Contains(ps.Error(), awsSecret) {
+				t.Errorf("a secret appears in the message:\n%s", ps)
 			}
 		})
 	}
 }
 
+func TestErrorLine(t *testing.T) {
+	ps := loadProblems(t, with(valid(), map[string]string{"BACKUP_TARGETS": "Shop"}))
+	want := "  BACKUP_TARGETS: \"Shop\" is not a valid Heroku app name — use the app's name as shown by `heroku apps` (lowercase letters, digits and dashes), here probably \"shop\""
+	if ps.Error() != want {
+		t.Errorf("got\n%s\nwant\n%s", ps.Error(), want)
+	}
+}
+
 func TestAllProblemsAtOnce(t *testing.T) {
-	setEnv(t, map[string]string{"BACKUP_TARGETS": "Shop", "ARCHIVE_URL": "ftp://x", "BACKUP_MODE": "x", "LOG_LEVEL": "x"})
+	// A bad bucket name must not hide the S3 problems, nor an unparsable duration the rest.
+	setEnv(t, map[string]string{
+		"BACKUP_TARGETS": "Shop ok-app ok-app", "ARCHIVE_URL": "s3://Bad_Bucket/x", "BACKUP_MODE": "x", "BACKUP_MAX_AGE": "1 day",
+		"BACKUP_CAPTURE_TIMEOUT": "forever", "S3_FORCE_PATH_STYLE": "maybe", "S3_SSE": "x", "HEROKU_API_URL": "http://api.heroku.com",
+		"LOG_LEVEL": "x", "LOG_FORMAT": "x",
+	})
 	_, err := Load()
-	for _, v := range []string{"HEROKU_API_KEY:", "BACKUP_TARGETS:", "ARCHIVE_URL:", "BACKUP_MODE:", "LOG_LEVEL:"} {
-		if err == nil || !strings.Contains(err.Error(), v) {
-			t.Errorf("%s missing from:\n%v", v, err)
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("err = %v", err)
+	}
+	got := map[string]int{}
+	for _, p := range ps {
+		got[p.Var]++
+	}
+	want := map[string]int{"HEROKU_API_KEY": 1, "BACKUP_TARGETS": 2, "ARCHIVE_URL": 1, "BACKUP_MODE": 1, "BACKUP_MAX_AGE": 1,
+		"BACKUP_CAPTURE_TIMEOUT": 1, "AWS_REGION": 1, "AWS_ACCESS_KEY_ID": 1, "S3_FORCE_PATH_STYLE": 1, "S3_SSE": 1,
+		"HEROKU_API_URL": 1, "LOG_LEVEL": 1, "LOG_FORMAT": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems per variable %v, want %v; all:\n%s", got, want, err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != len(ps) {
+		t.Errorf("%d lines for %d problems", n, len(ps))
+	}
+}
+
+func TestSecretsNeverShown(t *testing.T) {
+	long := strings.Repeat("k", 40) + secretKey // longer than a quote is clipped to
+	tests := []struct {
+		name   string
+		set    map[string]string
+		del    []string
+		hidden []string
+	}{
+		{"API key pasted as a target", map[string]string{"BACKUP_TARGETS": secretKey}, nil, []string{secretKey}},
+		{"API key pasted as the archive", map[string]string{"ARCHIVE_URL": secretKey}, nil, []string{secretKey}},
+		{"API key inside a long value", map[string]string{"HEROKU_API_KEY": long, "LOG_LEVEL": long}, nil, []string{long, long[:50]}},
+		{"API key prefix in a clipped value", map[string]string{"LOG_FORMAT": secretKey + strings.Repeat("x", 80)}, nil, []string{secretKey, secretKey[:30]}},
+		{"API key with a space", map[string]string{"HEROKU_API_KEY": "Bearer " + secretKey}, nil, []string{secretKey}},
+		{"AWS secret pasted as the mode", map[string]string{"BACKUP_MODE": awsSecret}, nil, []string{awsSecret}},
+		{"AWS secret with a newline", map[string]string{"AWS_SECRET_ACCESS_KEY": awsSecret + "\n", "S3_SSE": awsSecret}, nil, []string{awsSecret}},
+		{"AWS secret without key id", map[string]string{"S3_STORAGE_CLASS": awsSecret}, []string{"AWS_ACCESS_KEY_ID"}, []string{awsSecret}},
+		{"session token", map[string]string{"AWS_SESSION_TOKEN": "FwoGZXIvYXdzEBYaDH7tokentoken", "S3_SSE": "FwoGZXIvYXdzEBYaDH7tokentoken"}, nil, []string{"FwoGZXIvYXdzEBYaDH7tokentoken"}},
+		{"password in a database URL target", map[string]string{"BACKUP_TARGETS": "postgres://u:hunter2pass@db.example.com/x"}, nil, []string{"hunter2pass"}},
+		{"credentials in the archive URL", map[string]string{"ARCHIVE_URL": "s3://AKIA:hunter2pass@acme/x"}, nil, []string{"hunter2pass"}},
+		{"webhook secret path", map[string]string{"NOTIFY_WEBHOOK_URL": "http://hooks.slack.com/services/T0/B0/hunter2pass"}, nil, []string{"hunter2pass"}},
+		{"webhook without scheme", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/hunter2pass"}, nil, []string{"hunter2pass"}},
+		{"heartbeat token in query", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/?key=hunter2pass"}, nil, []string{"hunter2pass"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := loadProblems(t, with(valid(), tt.set, tt.del...))
+			for _, h := range tt.hidden {
+				if strings.Contains(ps.Error(), h) {
+					t.Errorf("%q appears in:\n%s", h, ps)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigNeverRendersKey(t *testing.T) {
+	setEnv(t, valid())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, c), fmt.Sprint(&c), string(j)} {
+		if strings.Contains(s, secretKey) {
+			t.Errorf("Config renders the API key: %s", s)
+		}
+		if !strings.Contains(s, redacted) || !strings.Contains(s, "acme-db-archive") {
+			t.Errorf("Config renders without its settings: %s", s)
+		}
+	}
+	var back map[string]any
+	if err := json.Unmarshal(j, &back); err != nil || back["Region"] != "eu-west-1" {
+		t.Errorf("JSON %s: %v", j, err)
+	}
+	if c.HerokuAPIKey != secretKey {
+		t.Error("the key itself must stay usable")
+	}
+}
+
+func TestLoadExcept(t *testing.T) {
+	setEnv(t, with(valid(), nil, "HEROKU_API_KEY", "BACKUP_TARGETS"))
+	if _, err := LoadExcept("HEROKU_API_KEY", "BACKUP_TARGETS"); err != nil {
+		t.Errorf("LoadExcept: %v", err)
+	}
+	_, err := LoadExcept("HEROKU_API_KEY")
+	if err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") || strings.Contains(err.Error(), "HEROKU_API_KEY") {
+		t.Errorf("LoadExcept(HEROKU_API_KEY) = %v", err)
+	}
+}
+
+func TestLoadArchive(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"BACKUP_MODE": "bad"}, "HEROKU_API_KEY", "BACKUP_TARGETS"))
+	c, err := LoadArchive()
+	if err != nil || c.Archive.Bucket != "acme-db-archive" || c.Region != "eu-west-1" {
+		t.Errorf("LoadArchive = %v, %v", c, err)
+	}
+	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "file:///tmp/x"}))
+	if _, err := LoadArchive(); err == nil || !strings.Contains(err.Error(), "ARCHIVE_URL: is not an s3:// URL") {
+		t.Errorf("LoadArchive with a file archive = %v", err)
+	}
+	setEnv(t, with(valid(), nil, "AWS_REGION"))
+	if _, err := LoadArchive(); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Errorf("LoadArchive without a region = %v", err)
+	}
+}
+
+func TestArchiveFromEnv(t *testing.T) {
+	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme/a/"})
+	if a, err := ArchiveFromEnv(); err != nil || a != (Archive{Scheme: "s3", Bucket: "acme", Prefix: "a"}) {
+		t.Errorf("ArchiveFromEnv = %+v, %v", a, err)
+	}
+	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://a"})
+	if _, err := ArchiveFromEnv(); err == nil || !strings.Contains(err.Error(), "ARCHIVE_URL") {
+		t.Errorf("ArchiveFromEnv(s3://a) = %v", err)
+	}
+}
+
+func TestStreamingBudget(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"ARCHIVE_CONCURRENCY": "16", "ARCHIVE_PART_SIZE": "16MiB", "ARCHIVE_MEMORY_LIMIT": "128MiB"}))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (2c+2) × 16 MiB ≤ 128 MiB → c = 3
+	if c.Concurrency != 3 || c.PartSize != 16<<20 || c.MemoryLimit != 128<<20 {
+		t.Errorf("concurrency %d part %d limit %d", c.Concurrency, c.PartSize, c.MemoryLimit)
+	}
+}
+
+// Describe is the one source of names and defaults: envconfig's tags must agree with it, and
+// every variable Load reads must be described (except the AWS SDK's other credential sources).
+func TestDescribeMatchesEnv(t *testing.T) {
+	docs := map[string]VarDoc{}
+	for _, d := range Describe() {
+		if _, dup := docs[d.Name]; dup {
+			t.Errorf("%s described twice", d.Name)
+		}
+		if d.Description == "" {
+			t.Errorf("%s has no description", d.Name)
+		}
+		if d.Required && d.Default != "" {
+			t.Errorf("%s is required and has a default", d.Name)
+		}
+		docs[d.Name] = d
+	}
+	sdkOnly := map[string]bool{"AWS_SESSION_TOKEN": true, "AWS_PROFILE": true, "AWS_WEB_IDENTITY_TOKEN_FILE": true,
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": true, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": true}
+	typ := reflect.TypeOf(env{})
+	read := map[string]bool{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := f.Tag.Get("envconfig")
+		read[name] = true
+		d, ok := docs[name]
+		switch {
+		case sdkOnly[name]:
+		case !ok:
+			t.Errorf("%s is read but not described", name)
+		case d.Default != f.Tag.Get("default"):
+			t.Errorf("%s: default %q in Describe, %q in the envconfig tag", name, d.Default, f.Tag.Get("default"))
+		}
+	}
+	for name := range docs {
+		if !read[name] {
+			t.Errorf("%s is described but never read", name)
 		}
 	}
 }
 
-// app.json (the Deploy button) documents the same variables, required flags and defaults.
+// app.json (the Deploy button) carries Describe's variables, required flags, defaults and
+// descriptions, all but the advanced ones.
 func TestAppJSONMatches(t *testing.T) {
 	raw, err := os.ReadFile("../../app.json")
 	if err != nil {
@@ -187,40 +551,48 @@ func TestAppJSONMatches(t *testing.T) {
 	if err := json.Unmarshal(raw, &app); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range Describe() {
-		e, ok := app.Env[v.Name]
-		if !ok {
-			t.Errorf("app.json lacks %s", v.Name)
+	n := 0
+	for _, d := range Describe() {
+		e, ok := app.Env[d.Name]
+		if d.Advanced {
+			if ok {
+				t.Errorf("app.json asks for the advanced %s", d.Name)
+			}
 			continue
 		}
-		if e.Required != v.Required || e.Value != v.Default || e.Description == "" {
-			t.Errorf("app.json %s: required=%v value=%q, want required=%v value=%q with a description", v.Name, e.Required, e.Value, v.Required, v.Default)
+		n++
+		if !ok {
+			t.Errorf("app.json lacks %s", d.Name)
+			continue
+		}
+		if e.Required != d.Required || e.Value != d.Default || e.Description != d.Description {
+			t.Errorf("app.json %s: required=%v value=%q %q\nwant required=%v value=%q %q", d.Name, e.Required, e.Value, e.Description, d.Required, d.Default, d.Description)
 		}
 	}
-	if len(app.Env) != len(Describe()) {
-		t.Errorf("app.json has %d variables, Describe %d", len(app.Env), len(Describe()))
+	if len(app.Env) != n {
+		t.Errorf("app.json has %d variables, Describe %d", len(app.Env), n)
 	}
 	if _, web := app.Formation["web"]; web {
 		t.Error("app.json declares a web process")
 	}
 }
 
-func TestStreamingBudget(t *testing.T) {
-	env := valid()
-	env["ARCHIVE_CONCURRENCY"] = "16"
-	env["ARCHIVE_PART_SIZE"] = "16MiB"
-	env["ARCHIVE_MEMORY_LIMIT"] = "128MiB"
-	setEnv(t, env)
-	c, err := Load()
+// The README's configuration section names every variable, advanced ones included.
+func TestREADMEDocumentsEvery(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// (2c+2) × 16 MiB ≤ 128 MiB → c = 3
-	if c.Concurrency != 3 || c.PartSize != 16<<20 || c.MemoryLimit != 128<<20 {
-		t.Errorf("concurrency %d part %d limit %d", c.Concurrency, c.PartSize, c.MemoryLimit)
+	section := regexp.MustCompile(`(?s)\n## Configuration\n(.*?)\n## `).FindSubmatch(raw)
+	if section == nil {
+		t.Fatal("README has no Configuration section")
 	}
-	setEnv(t, valid())
-	if c, _ := Load(); c.Concurrency != 4 || c.PartSize != 8<<20 {
-		t.Errorf("defaults: concurrency %d part %d", c.Concurrency, c.PartSize)
+	for _, d := range Describe() {
+		if !strings.Contains(string(section[1]), "`"+d.Name+"`") {
+			t.Errorf("README's Configuration section does not mention %s", d.Name)
+		}
+		if d.Default != "" && !strings.Contains(string(section[1]), "`"+d.Default+"`") {
+			t.Errorf("README's Configuration section does not show %s's default %s", d.Name, d.Default)
+		}
 	}
 }

@@ -1,37 +1,73 @@
 package config
 
-// VarDoc documents one configuration variable; app.json carries the same facts (a test checks it).
+// VarDoc documents one configuration variable. It is the one source of each variable's name,
+// default and description: app.json and the README carry the same facts (tests check both).
 type VarDoc struct {
-	Name     string
-	Required bool
-	Default  string
+	Name        string
+	Required    bool
+	Default     string
+	Description string
+	// Advanced variables are overrides for tests, the demo or unusual setups: the README documents
+	// them, but the Deploy button (app.json) does not ask for them.
+	Advanced bool
 }
 
-// Describe lists the variables a Heroku app of pgoffsite is configured with.
+// Describe lists every variable pgoffsite reads, in the order the README and app.json present them.
 func Describe() []VarDoc {
 	return []VarDoc{
-		{"HEROKU_API_KEY", true, ""},
-		{"BACKUP_TARGETS", true, ""},
-		{"ARCHIVE_URL", true, ""},
-		{"BACKUP_MODE", false, "capture"},
-		{"BACKUP_MAX_AGE", false, "26h"},
-		{"BACKUP_CAPTURE_TIMEOUT", false, "6h"},
-		{"AWS_REGION", true, ""},
-		{"AWS_ACCESS_KEY_ID", true, ""},
-		{"AWS_SECRET_ACCESS_KEY", true, ""},
-		{"AWS_ENDPOINT_URL_S3", false, ""},
-		{"S3_FORCE_PATH_STYLE", false, "false"},
-		{"S3_STORAGE_CLASS", false, "STANDARD"},
-		{"S3_SSE", false, ""},
-		{"S3_SSE_KMS_KEY_ID", false, ""},
-		{"LOG_LEVEL", false, "info"},
-		{"LOG_FORMAT", false, "logfmt"},
-		{"HEARTBEAT_URL", false, ""},
-		{"NOTIFY_WEBHOOK_URL", false, ""},
-		{"NOTIFY_ON", false, "failure"},
-		{"ARCHIVE_CONCURRENCY", false, "4"},
-		{"ARCHIVE_PART_SIZE", false, "8MiB"},
-		{"ARCHIVE_MEMORY_LIMIT", false, "96MiB"},
-		{"ARCHIVE_CHECK", false, "full"},
+		{Name: "HEROKU_API_KEY", Required: true,
+			Description: "Heroku API key with access to the target apps. Use a long-lived one from `heroku authorizations:create` (keys from `heroku login` expire)."},
+		{Name: "BACKUP_TARGETS", Required: true,
+			Description: "Space- or comma-separated `app` or `app:DATABASE` (DATABASE defaults to DATABASE_URL; any name the Heroku CLI accepts, e.g. HEROKU_POSTGRESQL_PINK or other-app::DATABASE_URL)."},
+		{Name: "ARCHIVE_URL", Required: true,
+			Description: "Where archives go: s3://bucket/optional/prefix (or file:///absolute/dir for a mounted volume)."},
+		{Name: "BACKUP_MODE", Default: "capture",
+			Description: "capture: ask Heroku for a new backup; latest: archive the newest successful backup Heroku already has."},
+		{Name: "BACKUP_MAX_AGE", Default: "26h",
+			Description: "In latest mode, refuse a backup older than this Go duration (a stale backup means Heroku's schedule stopped)."},
+		{Name: "BACKUP_CAPTURE_TIMEOUT", Default: "6h",
+			Description: "How long a capture may run on Heroku before the target fails (Go duration)."},
+		{Name: "AWS_REGION", Required: true,
+			Description: "The bucket's region, e.g. eu-west-1."},
+		{Name: "AWS_DEFAULT_REGION", Advanced: true,
+			Description: "Read when AWS_REGION is not set."},
+		{Name: "AWS_ACCESS_KEY_ID", Required: true,
+			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix."},
+		{Name: "AWS_SECRET_ACCESS_KEY", Required: true,
+			Description: "Secret key of the uploader."},
+		{Name: "AWS_ENDPOINT_URL_S3",
+			Description: "Endpoint of an S3-compatible store (MinIO, R2, B2, ...); leave empty for AWS S3."},
+		{Name: "AWS_ENDPOINT_URL", Advanced: true,
+			Description: "Endpoint for every AWS service; AWS_ENDPOINT_URL_S3 wins when both are set."},
+		{Name: "S3_FORCE_PATH_STYLE", Default: "false",
+			Description: "true for path-style requests (most S3-compatible stores need it)."},
+		{Name: "S3_STORAGE_CLASS", Default: "STANDARD",
+			Description: "Storage class of new archives, e.g. STANDARD or STANDARD_IA. Prefer lifecycle rules to move them to Glacier later."},
+		{Name: "S3_SSE",
+			Description: "Server-side encryption: empty (the bucket's default), AES256 or aws:kms."},
+		{Name: "S3_SSE_KMS_KEY_ID",
+			Description: "KMS key for S3_SSE=aws:kms."},
+		{Name: "HEROKU_API_URL", Default: "https://api.heroku.com", Advanced: true,
+			Description: "Platform API base URL: https, or http to this machine only."},
+		{Name: "HEROKU_DATA_API_URL", Default: "https://api.data.heroku.com", Advanced: true,
+			Description: "Data API (backups) base URL: https, or http to this machine only."},
+		{Name: "LOG_LEVEL", Default: "info",
+			Description: "debug, info, warn or error."},
+		{Name: "LOG_FORMAT", Default: "logfmt",
+			Description: "logfmt (what Heroku's log viewer and drains read) or json."},
+		{Name: "HEARTBEAT_URL",
+			Description: "Dead man's switch (healthchecks.io convention: /start, success, /fail), so a run that fails or never happens is noticed."},
+		{Name: "NOTIFY_WEBHOOK_URL",
+			Description: "Webhook for run results: a Slack incoming webhook gets a readable message, any other URL the JSON of docs/webhook.md."},
+		{Name: "NOTIFY_ON", Default: "failure",
+			Description: "failure: notify the webhook only when a target failed; always: after every run."},
+		{Name: "ARCHIVE_CONCURRENCY", Default: "4",
+			Description: "Ranges downloaded and parts uploaded at once (1-64). More helps on fast links; each adds two part buffers of memory."},
+		{Name: "ARCHIVE_PART_SIZE", Default: "8MiB",
+			Description: "Size of each download range and upload part (5MiB-5GiB). Grown automatically when an archive would need more than S3's 10,000 parts."},
+		{Name: "ARCHIVE_MEMORY_LIMIT", Default: "96MiB",
+			Description: "Memory the part buffers may take; concurrency is lowered to fit. The default suits a 512 MB dyno."},
+		{Name: "ARCHIVE_CHECK", Default: "full",
+			Description: "full: check the whole archive while it streams (every data block decompressed, rows counted; a damaged archive fails the run). header: check only its header, for links faster than one core can decompress."},
 	}
 }

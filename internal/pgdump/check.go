@@ -244,8 +244,7 @@ func (c *checker) block() error {
 	if typ == blkData {
 		count := e.table >= 0 && e.copy
 		if c.pool != nil && e.table >= 0 {
-			j := &job{block: c.sum.DataBlocks - 1, entry: idx, start: start, count: count,
-				in: make(chan []byte, jobQueue), done: make(chan struct{})}
+			j := &job{block: c.sum.DataBlocks - 1, entry: idx, start: start, count: count, in: make(chan []byte, jobQueue)}
 			if err := c.dispatch(j); err != nil {
 				return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
 			}
@@ -265,7 +264,7 @@ func (c *checker) block() error {
 		}
 		return nil
 	}
-	for nLO := 0; ; nLO++ {
+	for {
 		at := c.s.off
 		oid, err := c.s.int("a large object OID")
 		if err != nil {

@@ -626,3 +626,41 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// With many tables decoded at once, the error reported is still the first in file order, and the
+// check stops early rather than reading the rest.
+func TestCheckReportsFirstDamage(t *testing.T) {
+	a := &archive{vmin: 14, alg: "gzip", level: -1, offsets: true}
+	for i := 0; i < 40; i++ {
+		var rows []string
+		for r := 0; r < 3000; r++ {
+			rows = append(rows, fmt.Sprintf("%d\t%d\t%x", i, r, r*r*7919))
+		}
+		a.entries = append(a.entries, synEntry{Entry: Entry{DumpID: i + 1, HadDumper: true, TableOID: "0", OID: "1",
+			Tag: fmt.Sprint("t", i), Desc: "TABLE DATA", Section: SectionData, CopyStmt: "COPY t FROM stdin;\n",
+			Namespace: "public"}, data: copyText(rows...)})
+	}
+	b := a.bytes(t)
+	sum, err := Check(bytes.NewReader(b))
+	if err != nil || len(sum.Tables) != 40 || sum.Tables[39].Rows != 3000 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	for run := 0; run < 20; run++ {
+		c := bytes.Clone(b)
+		c[a.blockAt[7]+200] ^= 0x40  // damage in t6
+		c[a.blockAt[30]+300] ^= 0x40 // and in t29
+		c = c[:a.blockAt[35]+100]    // and a cut in t34
+		_, err := Check(bytes.NewReader(c))
+		want := fmt.Sprintf("pgdump: data block for table public.t6 (dump id 7) at byte %d: gzip: ", a.blockAt[7])
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("err = %v, want it to start with %q", err, want)
+		}
+		c = bytes.Clone(b)
+		c[a.blockAt[20]+1] = 9 // the block header of t19: no such dump id's block, found by the reader
+		c[a.blockAt[25]+300] ^= 0x40
+		_, err = Check(bytes.NewReader(c))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("data block at byte %d", a.blockAt[20])) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+}

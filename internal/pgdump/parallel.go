@@ -29,10 +29,9 @@ type job struct {
 
 	structErr error // damage in the chunks, found by the reader; set before in is closed
 
-	// Set by the worker before done is closed.
+	// Set by the worker; read after the workers have stopped.
 	n, rows int64
 	err     error
-	done    chan struct{}
 }
 
 type pool struct {
@@ -76,7 +75,6 @@ func (p *pool) work() {
 		}
 		r.drain()
 		j.in = nil // the reader is done with it; do not keep its buffer for the rest of the check
-		close(j.done)
 	}
 }
 

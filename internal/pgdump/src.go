@@ -25,7 +25,7 @@ const srcBufSize = 256 << 10
 func newSrc(r io.Reader, exact bool) *src {
 	size := srcBufSize
 	if exact {
-		size = 32 // fits any int or offset; strings are read straight into their destination
+		size = 32 // fits any int or offset; strings pass through in pieces
 	}
 	return &src{r: r, buf: make([]byte, size), exact: exact, intSize: 4, offSize: 8}
 }

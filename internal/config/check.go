@@ -1,0 +1,400 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/pgoffsite/pgoffsite/internal/netguard"
+)
+
+var (
+	// Heroku app names: lowercase letters, digits and dashes, starting with a letter, 3-30 long.
+	appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
+	// What the Heroku CLI accepts after app: — a config var or attachment (DATABASE_URL, DATABASE,
+	// HEROKU_POSTGRESQL_PINK[_URL]), an add-on name (postgresql-globular-83867), either of them
+	// behind another app's name (other-app::DATABASE_URL).
+	dbNameRE = regexp.MustCompile(`^(?:[a-z][a-z0-9-]{2,29}::)?[A-Za-z][A-Za-z0-9_-]*$`)
+)
+
+var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"}
+
+// validate builds the Config and lists every problem; the Config is usable only where no
+// problem concerns the variables the caller needs.
+func (e env) validate() (Config, Problems) {
+	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
+	// The AWS SDK reads its variables untrimmed, so stray spaces would break it later, far from here.
+	for _, v := range []struct{ name, value string }{{"AWS_ACCESS_KEY_ID", e.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", e.SecretAccessKey},
+		{"AWS_ENDPOINT_URL_S3", e.EndpointS3}, {"AWS_ENDPOINT_URL", e.Endpoint}} {
+		if v.value != strings.TrimSpace(v.value) {
+			ck.add(v.name, "has spaces or line breaks around it", "set it again with only the value")
+		}
+	}
+	e = e.trimmed()
+
+	c := Config{
+		HerokuAPIKey:  e.HerokuAPIKey,
+		Mode:          strings.ToLower(e.Mode),
+		LogLevel:      strings.ToLower(e.LogLevel),
+		LogFormat:     strings.ToLower(e.LogFormat),
+		NotifyOn:      strings.ToLower(e.NotifyOn),
+		S3SSEKMSKeyID: e.S3SSEKMSKeyID,
+	}
+	ck.apiKey(e.HerokuAPIKey)
+	c.Targets = ck.targets(e.Targets)
+	c.Archive = ck.archive(e.ArchiveURL)
+
+	if c.Mode != "capture" && c.Mode != "latest" {
+		ck.add("BACKUP_MODE", ck.q(e.Mode)+" is not a mode", "use capture (a new backup each run) or latest (the newest backup Heroku already has)")
+	}
+	c.MaxAge = ck.duration("BACKUP_MAX_AGE", e.MaxAge)
+	c.CaptureTimeout = ck.duration("BACKUP_CAPTURE_TIMEOUT", e.CaptureTimeout)
+
+	c.HerokuAPIURL = ck.httpURL("HEROKU_API_URL", e.HerokuAPIURL)
+	c.HerokuDataAPIURL = ck.httpURL("HEROKU_DATA_API_URL", e.HerokuDataAPIURL)
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		ck.add("LOG_LEVEL", ck.q(e.LogLevel)+" is not a level", "use debug, info, warn or error")
+	}
+	if c.LogFormat != "logfmt" && c.LogFormat != "json" {
+		ck.add("LOG_FORMAT", ck.q(e.LogFormat)+" is not a format", "use logfmt (what Heroku's log viewer reads) or json")
+	}
+
+	if e.HeartbeatURL != "" {
+		c.HeartbeatURL = ck.httpURL("HEARTBEAT_URL", e.HeartbeatURL)
+	}
+	if e.WebhookURL != "" {
+		c.WebhookURL = ck.httpURL("NOTIFY_WEBHOOK_URL", e.WebhookURL)
+	}
+	if c.NotifyOn != "failure" && c.NotifyOn != "always" {
+		ck.add("NOTIFY_ON", ck.q(e.NotifyOn)+" is not a choice", "use failure (the default) or always")
+	}
+
+	ck.streaming(e, &c)
+	switch strings.ToLower(e.Check) {
+	case "full":
+		c.FullCheck = true
+	case "header":
+	default:
+		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use full (every data block decompressed while streaming, the default) or header (faster than one core can inflate)")
+	}
+	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
+	if strings.HasPrefix(strings.ToLower(e.ArchiveURL), "s3:") {
+		ck.s3(e, &c)
+	}
+	// In the order the README and app.json list the variables.
+	order := map[string]int{}
+	for i, d := range Describe() {
+		order[d.Name] = i
+	}
+	slices.SortStableFunc(ck.ps, func(a, b Problem) int { return order[a.Var] - order[b.Var] })
+	return c, ck.ps
+}
+
+// trimmed drops the spaces and line breaks a copy and paste brings along.
+func (e env) trimmed() env {
+	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout,
+		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
+		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
+		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check} {
+		*p = strings.TrimSpace(*p)
+	}
+	return e
+}
+
+func (ck *checker) apiKey(key string) {
+	const v = "HEROKU_API_KEY"
+	if key == "" {
+		ck.add(v, "not set", "create a long-lived key with `heroku authorizations:create` and set it with `heroku config:set HEROKU_API_KEY=...`")
+		return
+	}
+	// It goes into an Authorization header: only printable ASCII without spaces can.
+	for _, r := range key {
+		if r <= ' ' || r > '~' {
+			ck.add(v, "contains spaces or characters an API key never has", "paste only the token that `heroku authorizations:create` prints, without \"Bearer\" or quotes")
+			return
+		}
+	}
+}
+
+func (ck *checker) targets(raw string) []Target {
+	const v = "BACKUP_TARGETS"
+	fields := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(fields) == 0 {
+		ck.add(v, "lists no database", `list the apps to back up, e.g. "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK"`)
+		return nil
+	}
+	seen := map[string]bool{}
+	var targets []Target
+	for _, f := range fields {
+		// A database URL carries its password: say what it is without quoting it.
+		if strings.Contains(f, "://") {
+			ck.add(v, "contains a URL", "list Heroku app names (and optionally app:DATABASE), never a database URL")
+			continue
+		}
+		// Only the first colon separates: other-app::DATABASE_URL keeps its own.
+		app, db, hasDB := strings.Cut(f, ":")
+		if !hasDB {
+			db = "DATABASE_URL"
+		}
+		ok := true
+		if !appNameRE.MatchString(app) {
+			fix := "use the app's name as shown by `heroku apps` (lowercase letters, digits and dashes)"
+			if lower := strings.ToLower(app); lower != app && appNameRE.MatchString(lower) {
+				fix += ", here probably " + strconv.Quote(lower)
+			}
+			ck.add(v, ck.q(app)+" is not a valid Heroku app name", fix)
+			ok = false
+		}
+		switch {
+		case hasDB && db == "":
+			ck.add(v, ck.q(f)+" names no database after the colon", "write app:DATABASE, e.g. shop:HEROKU_POSTGRESQL_PINK, or just the app for DATABASE_URL")
+			ok = false
+		case !dbNameRE.MatchString(db):
+			ck.add(v, ck.q(db)+" is not a database name", "use a name the Heroku CLI accepts: DATABASE_URL, HEROKU_POSTGRESQL_PINK, postgresql-globular-83867 or other-app::DATABASE_URL")
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		t := Target{App: app, Database: db}
+		key := app + ":" + canonicalDB(app, db)
+		if seen[key] {
+			ck.add(v, t.String()+" is listed twice", "list each database once (DATABASE and DATABASE_URL are the same)")
+			continue
+		}
+		seen[key] = true
+		targets = append(targets, t)
+	}
+	return targets
+}
+
+// canonicalDB gives the names the Heroku CLI resolves alike one spelling, for duplicate
+// detection: DATABASE and DATABASE_URL; shop::X and X on app shop.
+func canonicalDB(app, db string) string {
+	db = strings.TrimPrefix(db, app+"::")
+	return strings.TrimSuffix(strings.ToUpper(db), "_URL")
+}
+
+func (ck *checker) archive(raw string) Archive {
+	const v = "ARCHIVE_URL"
+	const fix = "use s3://bucket/optional/prefix, or file:///absolute/directory"
+	if raw == "" {
+		ck.add(v, "not set", fix)
+		return Archive{}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		ck.add(v, ck.q(raw)+" is not a URL", fix)
+		return Archive{}
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// Said without quoting the value: what is after @ or ? may well be a secret.
+		ck.add(v, "has credentials, a query string or a fragment in it",
+			fix+"; AWS credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		return Archive{Scheme: u.Scheme}
+	}
+	switch u.Scheme {
+	case "s3":
+		a := Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
+		if u.Host == "" {
+			ck.add(v, ck.q(raw)+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
+		} else if why := bucketProblem(u.Host); why != "" {
+			ck.add(v, ck.q(u.Host)+" is not a valid S3 bucket name: "+why,
+				"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
+		}
+		return a
+	case "file":
+		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
+			ck.add(v, ck.q(raw)+" is not an absolute directory", "write file:///absolute/dir (three slashes)")
+			return Archive{Scheme: "file"}
+		}
+		return Archive{Scheme: "file", Dir: path.Clean(u.Path)}
+	}
+	ck.add(v, ck.q(raw)+" is neither s3:// nor file://", fix)
+	return Archive{}
+}
+
+// cleanPrefix drops leading, trailing and doubled slashes: "/a//b/" is "a/b".
+func cleanPrefix(p string) string {
+	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
+	return strings.Join(parts, "/")
+}
+
+var bucketCharsRE = regexp.MustCompile(`^[a-z0-9.-]+$`)
+
+// bucketProblem says why b is not a valid S3 bucket name (general purpose buckets), or "".
+func bucketProblem(b string) string {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	switch {
+	case len(b) < 3 || len(b) > 63:
+		return "it must be 3 to 63 characters long"
+	case !bucketCharsRE.MatchString(b):
+		return "it may hold only lowercase letters, digits, dots and dashes"
+	case !alnum(b[0]) || !alnum(b[len(b)-1]):
+		return "it must begin and end with a letter or digit"
+	case strings.Contains(b, ".."):
+		return "it must not hold two dots in a row"
+	case net.ParseIP(b) != nil:
+		return "it must not look like an IP address"
+	case strings.HasSuffix(b, ".amazonaws.com"):
+		return "this is an S3 endpoint's host name; write only the bucket's name"
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(b, p) {
+			return "names beginning with " + p + " are reserved"
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(b, s) {
+			return "names ending with " + s + " are reserved"
+		}
+	}
+	return ""
+}
+
+func (ck *checker) duration(v, raw string) time.Duration {
+	d, err := time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		ck.add(v, ck.q(raw)+" is not a duration", "write it like 26h, 90m or 1h30m")
+	case d <= 0:
+		ck.add(v, ck.q(raw)+" is not positive", "write a positive duration like 26h")
+	}
+	return d
+}
+
+// httpURL accepts https URLs, and http only towards loopback (a local simulator or store). It
+// returns the URL without a trailing slash, or "" after a problem.
+func (ck *checker) httpURL(v, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
+		return ""
+	}
+	if u.Scheme == "http" && !netguard.IsLoopback(u.Hostname()) {
+		ck.add(v, ck.q(shownURL(u, raw))+" uses plain http", "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
+		return ""
+	}
+	return strings.TrimRight(raw, "/")
+}
+
+// shownURL is what a message may quote of a URL: webhook and ping URLs carry their secret in
+// the path or query, so only scheme and host are kept.
+func shownURL(u *url.URL, raw string) string {
+	if u == nil || u.Host == "" {
+		if i := strings.IndexAny(raw, "/?@"); i >= 0 {
+			return raw[:i] + "/..."
+		}
+		return raw
+	}
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		s += "/..."
+	}
+	return s
+}
+
+func (ck *checker) s3(e env, c *Config) {
+	c.Region = e.Region
+	if c.Region == "" {
+		c.Region = e.DefaultRegion
+	}
+	if c.Region == "" {
+		ck.add("AWS_REGION", "not set, and the archive is in S3", "set it to the bucket's region, e.g. `heroku config:set AWS_REGION=eu-west-1`")
+	}
+	id, secret := e.AccessKeyID != "", e.SecretAccessKey != ""
+	switch {
+	case id && !secret:
+		ck.add("AWS_SECRET_ACCESS_KEY", "not set, but AWS_ACCESS_KEY_ID is", "set both keys of the uploader's access key pair")
+	case secret && !id:
+		ck.add("AWS_ACCESS_KEY_ID", "not set, but AWS_SECRET_ACCESS_KEY is", "set both keys of the uploader's access key pair")
+	case !id && !secret && e.Profile == "" && e.WebIdentityTokenFile == "" && e.ContainerFullURI == "" && e.ContainerRelativeURI == "":
+		ck.add("AWS_ACCESS_KEY_ID", "no AWS credentials in the environment", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the uploader (see `pgoffsite policy` for its least-privilege policy)")
+	}
+	// The SDK prefers the S3-specific endpoint; both are checked, the one it uses is recorded.
+	for _, ep := range []struct{ name, value string }{{"AWS_ENDPOINT_URL_S3", e.EndpointS3}, {"AWS_ENDPOINT_URL", e.Endpoint}} {
+		if ep.value = strings.TrimSpace(ep.value); ep.value != "" {
+			if u := ck.httpURL(ep.name, ep.value); u != "" && c.S3Endpoint == "" {
+				c.S3Endpoint = u
+			}
+		}
+	}
+	b, err := strconv.ParseBool(e.S3ForcePathStyle)
+	if err != nil {
+		ck.add("S3_FORCE_PATH_STYLE", ck.q(e.S3ForcePathStyle)+" is not a boolean", "use true or false")
+	}
+	c.S3ForcePathStyle = b
+
+	c.S3StorageClass = strings.ToUpper(e.S3StorageClass)
+	if !slices.Contains(storageClasses, c.S3StorageClass) {
+		ck.add("S3_STORAGE_CLASS", ck.q(e.S3StorageClass)+" is not an S3 storage class", "use one of "+strings.Join(storageClasses, ", "))
+	}
+
+	// S3 wants these spelled exactly; any case is accepted here and sent as S3 spells it.
+	switch {
+	case e.S3SSE == "":
+	case strings.EqualFold(e.S3SSE, "AES256"):
+		c.S3SSE = "AES256"
+	case strings.EqualFold(e.S3SSE, "aws:kms"):
+		c.S3SSE = "aws:kms"
+	default:
+		ck.add("S3_SSE", ck.q(e.S3SSE)+" is not an encryption mode", "use AES256 (S3-managed keys) or aws:kms (with S3_SSE_KMS_KEY_ID), or leave it empty for the bucket's default")
+	}
+	if e.S3SSEKMSKeyID != "" && c.S3SSE != "aws:kms" {
+		ck.add("S3_SSE_KMS_KEY_ID", "set, but S3_SSE is not aws:kms", "set S3_SSE=aws:kms to use the key, or unset S3_SSE_KMS_KEY_ID")
+	}
+}
+
+const mib = 1 << 20
+
+func (ck *checker) streaming(e env, c *Config) {
+	n, err := strconv.Atoi(e.Concurrency)
+	if err != nil || n < 1 || n > 64 {
+		ck.add("ARCHIVE_CONCURRENCY", ck.q(e.Concurrency)+" is not a number from 1 to 64", "use e.g. 4 (the default); more helps on fast links, each adds two part buffers of memory")
+	}
+	c.Concurrency = n
+	c.PartSize = ck.size("ARCHIVE_PART_SIZE", e.PartSize)
+	if c.PartSize != 0 && (c.PartSize < 5*mib || c.PartSize > 5<<30) {
+		ck.add("ARCHIVE_PART_SIZE", ck.q(e.PartSize)+" is outside S3's part sizes", "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
+	}
+	c.MemoryLimit = ck.size("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit)
+	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < 4*c.PartSize {
+		ck.add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%s holds fewer than four parts of %s", ck.q(e.MemoryLimit), e.PartSize), "raise it, or lower ARCHIVE_PART_SIZE")
+	}
+	// Each unit of concurrency holds a download range and an upload part; one more of each is being filled.
+	for c.Concurrency > 1 && int64(2*c.Concurrency+2)*c.PartSize > c.MemoryLimit {
+		c.Concurrency--
+	}
+}
+
+// size reads a byte size such as 8MiB, 64MB, 1GiB or 1048576.
+func (ck *checker) size(v, raw string) int64 {
+	s := raw
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		ck.add(v, ck.q(raw)+" is not a size", "write it like 8MiB, 64MiB or 1GiB")
+		return 0
+	}
+	return n * mult
+}
