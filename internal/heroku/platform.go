@@ -2,13 +2,15 @@ package heroku
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
 
-// attachment is an add-on attachment as the resolve action answers with Accept-Inclusion
+// attachment is an add-on attachment as Heroku answers with Accept-Inclusion: addon:plan,config_vars
 // (heroku-go's struct lacks config_vars and addon.plan).
 type attachment struct {
 	ID         string   `json:"id"`
@@ -36,36 +38,49 @@ func (a attachment) isPostgres() bool {
 	return strings.HasPrefix(a.Addon.Plan.Name, "heroku-postgresql:")
 }
 
+// vars are the config var names the attachment sets, e.g. HEROKU_POSTGRESQL_PINK_URL.
+func (a attachment) vars() []string {
+	if len(a.ConfigVars) > 0 {
+		return a.ConfigVars
+	}
+	return []string{strings.ToUpper(a.Name) + "_URL"}
+}
+
+// errNoPostgres: the resolve action named only add-ons that are not Heroku Postgres.
+var errNoPostgres = errors.New("not a Heroku Postgres database")
+
 // Resolve finds the Postgres add-on that database names on app, the way the Heroku CLI does
-// (heroku-api.md §1): the resolve action, Postgres plans only, unnamespaced attachments first,
-// and a fallback through the app's attachments when Heroku does not know the name.
+// (heroku-api.md §1). database is DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK(_URL), an
+// add-on name, or other-app::DATABASE_URL.
 func (c *Client) Resolve(ctx context.Context, app, database string) (Database, error) {
 	db, err := c.resolve(ctx, app, database)
 	if err != nil {
-		return db, fmt.Errorf("heroku: resolve app=%s database=%s: %w", app, database, err)
+		return Database{}, fmt.Errorf("heroku: resolve app=%s database=%s: %w", app, database, err)
 	}
 	return db, nil
 }
 
 func (c *Client) resolve(ctx context.Context, app, database string) (Database, error) {
 	var found []attachment
-	err := c.sdk.Post(idempotent(ctx), &found, "/actions/addon-attachments/resolve",
-		map[string]string{"addon_attachment": database, "app": app})
-	err = stripURL(err)
+	err := platformErr(c.sdk.Post(idempotent(ctx), &found, "/actions/addon-attachments/resolve",
+		map[string]string{"addon_attachment": database, "app": app}))
 	var att attachment
 	switch {
 	case IsNotFound(err):
+		// Heroku does not know the name, but the app may still have it as a config var (a
+		// DATABASE_URL set to a database's URL): match the app's own attachments.
 		att, err = c.fallback(ctx, app, database)
-		if err != nil {
-			return Database{}, err
-		}
 	case err != nil:
-		return Database{}, err
 	default:
 		att, err = pick(app, database, found)
-		if err != nil {
-			return Database{}, err
+		if errors.Is(err, errNoPostgres) {
+			// The CLI asks for heroku-postgresql add-ons only and so gets a 404 here: do what it
+			// does then, which lists the valid names.
+			att, err = c.fallback(ctx, app, database)
 		}
+	}
+	if err != nil {
+		return Database{}, err
 	}
 	db := Database{
 		App:        app,
@@ -76,13 +91,18 @@ func (c *Client) resolve(ctx context.Context, app, database string) (Database, e
 		Plan:       att.Addon.Plan.Name,
 	}
 	if db.BillingApp == "" {
-		db.BillingApp = att.App.Name
+		db.BillingApp = att.App.Name // unverified whether Heroku ever omits it; the attaching app is the best guess
+	}
+	if db.AddonID == "" || db.BillingApp == "" {
+		return Database{}, fmt.Errorf("Heroku's answer names no add-on id or billing app for %s", att.Name)
 	}
 	db.SourceNames, err = c.sourceNames(ctx, db, att)
 	return db, err
 }
 
-// pick applies the CLI's filtering to the resolve answer.
+// pick applies the CLI's filtering to the attachments a name matched: Postgres add-ons only;
+// of several, the unnamespaced ones (a credential attachment shares the name); several on one
+// add-on are the same database.
 func pick(app, database string, found []attachment) (attachment, error) {
 	var pg []attachment
 	for _, a := range found {
@@ -101,11 +121,8 @@ func pick(app, database string, found []attachment) (attachment, error) {
 			pg = plain
 		}
 	}
-	switch {
-	case len(pg) == 0:
-		return attachment{}, fmt.Errorf("%s on %s is not a Heroku Postgres database", database, app)
-	case len(pg) == 1:
-		return pg[0], nil
+	if len(pg) == 0 {
+		return attachment{}, errNoPostgres
 	}
 	same := true
 	for _, a := range pg[1:] {
@@ -114,57 +131,81 @@ func pick(app, database string, found []attachment) (attachment, error) {
 	if same {
 		return pg[0], nil
 	}
-	names := make([]string, len(pg))
-	for i, a := range pg {
-		names[i] = a.App.Name + "::" + a.Name + " (" + a.Addon.Name + ")"
+	var names []string
+	for _, a := range pg {
+		if n := a.App.Name + "::" + a.Name + " (" + a.Addon.Name + ")"; !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
-	return attachment{}, fmt.Errorf("%s is ambiguous on %s: it matches %s; name one of them in BACKUP_TARGETS", database, app, strings.Join(names, ", "))
+	return attachment{}, fmt.Errorf("%s is ambiguous on %s: it names several databases: %s; name one of them instead",
+		database, app, strings.Join(names, ", "))
 }
 
-// fallback matches database against the app's Postgres attachments by config var name.
+// fallback matches database against an app's Postgres attachments: by config var name, then,
+// as the CLI does, by value (DATABASE_URL holding the same URL as HEROKU_POSTGRESQL_PINK_URL).
+// Values are compared, never shown.
 func (c *Client) fallback(ctx context.Context, app, database string) (attachment, error) {
-	var atts []attachment
-	if err := stripURL(c.sdk.Get(ctx, &atts, "/apps/"+app+"/addon-attachments", nil, nil)); err != nil {
-		return attachment{}, err
+	name := database
+	if other, n, ok := strings.Cut(database, "::"); ok {
+		app, name = other, n
 	}
-	var vars map[string]*string
-	if err := stripURL(c.platform.Get(ctx, &vars, "/apps/"+app+"/config-vars", nil, nil)); err != nil {
-		return attachment{}, err
-	}
-	want := strings.ToUpper(database)
-	if !strings.HasSuffix(want, "_URL") {
+	want := name // shown as given, with _URL, as the CLI does
+	if !strings.HasSuffix(strings.ToUpper(want), "_URL") {
 		want += "_URL"
 	}
-	var valid []string
-	for _, a := range atts {
-		if !a.isPostgres() {
-			continue
-		}
-		name := strings.ToUpper(a.Name) + "_URL"
-		if _, ok := vars[name]; ok || len(vars) == 0 {
-			valid = append(valid, name)
-		}
-		if name == want {
-			return a, nil
+	var all []attachment
+	if err := platformErr(c.sdk.Get(ctx, &all, "/apps/"+url.PathEscape(app)+"/addon-attachments", nil, nil)); err != nil {
+		return attachment{}, err
+	}
+	var pg []attachment
+	for _, a := range all {
+		if a.isPostgres() {
+			pg = append(pg, a)
 		}
 	}
-	if len(valid) == 0 {
+	if len(pg) == 0 {
 		return attachment{}, fmt.Errorf("%s has no databases", app)
 	}
-	sort.Strings(valid)
-	return attachment{}, fmt.Errorf("Unknown database: %s. Valid options are: %s", database, strings.Join(valid, ", "))
+	var vars map[string]*string // values may be null
+	if err := platformErr(c.platform.Get(ctx, &vars, "/apps/"+url.PathEscape(app)+"/config-vars", nil, nil)); err != nil {
+		return attachment{}, err
+	}
+	var byName, byValue []attachment
+	for _, a := range pg {
+		for _, v := range a.vars() {
+			if strings.EqualFold(v, want) {
+				byName = append(byName, a)
+			} else if w, ok := vars[strings.ToUpper(want)]; ok && w != nil && *w != "" && vars[v] != nil && *vars[v] == *w {
+				byValue = append(byValue, a)
+			}
+		}
+	}
+	matches := byName
+	if len(matches) == 0 {
+		matches = byValue
+	}
+	if len(matches) == 0 {
+		var valid []string
+		for _, a := range pg {
+			if v := a.vars()[0]; !slices.Contains(valid, v) {
+				valid = append(valid, v)
+			}
+		}
+		return attachment{}, fmt.Errorf("Unknown database: %s. Valid options are: %s", want, strings.Join(valid, ", "))
+	}
+	return pick(app, database, matches)
 }
 
 // sourceNames are the add-on's attachment names on its billing app: what the Data API writes as
 // a backup's from_name, and so what tells this database's backups from the app's others.
 func (c *Client) sourceNames(ctx context.Context, db Database, att attachment) ([]string, error) {
 	var atts []attachment
-	if err := stripURL(c.platform.Get(ctx, &atts, "/addons/"+db.AddonID+"/addon-attachments", nil, nil)); err != nil {
-		return nil, fmt.Errorf("list attachments of %s: %w", db.AddonName, err)
+	if err := platformErr(c.sdk.Get(ctx, &atts, "/addons/"+url.PathEscape(db.AddonID)+"/addon-attachments", nil, nil)); err != nil {
+		return nil, fmt.Errorf("list the attachments of %s: %w", db.AddonName, err)
 	}
 	var names []string
 	for _, a := range atts {
-		if a.App.Name == db.BillingApp {
+		if a.App.Name == db.BillingApp && !slices.Contains(names, a.Name) {
 			names = append(names, a.Name)
 		}
 	}
@@ -178,7 +219,7 @@ func (c *Client) sourceNames(ctx context.Context, db Database, att attachment) (
 func (c *Client) Account(ctx context.Context) (string, error) {
 	acct, err := c.platform.AccountInfo(ctx)
 	if err != nil {
-		return "", fmt.Errorf("heroku: account: %w", stripURL(err))
+		return "", fmt.Errorf("heroku: account: %w", platformErr(err))
 	}
 	return acct.Email, nil
 }
@@ -189,7 +230,7 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 func (c *Client) KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error) {
 	auths, err := c.platform.OAuthAuthorizationList(ctx, nil)
 	if err != nil {
-		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", stripURL(err))
+		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", platformErr(err))
 	}
 	for _, a := range auths {
 		if a.AccessToken == nil || a.AccessToken.Token != c.o.APIKey {
