@@ -84,10 +84,22 @@ type Job struct {
 	ProgressEvery time.Duration
 	// Live, when set (a terminal, as under `heroku run`), gets a progress line redrawn each second.
 	Live io.Writer
-	// HeaderOnly skips the full structure check while streaming (only the header is checked):
-	// for links faster than one core can decompress the archive.
-	HeaderOnly bool
+	// Check is how much of the archive is checked while it streams; empty means CheckAuto.
+	Check string
 }
+
+// How much of an archive the job checks while it streams. Every mode checks the header before
+// the first byte is uploaded.
+const (
+	// CheckAuto checks the TOC and every data block's framing, and decompresses every block
+	// (counting rows) while that keeps up with the download; a table it falls behind on is
+	// checked for framing only and named in the log and the manifest.
+	CheckAuto = "auto"
+	// CheckFull decompresses every block, holding the download to that speed.
+	CheckFull = "full"
+	// CheckHeader checks only the header.
+	CheckHeader = "header"
+)
 
 // Run archives every target in turn; one failing does not stop the others.
 func (j *Job) Run(ctx context.Context, targets []Target) []Result {
@@ -165,11 +177,13 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	res.Key = key
 	res.Location = j.Store.Location(key)
 	hash := sha256.New()
-	// The whole archive is checked as it streams (every TOC entry, every data block decompressed,
-	// rows counted): a damaged archive fails the upload before the object becomes visible.
+	// The archive is checked as it streams: a damaged one fails the upload before the object
+	// becomes visible.
 	var stream io.Reader = io.TeeReader(br, hash)
-	checked := &checkedReader{r: stream, chk: pgdump.NewChecker()}
-	if !j.HeaderOnly {
+	var checked *checkedReader
+	if j.Check != CheckHeader {
+		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull})}
+		defer checked.stop()
 		stream = checked
 	}
 	counter := &countingReader{r: stream}
@@ -194,7 +208,14 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
 	m := j.manifest(db, backup, header, res)
-	m.Structure = checked.summary
+	if checked != nil && checked.summary != nil {
+		m.Structure = checked.summary
+		if names := checked.summary.FramingOnly(); len(names) > 0 && !res.AlreadyArchived {
+			log.Info().Strs("tables", names).
+				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
+				Msg("the download outran decompression: these tables were checked for framing, not decompressed")
+		}
+	}
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("archive: manifest app=%s database=%s: %w", t.App, t.Database, err)
@@ -397,6 +418,9 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// stop ends the check, which waits for more input until closed, when the upload stopped early.
+func (c *checkedReader) stop() { _, _ = c.chk.Close() }
 
 type countingReader struct {
 	r io.Reader

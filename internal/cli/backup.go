@@ -60,7 +60,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		CaptureTimeout: cfg.CaptureTimeout,
 		Version:        version.Version,
 		Log:            log,
-		HeaderOnly:     !cfg.FullCheck,
+		Check:          cfg.Check,
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		job.Live = stderr // `heroku run` gives a terminal: show a live progress line

@@ -69,9 +69,9 @@ type Config struct {
 	Concurrency int
 	PartSize    int64
 	MemoryLimit int64
-	// FullCheck checks the whole archive while it streams (every data block decompressed);
-	// otherwise only its header is checked before the upload.
-	FullCheck bool
+	// Check is how much of the archive is checked while it streams: auto, full or header
+	// (archive.CheckAuto, CheckFull, CheckHeader).
+	Check string
 }
 
 const redacted = "[REDACTED]"
@@ -125,7 +125,7 @@ type env struct {
 	Concurrency      string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
 	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
 	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
-	Check            string `envconfig:"ARCHIVE_CHECK" default:"full"`
+	Check            string `envconfig:"ARCHIVE_CHECK" default:"auto"`
 
 	// The AWS SDK reads these itself; they are here only to be checked.
 	AccessKeyID          string `envconfig:"AWS_ACCESS_KEY_ID"`

@@ -91,7 +91,7 @@ func TestLoadValidS3(t *testing.T) {
 		Concurrency:      4,
 		PartSize:         8 << 20,
 		MemoryLimit:      96 << 20,
-		FullCheck:        true,
+		Check:            "auto",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
@@ -145,11 +145,11 @@ func TestDefaults(t *testing.T) {
 		got := map[string]any{"BACKUP_MODE": c.Mode, "BACKUP_MAX_AGE": c.MaxAge, "BACKUP_CAPTURE_TIMEOUT": c.CaptureTimeout,
 			"S3_FORCE_PATH_STYLE": c.S3ForcePathStyle, "S3_STORAGE_CLASS": c.S3StorageClass, "S3_SSE": c.S3SSE,
 			"HEROKU_API_URL": c.HerokuAPIURL, "HEROKU_DATA_API_URL": c.HerokuDataAPIURL, "LOG_LEVEL": c.LogLevel,
-			"LOG_FORMAT": c.LogFormat, "NOTIFY_ON": c.NotifyOn, "ARCHIVE_CONCURRENCY": c.Concurrency, "ARCHIVE_CHECK": c.FullCheck}
+			"LOG_FORMAT": c.LogFormat, "NOTIFY_ON": c.NotifyOn, "ARCHIVE_CONCURRENCY": c.Concurrency, "ARCHIVE_CHECK": c.Check}
 		want := map[string]any{"BACKUP_MODE": "capture", "BACKUP_MAX_AGE": 26 * time.Hour, "BACKUP_CAPTURE_TIMEOUT": 6 * time.Hour,
 			"S3_FORCE_PATH_STYLE": false, "S3_STORAGE_CLASS": "STANDARD", "S3_SSE": "",
 			"HEROKU_API_URL": "https://api.heroku.com", "HEROKU_DATA_API_URL": "https://api.data.heroku.com", "LOG_LEVEL": "info",
-			"LOG_FORMAT": "logfmt", "NOTIFY_ON": "failure", "ARCHIVE_CONCURRENCY": 4, "ARCHIVE_CHECK": true}
+			"LOG_FORMAT": "logfmt", "NOTIFY_ON": "failure", "ARCHIVE_CONCURRENCY": 4, "ARCHIVE_CHECK": "auto"}
 		for k := range want {
 			if got[k] != want[k] {
 				t.Errorf("empty=%v: %s = %v, want %v", empty, k, got[k], want[k])
@@ -174,7 +174,7 @@ func TestSettings(t *testing.T) {
 		c.Region != "us-east-2" || c.S3Endpoint != "http://127.0.0.1:9000" || !c.S3ForcePathStyle ||
 		c.S3StorageClass != "STANDARD_IA" || c.S3SSE != "aws:kms" || c.S3SSEKMSKeyID != "alias/pgoffsite" ||
 		c.HerokuAPIURL != "http://localhost:5000" || c.HerokuDataAPIURL != "http://[::1]:5001" ||
-		c.LogLevel != "debug" || c.LogFormat != "json" || c.FullCheck {
+		c.LogLevel != "debug" || c.LogFormat != "json" || c.Check != "header" {
 		t.Errorf("%s", plainConfig(c))
 	}
 
@@ -318,7 +318,7 @@ func TestMistakes(t *testing.T) {
 		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "not an absolute", "https://host"},
 		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "not a choice", "always"},
 		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64", "4"},
-		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "not a check", "full"},
+		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "not a check", "auto"},
 		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "not a size", "64MiB"},
 		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "part sizes", "5MiB to 5GiB"},
 		{"size overflow", map[string]string{"ARCHIVE_MEMORY_LIMIT": "99999999999999GiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "not a size", "1GiB"},

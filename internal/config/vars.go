@@ -67,7 +67,7 @@ func Describe() []VarDoc {
 			Description: "Size of each download range and upload part (5MiB-5GiB). Grown automatically when an archive would need more than S3's 10,000 parts."},
 		{Name: "ARCHIVE_MEMORY_LIMIT", Default: "96MiB",
 			Description: "Memory the part buffers may take; concurrency is lowered to fit. The default suits a 512 MB dyno."},
-		{Name: "ARCHIVE_CHECK", Default: "full",
-			Description: "full: check the whole archive while it streams (every data block decompressed, rows counted; a damaged archive fails the run). header: check only its header, for links faster than one core can decompress."},
+		{Name: "ARCHIVE_CHECK", Default: "auto",
+			Description: "auto: check the whole archive while it streams (TOC, every data block's framing, and every block decompressed with rows counted, as far as that keeps up with the download; a table it cannot keep up with is checked for framing and named in the log and manifest). full: decompress every block even if that slows the run. header: check only the header. A damaged archive fails the run and is never published."},
 	}
 }

@@ -11,8 +11,11 @@ import (
 type Table struct {
 	Schema string `json:"schema"`
 	Name   string `json:"name"`
-	Rows   int64  `json:"rows"`  // COPY rows; -1 when the data is not COPY text (pg_dump --inserts)
-	Bytes  int64  `json:"bytes"` // uncompressed size of the table's data
+	Rows   int64  `json:"rows"`  // COPY rows; -1 when the data is not COPY text (pg_dump --inserts) or was not decompressed
+	Bytes  int64  `json:"bytes"` // uncompressed size of the table's data; -1 when it was not decompressed
+	// FramingOnly is set when the check kept up with a fast stream (Options.KeepUp) by reading
+	// this table's chunk framing without decompressing all of its data.
+	FramingOnly bool `json:"framing_only,omitempty"`
 }
 
 // Summary is what Check found in a complete, readable archive.
@@ -23,8 +26,34 @@ type Summary struct {
 	LargeObjects int            `json:"large_objects"`
 	DataBlocks   int            `json:"data_blocks"`
 	Bytes        int64          `json:"bytes"`      // length of the archive
-	DataBytes    int64          `json:"data_bytes"` // uncompressed size of all table and large object data
+	DataBytes    int64          `json:"data_bytes"` // uncompressed size of the table and large object data decompressed
 	CountsByDesc map[string]int `json:"counts_by_desc"`
+}
+
+// FramingOnly lists, as schema.name, the tables whose data was not all decompressed.
+func (s Summary) FramingOnly() []string {
+	var names []string
+	for _, t := range s.Tables {
+		if t.FramingOnly {
+			names = append(names, t.Schema+"."+t.Name)
+		}
+	}
+	return names
+}
+
+// Options changes what a check does.
+type Options struct {
+	// KeepUp never lets decompression hold the input back: when the workers fall a whole budget
+	// (16 MiB of compressed data) behind, the rest of the table they are on is checked for its
+	// chunk framing only — every chunk length, the block's end, and what follows — and the
+	// table is marked FramingOnly. Truncation, missing or misplaced blocks and trailing bytes are
+	// still found; damage inside that table's compressed data is not.
+	KeepUp bool
+
+	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
+	segs         int
+	beforeDecode func()
+	onCut        func()
 }
 
 // Data block types of the custom format (pg_backup_archiver.h).
@@ -38,10 +67,13 @@ const (
 // the large objects. It needs no seeking and bounded memory. Any damage — a bad checksum, a
 // truncated file, trailing bytes, a data block the TOC does not expect or one it misses — is an
 // error that names what is wrong and at which byte.
-func Check(r io.Reader) (Summary, error) {
+func Check(r io.Reader) (Summary, error) { return CheckWith(r, Options{}) }
+
+// CheckWith is Check with options.
+func CheckWith(r io.Reader, o Options) (Summary, error) {
 	bufp := srcBufPool.Get().(*[]byte)
 	defer srcBufPool.Put(bufp)
-	c := &checker{s: &src{r: r, buf: *bufp, intSize: 4, offSize: 8}, byID: map[int]int{}, errBlock: -1}
+	c := &checker{s: &src{r: r, buf: *bufp, intSize: 4, offSize: 8}, byID: map[int]int{}, errBlock: -1, opts: o}
 	err := c.run()
 	if c.pool != nil {
 		err = c.finish(err)
@@ -87,6 +119,7 @@ type checker struct {
 	pool     *pool     // for table data, decoded by workers
 	jobs     []*job
 	errBlock int // ordinal of the data block run's error is about; -1 for none in particular
+	opts     Options
 }
 
 func (c *checker) run() error {
@@ -132,7 +165,7 @@ func (c *checker) run() error {
 	case "none":
 	case "gzip", "lz4", "zstd":
 		c.dec = decodersPool.Get().(*decoders)
-		c.pool = newPool(alg)
+		c.pool = newPool(alg, c.opts)
 	default:
 		return fmt.Errorf("pgdump: compression %q of an archive made by pg_dump %s is not supported", alg, h.DumpVersion)
 	}
@@ -181,8 +214,12 @@ func (c *checker) finish(err error) error {
 		if j.err != nil {
 			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), j.start, j.err)
 		}
-		c.sum.DataBytes += j.n
 		t := &c.sum.Tables[e.table]
+		if j.cut.Load() {
+			t.Rows, t.Bytes, t.FramingOnly = -1, -1, true
+			continue
+		}
+		c.sum.DataBytes += j.n
 		t.Bytes = j.n
 		if j.count {
 			t.Rows = j.rows

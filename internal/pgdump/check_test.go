@@ -100,7 +100,7 @@ func TestCheckerMatchesCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, piece := range []int{1, 7, 4096, queueBufSize - 1, queueBufSize + 1, len(b)} {
-			c := NewChecker()
+			c := NewChecker(Options{})
 			for rest := b; len(rest) > 0; {
 				k := min(piece, len(rest))
 				if n, err := c.Write(rest[:k]); n != k || err != nil {
@@ -120,7 +120,7 @@ func TestCheckerMatchesCheck(t *testing.T) {
 func TestCheckerStopsWriter(t *testing.T) {
 	b := shop(14, "gzip", true).bytes(t)
 	b[len(b)/2] ^= 0x55
-	c := NewChecker()
+	c := NewChecker(Options{})
 	_, err := io.Copy(c, io.TeeReader(bytes.NewReader(bytes.Repeat(b, 200)), io.Discard))
 	if err == nil {
 		// The damage may be found only after the last Write; Close must still report it.
@@ -560,7 +560,7 @@ func FuzzCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sum, err := Check(bytes.NewReader(b))
 		// The Checker, fed in uneven pieces, must agree.
-		c := NewChecker()
+		c := NewChecker(Options{})
 		rng := rand.New(rand.NewSource(int64(len(b))))
 		for rest := b; len(rest) > 0; {
 			k := min(len(rest), 1+rng.Intn(64))

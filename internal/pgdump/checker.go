@@ -29,7 +29,7 @@ const (
 )
 
 // NewChecker starts a check that reads what is written to it.
-func NewChecker() *Checker {
+func NewChecker(o Options) *Checker {
 	c := &Checker{
 		full: make(chan []byte, queueBufs),
 		free: make(chan []byte, queueBufs),
@@ -37,7 +37,7 @@ func NewChecker() *Checker {
 	}
 	go func() {
 		defer close(c.done)
-		c.sum, c.err = Check(&queueReader{c: c})
+		c.sum, c.err = CheckWith(&queueReader{c: c}, o)
 	}()
 	return c
 }

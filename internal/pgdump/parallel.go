@@ -14,6 +14,10 @@ import (
 // as a job; workers take jobs in file order. A job blocks the reader only when the segments run
 // out, and they are held only by earlier jobs, which are complete and being decoded, or by the
 // current one, which the next free worker takes; so the pipeline cannot deadlock.
+//
+// With Options.KeepUp the reader never waits for the workers: when the segments run out (the
+// workers are a whole budget behind) or the job's queue is full, it cuts the job. The worker
+// abandons it and the reader checks the rest of that table's data for framing only.
 const (
 	segSize    = 64 << 10
 	maxSegs    = 256 // 16 MiB of compressed data in flight
@@ -26,8 +30,9 @@ type job struct {
 	start int64
 	count bool
 	in    chan []byte
-
-	structErr error // damage in the chunks, found by the reader; set before in is closed
+	// cut is set when the reader stopped feeding the job so as not to fall behind; the worker
+	// then abandons it, and the table counts as checked for framing only.
+	cut atomic.Bool
 
 	// Set by the worker; read after the workers have stopped.
 	n, rows int64
@@ -36,6 +41,7 @@ type job struct {
 
 type pool struct {
 	alg    string
+	opts   Options
 	jobs   chan *job
 	tokens chan struct{} // one per segment in flight
 	failed atomic.Bool   // a worker found damage: the reader stops early
@@ -47,14 +53,21 @@ var segPool = sync.Pool{New: func() any { b := make([]byte, segSize); return &b 
 // jobQueue is how many segments a job holds before the reader waits for a worker to take it.
 const jobQueue = 64
 
-var errAborted = errors.New("stopped after damage in an earlier data block")
+var (
+	errAborted = errors.New("stopped after damage in an earlier data block")
+	errCut     = errors.New("the reader stopped feeding this data block")
+)
 
-func newPool(alg string) *pool {
+func newPool(alg string, o Options) *pool {
 	w := min(runtime.GOMAXPROCS(0), maxWorkers)
 	if alg == "zstd" {
 		w = min(w, 2) // each decoder may need a window of up to zstdMaxWindow
 	}
-	p := &pool{alg: alg, jobs: make(chan *job, 64), tokens: make(chan struct{}, maxSegs)}
+	segs := maxSegs
+	if o.segs > 0 {
+		segs = o.segs
+	}
+	p := &pool{alg: alg, opts: o, jobs: make(chan *job, 64), tokens: make(chan struct{}, segs)}
 	for i := 0; i < w; i++ {
 		p.wg.Add(1)
 		go p.work()
@@ -67,9 +80,15 @@ func (p *pool) work() {
 	d := decodersPool.Get().(*decoders)
 	defer d.release()
 	for j := range p.jobs {
-		r := segReader{p: p, in: j.in}
+		if p.opts.beforeDecode != nil {
+			p.opts.beforeDecode()
+		}
+		r := segReader{p: p, j: j}
 		j.n, j.rows, j.err = d.decodeStream(p.alg, &r, j.count)
-		if j.err != nil {
+		switch {
+		case errors.Is(j.err, errCut):
+			j.err = nil // abandoned, not damaged: what the decoder saw until then was sound
+		case j.err != nil:
 			j.err = explain(p.alg, j.err, r.n-int64(d.br.Buffered()))
 			p.failed.Store(true)
 		}
@@ -78,8 +97,18 @@ func (p *pool) work() {
 	}
 }
 
+// get returns an empty segment, waiting for one unless the check keeps up with its input, in
+// which case it returns nil when none is free.
 func (p *pool) get() []byte {
-	p.tokens <- struct{}{}
+	if p.opts.KeepUp {
+		select {
+		case p.tokens <- struct{}{}:
+		default:
+			return nil
+		}
+	} else {
+		p.tokens <- struct{}{}
+	}
 	return (*segPool.Get().(*[]byte))[:0]
 }
 
@@ -95,23 +124,30 @@ func (p *pool) stop() {
 	p.wg.Wait()
 }
 
-// segReader is a worker's view of a job's compressed bytes.
+// segReader is a worker's view of a job's compressed bytes. Once the job is cut it reads as
+// errCut, so the worker stops at once and gives the segments back for the next table.
 type segReader struct {
 	p   *pool
-	in  chan []byte
+	j   *job
 	cur []byte
 	off int
 	n   int64 // bytes handed out
 }
 
 func (r *segReader) Read(b []byte) (int, error) {
+	if r.j.cut.Load() {
+		return 0, errCut
+	}
 	for r.off == len(r.cur) {
 		if r.cur != nil {
 			r.p.put(r.cur)
 			r.cur, r.off = nil, 0
 		}
-		seg, ok := <-r.in
+		seg, ok := <-r.j.in
 		if !ok {
+			if r.j.cut.Load() {
+				return 0, errCut
+			}
 			return 0, io.EOF
 		}
 		r.cur, r.off = seg, 0
@@ -128,24 +164,26 @@ func (r *segReader) drain() {
 		r.p.put(r.cur)
 		r.cur, r.off = nil, 0
 	}
-	for seg := range r.in {
+	for seg := range r.j.in {
 		r.p.put(seg)
 	}
 }
 
 // dispatch reads one table's data stream from the archive into a job for the workers.
-func (c *checker) dispatch(j *job) (err error) {
+func (c *checker) dispatch(j *job) error {
 	p := c.pool
 	c.jobs = append(c.jobs, j)
-	p.jobs <- j
+	open := c.queue(j)
 	var seg []byte
 	defer func() {
+		if !open {
+			return
+		}
 		if len(seg) > 0 {
 			j.in <- seg
 		} else if seg != nil {
 			p.put(seg)
 		}
-		j.structErr = err
 		close(j.in)
 	}()
 	c.stream.reset(c.s)
@@ -160,18 +198,75 @@ func (c *checker) dispatch(j *job) (err error) {
 		if err != nil {
 			return err
 		}
-		for len(v) > 0 {
+		if !open {
+			c.stream.consume(len(v)) // cut: the chunk framing is still read and checked
+			continue
+		}
+		for len(v) > 0 && open {
 			if seg == nil {
-				seg = p.get()
+				if seg = p.get(); seg == nil {
+					c.cut(j)
+					open = false
+					break
+				}
 			}
 			k := copy(seg[len(seg):cap(seg)], v)
 			seg = seg[:len(seg)+k]
 			v = v[k:]
 			c.stream.consume(k)
 			if len(seg) == cap(seg) {
-				j.in <- seg
+				if !c.send(j, seg) {
+					p.put(seg)
+					c.cut(j)
+					open = false
+				}
 				seg = nil
 			}
 		}
+	}
+}
+
+// queue hands the job to the workers. Keeping up, it does not wait when they are a whole queue
+// of jobs behind; the job is cut before it starts.
+func (c *checker) queue(j *job) bool {
+	if !c.pool.opts.KeepUp {
+		c.pool.jobs <- j
+		return true
+	}
+	select {
+	case c.pool.jobs <- j:
+		return true
+	default:
+		j.cut.Store(true)
+		c.cutHook()
+		return false
+	}
+}
+
+// send queues a full segment for the job's worker. Keeping up, it does not wait for a worker
+// that has yet to take the job.
+func (c *checker) send(j *job, seg []byte) bool {
+	if !c.pool.opts.KeepUp {
+		j.in <- seg
+		return true
+	}
+	select {
+	case j.in <- seg:
+		return true
+	default:
+		return false
+	}
+}
+
+// cut stops feeding a queued job.
+func (c *checker) cut(j *job) {
+	j.cut.Store(true) // before the close, so the worker sees errCut rather than the end of data
+	close(j.in)
+	c.cutHook()
+}
+
+func (c *checker) cutHook() {
+	if c.pool.opts.onCut != nil {
+		c.pool.opts.onCut()
 	}
 }

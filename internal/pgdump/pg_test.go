@@ -205,7 +205,7 @@ func TestCheckPgDump(t *testing.T) {
 			if level%2 == 0 {
 				sum, err = Check(io.TeeReader(out, &saved))
 			} else {
-				c := NewChecker()
+				c := NewChecker(Options{})
 				if _, err := io.Copy(io.MultiWriter(c, &saved), out); err != nil {
 					t.Fatal(err)
 				}

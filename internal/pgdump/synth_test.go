@@ -325,9 +325,9 @@ func shop(vmin byte, alg string, offsets bool) *archive {
 
 // shopTables is what Check should find in shop's data.
 var shopTables = []Table{
-	{"public", "orders", 5, 0},
-	{"public", "empty", 0, 0},
-	{"billing", "blank", 3, 0},
-	{"billing", "invoices", 5000, 0},
-	{"public", "inserted", -1, 0},
+	{"public", "orders", 5, 0, false},
+	{"public", "empty", 0, 0, false},
+	{"billing", "blank", 3, 0, false},
+	{"billing", "invoices", 5000, 0, false},
+	{"public", "inserted", -1, 0, false},
 }

@@ -94,7 +94,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 
 	hash := sha256.New()
-	chk := pgdump.NewChecker()
+	chk := pgdump.NewChecker(pgdump.Options{})
 	var restore *restoreRun
 	sinks := []io.Writer{hash, chk}
 	if o.RestoreTo != "" {
