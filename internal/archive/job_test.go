@@ -287,3 +287,30 @@ func TestArchiveRefusesDamagedDump(t *testing.T) {
 		t.Errorf("stored %d objects", len(store.objects))
 	}
 }
+
+// Every check mode but header refuses a truncated archive and records the structure of a good one.
+func TestArchiveCheckModes(t *testing.T) {
+	body := realDump(t)
+	for _, mode := range []string{"", CheckAuto, CheckFull, CheckHeader} {
+		j, _, store, _ := newJob(t, body[:len(body)-100], ModeLatest)
+		j.Check = mode
+		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+		if caught := res.Err != nil; caught != (mode != CheckHeader) {
+			t.Errorf("check %q, truncated archive: err = %v, %d objects stored", mode, res.Err, len(store.objects))
+		}
+
+		j, _, store, _ = newJob(t, body, ModeLatest)
+		j.Check = mode
+		res = j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+		if res.Err != nil {
+			t.Fatalf("check %q: %v", mode, res.Err)
+		}
+		var m Manifest
+		if err := json.Unmarshal(store.objects[ManifestKey(res.Key)], &m); err != nil {
+			t.Fatal(err)
+		}
+		if recorded := m.Structure != nil; recorded != (mode != CheckHeader) {
+			t.Errorf("check %q: manifest structure = %+v", mode, m.Structure)
+		}
+	}
+}

@@ -29,8 +29,9 @@ type Manifest struct {
 	Key              string        `json:"key"`
 	ArchivedAt       time.Time     `json:"archived_at"`
 	PgDump           pgdump.Header `json:"pg_dump"`
-	// Structure is what the full check of the archive found: TOC entries, tables with their row
-	// counts, large objects. A restore can be compared with it.
+	// Structure is what the check of the archive found while it streamed: TOC entries, tables
+	// with their row counts (unless framing only), large objects. A restore can be compared with
+	// it. Absent with ARCHIVE_CHECK=header.
 	Structure        *pgdump.Summary `json:"structure,omitempty"`
 	PgoffsiteVersion string          `json:"pgoffsite_version"`
 }
