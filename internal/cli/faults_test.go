@@ -211,13 +211,11 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 		t.Error("the interruption was not reported")
 	}
 	// The monitor hears of it: a /fail ping and the webhook, both naming the interruption.
-	if got := monitor.seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
+	if got := monitor.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
 		t.Errorf("monitor saw %s", got)
 	}
-	monitor.mu.Lock()
-	defer monitor.mu.Unlock()
-	if !strings.Contains(monitor.bodies["/ping/9f1c-check-key/fail"], "interrupted") || !strings.Contains(monitor.bodies["/hook"], `"status":"interrupted"`) {
-		t.Errorf("notifications lack the interruption: %v", monitor.bodies)
+	if bodies := monitor.Bodies(); !strings.Contains(bodies["/ping/9f1c-check-key/fail"], "interrupted") || !strings.Contains(bodies["/hook"], `"status":"interrupted"`) {
+		t.Errorf("notifications lack the interruption: %v", bodies)
 	}
 }
 

@@ -2,52 +2,19 @@ package cli
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-// monitor stands in for healthchecks.io and for the webhook receiver.
-type monitor struct {
-	mu     sync.Mutex
-	events []string          // "METHOD path"
-	bodies map[string]string // by path
-	delay  time.Duration
-	down   bool
-}
-
-func (m *monitor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	m.mu.Lock()
-	m.events = append(m.events, r.Method+" "+r.URL.Path)
-	if m.bodies == nil {
-		m.bodies = map[string]string{}
-	}
-	m.bodies[r.URL.Path] = string(b)
-	delay, down := m.delay, m.down
-	m.mu.Unlock()
-	time.Sleep(delay)
-	if down {
-		w.WriteHeader(http.StatusBadGateway)
-	}
-}
-
-func (m *monitor) seen() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return strings.Join(m.events, ",")
-}
-
-func (w *world) withMonitor(env map[string]string, on string) (*monitor, map[string]string) {
-	m := &monitor{}
-	srv := httptest.NewServer(m)
-	w.t.Cleanup(srv.Close)
-	env["HEARTBEAT_URL"] = srv.URL + "/ping/9f1c-check-key"
-	env["NOTIFY_WEBHOOK_URL"] = srv.URL + "/hook"
+// withMonitor points the heartbeat and the webhook at a Receiver standing in for both.
+func (w *world) withMonitor(env map[string]string, on string) (*testenv.Receiver, map[string]string) {
+	m := testenv.NewReceiver(w.t)
+	env["HEARTBEAT_URL"] = m.URL + "/ping/9f1c-check-key"
+	env["NOTIFY_WEBHOOK_URL"] = m.URL + "/hook"
 	env["NOTIFY_ON"] = on
 	return m, env
 }
@@ -60,13 +27,13 @@ func TestNotifySuccess(t *testing.T) {
 	if code, _ := w.run(env, "backup"); code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	if got := m.seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key" {
+	if got := m.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key" {
 		t.Errorf("monitor saw %s", got)
 	}
 	m, env = w.withMonitor(w.env("shop"), "always")
 	env["ARCHIVE_URL"] += "/again"
 	w.run(env, "backup")
-	if got := m.seen(); !strings.HasSuffix(got, "POST /hook") {
+	if got := m.Seen(); !strings.HasSuffix(got, "POST /hook") {
 		t.Errorf("NOTIFY_ON=always: monitor saw %s", got)
 	}
 }
@@ -98,22 +65,21 @@ func TestNotifyFailures(t *testing.T) {
 			if code != ExitFailed {
 				t.Errorf("exit %d, want %d", code, ExitFailed)
 			}
-			if got := m.seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
+			if got := m.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
 				t.Errorf("monitor saw %s", got)
 			}
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if !strings.Contains(m.bodies["/ping/9f1c-check-key/fail"], tt.cause) {
-				t.Errorf("the fail ping lacks the cause %q: %s", tt.cause, m.bodies["/ping/9f1c-check-key/fail"])
+			bodies := m.Bodies()
+			if !strings.Contains(bodies["/ping/9f1c-check-key/fail"], tt.cause) {
+				t.Errorf("the fail ping lacks the cause %q: %s", tt.cause, bodies["/ping/9f1c-check-key/fail"])
 			}
 			var p struct {
 				Status  string
 				Targets []struct{ Error string }
 			}
-			if err := json.Unmarshal([]byte(m.bodies["/hook"]), &p); err != nil || p.Status != "failed" || !strings.Contains(p.Targets[0].Error, tt.cause) {
-				t.Errorf("webhook %s (%v)", m.bodies["/hook"], err)
+			if err := json.Unmarshal([]byte(bodies["/hook"]), &p); err != nil || p.Status != "failed" || !strings.Contains(p.Targets[0].Error, tt.cause) {
+				t.Errorf("webhook %s (%v)", bodies["/hook"], err)
 			}
-			for _, body := range m.bodies {
+			for _, body := range bodies {
 				w.assertNoSecrets(body)
 			}
 		})
@@ -129,9 +95,10 @@ func TestNotifyEndpointDownOrSlow(t *testing.T) {
 	for _, mode := range []string{"down", "slow"} {
 		m, env := w.withMonitor(w.env("shop"), "always")
 		env["ARCHIVE_URL"] += "/" + mode
-		m.down = mode == "down"
-		if mode == "slow" {
-			m.delay = 12 * time.Second // beyond the 10 s bound
+		if mode == "down" {
+			m.Answer(0, http.StatusBadGateway)
+		} else {
+			m.Answer(12*time.Second, 0) // beyond the 10 s bound
 		}
 		start := time.Now()
 		code, out := w.run(env, "backup")

@@ -182,23 +182,10 @@ func (s *Sim) Platform() http.Handler {
 			"two_factor_authentication": true, "verified": true, "beta": false, "allow_tracking": false,
 			"default_organization": nil, "default_team": nil, "sms_number": nil, "suspended_at": nil, "delinquent_at": nil})
 	})
-	mux.HandleFunc("GET /apps/{app}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if a := s.appByLocked(r.PathValue("app")); a != nil {
-			writeJSON(w, 200, a.json())
-			return
-		}
-		herokuError(w, 404, "not_found", "Couldn't find that app.")
-	})
-	mux.HandleFunc("GET /apps/{app}/config-vars", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.appByLocked(r.PathValue("app"))
-		if a == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that app.")
-			return
-		}
+	mux.HandleFunc("GET /apps/{app}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		writeJSON(w, 200, a.json())
+	}))
+	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		vars := map[string]string{}
 		for _, at := range s.atts {
 			// A namespaced attachment (e.g. a credential) does not override the plain one's variable.
@@ -207,15 +194,8 @@ func (s *Sim) Platform() http.Handler {
 			}
 		}
 		writeJSON(w, 200, vars)
-	})
-	mux.HandleFunc("GET /apps/{app}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.appByLocked(r.PathValue("app"))
-		if a == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that app.")
-			return
-		}
+	}))
+	mux.HandleFunc("GET /apps/{app}/addon-attachments", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		out := []any{}
 		for _, at := range s.atts {
 			if at.app == a {
@@ -223,15 +203,8 @@ func (s *Sim) Platform() http.Handler {
 			}
 		}
 		writeJSON(w, 200, out)
-	})
-	mux.HandleFunc("GET /apps/{app}/addons", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.appByLocked(r.PathValue("app"))
-		if a == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that app.")
-			return
-		}
+	}))
+	mux.HandleFunc("GET /apps/{app}/addons", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		out, seen := []any{}, map[*addon]bool{}
 		for _, at := range s.atts {
 			if at.app == a && !seen[at.addon] {
@@ -240,24 +213,11 @@ func (s *Sim) Platform() http.Handler {
 			}
 		}
 		writeJSON(w, 200, out)
-	})
-	mux.HandleFunc("GET /addons/{id}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ad := s.addonByLocked(r.PathValue("id")); ad != nil {
-			writeJSON(w, 200, ad.json())
-			return
-		}
-		herokuError(w, 404, "not_found", "Couldn't find that add on.")
-	})
-	mux.HandleFunc("GET /addons/{id}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ad := s.addonByLocked(r.PathValue("id"))
-		if ad == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that add on.")
-			return
-		}
+	}))
+	mux.HandleFunc("GET /addons/{id}", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
+		writeJSON(w, 200, ad.json())
+	}))
+	mux.HandleFunc("GET /addons/{id}/addon-attachments", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
 		out := []any{}
 		for _, at := range s.atts {
 			if at.addon == ad {
@@ -265,12 +225,41 @@ func (s *Sim) Platform() http.Handler {
 			}
 		}
 		writeJSON(w, 200, out)
-	})
+	}))
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		herokuError(w, 404, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
 	})
 	return s.api("platform", mux)
+}
+
+// withApp serves a request about the app named in the path, under the lock, or answers Heroku's
+// 404 when there is no such app.
+func (s *Sim) withApp(f func(http.ResponseWriter, *http.Request, *app)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.appByLocked(r.PathValue("app"))
+		if a == nil {
+			herokuError(w, 404, "not_found", "Couldn't find that app.")
+			return
+		}
+		f(w, r, a)
+	}
+}
+
+// withAddon is withApp for the add-on, by id or name, in the path.
+func (s *Sim) withAddon(f func(http.ResponseWriter, *http.Request, *addon)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ad := s.addonByLocked(r.PathValue("id"))
+		if ad == nil {
+			herokuError(w, 404, "not_found", "Couldn't find that add on.")
+			return
+		}
+		f(w, r, ad)
+	}
 }
 
 // addonByLocked finds an add-on by id or name, as the Platform API accepts either.

@@ -3,56 +3,21 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-// receiver stands in for the monitor and the webhook; it records what it was sent.
-type receiver struct {
-	mu    sync.Mutex
-	paths []string
-	body  map[string]string
-	delay time.Duration
-	code  int
-}
-
-func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	b, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.paths = append(r.paths, req.Method+" "+req.URL.Path)
-	if r.body == nil {
-		r.body = map[string]string{}
-	}
-	r.body[req.URL.Path] = string(b)
-	delay, code := r.delay, r.code
-	r.mu.Unlock()
-	time.Sleep(delay)
-	if code != 0 {
-		w.WriteHeader(code)
-	}
-}
-
-func (r *receiver) seen() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.paths...)
-}
-
-func setup(t *testing.T, on string) (*Notifier, *receiver, string) {
-	rec := &receiver{}
-	srv := httptest.NewServer(rec)
-	t.Cleanup(srv.Close)
-	n, err := New(Options{HeartbeatURL: srv.URL + "/ping/abc-key", WebhookURL: srv.URL + "/hook", On: on, Timeout: 300 * time.Millisecond,
+func setup(t *testing.T, on string) (*Notifier, *testenv.Receiver, string) {
+	rec := testenv.NewReceiver(t)
+	n, err := New(Options{HeartbeatURL: rec.URL + "/ping/abc-key", WebhookURL: rec.URL + "/hook", On: on, Timeout: 300 * time.Millisecond,
 		Secrets: []string{"hrku-topsecret-key"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, rec, srv.URL
+	return n, rec, rec.URL
 }
 
 var okRun = Run{Command: "backup", Results: []TargetResult{{App: "shop", Database: "DATABASE_URL", Backup: "b042", Bytes: 1234, Location: "s3://b/k.dump"}}}
@@ -69,16 +34,16 @@ func TestSuccessPingsAndWebhookOnlyWhenAlways(t *testing.T) {
 	if err := n.Finish(context.Background(), okRun); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key/start,POST /ping/abc-key" {
+	if got := rec.Seen(); got != "POST /ping/abc-key/start,POST /ping/abc-key" {
 		t.Errorf("requests: %s", got)
 	}
 	n, rec, _ = setup(t, "always")
 	n.Finish(context.Background(), okRun)
-	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key,POST /hook" {
+	if got := rec.Seen(); got != "POST /ping/abc-key,POST /hook" {
 		t.Errorf("requests with NOTIFY_ON=always: %s", got)
 	}
 	var p Payload
-	if err := json.Unmarshal([]byte(rec.body["/hook"]), &p); err != nil || p.SchemaVersion != 1 || p.Status != "succeeded" || len(p.Targets) != 1 {
+	if err := json.Unmarshal([]byte(rec.Bodies()["/hook"]), &p); err != nil || p.SchemaVersion != 1 || p.Status != "succeeded" || len(p.Targets) != 1 {
 		t.Errorf("payload %+v %v", p, err)
 	}
 }
@@ -86,10 +51,10 @@ func TestSuccessPingsAndWebhookOnlyWhenAlways(t *testing.T) {
 func TestFailurePingsFailAndSendsCauseWithoutSecrets(t *testing.T) {
 	n, rec, _ := setup(t, "failure")
 	n.Finish(context.Background(), failedRun)
-	if got := strings.Join(rec.seen(), ","); got != "POST /ping/abc-key/fail,POST /hook" {
+	if got := rec.Seen(); got != "POST /ping/abc-key/fail,POST /hook" {
 		t.Errorf("requests: %s", got)
 	}
-	for path, body := range rec.body {
+	for path, body := range rec.Bodies() {
 		if !strings.Contains(body, "HEROKU_POSTGRESQL_PINK") || !strings.Contains(body, "401") {
 			t.Errorf("%s lacks the failed target and its cause: %s", path, body)
 		}
@@ -100,7 +65,7 @@ func TestFailurePingsFailAndSendsCauseWithoutSecrets(t *testing.T) {
 		}
 	}
 	var p Payload
-	json.Unmarshal([]byte(rec.body["/hook"]), &p)
+	json.Unmarshal([]byte(rec.Bodies()["/hook"]), &p)
 	if p.Status != "failed" || p.Targets[1].Error == "" {
 		t.Errorf("payload %+v", p)
 	}
@@ -121,7 +86,7 @@ func TestSlackShape(t *testing.T) {
 
 func TestSlowOrDownEndpointIsBounded(t *testing.T) {
 	n, rec, _ := setup(t, "always")
-	rec.delay = 2 * time.Second
+	rec.Answer(2*time.Second, 0)
 	start := time.Now()
 	err := n.Finish(context.Background(), failedRun)
 	if err == nil || time.Since(start) > 1800*time.Millisecond {

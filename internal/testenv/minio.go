@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -74,12 +73,8 @@ func StartMinIO(t testing.TB) *MinIO {
 }
 
 func startMinIO(bin string) (*MinIO, error) {
-	dir, err := os.MkdirTemp("", "pgoffsite-minio-")
+	dir, err := serverDir("minio")
 	if err != nil {
-		return nil, err
-	}
-	if err := onExit("rm -rf " + shellQuote(dir)); err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	ports, err := freePorts(2)
@@ -98,42 +93,8 @@ func startMinIO(bin string) (*MinIO, error) {
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_KMS_SECRET_KEY="+kmsKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_REGION="+m.Region)
-	logPath := filepath.Join(dir, "minio.log")
-	exited, err := startServer(cmd, logPath)
-	if err != nil {
+	if err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", 30*time.Second); err != nil {
 		return nil, err
-	}
-	hc := &http.Client{Timeout: 2 * time.Second}
-	live := func() bool {
-		resp, err := hc.Get(m.Endpoint + "/minio/health/live")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-	select {
-	case <-exited:
-		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
-	default:
-	}
-	ok := waitFor(30*time.Second, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-			return live()
-		}
-	})
-	select {
-	case <-exited:
-		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
-	default:
-	}
-	if !ok {
-		cmd.Process.Kill()
-		<-exited
-		return nil, fmt.Errorf("%s not live at %s/minio/health/live within 30 s:\n%s", bin, m.Endpoint, readLog(logPath))
 	}
 	return m, nil
 }

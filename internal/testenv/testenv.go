@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,6 +150,53 @@ func waitFor(timeout time.Duration, ok func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return ok()
+}
+
+// serverDir makes a directory for one server's data and log, removed when the test binary ends.
+func serverDir(name string) (string, error) {
+	dir, err := os.MkdirTemp("", "pgoffsite-"+name+"-")
+	if err != nil {
+		return "", err
+	}
+	if err := onExit("rm -rf " + shellQuote(dir)); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// startHealthy starts a long-running server with its output in logPath and waits until a GET
+// of health answers 200. The process is killed when the test binary ends.
+func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) error {
+	exited, err := startServer(cmd, logPath)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	ok := waitFor(timeout, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		resp, err := hc.Get(health)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	select {
+	case <-exited:
+		return fmt.Errorf("%s exited: %v\n%s", cmd.Path, cmd.ProcessState, readLog(logPath))
+	default:
+	}
+	if !ok {
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s not answering at %s within %s:\n%s", cmd.Path, health, timeout, readLog(logPath))
+	}
+	return nil
 }
 
 // startServer starts a long-running server process with its output in logPath; exited is

@@ -62,12 +62,8 @@ func StartToxiproxy(t testing.TB) *Toxiproxy {
 }
 
 func startToxiproxy(bin string) (*Toxiproxy, error) {
-	dir, err := os.MkdirTemp("", "pgoffsite-toxiproxy-")
+	dir, err := serverDir("toxiproxy")
 	if err != nil {
-		return nil, err
-	}
-	if err := onExit("rm -rf " + shellQuote(dir)); err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	ports, err := freePorts(1)
@@ -76,34 +72,8 @@ func startToxiproxy(bin string) (*Toxiproxy, error) {
 	}
 	x := &Toxiproxy{API: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", fmt.Sprint(ports[0]))
-	logPath := filepath.Join(dir, "toxiproxy.log")
-	exited, err := startServer(cmd, logPath)
-	if err != nil {
+	if err := startHealthy(cmd, filepath.Join(dir, "toxiproxy.log"), x.API+"/version", 15*time.Second); err != nil {
 		return nil, err
-	}
-	hc := &http.Client{Timeout: 2 * time.Second}
-	ok := waitFor(15*time.Second, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-		}
-		resp, err := hc.Get(x.API + "/version")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	select {
-	case <-exited:
-		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
-	default:
-	}
-	if !ok {
-		cmd.Process.Kill()
-		<-exited
-		return nil, fmt.Errorf("%s not answering at %s within 15 s:\n%s", bin, x.API, readLog(logPath))
 	}
 	return x, nil
 }
