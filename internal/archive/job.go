@@ -32,7 +32,7 @@ const (
 type Heroku interface {
 	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
 	Capture(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
-	Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer)) (heroku.Transfer, error)
+	Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer, error)) (heroku.Transfer, error)
 	Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
 	PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error)
 }
@@ -253,7 +253,13 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 	log.Info().Str("backup", b.Name()).Str("transfer_uuid", b.UUID).Msg("capture started")
 	var last time.Time
 	captured := b
-	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer) {
+	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer, perr error) {
+		if perr != nil {
+			// Each such poll has already spent its retries, so these lines come minutes apart.
+			log.Warn().Err(perr).Str("backup", p.Name()).Str("capture_timeout", j.CaptureTimeout.String()).
+				Msg("Heroku did not answer a poll of the capture; still waiting, up to BACKUP_CAPTURE_TIMEOUT")
+			return
+		}
 		if now := j.now(); now.Sub(last) >= j.progressEvery() {
 			last = now
 			ev := log.Info().Str("backup", p.Name()).Int64("processed_bytes", p.ProcessedBytes)

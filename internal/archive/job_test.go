@@ -66,6 +66,7 @@ type fakeHeroku struct {
 	url      string
 	captures int
 	waitErr  error // Wait fails with it, leaving the transfer unfinished
+	pollErr  error // Wait reports a poll failing with it before the capture finishes
 	cancels  int
 }
 
@@ -86,8 +87,11 @@ func (f *fakeHeroku) Capture(ctx context.Context, db heroku.Database) (heroku.Tr
 	return f.backup, nil
 }
 
-func (f *fakeHeroku) Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer)) (heroku.Transfer, error) {
-	progress(t)
+func (f *fakeHeroku) Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer, error)) (heroku.Transfer, error) {
+	if f.pollErr != nil {
+		progress(t, f.pollErr)
+	}
+	progress(t, nil)
 	if f.waitErr != nil {
 		return heroku.Transfer{Num: t.Num}, f.waitErr
 	}
@@ -229,6 +233,20 @@ func TestCaptureDeadlineCancelsOnHeroku(t *testing.T) {
 	}
 	if store.puts != 0 {
 		t.Error("something was stored")
+	}
+}
+
+// A Heroku outage while a capture runs is logged as it happens, and the run goes on.
+func TestCaptureOutageIsLogged(t *testing.T) {
+	j, fh, _, logs := newJob(t, realDump(t), ModeCapture)
+	fh.pollErr = errors.New("heroku: GET /client/v11/apps/shop/transfers/42: 503 Service Unavailable")
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "503 Service Unavailable") ||
+		!strings.Contains(logs.String(), "still waiting, up to BACKUP_CAPTURE_TIMEOUT") {
+		t.Errorf("the outage was not logged:\n%s", logs)
 	}
 }
 

@@ -132,8 +132,10 @@ func (c *Client) adopt(ctx context.Context, db Database, seen int, running bool)
 // Wait polls a transfer until Heroku has finished it, backing off between polls (×1.5 from
 // PollInterval up to MaxPollInterval), calling progress after each poll, and gives up after
 // timeout (0: none) with an error matching ErrTimeout; Heroku may still be running the transfer
-// then. A failed or cancelled transfer is a *TransferError with Heroku's last log lines.
-func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time.Duration, progress func(Transfer)) (Transfer, error) {
+// then. A poll that fails after its retries does not end the wait: progress gets its error with
+// the last state seen, so that an outage is reported while the wait goes on. A failed or
+// cancelled transfer is a *TransferError with Heroku's last log lines.
+func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time.Duration, progress func(Transfer, error)) (Transfer, error) {
 	parent := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -166,10 +168,9 @@ func (c *Client) Wait(ctx context.Context, db Database, t Transfer, timeout time
 			// Heroku stayed unreachable for a whole retry budget: a capture may run for hours, so
 			// keep polling until the timeout rather than give the backup up.
 			pollErr = err
-			continue
 		}
 		if progress != nil {
-			progress(t)
+			progress(t, pollErr)
 		}
 	}
 	if t.OK() {

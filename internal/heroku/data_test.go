@@ -181,7 +181,7 @@ func TestWaitBacksOffUnderTheBillingApp(t *testing.T) {
 	})
 	start := time.Now()
 	var seen []Transfer
-	tr, err := c.Wait(context.Background(), waitDB(), Transfer{Num: 9, FromType: "pg_dump", ToType: "gof3r"}, time.Minute, func(p Transfer) { seen = append(seen, p) })
+	tr, err := c.Wait(context.Background(), waitDB(), Transfer{Num: 9, FromType: "pg_dump", ToType: "gof3r"}, time.Minute, func(p Transfer, _ error) { seen = append(seen, p) })
 	if err != nil || !tr.OK() || tr.ProcessedBytes != 1234 {
 		t.Fatalf("wait = %+v, %v", tr, err)
 	}
@@ -290,8 +290,20 @@ func TestWaitRidesOutAnOutageLongerThanTheRetryBudget(t *testing.T) {
 		}
 		writeJSON(w, 200, transfer(9, "DATABASE", time.Now(), yes, true))
 	})
-	if tr, err := c.Wait(context.Background(), waitDB(), Transfer{Num: 9}, time.Minute, nil); err != nil || !tr.OK() {
+	var failed, ok int
+	progress := func(tr Transfer, err error) {
+		if err != nil {
+			failed++
+		} else {
+			ok++
+		}
+	}
+	if tr, err := c.Wait(context.Background(), waitDB(), Transfer{Num: 9}, time.Minute, progress); err != nil || !tr.OK() {
 		t.Fatalf("wait = %+v, %v", tr, err)
+	}
+	// Each poll that met the outage after its retries was reported as it happened.
+	if failed == 0 || ok != 1 {
+		t.Errorf("progress saw %d failed and %d good polls, want some failed and one good", failed, ok)
 	}
 
 	// A timeout during the outage says what the polls last met.

@@ -127,7 +127,7 @@ func TestSimCaptureWaitLatestDownload(t *testing.T) {
 		t.Errorf("capture answered %+v", started)
 	}
 	var polls int
-	done, err := w.c.Wait(ctx, db, started, time.Minute, func(Transfer) { polls++ })
+	done, err := w.c.Wait(ctx, db, started, time.Minute, func(Transfer, error) { polls++ })
 	if err != nil {
 		t.Fatal(err)
 	}
