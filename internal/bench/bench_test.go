@@ -396,7 +396,7 @@ parts, 8 in flight): the most this MinIO on this machine takes.
 Disk writes are the process's file-system output (ru_oublock) as reported by `+"`/usr/bin/time -v`"+`.
 
 Unit-level benchmarks of the hot path (allocations included): `+"`bin/bench`"+` also runs
-`+"`go test -run XXX -bench . -benchmem ./internal/fetch ./internal/s3store ./internal/archive`"+`.
+`+"`go test -run XXX -bench . -benchmem ./internal/fetch ./internal/s3store ./internal/archive ./internal/pgdump`"+`.
 `, time.Now().UTC().Format("2006-01-02"), cpu, runtime.GOOS, runtime.GOARCH, host, 2, capKBps/1000, b.String())
 	// The reading of the figures is written by hand below them; keep it.
 	path := filepath.Join(root, "docs", "BENCHMARKS.md")

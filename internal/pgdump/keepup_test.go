@@ -36,7 +36,7 @@ func withTables(a *archive, rows ...int) *archive {
 
 // slowWorkers holds every worker back until the check cuts a job, as a core slower than the
 // stream would; segs is the segment budget (0 for the default).
-func slowWorkers(t *testing.T, segs int) Options {
+func slowWorkers(t testing.TB, segs int) Options {
 	gate := make(chan struct{})
 	var once sync.Once
 	return Options{
