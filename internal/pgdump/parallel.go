@@ -179,9 +179,14 @@ func (c *checker) dispatch(j *job) error {
 		if !open {
 			return
 		}
-		if len(seg) > 0 {
-			j.in <- seg
-		} else if seg != nil {
+		switch {
+		case len(seg) > 0:
+			if !c.send(j, seg) {
+				p.put(seg)
+				c.cut(j) // which closes j.in
+				return
+			}
+		case seg != nil:
 			p.put(seg)
 		}
 		close(j.in)
