@@ -236,29 +236,24 @@ func (s *Sim) Platform() http.Handler {
 // withApp serves a request about the app named in the path, under the lock, or answers Heroku's
 // 404 when there is no such app.
 func (s *Sim) withApp(f func(http.ResponseWriter, *http.Request, *app)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.appByLocked(r.PathValue("app"))
-		if a == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that app.")
-			return
-		}
-		f(w, r, a)
-	}
+	return withLocked(s, "app", s.appByLocked, "Couldn't find that app.", f)
 }
 
 // withAddon is withApp for the add-on, by id or name, in the path.
 func (s *Sim) withAddon(f func(http.ResponseWriter, *http.Request, *addon)) http.HandlerFunc {
+	return withLocked(s, "id", s.addonByLocked, "Couldn't find that add on.", f)
+}
+
+func withLocked[T any](s *Sim, key string, find func(string) *T, notFound string, f func(http.ResponseWriter, *http.Request, *T)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ad := s.addonByLocked(r.PathValue("id"))
-		if ad == nil {
-			herokuError(w, 404, "not_found", "Couldn't find that add on.")
+		v := find(r.PathValue(key))
+		if v == nil {
+			herokuError(w, 404, "not_found", notFound)
 			return
 		}
-		f(w, r, ad)
+		f(w, r, v)
 	}
 }
 
