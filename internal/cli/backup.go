@@ -30,8 +30,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
-		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
-		return ExitUsage
+		return badConfig(stderr, err)
 	}
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
 
@@ -105,6 +104,12 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 	if err := n.Finish(nctx, run); err != nil {
 		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
 	}
+}
+
+// badConfig reports configuration problems, before any logger exists or anything is contacted.
+func badConfig(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
+	return ExitUsage
 }
 
 // secrets are the configured values that must never be written anywhere, and extra ones a

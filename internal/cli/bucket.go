@@ -48,8 +48,7 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	cfg, err := config.LoadArchive()
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
-		return ExitUsage
+		return badConfig(stderr, err)
 	}
 	o.Bucket, o.Prefix, o.Region = cfg.Archive.Bucket, cfg.Archive.Prefix, cfg.Region
 	o.SSE, o.KMSKeyID = cfg.S3SSE, cfg.S3SSEKMSKeyID

@@ -46,8 +46,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		err = fmt.Errorf("  ARCHIVE_URL: is not s3:// — Heroku restores from a URL it can download, which a local directory is not")
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
-		return ExitUsage
+		return badConfig(stderr, err)
 	}
 	red := newRedactor(cfg)
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", app).Str("database", database).Logger()

@@ -31,8 +31,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	cfg, err := config.LoadExcept("HEROKU_API_KEY")
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
-		return ExitUsage
+		return badConfig(stderr, err)
 	}
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, *restoreTo))
 	notifier, err := newNotifier(cfg, *restoreTo)
