@@ -265,29 +265,76 @@ func (discardStore) Location(key string) string { return key }
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// BenchmarkArchive streams a real 32 MiB pg_dump archive (random data, default compression)
-// through the job: download, header and full structure check, SHA-256, counting.
-func BenchmarkArchive(b *testing.B) {
-	pg := testenv.StartPostgres(b)
-	db, dsn := pg.CreateDB(b, "bench")
-	pg.Exec(b, db, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
-		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 32768) g;`)
-	path := filepath.Join(b.TempDir(), "bench.dump")
+// randomDump is a real pg_dump archive of one table holding mib MiB of random bytes (default
+// compression: a single zlib stream about as long as the data).
+func randomDump(t testing.TB, mib int) []byte {
+	pg := testenv.StartPostgres(t)
+	db, dsn := pg.CreateDB(t, "random")
+	pg.Exec(t, db, fmt.Sprintf(`CREATE EXTENSION IF NOT EXISTS pgcrypto;
+		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, %d) g;`, mib*1024))
+	path := filepath.Join(t.TempDir(), "random.dump")
 	if out, err := exec.Command(pg.Bin("pg_dump"), "-Fc", "-d", dsn, "-f", path).CombinedOutput(); err != nil {
-		b.Fatalf("pg_dump: %v\n%s", err, out)
+		t.Fatalf("pg_dump: %v\n%s", err, out)
 	}
 	body, err := os.ReadFile(path)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	j, _, _, _ := newJob(b, body, ModeLatest)
-	j.Store = discardStore{}
-	j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"}); res.Err != nil {
-			b.Fatal(res.Err)
+	return body
+}
+
+// BenchmarkArchive streams a real 32 MiB pg_dump archive through the job in each check mode:
+// download, header and structure check, SHA-256, counting. full shows what inflating one table's
+// stream on one core costs.
+func BenchmarkArchive(b *testing.B) {
+	body := randomDump(b, 32)
+	for _, mode := range []string{CheckAuto, CheckFull, CheckHeader} {
+		b.Run(mode, func(b *testing.B) {
+			j, _, _, _ := newJob(b, body, ModeLatest)
+			j.Store = discardStore{}
+			j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
+			j.Check = mode
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"}); res.Err != nil {
+					b.Fatal(res.Err)
+				}
+			}
+		})
+	}
+}
+
+// A table whose data arrives faster than one core inflates it: auto checks its framing, says so
+// in the log and the manifest, and archives it whole; full inflates all of it and counts its rows.
+func TestArchiveAutoCheckKeepsUp(t *testing.T) {
+	body := randomDump(t, 48)
+	for _, mode := range []string{CheckAuto, CheckFull} {
+		j, _, store, logs := newJob(t, body, ModeLatest)
+		j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
+		j.Check = mode
+		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+		if res.Err != nil {
+			t.Fatalf("%s: %v", mode, res.Err)
+		}
+		if !bytes.Equal(store.objects[res.Key], body) {
+			t.Fatalf("%s: the archived bytes differ from the download", mode)
+		}
+		var m Manifest
+		if err := json.Unmarshal(store.objects[ManifestKey(res.Key)], &m); err != nil {
+			t.Fatal(err)
+		}
+		tb := m.Structure.Tables[0]
+		logged := strings.Contains(logs.String(), "checked for framing")
+		switch mode {
+		case CheckAuto:
+			if !tb.FramingOnly || tb.Rows != -1 || !logged || !strings.Contains(logs.String(), `"tables":["public.blobs"]`) {
+				t.Errorf("auto: table %+v, logged %v:\n%s", tb, logged, logs)
+			}
+		case CheckFull:
+			if tb.FramingOnly || tb.Rows != 48*1024 || logged {
+				t.Errorf("full: table %+v, logged %v", tb, logged)
+			}
 		}
 	}
 }
