@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -79,6 +83,44 @@ func TestVerify(t *testing.T) {
 				t.Errorf("exit %d; output lacks %q", code, tt.want)
 			}
 		})
+	}
+}
+
+// An archive that lifecycle rules moved to Glacier cannot be read until restored: S3 answers
+// InvalidObjectState, and verify says which command restores it. MinIO reaches that state only
+// after days, so a proxy in front of it answers for the dump as S3 does.
+func TestVerifyArchivedInGlacier(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 10)
+	if code, _ := w.run(w.env("shop"), "backup"); code != ExitOK {
+		t.Fatal("backup failed")
+	}
+	m, _ := w.manifest("shop", "DATABASE")
+	target, err := url.Parse(w.minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	glacier := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".dump") {
+			rw.Header().Set("Content-Type", "application/xml")
+			rw.WriteHeader(http.StatusForbidden)
+			rw.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object's storage class</Message><StorageClass>GLACIER</StorageClass><RequestId>R1</RequestId><HostId>H1</HostId></Error>`))
+			return
+		}
+		proxy.ServeHTTP(rw, r) // the Host header is kept, so MinIO's signature check still passes
+	}))
+	defer glacier.Close()
+
+	venv := w.env("shop")
+	delete(venv, "HEROKU_API_KEY")
+	venv["AWS_ENDPOINT_URL_S3"] = glacier.URL
+	code, out := w.run(venv, "verify")
+	want := "aws s3api restore-object --bucket " + w.bucket + " --key pgbackups/" + m.Key
+	if code != ExitFailed || !strings.Contains(out, "summary: FAILED") || !strings.Contains(out, want) {
+		t.Errorf("exit %d; output lacks %q:\n%s", code, want, out)
 	}
 }
 
