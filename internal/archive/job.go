@@ -210,10 +210,11 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	m := j.manifest(db, backup, header, res)
 	if checked != nil && checked.summary != nil {
 		m.Structure = checked.summary
-		if names := checked.summary.FramingOnly(); len(names) > 0 && !res.AlreadyArchived {
-			log.Info().Strs("tables", names).
+		sum := checked.summary
+		if names := sum.FramingOnly(); (len(names) > 0 || sum.OtherFramingOnly > 0) && !res.AlreadyArchived {
+			log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
 				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
-				Msg("the download outran decompression: these tables were checked for framing, not decompressed")
+				Msg("the download outran decompression: this data was checked for framing, not decompressed")
 		}
 	}
 	blob, err := json.MarshalIndent(m, "", "  ")

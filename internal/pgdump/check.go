@@ -28,6 +28,9 @@ type Summary struct {
 	Bytes        int64          `json:"bytes"`      // length of the archive
 	DataBytes    int64          `json:"data_bytes"` // uncompressed size of the table and large object data decompressed
 	CountsByDesc map[string]int `json:"counts_by_desc"`
+	// OtherFramingOnly counts the large objects and other data that is not a table's (such as
+	// a materialized view's) checked for framing only, as Options.KeepUp allows.
+	OtherFramingOnly int `json:"other_framing_only,omitempty"`
 }
 
 // FramingOnly lists, as schema.name, the tables whose data was not all decompressed.
@@ -46,9 +49,16 @@ type Options struct {
 	// KeepUp never lets decompression hold the input back: when the workers fall a whole budget
 	// (16 MiB of compressed data) behind, the rest of the table they are on is checked for its
 	// chunk framing only — every chunk length, the block's end, and what follows — and the
-	// table is marked FramingOnly. Truncation, missing or misplaced blocks and trailing bytes are
-	// still found; damage inside that table's compressed data is not.
+	// table is marked FramingOnly. Large objects and other data that is not a table's are read
+	// for framing only while the input waits for the check (see behind), and counted in
+	// OtherFramingOnly. Truncation, missing or misplaced blocks and trailing bytes are still
+	// found; damage inside data read for framing only is not.
 	KeepUp bool
+
+	// behind says the input is waiting for the check (a Checker's queue is filling up). Large
+	// objects and data that is not a table's are decoded on the reading goroutine; keeping up,
+	// each of those streams is checked for framing only while this is true.
+	behind func() bool
 
 	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
 	segs         int
@@ -83,7 +93,7 @@ func CheckWith(r io.Reader, o Options) (Summary, error) {
 	}
 	if err != nil {
 		// What the data blocks held depends on how far the check got before it stopped.
-		c.sum.Tables, c.sum.LargeObjects, c.sum.DataBlocks, c.sum.DataBytes, c.sum.Bytes = nil, 0, 0, 0, 0
+		c.sum.Tables, c.sum.LargeObjects, c.sum.DataBlocks, c.sum.DataBytes, c.sum.Bytes, c.sum.OtherFramingOnly = nil, 0, 0, 0, 0, 0
 		return c.sum, err
 	}
 	c.sum.Bytes = c.s.off
@@ -287,9 +297,13 @@ func (c *checker) block() error {
 			}
 			return nil
 		}
-		n, rows, err := c.stream1(count)
+		n, rows, skipped, err := c.stream1(count)
 		if err != nil {
 			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
+		}
+		if skipped {
+			c.sum.OtherFramingOnly++
+			return nil
 		}
 		c.sum.DataBytes += n
 		if e.table >= 0 {
@@ -314,12 +328,16 @@ func (c *checker) block() error {
 		if oid < -1<<31 || oid >= 1<<32 {
 			return fmt.Errorf("pgdump: data block for %s at byte %d: large object OID %d at byte %d is out of range", e.name(), start, oid, at)
 		}
-		n, _, err := c.stream1(false)
+		n, _, skipped, err := c.stream1(false)
 		if err != nil {
 			return fmt.Errorf("pgdump: data block for %s at byte %d: large object %d (at byte %d): %w", e.name(), start, uint32(oid), at, err)
 		}
-		c.sum.DataBytes += n
 		c.sum.LargeObjects++
+		if skipped {
+			c.sum.OtherFramingOnly++
+			continue
+		}
+		c.sum.DataBytes += n
 	}
 }
 

@@ -227,19 +227,23 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stream1 reads one data stream from the archive and decodes it on this goroutine.
-func (c *checker) stream1(count bool) (n, rows int64, err error) {
+// stream1 reads one data stream from the archive and decodes it on this goroutine; or, keeping up
+// with input that is waiting for the check, reads its framing only and says it skipped it.
+func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 	c.stream.reset(c.s)
 	alg := c.sum.Header.Compression
+	if alg != "none" && c.opts.KeepUp && c.opts.behind != nil && c.opts.behind() {
+		return 0, 0, true, c.skipStream()
+	}
 	if alg == "none" {
 		var rc rowCounter
 		for {
 			v, err := c.stream.view()
 			if err == io.EOF {
-				return n, rc.count(), nil
+				return n, rc.count(), false, nil
 			}
 			if err != nil {
-				return n, 0, err
+				return n, 0, false, err
 			}
 			if count {
 				rc.write(v)
@@ -251,11 +255,26 @@ func (c *checker) stream1(count bool) (n, rows int64, err error) {
 	n, rows, err = c.dec.decodeStream(alg, &c.stream, count)
 	if err != nil {
 		if c.stream.err != nil {
-			return n, 0, c.stream.err // damage in the chunks explains the decoder's complaint
+			return n, 0, false, c.stream.err // damage in the chunks explains the decoder's complaint
 		}
-		return n, 0, explain(alg, err, c.stream.n-int64(c.dec.br.Buffered()))
+		return n, 0, false, explain(alg, err, c.stream.n-int64(c.dec.br.Buffered()))
 	}
-	return n, rows, nil
+	return n, rows, false, nil
+}
+
+// skipStream reads the rest of the current data stream's chunks without decoding them: their
+// lengths and the terminator are still checked.
+func (c *checker) skipStream() error {
+	for {
+		v, err := c.stream.view()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c.stream.consume(len(v))
+	}
 }
 
 // rowCounter counts the lines of COPY text. pg_dump ends the data with the end-of-copy marker

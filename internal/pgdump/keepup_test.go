@@ -205,3 +205,46 @@ func TestCutIsNotDamage(t *testing.T) {
 		d.release()
 	}
 }
+
+// Large objects are decoded on the reading goroutine: keeping up with input that waits for the
+// check, each is read for framing only and counted as such. Without KeepUp, or with nothing to
+// decompress, every one is decoded.
+func TestKeepUpSkipsLargeObjectsWhenBehind(t *testing.T) {
+	behind := func() bool { return true }
+	for _, alg := range []string{"none", "gzip", "lz4", "zstd"} {
+		a := shop(15, alg, true)
+		b := a.bytes(t)
+		full, err := Check(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := CheckWith(bytes.NewReader(b), Options{KeepUp: true, behind: behind})
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		want := 3
+		if alg == "none" {
+			want = 0
+		}
+		if sum.LargeObjects != 3 || sum.OtherFramingOnly != want || !reflect.DeepEqual(sum.Tables, full.Tables) ||
+			(want > 0) != (sum.DataBytes < full.DataBytes) {
+			t.Errorf("%s: summary %+v\nwant as %+v with %d large objects framing only", alg, sum, full, want)
+		}
+		if sum, err := CheckWith(bytes.NewReader(b), Options{behind: behind}); err != nil || sum.OtherFramingOnly != 0 {
+			t.Errorf("%s without KeepUp: %d framing only, %v", alg, sum.OtherFramingOnly, err)
+		}
+
+		// A large object's framing is still checked: cut inside the first one's data (after the
+		// block's type and id, the object's OID and its first chunk's length).
+		blobs := -1
+		for _, e := range a.entries {
+			if e.Desc == "BLOBS" {
+				blobs = a.blockAt[e.DumpID]
+			}
+		}
+		cut := blobs + 1 + 5 + 5 + 5 + 3
+		if _, err := CheckWith(bytes.NewReader(b[:cut]), Options{KeepUp: true, behind: behind}); !errors.Is(err, ErrTruncated) {
+			t.Errorf("%s: truncated inside a large object: %v", alg, err)
+		}
+	}
+}

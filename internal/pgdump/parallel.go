@@ -204,8 +204,7 @@ func (c *checker) dispatch(j *job) error {
 			return err
 		}
 		if !open {
-			c.stream.consume(len(v)) // cut: the chunk framing is still read and checked
-			continue
+			return c.skipStream() // cut: the chunk framing is still read and checked
 		}
 		for len(v) > 0 && open {
 			if seg == nil {
