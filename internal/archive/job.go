@@ -209,8 +209,8 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
 	m := j.manifest(db, backup, header, res)
 	if checked != nil && checked.summary != nil {
-		m.Structure = checked.summary
 		sum := checked.summary
+		m.Structure = sum
 		if names := sum.FramingOnly(); (len(names) > 0 || sum.OtherFramingOnly > 0) && !res.AlreadyArchived {
 			log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
 				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").

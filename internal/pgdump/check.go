@@ -55,9 +55,9 @@ type Options struct {
 	// found; damage inside data read for framing only is not.
 	KeepUp bool
 
-	// behind says the input is waiting for the check (a Checker's queue is filling up). Large
-	// objects and data that is not a table's are decoded on the reading goroutine; keeping up,
-	// each of those streams is checked for framing only while this is true.
+	// behind says the input is waiting for the check; a Checker that keeps up sets it to "its
+	// queue is filling up". Large objects and data that is not a table's are decoded on the
+	// reading goroutine, and each of those streams is checked for framing only while it is true.
 	behind func() bool
 
 	// For tests: the segment budget, and hooks before a worker decodes and after a cut.

@@ -37,7 +37,7 @@ func NewChecker(o Options) *Checker {
 	}
 	go func() {
 		defer close(c.done)
-		if o.behind == nil {
+		if o.KeepUp && o.behind == nil {
 			o.behind = func() bool { return len(c.full) >= queueBufs/2 }
 		}
 		c.sum, c.err = CheckWith(&queueReader{c: c}, o)

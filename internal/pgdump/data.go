@@ -74,6 +74,24 @@ func (b *blockStream) consume(k int) {
 	b.n += int64(k)
 }
 
+// each hands the rest of the payload to f (if not nil) as it is read, checking the chunks' lengths
+// and the terminator without decoding anything.
+func (b *blockStream) each(f func([]byte)) error {
+	for {
+		v, err := b.view()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			f(v)
+		}
+		b.consume(len(v))
+	}
+}
+
 func (b *blockStream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -231,49 +249,26 @@ func (s *sink) Write(p []byte) (int, error) {
 // with input that is waiting for the check, reads its framing only and says it skipped it.
 func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 	c.stream.reset(c.s)
-	alg := c.sum.Header.Compression
-	if alg != "none" && c.opts.KeepUp && c.opts.behind != nil && c.opts.behind() {
-		return 0, 0, true, c.skipStream()
-	}
-	if alg == "none" {
+	switch alg := c.sum.Header.Compression; {
+	case alg == "none":
 		var rc rowCounter
-		for {
-			v, err := c.stream.view()
-			if err == io.EOF {
-				return n, rc.count(), false, nil
-			}
-			if err != nil {
-				return n, 0, false, err
-			}
+		err = c.stream.each(func(v []byte) {
 			if count {
 				rc.write(v)
 			}
 			n += int64(len(v))
-			c.stream.consume(len(v))
+		})
+		return n, rc.count(), false, err
+	case c.opts.behind != nil && c.opts.behind():
+		return 0, 0, true, c.stream.each(nil)
+	default:
+		n, rows, err = c.dec.decodeStream(alg, &c.stream, count)
+		if err != nil && c.stream.err != nil {
+			err = c.stream.err // damage in the chunks explains the decoder's complaint
+		} else if err != nil {
+			err = explain(alg, err, c.stream.n-int64(c.dec.br.Buffered()))
 		}
-	}
-	n, rows, err = c.dec.decodeStream(alg, &c.stream, count)
-	if err != nil {
-		if c.stream.err != nil {
-			return n, 0, false, c.stream.err // damage in the chunks explains the decoder's complaint
-		}
-		return n, 0, false, explain(alg, err, c.stream.n-int64(c.dec.br.Buffered()))
-	}
-	return n, rows, false, nil
-}
-
-// skipStream reads the rest of the current data stream's chunks without decoding them: their
-// lengths and the terminator are still checked.
-func (c *checker) skipStream() error {
-	for {
-		v, err := c.stream.view()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		c.stream.consume(len(v))
+		return n, rows, false, err
 	}
 }
 

@@ -169,21 +169,25 @@ func (r *segReader) drain() {
 	}
 }
 
-// dispatch reads one table's data stream from the archive into a job for the workers.
+// dispatch reads one table's data stream from the archive into a job for the workers. Once the job
+// is cut, the rest of the stream is read for its chunk framing only.
 func (c *checker) dispatch(j *job) error {
 	p := c.pool
 	c.jobs = append(c.jobs, j)
-	open := c.queue(j)
+	c.stream.reset(c.s)
+	if !c.queue(j) {
+		return c.stream.each(nil)
+	}
 	var seg []byte
 	defer func() {
-		if !open {
-			return
+		if j.cut.Load() {
+			return // cut closed j.in
 		}
 		switch {
 		case len(seg) > 0:
 			if !c.send(j, seg) {
 				p.put(seg)
-				c.cut(j) // which closes j.in
+				c.cut(j)
 				return
 			}
 		case seg != nil:
@@ -191,7 +195,6 @@ func (c *checker) dispatch(j *job) error {
 		}
 		close(j.in)
 	}()
-	c.stream.reset(c.s)
 	for {
 		if p.failed.Load() {
 			return errAborted
@@ -203,15 +206,11 @@ func (c *checker) dispatch(j *job) error {
 		if err != nil {
 			return err
 		}
-		if !open {
-			return c.skipStream() // cut: the chunk framing is still read and checked
-		}
-		for len(v) > 0 && open {
+		for len(v) > 0 {
 			if seg == nil {
 				if seg = p.get(); seg == nil {
 					c.cut(j)
-					open = false
-					break
+					return c.stream.each(nil)
 				}
 			}
 			k := copy(seg[len(seg):cap(seg)], v)
@@ -219,12 +218,13 @@ func (c *checker) dispatch(j *job) error {
 			v = v[k:]
 			c.stream.consume(k)
 			if len(seg) == cap(seg) {
-				if !c.send(j, seg) {
-					p.put(seg)
-					c.cut(j)
-					open = false
-				}
+				full := seg
 				seg = nil
+				if !c.send(j, full) {
+					p.put(full)
+					c.cut(j)
+					return c.stream.each(nil)
+				}
 			}
 		}
 	}
