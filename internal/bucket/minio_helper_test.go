@@ -78,22 +78,11 @@ func startExtraMinIO(t *testing.T, withTLS bool) *extraMinIO {
 		log.Close()
 	})
 
-	hc := m.httpClient()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := hc.Get(m.Endpoint + "/minio/health/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("extra minio at %s not healthy after 30s: %v\n%s", m.Endpoint, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testenv.WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, m.transport(), 30*time.Second); err != nil {
+		out, _ := os.ReadFile(log.Name())
+		t.Fatalf("extra minio: %v\n%s", err, out)
 	}
+	return m
 }
 
 func (m *extraMinIO) transport() *http.Transport {
@@ -102,10 +91,6 @@ func (m *extraMinIO) transport() *http.Transport {
 		tr.TLSClientConfig = &tls.Config{RootCAs: m.pool}
 	}
 	return tr
-}
-
-func (m *extraMinIO) httpClient() *http.Client {
-	return &http.Client{Transport: m.transport(), Timeout: 5 * time.Second}
 }
 
 // Client is an S3 client with the given credentials.

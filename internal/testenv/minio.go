@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/madmin-go/v3"
 )
 
 // MinIOVersion is the MinIO release bin/test builds (go install github.com/minio/minio@MinIOVersion).
@@ -96,7 +98,35 @@ func startMinIO(bin string) (*MinIO, error) {
 	if err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", 30*time.Second); err != nil {
 		return nil, err
 	}
+	if err := WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, nil, 30*time.Second); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// WaitMinIOReady waits until a MinIO answers an IAM admin call made with its root credentials.
+// Its health probe answers 200 before its object layer and IAM have loaded, while buckets cannot
+// be made yet and a policy just added can still vanish. tr may be nil.
+func WaitMinIOReady(endpoint, accessKey, secretKey string, tr http.RoundTripper, timeout time.Duration) error {
+	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
+	adm, err := madmin.New(host, accessKey, secretKey, strings.HasPrefix(endpoint, "https://"))
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		adm.SetCustomTransport(tr)
+	}
+	var last error
+	ready := waitFor(timeout, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, last = adm.ListUsers(ctx)
+		return last == nil
+	})
+	if !ready {
+		return fmt.Errorf("MinIO at %s not ready within %s: %v", endpoint, timeout, last)
+	}
+	return nil
 }
 
 // Client is an S3 client with the root credentials, path style. It is built without the SDK's
