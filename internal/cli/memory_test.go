@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestMemoryFlatInTargets runs the real binary over one target and then over thirty (each dump
+// larger than the part buffers, so every target uses all of them) and compares peak RSS: on a
+// 512 MB dyno, memory must not grow with the number of databases.
+func TestMemoryFlatInTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 1.5 GB")
+	}
+	w := newWorld(t)
+	name, dsn := w.pg.CreateDB(t, "big")
+	w.pg.Exec(t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
+		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 24000) g;`)
+	const n = 30
+	var targets []string
+	for i := range n {
+		app := fmt.Sprintf("shop-%02d", i)
+		w.sim.AddApp(app)
+		addon := w.sim.AddDatabase(app, "DATABASE", "heroku-postgresql:standard-0", dsn)
+		w.captureDirect(addon, app)
+		targets = append(targets, app)
+	}
+	peak := func(targets []string) int64 {
+		env := w.env(strings.Join(targets, " "))
+		env["BACKUP_MODE"] = "latest"
+		env["ARCHIVE_URL"] = "s3://" + w.bucket + "/" + fmt.Sprintf("run%d", len(targets))
+		cmd := exec.Command(pgoffsiteBinary(t), "backup")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%d targets: %v\n%s", len(targets), err, out.String())
+		}
+		w.assertNoSecrets(out.String())
+		if got := strings.Count(out.String(), "summary: archived"); got != len(targets) {
+			t.Fatalf("%d targets archived of %d:\n%s", got, len(targets), out.String())
+		}
+		return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	}
+	one := peak(targets[:1])
+	all := peak(targets)
+	t.Logf("peak RSS: one target %d MiB, %d targets %d MiB (%.2f×)", one/1024, n, all/1024, float64(all)/float64(one))
+	if float64(all) > 1.2*float64(one) {
+		t.Errorf("peak RSS grew from %d MiB for one target to %d MiB for %d: want at most 1.2×", one/1024, all/1024, n)
+	}
+}
