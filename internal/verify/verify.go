@@ -13,6 +13,8 @@ import (
 	"io"
 	"os/exec"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,31 +43,101 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
-	Err      error
+	// FramingOnly names the tables the backup checked for their framing only (the manifest says
+	// so), and OtherFramingOnly counts such large objects and other data: a verification that
+	// passed has decompressed them all.
+	FramingOnly      []string
+	OtherFramingOnly int
+	Err              error
 }
 
-// Latest returns the dump key of the newest archive of app (and database, when not empty,
-// matched by its attachment name), found by the manifests' sortable keys.
+// Latest returns the dump key of the newest archive of database on app, database named as
+// BACKUP_TARGETS names it: DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK[_URL], an add-on name,
+// or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
+// every key: one listing orders them all, with no object read per archive, and a dump whose
+// manifest is missing still counts (and then fails its verification rather than being passed
+// over for an older one). Backups finished in the same second go by transfer number.
+//
+// The backup job resolves the name with Heroku and files the archive under the attachment Heroku
+// answered with (archive.Key); verify runs without a Heroku key, so it matches the name the way
+// Heroku resolves it: an attachment name, with or without _URL, matches the key's database
+// segment; an add-on name matches the manifest's addon.
 func Latest(ctx context.Context, src Source, app, database string) (string, error) {
-	keys, err := src.List(ctx, app+"/")
+	prefix := app + "/"
+	keys, err := src.List(ctx, prefix)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("verify: list the archives of %s:%s: %w", app, database, err)
 	}
-	want := strings.TrimSuffix(strings.ToUpper(database), "_URL")
-	var manifests []string
+	type dump struct {
+		key  string
+		info archive.KeyInfo
+	}
+	var dumps []dump
+	manifests := map[string]bool{}
 	for _, k := range keys {
-		parts := strings.Split(k, "/")
-		if !strings.HasSuffix(k, ".json") || len(parts) < 3 || (want != "" && parts[1] != want) {
-			continue
+		if strings.HasSuffix(k, ".json") {
+			manifests[k] = true
+		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
+			dumps = append(dumps, dump{k, info})
 		}
-		manifests = append(manifests, k)
 	}
-	if len(manifests) == 0 {
-		return "", fmt.Errorf("verify: no archive of %s:%s under %s", app, database, src.Location(app+"/"))
+	sort.Slice(dumps, func(i, j int) bool {
+		a, b := dumps[i].info, dumps[j].info
+		if !a.FinishedAt.Equal(b.FinishedAt) {
+			return a.FinishedAt.After(b.FinishedAt)
+		}
+		if a.Num != b.Num {
+			return a.Num > b.Num
+		}
+		return dumps[i].key > dumps[j].key
+	})
+
+	segment, addon := names(database)
+	for _, d := range dumps {
+		if d.info.Database == segment {
+			return d.key, nil
+		}
+		if mk := archive.ManifestKey(d.key); addon != "" && manifests[mk] {
+			m, err := readManifest(ctx, src, mk)
+			if err != nil {
+				// Unreadable, it might be this add-on's newest: stop rather than pick an older one.
+				return "", fmt.Errorf("verify: find the newest archive of %s:%s: %w", app, database, err)
+			}
+			if m.Addon == addon {
+				return d.key, nil
+			}
+		}
 	}
-	// Keys sort by date, then by the backup's finish time in the name.
-	sort.Slice(manifests, func(i, j int) bool { return path.Base(manifests[i]) < path.Base(manifests[j]) })
-	return strings.TrimSuffix(manifests[len(manifests)-1], ".json") + ".dump", nil
+	var found []string
+	for _, d := range dumps {
+		if !slices.Contains(found, d.info.Database) {
+			found = append(found, d.info.Database)
+		}
+	}
+	if len(found) == 0 {
+		return "", fmt.Errorf("verify: no archive of %s:%s under %s: no archive of %s at all (has the backup run with this ARCHIVE_URL?)",
+			app, database, src.Location(prefix), app)
+	}
+	sort.Strings(found)
+	return "", fmt.Errorf("verify: no archive of %s:%s under %s; %s has archives of %s",
+		app, database, src.Location(prefix), app, strings.Join(found, ", "))
+}
+
+// addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
+var addonNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// names gives the key segment a database name files its archives under when Heroku resolves it
+// by attachment name, and the add-on name it may be instead ("" when it cannot be one).
+// other-app::NAME names NAME as attached to other-app; the job files it under NAME on the app.
+func names(database string) (segment, addon string) {
+	if _, name, ok := strings.Cut(database, "::"); ok {
+		database = name
+	}
+	segment = archive.KeyDatabase(strings.TrimSuffix(strings.ToUpper(database), "_URL"))
+	if addonNameRE.MatchString(database) {
+		addon = database
+	}
+	return segment, addon
 }
 
 // Archive verifies the dump at key against its manifest.
@@ -78,9 +150,12 @@ func Archive(ctx context.Context, src Source, key string, o Options) Result {
 func verify(ctx context.Context, src Source, key string, o Options, res *Result) error {
 	m, err := readManifest(ctx, src, archive.ManifestKey(key))
 	if err != nil {
-		return err
+		return fmt.Errorf("verify %s: without its manifest the archive cannot be checked: %w", src.Location(key), err)
 	}
 	res.Manifest = m
+	if m.Structure != nil {
+		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
+	}
 	if m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key) {
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
 	}
@@ -153,11 +228,11 @@ func readManifest(ctx context.Context, src Source, key string) (archive.Manifest
 	var m archive.Manifest
 	body, _, err := src.Open(ctx, key)
 	if err != nil {
-		return m, fmt.Errorf("verify: read manifest %s: %w", src.Location(key), err)
+		return m, fmt.Errorf("read manifest %s: %w", src.Location(key), err)
 	}
 	defer body.Close()
 	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&m); err != nil {
-		return m, fmt.Errorf("verify: manifest %s is not valid JSON: %w", src.Location(key), err)
+		return m, fmt.Errorf("manifest %s is not valid JSON: %w", src.Location(key), err)
 	}
 	return m, nil
 }
