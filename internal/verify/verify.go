@@ -150,7 +150,7 @@ func Archive(ctx context.Context, src Source, key string, o Options) Result {
 func verify(ctx context.Context, src Source, key string, o Options, res *Result) error {
 	m, err := readManifest(ctx, src, archive.ManifestKey(key))
 	if err != nil {
-		return fmt.Errorf("verify %s: without its manifest the archive cannot be checked: %w", src.Location(key), err)
+		return fmt.Errorf("verify %s: its manifest cannot be read, so the archive cannot be checked: %w", src.Location(key), err)
 	}
 	res.Manifest = m
 	if m.Structure != nil {
@@ -173,7 +173,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	var restore *restoreRun
 	sinks := []io.Writer{hash, chk}
 	if o.RestoreTo != "" {
-		restore, err = startRestore(ctx, o, key)
+		restore, err = startRestore(ctx, o, src.Location(key))
 		if err != nil {
 			return err
 		}
@@ -268,7 +268,7 @@ type restoreRun struct {
 }
 
 // startRestore runs pg_restore reading the archive from stdin: no temporary file.
-func startRestore(ctx context.Context, o Options, key string) (*restoreRun, error) {
+func startRestore(ctx context.Context, o Options, location string) (*restoreRun, error) {
 	r := &restoreRun{cmd: exec.CommandContext(ctx, bin(o, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", o.RestoreTo)}
 	r.cmd.Stderr = &r.stderr
 	in, err := r.cmd.StdinPipe()
@@ -277,7 +277,7 @@ func startRestore(ctx context.Context, o Options, key string) (*restoreRun, erro
 	}
 	r.stdin = in
 	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("verify %s: start pg_restore: %w", key, err)
+		return nil, fmt.Errorf("verify %s: start pg_restore: %w", location, err)
 	}
 	return r, nil
 }
@@ -285,9 +285,32 @@ func startRestore(ctx context.Context, o Options, key string) (*restoreRun, erro
 func (r *restoreRun) wait() error {
 	r.stdin.Close()
 	if err := r.cmd.Wait(); err != nil {
-		return fmt.Errorf("pg_restore failed: %v: %s", err, lastLines(r.stderr.String(), 5))
+		return fmt.Errorf("pg_restore failed: %v: %s", err, restoreErrors(r.stderr.String()))
 	}
 	return nil
+}
+
+// restoreErrors picks pg_restore's error lines, with their indented continuations, out of what
+// it printed: the SQL it echoes after a failed statement ("Command was: ...") can be many lines
+// long and would push the error itself out of the last few.
+func restoreErrors(stderr string) string {
+	var picked []string
+	inError := false
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		switch {
+		case strings.HasPrefix(line, "pg_restore: error:"):
+			inError = true
+			picked = append(picked, line)
+		case inError && strings.HasPrefix(line, "\t"):
+			picked = append(picked, strings.TrimSpace(line))
+		default:
+			inError = false
+		}
+	}
+	if len(picked) == 0 {
+		return lastLines(stderr, 5)
+	}
+	return strings.Join(picked[:min(len(picked), 6)], " | ")
 }
 
 // countRows counts the rows of each table in the restored database with psql.
