@@ -61,6 +61,29 @@ func TestVerify(t *testing.T) {
 
 	key := "pgbackups/" + m.Key
 	manifestKey := strings.TrimSuffix(key, ".dump") + ".json"
+
+	// A table the backup checked for framing only: verify decompresses it and says so.
+	good := w.object(manifestKey)
+	fm := m
+	st := *m.Structure
+	st.Tables = nil
+	for _, tb := range m.Structure.Tables {
+		if tb.Name == "orders" {
+			tb.Rows, tb.Bytes, tb.FramingOnly = -1, -1, true
+		}
+		st.Tables = append(st.Tables, tb)
+	}
+	fm.Structure = &st
+	blob, err := json.Marshal(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.put(manifestKey, blob)
+	code, out = w.run(venv, "verify")
+	if code != ExitOK || !strings.Contains(out, "rows=4421") || !strings.Contains(out, `framing_only_at_backup=["public.orders"]`) {
+		t.Errorf("verify of an archive with a framing-only table: exit %d", code)
+	}
+	w.put(manifestKey, good)
 	tests := []struct {
 		name   string
 		damage func()
