@@ -56,7 +56,8 @@ type Result struct {
 // or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
 // every key: one listing orders them all, with no object read per archive, and a dump whose
 // manifest is missing still counts (and then fails its verification rather than being passed
-// over for an older one). Backups finished in the same second go by transfer number.
+// over for an older one, also when an add-on name is matched by the manifests beside it).
+// Backups finished in the same second go by transfer number.
 //
 // The backup job resolves the name with Heroku and files the archive under the attachment Heroku
 // answered with (archive.Key); verify runs without a Heroku key, so it matches the name the way
@@ -93,19 +94,33 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 	})
 
 	segment, addon := names(database)
+	orphans := map[string]string{} // database segment → its newest dump without a manifest
 	for _, d := range dumps {
 		if d.info.Database == segment {
 			return d.key, nil
 		}
-		if mk := archive.ManifestKey(d.key); addon != "" && manifests[mk] {
-			m, err := readManifest(ctx, src, mk)
-			if err != nil {
-				// Unreadable, it might be this add-on's newest: stop rather than pick an older one.
-				return "", fmt.Errorf("verify: find the newest archive of %s:%s: %w", app, database, err)
+		if addon == "" {
+			continue
+		}
+		mk := archive.ManifestKey(d.key)
+		if !manifests[mk] {
+			if _, ok := orphans[d.info.Database]; !ok {
+				orphans[d.info.Database] = d.key
 			}
-			if m.Addon == addon {
-				return d.key, nil
+			continue
+		}
+		m, err := readManifest(ctx, src, mk)
+		if err != nil {
+			// Unreadable, it might be this add-on's newest: stop rather than pick an older one.
+			return "", fmt.Errorf("verify: find the newest archive of %s:%s: %w", app, database, err)
+		}
+		if m.Addon == addon {
+			// A newer dump beside it without a manifest is, by where the job filed it, most
+			// likely this add-on's newest: verify that one, and fail, rather than an older one.
+			if k, ok := orphans[d.info.Database]; ok {
+				return k, nil
 			}
+			return d.key, nil
 		}
 	}
 	var found []string

@@ -114,8 +114,7 @@ func TestLatestIsTheLastFinishedBackup(t *testing.T) {
 		{"a later day before an earlier hour", []backup{db("b100", at(23, 23, 59, 59)), db("b099", at(24, 0, 0, 1))}, "b099", nil},
 		{"same second: the higher transfer number", []backup{db("b041", at(24, 2, 0, 0)), db("b042", at(24, 2, 0, 0))}, "b042", nil},
 		{"the newest dump lost its manifest: still the newest", []backup{db("b041", at(24, 2, 0, 0)),
-			{app: "shop", attachment: "DATABASE", addon: addon, name: "b042", finished: at(24, 3, 0, 0), noManifest: true}}, "b042",
-			[]string{"DATABASE_URL"}}, // by add-on name, only a manifest tells whose a dump is
+			{app: "shop", attachment: "DATABASE", addon: addon, name: "b042", finished: at(24, 3, 0, 0), noManifest: true}}, "b042", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +184,12 @@ func TestLatestMatchesEveryDatabaseName(t *testing.T) {
 			t.Errorf("shop:%s: %v", database, err)
 		}
 	}
+	// A newer dump without a manifest under another attachment is not taken for the add-on's.
+	file(t, s, backup{app: "shop", attachment: "HEROKU_POSTGRESQL_PINK", name: "b014", finished: at(24, 5, 0, 0), noManifest: true})
+	if got, err := Latest(context.Background(), s, "shop", "postgresql-globular-83867"); err != nil || !strings.Contains(got, "b012") {
+		t.Errorf("the add-on name beside another database's dump without a manifest: %s, %v", got, err)
+	}
+
 	if _, err := Latest(context.Background(), s, "cart", "DATABASE_URL"); err == nil || !strings.Contains(err.Error(), "no archive of cart at all") {
 		t.Errorf("an app with no archives: %v", err)
 	}
