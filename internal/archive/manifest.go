@@ -45,9 +45,48 @@ func Key(db heroku.Database, b heroku.Transfer) string {
 	if at.IsZero() {
 		at = b.CreatedAt.UTC()
 	}
-	name := strings.ToUpper(db.Attachment)
-	return fmt.Sprintf("%s/%s/%s/%s-%s-%s-%s.dump", db.App, name, at.Format("2006/01/02"),
-		db.App, name, b.Name(), at.Format("20060102T150405Z"))
+	name := KeyDatabase(db.Attachment)
+	return fmt.Sprintf("%s/%s/%s/%s-%s-%s-%s.dump", db.App, name, at.Format(keyDateLayout),
+		db.App, name, b.Name(), at.Format(keyTimeLayout))
+}
+
+const (
+	keyDateLayout = "2006/01/02"
+	keyTimeLayout = "20060102T150405Z"
+)
+
+// KeyDatabase is a key's <database> segment for the attachment Heroku resolved a target to.
+func KeyDatabase(attachment string) string { return strings.ToUpper(attachment) }
+
+// KeyInfo is what a dump key made by Key tells without reading its manifest.
+type KeyInfo struct {
+	App        string
+	Database   string // the key's segment: KeyDatabase of the attachment
+	Backup     string // e.g. b042
+	Num        int    // the backup's transfer number; 0 for a legacy name
+	FinishedAt time.Time
+}
+
+// ParseKey reads a dump key made by Key (relative to the store's prefix); ok is false for any
+// other key, so that foreign objects in the bucket are passed over rather than misread.
+func ParseKey(key string) (k KeyInfo, ok bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 6 || !strings.HasSuffix(parts[5], ".dump") {
+		return k, false
+	}
+	k.App, k.Database = parts[0], parts[1]
+	rest, found := strings.CutPrefix(strings.TrimSuffix(parts[5], ".dump"), k.App+"-"+k.Database+"-")
+	i := strings.LastIndexByte(rest, '-')
+	if k.App == "" || k.Database == "" || !found || i <= 0 {
+		return k, false
+	}
+	at, err := time.Parse(keyTimeLayout, rest[i+1:])
+	if err != nil || strings.Join(parts[2:5], "/") != at.Format(keyDateLayout) {
+		return k, false
+	}
+	k.Backup, k.FinishedAt = rest[:i], at
+	k.Num, _ = heroku.ParseBackupName(k.Backup)
+	return k, true
 }
 
 // ManifestKey is the manifest's key beside a dump key.

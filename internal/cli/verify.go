@@ -60,14 +60,22 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 			if v.Restored {
 				restored = ", restored and counted"
 			}
-			log.Info().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Int64("bytes", r.Bytes).
-				Int("tables", v.Tables).Int64("rows", v.Rows).Str("location", r.Location).
-				Msg("verified: size, SHA-256 and structure match the manifest" + restored)
+			ev := log.Info().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Int64("bytes", r.Bytes).
+				Int("tables", v.Tables).Int64("rows", v.Rows).Str("location", r.Location)
+			if len(v.FramingOnly) > 0 || v.OtherFramingOnly > 0 {
+				// The backup could not vouch for this data; this verification has decompressed it.
+				ev = ev.Strs("framing_only_at_backup", v.FramingOnly).Int("other_framing_only_at_backup", v.OtherFramingOnly)
+			}
+			ev.Msg("verified: size, SHA-256 and structure match the manifest" + restored)
 		}
 		results = append(results, r)
 	}
 	if *key != "" {
-		check(archive.Target{App: "-", Database: "-"}, *key)
+		t := archive.Target{App: "-", Database: "-"}
+		if info, ok := archive.ParseKey(*key); ok {
+			t = archive.Target{App: info.App, Database: info.Database}
+		}
+		check(t, *key)
 	} else {
 		for _, t := range cfg.Targets {
 			target := archive.Target{App: t.App, Database: t.Database}

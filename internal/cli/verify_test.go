@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
 )
 
 func (w *world) put(key string, body []byte) {
@@ -58,6 +61,29 @@ func TestVerify(t *testing.T) {
 
 	key := "pgbackups/" + m.Key
 	manifestKey := strings.TrimSuffix(key, ".dump") + ".json"
+
+	// A table the backup checked for framing only: verify decompresses it and says so.
+	good := w.object(manifestKey)
+	fm := m
+	st := *m.Structure
+	st.Tables = nil
+	for _, tb := range m.Structure.Tables {
+		if tb.Name == "orders" {
+			tb.Rows, tb.Bytes, tb.FramingOnly = -1, -1, true
+		}
+		st.Tables = append(st.Tables, tb)
+	}
+	fm.Structure = &st
+	blob, err := json.Marshal(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.put(manifestKey, blob)
+	code, out = w.run(venv, "verify")
+	if code != ExitOK || !strings.Contains(out, "rows=4421") || !strings.Contains(out, `framing_only_at_backup=["public.orders"]`) {
+		t.Errorf("verify of an archive with a framing-only table: exit %d", code)
+	}
+	w.put(manifestKey, good)
 	tests := []struct {
 		name   string
 		damage func()
@@ -128,4 +154,66 @@ func TestVerifyArchivedInGlacier(t *testing.T) {
 func scratchName(dsn string) string {
 	name := dsn[strings.LastIndex(dsn, "/")+1:]
 	return strings.SplitN(name, "?", 2)[0]
+}
+
+// With several archives of a database, verify checks the newest, however BACKUP_TARGETS names
+// the database: an attachment name with or without _URL, an add-on name, other-app::NAME.
+func TestVerifyNewestArchiveByEveryName(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.sim.AddApp("warehouse")
+	w.database("shop", "HEROKU_POSTGRESQL_PINK", 10)
+	w.database("warehouse", "DATABASE", 20)
+	env := w.env("shop:HEROKU_POSTGRESQL_PINK shop:warehouse::DATABASE_URL")
+	for range 2 {
+		if code, _ := w.run(env, "backup"); code != ExitOK {
+			t.Fatal("backup failed")
+		}
+	}
+	// The newest backup of each database, from the manifests the job wrote.
+	newest := map[string]archive.Manifest{} // by the key's database segment
+	for _, k := range w.keys() {
+		if !strings.HasSuffix(k, ".json") {
+			continue
+		}
+		var m archive.Manifest
+		if err := json.Unmarshal(w.object(k), &m); err != nil {
+			t.Fatal(err)
+		}
+		if old, ok := newest[m.Database]; !ok || m.BackupFinishedAt.After(old.BackupFinishedAt) ||
+			m.BackupFinishedAt.Equal(old.BackupFinishedAt) && m.Backup > old.Backup {
+			newest[m.Database] = m
+		}
+	}
+	pink, wh := newest["HEROKU_POSTGRESQL_PINK"], newest["DATABASE"]
+	if pink.Addon == "" || wh.BillingApp != "warehouse" || pink.Backup == wh.Backup && pink.BillingApp == wh.BillingApp {
+		t.Fatalf("archives: %+v", newest)
+	}
+
+	venv := w.env("shop:HEROKU_POSTGRESQL_PINK_URL shop:" + pink.Addon + " shop:warehouse::DATABASE_URL shop:warehouse::" + wh.Addon)
+	delete(venv, "HEROKU_API_KEY")
+	code, out := w.run(venv, "verify")
+	if code != ExitOK {
+		t.Fatalf("verify: exit %d", code)
+	}
+	want := map[string][]string{ // database as named → its newest backup and rows (customers' 100 + orders')
+		"HEROKU_POSTGRESQL_PINK_URL": {pink.Backup, "110"},
+		pink.Addon:                   {pink.Backup, "110"},
+		"warehouse::DATABASE_URL":    {wh.Backup, "120"},
+		"warehouse::" + wh.Addon:     {wh.Backup, "120"},
+	}
+	for db, bk := range want {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "verified:") && strings.Contains(line, " database="+db+" ") {
+				found = true
+				if !strings.Contains(line, " backup="+bk[0]+" ") || !strings.Contains(line, " rows="+bk[1]+" ") {
+					t.Errorf("%s: verified another archive than its newest, %s with %s rows: %s", db, bk[0], bk[1], line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no archive verified", db)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"io"
 	"os/exec"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,31 +43,116 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
-	Err      error
+	// FramingOnly names the tables the backup checked for their framing only (the manifest says
+	// so), and OtherFramingOnly counts such large objects and other data: a verification that
+	// passed has decompressed them all.
+	FramingOnly      []string
+	OtherFramingOnly int
+	Err              error
 }
 
-// Latest returns the dump key of the newest archive of app (and database, when not empty,
-// matched by its attachment name), found by the manifests' sortable keys.
+// Latest returns the dump key of the newest archive of database on app, database named as
+// BACKUP_TARGETS names it: DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK[_URL], an add-on name,
+// or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
+// every key: one listing orders them all, with no object read per archive, and a dump whose
+// manifest is missing still counts (and then fails its verification rather than being passed
+// over for an older one, also when an add-on name is matched by the manifests beside it).
+// Backups finished in the same second go by transfer number.
+//
+// The backup job resolves the name with Heroku and files the archive under the attachment Heroku
+// answered with (archive.Key); verify runs without a Heroku key, so it matches the name the way
+// Heroku resolves it: an attachment name, with or without _URL, matches the key's database
+// segment; an add-on name matches the manifest's addon.
 func Latest(ctx context.Context, src Source, app, database string) (string, error) {
-	keys, err := src.List(ctx, app+"/")
+	prefix := app + "/"
+	keys, err := src.List(ctx, prefix)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("verify: list the archives of %s:%s: %w", app, database, err)
 	}
-	want := strings.TrimSuffix(strings.ToUpper(database), "_URL")
-	var manifests []string
+	type dump struct {
+		key  string
+		info archive.KeyInfo
+	}
+	var dumps []dump
+	manifests := map[string]bool{}
 	for _, k := range keys {
-		parts := strings.Split(k, "/")
-		if !strings.HasSuffix(k, ".json") || len(parts) < 3 || (want != "" && parts[1] != want) {
+		if strings.HasSuffix(k, ".json") {
+			manifests[k] = true
+		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
+			dumps = append(dumps, dump{k, info})
+		}
+	}
+	sort.Slice(dumps, func(i, j int) bool {
+		a, b := dumps[i].info, dumps[j].info
+		if !a.FinishedAt.Equal(b.FinishedAt) {
+			return a.FinishedAt.After(b.FinishedAt)
+		}
+		if a.Num != b.Num {
+			return a.Num > b.Num
+		}
+		return dumps[i].key > dumps[j].key
+	})
+
+	segment, addon := names(database)
+	orphans := map[string]string{} // database segment → its newest dump without a manifest
+	for _, d := range dumps {
+		if d.info.Database == segment {
+			return d.key, nil
+		}
+		if addon == "" {
 			continue
 		}
-		manifests = append(manifests, k)
+		mk := archive.ManifestKey(d.key)
+		if !manifests[mk] {
+			if _, ok := orphans[d.info.Database]; !ok {
+				orphans[d.info.Database] = d.key
+			}
+			continue
+		}
+		m, err := readManifest(ctx, src, mk)
+		if err != nil {
+			// Unreadable, it might be this add-on's newest: stop rather than pick an older one.
+			return "", fmt.Errorf("verify: find the newest archive of %s:%s: %w", app, database, err)
+		}
+		if m.Addon == addon {
+			// A newer dump beside it without a manifest is, by where the job filed it, most
+			// likely this add-on's newest: verify that one, and fail, rather than an older one.
+			if k, ok := orphans[d.info.Database]; ok {
+				return k, nil
+			}
+			return d.key, nil
+		}
 	}
-	if len(manifests) == 0 {
-		return "", fmt.Errorf("verify: no archive of %s:%s under %s", app, database, src.Location(app+"/"))
+	var found []string
+	for _, d := range dumps {
+		if !slices.Contains(found, d.info.Database) {
+			found = append(found, d.info.Database)
+		}
 	}
-	// Keys sort by date, then by the backup's finish time in the name.
-	sort.Slice(manifests, func(i, j int) bool { return path.Base(manifests[i]) < path.Base(manifests[j]) })
-	return strings.TrimSuffix(manifests[len(manifests)-1], ".json") + ".dump", nil
+	if len(found) == 0 {
+		return "", fmt.Errorf("verify: no archive of %s:%s under %s: no archive of %s at all (has the backup run with this ARCHIVE_URL?)",
+			app, database, src.Location(prefix), app)
+	}
+	sort.Strings(found)
+	return "", fmt.Errorf("verify: no archive of %s:%s under %s; %s has archives of %s",
+		app, database, src.Location(prefix), app, strings.Join(found, ", "))
+}
+
+// addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
+var addonNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// names gives the key segment a database name files its archives under when Heroku resolves it
+// by attachment name, and the add-on name it may be instead ("" when it cannot be one).
+// other-app::NAME names NAME as attached to other-app; the job files it under NAME on the app.
+func names(database string) (segment, addon string) {
+	if _, name, ok := strings.Cut(database, "::"); ok {
+		database = name
+	}
+	segment = archive.KeyDatabase(strings.TrimSuffix(strings.ToUpper(database), "_URL"))
+	if addonNameRE.MatchString(database) {
+		addon = database
+	}
+	return segment, addon
 }
 
 // Archive verifies the dump at key against its manifest.
@@ -78,9 +165,12 @@ func Archive(ctx context.Context, src Source, key string, o Options) Result {
 func verify(ctx context.Context, src Source, key string, o Options, res *Result) error {
 	m, err := readManifest(ctx, src, archive.ManifestKey(key))
 	if err != nil {
-		return err
+		return fmt.Errorf("verify %s: its manifest cannot be read, so the archive cannot be checked: %w", src.Location(key), err)
 	}
 	res.Manifest = m
+	if m.Structure != nil {
+		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
+	}
 	if m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key) {
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
 	}
@@ -98,7 +188,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	var restore *restoreRun
 	sinks := []io.Writer{hash, chk}
 	if o.RestoreTo != "" {
-		restore, err = startRestore(ctx, o, key)
+		restore, err = startRestore(ctx, o, src.Location(key))
 		if err != nil {
 			return err
 		}
@@ -153,11 +243,11 @@ func readManifest(ctx context.Context, src Source, key string) (archive.Manifest
 	var m archive.Manifest
 	body, _, err := src.Open(ctx, key)
 	if err != nil {
-		return m, fmt.Errorf("verify: read manifest %s: %w", src.Location(key), err)
+		return m, fmt.Errorf("read manifest %s: %w", src.Location(key), err)
 	}
 	defer body.Close()
 	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&m); err != nil {
-		return m, fmt.Errorf("verify: manifest %s is not valid JSON: %w", src.Location(key), err)
+		return m, fmt.Errorf("manifest %s is not valid JSON: %w", src.Location(key), err)
 	}
 	return m, nil
 }
@@ -193,7 +283,7 @@ type restoreRun struct {
 }
 
 // startRestore runs pg_restore reading the archive from stdin: no temporary file.
-func startRestore(ctx context.Context, o Options, key string) (*restoreRun, error) {
+func startRestore(ctx context.Context, o Options, location string) (*restoreRun, error) {
 	r := &restoreRun{cmd: exec.CommandContext(ctx, bin(o, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", o.RestoreTo)}
 	r.cmd.Stderr = &r.stderr
 	in, err := r.cmd.StdinPipe()
@@ -202,7 +292,7 @@ func startRestore(ctx context.Context, o Options, key string) (*restoreRun, erro
 	}
 	r.stdin = in
 	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("verify %s: start pg_restore: %w", key, err)
+		return nil, fmt.Errorf("verify %s: start pg_restore: %w", location, err)
 	}
 	return r, nil
 }
@@ -210,9 +300,32 @@ func startRestore(ctx context.Context, o Options, key string) (*restoreRun, erro
 func (r *restoreRun) wait() error {
 	r.stdin.Close()
 	if err := r.cmd.Wait(); err != nil {
-		return fmt.Errorf("pg_restore failed: %v: %s", err, lastLines(r.stderr.String(), 5))
+		return fmt.Errorf("pg_restore failed: %v: %s", err, restoreErrors(r.stderr.String()))
 	}
 	return nil
+}
+
+// restoreErrors picks pg_restore's error lines, with their indented continuations, out of what
+// it printed: the SQL it echoes after a failed statement ("Command was: ...") can be many lines
+// long and would push the error itself out of the last few.
+func restoreErrors(stderr string) string {
+	var picked []string
+	inError := false
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		switch {
+		case strings.HasPrefix(line, "pg_restore: error:"):
+			inError = true
+			picked = append(picked, line)
+		case inError && strings.HasPrefix(line, "\t"):
+			picked = append(picked, strings.TrimSpace(line))
+		default:
+			inError = false
+		}
+	}
+	if len(picked) == 0 {
+		return lastLines(stderr, 5)
+	}
+	return strings.Join(picked[:min(len(picked), 6)], " | ")
 }
 
 // countRows counts the rows of each table in the restored database with psql.

@@ -1,0 +1,49 @@
+package archive
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+)
+
+// ParseKey reads back what Key writes, and nothing else.
+func TestParseKey(t *testing.T) {
+	finished := time.Date(2026, 11, 24, 2, 15, 7, 0, time.UTC)
+	tests := []struct {
+		db   heroku.Database
+		tr   heroku.Transfer
+		want KeyInfo
+	}{
+		{heroku.Database{App: "shop-prod", Attachment: "DATABASE"}, heroku.Transfer{Num: 1000, FinishedAt: heroku.Time{Time: finished}},
+			KeyInfo{App: "shop-prod", Database: "DATABASE", Backup: "b1000", Num: 1000, FinishedAt: finished}},
+		{heroku.Database{App: "a-b-c", Attachment: "heroku_postgresql_pink"},
+			heroku.Transfer{Num: 7, FromType: "pg_dump", ToType: "gof3r", Schedule: &heroku.TransferSchedule{}, FinishedAt: heroku.Time{Time: finished.Add(time.Hour)}},
+			KeyInfo{App: "a-b-c", Database: "HEROKU_POSTGRESQL_PINK", Backup: "a007", Num: 7, FinishedAt: finished.Add(time.Hour)}},
+		{heroku.Database{App: "old", Attachment: "DATABASE"}, heroku.Transfer{Options: map[string]any{"pgbackups_name": "b001"}, CreatedAt: heroku.Time{Time: finished}},
+			KeyInfo{App: "old", Database: "DATABASE", Backup: "ob001", FinishedAt: finished}},
+	}
+	for _, tt := range tests {
+		k := Key(tt.db, tt.tr)
+		got, ok := ParseKey(k)
+		if !ok || got != tt.want {
+			t.Errorf("ParseKey(%s) = %+v, %v; want %+v", k, got, ok, tt.want)
+		}
+		if _, ok := ParseKey(ManifestKey(k)); ok {
+			t.Errorf("ParseKey accepted the manifest key %s", ManifestKey(k))
+		}
+	}
+	for _, k := range []string{
+		"shop/DATABASE/2026/11/24/shop-DATABASE-b042-20261124T021507Z",      // no .dump
+		"shop/DATABASE/2026/11/25/shop-DATABASE-b042-20261124T021507Z.dump", // day directory and name disagree
+		"shop/DATABASE/2026/11/24/cart-DATABASE-b042-20261124T021507Z.dump", // another app's name
+		"shop/DATABASE/2026/11/24/shop-DATABASE-b042-2026-11-24.dump",
+		"shop/DATABASE/2026/11/24/shop-DATABASE--20261124T021507Z.dump",
+		"x/shop/DATABASE/2026/11/24/shop-DATABASE-b042-20261124T021507Z.dump",
+		"shop/DATABASE/notes.dump",
+	} {
+		if got, ok := ParseKey(k); ok {
+			t.Errorf("ParseKey(%s) = %+v, want not a key", k, got)
+		}
+	}
+}
