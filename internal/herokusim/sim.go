@@ -53,6 +53,7 @@ type addon struct {
 	id, name, plan, dsn string
 	app                 *app // the billing app
 	created             time.Time
+	keep                retention
 }
 
 func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
@@ -76,6 +77,8 @@ type Sim struct {
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name
 	nums       map[string]int         // last transfer number by billing app name
+	schedules  map[string][]*schedule // by add-on id
+	fetch      *http.Client           // what restores download other URLs with
 	storageURL string
 	requests   []Request
 	rateLeft   int       // Platform API rate-limit tokens
@@ -100,8 +103,11 @@ func New(o Options) *Sim {
 		o.PgDump = findPgDump()
 	}
 	s := &Sim{o: o, secret: randomBytes(32), apps: map[string]*app{}, addons: map[string]*addon{},
-		transfers: map[string][]*transfer{}, nums: map[string]int{}, rateLeft: rateBudget, faults: &Faults{},
-		storageURL: "http://storage.invalid"}
+		transfers: map[string][]*transfer{}, nums: map[string]int{}, schedules: map[string][]*schedule{},
+		rateLeft: rateBudget, faults: &Faults{}, storageURL: "http://storage.invalid",
+		// A restore's download has a deadline that fits a test's dump, and a way out when the
+		// server stops answering.
+		fetch: &http.Client{Timeout: 10 * time.Minute}}
 	if s.o.DumpDir == "" {
 		dir, err := os.MkdirTemp("", "herokusim-")
 		if err != nil {
@@ -204,7 +210,7 @@ func (s *Sim) AddDatabase(billingApp, attachment, plan, dsn string) (addonID str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.appLocked(billingApp)
-	ad := &addon{id: newID(), name: addonName("postgresql"), plan: plan, dsn: dsn, app: a, created: s.now()}
+	ad := &addon{id: newID(), name: addonName("postgresql"), plan: plan, dsn: dsn, app: a, created: s.now(), keep: planRetention(plan)}
 	s.addons[ad.id] = ad
 	s.attachLocked(ad, a, attachment, nil)
 	return ad.id
