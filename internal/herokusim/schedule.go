@@ -61,7 +61,8 @@ func (s *Sim) SetRetention(addonID string, manual, scheduled int) {
 // latest's database and kind — manual or scheduled — beyond that kind's num_keep. It runs when a
 // capture succeeds, so a failed capture evicts nothing (unverified on Heroku, whose docs say only
 // that the oldest manual backup is deleted automatically when the limit is hit). Files stay on
-// disk for tests that compare bytes.
+// disk for tests that compare bytes. Scheduled backups simply keep their newest num_keep: the
+// weekly and monthly ones a real schedule also keeps (retain_weeks, retain_months) are not modelled.
 func (s *Sim) retireLocked(latest *transfer) {
 	keep := latest.numKeep
 	kept := 0
