@@ -3,7 +3,8 @@
 // letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
 // one-hour signed URLs that refuse HEAD. A capture runs a real pg_dump against a real PostgreSQL
 // database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
-// and S3 do on a bad day.
+// and S3 do on a bad day. Serve puts the three APIs on plain-HTTP test servers; ServeTLS puts them
+// on one HTTPS origin with a CA of its own, which is what the real Heroku CLI needs.
 //
 // Its wire format is its own, written from the spec, not shared with internal/heroku: a client
 // bug cannot hide behind a simulator that makes the same mistake.
