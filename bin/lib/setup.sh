@@ -9,6 +9,7 @@ MINIO_MODULE=github.com/minio/minio
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
 TOXIPROXY_VERSION=v2.5.0
+HEROKU_CLI_VERSION=11.10.0
 
 _setup_fail() { echo "setup: $*" >&2; return 1; }
 
@@ -99,4 +100,33 @@ ensure_minio() {
 ensure_toxiproxy() {
   _go_install server "$TOXIPROXY_MODULE" "$TOXIPROXY_MODULE/cmd/server" "$TOXIPROXY_VERSION" || return 1
   export PGOFFSITE_TOXIPROXY_BIN="$PGOFFSITE_CACHE/bin/server"
+}
+
+# ensure_heroku_cli: the real Heroku CLI (npm package heroku@$HEROKU_CLI_VERSION) in
+# $PGOFFSITE_CACHE/heroku-cli, which the simulator's test drives; exports PGOFFSITE_HEROKU_CLI.
+# Needs Node.js 20 or later and npm; returns at once when that version is already there.
+ensure_heroku_cli() {
+  local dir=$PGOFFSITE_CACHE/heroku-cli log have
+  local bin=$dir/node_modules/.bin/heroku pkg=$dir/node_modules/heroku/package.json
+  if [ -x "$bin" ] && [ -f "$pkg" ] && command -v node >/dev/null; then
+    have=$(node -p 'require(process.argv[1]).version' "$pkg" 2>/dev/null) || have=
+    if [ "$have" = "$HEROKU_CLI_VERSION" ]; then
+      export PGOFFSITE_HEROKU_CLI="$bin"
+      return 0
+    fi
+  fi
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    { _setup_fail "node and npm not found on PATH: install Node.js 20 or later, needed for the Heroku CLI test"; return 1; }
+  echo "==> npm install heroku@$HEROKU_CLI_VERSION into $dir (once)"
+  mkdir -p "$dir" || return 1
+  log=$(mktemp)
+  if ! timeout 900 npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "heroku@$HEROKU_CLI_VERSION" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    _setup_fail "npm install heroku@$HEROKU_CLI_VERSION failed (output above)"
+    return 1
+  fi
+  rm -f "$log"
+  [ -x "$bin" ] || { _setup_fail "npm installed heroku@$HEROKU_CLI_VERSION but $bin is missing"; return 1; }
+  export PGOFFSITE_HEROKU_CLI="$bin"
 }

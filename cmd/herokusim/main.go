@@ -6,11 +6,24 @@
 //
 // Once ready it prints one line, "platform=URL data=URL storage=URL", and serves until SIGINT or
 // SIGTERM. It logs one line per request to stderr, without query strings (signed URLs' secrets).
+//
+// The platform origin also serves every Data API path and the storage, as the real Heroku CLI
+// needs (it sends Data API calls to HEROKU_DATA_HOST with the scheme and port of HEROKU_HOST).
+// With --tls --ca-file PATH all three serve HTTPS with a certificate from a CA it makes and
+// writes to PATH (PEM), before the ready line; signed URLs are then https too. The real CLI then
+// works unchanged:
+//
+//	HEROKU_HOST=https://127.0.0.1:PORT HEROKU_DATA_HOST=127.0.0.1 NODE_EXTRA_CA_CERTS=PATH \
+//	HEROKU_API_KEY=KEY heroku pg:backups -a shop
+//
+// POST /herokusim/run-schedule on the platform origin (with the key) runs the database's backup
+// schedule now, as Heroku would at the scheduled hour, and answers 201 {"num": N}.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +49,9 @@ func main() {
 
 type options struct {
 	token, app, billingApp, attachment, plan, databaseURL, listenHost, pgDump, dumpDir string
+
+	useTLS bool   // serve HTTPS
+	caFile string // where the CA certificate is written, with useTLS
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -51,6 +67,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listenHost, "listen-host", "127.0.0.1", "the host to listen on")
 	fs.StringVar(&o.pgDump, "pg-dump", "", "pg_dump to run (default: PATH, else /usr/lib/postgresql/*/bin)")
 	fs.StringVar(&o.dumpDir, "dump-dir", "", "where captured backups are kept (default: a temporary directory)")
+	fs.BoolVar(&o.useTLS, "tls", false, "serve HTTPS with a certificate from a CA made at start (needs --ca-file)")
+	fs.StringVar(&o.caFile, "ca-file", "", "with --tls: where to write the CA certificate (PEM) clients must trust")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -65,6 +83,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if o.useTLS != (o.caFile != "") {
+		return o, errors.New("--tls and --ca-file go together: --tls --ca-file PATH writes the CA clients must trust to PATH")
 	}
 	if o.billingApp == "" {
 		o.billingApp = o.app
@@ -92,11 +113,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sim.Attach(addon, o.app, o.attachment, nil)
 	}
 
+	var ca *herokusim.CA
+	scheme := "http"
+	if o.useTLS {
+		if ca, err = herokusim.NewCA(); err == nil {
+			err = ca.WriteFile(o.caFile)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "herokusim: %v\n", err)
+			return 1
+		}
+		scheme = "https"
+		sim.SetFetchClient(ca.Client())
+	}
+
 	log := &lineLog{w: stderr}
+	platform := http.NewServeMux()
+	platform.Handle("POST /herokusim/run-schedule", runSchedule(sim, addon, o.token))
+	platform.Handle("/", sim.Origin())
 	apis := []struct {
-		name    string
+		route   func(path string) string // the API a request belongs to, for the log
 		handler http.Handler
-	}{{"platform", sim.Platform()}, {"data", sim.Data()}, {"storage", sim.Storage()}}
+	}{
+		{herokusim.Route, platform},
+		{func(string) string { return "data" }, sim.Data()},
+		{func(string) string { return "storage" }, sim.Storage()},
+	}
 	servers := make([]*http.Server, len(apis))
 	listeners := make([]net.Listener, len(apis))
 	urls := make([]string, len(apis))
@@ -109,9 +151,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "herokusim: listen on %s: %v\n", o.listenHost, err)
 			return 1
 		}
+		urls[i] = scheme + "://" + l.Addr().String()
+		servers[i] = &http.Server{Handler: log.wrap(a.route, a.handler), ReadHeaderTimeout: 10 * time.Second}
+		if ca != nil {
+			l = tls.NewListener(l, ca.ServerConfig())
+		}
 		listeners[i] = l
-		urls[i] = "http://" + l.Addr().String()
-		servers[i] = &http.Server{Handler: log.wrap(a.name, a.handler), ReadHeaderTimeout: 10 * time.Second}
 	}
 	sim.SetStorageURL(urls[2])
 
@@ -144,7 +189,7 @@ type lineLog struct {
 	w  io.Writer
 }
 
-func (l *lineLog) wrap(api string, h http.Handler) http.Handler {
+func (l *lineLog) wrap(route func(path string) string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
@@ -160,7 +205,33 @@ func (l *lineLog) wrap(api string, h http.Handler) http.Handler {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		fmt.Fprintf(l.w, "herokusim: %s %s %s %s\n", api, r.Method, r.URL.Path, strings.TrimSpace(status))
+		fmt.Fprintf(l.w, "herokusim: %s %s %s %s\n", route(r.URL.Path), r.Method, r.URL.Path, strings.TrimSpace(status))
+	})
+}
+
+// runSchedule runs the database's backup schedule now: a knob for demos and tests of scheduled
+// backups, behind the same key as the APIs.
+func runSchedule(sim *herokusim.Sim, addonID, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintln(w, `{"id":"unauthorized","message":"Invalid credentials provided."}`)
+			return
+		}
+		num, err := sim.RunSchedule(addonID)
+		if errors.Is(err, herokusim.ErrNoSchedule) {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			fmt.Fprintln(w, `{"id":"no_schedule","message":"The database has no backup schedule: heroku pg:backups:schedule sets one."}`)
+			return
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "{\"id\":\"internal_server_error\",\"message\":%q}\n", err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, "{\"num\":%d}\n", num)
 	})
 }
 

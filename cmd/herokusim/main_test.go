@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -40,7 +42,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var readyLine = regexp.MustCompile(`^platform=(http://127\.0\.0\.1:\d+) data=(http://127\.0\.0\.1:\d+) storage=(http://127\.0\.0\.1:\d+)$`)
+var readyLine = regexp.MustCompile(`^platform=(https?://127\.0\.0\.1:\d+) data=(https?://127\.0\.0\.1:\d+) storage=(https?://127\.0\.0\.1:\d+)$`)
 
 // start runs the command until the test ends and returns its three base URLs and its stderr.
 func start(t *testing.T, args ...string) (platform, data, storage string, stderr *lockedBuffer) {
@@ -79,6 +81,12 @@ func start(t *testing.T, args ...string) (platform, data, storage string, stderr
 
 func do(t *testing.T, method, url, auth string, body any) (int, []byte) {
 	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, auth, body)
+}
+
+// doWith is do through client c.
+func doWith(t *testing.T, c *http.Client, method, url, auth string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -89,7 +97,7 @@ func do(t *testing.T, method, url, auth string, body any) (int, []byte) {
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +113,8 @@ func TestUsage(t *testing.T) {
 		{"--token", key, "--database-url", "postgres://x"},
 		{"--token", key, "--app", "shop", "--database-url", "postgres://x", "extra"},
 		{"--no-such-flag"},
+		{"--token", key, "--app", "shop", "--database-url", "postgres://x", "--tls"},
+		{"--token", key, "--app", "shop", "--database-url", "postgres://x", "--ca-file", "/tmp/ca.pem"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 || out.Len() != 0 || errOut.Len() == 0 {
@@ -211,5 +221,98 @@ func TestConformance(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "X-Amz") {
 		t.Errorf("a signed URL's query reached the log:\n%s", stderr)
+	}
+}
+
+// With --tls --ca-file the command serves HTTPS with a CA it writes first; the platform origin
+// answers the Data API and the storage too (logged under their own API), signed URLs are https,
+// and the run-schedule knob makes a scheduled backup.
+func TestTLSOrigin(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	name, dsn := pg.CreateDB(t, "cmdtls")
+	pg.Exec(t, name, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	platform, data, storage, stderr := start(t, "--token", key, "--app", "shop", "--database-url", dsn,
+		"--pg-dump", pg.Bin("pg_dump"), "--dump-dir", t.TempDir(), "--tls", "--ca-file", caFile)
+	for _, u := range []string{platform, data, storage} {
+		if !strings.HasPrefix(u, "https://") {
+			t.Fatalf("ready line URL %s is not https", u)
+		}
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatalf("the CA file was not written before the ready line: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("the CA file holds no PEM certificate: %q", pemBytes)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	c := &http.Client{Transport: tr, Timeout: time.Minute}
+	if _, err := http.Get(platform + "/account"); err == nil {
+		t.Fatal("a client that does not trust the CA got an answer")
+	}
+
+	code, body := doWith(t, c, "POST", platform+"/actions/addon-attachments/resolve", key,
+		map[string]string{"addon_attachment": "DATABASE_URL", "app": "shop"})
+	var atts []struct{ Addon struct{ ID string } }
+	if err := json.Unmarshal(body, &atts); code != 200 || err != nil || len(atts) != 1 {
+		t.Fatalf("resolve over TLS: %d %s", code, body)
+	}
+	db := platform + "/client/v11/databases/" + atts[0].Addon.ID
+	if code, body := doWith(t, c, "POST", platform+"/herokusim/run-schedule", key, nil); code != 422 {
+		t.Fatalf("run-schedule without a schedule: %d %s", code, body)
+	}
+	if code, body := doWith(t, c, "POST", db+"/transfer-schedules", key,
+		map[string]string{"hour": "02", "timezone": "UTC", "schedule_name": "DATABASE_URL"}); code != 201 {
+		t.Fatalf("schedule on the platform origin: %d %s", code, body)
+	}
+	if code, _ := doWith(t, c, "POST", platform+"/herokusim/run-schedule", "wrong", nil); code != 401 {
+		t.Fatalf("run-schedule with a wrong key: %d", code)
+	}
+	code, body = doWith(t, c, "POST", platform+"/herokusim/run-schedule", key, nil)
+	if code != 201 || string(body) != "{\"num\":1}\n" {
+		t.Fatalf("run-schedule: %d %s", code, body)
+	}
+	var done struct {
+		FinishedAt *string `json:"finished_at"`
+		Succeeded  *bool
+		ToName     string `json:"to_name"`
+	}
+	deadline := time.Now().Add(time.Minute)
+	for done.FinishedAt == nil && time.Now().Before(deadline) {
+		_, body := doWith(t, c, "GET", platform+"/client/v11/apps/shop/transfers/1", key, nil)
+		json.Unmarshal(body, &done)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if done.Succeeded == nil || !*done.Succeeded || done.ToName != "SCHEDULED BACKUP" {
+		t.Fatalf("scheduled backup: %+v", done)
+	}
+	_, body = doWith(t, c, "POST", platform+"/client/v11/apps/shop/transfers/1/actions/public-url", key, nil)
+	var pub struct{ URL string }
+	if json.Unmarshal(body, &pub); !strings.HasPrefix(pub.URL, storage+"/") {
+		t.Fatalf("signed URL %q is not on the https storage origin", pub.URL)
+	}
+	req, _ := http.NewRequest("GET", pub.URL, nil)
+	req.Header.Set("Range", "bytes=0-4")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 206 || string(head) != "PGDMP" {
+		t.Fatalf("download over TLS: %d %q", resp.StatusCode, head)
+	}
+	log := stderr.String()
+	for _, want := range []string{
+		"herokusim: data POST /client/v11/databases/" + atts[0].Addon.ID + "/transfer-schedules 201\n",
+		"herokusim: platform POST /herokusim/run-schedule 201\n",
+		"herokusim: storage GET /xfrtu/",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
 	}
 }

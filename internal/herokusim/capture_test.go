@@ -87,7 +87,7 @@ func TestCaptureMakesARealDump(t *testing.T) {
 	}
 	if started["num"] != 1.0 || started["from_name"] != "HEROKU_POSTGRESQL_PINK" || started["from_type"] != "pg_dump" ||
 		started["to_name"] != "BACKUP" || started["to_type"] != "gof3r" || started["from_url"] != dsn ||
-		!strings.HasPrefix(started["to_url"].(string), "https://") || started["num_keep"] != 2.0 {
+		!strings.HasPrefix(started["to_url"].(string), "https://") || started["num_keep"] != 25.0 {
 		t.Errorf("201 answer %v", started)
 	}
 	for _, f := range []string{"started_at", "finished_at", "succeeded", "source_bytes", "canceled_at", "deleted_at", "purged_at"} {
@@ -265,14 +265,17 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// Numbers are one sequence per app; each database keeps its plan's num_keep manual backups, and
+// a capture beyond it deletes that database's oldest manual backup: no longer listed, no longer
+// downloadable, still readable by number with deleted_at set.
 func TestNumbersAndRetention(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	_, dsnA := shopDB(t, pg)
 	_, dsnB := shopDB(t, pg)
 	s := New(Options{Token: token, PgDump: pg.Bin("pg_dump"), CaptureDelay: 10 * time.Millisecond})
 	s.AddApp("shop")
-	a := s.AddDatabase("shop", "DATABASE", "heroku-postgresql:standard-0", dsnA)
-	b := s.AddDatabase("shop", "HEROKU_POSTGRESQL_PINK", "heroku-postgresql:standard-0", dsnB)
+	a := s.AddDatabase("shop", "DATABASE", "heroku-postgresql:mini", dsnA)
+	b := s.AddDatabase("shop", "HEROKU_POSTGRESQL_PINK", "heroku-postgresql:mini", dsnB)
 	_, data := Serve(t, s)
 
 	for i, addon := range []string{a, b, a, a} {
@@ -280,23 +283,34 @@ func TestNumbersAndRetention(t *testing.T) {
 		if started["num"] != float64(i+1) {
 			t.Fatalf("capture %d got num %v: one sequence per app", i+1, started["num"])
 		}
+		if started["num_keep"] != 2.0 {
+			t.Errorf("num_keep %v on a mini plan, want 2", started["num_keep"])
+		}
 		waitFinished(t, data, "shop", started["num"])
 	}
-	deleted := map[float64]bool{}
+	listed := map[float64]bool{}
 	for _, tr := range call(t, "GET", data+"/client/v11/apps/shop/transfers", token, nil).list(t) {
-		deleted[tr["num"].(float64)] = tr["deleted_at"] != nil
-		if tr["num_keep"] != 2.0 {
-			t.Errorf("num_keep %v", tr["num_keep"])
-		}
+		listed[tr["num"].(float64)] = true
 	}
 	// b001 is A's third-newest backup: retired. b002 is B's only one; b003 and b004 are kept.
-	if !deleted[1] || deleted[2] || deleted[3] || deleted[4] || len(deleted) != 4 {
-		t.Fatalf("deleted by num: %v", deleted)
+	if listed[1] || !listed[2] || !listed[3] || !listed[4] {
+		t.Fatalf("listed by num: %v, want 2, 3, 4", listed)
+	}
+	if g := call(t, "GET", transferPath(data, "shop", 1.0), token, nil); g.status != 200 || g.obj(t)["deleted_at"] == nil {
+		t.Fatalf("retired backup by number: %d %s", g.status, g.body)
+	}
+	if p := call(t, "POST", transferPath(data, "shop", 1.0)+"/actions/public-url", token, nil); p.status != 404 {
+		t.Fatalf("public-url of a retired backup: %d %s", p.status, p.body)
 	}
 	if _, ok := s.Backup("shop", 1); !ok {
 		t.Error("a retired backup's file is gone; tests still compare against it")
 	}
 	if d := call(t, "DELETE", data+"/client/v11/apps/shop/transfers/3", token, nil); d.status != 200 || d.obj(t)["deleted_at"] == nil {
 		t.Fatalf("delete: %d %s", d.status, d.body)
+	}
+	for _, tr := range call(t, "GET", data+"/client/v11/apps/shop/transfers", token, nil).list(t) {
+		if tr["num"] == 3.0 {
+			t.Fatal("a deleted backup is still listed")
+		}
 	}
 }

@@ -13,16 +13,9 @@ import (
 // attached to answers 404, as Heroku does.
 func (s *Sim) Data() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /client/v11/databases/{id}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ad := s.databaseLocked(r.PathValue("id"))
-		if ad == nil {
-			notFoundHTML(w)
-			return
-		}
+	mux.HandleFunc("GET /client/v11/databases/{id}", s.withDatabase(func(w http.ResponseWriter, r *http.Request, ad *addon) {
 		writeJSON(w, 200, s.databaseJSONLocked(ad))
-	})
+	}))
 	mux.HandleFunc("POST /client/v11/databases/{id}/backups", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		ad := s.databaseLocked(r.PathValue("id"))
@@ -31,19 +24,28 @@ func (s *Sim) Data() http.Handler {
 			notFoundHTML(w)
 			return
 		}
-		writeJSON(w, http.StatusCreated, s.capture(ad))
+		view, _ := s.capture(ad, nil)
+		writeJSON(w, http.StatusCreated, view)
 	})
 	mux.HandleFunc("POST /client/v11/databases/{id}/restores", s.handleRestore)
+	s.scheduleRoutes(mux)
+	// Every /client/v11/apps/{app} path takes the app's name or its id: the CLI polls a restore
+	// under the add-on's app id.
 	mux.HandleFunc("GET /client/v11/apps/{app}/transfers", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.apps[r.PathValue("app")] == nil {
+		a := s.appByLocked(r.PathValue("app"))
+		if a == nil {
 			herokuError(w, 404, "not_found", "Couldn't find that app.")
 			return
 		}
+		// Deleted backups (by a user or by retention) are no longer listed; the CLI shows every
+		// transfer it gets.
 		out := []any{}
-		for _, t := range s.transfers[r.PathValue("app")] {
-			out = append(out, t.json(false))
+		for _, t := range s.transfers[a.name] {
+			if t.deleted.IsZero() {
+				out = append(out, t.json(false))
+			}
 		}
 		writeJSON(w, 200, out)
 	})
@@ -64,11 +66,11 @@ func (s *Sim) Data() http.Handler {
 		switch {
 		case t == nil:
 			transferNotFound(w)
+		case !t.deleted.IsZero():
+			herokuError(w, 404, "not_found", fmt.Sprintf("Backup %s has been deleted.", t.name()))
 		case !t.ok():
 			// Unverified: what Heroku answers for a backup without a file; a client must not ask.
 			herokuError(w, 422, "invalid_params", fmt.Sprintf("Backup %s did not succeed: it has no file to download.", t.name()))
-		case !t.deleted.IsZero():
-			herokuError(w, 404, "not_found", fmt.Sprintf("Backup %s has been deleted.", t.name()))
 		default:
 			now := s.now()
 			ttl := s.faults.ttl(s.o.URLTTL)
@@ -186,11 +188,16 @@ func transferNotFound(w http.ResponseWriter) {
 	herokuError(w, 404, "not_found", "Couldn't find that transfer.")
 }
 
-// transferLocked finds a transfer of app (its billing app) by uuid, or by number if byNum.
+// transferLocked finds a transfer of app (its billing app, by name or id) by uuid, or by number
+// if byNum.
 func (s *Sim) transferLocked(app, id string, byNum bool) *transfer {
+	a := s.appByLocked(app)
+	if a == nil {
+		return nil
+	}
 	num, err := strconv.Atoi(id)
 	byNum = byNum && err == nil
-	for _, t := range s.transfers[app] {
+	for _, t := range s.transfers[a.name] {
 		if (byNum && t.num == num) || t.uuid == id {
 			return t
 		}

@@ -47,6 +47,12 @@ func (a answer) list(t *testing.T) []map[string]any {
 // call sends one request; key "" sends no Authorization header; body nil sends none.
 func call(t *testing.T, method, url, key string, body any, header ...string) answer {
 	t.Helper()
+	return callWith(t, http.DefaultClient, method, url, key, body, header...)
+}
+
+// callWith is call through client c.
+func callWith(t *testing.T, c *http.Client, method, url, key string, body any, header ...string) answer {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -63,7 +69,7 @@ func call(t *testing.T, method, url, key string, body any, header ...string) ans
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, req.URL.Path, err)
 	}

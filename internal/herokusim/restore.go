@@ -76,33 +76,32 @@ func (s *Sim) restore(ad *addon, backupURL string) map[string]any {
 	return view
 }
 
-// pgRestore fetches the dump to a file (pg_restore cannot read a custom archive from a URL) and
-// restores it as Heroku does: replacing existing objects, without owners or privileges.
+// pgRestore restores the dump at backupURL as Heroku does: replacing existing objects, without
+// owners or privileges. A backup's own to_url is read from the simulator's storage, as Heroku reads
+// its own bucket; any other URL is downloaded to a file first (pg_restore cannot read a custom
+// archive from a URL).
 func (s *Sim) pgRestore(ctx context.Context, dsn, backupURL string) (int64, []string, bool) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, backupURL, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []string{"htcat: error: cannot download the backup"}, false
+	path, own := s.ownBackup(backupURL)
+	if own && path == "" {
+		return 0, []string{"htcat: error: the backup URL answered 404 Not Found"}, false
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, []string{fmt.Sprintf("htcat: error: the backup URL answered %s", resp.Status)}, false
+	if !own {
+		var lines []string
+		if path, lines = s.download(ctx, backupURL); path == "" {
+			return 0, lines, false
+		}
+		defer os.Remove(path)
 	}
-	f, err := os.CreateTemp(s.o.DumpDir, "restore-*.dump")
+	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, []string{"htcat: error: " + err.Error()}, false
 	}
-	defer os.Remove(f.Name())
-	size, err := io.Copy(f, resp.Body)
-	f.Close()
-	if err != nil {
-		return size, []string{"htcat: error: download interrupted"}, false
-	}
+	size := fi.Size()
 	pgRestore := filepath.Join(filepath.Dir(s.o.PgDump), "pg_restore")
 	if _, err := os.Stat(pgRestore); err != nil {
 		pgRestore = "pg_restore"
 	}
-	cmd := exec.CommandContext(ctx, pgRestore, "--clean", "--if-exists", "--no-owner", "--no-acl", "-d", dsn, f.Name())
+	cmd := exec.CommandContext(ctx, pgRestore, "--clean", "--if-exists", "--no-owner", "--no-acl", "-d", dsn, path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()
@@ -116,4 +115,62 @@ func (s *Sim) pgRestore(ctx context.Context, dsn, backupURL string) (int64, []st
 		return size, append(lines, "pg_restore: error: "+err.Error()), false
 	}
 	return size, append(lines, "Restore completed"), true
+}
+
+// ownBackup tells whether backupURL is one of this account's backups' to_url, and then the file of
+// that backup ("" when it is deleted or has none).
+func (s *Sim) ownBackup(backupURL string) (path string, own bool) {
+	if !strings.HasPrefix(backupURL, "https://xfrtu.s3.amazonaws.com/") {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ts := range s.transfers {
+		for _, t := range ts {
+			if t.restoreFrom == "" && t.toURL() == backupURL && t.ok() && t.deleted.IsZero() {
+				return t.path, true
+			}
+		}
+	}
+	return "", true
+}
+
+// download fetches backupURL into a temporary file and returns its path, or "" and log lines.
+func (s *Sim) download(ctx context.Context, backupURL string) (string, []string) {
+	s.mu.Lock()
+	client := s.fetch
+	s.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, backupURL, nil)
+	if err != nil {
+		return "", []string{"htcat: error: invalid backup URL"}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", []string{"htcat: error: cannot download the backup"}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", []string{fmt.Sprintf("htcat: error: the backup URL answered %s", resp.Status)}
+	}
+	f, err := os.CreateTemp(s.o.DumpDir, "restore-*.dump")
+	if err != nil {
+		return "", []string{"htcat: error: " + err.Error()}
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", []string{"htcat: error: download interrupted"}
+	}
+	return f.Name(), nil
+}
+
+// SetFetchClient sets the HTTP client restores download backup URLs with (one that trusts the
+// simulator's own TLS certificate, say).
+func (s *Sim) SetFetchClient(c *http.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fetch = c
 }

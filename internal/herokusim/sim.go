@@ -3,7 +3,8 @@
 // letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
 // one-hour signed URLs that refuse HEAD. A capture runs a real pg_dump against a real PostgreSQL
 // database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
-// and S3 do on a bad day.
+// and S3 do on a bad day. Serve puts the three APIs on plain-HTTP test servers; ServeTLS puts them
+// on one HTTPS origin with a CA of its own, which is what the real Heroku CLI needs.
 //
 // Its wire format is its own, written from the spec, not shared with internal/heroku: a client
 // bug cannot hide behind a simulator that makes the same mistake.
@@ -53,6 +54,7 @@ type addon struct {
 	id, name, plan, dsn string
 	app                 *app // the billing app
 	created             time.Time
+	keep                retention
 }
 
 func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
@@ -76,6 +78,8 @@ type Sim struct {
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name
 	nums       map[string]int         // last transfer number by billing app name
+	schedules  map[string][]*schedule // by add-on id
+	fetch      *http.Client           // what restores download other URLs with
 	storageURL string
 	requests   []Request
 	rateLeft   int       // Platform API rate-limit tokens
@@ -100,8 +104,11 @@ func New(o Options) *Sim {
 		o.PgDump = findPgDump()
 	}
 	s := &Sim{o: o, secret: randomBytes(32), apps: map[string]*app{}, addons: map[string]*addon{},
-		transfers: map[string][]*transfer{}, nums: map[string]int{}, rateLeft: rateBudget, faults: &Faults{},
-		storageURL: "http://storage.invalid"}
+		transfers: map[string][]*transfer{}, nums: map[string]int{}, schedules: map[string][]*schedule{},
+		rateLeft: rateBudget, faults: &Faults{}, storageURL: "http://storage.invalid",
+		// A restore's download has a deadline that fits a test's dump, and a way out when the
+		// server stops answering.
+		fetch: &http.Client{Timeout: 10 * time.Minute}}
 	if s.o.DumpDir == "" {
 		dir, err := os.MkdirTemp("", "herokusim-")
 		if err != nil {
@@ -204,7 +211,7 @@ func (s *Sim) AddDatabase(billingApp, attachment, plan, dsn string) (addonID str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.appLocked(billingApp)
-	ad := &addon{id: newID(), name: addonName("postgresql"), plan: plan, dsn: dsn, app: a, created: s.now()}
+	ad := &addon{id: newID(), name: addonName("postgresql"), plan: plan, dsn: dsn, app: a, created: s.now(), keep: planRetention(plan)}
 	s.addons[ad.id] = ad
 	s.attachLocked(ad, a, attachment, nil)
 	return ad.id

@@ -22,7 +22,7 @@ const amzDate = "20060102T150405Z"
 // signLocked makes a backup's pre-signed URL: S3's SigV4 query-string form, signed with this
 // simulator's secret over the path, the signing time and the lifetime, valid for ttl from now.
 func (s *Sim) signLocked(t *transfer, now time.Time, ttl time.Duration) string {
-	p := fmt.Sprintf("/xfrtu/%s/%s.dump", t.addon.id, t.uuid)
+	p := fmt.Sprintf("%s%s/%s.dump", storagePrefix, t.addon.id, t.uuid)
 	date := now.Format(amzDate)
 	expires := strconv.Itoa(max(int(ttl/time.Second), 1))
 	q := url.Values{}
@@ -99,7 +99,7 @@ func (s *Sim) Storage() http.Handler {
 		s.mu.Lock()
 		for _, ts := range s.transfers {
 			for _, t := range ts {
-				if t.uuid == uuid && t.ok() {
+				if t.uuid == uuid && t.ok() && t.deleted.IsZero() { // S3 forgets a deleted backup
 					file, modified = t.path, t.finishedAt
 				}
 			}

@@ -14,9 +14,6 @@ import (
 // dataTime is the Data API's timestamp layout.
 const dataTime = "2006-01-02 15:04:05 -0700"
 
-// numKeep is how many successful manual backups of a database Heroku keeps (plan-dependent there).
-const numKeep = 2
-
 type logLine struct {
 	at          time.Time
 	level, text string
@@ -27,6 +24,8 @@ type transfer struct {
 	num        int
 	addon      *addon
 	fromName   string
+	schedule   *schedule // set on a scheduled backup
+	numKeep    int       // how many backups of this kind Heroku keeps, as the transfer says
 	created    time.Time
 	started    time.Time
 	updated    time.Time
@@ -49,8 +48,11 @@ func (t *transfer) ok() bool {
 	return t.finished() && t.succeeded != nil && *t.succeeded && t.path != ""
 }
 func (t *transfer) name() string {
-	if t.restoreFrom != "" {
+	switch {
+	case t.restoreFrom != "":
 		return fmt.Sprintf("r%03d", t.num)
+	case t.schedule != nil:
+		return fmt.Sprintf("a%03d", t.num)
 	}
 	return fmt.Sprintf("b%03d", t.num)
 }
@@ -75,13 +77,15 @@ func (t *transfer) json(verbose bool) map[string]any {
 	m := map[string]any{
 		"uuid": t.uuid, "num": t.num,
 		"from_name": t.fromName, "from_type": "pg_dump", "from_url": t.addon.dsn,
-		"to_name": "BACKUP", "to_type": "gof3r",
-		"to_url":  fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/%s", t.addon.id, t.created.Format("2006-01-02T15:04:05Z"), t.uuid),
+		"to_name": "BACKUP", "to_type": "gof3r", "to_url": t.toURL(),
 		"options": map[string]any{}, "source_bytes": source, "processed_bytes": t.processed,
-		"succeeded": succeeded, "warnings": 0, "num_keep": numKeep,
+		"succeeded": succeeded, "warnings": 0, "num_keep": t.numKeep,
 		"created_at": nullTime(t.created), "started_at": nullTime(t.started), "updated_at": nullTime(t.updated),
 		"finished_at": nullTime(t.finishedAt), "canceled_at": nullTime(t.canceled), "deleted_at": nullTime(t.deleted),
 		"purged_at": nil,
+	}
+	if t.schedule != nil {
+		m["to_name"], m["schedule"] = "SCHEDULED BACKUP", map[string]any{"uuid": t.schedule.uuid}
 	}
 	if t.restoreFrom != "" {
 		// A restore: the dump is fetched over HTTP (htcat) into pg_restore on the database.
@@ -98,6 +102,12 @@ func (t *transfer) json(verbose bool) map[string]any {
 	return m
 }
 
+// toURL is where Heroku stored the backup: its own bucket, which a restore may name as the
+// backup_url (pg:backups:restore b001 does).
+func (t *transfer) toURL() string {
+	return fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/%s", t.addon.id, t.created.Format("2006-01-02T15:04:05Z"), t.uuid)
+}
+
 // newTransferLocked creates a backup transfer of ad under its billing app, numbered in the
 // app's one sequence. from_name is the add-on's attachment name on the billing app.
 func (s *Sim) newTransferLocked(ad *addon) *transfer {
@@ -110,17 +120,21 @@ func (s *Sim) newTransferLocked(ad *addon) *transfer {
 			break
 		}
 	}
-	t := &transfer{uuid: newID(), num: s.nums[app], addon: ad, fromName: from, created: s.now()}
+	t := &transfer{uuid: newID(), num: s.nums[app], addon: ad, fromName: from, created: s.now(), numKeep: ad.keep.manual}
 	s.transfers[app] = append(s.transfers[app], t)
 	return t
 }
 
 // capture starts a backup — a real pg_dump -Fc of the add-on's database, in the background —
-// and returns the transfer as the 201 answer shows it (not started yet).
-func (s *Sim) capture(ad *addon) map[string]any {
+// and returns the transfer as the 201 answer shows it (not started yet). sc is the schedule of a
+// scheduled backup, nil for a manual one.
+func (s *Sim) capture(ad *addon, sc *schedule) (view map[string]any, num int) {
 	s.mu.Lock()
 	t := s.newTransferLocked(ad)
-	view := t.json(false)
+	if sc != nil {
+		t.schedule, t.numKeep = sc, ad.keep.scheduled
+	}
+	view, num = t.json(false), t.num
 	fail, failLine := s.faults.takeCaptureFailure()
 	stay := s.o.CaptureDelay + s.faults.captureSlowness()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,7 +193,7 @@ func (s *Sim) capture(ad *addon) map[string]any {
 			}
 		})
 	}()
-	return view
+	return view, num
 }
 
 // pgDump runs the dump as Heroku's capture does (custom format, no owners, no privileges) and
@@ -206,20 +220,4 @@ func (s *Sim) update(f func(now time.Time)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.now())
-}
-
-// retireLocked marks successful manual backups of the database beyond numKeep deleted, as
-// Heroku's retention does. Files stay on disk for tests that compare bytes.
-func (s *Sim) retireLocked(latest *transfer) {
-	kept := 0
-	ts := s.transfers[latest.addon.app.name]
-	for i := len(ts) - 1; i >= 0; i-- {
-		t := ts[i]
-		if t.addon != latest.addon || !t.ok() || !t.deleted.IsZero() {
-			continue
-		}
-		if kept++; kept > numKeep {
-			t.deleted, t.updated = latest.finishedAt, latest.finishedAt
-		}
-	}
 }

@@ -222,11 +222,13 @@ func (r *recorder) run(f func(testing.TB)) {
 func TestMissingBinary(t *testing.T) {
 	t.Setenv("PGOFFSITE_MINIO_BIN", filepath.Join(t.TempDir(), "no-minio"))
 	t.Setenv("PGOFFSITE_TOXIPROXY_BIN", filepath.Join(t.TempDir(), "no-toxiproxy"))
+	t.Setenv("PGOFFSITE_HEROKU_CLI", filepath.Join(t.TempDir(), "no-heroku"))
 	for _, ci := range []string{"", "true"} {
 		t.Setenv("CI", ci)
 		for what, start := range map[string]func(testing.TB){
 			"github.com/minio/minio@":                    func(r testing.TB) { MinIOBinary(r) },
 			"github.com/Shopify/toxiproxy/v2/cmd/server": func(r testing.TB) { StartToxiproxy(r) },
+			"heroku@" + HerokuCLIVersion:                 func(r testing.TB) { HerokuCLI(r) },
 		} {
 			r := &recorder{TB: t}
 			r.run(start)
