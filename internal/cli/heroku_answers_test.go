@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // maintenancePage is what Heroku's router serves during maintenance: status 200, HTML.
@@ -14,10 +15,14 @@ const maintenancePage = `<!DOCTYPE html><html><head><title>Heroku | Offline for 
 <body><h1>Offline for maintenance</h1></body></html>`
 
 // maintenance serves h behind a router that answers the first n requests (all of them when n
-// is negative) with the maintenance page.
-func maintenance(t *testing.T, h http.Handler, n int64) string {
+// is negative) whose path contains only with the maintenance page.
+func maintenance(t *testing.T, h http.Handler, n int64, only string) string {
 	var seen atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.Path, only) {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if k := seen.Add(1); n < 0 || k <= n {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(http.StatusOK)
@@ -39,8 +44,8 @@ func TestBackupRidesOutAMaintenancePage(t *testing.T) {
 	w.database("shop", "DATABASE", 500)
 	w.database("blog", "DATABASE", 500)
 	env := w.env("shop blog")
-	env["HEROKU_API_URL"] = maintenance(t, w.sim.Platform(), 2)
-	env["HEROKU_DATA_API_URL"] = maintenance(t, w.sim.Data(), 2)
+	env["HEROKU_API_URL"] = maintenance(t, w.sim.Platform(), 2, "")
+	env["HEROKU_DATA_API_URL"] = maintenance(t, w.sim.Data(), 2, "")
 	code, out := w.run(env, "backup")
 	if code != ExitOK {
 		t.Fatalf("exit %d, want 0", code)
@@ -54,6 +59,40 @@ func TestBackupRidesOutAMaintenancePage(t *testing.T) {
 	}
 }
 
+// TestBackupMaintenancePageThatStays: the Data API keeps answering one app's transfers with
+// the maintenance page; that target fails, after retrying, with a message that says so, and
+// the other is archived.
+func TestBackupMaintenancePageThatStays(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.sim.AddApp("blog")
+	w.database("shop", "DATABASE", 500)
+	w.database("blog", "DATABASE", 500)
+	defer shortHerokuRetries()()
+	env := w.env("shop blog")
+	env["HEROKU_DATA_API_URL"] = maintenance(t, w.sim.Data(), -1, "/apps/blog/")
+	code, out := w.run(env, "backup")
+	if code != ExitFailed {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	m, dump := w.manifest("shop", "DATABASE")
+	w.checkArchive("shop", m, dump)
+	var failed string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "summary: FAILED") {
+			failed += l + "\n"
+		}
+	}
+	for _, s := range []string{"app=blog", `GET /client/v11/apps/blog/transfers: Heroku answered 200 OK with an HTML page (\"Heroku | Offline for Maintenance\") instead of JSON`, "attempts over"} {
+		if !strings.Contains(failed, s) {
+			t.Errorf("the failure lacks %q:\n%s", s, failed)
+		}
+	}
+	if strings.Contains(failed, "app=shop") || strings.Contains(out, "invalid character") {
+		t.Errorf("shop failed too, or a decoder's message:\n%s", failed)
+	}
+}
+
 // TestCheckSaysHerokuAnsweredAnHTMLPage: a maintenance page that does not go away is named for
 // what it is, after retrying.
 func TestCheckSaysHerokuAnsweredAnHTMLPage(t *testing.T) {
@@ -61,7 +100,7 @@ func TestCheckSaysHerokuAnsweredAnHTMLPage(t *testing.T) {
 	w.sim.AddApp("shop")
 	w.database("shop", "DATABASE", 10)
 	env := w.env("shop")
-	env["HEROKU_API_URL"] = maintenance(t, w.sim.Platform(), -1)
+	env["HEROKU_API_URL"] = maintenance(t, w.sim.Platform(), -1, "")
 	code, out := w.run(env, "check")
 	if code != ExitFailed || !strings.Contains(out, `FAIL  HEROKU_API_KEY could not be checked: heroku: account: GET /account: Heroku answered 200 OK with an HTML page ("Heroku | Offline for Maintenance") instead of JSON`) ||
 		!strings.Contains(out, "attempts over") || strings.Contains(out, "invalid character") {
@@ -100,4 +139,11 @@ func TestBackupCaptureWarnsOfDeletedManualBackup(t *testing.T) {
 		!strings.Contains(out, "heroku-postgresql:standard-0 keeps num_keep=2 manual backups and has ") {
 		t.Errorf("check: exit %d; no retention warning", code)
 	}
+}
+
+// shortHerokuRetries makes a backup run give a bad Heroku answer up within seconds instead of
+// minutes, for tests of answers that never get better; it returns the undo.
+func shortHerokuRetries() func() {
+	herokuRetryBudget = 5 * time.Second
+	return func() { herokuRetryBudget = 0 }
 }
