@@ -260,6 +260,11 @@ func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database
 		return b, err
 	}
 	log.Info().Str("backup", b.Name()).Str("transfer_uuid", b.UUID).Msg("capture started")
+	if r := b.Retention; r != nil && r.Full() {
+		// Heroku makes room for this capture by deleting the user's oldest manual backup.
+		log.Warn().Str("plan", db.Plan).Int("num_keep", r.NumKeep).Int("manual_backups", len(r.Manual)).
+			Str("deleted_backup", r.Manual[0].Name()).Msg(r.Warning(db))
+	}
 	var last time.Time
 	captured := b
 	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer, perr error) {

@@ -23,6 +23,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
+// herokuRetryBudget is the time one Heroku call of a backup run may spend retrying; 0 is the
+// client's default. Tests of answers that stay bad shorten it.
+var herokuRetryBudget time.Duration
+
 func versionString() string { return "pgoffsite " + version.Version }
 
 // runBackup is `pgoffsite backup`.
@@ -51,6 +55,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 			PlatformURL: cfg.HerokuAPIURL,
 			DataURL:     cfg.HerokuDataAPIURL,
 			UserAgent:   version.UserAgent(),
+			RetryBudget: herokuRetryBudget,
 		}),
 		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
 		Store:          store,

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ type checker struct {
 
 func (c *checker) ok(format string, a ...any)   { fmt.Fprintf(c.w, "ok    "+format+"\n", a...) }
 func (c *checker) warn(format string, a ...any) { fmt.Fprintf(c.w, "warn  "+format+"\n", a...) }
+func (c *checker) fix(format string, a ...any)  { fmt.Fprintf(c.w, "      fix: "+format+"\n", a...) }
 func (c *checker) fail(format string, a ...any) {
 	c.failed++
 	fmt.Fprintf(c.w, "FAIL  "+format+"\n", a...)
@@ -42,46 +45,11 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
-	email, err := hk.Account(ctx)
-	if err != nil {
-		c.fail("Heroku API key: %v", err)
+	if !checkKey(ctx, c, hk) {
 		return finishCheck(c)
 	}
-	c.ok("Heroku API key belongs to %s", email)
-	switch in, expires, known, err := hk.KeyExpiry(ctx); {
-	case err != nil || !known:
-		c.warn("could not tell whether the API key expires; keys from `heroku login` do — use one from `heroku authorizations:create`")
-	case expires:
-		c.warn("the API key expires in %s (a `heroku login` key?): scheduled runs will start failing then; create a long-lived one with `heroku authorizations:create`", in.Round(time.Hour))
-	default:
-		c.ok("the API key does not expire")
-	}
-
 	for _, t := range cfg.Targets {
-		db, err := hk.Resolve(ctx, t.App, t.Database)
-		if err != nil {
-			c.fail("%s: %v", t, err)
-			continue
-		}
-		billed := ""
-		if db.BillingApp != db.App {
-			billed = ", billed to " + db.BillingApp
-		}
-		c.ok("%s: add-on %s (%s) attached as %s%s", t, db.AddonName, db.Plan, db.Attachment, billed)
-		b, err := hk.Latest(ctx, db)
-		switch {
-		case err != nil && cfg.Mode == "latest":
-			c.fail("%s: %v", t, err)
-		case err != nil:
-			c.warn("%s: Heroku has no successful backup yet (capture mode makes one each run)", t)
-		default:
-			age := time.Since(b.FinishedAt.Time).Round(time.Minute)
-			if cfg.Mode == "latest" && age > cfg.MaxAge {
-				c.fail("%s: newest backup %s is %s old, older than BACKUP_MAX_AGE=%s: check `heroku pg:backups:schedules -a %s`", t, b.Name(), age, cfg.MaxAge, db.App)
-			} else {
-				c.ok("%s: newest Heroku backup %s, %s old, %d bytes", t, b.Name(), age, b.ProcessedBytes)
-			}
-		}
+		checkTarget(ctx, c, hk, cfg, t)
 	}
 
 	store, err := openStore(ctx, cfg)
@@ -113,6 +81,104 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		c.warn("no HEARTBEAT_URL: a run that Heroku Scheduler skips or that dies will go unnoticed; add a healthchecks.io (or similar) check")
 	}
 	return finishCheck(c)
+}
+
+// keyChecker is what checkKey needs from Heroku.
+type keyChecker interface {
+	Account(ctx context.Context) (string, error)
+	KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error)
+}
+
+// checkKey checks HEROKU_API_KEY; false when Heroku does not accept it, since nothing else can
+// be checked then.
+func checkKey(ctx context.Context, c *checker, hk keyChecker) bool {
+	email, err := hk.Account(ctx)
+	var ae *heroku.APIError
+	switch {
+	case errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden):
+		c.fail("HEROKU_API_KEY is not accepted by Heroku: %v", err)
+		c.fix("create a long-lived key with `heroku authorizations:create -d pgoffsite` (as a user with access to the target apps), then set it: `heroku config:set HEROKU_API_KEY=<the token> -a <this pgoffsite app>`")
+		return false
+	case err != nil:
+		c.fail("HEROKU_API_KEY could not be checked: %v", err)
+		return false
+	}
+	c.ok("HEROKU_API_KEY belongs to %s", email)
+	switch in, expires, known, err := hk.KeyExpiry(ctx); {
+	case err != nil || !known:
+		c.warn("could not tell whether HEROKU_API_KEY expires; keys from `heroku login` do — use one from `heroku authorizations:create`")
+	case expires:
+		c.warn("HEROKU_API_KEY expires in %s (a `heroku login` key?): scheduled runs will start failing then; create a long-lived one with `heroku authorizations:create`", in.Round(time.Hour))
+	default:
+		c.ok("HEROKU_API_KEY does not expire")
+	}
+	return true
+}
+
+// targetChecker is what checkTarget needs from Heroku.
+type targetChecker interface {
+	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
+	Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
+	Retention(ctx context.Context, db heroku.Database) (heroku.Retention, error)
+	Schedules(ctx context.Context, db heroku.Database) ([]heroku.Schedule, error)
+}
+
+// checkTarget checks one target: that it resolves, its newest backup, and what the mode does
+// with Heroku's own backups: capture mode makes Heroku rotate manual backups out, latest mode
+// needs a schedule to have anything new to archive.
+func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.Config, t config.Target) {
+	db, err := hk.Resolve(ctx, t.App, t.Database)
+	if err != nil {
+		c.fail("%s: %v", t, err)
+		return
+	}
+	billed := ""
+	if db.BillingApp != db.App {
+		billed = ", billed to " + db.BillingApp
+	}
+	c.ok("%s: add-on %s (%s) attached as %s%s", t, db.AddonName, db.Plan, db.Attachment, billed)
+	b, err := hk.Latest(ctx, db)
+	switch {
+	case err != nil && cfg.Mode == archive.ModeLatest:
+		c.fail("%s: %v", t, err)
+	case err != nil:
+		c.warn("%s: Heroku has no successful backup yet (capture mode makes one each run)", t)
+	default:
+		age := time.Since(b.FinishedAt.Time).Round(time.Minute)
+		if cfg.Mode == archive.ModeLatest && age > cfg.MaxAge {
+			c.fail("%s: newest backup %s is %s old, older than BACKUP_MAX_AGE=%s: check `heroku pg:backups:schedules -a %s`", t, b.Name(), age, cfg.MaxAge, db.App)
+		} else {
+			c.ok("%s: newest Heroku backup %s, %s old, %d bytes", t, b.Name(), age, b.ProcessedBytes)
+		}
+	}
+
+	if cfg.Mode == archive.ModeCapture {
+		if r, err := hk.Retention(ctx, db); err != nil {
+			c.warn("%s: could not count Heroku's manual backups: %v", t, err)
+		} else {
+			c.warn("%s: BACKUP_MODE=capture: %s", t, r.Warning(db))
+		}
+	}
+	create := fmt.Sprintf("`heroku pg:backups:schedule %s --at '02:00 UTC' -a %s`", db.Attachment, db.App)
+	ss, err := hk.Schedules(ctx, db)
+	switch {
+	case err != nil:
+		c.warn("%s: could not read Heroku's backup schedules: %v", t, err)
+	case len(ss) > 0:
+		names := make([]string, len(ss))
+		for i, s := range ss {
+			names[i] = s.String()
+		}
+		if cfg.Mode == archive.ModeCapture {
+			c.ok("%s: a Heroku backup schedule exists (%s): with BACKUP_MODE=latest each run archives its newest backup instead of capturing", t, strings.Join(names, "; "))
+		} else {
+			c.ok("%s: Heroku backup schedule: %s", t, strings.Join(names, "; "))
+		}
+	case cfg.Mode == archive.ModeCapture:
+		c.warn("%s: no Heroku backup schedule: create one with %s before setting BACKUP_MODE=latest", t, create)
+	default:
+		c.warn("%s: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with %s", t, create)
+	}
 }
 
 func finishCheck(c *checker) int {

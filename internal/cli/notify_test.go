@@ -130,7 +130,8 @@ func TestCheck(t *testing.T) {
 		env  func(map[string]string)
 		want string
 	}{
-		{"wrong key", func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-wrong-0000000000" }, "authorizations:create"},
+		{"wrong key", func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-wrong-0000000000" }, "FAIL  HEROKU_API_KEY is not accepted by Heroku"},
+		{"wrong key's fix", func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-wrong-0000000000" }, "heroku config:set HEROKU_API_KEY="},
 		{"unknown app", func(e map[string]string) { e["BACKUP_TARGETS"] = "shop no-such-app" }, "no-such-app:DATABASE_URL: heroku: resolve"},
 		{"unreachable bucket", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://no-such-bucket-here/x" }, "is not writable"},
 	}

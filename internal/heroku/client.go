@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -126,7 +127,7 @@ func New(o Options) *Client {
 			allowed[u.Scheme+"://"+u.Host] = true
 		}
 	}
-	retry := &retryTransport{next: &guardTransport{next: base, allowed: allowed}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
+	retry := &retryTransport{next: &answerTransport{next: &guardTransport{next: base, allowed: allowed}}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
 	service := func(extra http.Header) *hk.Service {
 		s := hk.NewService(&http.Client{Transport: &hk.Transport{
 			BearerToken:       o.APIKey,
@@ -162,6 +163,9 @@ func (c *Client) dataCall(ctx context.Context, method, path string, in, out any)
 	} else if method == http.MethodPost {
 		body = bytes.NewReader(nil) // Content-Length: 0, as the CLI sends
 	}
+	if out == nil {
+		ctx = emptyOK(ctx)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.o.DataURL+path, body)
 	if err != nil {
 		return err
@@ -175,7 +179,12 @@ func (c *Client) dataCall(ctx context.Context, method, path string, in, out any)
 	req.Header.Set("Request-Id", uuid.NewString())
 	resp, err := c.data.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, req.URL.Path, stripURL(err))
+		err = stripURL(err)
+		var bad *answerError
+		if errors.As(err, &bad) {
+			return err // it names the request already
+		}
+		return fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {

@@ -75,6 +75,15 @@ func (c *Client) capture(ctx context.Context, db Database) (Transfer, error) {
 	for _, t := range before {
 		seen = max(seen, t.Num)
 	}
+	kept := retention(db, before)
+	withRetention := func(t Transfer) Transfer {
+		r := kept
+		if t.NumKeep > 0 { // the capture's own answer knows best
+			r.NumKeep, r.Documented = t.NumKeep, false
+		}
+		t.Retention = &r
+		return t
+	}
 	deadline := time.Now().Add(c.o.RetryBudget)
 	for attempt := 0; ; attempt++ {
 		var t Transfer
@@ -83,7 +92,7 @@ func (c *Client) capture(ctx context.Context, db Database) (Transfer, error) {
 			if t.Num == 0 && t.UUID == "" {
 				return Transfer{}, errors.New("Heroku accepted the capture but its answer names no transfer")
 			}
-			return t, nil
+			return withRetention(t), nil
 		}
 		var ae *APIError
 		refused := errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound)
@@ -105,7 +114,7 @@ func (c *Client) capture(ctx context.Context, db Database) (Transfer, error) {
 		// A network error or a 5xx may hide a backup that did start; a refusal (unverified: 409 or
 		// 422) may mean one of this database is already running, which is as good as ours.
 		if t, ok := c.adopt(ctx, db, seen, ae != nil && ae.Status >= 400 && ae.Status < 500); ok {
-			return t, nil
+			return withRetention(t), nil
 		}
 		if last {
 			return Transfer{}, err
@@ -215,6 +224,57 @@ func (c *Client) transfers(ctx context.Context, db Database) ([]Transfer, error)
 	var ts []Transfer
 	err := c.dataCall(ctx, http.MethodGet, appPath(db)+"/transfers", nil, &ts)
 	return ts, err
+}
+
+// Retention tells how many manual backups Heroku keeps of db and which it keeps now
+// (heroku-api.md §9).
+func (c *Client) Retention(ctx context.Context, db Database) (Retention, error) {
+	ts, err := c.transfers(ctx, db)
+	if err != nil {
+		return Retention{}, fmt.Errorf("heroku: manual backups %s: %w", target(db), err)
+	}
+	return retention(db, ts), nil
+}
+
+// retention picks db's manual backups out of its billing app's transfers. Unverified whether
+// Heroku counts a failed capture, or counts per app rather than per database: every listed
+// manual backup of this database counts here, which errs towards warning.
+func retention(db Database, ts []Transfer) Retention {
+	r := Retention{Plan: db.Plan}
+	for _, t := range ts {
+		if t.IsManual() && db.isSource(t.FromName) && t.DeletedAt.IsZero() && t.PurgedAt.IsZero() {
+			r.Manual = append(r.Manual, t)
+		}
+	}
+	sort.SliceStable(r.Manual, func(i, j int) bool {
+		if !r.Manual[i].CreatedAt.Equal(r.Manual[j].CreatedAt.Time) {
+			return r.Manual[i].CreatedAt.Before(r.Manual[j].CreatedAt.Time)
+		}
+		return r.Manual[i].Num < r.Manual[j].Num
+	})
+	if n := len(r.Manual); n > 0 {
+		r.NumKeep = r.Manual[n-1].NumKeep // the newest: the plan may have changed since the oldest
+	}
+	if r.NumKeep <= 0 {
+		r.NumKeep = documentedKeep(db.Plan)
+		r.Documented = r.NumKeep > 0
+	}
+	return r
+}
+
+// Schedules lists db's backup schedules (heroku-api.md §9), without deleted ones.
+func (c *Client) Schedules(ctx context.Context, db Database) ([]Schedule, error) {
+	var all []Schedule
+	if err := c.dataCall(ctx, http.MethodGet, dbPath(db)+"/transfer-schedules", nil, &all); err != nil {
+		return nil, fmt.Errorf("heroku: backup schedules %s: %w", target(db), err)
+	}
+	var live []Schedule
+	for _, s := range all {
+		if s.DeletedAt.IsZero() {
+			live = append(live, s)
+		}
+	}
+	return live, nil
 }
 
 // Latest returns the newest successful backup of db — of this database, not merely the app's

@@ -1,12 +1,15 @@
 package heroku
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +22,8 @@ import (
 //
 //	heroku-go's Transport (Platform API only: auth, Accept, User-Agent, Request-Id)
 //	errorTransport        (Platform API only: error answers → *APIError, whatever the body)
-//	retryTransport        idempotent requests: 429, 5xx, network errors, within a budget
+//	retryTransport        idempotent requests: 429, 5xx, network errors, bad answers, within a budget
+//	answerTransport       a 2xx answer must be whole JSON (not a maintenance page, not cut short)
 //	guardTransport        the API key goes to the two configured hosts only
 //	the HTTP client's own transport
 
@@ -53,7 +57,8 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	ctx := req.Context()
-	deadline := time.Now().Add(t.budget)
+	start := time.Now()
+	deadline := start.Add(t.budget)
 	for attempt := 0; ; attempt++ {
 		r := req
 		if attempt > 0 {
@@ -72,6 +77,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		wait, again := t.wait(resp, err, attempt)
 		if !again || time.Now().Add(wait).After(deadline) {
+			if again && err != nil && attempt > 0 {
+				err = &gaveUp{err: err, attempts: attempt + 1, spent: time.Since(start)}
+			}
 			return resp, err
 		}
 		if resp != nil {
@@ -104,7 +112,12 @@ func (t *retryTransport) wait(resp *http.Response, err error, attempt int) (time
 func transient(err error) bool {
 	var he *hostError
 	var dns *net.DNSError
+	var ae *answerError
 	switch {
+	case errors.As(err, &ae):
+		// A maintenance page or a cut answer comes from Heroku's router or a dropped
+		// connection, not from the API refusing: the next attempt may well get JSON.
+		return !ae.tooLarge
 	case errors.As(err, &he):
 		return false
 	case errors.As(err, &dns):
@@ -120,6 +133,130 @@ func transient(err error) bool {
 	// net/http's own wording for a connection the server dropped.
 	msg := err.Error()
 	return strings.Contains(msg, "server closed") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")
+}
+
+// gaveUp is a transient error that outlasted the retry budget: it says so, so that a reader
+// knows the failure was not a one-off.
+type gaveUp struct {
+	err      error
+	attempts int
+	spent    time.Duration
+}
+
+func (e *gaveUp) Error() string {
+	spent := e.spent.Round(time.Second)
+	if e.spent < time.Second {
+		spent = e.spent.Round(time.Millisecond)
+	}
+	return fmt.Sprintf("%v (still so after %d attempts over %s)", e.err, e.attempts, spent)
+}
+
+func (e *gaveUp) Unwrap() error { return e.err }
+
+type emptyOKKey struct{}
+
+// emptyOK marks a request whose caller reads nothing from a successful answer, so that an
+// empty body is not a bad answer.
+func emptyOK(ctx context.Context) context.Context {
+	return context.WithValue(ctx, emptyOKKey{}, true)
+}
+
+// maxAnswer bounds the JSON answer read into memory: a listing of thousands of transfers is a
+// few megabytes.
+const maxAnswer = 64 << 20
+
+// answerTransport reads each 2xx answer whole and passes on only JSON. Heroku's router has
+// answered 200 with an HTML maintenance page, and a connection dropped mid-answer leaves JSON
+// cut short: both are an *answerError, which the retry layer above treats as transient, where
+// a decoder further up would fail at once with "invalid character '<'".
+type answerTransport struct {
+	next http.RoundTripper
+}
+
+func (t *answerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return resp, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	resp.Body.Close()
+	if err != nil {
+		// A connection dropped mid-answer: a network error like any other (retried).
+		return nil, fmt.Errorf("read the answer: %w", err)
+	}
+	if bad := checkAnswer(req, resp, b); bad != nil {
+		return nil, bad
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	return resp, nil
+}
+
+// checkAnswer says what is wrong with a 2xx answer's body b, if anything.
+func checkAnswer(req *http.Request, resp *http.Response, b []byte) *answerError {
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 && (resp.StatusCode == http.StatusNoContent || req.Context().Value(emptyOKKey{}) != nil) {
+		return nil
+	}
+	if len(b) > maxAnswer {
+		return &answerError{op: req.Method + " " + req.URL.Path, status: resp.Status, tooLarge: true}
+	}
+	if json.Valid(trimmed) {
+		return nil
+	}
+	e := &answerError{op: req.Method + " " + req.URL.Path, status: resp.Status, size: len(b), ctype: resp.Header.Get("Content-Type")}
+	switch {
+	case strings.Contains(strings.ToLower(e.ctype), "html") || bytes.HasPrefix(trimmed, []byte("<")):
+		e.html = true
+		e.title = pageTitle(trimmed)
+	case bytes.HasPrefix(trimmed, []byte("{")) || bytes.HasPrefix(trimmed, []byte("[")):
+		e.cut = true
+	}
+	return e
+}
+
+var titleRE = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// pageTitle is an HTML page's title as plain text, short, for the message.
+func pageTitle(b []byte) string {
+	m := titleRE.FindSubmatch(b)
+	if m == nil {
+		return ""
+	}
+	s := plainText(m[1])
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return s
+}
+
+// answerError is a 2xx answer that is not the JSON the API promises.
+type answerError struct {
+	op, status string // "GET /account", "200 OK"
+	html, cut  bool
+	tooLarge   bool
+	title      string
+	size       int
+	ctype      string
+}
+
+func (e *answerError) Error() string {
+	switch {
+	case e.tooLarge:
+		return fmt.Sprintf("%s: Heroku answered %s with more than %d MiB, far more than any answer of this API", e.op, e.status, maxAnswer>>20)
+	case e.html:
+		title := ""
+		if e.title != "" {
+			title = fmt.Sprintf(" (%q)", e.title)
+		}
+		return fmt.Sprintf("%s: Heroku answered %s with an HTML page%s instead of JSON: a maintenance or error page of Heroku's, not an API answer; see https://status.heroku.com and try again later", e.op, e.status, title)
+	case e.cut:
+		return fmt.Sprintf("%s: Heroku answered %s with JSON cut short or malformed (%d bytes): the answer did not arrive whole", e.op, e.status, e.size)
+	case e.size == 0:
+		return fmt.Sprintf("%s: Heroku answered %s with an empty body instead of JSON", e.op, e.status)
+	default:
+		return fmt.Sprintf("%s: Heroku answered %s with %d bytes that are not JSON (Content-Type %q)", e.op, e.status, e.size, e.ctype)
+	}
 }
 
 // hostError is a request the guard refused to send.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,11 @@ type Transfer struct {
 	NumKeep        int               `json:"num_keep"`
 	Schedule       *TransferSchedule `json:"schedule,omitempty"`
 	Logs           []TransferLog     `json:"logs,omitempty"`
+
+	// Retention is set by Capture: the database's manual backups as they were just before the
+	// capture, and how many Heroku keeps. Full means Heroku deletes the oldest of them for
+	// this one. Not part of the API's answer.
+	Retention *Retention `json:"-"`
 }
 
 type TransferSchedule struct {
@@ -146,4 +152,120 @@ func (s Secret) Reveal() string { return string(s) }
 type SignedURL struct {
 	URL       Secret
 	ExpiresAt time.Time
+}
+
+// Schedule is one of a database's backup schedules (heroku-api.md §9): Heroku takes a
+// scheduled backup daily at Hour in Timezone, and keeps those apart from manual backups.
+type Schedule struct {
+	UUID         string   `json:"uuid"`
+	Name         string   `json:"name"` // the config var it backs up, e.g. DATABASE_URL
+	Hour         Hour     `json:"hour"`
+	Days         []string `json:"days"`
+	Timezone     string   `json:"timezone"`
+	RetainWeeks  *int     `json:"retain_weeks"`
+	RetainMonths *int     `json:"retain_months"`
+	CreatedAt    Time     `json:"created_at"`
+	UpdatedAt    Time     `json:"updated_at"`
+	DeletedAt    Time     `json:"deleted_at"`
+}
+
+// String is the schedule as people read it: "DATABASE_URL daily at 02:00 America/Los_Angeles".
+func (s Schedule) String() string {
+	when := "daily"
+	if len(s.Days) > 0 && len(s.Days) < 7 {
+		when = "on " + strings.Join(s.Days, ", ")
+	}
+	return fmt.Sprintf("%s %s at %02d:00 %s", s.Name, when, int(s.Hour), s.Timezone)
+}
+
+// Hour is a schedule's hour of the day. The list answers a number (2) while the CLI sends a
+// string ("02"): both are read.
+type Hour int
+
+func (h *Hour) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*h = 0
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*h = Hour(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("schedule hour %s: not a number", b)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("schedule hour %q: %w", s, err)
+	}
+	*h = Hour(n)
+	return nil
+}
+
+// IsManual reports whether the transfer is a manual backup (`heroku pg:backups:capture`, or a
+// capture of this program's), which Heroku keeps only num_keep of; scheduled backups count apart.
+func (t Transfer) IsManual() bool {
+	return t.IsBackup() && t.Schedule == nil && t.ToName != "SCHEDULED BACKUP"
+}
+
+// Retention is how many manual backups Heroku keeps of a database and which it keeps now
+// (heroku-api.md §9). When a capture would exceed NumKeep, Heroku deletes the oldest manual
+// backup itself, so a daily capture on a small plan rotates the user's own backups out.
+type Retention struct {
+	Plan       string     // e.g. heroku-postgresql:essential-0
+	NumKeep    int        // manual backups Heroku keeps; 0: unknown
+	Documented bool       // NumKeep is the plan's documented limit: no manual backup carried num_keep
+	Manual     []Transfer // the database's manual backups Heroku still lists, oldest first
+}
+
+// Full reports whether the next capture makes Heroku delete the oldest manual backup.
+func (r Retention) Full() bool { return r.NumKeep > 0 && len(r.Manual) >= r.NumKeep }
+
+// Warning says, with the numbers, what capturing does to the database's manual backups, and
+// what to do instead.
+func (r Retention) Warning(db Database) string {
+	plan := r.Plan
+	if plan == "" {
+		plan = "this database's plan"
+	}
+	advice := fmt.Sprintf("to keep them, use BACKUP_MODE=latest with a Heroku backup schedule (`heroku pg:backups:schedule %s --at '02:00 UTC' -a %s`), whose backups Heroku keeps apart from manual ones",
+		db.Attachment, db.App)
+	switch {
+	case r.NumKeep == 0:
+		return fmt.Sprintf("each capture is a manual backup, and Heroku keeps only a few of them (how many on %s is not known yet): once the limit is reached, each capture makes Heroku delete the oldest manual backup of %s; %s",
+			plan, db.Attachment, advice)
+	case r.Full():
+		kept := fmt.Sprintf("num_keep=%d", r.NumKeep)
+		if r.Documented {
+			kept = fmt.Sprintf("%d (the plan's documented limit)", r.NumKeep)
+		}
+		return fmt.Sprintf("each capture makes Heroku delete the oldest manual backup of %s (now %s): %s keeps %s manual backups and has %d now; %s",
+			db.Attachment, r.Manual[0].Name(), plan, kept, len(r.Manual), advice)
+	default:
+		kept := fmt.Sprintf("num_keep=%d", r.NumKeep)
+		if r.Documented {
+			kept = fmt.Sprintf("%d (the plan's documented limit)", r.NumKeep)
+		}
+		return fmt.Sprintf("%s keeps %s manual backups and has %d now: after %d more capture(s), each capture makes Heroku delete the oldest manual backup of %s; %s",
+			plan, kept, len(r.Manual), r.NumKeep-len(r.Manual), db.Attachment, advice)
+	}
+}
+
+// documentedKeep is how many manual backups Heroku documents keeping on a plan (heroku-api.md
+// §9), for when no backup has told num_keep yet; 0 when the plan is not known.
+func documentedKeep(plan string) int {
+	tier := strings.TrimPrefix(plan, "heroku-postgresql:")
+	switch {
+	case strings.HasPrefix(tier, "hobby"):
+		return 2 // seen on real answers
+	case strings.HasPrefix(tier, "essential"):
+		return 5
+	case strings.HasPrefix(tier, "standard"):
+		return 25
+	case strings.HasPrefix(tier, "premium"), strings.HasPrefix(tier, "private"), strings.HasPrefix(tier, "shield"):
+		return 50
+	}
+	return 0
 }
