@@ -238,7 +238,7 @@ func TestFaultBadInputs(t *testing.T) {
 		}, nil, "unexpected EOF"},
 		{"unknown app", nil, func(e map[string]string) { e["BACKUP_TARGETS"] = "no-such-app" }, "Couldn't find that app"},
 		{"ambiguous database", nil, func(e map[string]string) { e["BACKUP_TARGETS"] = "shop-two:heroku-postgresql" }, "ambiguous"},
-		{"revoked key", nil, func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-revoked-000000000000" }, "authorizations:create"},
+		{"revoked key", nil, func(e map[string]string) { e["HEROKU_API_KEY"] = "hrku-revoked-000000000000" }, "HEROKU_API_KEY) is invalid or expired"},
 		{"failed capture", func() func() {
 			w.sim.Faults().FailCaptures(1, "pg_dump: error: connection to server lost")
 			return func() {}

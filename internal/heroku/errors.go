@@ -35,9 +35,9 @@ func (e *APIError) Error() string {
 	var s string
 	switch {
 	case e.Status == http.StatusUnauthorized:
-		s = "401 unauthorized: the API key is invalid or expired (keys from `heroku login` expire; create a long-lived one with `heroku authorizations:create`)"
+		s = "401 unauthorized: the API key (HEROKU_API_KEY) is invalid or expired (keys from `heroku login` expire; create a long-lived one with `heroku authorizations:create` and set it as HEROKU_API_KEY)"
 	case e.Status == http.StatusForbidden && e.ID == "two_factor":
-		s = "403 two_factor: the API key needs a second factor, so it is not usable for automation; create a long-lived one with `heroku authorizations:create`"
+		s = "403 two_factor: the API key (HEROKU_API_KEY) needs a second factor, so it is not usable for automation; create a long-lived one with `heroku authorizations:create`"
 	case e.Status == http.StatusForbidden:
 		s = "403 forbidden" + e.said() + ": the API key's account has no access here (make it a collaborator of the app, or use a key of an account that has access)"
 	case e.Status == http.StatusNotFound:

@@ -23,7 +23,7 @@ func TestErrorAnswersExplainWhatToDo(t *testing.T) {
 		permanent bool
 	}{
 		{"401", 401, "application/json", `{"id":"unauthorized","message":"Invalid credentials provided."}`,
-			[]string{"heroku: account: GET /account: 401 unauthorized: the API key is invalid or expired (keys from `heroku login` expire; create a long-lived one with `heroku authorizations:create`)"}, true},
+			[]string{"heroku: account: GET /account: 401 unauthorized: the API key (HEROKU_API_KEY) is invalid or expired (keys from `heroku login` expire; create a long-lived one with `heroku authorizations:create` and set it as HEROKU_API_KEY)"}, true},
 		{"403 two_factor", 403, "application/json", `{"id":"two_factor","message":"Two-factor code is required."}`,
 			[]string{"403 two_factor", "not usable for automation"}, true},
 		{"403", 403, "application/json", `{"id":"forbidden","message":"You do not have access to the app shop."}`,
@@ -76,7 +76,7 @@ func TestDataAPIErrorsToo(t *testing.T) {
 	f, c := newFake(t)
 	f.json("GET /client/v11/apps/shop/transfers/4", 401, map[string]string{"id": "unauthorized", "message": "Invalid credentials provided."})
 	_, err := c.Transfer(context.Background(), shopDB(), 4)
-	if err == nil || !strings.Contains(err.Error(), "heroku: transfer 4 app=shop database=DATABASE: GET /client/v11/apps/shop/transfers/4: 401 unauthorized: the API key is invalid or expired") ||
+	if err == nil || !strings.Contains(err.Error(), "heroku: transfer 4 app=shop database=DATABASE: GET /client/v11/apps/shop/transfers/4: 401 unauthorized: the API key (HEROKU_API_KEY) is invalid or expired") ||
 		!IsPermanent(err) || f.count("GET /client/v11/apps/shop/transfers/4") != 1 {
 		t.Fatalf("err = %v", err)
 	}
