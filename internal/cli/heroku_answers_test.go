@@ -113,7 +113,9 @@ func TestCheckSaysHerokuAnsweredAnHTMLPage(t *testing.T) {
 func TestBackupCaptureWarnsOfDeletedManualBackup(t *testing.T) {
 	w := newWorld(t)
 	w.sim.AddApp("shop")
-	addon, _ := w.database("shop", "DATABASE", 100)
+	name, dsn := w.pg.CreateDB(t, "shop")
+	w.pg.Exec(t, name, `CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 100);`)
+	addon := w.sim.AddDatabase("shop", "DATABASE", "heroku-postgresql:mini", dsn) // keeps 2 manual backups
 	w.captureDirect(addon, "shop")
 	w.captureDirect(addon, "shop")
 	code, out := w.run(w.env("shop"), "backup")
@@ -126,18 +128,36 @@ func TestBackupCaptureWarnsOfDeletedManualBackup(t *testing.T) {
 			line = l
 		}
 	}
-	for _, s := range []string{"level=warn", "app=shop", "num_keep=2", "manual_backups=2", "deleted_backup=b001", "plan=heroku-postgresql:standard-0",
-		"heroku-postgresql:standard-0 keeps num_keep=2 manual backups and has 2 now", "BACKUP_MODE=latest"} {
+	for _, s := range []string{"level=warn", "app=shop", "num_keep=2", "manual_backups=2", "deleted_backup=b001", "plan=heroku-postgresql:mini",
+		"heroku-postgresql:mini keeps num_keep=2 manual backups and has 2 now", "BACKUP_MODE=latest"} {
 		if !strings.Contains(line, s) {
 			t.Errorf("the warning lacks %q: %q", s, line)
 		}
 	}
 
-	// check says the same before any run.
+	// check says the same before any run, and that no Heroku schedule exists.
 	code, out = w.run(w.env("shop"), "check")
 	if code != ExitOK || !strings.Contains(out, "warn  shop:DATABASE_URL: BACKUP_MODE=capture: each capture makes Heroku delete the oldest manual backup of DATABASE (now b00") ||
-		!strings.Contains(out, "heroku-postgresql:standard-0 keeps num_keep=2 manual backups and has ") {
+		!strings.Contains(out, "heroku-postgresql:mini keeps num_keep=2 manual backups and has ") {
 		t.Errorf("check: exit %d; no retention warning", code)
+	}
+	if !strings.Contains(out, "shop:DATABASE_URL: no Heroku backup schedule") {
+		t.Errorf("check does not say that the database has no Heroku schedule")
+	}
+
+	// Once the database has a schedule (as `heroku pg:backups:schedule` makes it), check names it.
+	req, _ := http.NewRequest("POST", w.data+"/client/v11/databases/"+addon+"/transfer-schedules",
+		strings.NewReader(`{"hour":"02","timezone":"UTC","schedule_name":"DATABASE_URL"}`))
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create a schedule: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	_, out = w.run(w.env("shop"), "check")
+	if !strings.Contains(out, "shop:DATABASE_URL: a Heroku backup schedule exists (DATABASE_URL") {
+		t.Errorf("check does not name the database's Heroku schedule")
 	}
 }
 
