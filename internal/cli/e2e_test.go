@@ -358,6 +358,8 @@ func TestBackupConfigMistakes(t *testing.T) {
 		{"gs archive", func(e map[string]string) { e["ARCHIVE_URL"] = "gs://bucket/x" }, "ARCHIVE_URL"},
 		{"relative file", func(e map[string]string) { e["ARCHIVE_URL"] = "file://relative/dir" }, "ARCHIVE_URL"},
 		{"bad bucket", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://Bad_Bucket/x" }, "ARCHIVE_URL"},
+		{"dot segment in prefix", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://archive/../x" }, "ARCHIVE_URL"},
+		{"root directory", func(e map[string]string) { e["ARCHIVE_URL"] = "file:///" }, "ARCHIVE_URL"},
 		{"bad mode", func(e map[string]string) { e["BACKUP_MODE"] = "snapshot" }, "BACKUP_MODE"},
 		{"bad max age", func(e map[string]string) { e["BACKUP_MAX_AGE"] = "1 day" }, "BACKUP_MAX_AGE"},
 		{"no region", func(e map[string]string) { delete(e, "AWS_REGION") }, "AWS_REGION"},

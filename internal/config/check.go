@@ -201,6 +201,13 @@ func (ck *checker) archive(raw string) Archive {
 			fix+"; AWS credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		return Archive{Scheme: u.Scheme}
 	}
+	// A "." or ".." segment means different places to S3 (a literal key part) and to a
+	// directory (the parent), and neither is what the user meant: refuse it rather than guess.
+	if (u.Scheme == "s3" || u.Scheme == "file") && hasDotSegment(u.Path) {
+		ck.add(v, ck.q(raw)+` has a "." or ".." path segment`,
+			"write the prefix or directory without them, e.g. s3://bucket/db/prod or file:///mnt/archive")
+		return Archive{Scheme: u.Scheme}
+	}
 	switch u.Scheme {
 	case "s3":
 		a := Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
@@ -216,10 +223,26 @@ func (ck *checker) archive(raw string) Archive {
 			ck.add(v, ck.q(raw)+" is not an absolute directory", "write file:///absolute/dir (three slashes)")
 			return Archive{Scheme: "file"}
 		}
-		return Archive{Scheme: "file", Dir: path.Clean(u.Path)}
+		dir := path.Clean(u.Path)
+		if dir == "/" {
+			// Archives would be written into the root of the filesystem, beside /etc and /usr.
+			ck.add(v, ck.q(raw)+" is the root directory", "name a directory for the archives, e.g. file:///mnt/archive")
+			return Archive{Scheme: "file"}
+		}
+		return Archive{Scheme: "file", Dir: dir}
 	}
 	ck.add(v, ck.q(raw)+" is neither s3:// nor file://", fix)
 	return Archive{}
+}
+
+// hasDotSegment reports whether the (decoded) path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPrefix drops leading, trailing and doubled slashes: "/a//b/" is "a/b".

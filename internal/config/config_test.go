@@ -236,7 +236,8 @@ func TestArchiveForms(t *testing.T) {
 		{"S3://my.bucket-01/db/prod", Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
 		{"  s3://acme/x  ", Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
 		{"file:///mnt/archive", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"file:///mnt//archive/./x/../", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"file:///mnt//archive/", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"s3://acme/a.b/..c/.d", Archive{Scheme: "s3", Bucket: "acme", Prefix: "a.b/..c/.d"}, "s3://acme/a.b/..c/.d"},
 	}
 	for _, tt := range tests {
 		setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": tt.raw}))
@@ -290,6 +291,14 @@ func TestMistakes(t *testing.T) {
 		{"bucket with port", map[string]string{"ARCHIVE_URL": "s3://acme:9000/x"}, nil, "ARCHIVE_URL", "not a valid S3 bucket name", "S3 console"},
 		{"archive with query", map[string]string{"ARCHIVE_URL": "s3://acme/x?versionId=3"}, nil, "ARCHIVE_URL", "query string", "s3://bucket"},
 		{"relative dir", map[string]string{"ARCHIVE_URL": "file://archive"}, nil, "ARCHIVE_URL", "not an absolute directory", "three slashes"},
+		{"dot-dot in prefix", map[string]string{"ARCHIVE_URL": "s3://archive/../x"}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"dot-dot at the end", map[string]string{"ARCHIVE_URL": "s3://archive/x/.."}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"encoded dot-dot", map[string]string{"ARCHIVE_URL": "s3://archive/a/%2e%2e/x"}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"dot in prefix", map[string]string{"ARCHIVE_URL": "s3://archive/a/./x"}, nil, "ARCHIVE_URL", `"." or ".." path segment`, "without them"},
+		{"dot-dot in dir", map[string]string{"ARCHIVE_URL": "file:///mnt/archive/../etc"}, nil, "ARCHIVE_URL", `".." path segment`, "file:///mnt/archive"},
+		{"dot in dir", map[string]string{"ARCHIVE_URL": "file:///mnt/./archive"}, nil, "ARCHIVE_URL", `"." or ".." path segment`, "file:///mnt/archive"},
+		{"root dir", map[string]string{"ARCHIVE_URL": "file:///"}, nil, "ARCHIVE_URL", "is the root directory", "file:///mnt/archive"},
+		{"root dir doubled", map[string]string{"ARCHIVE_URL": "file:////"}, nil, "ARCHIVE_URL", "is the root directory", "file:///mnt/archive"},
 		{"mode", map[string]string{"BACKUP_MODE": "newest"}, nil, "BACKUP_MODE", `"newest" is not a mode`, "latest"},
 		{"max age", map[string]string{"BACKUP_MAX_AGE": "2 days"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
 		{"max age unitless", map[string]string{"BACKUP_MAX_AGE": "26"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
