@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -298,12 +299,15 @@ func (ck *checker) duration(v, raw string) time.Duration {
 // returns the URL without a trailing slash, or "" after a problem.
 func (ck *checker) httpURL(v, raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
-		return ""
+	if err == nil {
+		err = netguard.Check(u)
 	}
-	if u.Scheme == "http" && !netguard.IsLoopback(u.Hostname()) {
+	switch {
+	case errors.Is(err, netguard.ErrPlainHTTP):
 		ck.add(v, ck.q(shownURL(u, raw))+" uses plain http", "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
+		return ""
+	case err != nil:
+		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
 		return ""
 	}
 	return strings.TrimRight(raw, "/")

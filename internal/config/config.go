@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // Target is one database to archive.
@@ -74,7 +76,7 @@ type Config struct {
 	Check string
 }
 
-const redacted = "[REDACTED]"
+const redacted = scrub.Mask
 
 // String never shows the API key.
 func (c Config) String() string {

@@ -19,12 +19,12 @@ func TestLogfmtLine(t *testing.T) {
 	log.Debug().Msg("hidden at info")
 	line := b.String()
 	for _, want := range []string{"level=info", `msg="target archived"`, `app="shop prod"`, "running=true", "bytes=42", "duration=1.5",
-		`error="heroku: 401 for key [REDACTED]"`, "X-Amz-Signature=[REDACTED]", "X-Amz-Credential=[REDACTED]", "postgres://u:[REDACTED]@h"} {
+		`error="heroku: 401 for key [REDACTED]"`, "url=https://b.s3.amazonaws.com/x?[REDACTED]", "postgres://u:[REDACTED]@h"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line lacks %s:\n%s", want, line)
 		}
 	}
-	for _, leak := range []string{"hrku-secret-123456", "abc", ":pw@", "hidden"} {
+	for _, leak := range []string{"hrku-secret-123456", "abc", "AKIA", ":pw@", "hidden"} {
 		if strings.Contains(line, leak) {
 			t.Errorf("line contains %q:\n%s", leak, line)
 		}
