@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
 var (
@@ -214,7 +214,7 @@ func (ck *checker) archive(raw string) Archive {
 		a := Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
 		if u.Host == "" {
 			ck.add(v, ck.q(raw)+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
-		} else if why := bucketProblem(u.Host); why != "" {
+		} else if why := s3name.BucketProblem(u.Host); why != "" {
 			ck.add(v, ck.q(u.Host)+" is not a valid S3 bucket name: "+why,
 				"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
 		}
@@ -250,38 +250,6 @@ func hasDotSegment(p string) bool {
 func cleanPrefix(p string) string {
 	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 	return strings.Join(parts, "/")
-}
-
-var bucketCharsRE = regexp.MustCompile(`^[a-z0-9.-]+$`)
-
-// bucketProblem says why b is not a valid S3 bucket name (general purpose buckets), or "".
-func bucketProblem(b string) string {
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-	switch {
-	case len(b) < 3 || len(b) > 63:
-		return "it must be 3 to 63 characters long"
-	case !bucketCharsRE.MatchString(b):
-		return "it may hold only lowercase letters, digits, dots and dashes"
-	case !alnum(b[0]) || !alnum(b[len(b)-1]):
-		return "it must begin and end with a letter or digit"
-	case strings.Contains(b, ".."):
-		return "it must not hold two dots in a row"
-	case net.ParseIP(b) != nil:
-		return "it must not look like an IP address"
-	case strings.HasSuffix(b, ".amazonaws.com"):
-		return "this is an S3 endpoint's host name; write only the bucket's name"
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(b, p) {
-			return "names beginning with " + p + " are reserved"
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(b, s) {
-			return "names ending with " + s + " are reserved"
-		}
-	}
-	return ""
 }
 
 func (ck *checker) duration(v, raw string) time.Duration {
