@@ -81,6 +81,7 @@ func (e env) validate() (Config, Problems) {
 	}
 
 	ck.streaming(e, &c)
+	c.Bucket = ck.bucket(e)
 	switch c.Check = strings.ToLower(e.Check); c.Check {
 	case "auto", "full", "header":
 	default:
@@ -104,7 +105,9 @@ func (e env) trimmed() env {
 	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout,
 		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
-		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check} {
+		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
+		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
+		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -346,6 +349,49 @@ func (ck *checker) s3(e env, c *Config) {
 	if e.S3SSEKMSKeyID != "" && c.S3SSE != "aws:kms" {
 		ck.add("S3_SSE_KMS_KEY_ID", "set, but S3_SSE is not aws:kms", "set S3_SSE=aws:kms to use the key, or unset S3_SSE_KMS_KEY_ID")
 	}
+}
+
+// bucket reads setup-bucket's variables. What depends on several of them (an expiry after the
+// last transition) is checked by setup-bucket itself, after its flags are applied.
+func (ck *checker) bucket(e env) Bucket {
+	b := Bucket{
+		TransitionDays:       ck.days("BUCKET_TRANSITION_DAYS", e.BucketTransitionDays, -1, "a number of days such as 30, or -1 to never move archives (stores without Glacier)"),
+		TransitionClass:      strings.ToUpper(e.BucketTransitionClass),
+		DeepArchiveDays:      ck.days("BUCKET_DEEP_ARCHIVE_DAYS", e.BucketDeepArchiveDays, 0, "a number of days such as 180, or 0 (the default) to never move archives on to DEEP_ARCHIVE"),
+		ExpireDays:           ck.days("BUCKET_EXPIRE_DAYS", e.BucketExpireDays, 0, "a number of days such as 400 (the default), or 0 to keep archives forever"),
+		NoncurrentExpireDays: ck.days("BUCKET_NONCURRENT_EXPIRE_DAYS", e.BucketNoncurrentExpireDays, 1, "a number of days such as 30 (the default)"),
+		ObjectLockDays:       ck.days("BUCKET_OBJECT_LOCK_DAYS", e.BucketObjectLockDays, 0, "a number of days such as 30, or 0 (the default) for no default retention"),
+		ObjectLockMode:       strings.ToUpper(e.BucketObjectLockMode),
+	}
+	if b.TransitionDays == 0 {
+		ck.add("BUCKET_TRANSITION_DAYS", `"0" is not a number of days`, "use a number of days such as 30, or -1 to never move archives (stores without Glacier)")
+	}
+	switch b.TransitionClass {
+	case "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE":
+	default:
+		ck.add("BUCKET_TRANSITION_CLASS", ck.q(e.BucketTransitionClass)+" is not a storage class archives can move to", "use GLACIER (the default), GLACIER_IR or DEEP_ARCHIVE")
+	}
+	switch b.ObjectLockMode {
+	case "", "GOVERNANCE", "COMPLIANCE":
+	default:
+		ck.add("BUCKET_OBJECT_LOCK_MODE", ck.q(e.BucketObjectLockMode)+" is not an Object Lock mode", "use GOVERNANCE (the default) or COMPLIANCE, with BUCKET_OBJECT_LOCK_DAYS")
+	}
+	if b.ObjectLockMode != "" && e.BucketObjectLockDays == "0" {
+		ck.add("BUCKET_OBJECT_LOCK_MODE", "set, but BUCKET_OBJECT_LOCK_DAYS is not", "set BUCKET_OBJECT_LOCK_DAYS to the retention in days, or unset BUCKET_OBJECT_LOCK_MODE")
+	}
+	return b
+}
+
+// days reads a whole number of days, at least min.
+func (ck *checker) days(v, raw string, min int, fix string) int {
+	n, err := strconv.Atoi(raw)
+	switch {
+	case err != nil:
+		ck.add(v, ck.q(raw)+" is not a whole number of days", "use "+fix)
+	case n < min:
+		ck.add(v, ck.q(raw)+" is too small", "use "+fix)
+	}
+	return n
 }
 
 const mib = 1 << 20
