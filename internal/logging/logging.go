@@ -14,8 +14,11 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
-// New returns a logger writing to w in format ("logfmt" or "json") at level.
+// New returns a logger writing to w in format ("logfmt" or "json") at level. It may be used
+// from many goroutines at once (the job's downloads log from theirs): each event is written
+// whole, one at a time, whatever w is.
 func New(w io.Writer, format, level string, red *Redactor) zerolog.Logger {
+	w = zerolog.SyncWriter(w)
 	if red != nil {
 		w = red.Wrap(w)
 	}
