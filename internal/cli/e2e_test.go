@@ -406,4 +406,5 @@ func TestBackupConfigMistakes(t *testing.T) {
 	}
 }
 
+// sleepBriefly is the interval of a bounded polling loop.
 func sleepBriefly() { time.Sleep(200 * time.Millisecond) }

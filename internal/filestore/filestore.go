@@ -79,9 +79,9 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 	}()
 	// The lock tells RemoveStale in another run that this file is in use; the kernel drops it
 	// when the process dies, however it dies, so a SIGKILL leaves an unlocked, removable file.
-	if err := lock(f); err != nil {
-		return fmt.Errorf("lock temporary file: %w", err)
-	}
+	// A filesystem without locks fails RemoveStale's attempt too, which then keeps the file:
+	// the upload goes on unlocked rather than failing.
+	_ = lock(f)
 
 	// Read at most one byte more than announced so a long reader is detected without reading it all.
 	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, obj.Size+1))

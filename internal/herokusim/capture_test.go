@@ -65,7 +65,7 @@ func waitFinished(t *testing.T, data, app string, num any) (map[string]any, bool
 			return m, running
 		}
 		running = running || m["started_at"] != nil
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 	t.Fatal("the capture did not finish within 60 s")
 	return nil, false
