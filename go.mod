@@ -1,5 +1,5 @@
 // +heroku goVersion go1.24
-// +heroku install ./cmd/...
+// +heroku install ./cmd/pgoffsite
 
 module github.com/pgoffsite/pgoffsite
 

@@ -3,8 +3,9 @@ package bucket
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
 // Encryption algorithms accepted in Options.SSE.
@@ -108,8 +109,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-
 // validate reports every problem at once; o must have had withDefaults.
 func (o Options) validate() error {
 	var errs []error
@@ -177,8 +176,9 @@ func validBucketName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("bucket name is empty")
-	case !bucketNameRE.MatchString(name), strings.Contains(name, ".."):
-		return fmt.Errorf("bucket name %q: 3-63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", name)
+	}
+	if why := s3name.BucketProblem(name); why != "" {
+		return fmt.Errorf("bucket name %q is not a valid S3 bucket name: %s", name, why)
 	}
 	return nil
 }

@@ -179,6 +179,23 @@ func TestBucketErrors(t *testing.T) {
 	})
 }
 
+// setup-bucket refuses exactly the names ARCHIVE_URL refuses: S3's rules, checked by s3name.
+func TestBucketNameRules(t *testing.T) {
+	for name, want := range map[string]string{
+		"archive-bucket": "", "my.bucket-01": "",
+		"192.168.5.4": "IP address", "xn--acme": "reserved", "acme-s3alias": "reserved", "acme..db": "two dots",
+		"Bad_Name": "lowercase", "ab": "3 to 63", "acme.s3.eu-west-1.amazonaws.com": "endpoint",
+	} {
+		err := Options{Bucket: name, Region: "us-east-1"}.withDefaults().validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: err = %v, want one about %q", name, err, want)
+		}
+	}
+}
+
 func TestEncryptionKeepsStrongerDefault(t *testing.T) {
 	kms := []byte(`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm>` +
 		`<KMSMasterKeyID>arn:aws:kms:us-east-1:111122223333:key/k1</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`)

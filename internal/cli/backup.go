@@ -49,6 +49,9 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		notifyFinish(ctx, log, notifier, "backup", time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		return ExitFailed
 	}
+	if cfg.Archive.Scheme == "file" {
+		removeStaleTemps(log, cfg.Archive.Dir)
+	}
 	job := &archive.Job{
 		Heroku: heroku.New(heroku.Options{
 			APIKey:      cfg.HerokuAPIKey,
@@ -156,6 +159,18 @@ func openStore(ctx context.Context, cfg config.Config) (archive.Store, error) {
 		}), nil
 	}
 	return nil, fmt.Errorf("unsupported archive scheme %q", cfg.Archive.Scheme)
+}
+
+// removeStaleTemps removes the temporary files that a run killed mid-upload left in the archive
+// directory. A failure costs only disk space, so it is a warning and the run goes on.
+func removeStaleTemps(log zerolog.Logger, dir string) {
+	removed, err := filestore.RemoveStale(dir)
+	for _, p := range removed {
+		log.Info().Str("file", p).Msg("removed a temporary file an interrupted earlier run left behind")
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
+	}
 }
 
 // downloadClient reads signed URLs: no overall timeout (a big dump takes hours), but a stalled

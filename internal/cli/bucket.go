@@ -5,50 +5,35 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
-// envInt is an integer flag's default: its environment variable when set, else def.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
-func envStr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // runSetupBucket is `pgoffsite setup-bucket`: run once, with administrator credentials, to make
 // the archive bucket safe (versioning, encryption, no public access, a policy that denies
 // insecure access and version deletion, lifecycle to Glacier and expiry). Idempotent.
 func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// The BUCKET_* variables are the flags' defaults: read (and checked) first.
+	cfg, err := config.LoadArchive()
+	if err != nil {
+		return badConfig(stderr, err)
+	}
+	b := cfg.Bucket
 	fs := flag.NewFlagSet("setup-bucket", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dryRun := fs.Bool("dry-run", false, "print what would change and change nothing")
 	o := bucket.Options{}
-	fs.IntVar(&o.TransitionDays, "transition-days", envInt("BUCKET_TRANSITION_DAYS", bucket.DefaultTransitionDays), "days before archives move to --transition-class; -1 = never, for stores without Glacier (env BUCKET_TRANSITION_DAYS)")
-	fs.StringVar(&o.TransitionClass, "transition-class", envStr("BUCKET_TRANSITION_CLASS", bucket.DefaultTransitionClass), "GLACIER, GLACIER_IR or DEEP_ARCHIVE (env BUCKET_TRANSITION_CLASS)")
-	fs.IntVar(&o.DeepArchiveDays, "deep-archive-days", envInt("BUCKET_DEEP_ARCHIVE_DAYS", 0), "days before archives move on to DEEP_ARCHIVE; 0 = never (env BUCKET_DEEP_ARCHIVE_DAYS)")
-	fs.IntVar(&o.ExpireDays, "expire-days", envInt("BUCKET_EXPIRE_DAYS", bucket.DefaultExpireDays), "days before archives expire; 0 = never (env BUCKET_EXPIRE_DAYS)")
-	fs.IntVar(&o.NoncurrentExpireDays, "noncurrent-expire-days", envInt("BUCKET_NONCURRENT_EXPIRE_DAYS", bucket.DefaultNoncurrentExpireDays), "days before overwritten or deleted versions are removed (env BUCKET_NONCURRENT_EXPIRE_DAYS)")
-	fs.IntVar(&o.ObjectLockDays, "object-lock-days", envInt("BUCKET_OBJECT_LOCK_DAYS", 0), "default Object Lock retention in days; 0 = none (env BUCKET_OBJECT_LOCK_DAYS)")
-	fs.StringVar(&o.ObjectLockMode, "object-lock-mode", envStr("BUCKET_OBJECT_LOCK_MODE", ""), "GOVERNANCE (default) or COMPLIANCE, with --object-lock-days (env BUCKET_OBJECT_LOCK_MODE)")
+	fs.IntVar(&o.TransitionDays, "transition-days", b.TransitionDays, "days before archives move to --transition-class; -1 = never, for stores without Glacier (env BUCKET_TRANSITION_DAYS)")
+	fs.StringVar(&o.TransitionClass, "transition-class", b.TransitionClass, "GLACIER, GLACIER_IR or DEEP_ARCHIVE (env BUCKET_TRANSITION_CLASS)")
+	fs.IntVar(&o.DeepArchiveDays, "deep-archive-days", b.DeepArchiveDays, "days before archives move on to DEEP_ARCHIVE; 0 = never (env BUCKET_DEEP_ARCHIVE_DAYS)")
+	fs.IntVar(&o.ExpireDays, "expire-days", b.ExpireDays, "days before archives expire; 0 = never (env BUCKET_EXPIRE_DAYS)")
+	fs.IntVar(&o.NoncurrentExpireDays, "noncurrent-expire-days", b.NoncurrentExpireDays, "days before overwritten or deleted versions are removed (env BUCKET_NONCURRENT_EXPIRE_DAYS)")
+	fs.IntVar(&o.ObjectLockDays, "object-lock-days", b.ObjectLockDays, "default Object Lock retention in days; 0 = none (env BUCKET_OBJECT_LOCK_DAYS)")
+	fs.StringVar(&o.ObjectLockMode, "object-lock-mode", b.ObjectLockMode, "GOVERNANCE (default) or COMPLIANCE, with --object-lock-days (env BUCKET_OBJECT_LOCK_MODE)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
-	}
-	cfg, err := config.LoadArchive()
-	if err != nil {
-		return badConfig(stderr, err)
 	}
 	o.Bucket, o.Prefix, o.Region = cfg.Archive.Bucket, cfg.Archive.Prefix, cfg.Region
 	o.SSE, o.KMSKeyID = cfg.S3SSE, cfg.S3SSEKMSKeyID

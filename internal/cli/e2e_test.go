@@ -102,7 +102,9 @@ func (w *world) run(env map[string]string, args ...string) (int, string) {
 var configVars = []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BACKUP_MODE", "BACKUP_MAX_AGE",
 	"BACKUP_CAPTURE_TIMEOUT", "HEROKU_API_URL", "HEROKU_DATA_API_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3",
-	"AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID", "LOG_LEVEL", "LOG_FORMAT"}
+	"AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID", "LOG_LEVEL", "LOG_FORMAT",
+	"BUCKET_TRANSITION_DAYS", "BUCKET_TRANSITION_CLASS", "BUCKET_DEEP_ARCHIVE_DAYS", "BUCKET_EXPIRE_DAYS",
+	"BUCKET_NONCURRENT_EXPIRE_DAYS", "BUCKET_OBJECT_LOCK_DAYS", "BUCKET_OBJECT_LOCK_MODE"}
 
 var signedQuery = regexp.MustCompile(`X-Amz-(Signature|Credential)=`)
 
@@ -358,6 +360,8 @@ func TestBackupConfigMistakes(t *testing.T) {
 		{"gs archive", func(e map[string]string) { e["ARCHIVE_URL"] = "gs://bucket/x" }, "ARCHIVE_URL"},
 		{"relative file", func(e map[string]string) { e["ARCHIVE_URL"] = "file://relative/dir" }, "ARCHIVE_URL"},
 		{"bad bucket", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://Bad_Bucket/x" }, "ARCHIVE_URL"},
+		{"dot segment in prefix", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://archive/../x" }, "ARCHIVE_URL"},
+		{"root directory", func(e map[string]string) { e["ARCHIVE_URL"] = "file:///" }, "ARCHIVE_URL"},
 		{"bad mode", func(e map[string]string) { e["BACKUP_MODE"] = "snapshot" }, "BACKUP_MODE"},
 		{"bad max age", func(e map[string]string) { e["BACKUP_MAX_AGE"] = "1 day" }, "BACKUP_MAX_AGE"},
 		{"no region", func(e map[string]string) { delete(e, "AWS_REGION") }, "AWS_REGION"},
@@ -402,4 +406,5 @@ func TestBackupConfigMistakes(t *testing.T) {
 	}
 }
 
+// sleepBriefly is the interval of a bounded polling loop.
 func sleepBriefly() { time.Sleep(200 * time.Millisecond) }

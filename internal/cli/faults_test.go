@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -128,9 +129,11 @@ func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
 	go func() {
-		time.Sleep(2 * time.Second)
+		if !w.waitUploadUnderWay(60 * time.Second) {
+			t.Error("no multipart upload was opened within 60 s")
+		}
 		proxy.SetEnabled(t, false)
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // the outage itself: MinIO unreachable for 3 s
 		proxy.SetEnabled(t, true)
 	}()
 	code, _ := w.run(env, "backup")
@@ -143,6 +146,66 @@ func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 	}
 	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
 		t.Errorf("%d incomplete uploads left", n)
+	}
+}
+
+// waitUploadUnderWay polls MinIO until a multipart upload is open in the bucket (the job is
+// uploading), and reports false after timeout.
+func (w *world) waitUploadUnderWay(timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		if len(w.minio.IncompleteUploads(w.t, w.bucket)) > 0 {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	return false
+}
+
+// syncBuffer is a bytes.Buffer that one goroutine may write while another reads it, and that
+// can wait for a piece of output.
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed at the next write
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.b.Write(p)
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+	return n, err
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor returns true once the output holds substr, false when timeout passes first.
+func (s *syncBuffer) waitFor(substr string, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), substr) {
+			s.mu.Unlock()
+			return true
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		}
 	}
 }
 
@@ -178,17 +241,19 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// exec.Cmd copies the output in its own goroutine while the test reads it: a locked buffer.
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the upload is under way, then stop the "dyno".
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "download started") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	if !out.waitFor("download started", 60*time.Second) {
+		t.Error("the download did not start within 60 s")
 	}
-	time.Sleep(2 * time.Second)
+	if !w.waitUploadUnderWay(60 * time.Second) {
+		t.Error("no multipart upload was opened within 60 s")
+	}
 	stopped := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()

@@ -1,8 +1,8 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
 var (
@@ -80,6 +81,7 @@ func (e env) validate() (Config, Problems) {
 	}
 
 	ck.streaming(e, &c)
+	c.Bucket = ck.bucket(e)
 	switch c.Check = strings.ToLower(e.Check); c.Check {
 	case "auto", "full", "header":
 	default:
@@ -103,7 +105,9 @@ func (e env) trimmed() env {
 	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout,
 		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
-		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check} {
+		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
+		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
+		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -201,12 +205,19 @@ func (ck *checker) archive(raw string) Archive {
 			fix+"; AWS credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		return Archive{Scheme: u.Scheme}
 	}
+	// A "." or ".." segment means different places to S3 (a literal key part) and to a
+	// directory (the parent), and neither is what the user meant: refuse it rather than guess.
+	if (u.Scheme == "s3" || u.Scheme == "file") && hasDotSegment(u.Path) {
+		ck.add(v, ck.q(raw)+` has a "." or ".." path segment`,
+			"write the prefix or directory without them, e.g. s3://bucket/db/prod or file:///mnt/archive")
+		return Archive{Scheme: u.Scheme}
+	}
 	switch u.Scheme {
 	case "s3":
 		a := Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
 		if u.Host == "" {
 			ck.add(v, ck.q(raw)+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
-		} else if why := bucketProblem(u.Host); why != "" {
+		} else if why := s3name.BucketProblem(u.Host); why != "" {
 			ck.add(v, ck.q(u.Host)+" is not a valid S3 bucket name: "+why,
 				"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
 		}
@@ -216,48 +227,32 @@ func (ck *checker) archive(raw string) Archive {
 			ck.add(v, ck.q(raw)+" is not an absolute directory", "write file:///absolute/dir (three slashes)")
 			return Archive{Scheme: "file"}
 		}
-		return Archive{Scheme: "file", Dir: path.Clean(u.Path)}
+		dir := path.Clean(u.Path)
+		if dir == "/" {
+			// Archives would be written into the root of the filesystem, beside /etc and /usr.
+			ck.add(v, ck.q(raw)+" is the root directory", "name a directory for the archives, e.g. file:///mnt/archive")
+			return Archive{Scheme: "file"}
+		}
+		return Archive{Scheme: "file", Dir: dir}
 	}
 	ck.add(v, ck.q(raw)+" is neither s3:// nor file://", fix)
 	return Archive{}
+}
+
+// hasDotSegment reports whether the (decoded) path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPrefix drops leading, trailing and doubled slashes: "/a//b/" is "a/b".
 func cleanPrefix(p string) string {
 	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 	return strings.Join(parts, "/")
-}
-
-var bucketCharsRE = regexp.MustCompile(`^[a-z0-9.-]+$`)
-
-// bucketProblem says why b is not a valid S3 bucket name (general purpose buckets), or "".
-func bucketProblem(b string) string {
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-	switch {
-	case len(b) < 3 || len(b) > 63:
-		return "it must be 3 to 63 characters long"
-	case !bucketCharsRE.MatchString(b):
-		return "it may hold only lowercase letters, digits, dots and dashes"
-	case !alnum(b[0]) || !alnum(b[len(b)-1]):
-		return "it must begin and end with a letter or digit"
-	case strings.Contains(b, ".."):
-		return "it must not hold two dots in a row"
-	case net.ParseIP(b) != nil:
-		return "it must not look like an IP address"
-	case strings.HasSuffix(b, ".amazonaws.com"):
-		return "this is an S3 endpoint's host name; write only the bucket's name"
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(b, p) {
-			return "names beginning with " + p + " are reserved"
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(b, s) {
-			return "names ending with " + s + " are reserved"
-		}
-	}
-	return ""
 }
 
 func (ck *checker) duration(v, raw string) time.Duration {
@@ -275,12 +270,15 @@ func (ck *checker) duration(v, raw string) time.Duration {
 // returns the URL without a trailing slash, or "" after a problem.
 func (ck *checker) httpURL(v, raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
-		return ""
+	if err == nil {
+		err = netguard.Check(u)
 	}
-	if u.Scheme == "http" && !netguard.IsLoopback(u.Hostname()) {
+	switch {
+	case errors.Is(err, netguard.ErrPlainHTTP):
 		ck.add(v, ck.q(shownURL(u, raw))+" uses plain http", "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
+		return ""
+	case err != nil:
+		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
 		return ""
 	}
 	return strings.TrimRight(raw, "/")
@@ -351,6 +349,49 @@ func (ck *checker) s3(e env, c *Config) {
 	if e.S3SSEKMSKeyID != "" && c.S3SSE != "aws:kms" {
 		ck.add("S3_SSE_KMS_KEY_ID", "set, but S3_SSE is not aws:kms", "set S3_SSE=aws:kms to use the key, or unset S3_SSE_KMS_KEY_ID")
 	}
+}
+
+// bucket reads setup-bucket's variables. What depends on several of them (an expiry after the
+// last transition) is checked by setup-bucket itself, after its flags are applied.
+func (ck *checker) bucket(e env) Bucket {
+	b := Bucket{
+		TransitionDays:       ck.days("BUCKET_TRANSITION_DAYS", e.BucketTransitionDays, -1, "a number of days such as 30, or -1 to never move archives (stores without Glacier)"),
+		TransitionClass:      strings.ToUpper(e.BucketTransitionClass),
+		DeepArchiveDays:      ck.days("BUCKET_DEEP_ARCHIVE_DAYS", e.BucketDeepArchiveDays, 0, "a number of days such as 180, or 0 (the default) to never move archives on to DEEP_ARCHIVE"),
+		ExpireDays:           ck.days("BUCKET_EXPIRE_DAYS", e.BucketExpireDays, 0, "a number of days such as 400 (the default), or 0 to keep archives forever"),
+		NoncurrentExpireDays: ck.days("BUCKET_NONCURRENT_EXPIRE_DAYS", e.BucketNoncurrentExpireDays, 1, "a number of days such as 30 (the default)"),
+		ObjectLockDays:       ck.days("BUCKET_OBJECT_LOCK_DAYS", e.BucketObjectLockDays, 0, "a number of days such as 30, or 0 (the default) for no default retention"),
+		ObjectLockMode:       strings.ToUpper(e.BucketObjectLockMode),
+	}
+	if b.TransitionDays == 0 {
+		ck.add("BUCKET_TRANSITION_DAYS", `"0" is not a number of days`, "use a number of days such as 30, or -1 to never move archives (stores without Glacier)")
+	}
+	switch b.TransitionClass {
+	case "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE":
+	default:
+		ck.add("BUCKET_TRANSITION_CLASS", ck.q(e.BucketTransitionClass)+" is not a storage class archives can move to", "use GLACIER (the default), GLACIER_IR or DEEP_ARCHIVE")
+	}
+	switch b.ObjectLockMode {
+	case "", "GOVERNANCE", "COMPLIANCE":
+	default:
+		ck.add("BUCKET_OBJECT_LOCK_MODE", ck.q(e.BucketObjectLockMode)+" is not an Object Lock mode", "use GOVERNANCE (the default) or COMPLIANCE, with BUCKET_OBJECT_LOCK_DAYS")
+	}
+	if b.ObjectLockMode != "" && e.BucketObjectLockDays == "0" {
+		ck.add("BUCKET_OBJECT_LOCK_MODE", "set, but BUCKET_OBJECT_LOCK_DAYS is not", "set BUCKET_OBJECT_LOCK_DAYS to the retention in days, or unset BUCKET_OBJECT_LOCK_MODE")
+	}
+	return b
+}
+
+// days reads a whole number of days, at least min.
+func (ck *checker) days(v, raw string, min int, fix string) int {
+	n, err := strconv.Atoi(raw)
+	switch {
+	case err != nil:
+		ck.add(v, ck.q(raw)+" is not a whole number of days", "use "+fix)
+	case n < min:
+		ck.add(v, ck.q(raw)+" is too small", "use "+fix)
+	}
+	return n
 }
 
 const mib = 1 << 20

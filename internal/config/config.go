@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // Target is one database to archive.
@@ -72,9 +74,22 @@ type Config struct {
 	// Check is how much of the archive is checked while it streams: auto, full or header
 	// (archive.CheckAuto, CheckFull, CheckHeader).
 	Check string
+	// Bucket is what setup-bucket makes of the bucket (BUCKET_*; its flags override them).
+	Bucket Bucket
 }
 
-const redacted = "[REDACTED]"
+// Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
+type Bucket struct {
+	TransitionDays       int    // -1: never
+	TransitionClass      string // GLACIER, GLACIER_IR or DEEP_ARCHIVE
+	DeepArchiveDays      int    // 0: never
+	ExpireDays           int    // 0: never
+	NoncurrentExpireDays int
+	ObjectLockDays       int    // 0: no default retention
+	ObjectLockMode       string // "", GOVERNANCE or COMPLIANCE
+}
+
+const redacted = scrub.Mask
 
 // String never shows the API key.
 func (c Config) String() string {
@@ -127,6 +142,15 @@ type env struct {
 	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
 	Check            string `envconfig:"ARCHIVE_CHECK" default:"auto"`
 
+	// setup-bucket's settings; only LoadArchive reports their problems.
+	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
+	BucketTransitionClass      string `envconfig:"BUCKET_TRANSITION_CLASS" default:"GLACIER"`
+	BucketDeepArchiveDays      string `envconfig:"BUCKET_DEEP_ARCHIVE_DAYS" default:"0"`
+	BucketExpireDays           string `envconfig:"BUCKET_EXPIRE_DAYS" default:"400"`
+	BucketNoncurrentExpireDays string `envconfig:"BUCKET_NONCURRENT_EXPIRE_DAYS" default:"30"`
+	BucketObjectLockDays       string `envconfig:"BUCKET_OBJECT_LOCK_DAYS" default:"0"`
+	BucketObjectLockMode       string `envconfig:"BUCKET_OBJECT_LOCK_MODE"`
+
 	// The AWS SDK reads these itself; they are here only to be checked.
 	AccessKeyID          string `envconfig:"AWS_ACCESS_KEY_ID"`
 	SecretAccessKey      string `envconfig:"AWS_SECRET_ACCESS_KEY"`
@@ -165,14 +189,18 @@ func Load() (Config, error) {
 // LoadExcept reads the environment like Load, ignoring problems of the variables a command does
 // not use (verify needs no Heroku API key).
 func LoadExcept(unused ...string) (Config, error) {
-	return load(func(p Problem) bool { return !slices.Contains(unused, p.Var) })
+	return load(func(p Problem) bool { return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) })
 }
 
-// LoadArchive reads only what the bucket commands need — ARCHIVE_URL (s3://), the AWS and S3
-// variables and the log settings — so that they run before the Heroku side is configured.
+// isBucketVar tells setup-bucket's variables, which no other command reads.
+func isBucketVar(name string) bool { return strings.HasPrefix(name, "BUCKET_") }
+
+// LoadArchive reads only what setup-bucket needs — ARCHIVE_URL (s3://), the AWS, S3 and BUCKET_
+// variables and the log settings — so that it runs before the Heroku side is configured.
 func LoadArchive() (Config, error) {
 	c, err := load(func(p Problem) bool {
-		return p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_")
+		return p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
+			isBucketVar(p.Var)
 	})
 	if err == nil && c.Archive.Scheme != "s3" {
 		return Config{}, Problems{{Var: "ARCHIVE_URL", Message: "is not an s3:// URL",

@@ -92,6 +92,7 @@ func TestLoadValidS3(t *testing.T) {
 		PartSize:         8 << 20,
 		MemoryLimit:      96 << 20,
 		Check:            "auto",
+		Bucket:           Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
@@ -236,7 +237,8 @@ func TestArchiveForms(t *testing.T) {
 		{"S3://my.bucket-01/db/prod", Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
 		{"  s3://acme/x  ", Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
 		{"file:///mnt/archive", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"file:///mnt//archive/./x/../", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"file:///mnt//archive/", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"s3://acme/a.b/..c/.d", Archive{Scheme: "s3", Bucket: "acme", Prefix: "a.b/..c/.d"}, "s3://acme/a.b/..c/.d"},
 	}
 	for _, tt := range tests {
 		setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": tt.raw}))
@@ -290,6 +292,14 @@ func TestMistakes(t *testing.T) {
 		{"bucket with port", map[string]string{"ARCHIVE_URL": "s3://acme:9000/x"}, nil, "ARCHIVE_URL", "not a valid S3 bucket name", "S3 console"},
 		{"archive with query", map[string]string{"ARCHIVE_URL": "s3://acme/x?versionId=3"}, nil, "ARCHIVE_URL", "query string", "s3://bucket"},
 		{"relative dir", map[string]string{"ARCHIVE_URL": "file://archive"}, nil, "ARCHIVE_URL", "not an absolute directory", "three slashes"},
+		{"dot-dot in prefix", map[string]string{"ARCHIVE_URL": "s3://archive/../x"}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"dot-dot at the end", map[string]string{"ARCHIVE_URL": "s3://archive/x/.."}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"encoded dot-dot", map[string]string{"ARCHIVE_URL": "s3://archive/a/%2e%2e/x"}, nil, "ARCHIVE_URL", `".." path segment`, "without them"},
+		{"dot in prefix", map[string]string{"ARCHIVE_URL": "s3://archive/a/./x"}, nil, "ARCHIVE_URL", `"." or ".." path segment`, "without them"},
+		{"dot-dot in dir", map[string]string{"ARCHIVE_URL": "file:///mnt/archive/../etc"}, nil, "ARCHIVE_URL", `".." path segment`, "file:///mnt/archive"},
+		{"dot in dir", map[string]string{"ARCHIVE_URL": "file:///mnt/./archive"}, nil, "ARCHIVE_URL", `"." or ".." path segment`, "file:///mnt/archive"},
+		{"root dir", map[string]string{"ARCHIVE_URL": "file:///"}, nil, "ARCHIVE_URL", "is the root directory", "file:///mnt/archive"},
+		{"root dir doubled", map[string]string{"ARCHIVE_URL": "file:////"}, nil, "ARCHIVE_URL", "is the root directory", "file:///mnt/archive"},
 		{"mode", map[string]string{"BACKUP_MODE": "newest"}, nil, "BACKUP_MODE", `"newest" is not a mode`, "latest"},
 		{"max age", map[string]string{"BACKUP_MAX_AGE": "2 days"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
 		{"max age unitless", map[string]string{"BACKUP_MAX_AGE": "26"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
@@ -593,6 +603,69 @@ func TestREADMEDocumentsEvery(t *testing.T) {
 		}
 		if d.Default != "" && !strings.Contains(string(section[1]), "`"+d.Default+"`") {
 			t.Errorf("README's Configuration section does not show %s's default %s", d.Name, d.Default)
+		}
+	}
+}
+
+func TestBucketVars(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"BUCKET_TRANSITION_DAYS": "-1", "BUCKET_TRANSITION_CLASS": "glacier_ir",
+		"BUCKET_DEEP_ARCHIVE_DAYS": "200", "BUCKET_EXPIRE_DAYS": "0", "BUCKET_NONCURRENT_EXPIRE_DAYS": "7",
+		"BUCKET_OBJECT_LOCK_DAYS": "30", "BUCKET_OBJECT_LOCK_MODE": "compliance"}))
+	c, err := LoadArchive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Bucket{TransitionDays: -1, TransitionClass: "GLACIER_IR", DeepArchiveDays: 200, ExpireDays: 0,
+		NoncurrentExpireDays: 7, ObjectLockDays: 30, ObjectLockMode: "COMPLIANCE"}
+	if c.Bucket != want {
+		t.Errorf("Bucket = %+v, want %+v", c.Bucket, want)
+	}
+}
+
+// A mistake in a BUCKET_ variable is reported with the others by LoadArchive (setup-bucket), all
+// at once, and never stops a backup run, which does not read them.
+func TestBucketVarMistakes(t *testing.T) {
+	tests := []struct {
+		name, v, value, msg, fix string
+	}{
+		{"transition days word", "BUCKET_TRANSITION_DAYS", "thirty", `"thirty" is not a whole number of days`, "-1 to never"},
+		{"transition days zero", "BUCKET_TRANSITION_DAYS", "0", "not a number of days", "-1 to never"},
+		{"transition days negative", "BUCKET_TRANSITION_DAYS", "-5", "too small", "-1 to never"},
+		{"transition class", "BUCKET_TRANSITION_CLASS", "COLD", `"COLD" is not a storage class`, "GLACIER_IR"},
+		{"deep archive", "BUCKET_DEEP_ARCHIVE_DAYS", "1.5", "not a whole number", "180"},
+		{"expire negative", "BUCKET_EXPIRE_DAYS", "-1", "too small", "0 to keep archives forever"},
+		{"expire word", "BUCKET_EXPIRE_DAYS", "never", "not a whole number", "0 to keep archives forever"},
+		{"noncurrent zero", "BUCKET_NONCURRENT_EXPIRE_DAYS", "0", "too small", "30"},
+		{"lock days", "BUCKET_OBJECT_LOCK_DAYS", "1y", "not a whole number", "0 (the default)"},
+		{"lock mode", "BUCKET_OBJECT_LOCK_MODE", "forever", `"forever" is not an Object Lock mode`, "COMPLIANCE"},
+		{"lock mode alone", "BUCKET_OBJECT_LOCK_MODE", "GOVERNANCE", "BUCKET_OBJECT_LOCK_DAYS is not", "unset BUCKET_OBJECT_LOCK_MODE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, with(valid(), map[string]string{tt.v: tt.value}))
+			_, err := LoadArchive()
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("LoadArchive = %v; want Problems", err)
+			}
+			found := false
+			for _, p := range ps {
+				found = found || (p.Var == tt.v && strings.Contains(p.Message, tt.msg) && strings.Contains(p.Fix, tt.fix))
+			}
+			if !found {
+				t.Errorf("no problem for %s with message ~%q and fix ~%q in:\n%s", tt.v, tt.msg, tt.fix, ps)
+			}
+			if _, err := Load(); err != nil {
+				t.Errorf("a backup run is stopped by %s: %v", tt.v, err)
+			}
+		})
+	}
+	// Several at once, with the other variables' problems.
+	setEnv(t, with(valid(), map[string]string{"BUCKET_EXPIRE_DAYS": "x", "BUCKET_TRANSITION_CLASS": "COLD", "S3_SSE": "rot13"}))
+	_, err := LoadArchive()
+	for _, v := range []string{"BUCKET_EXPIRE_DAYS:", "BUCKET_TRANSITION_CLASS:", "S3_SSE:"} {
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("%s not listed in %v", v, err)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // Problem is one configuration mistake: the variable, what is wrong, and what to do about it.
@@ -55,11 +57,5 @@ func (c *checker) q(s string) string {
 }
 
 func (c *checker) scrub(s string) string {
-	for _, secret := range c.secrets {
-		// Very short values would redact ordinary words; no real key is that short.
-		if len(secret) >= 8 {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
-	}
-	return s
+	return scrub.String(s, c.secrets...)
 }

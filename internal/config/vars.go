@@ -69,5 +69,21 @@ func Describe() []VarDoc {
 			Description: "Memory the part buffers may take; concurrency is lowered to fit. The default suits a 512 MB dyno."},
 		{Name: "ARCHIVE_CHECK", Default: "auto",
 			Description: "auto: check the whole archive while it streams (TOC, every data block's framing, and every block decompressed with rows counted, as far as that keeps up with the download; a table it cannot keep up with is checked for framing and named in the log and manifest). full: decompress every block even if that slows the run. header: check only the header. A damaged archive fails the run and is never published."},
+		// setup-bucket's settings (its flags override them). They are for whoever runs setup-bucket
+		// with administrator keys, not for the dyno: app.json does not ask for them.
+		{Name: "BUCKET_TRANSITION_DAYS", Default: "30", Advanced: true,
+			Description: "setup-bucket: days before archives move to BUCKET_TRANSITION_CLASS; -1 = never (stores without Glacier)."},
+		{Name: "BUCKET_TRANSITION_CLASS", Default: "GLACIER", Advanced: true,
+			Description: "setup-bucket: GLACIER, GLACIER_IR or DEEP_ARCHIVE."},
+		{Name: "BUCKET_DEEP_ARCHIVE_DAYS", Default: "0", Advanced: true,
+			Description: "setup-bucket: days before archives move on to DEEP_ARCHIVE; 0 = never."},
+		{Name: "BUCKET_EXPIRE_DAYS", Default: "400", Advanced: true,
+			Description: "setup-bucket: days before archives expire; 0 = never."},
+		{Name: "BUCKET_NONCURRENT_EXPIRE_DAYS", Default: "30", Advanced: true,
+			Description: "setup-bucket: days before overwritten or deleted versions are removed."},
+		{Name: "BUCKET_OBJECT_LOCK_DAYS", Default: "0", Advanced: true,
+			Description: "setup-bucket: default Object Lock retention in days; 0 = none."},
+		{Name: "BUCKET_OBJECT_LOCK_MODE", Advanced: true,
+			Description: "setup-bucket: GOVERNANCE (the default with BUCKET_OBJECT_LOCK_DAYS) or COMPLIANCE."},
 	}
 }

@@ -16,19 +16,18 @@ import (
 // CheckURL accepts https URLs, and http only towards loopback addresses (tests, local simulators).
 func CheckURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return nil, errors.New("fetch: the download URL is not an absolute URL")
+	if err == nil {
+		err = netguard.Check(u)
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !netguard.IsLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("fetch: refusing plain http to %s: only https is allowed outside loopback", u.Host)
-		}
-	default:
+	switch {
+	case err == nil:
+		return u, nil
+	case errors.Is(err, netguard.ErrPlainHTTP):
+		return nil, fmt.Errorf("fetch: refusing plain http to %s: only https is allowed outside loopback", u.Host)
+	case errors.Is(err, netguard.ErrScheme):
 		return nil, fmt.Errorf("fetch: refusing URL scheme %q for %s", u.Scheme, u.Host)
 	}
-	return u, nil
+	return nil, errors.New("fetch: the download URL is not an absolute URL")
 }
 
 // Unwrap strips the URL that *url.Error carries (it holds the signed query string) and keeps the cause.

@@ -203,16 +203,25 @@ func TestRangedCloseStopsWork(t *testing.T) {
 	urlFn := func(ctx context.Context) (string, time.Time, error) {
 		return fmt.Sprintf("%s/b.dump?gen=0", srv.URL), time.Now().Add(time.Hour), nil
 	}
-	body, _, err := (&Ranged{Options: Options{Concurrency: 2, ChunkSize: 64 << 10}}).Open(context.Background(), urlFn)
+	ct := &countingTransport{next: http.DefaultTransport}
+	body, _, err := (&Ranged{HTTP: &http.Client{Transport: ct}, Options: Options{Concurrency: 2, ChunkSize: 64 << 10}}).Open(context.Background(), urlFn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.CopyN(io.Discard, body, 100<<10)
 	body.Close()
-	time.Sleep(50 * time.Millisecond)
-	before := s.requests.Load()
+	// The requests under way when Close was called end (they are cancelled)...
+	deadline := time.Now().Add(10 * time.Second)
+	for ct.inFlight.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still in flight 10 s after Close", ct.inFlight.Load())
+		}
+		time.Sleep(5 * time.Millisecond) // a poll interval, not a guess at how long it takes
+	}
+	// ...and none starts afterwards: watching for a while is the test itself.
+	before := ct.started.Load()
 	time.Sleep(100 * time.Millisecond)
-	if after := s.requests.Load(); after != before {
+	if after := ct.started.Load(); after != before {
 		t.Errorf("requests went on after Close: %d → %d", before, after)
 	}
 	if before > 10 {
@@ -244,4 +253,35 @@ func BenchmarkRanged(b *testing.B) {
 		}
 		body.Close()
 	}
+}
+
+// countingTransport counts the requests started and those not finished yet.
+type countingTransport struct {
+	next              http.RoundTripper
+	started, inFlight atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.started.Add(1)
+	c.inFlight.Add(1)
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		c.inFlight.Add(-1)
+		return nil, err
+	}
+	resp.Body = &countedBody{ReadCloser: resp.Body, done: func() { c.inFlight.Add(-1) }}
+	return resp, nil
+}
+
+// countedBody reports the end of a response once, when its body is closed.
+type countedBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *countedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 )
@@ -65,19 +66,22 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 		return err
 	}
 	// CreateTemp opens with 0600. The dot prefix keeps the file out of casual listings.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+tempInfix+"*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	defer func() {
-		if f != nil {
-			f.Close()
-		}
 		if tmp != "" {
 			os.Remove(tmp)
 		}
+		f.Close() // after the removal: the lock guards the file until it is gone
 	}()
+	// The lock tells RemoveStale in another run that this file is in use; the kernel drops it
+	// when the process dies, however it dies, so a SIGKILL leaves an unlocked, removable file.
+	// A filesystem without locks fails RemoveStale's attempt too, which then keeps the file:
+	// the upload goes on unlocked rather than failing.
+	_ = lock(f)
 
 	// Read at most one byte more than announced so a long reader is detected without reading it all.
 	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, obj.Size+1))
@@ -96,11 +100,6 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	err = f.Close()
-	f = nil
-	if err != nil {
-		return err
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -115,7 +114,90 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 	}
 	tmp = ""
 	// The link and the removal are directory entries: sync them so the object survives a crash.
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// tempInfix is in the name of every temporary file Put writes: .<name>.tmp-<random>.
+const tempInfix = ".tmp-"
+
+// staleAfter is how long a temporary file must have gone unmodified before RemoveStale may take
+// it. The lock is what proves a file abandoned; the age only covers the instant between
+// creating a file and locking it.
+const staleAfter = time.Minute
+
+// RemoveStale removes the temporary files that earlier runs left under dir when they were
+// killed mid-upload (SIGKILL, a crash, a lost machine), and returns their paths. A file another
+// process is still writing holds a lock and is left alone, however long it has been idle.
+func RemoveStale(dir string) ([]string, error) {
+	return removeStale(dir, staleAfter)
+}
+
+func removeStale(dir string, minAge time.Duration) ([]string, error) {
+	var removed []string
+	var errs []error
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			errs = append(errs, err) // an unreadable subdirectory does not hide the others
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() || !isTemp(d.Name()) {
+			return nil
+		}
+		gone, err := removeIfStale(p, minAge)
+		if err != nil {
+			errs = append(errs, err)
+		} else if gone {
+			removed = append(removed, p)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("filestore: remove stale temporary files in %s: %w", dir, errors.Join(errs...))
+	}
+	return removed, nil
+}
+
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
+}
+
+// removeIfStale removes p when no process holds its lock and it is older than minAge. The lock
+// is taken first and held during the removal, so a writer cannot be between its check and ours.
+func removeIfStale(p string, minAge time.Duration) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // its writer finished meanwhile
+		}
+		return false, err
+	}
+	defer f.Close()
+	if err := lock(f); err != nil {
+		if errors.Is(err, errLocked) {
+			return false, nil // in use by a running Put
+		}
+		return false, fmt.Errorf("lock %s: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if time.Since(fi.ModTime()) < minAge {
+		return false, nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
 
 func syncDir(dir string) error {

@@ -7,10 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // ErrNoBackup reports that Heroku has no successful backup of a database.
@@ -143,19 +144,10 @@ func plainText(b []byte) string {
 	return s
 }
 
-var (
-	urlQueryRE    = regexp.MustCompile(`(?i)(https?://[^\s"'<>?]+)\?[^\s"'<>]*`)
-	urlPasswordRE = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^\s"'<>/@:]*):[^\s"'<>/@]*@`)
-)
-
 // redact removes from text that reached us from a server (an error message, a log line) what
 // must never be shown: the API key, signed URLs' query strings, passwords in URLs.
 func redact(s, key string) string {
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "[REDACTED]")
-	}
-	s = urlQueryRE.ReplaceAllString(s, "$1?[REDACTED]")
-	return urlPasswordRE.ReplaceAllString(s, "$1:[REDACTED]@")
+	return scrub.String(s, key)
 }
 
 // stripURL keeps the cause of an error from net/http and drops the URL that *url.Error names

@@ -65,10 +65,27 @@ func waitFinished(t *testing.T, data, app string, num any) (map[string]any, bool
 			return m, running
 		}
 		running = running || m["started_at"] != nil
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 	t.Fatal("the capture did not finish within 60 s")
 	return nil, false
+}
+
+// waitStarted polls the transfer until Heroku says it has started.
+func waitStarted(t *testing.T, data, app string, num any) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		a := call(t, "GET", transferPath(data, app, num), token, nil)
+		if a.status != 200 {
+			t.Fatalf("poll: %d %s", a.status, a.body)
+		}
+		if a.obj(t)["started_at"] != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	t.Fatal("the capture did not start within 30 s")
 }
 
 func TestCaptureMakesARealDump(t *testing.T) {
@@ -250,7 +267,7 @@ func TestCancel(t *testing.T) {
 	s.Faults().SlowCaptures(time.Hour)
 	started := capture(t, data, addon)
 	s.Faults().SlowCaptures(0)
-	time.Sleep(200 * time.Millisecond)
+	waitStarted(t, data, "shop", started["num"]) // cancel a capture that is running, not one queued
 	if a := call(t, "POST", transferPath(data, "shop", started["num"])+"/actions/cancel", token, nil); a.status != 404 {
 		t.Fatalf("cancel by number: %d, want 404 (the API wants the uuid)", a.status)
 	}

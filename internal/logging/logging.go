@@ -5,18 +5,20 @@ package logging
 import (
 	"fmt"
 	"io"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
-// New returns a logger writing to w in format ("logfmt" or "json") at level.
+// New returns a logger writing to w in format ("logfmt" or "json") at level. It may be used
+// from many goroutines at once (the job's downloads log from theirs): each event is written
+// whole, one at a time, whatever w is.
 func New(w io.Writer, format, level string, red *Redactor) zerolog.Logger {
+	w = zerolog.SyncWriter(w)
 	if red != nil {
 		w = red.Wrap(w)
 	}
@@ -79,52 +81,5 @@ func Quote(s string) string {
 	return s
 }
 
-// Redactor replaces secrets in everything written through it. Known values are registered with
-// Add; signed-URL signatures and passwords in database URLs are caught by pattern too.
-type Redactor struct {
-	mu      sync.RWMutex
-	secrets []string
-}
-
-var patterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"]+`),
-	regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s"]+:)[^@\s"]+@`),
-}
-
-// Add registers secret values (short values are ignored: redacting them would mangle logs).
-func (r *Redactor) Add(secrets ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, s := range secrets {
-		if len(s) >= 6 {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-}
-
-// Scrub returns s with every secret replaced.
-func (r *Redactor) Scrub(s string) string {
-	r.mu.RLock()
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "[REDACTED]")
-	}
-	r.mu.RUnlock()
-	s = patterns[0].ReplaceAllString(s, "${1}[REDACTED]")
-	return patterns[1].ReplaceAllString(s, "${1}[REDACTED]@")
-}
-
-// Wrap returns a writer that scrubs each write (zerolog writes one event per call).
-func (r *Redactor) Wrap(w io.Writer) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		if _, err := io.WriteString(w, r.Scrub(string(p))); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	})
-}
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+// Redactor scrubs secrets from everything the logger writes: the one scrubber of package scrub.
+type Redactor = scrub.Redactor

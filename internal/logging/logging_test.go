@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,12 +20,12 @@ func TestLogfmtLine(t *testing.T) {
 	log.Debug().Msg("hidden at info")
 	line := b.String()
 	for _, want := range []string{"level=info", `msg="target archived"`, `app="shop prod"`, "running=true", "bytes=42", "duration=1.5",
-		`error="heroku: 401 for key [REDACTED]"`, "X-Amz-Signature=[REDACTED]", "X-Amz-Credential=[REDACTED]", "postgres://u:[REDACTED]@h"} {
+		`error="heroku: 401 for key [REDACTED]"`, "url=https://b.s3.amazonaws.com/x?[REDACTED]", "postgres://u:[REDACTED]@h"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line lacks %s:\n%s", want, line)
 		}
 	}
-	for _, leak := range []string{"hrku-secret-123456", "abc", ":pw@", "hidden"} {
+	for _, leak := range []string{"hrku-secret-123456", "abc", "AKIA", ":pw@", "hidden"} {
 		if strings.Contains(line, leak) {
 			t.Errorf("line contains %q:\n%s", leak, line)
 		}
@@ -40,5 +41,34 @@ func TestJSONFormat(t *testing.T) {
 	l.Debug().Str("app", "a").Msg("hi")
 	if !strings.HasPrefix(b.String(), `{"level":"debug","app":"a"`) {
 		t.Errorf("json line: %s", b.String())
+	}
+}
+
+// Goroutines logging at once through a writer that is not safe for concurrent use (a
+// bytes.Buffer, as tests and pipes give) still get whole lines: run with -race.
+func TestConcurrentEventsAreWholeLines(t *testing.T) {
+	for _, format := range []string{"logfmt", "json"} {
+		var b bytes.Buffer
+		log := New(&b, format, "info", &Redactor{})
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range 20 {
+					log.Info().Int("g", i).Int("n", j).Msg("renewing the backup's download URL")
+				}
+			}()
+		}
+		wg.Wait()
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if len(lines) != 400 {
+			t.Fatalf("%s: %d lines, want 400", format, len(lines))
+		}
+		for _, l := range lines {
+			if strings.Count(l, "renewing") != 1 {
+				t.Fatalf("%s: mangled line %q", format, l)
+			}
+		}
 	}
 }

@@ -12,11 +12,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // TargetResult is one target's outcome.
@@ -77,7 +77,7 @@ func New(o Options) (*Notifier, error) {
 			continue
 		}
 		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netguard.IsLoopback(u.Hostname()))) {
+		if err != nil || !netguard.Allowed(u) {
 			return nil, fmt.Errorf("notify: %s must be an https URL", name)
 		}
 	}
@@ -248,19 +248,8 @@ func (n *Notifier) send(ctx context.Context, u, ctype string, body []byte) (retr
 	return false, nil
 }
 
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)(X-Amz-[A-Za-z-]+=)[^&\s"]+`),
-	regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s"]+:)[^@\s"]+@`),
-}
-
 func (n *Notifier) scrub(s string) string {
-	for _, sec := range n.o.Secrets {
-		if len(sec) >= 6 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	s = secretPatterns[0].ReplaceAllString(s, "${1}[REDACTED]")
-	return secretPatterns[1].ReplaceAllString(s, "${1}[REDACTED]@")
+	return scrub.String(s, n.o.Secrets...)
 }
 
 // hostOf names a notification endpoint without its path: a healthchecks.io ping URL's path is

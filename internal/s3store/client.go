@@ -2,9 +2,9 @@ package s3store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,18 +67,16 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 
 func checkEndpoint(endpoint string) error {
 	u, err := url.Parse(endpoint)
-	if err != nil {
-		return fmt.Errorf("s3: endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not a URL")
+	if err == nil {
+		err = netguard.Check(u)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
+	switch {
+	case err == nil:
 		return nil
-	case "http":
-		if netguard.IsLoopback(u.Hostname()) {
-			return nil
-		}
+	case errors.Is(err, netguard.ErrPlainHTTP):
 		return fmt.Errorf("s3: endpoint %s uses plain http: credentials and archives would cross the network unencrypted; set AWS_ENDPOINT_URL_S3 to an https:// URL (http is allowed only for loopback hosts)", u.Redacted())
-	default:
+	case errors.Is(err, netguard.ErrScheme):
 		return fmt.Errorf("s3: endpoint %s has scheme %q: set AWS_ENDPOINT_URL_S3 to an https:// URL", u.Redacted(), u.Scheme)
 	}
+	return fmt.Errorf("s3: endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not an absolute URL: set it like https://host")
 }

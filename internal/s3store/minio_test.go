@@ -218,9 +218,10 @@ func TestMinIOCancelWhileSourceStalls(t *testing.T) {
 	defer cancel()
 	data := source(24, 40*mib)
 	// The source stalls after three parts until the context is cancelled from outside.
-	r := io.MultiReader(bytes.NewReader(data[:15*mib]), stallReader{ctx}, bytes.NewReader(data[15*mib:]))
+	stalled := make(chan struct{})
+	r := io.MultiReader(bytes.NewReader(data[:15*mib]), stallReader{ctx, stalled}, bytes.NewReader(data[15*mib:]))
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		<-stalled // the first three parts are read and the source has stopped
 		cancel()
 	}()
 	err := s.Put(ctx, archive.Object{Key: "cancelled", Size: int64(len(data))}, r)
@@ -314,9 +315,20 @@ func TestMinIOWriteOnlyCredentials(t *testing.T) {
 	}
 }
 
-type stallReader struct{ ctx context.Context }
+// stallReader blocks until ctx is done; stalled, when not nil, is closed when it starts blocking.
+type stallReader struct {
+	ctx     context.Context
+	stalled chan struct{}
+}
 
 func (s stallReader) Read([]byte) (int, error) {
+	if s.stalled != nil {
+		select {
+		case <-s.stalled:
+		default:
+			close(s.stalled)
+		}
+	}
 	<-s.ctx.Done()
 	return 0, s.ctx.Err()
 }

@@ -1,0 +1,94 @@
+package scrub
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestScrub(t *testing.T) {
+	const key = "hrku-0f8c2b7d-4a51-4c1e-9d3a"
+	tests := []struct {
+		name, in string
+		leaks    []string // must be gone
+		keeps    []string // must stay
+	}{
+		{"registered secret", "heroku: 401 for key " + key, []string{key}, []string{"heroku: 401 for key " + Mask}},
+		{"secret inside another", "k=" + key + "-longer", []string{key}, []string{"k=" + Mask}},
+		{"signed URL query", "GET https://b.s3.amazonaws.com/x.dump?X-Amz-Algorithm=A&X-Amz-Signature=abc123&y=z failed",
+			[]string{"abc123", "y=z", "X-Amz-Algorithm=A"}, []string{"https://b.s3.amazonaws.com/x.dump?" + Mask, " failed"}},
+		{"signing parameter alone", `param X-Amz-Security-Token=FQoGZX&X-Amz-Credential=AKIA/x`, []string{"FQoGZX", "AKIA/x"},
+			[]string{"X-Amz-Security-Token=" + Mask, "X-Amz-Credential=" + Mask}},
+		{"database URL", "dial postgres://u1:p4ss/w0rd@h:5432/d: refused", []string{"p4ss", "w0rd"}, []string{"postgres://u1:" + Mask + "@h:5432/d"}},
+		{"postgresql URL", "postgresql://user:hunter2@db", []string{"hunter2"}, []string{"postgresql://user:" + Mask + "@db"}},
+		{"any URL's password", "s3://AKIA:hunter2pass@acme/x and https://u:pw123@host/", []string{"hunter2pass", "pw123"},
+			[]string{"s3://AKIA:" + Mask + "@acme/x", "https://u:" + Mask + "@host/"}},
+		{"plain text untouched", "upload finished app=shop bytes=42", nil, []string{"upload finished app=shop bytes=42"}},
+		{"URL without query or password untouched", "https://api.heroku.com/apps/shop", nil, []string{"https://api.heroku.com/apps/shop"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := New(key).Scrub(tt.in)
+			for _, l := range tt.leaks {
+				if strings.Contains(got, l) {
+					t.Errorf("Scrub(%q) = %q: %q is still there", tt.in, got, l)
+				}
+			}
+			for _, k := range tt.keeps {
+				if !strings.Contains(got, k) {
+					t.Errorf("Scrub(%q) = %q, want it to hold %q", tt.in, got, k)
+				}
+			}
+			if String(tt.in, key) != got {
+				t.Errorf("String and Redactor.Scrub differ")
+			}
+		})
+	}
+}
+
+func TestShortAndPaddedSecrets(t *testing.T) {
+	r := New("abc", "", "  padded-secret\n")
+	if got := r.Scrub("abc is a word"); got != "abc is a word" {
+		t.Errorf("a value shorter than %d was scrubbed: %q", MinSecretLen, got)
+	}
+	if got := r.Scrub("x padded-secret y"); got != "x "+Mask+" y" {
+		t.Errorf("a secret registered with spaces around it was not scrubbed: %q", got)
+	}
+}
+
+func TestNilRedactorAppliesPatterns(t *testing.T) {
+	var r *Redactor
+	if got := r.Scrub("postgres://u:pw@h/d"); strings.Contains(got, "pw") {
+		t.Errorf("nil Redactor: %q", got)
+	}
+}
+
+func TestWrap(t *testing.T) {
+	var b bytes.Buffer
+	r := &Redactor{}
+	w := r.Wrap(&b)
+	r.Add("late-added-secret") // registered after Wrap: still scrubbed
+	n, err := fmt.Fprint(w, "a late-added-secret b")
+	if err != nil || n != len("a late-added-secret b") {
+		t.Fatalf("Write = %d, %v; want the input's length", n, err)
+	}
+	if b.String() != "a "+Mask+" b" {
+		t.Errorf("wrapped output %q", b.String())
+	}
+}
+
+func TestConcurrentAddAndScrub(t *testing.T) {
+	r := &Redactor{}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(2)
+		go func() { defer wg.Done(); r.Add(fmt.Sprintf("secret-%06d", i)) }()
+		go func() { defer wg.Done(); r.Scrub("secret-000001") }()
+	}
+	wg.Wait()
+	if got := r.Scrub("secret-000003"); got != Mask {
+		t.Errorf("Scrub = %q", got)
+	}
+}
