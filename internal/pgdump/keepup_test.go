@@ -35,12 +35,14 @@ func withTables(a *archive, rows ...int) *archive {
 }
 
 // slowWorkers holds every worker back until the check cuts a job, as a core slower than the
-// stream would; segs is the segment budget (0 for the default).
+// stream would, with a check that is always past its allowance (as a Checker says once its
+// writer has waited too long); segs is the segment budget (0 for the default).
 func slowWorkers(t testing.TB, segs int) Options {
 	gate := make(chan struct{})
 	var once sync.Once
 	return Options{
 		KeepUp: true,
+		behind: func() bool { return true },
 		segs:   segs,
 		beforeDecode: func() {
 			select {
