@@ -48,9 +48,9 @@ func (s Summary) FramingOnly() []string {
 // Options changes what a check does.
 type Options struct {
 	// KeepUp, in a Checker, lets decompression hold the writer back only for a while: the writer
-	// may wait for the check as long as it likes through bursts, but once the waits add up to more
-	// than Allowance of the time since the check started — the check would end that long after
-	// the transfer — the table being decompressed is read for its chunk framing only (every
+	// waits for the check through bursts, but once its waits add up to more than the Allowance
+	// for the time since the check started (the check would end that long after the transfer),
+	// while it is waiting, the table being decompressed is read for its chunk framing only (every
 	// chunk length, the block's end, and what follows) and marked FramingOnly, and so is any
 	// large object or other data that is not a table's (counted in OtherFramingOnly) that the
 	// writer is waiting for. Truncation, missing or misplaced blocks and trailing bytes are still
@@ -61,14 +61,16 @@ type Options struct {
 	// Size is the archive's length when known (0 when not).
 	Size int64
 
+	// Allowance is how long in all the writer may wait for decompression once the check has run
+	// for elapsed; nil means DefaultAllowance.
+	Allowance func(elapsed time.Duration) time.Duration
+
 	// behind says the check has held its input back for longer than it may and is holding it
 	// back now; a Checker that keeps up sets it (see pace). Nil when the check never cuts.
 	behind func() bool
 
-	// For tests: the segment budget, the allowance (nil for Allowance), and hooks before a
-	// worker decodes and after a cut.
+	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
 	segs         int
-	allowance    func(elapsed time.Duration) time.Duration
 	beforeDecode func()
 	onCut        func()
 }
@@ -78,9 +80,9 @@ type Options struct {
 // 60–80 MB/s one core inflates).
 const FullCheckBelow = 64 << 20
 
-// Allowance is how long, in all, KeepUp lets decompression hold the writer back once the check
+// DefaultAllowance is how long, in all, KeepUp lets decompression hold the writer back once the check
 // has run for elapsed: one second for bursts, plus 5% of the time.
-func Allowance(elapsed time.Duration) time.Duration { return time.Second + elapsed/20 }
+func DefaultAllowance(elapsed time.Duration) time.Duration { return time.Second + elapsed/20 }
 
 // Data block types of the custom format (pg_backup_archiver.h).
 const (

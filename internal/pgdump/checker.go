@@ -39,10 +39,10 @@ func NewChecker(o Options) *Checker {
 		full: make(chan []byte, queueBufs),
 		free: make(chan []byte, queueBufs),
 		done: make(chan struct{}),
-		pace: pace{start: time.Now(), allow: o.allowance},
+		pace: pace{start: time.Now(), allow: o.Allowance},
 	}
 	if c.pace.allow == nil {
-		c.pace.allow = Allowance
+		c.pace.allow = DefaultAllowance
 	}
 	if o.KeepUp && o.behind == nil {
 		o.behind = c.pace.behind

@@ -310,7 +310,7 @@ func TestCheckerBurstIsNotCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Far more than a moment, so a slow machine under -race does not cut either.
-	o := Options{KeepUp: true, Size: 1 << 30, allowance: func(time.Duration) time.Duration { return time.Minute }}
+	o := Options{KeepUp: true, Size: 1 << 30, Allowance: func(time.Duration) time.Duration { return time.Minute }}
 	_, sum, err := writeAll(t, b, o)
 	if err != nil || !reflect.DeepEqual(sum, full) {
 		t.Fatalf("got %+v, %v (framing only: %v)\nwant %+v", sum, err, sum.FramingOnly(), full)
@@ -325,7 +325,7 @@ func TestCheckerDecompressesSmallArchivesWhole(t *testing.T) {
 	bad := zeroInside(t, good, a.blockAt[1000], 64)
 	slow := func(size int64) Options {
 		return Options{KeepUp: true, Size: size, segs: 4,
-			allowance:    func(time.Duration) time.Duration { return 0 },
+			Allowance:    func(time.Duration) time.Duration { return 0 },
 			beforeDecode: func() { time.Sleep(50 * time.Millisecond) }} // a slow core
 	}
 	c, sum, err := writeAll(t, good, slow(int64(len(good))))
@@ -353,7 +353,7 @@ func TestCheckerCutsWhenBehindInTime(t *testing.T) {
 	o := slowWorkers(t, 4)
 	o.behind = nil // the Checker's own measure
 	o.Size = 1 << 30
-	o.allowance = func(time.Duration) time.Duration { return allowance }
+	o.Allowance = func(time.Duration) time.Duration { return allowance }
 	c, sum, err := writeAll(t, b, o)
 	if err != nil || !sum.Tables[0].FramingOnly {
 		t.Fatalf("%v, %+v; want public.big0 cut", err, sum.Tables[0])
@@ -364,10 +364,10 @@ func TestCheckerCutsWhenBehindInTime(t *testing.T) {
 }
 
 // The allowance: a second for bursts, plus 5% of the time the check has run.
-func TestAllowance(t *testing.T) {
+func TestDefaultAllowance(t *testing.T) {
 	for elapsed, want := range map[time.Duration]time.Duration{0: time.Second, time.Minute: 4 * time.Second, time.Hour: 181 * time.Second} {
-		if got := Allowance(elapsed); got != want {
-			t.Errorf("Allowance(%v) = %v, want %v", elapsed, got, want)
+		if got := DefaultAllowance(elapsed); got != want {
+			t.Errorf("DefaultAllowance(%v) = %v, want %v", elapsed, got, want)
 		}
 	}
 }
