@@ -66,9 +66,17 @@ type Result struct {
 	Key             string // the dump's key in the store
 	Location        string // where people find it
 	AlreadyArchived bool   // an earlier run archived this very backup
-	Duration        time.Duration
-	Err             error
+	// FramingOnly names (schema.name) the tables that ARCHIVE_CHECK=auto checked for framing
+	// only, not decompressed, and OtherFramingOnly counts the large objects and other data it
+	// did so with: damage inside them is found by pgoffsite verify, not by this run.
+	FramingOnly      []string
+	OtherFramingOnly int
+	Duration         time.Duration
+	Err              error
 }
+
+// PartlyChecked reports whether part of the archive was checked for framing only.
+func (r Result) PartlyChecked() bool { return len(r.FramingOnly) > 0 || r.OtherFramingOnly > 0 }
 
 // Job archives targets.
 type Job struct {
@@ -87,14 +95,17 @@ type Job struct {
 	Live io.Writer
 	// Check is how much of the archive is checked while it streams; empty means CheckAuto.
 	Check string
+
+	checkAllowance func(time.Duration) time.Duration // for tests; nil means pgdump.DefaultAllowance
 }
 
 // How much of an archive the job checks while it streams. Every mode checks the header before
 // the first byte is uploaded.
 const (
 	// CheckAuto checks the TOC and every data block's framing, and decompresses every block
-	// (counting rows) while that keeps up with the download; a table it falls behind on is
-	// checked for framing only and named in the log and the manifest.
+	// (counting rows) of an archive under 64 MiB; of a bigger one, as long as that holds the
+	// download back by no more than pgdump.DefaultAllowance. A table it falls behind on is checked for
+	// framing only and named in the log, the summary, the webhook and the manifest.
 	CheckAuto = "auto"
 	// CheckFull decompresses every block, holding the download to that speed.
 	CheckFull = "full"
@@ -190,7 +201,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	var stream io.Reader = io.TeeReader(br, hash)
 	var checked *checkedReader
 	if j.Check != CheckHeader {
-		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull})}
+		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull, Size: size, Allowance: j.checkAllowance})}
 		defer checked.stop()
 		stream = checked
 	}
@@ -212,7 +223,12 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	res.SHA256 = hex.EncodeToString(hash.Sum(nil))
 	if !res.AlreadyArchived {
-		log.Info().Int64("bytes", size).Str("rate", Rate(size, j.now().Sub(started))).Msg("upload finished")
+		ev := log.Info().Int64("bytes", size).Str("rate", Rate(size, j.now().Sub(started)))
+		if checked != nil {
+			// How long the download waited for decompression: what the check cost in time.
+			ev = ev.Str("check_waited", checked.chk.Held().Round(time.Millisecond).String())
+		}
+		ev.Msg("upload finished")
 	}
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
 	m := j.manifest(db, backup, header, res)
@@ -220,6 +236,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		sum := checked.summary
 		m.Structure = sum
 		if names := sum.FramingOnly(); (len(names) > 0 || sum.OtherFramingOnly > 0) && !res.AlreadyArchived {
+			res.FramingOnly, res.OtherFramingOnly = names, sum.OtherFramingOnly
 			log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
 				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
 				Msg("the download outran decompression: this data was checked for framing, not decompressed")

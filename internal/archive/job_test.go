@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -305,14 +308,21 @@ func BenchmarkArchive(b *testing.B) {
 	}
 }
 
-// A table whose data arrives faster than one core inflates it: auto checks its framing, says so
-// in the log and the manifest, and archives it whole; full inflates all of it and counts its rows.
+// A table whose data arrives faster than one core inflates it, in an archive of 64 MiB or more:
+// once the download has waited for decompression longer than its allowance (none here), auto
+// checks the table's framing, says so in the log, the result and the manifest, and archives it
+// whole; full inflates all of it and counts its rows.
 func TestArchiveAutoCheckKeepsUp(t *testing.T) {
-	body := randomDump(t, 48)
+	const mib = 70
+	body := randomDump(t, mib)
+	if len(body) < pgdump.FullCheckBelow {
+		t.Fatalf("the archive is %d bytes, under %d", len(body), pgdump.FullCheckBelow)
+	}
 	for _, mode := range []string{CheckAuto, CheckFull} {
 		j, _, store, logs := newJob(t, body, ModeLatest)
 		j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
 		j.Check = mode
+		j.checkAllowance = func(time.Duration) time.Duration { return 0 }
 		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 		if res.Err != nil {
 			t.Fatalf("%s: %v", mode, res.Err)
@@ -328,12 +338,13 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		logged := strings.Contains(logs.String(), "checked for framing")
 		switch mode {
 		case CheckAuto:
-			if !tb.FramingOnly || tb.Rows != -1 || !logged || !strings.Contains(logs.String(), `"tables":["public.blobs"]`) {
-				t.Errorf("auto: table %+v, logged %v:\n%s", tb, logged, logs)
+			if !tb.FramingOnly || tb.Rows != -1 || !logged || !strings.Contains(logs.String(), `"tables":["public.blobs"]`) ||
+				!reflect.DeepEqual(res.FramingOnly, []string{"public.blobs"}) || !res.PartlyChecked() {
+				t.Errorf("auto: table %+v, result %v, logged %v:\n%s", tb, res.FramingOnly, logged, logs)
 			}
 		case CheckFull:
-			if tb.FramingOnly || tb.Rows != 48*1024 || logged {
-				t.Errorf("full: table %+v, logged %v", tb, logged)
+			if tb.FramingOnly || tb.Rows != mib*1024 || logged || res.PartlyChecked() {
+				t.Errorf("full: table %+v, result %v, logged %v", tb, res.FramingOnly, logged)
 			}
 		}
 	}
@@ -377,5 +388,92 @@ func TestArchiveCheckModes(t *testing.T) {
 		if recorded := m.Structure != nil; recorded != (mode != CheckHeader) {
 			t.Errorf("check %q: manifest structure = %+v", mode, m.Structure)
 		}
+	}
+}
+
+// zeroInTable zeroes n bytes in the middle of a chunk of the named table's compressed data, away
+// from any chunk length: only decompressing the table finds the damage.
+func zeroInTable(t *testing.T, body []byte, table string, n int) []byte {
+	t.Helper()
+	_, entries, err := pgdump.ReadTOC(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := -1
+	for _, e := range entries {
+		if e.Desc == "TABLE DATA" && e.Tag == table && e.DataState == pgdump.DataPosSet {
+			start = int(e.Offset)
+		}
+	}
+	if start < 0 {
+		t.Fatalf("no data offset for table %s", table)
+	}
+	length := func(p int) int { // pg_dump's WriteInt: a sign byte, then 4 bytes, little end first
+		if body[p] != 0 {
+			t.Fatalf("negative chunk length at byte %d", p)
+		}
+		return int(binary.LittleEndian.Uint32(body[p+1:]))
+	}
+	var at []int
+	for p := start + 1 + 5; length(p) > 0; p += 5 + length(p) {
+		at = append(at, p)
+	}
+	for _, p := range at[len(at)/2:] {
+		if length(p) >= 2*n+200 {
+			b := append([]byte(nil), body...)
+			clear(b[p+5+100 : p+5+100+n])
+			return b
+		}
+	}
+	t.Fatalf("no chunk of table %s long enough to damage", table)
+	return nil
+}
+
+// throttled serves its content at about bps bytes a second.
+type throttled struct {
+	*bytes.Reader
+	bps int
+}
+
+func (r throttled) Read(p []byte) (int, error) {
+	const piece = 32 << 10
+	time.Sleep(time.Duration(piece) * time.Second / time.Duration(r.bps))
+	return r.Reader.Read(p[:min(len(p), piece)])
+}
+
+// 64 zeroed bytes inside a table's compressed data, in a real 5 MB pg_dump archive, under the
+// default check: never published, at full speed (the whole archive arrives as one 8 MiB range) or
+// at 2 MB/s, in any of many runs; the target fails with an error naming the table.
+func TestArchiveAutoRefusesDamageInASmallDump(t *testing.T) {
+	good := randomDump(t, 5)
+	bad := zeroInTable(t, good, "blobs", 64)
+	if _, err := pgdump.Check(bytes.NewReader(bad)); err == nil {
+		t.Fatal("a full check passed the damaged archive")
+	}
+	for _, c := range []struct {
+		name string
+		runs int
+		bps  int
+	}{{"full speed", 12, 0}, {"2 MB/s", 3, 2_000_000}} {
+		t.Run(c.name, func(t *testing.T) {
+			for run := 0; run < c.runs; run++ {
+				j, _, store, _ := newJob(t, bad, ModeLatest)
+				if c.bps > 0 {
+					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						http.ServeContent(w, r, "b.dump", time.Time{}, throttled{bytes.NewReader(bad), c.bps})
+					}))
+					t.Cleanup(srv.Close)
+					j.Heroku.(*fakeHeroku).url = srv.URL + "/backup.dump"
+				}
+				j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
+				res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+				if res.Err == nil || !strings.Contains(res.Err.Error(), "the archive is damaged") || !strings.Contains(res.Err.Error(), "table public.blobs") {
+					t.Fatalf("run %d: err = %v (framing only: %v); want the damage found in table public.blobs", run+1, res.Err, res.FramingOnly)
+				}
+				if len(store.objects) != 0 {
+					t.Fatalf("run %d: %d objects published", run+1, len(store.objects))
+				}
+			}
+		})
 	}
 }

@@ -97,7 +97,8 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 	run := notify.Run{Command: command, Started: started, Finished: time.Now(), Interrupted: ctx.Err() != nil, Version: version.Version}
 	for _, r := range results {
 		tr := notify.TargetResult{App: r.Target.App, Database: r.Target.Database, Backup: r.Backup, Bytes: r.Bytes,
-			Duration: r.Duration, Location: r.Location, AlreadyArchived: r.AlreadyArchived}
+			Duration: r.Duration, Location: r.Location, AlreadyArchived: r.AlreadyArchived,
+			FramingOnly: r.FramingOnly, OtherFramingOnly: r.OtherFramingOnly}
 		if r.Err != nil {
 			tr.Error = r.Err.Error()
 		}
@@ -198,9 +199,14 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 		if r.AlreadyArchived {
 			status = "already archived"
 		}
-		log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location).
-			Msg("summary: " + status)
+		ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
+			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location)
+		if r.PartlyChecked() {
+			status += ", partly checked for framing only"
+			ev = ev.Strs("framing_only_tables", r.FramingOnly).Int("framing_only_other", r.OtherFramingOnly).
+				Str("hint", "this data was not decompressed: pgoffsite verify checks it (ARCHIVE_CHECK=full would have, at the cost of speed)")
+		}
+		ev.Msg("summary: " + status)
 	}
 	ev := log.Info()
 	if failed > 0 || interrupted {

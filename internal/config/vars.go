@@ -68,7 +68,7 @@ func Describe() []VarDoc {
 		{Name: "ARCHIVE_MEMORY_LIMIT", Default: "96MiB",
 			Description: "Memory the part buffers may take; concurrency is lowered to fit. The default suits a 512 MB dyno."},
 		{Name: "ARCHIVE_CHECK", Default: "auto",
-			Description: "auto: check the whole archive while it streams (TOC, every data block's framing, and every block decompressed with rows counted, as far as that keeps up with the download; a table it cannot keep up with is checked for framing and named in the log and manifest). full: decompress every block even if that slows the run. header: check only the header. A damaged archive fails the run and is never published."},
+			Description: "auto: check the whole structure while the archive streams (TOC, every data block's framing) and decompress every block, rows counted; an archive under 64 MiB is always decompressed whole, a bigger one as long as that makes the download wait no more than one second plus 5% of its time, beyond which the table being decompressed is checked for framing only and named in the log, the summary line, the webhook and the manifest. full: decompress every block of every archive, even when that slows the run. header: check only the header. Damage a check finds fails the target, and the archive is not published."},
 		// setup-bucket's settings (its flags override them). They are for whoever runs setup-bucket
 		// with administrator keys, not for the dyno: app.json does not ask for them.
 		{Name: "BUCKET_TRANSITION_DAYS", Default: "30", Advanced: true,

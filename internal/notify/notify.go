@@ -28,7 +28,26 @@ type TargetResult struct {
 	Duration        time.Duration `json:"-"`
 	Location        string        `json:"location,omitempty"`
 	AlreadyArchived bool          `json:"already_archived,omitempty"`
-	Error           string        `json:"error,omitempty"`
+	// FramingOnly names the tables whose data the run checked for framing only, not
+	// decompressed; OtherFramingOnly counts the large objects and other data it did so with.
+	FramingOnly      []string `json:"framing_only_tables,omitempty"`
+	OtherFramingOnly int      `json:"framing_only_other,omitempty"`
+	Error            string   `json:"error,omitempty"`
+}
+
+// partly says, for people, what of an archive was checked for framing only; "" when nothing was.
+func (t TargetResult) partly() string {
+	if len(t.FramingOnly) == 0 && t.OtherFramingOnly == 0 {
+		return ""
+	}
+	var what []string
+	if len(t.FramingOnly) > 0 {
+		what = append(what, "tables "+strings.Join(t.FramingOnly, ", "))
+	}
+	if t.OtherFramingOnly > 0 {
+		what = append(what, fmt.Sprintf("%d large object(s) or other data", t.OtherFramingOnly))
+	}
+	return "; checked for framing only, not decompressed (run pgoffsite verify): " + strings.Join(what, " and ")
 }
 
 // Run is one run of a command.
@@ -147,7 +166,7 @@ func Summary(run Run) string {
 		if t.Error != "" {
 			fmt.Fprintf(&b, "FAILED %s:%s: %s\n", t.App, t.Database, t.Error)
 		} else {
-			fmt.Fprintf(&b, "ok     %s:%s %s %d bytes %s\n", t.App, t.Database, t.Backup, t.Bytes, t.Location)
+			fmt.Fprintf(&b, "ok     %s:%s %s %d bytes %s%s\n", t.App, t.Database, t.Backup, t.Bytes, t.Location, t.partly())
 		}
 	}
 	s := b.String()
@@ -186,7 +205,7 @@ func (n *Notifier) webhookBody(run Run) ([]byte, error) {
 			if t.Error != "" {
 				fmt.Fprintf(&b, "\n:x: `%s:%s` %s", t.App, t.Database, t.Error)
 			} else {
-				fmt.Fprintf(&b, "\n:white_check_mark: `%s:%s` %s, %d bytes", t.App, t.Database, t.Backup, t.Bytes)
+				fmt.Fprintf(&b, "\n:white_check_mark: `%s:%s` %s, %d bytes%s", t.App, t.Database, t.Backup, t.Bytes, t.partly())
 			}
 		}
 		return json.Marshal(map[string]string{"text": b.String()})

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,37 @@ func TestSlowOrDownEndpointIsBounded(t *testing.T) {
 func TestNewRefusesPlainHTTP(t *testing.T) {
 	if _, err := New(Options{WebhookURL: "http://example.com/hook"}); err == nil {
 		t.Error("plain http accepted")
+	}
+}
+
+// A target whose archive was partly checked for framing only says so in the webhook's JSON, in
+// Slack's text and in the heartbeat's summary, not only in the manifest.
+func TestFramingOnlyIsReported(t *testing.T) {
+	run := Run{Command: "backup", Results: []TargetResult{{App: "shop", Database: "DATABASE_URL", Backup: "b042", Bytes: 1234,
+		Location: "s3://b/k.dump", FramingOnly: []string{"public.events"}, OtherFramingOnly: 2}}}
+	n, rec, _ := setup(t, "always")
+	if err := n.Finish(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Targets []map[string]any `json:"targets"`
+	}
+	if err := json.Unmarshal([]byte(rec.Bodies()["/hook"]), &p); err != nil || len(p.Targets) != 1 {
+		t.Fatalf("payload %s: %v", rec.Bodies()["/hook"], err)
+	}
+	if got := p.Targets[0]; fmt.Sprint(got["framing_only_tables"]) != "[public.events]" || got["framing_only_other"] != 2.0 {
+		t.Errorf("webhook target %v; want framing_only_tables [public.events] and framing_only_other 2", got)
+	}
+	want := "checked for framing only, not decompressed (run pgoffsite verify): tables public.events and 2 large object(s) or other data"
+	if ping := rec.Bodies()["/ping/abc-key"]; !strings.Contains(ping, want) {
+		t.Errorf("heartbeat summary %q lacks %q", ping, want)
+	}
+	slack := &Notifier{o: Options{WebhookURL: "https://hooks.slack.com/services/T/B/X"}}
+	if b, err := slack.webhookBody(run); err != nil || !strings.Contains(string(b), want) {
+		t.Errorf("slack %s, %v; want %q", b, err, want)
+	}
+	// Fully checked targets carry neither field.
+	if b, _ := n.webhookBody(okRun); strings.Contains(string(b), "framing_only") {
+		t.Errorf("a fully checked target mentions framing: %s", b)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // Table is what the data of one TABLE DATA entry holds.
@@ -46,18 +47,26 @@ func (s Summary) FramingOnly() []string {
 
 // Options changes what a check does.
 type Options struct {
-	// KeepUp never lets decompression hold the input back: when the workers fall a whole budget
-	// (16 MiB of compressed data) behind, the rest of the table they are on is checked for its
-	// chunk framing only — every chunk length, the block's end, and what follows — and the
-	// table is marked FramingOnly. Large objects and other data that is not a table's are read
-	// for framing only while the input waits for the check (see behind), and counted in
-	// OtherFramingOnly. Truncation, missing or misplaced blocks and trailing bytes are still
-	// found; damage inside data read for framing only is not.
+	// KeepUp, in a Checker, lets decompression hold the writer back only for a while: the writer
+	// waits for the check through bursts, but once its waits add up to more than the Allowance
+	// for the time since the check started (the check would end that long after the transfer),
+	// while it is waiting, the table being decompressed is read for its chunk framing only (every
+	// chunk length, the block's end, and what follows) and marked FramingOnly, and so is any
+	// large object or other data that is not a table's (counted in OtherFramingOnly) that the
+	// writer is waiting for. Truncation, missing or misplaced blocks and trailing bytes are still
+	// found; damage inside data read for framing only is not. An archive whose Size is known and
+	// under FullCheckBelow is always decompressed whole. Outside a Checker, KeepUp changes nothing.
 	KeepUp bool
 
-	// behind says the input is waiting for the check; a Checker that keeps up sets it to "its
-	// queue is filling up". Large objects and data that is not a table's are decoded on the
-	// reading goroutine, and each of those streams is checked for framing only while it is true.
+	// Size is the archive's length when known (0 when not).
+	Size int64
+
+	// Allowance is how long in all the writer may wait for decompression once the check has run
+	// for elapsed; nil means DefaultAllowance.
+	Allowance func(elapsed time.Duration) time.Duration
+
+	// behind says the check has held its input back for longer than it may and is holding it
+	// back now; a Checker that keeps up sets it (see pace). Nil when the check never cuts.
 	behind func() bool
 
 	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
@@ -65,6 +74,15 @@ type Options struct {
 	beforeDecode func()
 	onCut        func()
 }
+
+// FullCheckBelow is the archive size under which KeepUp never cuts: the whole archive is
+// decompressed, holding the transfer back for as long as that takes (about a second at the
+// 60–80 MB/s one core inflates).
+const FullCheckBelow = 64 << 20
+
+// DefaultAllowance is how long, in all, KeepUp lets decompression hold the writer back once the check
+// has run for elapsed: one second for bursts, plus 5% of the time.
+func DefaultAllowance(elapsed time.Duration) time.Duration { return time.Second + elapsed/20 }
 
 // Data block types of the custom format (pg_backup_archiver.h).
 const (
@@ -81,6 +99,9 @@ func Check(r io.Reader) (Summary, error) { return CheckWith(r, Options{}) }
 
 // CheckWith is Check with options.
 func CheckWith(r io.Reader, o Options) (Summary, error) {
+	if !o.KeepUp || o.Size > 0 && o.Size < FullCheckBelow {
+		o.behind = nil // one rule: nothing is cut unless behind is set
+	}
 	bufp := srcBufPool.Get().(*[]byte)
 	defer srcBufPool.Put(bufp)
 	c := &checker{s: &src{r: r, buf: *bufp, intSize: 4, offSize: 8}, byID: map[int]int{}, errBlock: -1, opts: o}

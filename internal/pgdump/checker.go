@@ -3,11 +3,15 @@ package pgdump
 import (
 	"errors"
 	"io"
+	"sync/atomic"
+	"time"
 )
 
 // Checker is Check as an io.Writer, for checking an archive while it streams somewhere else
 // (io.TeeReader, io.MultiWriter). The check runs on its own goroutine behind a bounded queue
 // (queueBufs × queueBufSize bytes), so a Write waits only when the check falls that far behind.
+// How long Writes have waited in all is how far the check has held the transfer back; with
+// Options.KeepUp that, not how full a queue is, decides when a table is cut (see pace).
 //
 // Once the check has failed, Write returns its error, which stops an io.TeeReader or
 // io.MultiWriter; a caller that wants the stream to go on regardless must drop the error itself.
@@ -19,6 +23,7 @@ type Checker struct {
 	cur       []byte // the buffer being filled by Write
 	done      chan struct{}
 	closed    bool
+	pace      pace
 	sum       Summary
 	err       error
 }
@@ -34,15 +39,52 @@ func NewChecker(o Options) *Checker {
 		full: make(chan []byte, queueBufs),
 		free: make(chan []byte, queueBufs),
 		done: make(chan struct{}),
+		pace: pace{start: time.Now(), allow: o.Allowance},
+	}
+	if c.pace.allow == nil {
+		c.pace.allow = DefaultAllowance
+	}
+	if o.KeepUp && o.behind == nil {
+		o.behind = c.pace.behind
 	}
 	go func() {
 		defer close(c.done)
-		if o.KeepUp && o.behind == nil {
-			o.behind = func() bool { return len(c.full) >= queueBufs/2 }
-		}
 		c.sum, c.err = CheckWith(&queueReader{c: c}, o)
 	}()
 	return c
+}
+
+// Held is how long Writes have waited for the check so far: how far it has held the transfer back.
+func (c *Checker) Held() time.Duration { return c.pace.held(time.Now()) }
+
+// pace measures the time the writer spends waiting for the check. A check that keeps up cuts
+// only when that time exceeds its allowance and the writer is waiting right now: a burst of
+// input that the workers absorb in a moment costs a short wait and nothing else, while a check
+// that would end well after the transfer is cut back to what the transfer's pace allows.
+type pace struct {
+	start  time.Time
+	allow  func(elapsed time.Duration) time.Duration
+	waited atomic.Int64 // nanoseconds of the waits that have ended
+	since  atomic.Int64 // UnixNano when the current wait began; 0 while the writer is not waiting
+}
+
+func (p *pace) wait()  { p.since.Store(time.Now().UnixNano()) }
+func (p *pace) ended() { p.waited.Add(time.Now().UnixNano() - p.since.Swap(0)) }
+
+func (p *pace) held(now time.Time) time.Duration {
+	d := p.waited.Load()
+	if s := p.since.Load(); s != 0 {
+		d += now.UnixNano() - s
+	}
+	return time.Duration(d)
+}
+
+func (p *pace) behind() bool {
+	if p.since.Load() == 0 {
+		return false // nothing waits for the check: decompressing costs the transfer nothing
+	}
+	now := time.Now()
+	return p.held(now) > p.allow(now.Sub(p.start))
 }
 
 var errCheckerClosed = errors.New("pgdump: write to a closed Checker")
@@ -88,6 +130,8 @@ func (c *Checker) buffer() ([]byte, error) {
 		c.allocated++
 		return make([]byte, queueBufSize), nil
 	}
+	c.pace.wait()
+	defer c.pace.ended()
 	select {
 	case b := <-c.free:
 		return b, nil

@@ -246,7 +246,8 @@ func (s *sink) Write(p []byte) (int, error) {
 }
 
 // stream1 reads one data stream from the archive and decodes it on this goroutine; or, keeping up
-// with input that is waiting for the check, reads its framing only and says it skipped it.
+// and behind (Options.behind), reads its framing only from where decoding stopped and says it
+// skipped it.
 func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 	c.stream.reset(c.s)
 	switch alg := c.sum.Header.Compression; {
@@ -259,17 +260,37 @@ func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 			n += int64(len(v))
 		})
 		return n, rc.count(), false, err
-	case c.opts.behind != nil && c.opts.behind():
-		return 0, 0, true, c.stream.each(nil)
 	default:
-		n, rows, err = c.dec.decodeStream(alg, &c.stream, count)
-		if err != nil && c.stream.err != nil {
+		var r io.Reader = &c.stream
+		if c.opts.behind != nil {
+			// One stream can be long (a materialized view's data): the decoder stops between
+			// reads once the check is behind, not only before it starts.
+			r = &cutReader{r: r, behind: c.opts.behind}
+		}
+		n, rows, err = c.dec.decodeStream(alg, r, count)
+		switch {
+		case errors.Is(err, errCut) && c.stream.err == nil:
+			return 0, 0, true, c.stream.each(nil)
+		case err != nil && c.stream.err != nil:
 			err = c.stream.err // damage in the chunks explains the decoder's complaint
-		} else if err != nil {
+		case err != nil:
 			err = explain(alg, err, c.stream.n-int64(c.dec.br.Buffered()))
 		}
 		return n, rows, false, err
 	}
+}
+
+// cutReader reads as errCut once behind says so.
+type cutReader struct {
+	r      io.Reader
+	behind func() bool
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.behind() {
+		return 0, errCut
+	}
+	return c.r.Read(p)
 }
 
 // rowCounter counts the lines of COPY text. pg_dump ends the data with the end-of-copy marker

@@ -35,12 +35,14 @@ func withTables(a *archive, rows ...int) *archive {
 }
 
 // slowWorkers holds every worker back until the check cuts a job, as a core slower than the
-// stream would; segs is the segment budget (0 for the default).
+// stream would, with a check that is always past its allowance (as a Checker says once its
+// writer has waited too long); segs is the segment budget (0 for the default).
 func slowWorkers(t testing.TB, segs int) Options {
 	gate := make(chan struct{})
 	var once sync.Once
 	return Options{
 		KeepUp: true,
+		behind: func() bool { return true },
 		segs:   segs,
 		beforeDecode: func() {
 			select {
@@ -118,7 +120,7 @@ func TestKeepUpCutsWhenJobsQueueUp(t *testing.T) {
 
 // A worker that has not taken its job while the job's queue fills: the job is cut.
 func TestKeepUpCutsAFullJob(t *testing.T) {
-	b := withTables(shop(15, "gzip", true), 250000).bytes(t)
+	_, b := bigArchive(t)
 	checkKeptUp(t, b, slowWorkers(t, 0), "public.big0")
 }
 
@@ -246,6 +248,126 @@ func TestKeepUpSkipsLargeObjectsWhenBehind(t *testing.T) {
 		cut := blobs + 1 + 5 + 5 + 5 + 3
 		if _, err := CheckWith(bytes.NewReader(b[:cut]), Options{KeepUp: true, behind: behind}); !errors.Is(err, ErrTruncated) {
 			t.Errorf("%s: truncated inside a large object: %v", alg, err)
+		}
+	}
+}
+
+var big struct {
+	once sync.Once
+	a    *archive
+	b    []byte
+}
+
+// bigArchive is shop with a table of 250,000 rows in front: about 7 MB, more than every queue of
+// a check holds. Built once, as it takes a while under -race.
+func bigArchive(t *testing.T) (*archive, []byte) {
+	big.once.Do(func() {
+		big.a = withTables(shop(15, "gzip", true), 250000)
+		big.b = big.a.bytes(t)
+	})
+	if big.b == nil {
+		t.Fatal("building the archive failed")
+	}
+	return big.a, big.b
+}
+
+// zeroInside zeroes n bytes in the middle of a chunk of the data block at start, away from any
+// chunk length, so only decompression can find the damage.
+func zeroInside(t *testing.T, good []byte, start, n int) []byte {
+	t.Helper()
+	at := chunks(t, good, start)
+	for _, p := range at[len(at)/2:] {
+		if size := int(binary.LittleEndian.Uint32(good[p+1:])); size >= 2*n+200 {
+			b := append([]byte(nil), good...)
+			clear(b[p+5+100 : p+5+100+n])
+			return b
+		}
+	}
+	t.Fatal("no chunk long enough to damage")
+	return nil
+}
+
+// writeAll feeds b to a Checker in one Write, as a range of the download arrives, and returns
+// its result.
+func writeAll(t *testing.T, b []byte, o Options) (*Checker, Summary, error) {
+	t.Helper()
+	c := NewChecker(o)
+	_, werr := c.Write(b)
+	sum, err := c.Close()
+	if err == nil && werr != nil {
+		t.Fatalf("Write failed (%v) but the check did not", werr)
+	}
+	return c, sum, err
+}
+
+// A burst (a whole range of the download at once, bigger than every queue) makes the writer wait
+// a moment for the workers, and nothing more: no table is cut, even in an archive big enough to be
+// cut at all.
+func TestCheckerBurstIsNotCut(t *testing.T) {
+	_, b := bigArchive(t)
+	full, err := Check(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Far more than a moment, so a slow machine under -race does not cut either.
+	o := Options{KeepUp: true, Size: 1 << 30, Allowance: func(time.Duration) time.Duration { return time.Minute }}
+	_, sum, err := writeAll(t, b, o)
+	if err != nil || !reflect.DeepEqual(sum, full) {
+		t.Fatalf("got %+v, %v (framing only: %v)\nwant %+v", sum, err, sum.FramingOnly(), full)
+	}
+}
+
+// An archive under FullCheckBelow is decompressed whole even when the check holds the writer back
+// for far longer than its allowance; damage inside a table's compressed data fails it, naming the
+// table. Past FullCheckBelow the same check cuts the table.
+func TestCheckerDecompressesSmallArchivesWhole(t *testing.T) {
+	a, good := bigArchive(t)
+	bad := zeroInside(t, good, a.blockAt[1000], 64)
+	slow := func(size int64) Options {
+		return Options{KeepUp: true, Size: size, segs: 4,
+			Allowance:    func(time.Duration) time.Duration { return 0 },
+			beforeDecode: func() { time.Sleep(50 * time.Millisecond) }} // a slow core
+	}
+	c, sum, err := writeAll(t, good, slow(int64(len(good))))
+	if err != nil || len(sum.FramingOnly()) != 0 || sum.Tables[0].Rows != 250000 {
+		t.Fatalf("small archive: %v, framing only %v, %+v", err, sum.FramingOnly(), sum.Tables[0])
+	}
+	if c.Held() == 0 {
+		t.Error("the writer never waited: the check was not behind, and the test proves nothing")
+	}
+	_, _, err = writeAll(t, bad, slow(int64(len(bad))))
+	if err == nil || !strings.Contains(err.Error(), "table public.big0") {
+		t.Fatalf("64 zeroed bytes in a small archive: err = %v, want one naming table public.big0", err)
+	}
+	if _, sum, err := writeAll(t, bad, slow(FullCheckBelow)); err != nil || !sum.Tables[0].FramingOnly {
+		t.Fatalf("the same archive claimed to be %d bytes: %v, %+v; want the table cut", FullCheckBelow, err, sum.Tables[0])
+	}
+}
+
+// An archive big enough to cut, whose decompression truly falls behind (workers that do not move
+// until something is cut): the table is cut once the writer has waited its allowance, so the
+// transfer is held back for about that long, not for the whole decompression.
+func TestCheckerCutsWhenBehindInTime(t *testing.T) {
+	_, b := bigArchive(t)
+	const allowance = 100 * time.Millisecond
+	o := slowWorkers(t, 4)
+	o.behind = nil // the Checker's own measure
+	o.Size = 1 << 30
+	o.Allowance = func(time.Duration) time.Duration { return allowance }
+	c, sum, err := writeAll(t, b, o)
+	if err != nil || !sum.Tables[0].FramingOnly {
+		t.Fatalf("%v, %+v; want public.big0 cut", err, sum.Tables[0])
+	}
+	if held := c.Held(); held < allowance || held > allowance+2*time.Second {
+		t.Errorf("the writer waited %v in all; want about the allowance, %v", held, allowance)
+	}
+}
+
+// The allowance: a second for bursts, plus 5% of the time the check has run.
+func TestDefaultAllowance(t *testing.T) {
+	for elapsed, want := range map[time.Duration]time.Duration{0: time.Second, time.Minute: 4 * time.Second, time.Hour: 181 * time.Second} {
+		if got := DefaultAllowance(elapsed); got != want {
+			t.Errorf("DefaultAllowance(%v) = %v, want %v", elapsed, got, want)
 		}
 	}
 }

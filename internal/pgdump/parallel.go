@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Table data is decompressed on worker goroutines, so a machine with several cores checks several
@@ -15,9 +16,11 @@ import (
 // out, and they are held only by earlier jobs, which are complete and being decoded, or by the
 // current one, which the next free worker takes; so the pipeline cannot deadlock.
 //
-// With Options.KeepUp the reader never waits for the workers: when the segments run out (the
-// workers are a whole budget behind) or the job's queue is full, it cuts the job. The worker
-// abandons it and the reader checks the rest of that table's data for framing only.
+// Keeping up (Options.behind set), the reader waits for the workers as it would otherwise, but
+// gives up waiting once behind says the check has held its input back for longer than it may:
+// then it cuts the job, the worker abandons it, and the reader checks the rest of that table's
+// data for framing only. A full queue alone, as when a range of the download arrives all at
+// once, is never a reason to cut.
 const (
 	segSize    = 64 << 10
 	maxSegs    = 256 // 16 MiB of compressed data in flight
@@ -97,19 +100,41 @@ func (p *pool) work() {
 	}
 }
 
-// get returns an empty segment, waiting for one unless the check keeps up with its input, in
-// which case it returns nil when none is free.
+// get returns an empty segment, waiting for one (see offer); nil means the job must be cut.
 func (p *pool) get() []byte {
-	if p.opts.KeepUp {
-		select {
-		case p.tokens <- struct{}{}:
-		default:
-			return nil
-		}
-	} else {
-		p.tokens <- struct{}{}
+	if !offer(p, p.tokens, struct{}{}) {
+		return nil
 	}
 	return (*segPool.Get().(*[]byte))[:0]
+}
+
+// pollBehind is how often a reader waiting for the workers asks whether it has waited too long.
+const pollBehind = 10 * time.Millisecond
+
+// offer sends v on ch, waiting for room as long as it takes, or, keeping up, until the check
+// has held its input back for longer than it may; then it gives up and reports false.
+func offer[T any](p *pool, ch chan<- T, v T) bool {
+	select {
+	case ch <- v:
+		return true
+	default:
+	}
+	if p.opts.behind == nil {
+		ch <- v
+		return true
+	}
+	t := time.NewTicker(pollBehind)
+	defer t.Stop()
+	for {
+		select {
+		case ch <- v:
+			return true
+		case <-t.C:
+			if p.opts.behind() {
+				return false
+			}
+		}
+	}
 }
 
 func (p *pool) put(seg []byte) {
@@ -230,37 +255,19 @@ func (c *checker) dispatch(j *job) error {
 	}
 }
 
-// queue hands the job to the workers. Keeping up, it does not wait when they are a whole queue
-// of jobs behind; the job is cut before it starts.
+// queue hands the job to the workers (see offer); when it gives up, the job is cut before it
+// starts.
 func (c *checker) queue(j *job) bool {
-	if !c.pool.opts.KeepUp {
-		c.pool.jobs <- j
+	if offer(c.pool, c.pool.jobs, j) {
 		return true
 	}
-	select {
-	case c.pool.jobs <- j:
-		return true
-	default:
-		j.cut.Store(true)
-		c.cutHook()
-		return false
-	}
+	j.cut.Store(true)
+	c.cutHook()
+	return false
 }
 
-// send queues a full segment for the job's worker. Keeping up, it does not wait for a worker
-// that has yet to take the job.
-func (c *checker) send(j *job, seg []byte) bool {
-	if !c.pool.opts.KeepUp {
-		j.in <- seg
-		return true
-	}
-	select {
-	case j.in <- seg:
-		return true
-	default:
-		return false
-	}
-}
+// send queues a full segment for the job's worker (see offer).
+func (c *checker) send(j *job, seg []byte) bool { return offer(c.pool, j.in, seg) }
 
 // cut stops feeding a queued job.
 func (c *checker) cut(j *job) {

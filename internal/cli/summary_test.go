@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+// A target whose archive was partly checked for framing only is marked so in its summary line and
+// in the webhook; a fully checked one is not.
+func TestSummaryMarksFramingOnly(t *testing.T) {
+	results := []archive.Result{
+		{Target: archive.Target{App: "shop", Database: "DATABASE_URL"}, Backup: "b042", Bytes: 1 << 30, Location: "s3://b/k.dump",
+			FramingOnly: []string{"public.events"}, OtherFramingOnly: 1},
+		{Target: archive.Target{App: "blog", Database: "DATABASE_URL"}, Backup: "b007", Bytes: 1 << 20, Location: "s3://b/j.dump"},
+	}
+	var logs bytes.Buffer
+	if code := summarize(zerolog.New(&logs), results, false); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines:\n%s", len(lines), logs.String())
+	}
+	var shop, blog map[string]any
+	if json.Unmarshal([]byte(lines[0]), &shop) != nil || json.Unmarshal([]byte(lines[1]), &blog) != nil {
+		t.Fatalf("not JSON:\n%s", logs.String())
+	}
+	if shop["message"] != "summary: archived, partly checked for framing only" || shop["framing_only_other"] != 1.0 ||
+		!strings.Contains(lines[0], `"framing_only_tables":["public.events"]`) || !strings.Contains(lines[0], "pgoffsite verify") {
+		t.Errorf("summary line of a partly checked archive: %s", lines[0])
+	}
+	if blog["message"] != "summary: archived" || strings.Contains(lines[1], "framing") {
+		t.Errorf("summary line of a fully checked archive: %s", lines[1])
+	}
+
+	rec := testenv.NewReceiver(t)
+	n, err := notify.New(notify.Options{WebhookURL: rec.URL + "/hook", On: "always"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notifyFinish(context.Background(), zerolog.Nop(), n, "backup", time.Now(), results)
+	var p notify.Payload
+	if err := json.Unmarshal([]byte(rec.Bodies()["/hook"]), &p); err != nil || len(p.Targets) != 2 {
+		t.Fatalf("webhook %s: %v", rec.Bodies()["/hook"], err)
+	}
+	if got := p.Targets[0]; len(got.FramingOnly) != 1 || got.FramingOnly[0] != "public.events" || got.OtherFramingOnly != 1 {
+		t.Errorf("webhook target %+v", got)
+	}
+	if got := p.Targets[1]; got.FramingOnly != nil || got.OtherFramingOnly != 0 {
+		t.Errorf("webhook target %+v", got)
+	}
+}
