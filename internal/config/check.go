@@ -85,7 +85,7 @@ func (e env) validate() (Config, Problems) {
 	switch c.Check = strings.ToLower(e.Check); c.Check {
 	case "auto", "full", "header":
 	default:
-		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use auto (the default: every data block decompressed while that keeps up with the download, framing checked beyond), full (every data block decompressed, at the cost of speed on fast links) or header")
+		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use auto (the default: an archive under 64 MiB decompressed whole, a bigger one while that keeps up with the download and its framing checked beyond), full (every data block decompressed, at the cost of speed on fast links) or header")
 	}
 	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
 	if strings.HasPrefix(strings.ToLower(e.ArchiveURL), "s3:") {
