@@ -164,7 +164,8 @@ type watch struct {
 	quiet    time.Duration
 	deadline time.Time
 	timer    *time.Timer
-	ticking  bool
+	ticking  bool // the timer is scheduled, for fireAt
+	fireAt   time.Time
 	sent     int64
 	size     int64
 	received int64
@@ -198,13 +199,15 @@ func (w *watch) restart() {
 func (w *watch) armLocked(d time.Duration) {
 	w.armed, w.quiet = true, d
 	w.deadline = time.Now().Add(d)
-	if w.timer == nil {
+	switch {
+	case w.timer == nil:
 		w.timer = time.AfterFunc(d, w.fire)
-		w.ticking = true
-	} else if !w.ticking {
+	case !w.ticking || w.deadline.Before(w.fireAt): // a shorter silence than the one scheduled
 		w.timer.Reset(d)
-		w.ticking = true
+	default:
+		return // the timer fires first and re-arms itself for the rest
 	}
+	w.ticking, w.fireAt = true, w.deadline
 }
 
 func (w *watch) fire() {
@@ -216,6 +219,7 @@ func (w *watch) fire() {
 	}
 	if left := time.Until(w.deadline); left > 0 {
 		w.timer.Reset(left)
+		w.fireAt = w.deadline
 		w.mu.Unlock()
 		return
 	}
