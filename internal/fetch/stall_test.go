@@ -44,7 +44,7 @@ func simBackup(t *testing.T, data []byte) (*herokusim.Sim, URLFunc) {
 		}
 		defer resp.Body.Close()
 		var v struct {
-			URL       string    `json:"url"`
+			URL       string `json:"url"`
 			ExpiresAt string `json:"expires_at"` // Heroku's "2006-01-02 15:04:05 -0700"
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
