@@ -66,8 +66,8 @@ type Error struct {
 	Host  string
 	Phase string        // "request body", "response headers" or "response body"
 	Quiet time.Duration // how long nothing moved
-	Bytes int64         // request body bytes taken, or response body bytes received, before it
-	Size  int64         // the request body's length, -1 when unknown (request body only)
+	Bytes int64         // request body bytes taken (request body, response headers), or response body bytes received
+	Size  int64         // the request body's length, -1 when unknown or not what stalled
 }
 
 func (e *Error) Error() string {
@@ -226,7 +226,7 @@ func (w *watch) fire() {
 	w.ticking = false
 	e := &Error{Host: w.host, Phase: w.phase, Quiet: w.quiet, Size: -1}
 	switch w.phase {
-	case phaseSending:
+	case phaseSending, phaseWaiting:
 		e.Bytes, e.Size = w.sent, w.size
 		if e.Size <= 0 {
 			e.Size = -1
