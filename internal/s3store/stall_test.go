@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,33 +21,48 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-// stallWatch is a log writer that hands each stall warning about one request to the test and
-// waits for the test's go-ahead: the warning is written before the request is cancelled, so
-// what the test does meanwhile (remove a toxic) happens before any retry or abort.
+// stallWatch is a log writer that hands each stall warning about a request whose name starts
+// with prefix to the test (as that name) and waits for the test's go-ahead: the warning is
+// written before the request is cancelled, so what the test does meanwhile (remove a toxic)
+// happens before any retry or abort.
 type stallWatch struct {
-	request string
-	seen    chan string
-	ack     chan struct{}
-	mu      sync.Mutex
-	all     bytes.Buffer
+	prefix string
+	seen   chan string
+	ack    chan struct{}
+	mu     sync.Mutex
+	all    bytes.Buffer
 }
 
-func newStallWatch(request string) *stallWatch {
-	return &stallWatch{request: request, seen: make(chan string), ack: make(chan struct{})}
+func newStallWatch(prefix string) *stallWatch {
+	return &stallWatch{prefix: prefix, seen: make(chan string), ack: make(chan struct{})}
 }
+
+var requestField = regexp.MustCompile(`"request":"([^"]*)"`)
 
 func (w *stallWatch) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	w.all.Write(p)
 	w.mu.Unlock()
-	if line := string(p); strings.Contains(line, `"request":"`+w.request+`"`) {
+	if m := requestField.FindSubmatch(p); m != nil && strings.HasPrefix(string(m[1]), w.prefix) {
 		select {
-		case w.seen <- line:
+		case w.seen <- string(m[1]):
 			<-w.ack
 		case <-time.After(30 * time.Second): // the test has gone: never hold the request forever
 		}
 	}
 	return len(p), nil
+}
+
+// drain lets every later warning through until stop is closed.
+func (w *stallWatch) drain(stop <-chan struct{}) {
+	for {
+		select {
+		case <-w.seen:
+			w.ack <- struct{}{}
+		case <-stop:
+			return
+		}
+	}
 }
 
 func (w *stallWatch) String() string {
@@ -76,7 +92,8 @@ func (g *gatedSource) Read(p []byte) (int, error) {
 
 // stallCase uploads a two-part object through Toxiproxy with the production client; once part 1
 // is stored, S3's answers stop coming (a timeout toxic with timeout 0 drops them and keeps the
-// connection open) while part 2 is uploaded. It returns Put's error and how long Put took.
+// connection open), so part 2's UploadPart (and part 1's, if its answer was still on the way)
+// is never answered.
 type stallCase struct {
 	e     *minioEnv
 	proxy *testenv.Proxy
@@ -157,15 +174,13 @@ func (c *stallCase) objectExists(t *testing.T) bool {
 // retried, the upload completes, a warning names the part and the host, and nothing stays open.
 func TestMinIOStalledPartIsRetried(t *testing.T) {
 	c := newStallCase(t, "stall/retried.dump")
-	log := newStallWatch("upload part 2 of s3://" + c.e.bucket + "/" + c.key)
+	log := newStallWatch("upload part ")
 	began := time.Now()
 	done := c.put(t, c.client(t, 0), log)
 	select {
-	case line := <-log.seen:
-		for _, want := range []string{`"level":"warn"`, `"host":"` + c.proxy.Listen + `"`, `"stalled":"response headers"`} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the warning lacks %s: %s", want, line)
-			}
+	case req := <-log.seen:
+		if want := " of s3://" + c.e.bucket + "/" + c.key; !strings.HasSuffix(req, want) {
+			t.Errorf("the warning names %q, want upload part N%s", req, want)
 		}
 		c.proxy.RemoveToxic(t, c.toxic) // S3 answers again
 		log.ack <- struct{}{}
@@ -174,11 +189,9 @@ func TestMinIOStalledPartIsRetried(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stalled UploadPart was never cancelled")
 	}
-	go func() { // later warnings (a retry that met the toxic) pass
-		for range log.seen {
-			log.ack <- struct{}{}
-		}
-	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go log.drain(stop) // later warnings (another attempt that met the toxic) pass
 	select {
 	case err := <-done:
 		if err != nil {
@@ -187,9 +200,14 @@ func TestMinIOStalledPartIsRetried(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Put did not finish after S3 answered again")
 	}
-	close(log.seen)
 	if took := time.Since(began); took > 30*time.Second {
 		t.Errorf("Put took %s", took)
+	}
+	out := log.String()
+	for _, want := range []string{`"level":"warn"`, `"host":"` + c.proxy.Listen + `"`, `"stalled":"response headers"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the warning lacks %s: %s", want, out)
+		}
 	}
 	if got := c.e.get(t, c.key); !bytes.Equal(got, c.data) {
 		t.Fatal("the stored object differs from the source")
@@ -203,22 +221,28 @@ func TestMinIOStalledPartIsRetried(t *testing.T) {
 // says which part stalled and how; the upload is aborted.
 func TestMinIOPartStalledOnEveryAttempt(t *testing.T) {
 	c := newStallCase(t, "stall/given-up.dump")
-	log := newStallWatch("upload part 2 of s3://" + c.e.bucket + "/" + c.key)
+	log := newStallWatch("upload part ")
 	began := time.Now()
 	done := c.put(t, c.client(t, 2), log)
-	for attempt := 1; attempt <= 2; attempt++ {
+	stalls := map[string]int{}
+	var failed string // the first part whose attempts are all used up
+	for failed == "" {
 		select {
-		case <-log.seen:
-			if attempt == 2 { // the last attempt: S3 answers again in time for the abort
+		case req := <-log.seen:
+			if stalls[req]++; stalls[req] == 2 { // its last attempt: S3 answers again in time for the abort
+				failed = req
 				c.proxy.RemoveToxic(t, c.toxic)
 			}
 			log.ack <- struct{}{}
 		case err := <-done:
-			t.Fatalf("Put ended after %d stalls: %v", attempt-1, err)
+			t.Fatalf("Put ended after stalls %v: %v", stalls, err)
 		case <-time.After(30 * time.Second):
-			t.Fatalf("stall %d never came", attempt)
+			t.Fatalf("after stalls %v, no more came", stalls)
 		}
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go log.drain(stop)
 	var err error
 	select {
 	case err = <-done:
@@ -229,7 +253,7 @@ func TestMinIOPartStalledOnEveryAttempt(t *testing.T) {
 		t.Errorf("Put took %s", took)
 	}
 	msg := fmt.Sprint(err)
-	for _, want := range []string{"upload part 2 of s3://" + c.e.bucket + "/" + c.key, "stalled: " + c.proxy.Listen + " sent no response headers", "attempts"} {
+	for _, want := range []string{failed + ":", "stalled: " + c.proxy.Listen + " sent no response headers", "attempts, 2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the error lacks %q: %s", want, msg)
 		}
