@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,8 +22,8 @@ func (w *world) runWithin(limit time.Duration, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var stdout bytes.Buffer
-	var stderr bytes.Buffer
-	code := Run(ctx, args, &stdout, &stderr)
+	stderr := &lockedBuffer{} // stall warnings are written from the watchdog's goroutine
+	code := Run(ctx, args, &stdout, stderr)
 	out := stdout.String() + stderr.String()
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, out)
 	w.assertNoSecrets(out)
@@ -42,6 +43,23 @@ func (w *world) setEnv(env map[string]string) {
 	for k, v := range env {
 		w.t.Setenv(k, v)
 	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func hasAll(t *testing.T, out string, line string, want ...string) {
