@@ -3,6 +3,7 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -133,5 +134,24 @@ func TestUnansweredCreateIsRetried(t *testing.T) {
 	}
 	if out := log.String(); !strings.Contains(out, `"request":"create multipart upload s3://bkt/m.dump"`) {
 		t.Fatalf("log: %s", out)
+	}
+}
+
+// An archive being read back whose body stops arriving fails the read, saying it stalled,
+// instead of holding verify or restore forever.
+func TestReadBackThatStallsFails(t *testing.T) {
+	s := &stallOnce{afterHeader: true, match: func(r *http.Request) bool { return r.Method == "GET" }}
+	_, st, _ := stallingFake(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rc, _, err := NewReader(st.client, "bkt", "").Open(ctx, "a.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = io.ReadAll(rc)
+	var se *stall.Error
+	if !errors.As(err, &se) || se.Phase != "response body" || ctx.Err() != nil {
+		t.Fatalf("err %v", err)
 	}
 }
