@@ -61,6 +61,26 @@ type Client struct {
 
 var _ Doer = (*Client)(nil)
 
+// Transport is Client for code that builds an *http.Client around a transport.
+type Transport struct {
+	Next    http.RoundTripper // nil: http.DefaultTransport
+	Options Options
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := t.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return (&Client{Next: roundTripper{next}, Options: t.Options}).Do(req)
+}
+
+type roundTripper struct{ http.RoundTripper }
+
+func (r roundTripper) Do(req *http.Request) (*http.Response, error) { return r.RoundTrip(req) }
+
 // Error reports a stall: what the request was waiting for, from which host, for how long.
 type Error struct {
 	Host  string

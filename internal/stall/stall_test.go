@@ -213,3 +213,15 @@ func TestOtherErrorsPassThrough(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestTransportWatchesToo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer srv.Close()
+	ctx, _ := logged(t, "")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	_, err := (&http.Client{Transport: &Transport{Options: short}}).Do(req)
+	var se *Error
+	if !errors.As(err, &se) || se.Phase != "response headers" {
+		t.Fatalf("err %v", err)
+	}
+}
