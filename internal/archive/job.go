@@ -133,6 +133,7 @@ func (j *Job) Run(ctx context.Context, targets []Target) []Result {
 func (j *Job) Archive(ctx context.Context, t Target) Result {
 	start := j.now()
 	log := j.Log.With().Str("app", t.App).Str("database", t.Database).Logger()
+	ctx = log.WithContext(ctx) // the download and the store warn of stalls through it
 	log.Info().Str("mode", j.Mode).Msg("target started")
 	res := Result{Target: t}
 	err := j.archive(ctx, log, t, &res)

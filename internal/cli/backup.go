@@ -174,11 +174,12 @@ func removeStaleTemps(log zerolog.Logger, dir string) {
 	}
 }
 
-// downloadClient reads signed URLs: no overall timeout (a big dump takes hours), but a stalled
-// connection or a server that never answers is an error.
+// downloadClient reads signed URLs: no overall timeout (a big dump takes hours). fetch sends
+// every request through its stall watchdog (no body bytes for 30 s, no headers for 60 s); the
+// header timeout here is only a backstop behind it.
 func downloadClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = time.Minute
+	t.ResponseHeaderTimeout = 2 * time.Minute
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: t}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/backoff"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 // URLFunc returns a download URL and when it expires. It is called again for a new one when the
@@ -25,6 +26,10 @@ type Options struct {
 	ChunkSize   int64         // bytes per range; default 8 MiB
 	MaxAttempts int           // attempts without progress per range before the download fails; default 6
 	BaseDelay   time.Duration // first back-off between attempts; default 500 ms, doubling, capped at 10 s
+	// Stall bounds the silence of a range request (default 30 s of body, 60 s for headers): a
+	// range whose server stops sending with the connection open is abandoned and resumed at
+	// its byte, as after a reset.
+	Stall stall.Options
 }
 
 func (o Options) withDefaults() Options {
@@ -47,7 +52,7 @@ func (o Options) withDefaults() Options {
 // A range whose connection breaks is resumed at the byte where it stopped; an expired URL is
 // renewed. Memory is bounded by Concurrency × ChunkSize.
 type Ranged struct {
-	HTTP    *http.Client // nil: http.DefaultClient
+	HTTP    *http.Client // nil: http.DefaultClient; every request goes through a stall watchdog
 	Options Options
 }
 
@@ -56,7 +61,7 @@ func (d *Ranged) Open(ctx context.Context, urlFn URLFunc) (io.ReadCloser, int64,
 	o := d.Options.withDefaults()
 	src := &urlSource{fn: urlFn}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &rangedReader{ctx: ctx, cancel: cancel, d: d, o: o, src: src}
+	r := &rangedReader{ctx: ctx, cancel: cancel, o: o, src: src, http: &stall.Client{Next: d.client(), Options: o.Stall}}
 	first, err := r.fetch(ctx, 0, o.ChunkSize, nil)
 	if err != nil {
 		cancel()
@@ -77,7 +82,7 @@ type chunk struct {
 type rangedReader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	d      *Ranged
+	http   stall.Doer
 	o      Options
 	src    *urlSource
 	size   int64
@@ -224,12 +229,13 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 		if err != nil {
 			return 0, total, &permanentError{err}
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		rctx := stall.WithLabel(ctx, fmt.Sprintf("download range %d-%d", start, start+n-1))
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 		if err != nil {
 			return 0, total, &permanentError{fmt.Errorf("fetch: GET %s: bad request", pu.Host)}
 		}
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, start+n-1))
-		resp, err := r.d.client().Do(req)
+		resp, err := r.http.Do(req)
 		if err != nil {
 			return 0, total, fmt.Errorf("fetch: GET %s: %w", pu.Host, Unwrap(err))
 		}

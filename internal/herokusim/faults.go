@@ -1,6 +1,8 @@
 package herokusim
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 //	SlowCaptures              captures stay running that much longer
 //	SetURLTTL                 signed URLs live d instead of an hour (expire mid-download)
 //	CutStorage                the next n downloads drop the connection after some body bytes
+//	StallStorage              the next n downloads stop sending after some body bytes, connection open
 //	SetStorageErrorPage       downloads answer 200 with an HTML error page instead of the dump
 //	SetWrongContentLength     downloads announce one byte more than they send, then close
 //	Reset                     all knobs off
@@ -26,6 +29,9 @@ type Faults struct {
 	urlTTL       time.Duration
 	cutAfter     int64
 	cutCount     int
+	stallAfter   int64
+	stallCount   int
+	unstall      chan struct{} // closed by Reset: stalled downloads end
 	errorPage    bool
 	wrongLength  bool
 }
@@ -136,6 +142,57 @@ func (f *Faults) takeCut() (int64, bool) {
 	return f.cutAfter, true
 }
 
+// StallStorage makes the next n successful downloads send afterBytes body bytes and then nothing
+// more, with the connection left open, as a stuck server or middlebox does; the download ends
+// only when the client gives up (or Reset is called). n = 0 turns it off.
+func (f *Faults) StallStorage(afterBytes int64, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stallAfter, f.stallCount = afterBytes, n
+	if f.unstall == nil {
+		f.unstall = make(chan struct{})
+	}
+}
+
+// stalling returns w, or, when a stall is due, w wrapped so that it stalls after its bytes.
+func (f *Faults) stalling(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stallCount == 0 {
+		return w
+	}
+	f.stallCount--
+	return &stallWriter{ResponseWriter: w, left: f.stallAfter, gone: r.Context().Done(), unstall: f.unstall}
+}
+
+// stallWriter passes left body bytes through and flushes them, then holds every later Write
+// until the client goes away or the knob is reset.
+type stallWriter struct {
+	http.ResponseWriter
+	left    int64
+	gone    <-chan struct{}
+	unstall <-chan struct{}
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	n := 0
+	if s.left > 0 {
+		k := min(int64(len(p)), s.left)
+		var err error
+		n, err = s.ResponseWriter.Write(p[:k])
+		s.left -= int64(n)
+		if err != nil || n == len(p) {
+			return n, err
+		}
+	}
+	http.NewResponseController(s.ResponseWriter).Flush()
+	select {
+	case <-s.gone:
+	case <-s.unstall:
+	}
+	return n, io.ErrClosedPipe
+}
+
 // SetStorageErrorPage makes downloads answer 200 with an HTML error page instead of the dump —
 // what a client that does not check the body stores as if it were the backup.
 func (f *Faults) SetStorageErrorPage(on bool) {
@@ -164,4 +221,12 @@ func (f *Faults) Reset() {
 	defer f.mu.Unlock()
 	f.failNext, f.failCaptures, f.failLine, f.slowCaptures, f.urlTTL = nil, 0, "", 0, 0
 	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength = 0, 0, false, false
+	f.stallAfter, f.stallCount = 0, 0
+	if f.unstall != nil {
+		close(f.unstall)
+		f.unstall = nil
+	}
 }
+
+// Unwrap lets http.ResponseController reach the connection under a stalling writer.
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -147,6 +147,7 @@ func (s *Sim) Storage() http.Handler {
 		sum := md5.Sum([]byte(uuid))
 		w.Header().Set("ETag", fmt.Sprintf(`"%x-%d"`, sum, max((size+(8<<20)-1)/(8<<20), 1)))
 		w.Header().Set("Content-Type", "binary/octet-stream")
+		w = s.faults.stalling(w, r)
 		if after, ok := s.faults.takeCut(); ok {
 			c := &cutWriter{ResponseWriter: w, left: after}
 			http.ServeContent(c, r, "", modified, f)

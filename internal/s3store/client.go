@@ -14,12 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 // ClientOptions adjust the S3 client built from the SDK's default configuration chain.
 type ClientOptions struct {
 	Region         string // overrides AWS_REGION / the shared config when set
 	ForcePathStyle bool   // bucket in the path rather than the host name (most S3-compatible stores)
+	// Stall bounds each request's silence (default 30 s without body bytes moving, 60 s without
+	// response headers): a store that stops answering with the connection open has the request
+	// cancelled and retried, instead of holding the upload, and its parts, forever.
+	Stall stall.Options
+	// MaxAttempts is how often a request is tried; default 10.
+	MaxAttempts int
 }
 
 // NewClient builds an S3 client from the SDK's default chain: credentials from the environment or
@@ -35,9 +42,13 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	// passed here would make LoadDefaultConfig reject.
 	// A nightly job must ride out a store that is unreachable for seconds: more attempts than the
 	// SDK's default three, and no retry quota (parts in flight would exhaust it together).
+	attempts := o.MaxAttempts
+	if attempts <= 0 {
+		attempts = 10
+	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = 10
+			o.MaxAttempts = attempts
 			o.MaxBackoff = 20 * time.Second
 			o.RateLimiter = ratelimit.None
 		})
@@ -48,6 +59,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.UsePathStyle = o.ForcePathStyle
+		// The SDK's client (with AWS_CA_BUNDLE applied) has no response timeout at all: every
+		// attempt goes through the stall watchdog, whose error the SDK's retryer retries.
+		so.HTTPClient = &stall.Client{Next: so.HTTPClient, Options: o.Stall}
 		// S3-compatible stores mostly ignore the region, but the SDK cannot sign without one.
 		if so.Region == "" && so.BaseEndpoint != nil {
 			so.Region = "us-east-1"

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 // ErrArchived reports an object in a Glacier class that must be restored before it can be read.
@@ -56,7 +58,7 @@ func (r *Reader) List(ctx context.Context, sub string) ([]string, error) {
 
 // Open streams an object; an object in GLACIER or DEEP_ARCHIVE not yet restored is ErrArchived.
 func (r *Reader) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	out, err := r.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &r.bucket, Key: aws.String(r.full(key))})
+	out, err := r.client.GetObject(stall.WithLabel(ctx, "get object "+r.Location(key)), &s3.GetObjectInput{Bucket: &r.bucket, Key: aws.String(r.full(key))})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "InvalidObjectState" {

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 var _ archive.Store = (*Store)(nil)
@@ -171,7 +172,7 @@ func (s *Store) putSingle(ctx context.Context, obj archive.Object, r io.Reader, 
 		if conditional {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err := s.client.PutObject(ctx, in, withPayloadHash(sum))
+		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum))
 		return err
 	}
 	err = s.conditionally(put)
@@ -256,7 +257,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 		}
 		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
 		if uploadID == "" {
-			uploadID, err = s.create(ctx, obj, key)
+			uploadID, err = s.create(stall.WithLabel(ctx, "create multipart upload "+loc), obj, key)
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
@@ -265,7 +266,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 		id := uploadID
 		g.Go(func() error {
 			defer func() { free <- buf[:cap(buf)] }()
-			p, err := s.uploadPart(gctx, key, id, num, buf)
+			p, err := s.uploadPart(stall.WithLabel(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
 			if err != nil {
 				return fmt.Errorf("s3: upload part %d of %s: %w", num, loc, err)
 			}
@@ -287,7 +288,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 	case partErr != nil:
 		err = partErr
 	default:
-		err = s.complete(ctx, key, uploadID, parts, obj.Size)
+		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts, obj.Size)
 		if err != nil {
 			if isPreconditionFailed(err) {
 				err = archive.ErrExists
@@ -299,7 +300,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 		return nil
 	}
 	if uploadID != "" {
-		if aerr := s.abort(ctx, key, uploadID); aerr != nil {
+		if aerr := s.abort(stall.WithLabel(ctx, "abort multipart upload "+loc), key, uploadID); aerr != nil {
 			return fmt.Errorf("%w; abort multipart upload %s also failed, its parts stay until the bucket's lifecycle rule removes incomplete uploads: %w", err, uploadID, aerr)
 		}
 	}

@@ -1,0 +1,157 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
+)
+
+// stallOnce answers the first request that match accepts itself, by taking its body and then
+// going silent (before the headers, or after the headers and a few body bytes) with the
+// connection open; every other request goes to next.
+type stallOnce struct {
+	next        http.Handler
+	match       func(*http.Request) bool
+	afterHeader bool
+	done        atomic.Bool
+	t           *testing.T
+}
+
+func (s *stallOnce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.match(r) || !s.done.CompareAndSwap(false, true) {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	io.Copy(io.Discard, r.Body)
+	if s.afterHeader {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(200)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`)
+		w.(http.Flusher).Flush()
+	}
+	select {
+	case <-r.Context().Done():
+	case <-s.t.Context().Done():
+	}
+}
+
+// stallingFake is the fake S3 behind stallOnce, reached through the production client with
+// short stall limits; it returns the store and the log.
+func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *syncLog) {
+	f := &fakeS3{t: t, objects: map[string][]byte{}, headers: map[string]http.Header{}, uploads: map[string]*fakeUpload{}}
+	s.next, s.t = f, t
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	t.Cleanup(f.assertWriteOnly)
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
+	client, err := NewClient(context.Background(), ClientOptions{Region: "us-east-1", ForcePathStyle: true,
+		Stall: stall.Options{Idle: 300 * time.Millisecond, Header: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, New(client, Options{Bucket: "bkt", PartSize: MinPartSize}), &syncLog{}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func putWithin(t *testing.T, s *Store, log *syncLog, key string, data []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(zerolog.New(log).WithContext(context.Background()), 20*time.Second)
+	defer cancel()
+	if err := s.Put(ctx, archive.Object{Key: key, Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+		t.Fatalf("Put: %v\n%s", err, log)
+	}
+}
+
+// A CompleteMultipartUpload whose answer stops after its first bytes is cancelled and retried.
+func TestCompleteAnswerThatStallsIsRetried(t *testing.T) {
+	s := &stallOnce{afterHeader: true, match: func(r *http.Request) bool { return r.Method == "POST" && r.URL.Query().Has("uploadId") }}
+	f, st, log := stallingFake(t, s)
+	data := source(7, MinPartSize+100)
+	putWithin(t, st, log, "c.dump", data)
+	if got, _, ok := f.object("c.dump"); !ok || !bytes.Equal(got, data) {
+		t.Fatal("the object is not stored intact")
+	}
+	if !s.done.Load() || f.openUploads() != 0 {
+		t.Fatalf("stalled %v, open uploads %d", s.done.Load(), f.openUploads())
+	}
+	if out := log.String(); !strings.Contains(out, `"request":"complete multipart upload s3://bkt/c.dump"`) || !strings.Contains(out, `"stalled":"response body"`) {
+		t.Fatalf("log: %s", out)
+	}
+}
+
+// A PutObject that is never answered is cancelled and retried.
+func TestUnansweredPutObjectIsRetried(t *testing.T) {
+	s := &stallOnce{match: func(r *http.Request) bool { return r.Method == "PUT" }}
+	f, st, log := stallingFake(t, s)
+	data := source(8, 1000)
+	putWithin(t, st, log, "small.json", data)
+	if got, _, ok := f.object("small.json"); !ok || !bytes.Equal(got, data) {
+		t.Fatal("the object is not stored intact")
+	}
+	if out := log.String(); !strings.Contains(out, `"request":"put object s3://bkt/small.json"`) || !strings.Contains(out, `"stalled":"response headers"`) {
+		t.Fatalf("log: %s", out)
+	}
+}
+
+// A CreateMultipartUpload that is never answered is cancelled and retried.
+func TestUnansweredCreateIsRetried(t *testing.T) {
+	s := &stallOnce{match: func(r *http.Request) bool { return r.Method == "POST" && r.URL.Query().Has("uploads") }}
+	f, st, log := stallingFake(t, s)
+	data := source(9, MinPartSize+1)
+	putWithin(t, st, log, "m.dump", data)
+	if got, _, ok := f.object("m.dump"); !ok || !bytes.Equal(got, data) {
+		t.Fatal("the object is not stored intact")
+	}
+	if out := log.String(); !strings.Contains(out, `"request":"create multipart upload s3://bkt/m.dump"`) {
+		t.Fatalf("log: %s", out)
+	}
+}
+
+// An archive being read back whose body stops arriving fails the read, saying it stalled,
+// instead of holding verify or restore forever.
+func TestReadBackThatStallsFails(t *testing.T) {
+	s := &stallOnce{afterHeader: true, match: func(r *http.Request) bool { return r.Method == "GET" }}
+	_, st, _ := stallingFake(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rc, _, err := NewReader(st.client, "bkt", "").Open(ctx, "a.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = io.ReadAll(rc)
+	var se *stall.Error
+	if !errors.As(err, &se) || se.Phase != "response body" || ctx.Err() != nil {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -1,0 +1,227 @@
+package stall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// logBuffer is a zerolog writer safe for the timer goroutine and the test to share.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func logged(t *testing.T, label string) (context.Context, *logBuffer) {
+	t.Helper()
+	lb := &logBuffer{}
+	log := zerolog.New(lb)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang fails, not blocks
+	t.Cleanup(cancel)
+	return WithLabel(log.WithContext(ctx), label), lb
+}
+
+var short = Options{Idle: 200 * time.Millisecond, Header: 400 * time.Millisecond}
+
+// hold blocks a handler until its client goes away or the test ends.
+func hold(t *testing.T, r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-t.Context().Done():
+	}
+}
+
+func client(o Options) *Client { return &Client{Next: &http.Client{}, Options: o} }
+
+func TestResponseBodyStall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		hold(t, r) // the connection stays open, nothing more comes
+	}))
+	defer srv.Close()
+	ctx, lb := logged(t, "download range 0-99999")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/b001.dump?X-Amz-Signature=s3cr3t", nil)
+	began := time.Now()
+	resp, err := client(Options{Idle: short.Idle, Header: time.Hour}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var se *Error
+	if !errors.As(err, &se) || se.Phase != "response body" || se.Bytes != 1000 || len(got) != 1000 {
+		t.Fatalf("read %d bytes, err %v", len(got), err)
+	}
+	if d := time.Since(began); d > 3*time.Second { // the body's silence counts, not the header's allowance
+		t.Fatalf("the stall was noticed after %s", d)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if !strings.Contains(err.Error(), host) || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("error %q", err)
+	}
+	out := lb.String()
+	for _, want := range []string{`"level":"warn"`, `"request":"download range 0-99999"`, `"host":"` + host + `"`, `"stalled":"response body"`, `"bytes":1000`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s: %s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "b001.dump") {
+		t.Errorf("log shows the URL: %s", out)
+	}
+}
+
+func TestNoResponseHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // takes the whole body, then never answers
+		hold(t, r)
+	}))
+	defer srv.Close()
+	for _, body := range []io.Reader{nil, bytes.NewReader(make([]byte, 1<<20))} {
+		ctx, lb := logged(t, "upload part 2 of s3://b/k")
+		req, _ := http.NewRequestWithContext(ctx, "PUT", srv.URL, body)
+		began := time.Now()
+		_, err := client(short).Do(req)
+		var se *Error
+		if !errors.As(err, &se) || se.Phase != "response headers" {
+			t.Fatalf("body %v: err %v", body != nil, err)
+		}
+		if d := time.Since(began); d < short.Header || d > 5*time.Second {
+			t.Fatalf("cancelled after %s, want just over %s", d, short.Header)
+		}
+		if !strings.Contains(lb.String(), `"request":"upload part 2 of s3://b/k"`) {
+			t.Fatalf("log: %s", lb)
+		}
+	}
+}
+
+func TestRequestBodyNotTaken(t *testing.T) {
+	// A peer that accepts the connection and never reads: the socket buffers fill, then nothing.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				<-t.Context().Done()
+				c.Close()
+			}()
+		}
+	}()
+	size := int64(256 << 20) // far more than loopback socket buffers hold
+	ctx, _ := logged(t, "put object s3://b/k")
+	req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+ln.Addr().String()+"/k", io.LimitReader(zeros{}, size))
+	req.ContentLength = size
+	_, err = client(Options{Idle: 300 * time.Millisecond, Header: time.Hour}).Do(req)
+	var se *Error
+	if !errors.As(err, &se) || se.Phase != "request body" || se.Size != size || se.Bytes <= 0 || se.Bytes >= size {
+		t.Fatalf("err %v", err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestSlowButMovingIsNotAStall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "20")
+		for range 20 { // 20 bytes over about 1 s: five times the idle limit in all, never idle for long
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx, _ := logged(t, "")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	resp, err := client(short).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 20 {
+		t.Fatalf("%d bytes, %v", len(b), err)
+	}
+}
+
+func TestReaderPauseIsNotAStall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 64<<10))
+	}))
+	defer srv.Close()
+	ctx, _ := logged(t, "")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	resp, err := client(short).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	<-time.After(3 * short.Idle) // the consumer is busy: the network owes nothing meanwhile
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 64<<10-100 {
+		t.Fatalf("%d bytes, %v", len(b), err)
+	}
+}
+
+func TestOtherErrorsPassThrough(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	req, _ := http.NewRequest("GET", "http://"+addr, nil)
+	_, err := client(short).Do(req)
+	var se *Error
+	if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestTransportWatchesToo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer srv.Close()
+	ctx, _ := logged(t, "")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	_, err := (&http.Client{Transport: &Transport{Options: short}}).Do(req)
+	var se *Error
+	if !errors.As(err, &se) || se.Phase != "response headers" {
+		t.Fatalf("err %v", err)
+	}
+}
