@@ -20,6 +20,7 @@ import (
 	hk "github.com/heroku/heroku-go/v5"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 // Options configure a Client.
@@ -32,6 +33,7 @@ type Options struct {
 	PollInterval    time.Duration // first wait between transfer polls; default 3 s (what the CLI does)
 	MaxPollInterval time.Duration // the waits grow ×1.5 up to this; default 30 s
 	RetryBudget     time.Duration // time one call may spend retrying; default 2 min
+	Stall           stall.Options // silences after which a request is cancelled (and retried when it may be)
 }
 
 const (
@@ -127,7 +129,7 @@ func New(o Options) *Client {
 			allowed[u.Scheme+"://"+u.Host] = true
 		}
 	}
-	retry := &retryTransport{next: &answerTransport{next: &guardTransport{next: base, allowed: allowed}}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
+	retry := &retryTransport{next: &answerTransport{next: &guardTransport{next: &stall.Transport{Next: base, Options: o.Stall}, allowed: allowed}}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
 	service := func(extra http.Header) *hk.Service {
 		s := hk.NewService(&http.Client{Transport: &hk.Transport{
 			BearerToken:       o.APIKey,

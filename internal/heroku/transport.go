@@ -25,6 +25,7 @@ import (
 //	retryTransport        idempotent requests: 429, 5xx, network errors, bad answers, within a budget
 //	answerTransport       a 2xx answer must be whole JSON (not a maintenance page, not cut short)
 //	guardTransport        the API key goes to the two configured hosts only
+//	stall.Transport       an answer whose bytes stop coming is cancelled (a retryable error)
 //	the HTTP client's own transport
 
 type idempotentKey struct{}
