@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,31 +24,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const key = "hrku-cmd-7c0d4e1a-5b2f-4f3e-9a8b-0c1d2e3f4a5b"
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var readyLine = regexp.MustCompile(`^platform=(https?://127\.0\.0\.1:\d+) data=(https?://127\.0\.0\.1:\d+) storage=(https?://127\.0\.0\.1:\d+)$`)
 
 // start runs the command until the test ends and returns its three base URLs and its stderr.
-func start(t *testing.T, args ...string) (platform, data, storage string, stderr *lockedBuffer) {
+func start(t *testing.T, args ...string) (platform, data, storage string, stderr *testenv.Output) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr = &lockedBuffer{}
+	stderr = &testenv.Output{}
 	exited := make(chan int, 1)
 	go func() {
 		code := run(ctx, args, pw, stderr)

@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -161,54 +160,7 @@ func (w *world) waitUploadUnderWay(timeout time.Duration) bool {
 	return false
 }
 
-// syncBuffer is a bytes.Buffer that one goroutine may write while another reads it, and that
-// can wait for a piece of output.
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{} // closed at the next write
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := s.b.Write(p)
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
-	return n, err
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor returns true once the output holds substr, false when timeout passes first.
-func (s *syncBuffer) waitFor(substr string, timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		if strings.Contains(s.b.String(), substr) {
-			s.mu.Unlock()
-			return true
-		}
-		if s.changed == nil {
-			s.changed = make(chan struct{})
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-timer.C:
-			return false
-		}
-	}
-}
-
 // pgoffsiteBinary builds the command once per test binary.
 var builtBinary string
 
@@ -242,13 +194,13 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	// exec.Cmd copies the output in its own goroutine while the test reads it: a locked buffer.
-	out := &syncBuffer{}
+	out := &testenv.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the upload is under way, then stop the "dyno".
-	if !out.waitFor("download started", 60*time.Second) {
+	if !out.WaitFor("download started", 60*time.Second) {
 		t.Error("the download did not start within 60 s")
 	}
 	if !w.waitUploadUnderWay(60 * time.Second) {

@@ -11,9 +11,10 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // runWithin runs `pgoffsite args...` like w.run with the environment setEnv set, but gives up
@@ -22,7 +23,7 @@ func (w *world) runWithin(limit time.Duration, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var stdout bytes.Buffer
-	stderr := &lockedBuffer{} // stall warnings are written from the watchdog's goroutine
+	stderr := &testenv.Output{} // stall warnings are written from the watchdog's goroutine
 	code := Run(ctx, args, &stdout, stderr)
 	out := stdout.String() + stderr.String()
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, out)
@@ -43,23 +44,6 @@ func (w *world) setEnv(env map[string]string) {
 	for k, v := range env {
 		w.t.Setenv(k, v)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func hasAll(t *testing.T, out string, line string, want ...string) {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // simBackup serves data as a Heroku backup from the simulator and returns the simulator and a
@@ -55,23 +55,6 @@ func simBackup(t *testing.T, data []byte) (*herokusim.Sim, URLFunc) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The signed-URL server stops sending mid-range with the connection left open: the range is
 // abandoned and resumed at its byte, and the log says which range stalled on which host.
 func TestStalledRangeIsResumed(t *testing.T) {
@@ -80,7 +63,7 @@ func TestStalledRangeIsResumed(t *testing.T) {
 	defer sim.Faults().Reset()
 	sim.Faults().StallStorage(300_000, 2)
 
-	var logs syncBuffer
+	var logs testenv.Output
 	ctx, cancel := context.WithTimeout(zerolog.New(&logs).WithContext(context.Background()), 30*time.Second)
 	defer cancel()
 	d := &Ranged{Options: Options{Concurrency: 2, ChunkSize: 1 << 20, Stall: stallOpts}}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // stallOnce answers the first request that match accepts itself, by taking its body and then
@@ -50,7 +50,7 @@ func (s *stallOnce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // stallingFake is the fake S3 behind stallOnce, reached through the production client with
 // short stall limits; it returns the store and the log.
-func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *syncLog) {
+func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *testenv.Output) {
 	f := &fakeS3{t: t, objects: map[string][]byte{}, headers: map[string]http.Header{}, uploads: map[string]*fakeUpload{}}
 	s.next, s.t = f, t
 	srv := httptest.NewServer(s)
@@ -63,27 +63,10 @@ func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *syncLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, New(client, Options{Bucket: "bkt", PartSize: MinPartSize}), &syncLog{}
+	return f, New(client, Options{Bucket: "bkt", PartSize: MinPartSize}), &testenv.Output{}
 }
 
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func putWithin(t *testing.T, s *Store, log *syncLog, key string, data []byte) {
+func putWithin(t *testing.T, s *Store, log *testenv.Output, key string, data []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(zerolog.New(log).WithContext(context.Background()), 20*time.Second)
 	defer cancel()

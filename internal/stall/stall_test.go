@@ -14,29 +14,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-// logBuffer is a zerolog writer safe for the timer goroutine and the test to share.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func logged(t *testing.T, label string) (context.Context, *logBuffer) {
+func logged(t *testing.T, label string) (context.Context, *testenv.Output) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &testenv.Output{}
 	log := zerolog.New(lb)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang fails, not blocks
 	t.Cleanup(cancel)
