@@ -91,6 +91,9 @@ type rangedReader struct {
 	off    int
 	pool   sync.Pool
 	closed sync.Once
+	// fetchers are the range goroutines: Close waits for them, so no request of this download
+	// is still starting, or holding a connection, once Close has returned.
+	fetchers sync.WaitGroup
 }
 
 // produce starts one fetch per chunk, at most Concurrency ahead of the reader, in order.
@@ -111,7 +114,9 @@ func (r *rangedReader) produce(first *result) {
 		case <-r.ctx.Done():
 			return
 		}
+		r.fetchers.Add(1)
 		go func(start, n int64) {
+			defer r.fetchers.Done()
 			defer close(c.done)
 			buf, _ := r.pool.Get().([]byte)
 			res, err := r.fetch(r.ctx, start, n, buf)
@@ -160,6 +165,7 @@ func (r *rangedReader) Close() error {
 		r.cancel()
 		for range r.chunks { // let produce exit
 		}
+		r.fetchers.Wait() // cancelled, they end at once
 	})
 	return nil
 }
