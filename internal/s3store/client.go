@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithylog "github.com/aws/smithy-go/logging"
+	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
@@ -53,6 +55,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 			o.RateLimiter = ratelimit.None
 		})
 	}))
+	opts = append(opts, config.WithLogger(sdkLogger{}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
@@ -93,4 +96,24 @@ func checkEndpoint(endpoint string) error {
 		return fmt.Errorf("s3: endpoint %s has scheme %q: set AWS_ENDPOINT_URL_S3 to an https:// URL", u.Redacted(), u.Scheme)
 	}
 	return fmt.Errorf("s3: endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not an absolute URL: set it like https://host")
+}
+
+// sdkLogger puts the SDK's own warnings (say, an answer without a checksum it can validate) into
+// the run's log, with the target's fields from the request's context, rather than as bare "SDK"
+// lines on stderr that bypass the log format and its secret scrubber.
+type sdkLogger struct{ log *zerolog.Logger }
+
+func (l sdkLogger) Logf(c smithylog.Classification, format string, v ...any) {
+	if l.log == nil {
+		return // no request's context: nothing to attach it to
+	}
+	ev := l.log.Debug()
+	if c == smithylog.Warn {
+		ev = l.log.Warn()
+	}
+	ev.Str("source", "aws-sdk").Msgf(format, v...)
+}
+
+func (sdkLogger) WithContext(ctx context.Context) smithylog.Logger {
+	return sdkLogger{log: zerolog.Ctx(ctx)}
 }
