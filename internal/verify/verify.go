@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
@@ -34,6 +36,16 @@ type Source interface {
 type Options struct {
 	RestoreTo string // scratch database URL: restore there and compare row counts ("" = no restore)
 	PgBinDir  string // where pg_restore and psql are ("" = PATH)
+	// LockTimeout bounds each wait of the restore for a lock another session of the scratch
+	// database holds; default 2 minutes. Without it a restore behind an open transaction waits
+	// for ever (the archive itself sets lock_timeout = 0, so the server's setting cannot help).
+	LockTimeout time.Duration
+}
+
+// pgEnv is the environment of pg_restore and psql: connecting may take 30 s, and the session is
+// named so that the lock watch finds it.
+func pgEnv(appName string) []string {
+	return append(os.Environ(), "PGCONNECT_TIMEOUT=30", "PGAPPNAME="+appName)
 }
 
 // Result is what the verification of one archive found.
@@ -280,26 +292,85 @@ type restoreRun struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stderr bytes.Buffer
+	cancel context.CancelCauseFunc // ends pg_restore, with why
+	ctx    context.Context
+	done   chan struct{} // the lock watch has ended
 }
 
 // startRestore runs pg_restore reading the archive from stdin: no temporary file.
 func startRestore(ctx context.Context, o Options, location string) (*restoreRun, error) {
-	r := &restoreRun{cmd: exec.CommandContext(ctx, bin(o, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", o.RestoreTo)}
+	rctx, cancel := context.WithCancelCause(ctx)
+	r := &restoreRun{cmd: exec.CommandContext(rctx, bin(o, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", o.RestoreTo),
+		cancel: cancel, ctx: rctx, done: make(chan struct{})}
+	app := fmt.Sprintf("pgoffsite-verify-%d-%d", os.Getpid(), time.Now().UnixNano())
+	r.cmd.Env = pgEnv(app)
 	r.cmd.Stderr = &r.stderr
 	in, err := r.cmd.StdinPipe()
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
 	r.stdin = in
 	if err := r.cmd.Start(); err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("verify %s: start pg_restore: %w", location, err)
 	}
+	go func() {
+		defer close(r.done)
+		watchLocks(rctx, o, app, cancel)
+	}()
 	return r, nil
+}
+
+// lockPoll is how often the lock watch looks at the restore's session.
+const lockPoll = time.Second
+
+// watchLocks ends the restore (through cancel) once its session has waited longer than
+// o.LockTimeout for a lock another session holds, naming that session's pids; it returns when
+// ctx ends. A failed look is not an error: the next one may work, and pg_restore's own errors
+// are what matter then.
+func watchLocks(ctx context.Context, o Options, app string, cancel context.CancelCauseFunc) {
+	limit := o.LockTimeout
+	if limit <= 0 {
+		limit = 2 * time.Minute
+	}
+	q := fmt.Sprintf(`SELECT extract(epoch FROM now() - query_start)::bigint || ' ' || array_to_string(pg_blocking_pids(pid), ',')
+		FROM pg_stat_activity WHERE application_name = '%s' AND wait_event_type = 'Lock'`, app)
+	t := time.NewTicker(lockPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		qctx, qcancel := context.WithTimeout(ctx, 30*time.Second)
+		cmd := exec.CommandContext(qctx, bin(o, "psql"), "-X", "-A", "-t", "-d", o.RestoreTo, "-c", q)
+		cmd.Env = pgEnv(app + "-watch")
+		out, err := cmd.Output()
+		qcancel()
+		secs, pids, ok := strings.Cut(strings.TrimSpace(string(out)), " ")
+		if err != nil || !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(secs, 10, 64); err == nil && time.Duration(n)*time.Second >= limit {
+			cancel(fmt.Errorf("the restore waited %s for a lock held by another session of the scratch database (pid %s): end that session or restore into a database nobody else uses",
+				time.Duration(n)*time.Second, pids))
+			return
+		}
+	}
 }
 
 func (r *restoreRun) wait() error {
 	r.stdin.Close()
-	if err := r.cmd.Wait(); err != nil {
+	err := r.cmd.Wait()
+	stopped := context.Cause(r.ctx) // set when the lock watch ended the restore
+	r.cancel(nil)
+	<-r.done
+	switch {
+	case stopped != nil && stopped != context.Canceled && err != nil:
+		return fmt.Errorf("pg_restore stopped: %w", stopped)
+	case err != nil:
 		return fmt.Errorf("pg_restore failed: %v: %s", err, restoreErrors(r.stderr.String()))
 	}
 	return nil
@@ -336,7 +407,9 @@ func countRows(ctx context.Context, o Options, tables []pgdump.Table) ([]pgdump.
 			continue
 		}
 		q := fmt.Sprintf(`SELECT count(*) FROM %s.%s`, quoteIdent(t.Schema), quoteIdent(t.Name))
-		b, err := exec.CommandContext(ctx, bin(o, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", o.RestoreTo, "-c", q).CombinedOutput()
+		cmd := exec.CommandContext(ctx, bin(o, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", o.RestoreTo, "-c", q)
+		cmd.Env = pgEnv("pgoffsite-verify")
+		b, err := cmd.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("count rows of %s.%s in the restored database: %v: %s", t.Schema, t.Name, err, lastLines(string(b), 3))
 		}

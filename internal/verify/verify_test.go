@@ -433,3 +433,44 @@ func TestArchiveRestore(t *testing.T) {
 	res = Archive(context.Background(), s, dumpKey, Options{RestoreTo: scratch, PgBinDir: t.TempDir()})
 	wantErr(t, res, "start pg_restore")
 }
+
+// A restore into a scratch database where another session holds a lock the restore needs (here
+// an open transaction that is creating the same table) fails after LockTimeout instead of
+// waiting for that session for ever.
+func TestArchiveRestoreDoesNotWaitForeverOnALock(t *testing.T) {
+	dump, pg := realDump(t)
+	s := newStore(t)
+	archived(t, s, dump, framingOnly)
+	name, scratch := pg.CreateDB(t, "verify_locked")
+
+	blocker := exec.Command(pg.Bin("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-d", scratch, "-c",
+		"BEGIN; CREATE TABLE public.orders (x int); SELECT pg_sleep(300);")
+	blocker.Env = append(os.Environ(), "PGAPPNAME=verify_blocker")
+	var blockerOut testenv.Output
+	blocker.Stdout, blocker.Stderr = &blockerOut, &blockerOut
+	if err := blocker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blocker.Process.Kill(); blocker.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := pg.Query(name, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'verify_blocker' AND wait_event = 'PgSleep'`)
+		if err == nil && n == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the blocking session did not start: %q %v: %s", n, err, blockerOut.String())
+		}
+		time.Sleep(50 * time.Millisecond) // a poll interval
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a hang fails, not blocks
+	defer cancel()
+	start := time.Now()
+	res := Archive(ctx, s, dumpKey, Options{RestoreTo: scratch, PgBinDir: pg.BinDir, LockTimeout: time.Second})
+	wantErr(t, res, "pg_restore stopped: the restore waited")
+	wantErr(t, res, "for a lock held by another session of the scratch database (pid ")
+	if took := time.Since(start); took > 20*time.Second || ctx.Err() != nil {
+		t.Errorf("the restore gave up after %s (ctx %v): want about the 1 s lock timeout and a poll", took, ctx.Err())
+	}
+}
