@@ -21,6 +21,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // Modes of getting a backup.
@@ -82,7 +83,7 @@ func (r Result) PartlyChecked() bool { return len(r.FramingOnly) > 0 || r.OtherF
 type Job struct {
 	Heroku         Heroku
 	Download       Downloader
-	Store          Store
+	Store          store.Store
 	Mode           string
 	MaxAge         time.Duration // latest mode: refuse an older backup
 	CaptureTimeout time.Duration
@@ -209,10 +210,10 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	counter := &countingReader{r: stream}
 	stop := j.reportTransfer(log, counter, size, res.Backup)
 	started := j.now()
-	err = j.Store.Put(ctx, Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
+	err = j.Store.Put(ctx, store.Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
 	stop()
 	switch {
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, store.ErrExists):
 		res.AlreadyArchived = true
 	case err != nil:
 		return fmt.Errorf("archive: upload app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
@@ -248,8 +249,8 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		return fmt.Errorf("archive: manifest app=%s database=%s: %w", t.App, t.Database, err)
 	}
 	mkey := ManifestKey(key)
-	err = j.Store.Put(ctx, Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
-	if err != nil && !errors.Is(err, ErrExists) {
+	err = j.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
+	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("archive: write manifest app=%s database=%s backup=%s (the dump itself is at %s): %w",
 			t.App, t.Database, res.Backup, res.Location, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ type memStore struct {
 	puts    int
 }
 
-func (m *memStore) Put(ctx context.Context, obj Object, r io.Reader) error {
+func (m *memStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	m.mu.Lock()
 	m.puts++
 	m.mu.Unlock()
@@ -45,7 +46,7 @@ func (m *memStore) Put(ctx context.Context, obj Object, r io.Reader) error {
 		return err
 	}
 	if int64(len(b)) != obj.Size {
-		return ErrSizeMismatch
+		return store.ErrSizeMismatch
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -53,7 +54,7 @@ func (m *memStore) Put(ctx context.Context, obj Object, r io.Reader) error {
 		m.objects = map[string][]byte{}
 	}
 	if _, ok := m.objects[obj.Key]; ok {
-		return fmt.Errorf("mem: %s: %w", obj.Key, ErrExists)
+		return fmt.Errorf("mem: %s: %w", obj.Key, store.ErrExists)
 	}
 	m.objects[obj.Key] = b
 	return nil
@@ -61,7 +62,7 @@ func (m *memStore) Put(ctx context.Context, obj Object, r io.Reader) error {
 
 func (m *memStore) Location(key string) string { return "mem://" + key }
 
-var _ Store = (*memStore)(nil)
+var _ store.Store = (*memStore)(nil)
 
 type fakeHeroku struct {
 	db       heroku.Database
@@ -257,10 +258,10 @@ func TestCaptureOutageIsLogged(t *testing.T) {
 // (header check, SHA-256, counting) on top of the download.
 type discardStore struct{}
 
-func (discardStore) Put(ctx context.Context, obj Object, r io.Reader) error {
+func (discardStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	n, err := io.Copy(io.Discard, r)
 	if err == nil && n != obj.Size {
-		err = ErrSizeMismatch
+		err = store.ErrSizeMismatch
 	}
 	return err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -140,7 +141,7 @@ func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
 		UserAgent: version.UserAgent(), Secrets: secrets(cfg, extra...)})
 }
 
-func openStore(ctx context.Context, cfg config.Config) (archive.Store, error) {
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	switch cfg.Archive.Scheme {
 	case "file":
 		return filestore.New(cfg.Archive.Dir)

@@ -15,6 +15,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -52,7 +53,7 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		checkTarget(ctx, c, hk, cfg, t)
 	}
 
-	store, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		c.fail("archive %s: %v", cfg.Archive, err)
 	} else {
@@ -60,11 +61,11 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		// it, so it stays until the bucket's lifecycle rules expire it.
 		key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
 		body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
-		err := store.Put(ctx, archive.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body))
+		err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body))
 		if err != nil {
 			c.fail("archive %s is not writable: %v", cfg.Archive, err)
 		} else {
-			c.ok("archive is writable: wrote %s", store.Location(key))
+			c.ok("archive is writable: wrote %s", st.Location(key))
 		}
 	}
 

@@ -1,4 +1,4 @@
-// Package filestore implements archive.Store on a local directory: the demo, tests and mounted
+// Package filestore implements store.Store on a local directory: the demo, tests and mounted
 // volumes use it.
 package filestore
 
@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-var _ archive.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // Store writes objects as files under one directory.
 type Store struct {
@@ -43,7 +43,7 @@ func (s *Store) Location(key string) string {
 // Put writes r to a temporary file beside the final one and publishes it with a hard link, which
 // fails rather than replaces when the name exists: a concurrent or earlier Put of the same key
 // wins and this one returns ErrExists.
-func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error {
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	final := s.Location(obj.Key)
 	if !filepath.IsLocal(filepath.FromSlash(obj.Key)) {
 		return fmt.Errorf("filestore: put %s: key %q is not a relative path inside the store", final, obj.Key)
@@ -57,7 +57,7 @@ func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error 
 	return nil
 }
 
-func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final string) (err error) {
+func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader, final string) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -93,9 +93,9 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 	}
 	if n != obj.Size {
 		if n > obj.Size {
-			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, archive.ErrSizeMismatch)
+			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, store.ErrSizeMismatch)
 		}
-		return fmt.Errorf("source yielded %d bytes, want %d: %w", n, obj.Size, archive.ErrSizeMismatch)
+		return fmt.Errorf("source yielded %d bytes, want %d: %w", n, obj.Size, store.ErrSizeMismatch)
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -105,7 +105,7 @@ func (s *Store) put(ctx context.Context, obj archive.Object, r io.Reader, final 
 	}
 	if err := os.Link(tmp, final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return archive.ErrExists
+			return store.ErrExists
 		}
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -76,7 +76,7 @@ func TestNewCreatesPrivateDir(t *testing.T) {
 func TestPutSuccess(t *testing.T) {
 	s, dir := newStore(t)
 	data := randomBytes(t, 3<<20+17)
-	obj := archive.Object{Key: "app/db/2024-01-01.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
+	obj := store.Object{Key: "app/db/2024-01-01.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
 	if err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestPutSuccess(t *testing.T) {
 
 func TestPutEmptyObject(t *testing.T) {
 	s, _ := newStore(t)
-	if err := s.Put(context.Background(), archive.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
 		t.Fatal(err)
 	}
 	if fi := mustStat(t, s.Location("empty")); fi.Size() != 0 {
@@ -155,10 +155,10 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 		}, boom},
 		{"short reader", int64(len(data)) + 1, func(context.CancelFunc) io.Reader {
 			return bytes.NewReader(data)
-		}, archive.ErrSizeMismatch},
+		}, store.ErrSizeMismatch},
 		{"long reader", int64(len(data)) - 1, func(context.CancelFunc) io.Reader {
 			return bytes.NewReader(data)
-		}, archive.ErrSizeMismatch},
+		}, store.ErrSizeMismatch},
 		{"cancelled midway", int64(len(data)), func(cancel context.CancelFunc) io.Reader {
 			return &cancelAfter{r: iotest.HalfReader(bytes.NewReader(data)), n: len(data) / 3, cancel: cancel}
 		}, context.Canceled},
@@ -168,7 +168,7 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 			s, dir := newStore(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			err := s.Put(ctx, archive.Object{Key: "a/b.dump", Size: tc.size}, tc.reader(cancel))
+			err := s.Put(ctx, store.Object{Key: "a/b.dump", Size: tc.size}, tc.reader(cancel))
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -183,7 +183,7 @@ func TestPutCancelledBeforeStart(t *testing.T) {
 	s, dir := newStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.Put(ctx, archive.Object{Key: "k", Size: 3}, strings.NewReader("abc"))
+	err := s.Put(ctx, store.Object{Key: "k", Size: 3}, strings.NewReader("abc"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -195,11 +195,11 @@ func TestPutCancelledBeforeStart(t *testing.T) {
 func TestPutExistingKeyKeepsOriginal(t *testing.T) {
 	s, dir := newStore(t)
 	ctx := context.Background()
-	if err := s.Put(ctx, archive.Object{Key: "x/y", Size: 8}, strings.NewReader("original")); err != nil {
+	if err := s.Put(ctx, store.Object{Key: "x/y", Size: 8}, strings.NewReader("original")); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Put(ctx, archive.Object{Key: "x/y", Size: 11}, strings.NewReader("replacement"))
-	if !errors.Is(err, archive.ErrExists) {
+	err := s.Put(ctx, store.Object{Key: "x/y", Size: 11}, strings.NewReader("replacement"))
+	if !errors.Is(err, store.ErrExists) {
 		t.Fatalf("err = %v, want ErrExists", err)
 	}
 	got, err := os.ReadFile(s.Location("x/y"))
@@ -217,7 +217,7 @@ func TestPutExistingKeyKeepsOriginal(t *testing.T) {
 func TestPutRejectsKeysOutsideStore(t *testing.T) {
 	s, dir := newStore(t)
 	for _, key := range []string{"../escape", "/abs", "a/../../escape", ""} {
-		if err := s.Put(context.Background(), archive.Object{Key: key, Size: 1}, strings.NewReader("x")); err == nil {
+		if err := s.Put(context.Background(), store.Object{Key: key, Size: 1}, strings.NewReader("x")); err == nil {
 			t.Errorf("key %q accepted", key)
 		}
 	}
@@ -241,7 +241,7 @@ func TestConcurrentPutsOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			errs[i] = s.Put(context.Background(), archive.Object{Key: "same", Size: int64(len(payloads[i]))},
+			errs[i] = s.Put(context.Background(), store.Object{Key: "same", Size: int64(len(payloads[i]))},
 				iotest.OneByteReader(bytes.NewReader(payloads[i])))
 		}()
 	}
@@ -255,7 +255,7 @@ func TestConcurrentPutsOneWins(t *testing.T) {
 				t.Fatalf("Puts %d and %d both succeeded", winner, i)
 			}
 			winner = i
-		case !errors.Is(err, archive.ErrExists):
+		case !errors.Is(err, store.ErrExists):
 			t.Fatalf("Put %d: %v", i, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // The helper process is a run uploading into a file store: it writes part of an object, says
@@ -34,7 +34,7 @@ func uploader(dir string) {
 	}
 	first := strings.NewReader(strings.Repeat("x", 4096))
 	r := io.MultiReader(first, announce{}, os.Stdin)
-	err = s.Put(context.Background(), archive.Object{Key: "shop/DATABASE_URL/b001.dump", Size: 1 << 20}, r)
+	err = s.Put(context.Background(), store.Object{Key: "shop/DATABASE_URL/b001.dump", Size: 1 << 20}, r)
 	os.Stderr.WriteString("put returned: " + errString(err))
 	os.Exit(4)
 }
@@ -183,7 +183,7 @@ func TestRemoveStaleKeepsInProcessPutAndItsResult(t *testing.T) {
 	data := randomBytes(t, 8192)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Put(context.Background(), archive.Object{Key: "a/b.dump", Size: int64(len(data))}, pr)
+		done <- s.Put(context.Background(), store.Object{Key: "a/b.dump", Size: int64(len(data))}, pr)
 	}()
 	if _, err := pw.Write(data[:4096]); err != nil { // returns once Put has read it
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestRemoveStaleKeepsInProcessPutAndItsResult(t *testing.T) {
 
 func TestRemoveStaleLeavesOtherFiles(t *testing.T) {
 	s, dir := newStore(t)
-	if err := s.Put(context.Background(), archive.Object{Key: "x/y.dump", Size: 3}, strings.NewReader("abc")); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "x/y.dump", Size: 3}, strings.NewReader("abc")); err != nil {
 		t.Fatal(err)
 	}
 	other := []string{filepath.Join(dir, "x", ".hidden"), filepath.Join(dir, "notes.tmp-1"), filepath.Join(dir, "x", "y.dump")}

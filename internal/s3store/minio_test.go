@@ -18,7 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/minio/madmin-go/v3"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -78,7 +78,7 @@ func TestMinIOSmallObject(t *testing.T) {
 	e := startMinIO(t)
 	s := e.store(Options{Prefix: "pre/fix"})
 	data := source(20, 300<<10)
-	obj := archive.Object{Key: "app/db.dump", Size: int64(len(data)), ContentType: "application/x-pg-dump"}
+	obj := store.Object{Key: "app/db.dump", Size: int64(len(data)), ContentType: "application/x-pg-dump"}
 	if err := s.Put(context.Background(), obj, iotest.HalfReader(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestMinIOSmallObject(t *testing.T) {
 func TestMinIOEmptyObject(t *testing.T) {
 	e := startMinIO(t)
 	s := e.store(Options{})
-	if err := s.Put(context.Background(), archive.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.get(t, "empty"); len(got) != 0 {
@@ -115,7 +115,7 @@ func TestMinIOMultipartObject(t *testing.T) {
 	e := startMinIO(t)
 	s := e.store(Options{PartSize: MinPartSize, Concurrency: 3})
 	data := source(21, 23*mib)
-	obj := archive.Object{Key: "big.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
+	obj := store.Object{Key: "big.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
 	if err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
@@ -187,13 +187,13 @@ func TestMinIOFailuresLeaveNothing(t *testing.T) {
 		{"reader error midway", size, func(context.CancelFunc) io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:17*mib]), iotest.ErrReader(boom))
 		}, boom},
-		{"short reader", size + 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, archive.ErrSizeMismatch},
-		{"long reader", size - 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, archive.ErrSizeMismatch},
+		{"short reader", size + 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, store.ErrSizeMismatch},
+		{"long reader", size - 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, store.ErrSizeMismatch},
 		{"cancelled midway", size, func(cancel context.CancelFunc) io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:16*mib]), cancelReader{cancel}, bytes.NewReader(data[16*mib:]))
 		}, context.Canceled},
-		{"small and short", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:999]) }, archive.ErrSizeMismatch},
-		{"small and long", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:1001]) }, archive.ErrSizeMismatch},
+		{"small and short", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:999]) }, store.ErrSizeMismatch},
+		{"small and long", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:1001]) }, store.ErrSizeMismatch},
 	}
 	s := e.store(Options{PartSize: MinPartSize, Concurrency: 2})
 	for i, tc := range cases {
@@ -201,7 +201,7 @@ func TestMinIOFailuresLeaveNothing(t *testing.T) {
 			key := fmt.Sprintf("fail-%d", i)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			err := s.Put(ctx, archive.Object{Key: key, Size: tc.size}, tc.reader(cancel))
+			err := s.Put(ctx, store.Object{Key: key, Size: tc.size}, tc.reader(cancel))
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -224,7 +224,7 @@ func TestMinIOCancelWhileSourceStalls(t *testing.T) {
 		<-stalled // the first three parts are read and the source has stopped
 		cancel()
 	}()
-	err := s.Put(ctx, archive.Object{Key: "cancelled", Size: int64(len(data))}, r)
+	err := s.Put(ctx, store.Object{Key: "cancelled", Size: int64(len(data))}, r)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -245,7 +245,7 @@ func TestMinIOCancelDuringPartUpload(t *testing.T) {
 	defer cancel()
 	data := source(30, 20*mib)
 	start := time.Now()
-	err := s.Put(ctx, archive.Object{Key: "on-the-wire", Size: int64(len(data))}, bytes.NewReader(data))
+	err := s.Put(ctx, store.Object{Key: "on-the-wire", Size: int64(len(data))}, bytes.NewReader(data))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
@@ -296,19 +296,19 @@ func TestMinIOWriteOnlyCredentials(t *testing.T) {
 	for _, size := range []int{1000, 12 * mib} {
 		key := fmt.Sprintf("wo-%d", size)
 		data := source(31, size)
-		if err := s.Put(ctx, archive.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(ctx, store.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
 		if got := e.get(t, key); !bytes.Equal(got, data) {
 			t.Fatalf("size %d: content differs", size)
 		}
-		err := s.Put(ctx, archive.Object{Key: key, Size: int64(size)}, bytes.NewReader(source(32, size)))
-		if !errors.Is(err, archive.ErrExists) {
+		err := s.Put(ctx, store.Object{Key: key, Size: int64(size)}, bytes.NewReader(source(32, size)))
+		if !errors.Is(err, store.ErrExists) {
 			t.Fatalf("size %d: second Put err = %v, want ErrExists", size, err)
 		}
 		short := fmt.Sprintf("wo-short-%d", size)
-		err = s.Put(ctx, archive.Object{Key: short, Size: int64(size) + 1}, bytes.NewReader(data))
-		if !errors.Is(err, archive.ErrSizeMismatch) {
+		err = s.Put(ctx, store.Object{Key: short, Size: int64(size) + 1}, bytes.NewReader(data))
+		if !errors.Is(err, store.ErrSizeMismatch) {
 			t.Fatalf("size %d: short Put err = %v", size, err)
 		}
 		e.assertNothingLeft(t, short)
@@ -338,12 +338,12 @@ func TestMinIOExistingKeyIsKept(t *testing.T) {
 	s := e.store(Options{PartSize: MinPartSize})
 	ctx := context.Background()
 	original := source(25, 1000)
-	if err := s.Put(ctx, archive.Object{Key: "k", Size: int64(len(original))}, bytes.NewReader(original)); err != nil {
+	if err := s.Put(ctx, store.Object{Key: "k", Size: int64(len(original))}, bytes.NewReader(original)); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int{2000, 12 * mib} {
-		err := s.Put(ctx, archive.Object{Key: "k", Size: int64(size)}, bytes.NewReader(source(26, size)))
-		if !errors.Is(err, archive.ErrExists) {
+		err := s.Put(ctx, store.Object{Key: "k", Size: int64(size)}, bytes.NewReader(source(26, size)))
+		if !errors.Is(err, store.ErrExists) {
 			t.Fatalf("size %d: err = %v, want ErrExists", size, err)
 		}
 		if got := e.get(t, "k"); !bytes.Equal(got, original) {
@@ -364,7 +364,7 @@ func TestMinIOServerSideEncryption(t *testing.T) {
 	for _, size := range []int{4000, 11 * mib} {
 		key := fmt.Sprintf("sse-%d", size)
 		data := source(27, size)
-		if err := s.Put(context.Background(), archive.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(context.Background(), store.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.get(t, key); !bytes.Equal(got, data) {
@@ -383,7 +383,7 @@ func TestMinIOServerSideEncryption(t *testing.T) {
 func TestMinIORejectsUnknownStorageClass(t *testing.T) {
 	e := startMinIO(t)
 	s := e.store(Options{StorageClass: "NO_SUCH_CLASS"})
-	err := s.Put(context.Background(), archive.Object{Key: "k", Size: 3}, strings.NewReader("abc"))
+	err := s.Put(context.Background(), store.Object{Key: "k", Size: 3}, strings.NewReader("abc"))
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		t.Fatalf("err = %v, want the store's refusal", err)
@@ -405,7 +405,7 @@ func TestMinIONewClientFromEnvironment(t *testing.T) {
 	}
 	s := New(client, Options{Bucket: e.bucket, PartSize: MinPartSize})
 	data := source(28, 6*mib)
-	if err := s.Put(context.Background(), archive.Object{Key: "env", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "env", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.get(t, "env"); !bytes.Equal(got, data) {
@@ -422,7 +422,7 @@ func BenchmarkPut(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		key := fmt.Sprintf("bench-%d", i)
-		if err := s.Put(context.Background(), archive.Object{Key: key, Size: size}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(context.Background(), store.Object{Key: key, Size: size}, bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
 	}

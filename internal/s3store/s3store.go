@@ -1,4 +1,4 @@
-// Package s3store implements archive.Store on S3 and S3-compatible stores: a streaming,
+// Package s3store implements store.Store on S3 and S3-compatible stores: a streaming,
 // checksummed multipart upload with bounded memory that never overwrites an existing object.
 //
 // It needs only s3:PutObject and s3:AbortMultipartUpload: it never reads, lists or deletes.
@@ -26,11 +26,11 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-var _ archive.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 const (
 	mib                = 1 << 20
@@ -115,7 +115,7 @@ func partSize(size, configured int64) int64 {
 // PutObject; larger ones in a multipart upload with Concurrency parts in flight. Every request
 // carries the SHA-256 of its body, which S3 verifies. The final write is conditional
 // (If-None-Match: *), so an existing object is never replaced.
-func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error {
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	loc := s.Location(obj.Key)
 	if obj.Key == "" {
 		return fmt.Errorf("s3: put object %s: empty key", loc)
@@ -137,7 +137,7 @@ func (s *Store) Put(ctx context.Context, obj archive.Object, r io.Reader) error 
 	return s.putMultipart(ctx, obj, r, loc, ps)
 }
 
-func (s *Store) putSingle(ctx context.Context, obj archive.Object, r io.Reader, loc string) error {
+func (s *Store) putSingle(ctx context.Context, obj store.Object, r io.Reader, loc string) error {
 	buf := make([]byte, obj.Size)
 	n, err := io.ReadFull(r, buf)
 	if err == nil {
@@ -178,7 +178,7 @@ func (s *Store) putSingle(ctx context.Context, obj archive.Object, r io.Reader, 
 	err = s.conditionally(put)
 	if err != nil {
 		if isPreconditionFailed(err) {
-			err = archive.ErrExists
+			err = store.ErrExists
 		}
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
@@ -205,7 +205,7 @@ func (s *Store) conditionally(write func(conditional bool) error) error {
 	return nil
 }
 
-func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reader, loc string, ps int64) error {
+func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader, loc string, ps int64) error {
 	key := s.key(obj.Key)
 	nparts := int((obj.Size + ps - 1) / ps)
 	parts := make([]types.CompletedPart, nparts)
@@ -291,7 +291,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts, obj.Size)
 		if err != nil {
 			if isPreconditionFailed(err) {
-				err = archive.ErrExists
+				err = store.ErrExists
 			}
 			err = fmt.Errorf("s3: complete multipart upload %s: %w", loc, err)
 		}
@@ -307,7 +307,7 @@ func (s *Store) putMultipart(ctx context.Context, obj archive.Object, r io.Reade
 	return err
 }
 
-func (s *Store) create(ctx context.Context, obj archive.Object, key string) (string, error) {
+func (s *Store) create(ctx context.Context, obj store.Object, key string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:            &s.o.Bucket,
 		Key:               &key,
@@ -422,7 +422,7 @@ func expectEOF(r io.Reader, size int64) error {
 	var one [1]byte
 	n, err := io.ReadAtLeast(r, one[:], 1)
 	if n > 0 {
-		return fmt.Errorf("source yielded more than %d bytes: %w", size, archive.ErrSizeMismatch)
+		return fmt.Errorf("source yielded more than %d bytes: %w", size, store.ErrSizeMismatch)
 	}
 	if err == io.EOF {
 		return nil
@@ -435,10 +435,10 @@ func sourceError(ctx context.Context, err error, read, size int64) error {
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case errors.Is(err, archive.ErrSizeMismatch):
+	case errors.Is(err, store.ErrSizeMismatch):
 		return err
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return fmt.Errorf("source yielded %d bytes, want %d: %w", read, size, archive.ErrSizeMismatch)
+		return fmt.Errorf("source yielded %d bytes, want %d: %w", read, size, store.ErrSizeMismatch)
 	default:
 		return fmt.Errorf("read source: %w", err)
 	}

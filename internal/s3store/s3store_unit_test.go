@@ -13,7 +13,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // source returns n deterministic pseudo-random bytes.
@@ -63,7 +63,7 @@ func TestSmallObjectIsOneConditionalPut(t *testing.T) {
 	f, client := newFakeS3(t)
 	s := New(client, Options{Bucket: "b", Prefix: "p", StorageClass: "STANDARD_IA", SSE: "aws:kms", SSEKMSKeyID: "key-1"})
 	data := source(1, 1<<20)
-	obj := archive.Object{Key: "app/x.dump", Size: int64(len(data)), ContentType: "application/x-pg-dump"}
+	obj := store.Object{Key: "app/x.dump", Size: int64(len(data)), ContentType: "application/x-pg-dump"}
 	if err := s.Put(context.Background(), obj, iotest.HalfReader(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestMultipartUploadsConcurrentlyWithinLimit(t *testing.T) {
 	f.partDelay = 50 * time.Millisecond
 	s := New(client, Options{Bucket: "b", PartSize: MinPartSize, Concurrency: 3, StorageClass: "GLACIER_IR", SSE: "AES256"})
 	data := source(2, 23*mib)
-	obj := archive.Object{Key: "big.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
+	obj := store.Object{Key: "big.dump", Size: int64(len(data)), ContentType: "application/octet-stream"}
 	if err := s.Put(context.Background(), obj, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +125,14 @@ func TestObjectOfExactlyOnePart(t *testing.T) {
 	f, client := newFakeS3(t)
 	s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 	data := source(3, MinPartSize)
-	if err := s.Put(context.Background(), archive.Object{Key: "k", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "k", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := f.object("k"); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
-	err := s.Put(context.Background(), archive.Object{Key: "k2", Size: int64(len(data))}, bytes.NewReader(append(data, 0)))
-	if !errors.Is(err, archive.ErrSizeMismatch) {
+	err := s.Put(context.Background(), store.Object{Key: "k2", Size: int64(len(data))}, bytes.NewReader(append(data, 0)))
+	if !errors.Is(err, store.ErrSizeMismatch) {
 		t.Fatalf("one byte too many: err = %v", err)
 	}
 	if f.openUploads() != 0 {
@@ -148,7 +148,7 @@ func TestHTTPSSendsChecksumHeaderNotTrailer(t *testing.T) {
 	for _, size := range []int{1000, 12 * mib} {
 		key := fmt.Sprintf("k%d", size)
 		data := source(11, size)
-		if err := s.Put(context.Background(), archive.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(context.Background(), store.Object{Key: key, Size: int64(size)}, bytes.NewReader(data)); err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
 		if got, _, _ := f.object(key); !bytes.Equal(got, data) {
@@ -162,8 +162,8 @@ func TestExistingObjectIsErrExists(t *testing.T) {
 		f, client := newFakeS3(t)
 		s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 		f.objects["k"] = []byte("original")
-		err := s.Put(context.Background(), archive.Object{Key: "k", Size: int64(size)}, bytes.NewReader(source(4, size)))
-		if !errors.Is(err, archive.ErrExists) {
+		err := s.Put(context.Background(), store.Object{Key: "k", Size: int64(size)}, bytes.NewReader(source(4, size)))
+		if !errors.Is(err, store.ErrExists) {
 			t.Fatalf("size %d: err = %v, want ErrExists", size, err)
 		}
 		if !strings.Contains(err.Error(), "s3://b/k") {
@@ -187,7 +187,7 @@ func TestStoreWithoutConditionalWritesFallsBack(t *testing.T) {
 		f.rejectConditional = true
 		s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 		data := source(5, size)
-		if err := s.Put(context.Background(), archive.Object{Key: "k1", Size: int64(size)}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(context.Background(), store.Object{Key: "k1", Size: int64(size)}, bytes.NewReader(data)); err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
 		if got, _, _ := f.object("k1"); !bytes.Equal(got, data) {
@@ -198,7 +198,7 @@ func TestStoreWithoutConditionalWritesFallsBack(t *testing.T) {
 		}
 		// Remembered: the next Put goes straight to the unconditional write.
 		before := f.count("PUT object") + f.count("POST complete")
-		if err := s.Put(context.Background(), archive.Object{Key: "k2", Size: int64(size)}, bytes.NewReader(data)); err != nil {
+		if err := s.Put(context.Background(), store.Object{Key: "k2", Size: int64(size)}, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
 		if n := f.count("PUT object") + f.count("POST complete") - before; n != 1 {
@@ -216,7 +216,7 @@ func TestConflictingCompleteIsRetried(t *testing.T) {
 	s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 	s.retryBase = time.Millisecond
 	data := source(6, 11*mib)
-	if err := s.Put(context.Background(), archive.Object{Key: "k", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "k", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if f.completeCalls != 3 {
@@ -232,7 +232,7 @@ func TestPersistentConflictAborts(t *testing.T) {
 	f.completeConflicts = 1000
 	s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 	s.retryBase = time.Millisecond
-	err := s.Put(context.Background(), archive.Object{Key: "k", Size: 11 * mib}, bytes.NewReader(source(7, 11*mib)))
+	err := s.Put(context.Background(), store.Object{Key: "k", Size: 11 * mib}, bytes.NewReader(source(7, 11*mib)))
 	if err == nil || !strings.Contains(err.Error(), "ConditionalRequestConflict") {
 		t.Fatalf("err = %v", err)
 	}
@@ -248,7 +248,7 @@ func TestFailedPartAbortsUpload(t *testing.T) {
 	f, client := newFakeS3(t)
 	f.failPart = 3
 	s := New(client, Options{Bucket: "b", PartSize: MinPartSize, Concurrency: 2})
-	err := s.Put(context.Background(), archive.Object{Key: "k", Size: 30 * mib}, bytes.NewReader(source(8, 30*mib)))
+	err := s.Put(context.Background(), store.Object{Key: "k", Size: 30 * mib}, bytes.NewReader(source(8, 30*mib)))
 	if err == nil || !strings.Contains(err.Error(), "upload part 3 of s3://b/k") {
 		t.Fatalf("err = %v", err)
 	}
@@ -276,13 +276,13 @@ func TestSourceProblemsLeaveNothing(t *testing.T) {
 		{"reader error midway", size, func(context.CancelFunc) io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:12*mib]), iotest.ErrReader(boom))
 		}, boom},
-		{"short", size + 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, archive.ErrSizeMismatch},
-		{"long", size - 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, archive.ErrSizeMismatch},
+		{"short", size + 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, store.ErrSizeMismatch},
+		{"long", size - 1, func(context.CancelFunc) io.Reader { return bytes.NewReader(data) }, store.ErrSizeMismatch},
 		{"cancelled midway", size, func(cancel context.CancelFunc) io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:11*mib]), cancelReader{cancel}, bytes.NewReader(data[11*mib:]))
 		}, context.Canceled},
-		{"small and short", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:999]) }, archive.ErrSizeMismatch},
-		{"small and long", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:1001]) }, archive.ErrSizeMismatch},
+		{"small and short", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:999]) }, store.ErrSizeMismatch},
+		{"small and long", 1000, func(context.CancelFunc) io.Reader { return bytes.NewReader(data[:1001]) }, store.ErrSizeMismatch},
 		{"first part fails", size, func(context.CancelFunc) io.Reader { return iotest.ErrReader(boom) }, boom},
 	}
 	for _, tc := range cases {
@@ -291,7 +291,7 @@ func TestSourceProblemsLeaveNothing(t *testing.T) {
 			s := New(client, Options{Bucket: "b", PartSize: MinPartSize})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			err := s.Put(ctx, archive.Object{Key: "k", Size: tc.size}, tc.reader(cancel))
+			err := s.Put(ctx, store.Object{Key: "k", Size: tc.size}, tc.reader(cancel))
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -324,7 +324,7 @@ func TestMemoryIsBounded(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if err := s.Put(context.Background(), archive.Object{Key: "k", Size: size}, src); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: "k", Size: size}, src); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/rs/zerolog"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -149,7 +149,7 @@ func (c *stallCase) put(t *testing.T, client *s3.Client, log *stallWatch) <-chan
 	}}
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Put(ctx, archive.Object{Key: c.key, Size: int64(len(c.data))}, src)
+		done <- s.Put(ctx, store.Object{Key: c.key, Size: int64(len(c.data))}, src)
 	}()
 	select {
 	case c.toxic = <-toxicOn:

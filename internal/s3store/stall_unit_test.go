@@ -14,8 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -70,7 +70,7 @@ func putWithin(t *testing.T, s *Store, log *testenv.Output, key string, data []b
 	t.Helper()
 	ctx, cancel := context.WithTimeout(zerolog.New(log).WithContext(context.Background()), 20*time.Second)
 	defer cancel()
-	if err := s.Put(ctx, archive.Object{Key: key, Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+	if err := s.Put(ctx, store.Object{Key: key, Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatalf("Put: %v\n%s", err, log)
 	}
 }

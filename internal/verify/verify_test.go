@@ -19,6 +19,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -49,7 +50,7 @@ func newStore(t *testing.T) *filestore.Store {
 
 func put(t *testing.T, s *filestore.Store, key string, body []byte) {
 	t.Helper()
-	if err := s.Put(context.Background(), archive.Object{Key: key, Size: int64(len(body))}, bytes.NewReader(body)); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: key, Size: int64(len(body))}, bytes.NewReader(body)); err != nil {
 		t.Fatal(err)
 	}
 }
