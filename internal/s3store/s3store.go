@@ -54,8 +54,14 @@ type Options struct {
 	StorageClass string // "" lets the bucket decide (STANDARD on AWS)
 	SSE          string // "", "AES256" or "aws:kms"
 	SSEKMSKeyID  string // with SSE "aws:kms"; "" means the AWS-managed key
-	PartSize     int64  // default 8 MiB, at least 5 MiB, grown so an object never needs more than 10,000 parts
-	Concurrency  int    // parts in flight, default 4; memory is (Concurrency+1) × PartSize
+	// PartSize is the size of each part: default 8 MiB, at least 5 MiB. For a known size it is
+	// grown so the object never needs more than 10,000 parts; for an unknown size it follows
+	// the schedule of unknownPartSize.
+	PartSize int64
+	// Concurrency is the number of parts in flight, default 4. The part buffers take
+	// (Concurrency+1) × PartSize; an upload of unknown size keeps to that as its parts grow by
+	// lowering the parts in flight (see Put).
+	Concurrency int
 }
 
 // Store writes objects into one bucket under a prefix.
@@ -64,6 +70,12 @@ type Store struct {
 	o             Options
 	noConditional atomic.Bool   // the store rejected If-None-Match; see ConditionalWritesUnsupported
 	retryBase     time.Duration // first back-off before retrying a conflicting Complete
+
+	// The unknown-size schedule: part sizes double every growEvery parts, at most maxParts
+	// parts. Fields, not constants, so tests can reach the schedule's ends with small objects.
+	growEvery int
+	maxParts  int
+	poolHook  func(*partPool) // when set, sees the buffer pool of each multipart upload
 }
 
 // New returns a Store writing with client. Zero or out-of-range PartSize and Concurrency take
@@ -81,7 +93,7 @@ func New(client *s3.Client, o Options) *Store {
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
 	}
-	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond}
+	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, growEvery: growEvery, maxParts: maxParts}
 }
 
 // ConditionalWritesUnsupported reports whether the store rejected If-None-Match on a write, so
@@ -111,30 +123,105 @@ func partSize(size, configured int64) int64 {
 	return ps
 }
 
-// Put uploads exactly obj.Size bytes from r. Objects smaller than one part go in a single
-// PutObject; larger ones in a multipart upload with Concurrency parts in flight. Every request
-// carries the SHA-256 of its body, which S3 verifies. The final write is conditional
-// (If-None-Match: *), so an existing object is never replaced.
+// Put uploads the bytes of r: exactly obj.Size of them, or for store.UnknownSize whatever r
+// yields up to io.EOF. An object smaller than one part goes in a single PutObject; a larger one
+// in a multipart upload with up to Concurrency parts in flight. Every request carries the
+// SHA-256 of its body, which S3 verifies. The final write is conditional (If-None-Match: *), so
+// an existing object is never replaced. On success every byte r yielded is in the object.
+//
+// With an unknown size the part size cannot be chosen from the size, so it grows as the upload
+// goes (unknownPartSize): objects up to growEvery parts (7 GiB with 8 MiB parts) never see a
+// larger part, and 10,000 parts still hold S3's largest object. The buffers keep within the
+// (Concurrency+1) × PartSize the Options allow: once parts have grown, fewer are in flight.
+// Only past the point where one part alone is larger than that (past about 50 GiB with the
+// defaults) does the upload hold more: one part at a time, the least a checksummed part needs.
 func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	loc := s.Location(obj.Key)
 	if obj.Key == "" {
 		return fmt.Errorf("s3: put object %s: empty key", loc)
 	}
-	if obj.Size < 0 {
+	if obj.Size < 0 && obj.Size != store.UnknownSize {
 		return fmt.Errorf("s3: put object %s: negative size %d", loc, obj.Size)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
+	r = ctxReader{ctx, r}
+	if obj.Size == store.UnknownSize {
+		return s.putUnknown(ctx, obj, r, loc)
+	}
 	ps := partSize(obj.Size, s.o.PartSize)
 	if ps > maxPartSize {
 		return fmt.Errorf("s3: put object %s: %d bytes exceed what %d parts of at most 5 GiB can hold", loc, obj.Size, maxParts)
 	}
-	r = ctxReader{ctx, r}
 	if obj.Size < ps {
 		return s.putSingle(ctx, obj, r, loc)
 	}
-	return s.putMultipart(ctx, obj, r, loc, ps)
+	nparts := int((obj.Size + ps - 1) / ps)
+	return s.putMultipart(ctx, obj, r, loc, plan{
+		nparts: nparts,
+		part:   func(i int) int64 { return min(ps, obj.Size-int64(i)*ps) },
+		budget: int64(s.o.Concurrency+1) * ps,
+	})
+}
+
+// growEvery is how many parts an upload of unknown size sends before its part size doubles.
+// With the 5 MiB minimum, 900 is about the most that still lets 10,000 parts reach 5 TiB
+// (1,000 would stop at 4.9 TiB); TestUnknownSizeScheduleReachesFiveTiB sums it.
+const growEvery = 900
+
+// maxObjectSize is S3's largest object, 5 TiB.
+const maxObjectSize = 5 << 40
+
+// unknownPartSize is the size of part i (from 0) of an upload of unknown size: base for the
+// first growEvery parts, doubled after every further growEvery, at most 5 GiB. Growth is late
+// and then fast, so ordinary objects keep the configured part size and its full concurrency.
+func unknownPartSize(i, growEvery int, base int64) int64 {
+	ps := base
+	for d := i / growEvery; d > 0 && ps < maxPartSize; d-- {
+		ps *= 2
+	}
+	return min(ps, maxPartSize)
+}
+
+// unknownCapacity is how many bytes the schedule holds in nparts parts.
+func unknownCapacity(nparts, growEvery int, base int64) int64 {
+	var total int64
+	for i := 0; i < nparts; i++ {
+		total += unknownPartSize(i, growEvery, base)
+	}
+	return total
+}
+
+// putUnknown reads the first part; a stream that ends within it goes in a single PutObject,
+// a longer one in a multipart upload that runs until io.EOF.
+func (s *Store) putUnknown(ctx context.Context, obj store.Object, r io.Reader, loc string) error {
+	base := s.o.PartSize
+	p := plan{
+		nparts: s.maxParts,
+		part:   func(i int) int64 { return unknownPartSize(i, s.growEvery, base) },
+		budget: int64(s.o.Concurrency+1) * base,
+		open:   true,
+	}
+	buf := make([]byte, base)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return s.putBytes(ctx, obj, buf[:n], loc)
+	case err != nil:
+		return fmt.Errorf("s3: put object %s: %w", loc, sourceError(ctx, err, int64(n), obj.Size))
+	}
+	// A full first part: one byte more decides between a single write and a multipart upload.
+	var one [1]byte
+	m, err := io.ReadAtLeast(r, one[:], 1)
+	switch {
+	case m == 0 && err == io.EOF:
+		return s.putBytes(ctx, obj, buf, loc)
+	case m == 0:
+		return fmt.Errorf("s3: put object %s: %w", loc, sourceError(ctx, err, int64(n), obj.Size))
+	}
+	p.first = buf
+	return s.putMultipart(ctx, obj, io.MultiReader(bytes.NewReader(one[:]), r), loc, p)
 }
 
 func (s *Store) putSingle(ctx context.Context, obj store.Object, r io.Reader, loc string) error {
@@ -146,11 +233,16 @@ func (s *Store) putSingle(ctx context.Context, obj store.Object, r io.Reader, lo
 	if err != nil {
 		return fmt.Errorf("s3: put object %s: %w", loc, sourceError(ctx, err, int64(n), obj.Size))
 	}
+	return s.putBytes(ctx, obj, buf, loc)
+}
+
+// putBytes writes buf, all of the object, in one conditional PutObject.
+func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc string) error {
 	sum := sha256.Sum256(buf)
 	in := &s3.PutObjectInput{
 		Bucket:            &s.o.Bucket,
 		Key:               aws.String(s.key(obj.Key)),
-		ContentLength:     aws.Int64(obj.Size),
+		ContentLength:     aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
 	}
@@ -175,8 +267,7 @@ func (s *Store) putSingle(ctx context.Context, obj store.Object, r io.Reader, lo
 		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum))
 		return err
 	}
-	err = s.conditionally(put)
-	if err != nil {
+	if err := s.conditionally(put); err != nil {
 		if isPreconditionFailed(err) {
 			err = store.ErrExists
 		}
@@ -205,10 +296,18 @@ func (s *Store) conditionally(write func(conditional bool) error) error {
 	return nil
 }
 
-func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader, loc string, ps int64) error {
+// plan describes the parts of a multipart upload.
+type plan struct {
+	nparts int               // the number of parts; with open, the most there may be
+	part   func(i int) int64 // the size of part i (from 0); with open, its most
+	budget int64             // the bytes the part buffers may take together
+	open   bool              // the size is unknown: read until io.EOF
+	first  []byte            // part 0, already read (open only), or nil
+}
+
+func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader, loc string, p plan) error {
 	key := s.key(obj.Key)
-	nparts := int((obj.Size + ps - 1) / ps)
-	parts := make([]types.CompletedPart, nparts)
+	parts := make([]types.CompletedPart, p.nparts)
 
 	// uctx stops the parts in flight when reading fails; the group cancels it when a part fails.
 	uctx, cancel := context.WithCancel(ctx)
@@ -216,47 +315,54 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(s.o.Concurrency)
 
-	// A fixed pool: Concurrency buffers uploading plus one being filled.
-	nbuf := s.o.Concurrency + 1
-	free := make(chan []byte, nbuf)
-	allocated := 0
+	// Concurrency buffers uploading plus one being filled, or fewer once parts have grown.
+	pool := newPartPool(p.budget, s.o.Concurrency+1)
+	if s.poolHook != nil {
+		s.poolHook(pool)
+	}
+	if p.first != nil {
+		pool.adopt(p.first)
+	}
 
 	var uploadID string
 	var readErr error
 	var read int64
-	for i := 0; i < nparts && gctx.Err() == nil; i++ {
+	sent := 0
+	for i := 0; i < p.nparts && gctx.Err() == nil; i++ {
 		var buf []byte
-		select {
-		case buf = <-free:
-		default:
-			if allocated < nbuf {
-				buf = make([]byte, ps)
-				allocated++
-			} else {
-				select {
-				case buf = <-free:
-				case <-gctx.Done():
-				}
+		last := !p.open && i == p.nparts-1
+		if i == 0 && p.first != nil {
+			buf = p.first
+			read = int64(len(buf))
+		} else {
+			var err error
+			if buf, err = pool.get(gctx, p.part(i)); err != nil {
+				break
 			}
-		}
-		if buf == nil {
-			break
-		}
-		buf = buf[:min(ps, obj.Size-read)]
-		n, err := io.ReadFull(r, buf)
-		read += int64(n)
-		if err == nil && i == nparts-1 {
-			err = expectEOF(r, obj.Size)
-		}
-		if err != nil {
-			readErr = sourceError(ctx, err, read, obj.Size)
-			break
+			n, err := io.ReadFull(r, buf)
+			read += int64(n)
+			buf = buf[:n]
+			switch {
+			case p.open && (err == io.EOF || err == io.ErrUnexpectedEOF):
+				last, err = true, nil
+			case err == nil && last:
+				err = expectEOF(r, obj.Size)
+			}
+			if err != nil {
+				readErr = sourceError(ctx, err, read, obj.Size)
+				break
+			}
+			if len(buf) == 0 { // the stream ended on a part boundary
+				pool.put(buf)
+				break
+			}
 		}
 		if gctx.Err() != nil {
 			break
 		}
 		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
 		if uploadID == "" {
+			var err error
 			uploadID, err = s.create(stall.WithLabel(ctx, "create multipart upload "+loc), obj, key)
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
@@ -265,7 +371,7 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 		num := int32(i + 1)
 		id := uploadID
 		g.Go(func() error {
-			defer func() { free <- buf[:cap(buf)] }()
+			defer pool.put(buf)
 			p, err := s.uploadPart(stall.WithLabel(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
 			if err != nil {
 				return fmt.Errorf("s3: upload part %d of %s: %w", num, loc, err)
@@ -273,6 +379,21 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 			parts[num-1] = p
 			return nil
 		})
+		sent++
+		if last {
+			break
+		}
+		if p.open && sent == p.nparts {
+			// Every part is used: the stream must end here.
+			var one [1]byte
+			n, err := io.ReadAtLeast(r, one[:], 1)
+			switch {
+			case n > 0:
+				readErr = fmt.Errorf("source yields more than the %d bytes %d parts hold: %w", read, p.nparts, errTooLarge)
+			case err != io.EOF:
+				readErr = sourceError(ctx, err, read, obj.Size)
+			}
+		}
 	}
 	if readErr != nil {
 		cancel()
@@ -288,7 +409,7 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 	case partErr != nil:
 		err = partErr
 	default:
-		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts, obj.Size)
+		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
 		if err != nil {
 			if isPreconditionFailed(err) {
 				err = store.ErrExists
@@ -306,6 +427,70 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 	}
 	return err
 }
+
+// errTooLarge reports a stream longer than the largest object a multipart upload can hold.
+var errTooLarge = errors.New("object too large for S3")
+
+// partPool hands out part buffers while the buffers alive stay within a budget of bytes: a
+// buffer too small for the grown parts is let go when it comes back, and a new one is made only
+// when it fits beside those still in use — or when none is, so that a part larger than the
+// whole budget can still go, alone. The pool counts the buffers it holds; one it has let go is
+// the garbage collector's to reclaim.
+//
+// get and adopt run on the reading goroutine only; put on any.
+type partPool struct {
+	budget int64
+	free   chan []byte
+	held   int64 // bytes in the buffers alive: being filled, uploading or in free
+	peak   int64 // the most held at once
+	most   int   // the most buffers alive at once
+	alive  int
+}
+
+// newPartPool returns a pool for at most maxBuffers buffers (the budget divided by the
+// smallest part).
+func newPartPool(budget int64, maxBuffers int) *partPool {
+	return &partPool{budget: budget, free: make(chan []byte, maxBuffers)}
+}
+
+// adopt counts buf, made by the caller, as one of the pool's.
+func (p *partPool) adopt(buf []byte) { p.grow(int64(cap(buf))) }
+
+func (p *partPool) grow(n int64) {
+	p.held += n
+	p.alive++
+	p.peak = max(p.peak, p.held)
+	p.most = max(p.most, p.alive)
+}
+
+// get returns a buffer of size bytes, waiting for one to come back when a new one would not
+// fit; it returns ctx's error when ctx ends first.
+func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
+	for {
+		var buf []byte
+		select {
+		case buf = <-p.free:
+		default:
+			if p.alive == 0 || p.held+size <= p.budget {
+				p.grow(size)
+				return make([]byte, size), nil
+			}
+			select {
+			case buf = <-p.free:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if int64(cap(buf)) >= size {
+			return buf[:size], nil
+		}
+		p.held -= int64(cap(buf))
+		p.alive--
+	}
+}
+
+// put gives buf back for reuse.
+func (p *partPool) put(buf []byte) { p.free <- buf[:cap(buf)] }
 
 func (s *Store) create(ctx context.Context, obj store.Object, key string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
