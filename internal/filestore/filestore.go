@@ -40,7 +40,8 @@ func (s *Store) Location(key string) string {
 	return filepath.Join(s.dir, filepath.FromSlash(key))
 }
 
-// Put writes r to a temporary file beside the final one and publishes it with a hard link, which
+// Put writes r to a temporary file beside the final one — exactly obj.Size bytes, or for
+// store.UnknownSize whatever r yields up to io.EOF — and publishes it with a hard link, which
 // fails rather than replaces when the name exists: a concurrent or earlier Put of the same key
 // wins and this one returns ErrExists.
 func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
@@ -48,7 +49,7 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if !filepath.IsLocal(filepath.FromSlash(obj.Key)) {
 		return fmt.Errorf("filestore: put %s: key %q is not a relative path inside the store", final, obj.Key)
 	}
-	if obj.Size < 0 {
+	if obj.Size < 0 && obj.Size != store.UnknownSize {
 		return fmt.Errorf("filestore: put %s: negative size %d", final, obj.Size)
 	}
 	if err := s.put(ctx, obj, r, final); err != nil {
@@ -83,15 +84,19 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader, final st
 	// the upload goes on unlocked rather than failing.
 	_ = lock(f)
 
-	// Read at most one byte more than announced so a long reader is detected without reading it all.
-	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, obj.Size+1))
+	src := io.Reader(ctxReader{ctx, r})
+	if obj.Size != store.UnknownSize {
+		// At most one byte more than announced, so a long reader is detected without reading it all.
+		src = io.LimitReader(src, obj.Size+1)
+	}
+	n, err := io.Copy(f, src)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("read source: %w", err)
 	}
-	if n != obj.Size {
+	if obj.Size != store.UnknownSize && n != obj.Size {
 		if n > obj.Size {
 			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, store.ErrSizeMismatch)
 		}

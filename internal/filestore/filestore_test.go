@@ -273,3 +273,83 @@ func TestConcurrentPutsOneWins(t *testing.T) {
 		t.Fatalf("files = %v", e)
 	}
 }
+
+// An object of unknown size is read to io.EOF, whatever its length, and stored byte for byte.
+func TestPutUnknownSize(t *testing.T) {
+	for _, n := range []int{0, 1, 64 << 10, 3<<20 + 17} {
+		s, dir := newStore(t)
+		data := randomBytes(t, n)
+		key := "app/unknown.dump"
+		if err := s.Put(context.Background(), store.Object{Key: key, Size: store.UnknownSize}, iotest.HalfReader(bytes.NewReader(data))); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := os.ReadFile(s.Location(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: stored %d bytes that differ", n, len(got))
+		}
+		if e := entries(t, dir); len(e) != 1 {
+			t.Fatalf("%d bytes: files = %v, want only the object", n, e)
+		}
+	}
+}
+
+func TestPutUnknownSizeFailuresLeaveNothing(t *testing.T) {
+	data := randomBytes(t, 1<<20)
+	boom := errors.New("pg_dump: error: connection to server lost")
+	cases := []struct {
+		name    string
+		reader  func(cancel context.CancelFunc) io.Reader
+		wantErr error
+	}{
+		{"reader error", func(context.CancelFunc) io.Reader {
+			return io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(boom))
+		}, boom},
+		{"reader error at once", func(context.CancelFunc) io.Reader { return iotest.ErrReader(boom) }, boom},
+		{"cancelled midway", func(cancel context.CancelFunc) io.Reader {
+			return &cancelAfter{r: iotest.HalfReader(bytes.NewReader(data)), n: len(data) / 3, cancel: cancel}
+		}, context.Canceled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dir := newStore(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := s.Put(ctx, store.Object{Key: "a/b.dump", Size: store.UnknownSize}, tc.reader(cancel))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if e := entries(t, dir); len(e) != 0 {
+				t.Fatalf("left behind: %v", e)
+			}
+		})
+	}
+}
+
+func TestPutUnknownSizeExistingKeyKeepsOriginal(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.Put(ctx, store.Object{Key: "k", Size: store.UnknownSize}, strings.NewReader("original")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Put(ctx, store.Object{Key: "k", Size: store.UnknownSize}, strings.NewReader("replacement"))
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("err = %v, want ErrExists", err)
+	}
+	if got, _ := os.ReadFile(s.Location("k")); string(got) != "original" {
+		t.Fatalf("content = %q, want original", got)
+	}
+}
+
+// Only store.UnknownSize stands for an unknown length; any other negative size is a mistake.
+func TestPutRejectsOtherNegativeSizes(t *testing.T) {
+	s, dir := newStore(t)
+	if err := s.Put(context.Background(), store.Object{Key: "k", Size: -2}, strings.NewReader("x")); err == nil {
+		t.Fatal("size -2 accepted")
+	}
+	if e := entries(t, dir); len(e) != 0 {
+		t.Fatalf("files written: %v", e)
+	}
+}
