@@ -43,6 +43,7 @@ type fakeS3 struct {
 	completeCalls int
 	inflight      int
 	maxInflight   int
+	partSizes     map[int]int64 // body size of the last UploadPart of each part number
 }
 
 type fakeUpload struct {
@@ -281,6 +282,10 @@ func (f *fakeS3) uploadPart(w http.ResponseWriter, r *http.Request, id, num stri
 	}
 	etag := fmt.Sprintf(`"etag-%d"`, n)
 	u.parts[n] = fakePart{data: data, size: size, sha256: sum, etag: etag}
+	if f.partSizes == nil {
+		f.partSizes = map[int]int64{}
+	}
+	f.partSizes[n] = size
 	w.Header().Set("ETag", etag)
 	w.Header().Set("X-Amz-Checksum-Sha256", sum)
 }

@@ -328,20 +328,42 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 	var readErr error
 	var read int64
 	sent := 0
-	for i := 0; i < p.nparts && gctx.Err() == nil; i++ {
+loop:
+	for i := 0; gctx.Err() == nil && (p.open || i < p.nparts); i++ {
 		var buf []byte
 		last := !p.open && i == p.nparts-1
 		if i == 0 && p.first != nil {
 			buf = p.first
 			read = int64(len(buf))
 		} else {
+			var one [1]byte
+			if p.open {
+				// One byte first: the stream may have ended on a part boundary, and a buffer
+				// for the next (perhaps larger) part is made only for bytes that exist.
+				n, err := io.ReadAtLeast(r, one[:], 1)
+				switch {
+				case n == 0 && err == io.EOF:
+					break loop
+				case n == 0:
+					readErr = sourceError(ctx, err, read, obj.Size)
+					break loop
+				case i == p.nparts:
+					readErr = fmt.Errorf("source yields more than the %d bytes %d parts hold: %w", read, p.nparts, errTooLarge)
+					break loop
+				}
+			}
 			var err error
 			if buf, err = pool.get(gctx, p.part(i)); err != nil {
 				break
 			}
-			n, err := io.ReadFull(r, buf)
-			read += int64(n)
-			buf = buf[:n]
+			off := 0
+			if p.open {
+				buf[0] = one[0]
+				off = 1
+			}
+			n, err := io.ReadFull(r, buf[off:])
+			read += int64(off + n)
+			buf = buf[:off+n]
 			switch {
 			case p.open && (err == io.EOF || err == io.ErrUnexpectedEOF):
 				last, err = true, nil
@@ -350,10 +372,6 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 			}
 			if err != nil {
 				readErr = sourceError(ctx, err, read, obj.Size)
-				break
-			}
-			if len(buf) == 0 { // the stream ended on a part boundary
-				pool.put(buf)
 				break
 			}
 		}
@@ -382,17 +400,6 @@ func (s *Store) putMultipart(ctx context.Context, obj store.Object, r io.Reader,
 		sent++
 		if last {
 			break
-		}
-		if p.open && sent == p.nparts {
-			// Every part is used: the stream must end here.
-			var one [1]byte
-			n, err := io.ReadAtLeast(r, one[:], 1)
-			switch {
-			case n > 0:
-				readErr = fmt.Errorf("source yields more than the %d bytes %d parts hold: %w", read, p.nparts, errTooLarge)
-			case err != io.EOF:
-				readErr = sourceError(ctx, err, read, obj.Size)
-			}
 		}
 	}
 	if readErr != nil {
@@ -443,8 +450,7 @@ type partPool struct {
 	free   chan []byte
 	held   int64 // bytes in the buffers alive: being filled, uploading or in free
 	peak   int64 // the most held at once
-	most   int   // the most buffers alive at once
-	alive  int
+	alive  int   // the buffers alive
 }
 
 // newPartPool returns a pool for at most maxBuffers buffers (the budget divided by the
@@ -460,7 +466,6 @@ func (p *partPool) grow(n int64) {
 	p.held += n
 	p.alive++
 	p.peak = max(p.peak, p.held)
-	p.most = max(p.most, p.alive)
 }
 
 // get returns a buffer of size bytes, waiting for one to come back when a new one would not
