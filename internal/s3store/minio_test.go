@@ -427,3 +427,169 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+// openUploads lists the multipart uploads open for exactly key, asked both of MinIO's API (which
+// answers only for an exact key) and of its data directory.
+func (e *minioEnv) openUploads(t *testing.T, key string) []string {
+	t.Helper()
+	out, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &e.bucket, Prefix: &key})
+	if err != nil {
+		t.Fatalf("list multipart uploads of %s: %v", key, err)
+	}
+	var open []string
+	for _, u := range out.Uploads {
+		open = append(open, "api:"+aws.ToString(u.UploadId))
+	}
+	for _, id := range e.m.IncompleteUploadsOf(t, e.bucket, key) {
+		open = append(open, "disk:"+id)
+	}
+	return open
+}
+
+func TestMinIOUnknownSizeObjects(t *testing.T) {
+	e := startMinIO(t)
+	s := e.store(Options{PartSize: MinPartSize, Concurrency: 3})
+	cases := []struct {
+		size, parts int // parts 0: a single PutObject
+	}{
+		{0, 0}, {1, 0}, {MinPartSize, 0}, {MinPartSize + 1, 2}, {3*MinPartSize + 7, 4}, {52*mib + 3, 11},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.size), func(t *testing.T) {
+			key := fmt.Sprintf("unknown/%d.dump", c.size)
+			data := source(50, c.size)
+			obj := store.Object{Key: key, Size: store.UnknownSize, ContentType: "application/octet-stream"}
+			if err := s.Put(context.Background(), obj, iotest.HalfReader(bytes.NewReader(data))); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.get(t, key); !bytes.Equal(got, data) {
+				t.Fatalf("stored %d bytes that differ from the %d sent", len(got), len(data))
+			}
+			attrs, err := e.client.GetObjectAttributes(context.Background(), &s3.GetObjectAttributesInput{
+				Bucket: &e.bucket, Key: &key,
+				ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesChecksum, types.ObjectAttributesObjectParts, types.ObjectAttributesObjectSize},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if attrs.Checksum == nil || aws.ToString(attrs.Checksum.ChecksumSHA256) == "" {
+				t.Error("no SHA-256 checksum recorded")
+			}
+			if aws.ToInt64(attrs.ObjectSize) != int64(c.size) {
+				t.Errorf("size %d", aws.ToInt64(attrs.ObjectSize))
+			}
+			// A multipart object's SHA-256 is composite: "<base64>-<parts>".
+			h, err := e.head(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := aws.ToString(h.ChecksumSHA256)
+			if c.parts == 0 && strings.Contains(sum, "-") {
+				t.Errorf("checksum %q: a multipart upload, want a single PutObject", sum)
+			}
+			if c.parts > 0 && !strings.HasSuffix(sum, fmt.Sprintf("-%d", c.parts)) {
+				t.Errorf("checksum %q, want a composite SHA-256 of %d parts", sum, c.parts)
+			}
+			if open := e.openUploads(t, key); len(open) != 0 {
+				t.Errorf("uploads left open: %v", open)
+			}
+		})
+	}
+}
+
+// failAfter yields r, then fails with err; before failing it records whether a multipart
+// upload was open for key, so the test knows there was one to abort.
+type failAfter struct {
+	r       io.Reader
+	err     error
+	sawOpen func() bool
+	open    bool
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		f.open = f.sawOpen()
+		return n, f.err
+	}
+	return n, err
+}
+
+func TestMinIOUnknownSizeFailuresLeaveNothing(t *testing.T) {
+	e := startMinIO(t)
+	s := e.store(Options{PartSize: MinPartSize, Concurrency: 2})
+	boom := errors.New("pg_dump: error: connection to server lost")
+	data := source(51, 23*mib)
+	for i, c := range []struct {
+		name     string
+		upTo     int
+		wantOpen bool // an upload was open when the source failed
+	}{
+		{"within the first part", 1000, false},
+		{"midway", 17 * mib, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key := fmt.Sprintf("unknown-fail-%d", i)
+			r := &failAfter{r: bytes.NewReader(data[:c.upTo]), err: boom, sawOpen: func() bool { return len(e.openUploads(t, key)) > 0 }}
+			err := s.Put(context.Background(), store.Object{Key: key, Size: store.UnknownSize}, r)
+			if !errors.Is(err, boom) {
+				t.Fatalf("err = %v, want the source's", err)
+			}
+			if r.open != c.wantOpen {
+				t.Fatalf("upload open when the source failed: %v, want %v", r.open, c.wantOpen)
+			}
+			e.assertNothingLeft(t, key)
+			if open := e.openUploads(t, key); len(open) != 0 {
+				t.Errorf("uploads left open: %v", open)
+			}
+		})
+	}
+	t.Run("cancelled midway", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		key := "unknown-cancelled"
+		var open bool
+		r := io.MultiReader(bytes.NewReader(data[:16*mib]), readFunc(func([]byte) (int, error) {
+			open = len(e.openUploads(t, key)) > 0
+			cancel()
+			return 0, io.EOF
+		}), bytes.NewReader(data[16*mib:]))
+		err := s.Put(ctx, store.Object{Key: key, Size: store.UnknownSize}, r)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		if !open {
+			t.Fatal("no upload was open when the context was cancelled")
+		}
+		e.assertNothingLeft(t, key)
+		if open := e.openUploads(t, key); len(open) != 0 {
+			t.Errorf("uploads left open: %v", open)
+		}
+	})
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestMinIOUnknownSizeExistingKeyIsKept(t *testing.T) {
+	e := startMinIO(t)
+	s := e.store(Options{PartSize: MinPartSize})
+	ctx := context.Background()
+	original := source(52, 1000)
+	if err := s.Put(ctx, store.Object{Key: "k", Size: store.UnknownSize}, bytes.NewReader(original)); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{2000, 12 * mib} {
+		err := s.Put(ctx, store.Object{Key: "k", Size: store.UnknownSize}, bytes.NewReader(source(53, size)))
+		if !errors.Is(err, store.ErrExists) {
+			t.Fatalf("size %d: err = %v, want ErrExists", size, err)
+		}
+		if got := e.get(t, "k"); !bytes.Equal(got, original) {
+			t.Fatalf("size %d: original replaced", size)
+		}
+		if open := e.openUploads(t, "k"); len(open) != 0 {
+			t.Fatalf("size %d: uploads left open: %v", size, open)
+		}
+	}
+}
