@@ -28,7 +28,9 @@ type Store interface {
 	// for a known size, after exactly obj.Size bytes). On any error — from r, from the store, or a
 	// cancelled ctx — nothing is left behind: no visible object, no open multipart upload, no
 	// temporary file. An existing object is never overwritten: Put returns an error wrapping
-	// ErrExists instead.
+	// ErrExists instead. When Put returns nil it has read r to io.EOF and stored every byte it
+	// read: a caller counting and hashing what r yields knows the object's size and SHA-256, for
+	// UnknownSize too.
 	Put(ctx context.Context, obj Object, r io.Reader) error
 	// Location names key for people: s3://bucket/prefix/key or /abs/dir/key.
 	Location(key string) string
