@@ -130,11 +130,14 @@ func partSize(size, configured int64) int64 {
 // an existing object is never replaced. On success every byte r yielded is in the object.
 //
 // With an unknown size the part size cannot be chosen from the size, so it grows as the upload
-// goes (unknownPartSize): objects up to growEvery parts (7 GiB with 8 MiB parts) never see a
-// larger part, and 10,000 parts still hold S3's largest object. The buffers keep within the
-// (Concurrency+1) × PartSize the Options allow: once parts have grown, fewer are in flight.
-// Only past the point where one part alone is larger than that (past about 50 GiB with the
-// defaults) does the upload hold more: one part at a time, the least a checksummed part needs.
+// goes (unknownPartSize): the first growEvery parts keep PartSize, and 10,000 parts still hold
+// S3's largest object. The buffers keep within the (Concurrency+1) × PartSize the Options
+// allow: once parts have grown, fewer are in flight. Only when one part alone is larger than
+// that does the upload hold more: that one part, the least a part sent with its checksum up
+// front needs. With the defaults (4 × 8 MiB, 40 MiB of buffers): 4 parts in flight for the
+// first 7 GiB, then 16 MiB parts, 2 buffers, up to 21 GiB, then 32 MiB parts one at a time up
+// to 49 GiB; past that one part alone, 64 MiB, doubling every 900 parts (to 5 GiB only near
+// 5 TiB). A larger Concurrency × PartSize keeps more parts in flight for longer.
 func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	loc := s.Location(obj.Key)
 	if obj.Key == "" {
@@ -354,7 +357,7 @@ loop:
 			}
 			var err error
 			if buf, err = pool.get(gctx, p.part(i)); err != nil {
-				break
+				break loop
 			}
 			off := 0
 			if p.open {
@@ -372,11 +375,11 @@ loop:
 			}
 			if err != nil {
 				readErr = sourceError(ctx, err, read, obj.Size)
-				break
+				break loop
 			}
 		}
 		if gctx.Err() != nil {
-			break
+			break loop
 		}
 		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
 		if uploadID == "" {
@@ -399,7 +402,7 @@ loop:
 		})
 		sent++
 		if last {
-			break
+			break loop
 		}
 	}
 	if readErr != nil {

@@ -47,9 +47,18 @@ func TestUnknownSizeScheduleReachesFiveTiB(t *testing.T) {
 	if c := unknownCapacity(maxParts, 1000, MinPartSize); c >= maxObjectSize {
 		t.Errorf("doubling every 1,000 parts holds %d bytes; the comment on growEvery is wrong", c)
 	}
-	// Parts grow late: at the defaults, the first 7 GiB keep 8 MiB parts.
+	// Parts grow late: at the defaults, the first 7 GiB keep 8 MiB parts, and no part is larger
+	// than all the buffers the options allow (40 MiB) before 49 GiB (the figures on Put).
 	if c := unknownCapacity(growEvery, growEvery, DefaultPartSize); c < 7<<30 {
 		t.Errorf("the first %d parts hold only %d bytes", growEvery, c)
+	}
+	budget := int64(DefaultConcurrency+1) * DefaultPartSize
+	i := 0
+	for unknownPartSize(i, growEvery, DefaultPartSize) <= budget {
+		i++
+	}
+	if c := unknownCapacity(i, growEvery, DefaultPartSize); c < 49<<30 {
+		t.Errorf("a part larger than the %d MiB budget comes after only %d MiB", budget/mib, c/mib)
 	}
 }
 
