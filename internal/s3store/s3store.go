@@ -456,10 +456,10 @@ type partPool struct {
 	alive  int   // the buffers alive
 }
 
-// newPartPool returns a pool for at most maxBuffers buffers (the budget divided by the
-// smallest part).
+// newPartPool returns a pool for at most maxBuffers buffers alive at once (the budget divided
+// by the smallest full part). free holds one more, for a short last part, so put never blocks.
 func newPartPool(budget int64, maxBuffers int) *partPool {
-	return &partPool{budget: budget, free: make(chan []byte, maxBuffers)}
+	return &partPool{budget: budget, free: make(chan []byte, maxBuffers+1)}
 }
 
 // adopt counts buf, made by the caller, as one of the pool's.
