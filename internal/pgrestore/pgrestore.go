@@ -167,6 +167,14 @@ type Restore struct {
 	watched chan struct{} // the lock watch has ended
 }
 
+// ErrRolledBack ends the error of a restore that did not commit: it ran in one transaction, so
+// the database is as it was before.
+var ErrRolledBack = errors.New("its transaction was rolled back: the database is as it was")
+
+// ErrCommittedEarly reports that pg_restore finished, and committed, before the archive's check
+// did: the archive ended early for it (its table of contents was damaged, say).
+var ErrCommittedEarly = errors.New("pg_restore finished before the end of the archive and committed what it had read: the database holds that")
+
 // errAborted is the cause of the end of a restore the caller aborted.
 var errAborted = errors.New("aborted")
 
@@ -264,7 +272,7 @@ func (r *Restore) Abort() error {
 	err := r.end()
 	switch {
 	case own && err == nil:
-		return errors.New("pg_restore finished before the end of the archive and committed what it had read: the target database holds that")
+		return ErrCommittedEarly
 	case own || cause != errAborted:
 		return err
 	}
@@ -280,11 +288,11 @@ func (r *Restore) end() error {
 	case r.waitErr == nil:
 		return nil
 	case stopped != nil && stopped != context.Canceled && stopped != errAborted:
-		return fmt.Errorf("pg_restore stopped: %w", stopped)
+		return fmt.Errorf("pg_restore stopped: %w; %w", stopped, ErrRolledBack)
 	case stopped == context.Canceled:
-		return errors.New("pg_restore was interrupted before it committed: its transaction is rolled back")
+		return fmt.Errorf("pg_restore was interrupted; %w", ErrRolledBack)
 	}
-	return fmt.Errorf("pg_restore failed: %v: %s", r.waitErr, r.c.red.Scrub(Errors(r.stderr.String())))
+	return fmt.Errorf("pg_restore failed: %v: %s; %w", r.waitErr, r.c.red.Scrub(Errors(r.stderr.String())), ErrRolledBack)
 }
 
 // lockPoll is how often the lock watch looks at the restore's session.

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -58,6 +57,9 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
+	// Committed tells that the restore committed: the database holds the archive's data, even
+	// when a later count fails the verification.
+	Committed bool
 	// FramingOnly names the tables the backup checked for their framing only (the manifest says
 	// so), and OtherFramingOnly counts such large objects and other data: a verification that
 	// passed has decompressed them all.
@@ -222,7 +224,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 			}
 			return fmt.Errorf("verify %s: %w; %w", src.Location(key), err, rerr)
 		}
-		return fmt.Errorf("verify %s: %w; %w", src.Location(key), err, ErrRolledBack)
+		return fmt.Errorf("verify %s: %w; the restore was stopped before it committed, %w", src.Location(key), err, pgrestore.ErrRolledBack)
 	}
 	res.Tables = len(sum.Tables)
 	for _, t := range sum.Tables {
@@ -232,6 +234,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		if err := restore.Finish(); err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
+		res.Committed = true
 		counted, err := pgrestore.CountRows(ctx, o.restore(), sum.Tables)
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
@@ -243,10 +246,6 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 	return nil
 }
-
-// ErrRolledBack follows a failed check of an archive being restored: the restore was stopped
-// before it committed, so the database is as it was.
-var ErrRolledBack = errors.New("the restore was stopped before it committed: the database is as it was")
 
 // streamed checks what streaming the archive found against its manifest: every byte read, the
 // size, the SHA-256, the structure, and the per-table row counts.
