@@ -55,15 +55,33 @@ type conn struct {
 
 func (o Options) conn() conn {
 	c := conn{dsn: o.URL, red: scrub.New(o.URL)}
+	if pw, ok := rawPassword(o.URL); ok {
+		// Also when the URL does not parse: libpq echoes the token it cannot read.
+		c.red.Add(pw)
+		if dec, err := url.PathUnescape(pw); err == nil {
+			c.red.Add(dec)
+		}
+	}
 	if u, err := url.Parse(o.URL); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			c.password = pw
-			c.red.Add(pw, url.QueryEscape(pw), url.PathEscape(pw))
+			c.red.Add(pw)
 			u.User = url.User(u.User.Username())
 			c.dsn = u.String()
 		}
 	}
 	return c
+}
+
+// rawPassword is the password of a URL as written, found without parsing it: user:PASSWORD@.
+func rawPassword(raw string) (string, bool) {
+	_, rest, ok := strings.Cut(raw, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return "", false
+	}
+	_, pw, ok := strings.Cut(rest[:at], ":")
+	return pw, ok && pw != ""
 }
 
 // env is the environment of pg_restore and psql: connecting gives up after ConnectTimeout, and
