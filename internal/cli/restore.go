@@ -134,9 +134,9 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 	}
 	switch {
 	case err != nil:
-		return usage(fmt.Sprintf("--to is not a valid database URL (%v): write it as postgres://USER:PASSWORD@HOST:5432/DATABASE", err))
+		return usage(fmt.Sprintf("--to is not a valid database URL (%v): write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST and any special character of the password %%-escaped", err))
 	case dbname == "" || strings.Contains(dbname, "/"):
-		return usage("--to names no database: write it as postgres://USER:PASSWORD@HOST:5432/DATABASE")
+		return usage("--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST")
 	case from == "":
 		return usage("--from KEY is required: the archive's .dump key under ARCHIVE_URL")
 	case !strings.HasSuffix(from, ".dump"):
