@@ -258,3 +258,33 @@ func TestUnreadableURLIsScrubbed(t *testing.T) {
 		t.Errorf("Objects: %v", err)
 	}
 }
+
+// Cancelling the context (SIGTERM) ends pg_restore at once, and nothing is committed.
+func TestCancelEndsTheRestore(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	archive := dump(t, pg)
+	_, dsn := pg.CreateDB(t, "cancelled")
+	o := Options{URL: dsn, PgBinDir: pg.BinDir}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Write(archive[:len(archive)/2]); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Abort() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pg_restore was interrupted; its transaction was rolled back") {
+			t.Errorf("Abort after cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("pg_restore did not end when its context was cancelled")
+	}
+	if objs, err := Objects(context.Background(), o); err != nil || len(objs) != 0 {
+		t.Errorf("after the interruption the database holds %q (%v)", objs, err)
+	}
+}
