@@ -2,8 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 )
 
 // The way back: an archive is restored into the simulated Heroku database (a real pg_restore
@@ -151,6 +155,36 @@ func TestRestoreToPostgresDamagedArchive(t *testing.T) {
 		})
 	}
 	w.put(key, dump)
+
+	// The manifest's row counts differ from the archive's: fails naming the table, rolled back.
+	manifestKey := strings.TrimSuffix(key, ".dump") + ".json"
+	good := w.object(manifestKey)
+	var edited archive.Manifest
+	if err := json.Unmarshal(good, &edited); err != nil {
+		t.Fatal(err)
+	}
+	st := *edited.Structure
+	st.Tables = append([]pgdump.Table(nil), st.Tables...)
+	for i := range st.Tables {
+		if st.Tables[i].Name == "orders" {
+			st.Tables[i].Rows = 4999
+		}
+	}
+	edited.Structure = &st
+	blob, err := json.Marshal(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.put(manifestKey, blob)
+	name, dsn := w.pg.CreateDB(t, "counts")
+	code, out := w.run(env, "restore", "--from", m.Key, "--to", dsn)
+	if code != ExitFailed || !strings.Contains(out, "public.orders has 5000 rows, want 4999") || !strings.Contains(out, "the database is as it was") {
+		t.Errorf("manifest counts differ: exit %d", code)
+	}
+	if tables, err := w.pg.Query(name, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`); err != nil || tables != "0" {
+		t.Errorf("tables after the failed restore: %q %v", tables, err)
+	}
+	w.put(manifestKey, good)
 }
 
 // A wrong password is a clear error, and no output shows it; a bad URL or a missing --from is
