@@ -257,6 +257,15 @@ func TestUnreadableURLIsScrubbed(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "zzcret") || !strings.Contains(err.Error(), "invalid percent-encoded token") {
 		t.Errorf("Objects: %v", err)
 	}
+	r, err := Start(context.Background(), Options{URL: "postgres://u:" + pw + "@127.0.0.1:1/db", PgBinDir: pg.BinDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Write(dump(t, pg)) // pg_restore may have stopped reading already
+	err = r.Finish()
+	if err == nil || strings.Contains(err.Error(), "zzcret") || !strings.Contains(err.Error(), "invalid percent-encoded token") {
+		t.Errorf("pg_restore: %v", err)
+	}
 }
 
 // Cancelling the context (SIGTERM) ends pg_restore at once, and nothing is committed.
