@@ -31,6 +31,9 @@ Usage:
                        manifests and structure; with --restore-to, restore and count rows
   pgoffsite restore --from KEY --to app:DATABASE --confirm APP
                        ask Heroku to restore an archive into a database (replaces its data)
+  pgoffsite restore --from KEY --to postgres://... [--clean --confirm DATABASE]
+                       stream an archive into any Postgres with pg_restore, check it, and
+                       compare row counts; refuses a database that is not empty unless --clean
   pgoffsite setup-bucket [--dry-run]
                        with administrator credentials, once: make the archive bucket safe
   pgoffsite policy [--reader]

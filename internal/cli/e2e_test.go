@@ -108,13 +108,17 @@ var configVars = []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BA
 
 var signedQuery = regexp.MustCompile(`X-Amz-(Signature|Credential)=`)
 
+// databaseURL is a database URL with its user (every test database's has one), not a
+// placeholder such as postgres://HOST:5432/DATABASE in a usage message.
+var databaseURL = regexp.MustCompile(`postgres(ql)?://[^\s"]*@`)
+
 func (w *world) assertNoSecrets(out string) {
 	w.t.Helper()
 	leaks := map[string]bool{
 		"the Heroku API key":        strings.Contains(out, apiKey),
 		"the AWS secret key":        w.minio.SecretKey != "" && strings.Contains(out, w.minio.SecretKey),
 		"a signed URL's query":      signedQuery.MatchString(out),
-		"a database URL":            strings.Contains(out, "postgres://"),
+		"a database URL":            databaseURL.MatchString(out),
 		"the signed URL's path key": strings.Contains(out, ".dump?"),
 	}
 	for what, leaked := range leaks {

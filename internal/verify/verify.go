@@ -4,25 +4,22 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
-	"os"
-	"os/exec"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 )
 
 // Source reads archives back.
@@ -34,18 +31,23 @@ type Source interface {
 
 // Options configure a verification.
 type Options struct {
-	RestoreTo string // scratch database URL: restore there and compare row counts ("" = no restore)
+	RestoreTo string // database URL: restore there and compare row counts ("" = no restore)
 	PgBinDir  string // where pg_restore and psql are ("" = PATH)
-	// LockTimeout bounds each wait of the restore for a lock another session of the scratch
-	// database holds; default 2 minutes. Without it a restore behind an open transaction waits
-	// for ever (the archive itself sets lock_timeout = 0, so the server's setting cannot help).
+	// LockTimeout bounds each wait of the restore for a lock another session of the database
+	// holds; default 2 minutes (see pgrestore.Options).
 	LockTimeout time.Duration
+	// Clean drops the archive's objects from RestoreTo before recreating them.
+	Clean bool
+	// Name names the restore's sessions; default "verify".
+	Name string
 }
 
-// pgEnv is the environment of pg_restore and psql: connecting may take 30 s, and the session is
-// named so that the lock watch finds it.
-func pgEnv(appName string) []string {
-	return append(os.Environ(), "PGCONNECT_TIMEOUT=30", "PGAPPNAME="+appName)
+func (o Options) restore() pgrestore.Options {
+	name := o.Name
+	if name == "" {
+		name = "verify"
+	}
+	return pgrestore.Options{URL: o.RestoreTo, PgBinDir: o.PgBinDir, LockTimeout: o.LockTimeout, Clean: o.Clean, Name: name}
 }
 
 // Result is what the verification of one archive found.
@@ -55,6 +57,9 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
+	// Committed tells that the restore committed: the database holds the archive's data, even
+	// when a later count fails the verification.
+	Committed bool
 	// FramingOnly names the tables the backup checked for their framing only (the manifest says
 	// so), and OtherFramingOnly counts such large objects and other data: a verification that
 	// passed has decompressed them all.
@@ -197,56 +202,68 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 
 	hash := sha256.New()
 	chk := pgdump.NewChecker(pgdump.Options{})
-	var restore *restoreRun
+	var restore *pgrestore.Restore
 	sinks := []io.Writer{hash, chk}
 	if o.RestoreTo != "" {
-		restore, err = startRestore(ctx, o, src.Location(key))
+		restore, err = pgrestore.Start(ctx, o.restore())
 		if err != nil {
-			return err
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
-		sinks = append(sinks, restore.stdin)
+		sinks = append(sinks, restore)
 	}
 	n, copyErr := io.Copy(io.MultiWriter(sinks...), body)
 	sum, chkErr := chk.Close()
-	var restoreErr error
-	if restore != nil {
-		restoreErr = restore.wait()
-	}
-	switch {
-	case copyErr != nil && restoreErr != nil:
-		return fmt.Errorf("verify %s: %w", src.Location(key), restoreErr) // pg_restore stopped reading
-	case copyErr != nil:
-		return fmt.Errorf("verify %s: reading: %w", src.Location(key), copyErr)
-	case n != m.Bytes:
-		return fmt.Errorf("verify %s: read %d bytes, the manifest says %d", src.Location(key), n, m.Bytes)
-	}
-	if got := hex.EncodeToString(hash.Sum(nil)); got != m.SHA256 {
-		return fmt.Errorf("verify %s: SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", src.Location(key), got, m.SHA256)
-	}
-	if chkErr != nil {
-		return fmt.Errorf("verify %s: the archive is damaged: %w", src.Location(key), chkErr)
+	if err := streamed(m, n, copyErr, hash, sum, chkErr); err != nil {
+		if restore == nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+		// pg_restore has not seen the archive's end: stopping it now rolls its transaction back.
+		if rerr := restore.Abort(); rerr != nil {
+			if copyErr != nil {
+				return fmt.Errorf("verify %s: %w", src.Location(key), rerr) // pg_restore stopped reading: its own error says why
+			}
+			return fmt.Errorf("verify %s: %w; %w", src.Location(key), err, rerr)
+		}
+		return fmt.Errorf("verify %s: %w; the restore was stopped before it committed, %w", src.Location(key), err, pgrestore.ErrRolledBack)
 	}
 	res.Tables = len(sum.Tables)
 	for _, t := range sum.Tables {
 		res.Rows += max(t.Rows, 0)
 	}
-	if m.Structure != nil {
-		if err := sameCounts(m.Structure.Tables, sum.Tables, "the archive"); err != nil {
+	if restore != nil {
+		if err := restore.Finish(); err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
-	}
-	if restore != nil {
-		if restoreErr != nil {
-			return fmt.Errorf("verify %s: %w", src.Location(key), restoreErr)
-		}
-		counted, err := countRows(ctx, o, sum.Tables)
+		res.Committed = true
+		counted, err := pgrestore.CountRows(ctx, o.restore(), sum.Tables)
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
-		if err := sameCounts(sum.Tables, counted, "the restored database"); err != nil {
+		if err := pgrestore.SameCounts(sum.Tables, counted, "the restored database"); err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
 		res.Restored = true
+	}
+	return nil
+}
+
+// streamed checks what streaming the archive found against its manifest: every byte read, the
+// size, the SHA-256, the structure, and the per-table row counts.
+func streamed(m archive.Manifest, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+	switch {
+	case copyErr != nil:
+		return fmt.Errorf("reading: %w", copyErr)
+	case n != m.Bytes:
+		return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+	}
+	if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
+		return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+	}
+	if chkErr != nil {
+		return fmt.Errorf("the archive is damaged: %w", chkErr)
+	}
+	if m.Structure != nil {
+		return pgrestore.SameCounts(m.Structure.Tables, sum.Tables, "the archive")
 	}
 	return nil
 }
@@ -262,176 +279,4 @@ func readManifest(ctx context.Context, src Source, key string) (archive.Manifest
 		return m, fmt.Errorf("manifest %s is not valid JSON: %w", src.Location(key), err)
 	}
 	return m, nil
-}
-
-// sameCounts compares per-table row counts; got is what where holds.
-func sameCounts(want, got []pgdump.Table, where string) error {
-	have := map[string]int64{}
-	for _, t := range got {
-		have[t.Schema+"."+t.Name] = t.Rows
-	}
-	var diffs []string
-	for _, t := range want {
-		name := t.Schema + "." + t.Name
-		if t.Rows < 0 {
-			continue // not COPY data: nothing to count
-		}
-		if n, ok := have[name]; !ok {
-			diffs = append(diffs, name+" is missing")
-		} else if n != t.Rows {
-			diffs = append(diffs, fmt.Sprintf("%s has %d rows, want %d", name, n, t.Rows))
-		}
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("row counts of %s differ from the manifest's: %s", where, strings.Join(diffs, "; "))
-	}
-	return nil
-}
-
-type restoreRun struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr bytes.Buffer
-	cancel context.CancelCauseFunc // ends pg_restore, with why
-	ctx    context.Context
-	done   chan struct{} // the lock watch has ended
-}
-
-// startRestore runs pg_restore reading the archive from stdin: no temporary file.
-func startRestore(ctx context.Context, o Options, location string) (*restoreRun, error) {
-	rctx, cancel := context.WithCancelCause(ctx)
-	r := &restoreRun{cmd: exec.CommandContext(rctx, bin(o, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", o.RestoreTo),
-		cancel: cancel, ctx: rctx, done: make(chan struct{})}
-	app := fmt.Sprintf("pgoffsite-verify-%d-%d", os.Getpid(), time.Now().UnixNano())
-	r.cmd.Env = pgEnv(app)
-	r.cmd.Stderr = &r.stderr
-	in, err := r.cmd.StdinPipe()
-	if err != nil {
-		cancel(nil)
-		return nil, err
-	}
-	r.stdin = in
-	if err := r.cmd.Start(); err != nil {
-		cancel(nil)
-		return nil, fmt.Errorf("verify %s: start pg_restore: %w", location, err)
-	}
-	go func() {
-		defer close(r.done)
-		watchLocks(rctx, o, app, cancel)
-	}()
-	return r, nil
-}
-
-// lockPoll is how often the lock watch looks at the restore's session.
-const lockPoll = time.Second
-
-// watchLocks ends the restore (through cancel) once its session has waited longer than
-// o.LockTimeout for a lock another session holds, naming that session's pids; it returns when
-// ctx ends. A failed look is not an error: the next one may work, and pg_restore's own errors
-// are what matter then.
-func watchLocks(ctx context.Context, o Options, app string, cancel context.CancelCauseFunc) {
-	limit := o.LockTimeout
-	if limit <= 0 {
-		limit = 2 * time.Minute
-	}
-	q := fmt.Sprintf(`SELECT extract(epoch FROM now() - query_start)::bigint || ' ' || array_to_string(pg_blocking_pids(pid), ',')
-		FROM pg_stat_activity WHERE application_name = '%s' AND wait_event_type = 'Lock'`, app)
-	t := time.NewTicker(lockPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		qctx, qcancel := context.WithTimeout(ctx, 30*time.Second)
-		cmd := exec.CommandContext(qctx, bin(o, "psql"), "-X", "-A", "-t", "-d", o.RestoreTo, "-c", q)
-		cmd.Env = pgEnv(app + "-watch")
-		out, err := cmd.Output()
-		qcancel()
-		secs, pids, ok := strings.Cut(strings.TrimSpace(string(out)), " ")
-		if err != nil || !ok {
-			continue
-		}
-		if n, err := strconv.ParseInt(secs, 10, 64); err == nil && time.Duration(n)*time.Second >= limit {
-			cancel(fmt.Errorf("the restore waited %s for a lock held by another session of the scratch database (pid %s): end that session or restore into a database nobody else uses",
-				time.Duration(n)*time.Second, pids))
-			return
-		}
-	}
-}
-
-func (r *restoreRun) wait() error {
-	r.stdin.Close()
-	err := r.cmd.Wait()
-	stopped := context.Cause(r.ctx) // set when the lock watch ended the restore
-	r.cancel(nil)
-	<-r.done
-	switch {
-	case stopped != nil && stopped != context.Canceled && err != nil:
-		return fmt.Errorf("pg_restore stopped: %w", stopped)
-	case err != nil:
-		return fmt.Errorf("pg_restore failed: %v: %s", err, restoreErrors(r.stderr.String()))
-	}
-	return nil
-}
-
-// restoreErrors picks pg_restore's error lines, with their indented continuations, out of what
-// it printed: the SQL it echoes after a failed statement ("Command was: ...") can be many lines
-// long and would push the error itself out of the last few.
-func restoreErrors(stderr string) string {
-	var picked []string
-	inError := false
-	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
-		switch {
-		case strings.HasPrefix(line, "pg_restore: error:"):
-			inError = true
-			picked = append(picked, line)
-		case inError && strings.HasPrefix(line, "\t"):
-			picked = append(picked, strings.TrimSpace(line))
-		default:
-			inError = false
-		}
-	}
-	if len(picked) == 0 {
-		return lastLines(stderr, 5)
-	}
-	return strings.Join(picked[:min(len(picked), 6)], " | ")
-}
-
-// countRows counts the rows of each table in the restored database with psql.
-func countRows(ctx context.Context, o Options, tables []pgdump.Table) ([]pgdump.Table, error) {
-	var out []pgdump.Table
-	for _, t := range tables {
-		if t.Rows < 0 {
-			continue
-		}
-		q := fmt.Sprintf(`SELECT count(*) FROM %s.%s`, quoteIdent(t.Schema), quoteIdent(t.Name))
-		cmd := exec.CommandContext(ctx, bin(o, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", o.RestoreTo, "-c", q)
-		cmd.Env = pgEnv("pgoffsite-verify")
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("count rows of %s.%s in the restored database: %v: %s", t.Schema, t.Name, err, lastLines(string(b), 3))
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("count rows of %s.%s: unexpected answer %q", t.Schema, t.Name, strings.TrimSpace(string(b)))
-		}
-		out = append(out, pgdump.Table{Schema: t.Schema, Name: t.Name, Rows: n})
-	}
-	return out, nil
-}
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-func bin(o Options, name string) string {
-	if o.PgBinDir != "" {
-		return path.Join(o.PgBinDir, name)
-	}
-	return name
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
 }

@@ -470,7 +470,7 @@ func TestArchiveRestoreDoesNotWaitForeverOnALock(t *testing.T) {
 	start := time.Now()
 	res := Archive(ctx, s, dumpKey, Options{RestoreTo: scratch, PgBinDir: pg.BinDir, LockTimeout: time.Second})
 	wantErr(t, res, "pg_restore stopped: the restore waited")
-	wantErr(t, res, "for a lock held by another session of the scratch database (pid ")
+	wantErr(t, res, "for a lock held by another session of the target database (pid ")
 	if took := time.Since(start); took > 20*time.Second || ctx.Err() != nil {
 		t.Errorf("the restore gave up after %s (ctx %v): want about the 1 s lock timeout and a poll", took, ctx.Err())
 	}
