@@ -39,6 +39,9 @@ type world struct {
 	minio    *testenv.MinIO
 	bucket   string
 	dsns     []string
+	// uploadsBefore are the multipart uploads open on the shared MinIO when the test began:
+	// MinIO cannot say which bucket an open upload belongs to, so a test counts only its own.
+	uploadsBefore map[string]bool
 }
 
 func newWorld(t *testing.T) *world {
@@ -47,6 +50,10 @@ func newWorld(t *testing.T) *world {
 	w.sim = herokusim.New(herokusim.Options{Token: apiKey, PgDump: w.pg.Bin("pg_dump")})
 	w.platform, w.data = herokusim.Serve(t, w.sim)
 	w.bucket = w.minio.CreateBucket(t, "e2e")
+	w.uploadsBefore = map[string]bool{}
+	for _, id := range w.minio.IncompleteUploads(t, w.bucket) {
+		w.uploadsBefore[id] = true
+	}
 	return w
 }
 
@@ -223,7 +230,7 @@ func TestBackupCaptureMode(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if len(w.minio.IncompleteUploads(t, w.bucket)) != 0 {
+	if len(w.openUploads()) != 0 {
 		t.Error("incomplete multipart uploads left behind")
 	}
 }
@@ -342,7 +349,7 @@ func TestBackupRefusesErrorPage(t *testing.T) {
 	if keys := w.keys(); len(keys) != 0 {
 		t.Errorf("objects were written: %v", keys)
 	}
-	if len(w.minio.IncompleteUploads(t, w.bucket)) != 0 {
+	if len(w.openUploads()) != 0 {
 		t.Error("incomplete multipart uploads left behind")
 	}
 }
@@ -412,3 +419,15 @@ func TestBackupConfigMistakes(t *testing.T) {
 
 // sleepBriefly is the interval of a bounded polling loop.
 func sleepBriefly() { time.Sleep(200 * time.Millisecond) }
+
+// openUploads returns the multipart uploads opened since the test began and still open.
+func (w *world) openUploads() []string {
+	w.t.Helper()
+	var open []string
+	for _, id := range w.minio.IncompleteUploads(w.t, w.bucket) {
+		if !w.uploadsBefore[id] {
+			open = append(open, id)
+		}
+	}
+	return open
+}

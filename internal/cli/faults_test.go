@@ -143,7 +143,7 @@ func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 	if !bytes.Equal(dump, w.simBackup("shop", num)) {
 		t.Fatal("archive differs from Heroku's backup")
 	}
-	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+	if n := len(w.openUploads()); n != 0 {
 		t.Errorf("%d incomplete uploads left", n)
 	}
 }
@@ -152,7 +152,7 @@ func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 // uploading), and reports false after timeout.
 func (w *world) waitUploadUnderWay(timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		if len(w.minio.IncompleteUploads(w.t, w.bucket)) > 0 {
+		if len(w.openUploads()) > 0 {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval
@@ -221,7 +221,7 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	if keys := w.keys(); len(keys) != 0 {
 		t.Errorf("objects left: %v", keys)
 	}
-	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+	if n := len(w.openUploads()); n != 0 {
 		t.Errorf("%d incomplete multipart uploads left", n)
 	}
 	if !strings.Contains(out.String(), "backup run interrupted") || !strings.Contains(out.String(), "summary: FAILED") {
@@ -285,7 +285,7 @@ func TestFaultBadInputs(t *testing.T) {
 					t.Errorf("object written: %s", k)
 				}
 			}
-			if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+			if n := len(w.openUploads()); n != 0 {
 				t.Errorf("%d incomplete uploads left", n)
 			}
 		})
@@ -386,7 +386,7 @@ func TestFaultTwoRunsAtOnce(t *testing.T) {
 	if !bytes.Equal(dump, w.simBackup("shop", num)) {
 		t.Fatal("archive differs from Heroku's backup")
 	}
-	if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+	if n := len(w.openUploads()); n != 0 {
 		t.Errorf("%d incomplete uploads left", n)
 	}
 }
