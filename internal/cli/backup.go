@@ -19,6 +19,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -54,21 +55,23 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		removeStaleTemps(log, cfg.Archive.Dir)
 	}
 	job := &archive.Job{
-		Heroku: heroku.New(heroku.Options{
-			APIKey:      cfg.HerokuAPIKey,
-			PlatformURL: cfg.HerokuAPIURL,
-			DataURL:     cfg.HerokuDataAPIURL,
-			UserAgent:   version.UserAgent(),
-			RetryBudget: herokuRetryBudget,
-		}),
-		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
-		Store:          store,
-		Mode:           cfg.Mode,
-		MaxAge:         cfg.MaxAge,
-		CaptureTimeout: cfg.CaptureTimeout,
-		Version:        version.Version,
-		Log:            log,
-		Check:          cfg.Check,
+		Source: &pgbackups.Source{
+			Heroku: heroku.New(heroku.Options{
+				APIKey:      cfg.HerokuAPIKey,
+				PlatformURL: cfg.HerokuAPIURL,
+				DataURL:     cfg.HerokuDataAPIURL,
+				UserAgent:   version.UserAgent(),
+				RetryBudget: herokuRetryBudget,
+			}),
+			Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
+			Mode:           cfg.Mode,
+			MaxAge:         cfg.MaxAge,
+			CaptureTimeout: cfg.CaptureTimeout,
+		},
+		Store:   store,
+		Version: version.Version,
+		Log:     log,
+		Check:   cfg.Check,
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		job.Live = stderr // `heroku run` gives a terminal: show a live progress line

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -140,20 +140,20 @@ func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.C
 	c.ok("%s: add-on %s (%s) attached as %s%s", t, db.AddonName, db.Plan, db.Attachment, billed)
 	b, err := hk.Latest(ctx, db)
 	switch {
-	case err != nil && cfg.Mode == archive.ModeLatest:
+	case err != nil && cfg.Mode == pgbackups.ModeLatest:
 		c.fail("%s: %v", t, err)
 	case err != nil:
 		c.warn("%s: Heroku has no successful backup yet (capture mode makes one each run)", t)
 	default:
 		age := time.Since(b.FinishedAt.Time).Round(time.Minute)
-		if cfg.Mode == archive.ModeLatest && age > cfg.MaxAge {
+		if cfg.Mode == pgbackups.ModeLatest && age > cfg.MaxAge {
 			c.fail("%s: newest backup %s is %s old, older than BACKUP_MAX_AGE=%s: check `heroku pg:backups:schedules -a %s`", t, b.Name(), age, cfg.MaxAge, db.App)
 		} else {
 			c.ok("%s: newest Heroku backup %s, %s old, %d bytes", t, b.Name(), age, b.ProcessedBytes)
 		}
 	}
 
-	if cfg.Mode == archive.ModeCapture {
+	if cfg.Mode == pgbackups.ModeCapture {
 		if r, err := hk.Retention(ctx, db); err != nil {
 			c.warn("%s: could not count Heroku's manual backups: %v", t, err)
 		} else {
@@ -170,12 +170,12 @@ func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.C
 		for i, s := range ss {
 			names[i] = s.String()
 		}
-		if cfg.Mode == archive.ModeCapture {
+		if cfg.Mode == pgbackups.ModeCapture {
 			c.ok("%s: a Heroku backup schedule exists (%s): with BACKUP_MODE=latest each run archives its newest backup instead of capturing", t, strings.Join(names, "; "))
 		} else {
 			c.ok("%s: Heroku backup schedule: %s", t, strings.Join(names, "; "))
 		}
-	case cfg.Mode == archive.ModeCapture:
+	case cfg.Mode == pgbackups.ModeCapture:
 		c.warn("%s: no Heroku backup schedule: create one with %s before setting BACKUP_MODE=latest", t, create)
 	default:
 		c.warn("%s: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with %s", t, create)
