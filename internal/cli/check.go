@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
@@ -42,15 +45,23 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	c := &checker{w: newRedactor(cfg).Wrap(stdout)}
-	c.ok("configuration: %d target(s), mode %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Archive)
+	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, cfg.Archive)
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
-	if !checkKey(ctx, c, hk) {
+	herokuTargets := slices.ContainsFunc(cfg.Targets, func(t config.Target) bool { return !t.Env })
+	if herokuTargets && !checkKey(ctx, c, hk) {
 		return finishCheck(c)
 	}
 	for _, t := range cfg.Targets {
-		checkTarget(ctx, c, hk, cfg, t)
+		switch {
+		case t.Env:
+			checkDump(ctx, c, cfg, t, dumpsource.Env{})
+		case cfg.Method == config.MethodPgDump:
+			checkDump(ctx, c, cfg, t, dumpsource.Heroku{API: hk})
+		default:
+			checkTarget(ctx, c, hk, cfg, t)
+		}
 	}
 
 	st, err := openStore(ctx, cfg)
@@ -180,6 +191,37 @@ func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.C
 	default:
 		c.warn("%s: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with %s", t, create)
 	}
+}
+
+// checkDump checks a target backed up with pg_dump: its URL is found, the server answers, and
+// pg_dump is new enough for it; it tells the database's size.
+func checkDump(ctx context.Context, c *checker, cfg config.Config, t config.Target, loc dumpsource.Locator) {
+	db, err := loc.Locate(ctx, archive.Target{App: t.App, Database: t.Database, Env: t.Env})
+	if err != nil {
+		c.fail("%s: %v", t, err)
+		return
+	}
+	p, err := dumpsource.Check(ctx, db, cfg.PgDumpPath, secrets(cfg)...)
+	if err != nil {
+		c.fail("%s: %v", t, err)
+		if p.ServerVersion == "" {
+			c.fix("check the URL in %s and that this dyno can reach the server", envOrAttachment(t))
+		}
+		return
+	}
+	c.ok("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, sizeIEC(p.Bytes), p.PgDump, p.ClientVersion)
+}
+
+func envOrAttachment(t config.Target) string {
+	if t.Env {
+		return t.Database
+	}
+	return "the attachment's config var on " + t.App
+}
+
+// sizeIEC is a database size for people: "1.2 GiB on disk (the dump is usually smaller)".
+func sizeIEC(n int64) string {
+	return fmt.Sprintf("%.1f MiB on disk (the dump is usually smaller)", float64(n)/(1<<20))
 }
 
 func finishCheck(c *checker) int {

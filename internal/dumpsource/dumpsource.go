@@ -86,21 +86,9 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
 	}
 	red := scrub.New(append([]string{db.URL, conn.password}, s.Secrets...)...)
-	tools, err := FindTools(s.PgDump)
+	tools, client, server, err := versions(ctx, s.PgDump, conn, red)
 	if err != nil {
 		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
-	}
-	client, err := tools.DumpVersion(ctx)
-	if err != nil {
-		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
-	}
-	server, err := tools.ServerVersion(ctx, conn, red)
-	if err != nil {
-		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
-	}
-	if client.Major < server.Major {
-		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %s is pg_dump %s, older than the server's PostgreSQL %s: it cannot dump it; install a postgresql-client of version %d or newer, or point PG_DUMP_PATH at one",
-			t, tools.PgDump, client.Text, server.Text, server.Major)
 	}
 	started := s.now().UTC().Truncate(time.Second)
 	id, err := identity()
@@ -120,6 +108,28 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 		Body: body,
 		Size: store.UnknownSize,
 	}, nil
+}
+
+// versions finds pg_dump and psql, asks both versions, and refuses a pg_dump older than the
+// server: it would fail part-way, or dump what it does not understand.
+func versions(ctx context.Context, pgDump string, conn Conn, red *scrub.Redactor) (Tools, Version, Version, error) {
+	tools, err := FindTools(pgDump)
+	if err != nil {
+		return tools, Version{}, Version{}, err
+	}
+	client, err := tools.DumpVersion(ctx)
+	if err != nil {
+		return tools, client, Version{}, err
+	}
+	server, err := tools.ServerVersion(ctx, conn, red)
+	if err != nil {
+		return tools, client, server, err
+	}
+	if client.Major < server.Major {
+		return tools, client, server, fmt.Errorf("%s is pg_dump %s, older than the server's PostgreSQL %s: it cannot dump it; install a postgresql-client of version %d or newer, or point PG_DUMP_PATH at one",
+			tools.PgDump, client.Text, server.Text, server.Major)
+	}
+	return tools, client, server, nil
 }
 
 // identity names a dump among the others of its database: the key holds its start time to the
