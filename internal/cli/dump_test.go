@@ -16,6 +16,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 const dumpPassword = "dump-pa55word-7c1e"
@@ -24,7 +25,7 @@ const dumpPassword = "dump-pa55word-7c1e"
 // own change brings it); every pg_dump archive is one.
 func needUnknownSize(t *testing.T, w *world) {
 	t.Helper()
-	st := s3store.New(w.minio.Client(t), s3store.Options{Bucket: w.bucket, Prefix: "probe"})
+	st := s3store.New(w.minio.Client(t), s3store.Options{Bucket: w.minio.CreateBucket(t, "probe")})
 	err := st.Put(context.Background(), store.Object{Key: "unknown-size", Size: store.UnknownSize}, strings.NewReader("x"))
 	if err != nil && strings.Contains(err.Error(), "negative size") {
 		t.Skip("the S3 store does not take streams of unknown size yet")
@@ -212,5 +213,72 @@ func TestBackupEnvTargetUnset(t *testing.T) {
 	code, out := w.run(w.env("env:SHOP_DATABASE_URL"), "backup")
 	if code != ExitUsage || !strings.Contains(out, "SHOP_DATABASE_URL") || !strings.Contains(out, "not set") {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// pg_dump killed mid-dump, and its server going away mid-dump (the connection cut by
+// Toxiproxy): exit 1, the target failed with pg_dump's words, nothing in the bucket and no open
+// multipart upload. The dump is slowed by a bandwidth limit so that it is surely mid-way.
+func TestBackupPgDumpFailsMidway(t *testing.T) {
+	w := newWorld(t)
+	needUnknownSize(t, w)
+	x := testenv.StartToxiproxy(t)
+	name, _ := w.shop(150000)
+	for _, c := range []struct {
+		name string
+		stop func(t *testing.T, p *testenv.Proxy, pidFile string)
+		want string
+	}{
+		{"pg_dump killed", func(t *testing.T, p *testenv.Proxy, pidFile string) {
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if out, err := exec.Command("kill", "-KILL", strings.TrimSpace(string(b))).CombinedOutput(); err != nil {
+				t.Errorf("kill: %v %s", err, out)
+			}
+		}, "pg_dump was killed"},
+		{"server gone", func(t *testing.T, p *testenv.Proxy, pidFile string) { p.SetEnabled(t, false) }, "pg_dump exited with status 1: pg_dump: error:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := x.Proxy(t, fmt.Sprintf("%s:%d", w.pg.Host, w.pg.Port))
+			p.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 300}) // KB/s
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			wrapper := filepath.Join(t.TempDir(), "pg_dump")
+			script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = --version ] || echo $$ > %s\nexec %s \"$@\"\n", pidFile, w.pg.Bin("pg_dump"))
+			if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			env := w.env("env:SHOP_DATABASE_URL")
+			env["SHOP_DATABASE_URL"] = fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", w.pg.User, dumpPassword, p.Listen, name)
+			env["PG_DUMP_PATH"] = wrapper
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				// Mid-dump: pg_dump's session is copying a table's rows.
+				for range 300 {
+					out, _ := w.pg.Query("postgres", fmt.Sprintf(`SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND application_name = 'pgoffsite' AND query LIKE 'COPY%%'`, name))
+					if strings.TrimSpace(out) == "1" {
+						c.stop(t, p, pidFile)
+						return
+					}
+					sleepBriefly()
+				}
+				t.Error("pg_dump never started copying")
+			}()
+			code, out := w.run(env, "backup")
+			<-stopped
+			w.noPassword(out)
+			if code != ExitFailed || !strings.Contains(out, c.want) || !strings.Contains(out, "env:SHOP_DATABASE_URL") {
+				t.Errorf("exit %d; want %q", code, c.want)
+			}
+			if keys := w.keys(); len(keys) != 0 {
+				t.Errorf("objects stored: %v", keys)
+			}
+			if n := len(w.minio.IncompleteUploads(t, w.bucket)); n != 0 {
+				t.Errorf("%d incomplete multipart uploads", n)
+			}
+		})
 	}
 }
