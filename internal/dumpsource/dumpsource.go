@@ -340,7 +340,7 @@ func start(ctx context.Context, pgDump string, c Conn, silence time.Duration, re
 	// Its own process group, killed whole: a wrapper script's child must not keep the pipe open.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 5 * time.Second
-	d := &dump{cmd: cmd, stderr: &tail{max: 64 << 10}, red: red, target: target, silence: silence, stop: make(chan struct{})}
+	d := &dump{cmd: cmd, stderr: &tail{max: 8 << 10}, red: red, target: target, silence: silence, stop: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
