@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -125,10 +126,26 @@ func TestBackupEnvTarget(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "verified") {
 		t.Errorf("verify: exit %d", code)
 	}
+}
+
+// check connects to an env: target as a backup would: the server's version, its size, pg_dump's
+// version; no Heroku key needed.
+func TestCheckEnvTarget(t *testing.T) {
+	w := newWorld(t)
+	_, url := w.shop(1000)
+	env := w.env("env:SHOP_DATABASE_URL")
+	delete(env, "HEROKU_API_KEY")
+	env["SHOP_DATABASE_URL"] = url
+	code, out := w.run(env, "check")
+	w.noPassword(out)
+	if code != ExitOK || !regexp.MustCompile(`ok    env:SHOP_DATABASE_URL: connected, PostgreSQL \d+\.\d+, [0-9.]+ MiB on disk .*; \S+ is pg_dump \d+`).MatchString(out) {
+		t.Errorf("check: exit %d", code)
+	}
+	env["SHOP_DATABASE_URL"] = strings.Replace(url, "/shop", "/nope", 1)
 	code, out = w.run(env, "check")
 	w.noPassword(out)
-	if code != ExitOK || !strings.Contains(out, "env:SHOP_DATABASE_URL: connected, PostgreSQL") || !strings.Contains(out, "is pg_dump") {
-		t.Errorf("check: exit %d", code)
+	if code != ExitFailed || !strings.Contains(out, "FAIL  env:SHOP_DATABASE_URL:") || !strings.Contains(out, "fix: check the URL in SHOP_DATABASE_URL") {
+		t.Errorf("check of a missing database: exit %d", code)
 	}
 }
 
