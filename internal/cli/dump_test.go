@@ -50,7 +50,7 @@ func (w *world) shop(rows int) (name, url string) {
 
 // dumpArchive reads the only archive under prefix (its manifest and dump) and checks that they
 // agree and that pg_restore restores the rows of database name.
-func (w *world) dumpArchive(prefix, name string) archive.Manifest {
+func (w *world) dumpArchive(prefix, name string) (m archive.Manifest, restored string) {
 	w.t.Helper()
 	var found []string
 	for _, k := range w.keys() {
@@ -62,7 +62,6 @@ func (w *world) dumpArchive(prefix, name string) archive.Manifest {
 		w.t.Fatalf("manifests under %s: %v (all keys: %v)", prefix, found, w.keys())
 	}
 	blob := w.object(found[0])
-	var m archive.Manifest
 	if err := json.Unmarshal(blob, &m); err != nil {
 		w.t.Fatal(err)
 	}
@@ -86,7 +85,7 @@ func (w *world) dumpArchive(prefix, name string) archive.Manifest {
 	if got != want || strings.TrimSpace(want) == "" {
 		w.t.Errorf("restored rows %q, want %q", got, want)
 	}
-	return m
+	return m, restored
 }
 
 func (w *world) noPassword(out string) {
@@ -96,12 +95,16 @@ func (w *world) noPassword(out string) {
 	}
 }
 
-// BACKUP_TARGETS=env:SHOP_DATABASE_URL: no Heroku key, pg_dump streams into MinIO at unknown
-// size, the archive restores the same rows; verify and check work on it.
+// BACKUP_TARGETS=env:SHOP_DATABASE_URL: no Heroku key, pg_dump streams a dump of over 50 MB
+// into MinIO at unknown size (a multipart upload of several parts), the archive restores the
+// same rows; verify works on it.
 func TestBackupEnvTarget(t *testing.T) {
 	w := newWorld(t)
 	needUnknownSize(t, w)
 	name, url := w.shop(50000)
+	// Random bytes do not compress: the dump is as big as the table.
+	w.pg.Exec(t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
+		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 52000) g;`)
 	env := w.env("env:SHOP_DATABASE_URL")
 	delete(env, "HEROKU_API_KEY")
 	env["SHOP_DATABASE_URL"] = url
@@ -110,9 +113,12 @@ func TestBackupEnvTarget(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	m := w.dumpArchive("SHOP_DATABASE_URL/SHOP_DATABASE_URL/", name)
-	if m.Origin.PgDump == nil || m.Origin.PgDump.EnvVar != "SHOP_DATABASE_URL" || m.Addon != "" {
+	m, restored := w.dumpArchive("SHOP_DATABASE_URL/SHOP_DATABASE_URL/", name)
+	if m.Origin.PgDump == nil || m.Origin.PgDump.EnvVar != "SHOP_DATABASE_URL" || m.Addon != "" || m.Bytes < 50e6 {
 		t.Errorf("manifest %+v", m)
+	}
+	if got, _ := w.pg.Query(restored, "SELECT count(*) FROM blobs"); strings.TrimSpace(got) != "52000" {
+		t.Errorf("restored %s blobs, want 52000", got)
 	}
 	if !strings.Contains(out, "summary: archived") || !strings.Contains(out, "database=SHOP_DATABASE_URL") {
 		t.Errorf("summary missing")
@@ -162,7 +168,7 @@ func TestBackupHerokuTargetWithPgDump(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	m := w.dumpArchive("shop/DATABASE/", name)
+	m, _ := w.dumpArchive("shop/DATABASE/", name)
 	if m.App != "shop" || m.Database != "DATABASE" || m.Addon == "" || !strings.HasPrefix(m.Backup, "dump-") {
 		t.Errorf("manifest %+v", m)
 	}
