@@ -1,6 +1,6 @@
-// Package archive is the backup job: for each target it gets a Heroku backup (a new capture or
-// the newest existing one), streams it from its signed URL into a Store, and writes a manifest
-// beside it.
+// Package archive is the backup job: for each target it takes a backup from a Source, checks it
+// as it streams (header before the first byte is stored, structure, SHA-256) into a Store, and
+// writes a manifest beside it.
 package archive
 
 import (
@@ -18,45 +18,25 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgoffsite/pgoffsite/internal/fetch"
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-// Modes of getting a backup.
-const (
-	ModeCapture = "capture" // ask Heroku for a new backup
-	ModeLatest  = "latest"  // archive the newest successful backup Heroku already has
-)
-
-// Heroku is what the job needs from Heroku.
-type Heroku interface {
-	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
-	Capture(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
-	Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer, error)) (heroku.Transfer, error)
-	Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
-	PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error)
-}
-
-// canceler stops a running capture on Heroku (used when our deadline passes).
-type canceler interface {
-	Cancel(ctx context.Context, db heroku.Database, t heroku.Transfer) error
-}
-
-// Downloader reads a backup from its signed URL and tells its exact length. It calls url for the
-// first URL and again whenever that one expires.
-type Downloader interface {
-	Open(ctx context.Context, url fetch.URLFunc) (io.ReadCloser, int64, error)
-}
-
-// Target is one database to archive, named as the user named it.
+// Target is one database to archive, named as the user named it: a Heroku app and database, or
+// (Env) the name of a variable in pgoffsite's own environment holding a Postgres URL, in Database
+// with App "env".
 type Target struct {
 	App      string
 	Database string
+	Env      bool
 }
 
-func (t Target) String() string { return t.App + ":" + t.Database }
+func (t Target) String() string {
+	if t.Env {
+		return "env:" + t.Database
+	}
+	return t.App + ":" + t.Database
+}
 
 // Result is what happened to one target.
 type Result struct {
@@ -81,15 +61,11 @@ func (r Result) PartlyChecked() bool { return len(r.FramingOnly) > 0 || r.OtherF
 
 // Job archives targets.
 type Job struct {
-	Heroku         Heroku
-	Download       Downloader
-	Store          store.Store
-	Mode           string
-	MaxAge         time.Duration // latest mode: refuse an older backup
-	CaptureTimeout time.Duration
-	Version        string
-	Log            zerolog.Logger
-	Now            func() time.Time
+	Source  Source
+	Store   store.Store
+	Version string
+	Log     zerolog.Logger
+	Now     func() time.Time
 	// ProgressEvery is the interval of progress lines while a capture runs or bytes stream.
 	ProgressEvery time.Duration
 	// Live, when set (a terminal, as under `heroku run`), gets a progress line redrawn each second.
@@ -135,7 +111,7 @@ func (j *Job) Archive(ctx context.Context, t Target) Result {
 	start := j.now()
 	log := j.Log.With().Str("app", t.App).Str("database", t.Database).Logger()
 	ctx = log.WithContext(ctx) // the download and the store warn of stalls through it
-	log.Info().Str("mode", j.Mode).Msg("target started")
+	log.Info().Msg("target started")
 	res := Result{Target: t}
 	err := j.archive(ctx, log, t, &res)
 	res.Duration = j.now().Sub(start)
@@ -154,47 +130,42 @@ func (j *Job) Archive(ctx context.Context, t Target) Result {
 }
 
 func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Result) error {
-	db, err := j.Heroku.Resolve(ctx, t.App, t.Database)
+	b, err := j.Source.Open(ctx, t)
 	if err != nil {
 		return err
 	}
-	log = log.With().Str("addon", db.AddonName).Logger()
-	backup, err := j.backup(ctx, log, db)
-	if err != nil {
-		return err
-	}
-	res.Backup = backup.Name()
+	defer b.Body.Close()
+	meta, size := b.Meta, b.Size
+	res.Backup = meta.Backup
 	log = log.With().Str("backup", res.Backup).Logger()
-
-	var urls atomic.Int32
-	publicURL := func(ctx context.Context) (string, time.Time, error) {
-		if urls.Add(1) > 1 {
-			log.Info().Msg("renewing the backup's download URL")
-		}
-		signed, err := j.Heroku.PublicURL(ctx, db, backup)
-		return signed.URL.Reveal(), signed.ExpiresAt, err
-	}
-	body, size, err := j.Download.Open(ctx, publicURL)
-	if err != nil {
-		return fmt.Errorf("archive: download app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
-	}
-	defer body.Close()
-	if backup.ProcessedBytes > 0 && backup.ProcessedBytes != size {
-		// Unverified whether processed_bytes always equals the stored object's size: note, don't fail.
-		log.Warn().Int64("heroku_bytes", backup.ProcessedBytes).Int64("download_bytes", size).Msg("download size differs from Heroku's processed_bytes")
+	where := fmt.Sprintf("target=%s backup=%s", t, res.Backup)
+	if !t.Env {
+		where = fmt.Sprintf("app=%s database=%s backup=%s", t.App, t.Database, res.Backup)
 	}
 
 	// Look at the archive header before anything is uploaded: an error page must never land as a dump.
-	br := bufio.NewReaderSize(body, 64<<10)
-	peek, _ := br.Peek(int(min(size, 4096)))
+	br := bufio.NewReaderSize(b.Body, 64<<10)
+	peekLen := int64(4096)
+	if size >= 0 {
+		peekLen = min(size, peekLen)
+	}
+	peek, perr := br.Peek(int(peekLen))
 	header, err := pgdump.ReadHeader(bytesReader(peek))
 	if err != nil {
-		return fmt.Errorf("archive: check download app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
+		if perr != nil && perr != io.EOF && perr != bufio.ErrBufferFull {
+			// The source failed before a header arrived: its own words say more than the format.
+			return fmt.Errorf("archive: read %s: %w", where, perr)
+		}
+		return fmt.Errorf("archive: check download %s: %w", where, err)
 	}
-	log.Info().Int64("bytes", size).Str("pg_dump_version", header.DumpVersion).Str("server_version", header.ServerVersion).
+	ev := log.Info()
+	if size >= 0 {
+		ev = ev.Int64("bytes", size)
+	}
+	ev.Str("pg_dump_version", header.DumpVersion).Str("server_version", header.ServerVersion).
 		Str("compression", header.Compression).Msg("download started")
 
-	key := Key(db, backup)
+	key := Key(meta)
 	res.Key = key
 	res.Location = j.Store.Location(key)
 	hash := sha256.New()
@@ -203,7 +174,9 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	var stream io.Reader = io.TeeReader(br, hash)
 	var checked *checkedReader
 	if j.Check != CheckHeader {
-		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull, Size: size, Allowance: j.checkAllowance})}
+		// An unknown size counts as large: the check may then fall back to framing only.
+		chkSize := max(size, 0)
+		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull, Size: chkSize, Allowance: j.checkAllowance})}
 		defer checked.stop()
 		stream = checked
 	}
@@ -216,16 +189,21 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	case errors.Is(err, store.ErrExists):
 		res.AlreadyArchived = true
 	case err != nil:
-		return fmt.Errorf("archive: upload app=%s database=%s backup=%s: %w", t.App, t.Database, res.Backup, err)
+		return fmt.Errorf("archive: upload %s: %w", where, err)
 	}
-	res.Bytes = size
-	if counter.n.Load() != size {
+	n := counter.n.Load()
+	if !counter.eof.Load() || (size >= 0 && n != size) {
 		// The store found the object before reading everything: no full hash to write a manifest with.
+		res.Bytes = max(size, n)
 		return nil
 	}
+	res.Bytes = n
 	res.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	if meta.FinishedAt.IsZero() {
+		meta.FinishedAt = j.now()
+	}
 	if !res.AlreadyArchived {
-		ev := log.Info().Int64("bytes", size).Str("rate", Rate(size, j.now().Sub(started)))
+		ev := log.Info().Int64("bytes", n).Str("rate", Rate(n, j.now().Sub(started)))
 		if checked != nil {
 			// How long the download waited for decompression: what the check cost in time.
 			ev = ev.Str("check_waited", checked.chk.Held().Round(time.Millisecond).String())
@@ -233,7 +211,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		ev.Msg("upload finished")
 	}
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
-	m := j.manifest(db, backup, header, res)
+	m := j.manifest(meta, header, res)
 	if checked != nil && checked.summary != nil {
 		sum := checked.summary
 		m.Structure = sum
@@ -246,100 +224,39 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("archive: manifest app=%s database=%s: %w", t.App, t.Database, err)
+		return fmt.Errorf("archive: manifest %s: %w", where, err)
 	}
 	mkey := ManifestKey(key)
 	err = j.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
 	if err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("archive: write manifest app=%s database=%s backup=%s (the dump itself is at %s): %w",
-			t.App, t.Database, res.Backup, res.Location, err)
+		return fmt.Errorf("archive: write manifest %s (the dump itself is at %s): %w", where, res.Location, err)
 	}
 	return nil
 }
 
-// backup returns the Heroku backup to archive: a new capture, or the newest existing one.
-func (j *Job) backup(ctx context.Context, log zerolog.Logger, db heroku.Database) (heroku.Transfer, error) {
-	if j.Mode == ModeLatest {
-		b, err := j.Heroku.Latest(ctx, db)
-		if err != nil {
-			return b, err
-		}
-		age := j.now().Sub(b.FinishedAt.Time)
-		if j.MaxAge > 0 && age > j.MaxAge {
-			return b, fmt.Errorf("archive: latest backup app=%s database=%s: the newest successful backup, %s, finished %s ago (at %s), older than BACKUP_MAX_AGE=%s: check that Heroku's backup schedule runs (heroku pg:backups:schedules -a %s), or use BACKUP_MODE=capture",
-				db.App, db.Attachment, b.Name(), age.Round(time.Minute), b.FinishedAt.UTC().Format(time.RFC3339), j.MaxAge, db.App)
-		}
-		log.Info().Str("backup", b.Name()).Str("finished_at", b.FinishedAt.UTC().Format(time.RFC3339)).
-			Str("age", age.Round(time.Second).String()).Msg("using latest backup")
-		return b, nil
-	}
-
-	b, err := j.Heroku.Capture(ctx, db)
-	if err != nil {
-		return b, err
-	}
-	log.Info().Str("backup", b.Name()).Str("transfer_uuid", b.UUID).Msg("capture started")
-	if r := b.Retention; r != nil && r.Full() {
-		// Heroku makes room for this capture by deleting the user's oldest manual backup.
-		log.Warn().Str("plan", db.Plan).Int("num_keep", r.NumKeep).Int("manual_backups", len(r.Manual)).
-			Str("deleted_backup", r.Manual[0].Name()).Msg(r.Warning(db))
-	}
-	var last time.Time
-	captured := b
-	b, err = j.Heroku.Wait(ctx, db, b, j.CaptureTimeout, func(p heroku.Transfer, perr error) {
-		if perr != nil {
-			// Each such poll has already spent its retries, so these lines come minutes apart.
-			log.Warn().Err(perr).Str("backup", p.Name()).Str("capture_timeout", j.CaptureTimeout.String()).
-				Msg("Heroku did not answer a poll of the capture; still waiting, up to BACKUP_CAPTURE_TIMEOUT")
-			return
-		}
-		if now := j.now(); now.Sub(last) >= j.progressEvery() {
-			last = now
-			ev := log.Info().Str("backup", p.Name()).Int64("processed_bytes", p.ProcessedBytes)
-			if p.SourceBytes != nil {
-				ev = ev.Int64("source_bytes", *p.SourceBytes)
-			}
-			ev.Bool("running", !p.StartedAt.IsZero()).Msg("capture in progress")
-		}
-	})
-	if err != nil {
-		if ctx.Err() == nil && !b.Finished() {
-			// Our deadline passed, not Heroku's: stop the capture rather than leave it running.
-			if c, ok := j.Heroku.(canceler); ok {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				if cerr := c.Cancel(cctx, db, captured); cerr != nil {
-					err = fmt.Errorf("%w (cancelling it on Heroku failed too: %v)", err, cerr)
-				} else {
-					err = fmt.Errorf("%w; the capture was cancelled on Heroku (raise BACKUP_CAPTURE_TIMEOUT if this database needs longer)", err)
-				}
-			}
-		}
-		return b, err
-	}
-	log.Info().Str("backup", b.Name()).Int64("processed_bytes", b.ProcessedBytes).Msg("capture finished")
-	return b, nil
-}
-
-func (j *Job) manifest(db heroku.Database, b heroku.Transfer, h pgdump.Header, res *Result) Manifest {
+// manifest describes the archive: neutral fields from the source's Meta, and for a Heroku
+// database the same top-level fields as archives made before sources were separate, so that
+// verify and people's scripts read old and new alike.
+func (j *Job) manifest(meta Meta, h pgdump.Header, res *Result) Manifest {
+	origin := meta.Origin
 	m := Manifest{
 		ManifestVersion:  1,
-		App:              db.App,
-		Database:         db.Attachment,
-		Addon:            db.AddonName,
-		BillingApp:       db.BillingApp,
-		Plan:             db.Plan,
-		Backup:           b.Name(),
-		TransferUUID:     b.UUID,
-		BackupCreatedAt:  b.CreatedAt.UTC(),
-		BackupFinishedAt: b.FinishedAt.UTC(),
-		Mode:             j.Mode,
+		App:              meta.App,
+		Database:         meta.Database,
+		Backup:           meta.Backup,
+		BackupCreatedAt:  meta.CreatedAt.UTC(),
+		BackupFinishedAt: meta.FinishedAt.UTC(),
+		Mode:             meta.Mode,
 		Bytes:            res.Bytes,
 		SHA256:           res.SHA256,
 		Key:              res.Key,
 		ArchivedAt:       j.now().UTC().Truncate(time.Second),
 		PgDump:           h,
 		PgoffsiteVersion: j.Version,
+		Origin:           &origin,
+	}
+	if hk := origin.Heroku; hk != nil {
+		m.Addon, m.BillingApp, m.Plan, m.TransferUUID = hk.Addon, hk.BillingApp, hk.Plan, hk.TransferUUID
 	}
 	return m
 }
@@ -368,16 +285,24 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 				now := j.now()
 				elapsed := now.Sub(started)
 				eta := "?"
-				if n > 0 && n < size {
+				if size >= 0 && n > 0 && n < size {
 					eta = time.Duration(float64(elapsed) * float64(size-n) / float64(n)).Round(time.Second).String()
 				}
 				if j.Live != nil {
-					fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, bytesIEC(n), bytesIEC(size),
-						100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta)
+					if size >= 0 {
+						fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, bytesIEC(n), bytesIEC(size),
+							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta)
+					} else {
+						fmt.Fprintf(j.Live, "\r\033[K%s  %s  %s", backup, bytesIEC(n), Rate(n, elapsed))
+					}
 				}
 				if now.Sub(lastLog) >= every {
 					lastLog = now
-					log.Info().Int64("bytes", n).Int64("total", size).Str("rate", Rate(n, elapsed)).Str("eta", eta).Msg("transfer in progress")
+					ev := log.Info().Int64("bytes", n)
+					if size >= 0 {
+						ev = ev.Int64("total", size).Str("eta", eta)
+					}
+					ev.Str("rate", Rate(n, elapsed)).Msg("transfer in progress")
 				}
 			}
 		}
@@ -462,12 +387,16 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 func (c *checkedReader) stop() { _, _ = c.chk.Close() }
 
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r   io.Reader
+	n   atomic.Int64
+	eof atomic.Bool // the stream ended well: the hash covers all of it
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
 	return n, err
 }

@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,12 +17,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgoffsite/pgoffsite/internal/fetch"
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -45,7 +42,7 @@ func (m *memStore) Put(ctx context.Context, obj store.Object, r io.Reader) error
 	if err != nil {
 		return err
 	}
-	if int64(len(b)) != obj.Size {
+	if obj.Size != store.UnknownSize && int64(len(b)) != obj.Size {
 		return store.ErrSizeMismatch
 	}
 	m.mu.Lock()
@@ -64,52 +61,6 @@ func (m *memStore) Location(key string) string { return "mem://" + key }
 
 var _ store.Store = (*memStore)(nil)
 
-type fakeHeroku struct {
-	db       heroku.Database
-	backup   heroku.Transfer
-	url      string
-	captures int
-	waitErr  error // Wait fails with it, leaving the transfer unfinished
-	pollErr  error // Wait reports a poll failing with it before the capture finishes
-	cancels  int
-}
-
-func (f *fakeHeroku) Cancel(ctx context.Context, db heroku.Database, t heroku.Transfer) error {
-	f.cancels++
-	return nil
-}
-
-func (f *fakeHeroku) Resolve(ctx context.Context, app, database string) (heroku.Database, error) {
-	if database != "DATABASE_URL" {
-		return heroku.Database{}, fmt.Errorf("heroku: resolve app=%s database=%s: Unknown database", app, database)
-	}
-	return f.db, nil
-}
-
-func (f *fakeHeroku) Capture(ctx context.Context, db heroku.Database) (heroku.Transfer, error) {
-	f.captures++
-	return f.backup, nil
-}
-
-func (f *fakeHeroku) Wait(ctx context.Context, db heroku.Database, t heroku.Transfer, timeout time.Duration, progress func(heroku.Transfer, error)) (heroku.Transfer, error) {
-	if f.pollErr != nil {
-		progress(t, f.pollErr)
-	}
-	progress(t, nil)
-	if f.waitErr != nil {
-		return heroku.Transfer{Num: t.Num}, f.waitErr
-	}
-	return t, nil
-}
-
-func (f *fakeHeroku) Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error) {
-	return f.backup, nil
-}
-
-func (f *fakeHeroku) PublicURL(ctx context.Context, db heroku.Database, t heroku.Transfer) (heroku.SignedURL, error) {
-	return heroku.SignedURL{URL: heroku.Secret(f.url), ExpiresAt: time.Now().Add(time.Hour)}, nil
-}
-
 // realDump is a real pg_dump 15 archive (uncompressed, written to a pipe as Heroku's are).
 func realDump(t testing.TB) []byte {
 	b, err := os.ReadFile("testdata/shop.dump")
@@ -119,65 +70,41 @@ func realDump(t testing.TB) []byte {
 	return b
 }
 
-func newJob(t testing.TB, body []byte, mode string) (*Job, *fakeHeroku, *memStore, *bytes.Buffer) {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" || r.Method != http.MethodGet {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		http.ServeContent(w, r, "b.dump", time.Time{}, bytes.NewReader(body))
-	}))
-	t.Cleanup(srv.Close)
-	ok := true
-	finished := time.Date(2026, 11, 23, 2, 3, 4, 0, time.UTC)
-	fh := &fakeHeroku{
-		db: heroku.Database{App: "shop", Attachment: "DATABASE", AddonID: "a1", AddonName: "postgresql-x-1", BillingApp: "shop"},
-		backup: heroku.Transfer{UUID: "u-1", Num: 42, FromType: "pg_dump", ToType: "gof3r", Succeeded: &ok,
-			CreatedAt: heroku.Time{Time: finished.Add(-time.Minute)}, FinishedAt: heroku.Time{Time: finished}, ProcessedBytes: int64(len(body))},
-		url: srv.URL + "/backup.dump?X-Amz-Signature=topsecret",
-	}
-	store := &memStore{}
-	var logs bytes.Buffer
-	j := &Job{Heroku: fh, Download: &fetch.Ranged{Options: fetch.Options{ChunkSize: 64 << 10}}, Store: store, Mode: mode, MaxAge: 26 * time.Hour,
-		Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
-	return j, fh, store, &logs
+// bytesSource yields body as a backup of shop's DATABASE, b042, of known or unknown size.
+type bytesSource struct {
+	body    []byte
+	unknown bool                          // Size is store.UnknownSize
+	wrap    func(*bytes.Reader) io.Reader // e.g. throttled
 }
 
-func TestArchiveWritesDumpAndManifest(t *testing.T) {
-	body := realDump(t)
-	j, fh, store, logs := newJob(t, body, ModeCapture)
-	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	if res.Err != nil {
-		t.Fatal(res.Err)
+var finished = time.Date(2026, 11, 23, 2, 3, 4, 0, time.UTC)
+
+func (s *bytesSource) Open(ctx context.Context, t Target) (Backup, error) {
+	var r io.Reader = bytes.NewReader(s.body)
+	if s.wrap != nil {
+		r = s.wrap(bytes.NewReader(s.body))
 	}
-	if fh.captures != 1 {
-		t.Errorf("captures = %d, want 1", fh.captures)
+	size := int64(len(s.body))
+	if s.unknown {
+		size = store.UnknownSize
 	}
-	wantKey := "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.dump"
-	if res.Key != wantKey {
-		t.Errorf("key = %q, want %q", res.Key, wantKey)
-	}
-	if !bytes.Equal(store.objects[wantKey], body) {
-		t.Fatal("archived bytes differ from the download")
-	}
-	sum := sha256.Sum256(body)
-	var m Manifest
-	if err := json.Unmarshal(store.objects[ManifestKey(wantKey)], &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(body)) || m.Backup != "b042" || m.TransferUUID != "u-1" ||
-		m.Key != wantKey || m.PgDump.FormatVersion != "1.14.0" || m.Structure == nil || len(m.Structure.Tables) == 0 || m.PgoffsiteVersion != "test" {
-		t.Errorf("manifest = %+v", m)
-	}
-	if strings.Contains(logs.String(), "topsecret") {
-		t.Error("the signed URL's signature reached the log")
-	}
+	return Backup{Meta: Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: finished, FinishedAt: finished, Mode: "latest",
+		Origin: Origin{Source: "pgbackups", Heroku: &HerokuOrigin{App: "shop", Attachment: "DATABASE", Addon: "postgresql-x-1", BillingApp: "shop"}}},
+		Body: io.NopCloser(r), Size: size}, nil
+}
+
+func newJob(t testing.TB, body []byte) (*Job, *bytesSource, *memStore, *bytes.Buffer) {
+	t.Helper()
+	src := &bytesSource{body: body}
+	store := &memStore{}
+	var logs bytes.Buffer
+	j := &Job{Source: src, Store: store, Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
+	return j, src, store, &logs
 }
 
 func TestArchiveRefusesErrorPageBeforeUpload(t *testing.T) {
 	page := []byte("<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>")
-	j, _, store, _ := newJob(t, page, ModeCapture)
+	j, _, store, _ := newJob(t, page)
 	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "not a pg_dump custom-format archive") {
 		t.Fatalf("err = %v, want a refusal naming the format", res.Err)
@@ -187,80 +114,13 @@ func TestArchiveRefusesErrorPageBeforeUpload(t *testing.T) {
 	}
 }
 
-func TestArchiveLatestRefusesOldBackup(t *testing.T) {
-	j, fh, store, _ := newJob(t, realDump(t), ModeLatest)
-	j.MaxAge = 30 * time.Minute
-	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	if res.Err == nil || !strings.Contains(res.Err.Error(), "BACKUP_MAX_AGE") {
-		t.Fatalf("err = %v, want BACKUP_MAX_AGE refusal", res.Err)
-	}
-	if fh.captures != 0 || store.puts != 0 {
-		t.Errorf("captures=%d puts=%d, want 0 0", fh.captures, store.puts)
-	}
-}
-
-func TestArchiveTwiceIsAlreadyArchived(t *testing.T) {
-	j, _, store, _ := newJob(t, realDump(t), ModeLatest)
-	first := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	second := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	if first.Err != nil || second.Err != nil {
-		t.Fatal(first.Err, second.Err)
-	}
-	if !second.AlreadyArchived || first.AlreadyArchived {
-		t.Errorf("already archived: first=%v second=%v", first.AlreadyArchived, second.AlreadyArchived)
-	}
-	if len(store.objects) != 2 {
-		t.Errorf("%d objects, want dump + manifest", len(store.objects))
-	}
-}
-
-func TestRunContinuesAfterAFailure(t *testing.T) {
-	j, _, store, _ := newJob(t, realDump(t), ModeCapture)
-	results := j.Run(context.Background(), []Target{{App: "shop", Database: "NOPE"}, {App: "shop", Database: "DATABASE_URL"}})
-	if results[0].Err == nil || results[1].Err != nil {
-		t.Fatalf("results: %v / %v", results[0].Err, results[1].Err)
-	}
-	if len(store.objects) != 2 {
-		t.Errorf("%d objects, want 2", len(store.objects))
-	}
-	if !errors.Is(results[0].Err, results[0].Err) || !strings.Contains(results[0].Err.Error(), "database=NOPE") {
-		t.Errorf("error does not name the target: %v", results[0].Err)
-	}
-}
-
-func TestCaptureDeadlineCancelsOnHeroku(t *testing.T) {
-	j, fh, store, _ := newJob(t, realDump(t), ModeCapture)
-	fh.waitErr = errors.New("heroku: wait for backup b042: not finished after 6h0m0s (BACKUP_CAPTURE_TIMEOUT)")
-	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	if res.Err == nil || !strings.Contains(res.Err.Error(), "cancelled on Heroku") || fh.cancels != 1 {
-		t.Fatalf("err = %v, cancels = %d", res.Err, fh.cancels)
-	}
-	if store.puts != 0 {
-		t.Error("something was stored")
-	}
-}
-
-// A Heroku outage while a capture runs is logged as it happens, and the run goes on.
-func TestCaptureOutageIsLogged(t *testing.T) {
-	j, fh, _, logs := newJob(t, realDump(t), ModeCapture)
-	fh.pollErr = errors.New("heroku: GET /client/v11/apps/shop/transfers/42: 503 Service Unavailable")
-	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "503 Service Unavailable") ||
-		!strings.Contains(logs.String(), "still waiting, up to BACKUP_CAPTURE_TIMEOUT") {
-		t.Errorf("the outage was not logged:\n%s", logs)
-	}
-}
-
 // discardStore counts bytes and keeps nothing: the benchmark measures the job's own path
 // (header check, SHA-256, counting) on top of the download.
 type discardStore struct{}
 
 func (discardStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	n, err := io.Copy(io.Discard, r)
-	if err == nil && n != obj.Size {
+	if err == nil && obj.Size != store.UnknownSize && n != obj.Size {
 		err = store.ErrSizeMismatch
 	}
 	return err
@@ -294,9 +154,8 @@ func BenchmarkArchive(b *testing.B) {
 	body := randomDump(b, 32)
 	for _, mode := range []string{CheckAuto, CheckFull, CheckHeader} {
 		b.Run(mode, func(b *testing.B) {
-			j, _, _, _ := newJob(b, body, ModeLatest)
+			j, _, _, _ := newJob(b, body)
 			j.Store = discardStore{}
-			j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
 			j.Check = mode
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
@@ -320,8 +179,7 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		t.Fatalf("the archive is %d bytes, under %d", len(body), pgdump.FullCheckBelow)
 	}
 	for _, mode := range []string{CheckAuto, CheckFull} {
-		j, _, store, logs := newJob(t, body, ModeLatest)
-		j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
+		j, _, store, logs := newJob(t, body)
 		j.Check = mode
 		j.checkAllowance = func(time.Duration) time.Duration { return 0 }
 		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
@@ -355,7 +213,7 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 // Content-Length is caught by the structure check, and nothing is stored.
 func TestArchiveRefusesDamagedDump(t *testing.T) {
 	body := realDump(t)
-	j, _, store, _ := newJob(t, body[:len(body)-100], ModeLatest)
+	j, _, store, _ := newJob(t, body[:len(body)-100])
 	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "the archive is damaged") {
 		t.Fatalf("err = %v", res.Err)
@@ -369,14 +227,14 @@ func TestArchiveRefusesDamagedDump(t *testing.T) {
 func TestArchiveCheckModes(t *testing.T) {
 	body := realDump(t)
 	for _, mode := range []string{"", CheckAuto, CheckFull, CheckHeader} {
-		j, _, store, _ := newJob(t, body[:len(body)-100], ModeLatest)
+		j, _, store, _ := newJob(t, body[:len(body)-100])
 		j.Check = mode
 		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 		if caught := res.Err != nil; caught != (mode != CheckHeader) {
 			t.Errorf("check %q, truncated archive: err = %v, %d objects stored", mode, res.Err, len(store.objects))
 		}
 
-		j, _, store, _ = newJob(t, body, ModeLatest)
+		j, _, store, _ = newJob(t, body)
 		j.Check = mode
 		res = j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 		if res.Err != nil {
@@ -458,15 +316,10 @@ func TestArchiveAutoRefusesDamageInASmallDump(t *testing.T) {
 	}{{"full speed", 12, 0}, {"2 MB/s", 3, 2_000_000}} {
 		t.Run(c.name, func(t *testing.T) {
 			for run := 0; run < c.runs; run++ {
-				j, _, store, _ := newJob(t, bad, ModeLatest)
+				j, src, store, _ := newJob(t, bad)
 				if c.bps > 0 {
-					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						http.ServeContent(w, r, "b.dump", time.Time{}, throttled{bytes.NewReader(bad), c.bps})
-					}))
-					t.Cleanup(srv.Close)
-					j.Heroku.(*fakeHeroku).url = srv.URL + "/backup.dump"
+					src.wrap = func(r *bytes.Reader) io.Reader { return throttled{r, c.bps} }
 				}
-				j.Download = &fetch.Ranged{Options: fetch.Options{Concurrency: 4, ChunkSize: 8 << 20}}
 				res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 				if res.Err == nil || !strings.Contains(res.Err.Error(), "the archive is damaged") || !strings.Contains(res.Err.Error(), "table public.blobs") {
 					t.Fatalf("run %d: err = %v (framing only: %v); want the damage found in table public.blobs", run+1, res.Err, res.FramingOnly)
@@ -476,5 +329,78 @@ func TestArchiveAutoRefusesDamageInASmallDump(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A stream of unknown length is stored to its end, counted, hashed and described like any other;
+// one that fails part-way publishes nothing and the target fails with the source's words.
+func TestArchiveUnknownSize(t *testing.T) {
+	body := realDump(t)
+	j, src, mem, _ := newJob(t, body)
+	src.unknown = true
+	res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(mem.objects[ManifestKey(res.Key)], &m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if !bytes.Equal(mem.objects[res.Key], body) || res.Bytes != int64(len(body)) || m.Bytes != int64(len(body)) ||
+		m.SHA256 != hex.EncodeToString(sum[:]) || m.Structure == nil || len(m.Structure.Tables) == 0 {
+		t.Errorf("result %+v, manifest %+v", res, m)
+	}
+
+	j, src, mem, _ = newJob(t, body)
+	src.unknown = true
+	src.wrap = func(r *bytes.Reader) io.Reader {
+		return io.MultiReader(io.LimitReader(r, int64(len(body)/2)), iotest.ErrReader(errors.New("pg_dump: error: connection to server lost")))
+	}
+	res = j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "connection to server lost") || !strings.Contains(res.Err.Error(), "app=shop database=DATABASE_URL") {
+		t.Fatalf("err = %v, want pg_dump's words and the target", res.Err)
+	}
+	if len(mem.objects) != 0 {
+		t.Errorf("%d objects stored", len(mem.objects))
+	}
+}
+
+// metaSource yields a dump that is not Heroku's: the manifest's Heroku fields stay empty and the
+// origin block says where it came from.
+type metaSource struct {
+	body []byte
+	meta Meta
+}
+
+func (s metaSource) Open(ctx context.Context, t Target) (Backup, error) {
+	return Backup{Meta: s.meta, Body: io.NopCloser(bytes.NewReader(s.body)), Size: store.UnknownSize}, nil
+}
+
+func TestArchiveManifestOfAnotherSource(t *testing.T) {
+	started := time.Date(2026, 12, 1, 9, 30, 5, 0, time.UTC)
+	j, _, mem, _ := newJob(t, nil)
+	j.Source = metaSource{body: realDump(t), meta: Meta{App: "SHOP_DATABASE_URL", Database: "SHOP_DATABASE_URL", Backup: "dump-0a1b2c3d",
+		At: started, CreatedAt: started, Mode: "pg_dump",
+		Origin: Origin{Source: "pg_dump", PgDump: &DumpOrigin{EnvVar: "SHOP_DATABASE_URL", ClientVersion: "16.4", ServerVersion: "15.8"}}}}
+	res := j.Archive(context.Background(), Target{App: "env", Database: "SHOP_DATABASE_URL", Env: true})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	const want = "SHOP_DATABASE_URL/SHOP_DATABASE_URL/2026/12/01/SHOP_DATABASE_URL-SHOP_DATABASE_URL-dump-0a1b2c3d-20261201T093005Z.dump"
+	if res.Key != want {
+		t.Fatalf("key %s, want %s", res.Key, want)
+	}
+	if info, ok := ParseKey(res.Key); !ok || info.Backup != "dump-0a1b2c3d" || !info.FinishedAt.Equal(started) {
+		t.Errorf("ParseKey = %+v, %v", info, ok)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(mem.objects[ManifestKey(res.Key)], &m); err != nil {
+		t.Fatal(err)
+	}
+	origin, _ := m["origin"].(map[string]any)
+	if m["addon"] != "" || m["transfer_uuid"] != "" || m["mode"] != "pg_dump" || origin["source"] != "pg_dump" ||
+		m["backup_finished_at"] != "2026-11-23T03:03:04Z" { // the job's clock when the stream ended
+		t.Errorf("manifest %v", m)
 	}
 }

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 )
 
 // Manifest is written beside each dump (same key, .json): what the archive is and how to check it.
+// The top-level fields are those of archives made before sources were separate (the Heroku ones
+// empty for other sources); Origin holds what only one kind of source knows.
 type Manifest struct {
 	ManifestVersion  int           `json:"manifest_version"`
 	App              string        `json:"app"`
@@ -34,20 +37,20 @@ type Manifest struct {
 	// it. Absent with ARCHIVE_CHECK=header.
 	Structure        *pgdump.Summary `json:"structure,omitempty"`
 	PgoffsiteVersion string          `json:"pgoffsite_version"`
+	// Origin is absent from archives made before sources were separate: all of them pgbackups.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Key is where a backup's dump lands, relative to the store's prefix:
-// <app>/<database>/<YYYY>/<MM>/<DD>/<app>-<database>-<backup>-<finished, UTC>.dump.
-// It depends only on the Heroku backup, so archiving the same backup twice meets the same key
-// (and the store's no-overwrite rule) instead of making a second copy; it sorts by time.
-func Key(db heroku.Database, b heroku.Transfer) string {
-	at := b.FinishedAt.UTC()
-	if at.IsZero() {
-		at = b.CreatedAt.UTC()
-	}
-	name := KeyDatabase(db.Attachment)
-	return fmt.Sprintf("%s/%s/%s/%s-%s-%s-%s.dump", db.App, name, at.Format(keyDateLayout),
-		db.App, name, b.Name(), at.Format(keyTimeLayout))
+// <app>/<database>/<YYYY>/<MM>/<DD>/<app>-<database>-<backup>-<at, UTC>.dump, database being
+// KeyDatabase(m.Database). It depends only on the backup, so archiving the same Heroku backup
+// twice meets the same key (and the store's no-overwrite rule) instead of making a second copy;
+// it sorts by time.
+func Key(m Meta) string {
+	at := m.At.UTC()
+	name := KeyDatabase(m.Database)
+	return fmt.Sprintf("%s/%s/%s/%s-%s-%s-%s.dump", m.App, name, at.Format(keyDateLayout),
+		m.App, name, m.Backup, at.Format(keyTimeLayout))
 }
 
 const (
@@ -85,9 +88,15 @@ func ParseKey(key string) (k KeyInfo, ok bool) {
 		return k, false
 	}
 	k.Backup, k.FinishedAt = rest[:i], at
-	k.Num, _ = heroku.ParseBackupName(k.Backup)
+	if m := backupNumRE.FindStringSubmatch(k.Backup); m != nil {
+		k.Num, _ = strconv.Atoi(m[1])
+	}
 	return k, true
 }
+
+// backupNumRE is a Heroku backup name (b042, a007, c003, r010): its number orders backups that
+// finished in the same second.
+var backupNumRE = regexp.MustCompile(`^[abcr](\d+)$`)
 
 // ManifestKey is the manifest's key beside a dump key.
 func ManifestKey(dumpKey string) string {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -14,11 +16,13 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -54,30 +58,20 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		removeStaleTemps(log, cfg.Archive.Dir)
 	}
 	job := &archive.Job{
-		Heroku: heroku.New(heroku.Options{
-			APIKey:      cfg.HerokuAPIKey,
-			PlatformURL: cfg.HerokuAPIURL,
-			DataURL:     cfg.HerokuDataAPIURL,
-			UserAgent:   version.UserAgent(),
-			RetryBudget: herokuRetryBudget,
-		}),
-		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
-		Store:          store,
-		Mode:           cfg.Mode,
-		MaxAge:         cfg.MaxAge,
-		CaptureTimeout: cfg.CaptureTimeout,
-		Version:        version.Version,
-		Log:            log,
-		Check:          cfg.Check,
+		Source:  newSource(cfg),
+		Store:   store,
+		Version: version.Version,
+		Log:     log,
+		Check:   cfg.Check,
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		job.Live = stderr // `heroku run` gives a terminal: show a live progress line
 	}
 	targets := make([]archive.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {
-		targets[i] = archive.Target{App: t.App, Database: t.Database}
+		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).
+	log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
 		Str("archive", cfg.Archive.String()).Msg("backup run started")
 	started := time.Now()
 	if err := notifier.Start(ctx); err != nil {
@@ -91,6 +85,40 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	notifyFinish(ctx, log, notifier, "backup", started, results)
 	return code
 }
+
+// sources sends env:VAR targets to pg_dump, and Heroku targets to the BACKUP_METHOD's source.
+type sources struct{ heroku, env archive.Source }
+
+func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
+	if t.Env {
+		return s.env.Open(ctx, t)
+	}
+	return s.heroku.Open(ctx, t)
+}
+
+func newSource(cfg config.Config) archive.Source {
+	hk := heroku.New(heroku.Options{
+		APIKey:      cfg.HerokuAPIKey,
+		PlatformURL: cfg.HerokuAPIURL,
+		DataURL:     cfg.HerokuDataAPIURL,
+		UserAgent:   version.UserAgent(),
+		RetryBudget: herokuRetryBudget,
+	})
+	env := &dumpsource.Source{Locate: dumpsource.Env{}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
+	if cfg.Method == config.MethodPgDump {
+		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}}
+	}
+	return sources{env: env, heroku: &pgbackups.Source{
+		Heroku:         hk,
+		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
+		Mode:           cfg.Mode,
+		MaxAge:         cfg.MaxAge,
+		CaptureTimeout: cfg.CaptureTimeout,
+	}}
+}
+
+// dumpSilence is how long pg_dump may write nothing; 0 is dumpsource's default. Tests shorten it.
+var dumpSilence time.Duration
 
 // notifyFinish reports the run to the monitor and the webhook. It runs even after a SIGTERM
 // (that is when a report matters most), within its own short bound, and never changes the result.
@@ -125,7 +153,20 @@ func badConfig(stderr io.Writer, err error) int {
 // secrets are the configured values that must never be written anywhere, and extra ones a
 // command knows of (a database URL given on the command line).
 func secrets(cfg config.Config, extra ...string) []string {
-	return append([]string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}, extra...)
+	s := []string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
+	for _, t := range cfg.Targets {
+		if t.Env {
+			// The database URL of an env:VAR target, and its password alone.
+			raw := os.Getenv(t.Database)
+			s = append(s, raw)
+			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+				if p, ok := u.User.Password(); ok {
+					s = append(s, p)
+				}
+			}
+		}
+	}
+	return append(s, extra...)
 }
 
 // newRedactor scrubs the secrets from everything a command writes.

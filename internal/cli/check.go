@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -42,15 +45,23 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	c := &checker{w: newRedactor(cfg).Wrap(stdout)}
-	c.ok("configuration: %d target(s), mode %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Archive)
+	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, cfg.Archive)
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
-	if !checkKey(ctx, c, hk) {
+	herokuTargets := slices.ContainsFunc(cfg.Targets, func(t config.Target) bool { return !t.Env })
+	if herokuTargets && !checkKey(ctx, c, hk) {
 		return finishCheck(c)
 	}
 	for _, t := range cfg.Targets {
-		checkTarget(ctx, c, hk, cfg, t)
+		switch {
+		case t.Env:
+			checkDump(ctx, c, cfg, t, dumpsource.Env{})
+		case cfg.Method == config.MethodPgDump:
+			checkDump(ctx, c, cfg, t, dumpsource.Heroku{API: hk})
+		default:
+			checkTarget(ctx, c, hk, cfg, t)
+		}
 	}
 
 	st, err := openStore(ctx, cfg)
@@ -140,20 +151,20 @@ func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.C
 	c.ok("%s: add-on %s (%s) attached as %s%s", t, db.AddonName, db.Plan, db.Attachment, billed)
 	b, err := hk.Latest(ctx, db)
 	switch {
-	case err != nil && cfg.Mode == archive.ModeLatest:
+	case err != nil && cfg.Mode == pgbackups.ModeLatest:
 		c.fail("%s: %v", t, err)
 	case err != nil:
 		c.warn("%s: Heroku has no successful backup yet (capture mode makes one each run)", t)
 	default:
 		age := time.Since(b.FinishedAt.Time).Round(time.Minute)
-		if cfg.Mode == archive.ModeLatest && age > cfg.MaxAge {
+		if cfg.Mode == pgbackups.ModeLatest && age > cfg.MaxAge {
 			c.fail("%s: newest backup %s is %s old, older than BACKUP_MAX_AGE=%s: check `heroku pg:backups:schedules -a %s`", t, b.Name(), age, cfg.MaxAge, db.App)
 		} else {
 			c.ok("%s: newest Heroku backup %s, %s old, %d bytes", t, b.Name(), age, b.ProcessedBytes)
 		}
 	}
 
-	if cfg.Mode == archive.ModeCapture {
+	if cfg.Mode == pgbackups.ModeCapture {
 		if r, err := hk.Retention(ctx, db); err != nil {
 			c.warn("%s: could not count Heroku's manual backups: %v", t, err)
 		} else {
@@ -170,16 +181,47 @@ func checkTarget(ctx context.Context, c *checker, hk targetChecker, cfg config.C
 		for i, s := range ss {
 			names[i] = s.String()
 		}
-		if cfg.Mode == archive.ModeCapture {
+		if cfg.Mode == pgbackups.ModeCapture {
 			c.ok("%s: a Heroku backup schedule exists (%s): with BACKUP_MODE=latest each run archives its newest backup instead of capturing", t, strings.Join(names, "; "))
 		} else {
 			c.ok("%s: Heroku backup schedule: %s", t, strings.Join(names, "; "))
 		}
-	case cfg.Mode == archive.ModeCapture:
+	case cfg.Mode == pgbackups.ModeCapture:
 		c.warn("%s: no Heroku backup schedule: create one with %s before setting BACKUP_MODE=latest", t, create)
 	default:
 		c.warn("%s: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with %s", t, create)
 	}
+}
+
+// checkDump checks a target backed up with pg_dump: its URL is found, the server answers, and
+// pg_dump is new enough for it; it tells the database's size.
+func checkDump(ctx context.Context, c *checker, cfg config.Config, t config.Target, loc dumpsource.Locator) {
+	db, err := loc.Locate(ctx, archive.Target{App: t.App, Database: t.Database, Env: t.Env})
+	if err != nil {
+		c.fail("%s: %v", t, err)
+		return
+	}
+	p, err := dumpsource.Check(ctx, db, cfg.PgDumpPath, secrets(cfg)...)
+	if err != nil {
+		c.fail("%s: %v", t, err)
+		if p.ServerVersion == "" {
+			c.fix("check the URL in %s and that this dyno can reach the server", envOrAttachment(t))
+		}
+		return
+	}
+	c.ok("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, sizeIEC(p.Bytes), p.PgDump, p.ClientVersion)
+}
+
+func envOrAttachment(t config.Target) string {
+	if t.Env {
+		return t.Database
+	}
+	return "the attachment's config var on " + t.App
+}
+
+// sizeIEC is a database size for people: "1.2 GiB on disk (the dump is usually smaller)".
+func sizeIEC(n int64) string {
+	return fmt.Sprintf("%.1f MiB on disk (the dump is usually smaller)", float64(n)/(1<<20))
 }
 
 func finishCheck(c *checker) int {

@@ -106,7 +106,7 @@ func (w *world) run(env map[string]string, args ...string) (int, string) {
 }
 
 // configVars are cleared before each run so the machine's own environment cannot leak in.
-var configVars = []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BACKUP_MODE", "BACKUP_MAX_AGE",
+var configVars = []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BACKUP_MODE", "BACKUP_METHOD", "PG_DUMP_PATH", "BACKUP_MAX_AGE",
 	"BACKUP_CAPTURE_TIMEOUT", "HEROKU_API_URL", "HEROKU_DATA_API_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3",
 	"AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID", "LOG_LEVEL", "LOG_FORMAT",

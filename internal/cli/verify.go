@@ -78,8 +78,14 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		check(t, *key)
 	} else {
 		for _, t := range cfg.Targets {
-			target := archive.Target{App: t.App, Database: t.Database}
-			k, err := verify.Latest(ctx, src, t.App, t.Database)
+			target := archive.Target{App: t.App, Database: t.Database, Env: t.Env}
+			latest := verify.Latest
+			if t.Env {
+				latest = func(ctx context.Context, src verify.Source, _, variable string) (string, error) {
+					return verify.LatestEnv(ctx, src, variable)
+				}
+			}
+			k, err := latest(ctx, src, t.App, t.Database)
 			if err != nil {
 				results = append(results, archive.Result{Target: target, Err: err})
 				continue

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -48,8 +49,19 @@ func (e env) validate() (Config, Problems) {
 		NotifyOn:      strings.ToLower(e.NotifyOn),
 		S3SSEKMSKeyID: e.S3SSEKMSKeyID,
 	}
-	ck.apiKey(e.HerokuAPIKey)
 	c.Targets = ck.targets(e.Targets)
+	if herokuTargets(c.Targets) || len(c.Targets) == 0 {
+		ck.apiKey(e.HerokuAPIKey)
+	}
+	c.Method = strings.ToLower(e.Method)
+	if c.Method != MethodPGBackups && c.Method != MethodPgDump {
+		ck.add("BACKUP_METHOD", ck.q(e.Method)+" is not a method", "use pgbackups (Heroku's own backups) or pg_dump (run pg_dump against the database)")
+	}
+	if c.PgDumpPath = e.PgDumpPath; c.PgDumpPath != "" {
+		if fi, err := os.Stat(c.PgDumpPath); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			ck.add("PG_DUMP_PATH", ck.q(c.PgDumpPath)+" is not an executable file", "point it at pg_dump, e.g. /usr/lib/postgresql/17/bin/pg_dump, or unset it to use pg_dump on PATH")
+		}
+	}
 	c.Archive = ck.archive(e.ArchiveURL)
 
 	if c.Mode != "capture" && c.Mode != "latest" {
@@ -143,6 +155,17 @@ func (ck *checker) targets(raw string) []Target {
 			ck.add(v, "contains a URL", "list Heroku app names (and optionally app:DATABASE), never a database URL")
 			continue
 		}
+		if name, ok := strings.CutPrefix(f, "env:"); ok {
+			if t, ok := ck.envTarget(name); ok {
+				if seen[f] {
+					ck.add(v, f+" is listed twice", "list each database once")
+					continue
+				}
+				seen[f] = true
+				targets = append(targets, t)
+			}
+			continue
+		}
 		// Only the first colon separates: other-app::DATABASE_URL keeps its own.
 		app, db, hasDB := strings.Cut(f, ":")
 		if !hasDB {
@@ -178,6 +201,45 @@ func (ck *checker) targets(raw string) []Target {
 		targets = append(targets, t)
 	}
 	return targets
+}
+
+// envVarRE is an environment variable's name as Heroku config vars spell them.
+var envVarRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// envTarget checks an env:VAR target: VAR is set in this environment to a postgres:// URL. The
+// value is a secret: never quoted.
+func (ck *checker) envTarget(name string) (Target, bool) {
+	const v = "BACKUP_TARGETS"
+	if !envVarRE.MatchString(name) {
+		ck.add(v, ck.q("env:"+name)+" does not name a variable", "write env:VAR with VAR in capitals, digits and underscores, e.g. env:BACKUP_DATABASE_URL")
+		return Target{}, false
+	}
+	raw := strings.TrimSpace(os.Getenv(name))
+	switch {
+	case raw == "":
+		ck.add(name, "not set (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, e.g. by attaching a read-only credential: heroku addons:attach ADDON --credential backup --as "+strings.TrimSuffix(name, "_URL")+" -a THIS_APP")
+		return Target{}, false
+	case !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://"):
+		ck.add(name, "is not a postgres:// URL (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, postgres://user:password@host:port/database")
+		return Target{}, false
+	}
+	if u, err := url.Parse(raw); err == nil {
+		if p, ok := u.User.Password(); ok {
+			ck.secrets = append(ck.secrets, p)
+		}
+	}
+	ck.secrets = append(ck.secrets, raw)
+	return Target{App: "env", Database: name, Env: true}, true
+}
+
+// herokuTargets reports whether any target is a Heroku database (and so needs HEROKU_API_KEY).
+func herokuTargets(ts []Target) bool {
+	for _, t := range ts {
+		if !t.Env {
+			return true
+		}
+	}
+	return false
 }
 
 // canonicalDB gives the names the Heroku CLI resolves alike one spelling, for duplicate

@@ -16,13 +16,26 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
-// Target is one database to archive.
+// Target is one database to archive: a Heroku app's database, or (Env) a Postgres URL in
+// pgoffsite's own environment, named by its variable in Database (App is then "env").
 type Target struct {
 	App      string
 	Database string // as the Heroku CLI accepts it; DATABASE_URL when not given
+	Env      bool   // BACKUP_TARGETS named env:VAR
 }
 
-func (t Target) String() string { return t.App + ":" + t.Database }
+func (t Target) String() string {
+	if t.Env {
+		return "env:" + t.Database
+	}
+	return t.App + ":" + t.Database
+}
+
+// Backup methods of Heroku targets (BACKUP_METHOD).
+const (
+	MethodPGBackups = "pgbackups" // Heroku's own backups (capture or latest)
+	MethodPgDump    = "pg_dump"   // run pg_dump against the database's URL
+)
 
 // Archive is the destination named by ARCHIVE_URL.
 type Archive struct {
@@ -51,6 +64,8 @@ type Config struct {
 	Targets          []Target
 	Archive          Archive
 	Mode             string // "capture" or "latest"
+	Method           string // MethodPGBackups or MethodPgDump, for Heroku targets
+	PgDumpPath       string // PG_DUMP_PATH: "" is pg_dump on PATH
 	MaxAge           time.Duration
 	CaptureTimeout   time.Duration
 	Region           string // s3 only
@@ -122,6 +137,8 @@ type env struct {
 	Targets          string `envconfig:"BACKUP_TARGETS"`
 	ArchiveURL       string `envconfig:"ARCHIVE_URL"`
 	Mode             string `envconfig:"BACKUP_MODE" default:"capture"`
+	Method           string `envconfig:"BACKUP_METHOD" default:"pgbackups"`
+	PgDumpPath       string `envconfig:"PG_DUMP_PATH"`
 	MaxAge           string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
 	CaptureTimeout   string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
 	Region           string `envconfig:"AWS_REGION"`

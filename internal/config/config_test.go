@@ -76,7 +76,8 @@ func TestLoadValidS3(t *testing.T) {
 	}
 	want := Config{
 		HerokuAPIKey:     secretKey,
-		Targets:          []Target{{"shop-prod", "DATABASE_URL"}, {"shop-staging", "HEROKU_POSTGRESQL_PINK"}},
+		Targets:          []Target{{App: "shop-prod", Database: "DATABASE_URL"}, {App: "shop-staging", Database: "HEROKU_POSTGRESQL_PINK"}},
+		Method:           "pgbackups",
 		Archive:          Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
 		Mode:             "capture",
 		MaxAge:           26 * time.Hour,
@@ -202,7 +203,7 @@ func TestDatabaseForms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []Target{{"shop", db}, {"shop-two", "DATABASE_URL"}}
+			want := []Target{{App: "shop", Database: db}, {App: "shop-two", Database: "DATABASE_URL"}}
 			if !reflect.DeepEqual(c.Targets, want) {
 				t.Errorf("targets %v, want %v", c.Targets, want)
 			}
@@ -219,7 +220,7 @@ func TestTargetSeparators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Target{{"shop", "DATABASE_URL"}, {"shop-two", "DATABASE"}, {"third-app", "DATABASE_URL"}, {"other", "HEROKU_POSTGRESQL_RED_URL"}}
+	want := []Target{{App: "shop", Database: "DATABASE_URL"}, {App: "shop-two", Database: "DATABASE"}, {App: "third-app", Database: "DATABASE_URL"}, {App: "other", Database: "HEROKU_POSTGRESQL_RED_URL"}}
 	if !reflect.DeepEqual(c.Targets, want) {
 		t.Errorf("targets %v, want %v", c.Targets, want)
 	}

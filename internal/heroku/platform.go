@@ -243,3 +243,17 @@ func (c *Client) KeyExpiry(ctx context.Context) (expiresIn time.Duration, expire
 	}
 	return 0, false, false, nil
 }
+
+// DatabaseURL is the connection URL of db: the config var its attachment sets on db.App (for a
+// pg_dump of the database itself). It is a Secret: never logged.
+func (c *Client) DatabaseURL(ctx context.Context, db Database) (Secret, error) {
+	var vars map[string]*string // values may be null
+	if err := platformErr(c.platform.Get(ctx, &vars, "/apps/"+url.PathEscape(db.App)+"/config-vars", nil, nil)); err != nil {
+		return "", fmt.Errorf("heroku: config vars app=%s: %w", db.App, err)
+	}
+	name := strings.ToUpper(db.Attachment) + "_URL"
+	if v := vars[name]; v != nil && *v != "" {
+		return Secret(*v), nil
+	}
+	return "", fmt.Errorf("heroku: config vars app=%s: %s is not set (the database's URL)", db.App, name)
+}

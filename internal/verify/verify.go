@@ -155,6 +155,30 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 		app, database, src.Location(prefix), app, strings.Join(found, ", "))
 }
 
+// LatestEnv returns the dump key of the newest archive of an env:VAR target: the job files
+// them under VAR in place of app and database.
+func LatestEnv(ctx context.Context, src Source, variable string) (string, error) {
+	keys, err := src.List(ctx, variable+"/")
+	if err != nil {
+		return "", fmt.Errorf("verify: list the archives of env:%s: %w", variable, err)
+	}
+	var newest string
+	var at time.Time
+	for _, k := range keys {
+		info, ok := archive.ParseKey(k)
+		if !ok || info.App != variable || info.Database != archive.KeyDatabase(variable) {
+			continue
+		}
+		if newest == "" || info.FinishedAt.After(at) || (info.FinishedAt.Equal(at) && k > newest) {
+			newest, at = k, info.FinishedAt
+		}
+	}
+	if newest == "" {
+		return "", fmt.Errorf("verify: no archive of env:%s under %s (has the backup run with this ARCHIVE_URL?)", variable, src.Location(variable+"/"))
+	}
+	return newest, nil
+}
+
 // addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
 var addonNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -69,7 +70,7 @@ func (b backup) key() string {
 	if b.name[0] == 'a' {
 		tr.Schedule = &heroku.TransferSchedule{UUID: "s"}
 	}
-	return archive.Key(heroku.Database{App: b.app, Attachment: b.attachment, AddonName: b.addon}, tr)
+	return archive.Key(pgbackups.Meta(heroku.Database{App: b.app, Attachment: b.attachment, AddonName: b.addon}, tr, pgbackups.ModeCapture))
 }
 
 // file stores a placeholder dump for b and, unless b has none, a manifest naming its add-on:

@@ -1,0 +1,473 @@
+// Package dumpsource is the source that runs pg_dump itself: for databases past what Heroku's
+// PGBackups can capture (20 GB), and for any Postgres reachable by URL. It streams pg_dump's
+// standard output, of a length known only at its end, and fails the stream with pg_dump's own
+// words when pg_dump fails, so that nothing is published.
+package dumpsource
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
+	"github.com/pgoffsite/pgoffsite/internal/store"
+)
+
+// Args are pg_dump's flags, those of Heroku's own logical backups: custom format, no ownership,
+// no privileges, every identifier quoted (so a restore into a newer server parses it).
+var Args = []string{"--format=custom", "--no-acl", "--no-owner", "--quote-all-identifiers"}
+
+// DefaultSilence is how long pg_dump may write nothing while the archive waits for its bytes
+// before it is killed: a server that stopped answering, a lock it waits for behind another
+// session. pg_dump writes each table as it reads it, so a live dump of even one huge table
+// writes far more often than this.
+const DefaultSilence = 10 * time.Minute
+
+// ConnectTimeout bounds each connection attempt of pg_dump and psql (PGCONNECT_TIMEOUT), in seconds.
+const ConnectTimeout = 30
+
+// Database is the Postgres a target names.
+type Database struct {
+	URL string // secret: never logged
+	// App and Name are the archive key's segments: the Heroku app and attachment, or VAR twice.
+	App, Name string
+	// RequireTLS forces sslmode=require (unless the host is the loopback): Heroku databases.
+	RequireTLS bool
+	Heroku     *archive.HerokuOrigin
+	EnvVar     string
+}
+
+// Locator finds the database a target names.
+type Locator interface {
+	Locate(ctx context.Context, t archive.Target) (Database, error)
+}
+
+// Source dumps databases with pg_dump.
+type Source struct {
+	Locate Locator
+	// PgDump is pg_dump's path; "" is PG_DUMP_PATH, else pg_dump on PATH. psql is looked for
+	// beside it, then on PATH.
+	PgDump  string
+	Silence time.Duration // 0 is DefaultSilence
+	// Secrets are scrubbed from pg_dump's and psql's words, beside each database's own URL.
+	Secrets []string
+	Now     func() time.Time
+}
+
+var _ archive.Source = (*Source)(nil)
+
+// Open locates t's database, checks that pg_dump can dump its server, and starts pg_dump.
+func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
+	log := zerolog.Ctx(ctx).With().Logger()
+	db, err := s.Locate.Locate(ctx, t)
+	if err != nil {
+		return archive.Backup{}, err
+	}
+	conn, err := Connection(db)
+	if err != nil {
+		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
+	}
+	red := scrub.New(append([]string{db.URL, conn.password}, s.Secrets...)...)
+	tools, client, server, err := versions(ctx, s.PgDump, conn, red)
+	if err != nil {
+		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
+	}
+	started := s.now().UTC().Truncate(time.Second)
+	id, err := identity()
+	if err != nil {
+		return archive.Backup{}, err
+	}
+	log.Info().Str("pg_dump", tools.PgDump).Str("pg_dump_version", client.Text).Str("server_version", server.Text).
+		Str("backup", id).Msg("pg_dump started")
+	body, err := start(ctx, tools.PgDump, conn, s.silence(), red, t.String())
+	if err != nil {
+		return archive.Backup{}, err
+	}
+	return archive.Backup{
+		Meta: archive.Meta{App: db.App, Database: db.Name, Backup: id, At: started, CreatedAt: started, Mode: "pg_dump",
+			Origin: archive.Origin{Source: "pg_dump", Heroku: db.Heroku, PgDump: &archive.DumpOrigin{
+				EnvVar: db.EnvVar, ClientVersion: client.Text, ServerVersion: server.Text, Args: Args}}},
+		Body: body,
+		Size: store.UnknownSize,
+	}, nil
+}
+
+// versions finds pg_dump and psql, asks both versions, and refuses a pg_dump older than the
+// server: it would fail part-way, or dump what it does not understand.
+func versions(ctx context.Context, pgDump string, conn Conn, red *scrub.Redactor) (Tools, Version, Version, error) {
+	tools, err := FindTools(pgDump)
+	if err != nil {
+		return tools, Version{}, Version{}, err
+	}
+	client, err := tools.DumpVersion(ctx)
+	if err != nil {
+		return tools, client, Version{}, err
+	}
+	server, err := tools.ServerVersion(ctx, conn, red)
+	if err != nil {
+		return tools, client, server, err
+	}
+	if client.Major < server.Major {
+		return tools, client, server, fmt.Errorf("%s is pg_dump %s, older than the server's PostgreSQL %s: it cannot dump it; install a postgresql-client of version %d or newer, or point PG_DUMP_PATH at one",
+			tools.PgDump, client.Text, server.Text, server.Major)
+	}
+	return tools, client, server, nil
+}
+
+// identity names a dump among the others of its database: the key holds its start time to the
+// second beside it, so two runs in the same second still differ (and the store's conditional
+// write stops the one in a billion that would not).
+func identity() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("dumpsource: random identity: %w", err)
+	}
+	return "dump-" + hex.EncodeToString(b[:]), nil
+}
+
+func (s *Source) silence() time.Duration {
+	if s.Silence > 0 {
+		return s.Silence
+	}
+	return DefaultSilence
+}
+
+func (s *Source) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Conn is how pg_dump and psql reach a database: the URL without its password (a command line
+// is visible to every process on the machine) and the password in the environment.
+type Conn struct {
+	dsn      string
+	password string
+}
+
+// Env is the environment of pg_dump and psql for c.
+func (c Conn) Env() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PGPASSWORD=") && !strings.HasPrefix(kv, "PGCONNECT_TIMEOUT=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PGCONNECT_TIMEOUT="+strconv.Itoa(ConnectTimeout), "PGAPPNAME=pgoffsite")
+	if c.password != "" {
+		env = append(env, "PGPASSWORD="+c.password)
+	}
+	return env
+}
+
+// DSN is the connection URL without its password.
+func (c Conn) DSN() string { return c.dsn }
+
+// Connection parses db's URL. TLS: sslmode=require for a Heroku database whatever the URL says,
+// and for any other URL that sets no sslmode, unless the host is the loopback (or a socket).
+func Connection(db Database) (Conn, error) {
+	u, err := url.Parse(db.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The parse error would quote the URL, password and all.
+		return Conn{}, errors.New("the database URL is not a postgres:// URL")
+	}
+	var c Conn
+	if p, ok := u.User.Password(); ok {
+		c.password = p
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	if !loopback(u.Hostname()) && (db.RequireTLS || q.Get("sslmode") == "") {
+		q.Set("sslmode", "require")
+	}
+	u.RawQuery = q.Encode()
+	c.dsn = u.String()
+	return c, nil
+}
+
+func loopback(host string) bool {
+	if host == "" || host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Tools are the pg_dump and psql a run uses.
+type Tools struct {
+	PgDump string
+	Psql   string
+}
+
+// FindTools finds pg_dump: path, else PG_DUMP_PATH, else PATH; psql beside it, else on PATH.
+func FindTools(path string) (Tools, error) {
+	if path == "" {
+		path = os.Getenv("PG_DUMP_PATH")
+	}
+	var t Tools
+	if path == "" {
+		p, err := exec.LookPath("pg_dump")
+		if err != nil {
+			return t, errors.New("pg_dump is not on PATH: install postgresql-client (Heroku's stacks ship it) or set PG_DUMP_PATH")
+		}
+		path = p
+	} else if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return t, fmt.Errorf("PG_DUMP_PATH=%s is not an executable file", path)
+	}
+	t.PgDump = path
+	if p := filepath.Join(filepath.Dir(path), "psql"); executable(p) {
+		t.Psql = p
+	} else if p, err := exec.LookPath("psql"); err == nil {
+		t.Psql = p
+	} else {
+		return t, errors.New("psql is not on PATH (it asks the server its version): install postgresql-client")
+	}
+	return t, nil
+}
+
+func executable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// Version is a PostgreSQL version.
+type Version struct {
+	Major int
+	Text  string // e.g. 16.4
+}
+
+var versionRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)
+
+func parseVersion(s string) (Version, bool) {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return Version{}, false
+	}
+	// 9.6 and older had two-number majors; 9 < 10 is all the comparison needs of them.
+	major, _ := strconv.Atoi(m[1])
+	return Version{Major: major, Text: m[0]}, true
+}
+
+// DumpVersion runs pg_dump --version.
+func (t Tools) DumpVersion(ctx context.Context) (Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, t.PgDump, "--version").Output()
+	if err != nil {
+		return Version{}, fmt.Errorf("%s --version: %w", t.PgDump, err)
+	}
+	_, rest, _ := strings.Cut(strings.TrimSpace(string(out)), ")") // pg_dump (PostgreSQL) 16.4 (Debian …)
+	v, ok := parseVersion(rest)
+	if !ok {
+		return Version{}, fmt.Errorf("%s --version said %q: not a pg_dump", t.PgDump, strings.TrimSpace(string(out)))
+	}
+	return v, nil
+}
+
+// Query runs one SQL query with psql and returns its unaligned output; a failure carries psql's
+// words, scrubbed.
+func (t Tools) Query(ctx context.Context, c Conn, red *scrub.Redactor, sql string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, t.Psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", c.dsn, "-c", sql)
+	cmd.Env = c.Env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		words := strings.TrimSpace(red.Scrub(stderr.String()))
+		if words == "" {
+			words = err.Error()
+		}
+		return "", fmt.Errorf("connect: %s", words)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ServerVersion asks the server its version.
+func (t Tools) ServerVersion(ctx context.Context, c Conn, red *scrub.Redactor) (Version, error) {
+	out, err := t.Query(ctx, c, red, "SHOW server_version")
+	if err != nil {
+		return Version{}, err
+	}
+	v, ok := parseVersion(out)
+	if !ok {
+		return Version{}, fmt.Errorf("the server's version %q is not a PostgreSQL version", out)
+	}
+	return v, nil
+}
+
+// dump is pg_dump's standard output, read by the archive.
+type dump struct {
+	cmd     *exec.Cmd
+	stdout  io.ReadCloser
+	stderr  *tail
+	red     *scrub.Redactor
+	target  string
+	silence time.Duration
+
+	mu      sync.Mutex
+	waiting time.Time // when the pending Read began; zero when none is pending
+	stalled bool
+	stop    chan struct{}
+	done    bool
+	err     error
+}
+
+func start(ctx context.Context, pgDump string, c Conn, silence time.Duration, red *scrub.Redactor, target string) (*dump, error) {
+	args := append(append([]string{}, Args...), "--dbname="+c.dsn)
+	cmd := exec.Command(pgDump, args...)
+	cmd.Env = c.Env()
+	// Its own process group, killed whole: a wrapper script's child must not keep the pipe open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	d := &dump{cmd: cmd, stderr: &tail{max: 8 << 10}, red: red, target: target, silence: silence, stop: make(chan struct{})}
+	cmd.Stderr = d.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("dumpsource: %s: %w", target, err)
+	}
+	d.stdout = stdout
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dumpsource: start pg_dump for %s: %w", target, err)
+	}
+	go d.watch(ctx)
+	return d, nil
+}
+
+// watch kills pg_dump when the run is cancelled, or when it has written nothing for the silence
+// limit while the archive waited for it (time the archive spends storing does not count).
+func (d *dump) watch(ctx context.Context) {
+	tick := time.NewTicker(max(min(d.silence/4, time.Second), 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-ctx.Done():
+			d.kill()
+			return
+		case now := <-tick.C:
+			d.mu.Lock()
+			if !d.waiting.IsZero() && now.Sub(d.waiting) >= d.silence {
+				d.stalled = true
+				d.mu.Unlock()
+				d.kill()
+				return
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+func (d *dump) Read(p []byte) (int, error) {
+	d.mu.Lock()
+	if d.done {
+		d.mu.Unlock()
+		if d.err != nil {
+			return 0, d.err
+		}
+		return 0, io.EOF
+	}
+	d.waiting = time.Now()
+	d.mu.Unlock()
+	n, err := d.stdout.Read(p)
+	d.mu.Lock()
+	d.waiting = time.Time{}
+	d.mu.Unlock()
+	if err == nil {
+		return n, nil
+	}
+	// Standard output closed: the stream is good only if pg_dump exited 0.
+	werr := d.wait()
+	if werr != nil {
+		return n, werr
+	}
+	return n, io.EOF
+}
+
+func (d *dump) wait() error {
+	err := d.cmd.Wait()
+	close(d.stop)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	if err == nil {
+		return nil
+	}
+	words := strings.TrimSpace(d.red.Scrub(d.stderr.String()))
+	how := err.Error()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			how = "pg_dump was killed (" + ws.Signal().String() + ")"
+		} else {
+			how = "pg_dump exited with status " + strconv.Itoa(ee.ExitCode())
+		}
+	}
+	if d.stalled {
+		how = fmt.Sprintf("pg_dump wrote nothing for %s and was killed (a server that stopped answering, or a lock it waits for)", d.silence)
+	}
+	if words != "" {
+		how += ": " + words
+	}
+	d.err = fmt.Errorf("dumpsource: pg_dump of %s failed: %s", d.target, how)
+	return d.err
+}
+
+// Close stops pg_dump if it is still running (the archive gave up on it) and reaps it.
+func (d *dump) Close() error {
+	d.mu.Lock()
+	done := d.done
+	d.mu.Unlock()
+	if done {
+		return nil
+	}
+	d.kill()
+	_ = d.wait()
+	return nil
+}
+
+func (d *dump) kill() { _ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL) }
+
+// tail keeps the last max bytes written to it: pg_dump's last words are the ones that matter.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
