@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,26 +14,10 @@ import (
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/s3store"
-	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 const dumpPassword = "dump-pa55word-7c1e"
-
-// needUnknownSize skips while the S3 store cannot take a stream of unknown length (the store's
-// own change brings it); every pg_dump archive is one.
-func needUnknownSize(t *testing.T, w *world) {
-	t.Helper()
-	st := s3store.New(w.minio.Client(t), s3store.Options{Bucket: w.minio.CreateBucket(t, "probe")})
-	err := st.Put(context.Background(), store.Object{Key: "unknown-size", Size: store.UnknownSize}, strings.NewReader("x"))
-	if err != nil && strings.Contains(err.Error(), "negative size") {
-		t.Skip("the S3 store does not take streams of unknown size yet")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // shop makes a real database outside the simulator; its URL carries a password (the test server
 // trusts local connections) that must appear nowhere.
@@ -100,7 +83,6 @@ func (w *world) noPassword(out string) {
 // same rows; verify works on it.
 func TestBackupEnvTarget(t *testing.T) {
 	w := newWorld(t)
-	needUnknownSize(t, w)
 	name, url := w.shop(50000)
 	// Random bytes do not compress: the dump is as big as the table.
 	w.pg.Exec(t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -159,7 +141,6 @@ func TestCheckEnvTarget(t *testing.T) {
 // the archive is filed like a PGBackups one, and Heroku's backups endpoints are never called.
 func TestBackupHerokuTargetWithPgDump(t *testing.T) {
 	w := newWorld(t)
-	needUnknownSize(t, w)
 	w.sim.AddApp("shop")
 	_, name := w.database("shop", "DATABASE", 20000)
 	env := w.env("shop")
@@ -244,7 +225,6 @@ func TestBackupEnvTargetUnset(t *testing.T) {
 // multipart upload. The dump is slowed by a bandwidth limit so that it is surely mid-way.
 func TestBackupPgDumpFailsMidway(t *testing.T) {
 	w := newWorld(t)
-	needUnknownSize(t, w)
 	x := testenv.StartToxiproxy(t)
 	name, _ := w.shop(150000)
 	for _, c := range []struct {
