@@ -123,6 +123,12 @@ func offer[T any](p *pool, ch chan<- T, v T) bool {
 		ch <- v
 		return true
 	}
+	// Asked at once, not only after a poll interval: a worker that is a little slower than the
+	// input makes many waits of a millisecond each, none of which would ever last a poll, while
+	// together they hold the transfer back without end.
+	if p.opts.behind() {
+		return false
+	}
 	t := time.NewTicker(pollBehind)
 	defer t.Stop()
 	for {
