@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -24,42 +23,9 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
-
-// memStore keeps objects in memory and follows the Store contract.
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	puts    int
-}
-
-func (m *memStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
-	m.mu.Lock()
-	m.puts++
-	m.mu.Unlock()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if obj.Size != store.UnknownSize && int64(len(b)) != obj.Size {
-		return store.ErrSizeMismatch
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.objects == nil {
-		m.objects = map[string][]byte{}
-	}
-	if _, ok := m.objects[obj.Key]; ok {
-		return fmt.Errorf("mem: %s: %w", obj.Key, store.ErrExists)
-	}
-	m.objects[obj.Key] = b
-	return nil
-}
-
-func (m *memStore) Location(key string) string { return "mem://" + key }
-
-var _ store.Store = (*memStore)(nil)
 
 // realDump is a real pg_dump 15 archive (uncompressed, written to a pipe as Heroku's are).
 func realDump(t testing.TB) []byte {
@@ -93,10 +59,10 @@ func (s *bytesSource) Open(ctx context.Context, t Target) (Backup, error) {
 		Body: io.NopCloser(r), Size: size}, nil
 }
 
-func newJob(t testing.TB, body []byte) (*Job, *bytesSource, *memStore, *bytes.Buffer) {
+func newJob(t testing.TB, body []byte) (*Job, *bytesSource, *memstore.Store, *bytes.Buffer) {
 	t.Helper()
 	src := &bytesSource{body: body}
-	store := &memStore{}
+	store := &memstore.Store{}
 	var logs bytes.Buffer
 	j := &Job{Source: src, Store: store, Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
 	return j, src, store, &logs
@@ -109,8 +75,8 @@ func TestArchiveRefusesErrorPageBeforeUpload(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "not a pg_dump custom-format archive") {
 		t.Fatalf("err = %v, want a refusal naming the format", res.Err)
 	}
-	if store.puts != 0 {
-		t.Errorf("store saw %d puts, want none", store.puts)
+	if store.Puts() != 0 {
+		t.Errorf("store saw %d puts, want none", store.Puts())
 	}
 }
 
@@ -186,11 +152,11 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		if res.Err != nil {
 			t.Fatalf("%s: %v", mode, res.Err)
 		}
-		if !bytes.Equal(store.objects[res.Key], body) {
+		if !bytes.Equal(store.Get(res.Key), body) {
 			t.Fatalf("%s: the archived bytes differ from the download", mode)
 		}
 		var m Manifest
-		if err := json.Unmarshal(store.objects[ManifestKey(res.Key)], &m); err != nil {
+		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		tb := m.Structure.Tables[0]
@@ -218,8 +184,8 @@ func TestArchiveRefusesDamagedDump(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "the archive is damaged") {
 		t.Fatalf("err = %v", res.Err)
 	}
-	if len(store.objects) != 0 {
-		t.Errorf("stored %d objects", len(store.objects))
+	if store.Len() != 0 {
+		t.Errorf("stored %d objects", store.Len())
 	}
 }
 
@@ -231,7 +197,7 @@ func TestArchiveCheckModes(t *testing.T) {
 		j.Check = mode
 		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
 		if caught := res.Err != nil; caught != (mode != CheckHeader) {
-			t.Errorf("check %q, truncated archive: err = %v, %d objects stored", mode, res.Err, len(store.objects))
+			t.Errorf("check %q, truncated archive: err = %v, %d objects stored", mode, res.Err, store.Len())
 		}
 
 		j, _, store, _ = newJob(t, body)
@@ -241,7 +207,7 @@ func TestArchiveCheckModes(t *testing.T) {
 			t.Fatalf("check %q: %v", mode, res.Err)
 		}
 		var m Manifest
-		if err := json.Unmarshal(store.objects[ManifestKey(res.Key)], &m); err != nil {
+		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		if recorded := m.Structure != nil; recorded != (mode != CheckHeader) {
@@ -324,8 +290,8 @@ func TestArchiveAutoRefusesDamageInASmallDump(t *testing.T) {
 				if res.Err == nil || !strings.Contains(res.Err.Error(), "the archive is damaged") || !strings.Contains(res.Err.Error(), "table public.blobs") {
 					t.Fatalf("run %d: err = %v (framing only: %v); want the damage found in table public.blobs", run+1, res.Err, res.FramingOnly)
 				}
-				if len(store.objects) != 0 {
-					t.Fatalf("run %d: %d objects published", run+1, len(store.objects))
+				if store.Len() != 0 {
+					t.Fatalf("run %d: %d objects published", run+1, store.Len())
 				}
 			}
 		})
@@ -343,11 +309,11 @@ func TestArchiveUnknownSize(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	var m Manifest
-	if err := json.Unmarshal(mem.objects[ManifestKey(res.Key)], &m); err != nil {
+	if err := json.Unmarshal(mem.Get(ManifestKey(res.Key)), &m); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
-	if !bytes.Equal(mem.objects[res.Key], body) || res.Bytes != int64(len(body)) || m.Bytes != int64(len(body)) ||
+	if !bytes.Equal(mem.Get(res.Key), body) || res.Bytes != int64(len(body)) || m.Bytes != int64(len(body)) ||
 		m.SHA256 != hex.EncodeToString(sum[:]) || m.Structure == nil || len(m.Structure.Tables) == 0 {
 		t.Errorf("result %+v, manifest %+v", res, m)
 	}
@@ -361,8 +327,8 @@ func TestArchiveUnknownSize(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "connection to server lost") || !strings.Contains(res.Err.Error(), "app=shop database=DATABASE_URL") {
 		t.Fatalf("err = %v, want pg_dump's words and the target", res.Err)
 	}
-	if len(mem.objects) != 0 {
-		t.Errorf("%d objects stored", len(mem.objects))
+	if mem.Len() != 0 {
+		t.Errorf("%d objects stored", mem.Len())
 	}
 }
 
@@ -395,7 +361,7 @@ func TestArchiveManifestOfAnotherSource(t *testing.T) {
 		t.Errorf("ParseKey = %+v, %v", info, ok)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(mem.objects[ManifestKey(res.Key)], &m); err != nil {
+	if err := json.Unmarshal(mem.Get(ManifestKey(res.Key)), &m); err != nil {
 		t.Fatal(err)
 	}
 	origin, _ := m["origin"].(map[string]any)

@@ -4,59 +4,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// memStore keeps objects in memory and follows the Store contract; hold, when set, is called
-// once after the first bytes of a dump were read, before the rest is.
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	hold    func()
-}
-
-func (m *memStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
-	if m.hold != nil && strings.HasSuffix(obj.Key, ".dump") {
-		if _, err := io.ReadFull(r, make([]byte, 128<<10)); err != nil {
-			return err
-		}
-		m.hold()
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if obj.Size != store.UnknownSize && int64(len(b)) != obj.Size {
-		return store.ErrSizeMismatch
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.objects == nil {
-		m.objects = map[string][]byte{}
-	}
-	if _, ok := m.objects[obj.Key]; ok {
-		return store.ErrExists
-	}
-	m.objects[obj.Key] = b
-	return nil
-}
-
-func (m *memStore) Location(key string) string { return "mem://" + key }
 
 const password = "pa55-w0rd-never-seen"
 
@@ -71,9 +33,9 @@ func shopDB(t *testing.T, pg *testenv.Postgres, rows int) (name, url string) {
 	return name, fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", pg.User, password, pg.Host, pg.Port, name)
 }
 
-func newJob(t *testing.T, src archive.Source) (*archive.Job, *memStore, *testenv.Output) {
+func newJob(t *testing.T, src archive.Source) (*archive.Job, *memstore.Store, *testenv.Output) {
 	logs := &testenv.Output{}
-	mem := &memStore{}
+	mem := &memstore.Store{}
 	return &archive.Job{Source: src, Store: mem, Version: "test", Log: zerolog.New(logs)}, mem, logs
 }
 
@@ -114,11 +76,11 @@ func TestEnvTargetArchivesAndRestores(t *testing.T) {
 	if !ok || info.App != "SHOP_DATABASE_URL" || time.Since(info.FinishedAt) > time.Minute {
 		t.Errorf("ParseKey(%s) = %+v, %v", res.Key, info, ok)
 	}
-	dump := mem.objects[res.Key]
+	dump := mem.Get(res.Key)
 	if int64(len(dump)) != res.Bytes || len(dump) < 100<<10 {
 		t.Fatalf("%d bytes stored, result says %d", len(dump), res.Bytes)
 	}
-	m := mem.objects[archive.ManifestKey(res.Key)]
+	m := mem.Get(archive.ManifestKey(res.Key))
 	for _, s := range []string{`"source": "pg_dump"`, `"env_var": "SHOP_DATABASE_URL"`, `"--quote-all-identifiers"`, `"mode": "pg_dump"`} {
 		if !bytes.Contains(m, []byte(s)) {
 			t.Errorf("manifest lacks %s:\n%s", s, m)
@@ -170,7 +132,7 @@ exit 1
 			t.Errorf("error lacks %q: %v", s, res.Err)
 		}
 	}
-	if _, err := os.Stat(ran); err == nil || len(mem.objects) != 0 {
+	if _, err := os.Stat(ran); err == nil || mem.Len() != 0 {
 		t.Error("the old pg_dump was run to dump")
 	}
 }
@@ -191,8 +153,8 @@ func TestConnectFailures(t *testing.T) {
 		if res.Err != nil && strings.Contains(res.Err.Error()+logs.String(), password) {
 			t.Errorf("the password is in %v", res.Err)
 		}
-		if len(mem.objects) != 0 {
-			t.Errorf("%d objects stored", len(mem.objects))
+		if mem.Len() != 0 {
+			t.Errorf("%d objects stored", mem.Len())
 		}
 	}
 }
@@ -231,13 +193,13 @@ func TestDumpFailsMidway(t *testing.T) {
 			var pidFile string
 			src.PgDump, pidFile = pidWrapper(t, pg)
 			j, mem, logs := newJob(t, src)
-			mem.hold = func() { c.stop(t, db, pidFile) }
+			mem.Hold = func() { c.stop(t, db, pidFile) }
 			res := j.Archive(context.Background(), envTarget)
 			if res.Err == nil || !strings.Contains(res.Err.Error(), c.want) || !strings.Contains(res.Err.Error(), "env:SHOP_DATABASE_URL") {
 				t.Fatalf("err = %v, want %q and the target", res.Err, c.want)
 			}
-			if len(mem.objects) != 0 {
-				t.Errorf("%d objects stored", len(mem.objects))
+			if mem.Len() != 0 {
+				t.Errorf("%d objects stored", mem.Len())
 			}
 			if strings.Contains(res.Err.Error()+logs.String(), password) {
 				t.Error("the password reached the error or the log")
@@ -268,8 +230,8 @@ sleep 600
 	case <-time.After(time.Minute):
 		t.Fatal("a silent pg_dump was waited on for a minute")
 	}
-	if len(mem.objects) != 0 {
-		t.Errorf("%d objects stored", len(mem.objects))
+	if mem.Len() != 0 {
+		t.Errorf("%d objects stored", mem.Len())
 	}
 
 	// A slow store: pg_dump waits on the full pipe far longer than the limit, and that is fine.
@@ -278,7 +240,7 @@ sleep 600
 	src = envSource(url)
 	src.Silence = 300 * time.Millisecond
 	j, mem, _ = newJob(t, src)
-	mem.hold = func() { time.Sleep(2 * time.Second) } // the store's own pace, not synchronisation
+	mem.Hold = func() { time.Sleep(2 * time.Second) } // the store's own pace, not synchronisation
 	if res := j.Archive(context.Background(), envTarget); res.Err != nil {
 		t.Fatal(res.Err)
 	}

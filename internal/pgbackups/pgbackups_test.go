@@ -8,12 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,40 +20,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 )
-
-// memStore keeps objects in memory and follows the Store contract.
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	puts    int
-}
-
-func (m *memStore) Put(ctx context.Context, obj store.Object, r io.Reader) error {
-	m.mu.Lock()
-	m.puts++
-	m.mu.Unlock()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if obj.Size != store.UnknownSize && int64(len(b)) != obj.Size {
-		return store.ErrSizeMismatch
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.objects == nil {
-		m.objects = map[string][]byte{}
-	}
-	if _, ok := m.objects[obj.Key]; ok {
-		return fmt.Errorf("mem: %s: %w", obj.Key, store.ErrExists)
-	}
-	m.objects[obj.Key] = b
-	return nil
-}
-
-func (m *memStore) Location(key string) string { return "mem://" + key }
 
 // realDump is a real pg_dump 15 archive (uncompressed, written to a pipe as Heroku's are).
 func realDump(t testing.TB) []byte {
@@ -117,7 +83,7 @@ func (f *fakeHeroku) PublicURL(ctx context.Context, db heroku.Database, t heroku
 	return heroku.SignedURL{URL: heroku.Secret(f.url), ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 
-func newJob(t testing.TB, body []byte, mode string) (*archive.Job, *fakeHeroku, *memStore, *bytes.Buffer) {
+func newJob(t testing.TB, body []byte, mode string) (*archive.Job, *fakeHeroku, *memstore.Store, *bytes.Buffer) {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" || r.Method != http.MethodGet {
@@ -135,7 +101,7 @@ func newJob(t testing.TB, body []byte, mode string) (*archive.Job, *fakeHeroku, 
 			CreatedAt: heroku.Time{Time: finished.Add(-time.Minute)}, FinishedAt: heroku.Time{Time: finished}, ProcessedBytes: int64(len(body))},
 		url: srv.URL + "/backup.dump?X-Amz-Signature=topsecret",
 	}
-	store := &memStore{}
+	store := &memstore.Store{}
 	var logs bytes.Buffer
 	now := func() time.Time { return finished.Add(time.Hour) }
 	src := &Source{Heroku: fh, Download: &fetch.Ranged{Options: fetch.Options{ChunkSize: 64 << 10}}, Mode: mode, MaxAge: 26 * time.Hour, Now: now}
@@ -157,12 +123,12 @@ func TestArchiveWritesDumpAndManifest(t *testing.T) {
 	if res.Key != wantKey {
 		t.Errorf("key = %q, want %q", res.Key, wantKey)
 	}
-	if !bytes.Equal(store.objects[wantKey], body) {
+	if !bytes.Equal(store.Get(wantKey), body) {
 		t.Fatal("archived bytes differ from the download")
 	}
 	sum := sha256.Sum256(body)
 	var m Manifest
-	if err := json.Unmarshal(store.objects[ManifestKey(wantKey)], &m); err != nil {
+	if err := json.Unmarshal(store.Get(ManifestKey(wantKey)), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(body)) || m.Backup != "b042" || m.TransferUUID != "u-1" ||
@@ -181,8 +147,8 @@ func TestArchiveLatestRefusesOldBackup(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "BACKUP_MAX_AGE") {
 		t.Fatalf("err = %v, want BACKUP_MAX_AGE refusal", res.Err)
 	}
-	if fh.captures != 0 || store.puts != 0 {
-		t.Errorf("captures=%d puts=%d, want 0 0", fh.captures, store.puts)
+	if fh.captures != 0 || store.Puts() != 0 {
+		t.Errorf("captures=%d puts=%d, want 0 0", fh.captures, store.Puts())
 	}
 }
 
@@ -196,8 +162,8 @@ func TestArchiveTwiceIsAlreadyArchived(t *testing.T) {
 	if !second.AlreadyArchived || first.AlreadyArchived {
 		t.Errorf("already archived: first=%v second=%v", first.AlreadyArchived, second.AlreadyArchived)
 	}
-	if len(store.objects) != 2 {
-		t.Errorf("%d objects, want dump + manifest", len(store.objects))
+	if store.Len() != 2 {
+		t.Errorf("%d objects, want dump + manifest", store.Len())
 	}
 }
 
@@ -207,8 +173,8 @@ func TestRunContinuesAfterAFailure(t *testing.T) {
 	if results[0].Err == nil || results[1].Err != nil {
 		t.Fatalf("results: %v / %v", results[0].Err, results[1].Err)
 	}
-	if len(store.objects) != 2 {
-		t.Errorf("%d objects, want 2", len(store.objects))
+	if store.Len() != 2 {
+		t.Errorf("%d objects, want 2", store.Len())
 	}
 	if !errors.Is(results[0].Err, results[0].Err) || !strings.Contains(results[0].Err.Error(), "database=NOPE") {
 		t.Errorf("error does not name the target: %v", results[0].Err)
@@ -222,7 +188,7 @@ func TestCaptureDeadlineCancelsOnHeroku(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "cancelled on Heroku") || fh.cancels != 1 {
 		t.Fatalf("err = %v, cancels = %d", res.Err, fh.cancels)
 	}
-	if store.puts != 0 {
+	if store.Puts() != 0 {
 		t.Error("something was stored")
 	}
 }
@@ -262,7 +228,7 @@ func TestKeyAndManifestKeepTheFirstLayout(t *testing.T) {
 	if err := json.Unmarshal(old, &was); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(store.objects[ManifestKey(res.Key)], &now); err != nil {
+	if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &now); err != nil {
 		t.Fatal(err)
 	}
 	origin, _ := now["origin"].(map[string]any)
