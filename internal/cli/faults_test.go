@@ -148,11 +148,14 @@ func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 	}
 }
 
-// waitUploadUnderWay polls MinIO until a multipart upload is open in the bucket (the job is
-// uploading), and reports false after timeout.
+// waitUploadUnderWay polls MinIO until a multipart upload of the test is open and holds a part
+// (the job is uploading parts: it has the upload's ID, so an interruption now is one it can
+// clean up), and reports false after timeout. An open upload alone is not enough: its
+// CreateMultipartUpload answer may still be on the way, and a connection cut then leaves an
+// upload the client never heard of, which only the bucket's lifecycle rule removes.
 func (w *world) waitUploadUnderWay(timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		if len(w.openUploads()) > 0 {
+		if len(w.openUploads()) > 0 && w.minio.StoredParts(w.t) > 0 {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval

@@ -221,3 +221,22 @@ func (m *MinIO) deploymentID(t testing.TB) string {
 	}
 	return f.ID
 }
+
+// StoredParts counts the parts MinIO holds for the multipart uploads open on the server (files
+// part.N in .minio.sys/multipart/<object>/<upload>/<data dir>/). A test that interrupts an
+// upload waits for one: by then the client has the upload's ID, which it cannot yet have while
+// the CreateMultipartUpload answer is still on its way.
+func (m *MinIO) StoredParts(t testing.TB) int {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(m.DataDir, ".minio.sys", "multipart", "*", "*", "*", "part.*"))
+	if err != nil {
+		t.Fatalf("testenv: stored parts: %v", err)
+	}
+	n := 0
+	for _, p := range parts {
+		if !strings.HasSuffix(p, ".meta") {
+			n++
+		}
+	}
+	return n
+}
