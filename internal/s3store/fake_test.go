@@ -359,3 +359,18 @@ func (f *fakeS3) complete(w http.ResponseWriter, r *http.Request, key, id string
 	delete(f.uploads, id)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>%s</Key><ETag>"etag-mpu-%d"</ETag></CompleteMultipartUploadResult>`, key, len(body.Parts))
 }
+
+// nothingWritten fails t unless a Put that failed left nothing of key behind: no object, no
+// open multipart upload, and no final write attempted.
+func (f *fakeS3) nothingWritten(t *testing.T, key string) {
+	t.Helper()
+	if _, _, ok := f.object(key); ok {
+		t.Fatal("object visible")
+	}
+	if f.openUploads() != 0 {
+		t.Fatal("multipart upload left open")
+	}
+	if f.count("POST complete") != 0 || f.count("PUT object") != 0 {
+		t.Fatal("final write attempted")
+	}
+}

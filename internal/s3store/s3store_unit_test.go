@@ -295,15 +295,7 @@ func TestSourceProblemsLeaveNothing(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if _, _, ok := f.object("k"); ok {
-				t.Fatal("object visible")
-			}
-			if f.openUploads() != 0 {
-				t.Fatal("multipart upload left open")
-			}
-			if f.count("POST complete") != 0 || f.count("PUT object") != 0 {
-				t.Fatal("final write attempted")
-			}
+			f.nothingWritten(t, "k")
 		})
 	}
 }

@@ -226,15 +226,7 @@ func TestUnknownSizeSourceProblemsLeaveNothing(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if _, _, ok := f.object("k"); ok {
-				t.Fatal("object visible")
-			}
-			if f.openUploads() != 0 {
-				t.Fatal("multipart upload left open")
-			}
-			if f.count("POST complete") != 0 || f.count("PUT object") != 0 {
-				t.Fatal("final write attempted")
-			}
+			f.nothingWritten(t, "k")
 			if created := f.count("POST create") == 1; created != tc.created {
 				t.Errorf("multipart upload created: %v, want %v", created, tc.created)
 			}
