@@ -11,8 +11,9 @@ import (
 )
 
 // TestMemoryFlatInTargets runs the real binary over one target and then over thirty (each dump
-// larger than the part buffers, so every target uses all of them) and compares peak RSS: on a
-// 512 MB dyno, memory must not grow with the number of databases.
+// about 24 MB, several 8 MiB download ranges and upload parts, so every target allocates its own
+// buffers) and compares peak RSS: on a 512 MB dyno, memory must not grow with the number of
+// databases.
 func TestMemoryFlatInTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 1.5 GB")
