@@ -164,18 +164,7 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 		}, context.Canceled},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, dir := newStore(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			err := s.Put(ctx, store.Object{Key: "a/b.dump", Size: tc.size}, tc.reader(cancel))
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
-			}
-			if e := entries(t, dir); len(e) != 0 {
-				t.Fatalf("left behind: %v", e)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { failedPutLeavesNothing(t, tc.size, tc.reader, tc.wantErr) })
 	}
 }
 
@@ -313,18 +302,7 @@ func TestPutUnknownSizeFailuresLeaveNothing(t *testing.T) {
 		}, context.Canceled},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, dir := newStore(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			err := s.Put(ctx, store.Object{Key: "a/b.dump", Size: store.UnknownSize}, tc.reader(cancel))
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
-			}
-			if e := entries(t, dir); len(e) != 0 {
-				t.Fatalf("left behind: %v", e)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { failedPutLeavesNothing(t, store.UnknownSize, tc.reader, tc.wantErr) })
 	}
 }
 
@@ -351,5 +329,21 @@ func TestPutRejectsOtherNegativeSizes(t *testing.T) {
 	}
 	if e := entries(t, dir); len(e) != 0 {
 		t.Fatalf("files written: %v", e)
+	}
+}
+
+// failedPutLeavesNothing puts the reader into a new store as an object of size and wants
+// wantErr, and nothing in the directory afterwards: no object, no temporary file.
+func failedPutLeavesNothing(t *testing.T, size int64, reader func(context.CancelFunc) io.Reader, wantErr error) {
+	t.Helper()
+	s, dir := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := s.Put(ctx, store.Object{Key: "a/b.dump", Size: size}, reader(cancel))
+	if !errors.Is(err, wantErr) {
+		t.Fatalf("err = %v, want %v", err, wantErr)
+	}
+	if e := entries(t, dir); len(e) != 0 {
+		t.Fatalf("left behind: %v", e)
 	}
 }

@@ -3,11 +3,9 @@ package pgrestore
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +95,6 @@ func TestWriteHoldsBackTheEnd(t *testing.T) {
 var (
 	dumpOnce sync.Once
 	dumpData []byte
-	dumpErr  error
 )
 
 // dump is a pg_dump -Fc archive of a real database (customers 100 rows, orders 5000).
@@ -110,18 +107,8 @@ func dump(t *testing.T, pg *testenv.Postgres) []byte {
 			CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers, note text);
 			INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 100) g;
 			INSERT INTO orders (customer_id, note) SELECT 1 + g % 100, md5(g::text) FROM generate_series(1, 5000) g;`)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, pg.Bin("pg_dump"), "-Fc", "--no-owner", "-d", dsn)
-		cmd.Stderr = &stderr
-		if dumpData, dumpErr = cmd.Output(); dumpErr != nil {
-			dumpErr = fmt.Errorf("%w: %s", dumpErr, stderr.String())
-		}
+		dumpData = pg.Dump(t, dsn)
 	})
-	if dumpErr != nil {
-		t.Fatal(dumpErr)
-	}
 	return dumpData
 }
 

@@ -187,3 +187,19 @@ func (p *Postgres) Query(db, sql string) (string, error) {
 	err := cmd.Run()
 	return strings.TrimSpace(out.String()), err
 }
+
+// Dump is `pg_dump -Fc --no-owner` of the database at dsn, written to a pipe as Heroku's
+// backups are; it fails t on any error, and gives pg_dump a minute.
+func (p *Postgres) Dump(t testing.TB, dsn string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, p.Bin("pg_dump"), "-Fc", "--no-owner", "-d", dsn)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testenv: pg_dump: %v: %s", err, stderr.String())
+	}
+	return out
+}

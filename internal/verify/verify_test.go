@@ -223,7 +223,6 @@ func TestLatestReadsManifestsOnlyForAddonNames(t *testing.T) {
 var (
 	dumpOnce sync.Once
 	dumpData []byte
-	dumpErr  error
 )
 
 // realDump is a compressed pg_dump -Fc archive of a real database, written to a pipe as
@@ -239,18 +238,8 @@ func realDump(t *testing.T) ([]byte, *testenv.Postgres) {
 			CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers, note text);
 			INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 100) g;
 			INSERT INTO orders (customer_id, note) SELECT 1 + g % 100, md5(g::text) || md5((-g)::text) FROM generate_series(1, 20000) g;`)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, pg.Bin("pg_dump"), "-Fc", "--no-owner", "-d", dsn)
-		cmd.Stderr = &stderr
-		if dumpData, dumpErr = cmd.Output(); dumpErr != nil {
-			dumpErr = fmt.Errorf("%w: %s", dumpErr, stderr.String())
-		}
+		dumpData = pg.Dump(t, dsn)
 	})
-	if dumpErr != nil {
-		t.Fatalf("pg_dump: %v", dumpErr)
-	}
 	return dumpData, pg
 }
 
