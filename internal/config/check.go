@@ -63,6 +63,7 @@ func (e env) validate() (Config, Problems) {
 		}
 	}
 	c.Archive = ck.archive(e.ArchiveURL)
+	c.Archives = []Archive{c.Archive}
 
 	if c.Mode != "capture" && c.Mode != "latest" {
 		ck.add("BACKUP_MODE", ck.q(e.Mode)+" is not a mode", "use capture (a new backup each run) or latest (the newest backup Heroku already has)")
