@@ -37,13 +37,17 @@ pg_bindir() {
 }
 
 # ensure_packages [awscli]: the Debian packages the tests and the demo need — PostgreSQL 15
-# (server and client tools), curl, python3 — and with "awscli" those the benchmarks add (the
+# (server and client tools), curl, python3, an OpenSSH server and age — and with "awscli" those the benchmarks add (the
 # AWS CLI to compare with, GNU time to measure). apt-get update runs only when something is missing.
 ensure_packages() {
   local want=() log
   pg_bindir >/dev/null || want+=(postgresql)
   command -v curl >/dev/null || want+=(curl)
   command -v python3 >/dev/null || want+=(python3)
+  # An SSH server for the SFTP destination's tests, and age: the reference decrypter.
+  [ -x /usr/sbin/sshd ] || want+=(openssh-server)
+  command -v ssh-keygen >/dev/null || want+=(openssh-client)
+  command -v age >/dev/null || want+=(age)
   if [ "${1:-}" = awscli ]; then
     [ -x /usr/bin/aws ] || want+=(awscli)
     [ -x /usr/bin/time ] || want+=(time)
