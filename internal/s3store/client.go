@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithylog "github.com/aws/smithy-go/logging"
 	"github.com/rs/zerolog"
@@ -19,10 +20,22 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
-// ClientOptions adjust the S3 client built from the SDK's default configuration chain.
+// ClientOptions adjust the S3 client built from the SDK's default configuration chain. The
+// fields a second provider needs (Endpoint, Region, static keys) override the chain for this
+// client only, so that two clients in one process can talk to two providers with two key pairs.
 type ClientOptions struct {
 	Region         string // overrides AWS_REGION / the shared config when set
 	ForcePathStyle bool   // bucket in the path rather than the host name (most S3-compatible stores)
+	// Endpoint overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL for this client, e.g.
+	// https://s3.eu-central-003.backblazeb2.com; "" keeps the chain's (AWS when none).
+	Endpoint string
+	// EndpointSource names where Endpoint came from, for its error messages (default "the
+	// endpoint option").
+	EndpointSource string
+	// AccessKeyID and SecretAccessKey, when both set, are the credentials: the default chain
+	// (AWS_ACCESS_KEY_ID, shared files, instance roles) is not consulted for them.
+	AccessKeyID     string
+	SecretAccessKey string
 	// Stall bounds each request's silence (default 30 s without body bytes moving, 60 s without
 	// response headers): a store that stops answering with the connection open has the request
 	// cancelled and retried, instead of holding the upload, and its parts, forever.
@@ -32,13 +45,31 @@ type ClientOptions struct {
 }
 
 // NewClient builds an S3 client from the SDK's default chain: credentials from the environment or
-// shared files, and the endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL. A plain http://
-// endpoint is refused unless its host is loopback, because credentials and archives would cross
-// the network unencrypted.
+// shared files, and the endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL — each unless o
+// gives its own. A plain http:// endpoint is refused unless its host is loopback, because
+// credentials and archives would cross the network unencrypted.
 func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
+	if (o.AccessKeyID == "") != (o.SecretAccessKey == "") {
+		return nil, errors.New("s3: an access key ID without its secret access key (or the reverse): give both keys of the pair")
+	}
 	var opts []func(*config.LoadOptions) error
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
+	}
+	if o.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, "")))
+	}
+	source := "AWS_ENDPOINT_URL_S3"
+	if o.Endpoint != "" {
+		source = o.EndpointSource
+		if source == "" {
+			source = "the endpoint option"
+		}
+		// Checked before anything is loaded: a bad endpoint is a configuration mistake, and
+		// an http:// one must not receive even a signed request.
+		if err := checkEndpoint(o.Endpoint, source); err != nil {
+			return nil, err
+		}
 	}
 	// The SDK's own HTTP client is kept: it honours AWS_CA_BUNDLE, which a plain *http.Client
 	// passed here would make LoadDefaultConfig reject.
@@ -62,6 +93,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.UsePathStyle = o.ForcePathStyle
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
 		// The SDK's client (with AWS_CA_BUNDLE applied) has no response timeout at all: every
 		// attempt goes through the stall watchdog, whose error the SDK's retryer retries.
 		so.HTTPClient = &stall.Client{Next: so.HTTPClient, Options: o.Stall}
@@ -72,7 +106,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	})
 	co := client.Options()
 	if co.BaseEndpoint != nil {
-		if err := checkEndpoint(*co.BaseEndpoint); err != nil {
+		if err := checkEndpoint(*co.BaseEndpoint, source); err != nil {
 			return nil, err
 		}
 	}
@@ -82,7 +116,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	return client, nil
 }
 
-func checkEndpoint(endpoint string) error {
+// checkEndpoint applies the URL rule (https, or http to loopback only) to an endpoint; source
+// names the setting the user must change.
+func checkEndpoint(endpoint, source string) error {
 	u, err := url.Parse(endpoint)
 	if err == nil {
 		err = netguard.Check(u)
@@ -91,11 +127,14 @@ func checkEndpoint(endpoint string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, netguard.ErrPlainHTTP):
-		return fmt.Errorf("s3: endpoint %s uses plain http: credentials and archives would cross the network unencrypted; set AWS_ENDPOINT_URL_S3 to an https:// URL (http is allowed only for loopback hosts)", u.Redacted())
+		return fmt.Errorf("s3: endpoint %s uses plain http: credentials and archives would cross the network unencrypted; set %s to an https:// URL (http is allowed only for loopback hosts)", u.Redacted(), source)
 	case errors.Is(err, netguard.ErrScheme):
-		return fmt.Errorf("s3: endpoint %s has scheme %q: set AWS_ENDPOINT_URL_S3 to an https:// URL", u.Redacted(), u.Scheme)
+		return fmt.Errorf("s3: endpoint %s has scheme %q: set %s to an https:// URL", u.Redacted(), u.Scheme, source)
 	}
-	return fmt.Errorf("s3: endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not an absolute URL: set it like https://host")
+	if source == "AWS_ENDPOINT_URL_S3" {
+		source = "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL"
+	}
+	return fmt.Errorf("s3: endpoint from %s is not an absolute URL: set it like https://host", source)
 }
 
 // sdkLogger puts the SDK's own warnings (say, an answer without a checksum it can validate) into

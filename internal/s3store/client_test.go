@@ -71,3 +71,69 @@ func TestNewClientRegionOption(t *testing.T) {
 		t.Errorf("region = %q", got)
 	}
 }
+
+// TestNewClientOwnEndpointAndKeys: a client given its own endpoint and key pair uses them, not
+// the chain's AWS_ENDPOINT_URL_S3 and AWS_ACCESS_KEY_ID, which belong to another provider.
+func TestNewClientOwnEndpointAndKeys(t *testing.T) {
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", "https://s3.other.example")
+	client, err := NewClient(context.Background(), ClientOptions{
+		Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
+		AccessKeyID: "B2KEYID", SecretAccessKey: "b2-secret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := client.Options()
+	if o.BaseEndpoint == nil || *o.BaseEndpoint != "https://s3.eu-central-003.backblazeb2.com" {
+		t.Errorf("endpoint = %v", o.BaseEndpoint)
+	}
+	if o.Region != "eu-central-003" {
+		t.Errorf("region = %q", o.Region)
+	}
+	creds, err := o.Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.AccessKeyID != "B2KEYID" || creds.SecretAccessKey != "b2-secret" {
+		t.Errorf("credentials = %q: the chain's were used", creds.AccessKeyID)
+	}
+
+	// Without them, the chain's apply as before.
+	client, err = NewClient(context.Background(), ClientOptions{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ = client.Options().Credentials.Retrieve(context.Background())
+	if ep := client.Options().BaseEndpoint; ep == nil || *ep != "https://s3.other.example" || creds.AccessKeyID != "AKIAEXAMPLE" {
+		t.Errorf("chain's endpoint %v, key %q", ep, creds.AccessKeyID)
+	}
+}
+
+// TestNewClientOwnEndpointRules: the endpoint option follows the URL rule and names its source;
+// half a key pair is refused.
+func TestNewClientOwnEndpointRules(t *testing.T) {
+	isolateAWSEnv(t)
+	for _, c := range []struct {
+		o    ClientOptions
+		want string // "" = accepted
+	}{
+		{ClientOptions{Endpoint: "http://s3.example.com", EndpointSource: "endpoint= of s3://b", Region: "x"}, "uses plain http: credentials and archives would cross the network unencrypted; set endpoint= of s3://b to an https:// URL"},
+		{ClientOptions{Endpoint: "ftp://s3.example.com", Region: "x"}, "set the endpoint option to an https:// URL"},
+		{ClientOptions{Endpoint: "s3.example.com", EndpointSource: "endpoint= of s3://b"}, "endpoint from endpoint= of s3://b is not an absolute URL"},
+		{ClientOptions{Endpoint: "http://127.0.0.1:9000"}, ""},
+		{ClientOptions{Region: "x", AccessKeyID: "only-the-id"}, "give both keys"},
+		{ClientOptions{Region: "x", SecretAccessKey: "only-the-secret"}, "give both keys"},
+	} {
+		_, err := NewClient(context.Background(), c.o)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v refused: %v", c.o.Endpoint, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: err = %v, want %q", c.o.Endpoint, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "only-the-") {
+			t.Errorf("error shows a key: %v", err)
+		}
+	}
+}
