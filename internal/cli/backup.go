@@ -23,7 +23,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
-	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -166,6 +165,7 @@ func secrets(cfg config.Config, extra ...string) []string {
 			}
 		}
 	}
+	s = append(s, destinationSecrets(cfg)...)
 	return append(s, extra...)
 }
 
@@ -187,19 +187,11 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	case "file":
 		return filestore.New(cfg.Archive.Dir)
 	case "s3":
-		client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+		st, err := s3StoreFor(ctx, cfg, cfg.Archive)
 		if err != nil {
 			return nil, err
 		}
-		return s3store.New(client, s3store.Options{
-			Bucket:       cfg.Archive.Bucket,
-			Prefix:       cfg.Archive.Prefix,
-			StorageClass: cfg.S3StorageClass,
-			SSE:          cfg.S3SSE,
-			SSEKMSKeyID:  cfg.S3SSEKMSKeyID,
-			PartSize:     cfg.PartSize,
-			Concurrency:  cfg.Concurrency,
-		}), nil
+		return st, nil
 	}
 	return nil, fmt.Errorf("unsupported archive scheme %q", cfg.Archive.Scheme)
 }

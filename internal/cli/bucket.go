@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
-	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
 // runSetupBucket is `pgoffsite setup-bucket`: run once, with administrator credentials, to make
@@ -32,12 +32,22 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&o.NoncurrentExpireDays, "noncurrent-expire-days", b.NoncurrentExpireDays, "days before overwritten or deleted versions are removed (env BUCKET_NONCURRENT_EXPIRE_DAYS)")
 	fs.IntVar(&o.ObjectLockDays, "object-lock-days", b.ObjectLockDays, "default Object Lock retention in days; 0 = none (env BUCKET_OBJECT_LOCK_DAYS)")
 	fs.StringVar(&o.ObjectLockMode, "object-lock-mode", b.ObjectLockMode, "GOVERNANCE (default) or COMPLIANCE, with --object-lock-days (env BUCKET_OBJECT_LOCK_MODE)")
+	dest := fs.String("destination", "", destinationUsage)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
-	o.Bucket, o.Prefix, o.Region = cfg.Archive.Bucket, cfg.Archive.Prefix, cfg.Region
-	o.SSE, o.KMSKeyID = cfg.S3SSE, cfg.S3SSEKMSKeyID
-	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+	a, err := pickS3Destination(cfg, *dest)
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite setup-bucket: %v\n", err)
+		return ExitUsage
+	}
+	s, err := resolveS3(cfg, a)
+	if err != nil {
+		return badConfig(stderr, err)
+	}
+	o.Bucket, o.Prefix, o.Region = a.Bucket, a.Prefix, s.Region
+	o.SSE, o.KMSKeyID = s.SSE, s.SSEKMSKeyID
+	client, err := s3ClientFor(ctx, cfg, a)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: %v\n", err)
 		return ExitFailed
@@ -45,14 +55,14 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	setup := bucket.NewSetup(client, o)
 	plan, err := setup.Plan(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", cfg.Archive, err)
+		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", a, err)
 		return ExitFailed
 	}
 	if len(plan.Actions) == 0 {
-		fmt.Fprintf(stdout, "%s: no changes: the bucket is already set up\n", cfg.Archive)
+		fmt.Fprintf(stdout, "%s: no changes: the bucket is already set up\n", a)
 		return ExitOK
 	}
-	fmt.Fprintf(stdout, "%s:\n%s", cfg.Archive, plan)
+	fmt.Fprintf(stdout, "%s:\n%s", a, plan)
 	if *dryRun {
 		fmt.Fprintln(stdout, "dry run: nothing was changed")
 		return ExitOK
@@ -62,7 +72,7 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", cfg.Archive, err)
+		fmt.Fprintf(stderr, "pgoffsite: setup-bucket %s: %v\n", a, err)
 		return ExitFailed
 	}
 	fmt.Fprintln(stdout, "done; run it again any time: it changes only what differs")
@@ -76,15 +86,19 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	reader := fs.Bool("reader", false, "print the read-only policy for restores and verification instead")
 	kmsKey := fs.String("kms-key-arn", "", "also allow encrypting with this KMS key (for S3_SSE=aws:kms)")
+	dest := fs.String("destination", "", destinationUsage)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
-	archive, err := config.ArchiveFromEnv()
-	if err == nil && archive.Scheme != "s3" {
-		err = fmt.Errorf("  ARCHIVE_URL: is not an s3:// URL — policies are for S3 archives: set ARCHIVE_URL=s3://bucket/prefix")
-	}
+	// Only ARCHIVE_URL matters here: the policy is printed before the keys it is for exist.
+	cfg, err := config.LoadExcept(varsExcept("ARCHIVE_URL")...)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
+		return ExitUsage
+	}
+	archive, err := pickS3Destination(cfg, *dest)
+	if err != nil {
+		fmt.Fprintf(stderr, "pgoffsite policy: %v\n", err)
 		return ExitUsage
 	}
 	var policy []byte
@@ -102,4 +116,17 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s\n", policy)
 	return ExitOK
+}
+
+const destinationUsage = "the S3 destination to work on when ARCHIVE_URL names several: its number in ARCHIVE_URL (1 is the first) or its s3://bucket/prefix"
+
+// varsExcept is every documented variable but keep, for a command that reads keep alone.
+func varsExcept(keep ...string) []string {
+	var names []string
+	for _, d := range config.Describe() {
+		if !slices.Contains(keep, d.Name) {
+			names = append(names, d.Name)
+		}
+	}
+	return names
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
-	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -73,7 +72,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitFailed
 	}
 
-	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return fail(err)
 	}

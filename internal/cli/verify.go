@@ -134,7 +134,7 @@ func openSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
 	if cfg.Archive.Scheme == "file" {
 		return filestore.New(cfg.Archive.Dir)
 	}
-	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Region: cfg.Region, ForcePathStyle: cfg.S3ForcePathStyle})
+	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return nil, err
 	}
