@@ -26,6 +26,7 @@ type fakeS3 struct {
 	create   string            // if set, CreateBucket fails with this code (409)
 	docs     map[string][]byte // sub-resource -> stored document
 	notImpl  map[string]bool   // sub-resource -> answers 501 NotImplemented
+	denied   bool              // every sub-resource answers 403 AccessDenied (the uploader's keys)
 	requests []fakeRequest
 }
 
@@ -94,6 +95,8 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.exists = true
 	case !f.exists:
 		fail(http.StatusNotFound, "NoSuchBucket")
+	case f.denied && sub != "":
+		fail(http.StatusForbidden, "AccessDenied")
 	case f.notImpl[sub]:
 		fail(http.StatusNotImplemented, "NotImplemented")
 	case sub == "location":
