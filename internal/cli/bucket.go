@@ -52,6 +52,11 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "pgoffsite: %v\n", err)
 		return ExitFailed
 	}
+	if ep := effectiveEndpoint(cfg, a); !onAWS(ep) && o.TransitionDays >= 0 {
+		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
+		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s, an Amazon S3 storage class most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
+			a, endpointHost(ep), o.TransitionClass)
+	}
 	setup := bucket.NewSetup(client, o)
 	plan, err := setup.Plan(ctx)
 	if err != nil {

@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
@@ -45,7 +48,11 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	c := &checker{w: newRedactor(cfg).Wrap(stdout)}
-	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, cfg.Archive)
+	archives := make([]string, len(cfg.Archives))
+	for i, a := range cfg.Archives {
+		archives[i] = a.String()
+	}
+	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, strings.Join(archives, " "))
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
@@ -64,20 +71,8 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		}
 	}
 
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		c.fail("archive %s: %v", cfg.Archive, err)
-	} else {
-		// Written the way the job writes (PutObject, If-None-Match); the uploader cannot delete
-		// it, so it stays until the bucket's lifecycle rules expire it.
-		key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
-		body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
-		err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body))
-		if err != nil {
-			c.fail("archive %s is not writable: %v", cfg.Archive, err)
-		} else {
-			c.ok("archive is writable: wrote %s", st.Location(key))
-		}
+	for i, a := range cfg.Archives {
+		checkDestination(ctx, c, cfg, i, a)
 	}
 
 	n, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, Timeout: 10 * time.Second})
@@ -237,4 +232,122 @@ func randomSuffix() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// probeTimeout bounds the probe write of one destination: a few bytes, retried for a while.
+const probeTimeout = 90 * time.Second
+
+// checkDestination checks one of ARCHIVE_URL's destinations (the i-th, from 0): that the
+// uploader can write there the way the job writes, and which safety feature it lacks. Every line
+// names the destination.
+func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
+	switch a.Scheme {
+	case "file":
+		st, err := filestore.New(a.Dir)
+		if err != nil {
+			c.fail("archive %s: %v", a, err)
+			return
+		}
+		probeWrite(ctx, c, a, st)
+	case "s3":
+		checkS3(ctx, c, cfg, i, a)
+	case "sftp":
+		checkSFTP(ctx, c, cfg, a)
+	default:
+		c.fail("archive %s: unsupported scheme %q", a, a.Scheme)
+	}
+}
+
+// probeWrite writes a small object the way the job writes an archive (Put: atomic, never
+// replacing); false when that failed. The uploader cannot delete it, so it stays until the
+// bucket's lifecycle rules expire it.
+func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Store) bool {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
+	body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
+	if err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body)); err != nil {
+		c.fail("archive %s is not writable: %v", a, err)
+		return false
+	}
+	c.ok("archive is writable: wrote %s", st.Location(key))
+	return true
+}
+
+// checkS3 checks an S3 destination: the probe write, then what the store or bucket lacks that
+// the archives' safety relies on.
+func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
+	s, err := resolveS3(cfg, a)
+	if err != nil {
+		c.fail("archive %v", err)
+		return
+	}
+	client, err := s3ClientFor(ctx, cfg, a)
+	if err != nil {
+		c.fail("archive %v", err)
+		return
+	}
+	endpoint := effectiveEndpoint(cfg, a)
+	if !onAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
+		c.warn("archive %s: storage class %s is Amazon S3's; %s is not AWS, and S3-compatible providers mostly lack it (the Glacier classes above all): uploads may be refused", a, s.StorageClass, endpointHost(endpoint))
+		c.fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
+	}
+	st := newS3Store(client, cfg, a, s)
+	if probeWrite(ctx, c, a, st) && st.ConditionalWritesUnsupported() {
+		c.warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
+	}
+
+	ictx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	f := bucket.Inspect(ictx, client, a.Bucket)
+	setup := "pgoffsite setup-bucket"
+	if s3Count(cfg) > 1 {
+		setup = fmt.Sprintf("pgoffsite setup-bucket --destination %d", i+1)
+	}
+	switch f.Versioning {
+	case bucket.On:
+		c.ok("archive %s: versioning is on (an overwrite or delete keeps the older bytes)", a)
+	case bucket.Off:
+		c.warn("archive %s: versioning is off: an overwrite or a delete destroys an archive's bytes; run `%s` with the bucket owner's keys", a, setup)
+	case bucket.Unsupported:
+		c.warn("archive %s: the store does not implement versioning: an overwrite or a delete destroys an archive's bytes; only keys that cannot delete (see `pgoffsite policy`) protect the archives there", a)
+	}
+	switch f.ObjectLock {
+	case bucket.On:
+		c.ok("archive %s: Object Lock is enabled", a)
+	case bucket.Unsupported:
+		c.warn("archive %s: the store does not implement Object Lock: whoever holds the bucket owner's keys can delete archives before they expire", a)
+	}
+	switch f.Lifecycle {
+	case bucket.On:
+		c.ok("archive %s: lifecycle rules are set", a)
+	case bucket.Off:
+		c.warn("archive %s: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `%s`", a, setup)
+	case bucket.Unsupported:
+		c.warn("archive %s: the store does not implement lifecycle rules: old archives never expire and the parts of interrupted uploads stay; remove them with the provider's own tools", a)
+	}
+}
+
+// s3Count is how many of cfg's destinations are S3 buckets.
+func s3Count(cfg config.Config) int {
+	n := 0
+	for _, a := range cfg.Archives {
+		if a.Scheme == "s3" {
+			n++
+		}
+	}
+	return n
+}
+
+// endpointHost names an endpoint for people, without any path or query.
+func endpointHost(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "the endpoint"
+}
+
+// checkSFTP is where an SFTP destination is checked.
+func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
+	c.warn("archive %s: not checked yet: the SFTP check comes with the SFTP destination (package sftpstore)", a)
 }

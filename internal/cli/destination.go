@@ -113,6 +113,10 @@ func s3StoreFor(ctx context.Context, cfg config.Config, a config.Archive) (*s3st
 	if err != nil {
 		return nil, err
 	}
+	return newS3Store(client, cfg, a, s), nil
+}
+
+func newS3Store(client *s3.Client, cfg config.Config, a config.Archive, s s3Settings) *s3store.Store {
 	return s3store.New(client, s3store.Options{
 		Bucket:       a.Bucket,
 		Prefix:       a.Prefix,
@@ -121,7 +125,7 @@ func s3StoreFor(ctx context.Context, cfg config.Config, a config.Archive) (*s3st
 		SSEKMSKeyID:  s.SSEKMSKeyID,
 		PartSize:     cfg.PartSize,
 		Concurrency:  cfg.Concurrency,
-	}), nil
+	})
 }
 
 // destinationSecrets are the secret keys the keys=NAME parameters of cfg's destinations name,

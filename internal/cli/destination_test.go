@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+func boolp(b bool) *bool { return &b }
+
+// TestResolveS3: a destination's own parameters win, the global variables fill the rest, and
+// keys=NAME reads NAME_ACCESS_KEY_ID / NAME_SECRET_ACCESS_KEY.
+func TestResolveS3(t *testing.T) {
+	cfg := config.Config{Region: "eu-west-1", S3ForcePathStyle: true, S3StorageClass: "STANDARD_IA", S3SSE: "aws:kms", S3SSEKMSKeyID: "arn:key"}
+	s, err := resolveS3(cfg, config.Archive{Scheme: "s3", Bucket: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (s3Settings{Region: "eu-west-1", PathStyle: true, StorageClass: "STANDARD_IA", SSE: "aws:kms", SSEKMSKeyID: "arn:key"}); s != want {
+		t.Errorf("global settings: %+v, want %+v", s, want)
+	}
+
+	t.Setenv("B2_ACCESS_KEY_ID", "b2-id")
+	t.Setenv("B2_SECRET_ACCESS_KEY", "b2-secret")
+	b2 := config.Archive{Scheme: "s3", Bucket: "b", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
+		PathStyle: boolp(false), StorageClass: "STANDARD", SSE: "AES256", Keys: "B2"}
+	s, err = resolveS3(cfg, b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (s3Settings{Endpoint: b2.Endpoint, Region: "eu-central-003", PathStyle: false, StorageClass: "STANDARD", SSE: "AES256",
+		AccessKeyID: "b2-id", SecretAccessKey: "b2-secret"}); s != want {
+		t.Errorf("own settings: %+v, want %+v", s, want)
+	}
+	if got := destinationSecrets(config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}); len(got) != 1 || got[0] != "b2-secret" {
+		t.Errorf("secrets for the redactor: %q", got)
+	}
+
+	os.Unsetenv("B2_SECRET_ACCESS_KEY")
+	_, err = resolveS3(cfg, b2)
+	if err == nil || !strings.Contains(err.Error(), "s3://b: keys=B2 names the variables B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY") ||
+		strings.Contains(err.Error(), "b2-id") {
+		t.Errorf("half a pair: %v", err)
+	}
+}
+
+func TestOnAWS(t *testing.T) {
+	for ep, want := range map[string]bool{
+		"": true, "https://s3.eu-west-1.amazonaws.com": true, "https://bucket.s3.cn-north-1.amazonaws.com.cn": true,
+		"https://s3.eu-central-003.backblazeb2.com": false, "https://storage.googleapis.com": false,
+		"http://127.0.0.1:9000": false, "https://amazonaws.com.evil.example": false,
+	} {
+		if onAWS(ep) != want {
+			t.Errorf("onAWS(%q) = %v", ep, !want)
+		}
+	}
+}
+
+// TestPickS3Destination: --destination by number (ARCHIVE_URL's order, counting every scheme)
+// or by URL; with several S3 destinations and no choice, an error listing them.
+func TestPickS3Destination(t *testing.T) {
+	aws := config.Archive{Scheme: "s3", Bucket: "aws-archive", Prefix: "pg"}
+	file := config.Archive{Scheme: "file", Dir: "/mnt/archive"}
+	b2 := config.Archive{Scheme: "s3", Bucket: "b2-archive", Keys: "B2"}
+	one := config.Config{Archives: []config.Archive{file, aws}}
+	two := config.Config{Archives: []config.Archive{aws, file, b2}}
+
+	for _, c := range []struct {
+		cfg    config.Config
+		choice string
+		want   string // the bucket, or the error's text
+	}{
+		{one, "", "aws-archive"},
+		{one, "2", "aws-archive"},
+		{two, "1", "aws-archive"},
+		{two, "3", "b2-archive"},
+		{two, "s3://b2-archive", "b2-archive"},
+		{two, "s3://aws-archive/pg/", "aws-archive"},
+		{two, "", "ARCHIVE_URL names 2 S3 destinations: say which with one of\n  --destination 1   (or --destination s3://aws-archive/pg)\n  --destination 3   (or --destination s3://b2-archive)"},
+		{two, "2", "--destination 2 is file:///mnt/archive, not an S3 bucket"},
+		{two, "4", "--destination 4: ARCHIVE_URL names 3 destination(s)"},
+		{two, "0", "--destination 0: ARCHIVE_URL names 3 destination(s)"},
+		{two, "s3://other", "--destination s3://other is not one of ARCHIVE_URL's S3 destinations"},
+		{config.Config{Archives: []config.Archive{file}}, "", "ARCHIVE_URL names no s3:// destination"},
+	} {
+		a, err := pickS3Destination(c.cfg, c.choice)
+		got := a.Bucket
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%d destinations, --destination %q: %q, want %q", len(c.cfg.Archives), c.choice, got, c.want)
+		}
+	}
+}
+
+// TestPolicyDestinationFlag: the printed policy is the chosen destination's; a choice that is
+// not one is a usage error.
+func TestPolicyDestinationFlag(t *testing.T) {
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("ARCHIVE_URL", "s3://archive-bucket/db/prod")
+	for _, args := range [][]string{{"policy"}, {"policy", "--destination", "1"}, {"policy", "--destination", "s3://archive-bucket/db/prod"}} {
+		var out, errs bytes.Buffer
+		if code := Run(context.Background(), args, &out, &errs); code != ExitOK || !strings.Contains(out.String(), `"arn:aws:s3:::archive-bucket/db/prod/*"`) {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out.String(), errs.String())
+		}
+	}
+	var out, errs bytes.Buffer
+	if code := Run(context.Background(), []string{"policy", "--destination", "2"}, &out, &errs); code != ExitUsage ||
+		!strings.Contains(errs.String(), "--destination 2: ARCHIVE_URL names 1 destination(s); the S3 ones are\n  --destination 1   (or --destination s3://archive-bucket/db/prod)") {
+		t.Errorf("--destination 2: exit %d\n%s", code, errs.String())
+	}
+}
+
+// lackingProvider stands in front of a real MinIO as an S3-compatible provider without
+// conditional writes, versioning, Object Lock or lifecycle rules: it answers those requests 501
+// NotImplemented, the way such providers do, and passes everything else on.
+func lackingProvider(t *testing.T, minioEndpoint string) string {
+	t.Helper()
+	target, err := url.Parse(minioEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the signed Host header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Header.Get("If-None-Match") != "" || q.Has("versioning") || q.Has("object-lock") || q.Has("lifecycle") {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header or query you provided implies functionality that is not implemented.</Message></Error>`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestCheckEveryDestination: check probes every destination — an S3 bucket on a second provider
+// reached with its own endpoint and keys while the AWS variables point elsewhere, a provider
+// lacking the safety features, a directory, an SFTP server — and names the destination in
+// every line it prints about one.
+func TestCheckEveryDestination(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	full := m.CreateBucket(t, "check-full")
+	lacking := m.CreateBucket(t, "check-lacking")
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	// The default chain names a closed port and keys MinIO does not know.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", closed)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAWRONG")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+	t.Setenv("SECOND_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("SECOND_SECRET_ACCESS_KEY", m.SecretKey)
+	dir := filepath.Join(t.TempDir(), "archive")
+
+	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, Archives: []config.Archive{
+		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
+		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
+		{Scheme: "file", Dir: dir},
+		{Scheme: "sftp", User: "backup", Host: "vps.example.com", Port: 22, Dir: "/srv/archive"},
+	}}
+	var out bytes.Buffer
+	c := &checker{w: &out}
+	for i, a := range cfg.Archives {
+		checkDestination(context.Background(), c, cfg, i, a)
+	}
+	t.Logf("check:\n%s", out.String())
+	fullURL, lackingURL := "s3://"+full+"/pg", "s3://"+lacking
+	for _, want := range []string{
+		"ok    archive is writable: wrote " + fullURL + "/_pgoffsite-check/",
+		"warn  archive " + fullURL + ": versioning is off: an overwrite or a delete destroys an archive's bytes; run `pgoffsite setup-bucket --destination 1` with the bucket owner's keys",
+		"warn  archive " + fullURL + ": no lifecycle rules",
+		"ok    archive is writable: wrote " + lackingURL + "/_pgoffsite-check/",
+		"warn  archive " + lackingURL + ": the store rejects conditional writes (If-None-Match: *)",
+		"warn  archive " + lackingURL + ": the store does not implement versioning",
+		"warn  archive " + lackingURL + ": the store does not implement Object Lock",
+		"warn  archive " + lackingURL + ": the store does not implement lifecycle rules",
+		"ok    archive is writable: wrote " + dir + "/_pgoffsite-check/",
+		"warn  archive sftp://backup@vps.example.com/srv/archive: not checked yet",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if c.failed != 0 {
+		t.Errorf("%d failures, want none", c.failed)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.Contains(line, "s3://") && !strings.Contains(line, dir) && !strings.Contains(line, "sftp://") &&
+			!strings.HasPrefix(line, "      fix:") {
+			t.Errorf("a line names no destination: %q", line)
+		}
+	}
+	if strings.Contains(out.String(), m.SecretKey) {
+		t.Error("the output shows a secret key")
+	}
+
+	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
+	// write is refused, and the failure.
+	out.Reset()
+	c = &checker{w: &out}
+	glacier := cfg.Archives[0]
+	glacier.StorageClass = "GLACIER"
+	checkDestination(context.Background(), c, cfg, 0, glacier)
+	if !strings.Contains(out.String(), "warn  archive "+fullURL+": storage class GLACIER is Amazon S3's; 127.0.0.1:") ||
+		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.failed != 1 {
+		t.Errorf("GLACIER on MinIO:\n%s", out.String())
+	}
+
+	// Without its own keys, the destination gets the default chain's wrong ones: the keys were
+	// what made it writable.
+	out.Reset()
+	c = &checker{w: &out}
+	chain := cfg.Archives[0]
+	chain.Keys = ""
+	checkDestination(context.Background(), c, cfg, 0, chain)
+	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") {
+		t.Errorf("with the chain's keys:\n%s", out.String())
+	}
+}
