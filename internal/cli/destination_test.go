@@ -44,8 +44,12 @@ func TestResolveS3(t *testing.T) {
 		AccessKeyID: "b2-id", SecretAccessKey: "b2-secret"}); s != want {
 		t.Errorf("own settings: %+v, want %+v", s, want)
 	}
-	if got := destinationSecrets(config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}); len(got) != 1 || got[0] != "b2-secret" {
+	withB2 := config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}
+	if got := destinationSecrets(withB2); len(got) != 1 || got[0] != "b2-secret" {
 		t.Errorf("secrets for the redactor: %q", got)
+	}
+	if got := newRedactor(withB2).Scrub("signed with b2-secret"); strings.Contains(got, "b2-secret") {
+		t.Errorf("the redactor leaves the keys=B2 secret: %q", got)
 	}
 
 	os.Unsetenv("B2_SECRET_ACCESS_KEY")
@@ -53,6 +57,20 @@ func TestResolveS3(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "s3://b: keys=B2 names the variables B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY") ||
 		strings.Contains(err.Error(), "b2-id") {
 		t.Errorf("half a pair: %v", err)
+	}
+}
+
+// TestS3ClientForNamesTheDestination: a destination's own endpoint follows the URL rule, and the
+// error says which destination's endpoint= to change.
+func TestS3ClientForNamesTheDestination(t *testing.T) {
+	a := config.Archive{Scheme: "s3", Bucket: "b2-archive", Endpoint: "http://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003"}
+	_, err := s3ClientFor(context.Background(), config.Config{}, a)
+	if err == nil || !strings.Contains(err.Error(), "set endpoint= of s3://b2-archive in ARCHIVE_URL to an https:// URL") {
+		t.Errorf("plain http endpoint: %v", err)
+	}
+	a.Endpoint = "http://127.0.0.1:9000"
+	if _, err := s3ClientFor(context.Background(), config.Config{}, a); err != nil {
+		t.Errorf("loopback endpoint refused: %v", err)
 	}
 }
 
@@ -231,6 +249,16 @@ func TestCheckEveryDestination(t *testing.T) {
 		t.Errorf("GLACIER on MinIO:\n%s", out.String())
 	}
 
+	// Without its own region= it is signed for AWS_REGION, which this provider refuses.
+	out.Reset()
+	c = &checker{w: &out}
+	noRegion := cfg.Archives[0]
+	noRegion.Region = ""
+	checkDestination(context.Background(), c, cfg, 0, noRegion)
+	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || !strings.Contains(out.String(), "region") {
+		t.Errorf("signed for AWS_REGION:\n%s", out.String())
+	}
+
 	// Without its own keys, the destination gets the default chain's wrong ones: the keys were
 	// what made it writable.
 	out.Reset()
@@ -240,5 +268,29 @@ func TestCheckEveryDestination(t *testing.T) {
 	checkDestination(context.Background(), c, cfg, 0, chain)
 	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") {
 		t.Errorf("with the chain's keys:\n%s", out.String())
+	}
+}
+
+// TestSetupBucketOffAWSWarnsOfGlacier: setup-bucket for a destination that is not on AWS says
+// that its transitions go to an Amazon storage class, and how to leave them out.
+func TestSetupBucketOffAWSWarnsOfGlacier(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range map[string]string{"ARCHIVE_URL": "s3://" + m.CreateBucket(t, "offaws") + "/pg", "AWS_REGION": m.Region,
+		"AWS_ACCESS_KEY_ID": m.AccessKey, "AWS_SECRET_ACCESS_KEY": m.SecretKey, "AWS_ENDPOINT_URL_S3": m.Endpoint, "S3_FORCE_PATH_STYLE": "true"} {
+		t.Setenv(k, v)
+	}
+	var out, errs bytes.Buffer
+	code := Run(context.Background(), []string{"setup-bucket", "--dry-run"}, &out, &errs)
+	want := "the lifecycle rules move archives to GLACIER, an Amazon S3 storage class most S3-compatible providers lack; if the store refuses them, run with --transition-days -1"
+	if code != ExitOK || !strings.Contains(out.String(), want) {
+		t.Errorf("exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	out.Reset()
+	if Run(context.Background(), []string{"setup-bucket", "--dry-run", "--transition-days", "-1"}, &out, &errs); strings.Contains(out.String(), "GLACIER") {
+		t.Errorf("warned without transitions:\n%s", out.String())
 	}
 }
