@@ -54,6 +54,9 @@ type Archive struct {
 	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
 	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
 	Keys string
+	// The cli resolves the empty ones against Config's global settings (Region, S3Endpoint,
+	// S3ForcePathStyle, S3StorageClass, S3SSE; S3SSEKMSKeyID is the key of every aws:kms one):
+	// config leaves them empty so that a destination says only what ARCHIVE_URL gave it.
 
 	// sftp
 	User   string
@@ -121,6 +124,9 @@ type Config struct {
 	Check string
 	// Bucket is what setup-bucket makes of the bucket (BUCKET_*; its flags override them).
 	Bucket Bucket
+	// Recipients is ARCHIVE_RECIPIENTS as set (age recipients, one per line): "" means archives
+	// are not encrypted.
+	Recipients string
 }
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
@@ -188,6 +194,10 @@ type env struct {
 	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
 	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
 	Check            string `envconfig:"ARCHIVE_CHECK" default:"auto"`
+	SFTPPrivateKey   string `envconfig:"SFTP_PRIVATE_KEY"`
+	SFTPKnownHosts   string `envconfig:"SFTP_KNOWN_HOSTS"`
+	Recipients       string `envconfig:"ARCHIVE_RECIPIENTS"`
+	AgeIdentity      string `envconfig:"AGE_IDENTITY"`
 
 	// setup-bucket's settings; only LoadArchive reports their problems.
 	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
@@ -227,16 +237,20 @@ func readEnv() (env, error) {
 	return e, nil
 }
 
-// Load reads the process environment; the error is Problems, listing every mistake, when there
-// is any.
+// Load reads the process environment for the commands that back up (backup, check); the error
+// is Problems, listing every mistake, when there is any. An age identity in that environment is
+// one: the dyno that uploads must not be able to decrypt.
 func Load() (Config, error) {
-	return LoadExcept()
+	return load(func(p Problem) bool { return !isBucketVar(p.Var) })
 }
 
-// LoadExcept reads the environment like Load, ignoring problems of the variables a command does
-// not use (verify needs no Heroku API key).
+// LoadExcept reads the environment for the commands that read archives back (verify, restore),
+// ignoring problems of the variables a command does not use (verify needs no Heroku API key).
+// AGE_IDENTITY is theirs to use.
 func LoadExcept(unused ...string) (Config, error) {
-	return load(func(p Problem) bool { return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) })
+	return load(func(p Problem) bool {
+		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && p.Var != identityVar
+	})
 }
 
 // isBucketVar tells setup-bucket's variables, which no other command reads.
@@ -256,14 +270,42 @@ func LoadArchive() (Config, error) {
 	return c, err
 }
 
-// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives go.
+// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives
+// go: its first destination.
 func ArchiveFromEnv() (Archive, error) {
-	var ck checker
-	a := ck.archive(strings.TrimSpace(os.Getenv("ARCHIVE_URL")))
-	if len(ck.ps) > 0 {
-		return Archive{}, ck.ps
+	as, err := ArchivesFromEnv()
+	if err != nil {
+		return Archive{}, err
 	}
-	return a, nil
+	return as[0], nil
+}
+
+// ArchivesFromEnv reads ARCHIVE_URL alone: every destination, in its order. The variables the
+// destinations name (keys=, key=) are not read.
+func ArchivesFromEnv() ([]Archive, error) {
+	ck := checker{secrets: []string{strings.TrimSpace(os.Getenv("HEROKU_API_KEY")), strings.TrimSpace(os.Getenv("AWS_SECRET_ACCESS_KEY"))}}
+	as := ck.archives(strings.TrimSpace(os.Getenv("ARCHIVE_URL")))
+	if len(ck.ps) > 0 {
+		return nil, ck.ps
+	}
+	return as, nil
+}
+
+// SecretVars names the variables whose values are secret and must be scrubbed from all output:
+// the API and AWS keys, each keys=NAME pair, every SFTP private key variable, AGE_IDENTITY.
+func (c Config) SecretVars() []string {
+	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+	for _, a := range c.Archives {
+		switch {
+		case a.Scheme == "s3" && a.Keys != "":
+			names = append(names, a.Keys+"_ACCESS_KEY_ID", a.Keys+"_SECRET_ACCESS_KEY")
+		case a.Scheme == "sftp" && a.KeyVar != "":
+			names = append(names, a.KeyVar)
+		}
+	}
+	names = append(names, identityVar)
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 func load(keep func(Problem) bool) (Config, error) {
