@@ -257,17 +257,29 @@ func LoadExcept(unused ...string) (Config, error) {
 func isBucketVar(name string) bool { return strings.HasPrefix(name, "BUCKET_") }
 
 // LoadArchive reads only what setup-bucket needs — ARCHIVE_URL (s3://), the AWS, S3 and BUCKET_
-// variables and the log settings — so that it runs before the Heroku side is configured.
+// variables and the log settings — so that it runs before the Heroku side is configured. Its
+// Archive is ARCHIVE_URL's first s3:// destination.
 func LoadArchive() (Config, error) {
 	c, err := load(func(p Problem) bool {
 		return p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
 			isBucketVar(p.Var)
 	})
-	if err == nil && c.Archive.Scheme != "s3" {
-		return Config{}, Problems{{Var: "ARCHIVE_URL", Message: "is not an s3:// URL",
-			Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"}}
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	// Archive is the first S3 destination: the bucket commands have nothing to do with the others.
+	for _, a := range c.Archives {
+		if a.Scheme == "s3" {
+			c.Archive = a
+			return c, nil
+		}
+	}
+	msg := "is not an s3:// URL"
+	if len(c.Archives) > 1 {
+		msg = "names no s3:// destination"
+	}
+	return Config{}, Problems{{Var: "ARCHIVE_URL", Message: msg,
+		Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"}}
 }
 
 // ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives

@@ -39,6 +39,11 @@ func (ck *checker) namedSecrets(e env) {
 	}
 	add(e.SFTPPrivateKey)
 	add(e.AgeIdentity)
+	for _, line := range strings.Split(e.Recipients, "\n") {
+		if strings.Contains(strings.ToUpper(line), "AGE-SECRET-KEY-") {
+			add(line)
+		}
+	}
 	for _, f := range strings.Fields(e.ArchiveURL) {
 		u, err := url.Parse(f)
 		if err != nil {
@@ -68,9 +73,11 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 			if a.Keys == "" {
 				continue
 			}
+			// Reported under the variable itself, as for env:VAR targets: setup-bucket, run
+			// with administrator keys, does not need the uploader's.
 			for _, v := range []string{a.Keys + "_ACCESS_KEY_ID", a.Keys + "_SECRET_ACCESS_KEY"} {
 				if strings.TrimSpace(os.Getenv(v)) == "" {
-					d.add("has keys="+a.Keys+", but "+v+" is not set",
+					ck.add(v, "not set, and ARCHIVE_URL's "+d.name()+" has keys="+a.Keys,
 						"set the key pair of this destination's provider: heroku config:set "+v+"=...")
 				}
 			}
@@ -83,7 +90,7 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 				continue // already reported
 			}
 			if hosts == nil {
-				hosts = ck.knownHosts(e.SFTPKnownHosts)
+				hosts = ck.knownHosts(e.SFTPKnownHosts, a)
 			}
 			if hosts.set && !hosts.has(a.Host, a.Port) {
 				addr := knownhosts.Normalize(net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
@@ -103,29 +110,25 @@ func keyscanFix(a Archive) string {
 // privateKey checks that the variable holds a private key ssh can use without a passphrase.
 // The key is never quoted, nor the parser's error, which could carry a piece of it.
 func (ck *checker) privateKey(d dest, name, text string) {
-	v, where := name, ""
+	msg, named := "not set, and ARCHIVE_URL has an sftp:// destination", ""
 	if name != DefaultKeyVar {
-		// A variable the URL names is reported under ARCHIVE_URL, which names it.
-		v, where = archiveVar, d.label()+"key="+name+": "
+		named = " (ARCHIVE_URL's " + d.name() + " has key=" + name + ")"
+		msg = "not set" + named
 	}
 	keygen := "make a key for pgoffsite alone with `ssh-keygen -t ed25519 -N '' -f pgoffsite_ed25519`, add pgoffsite_ed25519.pub to the server's authorized_keys, and set heroku config:set " +
 		name + "=\"$(cat pgoffsite_ed25519)\""
 	if strings.TrimSpace(text) == "" {
-		msg := "not set, and ARCHIVE_URL has an sftp:// destination"
-		if where != "" {
-			msg = name + " is not set"
-		}
-		ck.add(v, where+msg, keygen)
+		ck.add(name, msg, keygen)
 		return
 	}
 	_, err := ssh.ParsePrivateKey([]byte(text))
 	var encrypted *ssh.PassphraseMissingError
 	switch {
 	case errors.As(err, &encrypted):
-		ck.add(v, where+"holds an encrypted private key: it must be unencrypted, because the dyno cannot type a passphrase",
+		ck.add(name, "holds an encrypted private key"+named+": it must be unencrypted, because the dyno cannot type a passphrase",
 			"set an unencrypted key made for pgoffsite alone (ssh-keygen -p -N '' -f FILE removes the passphrase of a copy); "+keygen)
 	case err != nil:
-		ck.add(v, where+"does not hold a private key ssh can read",
+		ck.add(name, "does not hold a private key ssh can read"+named,
 			"paste the whole private key file, BEGIN and END lines included: "+keygen)
 	}
 }
@@ -137,12 +140,12 @@ type knownHosts struct {
 }
 
 // knownHosts parses SFTP_KNOWN_HOSTS as ssh's known_hosts file, reporting the lines it cannot read.
-func (ck *checker) knownHosts(text string) *knownHosts {
+// The fix of a missing variable shows the command for first, the first sftp:// destination.
+func (ck *checker) knownHosts(text string, first Archive) *knownHosts {
 	const v = "SFTP_KNOWN_HOSTS"
 	kh := &knownHosts{set: strings.TrimSpace(text) != ""}
 	if !kh.set {
-		ck.add(v, "not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use)",
-			"on a machine you trust, run `ssh-keyscan -p PORT HOST`, check the key against the server's own fingerprint, and set heroku config:set SFTP_KNOWN_HOSTS=\"$(ssh-keyscan -p PORT HOST)\"")
+		ck.add(v, "not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use)", keyscanFix(first))
 		return kh
 	}
 	for i, line := range strings.Split(text, "\n") {

@@ -94,6 +94,14 @@ func (d dest) label() string {
 
 func (d dest) add(msg, fix string) { d.ck.add(archiveVar, d.label()+msg, fix) }
 
+// name says which destination a problem of another variable concerns.
+func (d dest) name() string {
+	if d.n == 1 {
+		return "destination"
+	}
+	return strings.TrimSuffix(d.label(), ": ")
+}
+
 // shown is the destination as a message may quote it: without credentials, query or fragment.
 func (d dest) shown() string {
 	s := d.raw
@@ -115,7 +123,9 @@ func (d dest) parse() Archive {
 	if err != nil {
 		// url.Parse's error quotes the whole URL, query included: not repeated.
 		d.add(d.shown()+" is not a URL", archiveFix)
-		return Archive{}
+		// The scheme alone still tells which other variables this destination needs.
+		scheme, _, _ := strings.Cut(strings.ToLower(d.raw), ":")
+		return Archive{Scheme: scheme}
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if u.User != nil {
@@ -236,11 +246,12 @@ func (d dest) sftp(u *url.URL) Archive {
 	if u.User != nil {
 		a.User = u.User.Username()
 	}
-	if a.User == "" {
-		d.add(d.shown()+" names no user", form+", e.g. sftp://backup@vps.example.com/srv/pgoffsite")
-	}
 	if a.Host == "" {
 		d.add(d.shown()+" names no host", form+" (two slashes before the user)")
+		return a
+	}
+	if a.User == "" {
+		d.add(d.shown()+" names no user", form+", e.g. sftp://backup@vps.example.com/srv/pgoffsite")
 	}
 	a.Port = 22
 	if p := u.Port(); p != "" {

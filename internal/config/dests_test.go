@@ -171,8 +171,8 @@ func TestDestinationMistakes(t *testing.T) {
 		{"parameter twice", map[string]string{"ARCHIVE_URL": "s3://acme?region=a&region=b"}, nil, "ARCHIVE_URL", "region= more than once", "keys=NAME"},
 		{"bad query", map[string]string{"ARCHIVE_URL": "s3://acme?region=%zz"}, nil, "ARCHIVE_URL", "cannot be read", "keys=NAME"},
 		{"keys lowercase", map[string]string{"ARCHIVE_URL": "s3://acme?keys=b2"}, nil, "ARCHIVE_URL", "keys= does not name variables", "B2_ACCESS_KEY_ID"},
-		{"keys secret missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_SECRET_ACCESS_KEY"}, "ARCHIVE_URL", "has keys=B2, but B2_SECRET_ACCESS_KEY is not set", "heroku config:set B2_SECRET_ACCESS_KEY=..."},
-		{"keys id missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_ACCESS_KEY_ID"}, "ARCHIVE_URL", "B2_ACCESS_KEY_ID is not set", "heroku config:set B2_ACCESS_KEY_ID=..."},
+		{"keys secret missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_SECRET_ACCESS_KEY"}, "B2_SECRET_ACCESS_KEY", "not set, and ARCHIVE_URL's destination has keys=B2", "heroku config:set B2_SECRET_ACCESS_KEY=..."},
+		{"keys id missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_ACCESS_KEY_ID"}, "B2_ACCESS_KEY_ID", "not set, and ARCHIVE_URL's destination has keys=B2", "heroku config:set B2_ACCESS_KEY_ID=..."},
 		{"file with password", map[string]string{"ARCHIVE_URL": "file://u:p4ssword@/x"}, nil, "ARCHIVE_URL", "credentials", "SFTP_PRIVATE_KEY"},
 		{"sftp with password", map[string]string{"ARCHIVE_URL": "sftp://backup:p4ssword@vps.example.com/srv"}, nil, "ARCHIVE_URL", "credentials", "SFTP_PRIVATE_KEY (or key=NAME)"},
 		{"sftp no user", map[string]string{"ARCHIVE_URL": "sftp://vps.example.com/srv"}, nil, "ARCHIVE_URL", "names no user", "sftp://user@host"},
@@ -185,12 +185,12 @@ func TestDestinationMistakes(t *testing.T) {
 		{"sftp dot", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/./srv"}, nil, "ARCHIVE_URL", `"." or ".." path segment`, "without them"},
 		{"sftp unknown parameter", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?password=x"}, nil, "ARCHIVE_URL", `unknown parameter "password"`, "only key=NAME"},
 		{"sftp key lowercase", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?key=vps"}, nil, "ARCHIVE_URL", "key= does not name a variable", "key=VPS_PRIVATE_KEY"},
-		{"sftp key var unset", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?key=VPS_KEY"}, nil, "ARCHIVE_URL", "key=VPS_KEY: VPS_KEY is not set", `heroku config:set VPS_KEY="$(cat pgoffsite_ed25519)"`},
+		{"sftp key var unset", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?key=VPS_KEY"}, nil, "VPS_KEY", "not set (ARCHIVE_URL's destination has key=VPS_KEY)", `heroku config:set VPS_KEY="$(cat pgoffsite_ed25519)"`},
 		{"no private key", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv"}, []string{"SFTP_PRIVATE_KEY"}, "SFTP_PRIVATE_KEY", "not set, and ARCHIVE_URL has an sftp:// destination", "ssh-keygen -t ed25519"},
 		{"private key garbage", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv", "SFTP_PRIVATE_KEY": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPublicKeyNotPrivate"}, nil, "SFTP_PRIVATE_KEY", "does not hold a private key ssh can read", "BEGIN and END lines"},
 		{"private key encrypted", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv", "SFTP_PRIVATE_KEY": encrypted}, nil, "SFTP_PRIVATE_KEY", "must be unencrypted, because the dyno cannot type a passphrase", "ssh-keygen -p"},
-		{"named key encrypted", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?key=VPS_KEY", "VPS_KEY": encrypted}, nil, "ARCHIVE_URL", "key=VPS_KEY: holds an encrypted private key", "heroku config:set VPS_KEY="},
-		{"no known hosts", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv"}, []string{"SFTP_KNOWN_HOSTS"}, "SFTP_KNOWN_HOSTS", "not set", "ssh-keyscan -p PORT HOST"},
+		{"named key encrypted", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv?key=VPS_KEY", "VPS_KEY": encrypted}, nil, "VPS_KEY", "holds an encrypted private key (ARCHIVE_URL's destination has key=VPS_KEY)", "heroku config:set VPS_KEY="},
+		{"no known hosts", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv"}, []string{"SFTP_KNOWN_HOSTS"}, "SFTP_KNOWN_HOSTS", "not set", "`ssh-keyscan -p 22 vps.example.com`"},
 		{"host not pinned", map[string]string{"ARCHIVE_URL": "sftp://backup@other.example.com/srv"}, nil, "SFTP_KNOWN_HOSTS", "no line for other.example.com", "`ssh-keyscan -p 22 other.example.com`"},
 		// A line for port 22 does not pin another port: ssh writes [host]:port for those.
 		{"port not pinned", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com:2200/srv"}, nil, "SFTP_KNOWN_HOSTS", "no line for [vps.example.com]:2200", "ssh-keyscan -p 2200 vps.example.com"},
@@ -236,10 +236,10 @@ func TestSeveralDestinationsSeveralProblems(t *testing.T) {
 		`ARCHIVE_URL: destination 1 (s3://Bad_Bucket): "Bad_Bucket" is not a valid S3 bucket name`,
 		`ARCHIVE_URL: destination 2 (s3://acme-offsite): endpoint="http://s3.example.com" uses plain http`,
 		`ARCHIVE_URL: destination 2 (s3://acme-offsite): storage_class="COLD" is not an S3 storage class`,
-		`ARCHIVE_URL: destination 2 (s3://acme-offsite): has keys=B2, but B2_ACCESS_KEY_ID is not set`,
-		`ARCHIVE_URL: destination 2 (s3://acme-offsite): has keys=B2, but B2_SECRET_ACCESS_KEY is not set`,
-		`ARCHIVE_URL: destination 3 (sftp://vps.example.com:2222): key=VPS_KEY: holds an encrypted private key`,
-		`SFTP_KNOWN_HOSTS: not set`,
+		`B2_ACCESS_KEY_ID: not set, and ARCHIVE_URL's destination 2 (s3://acme-offsite) has keys=B2`,
+		`B2_SECRET_ACCESS_KEY: not set, and ARCHIVE_URL's destination 2 (s3://acme-offsite) has keys=B2`,
+		`VPS_KEY: holds an encrypted private key (ARCHIVE_URL's destination 3 (sftp://vps.example.com:2222) has key=VPS_KEY)`,
+		"SFTP_KNOWN_HOSTS: not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use) — on a machine you trust, run `ssh-keyscan -p 2222 vps.example.com`",
 		`ARCHIVE_URL: destination 4 (ftp://files.example.com): "ftp://files.example.com/x" is neither s3://, sftp:// nor file://`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -394,5 +394,33 @@ func TestArchivesFromEnv(t *testing.T) {
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme s3://acme"})
 	if _, err := ArchivesFromEnv(); err == nil || !strings.Contains(err.Error(), "same as destination 1") {
 		t.Errorf("ArchivesFromEnv(twice) = %v", err)
+	}
+}
+
+// setup-bucket works on the first S3 destination, without the variables the others read.
+func TestLoadArchiveSeveral(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "sftp://b@h.example.com/srv s3://acme-offsite/db?keys=B2 s3://acme-db-archive"},
+		"HEROKU_API_KEY", "BACKUP_TARGETS"))
+	c, err := LoadArchive()
+	if err != nil || c.Archive.Bucket != "acme-offsite" || c.Archive.Keys != "B2" || len(c.Archives) != 3 {
+		t.Errorf("LoadArchive = %+v, %v", c.Archive, err)
+	}
+	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "file:///mnt/a file:///mnt/b"}))
+	if _, err := LoadArchive(); err == nil || !strings.Contains(err.Error(), "ARCHIVE_URL: names no s3:// destination") {
+		t.Errorf("LoadArchive without S3 = %v", err)
+	}
+}
+
+func TestDestinationOneProblemEach(t *testing.T) {
+	// An sftp URL without its two slashes is one mistake, said once.
+	key, _ := testKey(t, "")
+	ps := loadProblems(t, with(valid(), map[string]string{"ARCHIVE_URL": "sftp:backup@h.example.com/srv", "SFTP_PRIVATE_KEY": key}))
+	if len(ps) != 1 || !strings.Contains(ps[0].Message, "names no host") {
+		t.Errorf("%s", ps)
+	}
+	// A URL that does not parse still counts as S3 for the S3 checks.
+	ps = loadProblems(t, with(valid(), map[string]string{"ARCHIVE_URL": "s3://acme/%zz"}, "AWS_REGION"))
+	if !strings.Contains(ps.Error(), "ARCHIVE_URL: \"s3://acme/%zz\" is not a URL") || !strings.Contains(ps.Error(), "AWS_REGION: not set") {
+		t.Errorf("%s", ps)
 	}
 }
