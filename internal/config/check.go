@@ -29,7 +29,7 @@ var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIG
 // validate builds the Config and lists every problem; the Config is usable only where no
 // problem concerns the variables the caller needs.
 func (e env) validate() (Config, Problems) {
-	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
+	ck := newChecker(e)
 	// The AWS SDK reads its variables untrimmed, so stray spaces would break it later, far from here.
 	for _, v := range []struct{ name, value string }{{"AWS_ACCESS_KEY_ID", e.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", e.SecretAccessKey},
 		{"AWS_ENDPOINT_URL_S3", e.EndpointS3}, {"AWS_ENDPOINT_URL", e.Endpoint}} {
@@ -60,7 +60,6 @@ func (e env) validate() (Config, Problems) {
 			ck.add("PG_DUMP_PATH", ck.q(c.PgDumpPath)+" is not an executable file", "point it at pg_dump, e.g. /usr/lib/postgresql/17/bin/pg_dump, or unset it to use pg_dump on PATH")
 		}
 	}
-	ck.namedSecrets(e)
 	c.Archives = ck.archives(e.ArchiveURL)
 	if len(c.Archives) > 0 {
 		c.Archive = c.Archives[0]
@@ -120,6 +119,14 @@ func (e env) validate() (Config, Problems) {
 	}
 	slices.SortStableFunc(ck.ps, func(a, b Problem) int { return order[a.Var] - order[b.Var] })
 	return c, ck.ps
+}
+
+// newChecker knows every secret of the environment before the first problem is added: the keys,
+// and the values of the variables ARCHIVE_URL names.
+func newChecker(e env) *checker {
+	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
+	ck.namedSecrets(e)
+	return ck
 }
 
 // trimmed drops the spaces and line breaks a copy and paste brings along.

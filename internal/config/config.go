@@ -5,7 +5,6 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -295,8 +294,12 @@ func ArchiveFromEnv() (Archive, error) {
 // ArchivesFromEnv reads ARCHIVE_URL alone: every destination, in its order. The variables the
 // destinations name (keys=, key=) are not read.
 func ArchivesFromEnv() ([]Archive, error) {
-	ck := checker{secrets: []string{strings.TrimSpace(os.Getenv("HEROKU_API_KEY")), strings.TrimSpace(os.Getenv("AWS_SECRET_ACCESS_KEY"))}}
-	as := ck.archives(strings.TrimSpace(os.Getenv("ARCHIVE_URL")))
+	e, err := readEnv()
+	if err != nil {
+		return nil, err
+	}
+	ck := newChecker(e)
+	as := ck.archives(strings.TrimSpace(e.ArchiveURL))
 	if len(ck.ps) > 0 {
 		return nil, ck.ps
 	}

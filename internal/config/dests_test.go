@@ -277,6 +277,9 @@ func TestDestinationSecretsNeverShown(t *testing.T) {
 		{"password in two URLs", map[string]string{"ARCHIVE_URL": "s3://acme sftp://backup:hunter2pass@h.example.com/srv"}, []string{"hunter2pass"}},
 		{"secret as sftp key=", map[string]string{"ARCHIVE_URL": "sftp://backup@h.example.com/srv?key=" + b2Secret}, []string{b2Secret}},
 		{"private key pasted as the archive", map[string]string{"ARCHIVE_URL": key}, []string{key, keyLine, keyLine[:30]}},
+		{"private key line pasted as a target", map[string]string{"BACKUP_TARGETS": keyLine, "ARCHIVE_URL": "sftp://backup@h.example.com/srv"}, []string{keyLine, keyLine[:30]}},
+		{"named key line pasted as a target", map[string]string{"BACKUP_TARGETS": "Shop " + keyLine, "ARCHIVE_URL": "s3://acme sftp://backup@h.example.com/srv?key=VPS_KEY", "VPS_KEY": key}, []string{keyLine, keyLine[:30]}},
+		{"B2 secret pasted as a target", map[string]string{"BACKUP_TARGETS": b2Secret, "ARCHIVE_URL": "s3://acme?keys=B2"}, []string{b2Secret, b2Secret[:20]}},
 		{"private key line pasted as the mode", map[string]string{"BACKUP_MODE": keyLine, "ARCHIVE_URL": "sftp://backup@h.example.com/srv"}, []string{keyLine, keyLine[:30]}},
 		{"private key in known hosts", map[string]string{"ARCHIVE_URL": "sftp://backup@h.example.com/srv", "SFTP_KNOWN_HOSTS": key}, []string{keyLine, keyLine[:30]}},
 		{"named key pasted as the log level", map[string]string{"ARCHIVE_URL": "sftp://backup@h.example.com/srv?key=VPS_KEY", "VPS_KEY": key, "LOG_LEVEL": keyLine}, []string{keyLine, keyLine[:30]}},
@@ -394,6 +397,11 @@ func TestArchivesFromEnv(t *testing.T) {
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme s3://acme"})
 	if _, err := ArchivesFromEnv(); err == nil || !strings.Contains(err.Error(), "same as destination 1") {
 		t.Errorf("ArchivesFromEnv(twice) = %v", err)
+	}
+	// Its messages know the secrets too.
+	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme?storage_class=" + b2Secret + "&keys=B2", "B2_SECRET_ACCESS_KEY": b2Secret})
+	if _, err := ArchivesFromEnv(); err == nil || strings.Contains(err.Error(), b2Secret) || !strings.Contains(err.Error(), "storage_class=") {
+		t.Errorf("ArchivesFromEnv(secret as storage class) = %v", err)
 	}
 }
 
