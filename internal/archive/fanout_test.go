@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 )
@@ -192,4 +197,87 @@ func TestArchiveFillsMissingCopies(t *testing.T) {
 		t.Errorf("third run: err = %v, already = %v", again.Err, again.AlreadyArchived)
 	}
 	_ = stores
+}
+
+// With recipients every destination receives the same age ciphertext; the manifest holds the
+// recipients, the ciphertext's hash and size, and the plaintext's hash and structure; and the
+// ciphertext decrypts to the exact dump.
+func TestArchiveEncryptsForEveryDestination(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recips, err := agecrypt.ParseRecipients(id.Recipient().String() + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := agecrypt.ParseIdentities(id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := realDump(t)
+	for _, unknown := range []bool{false, true} {
+		j, src, stores := threeDestinations(t, body)
+		src.unknown = unknown
+		j.Encrypt = recips
+		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if !strings.HasSuffix(res.Key, ".dump.age") {
+			t.Fatalf("key = %s, want .dump.age", res.Key)
+		}
+		stored := stores[0].Get(res.Key)
+		if bytes.Contains(stored, body[len(body)-200:]) {
+			t.Fatal("the stored object holds plaintext")
+		}
+		for i, s := range stores[1:] {
+			if !bytes.Equal(s.Get(res.Key), stored) {
+				t.Errorf("destination %d holds other bytes", i+1)
+			}
+		}
+		var m Manifest
+		if err := json.Unmarshal(stores[0].Get(ManifestKey(res.Key)), &m); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(stored)
+		plainSum := sha256.Sum256(body)
+		if m.Encryption == nil || m.Encryption.Format != "age" || len(m.Encryption.Recipients) != 1 ||
+			m.Encryption.Recipients[0].Public != id.Recipient().String() ||
+			m.Encryption.PlaintextSHA256 != hex.EncodeToString(plainSum[:]) || m.Encryption.PlaintextBytes != int64(len(body)) {
+			t.Errorf("manifest encryption = %+v", m.Encryption)
+		}
+		if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(stored)) || m.Structure == nil || len(m.Structure.Tables) == 0 {
+			t.Errorf("manifest sha256 %s bytes %d structure %v", m.SHA256, m.Bytes, m.Structure)
+		}
+		plain, err := ids.DecryptReader(bytes.NewReader(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(plain)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("decrypted %d bytes (%v), want the dump's %d", len(got), err, len(body))
+		}
+	}
+}
+
+// A damaged dump is refused before its ciphertext is complete: nothing lands, encrypted or not.
+func TestArchiveEncryptedDamagedReachesNoDestination(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	recips, err := agecrypt.ParseRecipients(id.Recipient().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Clone(realDump(t))
+	body = body[:len(body)-40]
+	j, _, stores := threeDestinations(t, body)
+	j.Encrypt = recips
+	if res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE_URL"}); res.Err == nil {
+		t.Fatal("a damaged dump was archived")
+	}
+	for i, s := range stores {
+		if s.Len() != 0 {
+			t.Errorf("destination %d holds %d objects", i, s.Len())
+		}
+	}
 }
