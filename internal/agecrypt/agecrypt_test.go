@@ -261,6 +261,26 @@ func TestEncryptReaderSourceError(t *testing.T) {
 	}
 }
 
+// A plaintext shorter or longer than announced fails the stream: the size announced is the size
+// produced, or nothing decrypts.
+func TestEncryptReaderWrongSize(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	rs, ids := mustRecipients(t, xr), mustIdentities(t, xi)
+	for _, c := range []struct{ real, announced int }{{0, 1}, {65535, 65536}, {65536, 65537}, {100000, 200000}, {1, 0}, {65537, 65536}, {200000, 100000}} {
+		r, _, err := rs.EncryptReader(bytes.NewReader(plaintext(c.real, 1)), int64(c.announced))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(c.announced)) {
+			t.Errorf("%d bytes announced as %d: reading ended with %v", c.real, c.announced, err)
+		}
+		if _, err := decrypt(ids, bytes.NewReader(got)); !errors.Is(err, ErrDamaged) {
+			t.Errorf("%d bytes announced as %d: what was produced decrypts with %v, want ErrDamaged", c.real, c.announced, err)
+		}
+	}
+}
+
 func TestWrongIdentity(t *testing.T) {
 	xr, _ := x25519Pair(t)
 	er, _ := sshEd25519Pair(t)
@@ -611,6 +631,41 @@ func BenchmarkDecryptReader(b *testing.B) {
 		}
 		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{p}, buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Recipients and Identities are shared by concurrent jobs (go test -race checks it).
+func TestConcurrentUse(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	er, ei := sshEd25519Pair(t)
+	rs := mustRecipients(t, xr+"\n"+er)
+	ids := mustIdentities(t, xi)
+	sshIDs := mustIdentities(t, ei)
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			plain := plaintext(70000+g, uint64(g))
+			r, _, err := rs.EncryptReader(bytes.NewReader(plain), int64(len(plain)))
+			if err == nil {
+				var c []byte
+				if c, err = io.ReadAll(r); err == nil {
+					var back []byte
+					id := ids
+					if g%2 == 1 {
+						id = sshIDs
+					}
+					if back, err = decrypt(id, bytes.NewReader(c)); err == nil && !bytes.Equal(back, plain) {
+						err = errors.New("round trip changed the data")
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
