@@ -584,6 +584,46 @@ func TestEncryptMemoryBounded(t *testing.T) {
 	}
 }
 
+// Encrypting straight into decrypting, 128 MiB go through with the heap staying small: neither
+// side buffers more than a chunk or two (the garbage of age's per-chunk buffers is collected).
+func TestStreamMemoryBounded(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	const size = 128 << 20
+	c, _, err := mustRecipients(t, xr).EncryptReader(io.LimitReader(zeros{}, size), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := mustIdentities(t, xi).DecryptReader(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var base, m runtime.MemStats
+	runtime.ReadMemStats(&base)
+	buf := make([]byte, 1<<20)
+	var total, peak uint64
+	for {
+		n, err := plain.Read(buf)
+		total += uint64(n)
+		if total%(4<<20) < uint64(n) {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapAlloc)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != size {
+		t.Fatalf("decrypted %d bytes, want %d", total, size)
+	}
+	if grown := int64(peak) - int64(base.HeapAlloc); grown > 16<<20 {
+		t.Errorf("the heap grew by %d MiB while %d MiB streamed through", grown>>20, size>>20)
+	}
+}
+
 // zeros is an endless source of zero bytes.
 type zeros struct{}
 

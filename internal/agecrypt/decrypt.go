@@ -102,6 +102,9 @@ func parseSSHIdentity(text string) (*Identities, error) {
 // Fingerprints of the identities' public sides, to say in errors which key was tried: the same
 // as the fingerprints Describe gives their recipients.
 func (id *Identities) Fingerprints() []string {
+	if id == nil {
+		return nil
+	}
 	return append([]string(nil), id.fps...)
 }
 
