@@ -294,7 +294,7 @@ func TestWrongIdentity(t *testing.T) {
 			t.Fatalf("decrypt with a wrong identity: %v, want ErrWrongIdentity", err)
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "2 recipient stanza") || !strings.Contains(msg, ids.Fingerprints()[0]) {
+		if !strings.Contains(msg, "2 recipient stanzas") || !strings.Contains(msg, ids.Fingerprints()[0]) {
 			t.Errorf("the error does not say how many stanzas and which key was tried: %s", msg)
 		}
 		if strings.Contains(msg, "AGE-SECRET") || strings.Contains(msg, "PRIVATE") {
