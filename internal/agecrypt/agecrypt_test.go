@@ -303,7 +303,7 @@ func TestWrongIdentity(t *testing.T) {
 	}
 }
 
-// errorsHeadAndPayload are the ways a damaged file must fail: an error, never a clean end.
+// mustFail checks that c fails to decrypt: an error, never a clean end, and ErrDamaged if wantDamaged.
 func mustFail(t *testing.T, what string, ids *Identities, c []byte, wantDamaged bool) {
 	t.Helper()
 	r, err := ids.DecryptReader(bytes.NewReader(c))
@@ -428,7 +428,7 @@ func TestNotEncrypted(t *testing.T) {
 	}
 }
 
-// secretish are strings no parse error may contain: the line that did not parse could be a
+// assertNoEcho checks that err holds none of secrets: the line that did not parse could be a
 // secret pasted by mistake.
 func assertNoEcho(t *testing.T, err error, secrets ...string) {
 	t.Helper()
