@@ -261,6 +261,26 @@ func TestEncryptReaderSourceError(t *testing.T) {
 	}
 }
 
+// A plaintext shorter or longer than announced fails the stream: the size announced is the size
+// produced, or nothing decrypts.
+func TestEncryptReaderWrongSize(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	rs, ids := mustRecipients(t, xr), mustIdentities(t, xi)
+	for _, c := range []struct{ real, announced int }{{0, 1}, {65535, 65536}, {65536, 65537}, {100000, 200000}, {1, 0}, {65537, 65536}, {200000, 100000}} {
+		r, _, err := rs.EncryptReader(bytes.NewReader(plaintext(c.real, 1)), int64(c.announced))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(c.announced)) {
+			t.Errorf("%d bytes announced as %d: reading ended with %v", c.real, c.announced, err)
+		}
+		if _, err := decrypt(ids, bytes.NewReader(got)); !errors.Is(err, ErrDamaged) {
+			t.Errorf("%d bytes announced as %d: what was produced decrypts with %v, want ErrDamaged", c.real, c.announced, err)
+		}
+	}
+}
+
 func TestWrongIdentity(t *testing.T) {
 	xr, _ := x25519Pair(t)
 	er, _ := sshEd25519Pair(t)
@@ -274,7 +294,7 @@ func TestWrongIdentity(t *testing.T) {
 			t.Fatalf("decrypt with a wrong identity: %v, want ErrWrongIdentity", err)
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "2 recipient stanza") || !strings.Contains(msg, ids.Fingerprints()[0]) {
+		if !strings.Contains(msg, "2 recipient stanzas") || !strings.Contains(msg, ids.Fingerprints()[0]) {
 			t.Errorf("the error does not say how many stanzas and which key was tried: %s", msg)
 		}
 		if strings.Contains(msg, "AGE-SECRET") || strings.Contains(msg, "PRIVATE") {
@@ -283,7 +303,7 @@ func TestWrongIdentity(t *testing.T) {
 	}
 }
 
-// errorsHeadAndPayload are the ways a damaged file must fail: an error, never a clean end.
+// mustFail checks that c fails to decrypt: an error, never a clean end, and ErrDamaged if wantDamaged.
 func mustFail(t *testing.T, what string, ids *Identities, c []byte, wantDamaged bool) {
 	t.Helper()
 	r, err := ids.DecryptReader(bytes.NewReader(c))
@@ -408,7 +428,7 @@ func TestNotEncrypted(t *testing.T) {
 	}
 }
 
-// secretish are strings no parse error may contain: the line that did not parse could be a
+// assertNoEcho checks that err holds none of secrets: the line that did not parse could be a
 // secret pasted by mistake.
 func assertNoEcho(t *testing.T, err error, secrets ...string) {
 	t.Helper()
@@ -564,6 +584,46 @@ func TestEncryptMemoryBounded(t *testing.T) {
 	}
 }
 
+// Encrypting straight into decrypting, 128 MiB go through with the heap staying small: neither
+// side buffers more than a chunk or two (the garbage of age's per-chunk buffers is collected).
+func TestStreamMemoryBounded(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	const size = 128 << 20
+	c, _, err := mustRecipients(t, xr).EncryptReader(io.LimitReader(zeros{}, size), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := mustIdentities(t, xi).DecryptReader(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var base, m runtime.MemStats
+	runtime.ReadMemStats(&base)
+	buf := make([]byte, 1<<20)
+	var total, peak uint64
+	for {
+		n, err := plain.Read(buf)
+		total += uint64(n)
+		if total%(4<<20) < uint64(n) {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapAlloc)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != size {
+		t.Fatalf("decrypted %d bytes, want %d", total, size)
+	}
+	if grown := int64(peak) - int64(base.HeapAlloc); grown > 16<<20 {
+		t.Errorf("the heap grew by %d MiB while %d MiB streamed through", grown>>20, size>>20)
+	}
+}
+
 // zeros is an endless source of zero bytes.
 type zeros struct{}
 
@@ -611,6 +671,41 @@ func BenchmarkDecryptReader(b *testing.B) {
 		}
 		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{p}, buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Recipients and Identities are shared by concurrent jobs (go test -race checks it).
+func TestConcurrentUse(t *testing.T) {
+	xr, xi := x25519Pair(t)
+	er, ei := sshEd25519Pair(t)
+	rs := mustRecipients(t, xr+"\n"+er)
+	ids := mustIdentities(t, xi)
+	sshIDs := mustIdentities(t, ei)
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			plain := plaintext(70000+g, uint64(g))
+			r, _, err := rs.EncryptReader(bytes.NewReader(plain), int64(len(plain)))
+			if err == nil {
+				var c []byte
+				if c, err = io.ReadAll(r); err == nil {
+					var back []byte
+					id := ids
+					if g%2 == 1 {
+						id = sshIDs
+					}
+					if back, err = decrypt(id, bytes.NewReader(c)); err == nil && !bytes.Equal(back, plain) {
+						err = errors.New("round trip changed the data")
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

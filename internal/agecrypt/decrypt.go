@@ -102,6 +102,9 @@ func parseSSHIdentity(text string) (*Identities, error) {
 // Fingerprints of the identities' public sides, to say in errors which key was tried: the same
 // as the fingerprints Describe gives their recipients.
 func (id *Identities) Fingerprints() []string {
+	if id == nil {
+		return nil
+	}
 	return append([]string(nil), id.fps...)
 }
 
@@ -147,8 +150,14 @@ func (id *Identities) DecryptReader(r io.Reader) (io.Reader, error) {
 		case src.err != nil:
 			return nil, fmt.Errorf("agecrypt: decrypt: read the header: %w", src.err)
 		case errors.As(err, &noMatch):
-			return nil, fmt.Errorf("agecrypt: decrypt: %w: the file is encrypted to %d recipient stanza(s) (%s), none of which the identity tried (%s) opens",
-				ErrWrongIdentity, len(noMatch.StanzaTypes), strings.Join(noMatch.StanzaTypes, ", "), strings.Join(id.fps, ", "))
+			tried := "the identity"
+			if len(id.fps) > 1 {
+				tried = "the identities"
+			}
+			return nil, fmt.Errorf("agecrypt: decrypt: %w: the file has %s (%s) and %s %s opens none of them; "+
+				"give the identity of one of the recipients in the manifest (if this is one, the file's header is damaged)",
+				ErrWrongIdentity, plural(len(noMatch.StanzaTypes), "recipient stanza"), strings.Join(noMatch.StanzaTypes, ", "),
+				tried, strings.Join(id.fps, ", "))
 		default:
 			// age's errors about a header say what is malformed, never a key.
 			return nil, fmt.Errorf("agecrypt: decrypt: %w: %v", ErrDamaged, err)
@@ -190,8 +199,18 @@ func (d *decReader) Read(p []byte) (int, error) {
 		d.err = fmt.Errorf("agecrypt: decrypt: read the ciphertext: %w", d.src.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		d.err = fmt.Errorf("agecrypt: decrypt: %w: it ends before its last chunk (truncated)", ErrDamaged)
+	case strings.Contains(err.Error(), "failed to decrypt and authenticate"):
+		d.err = fmt.Errorf("agecrypt: decrypt: %w: a chunk of the payload fails authentication (changed, or cut short)", ErrDamaged)
 	default:
 		d.err = fmt.Errorf("agecrypt: decrypt: %w: %v", ErrDamaged, err)
 	}
 	return n, d.err
+}
+
+// plural is "1 thing" or "N things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -34,7 +34,9 @@ func ciphertextSize(headerSize int, plainSize int64) int64 {
 // EncryptReader returns the ciphertext of plain as a reader (pull-based: no goroutine, one
 // chunk of memory), and its exact size when plainSize >= 0 (-1 stays -1: unknown). A read error
 // from plain is returned as is and no final chunk is ever written, so a stream cut short can
-// never decrypt as complete. plain must deliver exactly plainSize bytes for the size to hold.
+// never decrypt as complete. When plainSize is known, plain must deliver exactly that many bytes:
+// fewer (a clean EOF too early) or more fail the ciphertext the same way, so that the size
+// announced is the size produced or the stream fails.
 func (r *Recipients) EncryptReader(plain io.Reader, plainSize int64) (io.Reader, int64, error) {
 	if r == nil || len(r.list) == 0 {
 		return nil, 0, errors.New("agecrypt: encrypt: no recipients")
@@ -44,7 +46,11 @@ func (r *Recipients) EncryptReader(plain io.Reader, plainSize int64) (io.Reader,
 	}
 	// age.EncryptReader serves the header and the nonce from memory before it first reads plain.
 	// Reading them back here, and no further, gives their exact length without touching plain.
-	cipher, err := age.EncryptReader(plain, r.list...)
+	src := plain
+	if plainSize >= 0 {
+		src = &sizedReader{r: plain, want: plainSize}
+	}
+	cipher, err := age.EncryptReader(src, r.list...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("agecrypt: encrypt: %w", err)
 	}
@@ -84,4 +90,27 @@ func readHeader(r io.Reader) ([]byte, error) {
 		lineStart = len(head)
 	}
 	return nil, fmt.Errorf("read back the header: longer than %d bytes; give fewer recipients", maxHeaderSize)
+}
+
+// sizedReader fails a plaintext that is not of the size announced.
+type sizedReader struct {
+	r    io.Reader
+	want int64
+	got  int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	// At most one byte beyond the size, to see whether the plaintext is longer.
+	if rest := s.want - s.got + 1; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := s.r.Read(p)
+	s.got += int64(n)
+	switch {
+	case s.got > s.want:
+		return 0, fmt.Errorf("agecrypt: encrypt: the plaintext is longer than the %d bytes announced", s.want)
+	case err == io.EOF && s.got < s.want:
+		return n, fmt.Errorf("agecrypt: encrypt: the plaintext ended after %d of the %d bytes announced: %w", s.got, s.want, io.ErrUnexpectedEOF)
+	}
+	return n, err
 }

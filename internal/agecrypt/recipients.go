@@ -139,5 +139,8 @@ func fingerprint(b []byte) string {
 
 // Describe says what the archives are encrypted to, in the order given.
 func (r *Recipients) Describe() []Recipient {
+	if r == nil {
+		return nil
+	}
 	return append([]Recipient(nil), r.desc...)
 }
