@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -198,7 +199,9 @@ func TestDestinationMistakes(t *testing.T) {
 		{"known hosts garbage line", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv", "SFTP_KNOWN_HOSTS": pinned + "\nvps.example.com ssh-ed25519 notbase64!"}, nil, "SFTP_KNOWN_HOSTS", "line 2 is not a known_hosts line", "ssh-keyscan -p PORT HOST"},
 		{"duplicate", map[string]string{"ARCHIVE_URL": "s3://acme-db-archive/x s3://acme-db-archive//x/"}, nil, "ARCHIVE_URL", "destination 2 (s3://acme-db-archive): is the same as destination 1", "once"},
 		{"duplicate sftp host case", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv sftp://backup@VPS.example.com:22/srv/"}, nil, "ARCHIVE_URL", "is the same as destination 1", "once"},
-		{"recipient is an identity", map[string]string{"ARCHIVE_RECIPIENTS": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"}, nil, "ARCHIVE_RECIPIENTS", "holds an age identity", "age-keygen -y"},
+		{"recipient is an identity", map[string]string{"ARCHIVE_RECIPIENTS": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"}, nil, "ARCHIVE_RECIPIENTS", "line 1 is a private key", "age-keygen -y"},
+		{"recipient garbage", map[string]string{"ARCHIVE_RECIPIENTS": "# ops\nage1notarecipient"}, nil, "ARCHIVE_RECIPIENTS", "line 2", "one recipient per line"},
+		{"recipients only comments", map[string]string{"ARCHIVE_RECIPIENTS": "# nobody"}, nil, "ARCHIVE_RECIPIENTS", "no recipient given", "age-keygen -y"},
 		{"identity where backups run", map[string]string{"AGE_IDENTITY": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"}, nil, "AGE_IDENTITY", "is set where backups run", "heroku config:unset AGE_IDENTITY"},
 		{"memory for two S3 destinations", map[string]string{"ARCHIVE_URL": "s3://acme-db-archive " + b2, "ARCHIVE_PART_SIZE": "16MiB", "ARCHIVE_MEMORY_LIMIT": "64MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "fewer than the 6 parts of 16MiB that 2 S3 destinations in ARCHIVE_URL need", "lower ARCHIVE_PART_SIZE"},
 	}
@@ -314,7 +317,12 @@ func TestAgeIdentityOnlyForReading(t *testing.T) {
 }
 
 func TestRecipientsRecorded(t *testing.T) {
-	text := "# offline laptop\nage1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbS0j9Q8uGwm0G4i9X4tR1Xb0lFh1xKx0Q6m9aY2fQ ops"
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sshPub := testKey(t, "")
+	text := "# offline laptop\n" + id.Recipient().String() + "\n" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " ops"
 	setEnv(t, with(valid(), map[string]string{"ARCHIVE_RECIPIENTS": "\n" + text + "\n"}))
 	c, err := Load()
 	if err != nil {
