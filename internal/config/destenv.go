@@ -62,17 +62,19 @@ func (ck *checker) namedSecrets(e env) {
 
 // destinationEnv checks the variables each destination reads: the key pair keys=NAME names,
 // the SFTP private keys and the pinned host keys.
+// as are archives' result for ARCHIVE_URL, one per field.
 func (ck *checker) destinationEnv(e env, as []Archive) {
-	n := len(as)
-	keysChecked := map[string]bool{}
+	fields := strings.Fields(e.ArchiveURL)
+	checked := map[string]bool{} // each variable once, however many destinations read it
 	var hosts *knownHosts
 	for i, a := range as {
-		d := dest{ck: ck, pos: i + 1, n: n, raw: a.String()}
+		d := dest{ck: ck, pos: i + 1, n: len(as), raw: fields[i]}
 		switch a.Scheme {
 		case "s3":
-			if a.Keys == "" {
+			if a.Keys == "" || checked["keys="+a.Keys] {
 				continue
 			}
+			checked["keys="+a.Keys] = true
 			// Reported under the variable itself, as for env:VAR targets: setup-bucket, run
 			// with administrator keys, does not need the uploader's.
 			for _, v := range []string{a.Keys + "_ACCESS_KEY_ID", a.Keys + "_SECRET_ACCESS_KEY"} {
@@ -82,8 +84,8 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 				}
 			}
 		case "sftp":
-			if !keysChecked[a.KeyVar] {
-				keysChecked[a.KeyVar] = true
+			if !checked[a.KeyVar] {
+				checked[a.KeyVar] = true
 				ck.privateKey(d, a.KeyVar, e.lookup(a.KeyVar))
 			}
 			if a.Host == "" || a.Port < 1 || a.Port > 65535 {
@@ -103,8 +105,8 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 
 func keyscanFix(a Archive) string {
 	return fmt.Sprintf("on a machine you trust, run `ssh-keyscan -p %d %s`, check the key against the server's own fingerprint "+
-		"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server), and add the lines: "+
-		"heroku config:set SFTP_KNOWN_HOSTS=\"$(ssh-keyscan -p %d %s)\"", a.Port, a.Host, a.Port, a.Host)
+		"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server), and add the lines it prints to SFTP_KNOWN_HOSTS; "+
+		"for this server alone: heroku config:set SFTP_KNOWN_HOSTS=\"$(ssh-keyscan -p %d %s)\"", a.Port, a.Host, a.Port, a.Host)
 }
 
 // privateKey checks that the variable holds a private key ssh can use without a passphrase.

@@ -134,6 +134,11 @@ func TestDestinationOwnSettings(t *testing.T) {
 	if a := c.Archive; a.Region != "auto" || a.Keys != "R2" || a.SSE != "aws:kms" || c.S3SSEKMSKeyID != "alias/offsite" {
 		t.Errorf("%+v", a)
 	}
+	// Plain http to this machine (a local MinIO) is allowed, as for AWS_ENDPOINT_URL_S3.
+	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "s3://acme-local?endpoint=http://127.0.0.1:9000/&path_style=false"}))
+	if c, err := Load(); err != nil || c.Archive.Endpoint != "http://127.0.0.1:9000" || c.Archive.PathStyle == nil || *c.Archive.PathStyle {
+		t.Errorf("loopback endpoint: %+v, %v", c.Archive, err)
+	}
 	// A second destination without them needs them again.
 	setEnv(t, with(valid(), map[string]string{
 		"ARCHIVE_URL":      "s3://acme-offsite?region=auto&keys=R2 s3://acme-db-archive",
@@ -437,6 +442,25 @@ func TestDestinationOneProblemEach(t *testing.T) {
 	// A URL that does not parse still counts as S3 for the S3 checks.
 	ps = loadProblems(t, with(valid(), map[string]string{"ARCHIVE_URL": "s3://acme/%zz"}, "AWS_REGION"))
 	if !strings.Contains(ps.Error(), "ARCHIVE_URL: \"s3://acme/%zz\" is not a URL") || !strings.Contains(ps.Error(), "AWS_REGION: not set") {
+		t.Errorf("%s", ps)
+	}
+}
+
+// A variable several destinations read is reported once; an IPv6 server is named as ssh names it.
+func TestDestinationVariablesOnce(t *testing.T) {
+	ps := loadProblems(t, with(valid(), map[string]string{
+		"ARCHIVE_URL": "s3://acme-one?keys=B2 s3://acme-two?keys=B2 sftp://b@[::1]:2222/a sftp://b@[::1]:2222/b",
+	}))
+	got := map[string]int{}
+	for _, p := range ps {
+		got[p.Var]++
+	}
+	want := map[string]int{"B2_ACCESS_KEY_ID": 1, "B2_SECRET_ACCESS_KEY": 1, "SFTP_PRIVATE_KEY": 1, "SFTP_KNOWN_HOSTS": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems per variable %v, want %v:\n%s", got, want, ps)
+	}
+	if !strings.Contains(ps.Error(), "B2_ACCESS_KEY_ID: not set, and ARCHIVE_URL's destination 1 (s3://acme-one) has keys=B2") ||
+		!strings.Contains(ps.Error(), "`ssh-keyscan -p 2222 ::1`") {
 		t.Errorf("%s", ps)
 	}
 }
