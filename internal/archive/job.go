@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -42,11 +43,13 @@ func (t Target) String() string {
 type Result struct {
 	Target          Target
 	Backup          string // e.g. b042
-	Bytes           int64
-	SHA256          string
-	Key             string // the dump's key in the store
-	Location        string // where people find it
-	AlreadyArchived bool   // an earlier run archived this very backup
+	Bytes           int64  // what the stores hold: the ciphertext's size when encrypted
+	SHA256          string // of what the stores hold
+	Key             string // the dump's key in the stores
+	Location        string // where people find it: the first copy that exists
+	AlreadyArchived bool   // an earlier run archived this very backup at every destination
+	// Copies is the outcome at each destination, in the job's order. Err is set when any failed.
+	Copies []Copy
 	// FramingOnly names (schema.name) the tables that ARCHIVE_CHECK=auto checked for framing
 	// only, not decompressed, and OtherFramingOnly counts the large objects and other data it
 	// did so with: damage inside them is found by pgoffsite verify, not by this run.
@@ -59,10 +62,24 @@ type Result struct {
 // PartlyChecked reports whether part of the archive was checked for framing only.
 func (r Result) PartlyChecked() bool { return len(r.FramingOnly) > 0 || r.OtherFramingOnly > 0 }
 
+// Encrypter encrypts an archive as it streams: the ciphertext of plain and its exact size (-1,
+// store.UnknownSize, when plainSize is), and the public keys it encrypts to, for the manifest.
+type Encrypter interface {
+	EncryptReader(plain io.Reader, plainSize int64) (io.Reader, int64, error)
+	Describe() []agecrypt.Recipient
+}
+
+// EncryptedSuffix ends the key of an encrypted dump: <...>.dump.age, as the age tool names its files.
+const EncryptedSuffix = ".age"
+
 // Job archives targets.
 type Job struct {
-	Source  Source
-	Store   store.Store
+	Source Source
+	// Destinations receive every archive, all from one read of the backup.
+	Destinations []Destination
+	// Encrypt, when set, encrypts what the destinations receive (ARCHIVE_RECIPIENTS); the checks
+	// still read the plaintext.
+	Encrypt Encrypter
 	Version string
 	Log     zerolog.Logger
 	Now     func() time.Time
@@ -166,12 +183,14 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		Str("compression", header.Compression).Msg("download started")
 
 	key := Key(meta)
+	if j.Encrypt != nil {
+		key += EncryptedSuffix
+	}
 	res.Key = key
-	res.Location = j.Store.Location(key)
-	hash := sha256.New()
+	plainHash, storedHash := sha256.New(), sha256.New()
 	// The archive is checked as it streams: a damaged one fails the upload before the object
 	// becomes visible.
-	var stream io.Reader = io.TeeReader(br, hash)
+	var stream io.Reader = io.TeeReader(br, plainHash)
 	var checked *checkedReader
 	if j.Check != CheckHeader {
 		// An unknown size counts as large: the check may then fall back to framing only.
@@ -180,25 +199,56 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		defer checked.stop()
 		stream = checked
 	}
-	counter := &countingReader{r: stream}
-	stop := j.reportTransfer(log, counter, size, res.Backup)
-	started := j.now()
-	err = j.Store.Put(ctx, store.Object{Key: key, Size: size, ContentType: "application/octet-stream"}, counter)
-	stop()
-	switch {
-	case errors.Is(err, store.ErrExists):
-		res.AlreadyArchived = true
-	case err != nil:
-		return fmt.Errorf("archive: upload %s: %w", where, err)
+	plain := &countingReader{r: stream}
+	stream, storedSize := io.Reader(plain), size
+	if j.Encrypt != nil {
+		// Encrypted after the check: the checks read the plaintext, the stores only ciphertext.
+		// A check that fails is a read error here, and the ciphertext then never gets its final
+		// chunk: no store makes it visible, and no cut-short copy could ever decrypt as whole.
+		if stream, storedSize, err = j.Encrypt.EncryptReader(stream, size); err != nil {
+			return fmt.Errorf("archive: encrypt %s: %w", where, err)
+		}
 	}
+	counter := &countingReader{r: io.TeeReader(stream, storedHash)}
+	stop := j.reportTransfer(log, counter, storedSize, res.Backup)
+	started := j.now()
+	errs := putAll(ctx, j.Destinations, store.Object{Key: key, Size: storedSize, ContentType: "application/octet-stream"}, counter)
+	stop()
+	res.Copies = make([]Copy, len(j.Destinations))
+	existing := 0
+	for i, d := range j.Destinations {
+		c := Copy{Destination: d.Name, Location: d.Store.Location(key)}
+		switch {
+		case errors.Is(errs[i], store.ErrExists):
+			c.AlreadyArchived = true
+			existing++
+		case counter.err != nil:
+			// The backup itself failed (the source, or the check): every store refused it for
+			// the same reason, said once below.
+			c.Err = counter.err
+		case errs[i] != nil:
+			c.Err = fmt.Errorf("upload: %w", errs[i])
+			if len(j.Destinations) > 1 {
+				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
+			}
+		}
+		res.Copies[i] = c
+	}
+	if counter.err != nil && existing == 0 {
+		res.setLocation()
+		return fmt.Errorf("archive: upload %s: %w", where, counter.err)
+	}
+	res.AlreadyArchived = existing == len(j.Destinations)
 	n := counter.n.Load()
-	if !counter.eof.Load() || (size >= 0 && n != size) {
-		// The store found the object before reading everything: no full hash to write a manifest with.
-		res.Bytes = max(size, n)
-		return nil
+	if !counter.eof.Load() || (storedSize >= 0 && n != storedSize) {
+		// The stores found the object before reading everything, or failed: no full hash to
+		// write a manifest with.
+		res.Bytes = max(storedSize, n)
+		res.setLocation()
+		return copiesErr(where, res.Copies)
 	}
 	res.Bytes = n
-	res.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	res.SHA256 = hex.EncodeToString(storedHash.Sum(nil))
 	if meta.FinishedAt.IsZero() {
 		meta.FinishedAt = j.now()
 	}
@@ -212,6 +262,10 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	// Written even when the dump was already there: an earlier run may have stopped between the two.
 	m := j.manifest(meta, header, res)
+	if j.Encrypt != nil {
+		m.Encryption = &Encryption{Format: "age", Recipients: j.Encrypt.Describe(),
+			PlaintextBytes: plain.n.Load(), PlaintextSHA256: hex.EncodeToString(plainHash.Sum(nil))}
+	}
 	if checked != nil && checked.summary != nil {
 		sum := checked.summary
 		m.Structure = sum
@@ -222,16 +276,53 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 				Msg("the download outran decompression: this data was checked for framing, not decompressed")
 		}
 	}
+	if len(res.Copies) > 1 {
+		// With one destination the manifest stays as it always was.
+		for _, c := range res.Copies {
+			m.Copies = append(m.Copies, CopyStatus{Destination: c.Destination, Status: c.Status()})
+		}
+	}
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("archive: manifest %s: %w", where, err)
 	}
 	mkey := ManifestKey(key)
-	err = j.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
-	if err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("archive: write manifest %s (the dump itself is at %s): %w", where, res.Location, err)
+	for i, d := range j.Destinations {
+		c := &res.Copies[i]
+		if c.Err != nil {
+			continue
+		}
+		err := d.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
+		if err != nil && !errors.Is(err, store.ErrExists) {
+			c.Err = fmt.Errorf("write manifest (the dump itself is at %s): %w", c.Location, err)
+		}
 	}
-	return nil
+	res.setLocation()
+	return copiesErr(where, res.Copies)
+}
+
+// setLocation names, for the one-line outcome, the first copy that exists.
+func (r *Result) setLocation() {
+	for _, c := range r.Copies {
+		if c.Err == nil {
+			r.Location = c.Location
+			return
+		}
+	}
+	if len(r.Copies) > 0 {
+		r.Location = r.Copies[0].Location
+	}
+}
+
+// Status is the copy's outcome in a word: archived, already archived or failed.
+func (c Copy) Status() string {
+	switch {
+	case c.Err != nil:
+		return "failed"
+	case c.AlreadyArchived:
+		return "already archived"
+	}
+	return "archived"
 }
 
 // manifest describes the archive: neutral fields from the source's Meta, and for a Heroku
@@ -390,13 +481,17 @@ type countingReader struct {
 	r   io.Reader
 	n   atomic.Int64
 	eof atomic.Bool // the stream ended well: the hash covers all of it
+	err error       // why it ended otherwise; read only after the stores returned
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		c.eof.Store(true)
+	case err != nil:
+		c.err = err
 	}
 	return n, err
 }

@@ -64,7 +64,7 @@ func newJob(t testing.TB, body []byte) (*Job, *bytesSource, *memstore.Store, *by
 	src := &bytesSource{body: body}
 	store := &memstore.Store{}
 	var logs bytes.Buffer
-	j := &Job{Source: src, Store: store, Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
+	j := &Job{Source: src, Destinations: []Destination{{Name: "mem", Store: store}}, Version: "test", Log: zerolog.New(&logs), Now: func() time.Time { return finished.Add(time.Hour) }}
 	return j, src, store, &logs
 }
 
@@ -121,7 +121,7 @@ func BenchmarkArchive(b *testing.B) {
 	for _, mode := range []string{CheckAuto, CheckFull, CheckHeader} {
 		b.Run(mode, func(b *testing.B) {
 			j, _, _, _ := newJob(b, body)
-			j.Store = discardStore{}
+			j.Destinations = []Destination{{Name: "discard", Store: discardStore{}}}
 			j.Check = mode
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 )
 
@@ -39,6 +40,25 @@ type Manifest struct {
 	PgoffsiteVersion string          `json:"pgoffsite_version"`
 	// Origin is absent from archives made before sources were separate: all of them pgbackups.
 	Origin *Origin `json:"origin,omitempty"`
+	// Encryption is set when the dump is encrypted (key ending .dump.age): Bytes and SHA256 above
+	// are then the ciphertext's, what the store holds, and Structure is the plaintext's.
+	Encryption *Encryption `json:"encryption,omitempty"`
+	// Copies says, when ARCHIVE_URL names several destinations, how the same run went at each.
+	Copies []CopyStatus `json:"copies,omitempty"`
+}
+
+// Encryption says how an encrypted dump can be decrypted, and how to check the result.
+type Encryption struct {
+	Format          string               `json:"format"` // "age"
+	Recipients      []agecrypt.Recipient `json:"recipients"`
+	PlaintextBytes  int64                `json:"plaintext_bytes"`
+	PlaintextSHA256 string               `json:"plaintext_sha256"`
+}
+
+// CopyStatus is one destination's outcome, as the manifest records it.
+type CopyStatus struct {
+	Destination string `json:"destination"`
+	Status      string `json:"status"` // archived, already archived or failed
 }
 
 // Key is where a backup's dump lands, relative to the store's prefix:
@@ -100,7 +120,7 @@ var backupNumRE = regexp.MustCompile(`^[abcr](\d+)$`)
 
 // ManifestKey is the manifest's key beside a dump key.
 func ManifestKey(dumpKey string) string {
-	return strings.TrimSuffix(dumpKey, ".dump") + ".json"
+	return strings.TrimSuffix(strings.TrimSuffix(dumpKey, EncryptedSuffix), ".dump") + ".json"
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -26,7 +26,8 @@ import (
 // TestPipelineBenchmark too.
 const (
 	pgdumpBegin = "<!-- pg_dump figures: rewritten by TestPgDumpBenchmark (bin/bench) -->"
-	pgdumpEnd   = "<!-- end of the pg_dump figures -->"
+	pgdumpEnd     = "<!-- end of the pg_dump figures -->"
+	pgdumpHeading = "The pg_dump source"
 )
 
 // pgdumpRSSLimitKiB is the target for pgoffsite's peak RSS with the pg_dump source.
@@ -204,7 +205,7 @@ that of the largest process of each (pgoffsite or its pg_dump; pg_dump or aws).
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := spliceSection(old, section)
+	doc := spliceSection(old, pgdumpBegin, pgdumpEnd, pgdumpHeading, section)
 	if err := os.WriteFile(path, doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -219,30 +220,30 @@ func loadavg() string {
 	return "unknown"
 }
 
-// spliceSection puts section (markers included) in place of the marked part of doc, or appends
-// it under its own heading when doc has none yet.
-func spliceSection(doc []byte, section string) []byte {
-	i := bytes.Index(doc, []byte(pgdumpBegin))
-	j := bytes.Index(doc, []byte(pgdumpEnd))
+// spliceSection puts section (markers included) in place of the part of doc between begin and
+// end, or appends it under heading when doc has none yet.
+func spliceSection(doc []byte, begin, end, heading, section string) []byte {
+	i := bytes.Index(doc, []byte(begin))
+	j := bytes.Index(doc, []byte(end))
 	if i >= 0 && j > i {
 		out := append([]byte{}, doc[:i]...)
 		out = append(out, section...)
-		return append(out, doc[j+len(pgdumpEnd):]...)
+		return append(out, doc[j+len(end):]...)
 	}
-	out := append(bytes.TrimRight(doc, "\n"), "\n\n## The pg_dump source\n\n"...)
+	out := append(bytes.TrimRight(doc, "\n"), "\n\n## "+heading+"\n\n"...)
 	return append(append(out, section...), '\n')
 }
 
 // The pg_dump section is appended once, then replaced in place; everything around it stays.
 func TestSpliceSection(t *testing.T) {
 	doc := []byte("# Benchmarks\n\ntable\n\n## Against the targets\n\nreading\n")
-	first := spliceSection(doc, pgdumpBegin+"\nA\n"+pgdumpEnd)
+	first := spliceSection(doc, pgdumpBegin, pgdumpEnd, pgdumpHeading, pgdumpBegin+"\nA\n"+pgdumpEnd)
 	want := "# Benchmarks\n\ntable\n\n## Against the targets\n\nreading\n\n## The pg_dump source\n\n" + pgdumpBegin + "\nA\n" + pgdumpEnd + "\n"
 	if string(first) != want {
 		t.Fatalf("appended:\n%s", first)
 	}
 	withReading := append(first, "\nhand-written reading\n"...)
-	second := spliceSection(withReading, pgdumpBegin+"\nB\n"+pgdumpEnd)
+	second := spliceSection(withReading, pgdumpBegin, pgdumpEnd, pgdumpHeading, pgdumpBegin+"\nB\n"+pgdumpEnd)
 	if got := strings.Replace(string(withReading), "\nA\n", "\nB\n", 1); string(second) != got {
 		t.Fatalf("replaced:\n%s", second)
 	}

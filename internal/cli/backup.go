@@ -47,21 +47,21 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage
 	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive destination")
+	dests, opened, closeDests := openDestinations(ctx, log, cfg)
+	defer closeDests()
+	if opened == 0 {
+		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
+		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
 		notifyFinish(ctx, log, notifier, "backup", time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
+		log.Error().Err(err).Msg("backup run finished with failures")
 		return ExitFailed
 	}
-	if cfg.Archive.Scheme == "file" {
-		removeStaleTemps(log, cfg.Archive.Dir)
-	}
 	job := &archive.Job{
-		Source:  newSource(cfg),
-		Store:   store,
-		Version: version.Version,
-		Log:     log,
-		Check:   cfg.Check,
+		Source:       newSource(cfg),
+		Destinations: dests,
+		Version:      version.Version,
+		Log:          log,
+		Check:        cfg.Check,
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		job.Live = stderr // `heroku run` gives a terminal: show a live progress line
@@ -71,14 +71,16 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
 	log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
-		Str("archive", cfg.Archive.String()).Msg("backup run started")
+		Strs("destinations", destinationNames(cfg)).Msg("backup run started")
 	started := time.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
 	}
 	results := job.Run(ctx, targets)
-	if c, ok := store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
-		log.Warn().Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
+	for _, d := range dests {
+		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
+			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
+		}
 	}
 	code := summarize(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "backup", started, results)
@@ -129,6 +131,13 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 			FramingOnly: r.FramingOnly, OtherFramingOnly: r.OtherFramingOnly}
 		if r.Err != nil {
 			tr.Error = r.Err.Error()
+		}
+		for _, c := range r.Copies {
+			nc := notify.Copy{Destination: c.Destination, Location: c.Location, Status: c.Status()}
+			if c.Err != nil {
+				nc.Error, nc.Location = c.Err.Error(), ""
+			}
+			tr.Copies = append(tr.Copies, nc)
 		}
 		run.Results = append(run.Results, tr)
 	}
@@ -182,18 +191,73 @@ func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
 		UserAgent: version.UserAgent(), Secrets: secrets(cfg, extra...)})
 }
 
+// openDestinations opens every destination ARCHIVE_URL names. One that cannot be opened (a
+// server down, a host key that does not match) is logged once and fails each of its copies,
+// while the others go on: a second copy is worth having even when the first cannot be made.
+func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config) (dests []archive.Destination, opened int, closeAll func()) {
+	var closers []io.Closer
+	for _, a := range cfg.Archives {
+		st, err := openDestination(ctx, cfg, a)
+		if err != nil {
+			log.Error().Err(err).Str("destination", a.String()).Msg("cannot open the destination: its copies fail, the others go on")
+			st = unavailable{name: a.String(), err: err}
+		} else {
+			opened++
+		}
+		if c, ok := st.(io.Closer); ok {
+			closers = append(closers, c)
+		}
+		if a.Scheme == "file" && err == nil {
+			removeStaleTemps(log, a.Dir)
+		}
+		dests = append(dests, archive.Destination{Name: a.String(), Store: st})
+	}
+	return dests, opened, func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+}
+
+// destinationNames names the destinations for the log.
+func destinationNames(cfg config.Config) []string {
+	names := make([]string, len(cfg.Archives))
+	for i, a := range cfg.Archives {
+		names[i] = a.String()
+	}
+	return names
+}
+
+// unavailable stands for a destination that could not be opened: every write to it fails
+// with the reason, before reading anything.
+type unavailable struct {
+	name string
+	err  error
+}
+
+func (u unavailable) Put(context.Context, store.Object, io.Reader) error {
+	return fmt.Errorf("the destination could not be opened: %w", u.err)
+}
+
+func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.name, "/") + "/" + key }
+
+// openStore opens the destination the single-destination commands work on.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	switch cfg.Archive.Scheme {
+	return openDestination(ctx, cfg, cfg.Archive)
+}
+
+func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, error) {
+	switch a.Scheme {
 	case "file":
-		return filestore.New(cfg.Archive.Dir)
+		return filestore.New(a.Dir)
 	case "s3":
-		st, err := s3StoreFor(ctx, cfg, cfg.Archive)
+		st, err := s3StoreFor(ctx, cfg, a)
 		if err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
-	return nil, fmt.Errorf("unsupported archive scheme %q", cfg.Archive.Scheme)
+	return nil, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
 }
 
 // removeStaleTemps removes the temporary files that a run killed mid-upload left in the archive
@@ -225,8 +289,13 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 	for _, r := range results {
 		if r.Err != nil {
 			failed++
-			log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-				Str("duration", r.Duration.Round(time.Millisecond).String()).Err(r.Err).Msg("summary: FAILED")
+			ev := log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
+				Str("duration", r.Duration.Round(time.Millisecond).String())
+			if exist := existingCopies(r); len(exist) > 0 {
+				// Some copies were made: say which, so nobody restores from the one that is missing.
+				ev = ev.Strs("copies_stored", exist).Strs("copies_failed", failedCopies(r))
+			}
+			ev.Err(r.Err).Msg("summary: FAILED")
 			continue
 		}
 		total += r.Bytes
@@ -236,6 +305,9 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 		}
 		ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
 			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location)
+		if len(r.Copies) > 1 {
+			ev = ev.Strs("copies_stored", existingCopies(r))
+		}
 		if r.PartlyChecked() {
 			status += ", partly checked for framing only"
 			ev = ev.Strs("framing_only_tables", r.FramingOnly).Int("framing_only_other", r.OtherFramingOnly).
@@ -258,4 +330,26 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 	}
 	ev.Msg("backup run finished")
 	return ExitOK
+}
+
+// existingCopies names the locations where the target's archive now is.
+func existingCopies(r archive.Result) []string {
+	var out []string
+	for _, c := range r.Copies {
+		if c.Err == nil {
+			out = append(out, c.Location)
+		}
+	}
+	return out
+}
+
+// failedCopies names the destinations where it is not.
+func failedCopies(r archive.Result) []string {
+	var out []string
+	for _, c := range r.Copies {
+		if c.Err != nil {
+			out = append(out, c.Destination)
+		}
+	}
+	return out
 }

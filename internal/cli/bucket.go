@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
@@ -96,12 +95,12 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	// Only ARCHIVE_URL matters here: the policy is printed before the keys it is for exist.
-	cfg, err := config.LoadExcept(varsExcept("ARCHIVE_URL")...)
+	archives, err := config.ArchivesFromEnv()
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
 		return ExitUsage
 	}
-	archive, err := pickS3Destination(cfg, *dest)
+	archive, err := pickS3Destination(config.Config{Archives: archives}, *dest)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite policy: %v\n", err)
 		return ExitUsage
@@ -124,14 +123,3 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 }
 
 const destinationUsage = "the S3 destination to work on when ARCHIVE_URL names several: its number in ARCHIVE_URL (1 is the first) or its s3://bucket/prefix"
-
-// varsExcept is every documented variable but keep, for a command that reads keep alone.
-func varsExcept(keep ...string) []string {
-	var names []string
-	for _, d := range config.Describe() {
-		if !slices.Contains(keep, d.Name) {
-			names = append(names, d.Name)
-		}
-	}
-	return names
-}

@@ -128,16 +128,13 @@ func newS3Store(client *s3.Client, cfg config.Config, a config.Archive, s s3Sett
 	})
 }
 
-// destinationSecrets are the secret keys the keys=NAME parameters of cfg's destinations name,
-// for the redactor.
+// destinationSecrets are the values of the secret variables cfg names beyond the fixed ones: each
+// keys=NAME pair, each SFTP key (config.Config.SecretVars lists them), for the redactor.
 func destinationSecrets(cfg config.Config) []string {
 	var s []string
-	for _, a := range cfg.Archives {
-		if a.Keys != "" {
-			_, secretVar := keyVars(a.Keys)
-			if v := os.Getenv(secretVar); v != "" {
-				s = append(s, v)
-			}
+	for _, name := range cfg.SecretVars() {
+		if v := os.Getenv(name); v != "" {
+			s = append(s, v)
 		}
 	}
 	return s
@@ -180,10 +177,18 @@ func pickS3Destination(cfg config.Config, choice string) (config.Archive, error)
 		return cfg.Archives[n-1], nil
 	}
 	want := strings.TrimRight(choice, "/")
+	var found []int
 	for _, i := range s3s {
 		if cfg.Archives[i].String() == want {
-			return cfg.Archives[i], nil
+			found = append(found, i)
 		}
 	}
-	return config.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's S3 destinations:%s", choice, list())
+	switch len(found) {
+	case 0:
+		return config.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's S3 destinations:%s", choice, list())
+	case 1:
+		return cfg.Archives[found[0]], nil
+	}
+	// The same bucket and prefix at two endpoints: two providers, told apart by number only.
+	return config.Archive{}, fmt.Errorf("--destination %s names %d destinations (the same bucket at different endpoints): give its number instead:%s", choice, len(found), list())
 }

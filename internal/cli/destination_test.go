@@ -11,8 +11,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -45,7 +48,7 @@ func TestResolveS3(t *testing.T) {
 		t.Errorf("own settings: %+v, want %+v", s, want)
 	}
 	withB2 := config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}
-	if got := destinationSecrets(withB2); len(got) != 1 || got[0] != "b2-secret" {
+	if got := destinationSecrets(withB2); !slices.Contains(got, "b2-secret") {
 		t.Errorf("secrets for the redactor: %q", got)
 	}
 	if got := newRedactor(withB2).Scrub("signed with b2-secret"); strings.Contains(got, "b2-secret") {
@@ -112,6 +115,8 @@ func TestPickS3Destination(t *testing.T) {
 		{two, "0", "--destination 0: ARCHIVE_URL names 3 destination(s)"},
 		{two, "s3://other", "--destination s3://other is not one of ARCHIVE_URL's S3 destinations"},
 		{config.Config{Archives: []config.Archive{file}}, "", "ARCHIVE_URL names no s3:// destination"},
+		{config.Config{Archives: []config.Archive{aws, {Scheme: "s3", Bucket: "aws-archive", Prefix: "pg", Endpoint: "https://s3.eu-central-003.backblazeb2.com"}}},
+			"s3://aws-archive/pg", "--destination s3://aws-archive/pg names 2 destinations (the same bucket at different endpoints): give its number instead"},
 	} {
 		a, err := pickS3Destination(c.cfg, c.choice)
 		got := a.Bucket
@@ -292,5 +297,56 @@ func TestSetupBucketOffAWSWarnsOfGlacier(t *testing.T) {
 	out.Reset()
 	if Run(context.Background(), []string{"setup-bucket", "--dry-run", "--transition-days", "-1"}, &out, &errs); strings.Contains(out.String(), "GLACIER") {
 		t.Errorf("warned without transitions:\n%s", out.String())
+	}
+}
+
+// TestBucketCommandsPerDestination: with two S3 destinations on two servers with different
+// keys, policy and setup-bucket refuse to guess, and --destination picks the one they work on,
+// reached with its own endpoint and keys.
+func TestBucketCommandsPerDestination(t *testing.T) {
+	first, second := testenv.StartMinIO(t), testenv.StartOwnMinIO(t)
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	b1, b2 := first.CreateBucket(t, "dest-one"), "pgoffsite-dest-two-"+fmt.Sprint(os.Getpid())
+	env := map[string]string{
+		"ARCHIVE_URL": "s3://" + b1 + "/pg s3://" + b2 + "/db?endpoint=" + second.Endpoint + "&region=" + second.Region + "&path_style=true&keys=SECOND",
+		"AWS_REGION":  first.Region, "AWS_ACCESS_KEY_ID": first.AccessKey, "AWS_SECRET_ACCESS_KEY": first.SecretKey,
+		"AWS_ENDPOINT_URL_S3": first.Endpoint, "S3_FORCE_PATH_STYLE": "true",
+		"SECOND_ACCESS_KEY_ID": second.AccessKey, "SECOND_SECRET_ACCESS_KEY": second.SecretKey,
+		"BUCKET_TRANSITION_DAYS": "-1",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errs bytes.Buffer
+		code := Run(context.Background(), args, &out, &errs)
+		s := out.String() + errs.String()
+		t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, s)
+		if strings.Contains(s, second.SecretKey) || strings.Contains(s, first.SecretKey) {
+			t.Errorf("a secret key in the output of %q", args)
+		}
+		return code, s
+	}
+	list := "--destination 1   (or --destination s3://" + b1 + "/pg)\n  --destination 2   (or --destination s3://" + b2 + "/db)"
+	for _, cmd := range []string{"policy", "setup-bucket"} {
+		if code, out := run(cmd); code != ExitUsage || !strings.Contains(out, "ARCHIVE_URL names 2 S3 destinations: say which with one of\n  "+list) {
+			t.Errorf("%s without --destination: exit %d", cmd, code)
+		}
+	}
+	if code, out := run("policy", "--destination", "2"); code != ExitOK || !strings.Contains(out, `"arn:aws:s3:::`+b2+`/db/*"`) || strings.Contains(out, b1) {
+		t.Errorf("policy --destination 2: exit %d", code)
+	}
+	if code, out := run("setup-bucket", "--destination", "s3://"+b2+"/db"); code != ExitOK || !strings.Contains(out, "s3://"+b2+"/db:") {
+		t.Errorf("setup-bucket --destination s3://%s/db: exit %d", b2, code)
+	}
+	// Made on the second server, with its keys; the first server has no such bucket.
+	if _, err := second.Client(t).HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: &b2}); err != nil {
+		t.Errorf("the bucket is not on the second server: %v", err)
+	}
+	if _, err := first.Client(t).HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: &b2}); err == nil {
+		t.Error("the bucket was made on the first server")
 	}
 }

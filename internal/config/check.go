@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
-	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
 var (
@@ -31,7 +29,7 @@ var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIG
 // validate builds the Config and lists every problem; the Config is usable only where no
 // problem concerns the variables the caller needs.
 func (e env) validate() (Config, Problems) {
-	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
+	ck := newChecker(e)
 	// The AWS SDK reads its variables untrimmed, so stray spaces would break it later, far from here.
 	for _, v := range []struct{ name, value string }{{"AWS_ACCESS_KEY_ID", e.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", e.SecretAccessKey},
 		{"AWS_ENDPOINT_URL_S3", e.EndpointS3}, {"AWS_ENDPOINT_URL", e.Endpoint}} {
@@ -62,8 +60,18 @@ func (e env) validate() (Config, Problems) {
 			ck.add("PG_DUMP_PATH", ck.q(c.PgDumpPath)+" is not an executable file", "point it at pg_dump, e.g. /usr/lib/postgresql/17/bin/pg_dump, or unset it to use pg_dump on PATH")
 		}
 	}
-	c.Archive = ck.archive(e.ArchiveURL)
-	c.Archives = []Archive{c.Archive}
+	c.Archives = ck.archives(e.ArchiveURL)
+	if len(c.Archives) > 0 {
+		c.Archive = c.Archives[0]
+	}
+	ck.destinationEnv(e, c.Archives)
+	c.Recipients = e.Recipients
+	ck.checkRecipients(e.Recipients)
+	if e.AgeIdentity != "" {
+		// Load keeps this problem (backup, check), LoadExcept drops it (verify, restore).
+		ck.add(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
+			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run --env AGE_IDENTITY=...)")
+	}
 
 	if c.Mode != "capture" && c.Mode != "latest" {
 		ck.add("BACKUP_MODE", ck.q(e.Mode)+" is not a mode", "use capture (a new backup each run) or latest (the newest backup Heroku already has)")
@@ -101,7 +109,7 @@ func (e env) validate() (Config, Problems) {
 		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use auto (the default: an archive under 64 MiB decompressed whole, a bigger one while that keeps up with the download and its framing checked beyond), full (every data block decompressed, at the cost of speed on fast links) or header")
 	}
 	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
-	if strings.HasPrefix(strings.ToLower(e.ArchiveURL), "s3:") {
+	if s3Count(c.Archives) > 0 {
 		ck.s3(e, &c)
 	}
 	// In the order the README and app.json list the variables.
@@ -113,6 +121,14 @@ func (e env) validate() (Config, Problems) {
 	return c, ck.ps
 }
 
+// newChecker knows every secret of the environment before the first problem is added: the keys,
+// and the values of the variables ARCHIVE_URL names.
+func newChecker(e env) *checker {
+	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
+	ck.namedSecrets(e)
+	return ck
+}
+
 // trimmed drops the spaces and line breaks a copy and paste brings along.
 func (e env) trimmed() env {
 	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout,
@@ -120,7 +136,7 @@ func (e env) trimmed() env {
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
-		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode} {
+		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -250,58 +266,6 @@ func canonicalDB(app, db string) string {
 	return strings.TrimSuffix(strings.ToUpper(db), "_URL")
 }
 
-func (ck *checker) archive(raw string) Archive {
-	const v = "ARCHIVE_URL"
-	const fix = "use s3://bucket/optional/prefix, or file:///absolute/directory"
-	if raw == "" {
-		ck.add(v, "not set", fix)
-		return Archive{}
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		ck.add(v, ck.q(raw)+" is not a URL", fix)
-		return Archive{}
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		// Said without quoting the value: what is after @ or ? may well be a secret.
-		ck.add(v, "has credentials, a query string or a fragment in it",
-			fix+"; AWS credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-		return Archive{Scheme: u.Scheme}
-	}
-	// A "." or ".." segment means different places to S3 (a literal key part) and to a
-	// directory (the parent), and neither is what the user meant: refuse it rather than guess.
-	if (u.Scheme == "s3" || u.Scheme == "file") && hasDotSegment(u.Path) {
-		ck.add(v, ck.q(raw)+` has a "." or ".." path segment`,
-			"write the prefix or directory without them, e.g. s3://bucket/db/prod or file:///mnt/archive")
-		return Archive{Scheme: u.Scheme}
-	}
-	switch u.Scheme {
-	case "s3":
-		a := Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
-		if u.Host == "" {
-			ck.add(v, ck.q(raw)+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
-		} else if why := s3name.BucketProblem(u.Host); why != "" {
-			ck.add(v, ck.q(u.Host)+" is not a valid S3 bucket name: "+why,
-				"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
-		}
-		return a
-	case "file":
-		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
-			ck.add(v, ck.q(raw)+" is not an absolute directory", "write file:///absolute/dir (three slashes)")
-			return Archive{Scheme: "file"}
-		}
-		dir := path.Clean(u.Path)
-		if dir == "/" {
-			// Archives would be written into the root of the filesystem, beside /etc and /usr.
-			ck.add(v, ck.q(raw)+" is the root directory", "name a directory for the archives, e.g. file:///mnt/archive")
-			return Archive{Scheme: "file"}
-		}
-		return Archive{Scheme: "file", Dir: dir}
-	}
-	ck.add(v, ck.q(raw)+" is neither s3:// nor file://", fix)
-	return Archive{}
-}
-
 // hasDotSegment reports whether the (decoded) path has a "." or ".." segment.
 func hasDotSegment(p string) bool {
 	for _, seg := range strings.Split(p, "/") {
@@ -332,16 +296,22 @@ func (ck *checker) duration(v, raw string) time.Duration {
 // httpURL accepts https URLs, and http only towards loopback (a local simulator or store). It
 // returns the URL without a trailing slash, or "" after a problem.
 func (ck *checker) httpURL(v, raw string) string {
+	return ck.checkURL(v, "", raw, "write it like https://host, or unset it for the default")
+}
+
+// checkURL is httpURL for a URL inside a variable's value: what names it in messages, and the
+// fix for a URL that is not one.
+func (ck *checker) checkURL(v, what, raw, fix string) string {
 	u, err := url.Parse(raw)
 	if err == nil {
 		err = netguard.Check(u)
 	}
 	switch {
 	case errors.Is(err, netguard.ErrPlainHTTP):
-		ck.add(v, ck.q(shownURL(u, raw))+" uses plain http", "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
+		ck.add(v, what+ck.q(shownURL(u, raw))+" uses plain http", "use https: credentials must not cross the network in the clear (plain http is allowed only on loopback)")
 		return ""
 	case err != nil:
-		ck.add(v, ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", "write it like https://host, or unset it for the default")
+		ck.add(v, what+ck.q(shownURL(u, raw))+" is not an absolute http(s) URL", fix)
 		return ""
 	}
 	return strings.TrimRight(raw, "/")
@@ -363,13 +333,34 @@ func shownURL(u *url.URL, raw string) string {
 	return s
 }
 
+// s3Count is how many destinations are in S3.
+func s3Count(as []Archive) int {
+	n := 0
+	for _, a := range as {
+		if a.Scheme == "s3" {
+			n++
+		}
+	}
+	return n
+}
+
+// s3 checks the global S3 settings: the defaults of every s3:// destination, which its own
+// parameters override.
 func (ck *checker) s3(e env, c *Config) {
+	needRegion, needChain, kms := false, false, false
+	for _, a := range c.Archives {
+		if a.Scheme == "s3" {
+			needRegion = needRegion || a.Region == ""
+			needChain = needChain || a.Keys == ""
+			kms = kms || a.SSE == "aws:kms"
+		}
+	}
 	c.Region = e.Region
 	if c.Region == "" {
 		c.Region = e.DefaultRegion
 	}
-	if c.Region == "" {
-		ck.add("AWS_REGION", "not set, and the archive is in S3", "set it to the bucket's region, e.g. `heroku config:set AWS_REGION=eu-west-1`")
+	if c.Region == "" && needRegion {
+		ck.add("AWS_REGION", "not set, and the archive is in S3", "set it to the bucket's region, e.g. `heroku config:set AWS_REGION=eu-west-1`, or give each s3:// destination its region= in ARCHIVE_URL")
 	}
 	id, secret := e.AccessKeyID != "", e.SecretAccessKey != ""
 	switch {
@@ -377,8 +368,8 @@ func (ck *checker) s3(e env, c *Config) {
 		ck.add("AWS_SECRET_ACCESS_KEY", "not set, but AWS_ACCESS_KEY_ID is", "set both keys of the uploader's access key pair")
 	case secret && !id:
 		ck.add("AWS_ACCESS_KEY_ID", "not set, but AWS_SECRET_ACCESS_KEY is", "set both keys of the uploader's access key pair")
-	case !id && !secret && e.Profile == "" && e.WebIdentityTokenFile == "" && e.ContainerFullURI == "" && e.ContainerRelativeURI == "":
-		ck.add("AWS_ACCESS_KEY_ID", "no AWS credentials in the environment", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the uploader (see `pgoffsite policy` for its least-privilege policy)")
+	case needChain && !id && !secret && e.Profile == "" && e.WebIdentityTokenFile == "" && e.ContainerFullURI == "" && e.ContainerRelativeURI == "":
+		ck.add("AWS_ACCESS_KEY_ID", "no AWS credentials in the environment", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the uploader (see `pgoffsite policy` for its least-privilege policy), or give each s3:// destination keys=NAME in ARCHIVE_URL")
 	}
 	// The SDK prefers the S3-specific endpoint; both are checked, the one it uses is recorded.
 	for _, ep := range []struct{ name, value string }{{"AWS_ENDPOINT_URL_S3", e.EndpointS3}, {"AWS_ENDPOINT_URL", e.Endpoint}} {
@@ -394,24 +385,36 @@ func (ck *checker) s3(e env, c *Config) {
 	}
 	c.S3ForcePathStyle = b
 
-	c.S3StorageClass = strings.ToUpper(e.S3StorageClass)
-	if !slices.Contains(storageClasses, c.S3StorageClass) {
-		ck.add("S3_STORAGE_CLASS", ck.q(e.S3StorageClass)+" is not an S3 storage class", "use one of "+strings.Join(storageClasses, ", "))
-	}
-
-	// S3 wants these spelled exactly; any case is accepted here and sent as S3 spells it.
-	switch {
-	case e.S3SSE == "":
-	case strings.EqualFold(e.S3SSE, "AES256"):
-		c.S3SSE = "AES256"
-	case strings.EqualFold(e.S3SSE, "aws:kms"):
-		c.S3SSE = "aws:kms"
-	default:
-		ck.add("S3_SSE", ck.q(e.S3SSE)+" is not an encryption mode", "use AES256 (S3-managed keys) or aws:kms (with S3_SSE_KMS_KEY_ID), or leave it empty for the bucket's default")
-	}
-	if e.S3SSEKMSKeyID != "" && c.S3SSE != "aws:kms" {
+	c.S3StorageClass = ck.storageClass("S3_STORAGE_CLASS", "", e.S3StorageClass)
+	c.S3SSE = ck.sse("S3_SSE", "", e.S3SSE)
+	if e.S3SSEKMSKeyID != "" && c.S3SSE != "aws:kms" && !kms {
 		ck.add("S3_SSE_KMS_KEY_ID", "set, but S3_SSE is not aws:kms", "set S3_SSE=aws:kms to use the key, or unset S3_SSE_KMS_KEY_ID")
 	}
+}
+
+// storageClass checks a storage class, as S3_STORAGE_CLASS or a destination's storage_class=
+// gives it (what names it in messages), and returns it as S3 spells it.
+func (ck *checker) storageClass(v, what, raw string) string {
+	class := strings.ToUpper(raw)
+	if !slices.Contains(storageClasses, class) {
+		ck.add(v, what+ck.q(raw)+" is not an S3 storage class", "use one of "+strings.Join(storageClasses, ", "))
+	}
+	return class
+}
+
+// sse checks a server-side encryption mode, as S3_SSE or a destination's sse= gives it, and
+// returns it as S3 spells it (any case is accepted here; S3 wants it exact), "" for none.
+func (ck *checker) sse(v, what, raw string) string {
+	switch {
+	case raw == "":
+	case strings.EqualFold(raw, "AES256"):
+		return "AES256"
+	case strings.EqualFold(raw, "aws:kms"):
+		return "aws:kms"
+	default:
+		ck.add(v, what+ck.q(raw)+" is not an encryption mode", "use AES256 (S3-managed keys) or aws:kms (with S3_SSE_KMS_KEY_ID), or leave it empty for the bucket's default")
+	}
+	return ""
 }
 
 // bucket reads setup-bucket's variables. What depends on several of them (an expiry after the
@@ -462,7 +465,7 @@ const mib = 1 << 20
 func (ck *checker) streaming(e env, c *Config) {
 	n, err := strconv.Atoi(e.Concurrency)
 	if err != nil || n < 1 || n > 64 {
-		ck.add("ARCHIVE_CONCURRENCY", ck.q(e.Concurrency)+" is not a number from 1 to 64", "use e.g. 4 (the default); more helps on fast links, each adds two part buffers of memory")
+		ck.add("ARCHIVE_CONCURRENCY", ck.q(e.Concurrency)+" is not a number from 1 to 64", "use e.g. 4 (the default); more helps on fast links, each adds a part buffer of memory per S3 destination, plus one")
 	}
 	c.Concurrency = n
 	c.PartSize = ck.size("ARCHIVE_PART_SIZE", e.PartSize)
@@ -470,11 +473,18 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("ARCHIVE_PART_SIZE", ck.q(e.PartSize)+" is outside S3's part sizes", "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
 	}
 	c.MemoryLimit = ck.size("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit)
-	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < 4*c.PartSize {
-		ck.add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%s holds fewer than four parts of %s", ck.q(e.MemoryLimit), e.PartSize), "raise it, or lower ARCHIVE_PART_SIZE")
+	// Each unit of concurrency holds a download range and an upload part per S3 destination, and
+	// one more of each is being filled: (n+1)×(C+1) parts (sftp and file destinations hold none).
+	dests := int64(max(1, s3Count(c.Archives)))
+	parts := func(conc int) int64 { return (dests + 1) * int64(conc+1) }
+	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < parts(1)*c.PartSize {
+		msg := fmt.Sprintf("%s holds fewer than four parts of %s", ck.q(e.MemoryLimit), e.PartSize)
+		if dests > 1 {
+			msg = fmt.Sprintf("%s holds fewer than the %d parts of %s that %d S3 destinations in ARCHIVE_URL need", ck.q(e.MemoryLimit), parts(1), e.PartSize, dests)
+		}
+		ck.add("ARCHIVE_MEMORY_LIMIT", msg, "raise it, or lower ARCHIVE_PART_SIZE")
 	}
-	// Each unit of concurrency holds a download range and an upload part; one more of each is being filled.
-	for c.Concurrency > 1 && int64(2*c.Concurrency+2)*c.PartSize > c.MemoryLimit {
+	for c.Concurrency > 1 && parts(c.Concurrency)*c.PartSize > c.MemoryLimit {
 		c.Concurrency--
 	}
 }

@@ -5,7 +5,6 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -54,6 +53,9 @@ type Archive struct {
 	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
 	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
 	Keys string
+	// The cli resolves the empty ones against Config's global settings (Region, S3Endpoint,
+	// S3ForcePathStyle, S3StorageClass, S3SSE; S3SSEKMSKeyID is the key of every aws:kms one):
+	// config leaves them empty so that a destination says only what ARCHIVE_URL gave it.
 
 	// sftp
 	User   string
@@ -121,6 +123,9 @@ type Config struct {
 	Check string
 	// Bucket is what setup-bucket makes of the bucket (BUCKET_*; its flags override them).
 	Bucket Bucket
+	// Recipients is ARCHIVE_RECIPIENTS as set (age recipients, one per line): "" means archives
+	// are not encrypted.
+	Recipients string
 }
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
@@ -188,6 +193,10 @@ type env struct {
 	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
 	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
 	Check            string `envconfig:"ARCHIVE_CHECK" default:"auto"`
+	SFTPPrivateKey   string `envconfig:"SFTP_PRIVATE_KEY"`
+	SFTPKnownHosts   string `envconfig:"SFTP_KNOWN_HOSTS"`
+	Recipients       string `envconfig:"ARCHIVE_RECIPIENTS"`
+	AgeIdentity      string `envconfig:"AGE_IDENTITY"`
 
 	// setup-bucket's settings; only LoadArchive reports their problems.
 	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
@@ -227,43 +236,91 @@ func readEnv() (env, error) {
 	return e, nil
 }
 
-// Load reads the process environment; the error is Problems, listing every mistake, when there
-// is any.
+// Load reads the process environment for the commands that back up (backup, check); the error
+// is Problems, listing every mistake, when there is any. An age identity in that environment is
+// one: the dyno that uploads must not be able to decrypt.
 func Load() (Config, error) {
-	return LoadExcept()
+	return load(func(p Problem) bool { return !isBucketVar(p.Var) })
 }
 
-// LoadExcept reads the environment like Load, ignoring problems of the variables a command does
-// not use (verify needs no Heroku API key).
+// LoadExcept reads the environment for the commands that read archives back (verify, restore),
+// ignoring problems of the variables a command does not use (verify needs no Heroku API key).
+// AGE_IDENTITY is theirs to use.
 func LoadExcept(unused ...string) (Config, error) {
-	return load(func(p Problem) bool { return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) })
+	return load(func(p Problem) bool {
+		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && p.Var != identityVar
+	})
 }
 
 // isBucketVar tells setup-bucket's variables, which no other command reads.
 func isBucketVar(name string) bool { return strings.HasPrefix(name, "BUCKET_") }
 
 // LoadArchive reads only what setup-bucket needs — ARCHIVE_URL (s3://), the AWS, S3 and BUCKET_
-// variables and the log settings — so that it runs before the Heroku side is configured.
+// variables and the log settings — so that it runs before the Heroku side is configured. Its
+// Archive is ARCHIVE_URL's first s3:// destination.
 func LoadArchive() (Config, error) {
 	c, err := load(func(p Problem) bool {
 		return p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
 			isBucketVar(p.Var)
 	})
-	if err == nil && c.Archive.Scheme != "s3" {
-		return Config{}, Problems{{Var: "ARCHIVE_URL", Message: "is not an s3:// URL",
-			Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"}}
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	// Archive is the first S3 destination: the bucket commands have nothing to do with the others.
+	for _, a := range c.Archives {
+		if a.Scheme == "s3" {
+			c.Archive = a
+			return c, nil
+		}
+	}
+	msg := "is not an s3:// URL"
+	if len(c.Archives) > 1 {
+		msg = "names no s3:// destination"
+	}
+	return Config{}, Problems{{Var: "ARCHIVE_URL", Message: msg,
+		Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"}}
 }
 
-// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives go.
+// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives
+// go: its first destination.
 func ArchiveFromEnv() (Archive, error) {
-	var ck checker
-	a := ck.archive(strings.TrimSpace(os.Getenv("ARCHIVE_URL")))
-	if len(ck.ps) > 0 {
-		return Archive{}, ck.ps
+	as, err := ArchivesFromEnv()
+	if err != nil {
+		return Archive{}, err
 	}
-	return a, nil
+	return as[0], nil
+}
+
+// ArchivesFromEnv reads ARCHIVE_URL alone: every destination, in its order. The variables the
+// destinations name (keys=, key=) are not read.
+func ArchivesFromEnv() ([]Archive, error) {
+	e, err := readEnv()
+	if err != nil {
+		return nil, err
+	}
+	ck := newChecker(e)
+	as := ck.archives(strings.TrimSpace(e.ArchiveURL))
+	if len(ck.ps) > 0 {
+		return nil, ck.ps
+	}
+	return as, nil
+}
+
+// SecretVars names the variables whose values are secret and must be scrubbed from all output:
+// the API and AWS keys, each keys=NAME pair, every SFTP private key variable, AGE_IDENTITY.
+func (c Config) SecretVars() []string {
+	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+	for _, a := range c.Archives {
+		switch {
+		case a.Scheme == "s3" && a.Keys != "":
+			names = append(names, a.Keys+"_ACCESS_KEY_ID", a.Keys+"_SECRET_ACCESS_KEY")
+		case a.Scheme == "sftp" && a.KeyVar != "":
+			names = append(names, a.KeyVar)
+		}
+	}
+	names = append(names, identityVar)
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 func load(keep func(Problem) bool) (Config, error) {

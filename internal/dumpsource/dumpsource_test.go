@@ -36,7 +36,7 @@ func shopDB(t *testing.T, pg *testenv.Postgres, rows int) (name, url string) {
 func newJob(t *testing.T, src archive.Source) (*archive.Job, *memstore.Store, *testenv.Output) {
 	logs := &testenv.Output{}
 	mem := &memstore.Store{}
-	return &archive.Job{Source: src, Store: mem, Version: "test", Log: zerolog.New(logs)}, mem, logs
+	return &archive.Job{Source: src, Destinations: []archive.Destination{{Name: "mem", Store: mem}}, Version: "test", Log: zerolog.New(logs)}, mem, logs
 }
 
 func envSource(url string) *Source {

@@ -33,6 +33,34 @@ type TargetResult struct {
 	FramingOnly      []string `json:"framing_only_tables,omitempty"`
 	OtherFramingOnly int      `json:"framing_only_other,omitempty"`
 	Error            string   `json:"error,omitempty"`
+	// Copies is the outcome at each destination (ARCHIVE_URL may name several): a target fails
+	// when any copy did, and this says which copies exist.
+	Copies []Copy `json:"copies,omitempty"`
+}
+
+// Copy is one destination's outcome for a target.
+type Copy struct {
+	Destination string `json:"destination"`
+	Location    string `json:"location,omitempty"`
+	Status      string `json:"status"` // archived, already archived or failed
+	Error       string `json:"error,omitempty"`
+}
+
+// copies says, for people, which copies of a failed target exist; "" when there is one
+// destination or none exists.
+func (t TargetResult) copies() string {
+	var stored, failed []string
+	for _, c := range t.Copies {
+		if c.Status == "failed" {
+			failed = append(failed, c.Destination)
+		} else {
+			stored = append(stored, c.Location)
+		}
+	}
+	if len(t.Copies) < 2 || len(stored) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (stored at %s; failed at %s)", strings.Join(stored, ", "), strings.Join(failed, ", "))
 }
 
 // partly says, for people, what of an archive was checked for framing only; "" when nothing was.
@@ -164,7 +192,7 @@ func Summary(run Run) string {
 	fmt.Fprintf(&b, "pgoffsite %s %s: %d target(s), %d failed, %d bytes\n", run.Command, state, len(run.Results), failed, total)
 	for _, t := range run.Results {
 		if t.Error != "" {
-			fmt.Fprintf(&b, "FAILED %s:%s: %s\n", t.App, t.Database, t.Error)
+			fmt.Fprintf(&b, "FAILED %s:%s: %s%s\n", t.App, t.Database, t.Error, t.copies())
 		} else {
 			fmt.Fprintf(&b, "ok     %s:%s %s %d bytes %s%s\n", t.App, t.Database, t.Backup, t.Bytes, t.Location, t.partly())
 		}
@@ -203,7 +231,7 @@ func (n *Notifier) webhookBody(run Run) ([]byte, error) {
 		fmt.Fprintf(&b, "*pgoffsite %s %s*", run.Command, status(run))
 		for _, t := range run.Results {
 			if t.Error != "" {
-				fmt.Fprintf(&b, "\n:x: `%s:%s` %s", t.App, t.Database, t.Error)
+				fmt.Fprintf(&b, "\n:x: `%s:%s` %s%s", t.App, t.Database, t.Error, t.copies())
 			} else {
 				fmt.Fprintf(&b, "\n:white_check_mark: `%s:%s` %s, %d bytes%s", t.App, t.Database, t.Backup, t.Bytes, t.partly())
 			}

@@ -105,7 +105,7 @@ func newJob(t testing.TB, body []byte, mode string) (*archive.Job, *fakeHeroku, 
 	var logs bytes.Buffer
 	now := func() time.Time { return finished.Add(time.Hour) }
 	src := &Source{Heroku: fh, Download: &fetch.Ranged{Options: fetch.Options{ChunkSize: 64 << 10}}, Mode: mode, MaxAge: 26 * time.Hour, Now: now}
-	j := &archive.Job{Source: src, Store: store, Version: "test", Log: zerolog.New(&logs), Now: now}
+	j := &archive.Job{Source: src, Destinations: []archive.Destination{{Name: "mem", Store: store}}, Version: "test", Log: zerolog.New(&logs), Now: now}
 	return j, fh, store, &logs
 }
 

@@ -36,6 +36,8 @@ type MinIO struct {
 	DataDir   string
 	mu        sync.Mutex
 	seq       int
+	cmd       *exec.Cmd
+	exited    <-chan struct{}
 }
 
 // kmsKey lets MinIO do SSE-S3 and default bucket encryption; fixed so a restarted server can
@@ -74,6 +76,25 @@ func StartMinIO(t testing.TB) *MinIO {
 	return minioInst
 }
 
+// StartOwnMinIO starts a MinIO server of t's own, with credentials of its own, stopped when t
+// ends: a second provider beside StartMinIO's, or one a test takes down with Stop.
+func StartOwnMinIO(t testing.TB) *MinIO {
+	t.Helper()
+	bin := MinIOBinary(t)
+	m, err := startMinIO(bin)
+	if err != nil {
+		t.Fatalf("testenv: start MinIO: %v", err)
+	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Stop kills the server and waits until it is gone: its port refuses connections after.
+func (m *MinIO) Stop() {
+	m.cmd.Process.Kill()
+	<-m.exited
+}
+
 func startMinIO(bin string) (*MinIO, error) {
 	dir, err := serverDir("minio")
 	if err != nil {
@@ -95,9 +116,11 @@ func startMinIO(bin string) (*MinIO, error) {
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_KMS_SECRET_KEY="+kmsKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_REGION="+m.Region)
-	if err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", 30*time.Second); err != nil {
+	exited, err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", 30*time.Second)
+	if err != nil {
 		return nil, err
 	}
+	m.cmd, m.exited = cmd, exited
 	if err := WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, nil, 30*time.Second); err != nil {
 		return nil, err
 	}

@@ -166,11 +166,12 @@ func serverDir(name string) (string, error) {
 }
 
 // startHealthy starts a long-running server with its output in logPath and waits until a GET
-// of health answers 200. The process is killed when the test binary ends.
-func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) error {
-	exited, err := startServer(cmd, logPath)
+// of health answers 200. The process is killed when the test binary ends; exited is closed when
+// it has.
+func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) (exited <-chan struct{}, err error) {
+	exited, err = startServer(cmd, logPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	ok := waitFor(timeout, func() bool {
@@ -188,15 +189,15 @@ func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) 
 	})
 	select {
 	case <-exited:
-		return fmt.Errorf("%s exited: %v\n%s", cmd.Path, cmd.ProcessState, readLog(logPath))
+		return nil, fmt.Errorf("%s exited: %v\n%s", cmd.Path, cmd.ProcessState, readLog(logPath))
 	default:
 	}
 	if !ok {
 		cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("%s not answering at %s within %s:\n%s", cmd.Path, health, timeout, readLog(logPath))
+		return nil, fmt.Errorf("%s not answering at %s within %s:\n%s", cmd.Path, health, timeout, readLog(logPath))
 	}
-	return nil
+	return exited, nil
 }
 
 // startServer starts a long-running server process with its output in logPath; exited is

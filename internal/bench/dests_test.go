@@ -1,0 +1,180 @@
+//go:build bench
+
+package bench
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/pgoffsite/pgoffsite/internal/herokusim"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+// The destinations section of docs/BENCHMARKS.md lies between these markers.
+const (
+	destsBegin   = "<!-- destination figures: rewritten by TestDestinationsBenchmark (bin/bench) -->"
+	destsEnd     = "<!-- end of the destination figures -->"
+	destsHeading = "Several destinations and encryption"
+)
+
+// The variants measured: one S3 destination (what every other figure is), two S3 destinations
+// on two servers with their own credentials, and each with age encryption.
+var destVariants = []struct {
+	name    string
+	two     bool
+	encrypt bool
+}{{"one S3", false, false}, {"two S3", true, false}, {"one S3, encrypted", false, true}, {"two S3, encrypted", true, true}}
+
+// destsRSSLimitKiB is the target for peak RSS with two destinations and encryption.
+const destsRSSLimitKiB = 128 << 10
+
+// TestDestinationsBenchmark measures what a second destination and encryption cost: the same
+// real archive served through the simulator's signed URL, written by `pgoffsite backup` to one
+// MinIO, to two MinIO servers at once (their own credentials, keys=SECOND), and each encrypted to
+// an age recipient, in alternating order, with and without the per-connection cap.
+func TestDestinationsBenchmark(t *testing.T) {
+	root := moduleRoot(t)
+	pg := testenv.StartPostgres(t)
+	first := testenv.StartMinIO(t)
+	second := testenv.StartOwnMinIO(t)
+	toxi := testenv.StartToxiproxy(t)
+	bucket1 := first.CreateBucket(t, "dests")
+	bucket2 := second.CreateBucket(t, "dests")
+	bin := filepath.Join(t.TempDir(), "pgoffsite")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	name, size := "1GiB", int64(1<<30)
+	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
+		name, size = "256MiB", 256<<20
+	}
+	path := dump(t, pg, size, name)
+	fi, _ := os.Stat(path)
+	sim := herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
+	sim.AddApp("bench")
+	addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
+	sim.AddBackup("bench", addon, path)
+	platform, data := herokusim.Serve(t, sim)
+	storage := httptest.NewServer(sim.Storage())
+	defer storage.Close()
+	proxy := toxi.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))
+	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": capKBps})
+
+	const rounds = 2
+	load0 := loadavg()
+	var results []measure
+	for _, link := range []string{"capped", "uncapped"} {
+		if link == "capped" {
+			sim.SetStorageURL("http://" + proxy.Listen)
+		} else {
+			sim.SetStorageURL(storage.URL)
+		}
+		for round := 0; round < rounds; round++ {
+			for i := range destVariants {
+				v := destVariants[i]
+				if round%2 == 1 {
+					v = destVariants[len(destVariants)-1-i] // alternate the order
+				}
+				prefix := fmt.Sprintf("%s-%s-%d", strings.NewReplacer(" ", "", ",", "-").Replace(v.name), link, round)
+				urls := "s3://" + bucket1 + "/" + prefix
+				if v.two {
+					urls += fmt.Sprintf(" s3://%s/%s?endpoint=%s&region=%s&path_style=true&keys=SECOND", bucket2, prefix, second.Endpoint, second.Region)
+				}
+				env := append(baseEnv(first), "HEROKU_API_KEY="+token, "BACKUP_TARGETS=bench", "BACKUP_MODE=latest", "BACKUP_MAX_AGE=8760h",
+					"ARCHIVE_URL="+urls, "HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn",
+					"SECOND_ACCESS_KEY_ID="+second.AccessKey, "SECOND_SECRET_ACCESS_KEY="+second.SecretKey)
+				if v.encrypt {
+					env = append(env, "ARCHIVE_RECIPIENTS="+id.Recipient().String())
+				}
+				wall, rss, disk := timed(t, env, bin, "backup")
+				results = append(results, measure{tool: v.name, size: name, link: link, bytes: fi.Size(), wall: wall, rssKiB: rss, diskKiB: disk})
+			}
+		}
+	}
+	destsReport(t, root, name, results, rounds, load0)
+}
+
+// destsReport prints the figures, checks the targets and, with PGOFFSITE_BENCH_WRITE set,
+// rewrites the destinations section of docs/BENCHMARKS.md.
+func destsReport(t *testing.T, root, size string, results []measure, rounds int, load0 string) {
+	type key struct{ tool, link string }
+	best := map[key]measure{}
+	for _, r := range results {
+		k := key{r.tool, r.link}
+		b, ok := best[k]
+		if !ok || r.wall < b.wall {
+			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
+			best[k] = r
+		} else {
+			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
+			best[k] = b
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| archive | link | destinations | MB/s | against one S3 | peak RSS | disk writes |\n|---|---|---|---|---|---|---|\n")
+	for _, link := range []string{"capped", "uncapped"} {
+		one := best[key{"one S3", link}]
+		linkName := fmt.Sprintf("%d MB/s per connection", capKBps/1000)
+		if link == "uncapped" {
+			linkName = "loopback, no cap"
+		}
+		for _, v := range destVariants {
+			m := best[key{v.name, link}]
+			fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.2f× | %.0f MiB | %d KiB |\n", size, linkName, v.name, m.mbps(),
+				m.mbps()/one.mbps(), float64(m.rssKiB)/1024, m.diskKiB)
+			if link == "capped" {
+				// The targets are about the link users meet: S3 serves one connection at a
+				// fraction of a host's bandwidth.
+				if r := m.mbps() / one.mbps(); r < 0.9 {
+					t.Errorf("%s moved %.1f MB/s, %.2f× one S3 destination's %.1f MB/s (target ≥ 0.9×)", v.name, m.mbps(), r, one.mbps())
+				}
+			}
+			if v.two && v.encrypt && m.rssKiB > destsRSSLimitKiB {
+				t.Errorf("%s (%s): peak RSS %.0f MiB, over the 128 MiB target", v.name, link, float64(m.rssKiB)/1024)
+			}
+			if m.diskKiB > 0 {
+				t.Errorf("%s (%s) wrote %d KiB to local disk", v.name, link, m.diskKiB)
+			}
+		}
+	}
+	t.Logf("\n%s", b.String())
+	for _, r := range results {
+		t.Logf("%-20s %-9s %7.1f s %8.1f MB/s  %6.0f MiB RSS  %d KiB disk", r.tool, r.link, r.wall.Seconds(), r.mbps(), float64(r.rssKiB)/1024, r.diskKiB)
+	}
+	if os.Getenv("PGOFFSITE_BENCH_WRITE") == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	section := fmt.Sprintf(`%s
+Made by `+"`bin/bench`"+` on %s (%d CPUs, %s/%s, %s; load average %s at the start, %s at the end),
+best of %d rounds, the variants of a round in alternating order; peak RSS and disk writes are the
+worst round. The %s archive above, served through the simulator's signed URL, archived by
+`+"`pgoffsite backup`"+` at the default settings into one MinIO, into two MinIO servers at once (the
+second with its own credentials: `+"`s3://...?endpoint=...&keys=SECOND`"+`), and each encrypted to
+one age recipient (`+"`ARCHIVE_RECIPIENTS`"+`). MB/s is the dump's bytes over the run's wall time.
+
+%s%s`, destsBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
+		rounds, size, b.String(), destsEnd)
+	path := filepath.Join(root, "docs", "BENCHMARKS.md")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, spliceSection(old, destsBegin, destsEnd, destsHeading, section), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

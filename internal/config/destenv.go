@@ -1,0 +1,232 @@
+package config
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// lookup reads a variable a destination names; SFTP_PRIVATE_KEY comes through envconfig like
+// the other described variables.
+func (e env) lookup(name string) string {
+	if name == DefaultKeyVar {
+		return e.SFTPPrivateKey
+	}
+	return os.Getenv(name)
+}
+
+// namedSecrets registers, before anything is checked, the values of the variables ARCHIVE_URL
+// names (keys=, key=) and of the key variables, so that no message can quote them.
+func (ck *checker) namedSecrets(e env) {
+	add := func(v string) {
+		ck.secrets = append(ck.secrets, strings.TrimSpace(v))
+		// A private key's lines are each secret: a partial paste must not leak either.
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
+				ck.secrets = append(ck.secrets, line)
+			}
+		}
+	}
+	add(e.SFTPPrivateKey)
+	add(e.AgeIdentity)
+	for _, line := range strings.Split(e.Recipients, "\n") {
+		if strings.Contains(strings.ToUpper(line), "AGE-SECRET-KEY-") {
+			add(line)
+		}
+	}
+	for _, f := range strings.Fields(e.ArchiveURL) {
+		u, err := url.Parse(f)
+		if err != nil {
+			continue
+		}
+		q, _ := url.ParseQuery(u.RawQuery)
+		if n := q.Get("keys"); envVarRE.MatchString(n) {
+			add(os.Getenv(n + "_ACCESS_KEY_ID"))
+			add(os.Getenv(n + "_SECRET_ACCESS_KEY"))
+		}
+		if n := q.Get("key"); envVarRE.MatchString(n) {
+			add(os.Getenv(n))
+		}
+	}
+}
+
+// destinationEnv checks the variables each destination reads: the key pair keys=NAME names,
+// the SFTP private keys and the pinned host keys.
+// as are archives' result for ARCHIVE_URL, one per field.
+func (ck *checker) destinationEnv(e env, as []Archive) {
+	fields := strings.Fields(e.ArchiveURL)
+	checked := map[string]bool{} // each variable once, however many destinations read it
+	var hosts *knownHosts
+	for i, a := range as {
+		d := dest{ck: ck, pos: i + 1, n: len(as), raw: fields[i]}
+		switch a.Scheme {
+		case "s3":
+			if a.Keys == "" || checked["keys="+a.Keys] {
+				continue
+			}
+			checked["keys="+a.Keys] = true
+			// Reported under the variable itself, as for env:VAR targets: setup-bucket, run
+			// with administrator keys, does not need the uploader's.
+			for _, v := range []string{a.Keys + "_ACCESS_KEY_ID", a.Keys + "_SECRET_ACCESS_KEY"} {
+				if strings.TrimSpace(os.Getenv(v)) == "" {
+					ck.add(v, "not set, and ARCHIVE_URL's "+d.name()+" has keys="+a.Keys,
+						"set the key pair of this destination's provider: heroku config:set "+v+"=...")
+				}
+			}
+		case "sftp":
+			if !checked[a.KeyVar] {
+				checked[a.KeyVar] = true
+				ck.privateKey(d, a.KeyVar, e.lookup(a.KeyVar))
+			}
+			if a.Host == "" || a.Port < 1 || a.Port > 65535 {
+				continue // already reported
+			}
+			if hosts == nil {
+				hosts = ck.knownHosts(e.SFTPKnownHosts, a)
+			}
+			if hosts.set && !hosts.has(a.Host, a.Port) {
+				addr := knownhosts.Normalize(net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
+				ck.add("SFTP_KNOWN_HOSTS", d.label()+"has no line for "+addr+", the server of "+d.ck.q(a.String()),
+					keyscanFix(a))
+			}
+		}
+	}
+}
+
+func keyscanFix(a Archive) string {
+	return fmt.Sprintf("on a machine you trust, run `ssh-keyscan -p %d %s`, check the key against the server's own fingerprint "+
+		"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server), and add the lines it prints to SFTP_KNOWN_HOSTS; "+
+		"for this server alone: heroku config:set SFTP_KNOWN_HOSTS=\"$(ssh-keyscan -p %d %s)\"", a.Port, a.Host, a.Port, a.Host)
+}
+
+// privateKey checks that the variable holds a private key ssh can use without a passphrase.
+// The key is never quoted, nor the parser's error, which could carry a piece of it.
+func (ck *checker) privateKey(d dest, name, text string) {
+	msg, named := "not set, and ARCHIVE_URL has an sftp:// destination", ""
+	if name != DefaultKeyVar {
+		named = " (ARCHIVE_URL's " + d.name() + " has key=" + name + ")"
+		msg = "not set" + named
+	}
+	keygen := "make a key for pgoffsite alone with `ssh-keygen -t ed25519 -N '' -f pgoffsite_ed25519`, add pgoffsite_ed25519.pub to the server's authorized_keys, and set heroku config:set " +
+		name + "=\"$(cat pgoffsite_ed25519)\""
+	if strings.TrimSpace(text) == "" {
+		ck.add(name, msg, keygen)
+		return
+	}
+	_, err := ssh.ParsePrivateKey([]byte(text))
+	var encrypted *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &encrypted):
+		ck.add(name, "holds an encrypted private key"+named+": it must be unencrypted, because the dyno cannot type a passphrase",
+			"set an unencrypted key made for pgoffsite alone (ssh-keygen -p -N '' -f FILE removes the passphrase of a copy); "+keygen)
+	case err != nil:
+		ck.add(name, "does not hold a private key ssh can read"+named,
+			"paste the whole private key file, BEGIN and END lines included: "+keygen)
+	}
+}
+
+// knownHosts is SFTP_KNOWN_HOSTS parsed: the host patterns of its usable lines.
+type knownHosts struct {
+	set   bool
+	lines [][]string
+}
+
+// knownHosts parses SFTP_KNOWN_HOSTS as ssh's known_hosts file, reporting the lines it cannot read.
+// The fix of a missing variable shows the command for first, the first sftp:// destination.
+func (ck *checker) knownHosts(text string, first Archive) *knownHosts {
+	const v = "SFTP_KNOWN_HOSTS"
+	kh := &knownHosts{set: strings.TrimSpace(text) != ""}
+	if !kh.set {
+		ck.add(v, "not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use)", keyscanFix(first))
+		return kh
+	}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		marker, hosts, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
+		if err != nil {
+			ck.add(v, fmt.Sprintf("line %d is not a known_hosts line", i+1),
+				"paste the lines `ssh-keyscan -p PORT HOST` prints: host, key type and key, e.g. [vps.example.com]:2222 ssh-ed25519 AAAA...")
+			continue
+		}
+		if marker == "revoked" {
+			continue
+		}
+		kh.lines = append(kh.lines, hosts)
+	}
+	return kh
+}
+
+// has reports whether a line pins host:port, matched as ssh does: plain, hashed (ssh-keyscan -H)
+// or wildcard patterns, "!" negating.
+func (kh *knownHosts) has(host string, port int) bool {
+	addr := knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
+	for _, patterns := range kh.lines {
+		matched := false
+		for _, p := range patterns {
+			neg := strings.HasPrefix(p, "!")
+			if hostMatch(strings.TrimPrefix(p, "!"), addr) {
+				if neg {
+					matched = false
+					break
+				}
+				matched = true
+			}
+		}
+		if matched {
+			return true
+		}
+	}
+	return false
+}
+
+func hostMatch(pattern, addr string) bool {
+	if salt, hash, ok := strings.Cut(strings.TrimPrefix(pattern, "|1|"), "|"); ok && strings.HasPrefix(pattern, "|1|") {
+		s, err1 := base64.StdEncoding.DecodeString(salt)
+		h, err2 := base64.StdEncoding.DecodeString(hash)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		m := hmac.New(sha1.New, s)
+		m.Write([]byte(addr))
+		return hmac.Equal(m.Sum(nil), h)
+	}
+	return wildcard(strings.ToLower(pattern), strings.ToLower(addr))
+}
+
+// wildcard matches ssh's host patterns: * any run of characters, ? one.
+func wildcard(p, s string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if wildcard(p[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != p[0] {
+				return false
+			}
+		}
+		p, s = p[1:], s[1:]
+	}
+	return s == ""
+}
