@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
@@ -348,5 +350,34 @@ func TestBucketCommandsPerDestination(t *testing.T) {
 	}
 	if _, err := first.Client(t).HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: &b2}); err == nil {
 		t.Error("the bucket was made on the first server")
+	}
+}
+
+// TestBackupToSecondProvider: a backup lands byte for byte on a second S3 server reached with
+// its destination's own endpoint, region and keys, beside the one the AWS variables name.
+func TestBackupToSecondProvider(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 200)
+	second := testenv.StartOwnMinIO(t)
+	b2 := second.CreateBucket(t, "second")
+	env := w.env("shop")
+	env["ARCHIVE_URL"] += " s3://" + b2 + "/copy?endpoint=" + second.Endpoint + "&region=" + second.Region + "&path_style=true&keys=SECOND"
+	env["SECOND_ACCESS_KEY_ID"], env["SECOND_SECRET_ACCESS_KEY"] = second.AccessKey, second.SecretKey
+	if code, out := w.run(env, "backup"); code != ExitOK || strings.Contains(out, second.SecretKey) {
+		t.Fatalf("backup: exit %d", code)
+	}
+	m, dump := w.manifest("shop", "DATABASE")
+	got, err := second.Client(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: &b2, Key: aws.String("copy/" + m.Key)})
+	if err != nil {
+		t.Fatalf("the second copy: %v", err)
+	}
+	defer got.Body.Close()
+	copyBytes, err := io.ReadAll(got.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(copyBytes, dump) {
+		t.Errorf("the second copy differs: %d bytes, want %d", len(copyBytes), len(dump))
 	}
 }
