@@ -17,7 +17,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
-	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
@@ -243,7 +242,7 @@ const probeTimeout = 90 * time.Second
 func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
 	switch a.Scheme {
 	case "file":
-		st, err := filestore.New(a.Dir)
+		st, err := openDestination(ctx, cfg, a) // opened as a backup opens it
 		if err != nil {
 			c.fail("archive %s: %v", a, err)
 			return
