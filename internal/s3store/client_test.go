@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
 // isolateAWSEnv clears the AWS settings a developer's shell or the machine may carry.
@@ -90,6 +92,9 @@ func TestNewClientOwnEndpointAndKeys(t *testing.T) {
 	}
 	if o.Region != "eu-central-003" {
 		t.Errorf("region = %q", o.Region)
+	}
+	if _, ok := o.HTTPClient.(*stall.Client); !ok {
+		t.Errorf("HTTP client %T: the stall watchdog is not on it", o.HTTPClient)
 	}
 	creds, err := o.Credentials.Retrieve(context.Background())
 	if err != nil {
