@@ -166,7 +166,7 @@ func TestArchiveEncryptedNeedsItsIdentity(t *testing.T) {
 		t.Fatalf("with a wrong identity: %v", res.Err)
 	}
 	wantErr(t, res, other.ids.Fingerprints()[0]) // the one tried
-	wantErr(t, res, "encrypted to "+want)         // the one that would do
+	wantErr(t, res, "encrypted to "+want)        // the one that would do
 	if strings.Contains(res.Err.Error(), "AGE-SECRET-KEY") {
 		t.Error("the error holds key text")
 	}
