@@ -231,8 +231,14 @@ func TestRestoreEncryptedToPostgres(t *testing.T) {
 		t.Errorf("restore without an identity: exit %d, tables %q", code, w.tables(empty))
 	}
 
+	// A bad identity: a configuration error before anything is read.
+	code, out = w.run(withEnv(env, "AGE_IDENTITY", k.recipient), "restore", "--from", key, "--to", emptyDSN)
+	if code != ExitUsage || !strings.Contains(out, "AGE_IDENTITY: ") || w.tables(empty) != "" {
+		t.Errorf("restore with a public key as AGE_IDENTITY: exit %d", code)
+	}
+
 	into, intoDSN := w.pg.CreateDB(t, "enc_into")
-	code, out = w.run(withEnv(env, "AGE_IDENTITY", k.text), "restore", "--from", key, "--to", intoDSN)
+	code, out = w.run(env, "restore", "--identity", k.file, "--from", key, "--to", intoDSN)
 	k.assertNoKey(t, out)
 	if code != ExitOK || !strings.Contains(out, "decrypting the archive while it streams into pg_restore") || !strings.Contains(out, "rows=3260") {
 		t.Fatalf("restore of an encrypted archive: exit %d", code)
