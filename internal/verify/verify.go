@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
@@ -40,6 +42,54 @@ type Options struct {
 	Clean bool
 	// Name names the restore's sessions; default "verify".
 	Name string
+	// Identities decrypt encrypted archives (.dump.age) while they stream; without them such an
+	// archive fails with ErrNoIdentity before anything is read.
+	Identities *agecrypt.Identities
+}
+
+// ErrNoIdentity: the archive is encrypted and no identity was given.
+var ErrNoIdentity = errors.New("the archive is encrypted and no identity was given to decrypt it")
+
+// ParseKey reads a dump key made by archive.Key, plain (.dump) or encrypted (.dump.age).
+func ParseKey(key string) (archive.KeyInfo, bool) {
+	return archive.ParseKey(strings.TrimSuffix(key, archive.EncryptedSuffix))
+}
+
+// Encrypted tells whether key is an encrypted dump's.
+func Encrypted(key string) bool { return strings.HasSuffix(key, ".dump"+archive.EncryptedSuffix) }
+
+// twin is the key of the other form of the same backup's dump: plain for encrypted and back.
+func twin(key string) string {
+	if Encrypted(key) {
+		return strings.TrimSuffix(key, archive.EncryptedSuffix)
+	}
+	return key + archive.EncryptedSuffix
+}
+
+// describes tells whether manifest m is the one of the dump at key: the same key, and encrypted
+// exactly when key is. A plain and an encrypted dump of one backup share a manifest key; the
+// manifest describes the one archived first.
+func describes(m archive.Manifest, key string) bool {
+	if (m.Encryption != nil) != Encrypted(key) {
+		return false
+	}
+	return m.Key == "" || strings.HasSuffix(key, m.Key) || strings.HasSuffix(m.Key, key)
+}
+
+// settle picks, when both a plain and an encrypted dump of the backup at key are listed (the
+// backup archived again after ARCHIVE_RECIPIENTS was set), the one their manifest describes:
+// the other cannot be checked. An unreadable manifest leaves key, whose verification then says
+// why.
+func settle(ctx context.Context, src Source, key string, listed map[string]bool) string {
+	other := twin(key)
+	if !listed[other] {
+		return key
+	}
+	m, err := readManifest(ctx, src, archive.ManifestKey(key))
+	if err == nil && !describes(m, key) && describes(m, other) {
+		return other
+	}
+	return key
 }
 
 func (o Options) restore() pgrestore.Options {
@@ -57,6 +107,9 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
+	// Encrypted tells that the archive is encrypted (its manifest says so): it was decrypted
+	// while it streamed, and both hashes were checked.
+	Encrypted bool
 	// Committed tells that the restore committed: the database holds the archive's data, even
 	// when a later count fails the verification.
 	Committed bool
@@ -91,11 +144,12 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 		info archive.KeyInfo
 	}
 	var dumps []dump
-	manifests := map[string]bool{}
+	manifests, listed := map[string]bool{}, map[string]bool{}
 	for _, k := range keys {
+		listed[k] = true
 		if strings.HasSuffix(k, ".json") {
 			manifests[k] = true
-		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
+		} else if info, ok := ParseKey(k); ok && info.App == app {
 			dumps = append(dumps, dump{k, info})
 		}
 	}
@@ -114,7 +168,7 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 	orphans := map[string]string{} // database segment → its newest dump without a manifest
 	for _, d := range dumps {
 		if d.info.Database == segment {
-			return d.key, nil
+			return settle(ctx, src, d.key, listed), nil
 		}
 		if addon == "" {
 			continue
@@ -137,7 +191,7 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 			if k, ok := orphans[d.info.Database]; ok {
 				return k, nil
 			}
-			return d.key, nil
+			return settle(ctx, src, d.key, listed), nil
 		}
 	}
 	var found []string
@@ -164,8 +218,10 @@ func LatestEnv(ctx context.Context, src Source, variable string) (string, error)
 	}
 	var newest string
 	var at time.Time
+	listed := map[string]bool{}
 	for _, k := range keys {
-		info, ok := archive.ParseKey(k)
+		listed[k] = true
+		info, ok := ParseKey(k)
 		if !ok || info.App != variable || info.Database != archive.KeyDatabase(variable) {
 			continue
 		}
@@ -176,7 +232,7 @@ func LatestEnv(ctx context.Context, src Source, variable string) (string, error)
 	if newest == "" {
 		return "", fmt.Errorf("verify: no archive of env:%s under %s (has the backup run with this ARCHIVE_URL?)", variable, src.Location(variable+"/"))
 	}
-	return newest, nil
+	return settle(ctx, src, newest, listed), nil
 }
 
 // addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
@@ -212,8 +268,25 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	if m.Structure != nil {
 		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
 	}
-	if m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key) {
+	if !describes(m, key) {
+		switch {
+		case m.Encryption != nil && !Encrypted(key):
+			return fmt.Errorf("verify %s: the manifest describes an encrypted archive (%s), not this plain one", src.Location(key), m.Key)
+		case m.Encryption == nil && Encrypted(key):
+			return fmt.Errorf("verify %s: the manifest describes a plain archive (%s) and says nothing of this encrypted one, so it cannot be checked", src.Location(key), m.Key)
+		}
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
+	}
+	enc := m.Encryption
+	if enc != nil {
+		res.Encrypted = true
+		switch {
+		case enc.Format != "age":
+			return fmt.Errorf("verify %s: the manifest says it is encrypted as %q, which pgoffsite cannot decrypt (it writes age)", src.Location(key), enc.Format)
+		case o.Identities == nil:
+			return fmt.Errorf("verify %s: %w; it is encrypted to %s: set AGE_IDENTITY to the text of one of their identity files, or give --identity FILE",
+				src.Location(key), ErrNoIdentity, recipients(enc))
+		}
 	}
 	body, size, err := src.Open(ctx, key)
 	if err != nil {
@@ -221,7 +294,27 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 	defer body.Close()
 	if size != m.Bytes {
-		return fmt.Errorf("verify %s: the archive has %d bytes, the manifest says %d", src.Location(key), size, m.Bytes)
+		what := "archive"
+		if enc != nil {
+			what = "encrypted archive"
+		}
+		return fmt.Errorf("verify %s: the %s has %d bytes, the manifest says %d", src.Location(key), what, size, m.Bytes)
+	}
+
+	// What the store holds is hashed as it is read; an encrypted one is decrypted on the way, so
+	// that the checks and the restore read the plaintext and nothing is written to disk.
+	stored := &countingReader{r: body, hash: sha256.New()}
+	var in io.Reader = stored
+	if enc != nil {
+		plain, err := o.Identities.DecryptReader(stored)
+		if errors.Is(err, agecrypt.ErrWrongIdentity) {
+			return fmt.Errorf("verify %s: %w; the manifest says it is encrypted to %s: give one of their identities in AGE_IDENTITY or --identity FILE",
+				src.Location(key), err, recipients(enc))
+		}
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+		in = plain
 	}
 
 	hash := sha256.New()
@@ -235,15 +328,20 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 		sinks = append(sinks, restore)
 	}
-	n, copyErr := io.Copy(io.MultiWriter(sinks...), body)
+	n, copyErr := io.Copy(io.MultiWriter(sinks...), in)
+	if copyErr == nil && enc != nil {
+		// The plaintext ended where age says the file ends; anything after it still counts
+		// against the stored size and hash.
+		_, copyErr = io.Copy(io.Discard, stored)
+	}
 	sum, chkErr := chk.Close()
-	if err := streamed(m, n, copyErr, hash, sum, chkErr); err != nil {
+	if err := streamed(m, stored, n, copyErr, hash, sum, chkErr); err != nil {
 		if restore == nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
 		// pg_restore has not seen the archive's end: stopping it now rolls its transaction back.
 		if rerr := restore.Abort(); rerr != nil {
-			if copyErr != nil {
+			if copyErr != nil && !errors.Is(copyErr, agecrypt.ErrDamaged) {
 				return fmt.Errorf("verify %s: %w", src.Location(key), rerr) // pg_restore stopped reading: its own error says why
 			}
 			return fmt.Errorf("verify %s: %w; %w", src.Location(key), err, rerr)
@@ -271,17 +369,61 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	return nil
 }
 
-// streamed checks what streaming the archive found against its manifest: every byte read, the
-// size, the SHA-256, the structure, and the per-table row counts.
-func streamed(m archive.Manifest, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
-	switch {
-	case copyErr != nil:
-		return fmt.Errorf("reading: %w", copyErr)
-	case n != m.Bytes:
-		return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+// recipients names what an archive is encrypted to, by fingerprint: enough to tell which
+// identity file opens it, nothing secret.
+func recipients(enc *archive.Encryption) string {
+	if len(enc.Recipients) == 0 {
+		return "recipients the manifest does not name"
 	}
-	if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
-		return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+	var names []string
+	for _, r := range enc.Recipients {
+		names = append(names, fmt.Sprintf("%s (%s)", r.Fingerprint, r.Type))
+	}
+	return strings.Join(names, ", ")
+}
+
+// countingReader counts and hashes what is read through it.
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	hash hash.Hash
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.hash.Write(p[:n])
+	return n, err
+}
+
+// streamed checks what streaming the archive found against its manifest: every byte read, the
+// size, the SHA-256, the structure, and the per-table row counts. For an encrypted archive the
+// stored bytes are the ciphertext, checked against the manifest's bytes and sha256, and the
+// plaintext against its encryption block.
+func streamed(m archive.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+	if copyErr != nil {
+		return fmt.Errorf("reading: %w", copyErr)
+	}
+	if enc := m.Encryption; enc != nil {
+		if stored.n != m.Bytes {
+			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, m.Bytes)
+		}
+		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != m.SHA256 {
+			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		}
+		if n != enc.PlaintextBytes {
+			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, enc.PlaintextBytes)
+		}
+		if got := hex.EncodeToString(sha.Sum(nil)); got != enc.PlaintextSHA256 {
+			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, enc.PlaintextSHA256)
+		}
+	} else {
+		if n != m.Bytes {
+			return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+		}
+		if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
+			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		}
 	}
 	if chkErr != nil {
 		return fmt.Errorf("the archive is damaged: %w", chkErr)
