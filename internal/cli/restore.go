@@ -62,7 +62,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s\n", app, database, app)
 		return ExitUsage
 	}
-	if verify.Encrypted(*from) {
+	if archive.IsEncrypted(*from) {
 		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, stderr)
 	}
 	cfg, err := config.LoadExcept("BACKUP_TARGETS")
@@ -145,7 +145,7 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		return usage("--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST")
 	case from == "":
 		return usage("--from KEY is required: the archive's .dump key under ARCHIVE_URL")
-	case !strings.HasSuffix(from, ".dump") && !verify.Encrypted(from):
+	case !strings.HasSuffix(from, ".dump") && !archive.IsEncrypted(from):
 		return usage(fmt.Sprintf("--from %s is not an archive's key: it ends in .dump, or .dump.age when encrypted (the manifest beside it ends in .json)", from))
 	case clean && confirm != dbname:
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
@@ -184,7 +184,7 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		return fail(fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err))
 	}
 	how := "restore started: streaming the archive into pg_restore"
-	if verify.Encrypted(from) {
+	if archive.IsEncrypted(from) {
 		how = "restore started: decrypting the archive while it streams into pg_restore"
 	}
 	log.Info().Bool("clean", clean).Str("location", src.Location(from)).Msg(how)

@@ -82,7 +82,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if *key != "" {
 		t := archive.Target{App: "-", Database: "-"}
-		if info, ok := verify.ParseKey(*key); ok {
+		if info, ok := archive.ParseKey(*key); ok {
 			t = archive.Target{App: info.App, Database: info.Database}
 		}
 		check(t, *key)

@@ -50,48 +50,6 @@ type Options struct {
 // ErrNoIdentity: the archive is encrypted and no identity was given.
 var ErrNoIdentity = errors.New("the archive is encrypted and no identity was given to decrypt it")
 
-// ParseKey reads a dump key made by archive.Key, plain (.dump) or encrypted (.dump.age).
-func ParseKey(key string) (archive.KeyInfo, bool) {
-	return archive.ParseKey(strings.TrimSuffix(key, archive.EncryptedSuffix))
-}
-
-// Encrypted tells whether key is an encrypted dump's.
-func Encrypted(key string) bool { return strings.HasSuffix(key, ".dump"+archive.EncryptedSuffix) }
-
-// twin is the key of the other form of the same backup's dump: plain for encrypted and back.
-func twin(key string) string {
-	if Encrypted(key) {
-		return strings.TrimSuffix(key, archive.EncryptedSuffix)
-	}
-	return key + archive.EncryptedSuffix
-}
-
-// describes tells whether manifest m is the one of the dump at key: the same key, and encrypted
-// exactly when key is. A plain and an encrypted dump of one backup share a manifest key; the
-// manifest describes the one archived first.
-func describes(m archive.Manifest, key string) bool {
-	if (m.Encryption != nil) != Encrypted(key) {
-		return false
-	}
-	return m.Key == "" || strings.HasSuffix(key, m.Key) || strings.HasSuffix(m.Key, key)
-}
-
-// settle picks, when both a plain and an encrypted dump of the backup at key are listed (the
-// backup archived again after ARCHIVE_RECIPIENTS was set), the one their manifest describes:
-// the other cannot be checked. An unreadable manifest leaves key, whose verification then says
-// why.
-func settle(ctx context.Context, src Source, key string, listed map[string]bool) string {
-	other := twin(key)
-	if !listed[other] {
-		return key
-	}
-	m, err := readManifest(ctx, src, archive.ManifestKey(key))
-	if err == nil && !describes(m, key) && describes(m, other) {
-		return other
-	}
-	return key
-}
-
 func (o Options) restore() pgrestore.Options {
 	name := o.Name
 	if name == "" {
@@ -144,12 +102,11 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 		info archive.KeyInfo
 	}
 	var dumps []dump
-	manifests, listed := map[string]bool{}, map[string]bool{}
+	manifests := map[string]bool{}
 	for _, k := range keys {
-		listed[k] = true
 		if strings.HasSuffix(k, ".json") {
 			manifests[k] = true
-		} else if info, ok := ParseKey(k); ok && info.App == app {
+		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
 			dumps = append(dumps, dump{k, info})
 		}
 	}
@@ -168,7 +125,7 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 	orphans := map[string]string{} // database segment → its newest dump without a manifest
 	for _, d := range dumps {
 		if d.info.Database == segment {
-			return settle(ctx, src, d.key, listed), nil
+			return d.key, nil
 		}
 		if addon == "" {
 			continue
@@ -191,7 +148,7 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 			if k, ok := orphans[d.info.Database]; ok {
 				return k, nil
 			}
-			return settle(ctx, src, d.key, listed), nil
+			return d.key, nil
 		}
 	}
 	var found []string
@@ -218,10 +175,8 @@ func LatestEnv(ctx context.Context, src Source, variable string) (string, error)
 	}
 	var newest string
 	var at time.Time
-	listed := map[string]bool{}
 	for _, k := range keys {
-		listed[k] = true
-		info, ok := ParseKey(k)
+		info, ok := archive.ParseKey(k)
 		if !ok || info.App != variable || info.Database != archive.KeyDatabase(variable) {
 			continue
 		}
@@ -232,7 +187,7 @@ func LatestEnv(ctx context.Context, src Source, variable string) (string, error)
 	if newest == "" {
 		return "", fmt.Errorf("verify: no archive of env:%s under %s (has the backup run with this ARCHIVE_URL?)", variable, src.Location(variable+"/"))
 	}
-	return settle(ctx, src, newest, listed), nil
+	return newest, nil
 }
 
 // addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
@@ -268,13 +223,12 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	if m.Structure != nil {
 		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
 	}
-	if !describes(m, key) {
-		switch {
-		case m.Encryption != nil && !Encrypted(key):
-			return fmt.Errorf("verify %s: the manifest describes an encrypted archive (%s), not this plain one", src.Location(key), m.Key)
-		case m.Encryption == nil && Encrypted(key):
-			return fmt.Errorf("verify %s: the manifest describes a plain archive (%s) and says nothing of this encrypted one, so it cannot be checked", src.Location(key), m.Key)
-		}
+	switch {
+	case m.Encryption != nil && !archive.IsEncrypted(key):
+		return fmt.Errorf("verify %s: the manifest describes an encrypted archive (%s), not this plain one", src.Location(key), m.Key)
+	case m.Encryption == nil && archive.IsEncrypted(key):
+		return fmt.Errorf("verify %s: the manifest says nothing of encryption, so this encrypted archive cannot be checked", src.Location(key))
+	case m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key):
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
 	}
 	enc := m.Encryption
