@@ -41,7 +41,7 @@ func loadIdentities(flagPath string) (ids *agecrypt.Identities, secrets []string
 		}
 		return nil, nil, nil
 	}
-	secrets = identitySecrets(text)
+	secrets = keySecrets(text)
 	ids, err = agecrypt.ParseIdentities(text)
 	if err != nil {
 		return nil, secrets, fmt.Errorf("%s: %w", from, err)
@@ -49,9 +49,9 @@ func loadIdentities(flagPath string) (ids *agecrypt.Identities, secrets []string
 	return ids, secrets, nil
 }
 
-// identitySecrets is the key text whole and line by line (each as written and trimmed), so
+// keySecrets is a key's text whole and line by line (each as written and trimmed), so
 // that a log line quoting any part of it is scrubbed.
-func identitySecrets(text string) []string {
+func keySecrets(text string) []string {
 	s := []string{text}
 	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
