@@ -19,6 +19,7 @@ require (
 	github.com/minio/madmin-go/v3 v3.0.109
 	github.com/pierrec/lz4/v4 v4.1.22
 	github.com/rs/zerolog v1.35.1
+	golang.org/x/crypto v0.41.0
 	golang.org/x/sync v0.19.0
 )
 
@@ -69,8 +70,7 @@ require (
 	github.com/tklauser/go-sysconf v0.3.15 // indirect
 	github.com/tklauser/numcpus v0.10.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
-	golang.org/x/crypto v0.37.0 // indirect
-	golang.org/x/net v0.39.0 // indirect
-	golang.org/x/sys v0.32.0 // indirect
+	golang.org/x/net v0.42.0 // indirect
+	golang.org/x/sys v0.35.0 // indirect
 	google.golang.org/protobuf v1.36.6 // indirect
 )
