@@ -29,6 +29,7 @@ type conn struct {
 
 	last      *atomic.Int64 // UnixNano of the last byte read or written
 	dead      chan struct{} // closed when the SSH connection has ended
+	closing   atomic.Bool   // close was called: dead follows
 	closeOnce sync.Once
 
 	mu      sync.Mutex
@@ -46,12 +47,12 @@ func (s *Store) dial(ctx context.Context, timeout time.Duration) (*conn, error) 
 	defer cancel()
 	fail := func(what string, err error) error {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (ctx.Err() == context.DeadlineExceeded) {
-			return fmt.Errorf("sftp: %s %s: no answer within %s: %w", what, s.where(), timeout, context.DeadlineExceeded)
+			return fmt.Errorf("%s %s: no answer within %s: %w", what, s.where(), timeout, context.DeadlineExceeded)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("sftp: %s %s: %w", what, s.where(), ctx.Err())
+			return fmt.Errorf("%s %s: %w", what, s.where(), ctx.Err())
 		}
-		return fmt.Errorf("sftp: %s %s: %w", what, s.where(), err)
+		return fmt.Errorf("%s %s: %w", what, s.where(), err)
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", s.addr)
@@ -85,9 +86,9 @@ func (s *Store) dial(ctx context.Context, timeout time.Duration) (*conn, error) 
 		nc.Close()
 		switch {
 		case hostErr != nil:
-			return nil, fmt.Errorf("sftp: %w", hostErr)
+			return nil, hostErr
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, fmt.Errorf("sftp: log in to %s: the server refused the private key: is its public key in the authorized_keys of %s on the server? (%v)", s.where(), s.o.User, err)
+			return nil, fmt.Errorf("log in to %s: the server refused the private key: is its public key in the authorized_keys of %s on the server? (%v)", s.where(), s.o.User, err)
 		}
 		return nil, fail("SSH handshake with", err)
 	}
@@ -113,6 +114,12 @@ func (s *Store) dial(ctx context.Context, timeout time.Duration) (*conn, error) 
 		client.Wait()
 		close(c.dead)
 	}()
+	go func() {
+		// The SFTP session can end while SSH lives on (the server's sftp process died): the
+		// connection is of no use then.
+		sc2.Wait()
+		c.close()
+	}()
 	go c.watch()
 	return c, nil
 }
@@ -120,6 +127,7 @@ func (s *Store) dial(ctx context.Context, timeout time.Duration) (*conn, error) 
 // close cuts the connection. The socket goes first: closing the SSH layer sends messages, which
 // would wait forever on a server that stopped reading.
 func (c *conn) close() {
+	c.closing.Store(true)
 	c.closeOnce.Do(func() {
 		c.nc.Close()
 		c.sftp.Close()
@@ -128,6 +136,9 @@ func (c *conn) close() {
 }
 
 func (c *conn) isDead() bool {
+	if c.closing.Load() {
+		return true
+	}
 	select {
 	case <-c.dead:
 		return true
@@ -169,7 +180,8 @@ func (c *conn) run(ctx context.Context, quiet time.Duration, fn func(*op) error)
 	go func() { done <- fn(o) }()
 	select {
 	case err := <-done:
-		if err != nil && c.isDead() {
+		if err != nil && (c.isDead() || errors.Is(err, sftp.ErrSSHFxConnectionLost)) {
+			c.close()
 			return c.lost(err)
 		}
 		return err

@@ -35,6 +35,8 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
+var errStoreClosed = errors.New("store closed")
+
 // Defaults for Options.
 const (
 	DefaultDialTimeout  = 30 * time.Second
@@ -97,7 +99,7 @@ func Dial(ctx context.Context, o Options) (*Store, error) {
 	}
 	c, err := s.dial(ctx, s.o.DialTimeout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sftp: %w", err)
 	}
 	s.cur = c
 	return s, nil
@@ -208,7 +210,7 @@ func (s *Store) conn(ctx context.Context) (c *conn, fresh bool, err error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, false, errors.New("sftp: store closed")
+		return nil, false, errStoreClosed
 	}
 	c = s.cur
 	s.mu.Unlock()
@@ -223,7 +225,7 @@ func (s *Store) conn(ctx context.Context) (c *conn, fresh bool, err error) {
 	defer s.mu.Unlock()
 	if s.closed {
 		c.close()
-		return nil, false, errors.New("sftp: store closed")
+		return nil, false, errStoreClosed
 	}
 	if s.cur != nil && s.cur != c && !s.cur.isDead() {
 		// Another operation reconnected meanwhile: share its connection.
@@ -346,9 +348,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		return nil
 	})
 	if err != nil {
-		if f != nil {
-			f.Close()
-		}
+		closeFile(c, f)
 		return err
 	}
 	var n int64
@@ -363,7 +363,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		return err
 	})
 	if err != nil {
-		f.Close()
+		closeFile(c, f)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -374,7 +374,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if obj.Size != store.UnknownSize && n != obj.Size {
-		f.Close()
+		closeFile(c, f)
 		if n > obj.Size {
 			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, store.ErrSizeMismatch)
 		}
@@ -400,7 +400,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		return nil
 	})
 	if err != nil {
-		f.Close()
+		closeFile(c, f)
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -422,6 +422,17 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		*created = false
 	}
 	return err
+}
+
+// closeFile closes f after a failure, within cleanupTimeout; its error adds nothing to the
+// failure's.
+func closeFile(c *conn, f *sftp.File) {
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error { return f.Close() })
 }
 
 // removeTemp removes tmp within cleanupTimeout, on a new connection if c is gone.
