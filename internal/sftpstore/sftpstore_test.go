@@ -1,8 +1,10 @@
 package sftpstore
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +12,12 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +27,95 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The helper process is a run uploading to the SFTP server: it writes part of an object, says
+// "writing" on stdout, and waits for more bytes on stdin that never come, until it is killed.
+const helperEnv = "SFTPSTORE_TEST_UPLOADER"
+
+func TestMain(m *testing.M) {
+	if o := os.Getenv(helperEnv); o != "" {
+		uploader(o)
+		return
+	}
+	testenv.Main(m)
+}
+
+func uploader(config string) {
+	var o Options
+	if err := json.Unmarshal([]byte(config), &o); err != nil {
+		os.Stderr.WriteString(err.Error())
+		os.Exit(3)
+	}
+	s, err := Dial(context.Background(), o)
+	if err != nil {
+		os.Stderr.WriteString(err.Error())
+		os.Exit(3)
+	}
+	r := io.MultiReader(io.LimitReader(endless{}, 1<<20), announce{}, os.Stdin)
+	err = s.Put(context.Background(), store.Object{Key: "shop/b001.dump", Size: 1 << 30}, r)
+	fmt.Fprintf(os.Stderr, "put returned: %v", err)
+	os.Exit(4)
+}
+
+// announce prints "writing" once the first bytes went to the upload, then ends.
+type announce struct{}
+
+func (announce) Read([]byte) (int, error) {
+	os.Stdout.WriteString("writing\n")
+	return 0, io.EOF
+}
+
+func TestKilledRunLeavesTempThatRemoveStaleTakes(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	config, _ := json.Marshal(options(srv))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(config))
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "writing\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("uploader said %q, %v: %s", line, err, stderr.String())
+	}
+	// Wait until the first bytes are in the temporary file, then kill the run as SIGKILL does.
+	var tmp string
+	deadline := time.Now().Add(10 * time.Second)
+	for tmp == "" && time.Now().Before(deadline) {
+		for _, f := range files(t, srv.Root) {
+			if fi, err := os.Stat(filepath.Join(srv.Root, f)); err == nil && fi.Size() > 0 && isTemp(filepath.Base(f)) {
+				tmp = f
+			}
+		}
+		if tmp == "" {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if tmp == "" {
+		t.Fatalf("no temporary file with data appeared: %v", files(t, srv.Root))
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	s := dial(t, options(srv))
+	removed, err := s.RemoveStale(context.Background())
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("RemoveStale took a fresh file: %v, %v", removed, err)
+	}
+	// An hour later it is stale.
+	old := time.Now().Add(-staleAfter - time.Minute)
+	os.Chtimes(filepath.Join(srv.Root, tmp), old, old)
+	removed, err = s.RemoveStale(context.Background())
+	if err != nil || len(removed) != 1 || removed[0] != srv.Root+"/"+tmp {
+		t.Fatalf("RemoveStale = %v, %v; want [%s]", removed, err, srv.Root+"/"+tmp)
+	}
+	wantNoFiles(t, srv.Root)
+}
 
 func options(srv *testenv.SSHD) Options {
 	return Options{User: srv.User, Host: srv.Host, Port: srv.Port, Dir: srv.Root,
@@ -84,6 +176,9 @@ func TestPutRoundTrip(t *testing.T) {
 	srv := testenv.StartSSHD(t)
 	s := dial(t, options(srv))
 	ctx := context.Background()
+	if !s.cur.fsync {
+		t.Error("OpenSSH's fsync@openssh.com was not found: archives would not be flushed to disk")
+	}
 	cases := []struct {
 		key  string
 		body []byte
@@ -156,7 +251,8 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 func TestPutNeverReplaces(t *testing.T) {
 	srv := testenv.StartSSHD(t)
-	s := dial(t, options(srv))
+	proxy := startFreezer(t, srv.Addr())
+	s := dial(t, viaProxy(srv, proxy.port()))
 	ctx := context.Background()
 	key := "shop/DATABASE_URL/b001.dump"
 	first := data(1<<20, 3)
@@ -165,7 +261,12 @@ func TestPutNeverReplaces(t *testing.T) {
 	}
 	for _, size := range []int64{2 << 20, store.UnknownSize} {
 		src := &countReader{r: bytes.NewReader(data(2<<20, 4))}
+		before := proxy.sent.Load()
 		err := s.Put(ctx, store.Object{Key: key, Size: size}, src)
+		// The archive is there: it is not sent again.
+		if sent := proxy.sent.Load() - before; sent > 64<<10 {
+			t.Errorf("size %d: %d bytes went to the server for an object it already has", size, sent)
+		}
 		if !errors.Is(err, store.ErrExists) {
 			t.Fatalf("second Put (size %d): %v, want ErrExists", size, err)
 		}
@@ -480,6 +581,7 @@ type freezer struct {
 	mu     sync.Mutex
 	conns  []*frozenConn
 	done   chan struct{}
+	sent   atomic.Int64 // bytes from clients to the server
 }
 
 type frozenConn struct {
@@ -514,8 +616,8 @@ func startFreezer(t *testing.T, target string) *freezer {
 			f.mu.Lock()
 			f.conns = append(f.conns, c)
 			f.mu.Unlock()
-			go f.pipe(c, a, b)
-			go f.pipe(c, b, a)
+			go f.pipe(c, b, a, &f.sent)
+			go f.pipe(c, a, b, new(atomic.Int64))
 		}
 	}()
 	return f
@@ -523,7 +625,7 @@ func startFreezer(t *testing.T, target string) *freezer {
 
 func (f *freezer) port() int { return f.ln.Addr().(*net.TCPAddr).Port }
 
-func (f *freezer) pipe(c *frozenConn, dst, src net.Conn) {
+func (f *freezer) pipe(c *frozenConn, dst, src net.Conn, count *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -534,6 +636,7 @@ func (f *freezer) pipe(c *frozenConn, dst, src net.Conn) {
 		default:
 		}
 		if n > 0 {
+			count.Add(int64(n))
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
