@@ -680,26 +680,70 @@ func viaProxy(srv *testenv.SSHD, port int) Options {
 }
 
 func TestStalledServerFailsWithinStallTimeout(t *testing.T) {
+	stallers := map[string]func(t *testing.T, srv *testenv.SSHD) (Options, func()){
+		// The link goes silent: a proxy that stops moving bytes and keeps the connection open.
+		"black-holed link": func(t *testing.T, srv *testenv.SSHD) (Options, func()) {
+			f := startFreezer(t, srv.Addr())
+			return viaProxy(srv, f.port()), f.freeze
+		},
+		// The server hangs: the real sshd's session processes stopped with SIGSTOP.
+		"sshd stopped": func(t *testing.T, srv *testenv.SSHD) (Options, func()) {
+			return options(srv), func() { t.Cleanup(srv.FreezeSessions()) }
+		},
+	}
+	for name, staller := range stallers {
+		t.Run(name, func(t *testing.T) {
+			srv := testenv.StartSSHD(t)
+			o, stall := staller(t, srv)
+			o.StallTimeout = time.Second
+			o.DialTimeout = 3 * time.Second
+			s := dial(t, o)
+			for _, size := range []int64{1 << 30, store.UnknownSize} {
+				start := time.Now()
+				err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: size},
+					&hookReader{r: endless{}, after: 2 << 20, hook: stall})
+				if !errors.Is(err, ErrStalled) {
+					t.Fatalf("size %d: Put = %v, want ErrStalled", size, err)
+				}
+				// The stall, then the cleanup on a new connection.
+				if d := time.Since(start); d > o.StallTimeout+cleanupTimeout {
+					t.Errorf("size %d: Put took %s to fail", size, d)
+				}
+				t.Logf("size %d: failed after %s: %v", size, time.Since(start).Round(time.Millisecond), err)
+				// The temporary file was removed over a new connection.
+				wantNoFiles(t, srv.Root)
+			}
+		})
+	}
+}
+
+func TestStalledReadFailsWithinStallTimeout(t *testing.T) {
 	srv := testenv.StartSSHD(t)
 	f := startFreezer(t, srv.Addr())
 	o := viaProxy(srv, f.port())
 	o.StallTimeout = time.Second
-	o.DialTimeout = 3 * time.Second
 	s := dial(t, o)
-	for _, size := range []int64{1 << 30, store.UnknownSize} {
-		start := time.Now()
-		err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: size},
-			&hookReader{r: endless{}, after: 2 << 20, hook: f.freeze})
-		if !errors.Is(err, ErrStalled) {
-			t.Fatalf("size %d: Put = %v, want ErrStalled", size, err)
-		}
-		// The stall, then the cleanup on a new connection.
-		if d := time.Since(start); d > o.StallTimeout+cleanupTimeout {
-			t.Errorf("size %d: Put took %s to fail", size, d)
-		}
-		t.Logf("size %d: failed after %s: %v", size, time.Since(start).Round(time.Millisecond), err)
-		// The temporary file was removed over a new connection.
-		wantNoFiles(t, srv.Root)
+	ctx := context.Background()
+	body := data(16<<20, 7)
+	if err := s.Put(ctx, store.Object{Key: "b.dump", Size: int64(len(body))}, bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := s.Open(ctx, "b.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	f.freeze()
+	start := time.Now()
+	_, err = io.Copy(io.Discard, rc)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("reading from a stalled server: %v, want ErrStalled", err)
+	}
+	if d := time.Since(start); d > 3*o.StallTimeout {
+		t.Errorf("the read took %s to fail", d)
 	}
 }
 

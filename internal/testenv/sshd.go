@@ -220,6 +220,24 @@ func (s *SSHD) Stop() {
 	})
 }
 
+// FreezeSessions stops (SIGSTOP) the processes serving the connections open now: a server that
+// hangs, its connections open and silent. New connections are served as before. thaw resumes
+// the stopped processes; Stop ends them either way.
+func (s *SSHD) FreezeSessions() (thaw func()) {
+	pids := descendants(s.cmd.Process.Pid)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+}
+
 // OtherKnownHosts returns a known_hosts line for this server's address with a host key it does
 // not have: what a client pinning the wrong key, or talking to an impostor, sees.
 func (s *SSHD) OtherKnownHosts(t testing.TB) string {
