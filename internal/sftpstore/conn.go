@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -180,7 +182,7 @@ func (c *conn) run(ctx context.Context, quiet time.Duration, fn func(*op) error)
 	go func() { done <- fn(o) }()
 	select {
 	case err := <-done:
-		if err != nil && (c.isDead() || errors.Is(err, sftp.ErrSSHFxConnectionLost)) {
+		if err != nil && (c.isDead() || broken(err)) {
 			c.close()
 			return c.lost(err)
 		}
@@ -201,6 +203,19 @@ func (c *conn) run(ctx context.Context, quiet time.Duration, fn func(*op) error)
 		}
 		return nil
 	}
+}
+
+// broken reports whether err says the connection failed, rather than the server answering
+// with an error or the source failing. The SFTP layer can see the end of the connection before
+// SSH does, and says so in several ways.
+func broken(err error) bool {
+	var src *sourceError
+	var status *sftp.StatusError
+	if errors.As(err, &src) || errors.As(err, &status) {
+		return false
+	}
+	return errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // lost explains an operation that failed because the connection ended.

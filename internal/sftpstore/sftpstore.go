@@ -418,10 +418,45 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		}
 		return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
 	})
+	if err != nil && c.isDead() && !errors.Is(err, store.ErrExists) {
+		// The connection ended while the rename was on its way: the server may have done it.
+		// Only this Put knows the temporary name, so its absence beside a final file of the
+		// right size says the rename happened.
+		if ok, perr := s.published(tmp, final, n); perr == nil && ok {
+			err = nil
+		}
+	}
 	if err == nil {
 		*created = false
 	}
 	return err
+}
+
+// published reports, on a new connection within cleanupTimeout, whether tmp was renamed to
+// final: tmp is gone and final holds size bytes.
+func (s *Store) published(tmp, final string, size int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var ok bool
+	_, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
+			_, err := c.sftp.Lstat(tmp)
+			if err == nil {
+				ok = false
+				return nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			fi, err := c.sftp.Lstat(final)
+			if err != nil {
+				return err
+			}
+			ok = fi.Mode().IsRegular() && fi.Size() == size
+			return nil
+		})
+	})
+	return ok, err
 }
 
 // closeFile closes f after a failure, within cleanupTimeout; its error adds nothing to the

@@ -841,6 +841,33 @@ func TestRemoveStale(t *testing.T) {
 	}
 }
 
+// When the connection ends with the rename's answer on its way, published tells from the files
+// whether the rename happened.
+func TestPublishedAfterLostRenameAnswer(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv))
+	tmp, final := srv.Root+"/.b.dump.tmp-01", srv.Root+"/b.dump"
+	os.WriteFile(filepath.Join(srv.Root, "b.dump"), []byte("12345"), 0o600)
+	for _, c := range []struct {
+		tmpThere bool
+		size     int64
+		want     bool
+	}{
+		{false, 5, true},  // renamed
+		{true, 5, false},  // not renamed: the final file is another run's
+		{false, 4, false}, // tmp gone, but the final file is not what was sent
+	} {
+		os.Remove(filepath.Join(srv.Root, ".b.dump.tmp-01"))
+		if c.tmpThere {
+			os.WriteFile(filepath.Join(srv.Root, ".b.dump.tmp-01"), []byte("12345"), 0o600)
+		}
+		got, err := s.published(tmp, final, c.size)
+		if err != nil || got != c.want {
+			t.Errorf("tmp there %v, size %d: published = %v, %v; want %v", c.tmpThere, c.size, got, err, c.want)
+		}
+	}
+}
+
 func TestUnitLocationAndKeys(t *testing.T) {
 	s := &Store{o: Options{User: "backup", Host: "vps.example.com", Port: 22, Dir: "/srv/pg"}, addr: "vps.example.com:22"}
 	if got := s.Location("shop/b.dump"); got != "sftp://backup@vps.example.com/srv/pg/shop/b.dump" {
