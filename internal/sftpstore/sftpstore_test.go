@@ -717,6 +717,25 @@ func TestStalledServerFailsWithinStallTimeout(t *testing.T) {
 	}
 }
 
+// SIGTERM while the server hangs: the cancelled Put may not wait for the stall timeout, and
+// still removes its temporary file, over a new connection.
+func TestCancelWhileServerHangs(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv)) // the default 30s stall timeout: the cancellation must not wait for it
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	err := s.Put(ctx, store.Object{Key: "shop/b.dump", Size: store.UnknownSize},
+		&hookReader{r: endless{}, after: 2 << 20, hook: func() { t.Cleanup(srv.FreezeSessions()); cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > cancelGrace+cleanupTimeout+time.Second {
+		t.Errorf("the cancelled Put took %s", d)
+	}
+	wantNoFiles(t, srv.Root)
+}
+
 func TestStalledReadFailsWithinStallTimeout(t *testing.T) {
 	srv := testenv.StartSSHD(t)
 	f := startFreezer(t, srv.Addr())
