@@ -70,7 +70,7 @@ func knownHostsCallback(text string) (ssh.HostKeyCallback, error) {
 	if err != nil {
 		// "knownhosts: FILE:LINE: problem": name the variable instead of the file.
 		return nil, fmt.Errorf("%s is not valid known_hosts text (one \"host keytype base64key\" per line, as ssh-keyscan prints): %s",
-			knownHostsVar, strings.ReplaceAll(err.Error(), name, knownHostsVar+" line"))
+			knownHostsVar, strings.ReplaceAll(err.Error(), name+":", "line "))
 	}
 	return cb, nil
 }
