@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -467,6 +468,31 @@ func TestWrongHostKeyRefusedBeforeWriting(t *testing.T) {
 	wantNoFiles(t, srv.Root)
 }
 
+// known_hosts lines as ssh-keyscan -H and ssh's HashKnownHosts write them, with comments and
+// keys of other hosts around, pin the key too.
+func TestHashedKnownHosts(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	o := options(srv)
+	_, _, key, _, _, _ := ssh.ParseKnownHosts([]byte(srv.KnownHosts))
+	hashed := knownhosts.HashHostname(fmt.Sprintf("[127.0.0.1]:%d", srv.Port)) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	o.KnownHosts = "# backup server\n\nother.example.com " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))) + "\n" + hashed + "\n"
+	dial(t, o)
+}
+
+func TestUnitHostKeyAlgorithms(t *testing.T) {
+	_, algos, err := pinnedHostKeys("h.example.com "+testRSAKey+"\nh.example.com "+testEd25519Key, "h.example.com:22", "h.example.com", 22)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(algos, " "); got != "rsa-sha2-512 rsa-sha2-256 ssh-rsa ssh-ed25519" {
+		t.Errorf("host key algorithms %s", got)
+	}
+	// A line for port 22 does not pin another port.
+	if _, _, err := pinnedHostKeys("h.example.com "+testEd25519Key, "h.example.com:2222", "h.example.com", 2222); err == nil || !strings.Contains(err.Error(), "no key for [h.example.com]:2222") {
+		t.Errorf("port 2222 with a key for port 22: %v", err)
+	}
+}
+
 func TestNoKnownHostsEntry(t *testing.T) {
 	// A listener that would count connections: none may be made.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -907,3 +933,9 @@ func TestUnitLocationAndKeys(t *testing.T) {
 		}
 	}
 }
+
+// Public keys for unit tests (their private halves were thrown away).
+const (
+	testRSAKey     = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0KJ48U6dXLTPQGDXO90mrZgg3HJPtn37Exob/jo/KV8JX201NBm97egtk9ud5+MGCqZ1Fb6I28KAw2BjAvy82f9k15/zMOVf71YEONe4qkM1ARlKFcol+SayN15vW59cNI7EG60kWSw7CjkugwS+dVvVeL+83bg/NI5DiNJbXhcFsZAU042ffBFy1X5EaPfnywhun7LhwdiasQdBLY7eu+1Hak7hSivFpLigDVo0zbJuavv2+ane9fcPFBrmNuIp2IHDN8mKXe4Zg/YN6AS4HuhzXMjJdEAQp5IabTEPtmmXPf3Q52+56wUnK4hjC0FeFiVFilOXynyvSxhvr9VaD"
+	testEd25519Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd9UedPf4M9UJj3qb31VbFk4IPs+tu+Fzb8BQTlOru1"
+)
