@@ -105,6 +105,14 @@ func Dial(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Validate reports what is wrong with o — missing fields, a private key that cannot be read, no
+// pinned host key for the server — without a network call, for checking configuration before
+// any request. Dial checks the same first.
+func (o Options) Validate() error {
+	_, err := newStore(o)
+	return err
+}
+
 // newStore checks o and prepares the key and the host key check, without a network call.
 func newStore(o Options) (*Store, error) {
 	if o.Port == 0 {

@@ -324,6 +324,45 @@ func TestPutLosesRaceWithoutReplacing(t *testing.T) {
 	}
 }
 
+func TestConcurrentPutsOneWins(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv))
+	const n = 4
+	bodies := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		bodies[i] = data(1<<20, int64(10+i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: store.UnknownSize}, bytes.NewReader(bodies[i]))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner < 0:
+			winner = i
+		case err == nil:
+			t.Errorf("Puts %d and %d both succeeded", winner, i)
+		case !errors.Is(err, store.ErrExists):
+			t.Errorf("Put %d: %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no Put succeeded")
+	}
+	got, _ := os.ReadFile(filepath.Join(srv.Root, "shop", "b.dump"))
+	if !bytes.Equal(got, bodies[winner]) {
+		t.Error("the object is not the winner's bytes")
+	}
+	if f := files(t, srv.Root); len(f) != 1 {
+		t.Errorf("files on the server: %v", f)
+	}
+}
+
 // TestServerRenameRefusesExisting pins the server behaviour Put relies on: OpenSSH's plain
 // SSH_FXP_RENAME fails when the new name exists, and leaves both files as they were.
 func TestServerRenameRefusesExisting(t *testing.T) {
@@ -529,6 +568,16 @@ func TestNoKnownHostsEntry(t *testing.T) {
 	}
 	if _, err := Dial(context.Background(), Options{User: "u", Host: "127.0.0.1", Port: port, Dir: "/x", PrivateKey: priv, KnownHosts: "not a known_hosts line"}); err == nil || !strings.Contains(err.Error(), "SFTP_KNOWN_HOSTS") {
 		t.Errorf("garbage known_hosts: %v", err)
+	}
+	good := Options{User: "u", Host: "127.0.0.1", Port: port, Dir: "/x", PrivateKey: priv,
+		KnownHosts: fmt.Sprintf("[127.0.0.1]:%d %s", port, testEd25519Key)}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate of good options: %v", err)
+	}
+	bad := good
+	bad.KnownHosts = "[127.0.0.1]:1 " + testEd25519Key
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "SFTP_KNOWN_HOSTS has no key") {
+		t.Errorf("Validate without a pinned key: %v", err)
 	}
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("%d connections made before the host key was known", n)
