@@ -19,6 +19,7 @@ require (
 	github.com/mattn/go-isatty v0.0.20
 	github.com/minio/madmin-go/v3 v3.0.109
 	github.com/pierrec/lz4/v4 v4.1.22
+	github.com/pkg/sftp v1.13.12
 	github.com/rs/zerolog v1.35.1
 	golang.org/x/crypto v0.55.0
 	golang.org/x/sync v0.19.0
@@ -50,6 +51,7 @@ require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.10 // indirect
+	github.com/kr/fs v0.1.0 // indirect
 	github.com/lufia/plan9stats v0.0.0-20250317134145-8bc96cf8fc35 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/matttproud/golang_protobuf_extensions v1.0.4 // indirect

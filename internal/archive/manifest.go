@@ -90,10 +90,11 @@ type KeyInfo struct {
 	FinishedAt time.Time
 }
 
-// ParseKey reads a dump key made by Key (relative to the store's prefix); ok is false for any
-// other key, so that foreign objects in the bucket are passed over rather than misread.
+// ParseKey reads a dump key made by Key (relative to the store's prefix), plain or encrypted
+// (.dump.age); ok is false for any other key, so that foreign objects in the bucket are passed
+// over rather than misread.
 func ParseKey(key string) (k KeyInfo, ok bool) {
-	parts := strings.Split(key, "/")
+	parts := strings.Split(strings.TrimSuffix(key, EncryptedSuffix), "/")
 	if len(parts) != 6 || !strings.HasSuffix(parts[5], ".dump") {
 		return k, false
 	}
@@ -118,9 +119,17 @@ func ParseKey(key string) (k KeyInfo, ok bool) {
 // finished in the same second.
 var backupNumRE = regexp.MustCompile(`^[abcr](\d+)$`)
 
-// ManifestKey is the manifest's key beside a dump key.
+// ManifestKey is the manifest's key beside a dump key: <name>.json beside <name>.dump, and
+// <name>.age.json beside <name>.dump.age. The two differ so that a backup archived both plain and
+// encrypted (archived again after ARCHIVE_RECIPIENTS was set) has a manifest for each.
 func ManifestKey(dumpKey string) string {
-	return strings.TrimSuffix(strings.TrimSuffix(dumpKey, EncryptedSuffix), ".dump") + ".json"
+	if base, ok := strings.CutSuffix(dumpKey, ".dump"+EncryptedSuffix); ok {
+		return base + EncryptedSuffix + ".json"
+	}
+	return strings.TrimSuffix(dumpKey, ".dump") + ".json"
 }
+
+// IsEncrypted tells whether a dump key is an encrypted dump's (.dump.age).
+func IsEncrypted(dumpKey string) bool { return strings.HasSuffix(dumpKey, ".dump"+EncryptedSuffix) }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -25,7 +25,7 @@ import (
 // stay. report() keeps everything from the file's first "## " heading, so the section survives
 // TestPipelineBenchmark too.
 const (
-	pgdumpBegin = "<!-- pg_dump figures: rewritten by TestPgDumpBenchmark (bin/bench) -->"
+	pgdumpBegin   = "<!-- pg_dump figures: rewritten by TestPgDumpBenchmark (bin/bench) -->"
 	pgdumpEnd     = "<!-- end of the pg_dump figures -->"
 	pgdumpHeading = "The pg_dump source"
 )

@@ -14,6 +14,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
@@ -63,6 +64,14 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		Log:          log,
 		Check:        cfg.Check,
 	}
+	if cfg.Recipients != "" {
+		// Checked by config.Load already: an error here cannot happen, but is not ignored.
+		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
+		if err != nil {
+			return badConfig(stderr, err)
+		}
+		job.Encrypt = recips
+	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		job.Live = stderr // `heroku run` gives a terminal: show a live progress line
 	}
@@ -70,8 +79,16 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	for i, t := range cfg.Targets {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
-		Strs("destinations", destinationNames(cfg)).Msg("backup run started")
+	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
+		Strs("destinations", destinationNames(cfg))
+	if job.Encrypt != nil {
+		fps := []string{}
+		for _, r := range job.Encrypt.Describe() {
+			fps = append(fps, r.Fingerprint)
+		}
+		ev = ev.Strs("encrypted_to", fps)
+	}
+	ev.Msg("backup run started")
 	started := time.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
@@ -161,7 +178,13 @@ func badConfig(stderr io.Writer, err error) int {
 // secrets are the configured values that must never be written anywhere, and extra ones a
 // command knows of (a database URL given on the command line).
 func secrets(cfg config.Config, extra ...string) []string {
-	s := []string{cfg.HerokuAPIKey, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
+	s := []string{cfg.HerokuAPIKey}
+	for _, name := range cfg.SecretVars() {
+		// Private keys span lines: each line is scrubbed as well as the whole.
+		if v := os.Getenv(name); v != "" {
+			s = append(s, keySecrets(v)...)
+		}
+	}
 	for _, t := range cfg.Targets {
 		if t.Env {
 			// The database URL of an env:VAR target, and its password alone.

@@ -26,11 +26,12 @@ const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a b
 Usage:
   pgoffsite backup     capture (or take the newest) backup of each target and archive it
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
-  pgoffsite verify [--key KEY] [--restore-to DATABASE_URL]
+  pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their
                        manifests and structure; with --restore-to, restore and count rows
-  pgoffsite restore --from KEY --to app:DATABASE --confirm APP
-                       ask Heroku to restore an archive into a database (replaces its data)
+  pgoffsite restore --from KEY --to app:DATABASE --confirm APP [--identity FILE]
+                       ask Heroku to restore an archive into a database (replaces its data);
+                       an encrypted one (.dump.age) is decrypted here into pg_restore instead
   pgoffsite restore --from KEY --to postgres://... [--clean --confirm DATABASE]
                        stream an archive into any Postgres with pg_restore, check it, and
                        compare row counts; refuses a database that is not empty unless --clean

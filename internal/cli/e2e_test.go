@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -105,13 +106,15 @@ func (w *world) run(env map[string]string, args ...string) (int, string) {
 	return code, out
 }
 
-// configVars are cleared before each run so the machine's own environment cannot leak in.
-var configVars = []string{"HEROKU_API_KEY", "BACKUP_TARGETS", "ARCHIVE_URL", "BACKUP_MODE", "BACKUP_METHOD", "PG_DUMP_PATH", "BACKUP_MAX_AGE",
-	"BACKUP_CAPTURE_TIMEOUT", "HEROKU_API_URL", "HEROKU_DATA_API_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
-	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3",
-	"AWS_ENDPOINT_URL", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID", "LOG_LEVEL", "LOG_FORMAT",
-	"BUCKET_TRANSITION_DAYS", "BUCKET_TRANSITION_CLASS", "BUCKET_DEEP_ARCHIVE_DAYS", "BUCKET_EXPIRE_DAYS",
-	"BUCKET_NONCURRENT_EXPIRE_DAYS", "BUCKET_OBJECT_LOCK_DAYS", "BUCKET_OBJECT_LOCK_MODE"}
+// configVars are cleared before each run so the machine's own environment cannot leak in: every
+// variable pgoffsite reads.
+var configVars = func() []string {
+	var names []string
+	for _, d := range config.Describe() {
+		names = append(names, d.Name)
+	}
+	return append(names, "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
+}()
 
 var signedQuery = regexp.MustCompile(`X-Amz-(Signature|Credential)=`)
 

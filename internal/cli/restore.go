@@ -13,7 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
@@ -32,6 +34,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 	to := fs.String("to", "", "app:DATABASE (Heroku, e.g. shop-prod:DATABASE_URL) or postgres://... to restore into (required)")
 	confirm := fs.String("confirm", "", "the app's name again (Heroku), or the database's name with --clean: its current data is replaced")
 	clean := fs.Bool("clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
+	identity := fs.String("identity", "", "age identity file that decrypts an encrypted archive (.dump.age); default: the text of AGE_IDENTITY")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -40,7 +43,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if isPostgresURL(*to) {
-		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, stderr)
+		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, *identity, stderr)
 	}
 	if *clean {
 		fmt.Fprintln(stderr, "pgoffsite restore: --clean is for --to postgres://...; a Heroku restore always replaces the database's data")
@@ -57,6 +60,9 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 	case *confirm != app:
 		fmt.Fprintf(stderr, "pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s\n", app, database, app)
 		return ExitUsage
+	}
+	if archive.IsEncrypted(*from) {
+		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, stderr)
 	}
 	cfg, err := config.LoadExcept("BACKUP_TARGETS")
 	if err == nil && cfg.Archive.Scheme != "s3" {
@@ -117,7 +123,7 @@ func isPostgresURL(s string) bool {
 // the restore commits only if they match, and then the database's row counts are compared with
 // the archive's, which match the manifest's. A database that is not empty is refused unless
 // --clean (with --confirm DATABASE) says to drop and replace the archive's objects there.
-func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean bool, stderr io.Writer) int {
+func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean bool, identity string, stderr io.Writer) int {
 	red := scrub.New(to)
 	u, err := url.Parse(to)
 	var dbname string
@@ -138,16 +144,17 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		return usage("--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST")
 	case from == "":
 		return usage("--from KEY is required: the archive's .dump key under ARCHIVE_URL")
-	case !strings.HasSuffix(from, ".dump"):
-		return usage(fmt.Sprintf("--from %s is not an archive's key: it ends in .dump (the manifest beside it ends in .json)", from))
+	case !strings.HasSuffix(from, ".dump") && !archive.IsEncrypted(from):
+		return usage(fmt.Sprintf("--from %s is not an archive's key: it ends in .dump, or .dump.age when encrypted (the manifest beside it ends in .json)", from))
 	case clean && confirm != dbname:
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
 	}
+	ids, idSecrets, idErr := loadIdentities(identity)
 	cfg, err := config.LoadExcept("BACKUP_TARGETS", "HEROKU_API_KEY")
-	if err != nil {
+	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
-	extra := []string{to}
+	extra := append([]string{to}, idSecrets...)
 	if pw, ok := u.User.Password(); ok {
 		extra = append(extra, pw)
 	}
@@ -175,21 +182,104 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 	if err != nil {
 		return fail(fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err))
 	}
-	log.Info().Bool("clean", clean).Str("location", src.Location(from)).Msg("restore started: streaming the archive into pg_restore")
-	res := verify.Archive(ctx, src, from, verify.Options{RestoreTo: to, Clean: clean, Name: "restore"})
+	how := "restore started: streaming the archive into pg_restore"
+	if archive.IsEncrypted(from) {
+		how = "restore started: decrypting the archive while it streams into pg_restore"
+	}
+	log.Info().Bool("clean", clean).Str("location", src.Location(from)).Msg(how)
+	res := verify.Archive(ctx, src, from, verify.Options{RestoreTo: to, Clean: clean, Name: "restore", Identities: ids})
 	if res.Err != nil {
-		err := explainArchived(res.Err, cfg, from)
-		switch {
-		case res.Committed:
-			err = fmt.Errorf("%w; the restore was committed: the database holds the archive's data as restored, check it or restore again with --clean", err)
-		case errors.Is(err, pgrestore.ErrCommittedEarly):
-			err = fmt.Errorf("%w; restore again with --clean from a sound archive", err)
-		case !errors.Is(err, pgrestore.ErrRolledBack):
-			err = fmt.Errorf("%w; nothing was restored: the database is as it was", err)
-		}
-		return fail(err)
+		return fail(restoreErr(res, cfg, from, "restore again with --clean"))
 	}
 	log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
 		Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
 	return ExitOK
+}
+
+// restoreErr says, of a restore through pg_restore that failed, what the database holds now:
+// the archive's data (committed, then a count differed), part of it (pg_restore finished early),
+// or what it had (rolled back, or never started). again is how to try once more.
+func restoreErr(res verify.Result, cfg config.Config, from, again string) error {
+	err := explainArchived(res.Err, cfg, from)
+	switch {
+	case res.Committed:
+		return fmt.Errorf("%w; the restore was committed: the database holds the archive's data as restored, check it or %s", err, again)
+	case errors.Is(err, pgrestore.ErrCommittedEarly):
+		return fmt.Errorf("%w; %s from a sound archive", err, again)
+	case !errors.Is(err, pgrestore.ErrRolledBack):
+		return fmt.Errorf("%w; nothing was restored: the database is as it was", err)
+	}
+	return err
+}
+
+// runRestoreEncryptedToHeroku is `pgoffsite restore --to app:DATABASE` of an encrypted archive.
+// Heroku restores from a URL it downloads, and it would download ciphertext it cannot read, so
+// the archive is decrypted here instead and streamed into pg_restore against the database's own
+// URL (its attachment's config var, read through the Platform API and never logged), in clean
+// mode: the archive's objects are dropped and recreated, in one transaction that commits only
+// once both hashes and the structure match the manifest.
+func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity string, stderr io.Writer) int {
+	ids, idSecrets, idErr := loadIdentities(identity)
+	cfg, err := config.LoadExcept("BACKUP_TARGETS")
+	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
+		return badConfig(stderr, err)
+	}
+	red := newRedactor(cfg, idSecrets...)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", app).Str("database", database).Str("archive", from).Logger()
+	fail := func(err error) int {
+		log.Error().Err(err).Msg("restore FAILED")
+		return ExitFailed
+	}
+	src, err := openSource(ctx, cfg)
+	if err != nil {
+		return fail(fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err))
+	}
+	if ids == nil {
+		// Reads the manifest only, to say which identities would do; nothing asked of Heroku.
+		return fail(restoreErr(verify.Archive(ctx, src, from, verify.Options{}), cfg, from, "restore again"))
+	}
+	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()})
+	db, err := dumpsource.Heroku{API: hk}.Locate(ctx, archive.Target{App: app, Database: database})
+	if err != nil {
+		return fail(err)
+	}
+	target, secrets, err := herokuRestoreURL(db)
+	red.Add(secrets...)
+	if err != nil {
+		return fail(fmt.Errorf("restore: %s:%s: %w", app, database, err))
+	}
+	addon := ""
+	if db.Heroku != nil {
+		addon = db.Heroku.Addon
+	}
+	log.Info().Str("addon", addon).Str("location", src.Location(from)).
+		Msg("restore started: the archive is encrypted, so Heroku cannot restore it from a URL; decrypting it here and streaming it into pg_restore against the database (--clean: the archive's objects are replaced)")
+	res := verify.Archive(ctx, src, from, verify.Options{RestoreTo: target, Clean: true, Name: "restore", Identities: ids})
+	if res.Err != nil {
+		return fail(restoreErr(res, cfg, from, "restore again"))
+	}
+	log.Info().Str("addon", addon).Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
+		Msg("restore finished through pg_restore (the archive is encrypted): both SHA-256s and the structure match the manifest, and every table's row count in the database matches it")
+	return ExitOK
+}
+
+// herokuRestoreURL is the URL pg_restore reaches a Heroku database with: its config var's,
+// with TLS required as for pg_dump (dumpsource's rule), and the values to scrub from logs.
+func herokuRestoreURL(db dumpsource.Database) (string, []string, error) {
+	secrets := []string{db.URL}
+	conn, err := dumpsource.Connection(db)
+	if err != nil {
+		return "", secrets, err
+	}
+	u, err := url.Parse(conn.DSN())
+	orig, oerr := url.Parse(db.URL)
+	if err != nil || oerr != nil {
+		return "", secrets, errors.New("the database URL is not a postgres:// URL")
+	}
+	if pw, ok := orig.User.Password(); ok {
+		secrets = append(secrets, pw)
+		u.User = url.UserPassword(orig.User.Username(), pw)
+	}
+	secrets = append(secrets, u.String())
+	return u.String(), secrets, nil
 }

@@ -24,17 +24,20 @@ import (
 func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	key := fs.String("key", "", "verify this archive (its .dump key under ARCHIVE_URL) instead of each target's newest")
+	key := fs.String("key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
 	restoreTo := fs.String("restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
+	identity := fs.String("identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
+	ids, idSecrets, idErr := loadIdentities(*identity)
 	cfg, err := config.LoadExcept("HEROKU_API_KEY")
-	if err != nil {
+	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, *restoreTo))
-	notifier, err := newNotifier(cfg, *restoreTo)
+	extra := append([]string{*restoreTo}, idSecrets...)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, extra...))
+	notifier, err := newNotifier(cfg, extra...)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage
@@ -48,7 +51,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the verification goes on)")
 	}
-	o := verify.Options{RestoreTo: *restoreTo}
+	o := verify.Options{RestoreTo: *restoreTo, Identities: ids}
 	var results []archive.Result
 	check := func(t archive.Target, k string) {
 		begin := time.Now()
@@ -62,11 +65,18 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 			}
 			ev := log.Info().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Int64("bytes", r.Bytes).
 				Int("tables", v.Tables).Int64("rows", v.Rows).Str("location", r.Location)
+			if v.Encrypted {
+				ev = ev.Bool("encrypted", true).Int64("plaintext_bytes", v.Manifest.Encryption.PlaintextBytes)
+			}
 			if len(v.FramingOnly) > 0 || v.OtherFramingOnly > 0 {
 				// The backup could not vouch for this data; this verification has decompressed it.
 				ev = ev.Strs("framing_only_at_backup", v.FramingOnly).Int("other_framing_only_at_backup", v.OtherFramingOnly)
 			}
-			ev.Msg("verified: size, SHA-256 and structure match the manifest" + restored)
+			msg := "verified: size, SHA-256 and structure match the manifest"
+			if v.Encrypted {
+				msg = "verified: decrypted while streaming; size and SHA-256 of the encrypted and the decrypted archive, and the structure, match the manifest"
+			}
+			ev.Msg(msg + restored)
 		}
 		results = append(results, r)
 	}

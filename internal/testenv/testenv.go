@@ -1,6 +1,7 @@
 // Package testenv starts the real servers integration tests run against — PostgreSQL, MinIO and
-// Toxiproxy — once per test binary, on loopback. A missing server binary skips the test on a
-// developer machine and fails it in CI (CI=true): a green CI must mean the real tests ran.
+// Toxiproxy once per test binary, OpenSSH once per call — on loopback. A missing server binary
+// skips the test on a developer machine and fails it in CI (CI=true): a green CI must mean the
+// real tests ran.
 package testenv
 
 import (

@@ -287,3 +287,51 @@ func TestServersDieWithTheirTestBinary(t *testing.T) {
 		t.Fatal(gone())
 	}
 }
+
+func TestSSHD(t *testing.T) {
+	a, b := StartSSHD(t), StartSSHD(t)
+	if a.Port == b.Port || a.Root == b.Root {
+		t.Fatalf("two servers share port %d or root %s", a.Port, a.Root)
+	}
+	if !strings.HasPrefix(a.PrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----") {
+		t.Errorf("PrivateKey is not OpenSSH PEM text")
+	}
+	if want := fmt.Sprintf("[127.0.0.1]:%d ssh-ed25519 ", a.Port); !strings.HasPrefix(a.KnownHosts, want) {
+		t.Errorf("KnownHosts %q, want prefix %q", a.KnownHosts, want)
+	}
+	if other := a.OtherKnownHosts(t); other == a.KnownHosts || !strings.HasPrefix(other, fmt.Sprintf("[127.0.0.1]:%d ", a.Port)) {
+		t.Errorf("OtherKnownHosts %q", other)
+	}
+	// The real ssh client logs in with the key and checks the pinned host key.
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id")
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(key, []byte(a.PrivateKey), 0o600)
+	os.WriteFile(kh, []byte(a.KnownHosts+"\n"), 0o600)
+	sshArgs := func(s *SSHD, known string) []string {
+		return []string{"-F", "none", "-i", key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+			"-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5",
+			"-p", fmt.Sprint(s.Port), s.User + "@" + s.Host}
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh client to log in with")
+	}
+	out, err := exec.Command("ssh", append(sshArgs(a, kh), "echo", "hello")...).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "hello" {
+		t.Fatalf("ssh login: %v: %s\n%s", err, out, readLog(a.Log))
+	}
+	// The other server has another host key: the pinned one is refused there.
+	khB := filepath.Join(dir, "known_hosts_b")
+	os.WriteFile(khB, []byte(strings.Replace(a.KnownHosts, fmt.Sprint(a.Port), fmt.Sprint(b.Port), 1)+"\n"), 0o600)
+	if out, err := exec.Command("ssh", append(sshArgs(b, khB), "true")...).CombinedOutput(); err == nil {
+		t.Errorf("ssh accepted another server's host key: %s", out)
+	}
+	a.Stop()
+	a.Stop()
+	if greets(a.Addr()) == nil {
+		t.Error("the server still answers after Stop")
+	}
+	if greets(b.Addr()) != nil {
+		t.Error("stopping one server stopped the other")
+	}
+}

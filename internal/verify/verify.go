@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
@@ -40,7 +42,13 @@ type Options struct {
 	Clean bool
 	// Name names the restore's sessions; default "verify".
 	Name string
+	// Identities decrypt encrypted archives (.dump.age) while they stream; without them such an
+	// archive fails with ErrNoIdentity before anything is read.
+	Identities *agecrypt.Identities
 }
+
+// ErrNoIdentity: the archive is encrypted and no identity was given.
+var ErrNoIdentity = errors.New("the archive is encrypted and no identity was given to decrypt it")
 
 func (o Options) restore() pgrestore.Options {
 	name := o.Name
@@ -57,6 +65,9 @@ type Result struct {
 	Tables   int
 	Rows     int64
 	Restored bool
+	// Encrypted tells that the archive is encrypted (its manifest says so): it was decrypted
+	// while it streamed, and both hashes were checked.
+	Encrypted bool
 	// Committed tells that the restore committed: the database holds the archive's data, even
 	// when a later count fails the verification.
 	Committed bool
@@ -212,8 +223,24 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	if m.Structure != nil {
 		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
 	}
-	if m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key) {
+	switch {
+	case m.Encryption != nil && !archive.IsEncrypted(key):
+		return fmt.Errorf("verify %s: the manifest describes an encrypted archive (%s), not this plain one", src.Location(key), m.Key)
+	case m.Encryption == nil && archive.IsEncrypted(key):
+		return fmt.Errorf("verify %s: the manifest says nothing of encryption, so this encrypted archive cannot be checked", src.Location(key))
+	case m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key):
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
+	}
+	enc := m.Encryption
+	if enc != nil {
+		res.Encrypted = true
+		switch {
+		case enc.Format != "age":
+			return fmt.Errorf("verify %s: the manifest says it is encrypted as %q, which pgoffsite cannot decrypt (it writes age)", src.Location(key), enc.Format)
+		case o.Identities == nil:
+			return fmt.Errorf("verify %s: %w; it is encrypted to %s: set AGE_IDENTITY to the text of one of their identity files, or give --identity FILE",
+				src.Location(key), ErrNoIdentity, recipients(enc))
+		}
 	}
 	body, size, err := src.Open(ctx, key)
 	if err != nil {
@@ -221,7 +248,27 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 	defer body.Close()
 	if size != m.Bytes {
-		return fmt.Errorf("verify %s: the archive has %d bytes, the manifest says %d", src.Location(key), size, m.Bytes)
+		what := "archive"
+		if enc != nil {
+			what = "encrypted archive"
+		}
+		return fmt.Errorf("verify %s: the %s has %d bytes, the manifest says %d", src.Location(key), what, size, m.Bytes)
+	}
+
+	// What the store holds is hashed as it is read; an encrypted one is decrypted on the way, so
+	// that the checks and the restore read the plaintext and nothing is written to disk.
+	stored := &countingReader{r: body, hash: sha256.New()}
+	var in io.Reader = stored
+	if enc != nil {
+		plain, err := o.Identities.DecryptReader(stored)
+		if errors.Is(err, agecrypt.ErrWrongIdentity) {
+			return fmt.Errorf("verify %s: %w; the manifest says it is encrypted to %s: give one of their identities in AGE_IDENTITY or --identity FILE",
+				src.Location(key), err, recipients(enc))
+		}
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+		in = plain
 	}
 
 	hash := sha256.New()
@@ -235,15 +282,20 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 		sinks = append(sinks, restore)
 	}
-	n, copyErr := io.Copy(io.MultiWriter(sinks...), body)
+	n, copyErr := io.Copy(io.MultiWriter(sinks...), in)
+	if copyErr == nil && enc != nil {
+		// The plaintext ended where age says the file ends; anything after it still counts
+		// against the stored size and hash.
+		_, copyErr = io.Copy(io.Discard, stored)
+	}
 	sum, chkErr := chk.Close()
-	if err := streamed(m, n, copyErr, hash, sum, chkErr); err != nil {
+	if err := streamed(m, stored, n, copyErr, hash, sum, chkErr); err != nil {
 		if restore == nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
 		// pg_restore has not seen the archive's end: stopping it now rolls its transaction back.
 		if rerr := restore.Abort(); rerr != nil {
-			if copyErr != nil {
+			if copyErr != nil && !errors.Is(copyErr, agecrypt.ErrDamaged) {
 				return fmt.Errorf("verify %s: %w", src.Location(key), rerr) // pg_restore stopped reading: its own error says why
 			}
 			return fmt.Errorf("verify %s: %w; %w", src.Location(key), err, rerr)
@@ -271,17 +323,61 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	return nil
 }
 
-// streamed checks what streaming the archive found against its manifest: every byte read, the
-// size, the SHA-256, the structure, and the per-table row counts.
-func streamed(m archive.Manifest, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
-	switch {
-	case copyErr != nil:
-		return fmt.Errorf("reading: %w", copyErr)
-	case n != m.Bytes:
-		return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+// recipients names what an archive is encrypted to, by fingerprint: enough to tell which
+// identity file opens it, nothing secret.
+func recipients(enc *archive.Encryption) string {
+	if len(enc.Recipients) == 0 {
+		return "recipients the manifest does not name"
 	}
-	if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
-		return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+	var names []string
+	for _, r := range enc.Recipients {
+		names = append(names, fmt.Sprintf("%s (%s)", r.Fingerprint, r.Type))
+	}
+	return strings.Join(names, ", ")
+}
+
+// countingReader counts and hashes what is read through it.
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	hash hash.Hash
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.hash.Write(p[:n])
+	return n, err
+}
+
+// streamed checks what streaming the archive found against its manifest: every byte read, the
+// size, the SHA-256, the structure, and the per-table row counts. For an encrypted archive the
+// stored bytes are the ciphertext, checked against the manifest's bytes and sha256, and the
+// plaintext against its encryption block.
+func streamed(m archive.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+	if copyErr != nil {
+		return fmt.Errorf("reading: %w", copyErr)
+	}
+	if enc := m.Encryption; enc != nil {
+		if stored.n != m.Bytes {
+			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, m.Bytes)
+		}
+		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != m.SHA256 {
+			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		}
+		if n != enc.PlaintextBytes {
+			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, enc.PlaintextBytes)
+		}
+		if got := hex.EncodeToString(sha.Sum(nil)); got != enc.PlaintextSHA256 {
+			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, enc.PlaintextSHA256)
+		}
+	} else {
+		if n != m.Bytes {
+			return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+		}
+		if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
+			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		}
 	}
 	if chkErr != nil {
 		return fmt.Errorf("the archive is damaged: %w", chkErr)

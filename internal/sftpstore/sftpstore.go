@@ -1,0 +1,685 @@
+// Package sftpstore implements store.Store on a directory of an SFTP server (a VPS of one's
+// own, a storage box): a copy of the archives outside the cloud the database runs in.
+//
+// An object is written to a temporary name beside its final one and renamed when complete and
+// checked. SFTP's plain rename (SSH_FXP_RENAME) fails when the new name exists — OpenSSH links
+// the new name and removes the old one — so an existing archive is never replaced. The server's
+// host key is pinned by known_hosts lines: there is no trust on first use.
+//
+// No call waits forever: the connection is set up within DialTimeout, and an operation during
+// which no byte moves for StallTimeout closes the connection and fails.
+package sftpstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pgoffsite/pgoffsite/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+var errStoreClosed = errors.New("store closed")
+
+// Defaults for Options.
+const (
+	DefaultDialTimeout  = 30 * time.Second
+	DefaultStallTimeout = 30 * time.Second
+)
+
+// cleanupTimeout bounds the removal of a temporary file after a failure, reconnecting
+// included: a SIGTERM gives the process little time, and cleanup must not be what hangs.
+const cleanupTimeout = 5 * time.Second
+
+// cancelGrace is how long a cancelled operation may take to notice on its own (the source
+// reader stops) before its connection is cut, which loses the chance to clean up on it.
+const cancelGrace = 2 * time.Second
+
+// staleAfter is how long a temporary file must have gone unmodified before RemoveStale takes
+// it. SFTP has no locks, so age is the only sign that its writer is gone; a running upload
+// touches its file with every write.
+const staleAfter = time.Hour
+
+// tempInfix is in the name of every temporary file Put writes: .<name>.tmp-<random>.
+const tempInfix = ".tmp-"
+
+// ErrHostKey reports that the server presented a host key other than the one pinned.
+var ErrHostKey = errors.New("host key does not match the pinned key")
+
+// Options say where the archives go and how to reach the server.
+type Options struct {
+	User string
+	Host string
+	Port int    // 0 means 22
+	Dir  string // absolute directory on the server
+	// PrivateKey is the client's private key, PEM or OpenSSH text, without a passphrase.
+	PrivateKey string
+	// KnownHosts holds known_hosts lines; the server must present a key pinned there.
+	KnownHosts   string
+	DialTimeout  time.Duration // connecting, authenticating and starting SFTP; 0 means 30s
+	StallTimeout time.Duration // an operation with no byte moving this long fails; 0 means 30s
+}
+
+// Store writes objects as files under one directory of an SFTP server.
+type Store struct {
+	o        Options
+	addr     string // host:port
+	signer   ssh.Signer
+	hostKeys ssh.HostKeyCallback
+	algos    []string
+
+	mu     sync.Mutex
+	cur    *conn // nil until dialled, or after it was lost
+	closed bool
+}
+
+// Dial checks o, connects and authenticates, so that a wrong host key or private key fails here,
+// before anything is written. The returned Store reconnects on its own when the connection is
+// lost between operations.
+func Dial(ctx context.Context, o Options) (*Store, error) {
+	s, err := newStore(o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.dial(ctx, s.o.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: %w", err)
+	}
+	s.cur = c
+	return s, nil
+}
+
+// Validate reports what is wrong with o — missing fields, a private key that cannot be read, no
+// pinned host key for the server — without a network call, for checking configuration before
+// any request. Dial checks the same first.
+func (o Options) Validate() error {
+	_, err := newStore(o)
+	return err
+}
+
+// newStore checks o and prepares the key and the host key check, without a network call.
+func newStore(o Options) (*Store, error) {
+	if o.Port == 0 {
+		o.Port = 22
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	var problems []string
+	if o.User == "" {
+		problems = append(problems, "no user (sftp://USER@host/dir)")
+	}
+	if o.Host == "" {
+		problems = append(problems, "no host (sftp://user@HOST/dir)")
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		problems = append(problems, fmt.Sprintf("port %d is not between 1 and 65535", o.Port))
+	}
+	if !path.IsAbs(o.Dir) {
+		problems = append(problems, fmt.Sprintf("directory %q is not absolute (sftp://user@host/ABSOLUTE/DIR)", o.Dir))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("sftp: %s", strings.Join(problems, "; "))
+	}
+	o.Dir = path.Clean(o.Dir)
+	s := &Store{o: o, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port))}
+	signer, err := parsePrivateKey(o.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
+	}
+	s.signer = signer
+	s.hostKeys, s.algos, err = pinnedHostKeys(o.KnownHosts, s.addr, o.Host, o.Port)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
+	}
+	return s, nil
+}
+
+// parsePrivateKey reads the key. Its errors never quote the key.
+func parsePrivateKey(text string) (ssh.Signer, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, errors.New("no private key: put the private key's text (PEM or OpenSSH, -----BEGIN ...) in the private key variable")
+	}
+	signer, err := ssh.ParsePrivateKey([]byte(text))
+	if err == nil {
+		return signer, nil
+	}
+	var pass *ssh.PassphraseMissingError
+	if errors.As(err, &pass) {
+		return nil, errors.New("the private key is protected by a passphrase, which a job cannot type: make a key without one (ssh-keygen -t ed25519 -N '') for this server only")
+	}
+	// x/crypto's messages name the problem ("no key found", an unsupported type), not the bytes.
+	return nil, fmt.Errorf("the private key cannot be read (%s): it must be the whole text of a PEM or OpenSSH private key file, newlines included", err.Error())
+}
+
+func (s *Store) where() string { return s.o.User + "@" + s.addr }
+
+// Location returns sftp://user@host[:port]/dir/key.
+func (s *Store) Location(key string) string {
+	host := s.o.Host
+	if s.o.Port != 22 {
+		host = s.addr
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "sftp://" + s.o.User + "@" + host + path.Join(s.o.Dir, key)
+}
+
+// remotePath is key's path on the server.
+func (s *Store) remotePath(key string) string { return path.Join(s.o.Dir, key) }
+
+// validKey reports whether key names a file inside the store.
+func validKey(key string) bool {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") || strings.ContainsRune(key, 0) {
+		return false
+	}
+	for _, el := range strings.Split(key, "/") {
+		if el == "" || el == "." || el == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Close ends the connection.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	c := s.cur
+	s.cur, s.closed = nil, true
+	s.mu.Unlock()
+	if c != nil {
+		c.close()
+		<-c.dead
+	}
+	return nil
+}
+
+// conn returns the live connection, dialling one when there is none (or it was lost).
+func (s *Store) conn(ctx context.Context) (c *conn, fresh bool, err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, false, errStoreClosed
+	}
+	c = s.cur
+	s.mu.Unlock()
+	if c != nil && !c.isDead() {
+		return c, false, nil
+	}
+	c, err = s.dial(ctx, s.o.DialTimeout)
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.close()
+		return nil, false, errStoreClosed
+	}
+	if s.cur != nil && s.cur != c && !s.cur.isDead() {
+		// Another operation reconnected meanwhile: share its connection.
+		c.close()
+		return s.cur, false, nil
+	}
+	s.cur = c
+	return c, true, nil
+}
+
+// forget drops c so that the next operation dials again.
+func (s *Store) forget(c *conn) {
+	c.close()
+	s.mu.Lock()
+	if s.cur == c {
+		s.cur = nil
+	}
+	s.mu.Unlock()
+}
+
+// do runs fn on the live connection. When fn fails because a connection kept from an earlier
+// operation turns out to be lost (the server restarted, a NAT forgot it), fn runs once more on a
+// new one; fn must then be safe to repeat. It returns the connection fn last ran on.
+func (s *Store) do(ctx context.Context, fn func(*conn) error) (*conn, error) {
+	for attempt := 0; ; attempt++ {
+		c, fresh, err := s.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = fn(c)
+		if err == nil || !c.isDead() || fresh || attempt > 0 || ctx.Err() != nil {
+			return c, err
+		}
+		s.forget(c)
+	}
+}
+
+// Put writes r to a temporary file beside the final one — exactly obj.Size bytes, or for
+// store.UnknownSize whatever r yields up to io.EOF — and renames it to the final name, which
+// fails rather than replaces when that name exists. An object already there is found before
+// the upload: r is then read to io.EOF without sending a byte, and Put returns ErrExists, as if
+// the rename had failed (so the caller still knows the stream's size and hash).
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+	loc := s.Location(obj.Key)
+	if !validKey(obj.Key) {
+		return fmt.Errorf("sftp: put %s: key %q is not a relative path inside the store", loc, obj.Key)
+	}
+	if obj.Size < 0 && obj.Size != store.UnknownSize {
+		return fmt.Errorf("sftp: put %s: negative size %d", loc, obj.Size)
+	}
+	if err := s.put(ctx, obj, r); err != nil {
+		return fmt.Errorf("sftp: put %s: %w", loc, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	final := s.remotePath(obj.Key)
+	dir := path.Dir(final)
+	tmp := path.Join(dir, "."+path.Base(final)+tempInfix+randomHex(8))
+
+	// Everything before the temporary file exists may be retried on a new connection: no byte
+	// of r has been read yet.
+	var exists bool
+	c, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, c.stall, func(*op) error {
+			if err := c.sftp.MkdirAll(dir); err != nil {
+				return fmt.Errorf("create directory %s: %w", dir, err)
+			}
+			_, err := c.sftp.Lstat(final)
+			switch {
+			case err == nil:
+				exists = true
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("look for %s: %w", final, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if exists {
+		if _, err := io.Copy(io.Discard, ctxReader{ctx, r}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read source: %w", err)
+		}
+		return store.ErrExists
+	}
+
+	created := false
+	err = s.upload(ctx, c, obj, r, tmp, final, &created)
+	if err == nil || !created {
+		return err
+	}
+	if cerr := s.removeTemp(c, tmp); cerr != nil {
+		return fmt.Errorf("%w; the temporary file %s is left on the server (RemoveStale takes it after %s): %v", err, tmp, staleAfter, cerr)
+	}
+	return err
+}
+
+// upload writes the temporary file and renames it. created reports whether tmp may exist.
+func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Reader, tmp, final string, created *bool) error {
+	var f *sftp.File
+	err := c.run(ctx, c.stall, func(*op) error {
+		*created = true // from here on the file may exist, even if the answer never comes
+		var err error
+		f, err = c.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", tmp, err)
+		}
+		// An archive is every customer's data: only its owner may read it. A server that refuses
+		// modes (some appliances) still gets the archive, with its own default.
+		_ = f.Chmod(0o600)
+		return nil
+	})
+	if err != nil {
+		closeFile(c, f)
+		return err
+	}
+	var n int64
+	err = c.run(ctx, c.stall, func(o *op) error {
+		src := io.Reader(ctxReader{ctx, r})
+		if obj.Size != store.UnknownSize {
+			// At most one byte more than announced, so a long reader is detected without reading it all.
+			src = io.LimitReader(src, obj.Size+1)
+		}
+		var err error
+		n, err = f.ReadFromWithConcurrency(&sourceReader{r: src, op: o}, 0)
+		return err
+	})
+	if err != nil {
+		closeFile(c, f)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se *sourceError
+		if errors.As(err, &se) {
+			return fmt.Errorf("read source: %w", se.err)
+		}
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if obj.Size != store.UnknownSize && n != obj.Size {
+		closeFile(c, f)
+		if n > obj.Size {
+			return fmt.Errorf("source yielded more than %d bytes: %w", obj.Size, store.ErrSizeMismatch)
+		}
+		return fmt.Errorf("source yielded %d bytes, want %d: %w", n, obj.Size, store.ErrSizeMismatch)
+	}
+	// fsync can take long on a big file with no byte moving: it gets a longer silence.
+	err = c.run(ctx, 4*c.stall, func(*op) error {
+		if c.fsync {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("fsync %s: %w", tmp, err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", tmp, err)
+		}
+		fi, err := c.sftp.Lstat(tmp)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", tmp, err)
+		}
+		if fi.Size() != n {
+			return fmt.Errorf("%s holds %d bytes after %d were sent", tmp, fi.Size(), n)
+		}
+		return nil
+	})
+	if err != nil {
+		closeFile(c, f)
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The rename is the commit: once sent it is not cancelled, so a cancellation cannot leave a
+	// published object behind an error. It is still bounded by the stall timeout.
+	err = c.run(context.WithoutCancel(ctx), c.stall, func(*op) error {
+		err := c.sftp.Rename(tmp, final)
+		if err == nil {
+			return nil
+		}
+		if _, serr := c.sftp.Lstat(final); serr == nil {
+			return store.ErrExists
+		}
+		return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
+	})
+	if err != nil && c.isDead() && !errors.Is(err, store.ErrExists) {
+		// The connection ended while the rename was on its way: the server may have done it.
+		// Only this Put knows the temporary name, so its absence beside a final file of the
+		// right size says the rename happened.
+		if ok, perr := s.published(tmp, final, n); perr == nil && ok {
+			err = nil
+		}
+	}
+	if err == nil {
+		*created = false
+	}
+	return err
+}
+
+// published reports, on a new connection within cleanupTimeout, whether tmp was renamed to
+// final: tmp is gone and final holds size bytes.
+func (s *Store) published(tmp, final string, size int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var ok bool
+	_, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
+			_, err := c.sftp.Lstat(tmp)
+			if err == nil {
+				ok = false
+				return nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			fi, err := c.sftp.Lstat(final)
+			if err != nil {
+				return err
+			}
+			ok = fi.Mode().IsRegular() && fi.Size() == size
+			return nil
+		})
+	})
+	return ok, err
+}
+
+// closeFile closes f after a failure, within cleanupTimeout; its error adds nothing to the
+// failure's.
+func closeFile(c *conn, f *sftp.File) {
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error { return f.Close() })
+}
+
+// removeTemp removes tmp within cleanupTimeout, on a new connection if c is gone.
+func (s *Store) removeTemp(c *conn, tmp string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if c.isDead() {
+		s.forget(c)
+		var err error
+		c, _, err = s.conn(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	return c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
+		err := c.sftp.Remove(tmp)
+		if err != nil && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+}
+
+// List returns the keys under the store that start with prefix, temporary files left out.
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	_, err := s.do(ctx, func(c *conn) error {
+		keys = nil
+		return c.run(ctx, c.stall, func(o *op) error {
+			return walk(c.sftp, s.o.Dir, func(p string, fi fs.FileInfo) error {
+				o.progress()
+				if fi.IsDir() || strings.HasPrefix(fi.Name(), ".") || !fi.Mode().IsRegular() {
+					return nil
+				}
+				if key := strings.TrimPrefix(p, s.o.Dir+"/"); strings.HasPrefix(key, prefix) {
+					keys = append(keys, key)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sftp: list %s: %w", s.Location(prefix), err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// walk calls fn for every entry below dir (not dir itself), depth first. A missing dir has no
+// entries.
+func walk(c *sftp.Client, dir string, fn func(p string, fi fs.FileInfo) error) error {
+	entries, err := c.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read directory %s: %w", dir, err)
+	}
+	for _, fi := range entries {
+		p := path.Join(dir, fi.Name())
+		if err := fn(p, fi); err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if err := walk(c, p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Open opens the object at key for reading. Each read is bounded by the stall timeout.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	loc := s.Location(key)
+	if !validKey(key) {
+		return nil, 0, fmt.Errorf("sftp: open %s: key %q is not a relative path inside the store", loc, key)
+	}
+	var f *sftp.File
+	var size int64
+	c, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, c.stall, func(*op) error {
+			var err error
+			if f, err = c.sftp.Open(s.remotePath(key)); err != nil {
+				return err
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				f = nil
+				return err
+			}
+			size = fi.Size()
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("sftp: open %s: %w", loc, err)
+	}
+	return &reader{ctx: ctx, c: c, f: f, loc: loc}, size, nil
+}
+
+// reader reads a remote file, each Read under the stall watch.
+type reader struct {
+	ctx context.Context
+	c   *conn
+	f   *sftp.File
+	loc string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := r.c.run(r.ctx, r.c.stall, func(*op) error {
+		n, rerr = r.f.Read(p)
+		if rerr == io.EOF {
+			return nil
+		}
+		return rerr
+	})
+	if err != nil {
+		return n, fmt.Errorf("sftp: read %s: %w", r.loc, err)
+	}
+	return n, rerr
+}
+
+func (r *reader) Close() error {
+	return r.c.run(context.Background(), min(r.c.stall, cleanupTimeout), func(*op) error { return r.f.Close() })
+}
+
+// RemoveStale removes the temporary files that earlier runs left under the directory when they
+// were killed mid-upload (SIGKILL, a lost machine) — those untouched for an hour — and returns
+// their paths on the server.
+func (s *Store) RemoveStale(ctx context.Context) ([]string, error) {
+	return s.removeStale(ctx, time.Now().Add(-staleAfter))
+}
+
+func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, error) {
+	var removed []string
+	_, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, c.stall, func(o *op) error {
+			var errs []error
+			err := walk(c.sftp, s.o.Dir, func(p string, fi fs.FileInfo) error {
+				o.progress()
+				if !fi.Mode().IsRegular() || !isTemp(fi.Name()) || !fi.ModTime().Before(before) {
+					return nil
+				}
+				if err := c.sftp.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+					return nil
+				}
+				removed = append(removed, p)
+				return nil
+			})
+			return errors.Join(append(errs, err)...)
+		})
+	})
+	if err != nil {
+		return removed, fmt.Errorf("sftp: remove stale temporary files in %s: %w", s.Location(""), err)
+	}
+	return removed, nil
+}
+
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
+}
+
+// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// sourceReader feeds the upload: time spent in the source's Read is not the network's, so the
+// stall watch pauses for it; its errors are marked to tell them from the server's.
+type sourceReader struct {
+	r  io.Reader
+	op *op
+}
+
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	s.op.pause()
+	n, err := s.r.Read(p)
+	s.op.resume()
+	if err != nil && err != io.EOF {
+		return n, &sourceError{err}
+	}
+	return n, err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
