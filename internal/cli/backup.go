@@ -197,7 +197,6 @@ func secrets(cfg config.Config, extra ...string) []string {
 			}
 		}
 	}
-	s = append(s, destinationSecrets(cfg)...)
 	return append(s, extra...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -346,7 +348,15 @@ func endpointHost(endpoint string) string {
 	return "the endpoint"
 }
 
-// checkSFTP is where an SFTP destination is checked.
+// checkSFTP checks an SFTP destination: the connection (the pinned host key, the private key)
+// and a probe write, the way a backup writes: a temporary name, renamed when complete.
 func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
-	c.warn("archive %s: not checked yet: the SFTP check comes with the SFTP destination (package sftpstore)", a)
+	st, err := sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
+		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: os.Getenv("SFTP_KNOWN_HOSTS"), DialTimeout: probeTimeout / 3})
+	if err != nil {
+		c.fail("archive %s: %v", a, err) // a refused host key says what to check
+		return
+	}
+	defer st.Close()
+	probeWrite(ctx, c, a, st)
 }

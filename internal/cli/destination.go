@@ -128,18 +128,6 @@ func newS3Store(client *s3.Client, cfg config.Config, a config.Archive, s s3Sett
 	})
 }
 
-// destinationSecrets are the values of the secret variables cfg names beyond the fixed ones: each
-// keys=NAME pair, each SFTP key (config.Config.SecretVars lists them), for the redactor.
-func destinationSecrets(cfg config.Config) []string {
-	var s []string
-	for _, name := range cfg.SecretVars() {
-		if v := os.Getenv(name); v != "" {
-			s = append(s, v)
-		}
-	}
-	return s
-}
-
 // pickS3Destination is the S3 destination a single-destination command works on: the one
 // --destination names (N, 1-based in ARCHIVE_URL's order, or its s3://bucket/prefix), or the only
 // S3 one. With several and no choice it refuses, listing them, rather than guess which bucket

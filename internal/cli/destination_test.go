@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -50,9 +49,6 @@ func TestResolveS3(t *testing.T) {
 		t.Errorf("own settings: %+v, want %+v", s, want)
 	}
 	withB2 := config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}
-	if got := destinationSecrets(withB2); !slices.Contains(got, "b2-secret") {
-		t.Errorf("secrets for the redactor: %q", got)
-	}
 	if got := newRedactor(withB2).Scrub("signed with b2-secret"); strings.Contains(got, "b2-secret") {
 		t.Errorf("the redactor leaves the keys=B2 secret: %q", got)
 	}
@@ -201,12 +197,16 @@ func TestCheckEveryDestination(t *testing.T) {
 	t.Setenv("SECOND_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("SECOND_SECRET_ACCESS_KEY", m.SecretKey)
 	dir := filepath.Join(t.TempDir(), "archive")
+	sshd := testenv.StartSSHD(t)
+	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
+	t.Setenv("SFTP_KNOWN_HOSTS", sshd.KnownHosts)
+	sftpDest := config.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
 
 	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, Archives: []config.Archive{
 		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "file", Dir: dir},
-		{Scheme: "sftp", User: "backup", Host: "vps.example.com", Port: 22, Dir: "/srv/archive"},
+		sftpDest,
 	}}
 	var out bytes.Buffer
 	c := &checker{w: &out}
@@ -225,7 +225,7 @@ func TestCheckEveryDestination(t *testing.T) {
 		"warn  archive " + lackingURL + ": the store does not implement Object Lock",
 		"warn  archive " + lackingURL + ": the store does not implement lifecycle rules",
 		"ok    archive is writable: wrote " + dir + "/_pgoffsite-check/",
-		"warn  archive sftp://backup@vps.example.com/srv/archive: not checked yet",
+		"ok    archive is writable: wrote " + sftpDest.String() + "/_pgoffsite-check/",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
@@ -243,6 +243,23 @@ func TestCheckEveryDestination(t *testing.T) {
 	if strings.Contains(out.String(), m.SecretKey) {
 		t.Error("the output shows a secret key")
 	}
+
+	if probes, _ := filepath.Glob(filepath.Join(sshd.Root, "_pgoffsite-check", "*.txt")); len(probes) != 1 {
+		t.Errorf("probe files on the SFTP server: %q", probes)
+	}
+
+	// An SFTP server presenting another host key than the pinned one: refused, nothing written.
+	out.Reset()
+	c = &checker{w: &out}
+	t.Setenv("SFTP_KNOWN_HOSTS", sshd.OtherKnownHosts(t))
+	checkDestination(context.Background(), c, cfg, 3, sftpDest)
+	if !strings.Contains(out.String(), "FAIL  archive "+sftpDest.String()+": ") || !strings.Contains(out.String(), "host key") {
+		t.Errorf("a wrong host key:\n%s", out.String())
+	}
+	if probes, _ := filepath.Glob(filepath.Join(sshd.Root, "_pgoffsite-check", "*")); len(probes) != 1 {
+		t.Errorf("files after the refused host key: %q", probes)
+	}
+	t.Setenv("SFTP_KNOWN_HOSTS", sshd.KnownHosts)
 
 	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
 	// write is refused, and the failure.
