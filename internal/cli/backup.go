@@ -24,6 +24,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -229,8 +230,8 @@ func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config
 		if c, ok := st.(io.Closer); ok {
 			closers = append(closers, c)
 		}
-		if a.Scheme == "file" && err == nil {
-			removeStaleTemps(log, a.Dir)
+		if err == nil {
+			removeStaleTemps(ctx, log, a.String(), st)
 		}
 		dests = append(dests, archive.Destination{Name: a.String(), Store: st})
 	}
@@ -278,19 +279,31 @@ func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (
 			return nil, err
 		}
 		return st, nil
+	case "sftp":
+		return sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
+			PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
 	}
 	return nil, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
 }
 
-// removeStaleTemps removes the temporary files that a run killed mid-upload left in the archive
-// directory. A failure costs only disk space, so it is a warning and the run goes on.
-func removeStaleTemps(log zerolog.Logger, dir string) {
-	removed, err := filestore.RemoveStale(dir)
+// staleRemover is a destination that can find the temporary files of runs killed mid-upload.
+type staleRemover interface {
+	RemoveStale(ctx context.Context) ([]string, error)
+}
+
+// removeStaleTemps removes the temporary files that a run killed mid-upload left at a
+// destination. A failure costs only space, so it is a warning and the run goes on.
+func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, st store.Store) {
+	r, ok := st.(staleRemover)
+	if !ok {
+		return
+	}
+	removed, err := r.RemoveStale(ctx)
 	for _, p := range removed {
-		log.Info().Str("file", p).Msg("removed a temporary file an interrupted earlier run left behind")
+		log.Info().Str("destination", name).Str("file", p).Msg("removed a temporary file an interrupted earlier run left behind")
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
+		log.Warn().Str("destination", name).Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
 	}
 }
 

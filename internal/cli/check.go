@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +20,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
-	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -244,12 +242,7 @@ const probeTimeout = 90 * time.Second
 func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
 	switch a.Scheme {
 	case "file":
-		st, err := openDestination(ctx, cfg, a) // opened as a backup opens it
-		if err != nil {
-			c.fail("archive %s: %v", a, err)
-			return
-		}
-		probeWrite(ctx, c, a, st)
+		openAndProbe(ctx, c, cfg, a)
 	case "s3":
 		checkS3(ctx, c, cfg, i, a)
 	case "sftp":
@@ -349,14 +342,20 @@ func endpointHost(endpoint string) string {
 }
 
 // checkSFTP checks an SFTP destination: the connection (the pinned host key, the private key)
-// and a probe write, the way a backup writes: a temporary name, renamed when complete.
+// and a probe write the way a backup writes (a temporary name, renamed when complete).
 func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
-	st, err := sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
-		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: os.Getenv("SFTP_KNOWN_HOSTS"), DialTimeout: probeTimeout / 3})
+	openAndProbe(ctx, c, cfg, a)
+}
+
+// openAndProbe opens a destination the way a backup opens it and writes the probe there.
+func openAndProbe(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
+	st, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %s: %v", a, err) // a refused host key says what to check
 		return
 	}
-	defer st.Close()
+	if cl, ok := st.(io.Closer); ok {
+		defer cl.Close()
+	}
 	probeWrite(ctx, c, a, st)
 }

@@ -199,10 +199,9 @@ func TestCheckEveryDestination(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "archive")
 	sshd := testenv.StartSSHD(t)
 	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
-	t.Setenv("SFTP_KNOWN_HOSTS", sshd.KnownHosts)
 	sftpDest := config.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
 
-	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, Archives: []config.Archive{
+	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, KnownHosts: sshd.KnownHosts, Archives: []config.Archive{
 		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "file", Dir: dir},
@@ -251,15 +250,15 @@ func TestCheckEveryDestination(t *testing.T) {
 	// An SFTP server presenting another host key than the pinned one: refused, nothing written.
 	out.Reset()
 	c = &checker{w: &out}
-	t.Setenv("SFTP_KNOWN_HOSTS", sshd.OtherKnownHosts(t))
-	checkDestination(context.Background(), c, cfg, 3, sftpDest)
+	wrongKey := cfg
+	wrongKey.KnownHosts = sshd.OtherKnownHosts(t)
+	checkDestination(context.Background(), c, wrongKey, 3, sftpDest)
 	if !strings.Contains(out.String(), "FAIL  archive "+sftpDest.String()+": ") || !strings.Contains(out.String(), "host key") {
 		t.Errorf("a wrong host key:\n%s", out.String())
 	}
 	if probes, _ := filepath.Glob(filepath.Join(sshd.Root, "_pgoffsite-check", "*")); len(probes) != 1 {
 		t.Errorf("files after the refused host key: %q", probes)
 	}
-	t.Setenv("SFTP_KNOWN_HOSTS", sshd.KnownHosts)
 
 	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
 	// write is refused, and the failure.

@@ -66,6 +66,7 @@ func (e env) validate() (Config, Problems) {
 	}
 	ck.destinationEnv(e, c.Archives)
 	c.Recipients = e.Recipients
+	c.KnownHosts = e.SFTPKnownHosts
 	ck.checkRecipients(e.Recipients)
 	if e.AgeIdentity != "" {
 		// Load keeps this problem (backup, check), LoadExcept drops it (verify, restore).

@@ -126,6 +126,8 @@ type Config struct {
 	// Recipients is ARCHIVE_RECIPIENTS as set (age recipients, one per line): "" means archives
 	// are not encrypted.
 	Recipients string
+	// KnownHosts is SFTP_KNOWN_HOSTS: the known_hosts lines that pin the sftp:// servers' keys.
+	KnownHosts string
 }
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 )
 
 // lookup reads a variable a destination names; SFTP_PRIVATE_KEY comes through envconfig like
@@ -94,7 +93,7 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 			if hosts == nil {
 				hosts = ck.knownHosts(e.SFTPKnownHosts, a)
 			}
-			if hosts.set && !hosts.has(a.Host, a.Port) {
+			if hosts.set && !sftpstore.Pinned(e.SFTPKnownHosts, a.Host, a.Port) {
 				addr := knownhosts.Normalize(net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
 				ck.add("SFTP_KNOWN_HOSTS", d.label()+"has no line for "+addr+", the server of "+d.ck.q(a.String()),
 					keyscanFix(a))
@@ -135,10 +134,10 @@ func (ck *checker) privateKey(d dest, name, text string) {
 	}
 }
 
-// knownHosts is SFTP_KNOWN_HOSTS parsed: the host patterns of its usable lines.
+// knownHosts is what SFTP_KNOWN_HOSTS holds; whether it pins a server's key is sftpstore's
+// rule.
 type knownHosts struct {
-	set   bool
-	lines [][]string
+	set bool
 }
 
 // knownHosts parses SFTP_KNOWN_HOSTS as ssh's known_hosts file, reporting the lines it cannot read.
@@ -155,78 +154,10 @@ func (ck *checker) knownHosts(text string, first Archive) *knownHosts {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		marker, hosts, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
-		if err != nil {
+		if _, _, _, _, _, err := ssh.ParseKnownHosts([]byte(line)); err != nil {
 			ck.add(v, fmt.Sprintf("line %d is not a known_hosts line", i+1),
 				"paste the lines `ssh-keyscan -p PORT HOST` prints: host, key type and key, e.g. [vps.example.com]:2222 ssh-ed25519 AAAA...")
-			continue
 		}
-		if marker == "revoked" {
-			continue
-		}
-		kh.lines = append(kh.lines, hosts)
 	}
 	return kh
-}
-
-// has reports whether a line pins host:port, matched as ssh does: plain, hashed (ssh-keyscan -H)
-// or wildcard patterns, "!" negating.
-func (kh *knownHosts) has(host string, port int) bool {
-	addr := knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
-	for _, patterns := range kh.lines {
-		matched := false
-		for _, p := range patterns {
-			neg := strings.HasPrefix(p, "!")
-			if hostMatch(strings.TrimPrefix(p, "!"), addr) {
-				if neg {
-					matched = false
-					break
-				}
-				matched = true
-			}
-		}
-		if matched {
-			return true
-		}
-	}
-	return false
-}
-
-func hostMatch(pattern, addr string) bool {
-	if salt, hash, ok := strings.Cut(strings.TrimPrefix(pattern, "|1|"), "|"); ok && strings.HasPrefix(pattern, "|1|") {
-		s, err1 := base64.StdEncoding.DecodeString(salt)
-		h, err2 := base64.StdEncoding.DecodeString(hash)
-		if err1 != nil || err2 != nil {
-			return false
-		}
-		m := hmac.New(sha1.New, s)
-		m.Write([]byte(addr))
-		return hmac.Equal(m.Sum(nil), h)
-	}
-	return wildcard(strings.ToLower(pattern), strings.ToLower(addr))
-}
-
-// wildcard matches ssh's host patterns: * any run of characters, ? one.
-func wildcard(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if wildcard(p[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-		default:
-			if s == "" || s[0] != p[0] {
-				return false
-			}
-		}
-		p, s = p[1:], s[1:]
-	}
-	return s == ""
 }

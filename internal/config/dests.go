@@ -241,7 +241,8 @@ func (d dest) s3(u *url.URL) Archive {
 }
 
 func (d dest) sftp(u *url.URL) Archive {
-	a := Archive{Scheme: "sftp", Host: u.Hostname(), KeyVar: DefaultKeyVar}
+	// Host names are case-insensitive, and ssh matches known_hosts lines in lower case.
+	a := Archive{Scheme: "sftp", Host: strings.ToLower(u.Hostname()), KeyVar: DefaultKeyVar}
 	const form = "write sftp://user@host[:port]/absolute/dir"
 	if u.User != nil {
 		a.User = u.User.Username()

@@ -140,6 +140,12 @@ func RemoveStale(dir string) ([]string, error) {
 	return removeStale(dir, staleAfter)
 }
 
+// RemoveStale removes the temporary files killed runs left in the store's directory, as the
+// function RemoveStale does.
+func (s *Store) RemoveStale(ctx context.Context) ([]string, error) {
+	return RemoveStale(s.dir)
+}
+
 func removeStale(dir string, minAge time.Duration) ([]string, error) {
 	var removed []string
 	var errs []error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -103,4 +104,12 @@ func hostKeyError(entry string, key ssh.PublicKey, err error) error {
 	default:
 		return fmt.Errorf("%s presented the host key %s, which %s does not hold: %w", entry, presented, knownHostsVar, ErrHostKey)
 	}
+}
+
+// Pinned tells whether the known_hosts text pins a key for host:port, matched as ssh matches
+// (plain, hashed and wildcard lines, "!" negation): the rule config checks SFTP_KNOWN_HOSTS
+// with before a run is the one Dial applies.
+func Pinned(text, host string, port int) bool {
+	_, _, err := pinnedHostKeys(text, net.JoinHostPort(host, strconv.Itoa(port)), host, port)
+	return err == nil
 }
