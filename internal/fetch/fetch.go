@@ -30,15 +30,6 @@ func CheckURL(rawURL string) (*url.URL, error) {
 	return nil, errors.New("fetch: the download URL is not an absolute URL")
 }
 
-// Unwrap strips the URL that *url.Error carries (it holds the signed query string) and keeps the cause.
-func Unwrap(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
 // s3ErrorCode extracts <Code> from an S3 XML error body, e.g. " (AccessDenied: Request has expired)".
 func s3ErrorCode(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 4096))

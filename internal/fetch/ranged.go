@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/backoff"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
@@ -243,7 +244,7 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, start+n-1))
 		resp, err := r.http.Do(req)
 		if err != nil {
-			return 0, total, fmt.Errorf("fetch: GET %s: %w", pu.Host, Unwrap(err))
+			return 0, total, fmt.Errorf("fetch: GET %s: %w", pu.Host, scrub.StripURL(err))
 		}
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
@@ -277,7 +278,7 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 		got, err := io.ReadFull(resp.Body, dst[:want])
 		resp.Body.Close()
 		if err != nil {
-			return got, total, fmt.Errorf("fetch: reading from %s: %w", pu.Host, Unwrap(err))
+			return got, total, fmt.Errorf("fetch: reading from %s: %w", pu.Host, scrub.StripURL(err))
 		}
 		return got, total, nil
 	}

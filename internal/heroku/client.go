@@ -20,6 +20,7 @@ import (
 	hk "github.com/heroku/heroku-go/v5"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
@@ -181,7 +182,7 @@ func (c *Client) dataCall(ctx context.Context, method, path string, in, out any)
 	req.Header.Set("Request-Id", uuid.NewString())
 	resp, err := c.data.Do(req)
 	if err != nil {
-		err = stripURL(err)
+		err = scrub.StripURL(err)
 		var bad *answerError
 		if errors.As(err, &bad) {
 			return err // it names the request already
@@ -207,5 +208,5 @@ func platformErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	return stripURL(err)
+	return scrub.StripURL(err)
 }

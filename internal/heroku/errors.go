@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -148,16 +147,6 @@ func plainText(b []byte) string {
 // must never be shown: the API key, signed URLs' query strings, passwords in URLs.
 func redact(s, key string) string {
 	return scrub.String(s, key)
-}
-
-// stripURL keeps the cause of an error from net/http and drops the URL that *url.Error names
-// (a signed URL's query string is its secret).
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // TransferError is a backup (or restore) that Heroku reports as failed or cancelled.

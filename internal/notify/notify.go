@@ -281,11 +281,8 @@ func (n *Notifier) send(ctx context.Context, u, ctype string, body []byte) (retr
 	}
 	resp, err := n.o.HTTP.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) { // it names the URL, which may hold a ping key
-			err = ue.Err
-		}
-		return true, err
+		// It names the URL, which may hold a ping key.
+		return true, scrub.StripURL(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()

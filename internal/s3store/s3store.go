@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -139,6 +140,11 @@ func partSize(size, configured int64) int64 {
 // to 49 GiB; past that one part alone, 64 MiB, doubling every 900 parts (to 5 GiB only near
 // 5 TiB). A larger Concurrency × PartSize keeps more parts in flight for longer.
 func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+	// The SDK's errors name the request's URL: the key is in the message already.
+	return scrub.StripURL(s.put(ctx, obj, r))
+}
+
+func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 	loc := s.Location(obj.Key)
 	if obj.Key == "" {
 		return fmt.Errorf("s3: put object %s: empty key", loc)

@@ -6,7 +6,9 @@
 package scrub
 
 import (
+	"errors"
 	"io"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -22,9 +24,10 @@ const MinSecretLen = 6
 
 var (
 	// A signed URL's signature, credential, token and their companions, also outside a URL.
-	amzParamRE = regexp.MustCompile(`(?i)(X-Amz-[A-Za-z-]+=)[^&\s"'<>]+`)
-	// The query string of an http(s) URL: signed URLs carry their secret there.
-	urlQueryRE = regexp.MustCompile(`(?i)(https?://[^\s"'<>?]+)\?[^\s"'<>]*`)
+	amzParamRE = regexp.MustCompile(`(?i)(X-Amz-[A-Za-z-]+=)[^&\s"'<>\\]+`)
+	// The query string of an http(s) URL: signed URLs carry their secret there. A backslash ends
+	// it too: inside JSON a URL ends at an escaped quote, which must stay whole.
+	urlQueryRE = regexp.MustCompile(`(?i)(https?://[^\s"'<>?\\]+)\?[^\s"'<>\\]*`)
 	// The password of a URL of any scheme: postgres://user:password@host.
 	urlPasswordRE = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^\s"'<>/@:]*):[^\s"'<>/@]*@`)
 	// A database URL's password may hold characters other URLs would escape, "/" among them.
@@ -104,3 +107,23 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func String(s string, secrets ...string) string {
 	return New(secrets...).Scrub(s)
 }
+
+// StripURL takes the URL (and the method before it) out of err's message where a *url.Error in it names one (net/http
+// names every URL it fails on, signed query strings included), keeping the rest of the message
+// and, for errors.Is and errors.As, err itself. Nil stays nil.
+func StripURL(err error) error {
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) {
+		return err
+	}
+	msg := strings.Replace(err.Error(), ue.Error(), ue.Err.Error(), 1)
+	return &urlStripped{msg: msg, err: err}
+}
+
+type urlStripped struct {
+	msg string
+	err error
+}
+
+func (e *urlStripped) Error() string { return e.msg }
+func (e *urlStripped) Unwrap() error { return e.err }

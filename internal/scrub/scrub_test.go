@@ -2,7 +2,10 @@ package scrub
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -90,5 +93,35 @@ func TestConcurrentAddAndScrub(t *testing.T) {
 	wg.Wait()
 	if got := r.Scrub("secret-000003"); got != Mask {
 		t.Errorf("Scrub = %q", got)
+	}
+}
+
+// A URL inside JSON ends at its escaped quote: scrubbing a JSON body keeps it valid JSON.
+func TestScrubKeepsJSONValid(t *testing.T) {
+	in, _ := json.Marshal(map[string]string{"error": `Put "http://127.0.0.1:9000/b/k.dump?x-id=PutObject&X-Amz-Signature=abc123": refused`})
+	out := String(string(in))
+	var back map[string]string
+	if err := json.Unmarshal([]byte(out), &back); err != nil {
+		t.Fatalf("scrubbed JSON is invalid: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "abc123") || strings.Contains(out, "x-id") {
+		t.Errorf("query left in %s", out)
+	}
+}
+
+// StripURL drops the URL from the message and keeps the error's chain.
+func TestStripURL(t *testing.T) {
+	cause := errors.New("connection refused")
+	err := fmt.Errorf("s3: put object s3://b/k: operation failed: %w", &url.Error{Op: "Put", URL: "http://h/b/k?X-Amz-Signature=s3cr3t", Err: cause})
+	got := StripURL(err)
+	if want := "s3: put object s3://b/k: operation failed: connection refused"; got.Error() != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	var ue *url.Error
+	if !errors.Is(got, cause) || !errors.As(got, &ue) {
+		t.Error("the chain is lost")
+	}
+	if StripURL(nil) != nil || StripURL(cause) != cause {
+		t.Error("errors without a URL must pass unchanged")
 	}
 }
