@@ -280,10 +280,15 @@ func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (
 		}
 		return st, nil
 	case "sftp":
-		return sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
-			PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
+		return openSFTP(ctx, cfg, a)
 	}
 	return nil, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
+}
+
+// openSFTP connects to an sftp:// destination, its host key pinned by SFTP_KNOWN_HOSTS.
+func openSFTP(ctx context.Context, cfg config.Config, a config.Archive) (*sftpstore.Store, error) {
+	return sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
+		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
 }
 
 // staleRemover is a destination that can find the temporary files of runs killed mid-upload.

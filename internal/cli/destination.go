@@ -128,52 +128,84 @@ func newS3Store(client *s3.Client, cfg config.Config, a config.Archive, s s3Sett
 	})
 }
 
-// pickS3Destination is the S3 destination a single-destination command works on: the one
-// --destination names (N, 1-based in ARCHIVE_URL's order, or its s3://bucket/prefix), or the only
-// S3 one. With several and no choice it refuses, listing them, rather than guess which bucket
-// to change.
+// pickS3Destination is the S3 destination a bucket command works on: the one --destination
+// names (N, 1-based in ARCHIVE_URL's order, or its s3://bucket/prefix), or the only S3 one.
+// With several and no choice it refuses, listing them, rather than guess which bucket to change.
 func pickS3Destination(cfg config.Config, choice string) (config.Archive, error) {
-	var s3s []int
+	return pickDestination(cfg, choice, "s3")
+}
+
+// pickReadDestination is the destination verify and restore read from: the one --destination
+// names, else the first ARCHIVE_URL names (reading changes nothing, so no choice is forced).
+func pickReadDestination(cfg config.Config, choice string) (config.Archive, error) {
+	if strings.TrimSpace(choice) == "" && len(cfg.Archives) > 0 {
+		return cfg.Archives[0], nil
+	}
+	return pickDestination(cfg, choice, "")
+}
+
+// loadForReading loads the configuration of a command that reads archives (verify, restore),
+// with Archive the destination --destination picks.
+func loadForReading(choice string, except ...string) (config.Config, error) {
+	cfg, err := config.LoadExcept(except...)
+	if err != nil {
+		return cfg, err
+	}
+	a, err := pickReadDestination(cfg, choice)
+	if err != nil {
+		return cfg, fmt.Errorf("  --destination: %w", err)
+	}
+	cfg.Archive = a
+	return cfg, nil
+}
+
+// pickDestination picks by --destination among ARCHIVE_URL's destinations of scheme ("" any).
+func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, error) {
+	kinds := "destinations"
+	if scheme == "s3" {
+		kinds = "S3 destinations"
+	}
+	var eligible []int
 	for i, a := range cfg.Archives {
-		if a.Scheme == "s3" {
-			s3s = append(s3s, i)
+		if scheme == "" || a.Scheme == scheme {
+			eligible = append(eligible, i)
 		}
 	}
 	list := func() string {
 		var b strings.Builder
-		for _, i := range s3s {
+		for _, i := range eligible {
 			fmt.Fprintf(&b, "\n  --destination %d   (or --destination %s)", i+1, cfg.Archives[i])
 		}
 		return b.String()
 	}
 	choice = strings.TrimSpace(choice)
 	switch {
-	case len(s3s) == 0:
+	case len(eligible) == 0:
 		return config.Archive{}, fmt.Errorf("ARCHIVE_URL names no s3:// destination: this command works on S3 buckets")
-	case choice == "" && len(s3s) == 1:
-		return cfg.Archives[s3s[0]], nil
+	case choice == "" && len(eligible) == 1:
+		return cfg.Archives[eligible[0]], nil
 	case choice == "":
-		return config.Archive{}, fmt.Errorf("ARCHIVE_URL names %d S3 destinations: say which with one of%s", len(s3s), list())
+		return config.Archive{}, fmt.Errorf("ARCHIVE_URL names %d %s: say which with one of%s", len(eligible), kinds, list())
 	}
 	if n, err := strconv.Atoi(choice); err == nil {
 		if n < 1 || n > len(cfg.Archives) {
-			return config.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the S3 ones are%s", n, len(cfg.Archives), list())
+			return config.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), kinds, list())
 		}
-		if a := cfg.Archives[n-1]; a.Scheme != "s3" {
-			return config.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the S3 ones are%s", n, a, list())
+		if a := cfg.Archives[n-1]; scheme != "" && a.Scheme != scheme {
+			return config.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, kinds, list())
 		}
 		return cfg.Archives[n-1], nil
 	}
 	want := strings.TrimRight(choice, "/")
 	var found []int
-	for _, i := range s3s {
+	for _, i := range eligible {
 		if cfg.Archives[i].String() == want {
 			found = append(found, i)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return config.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's S3 destinations:%s", choice, list())
+		return config.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's %s:%s", choice, kinds, list())
 	case 1:
 		return cfg.Archives[found[0]], nil
 	}

@@ -330,3 +330,96 @@ func TestBackupSIGTERMWithThreeDestinations(t *testing.T) {
 		t.Errorf("files left on the SFTP server: %v", files)
 	}
 }
+
+// With ARCHIVE_RECIPIENTS every destination receives the same age ciphertext: the real age
+// command decrypts the SFTP copy to the exact backup; verify passes with the identity at each
+// destination, fails with another identity and on a flipped ciphertext byte; and the backup
+// refuses to run with an identity in its environment.
+func TestBackupEncryptedToThreeDestinations(t *testing.T) {
+	c := newCopies(t)
+	c.sim.AddApp("shop")
+	addon, _ := c.database("shop", "DATABASE", 2000)
+	num := c.captureDirect(addon, "shop")
+	key := newAgeKey(t)
+	env := c.env("shop")
+	env["BACKUP_MODE"] = "latest"
+	env["ARCHIVE_RECIPIENTS"] = key.recipient
+
+	// The dyno never holds an identity: a backup with one set does nothing.
+	withID := withEnv(env, "AGE_IDENTITY", key.text)
+	if code, out := c.run(withID, "backup"); code != ExitUsage || !strings.Contains(out, "AGE_IDENTITY") {
+		t.Fatalf("backup with AGE_IDENTITY set: exit %d, want %d naming the variable", code, ExitUsage)
+	} else {
+		key.assertNoKey(t, out)
+	}
+	if keys := c.keys(); len(keys) != 0 {
+		t.Fatalf("objects written: %v", keys)
+	}
+
+	code, out := c.run(env, "backup")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "encrypted_to=") {
+		t.Error("the run does not say what it encrypts to")
+	}
+	want := c.simBackup("shop", num)
+	var dumpKey string
+	for _, k := range c.keys() {
+		if strings.HasSuffix(k, ".dump.age") {
+			dumpKey = strings.TrimPrefix(k, "pgbackups/")
+		}
+	}
+	if dumpKey == "" {
+		t.Fatalf("no .dump.age in %v", c.keys())
+	}
+	stored := c.object("pgbackups/" + dumpKey)
+	if bytes.HasPrefix(stored, []byte("PGDMP")) || bytes.Contains(stored, want[len(want)-64:]) {
+		t.Fatal("the stored object holds plaintext")
+	}
+	if got := c.secondObject("copy/" + dumpKey); !bytes.Equal(got, stored) {
+		t.Error("the second S3 copy differs")
+	}
+	sftpPath := filepath.Join(c.sftpDir, dumpKey)
+	if got, err := os.ReadFile(sftpPath); err != nil || !bytes.Equal(got, stored) {
+		t.Errorf("the SFTP copy differs: %v", err)
+	}
+	var m archive.Manifest
+	if err := json.Unmarshal(c.object("pgbackups/"+archive.ManifestKey(dumpKey)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Encryption == nil || m.Encryption.Recipients[0].Public != key.recipient || m.Encryption.PlaintextBytes != int64(len(want)) {
+		t.Errorf("manifest encryption = %+v", m.Encryption)
+	}
+
+	// The real age decrypts the copy to the exact backup.
+	age, _ := testenv.AgeBinary(t)
+	plain, err := exec.Command(age, "-d", "-i", key.file, sftpPath).Output()
+	if err != nil || !bytes.Equal(plain, want) {
+		t.Fatalf("age -d: %v; %d bytes, want the backup's %d", err, len(plain), len(want))
+	}
+
+	verifyEnv := c.env("shop")
+	delete(verifyEnv, "HEROKU_API_KEY")
+	for _, dest := range []string{"1", "2", "3"} {
+		code, out := c.run(withEnv(verifyEnv, "AGE_IDENTITY", key.text), "verify", "--destination", dest)
+		if code != ExitOK {
+			t.Errorf("verify --destination %s with the identity: exit %d", dest, code)
+		}
+		key.assertNoKey(t, out)
+	}
+	other := newAgeKey(t)
+	if code, out := c.run(withEnv(verifyEnv, "AGE_IDENTITY", other.text), "verify", "--destination", "3"); code != ExitFailed ||
+		!strings.Contains(out, "identity") {
+		t.Errorf("verify with another identity: exit %d", code)
+	}
+	// A flipped ciphertext byte on the SFTP server fails the verification there.
+	flipped := bytes.Clone(stored)
+	flipped[len(flipped)/2] ^= 0x01
+	if err := os.WriteFile(sftpPath, flipped, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.run(withEnv(verifyEnv, "AGE_IDENTITY", key.text), "verify", "--destination", "3"); code != ExitFailed {
+		t.Errorf("verify of a flipped ciphertext: exit %d, want %d", code, ExitFailed)
+	}
+}

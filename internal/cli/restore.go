@@ -35,6 +35,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 	confirm := fs.String("confirm", "", "the app's name again (Heroku), or the database's name with --clean: its current data is replaced")
 	clean := fs.Bool("clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
 	identity := fs.String("identity", "", "age identity file that decrypts an encrypted archive (.dump.age); default: the text of AGE_IDENTITY")
+	dest := fs.String("destination", "", "read the archive from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -43,7 +44,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if isPostgresURL(*to) {
-		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, *identity, stderr)
+		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, *identity, *dest, stderr)
 	}
 	if *clean {
 		fmt.Fprintln(stderr, "pgoffsite restore: --clean is for --to postgres://...; a Heroku restore always replaces the database's data")
@@ -62,9 +63,9 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if archive.IsEncrypted(*from) {
-		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, stderr)
+		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, *dest, stderr)
 	}
-	cfg, err := config.LoadExcept("BACKUP_TARGETS")
+	cfg, err := loadForReading(*dest, "BACKUP_TARGETS")
 	if err == nil && cfg.Archive.Scheme != "s3" {
 		err = fmt.Errorf("  ARCHIVE_URL: is not s3:// — Heroku restores from a URL it can download, which a local directory is not")
 	}
@@ -123,7 +124,7 @@ func isPostgresURL(s string) bool {
 // the restore commits only if they match, and then the database's row counts are compared with
 // the archive's, which match the manifest's. A database that is not empty is refused unless
 // --clean (with --confirm DATABASE) says to drop and replace the archive's objects there.
-func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean bool, identity string, stderr io.Writer) int {
+func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean bool, identity, dest string, stderr io.Writer) int {
 	red := scrub.New(to)
 	u, err := url.Parse(to)
 	var dbname string
@@ -150,7 +151,7 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
 	}
 	ids, idSecrets, idErr := loadIdentities(identity)
-	cfg, err := config.LoadExcept("BACKUP_TARGETS", "HEROKU_API_KEY")
+	cfg, err := loadForReading(dest, "BACKUP_TARGETS", "HEROKU_API_KEY")
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
@@ -218,9 +219,9 @@ func restoreErr(res verify.Result, cfg config.Config, from, again string) error 
 // URL (its attachment's config var, read through the Platform API and never logged), in clean
 // mode: the archive's objects are dropped and recreated, in one transaction that commits only
 // once both hashes and the structure match the manifest.
-func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity string, stderr io.Writer) int {
+func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity, dest string, stderr io.Writer) int {
 	ids, idSecrets, idErr := loadIdentities(identity)
-	cfg, err := config.LoadExcept("BACKUP_TARGETS")
+	cfg, err := loadForReading(dest, "BACKUP_TARGETS")
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}

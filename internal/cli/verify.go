@@ -27,11 +27,12 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	key := fs.String("key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
 	restoreTo := fs.String("restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
 	identity := fs.String("identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
+	dest := fs.String("destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
 	ids, idSecrets, idErr := loadIdentities(*identity)
-	cfg, err := config.LoadExcept("HEROKU_API_KEY")
+	cfg, err := loadForReading(*dest, "HEROKU_API_KEY")
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
@@ -141,8 +142,11 @@ func summarizeVerify(log zerolog.Logger, results []archive.Result, interrupted b
 }
 
 func openSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
-	if cfg.Archive.Scheme == "file" {
+	switch cfg.Archive.Scheme {
+	case "file":
 		return filestore.New(cfg.Archive.Dir)
+	case "sftp":
+		return openSFTP(ctx, cfg, cfg.Archive)
 	}
 	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
 	if err != nil {
