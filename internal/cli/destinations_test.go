@@ -423,3 +423,23 @@ func TestBackupEncryptedToThreeDestinations(t *testing.T) {
 		t.Errorf("verify of a flipped ciphertext: exit %d, want %d", code, ExitFailed)
 	}
 }
+
+// When no destination can be opened the run takes no backup: a capture would cost the database
+// for nothing.
+func TestBackupNoDestinationOpens(t *testing.T) {
+	c := newCopies(t)
+	c.sim.AddApp("shop")
+	c.database("shop", "DATABASE", 100)
+	env := c.env("shop")
+	env["ARCHIVE_URL"] = fmt.Sprintf("sftp://%s@%s:%d%s", c.sshd.User, c.sshd.Host, c.sshd.Port, c.sftpDir)
+	c.sshd.Stop()
+	code, out := c.run(env, "backup")
+	if code != ExitFailed || !strings.Contains(out, "no destination could be opened") {
+		t.Fatalf("exit %d, want %d saying no destination could be opened", code, ExitFailed)
+	}
+	for _, r := range c.sim.Requests() {
+		if r.API == "data" && r.Method == "POST" {
+			t.Errorf("a backup was asked for: %s %s", r.Method, r.Path)
+		}
+	}
+}
