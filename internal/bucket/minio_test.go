@@ -471,6 +471,82 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 	})
 
+	t.Run("retention", func(t *testing.T) {
+		b := aws.String(bucket)
+		putTagged := func(key, tagging string) error {
+			_, err := up.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: strings.NewReader("dump bytes"), Tagging: aws.String(tagging)})
+			return err
+		}
+		tags := func(key string) string {
+			out, err := root.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("GetObjectTagging %s: %v", key, err)
+			}
+			var kv []string
+			for _, tg := range out.TagSet {
+				kv = append(kv, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))
+			}
+			return strings.Join(kv, "&")
+		}
+		for _, class := range []string{"daily", "weekly", "monthly", "yearly"} {
+			key := "pg/tagged-" + class + ".dump"
+			if err := putTagged(key, "retention="+class); err != nil {
+				t.Errorf("PutObject tagged retention=%s: %v", class, err)
+			} else if got := tags(key); got != "retention="+class {
+				t.Errorf("%s tagged %q", key, got)
+			}
+		}
+		// Tagged at CreateMultipartUpload, as s3store does for a big archive.
+		key := aws.String("pg/tagged-big.dump")
+		mpu, err := up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key, Tagging: aws.String("retention=yearly")})
+		if err != nil {
+			t.Fatalf("CreateMultipartUpload tagged: %v", err)
+		}
+		part, err := up.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: mpu.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: key, UploadId: mpu.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tags(*key); got != "retention=yearly" {
+			t.Errorf("multipart upload tagged %q", got)
+		}
+		// Amazon S3 authorizes the tag as s3:PutObjectTagging, whose conditions allow only the
+		// retention key and its four values (TestUploaderPolicy); MinIO authorizes tags on a new
+		// object as s3:PutObject alone, so those conditions cannot be shown here.
+		// The markers: written, and looked up by listing exactly one key under the marker prefix.
+		marker := MarkerPrefix("pg") + "shop/DATABASE/monthly/2026-11"
+		if err := put(up, marker); err != nil {
+			t.Errorf("PutObject of a marker: %v", err)
+		}
+		for k, want := range map[string]int{marker: 1, MarkerPrefix("pg") + "shop/DATABASE/monthly/2026-12": 0} {
+			out, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(k), MaxKeys: aws.Int32(1)})
+			if err != nil || len(out.Contents) != want {
+				t.Errorf("list marker %s: %v, %d keys, want %d", k, err, len(out.Contents), want)
+			}
+		}
+		// Archives stay out of reach: no list beside the markers, no read, no delete.
+		for _, prefix := range []string{"pg/", "pg/shop", "pg/_pgoffsite-retention", ""} {
+			if _, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(prefix)}); apiCode(err) != "AccessDenied" {
+				t.Errorf("ListObjectsV2 prefix %q as uploader: %v, want AccessDenied", prefix, err)
+			}
+		}
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("GetObject of a tagged archive: %v, want AccessDenied", err)
+		}
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+			t.Errorf("GetObject of a marker: %v, want AccessDenied (a lookup lists, it never reads)", err)
+		}
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("DeleteObject of a tagged archive: %v, want AccessDenied", err)
+		}
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+			t.Errorf("DeleteObject of a marker: %v, want AccessDenied", err)
+		}
+	})
+
 	t.Run("reader", func(t *testing.T) {
 		doc, err := ReaderPolicy(bucket, "pg")
 		if err != nil {
