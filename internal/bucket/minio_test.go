@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/madmin-go/v3"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func addTiers(t *testing.T, m *testenv.MinIO, target *extraMinIO) {
 		t.Fatalf("create tier bucket: %v", err)
 	}
 	adm := adminClient(t, m.Endpoint, m.AccessKey, m.SecretKey, nil)
-	for _, name := range []string{ClassGlacier, ClassDeepArchive} {
+	for _, name := range []string{ClassGlacier, ClassDeepArchive, ClassStandardIA} {
 		cfg, err := madmin.NewTierMinIO(name, target.Endpoint, target.AccessKey, target.SecretKey, tierBucket, madmin.MinIOPrefix(name+"/"))
 		if err != nil {
 			t.Fatal(err)
@@ -585,4 +586,79 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 			t.Errorf("PutObject without TLS: %v, want AccessDenied", err)
 		}
 	})
+}
+
+// With RETENTION, setup-bucket writes one rule per class (prefix and tag), keeps the cleanup of
+// replaced versions and unfinished uploads, and a second run changes nothing. The rules read
+// back from MinIO are RETENTION's.
+func TestSetupRetentionOnMinIO(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	addTiers(t, m, startExtraMinIO(t, false))
+	ctx := context.Background()
+	client := m.Client(t)
+	name := m.CreateBucket(t, "gfs")
+	pol, err := retention.Parse("daily=35d weekly=13w monthly=25m yearly=7y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Bucket: name, Prefix: "pg", Region: m.Region, Retention: pol}
+	first, _ := apply(t, NewSetup(client, o))
+	var lc string
+	for _, a := range first.Actions {
+		if a.Kind == KindLifecycle {
+			lc = a.Detail
+		}
+	}
+	for _, want := range []string{"daily: expire after 35 days, stay in STANDARD", "weekly: expire after 91 days, move to STANDARD_IA after 30 days",
+		"monthly: expire after 775 days, move to GLACIER after 30 days", "yearly: expire after 2562 days, move to DEEP_ARCHIVE after 30 days",
+		"no early-deletion fee", "untagged archives"} {
+		if !strings.Contains(lc, want) {
+			t.Errorf("lifecycle action %q lacks %q", lc, want)
+		}
+	}
+	if again := mustPlan(t, NewSetup(client, o)); len(again.Actions) != 0 || !strings.Contains(again.String(), "no changes") {
+		t.Errorf("second run: %s", again)
+	}
+	rb := readBucket(t, client, name)
+	got := map[string]ruleShape{}
+	for _, r := range rb.Lifecycle {
+		got[aws.ToString(r.ID)] = shapeOf(r, true)
+	}
+	want := map[string]ruleShape{
+		RuleArchive:                   {Status: "Enabled", Prefix: "pg/", NoncurrentDays: 30},
+		RetentionRulePrefix + "daily": {Status: "Enabled", Prefix: "pg/", Tags: "retention=daily", ExpireDays: 35},
+		RetentionRulePrefix + "weekly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=weekly", ExpireDays: 91,
+			Transitions: "30:STANDARD_IA"},
+		RetentionRulePrefix + "monthly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=monthly", ExpireDays: 775,
+			Transitions: "30:GLACIER"},
+		RetentionRulePrefix + "yearly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=yearly", ExpireDays: 2562,
+			Transitions: "30:DEEP_ARCHIVE"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("rules read back: %+v", got)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("rule %s reads back %+v, want %+v", id, got[id], w)
+		}
+	}
+
+	// RETENTION changed: only what differs is rewritten, a class no longer listed is dropped.
+	shorter, _ := retention.Parse("daily=14d monthly=13m")
+	o.Retention = shorter
+	p, _ := apply(t, NewSetup(client, o))
+	if len(p.Actions) != 1 || !strings.Contains(p.Actions[0].Detail, RetentionRulePrefix+"weekly") {
+		t.Errorf("after RETENTION changed: %s", p)
+	}
+	rb = readBucket(t, client, name)
+	if ruleByID(rb.Lifecycle, RetentionRulePrefix+"weekly") != nil || ruleByID(rb.Lifecycle, RetentionRulePrefix+"yearly") != nil {
+		t.Errorf("classes no longer listed kept their rules: %v", ruleIDs(rb.Lifecycle))
+	}
+	if r := ruleByID(rb.Lifecycle, RetentionRulePrefix+"monthly"); r == nil || shapeOf(*r, true).ExpireDays != 403 {
+		t.Errorf("monthly rule after the change: %+v", r)
+	}
+	if again := mustPlan(t, NewSetup(client, o)); len(again.Actions) != 0 {
+		t.Errorf("second run after the change: %s", again)
+	}
+	_ = ctx
 }

@@ -574,6 +574,9 @@ func (s *Setup) optionWarnings() []string {
 	if o.DeepArchiveDays > 0 {
 		stages = []stage{{o.TransitionClass, o.TransitionDays, o.DeepArchiveDays}, {ClassDeepArchive, o.DeepArchiveDays, o.ExpireDays}}
 	}
+	if o.Retention.Set() {
+		stages = nil // the classes' own rules replace these; RetentionPlan keeps them past the minimums
+	}
 	for _, st := range stages {
 		if st.end == 0 {
 			continue
