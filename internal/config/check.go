@@ -534,3 +534,11 @@ func (ck *checker) retention(e env, c *Config) {
 	}
 	c.RetentionZone = zone
 }
+
+// ParseSize reads a byte size written as the ARCHIVE_* sizes are (8MiB, 5GiB, 64MB, 1048576);
+// ok is false for anything else.
+func ParseSize(raw string) (n int64, ok bool) {
+	ck := &checker{}
+	n = ck.size("", strings.TrimSpace(raw))
+	return n, len(ck.ps) == 0
+}
