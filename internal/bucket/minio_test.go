@@ -565,6 +565,16 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); apiCode(err) != "AccessDenied" {
 			t.Errorf("ListObjectsV2 of the whole bucket as reader: %v, want AccessDenied", err)
 		}
+		// The reader sees the lifecycle rules, so check can compare them with RETENTION; the
+		// uploader cannot, and check says so.
+		pol, _ := retention.Parse("daily=35d monthly=25m")
+		o := Options{Bucket: bucket, Prefix: "pg", Retention: pol}
+		if drift, err := RetentionDrift(ctx, rd, o); err != nil || len(drift) != 3 {
+			t.Errorf("RetentionDrift as reader of a bucket without rules: %v %v, want the 3 rules missing", drift, err)
+		}
+		if _, err := RetentionDrift(ctx, up, o); !errors.Is(err, ErrRulesUnreadable) {
+			t.Errorf("RetentionDrift as uploader: %v, want ErrRulesUnreadable", err)
+		}
 		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
 			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
 		}

@@ -301,7 +301,8 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 }
 
 // ReaderPolicy is the IAM policy for credentials that check archives: read
-// and list what is under prefix, over TLS. No writes or deletes.
+// and list what is under prefix, and read the lifecycle rules, over TLS. No
+// writes or deletes.
 func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 	if err := validBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("bucket: reader policy: %w", err)
@@ -331,6 +332,14 @@ func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 			"Condition": tlsOnly(),
 		},
 		list,
+		{
+			// `pgoffsite check` compares the bucket's lifecycle rules with RETENTION.
+			"Sid":       "PgoffsiteReadLifecycle",
+			"Effect":    "Allow",
+			"Action":    []string{"s3:GetLifecycleConfiguration"},
+			"Resource":  bucketARN(bucket),
+			"Condition": tlsOnly(),
+		},
 	})
 }
 

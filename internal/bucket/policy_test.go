@@ -174,6 +174,7 @@ func TestReaderPolicy(t *testing.T) {
 	}
 	grants, conds := policyGrants(t, doc)
 	want := []string{
+		"Allow s3:GetLifecycleConfiguration arn:aws:s3:::bkt",
 		"Allow s3:GetObject arn:aws:s3:::bkt/pg/*",
 		"Allow s3:GetObjectAttributes arn:aws:s3:::bkt/pg/*",
 		"Allow s3:ListBucket arn:aws:s3:::bkt",

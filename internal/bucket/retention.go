@@ -1,11 +1,15 @@
 package bucket
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
@@ -194,4 +198,37 @@ func sizeIEC(n int64) string {
 		return fmt.Sprintf("%.3gMiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// ErrRulesUnreadable reports that the keys may not read the bucket's lifecycle rules (the
+// uploader's write-only keys never can).
+var ErrRulesUnreadable = errors.New("the lifecycle rules cannot be read with these keys")
+
+// RetentionDrift compares the bucket's lifecycle rules with those setup-bucket writes for
+// RETENTION (o.Prefix, o.Retention, o.TransitionDays < 0 for no tiers): it returns the IDs of the rules that are
+// missing, differ or are no longer wanted, none when the bucket matches. It changes nothing.
+func RetentionDrift(ctx context.Context, client lifecycleAPI, o Options) ([]string, error) {
+	o = o.withDefaults()
+	lc, err := client.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String(o.Bucket)})
+	var current []types.LifecycleRule
+	switch {
+	case err == nil:
+		current = lc.Rules
+	case apiCode(err) == "NoSuchLifecycleConfiguration":
+	case apiCode(err) == "AccessDenied" || httpStatus(err) == http.StatusForbidden:
+		return nil, ErrRulesUnreadable
+	default:
+		return nil, fmt.Errorf("bucket: %s: read lifecycle configuration: %w", o.Bucket, err)
+	}
+	// The prefix-wide rule counts too: one still expiring everything after BUCKET_EXPIRE_DAYS
+	// would cut every longer class short. Rules of others are not compared.
+	var owned []types.LifecycleRule
+	for _, r := range current {
+		if ownedRule(aws.ToString(r.ID)) {
+			owned = append(owned, r)
+		}
+	}
+	// Compared as if AbortIncompleteMultipartUpload were absent: MinIO drops it.
+	_, changed := mergeRules(owned, ownRules(o), true)
+	return changed, nil
 }

@@ -159,3 +159,33 @@ func TestSetupBucketCommand(t *testing.T) {
 		t.Errorf("--archive-size lots: exit %d\n%s", code, out)
 	}
 }
+
+// check with RETENTION shows the plan and compares the bucket's lifecycle rules with it: a
+// bucket set up before RETENTION fails the check, one set up with it passes.
+func TestCheckComparesLifecycleWithRetention(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 10)
+	env := w.env("shop")
+	env["BUCKET_TRANSITION_DAYS"] = "-1" // this MinIO has no tiers
+	if code, out := w.run(env, "setup-bucket"); code != ExitOK {
+		t.Fatalf("setup-bucket: exit %d\n%s", code, out)
+	}
+	env["RETENTION"] = "daily=35d weekly=13w monthly=25m yearly=7y"
+	env["RETENTION_TIMEZONE"] = "Europe/Berlin"
+	code, out := w.run(env, "check")
+	for _, want := range []string{`ok    retention: RETENTION="daily=35d weekly=13w monthly=25m yearly=7y", periods counted in Europe/Berlin`,
+		"yearly: expire after 2562 days, stay in STANDARD (transitions are off", "the retention markers can be looked up",
+		"FAIL  archive s3://" + w.bucket + "/pgbackups: the bucket's lifecycle rules do not match RETENTION (pgoffsite-archive, pgoffsite-retention-daily"} {
+		if code != ExitFailed || !strings.Contains(out, want) {
+			t.Errorf("check of a bucket set up before RETENTION: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out := w.run(env, "setup-bucket"); code != ExitOK {
+		t.Fatalf("setup-bucket with RETENTION: exit %d\n%s", code, out)
+	}
+	code, out = w.run(env, "check")
+	if !strings.Contains(out, "ok    archive s3://"+w.bucket+"/pgbackups: the lifecycle rules match RETENTION") || strings.Contains(out, "do not match") {
+		t.Errorf("check after setup-bucket with RETENTION: exit %d:\n%s", code, out)
+	}
+}
