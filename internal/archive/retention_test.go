@@ -20,6 +20,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -252,5 +254,97 @@ func TestRetentionYear(t *testing.T) {
 		if got[c] != want[c] || got[c] != fixed[c] {
 			t.Errorf("%s archives kept: %d, want %d (calendar) and %d", c, got[c], want[c], fixed[c])
 		}
+	}
+}
+
+// memMarkers answers marker lookups from a memstore, or fails every lookup with err.
+type memMarkers struct {
+	st  *memstore.Store
+	err error
+}
+
+func (m memMarkers) MarkerExists(_ context.Context, key string) (bool, error) {
+	if m.err != nil {
+		return false, m.err
+	}
+	return m.st.Get(key) != nil, nil
+}
+
+// The class comes from the first destination that answers; when the first cannot, the next
+// decides, and every copy gets the same class. When none can, the archive is kept as the longest
+// class listed, with a warning naming the fix: a period is never lost.
+func TestRetentionDecisionAcrossDestinations(t *testing.T) {
+	policy, _ := retention.Parse("daily=7d monthly=12m")
+	at := time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
+	down, up := &memstore.Store{}, &memstore.Store{}
+	run := func(dests []Destination) (Result, string) {
+		var logs bytes.Buffer
+		j := &Job{Source: &datedSource{body: realDump(t), at: []time.Time{at}}, Destinations: dests, Version: "test",
+			Log: zerolog.New(&logs), Check: CheckHeader, Retention: policy}
+		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE"})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		return res, logs.String()
+	}
+	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-03"
+	if err := up.Put(context.Background(), store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	res, logs := run([]Destination{
+		{Name: "first", Store: down, Markers: memMarkers{err: errors.New("AccessDenied")}},
+		{Name: "second", Store: up, Markers: memMarkers{st: up}},
+	})
+	if res.Retention != "daily" || !strings.Contains(logs, "cannot read the retention markers there") {
+		t.Errorf("second destination's markers: %s\n%s", res.Retention, logs)
+	}
+	for _, st := range []*memstore.Store{down, up} {
+		var m Manifest
+		if err := json.Unmarshal(st.Get(ManifestKey(res.Key)), &m); err != nil || m.Retention != "daily" {
+			t.Errorf("manifest: %v %q", err, m.Retention)
+		}
+	}
+
+	none := &memstore.Store{}
+	res, logs = run([]Destination{{Name: "only", Store: none, Markers: memMarkers{err: errors.New("AccessDenied")}}})
+	if res.Retention != "monthly" || !strings.Contains(logs, "kept as the longest class") || !strings.Contains(logs, "pgoffsite policy") {
+		t.Errorf("no destination answers: %s\n%s", res.Retention, logs)
+	}
+	// A destination without markers at all records the class decided elsewhere, and holds none.
+	plain := &memstore.Store{}
+	res, _ = run([]Destination{{Name: "markers", Store: &memstore.Store{}, Markers: memMarkers{st: &memstore.Store{}}}, {Name: "plain", Store: plain}})
+	if res.Retention != "monthly" || plain.Get(marker) != nil || plain.Len() != 2 {
+		t.Errorf("destination without markers: %s, %d objects", res.Retention, plain.Len())
+	}
+}
+
+// noMarkerWrites refuses to store markers, as a full disk or a revoked permission would.
+type noMarkerWrites struct{ *memstore.Store }
+
+func (s noMarkerWrites) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+	if strings.HasPrefix(obj.Key, retention.MarkerPrefix) {
+		return errors.New("permission denied")
+	}
+	return s.Store.Put(ctx, obj, r)
+}
+
+// A marker that cannot be written does not fail the archive, which is stored: the run warns, and
+// the next archive of the period gets the class too.
+func TestRetentionMarkerWriteFails(t *testing.T) {
+	policy, _ := retention.Parse("daily=7d monthly=12m")
+	st := noMarkerWrites{&memstore.Store{}}
+	day := time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	j := &Job{Source: &datedSource{body: realDump(t), at: []time.Time{day, day.AddDate(0, 0, 1)}},
+		Destinations: []Destination{{Name: "mem", Store: st, Markers: memMarkers{st: st.Store}}},
+		Version:      "test", Log: zerolog.New(&logs), Check: CheckHeader, Retention: policy}
+	for i := range 2 {
+		res := j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE"})
+		if res.Err != nil || res.Retention != "monthly" {
+			t.Errorf("archive %d: %v, class %s; want stored, monthly", i, res.Err, res.Retention)
+		}
+	}
+	if !strings.Contains(logs.String(), "cannot write the retention marker") {
+		t.Errorf("no warning:\n%s", logs.String())
 	}
 }
