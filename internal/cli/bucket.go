@@ -64,8 +64,12 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if ep := effectiveEndpoint(cfg, a); !onAWS(ep) && o.TransitionDays >= 0 {
 		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
-		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s, an Amazon S3 storage class most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
-			a, endpointHost(ep), o.TransitionClass)
+		classes := o.TransitionClass + ", an Amazon S3 storage class"
+		if o.Retention.Set() {
+			classes = "STANDARD_IA, GLACIER and DEEP_ARCHIVE (by retention class), Amazon S3 storage classes"
+		}
+		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
+			a, endpointHost(ep), classes)
 	}
 	if o.Retention.Set() {
 		printRetentionPlan(stdout, o, sizeBytes)
