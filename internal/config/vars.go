@@ -40,7 +40,7 @@ func Describe() []VarDoc {
 		{Name: "AWS_DEFAULT_REGION", Advanced: true,
 			Description: "Read when AWS_REGION is not set."},
 		{Name: "AWS_ACCESS_KEY_ID", Required: true,
-			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix."},
+			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix, and for RETENTION the retention tag and the listing of its markers (`pgoffsite policy` prints exactly that)."},
 		{Name: "AWS_SECRET_ACCESS_KEY", Required: true,
 			Description: "Secret key of the uploader."},
 		{Name: "AWS_ENDPOINT_URL_S3",

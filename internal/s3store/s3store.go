@@ -49,7 +49,7 @@ const (
 	// write to the key is in progress; S3 documents retrying it.
 	completeAttempts = 5
 	// A marker lookup is one small request: a store that takes longer is not answering.
-	markerTimeout = 30 * time.Second
+	markerTimeout = 15 * time.Second
 )
 
 // Options configure a Store.
@@ -332,7 +332,7 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 	full := s.key(key)
 	ctx, cancel := context.WithTimeout(ctx, markerTimeout)
 	defer cancel()
-	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.o.Bucket, Prefix: aws.String(full), MaxKeys: aws.Int32(1)})
+	out, err := s.client.ListObjectsV2(stall.WithLabel(ctx, "look for "+s.Location(key)), &s3.ListObjectsV2Input{Bucket: &s.o.Bucket, Prefix: aws.String(full), MaxKeys: aws.Int32(1)})
 	if err != nil {
 		return false, fmt.Errorf("s3: look for %s: %w", s.Location(key), err)
 	}
