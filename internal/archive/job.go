@@ -542,7 +542,7 @@ func (j *Job) decideRetention(ctx context.Context, log zerolog.Logger, meta Meta
 		failed = append(failed, d.Name)
 		log.Warn().Str("destination", d.Name).Err(err).Msg("cannot read the retention markers there")
 	}
-	dec := j.Retention.Longest()
+	dec := j.Retention.Longest(meta.App, db, at, zone)
 	log.Warn().Strs("destinations", failed).Str("retention", string(dec.Class)).
 		Str("hint", "give the uploader the policy `pgoffsite policy` prints: it may list "+retention.MarkerPrefix+" under the prefix").
 		Msg("no destination could tell whether this period already has an archive: it is kept as the longest class so that no period is lost")

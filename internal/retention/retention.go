@@ -254,11 +254,17 @@ func (p Policy) Decide(ctx context.Context, m Markers, app, database string, t t
 	return d, nil
 }
 
-// Longest is the class given when no destination can tell which periods have an archive: the
-// longest listed, so that no period is lost (at the cost of keeping this archive longer).
-func (p Policy) Longest() Decision {
+// Longest is the decision when no destination can tell which periods have an archive: the
+// longest class listed, so that no period is lost (at the cost of keeping this archive longer),
+// with the markers of every period the backup falls in, so that once they can be written the
+// next archives of those periods are not kept as long too.
+func (p Policy) Longest(app, database string, t time.Time, loc *time.Location) Decision {
 	l := p.Listed()
-	return Decision{Class: l[len(l)-1]}
+	d := Decision{Class: l[len(l)-1]}
+	for i := len(l) - 1; i >= 0 && l[i] != Daily; i-- {
+		d.Markers = append(d.Markers, MarkerKey(app, database, l[i], t, loc))
+	}
+	return d
 }
 
 // LoadZone reads RETENTION_TIMEZONE: an IANA name; empty is UTC.

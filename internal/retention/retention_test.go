@@ -132,8 +132,9 @@ func TestDecideFirstOfEachPeriod(t *testing.T) {
 	if _, err := p.Decide(context.Background(), brokenMarkers{}, "shop", "DATABASE", day(12, 5), akl); err == nil {
 		t.Error("a marker read that failed was taken as an answer")
 	}
-	if p.Longest().Class != Yearly {
-		t.Error("Longest")
+	if d := p.Longest("shop", "DATABASE", day(12, 5), akl); d.Class != Yearly || len(d.Markers) != 3 ||
+		d.Markers[0] != "_pgoffsite-retention/shop/DATABASE/yearly/2026" || d.Markers[2] != "_pgoffsite-retention/shop/DATABASE/weekly/2026-W49" {
+		t.Errorf("Longest: %+v", d)
 	}
 }
 
