@@ -348,3 +348,39 @@ func TestRetentionMarkerWriteFails(t *testing.T) {
 		t.Errorf("no warning:\n%s", logs.String())
 	}
 }
+
+// Two runs at once in the same period (two backups of one database): both archives are stored,
+// the period gets its class at least once, and the one marker is written once, never replaced.
+func TestRetentionTwoRunsAtOnce(t *testing.T) {
+	policy, _ := retention.Parse("daily=7d monthly=12m")
+	st := &memstore.Store{}
+	day := time.Date(2026, 4, 1, 2, 0, 0, 0, time.UTC)
+	src := &datedSource{body: realDump(t), at: []time.Time{day, day.Add(time.Minute)}}
+	j := &Job{Source: src, Destinations: []Destination{{Name: "mem", Store: st, Markers: memMarkers{st: st}}},
+		Version: "test", Log: zerolog.New(io.Discard), Check: CheckHeader, Retention: policy}
+	results := make([]Result, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = j.Archive(context.Background(), Target{App: "shop", Database: "DATABASE"})
+		}()
+	}
+	wg.Wait()
+	monthly := 0
+	for _, r := range results {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if r.Retention == "monthly" {
+			monthly++
+		}
+	}
+	if monthly == 0 {
+		t.Error("two runs at once: the month got no monthly archive")
+	}
+	if st.Get("_pgoffsite-retention/shop/DATABASE/monthly/2026-04") == nil {
+		t.Error("no marker")
+	}
+}
