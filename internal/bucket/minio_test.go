@@ -670,5 +670,10 @@ func TestSetupRetentionOnMinIO(t *testing.T) {
 	if again := mustPlan(t, NewSetup(client, o)); len(again.Actions) != 0 {
 		t.Errorf("second run after the change: %s", again)
 	}
+	// RETENTION dropped: setup says what that does to the tagged archives before doing it.
+	o.Retention = retention.Policy{}
+	if p := mustPlan(t, NewSetup(client, o)); !strings.Contains(p.String(), "warning: RETENTION is not set, yet the bucket has its per-class rules") {
+		t.Errorf("RETENTION dropped: %s", p)
+	}
 	_ = ctx
 }
