@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -115,4 +117,87 @@ func TestRetentionYearThroughTheSimulator(t *testing.T) {
 			t.Errorf("%s archives left after expiry: %d, want %d", c, got[c], want[c])
 		}
 	}
+}
+
+// The issue's days, through the simulator and whole backup runs, in Pacific/Auckland: Sunday
+// 2026-11-01 (still 31 October in UTC) is November's monthly, Monday 11-02 the weekly of ISO week
+// 45, 11-03 a daily, Monday 11-09 a weekly; the run of Tuesday 12-01 fails (Heroku refuses the
+// key), none runs on 12-02, and the backup of 12-03 is December's monthly, 12-04 a daily.
+func TestRetentionIssueDaysThroughTheSimulator(t *testing.T) {
+	w := newWorld(t)
+	clk := &clock{}
+	w.sim = herokusim.New(herokusim.Options{Token: apiKey, PgDump: w.pg.Bin("pg_dump"), Now: clk.now})
+	w.platform, w.data = herokusim.Serve(t, w.sim)
+	w.sim.AddApp("shop")
+	addon, _ := w.database("shop", "DATABASE", 10)
+	dump, err := filepath.Abs("../archive/testdata/shop.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := w.env("shop")
+	env["BACKUP_MODE"], env["BACKUP_MAX_AGE"] = "latest", "9000h"
+	env["RETENTION"], env["RETENTION_TIMEZONE"] = "daily=35d weekly=13w monthly=25m yearly=7y", "Pacific/Auckland"
+	akl, _ := time.LoadLocation("Pacific/Auckland")
+	for _, c := range []struct {
+		month   time.Month
+		day     int
+		want    string
+		failing bool
+	}{
+		{10, 20, "yearly", false}, // this database's first archive of 2026
+		{11, 1, "monthly", false},
+		{11, 2, "weekly", false},
+		{11, 3, "daily", false},
+		{11, 9, "weekly", false},
+		{12, 1, "", true},
+		{12, 3, "monthly", false},
+		{12, 4, "daily", false},
+	} {
+		at := time.Date(2026, c.month, c.day, 0, 40, 0, 0, akl) // just after midnight: the UTC date is the day before
+		clk.set(at)
+		w.sim.AddBackup("shop", addon, dump)
+		runEnv := env
+		if c.failing {
+			runEnv = maps.Clone(env)
+			runEnv["HEROKU_API_KEY"] = "hrku-e2e-00000000-0000-0000-0000-000000000000"
+		}
+		code, out := w.run(runEnv, "backup")
+		if c.failing {
+			if code != ExitFailed {
+				t.Fatalf("%s: the failing run exited %d", at.Format("2006-01-02"), code)
+			}
+			continue
+		}
+		if code != ExitOK {
+			t.Fatalf("%s: exit %d", at.Format("2006-01-02"), code)
+		}
+		if !strings.Contains(out, "retention="+c.want) {
+			t.Errorf("%s (UTC %s): the run does not log retention=%s:\n%s", at.Format("Mon 2006-01-02"), at.UTC().Format("2006-01-02"), c.want, out)
+		}
+		m := newestManifest(t, w)
+		tags, err := w.s3().GetObjectTagging(context.Background(), &s3.GetObjectTaggingInput{Bucket: aws.String(w.bucket), Key: aws.String("pgbackups/" + m.Key)})
+		if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != c.want || m.Retention != c.want {
+			t.Errorf("%s: tags %+v (%v), manifest %q; want %s", at.Format("Mon 2006-01-02"), tags, err, m.Retention, c.want)
+		}
+	}
+}
+
+// newestManifest reads the manifest of shop's newest archive: keys sort by time.
+func newestManifest(t *testing.T, w *world) archive.Manifest {
+	t.Helper()
+	out, err := w.s3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(w.bucket), Prefix: aws.String("pgbackups/shop/DATABASE/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for _, o := range out.Contents {
+		if k := aws.ToString(o.Key); strings.HasSuffix(k, ".json") && k > last {
+			last = k
+		}
+	}
+	var m archive.Manifest
+	if err := json.Unmarshal(w.object(last), &m); err != nil {
+		t.Fatalf("manifest %s: %v", last, err)
+	}
+	return m
 }
