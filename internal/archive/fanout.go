@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -14,6 +15,9 @@ import (
 type Destination struct {
 	Name  string // as ARCHIVE_URL names it, e.g. s3://bucket/prefix; never a secret
 	Store store.Store
+	// Markers, when set, is how the destination tells which retention periods already have an
+	// archive (RETENTION): markers are looked up there and written there after each archive.
+	Markers retention.Markers
 }
 
 // Copy is what happened to one archive at one destination.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -48,6 +49,7 @@ type Result struct {
 	Key             string // the dump's key in the stores
 	Location        string // where people find it: the first copy that exists
 	AlreadyArchived bool   // an earlier run archived this very backup at every destination
+	Retention       string // the class with RETENTION: daily, weekly, monthly or yearly
 	// Copies is the outcome at each destination, in the job's order. Err is set when any failed.
 	Copies []Copy
 	// FramingOnly names (schema.name) the tables that ARCHIVE_CHECK=auto checked for framing
@@ -89,6 +91,10 @@ type Job struct {
 	Live io.Writer
 	// Check is how much of the archive is checked while it streams; empty means CheckAuto.
 	Check string
+	// Retention, when set (RETENTION), gives each archive a class, as its S3 tag and in its
+	// manifest, decided in RetentionZone (nil: UTC) from the destinations' markers.
+	Retention     retention.Policy
+	RetentionZone *time.Location
 
 	checkAllowance func(time.Duration) time.Duration // for tests; nil means pgdump.DefaultAllowance
 }
@@ -138,6 +144,9 @@ func (j *Job) Archive(ctx context.Context, t Target) Result {
 	}
 	ev := log.Info().Str("backup", res.Backup).Int64("bytes", res.Bytes).Str("sha256", res.SHA256).
 		Str("location", res.Location).Str("duration", res.Duration.Round(time.Millisecond).String())
+	if res.Retention != "" && !res.AlreadyArchived {
+		ev = ev.Str("retention", res.Retention)
+	}
 	if res.AlreadyArchived {
 		ev.Msg("target already archived by an earlier run")
 	} else {
@@ -209,10 +218,18 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 			return fmt.Errorf("archive: encrypt %s: %w", where, err)
 		}
 	}
+	obj := store.Object{Key: key, Size: storedSize, ContentType: "application/octet-stream"}
+	var dec retention.Decision
+	if j.Retention.Set() {
+		// Decided before the upload: the class is a tag set by the request that creates the object.
+		dec = j.decideRetention(ctx, log, meta)
+		res.Retention = string(dec.Class)
+		obj.Tags = map[string]string{retention.TagKey: res.Retention}
+	}
 	counter := &countingReader{r: io.TeeReader(stream, storedHash)}
 	stop := j.reportTransfer(log, counter, storedSize, res.Backup)
 	started := j.now()
-	errs := putAll(ctx, j.Destinations, store.Object{Key: key, Size: storedSize, ContentType: "application/octet-stream"}, counter)
+	errs := putAll(ctx, j.Destinations, obj, counter)
 	stop()
 	res.Copies = make([]Copy, len(j.Destinations))
 	existing := 0
@@ -276,6 +293,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 				Msg("the download outran decompression: this data was checked for framing, not decompressed")
 		}
 	}
+	m.Retention = res.Retention
 	if len(res.Copies) > 1 {
 		// With one destination the manifest stays as it always was.
 		for _, c := range res.Copies {
@@ -292,11 +310,13 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		if c.Err != nil {
 			continue
 		}
-		err := d.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json"}, bytesReader(blob))
+		// The manifest carries the dump's tag, so that it expires with the dump.
+		err := d.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json", Tags: obj.Tags}, bytesReader(blob))
 		if err != nil && !errors.Is(err, store.ErrExists) {
 			c.Err = fmt.Errorf("write manifest (the dump itself is at %s): %w", c.Location, err)
 		}
 	}
+	j.writeMarkers(ctx, log, dec, key, res.Copies)
 	res.setLocation()
 	return copiesErr(where, res.Copies)
 }
@@ -494,4 +514,62 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// decideRetention gives the archive its class from the first destination that can tell which
+// periods already have an archive; the other copies get the same class, so that every copy of
+// one backup is kept alike. When none can tell, the archive gets the longest class listed: a
+// period is never lost, at the cost of keeping this archive longer.
+func (j *Job) decideRetention(ctx context.Context, log zerolog.Logger, meta Meta) retention.Decision {
+	at := meta.FinishedAt
+	if at.IsZero() {
+		at = meta.At // a dump's start time: it finishes only after the upload
+	}
+	zone := j.RetentionZone
+	if zone == nil {
+		zone = time.UTC
+	}
+	db := KeyDatabase(meta.Database)
+	var failed []string
+	for _, d := range j.Destinations {
+		if d.Markers == nil {
+			continue
+		}
+		dec, err := j.Retention.Decide(ctx, d.Markers, meta.App, db, at, zone)
+		if err == nil {
+			return dec
+		}
+		failed = append(failed, d.Name)
+		log.Warn().Str("destination", d.Name).Err(err).Msg("cannot read the retention markers there")
+	}
+	dec := j.Retention.Longest(meta.App, db, at, zone)
+	log.Warn().Strs("destinations", failed).Str("retention", string(dec.Class)).
+		Str("hint", "give the uploader the policy `pgoffsite policy` prints: it may list "+retention.MarkerPrefix+" under the prefix").
+		Msg("no destination could tell whether this period already has an archive: it is kept as the longest class so that no period is lost")
+	return dec
+}
+
+// writeMarkers records, at every destination that holds markers and has the archive, that the
+// archive's periods have one. They are written only now, after the archive is stored: a run
+// that dies before leaves the period open for the next archive, never a period without one.
+// Markers are created, never overwritten; a marker that exists already (two runs at once) is
+// fine. A marker that cannot be written is a warning: the next archive of the period then gets
+// the class too.
+func (j *Job) writeMarkers(ctx context.Context, log zerolog.Logger, dec retention.Decision, key string, copies []Copy) {
+	if len(dec.Markers) == 0 {
+		return
+	}
+	body, _ := json.Marshal(map[string]string{"key": key, "retention": string(dec.Class)})
+	for i, d := range j.Destinations {
+		if d.Markers == nil || copies[i].Err != nil {
+			continue
+		}
+		for _, mk := range dec.Markers {
+			err := d.Store.Put(ctx, store.Object{Key: mk, Size: int64(len(body)), ContentType: "application/json"}, bytesReader(body))
+			if err != nil && !errors.Is(err, store.ErrExists) {
+				log.Warn().Str("destination", d.Name).Str("marker", mk).Err(err).
+					Msg("cannot write the retention marker: the next archive of this period is kept as long as this one")
+			}
+		}
+	}
 }

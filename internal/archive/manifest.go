@@ -45,6 +45,9 @@ type Manifest struct {
 	Encryption *Encryption `json:"encryption,omitempty"`
 	// Copies says, when ARCHIVE_URL names several destinations, how the same run went at each.
 	Copies []CopyStatus `json:"copies,omitempty"`
+	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
+	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
+	Retention string `json:"retention,omitempty"`
 }
 
 // Encryption says how an encrypted dump can be decrypted, and how to check the result.

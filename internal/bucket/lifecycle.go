@@ -24,8 +24,28 @@ const abortIncompleteDays = 1
 // ownRules are the lifecycle rules setup maintains. The second transition is
 // a rule of its own because some S3 stores (MinIO) allow one transition per
 // rule; Amazon S3 applies overlapping rules together.
+//
+// With RETENTION, each class has its own rule (prefix and tag), and the prefix-wide rule keeps
+// only the noncurrent-version and unfinished-upload cleanup: S3 applies the earliest expiry of
+// all the rules an object matches, so a prefix-wide expiry would cut every class short.
+// Archives made before RETENTION carry no tag, so no rule expires them any more: they are kept
+// until deleted by hand (setup-bucket says so).
 func ownRules(o Options) []types.LifecycleRule {
 	filter := &types.LifecycleRuleFilter{Prefix: aws.String(keyPrefix(o.Prefix))}
+	if o.Retention.Set() {
+		base := types.LifecycleRule{
+			ID:     aws.String(RuleArchive),
+			Status: types.ExpirationStatusEnabled,
+			Filter: filter,
+			NoncurrentVersionExpiration: &types.NoncurrentVersionExpiration{
+				NoncurrentDays: aws.Int32(int32(o.NoncurrentExpireDays)),
+			},
+			AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{
+				DaysAfterInitiation: aws.Int32(abortIncompleteDays),
+			},
+		}
+		return append([]types.LifecycleRule{base}, retentionRules(o)...)
+	}
 	archive := types.LifecycleRule{
 		ID:     aws.String(RuleArchive),
 		Status: types.ExpirationStatusEnabled,
@@ -65,6 +85,17 @@ func ownRules(o Options) []types.LifecycleRule {
 func describeRules(o Options) string {
 	var b strings.Builder
 	prefix := keyPrefix(o.Prefix)
+	if o.Retention.Set() {
+		fmt.Fprintf(&b, "on prefix %q, by the tag retention=CLASS (RETENTION=%q): ", prefix, o.Retention.String())
+		var parts []string
+		for _, cp := range RetentionPlan(o.Retention, o.TransitionDays < 0) {
+			parts = append(parts, cp.String())
+		}
+		b.WriteString(strings.Join(parts, "; "))
+		fmt.Fprintf(&b, "; untagged archives (made before RETENTION) no longer expire; remove replaced versions after %d days, abort unfinished uploads after %d day",
+			o.NoncurrentExpireDays, abortIncompleteDays)
+		return b.String()
+	}
 	if prefix == "" {
 		b.WriteString("on the whole bucket: ")
 	} else {
@@ -110,7 +141,7 @@ func mergeRules(current, want []types.LifecycleRule, ignoreAbort bool) (merged [
 				merged = append(merged, w)
 				changed = append(changed, id)
 			}
-		case id == RuleArchive || id == RuleDeepArchive:
+		case ownedRule(id):
 			changed = append(changed, id) // owned but no longer wanted: drop
 		default:
 			merged = append(merged, r)
@@ -130,7 +161,8 @@ func mergeRules(current, want []types.LifecycleRule, ignoreAbort bool) (merged [
 type ruleShape struct {
 	Status          types.ExpirationStatus
 	Prefix          string
-	OtherFilter     bool // tags, sizes: never in our rules
+	Tags            string // key=value,... sorted
+	OtherFilter     bool   // sizes: never in our rules
 	Transitions     string
 	ExpireDays      int32
 	ExpireDate      string
@@ -147,7 +179,22 @@ func shapeOf(r types.LifecycleRule, ignoreAbort bool) ruleShape {
 		if f.Prefix != nil {
 			s.Prefix = *f.Prefix
 		}
-		s.OtherFilter = f.And != nil || f.Tag != nil || f.ObjectSizeGreaterThan != nil || f.ObjectSizeLessThan != nil
+		var tags []string
+		if f.Tag != nil {
+			tags = append(tags, aws.ToString(f.Tag.Key)+"="+aws.ToString(f.Tag.Value))
+		}
+		if a := f.And; a != nil {
+			if a.Prefix != nil {
+				s.Prefix = *a.Prefix
+			}
+			for _, t := range a.Tags {
+				tags = append(tags, aws.ToString(t.Key)+"="+aws.ToString(t.Value))
+			}
+			s.OtherFilter = a.ObjectSizeGreaterThan != nil || a.ObjectSizeLessThan != nil
+		}
+		sort.Strings(tags)
+		s.Tags = strings.Join(tags, ",")
+		s.OtherFilter = s.OtherFilter || f.ObjectSizeGreaterThan != nil || f.ObjectSizeLessThan != nil
 	}
 	var ts []string
 	for _, t := range r.Transitions {

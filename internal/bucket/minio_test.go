@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/madmin-go/v3"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func addTiers(t *testing.T, m *testenv.MinIO, target *extraMinIO) {
 		t.Fatalf("create tier bucket: %v", err)
 	}
 	adm := adminClient(t, m.Endpoint, m.AccessKey, m.SecretKey, nil)
-	for _, name := range []string{ClassGlacier, ClassDeepArchive} {
+	for _, name := range []string{ClassGlacier, ClassDeepArchive, ClassStandardIA} {
 		cfg, err := madmin.NewTierMinIO(name, target.Endpoint, target.AccessKey, target.SecretKey, tierBucket, madmin.MinIOPrefix(name+"/"))
 		if err != nil {
 			t.Fatal(err)
@@ -471,6 +472,82 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 	})
 
+	t.Run("retention", func(t *testing.T) {
+		b := aws.String(bucket)
+		putTagged := func(key, tagging string) error {
+			_, err := up.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: strings.NewReader("dump bytes"), Tagging: aws.String(tagging)})
+			return err
+		}
+		tags := func(key string) string {
+			out, err := root.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("GetObjectTagging %s: %v", key, err)
+			}
+			var kv []string
+			for _, tg := range out.TagSet {
+				kv = append(kv, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))
+			}
+			return strings.Join(kv, "&")
+		}
+		for _, class := range []string{"daily", "weekly", "monthly", "yearly"} {
+			key := "pg/tagged-" + class + ".dump"
+			if err := putTagged(key, "retention="+class); err != nil {
+				t.Errorf("PutObject tagged retention=%s: %v", class, err)
+			} else if got := tags(key); got != "retention="+class {
+				t.Errorf("%s tagged %q", key, got)
+			}
+		}
+		// Tagged at CreateMultipartUpload, as s3store does for a big archive.
+		key := aws.String("pg/tagged-big.dump")
+		mpu, err := up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key, Tagging: aws.String("retention=yearly")})
+		if err != nil {
+			t.Fatalf("CreateMultipartUpload tagged: %v", err)
+		}
+		part, err := up.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: mpu.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: key, UploadId: mpu.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tags(*key); got != "retention=yearly" {
+			t.Errorf("multipart upload tagged %q", got)
+		}
+		// Amazon S3 authorizes the tag as s3:PutObjectTagging, whose conditions allow only the
+		// retention key and its four values (TestUploaderPolicy); MinIO authorizes tags on a new
+		// object as s3:PutObject alone, so those conditions cannot be shown here.
+		// The markers: written, and looked up by listing exactly one key under the marker prefix.
+		marker := MarkerPrefix("pg") + "shop/DATABASE/monthly/2026-11"
+		if err := put(up, marker); err != nil {
+			t.Errorf("PutObject of a marker: %v", err)
+		}
+		for k, want := range map[string]int{marker: 1, MarkerPrefix("pg") + "shop/DATABASE/monthly/2026-12": 0} {
+			out, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(k), MaxKeys: aws.Int32(1)})
+			if err != nil || len(out.Contents) != want {
+				t.Errorf("list marker %s: %v, %d keys, want %d", k, err, len(out.Contents), want)
+			}
+		}
+		// Archives stay out of reach: no list beside the markers, no read, no delete.
+		for _, prefix := range []string{"pg/", "pg/shop", "pg/_pgoffsite-retention", ""} {
+			if _, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(prefix)}); apiCode(err) != "AccessDenied" {
+				t.Errorf("ListObjectsV2 prefix %q as uploader: %v, want AccessDenied", prefix, err)
+			}
+		}
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("GetObject of a tagged archive: %v, want AccessDenied", err)
+		}
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+			t.Errorf("GetObject of a marker: %v, want AccessDenied (a lookup lists, it never reads)", err)
+		}
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("DeleteObject of a tagged archive: %v, want AccessDenied", err)
+		}
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+			t.Errorf("DeleteObject of a marker: %v, want AccessDenied", err)
+		}
+	})
+
 	t.Run("reader", func(t *testing.T) {
 		doc, err := ReaderPolicy(bucket, "pg")
 		if err != nil {
@@ -487,6 +564,16 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); apiCode(err) != "AccessDenied" {
 			t.Errorf("ListObjectsV2 of the whole bucket as reader: %v, want AccessDenied", err)
+		}
+		// The reader sees the lifecycle rules, so check can compare them with RETENTION; the
+		// uploader cannot, and check says so.
+		pol, _ := retention.Parse("daily=35d monthly=25m")
+		o := Options{Bucket: bucket, Prefix: "pg", Retention: pol}
+		if drift, err := RetentionDrift(ctx, rd, o); err != nil || len(drift) != 3 {
+			t.Errorf("RetentionDrift as reader of a bucket without rules: %v %v, want the 3 rules missing", drift, err)
+		}
+		if _, err := RetentionDrift(ctx, up, o); !errors.Is(err, ErrRulesUnreadable) {
+			t.Errorf("RetentionDrift as uploader: %v, want ErrRulesUnreadable", err)
 		}
 		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
 			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
@@ -509,4 +596,84 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 			t.Errorf("PutObject without TLS: %v, want AccessDenied", err)
 		}
 	})
+}
+
+// With RETENTION, setup-bucket writes one rule per class (prefix and tag), keeps the cleanup of
+// replaced versions and unfinished uploads, and a second run changes nothing. The rules read
+// back from MinIO are RETENTION's.
+func TestSetupRetentionOnMinIO(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	addTiers(t, m, startExtraMinIO(t, false))
+	ctx := context.Background()
+	client := m.Client(t)
+	name := m.CreateBucket(t, "gfs")
+	pol, err := retention.Parse("daily=35d weekly=13w monthly=25m yearly=7y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Bucket: name, Prefix: "pg", Region: m.Region, Retention: pol}
+	first, _ := apply(t, NewSetup(client, o))
+	var lc string
+	for _, a := range first.Actions {
+		if a.Kind == KindLifecycle {
+			lc = a.Detail
+		}
+	}
+	for _, want := range []string{"daily: expire after 35 days, stay in STANDARD", "weekly: expire after 91 days, move to STANDARD_IA after 30 days",
+		"monthly: expire after 775 days, move to GLACIER after 30 days", "yearly: expire after 2562 days, move to DEEP_ARCHIVE after 30 days",
+		"no early-deletion fee", "untagged archives"} {
+		if !strings.Contains(lc, want) {
+			t.Errorf("lifecycle action %q lacks %q", lc, want)
+		}
+	}
+	if again := mustPlan(t, NewSetup(client, o)); len(again.Actions) != 0 || !strings.Contains(again.String(), "no changes") {
+		t.Errorf("second run: %s", again)
+	}
+	rb := readBucket(t, client, name)
+	got := map[string]ruleShape{}
+	for _, r := range rb.Lifecycle {
+		got[aws.ToString(r.ID)] = shapeOf(r, true)
+	}
+	want := map[string]ruleShape{
+		RuleArchive:                   {Status: "Enabled", Prefix: "pg/", NoncurrentDays: 30},
+		RetentionRulePrefix + "daily": {Status: "Enabled", Prefix: "pg/", Tags: "retention=daily", ExpireDays: 35},
+		RetentionRulePrefix + "weekly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=weekly", ExpireDays: 91,
+			Transitions: "30:STANDARD_IA"},
+		RetentionRulePrefix + "monthly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=monthly", ExpireDays: 775,
+			Transitions: "30:GLACIER"},
+		RetentionRulePrefix + "yearly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=yearly", ExpireDays: 2562,
+			Transitions: "30:DEEP_ARCHIVE"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("rules read back: %+v", got)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("rule %s reads back %+v, want %+v", id, got[id], w)
+		}
+	}
+
+	// RETENTION changed: only what differs is rewritten, a class no longer listed is dropped.
+	shorter, _ := retention.Parse("daily=14d monthly=13m")
+	o.Retention = shorter
+	p, _ := apply(t, NewSetup(client, o))
+	if len(p.Actions) != 1 || !strings.Contains(p.Actions[0].Detail, RetentionRulePrefix+"weekly") {
+		t.Errorf("after RETENTION changed: %s", p)
+	}
+	rb = readBucket(t, client, name)
+	if ruleByID(rb.Lifecycle, RetentionRulePrefix+"weekly") != nil || ruleByID(rb.Lifecycle, RetentionRulePrefix+"yearly") != nil {
+		t.Errorf("classes no longer listed kept their rules: %v", ruleIDs(rb.Lifecycle))
+	}
+	if r := ruleByID(rb.Lifecycle, RetentionRulePrefix+"monthly"); r == nil || shapeOf(*r, true).ExpireDays != 403 {
+		t.Errorf("monthly rule after the change: %+v", r)
+	}
+	if again := mustPlan(t, NewSetup(client, o)); len(again.Actions) != 0 {
+		t.Errorf("second run after the change: %s", again)
+	}
+	// RETENTION dropped: setup says what that does to the tagged archives before doing it.
+	o.Retention = retention.Policy{}
+	if p := mustPlan(t, NewSetup(client, o)); !strings.Contains(p.String(), "warning: RETENTION is not set, yet the bucket has its per-class rules") {
+		t.Errorf("RETENTION dropped: %s", p)
+	}
+	_ = ctx
 }

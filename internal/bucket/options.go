@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
@@ -89,6 +90,10 @@ type Options struct {
 	// Object Lock: a missing bucket is created so.
 	ObjectLockDays int
 	ObjectLockMode string
+
+	// Retention (RETENTION), when set, replaces the expiry and transitions above by one rule per
+	// class, matching the tag retention=CLASS (see RetentionPlan).
+	Retention retention.Policy
 }
 
 // withDefaults returns o normalised, with zero fields set to their defaults.

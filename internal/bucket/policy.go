@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 )
 
 // Sids of the bucket policy statements setup owns. Statements with other
@@ -230,7 +232,8 @@ func stringSet(v any) []string {
 
 // UploaderPolicy is the IAM policy for the credentials the backup job runs
 // with: write new objects under prefix and abort its own failed multipart
-// uploads, over TLS, and nothing else. s3:PutObject also authorizes
+// uploads, tag them with a retention class, and look up RETENTION's marker
+// objects, over TLS, and nothing else. s3:PutObject also authorizes
 // CreateMultipartUpload, UploadPart and CompleteMultipartUpload; listing
 // parts (s3:ListMultipartUploadParts) is not needed to upload, so it is not
 // granted. No Get, List or Delete: stolen credentials cannot read or destroy
@@ -257,6 +260,33 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 		"Action":    []string{"s3:PutObject", "s3:AbortMultipartUpload"},
 		"Resource":  objectsARN(bucket, prefix),
 		"Condition": tlsOnly(),
+	}, {
+		// RETENTION: an archive is tagged retention=CLASS by the request that creates it, which
+		// AWS authorizes as s3:PutObjectTagging too. The conditions allow that one tag key with
+		// its four values and nothing else; retagging an existing archive is the same action,
+		// but can only ever set one of those classes.
+		"Sid":      "PgoffsiteTagRetention",
+		"Effect":   "Allow",
+		"Action":   []string{"s3:PutObjectTagging"},
+		"Resource": objectsARN(bucket, prefix),
+		"Condition": map[string]any{
+			"Bool":                      map[string]any{"aws:SecureTransport": "true"},
+			"StringEquals":              map[string]any{"s3:RequestObjectTag/" + retention.TagKey: retentionClasses()},
+			"ForAllValues:StringEquals": map[string]any{"s3:RequestObjectTagKeys": []string{retention.TagKey}},
+		},
+	}, {
+		// RETENTION's markers: whether a period already has an archive is asked by listing
+		// exactly one marker key, allowed under the marker prefix alone. Without s3:ListBucket
+		// S3 answers a HeadObject of a missing key 403, not 404, so listing is what works;
+		// archives can still not be listed, read or deleted.
+		"Sid":      "PgoffsiteRetentionMarkers",
+		"Effect":   "Allow",
+		"Action":   []string{"s3:ListBucket"},
+		"Resource": bucketARN(bucket),
+		"Condition": map[string]any{
+			"Bool":       map[string]any{"aws:SecureTransport": "true"},
+			"StringLike": map[string]any{"s3:prefix": []string{MarkerPrefix(prefix) + "*"}},
+		},
 	}}
 	if keyARN != "" {
 		stmts = append(stmts, statement{
@@ -271,7 +301,8 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 }
 
 // ReaderPolicy is the IAM policy for credentials that check archives: read
-// and list what is under prefix, over TLS. No writes or deletes.
+// and list what is under prefix, and read the lifecycle rules, over TLS. No
+// writes or deletes.
 func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 	if err := validBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("bucket: reader policy: %w", err)
@@ -301,7 +332,26 @@ func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 			"Condition": tlsOnly(),
 		},
 		list,
+		{
+			// `pgoffsite check` compares the bucket's lifecycle rules with RETENTION.
+			"Sid":       "PgoffsiteReadLifecycle",
+			"Effect":    "Allow",
+			"Action":    []string{"s3:GetLifecycleConfiguration"},
+			"Resource":  bucketARN(bucket),
+			"Condition": tlsOnly(),
+		},
 	})
+}
+
+// MarkerPrefix is where RETENTION's markers live in the bucket: under the archive prefix.
+func MarkerPrefix(prefix string) string { return keyPrefix(prefix) + retention.MarkerPrefix }
+
+func retentionClasses() []string {
+	var out []string
+	for _, c := range retention.Classes {
+		out = append(out, string(c))
+	}
+	return out
 }
 
 func tlsOnly() map[string]any {

@@ -130,14 +130,17 @@ func TestUploaderPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	grants, conds := policyGrants(t, doc)
-	want := []string{"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/pg/*", "Allow s3:PutObject arn:aws:s3:::bkt/pg/*"}
+	want := []string{"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/pg/*", "Allow s3:ListBucket arn:aws:s3:::bkt",
+		"Allow s3:PutObject arn:aws:s3:::bkt/pg/*", "Allow s3:PutObjectTagging arn:aws:s3:::bkt/pg/*"}
 	if !slices.Equal(grants, want) {
 		t.Errorf("grants = %q, want %q", grants, want)
 	}
-	for _, c := range conds {
-		if c != `{"Bool":{"aws:SecureTransport":["true"]}}` {
-			t.Errorf("condition %s, want TLS only", c)
-		}
+	// Listing only the markers, tagging only with the retention tag and its four values.
+	wantConds := []string{`{"Bool":{"aws:SecureTransport":["true"]}}`,
+		`{"Bool":{"aws:SecureTransport":["true"]},"ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["retention"]},"StringEquals":{"s3:RequestObjectTag/retention":["daily","monthly","weekly","yearly"]}}`,
+		`{"Bool":{"aws:SecureTransport":["true"]},"StringLike":{"s3:prefix":["pg/_pgoffsite-retention/*"]}}`}
+	if !slices.Equal(conds, wantConds) {
+		t.Errorf("conditions %q, want %q", conds, wantConds)
 	}
 
 	doc, err = UploaderPolicyKMS("bkt", "", "arn:aws:kms:eu-west-1:111122223333:key/k1")
@@ -149,7 +152,9 @@ func TestUploaderPolicy(t *testing.T) {
 		"Allow kms:Decrypt arn:aws:kms:eu-west-1:111122223333:key/k1",
 		"Allow kms:GenerateDataKey arn:aws:kms:eu-west-1:111122223333:key/k1",
 		"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/*",
+		"Allow s3:ListBucket arn:aws:s3:::bkt",
 		"Allow s3:PutObject arn:aws:s3:::bkt/*",
+		"Allow s3:PutObjectTagging arn:aws:s3:::bkt/*",
 	}
 	if !slices.Equal(grants, want) {
 		t.Errorf("KMS grants = %q, want %q", grants, want)
@@ -169,6 +174,7 @@ func TestReaderPolicy(t *testing.T) {
 	}
 	grants, conds := policyGrants(t, doc)
 	want := []string{
+		"Allow s3:GetLifecycleConfiguration arn:aws:s3:::bkt",
 		"Allow s3:GetObject arn:aws:s3:::bkt/pg/*",
 		"Allow s3:GetObjectAttributes arn:aws:s3:::bkt/pg/*",
 		"Allow s3:ListBucket arn:aws:s3:::bkt",

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -521,6 +522,13 @@ func (s *Setup) planLifecycle(p *Plan, st state) {
 	if len(changed) == 0 {
 		return
 	}
+	if !o.Retention.Set() && slices.ContainsFunc(st.rules, func(r types.LifecycleRule) bool {
+		return strings.HasPrefix(aws.ToString(r.ID), RetentionRulePrefix)
+	}) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("RETENTION is not set, yet the bucket has its per-class rules: they are removed, and "+
+			"every archive, yearly and monthly ones included, then expires under the prefix-wide rule (%s); set RETENTION as the backup has it to keep them",
+			expiryWords(o.ExpireDays)))
+	}
 	detail := fmt.Sprintf("set lifecycle rules %s %s", strings.Join(changed, ", "), describeRules(o))
 	if others := len(merged) - len(ownRules(o)); others > 0 {
 		detail += fmt.Sprintf(" (keeping %d other rule(s))", others)
@@ -574,6 +582,9 @@ func (s *Setup) optionWarnings() []string {
 	if o.DeepArchiveDays > 0 {
 		stages = []stage{{o.TransitionClass, o.TransitionDays, o.DeepArchiveDays}, {ClassDeepArchive, o.DeepArchiveDays, o.ExpireDays}}
 	}
+	if o.Retention.Set() {
+		stages = nil // the classes' own rules replace these; RetentionPlan keeps them past the minimums
+	}
 	for _, st := range stages {
 		if st.end == 0 {
 			continue
@@ -615,4 +626,11 @@ func notImplemented(err error) bool {
 func isMinIO(md middleware.Metadata) bool {
 	resp, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response)
 	return ok && resp != nil && strings.HasPrefix(resp.Header.Get("Server"), "MinIO")
+}
+
+func expiryWords(days int) string {
+	if days == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("after %d days", days)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -66,6 +67,9 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		Version:      version.Version,
 		Log:          log,
 		Check:        cfg.Check,
+		// RETENTION: each archive's class, from the markers of the first destination that answers.
+		Retention:     cfg.Retention,
+		RetentionZone: cfg.RetentionZone,
 	}
 	if cfg.Recipients != "" {
 		// Checked by config.Load already: an error here cannot happen, but is not ignored.
@@ -252,7 +256,11 @@ func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config
 		if err == nil {
 			removeStaleTemps(ctx, log, a.String(), st)
 		}
-		dests = append(dests, archive.Destination{Name: a.String(), Store: st})
+		d := archive.Destination{Name: a.String(), Store: st}
+		if m, ok := st.(retention.Markers); ok && err == nil {
+			d.Markers = m // S3, directories and SFTP servers all keep retention markers
+		}
+		dests = append(dests, d)
 	}
 	return dests, opened, func() {
 		for _, c := range closers {

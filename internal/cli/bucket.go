@@ -31,10 +31,21 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&o.NoncurrentExpireDays, "noncurrent-expire-days", b.NoncurrentExpireDays, "days before overwritten or deleted versions are removed (env BUCKET_NONCURRENT_EXPIRE_DAYS)")
 	fs.IntVar(&o.ObjectLockDays, "object-lock-days", b.ObjectLockDays, "default Object Lock retention in days; 0 = none (env BUCKET_OBJECT_LOCK_DAYS)")
 	fs.StringVar(&o.ObjectLockMode, "object-lock-mode", b.ObjectLockMode, "GOVERNANCE (default) or COMPLIANCE, with --object-lock-days (env BUCKET_OBJECT_LOCK_MODE)")
+	archiveSize := fs.String("archive-size", "", "with RETENTION: the size of one archive (e.g. 5GiB), for the monthly cost estimate of each class")
 	dest := fs.String("destination", "", destinationUsage)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
+	var sizeBytes int64
+	if *archiveSize != "" {
+		n, ok := config.ParseSize(*archiveSize)
+		if !ok {
+			fmt.Fprintf(stderr, "pgoffsite setup-bucket: --archive-size %q is not a size: write it like 800MiB or 5GiB\n", *archiveSize)
+			return ExitUsage
+		}
+		sizeBytes = n
+	}
+	o.Retention = cfg.Retention
 	a, err := pickS3Destination(cfg, *dest)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite setup-bucket: %v\n", err)
@@ -53,8 +64,17 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if ep := effectiveEndpoint(cfg, a); !onAWS(ep) && o.TransitionDays >= 0 {
 		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
-		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s, an Amazon S3 storage class most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
-			a, endpointHost(ep), o.TransitionClass)
+		classes := o.TransitionClass + ", an Amazon S3 storage class"
+		if o.Retention.Set() {
+			classes = "STANDARD_IA, GLACIER and DEEP_ARCHIVE (by retention class), Amazon S3 storage classes"
+		}
+		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
+			a, endpointHost(ep), classes)
+	}
+	if o.Retention.Set() {
+		printRetentionPlan(stdout, o, sizeBytes)
+	} else if sizeBytes > 0 {
+		fmt.Fprintln(stdout, "--archive-size: the cost estimate is per RETENTION class, and RETENTION is not set")
 	}
 	setup := bucket.NewSetup(client, o)
 	plan, err := setup.Plan(ctx)
@@ -123,3 +143,18 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 }
 
 const destinationUsage = "the S3 destination to work on when ARCHIVE_URL names several: its number in ARCHIVE_URL (1 is the first) or its s3://bucket/prefix"
+
+// printRetentionPlan says what RETENTION makes of the bucket's lifecycle, class by class, why
+// each transition is where it is, and with --archive-size what it costs a month.
+func printRetentionPlan(w io.Writer, o bucket.Options, archiveBytes int64) {
+	plans := bucket.RetentionPlan(o.Retention, o.TransitionDays < 0)
+	fmt.Fprintf(w, "retention plan (RETENTION=%q): archives are tagged retention=CLASS by the backup, one lifecycle rule per class:\n", o.Retention.String())
+	for _, cp := range plans {
+		fmt.Fprintf(w, "  %s\n", cp)
+	}
+	fmt.Fprintln(w, "  each move to a colder class happens only when the archive then stays there past the class's minimum storage duration, so expiry never costs an early-deletion fee")
+	fmt.Fprintln(w, "  archives made before RETENTION carry no tag: no rule expires them any more; delete them by hand when they are no longer wanted")
+	if archiveBytes > 0 {
+		fmt.Fprint(w, bucket.FormatCost(bucket.EstimateCost(plans, archiveBytes), archiveBytes))
+	}
+}

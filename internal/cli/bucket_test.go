@@ -33,7 +33,13 @@ func TestBackupWithWriteOnlyPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range doc["Statement"].([]any) {
-		delete(st.(map[string]any), "Condition")
+		st := st.(map[string]any)
+		if c, ok := st["Condition"].(map[string]any); ok {
+			delete(c, "Bool") // aws:SecureTransport; the markers' s3:prefix condition stays
+			if len(c) == 0 {
+				delete(st, "Condition")
+			}
+		}
 	}
 	plain, _ := json.Marshal(doc)
 
@@ -54,11 +60,21 @@ func TestBackupWithWriteOnlyPolicy(t *testing.T) {
 	}
 
 	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = user, secret
+	// With RETENTION the uploader also tags the archive and looks up and writes the markers.
+	env["RETENTION"] = "daily=35d monthly=25m"
 	if code, _ := w.run(env, "backup"); code != ExitOK {
 		t.Fatalf("backup with the write-only policy: exit %d", code)
 	}
 	m, dump := w.manifest("shop", "DATABASE") // read back with the root keys
 	w.checkArchive("shop", m, dump)
+	tags, err := w.s3().GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &w.bucket, Key: aws.String("pgbackups/" + m.Key)})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != "monthly" || m.Retention != "monthly" {
+		t.Errorf("the first archive of the month: tags %+v (%v), manifest %q; want retention=monthly", tags, err, m.Retention)
+	}
+	marker := "pgbackups/_pgoffsite-retention/shop/DATABASE/monthly/" + m.BackupFinishedAt.UTC().Format("2006-01")
+	if _, err := w.s3().HeadObject(ctx, &s3.HeadObjectInput{Bucket: &w.bucket, Key: aws.String(marker)}); err != nil {
+		t.Errorf("marker %s: %v", marker, err)
+	}
 
 	up := s3.New(s3.Options{Region: w.minio.Region, BaseEndpoint: aws.String(w.minio.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(user, secret, "")})
@@ -99,5 +115,77 @@ func TestSetupBucketCommand(t *testing.T) {
 	code, out = w.run(env, "setup-bucket")
 	if code != ExitOK || !strings.Contains(out, "no changes") {
 		t.Errorf("second run: exit %d, want no changes", code)
+	}
+
+	// RETENTION: the plan and its monthly cost before any change, one rule per class, and a
+	// second run that changes nothing.
+	env["RETENTION"] = "daily=35d weekly=13w monthly=25m yearly=7y"
+	code, out = w.run(env, "setup-bucket", "--dry-run", "--archive-size", "5GiB")
+	for _, want := range []string{"retention plan", "yearly: expire after 2562 days", "monthly storage estimate for one 5GiB archive a day",
+		"total", "pgoffsite-retention-daily", "dry run: nothing was changed"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("dry run with RETENTION: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out = w.run(env, "setup-bucket"); code != ExitOK {
+		t.Fatalf("setup with RETENTION: exit %d\n%s", code, out)
+	}
+	if code, out = w.run(env, "setup-bucket"); code != ExitOK || !strings.Contains(out, "no changes") {
+		t.Errorf("second run with RETENTION: exit %d, want no changes\n%s", code, out)
+	}
+	lc, err := w.s3().GetBucketLifecycleConfiguration(context.Background(), &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String(w.bucket + "-safe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int32{}
+	for _, r := range lc.Rules {
+		if r.Expiration != nil {
+			ids[aws.ToString(r.ID)] = aws.ToInt32(r.Expiration.Days)
+		} else {
+			ids[aws.ToString(r.ID)] = 0
+		}
+	}
+	want := map[string]int32{"pgoffsite-archive": 0, "pgoffsite-retention-daily": 35, "pgoffsite-retention-weekly": 91,
+		"pgoffsite-retention-monthly": 775, "pgoffsite-retention-yearly": 2562}
+	if len(ids) != len(want) {
+		t.Errorf("rules: %v, want %v", ids, want)
+	}
+	for id, days := range want {
+		if d, ok := ids[id]; !ok || d != days {
+			t.Errorf("rule %s expires after %d days (present %v), want %d", id, d, ok, days)
+		}
+	}
+	if code, out = w.run(env, "setup-bucket", "--archive-size", "lots"); code != ExitUsage || !strings.Contains(out, "--archive-size") {
+		t.Errorf("--archive-size lots: exit %d\n%s", code, out)
+	}
+}
+
+// check with RETENTION shows the plan and compares the bucket's lifecycle rules with it: a
+// bucket set up before RETENTION fails the check, one set up with it passes.
+func TestCheckComparesLifecycleWithRetention(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	w.database("shop", "DATABASE", 10)
+	env := w.env("shop")
+	env["BUCKET_TRANSITION_DAYS"] = "-1" // this MinIO has no tiers
+	if code, out := w.run(env, "setup-bucket"); code != ExitOK {
+		t.Fatalf("setup-bucket: exit %d\n%s", code, out)
+	}
+	env["RETENTION"] = "daily=35d weekly=13w monthly=25m yearly=7y"
+	env["RETENTION_TIMEZONE"] = "Europe/Berlin"
+	code, out := w.run(env, "check")
+	for _, want := range []string{`ok    retention: RETENTION="daily=35d weekly=13w monthly=25m yearly=7y", periods counted in Europe/Berlin`,
+		"yearly: expire after 2562 days, stay in STANDARD (transitions are off", "the retention markers can be looked up",
+		"FAIL  archive s3://" + w.bucket + "/pgbackups: the bucket's lifecycle rules do not match RETENTION (pgoffsite-archive, pgoffsite-retention-daily"} {
+		if code != ExitFailed || !strings.Contains(out, want) {
+			t.Errorf("check of a bucket set up before RETENTION: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out := w.run(env, "setup-bucket"); code != ExitOK {
+		t.Fatalf("setup-bucket with RETENTION: exit %d\n%s", code, out)
+	}
+	code, out = w.run(env, "check")
+	if !strings.Contains(out, "ok    archive s3://"+w.bucket+"/pgbackups: the lifecycle rules match RETENTION") || strings.Contains(out, "do not match") {
+		t.Errorf("check after setup-bucket with RETENTION: exit %d:\n%s", code, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
@@ -20,6 +21,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -52,6 +55,12 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		archives[i] = a.String()
 	}
 	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, strings.Join(archives, " "))
+	if cfg.Retention.Set() {
+		c.ok("retention: RETENTION=%q, periods counted in %s from each backup's finish time:", cfg.Retention.String(), cfg.RetentionZone)
+		for _, cp := range bucket.RetentionPlan(cfg.Retention, cfg.Bucket.TransitionDays < 0) {
+			fmt.Fprintf(c.w, "        %s\n", cp)
+		}
+	}
 
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
@@ -240,6 +249,9 @@ const probeTimeout = 90 * time.Second
 // uploader can write there the way the job writes, and which safety feature it lacks. Every line
 // names the destination.
 func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
+	if cfg.Retention.Set() && a.Scheme != "s3" {
+		c.warn("archive %s: RETENTION: the class is recorded in each manifest and the markers are files there, but nothing expires archives in a directory or on an SFTP server: remove old ones yourself", a)
+	}
 	switch a.Scheme {
 	case "file":
 		openAndProbe(ctx, c, cfg, a)
@@ -319,6 +331,33 @@ func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config
 		c.warn("archive %s: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `%s`", a, setup)
 	case bucket.Unsupported:
 		c.warn("archive %s: the store does not implement lifecycle rules: old archives never expire and the parts of interrupted uploads stay; remove them with the provider's own tools", a)
+	}
+	if cfg.Retention.Set() {
+		checkRetention(ictx, c, cfg, a, client, st, setup)
+	}
+}
+
+// checkRetention checks what RETENTION needs of an S3 destination: that the uploader can look up
+// the markers, and that the bucket's lifecycle rules are RETENTION's.
+func checkRetention(ctx context.Context, c *checker, cfg config.Config, a config.Archive, client *s3.Client, st *s3store.Store, setup string) {
+	if _, err := st.MarkerExists(ctx, retention.MarkerPrefix+"_check"); err != nil {
+		c.fail("archive %s: the retention markers cannot be looked up: %v", a, err)
+		c.fix("give the uploader the policy `pgoffsite policy` prints: it may list %s and tag archives; without it every archive is kept as the longest class", bucket.MarkerPrefix(a.Prefix))
+	} else {
+		c.ok("archive %s: the retention markers can be looked up", a)
+	}
+	drift, err := bucket.RetentionDrift(ctx, client, bucket.Options{Bucket: a.Bucket, Prefix: a.Prefix, Retention: cfg.Retention,
+		TransitionDays: cfg.Bucket.TransitionDays, NoncurrentExpireDays: cfg.Bucket.NoncurrentExpireDays})
+	switch {
+	case errors.Is(err, bucket.ErrRulesUnreadable):
+		c.warn("archive %s: these keys cannot see the lifecycle rules (the uploader's never can), so whether they match RETENTION is not known; run `pgoffsite check` with the reader's keys (`pgoffsite policy --reader`), or `%s --dry-run` with the owner's", a, setup)
+	case err != nil:
+		c.warn("archive %s: the lifecycle rules could not be compared with RETENTION: %v", a, err)
+	case len(drift) > 0:
+		c.fail("archive %s: the bucket's lifecycle rules do not match RETENTION (%s differ): archives would not be kept as RETENTION says", a, strings.Join(drift, ", "))
+		c.fix("run `%s` with the bucket owner's keys and the same RETENTION", setup)
+	default:
+		c.ok("archive %s: the lifecycle rules match RETENTION", a)
 	}
 }
 

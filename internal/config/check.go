@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"net/url"
 	"os"
 	"regexp"
@@ -109,6 +110,7 @@ func (e env) validate() (Config, Problems) {
 	default:
 		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use auto (the default: an archive under 64 MiB decompressed whole, a bigger one while that keeps up with the download and its framing checked beyond), full (every data block decompressed, at the cost of speed on fast links) or header")
 	}
+	ck.retention(e, &c)
 	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
 	if s3Count(c.Archives) > 0 {
 		ck.s3(e, &c)
@@ -137,7 +139,8 @@ func (e env) trimmed() env {
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
-		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity} {
+		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
+		&e.Retention, &e.RetentionTimezone} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -522,4 +525,32 @@ func (ck *checker) size(v, raw string) int64 {
 		return 0
 	}
 	return n * mult
+}
+
+// retention reads RETENTION and RETENTION_TIMEZONE; the zone is UTC when unset, and when a
+// problem leaves it unknown, so that RetentionZone is never nil.
+func (ck *checker) retention(e env, c *Config) {
+	c.RetentionZone = time.UTC
+	p, err := retention.Parse(e.Retention)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			msg, _ := strings.CutPrefix(line, retention.Var+": ")
+			ck.add(retention.Var, msg, `classes and how long each is kept, e.g. "daily=35d weekly=13w monthly=25m yearly=7y" (d, w, m, y: days, weeks, months, years)`)
+		}
+	}
+	c.Retention = p
+	zone, err := retention.LoadZone(e.RetentionTimezone)
+	if err != nil {
+		ck.add(retention.ZoneVar, ck.q(e.RetentionTimezone)+" is not a time zone", "use an IANA name such as Europe/Berlin, America/New_York or UTC (the default)")
+		return
+	}
+	c.RetentionZone = zone
+}
+
+// ParseSize reads a byte size written as the ARCHIVE_* sizes are (8MiB, 5GiB, 64MB, 1048576);
+// ok is false for anything else.
+func ParseSize(raw string) (n int64, ok bool) {
+	ck := &checker{}
+	n = ck.size("", strings.TrimSpace(raw))
+	return n, len(ck.ps) == 0
 }

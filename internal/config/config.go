@@ -5,6 +5,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"reflect"
 	"slices"
 	"strings"
@@ -127,6 +128,11 @@ type Config struct {
 	// Recipients is ARCHIVE_RECIPIENTS as set (age recipients, one per line): "" means archives
 	// are not encrypted.
 	Recipients string
+	// Retention is RETENTION parsed: the classes archives are kept as; unset (Set() false) without
+	// it. RetentionZone is RETENTION_TIMEZONE, in which days, ISO weeks, months and years begin:
+	// time.UTC when unset, never nil after Load.
+	Retention     retention.Policy
+	RetentionZone *time.Location
 	// KnownHosts is SFTP_KNOWN_HOSTS: the known_hosts lines that pin the sftp:// servers' keys.
 	KnownHosts string
 }
@@ -171,35 +177,37 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // value is reported together with every other problem instead of stopping at the first. The
 // defaults are Describe's (a test checks they agree).
 type env struct {
-	HerokuAPIKey     string `envconfig:"HEROKU_API_KEY"`
-	Targets          string `envconfig:"BACKUP_TARGETS"`
-	ArchiveURL       string `envconfig:"ARCHIVE_URL"`
-	Mode             string `envconfig:"BACKUP_MODE" default:"capture"`
-	Method           string `envconfig:"BACKUP_METHOD" default:"pgbackups"`
-	PgDumpPath       string `envconfig:"PG_DUMP_PATH"`
-	MaxAge           string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
-	CaptureTimeout   string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
-	Region           string `envconfig:"AWS_REGION"`
-	DefaultRegion    string `envconfig:"AWS_DEFAULT_REGION"`
-	S3ForcePathStyle string `envconfig:"S3_FORCE_PATH_STYLE" default:"false"`
-	S3StorageClass   string `envconfig:"S3_STORAGE_CLASS" default:"STANDARD"`
-	S3SSE            string `envconfig:"S3_SSE"`
-	S3SSEKMSKeyID    string `envconfig:"S3_SSE_KMS_KEY_ID"`
-	HerokuAPIURL     string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com"`
-	HerokuDataAPIURL string `envconfig:"HEROKU_DATA_API_URL" default:"https://api.data.heroku.com"`
-	LogLevel         string `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat        string `envconfig:"LOG_FORMAT" default:"logfmt"`
-	HeartbeatURL     string `envconfig:"HEARTBEAT_URL"`
-	WebhookURL       string `envconfig:"NOTIFY_WEBHOOK_URL"`
-	NotifyOn         string `envconfig:"NOTIFY_ON" default:"failure"`
-	Concurrency      string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
-	PartSize         string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
-	MemoryLimit      string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
-	Check            string `envconfig:"ARCHIVE_CHECK" default:"auto"`
-	SFTPPrivateKey   string `envconfig:"SFTP_PRIVATE_KEY"`
-	SFTPKnownHosts   string `envconfig:"SFTP_KNOWN_HOSTS"`
-	Recipients       string `envconfig:"ARCHIVE_RECIPIENTS"`
-	AgeIdentity      string `envconfig:"AGE_IDENTITY"`
+	HerokuAPIKey      string `envconfig:"HEROKU_API_KEY"`
+	Targets           string `envconfig:"BACKUP_TARGETS"`
+	ArchiveURL        string `envconfig:"ARCHIVE_URL"`
+	Mode              string `envconfig:"BACKUP_MODE" default:"capture"`
+	Method            string `envconfig:"BACKUP_METHOD" default:"pgbackups"`
+	PgDumpPath        string `envconfig:"PG_DUMP_PATH"`
+	MaxAge            string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
+	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
+	Region            string `envconfig:"AWS_REGION"`
+	DefaultRegion     string `envconfig:"AWS_DEFAULT_REGION"`
+	S3ForcePathStyle  string `envconfig:"S3_FORCE_PATH_STYLE" default:"false"`
+	S3StorageClass    string `envconfig:"S3_STORAGE_CLASS" default:"STANDARD"`
+	S3SSE             string `envconfig:"S3_SSE"`
+	S3SSEKMSKeyID     string `envconfig:"S3_SSE_KMS_KEY_ID"`
+	HerokuAPIURL      string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com"`
+	HerokuDataAPIURL  string `envconfig:"HEROKU_DATA_API_URL" default:"https://api.data.heroku.com"`
+	LogLevel          string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat         string `envconfig:"LOG_FORMAT" default:"logfmt"`
+	HeartbeatURL      string `envconfig:"HEARTBEAT_URL"`
+	WebhookURL        string `envconfig:"NOTIFY_WEBHOOK_URL"`
+	NotifyOn          string `envconfig:"NOTIFY_ON" default:"failure"`
+	Concurrency       string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
+	PartSize          string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
+	MemoryLimit       string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
+	Check             string `envconfig:"ARCHIVE_CHECK" default:"auto"`
+	SFTPPrivateKey    string `envconfig:"SFTP_PRIVATE_KEY"`
+	SFTPKnownHosts    string `envconfig:"SFTP_KNOWN_HOSTS"`
+	Recipients        string `envconfig:"ARCHIVE_RECIPIENTS"`
+	AgeIdentity       string `envconfig:"AGE_IDENTITY"`
+	Retention         string `envconfig:"RETENTION"`
+	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE" default:"UTC"`
 
 	// setup-bucket's settings; only LoadArchive reports their problems.
 	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
@@ -263,7 +271,7 @@ func isBucketVar(name string) bool { return strings.HasPrefix(name, "BUCKET_") }
 // Archive is ARCHIVE_URL's first s3:// destination.
 func LoadArchive() (Config, error) {
 	c, err := load(func(p Problem) bool {
-		return p.Var == "ARCHIVE_URL" || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
+		return p.Var == "ARCHIVE_URL" || p.Var == retention.Var || p.Var == retention.ZoneVar || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
 			isBucketVar(p.Var)
 	})
 	if err != nil {

@@ -96,6 +96,7 @@ func TestLoadValidS3(t *testing.T) {
 		MemoryLimit:       96 << 20,
 		Check:             "auto",
 		Bucket:            Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
+		RetentionZone:     time.UTC,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
@@ -671,6 +672,42 @@ func TestBucketVarMistakes(t *testing.T) {
 	for _, v := range []string{"BUCKET_EXPIRE_DAYS:", "BUCKET_TRANSITION_CLASS:", "S3_SSE:"} {
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Errorf("%s not listed in %v", v, err)
+		}
+	}
+}
+
+// RETENTION and RETENTION_TIMEZONE: parsed, checked with the other variables before anything
+// runs, and read by setup-bucket as well as backup. RetentionZone is never nil.
+func TestRetentionVars(t *testing.T) {
+	setEnv(t, valid())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention.Set() || c.RetentionZone != time.UTC {
+		t.Errorf("unset: %v %v", c.Retention, c.RetentionZone)
+	}
+	setEnv(t, with(valid(), map[string]string{"RETENTION": "daily=35d weekly=13w monthly=25m yearly=7y", "RETENTION_TIMEZONE": "Pacific/Auckland"}))
+	for _, load := range []func() (Config, error){Load, LoadArchive} {
+		c, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Retention.String() != "daily=35d weekly=13w monthly=25m yearly=7y" || c.RetentionZone.String() != "Pacific/Auckland" {
+			t.Errorf("read: %v %v", c.Retention, c.RetentionZone)
+		}
+	}
+	setEnv(t, with(valid(), map[string]string{"RETENTION": "daily=35d daily=7d monthly=3", "RETENTION_TIMEZONE": "Moon/Base"}))
+	for _, load := range []func() (Config, error){Load, LoadArchive} {
+		_, err := load()
+		var ps Problems
+		if !errors.As(err, &ps) {
+			t.Fatalf("%v, want Problems", err)
+		}
+		for _, want := range []string{"RETENTION: daily is given twice", "RETENTION: monthly=3", "RETENTION_TIMEZONE: \"Moon/Base\" is not a time zone", "daily=35d weekly=13w", "Europe/Berlin"} {
+			if !strings.Contains(ps.Error(), want) {
+				t.Errorf("problems lack %q:\n%s", want, ps)
+			}
 		}
 	}
 }

@@ -40,7 +40,7 @@ func Describe() []VarDoc {
 		{Name: "AWS_DEFAULT_REGION", Advanced: true,
 			Description: "Read when AWS_REGION is not set."},
 		{Name: "AWS_ACCESS_KEY_ID", Required: true,
-			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix."},
+			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix, and for RETENTION the retention tag and the listing of its markers (`pgoffsite policy` prints exactly that)."},
 		{Name: "AWS_SECRET_ACCESS_KEY", Required: true,
 			Description: "Secret key of the uploader."},
 		{Name: "AWS_ENDPOINT_URL_S3",
@@ -81,6 +81,10 @@ func Describe() []VarDoc {
 			Description: "age recipients (age1... X25519 keys, or ssh-ed25519 / ssh-rsa public keys), one per line: when set, every destination receives the archive encrypted to them (.dump.age). Public keys only: nothing where backups run can decrypt."},
 		{Name: "AGE_IDENTITY", Advanced: true,
 			Description: "verify and restore only: the text of an age identity file, to decrypt encrypted archives (or --identity FILE). backup and check refuse to run while it is set: keep the identity offline, never in the backup app's config."},
+		{Name: "RETENTION",
+			Description: "Keep archives for years, cheaply: classes and how long each is kept, e.g. `daily=35d weekly=13w monthly=25m yearly=7y` (d, w, m, y: days, weeks, months of 31 days, years of 366 days; daily required, the others optional). The first archive of each year, month and ISO week is tagged yearly, monthly or weekly (S3 tag retention=CLASS, and the manifest), the others daily; setup-bucket reads it to write one lifecycle rule per class. Unset: one expiry for every archive (BUCKET_EXPIRE_DAYS)."},
+		{Name: "RETENTION_TIMEZONE", Default: "UTC",
+			Description: "IANA time zone (e.g. Europe/Berlin) in which a backup's day, ISO week, month and year are counted, from the time it finished."},
 		// setup-bucket's settings (its flags override them). They are for whoever runs setup-bucket
 		// with administrator keys, not for the dyno: app.json does not ask for them.
 		{Name: "BUCKET_TRANSITION_DAYS", Default: "30", Advanced: true,

@@ -258,3 +258,18 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, err
 	}
 	return f, fi.Size(), nil
 }
+
+// MarkerExists reports whether a file exists at key (a retention marker).
+func (s *Store) MarkerExists(_ context.Context, key string) (bool, error) {
+	if !filepath.IsLocal(filepath.FromSlash(key)) {
+		return false, fmt.Errorf("filestore: look for %s: key %q is not a relative path inside the store", s.Location(key), key)
+	}
+	_, err := os.Stat(s.Location(key))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("filestore: look for %s: %w", s.Location(key), err)
+}

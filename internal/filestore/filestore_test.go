@@ -347,3 +347,25 @@ func failedPutLeavesNothing(t *testing.T, size int64, reader func(context.Cancel
 		t.Fatalf("left behind: %v", e)
 	}
 }
+
+// RETENTION's markers are files in the directory.
+func TestMarkerExists(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	marker := "_pgoffsite-retention/shop/DATABASE/yearly/2026"
+	if ok, err := s.MarkerExists(ctx, marker); ok || err != nil {
+		t.Errorf("before: %v %v", ok, err)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
+		t.Errorf("after: %v %v", ok, err)
+	}
+	if _, err := s.MarkerExists(ctx, "../outside"); err == nil {
+		t.Error("a key outside the directory was looked up")
+	}
+}

@@ -593,3 +593,42 @@ func TestMinIOUnknownSizeExistingKeyIsKept(t *testing.T) {
 		}
 	}
 }
+
+// Tags are set by the request that creates the object: PutObject for a small object,
+// CreateMultipartUpload for a big one and for one of unknown size. MarkerExists finds exactly
+// the key asked for, not a longer one beginning with it.
+func TestMinIOTagsAndMarkers(t *testing.T) {
+	e := startMinIO(t)
+	s := e.store(Options{Prefix: "pg", PartSize: MinPartSize})
+	ctx := context.Background()
+	for name, c := range map[string]struct {
+		size int64
+		n    int
+	}{"single": {300 << 10, 300 << 10}, "multipart": {12 << 20, 12 << 20}, "unknown size": {store.UnknownSize, 11 << 20}} {
+		key := "shop/" + strings.ReplaceAll(name, " ", "-") + ".dump"
+		err := s.Put(ctx, store.Object{Key: key, Size: c.size, Tags: map[string]string{"retention": "monthly"}}, bytes.NewReader(source(7, c.n)))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out, err := e.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &e.bucket, Key: aws.String("pg/" + key)})
+		if err != nil || len(out.TagSet) != 1 || aws.ToString(out.TagSet[0].Key) != "retention" || aws.ToString(out.TagSet[0].Value) != "monthly" {
+			t.Errorf("%s: tags %+v, %v; want retention=monthly", name, out, err)
+		}
+	}
+	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-11"
+	if ok, err := s.MarkerExists(ctx, marker); ok || err != nil {
+		t.Errorf("before: %v %v", ok, err)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker + "x", Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); ok || err != nil {
+		t.Errorf("a longer key counted as the marker: %v %v", ok, err)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
+		t.Errorf("after: %v %v", ok, err)
+	}
+}

@@ -1,7 +1,8 @@
 // Package s3store implements store.Store on S3 and S3-compatible stores: a streaming,
 // checksummed multipart upload with bounded memory that never overwrites an existing object.
 //
-// It needs only s3:PutObject and s3:AbortMultipartUpload: it never reads, lists or deletes.
+// It needs only s3:PutObject and s3:AbortMultipartUpload (s3:PutObjectTagging for tagged
+// objects): it never reads or deletes, and lists only the retention markers (MarkerExists).
 package s3store
 
 import (
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,8 @@ const (
 	// CompleteMultipartUpload may answer 409 ConditionalRequestConflict while another conditional
 	// write to the key is in progress; S3 documents retrying it.
 	completeAttempts = 5
+	// A marker lookup is one small request: a store that takes longer is not answering.
+	markerTimeout = 15 * time.Second
 )
 
 // Options configure a Store.
@@ -267,6 +271,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 	if s.o.SSEKMSKeyID != "" {
 		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
 	}
+	in.Tagging = tagging(obj.Tags)
 	put := func(conditional bool) error {
 		in.Body = bytes.NewReader(buf)
 		in.IfNoneMatch = nil
@@ -303,6 +308,40 @@ func (s *Store) conditionally(write func(conditional bool) error) error {
 	}
 	s.noConditional.Store(true)
 	return nil
+}
+
+// tagging is the x-amz-tagging header for tags (URL query encoding), nil for none: the tags are
+// set by the request that creates the object, so no s3:PutObjectTagging call on an existing
+// object (which would let stolen keys retag archives) is ever needed.
+func tagging(tags map[string]string) *string {
+	if len(tags) == 0 {
+		return nil
+	}
+	v := url.Values{}
+	for k, t := range tags {
+		v.Set(k, t)
+	}
+	return aws.String(v.Encode())
+}
+
+// MarkerExists reports whether an object exists at key, by listing exactly that key: the
+// uploader may not read (s3:GetObject), and without s3:ListBucket a HeadObject of a missing key
+// answers 403, not 404, so existence is asked through a list request the uploader policy allows
+// under the retention marker prefix alone (condition s3:prefix).
+func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
+	full := s.key(key)
+	ctx, cancel := context.WithTimeout(ctx, markerTimeout)
+	defer cancel()
+	out, err := s.client.ListObjectsV2(stall.WithLabel(ctx, "look for "+s.Location(key)), &s3.ListObjectsV2Input{Bucket: &s.o.Bucket, Prefix: aws.String(full), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, fmt.Errorf("s3: look for %s: %w", s.Location(key), err)
+	}
+	for _, o := range out.Contents {
+		if aws.ToString(o.Key) == full {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // plan describes the parts of a multipart upload.
@@ -524,6 +563,7 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 	if s.o.SSEKMSKeyID != "" {
 		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
 	}
+	in.Tagging = tagging(obj.Tags)
 	out, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", err

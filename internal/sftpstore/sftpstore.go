@@ -670,3 +670,30 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// MarkerExists reports whether a file exists at key (a retention marker).
+func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
+	loc := s.Location(key)
+	if !validKey(key) {
+		return false, fmt.Errorf("sftp: look for %s: key %q is not a relative path inside the store", loc, key)
+	}
+	var found bool
+	_, err := s.do(ctx, func(c *conn) error {
+		return c.run(ctx, c.stall, func(*op) error {
+			_, err := c.sftp.Stat(s.remotePath(key))
+			switch {
+			case err == nil:
+				found = true
+				return nil
+			case errors.Is(err, fs.ErrNotExist):
+				found = false
+				return nil
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("sftp: look for %s: %w", loc, err)
+	}
+	return found, nil
+}

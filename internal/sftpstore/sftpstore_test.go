@@ -988,3 +988,24 @@ const (
 	testRSAKey     = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0KJ48U6dXLTPQGDXO90mrZgg3HJPtn37Exob/jo/KV8JX201NBm97egtk9ud5+MGCqZ1Fb6I28KAw2BjAvy82f9k15/zMOVf71YEONe4qkM1ARlKFcol+SayN15vW59cNI7EG60kWSw7CjkugwS+dVvVeL+83bg/NI5DiNJbXhcFsZAU042ffBFy1X5EaPfnywhun7LhwdiasQdBLY7eu+1Hak7hSivFpLigDVo0zbJuavv2+ane9fcPFBrmNuIp2IHDN8mKXe4Zg/YN6AS4HuhzXMjJdEAQp5IabTEPtmmXPf3Q52+56wUnK4hjC0FeFiVFilOXynyvSxhvr9VaD"
 	testEd25519Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd9UedPf4M9UJj3qb31VbFk4IPs+tu+Fzb8BQTlOru1"
 )
+
+// RETENTION's markers are files on the server: MarkerExists sees one once it is written, and
+// refuses a key outside the directory.
+func TestMarkerExists(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv))
+	ctx := context.Background()
+	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-11"
+	if ok, err := s.MarkerExists(ctx, marker); ok || err != nil {
+		t.Errorf("before: %v %v", ok, err)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
+		t.Errorf("after: %v %v", ok, err)
+	}
+	if _, err := s.MarkerExists(ctx, "../outside"); err == nil {
+		t.Error("a key outside the directory was looked up")
+	}
+}

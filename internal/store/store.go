@@ -20,6 +20,9 @@ type Object struct {
 	// UnknownSize: then r is read to io.EOF, whatever its length.
 	Size        int64
 	ContentType string
+	// Tags are S3 object tags (retention=monthly), set with the object in the same request;
+	// stores without tags ignore them (the manifest records the same facts).
+	Tags map[string]string
 }
 
 // Store is where archives land.
