@@ -95,6 +95,7 @@ func TestLoadValidS3(t *testing.T) {
 		MemoryLimit:      96 << 20,
 		Check:            "auto",
 		Bucket:           Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
+		StatusMaxShrink:  0.5,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
@@ -309,6 +310,9 @@ func TestMistakes(t *testing.T) {
 		{"max age unitless", map[string]string{"BACKUP_MAX_AGE": "26"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
 		{"max age zero", map[string]string{"BACKUP_MAX_AGE": "0s"}, nil, "BACKUP_MAX_AGE", "not positive", "positive"},
 		{"negative timeout", map[string]string{"BACKUP_CAPTURE_TIMEOUT": "-1h"}, nil, "BACKUP_CAPTURE_TIMEOUT", "not positive", "positive"},
+		{"shrink word", map[string]string{"STATUS_MAX_SHRINK": "half"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
+		{"shrink whole", map[string]string{"STATUS_MAX_SHRINK": "100%"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
+		{"shrink zero", map[string]string{"STATUS_MAX_SHRINK": "0"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
 		{"no region", nil, []string{"AWS_REGION"}, "AWS_REGION", "not set", "eu-west-1"},
 		{"no secret", nil, []string{"AWS_SECRET_ACCESS_KEY"}, "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is", "both keys"},
 		{"no key id", nil, []string{"AWS_ACCESS_KEY_ID"}, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY is", "both keys"},
@@ -670,6 +674,16 @@ func TestBucketVarMistakes(t *testing.T) {
 	for _, v := range []string{"BUCKET_EXPIRE_DAYS:", "BUCKET_TRANSITION_CLASS:", "S3_SSE:"} {
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Errorf("%s not listed in %v", v, err)
+		}
+	}
+}
+
+func TestStatusMaxShrink(t *testing.T) {
+	for raw, want := range map[string]float64{"30%": 0.3, "30": 0.3, " 12.5% ": 0.125} {
+		setEnv(t, with(valid(), map[string]string{"STATUS_MAX_SHRINK": raw}))
+		c, err := Load()
+		if err != nil || c.StatusMaxShrink != want {
+			t.Errorf("STATUS_MAX_SHRINK=%q: %v, %v; want %v", raw, c.StatusMaxShrink, err, want)
 		}
 	}
 }
