@@ -488,8 +488,25 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); apiCode(err) != "AccessDenied" {
 			t.Errorf("ListObjectsV2 of the whole bucket as reader: %v, want AccessDenied", err)
 		}
-		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
-			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
+		// The record of a verification, and nothing else, whatever suffix or place.
+		for _, key := range []string{"pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.verified.json",
+			"pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.age.verified.json"} {
+			if err := put(rd, key); err != nil {
+				t.Errorf("PutObject %s as reader: %v", key, err)
+			}
+			if err := put(rd, key); err != nil {
+				t.Errorf("PutObject %s again as reader (a later verification): %v", key, err)
+			}
+		}
+		for _, key := range []string{"pg/x.dump", "pg/x.dump.age", "pg/x.json", "pg/existing.dump", "pg/x.verified.json.dump",
+			"pg/x.verified.jsonx", "other/x.verified.json", "pgx/x.verified.json", "x.verified.json"} {
+			if err := put(rd, key); apiCode(err) != "AccessDenied" {
+				t.Errorf("PutObject %s as reader: %v, want AccessDenied", key, err)
+			}
+		}
+		if _, err := rd.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("pg/existing.dump"),
+			CopySource: aws.String(bucket + "/pg/x.verified.json")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("CopyObject over an archive as reader: %v, want AccessDenied", err)
 		}
 		if _, err := rd.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); apiCode(err) != "AccessDenied" {
 			t.Errorf("DeleteObject as reader: %v, want AccessDenied", err)
