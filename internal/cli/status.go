@@ -71,7 +71,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the status check goes on)")
 	}
 	o := status.Options{Now: started, Zone: statusZone(cfg), MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
-	report := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: cfg.MaxAge.String(), MaxShrink: cfg.StatusMaxShrink}
+	report := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
 	for _, a := range dests {
 		report.Targets = append(report.Targets, statusOf(ctx, cfg, a, o)...)
 	}

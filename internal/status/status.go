@@ -231,7 +231,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	}
 	if age := o.Now.Sub(newest.finished); o.MaxAge > 0 && age > o.MaxAge {
 		e.Problems = append(e.Problems, fmt.Sprintf("stale: the newest archive (%s) finished %s ago, longer than BACKUP_MAX_AGE=%s: the backup job has not archived %s since %s",
-			newest.info.Backup, Age(age), o.MaxAge, t, newest.finished.In(o.Zone).Format("2006-01-02 15:04 MST")))
+			newest.info.Backup, Age(age), Duration(o.MaxAge), t, newest.finished.In(o.Zone).Format("2006-01-02 15:04 MST")))
 	}
 	if p := shrinkProblem(items, o.MaxShrink); p != "" {
 		e.Problems = append(e.Problems, p)
@@ -246,6 +246,9 @@ func shrinkProblem(items []*item, maxShrink float64) string {
 		return ""
 	}
 	newest := items[len(items)-1]
+	if newest.m == nil {
+		return "" // its size is unknown; the missing manifest is a warning of its own
+	}
 	var week []int64
 	for _, it := range items[:len(items)-1] {
 		if newest.finished.Sub(it.finished) <= 7*24*time.Hour && it.bytes > 0 {
@@ -417,6 +420,18 @@ func Age(d time.Duration) string {
 		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// Duration formats a configured duration as people write it: 26h, not 26h0m0s.
+func Duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Bytes formats a size for people, in powers of 1000 as disks and buckets are billed.
