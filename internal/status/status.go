@@ -445,5 +445,12 @@ func Bytes(n int64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+	v, prec := float64(n)/float64(div), 0 // three significant digits: 1.04 MB, 39.8 MB, 400 kB
+	switch {
+	case v < 10:
+		prec = 2
+	case v < 100:
+		prec = 1
+	}
+	return fmt.Sprintf("%.*f %cB", prec, v, "kMGTPE"[exp])
 }

@@ -176,7 +176,7 @@ func TestWatchdog(t *testing.T) {
 		{"shrunk", func(t *testing.T, b *bucket) {
 			fortyDays(t, b, "shop", 0)
 			b.archive(t, "shop", "DATABASE", 200, now.Add(-time.Hour), 400_000, 0, "")
-		}, "shrunk: the newest archive (b200) is 400.0 kB, 61 % less than the median 1.0 MB"},
+		}, "shrunk: the newest archive (b200) is 400 kB, 61 % less than the median 1.04 MB"},
 		{"shrunk just under half", func(t *testing.T, b *bucket) {
 			fortyDays(t, b, "shop", 0)
 			b.archive(t, "shop", "DATABASE", 200, now.Add(-time.Hour), 518_000, 0, "")
@@ -275,7 +275,7 @@ func TestTextAndJSON(t *testing.T) {
 	t.Log("\n" + text.String())
 	want := strings.Repeat("#", 27) + ".##"
 	for _, s := range []string{"shop:DATABASE at s3://bkt/pg: OK", "30 days    " + want, "1 missing", "retention  daily 39",
-		"totals     39 archives", "verified   never", "11-30 1.0 MB (+0%)"} {
+		"totals     39 archives", "verified   never", "11-30 1.04 MB (+0%)"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text lacks %q", s)
 		}
@@ -337,7 +337,7 @@ func assertSelfContained(t *testing.T, page string) {
 }
 
 func TestBytesAndAge(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 1_500_000: "1.5 MB", 2_000_000_000: "2.0 GB"} {
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.00 kB", 1_500_000: "1.50 MB", 39_800_000: "39.8 MB", 400_000: "400 kB", 2_000_000_000: "2.00 GB"} {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
