@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+)
+
+// plannedSource yields the backup the test plans next, with the finish time it chose: days of
+// archives are made by the real job in a few seconds.
+type plannedSource struct {
+	app    string
+	backup string
+	at     time.Time
+	dump   []byte
+}
+
+func (p *plannedSource) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
+	return archive.Backup{Meta: archive.Meta{App: p.app, Database: "DATABASE", Backup: p.backup, At: p.at, CreatedAt: p.at.Add(-time.Minute),
+		FinishedAt: p.at, Mode: "latest", Origin: archive.Origin{Source: "pgbackups"}},
+		Body: io.NopCloser(bytes.NewReader(p.dump)), Size: int64(len(p.dump))}, nil
+}
+
+// s3Requests sits between pgoffsite and MinIO and records every request.
+type s3Requests struct {
+	mu   sync.Mutex
+	seen []string // "METHOD /bucket/key"
+}
+
+func (s *s3Requests) serve(t *testing.T, endpoint string) string {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.seen = append(s.seen, r.Method+" "+r.URL.Path)
+		s.mu.Unlock()
+		proxy.ServeHTTP(rw, r) // the Host header is kept, so MinIO's signature check still passes
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// count counts the requests of method on paths ending with one of suffixes, and forgets them.
+func (s *s3Requests) count(method string, suffixes ...string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.seen {
+		m, path, _ := strings.Cut(r, " ")
+		for _, suf := range suffixes {
+			if m == method && strings.HasSuffix(path, suf) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func (s *s3Requests) reset() {
+	s.mu.Lock()
+	s.seen = nil
+	s.mu.Unlock()
+}
+
+// TestStatusFortyDays: against real MinIO, 40 simulated days of archives of three targets made
+// through the backup job — shop with gaps, stale whose newest is three days old, shrunk whose
+// newest dump lost most of its rows. status marks exactly the gaps, --json says the same, the
+// watchdog exits 1 for the stale and the shrunken target and 0 for a healthy bucket, the
+// heartbeat hears it, the HTML report has a calendar per target, and no dump is ever read.
+func TestStatusFortyDays(t *testing.T) {
+	w := newWorld(t)
+	dumpOf := func(rows int) []byte {
+		name, dsn := w.pg.CreateDB(t, "status")
+		w.pg.Exec(t, name, fmt.Sprintf(`CREATE TABLE orders (id bigserial PRIMARY KEY, note text);
+			INSERT INTO orders (note) SELECT md5(g::text) FROM generate_series(1, %d) g;`, rows))
+		return w.pg.Dump(t, dsn)
+	}
+	full, broken := dumpOf(20000), dumpOf(500)
+	if len(broken)*3 > len(full) {
+		t.Fatalf("dumps of %d and %d bytes: the broken one is not much smaller", len(full), len(broken))
+	}
+
+	now := time.Now().UTC()
+	at := func(ago int) time.Time { return now.Add(-time.Duration(ago)*24*time.Hour - 30*time.Minute).Truncate(time.Second) }
+	shopGaps := map[int]bool{2: true, 9: true, 10: true, 23: true, 35: true}
+	src := &plannedSource{}
+	st := s3store.New(w.s3(), s3store.Options{Bucket: w.bucket, Prefix: "pgbackups"})
+	job := &archive.Job{Source: src, Destinations: []archive.Destination{{Name: "s3://" + w.bucket + "/pgbackups", Store: st}},
+		Version: "test", Log: zerolog.Nop()}
+	archived := map[string]map[string]bool{} // app → dates with an archive
+	newest := map[string]archive.Result{}
+	for ago := 39; ago >= 0; ago-- {
+		for _, app := range []string{"shop", "stale", "shrunk"} {
+			if (app == "shop" && shopGaps[ago]) || (app == "stale" && ago < 3) {
+				continue
+			}
+			*src = plannedSource{app: app, backup: fmt.Sprintf("b%03d", 100-ago), at: at(ago), dump: full}
+			if app == "shrunk" && ago == 0 {
+				src.dump = broken
+			}
+			res := job.Archive(context.Background(), archive.Target{App: app, Database: "DATABASE_URL"})
+			if res.Err != nil {
+				t.Fatalf("%s, %d days ago: %v", app, ago, res.Err)
+			}
+			if archived[app] == nil {
+				archived[app] = map[string]bool{}
+			}
+			archived[app][at(ago).Format(time.DateOnly)] = true
+			newest[app] = res
+		}
+	}
+
+	reqs := &s3Requests{}
+	env := w.env("shop stale shrunk")
+	delete(env, "HEROKU_API_KEY") // status reads the bucket only
+	env["AWS_ENDPOINT_URL_S3"] = reqs.serve(t, w.minio.Endpoint)
+	monitor, env := w.withMonitor(env, "failure")
+
+	code, out := w.runStdout(env, "status", "--json")
+	if code != ExitFailed {
+		t.Errorf("status of a bucket with a stale and a shrunken target: exit %d, want 1", code)
+	}
+	var rep struct {
+		Targets []struct {
+			App, Database, Destination string
+			Newest                     struct {
+				Backup     string
+				FinishedAt time.Time `json:"finished_at"`
+				Bytes      int64
+			}
+			Days []struct {
+				Date, Status string
+				Bytes        int64
+			}
+			Problems []string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Targets) != 3 {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	today := time.Now().UTC()
+	for _, e := range rep.Targets {
+		if e.Destination != "s3://"+w.bucket+"/pgbackups" || e.Database != "DATABASE_URL" {
+			t.Errorf("%s: destination %s, database %s", e.App, e.Destination, e.Database)
+		}
+		if len(e.Days) != 30 {
+			t.Fatalf("%s: %d days, want 30", e.App, len(e.Days))
+		}
+		var got, want []string
+		for i, d := range e.Days {
+			date := today.AddDate(0, 0, i-29).Format(time.DateOnly)
+			status := "missing"
+			if archived[e.App][date] {
+				status = "archived"
+			}
+			want = append(want, date+" "+status)
+			got = append(got, d.Date+" "+d.Status)
+			if (d.Status == "archived") != (d.Bytes > 0) {
+				t.Errorf("%s %s: status %s with %d bytes", e.App, d.Date, d.Status, d.Bytes)
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: calendar\n%s\nwant\n%s", e.App, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		n := newest[e.App]
+		if e.Newest.Backup != n.Backup || e.Newest.Bytes != n.Bytes || !e.Newest.FinishedAt.Equal(at(map[string]int{"shop": 0, "stale": 3, "shrunk": 0}[e.App])) {
+			t.Errorf("%s: newest %+v, want %s of %d bytes", e.App, e.Newest, n.Backup, n.Bytes)
+		}
+		problems := strings.Join(e.Problems, "; ")
+		switch e.App {
+		case "shop":
+			if problems != "" {
+				t.Errorf("shop: problems %q, want none", problems)
+			}
+		case "stale":
+			if !strings.Contains(problems, "stale: the newest archive (b097) finished 3d 0h ago, longer than BACKUP_MAX_AGE=26h") {
+				t.Errorf("stale: problems %q", problems)
+			}
+		case "shrunk":
+			if !strings.Contains(problems, "shrunk: the newest archive (b100)") || !strings.Contains(problems, "STATUS_MAX_SHRINK=50%") {
+				t.Errorf("shrunk: problems %q", problems)
+			}
+		}
+	}
+	if got := monitor.Seen(); !strings.HasSuffix(got, "POST /ping/9f1c-check-key/fail,POST /hook") {
+		t.Errorf("the monitor saw %s, want a failure and the webhook", got)
+	}
+	if hook := monitor.Bodies()["/hook"]; !strings.Contains(hook, "stale: the newest archive") || !strings.Contains(hook, `"command":"status"`) {
+		t.Errorf("webhook body %s", hook)
+	}
+
+	for _, tt := range []struct {
+		targets string
+		code    int
+	}{{"shop", ExitOK}, {"stale", ExitFailed}, {"shrunk", ExitFailed}, {"shop:DATABASE", ExitOK}, {"nobody", ExitFailed}} {
+		env["BACKUP_TARGETS"] = tt.targets
+		if code, out := w.runStdout(env, "status"); code != tt.code {
+			t.Errorf("status of %s: exit %d, want %d\n%s", tt.targets, code, tt.code, out)
+		}
+	}
+
+	// The text calendar of the healthy target.
+	env["BACKUP_TARGETS"] = "shop"
+	_, text := w.runStdout(env, "status")
+	var cal strings.Builder
+	for i := range 30 {
+		if archived["shop"][today.AddDate(0, 0, i-29).Format(time.DateOnly)] {
+			cal.WriteByte('#')
+		} else {
+			cal.WriteByte('.')
+		}
+	}
+	if !strings.Contains(text, "shop:DATABASE_URL at s3://"+w.bucket+"/pgbackups: OK") || !strings.Contains(text, "30 days    "+cal.String()) {
+		t.Errorf("text report lacks the calendar %s:\n%s", cal.String(), text)
+	}
+
+	// The HTML report: one calendar per target, as many marked days as archives in 90 days.
+	env["BACKUP_TARGETS"] = "shop stale shrunk"
+	html := filepath.Join(t.TempDir(), "status.html")
+	if code, _ := w.runStdout(env, "status", "--html", html); code != ExitFailed {
+		t.Errorf("status --html: exit %d", code)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cals := regexp.MustCompile(`(?s)<svg class="calendar" data-target="([^"]*)"[^>]*>(.*?)</svg>`).FindAllSubmatch(page, -1)
+	if len(cals) != 3 {
+		t.Fatalf("%d calendars in the HTML report, want 3", len(cals))
+	}
+	for _, c := range cals {
+		app, _, _ := strings.Cut(string(c[1]), ":")
+		marked := len(regexp.MustCompile(`data-status="(archived|verified|failed)"`).FindAll(c[2], -1))
+		if marked != len(archived[app]) {
+			t.Errorf("%s: %d marked days, want %d", c[1], marked, len(archived[app]))
+		}
+	}
+	if regexp.MustCompile(`(src|href)="https?://`).Match(page) {
+		t.Error("the HTML report links to something outside")
+	}
+
+	if n := reqs.count(http.MethodGet, ".dump", ".dump.age"); n != 0 {
+		t.Errorf("status read %d dumps", n)
+	}
+	if n := reqs.count(http.MethodGet, ".json"); n < 100 {
+		t.Errorf("status read %d manifests through the proxy, want every one", n)
+	}
+
+	// verify records its result where status sees it: the newest day turns verified.
+	reqs.reset()
+	env["BACKUP_TARGETS"] = "shop"
+	if code, _ := w.run(env, "verify"); code != ExitOK {
+		t.Fatalf("verify: exit %d", code)
+	}
+	if reqs.count(http.MethodPut, archive.VerifiedSuffix) != 1 {
+		t.Errorf("verify wrote %d records", reqs.count(http.MethodPut, archive.VerifiedSuffix))
+	}
+	reqs.reset()
+	_, out = w.runStdout(env, "status", "--json")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	last := rep.Targets[0].Days[29]
+	if last.Date != at(0).Format(time.DateOnly) || last.Status != "verified" {
+		// at(0) is today unless the test runs in the half hour after midnight UTC.
+		if archived["shop"][last.Date] {
+			t.Errorf("after verify, the newest day is %+v, want verified", last)
+		}
+	}
+	if !strings.Contains(out, `"passed": true`) || reqs.count(http.MethodGet, ".dump") != 0 {
+		t.Errorf("status after verify: %s", out)
+	}
+}
+
+// runStdout is run, returning what the command wrote to stdout alone (the report).
+func (w *world) runStdout(env map[string]string, args ...string) (int, string) {
+	w.t.Helper()
+	for _, k := range configVars {
+		w.t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range env {
+		w.t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), args, &stdout, &stderr)
+	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, stderr.String())
+	w.assertNoSecrets(stdout.String() + stderr.String())
+	return code, stdout.String()
+}
