@@ -103,7 +103,9 @@ func TestStatusFortyDays(t *testing.T) {
 	}
 
 	now := time.Now().UTC()
-	at := func(ago int) time.Time { return now.Add(-time.Duration(ago)*24*time.Hour - 30*time.Minute).Truncate(time.Second) }
+	at := func(ago int) time.Time {
+		return now.Add(-time.Duration(ago)*24*time.Hour - 30*time.Minute).Truncate(time.Second)
+	}
 	shopGaps := map[int]bool{2: true, 9: true, 10: true, 23: true, 35: true}
 	src := &plannedSource{}
 	st := s3store.New(w.s3(), s3store.Options{Bucket: w.bucket, Prefix: "pgbackups"})
