@@ -355,3 +355,17 @@ func TestBytesAndAge(t *testing.T) {
 }
 
 var _ = os.Getenv
+
+type brokenBucket struct{ *bucket }
+
+func (brokenBucket) List(ctx context.Context, prefix string) ([]string, error) {
+	return nil, fmt.Errorf("s3: list s3://bkt/pg/%s: AccessDenied", prefix)
+}
+
+// A destination that cannot be read is a problem: the watchdog cannot vouch for it.
+func TestUnreadableDestination(t *testing.T) {
+	e := Build(context.Background(), brokenBucket{newBucket()}, "s3://bkt/pg", Target{App: "shop", Database: "DATABASE"}, opts())
+	if e.OK() || !strings.Contains(e.Problems[0], "cannot list the archives of shop:DATABASE at s3://bkt/pg") || len(e.Days) != 90 {
+		t.Errorf("problems %q, %d days", e.Problems, len(e.Days))
+	}
+}
