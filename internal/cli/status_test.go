@@ -43,6 +43,7 @@ func (p *plannedSource) Open(ctx context.Context, t archive.Target) (archive.Bac
 type s3Requests struct {
 	mu   sync.Mutex
 	seen []string // "METHOD /bucket/key"
+	deny string   // PUT requests on paths with this suffix are refused (403)
 }
 
 func (s *s3Requests) serve(t *testing.T, endpoint string) string {
@@ -54,7 +55,14 @@ func (s *s3Requests) serve(t *testing.T, endpoint string) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.seen = append(s.seen, r.Method+" "+r.URL.Path)
+		deny := s.deny != "" && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, s.deny)
 		s.mu.Unlock()
+		if deny {
+			rw.Header().Set("Content-Type", "application/xml")
+			rw.WriteHeader(http.StatusForbidden)
+			rw.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>`))
+			return
+		}
 		proxy.ServeHTTP(rw, r) // the Host header is kept, so MinIO's signature check still passes
 	}))
 	t.Cleanup(srv.Close)
@@ -293,6 +301,15 @@ func TestStatusFortyDays(t *testing.T) {
 	}
 	if !strings.Contains(out, `"passed": true`) || reqs.count(http.MethodGet, ".dump") != 0 {
 		t.Errorf("status after verify: %s", out)
+	}
+
+	// Credentials that may not write the record: a warning, and the verification still passes.
+	reqs.mu.Lock()
+	reqs.deny = archive.VerifiedSuffix
+	reqs.mu.Unlock()
+	code, out = w.run(env, "verify")
+	if code != ExitOK || !strings.Contains(out, "cannot record the verification for pgoffsite status") || !strings.Contains(out, "level=warn") {
+		t.Errorf("verify without the right to record: exit %d\n%s", code, out)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -354,7 +353,6 @@ func TestBytesAndAge(t *testing.T) {
 	}
 }
 
-var _ = os.Getenv
 
 type brokenBucket struct{ *bucket }
 
