@@ -353,7 +353,6 @@ func TestBytesAndAge(t *testing.T) {
 	}
 }
 
-
 type brokenBucket struct{ *bucket }
 
 func (brokenBucket) List(ctx context.Context, prefix string) ([]string, error) {
