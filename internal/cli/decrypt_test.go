@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,20 +27,8 @@ type ageKey struct {
 
 func newAgeKey(t *testing.T) ageKey {
 	t.Helper()
-	_, keygen := testenv.AgeBinary(t)
-	f := filepath.Join(t.TempDir(), "key.txt")
-	if out, err := exec.Command(keygen, "-o", f).CombinedOutput(); err != nil {
-		t.Fatalf("age-keygen: %v: %s", err, out)
-	}
-	text, err := os.ReadFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := exec.Command(keygen, "-y", f).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ageKey{file: f, text: string(text), recipient: strings.TrimSpace(string(pub))}
+	k := testenv.NewAgeKey(t)
+	return ageKey{file: k.File, text: k.Text, recipient: k.Recipient}
 }
 
 // secretLine is the AGE-SECRET-KEY-1… line of the key.

@@ -161,9 +161,9 @@ func loadForReading(choice string, except ...string) (config.Config, error) {
 
 // pickDestination picks by --destination among ARCHIVE_URL's destinations of scheme ("" any).
 func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, error) {
-	kinds := "destinations"
+	kinds, ones := "destinations", "destinations"
 	if scheme == "s3" {
-		kinds = "S3 destinations"
+		kinds, ones = "S3 destinations", "S3 ones"
 	}
 	var eligible []int
 	for i, a := range cfg.Archives {
@@ -189,10 +189,10 @@ func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, 
 	}
 	if n, err := strconv.Atoi(choice); err == nil {
 		if n < 1 || n > len(cfg.Archives) {
-			return config.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), kinds, list())
+			return config.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), ones, list())
 		}
 		if a := cfg.Archives[n-1]; scheme != "" && a.Scheme != scheme {
-			return config.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, kinds, list())
+			return config.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, ones, list())
 		}
 		return cfg.Archives[n-1], nil
 	}

@@ -84,7 +84,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader, final st
 	// the upload goes on unlocked rather than failing.
 	_ = lock(f)
 
-	src := io.Reader(ctxReader{ctx, r})
+	src := io.Reader(store.ContextReader(ctx, r))
 	if obj.Size != store.UnknownSize {
 		// At most one byte more than announced, so a long reader is detected without reading it all.
 		src = io.LimitReader(src, obj.Size+1)
@@ -221,19 +221,6 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // List returns the keys under the store that start with prefix (for verification).

@@ -142,3 +142,20 @@ func TestFramingOnlyIsReported(t *testing.T) {
 		t.Errorf("a fully checked target mentions framing: %s", b)
 	}
 }
+
+// A target whose copy failed at one destination says, in the heartbeat's summary and in Slack,
+// where it is stored and where it failed.
+func TestFailedCopyIsNamed(t *testing.T) {
+	run := Run{Command: "backup", Results: []TargetResult{{App: "shop", Database: "DATABASE_URL", Backup: "b042", Bytes: 1234,
+		Error: "archive: 1 of 2 copies failed", Copies: []Copy{
+			{Destination: "s3://b/p", Location: "s3://b/p/k.dump", Status: "archived"},
+			{Destination: "sftp://u@vps/srv", Status: "failed", Error: "refused"}}}}}
+	want := "(stored at s3://b/p/k.dump; failed at sftp://u@vps/srv)"
+	if s := Summary(run); !strings.Contains(s, want) {
+		t.Errorf("summary %q lacks %q", s, want)
+	}
+	slack := &Notifier{o: Options{WebhookURL: "https://hooks.slack.com/services/T/B/X"}}
+	if b, err := slack.webhookBody(run); err != nil || !strings.Contains(string(b), want) {
+		t.Errorf("slack %s, %v; want %q", b, err, want)
+	}
+}

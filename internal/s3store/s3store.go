@@ -155,7 +155,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
-	r = ctxReader{ctx, r}
+	r = store.ContextReader(ctx, r)
 	if obj.Size == store.UnknownSize {
 		return s.putUnknown(ctx, obj, r, loc)
 	}
@@ -641,19 +641,6 @@ func sourceError(ctx context.Context, err error, read, size int64) error {
 	default:
 		return fmt.Errorf("read source: %w", err)
 	}
-}
-
-// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func httpStatus(err error) int {

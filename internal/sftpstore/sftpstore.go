@@ -320,7 +320,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 		return err
 	}
 	if exists {
-		if _, err := io.Copy(io.Discard, ctxReader{ctx, r}); err != nil {
+		if _, err := io.Copy(io.Discard, store.ContextReader(ctx, r)); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -361,7 +361,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 	}
 	var n int64
 	err = c.run(ctx, c.stall, func(o *op) error {
-		src := io.Reader(ctxReader{ctx, r})
+		src := io.Reader(store.ContextReader(ctx, r))
 		if obj.Size != store.UnknownSize {
 			// At most one byte more than announced, so a long reader is detected without reading it all.
 			src = io.LimitReader(src, obj.Size+1)
@@ -641,19 +641,6 @@ func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, er
 
 func isTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
-}
-
-// ctxReader stops reading once ctx is done, so a cancelled Put does not drain its source.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // sourceReader feeds the upload: time spent in the source's Read is not the network's, so the

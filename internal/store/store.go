@@ -42,3 +42,19 @@ var ErrExists = errors.New("object already exists")
 
 // ErrSizeMismatch reports that the reader yielded a different number of bytes than announced.
 var ErrSizeMismatch = errors.New("byte count differs from announced size")
+
+// ContextReader reads r until ctx is done, then fails with ctx's error: a Put cancelled by
+// SIGTERM stops draining its source at once.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,4 +31,29 @@ func lookAgeTool(t testing.TB, name string) string {
 		missing(t, name+" not found on PATH", "apt-get install -y age openssh-client")
 	}
 	return p
+}
+
+// AgeKey is an identity made by the real age-keygen: its file, the file's text (the secret),
+// and its public side.
+type AgeKey struct {
+	File, Text, Recipient string
+}
+
+// NewAgeKey makes a throwaway age identity with the real age-keygen.
+func NewAgeKey(t testing.TB) AgeKey {
+	t.Helper()
+	_, keygen := AgeBinary(t)
+	f := filepath.Join(t.TempDir(), "key.txt")
+	if out, err := exec.Command(keygen, "-o", f).CombinedOutput(); err != nil {
+		t.Fatalf("age-keygen: %v: %s", err, out)
+	}
+	text, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := exec.Command(keygen, "-y", f).Output()
+	if err != nil {
+		t.Fatalf("age-keygen -y: %v", err)
+	}
+	return AgeKey{File: f, Text: string(text), Recipient: strings.TrimSpace(string(pub))}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,24 +30,12 @@ type key struct {
 
 func newKey(t *testing.T) key {
 	t.Helper()
-	_, keygen := testenv.AgeBinary(t)
-	f := filepath.Join(t.TempDir(), "key.txt")
-	if out, err := exec.Command(keygen, "-o", f).CombinedOutput(); err != nil {
-		t.Fatalf("age-keygen: %v: %s", err, out)
-	}
-	text, err := os.ReadFile(f)
+	k := testenv.NewAgeKey(t)
+	ids, err := agecrypt.ParseIdentities(k.Text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := exec.Command(keygen, "-y", f).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := agecrypt.ParseIdentities(string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key{file: f, text: string(text), recipient: strings.TrimSpace(string(pub)), ids: ids}
+	return key{file: k.File, text: k.Text, recipient: k.Recipient, ids: ids}
 }
 
 // dumpSource yields one dump as the backup b042 of shop's DATABASE, as Heroku names it.
