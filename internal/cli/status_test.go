@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
@@ -28,13 +29,18 @@ import (
 // archives are made by the real job in a few seconds.
 type plannedSource struct {
 	app    string
+	db     string // the key's database segment; "" = DATABASE
 	backup string
 	at     time.Time
 	dump   []byte
 }
 
 func (p *plannedSource) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
-	return archive.Backup{Meta: archive.Meta{App: p.app, Database: "DATABASE", Backup: p.backup, At: p.at, CreatedAt: p.at.Add(-time.Minute),
+	db := p.db
+	if db == "" {
+		db = "DATABASE"
+	}
+	return archive.Backup{Meta: archive.Meta{App: p.app, Database: db, Backup: p.backup, At: p.at, CreatedAt: p.at.Add(-time.Minute),
 		FinishedAt: p.at, Mode: "latest", Origin: archive.Origin{Source: "pgbackups"}},
 		Body: io.NopCloser(bytes.NewReader(p.dump)), Size: int64(len(p.dump))}, nil
 }
@@ -126,7 +132,7 @@ func TestStatusFortyDays(t *testing.T) {
 			if (app == "shop" && shopGaps[ago]) || (app == "stale" && ago < 3) {
 				continue
 			}
-			*src = plannedSource{app: app, backup: fmt.Sprintf("b%03d", 100-ago), at: at(ago), dump: full}
+			*src = plannedSource{app: app, db: map[string]string{"LEGACY_URL": "LEGACY_URL"}[app], backup: fmt.Sprintf("b%03d", 100-ago), at: at(ago), dump: full}
 			if app == "shrunk" && ago == 0 {
 				src.dump = broken
 			}
@@ -328,4 +334,101 @@ func (w *world) runStdout(env map[string]string, args ...string) (int, string) {
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, stderr.String())
 	w.assertNoSecrets(stdout.String() + stderr.String())
 	return code, stdout.String()
+}
+
+// runEnv runs `pgoffsite args...` with exactly env set; it returns the exit status, stdout and
+// stderr.
+func runEnv(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), args, &stdout, &stderr)
+	t.Logf("pgoffsite %s → exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	return code, stdout.String(), stderr.String()
+}
+
+// TestStatusEveryDestination: by default every destination of ARCHIVE_URL, each target at each
+// one entry (env:VAR targets too); --destination picks one; bad input is a usage error naming
+// what to fix, before anything is read.
+func TestStatusEveryDestination(t *testing.T) {
+	dump, err := os.ReadFile("../archive/testdata/shop.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := t.TempDir(), t.TempDir()
+	src := &plannedSource{}
+	now := time.Now().UTC()
+	for dir, app := range map[string]string{first: "shop", second: "LEGACY_URL"} {
+		st, err := filestore.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := &archive.Job{Source: src, Destinations: []archive.Destination{{Name: "file://" + dir, Store: st}}, Version: "test", Log: zerolog.Nop()}
+		for ago := 2; ago >= 0; ago-- {
+			*src = plannedSource{app: app, db: map[string]string{"LEGACY_URL": "LEGACY_URL"}[app], backup: fmt.Sprintf("b%03d", 10-ago), at: now.Add(-time.Duration(ago)*24*time.Hour - time.Hour).Truncate(time.Second), dump: dump}
+			if res := job.Archive(context.Background(), archive.Target{App: app, Database: "DATABASE"}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		}
+	}
+	const secret = "legacy-pa55word-91c"
+	env := map[string]string{"BACKUP_TARGETS": "shop env:LEGACY_URL", "ARCHIVE_URL": "file://" + first + " file://" + second,
+		"LEGACY_URL": "postgres://app:" + secret + "@127.0.0.1:1/legacy"}
+
+	code, out, errs := runEnv(t, env, "status", "--json")
+	if code != ExitFailed || strings.Contains(out+errs, secret) {
+		t.Fatalf("exit %d (want 1: each target lacks archives at one destination), or the secret is in the output", code)
+	}
+	var rep struct {
+		Targets []struct {
+			App, Database, Destination string
+			Problems                   []string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rep.Targets {
+		got = append(got, fmt.Sprintf("%s:%s@%s ok=%v", e.App, e.Database, strings.TrimPrefix(e.Destination, "file://"), len(e.Problems) == 0))
+	}
+	want := []string{"shop:DATABASE_URL@" + first + " ok=true", "env:LEGACY_URL@" + first + " ok=false",
+		"shop:DATABASE_URL@" + second + " ok=false", "env:LEGACY_URL@" + second + " ok=true"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	env["BACKUP_TARGETS"] = "shop"
+	if code, out, _ := runEnv(t, env, "status", "--destination", "1"); code != ExitOK || strings.Count(out, " at file://") != 1 {
+		t.Errorf("--destination 1: exit %d", code)
+	}
+	env["BACKUP_TARGETS"] = "env:LEGACY_URL"
+	if code, _, _ := runEnv(t, env, "status", "--destination", "file://"+second); code != ExitOK {
+		t.Errorf("--destination file://%s: exit %d", second, code)
+	}
+	for _, tt := range []struct {
+		args []string
+		set  map[string]string
+		want string
+	}{
+		{[]string{"status", "--destination", "3"}, nil, "--destination 3: ARCHIVE_URL names 2 destination(s)"},
+		{[]string{"status", "--html", filepath.Join(first, "no", "such", "report.html")}, nil, "the directory " + filepath.Join(first, "no", "such") + " does not exist"},
+		{[]string{"status", "extra"}, nil, "takes no arguments"},
+		{[]string{"status"}, map[string]string{"STATUS_MAX_SHRINK": "half"}, "STATUS_MAX_SHRINK"},
+		{[]string{"status"}, map[string]string{"BACKUP_MAX_AGE": "1 day"}, "BACKUP_MAX_AGE"},
+	} {
+		e := withEnv(env)
+		for k, v := range tt.set {
+			e[k] = v
+		}
+		if code, _, errs := runEnv(t, e, tt.args...); code != ExitUsage || !strings.Contains(errs, tt.want) {
+			t.Errorf("%q %v: exit %d, want 2 and %q", tt.args, tt.set, code, tt.want)
+		}
+	}
 }
