@@ -371,7 +371,7 @@ func TestStatusEveryDestination(t *testing.T) {
 		}
 		job := &archive.Job{Source: src, Destinations: []archive.Destination{{Name: "file://" + dir, Store: st}}, Version: "test", Log: zerolog.Nop()}
 		for ago := 2; ago >= 0; ago-- {
-			*src = plannedSource{app: app, db: map[string]string{"LEGACY_URL": "LEGACY_URL"}[app], backup: fmt.Sprintf("b%03d", 10-ago), at: now.Add(-time.Duration(ago)*24*time.Hour - time.Hour).Truncate(time.Second), dump: dump}
+			*src = plannedSource{app: app, db: map[string]string{"LEGACY_URL": "LEGACY_URL"}[app], backup: fmt.Sprintf("b%03d", 10-ago), at: now.Add(-time.Duration(ago)*24*time.Hour - 2*time.Minute).Truncate(time.Second), dump: dump}
 			if res := job.Archive(context.Background(), archive.Target{App: app, Database: "DATABASE"}); res.Err != nil {
 				t.Fatal(res.Err)
 			}
@@ -412,6 +412,39 @@ func TestStatusEveryDestination(t *testing.T) {
 	if code, _, _ := runEnv(t, env, "status", "--destination", "file://"+second); code != ExitOK {
 		t.Errorf("--destination file://%s: exit %d", second, code)
 	}
+	// A verification that fails is recorded too (file:// destination), and status shows it.
+	var dumps []string
+	filepath.WalkDir(first, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".dump") {
+			dumps = append(dumps, p)
+		}
+		return nil
+	})
+	if len(dumps) != 3 {
+		t.Fatalf("dumps %v", dumps)
+	}
+	newestDump := dumps[len(dumps)-1] // the keys sort by time
+	blob, err := os.ReadFile(newestDump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob[len(blob)/2] ^= 0xff
+	if err := os.WriteFile(newestDump, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	venv := withEnv(env, "BACKUP_TARGETS", "shop", "ARCHIVE_URL", "file://"+first)
+	if code, _, _ := runEnv(t, venv, "verify"); code != ExitFailed {
+		t.Fatalf("verify of a damaged archive: exit %d", code)
+	}
+	rec, err := os.ReadFile(strings.TrimSuffix(newestDump, ".dump") + archive.VerifiedSuffix)
+	if err != nil || !strings.Contains(string(rec), `"passed": false`) || !strings.Contains(string(rec), "SHA-256") {
+		t.Fatalf("record of the failed verification: %s %v", rec, err)
+	}
+	code, out, _ = runEnv(t, venv, "status")
+	if code != ExitOK || !strings.Contains(out, "##X  ") || !strings.Contains(out, "warning    the newest verification (b010") {
+		t.Errorf("status after a failed verification: exit %d\n%s", code, out)
+	}
+
 	for _, tt := range []struct {
 		args []string
 		set  map[string]string
