@@ -988,3 +988,30 @@ const (
 	testRSAKey     = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0KJ48U6dXLTPQGDXO90mrZgg3HJPtn37Exob/jo/KV8JX201NBm97egtk9ud5+MGCqZ1Fb6I28KAw2BjAvy82f9k15/zMOVf71YEONe4qkM1ARlKFcol+SayN15vW59cNI7EG60kWSw7CjkugwS+dVvVeL+83bg/NI5DiNJbXhcFsZAU042ffBFy1X5EaPfnywhun7LhwdiasQdBLY7eu+1Hak7hSivFpLigDVo0zbJuavv2+ane9fcPFBrmNuIp2IHDN8mKXe4Zg/YN6AS4HuhzXMjJdEAQp5IabTEPtmmXPf3Q52+56wUnK4hjC0FeFiVFilOXynyvSxhvr9VaD"
 	testEd25519Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd9UedPf4M9UJj3qb31VbFk4IPs+tu+Fzb8BQTlOru1"
 )
+
+// Replace writes a record and a later one over it, on a real OpenSSH server, leaving no
+// temporary file; a key outside the directory is refused.
+func TestReplace(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv))
+	ctx := context.Background()
+	key := "shop/DATABASE/2026/11/23/x.verified.json"
+	if err := s.Put(ctx, store.Object{Key: "shop/DATABASE/2026/11/23/x.json", Size: 2}, bytes.NewReader([]byte("{}"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"passed":false}`, `{"passed":true}`} {
+		if err := s.Replace(ctx, key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(srv.Root, filepath.FromSlash(key)))
+		if err != nil || string(got) != body {
+			t.Errorf("after Replace(%s): %q %v", body, got, err)
+		}
+	}
+	if f := files(t, srv.Root); len(f) != 2 {
+		t.Errorf("files on the server: %v", f)
+	}
+	if err := s.Replace(ctx, "../escape.verified.json", []byte("x")); err == nil {
+		t.Error("a key outside the directory was written")
+	}
+}
