@@ -44,8 +44,10 @@ type Manifest struct {
 	// are then the ciphertext's, what the store holds, and Structure is the plaintext's.
 	Encryption *Encryption `json:"encryption,omitempty"`
 	// Copies says, when ARCHIVE_URL names several destinations, how the same run went at each.
-	Copies    []CopyStatus `json:"copies,omitempty"`
-	Retention string       `json:"retention,omitempty"`
+	Copies []CopyStatus `json:"copies,omitempty"`
+	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
+	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
+	Retention string `json:"retention,omitempty"`
 }
 
 // Encryption says how an encrypted dump can be decrypted, and how to check the result.
