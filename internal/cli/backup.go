@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		return badConfig(stderr, err)
 	}
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
+	setMemoryLimit(cfg)
 
 	notifier, err := newNotifier(cfg)
 	if err != nil {
@@ -103,6 +105,23 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	code := summarize(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "backup", started, results)
 	return code
+}
+
+// limitMemory is false in the command tests, which run many backups inside one test process
+// whose own memory is not the run's.
+var limitMemory = true
+
+// memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
+// runtime, the SDK, the check's queue of compressed data.
+const memoryHeadroom = 32 << 20
+
+// setMemoryLimit tells the Go runtime the run's budget. Without it, garbage (each download range
+// is a fresh buffer) may grow the heap to twice what is live before the collector runs, and a
+// run with two S3 destinations would pass 128 MiB. GOMEMLIMIT, when set, wins.
+func setMemoryLimit(cfg config.Config) {
+	if limitMemory && os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit + memoryHeadroom)
+	}
 }
 
 // sources sends env:VAR targets to pg_dump, and Heroku targets to the BACKUP_METHOD's source.

@@ -124,7 +124,7 @@ func newS3Store(client *s3.Client, cfg config.Config, a config.Archive, s s3Sett
 		SSE:          s.SSE,
 		SSEKMSKeyID:  s.SSEKMSKeyID,
 		PartSize:     cfg.PartSize,
-		Concurrency:  cfg.Concurrency,
+		Concurrency:  cfg.UploadConcurrency,
 	})
 }
 

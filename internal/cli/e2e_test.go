@@ -26,7 +26,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	limitMemory = false
+	testenv.Main(m)
+}
 
 const apiKey = "hrku-e2e-0f8c2b7d-4a51-4c1e-9d3a-5be1c0ffee42"
 

@@ -485,19 +485,31 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("ARCHIVE_PART_SIZE", ck.q(e.PartSize)+" is outside S3's part sizes", "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
 	}
 	c.MemoryLimit = ck.size("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit)
-	// Each unit of concurrency holds a download range and an upload part per S3 destination, and
-	// one more of each is being filled: (n+1)×(C+1) parts (sftp and file destinations hold none).
+	// The download holds C ranges and one being read, each S3 destination U parts in flight
+	// and one being filled: (C+1) + n×(U+1) parts (sftp and file destinations hold none).
 	dests := int64(max(1, s3Count(c.Archives)))
-	parts := func(conc int) int64 { return (dests + 1) * int64(conc+1) }
-	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < parts(1)*c.PartSize {
+	parts := func(down, up int) int64 { return int64(down+1) + dests*int64(up+1) }
+	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < parts(1, 1)*c.PartSize {
 		msg := fmt.Sprintf("%s holds fewer than four parts of %s", ck.q(e.MemoryLimit), e.PartSize)
 		if dests > 1 {
-			msg = fmt.Sprintf("%s holds fewer than the %d parts of %s that %d S3 destinations in ARCHIVE_URL need", ck.q(e.MemoryLimit), parts(1), e.PartSize, dests)
+			msg = fmt.Sprintf("%s holds fewer than the %d parts of %s that %d S3 destinations in ARCHIVE_URL need", ck.q(e.MemoryLimit), parts(1, 1), e.PartSize, dests)
 		}
 		ck.add("ARCHIVE_MEMORY_LIMIT", msg, "raise it, or lower ARCHIVE_PART_SIZE")
 	}
-	for c.Concurrency > 1 && parts(c.Concurrency)*c.PartSize > c.MemoryLimit {
-		c.Concurrency--
+	over := func() bool { return parts(c.Concurrency, c.UploadConcurrency)*c.PartSize > c.MemoryLimit }
+	c.UploadConcurrency = c.Concurrency
+	// Several destinations upload side by side: their parts are lowered first, to as many
+	// connections together as the download has, because the download is what a per-connection
+	// cap at the source holds back. Then both by turns.
+	for floor := max(1, (c.Concurrency+int(dests)-1)/int(dests)); over() && c.UploadConcurrency > floor; {
+		c.UploadConcurrency--
+	}
+	for over() && (c.Concurrency > 1 || c.UploadConcurrency > 1) {
+		if c.Concurrency >= c.UploadConcurrency && c.Concurrency > 1 {
+			c.Concurrency--
+		} else {
+			c.UploadConcurrency--
+		}
 	}
 }
 

@@ -113,11 +113,12 @@ type Config struct {
 	HeartbeatURL     string
 	WebhookURL       string
 	NotifyOn         string // "failure" or "always"
-	// Streaming: ranges downloaded and parts uploaded in flight, their size, and the memory the
-	// part buffers may take (concurrency is lowered to fit).
-	Concurrency int
-	PartSize    int64
-	MemoryLimit int64
+	// Streaming: ranges downloaded in flight, parts uploaded in flight per S3 destination, their
+	// size, and the memory the buffers may take (both concurrencies are lowered to fit).
+	Concurrency       int
+	UploadConcurrency int
+	PartSize          int64
+	MemoryLimit       int64
 	// Check is how much of the archive is checked while it streams: auto, full or header
 	// (archive.CheckAuto, CheckFull, CheckHeader).
 	Check string

@@ -464,3 +464,20 @@ func TestDestinationVariablesOnce(t *testing.T) {
 		t.Errorf("%s", ps)
 	}
 }
+
+// At the default settings, a second S3 destination costs upload parts, not download ranges:
+// the download keeps its four connections, and each destination uploads two parts at a time.
+func TestStreamingBudgetKeepsTheDownload(t *testing.T) {
+	vars, _ := several(t)
+	setEnv(t, vars)
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Concurrency != 4 || c.UploadConcurrency != 2 {
+		t.Errorf("download %d, upload %d per destination; want 4 and 2", c.Concurrency, c.UploadConcurrency)
+	}
+	if used := int64(c.Concurrency+1+2*(c.UploadConcurrency+1)) * c.PartSize; used > c.MemoryLimit {
+		t.Errorf("%d bytes of buffers over the %d limit", used, c.MemoryLimit)
+	}
+}
