@@ -23,6 +23,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // plannedSource yields the backup the test plans next, with the finish time it chose: days of
@@ -262,19 +263,36 @@ func TestStatusFortyDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cals := regexp.MustCompile(`(?s)<svg class="calendar" data-target="([^"]*)"[^>]*>(.*?)</svg>`).FindAllSubmatch(page, -1)
+	if regexp.MustCompile(`(src|href)="https?://`).Match(page) {
+		t.Error("the HTML report links to something outside")
+	}
+	// In real headless Chromium: the DOM it built, screenshots at desktop and phone sizes, no
+	// console message, no request.
+	br := testenv.NewBrowser(t)
+	dom, console := br.Run(html, "--dump-dom")
+	dir := testenv.Artifacts(t)
+	for _, size := range []string{"1280,900", "390,844"} {
+		shot := filepath.Join(dir, "status-minio-"+strings.Replace(size, ",", "x", 1)+".png")
+		_, c := br.Run(html, "--window-size="+size, "--screenshot="+shot)
+		console = append(console, c...)
+		if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+			t.Errorf("screenshot %s: %v", shot, err)
+		}
+		t.Logf("screenshot: %s", shot)
+	}
+	if len(console) > 0 || len(br.Requests()) > 0 {
+		t.Errorf("console %q, requests %q", console, br.Requests())
+	}
+	cals := regexp.MustCompile(`(?s)<svg class="calendar" data-target="([^"]*)"[^>]*>(.*?)</svg>`).FindAllStringSubmatch(dom, -1)
 	if len(cals) != 3 {
 		t.Fatalf("%d calendars in the HTML report, want 3", len(cals))
 	}
 	for _, c := range cals {
 		app, _, _ := strings.Cut(string(c[1]), ":")
-		marked := len(regexp.MustCompile(`data-status="(archived|verified|failed)"`).FindAll(c[2], -1))
+		marked := len(regexp.MustCompile(`data-status="(archived|verified|failed)"`).FindAllString(c[2], -1))
 		if marked != len(archived[app]) {
 			t.Errorf("%s: %d marked days, want %d", c[1], marked, len(archived[app]))
 		}
-	}
-	if regexp.MustCompile(`(src|href)="https?://`).Match(page) {
-		t.Error("the HTML report links to something outside")
 	}
 
 	if n := reqs.count(http.MethodGet, ".dump", ".dump.age"); n != 0 {

@@ -5,97 +5,16 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
-
-// browser runs Debian's chromium headless against local files. Every request it makes goes to
-// a proxy that records it: a page that fetches anything is seen, not merely left to fail.
-type browser struct {
-	t    *testing.T
-	bin  string
-	mu   sync.Mutex
-	reqs []string
-	addr string
-}
-
-// chromiumOwn are the requests Chromium itself makes at start (update checks, sign-in) that no
-// flag turns off; any other request is the page's. Exact hosts: a page's font from
-// fonts.googleapis.com would still count.
-var chromiumOwn = map[string]bool{"update.googleapis.com": true, "accounts.google.com": true}
-
-func newBrowser(t *testing.T) *browser {
-	b := &browser{t: t, bin: testenv.Chromium(t)}
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		target, host := r.Host, r.Host
-		if r.Method != http.MethodConnect {
-			target, host = r.URL.String(), r.URL.Host
-		}
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !chromiumOwn[host] {
-			b.mu.Lock()
-			b.reqs = append(b.reqs, r.Method+" "+target)
-			b.mu.Unlock()
-		}
-		http.Error(w, "no network in this test", http.StatusBadGateway)
-	}))
-	t.Cleanup(proxy.Close)
-	b.addr = proxy.Listener.Addr().(*net.TCPAddr).String()
-	return b
-}
-
-// requests are the page's requests so far.
-func (b *browser) requests() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.reqs...)
-}
-
-// run runs chromium on file with extra arguments; it returns stdout and the console messages
-// (Chromium logs each as a :CONSOLE line on stderr). A hang is killed after 60 s.
-func (b *browser) run(file string, extra ...string) (stdout string, console []string) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + b.t.TempDir(),
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-client-side-phishing-detection", "--disable-domain-reliability", "--no-pings",
-		"--disable-breakpad", "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
-		"--proxy-server=http://" + b.addr, "--proxy-bypass-list=<-loopback>",
-		"--enable-logging=stderr", "--v=0", "--hide-scrollbars"}
-	args = append(append(args, extra...), "file://"+file)
-	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.WaitDelay = 5 * time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		b.t.Fatalf("chromium %s: no answer within 60 s, killed", strings.Join(extra, " "))
-	}
-	if err != nil {
-		b.t.Fatalf("chromium %s: %v\n%s", strings.Join(extra, " "), err, errOut.String())
-	}
-	for _, line := range strings.Split(errOut.String(), "\n") {
-		if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
-			console = append(console, line)
-		}
-	}
-	return out.String(), console
-}
 
 // pngSize reads the width and height of a PNG file.
 func pngSize(t *testing.T, path string) (int, int) {
@@ -110,16 +29,16 @@ func pngSize(t *testing.T, path string) (int, int) {
 // The detector of console errors and of requests can fail: a page with a script error and an
 // external image is caught on both counts.
 func TestChromiumSeesErrorsAndRequests(t *testing.T) {
-	br := newBrowser(t)
+	br := testenv.NewBrowser(t)
 	bad := filepath.Join(t.TempDir(), "bad.html")
 	if err := os.WriteFile(bad, []byte(`<!DOCTYPE html><html><body><img src="http://example.invalid/x.png"><script>nosuch();</script></body></html>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, console := br.run(bad, "--dump-dom")
+	_, console := br.Run(bad, "--dump-dom")
 	if len(console) == 0 || !strings.Contains(strings.Join(console, "\n"), "nosuch") {
 		t.Errorf("console errors not seen: %q", console)
 	}
-	if reqs := br.requests(); len(reqs) != 1 || !strings.Contains(reqs[0], "example.invalid") {
+	if reqs := br.Requests(); len(reqs) != 1 || !strings.Contains(reqs[0], "example.invalid") {
 		t.Errorf("requests %q, want the image's", reqs)
 	}
 }
@@ -148,7 +67,7 @@ func calendars(dom string) (marked map[string]int, days map[string]int, order []
 // right number of marked days, nothing is logged to the console, nothing is fetched, and the
 // page is no wider than a phone's screen.
 func TestHTMLReportInChromium(t *testing.T) {
-	br := newBrowser(t)
+	br := testenv.NewBrowser(t)
 	primary, second := newBucket(), newBucket()
 	keys := fortyDays(t, primary, "shop", 3, 4, 11)
 	primary.verified(t, keys[1], true, now.Add(-20*time.Hour))
@@ -183,7 +102,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dom, console := br.run(file, "--dump-dom")
+	dom, console := br.Run(file, "--dump-dom")
 	marked, days, order := calendars(dom)
 	if fmt.Sprint(order) != "[shop:DATABASE blog:DATABASE crm:DATABASE]" {
 		t.Errorf("calendars in the DOM: %q, want one per target", order)
@@ -210,7 +129,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, size := range []string{"1280,900", "390,844"} {
-		mdom, mconsole := br.run(measured, "--window-size="+size, "--dump-dom")
+		mdom, mconsole := br.Run(measured, "--window-size="+size, "--dump-dom")
 		m := regexp.MustCompile(`data-overflow="(-?\d+)"`).FindStringSubmatch(mdom)
 		if m == nil {
 			t.Fatalf("%s: the measuring script did not run: %.300s", size, mdom)
@@ -223,7 +142,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 
 	for _, shot := range []struct{ name, size string }{{"status-1280x900.png", "1280,900"}, {"status-390x844.png", "390,844"}} {
 		path := filepath.Join(dir, shot.name)
-		_, c := br.run(file, "--window-size="+shot.size, "--screenshot="+path)
+		_, c := br.Run(file, "--window-size="+shot.size, "--screenshot="+path)
 		console = append(console, c...)
 		w, h := pngSize(t, path)
 		if fmt.Sprintf("%d,%d", w, h) != shot.size {
@@ -234,7 +153,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	if len(console) > 0 {
 		t.Errorf("console messages: %q", console)
 	}
-	if reqs := br.requests(); len(reqs) > 0 {
+	if reqs := br.Requests(); len(reqs) > 0 {
 		t.Errorf("the page made requests: %q", reqs)
 	}
 }
