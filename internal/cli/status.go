@@ -60,7 +60,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return badConfig(stderr, err)
 	}
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
+	red := newRedactor(cfg)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 	notifier, err := newNotifier(cfg)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
@@ -76,6 +77,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		report.Targets = append(report.Targets, statusOf(ctx, cfg, a, o)...)
 	}
 
+	// The report goes to stdout, a file and the webhook: the same scrubbing as the logs (an
+	// error from the SDK can carry a request URL).
+	for i := range report.Targets {
+		e := &report.Targets[i]
+		for j := range e.Problems {
+			e.Problems[j] = red.Scrub(e.Problems[j])
+		}
+		for j := range e.Warnings {
+			e.Warnings[j] = red.Scrub(e.Warnings[j])
+		}
+	}
 	var results []archive.Result
 	for _, e := range report.Targets {
 		r := archive.Result{Target: archive.Target{App: e.App, Database: e.Database}, Location: e.Destination}

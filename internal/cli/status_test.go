@@ -483,3 +483,23 @@ func TestStatusEveryDestination(t *testing.T) {
 		}
 	}
 }
+
+// A store that refuses connections for the whole run: exit 1 soon, naming the target and the
+// destination, no secret in the output.
+func TestStatusStoreDown(t *testing.T) {
+	port := testenv.FreePort(t)
+	env := map[string]string{"BACKUP_TARGETS": "shop", "ARCHIVE_URL": "s3://archive-bucket/pg", "AWS_REGION": "eu-west-1",
+		"AWS_ACCESS_KEY_ID": "AKIASTATUSTEST", "AWS_SECRET_ACCESS_KEY": "status-secret-key-0123456789",
+		"AWS_ENDPOINT_URL_S3": fmt.Sprintf("http://127.0.0.1:%d", port), "S3_FORCE_PATH_STYLE": "true"}
+	start := time.Now()
+	code, out, errs := runEnv(t, env, "status")
+	if code != ExitFailed || !strings.Contains(out, "PROBLEM    cannot list the archives of shop:DATABASE_URL at s3://archive-bucket/pg") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	if strings.Contains(out+errs, "status-secret-key") || strings.Contains(out, "list-type=") {
+		t.Error("the secret key is in the output")
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %s", d)
+	}
+}
