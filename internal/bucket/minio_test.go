@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/madmin-go/v3"
 
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -503,6 +504,26 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 			if err := put(rd, key); apiCode(err) != "AccessDenied" {
 				t.Errorf("PutObject %s as reader: %v, want AccessDenied", key, err)
 			}
+		}
+		// What pgoffsite status and verify do with these credentials, through their own code:
+		// list, read a manifest, record a verification; and not overwrite a manifest.
+		r := s3store.NewReader(rd, bucket, "pg")
+		if err := put(root, "pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
+			t.Fatal(err)
+		}
+		if keys, err := r.List(ctx, "shop/"); err != nil || len(keys) < 2 {
+			t.Errorf("List as reader: %v %v", keys, err)
+		}
+		if body, _, err := r.Open(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
+			t.Errorf("Open a manifest as reader: %v", err)
+		} else {
+			body.Close()
+		}
+		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.verified.json", []byte(`{"passed":true}`)); err != nil {
+			t.Errorf("Replace a verification record as reader: %v", err)
+		}
+		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json", []byte(`{}`)); apiCode(err) != "AccessDenied" {
+			t.Errorf("Replace a manifest as reader: %v, want AccessDenied", err)
 		}
 		if _, err := rd.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("pg/existing.dump"),
 			CopySource: aws.String(bucket + "/pg/x.verified.json")}); apiCode(err) != "AccessDenied" {
