@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -104,6 +105,9 @@ func (b *Browser) Run(file string, extra ...string) (stdout string, console []st
 		"--enable-logging=stderr", "--v=0", "--hide-scrollbars"}
 	args = append(append(args, extra...), "file://"+file)
 	cmd := exec.CommandContext(ctx, b.bin, args...)
+	// Chromium runs helper processes: its own process group, all killed on a hang.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
