@@ -37,7 +37,7 @@ pg_bindir() {
 }
 
 # ensure_packages [awscli]: the Debian packages the tests and the demo need — PostgreSQL 15
-# (server and client tools), curl, python3, an OpenSSH server and age — and with "awscli" those the benchmarks add (the
+# (server and client tools), curl, python3, an OpenSSH server, age and chromium — and with "awscli" those the benchmarks add (the
 # AWS CLI to compare with, GNU time to measure). apt-get update runs only when something is missing.
 ensure_packages() {
   local want=() log
@@ -48,6 +48,8 @@ ensure_packages() {
   [ -x /usr/sbin/sshd ] || want+=(openssh-server)
   command -v ssh-keygen >/dev/null || want+=(openssh-client)
   command -v age >/dev/null || want+=(age)
+  # A real browser for the HTML status report's tests.
+  command -v chromium >/dev/null || want+=(chromium)
   if [ "${1:-}" = awscli ]; then
     [ -x /usr/bin/aws ] || want+=(awscli)
     [ -x /usr/bin/time ] || want+=(time)

@@ -19,6 +19,7 @@ import (
 	"github.com/minio/madmin-go/v3"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -577,6 +578,46 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
 			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
+		}
+		// The record of a verification, and nothing else, whatever suffix or place.
+		for _, key := range []string{"pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.verified.json",
+			"pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.age.verified.json"} {
+			if err := put(rd, key); err != nil {
+				t.Errorf("PutObject %s as reader: %v", key, err)
+			}
+			if err := put(rd, key); err != nil {
+				t.Errorf("PutObject %s again as reader (a later verification): %v", key, err)
+			}
+		}
+		for _, key := range []string{"pg/x.dump", "pg/x.dump.age", "pg/x.json", "pg/existing.dump", "pg/x.verified.json.dump",
+			"pg/x.verified.jsonx", "other/x.verified.json", "pgx/x.verified.json", "x.verified.json"} {
+			if err := put(rd, key); apiCode(err) != "AccessDenied" {
+				t.Errorf("PutObject %s as reader: %v, want AccessDenied", key, err)
+			}
+		}
+		// What pgoffsite status and verify do with these credentials, through their own code:
+		// list, read a manifest, record a verification; and not overwrite a manifest.
+		r := s3store.NewReader(rd, bucket, "pg")
+		if err := put(root, "pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
+			t.Fatal(err)
+		}
+		if keys, err := r.List(ctx, "shop/"); err != nil || len(keys) < 2 {
+			t.Errorf("List as reader: %v %v", keys, err)
+		}
+		if body, _, err := r.Open(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
+			t.Errorf("Open a manifest as reader: %v", err)
+		} else {
+			body.Close()
+		}
+		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.verified.json", []byte(`{"passed":true}`)); err != nil {
+			t.Errorf("Replace a verification record as reader: %v", err)
+		}
+		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json", []byte(`{}`)); apiCode(err) != "AccessDenied" {
+			t.Errorf("Replace a manifest as reader: %v, want AccessDenied", err)
+		}
+		if _, err := rd.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("pg/existing.dump"),
+			CopySource: aws.String(bucket + "/pg/x.verified.json")}); apiCode(err) != "AccessDenied" {
+			t.Errorf("CopyObject over an archive as reader: %v, want AccessDenied", err)
 		}
 		if _, err := rd.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); apiCode(err) != "AccessDenied" {
 			t.Errorf("DeleteObject as reader: %v, want AccessDenied", err)

@@ -301,8 +301,10 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 }
 
 // ReaderPolicy is the IAM policy for credentials that check archives: read
-// and list what is under prefix, and read the lifecycle rules, over TLS. No
-// writes or deletes.
+// and list what is under prefix, read the lifecycle rules, and write the records
+// of verifications (keys ending .verified.json, archive.VerifiedSuffix) that
+// pgoffsite status shows, over TLS. No other write, no delete: an archive, a
+// manifest or any other key cannot be written with them.
 func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 	if err := validBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("bucket: reader policy: %w", err)
@@ -338,6 +340,13 @@ func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 			"Effect":    "Allow",
 			"Action":    []string{"s3:GetLifecycleConfiguration"},
 			"Resource":  bucketARN(bucket),
+			"Condition": tlsOnly(),
+		},
+		{
+			"Sid":       "PgoffsiteRecordVerification",
+			"Effect":    "Allow",
+			"Action":    []string{"s3:PutObject"},
+			"Resource":  objectsARN(bucket, prefix) + ".verified.json",
 			"Condition": tlsOnly(),
 		},
 	})

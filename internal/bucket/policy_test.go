@@ -178,6 +178,7 @@ func TestReaderPolicy(t *testing.T) {
 		"Allow s3:GetObject arn:aws:s3:::bkt/pg/*",
 		"Allow s3:GetObjectAttributes arn:aws:s3:::bkt/pg/*",
 		"Allow s3:ListBucket arn:aws:s3:::bkt",
+		"Allow s3:PutObject arn:aws:s3:::bkt/pg/*.verified.json",
 	}
 	if !slices.Equal(grants, want) {
 		t.Errorf("grants = %q, want %q", grants, want)

@@ -29,6 +29,10 @@ Usage:
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their
                        manifests and structure; with --restore-to, restore and count rows
+  pgoffsite status [--json] [--html FILE] [--destination N|all]
+                       with read credentials: each target's newest archive, the last 30
+                       days, sizes and verifications at every destination; exit 1 when one
+                       is older than BACKUP_MAX_AGE or shrank more than STATUS_MAX_SHRINK
   pgoffsite restore --from KEY --to app:DATABASE --confirm APP [--identity FILE]
                        ask Heroku to restore an archive into a database (replaces its data);
                        an encrypted one (.dump.age) is decrypted here into pg_restore instead
@@ -91,6 +95,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVerify(ctx, args[1:], stderr)
 	case "restore":
 		return runRestore(ctx, args[1:], stderr)
+	case "status":
+		return runStatus(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(ctx, stdout, stderr)
 	case "version", "--version":

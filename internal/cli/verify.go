@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
+	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
 // runVerify is `pgoffsite verify`: with read credentials, check the newest archive of each target
@@ -37,7 +39,8 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		return badConfig(stderr, err)
 	}
 	extra := append([]string{*restoreTo}, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, extra...))
+	red := newRedactor(cfg, extra...)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 	notifier, err := newNotifier(cfg, extra...)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
@@ -79,6 +82,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 			}
 			ev.Msg(msg + restored)
 		}
+		recordVerification(ctx, log, red, src, k, v)
 		results = append(results, r)
 	}
 	if *key != "" {
@@ -107,6 +111,46 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	code := summarizeVerify(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "verify", started, results)
 	return code
+}
+
+// recorder writes the small record of a verification beside the archive, replacing the last
+// one (s3store.Reader, filestore.Store).
+type recorder interface {
+	Replace(ctx context.Context, key string, body []byte) error
+}
+
+// recordVerification keeps what the verification found beside the manifest (.verified.json)
+// for pgoffsite status. It cannot fail the verification: a destination or credentials that do
+// not allow it are a warning.
+func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src verify.Source, key string, v verify.Result) {
+	if _, ok := archive.ParseKey(key); !ok {
+		return
+	}
+	rec, ok := src.(recorder)
+	if !ok {
+		log.Warn().Str("location", src.Location(key)).Msg("this destination cannot keep verification records: pgoffsite status will not show this verification")
+		return
+	}
+	vr := archive.Verification{Key: key, Backup: v.Manifest.Backup, VerifiedAt: time.Now().UTC(), Passed: v.Err == nil,
+		Tables: v.Tables, Rows: v.Rows, Restored: v.Restored, PgoffsiteVersion: version.Version}
+	if vr.Backup == "" {
+		if info, ok := archive.ParseKey(key); ok {
+			vr.Backup = info.Backup
+		}
+	}
+	if v.Err != nil {
+		vr.Error = red.Scrub(v.Err.Error()) // the record is read by whoever can read the bucket
+	}
+	body, err := json.MarshalIndent(vr, "", "  ")
+	if err == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = rec.Replace(rctx, archive.VerifiedKey(key), body)
+	}
+	if err != nil {
+		log.Warn().Err(err).Str("location", src.Location(archive.VerifiedKey(key))).
+			Msg("cannot record the verification for pgoffsite status (the verification's result is unchanged; the verifier's credentials need the policy of pgoffsite policy --reader)")
+	}
 }
 
 // explainArchived adds the way out to an archive that lifecycle rules moved to Glacier.

@@ -80,6 +80,7 @@ func (e env) validate() (Config, Problems) {
 	}
 	c.MaxAge = ck.duration("BACKUP_MAX_AGE", e.MaxAge)
 	c.CaptureTimeout = ck.duration("BACKUP_CAPTURE_TIMEOUT", e.CaptureTimeout)
+	c.StatusMaxShrink = ck.percent("STATUS_MAX_SHRINK", e.StatusMaxShrink)
 
 	c.HerokuAPIURL = ck.httpURL("HEROKU_API_URL", e.HerokuAPIURL)
 	c.HerokuDataAPIURL = ck.httpURL("HEROKU_DATA_API_URL", e.HerokuDataAPIURL)
@@ -134,7 +135,7 @@ func newChecker(e env) *checker {
 
 // trimmed drops the spaces and line breaks a copy and paste brings along.
 func (e env) trimmed() env {
-	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout,
+	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout, &e.StatusMaxShrink,
 		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
@@ -295,6 +296,16 @@ func (ck *checker) duration(v, raw string) time.Duration {
 		ck.add(v, ck.q(raw)+" is not positive", "write a positive duration like 26h")
 	}
 	return d
+}
+
+// percent reads a percentage strictly between 0 and 100 ("50%" or "50") as a fraction.
+func (ck *checker) percent(v, raw string) float64 {
+	n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(raw, "%")), 64)
+	if err != nil || n <= 0 || n >= 100 {
+		ck.add(v, ck.q(raw)+" is not a percentage between 0 and 100", "write it like 50%")
+		return 0
+	}
+	return n / 100
 }
 
 // httpURL accepts https URLs, and http only towards loopback (a local simulator or store). It

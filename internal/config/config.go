@@ -135,6 +135,9 @@ type Config struct {
 	RetentionZone *time.Location
 	// KnownHosts is SFTP_KNOWN_HOSTS: the known_hosts lines that pin the sftp:// servers' keys.
 	KnownHosts string
+	// StatusMaxShrink is STATUS_MAX_SHRINK as a fraction (0.5 for 50%): pgoffsite status fails a
+	// target whose newest archive shrank more than this from the week's median.
+	StatusMaxShrink float64
 }
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
@@ -185,6 +188,7 @@ type env struct {
 	PgDumpPath        string `envconfig:"PG_DUMP_PATH"`
 	MaxAge            string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
 	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
+	StatusMaxShrink   string `envconfig:"STATUS_MAX_SHRINK" default:"50%"`
 	Region            string `envconfig:"AWS_REGION"`
 	DefaultRegion     string `envconfig:"AWS_DEFAULT_REGION"`
 	S3ForcePathStyle  string `envconfig:"S3_FORCE_PATH_STYLE" default:"false"`

@@ -98,6 +98,7 @@ func TestLoadValidS3(t *testing.T) {
 		Bucket:            Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
 		RetentionZone:     time.UTC,
 	}
+	want.StatusMaxShrink = 0.5 // STATUS_MAX_SHRINK's default
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
 	}
@@ -311,6 +312,9 @@ func TestMistakes(t *testing.T) {
 		{"max age unitless", map[string]string{"BACKUP_MAX_AGE": "26"}, nil, "BACKUP_MAX_AGE", "not a duration", "26h"},
 		{"max age zero", map[string]string{"BACKUP_MAX_AGE": "0s"}, nil, "BACKUP_MAX_AGE", "not positive", "positive"},
 		{"negative timeout", map[string]string{"BACKUP_CAPTURE_TIMEOUT": "-1h"}, nil, "BACKUP_CAPTURE_TIMEOUT", "not positive", "positive"},
+		{"shrink word", map[string]string{"STATUS_MAX_SHRINK": "half"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
+		{"shrink whole", map[string]string{"STATUS_MAX_SHRINK": "100%"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
+		{"shrink zero", map[string]string{"STATUS_MAX_SHRINK": "0"}, nil, "STATUS_MAX_SHRINK", "not a percentage", "50%"},
 		{"no region", nil, []string{"AWS_REGION"}, "AWS_REGION", "not set", "eu-west-1"},
 		{"no secret", nil, []string{"AWS_SECRET_ACCESS_KEY"}, "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is", "both keys"},
 		{"no key id", nil, []string{"AWS_ACCESS_KEY_ID"}, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY is", "both keys"},
@@ -708,6 +712,16 @@ func TestRetentionVars(t *testing.T) {
 			if !strings.Contains(ps.Error(), want) {
 				t.Errorf("problems lack %q:\n%s", want, ps)
 			}
+		}
+	}
+}
+
+func TestStatusMaxShrink(t *testing.T) {
+	for raw, want := range map[string]float64{"30%": 0.3, "30": 0.3, " 12.5% ": 0.125} {
+		setEnv(t, with(valid(), map[string]string{"STATUS_MAX_SHRINK": raw}))
+		c, err := Load()
+		if err != nil || c.StatusMaxShrink != want {
+			t.Errorf("STATUS_MAX_SHRINK=%q: %v, %v; want %v", raw, c.StatusMaxShrink, err, want)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func (t TargetResult) partly() string {
 
 // Run is one run of a command.
 type Run struct {
-	Command     string // backup or verify
+	Command     string // backup, verify or status
 	Started     time.Time
 	Finished    time.Time
 	Results     []TargetResult

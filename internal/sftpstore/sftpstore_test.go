@@ -1009,3 +1009,30 @@ func TestMarkerExists(t *testing.T) {
 		t.Error("a key outside the directory was looked up")
 	}
 }
+
+// Replace writes a record and a later one over it, on a real OpenSSH server, leaving no
+// temporary file; a key outside the directory is refused.
+func TestReplace(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	s := dial(t, options(srv))
+	ctx := context.Background()
+	key := "shop/DATABASE/2026/11/23/x.verified.json"
+	if err := s.Put(ctx, store.Object{Key: "shop/DATABASE/2026/11/23/x.json", Size: 2}, bytes.NewReader([]byte("{}"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"passed":false}`, `{"passed":true}`} {
+		if err := s.Replace(ctx, key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(srv.Root, filepath.FromSlash(key)))
+		if err != nil || string(got) != body {
+			t.Errorf("after Replace(%s): %q %v", body, got, err)
+		}
+	}
+	if f := files(t, srv.Root); len(f) != 2 {
+		t.Errorf("files on the server: %v", f)
+	}
+	if err := s.Replace(ctx, "../escape.verified.json", []byte("x")); err == nil {
+		t.Error("a key outside the directory was written")
+	}
+}

@@ -400,3 +400,8 @@ func readManifest(ctx context.Context, src Source, key string) (archive.Manifest
 	}
 	return m, nil
 }
+
+// KeyNames is how a database named as BACKUP_TARGETS names it maps to the archives: the key
+// segment its archives are filed under, and the add-on name it may be instead ("" when it
+// cannot be one), matched against the manifests' addon. Latest and pgoffsite status share it.
+func KeyNames(database string) (segment, addon string) { return names(database) }
