@@ -32,20 +32,8 @@ const abortIncompleteDays = 1
 // until deleted by hand (setup-bucket says so).
 func ownRules(o Options) []types.LifecycleRule {
 	filter := &types.LifecycleRuleFilter{Prefix: aws.String(keyPrefix(o.Prefix))}
-	if o.Retention.Set() {
-		base := types.LifecycleRule{
-			ID:     aws.String(RuleArchive),
-			Status: types.ExpirationStatusEnabled,
-			Filter: filter,
-			NoncurrentVersionExpiration: &types.NoncurrentVersionExpiration{
-				NoncurrentDays: aws.Int32(int32(o.NoncurrentExpireDays)),
-			},
-			AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{
-				DaysAfterInitiation: aws.Int32(abortIncompleteDays),
-			},
-		}
-		return append([]types.LifecycleRule{base}, retentionRules(o)...)
-	}
+	// Old versions and the parts of interrupted uploads are cleaned up under the whole prefix,
+	// with or without RETENTION.
 	archive := types.LifecycleRule{
 		ID:     aws.String(RuleArchive),
 		Status: types.ExpirationStatusEnabled,
@@ -56,6 +44,9 @@ func ownRules(o Options) []types.LifecycleRule {
 		AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{
 			DaysAfterInitiation: aws.Int32(abortIncompleteDays),
 		},
+	}
+	if o.Retention.Set() {
+		return append([]types.LifecycleRule{archive}, retentionRules(o)...)
 	}
 	if o.TransitionDays > 0 {
 		archive.Transitions = []types.Transition{{
