@@ -18,7 +18,8 @@ func (s *Store) Replace(ctx context.Context, key string, body []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: replace %s: %w", final, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".replace-*")
+	// The temporary name is a Put's: RemoveStale takes it if the run dies here.
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("filestore: replace %s: %w", final, err)
 	}
