@@ -185,4 +185,3 @@ func statusOf(ctx context.Context, cfg config.Config, a config.Archive, o status
 	}
 	return entries
 }
-
