@@ -34,6 +34,14 @@ type Options struct {
 	URLTTL       time.Duration // signed URL lifetime; default one hour, like Heroku's
 	CaptureDelay time.Duration // how long a capture stays running at least; default 1.5 s, so a running state is observable
 	Now          func() time.Time
+	// PostgresAdmin is a database URL on a server where the simulator may CREATE DATABASE: each
+	// heroku-postgresql add-on provisioned through the API gets a fresh database there, dropped
+	// when the add-on is deleted. "" refuses such provisioning.
+	PostgresAdmin string
+	// Psql runs those statements; default: psql beside PgDump.
+	Psql string
+	// ProvisionDelay is how long a provisioned add-on stays "provisioning" at least; default 1 s.
+	ProvisionDelay time.Duration
 }
 
 // Request is one request the simulator received. The query string is not kept: on the storage
@@ -55,6 +63,13 @@ type addon struct {
 	app                 *app // the billing app
 	created             time.Time
 	keep                retention
+	// Provisioned through the API (drills); "" state is an add-on made by AddDatabase.
+	state        string
+	readyAt      time.Time
+	stuck        bool
+	db           string
+	varName      string // its config var, e.g. HEROKU_POSTGRESQL_PINK_URL
+	provisionErr error
 }
 
 func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
@@ -102,6 +117,12 @@ func New(o Options) *Sim {
 	}
 	if o.PgDump == "" {
 		o.PgDump = findPgDump()
+	}
+	if o.Psql == "" {
+		o.Psql = findPsql(o.PgDump)
+	}
+	if o.ProvisionDelay <= 0 {
+		o.ProvisionDelay = time.Second
 	}
 	s := &Sim{o: o, secret: randomBytes(32), apps: map[string]*app{}, addons: map[string]*addon{},
 		transfers: map[string][]*transfer{}, nums: map[string]int{}, schedules: map[string][]*schedule{},
