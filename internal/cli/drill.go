@@ -183,8 +183,16 @@ func removeCommand(addon, app string) string {
 	return fmt.Sprintf("heroku addons:destroy %s -a %s --confirm %s", addon, app, app)
 }
 
-// target drills the newest archive of t.
+// target drills the newest archive of t; a drill that cannot start is summarized here.
 func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *archive.Drill) {
+	r, rec := d.drillTarget(ctx, t)
+	if rec == nil {
+		d.log.Error().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Str("location", r.Location).Err(r.Err).Msg("summary: FAILED")
+	}
+	return r, rec
+}
+
+func (d *driller) drillTarget(ctx context.Context, t archive.Target) (archive.Result, *archive.Drill) {
 	begin := time.Now()
 	r := archive.Result{Target: t}
 	var key string

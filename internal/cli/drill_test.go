@@ -181,7 +181,7 @@ func TestDrillSIGTERMMidRestore(t *testing.T) {
 	// The archive is read through a slow link, so the restore is under way for many seconds.
 	x := testenv.StartToxiproxy(t)
 	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 8}) // KB/s
+	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 4}) // KB/s: some 10 s for the dump
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
 	cmd := exec.Command(pgoffsiteBinary(t), "drill")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -201,11 +201,13 @@ func TestDrillSIGTERMMidRestore(t *testing.T) {
 		n, _ := w.pg.Query("postgres", `SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'addon\_%'`)
 		return n != "" && n != "0"
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !restoring() && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // polling an outside process; no event to wait on
+	seen := false
+	for deadline := time.Now().Add(30 * time.Second); !seen && time.Now().Before(deadline); {
+		if seen = restoring(); !seen {
+			time.Sleep(50 * time.Millisecond) // polling an outside process; no event to wait on
+		}
 	}
-	if !restoring() {
+	if !seen {
 		t.Error("no session on the drill database within 30 s")
 	}
 	if len(w.drillAddons()) != 1 {
@@ -313,7 +315,7 @@ func TestDrillRefusals(t *testing.T) {
 	good := w.object(mk)
 	big := m
 	st := *m.Structure
-	st.DataBytes = 5 << 30
+	st.DataBytes = 20 << 30
 	big.Structure = &st
 	blob, _ := json.Marshal(big)
 	w.put(mk, blob)
