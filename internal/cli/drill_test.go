@@ -113,6 +113,9 @@ func TestDrillGoodArchive(t *testing.T) {
 	if left := w.drillAddons(); len(left) != 0 {
 		t.Errorf("add-ons left: %+v", left)
 	}
+	if n := w.requested("POST", "/apps/shop") + w.requested("DELETE", "/apps/shop") + w.requested("PATCH", "/apps/shop"); n != 0 {
+		t.Errorf("the drill changed the target's app (%d requests)", n)
+	}
 	if after := w.addonDatabases(); after != before {
 		t.Errorf("add-on databases %s before, %s after: the drill's was not dropped", before, after)
 	}
@@ -162,6 +165,12 @@ func TestDrillFailures(t *testing.T) {
 	v := w.verification()
 	if v.Passed || v.Drill == nil || len(v.Drill.Checks) != 2 || !v.Drill.Checks[0].Passed || v.Drill.Checks[1].Passed {
 		t.Errorf("record of the false check: %+v", v.Drill)
+	}
+
+	// Checks run read-only.
+	env["DRILL_CHECKS"] = "create table sneaky as select true"
+	if code, out := w.run(env, "drill"); code != ExitFailed || !strings.Contains(out, "read-only transaction") {
+		t.Errorf("a check that writes: exit %d, want it refused as read-only", code)
 	}
 
 	// A statement that answers no boolean is a failure too, with what it answered.
@@ -340,5 +349,20 @@ func TestDrillRefusals(t *testing.T) {
 	}
 	if left := w.drillAddons(); len(left) != 0 {
 		t.Errorf("add-ons left: %+v", left)
+	}
+}
+
+// A DELETE that Heroku refuses: the drill fails, and the log says how to remove the add-on.
+func TestDrillDeleteFails(t *testing.T) {
+	w, env := newDrillWorld(t, nil)
+	w.sim.Faults().FailAddonDeletes(403, 1)
+	code, out := w.run(env, "drill")
+	left := w.drillAddons()
+	if len(left) != 1 {
+		t.Fatalf("add-ons: %+v, want the one whose deletion failed", left)
+	}
+	if code != ExitFailed || !strings.Contains(out, "cannot delete the drill database") ||
+		!strings.Contains(out, "heroku addons:destroy "+left[0].Name+" -a "+drillTestApp+" --confirm "+drillTestApp) {
+		t.Errorf("a failed deletion: exit %d; want 1 and the command that removes it", code)
 	}
 }

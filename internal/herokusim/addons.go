@@ -14,7 +14,8 @@ package herokusim
 //
 // The config var appears on the app (GET /apps/{app}/config-vars) only once the add-on is
 // provisioned. A heroku-postgresql add-on is backed by a fresh database on the server that
-// Options.PostgresAdmin names. Faults.StallProvisioning keeps add-ons provisioning forever.
+// Options.PostgresAdmin names. Faults.StallProvisioning keeps add-ons provisioning forever;
+// Faults.FailAddonDeletes makes deletions fail.
 
 import (
 	"context"
@@ -136,6 +137,11 @@ func (s *Sim) dsnOf(db string) string {
 
 // deleteAddon is DELETE /apps/{app}/addons/{id}.
 func (s *Sim) deleteAddon(w http.ResponseWriter, r *http.Request) {
+	if status, ok := s.faults.takeDeleteFailure(); ok {
+		id, msg := injected(status)
+		herokuError(w, status, id, msg)
+		return
+	}
 	s.mu.Lock()
 	a := s.appByLocked(r.PathValue("app"))
 	ad := s.addonByLocked(r.PathValue("id"))

@@ -20,6 +20,7 @@ import (
 //	SetStorageErrorPage       downloads answer 200 with an HTML error page instead of the dump
 //	SetWrongContentLength     downloads announce one byte more than they send, then close
 //	StallProvisioning         the next n add-ons provisioned through the API never leave "provisioning"
+//	FailAddonDeletes          the next n add-on DELETEs answer status and delete nothing
 //	Reset                     all knobs off
 type Faults struct {
 	mu           sync.Mutex
@@ -36,6 +37,7 @@ type Faults struct {
 	errorPage    bool
 	wrongLength  bool
 	stuckAddons  int
+	failDeletes  []int // statuses of the next DELETE /apps/{app}/addons/{id} answers
 }
 
 type failure struct {
@@ -223,7 +225,7 @@ func (f *Faults) Reset() {
 	defer f.mu.Unlock()
 	f.failNext, f.failCaptures, f.failLine, f.slowCaptures, f.urlTTL = nil, 0, "", 0, 0
 	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength = 0, 0, false, false
-	f.stallAfter, f.stallCount, f.stuckAddons = 0, 0, 0
+	f.stallAfter, f.stallCount, f.stuckAddons, f.failDeletes = 0, 0, 0, nil
 	if f.unstall != nil {
 		close(f.unstall)
 		f.unstall = nil
@@ -249,4 +251,25 @@ func (f *Faults) takeStuckProvision() bool {
 		return true
 	}
 	return false
+}
+
+// FailAddonDeletes makes the next n DELETE /apps/{app}/addons/{id} answer status (403, 503...)
+// with a Heroku error body, leaving the add-on in place.
+func (f *Faults) FailAddonDeletes(status, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.failDeletes = append(f.failDeletes, status)
+	}
+}
+
+func (f *Faults) takeDeleteFailure() (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failDeletes) == 0 {
+		return 0, false
+	}
+	st := f.failDeletes[0]
+	f.failDeletes = f.failDeletes[1:]
+	return st, true
 }

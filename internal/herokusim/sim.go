@@ -1,7 +1,9 @@
 // Package herokusim simulates the parts of Heroku that pgoffsite talks to — the Platform API, the
 // Data API and the S3 storage behind backups' signed URLs — following shared/heroku-api.md to the
 // letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
-// one-hour signed URLs that refuse HEAD. A capture runs a real pg_dump against a real PostgreSQL
+// one-hour signed URLs that refuse HEAD. Heroku Postgres add-ons created through the Platform API
+// (POST /apps/{app}/addons, for restore drills) are provisioned as fresh real databases; the
+// endpoints and their shapes are listed in addons.go. A capture runs a real pg_dump against a real PostgreSQL
 // database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
 // and S3 do on a bad day. Serve puts the three APIs on plain-HTTP test servers; ServeTLS puts them
 // on one HTTPS origin with a CA of its own, which is what the real Heroku CLI needs.
@@ -192,6 +194,18 @@ func (s *Sim) Close() {
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
+		// Databases of add-ons provisioned through the API and never deleted go with the account.
+		s.mu.Lock()
+		var dbs []string
+		for _, ad := range s.addons {
+			if ad.db != "" {
+				dbs = append(dbs, ad.db)
+			}
+		}
+		s.mu.Unlock()
+		for _, db := range dbs {
+			s.psql("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
+		}
 		if s.tmpDir != "" {
 			os.RemoveAll(s.tmpDir)
 		}
