@@ -155,7 +155,15 @@ func TestDrillFailures(t *testing.T) {
 
 	w.put(key, dump)
 	env["DRILL_CHECKS"] = "select count(*) > 0 from orders; select count(*) > 1000000 from orders"
-	code, out = w.run(env, "drill")
+	monitor, menv := w.withMonitor(withEnv(env), "failure")
+	code, out = w.run(menv, "drill")
+	// Reported like every command: the heartbeat's /fail and the webhook, naming the reason.
+	if got := monitor.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key/fail,POST /hook" {
+		t.Errorf("monitor saw %s", got)
+	}
+	if hook := monitor.Bodies()["/hook"]; !strings.Contains(hook, `"drill"`) || !strings.Contains(hook, "is false") || databaseURL.MatchString(hook) {
+		t.Errorf("webhook body lacks the drill's failure (or holds a database URL): %s", hook)
+	}
 	if code != ExitFailed || !strings.Contains(out, "app=shop") || !strings.Contains(out, "DRILL_CHECKS statement 2 (select count(*) > 1000000 from orders) is false") {
 		t.Errorf("drill with a false check: exit %d; want 1 naming the target and the statement", code)
 	}
