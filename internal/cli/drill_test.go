@@ -130,6 +130,9 @@ func TestDrillGoodArchive(t *testing.T) {
 	if code, out := w.run(senv, "status", "--json"); code != ExitOK || !strings.Contains(out, `"drill"`) || !strings.Contains(out, v.Drill.Addon) {
 		t.Errorf("status --json: exit %d, want the drill's record in it", code)
 	}
+	if code, out := w.run(senv, "status"); code != ExitOK || !strings.Contains(out, "passed, restored and counted in a drill on heroku-postgresql:essential-0, 2 of 2 checks true") {
+		t.Errorf("status: exit %d, want the drill shown", code)
+	}
 }
 
 // A damaged archive, and a false DRILL_CHECKS statement: exit 1 naming the target and the
