@@ -154,6 +154,8 @@ type driller struct {
 // removeLeftovers deletes the add-ons that killed drills left on the app: named like a drill's
 // and older than a drill may take. Younger ones may be another drill's, running now.
 func (d *driller) removeLeftovers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	list, err := d.api.Addons(ctx, d.app)
 	if err != nil {
 		d.log.Warn().Err(err).Str("pgoffsite_app", d.app).Msg("cannot list the app's add-ons to remove drill databases earlier drills left behind (the drill goes on)")
