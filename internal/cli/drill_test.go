@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -375,5 +376,61 @@ func TestDrillDeleteFails(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(out, "cannot delete the drill database") ||
 		!strings.Contains(out, "heroku addons:destroy "+left[0].Name+" -a "+drillTestApp+" --confirm "+drillTestApp) {
 		t.Errorf("a failed deletion: exit %d; want 1 and the command that removes it", code)
+	}
+}
+
+// A drill that outlasts DRILL_TIMEOUT fails saying so, and its add-on is deleted.
+func TestDrillTimeout(t *testing.T) {
+	w, env := newDrillWorld(t, nil)
+	x := testenv.StartToxiproxy(t)
+	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
+	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 2}) // KB/s: some 20 s for the dump
+	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
+	env["DRILL_TIMEOUT"] = "4s"
+	code, out := w.run(env, "drill")
+	if code != ExitFailed || !strings.Contains(out, "the drill took longer than DRILL_TIMEOUT 4s") || !strings.Contains(out, "drill database deleted") {
+		t.Errorf("a drill past DRILL_TIMEOUT: exit %d", code)
+	}
+	if left := w.drillAddons(); len(left) != 0 {
+		t.Errorf("add-ons left: %+v", left)
+	}
+}
+
+// Interrupted while Heroku provisions the add-on: it is deleted all the same.
+func TestDrillInterruptedWhileProvisioning(t *testing.T) {
+	w, env := newDrillWorld(t, nil)
+	w.sim.Faults().StallProvisioning(1)
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &testenv.Output{}
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"drill"}, out, out) }()
+	if !out.WaitFor("provisioning a throwaway database", 30*time.Second) {
+		t.Fatal("the drill did not start provisioning")
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(w.drillAddons()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // polling the simulator; no event to wait on
+	}
+	cancel()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the drill did not stop within 20 s of the interruption")
+	}
+	t.Logf("output:\n%s", out.String())
+	w.assertNoSecrets(out.String())
+	if code != ExitFailed || !strings.Contains(out.String(), "drill interrupted") {
+		t.Errorf("exit %d, want %d and the interruption reported", code, ExitFailed)
+	}
+	if left := w.drillAddons(); len(left) != 0 {
+		t.Errorf("add-ons left after the interruption: %+v", left)
 	}
 }
