@@ -321,7 +321,11 @@ func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v ve
 		if dctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			err = fmt.Errorf("%w (the drill took longer than DRILL_TIMEOUT %s)", err, d.cfg.Timeout)
 		}
-		v.Err = fmt.Errorf("drill %s: %w", loc, err)
+		if strings.HasPrefix(err.Error(), "verify "+loc) {
+			v.Err = fmt.Errorf("drill: %w", err) // it names the archive already
+		} else {
+			v.Err = fmt.Errorf("drill %s: %w", loc, err)
+		}
 		return v
 	}
 	name := drillName(time.Now())
