@@ -49,6 +49,7 @@ func main() {
 
 type options struct {
 	token, app, billingApp, attachment, plan, databaseURL, listenHost, pgDump, dumpDir string
+	postgresAdmin                                                                      string
 
 	useTLS bool   // serve HTTPS
 	caFile string // where the CA certificate is written, with useTLS
@@ -67,6 +68,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listenHost, "listen-host", "127.0.0.1", "the host to listen on")
 	fs.StringVar(&o.pgDump, "pg-dump", "", "pg_dump to run (default: PATH, else /usr/lib/postgresql/*/bin)")
 	fs.StringVar(&o.dumpDir, "dump-dir", "", "where captured backups are kept (default: a temporary directory)")
+	fs.StringVar(&o.postgresAdmin, "postgres-admin", "", "URL of a database on a server where add-ons provisioned through POST /apps/{app}/addons (restore drills) get fresh databases (default: no such provisioning)")
 	fs.BoolVar(&o.useTLS, "tls", false, "serve HTTPS with a certificate from a CA made at start (needs --ca-file)")
 	fs.StringVar(&o.caFile, "ca-file", "", "with --tls: where to write the CA certificate (PEM) clients must trust")
 	if err := fs.Parse(args); err != nil {
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	sim := herokusim.New(herokusim.Options{Token: o.token, PgDump: o.pgDump, DumpDir: o.dumpDir})
+	sim := herokusim.New(herokusim.Options{Token: o.token, PgDump: o.pgDump, DumpDir: o.dumpDir, PostgresAdmin: o.postgresAdmin})
 	defer sim.Close()
 	sim.AddApp(o.billingApp)
 	sim.AddApp(o.app)

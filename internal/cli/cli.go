@@ -29,6 +29,10 @@ Usage:
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their
                        manifests and structure; with --restore-to, restore and count rows
+  pgoffsite drill [--keep] [--identity FILE] [--destination N]
+                       restore each target's newest archive into a throwaway Heroku
+                       Postgres add-on (DRILL_PLAN) on this app, compare row counts, run
+                       DRILL_CHECKS, and delete the add-on; needs HEROKU_APP_NAME
   pgoffsite status [--json] [--html FILE] [--destination N|all]
                        with read credentials: each target's newest archive, the last 30
                        days, sizes and verifications at every destination; exit 1 when one
@@ -95,6 +99,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVerify(ctx, args[1:], stderr)
 	case "restore":
 		return runRestore(ctx, args[1:], stderr)
+	case "drill":
+		return runDrill(ctx, args[1:], stderr)
 	case "status":
 		return runStatus(ctx, args[1:], stdout, stderr)
 	case "check":

@@ -82,7 +82,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 			}
 			ev.Msg(msg + restored)
 		}
-		recordVerification(ctx, log, red, src, k, v)
+		recordVerification(ctx, log, red, src, k, v, nil)
 		results = append(results, r)
 	}
 	if *key != "" {
@@ -122,7 +122,8 @@ type recorder interface {
 // recordVerification keeps what the verification found beside the manifest (.verified.json)
 // for pgoffsite status. It cannot fail the verification: a destination or credentials that do
 // not allow it are a warning.
-func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src verify.Source, key string, v verify.Result) {
+// A drill passes what it did beyond the verification; v.Err is then the drill's own verdict.
+func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src verify.Source, key string, v verify.Result, drill *archive.Drill) {
 	if _, ok := archive.ParseKey(key); !ok {
 		return
 	}
@@ -132,7 +133,7 @@ func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Re
 		return
 	}
 	vr := archive.Verification{Key: key, Backup: v.Manifest.Backup, VerifiedAt: time.Now().UTC(), Passed: v.Err == nil,
-		Tables: v.Tables, Rows: v.Rows, Restored: v.Restored, PgoffsiteVersion: version.Version}
+		Tables: v.Tables, Rows: v.Rows, Restored: v.Restored, PgoffsiteVersion: version.Version, Drill: drill}
 	if vr.Backup == "" {
 		if info, ok := archive.ParseKey(key); ok {
 			vr.Backup = info.Backup

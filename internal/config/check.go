@@ -112,6 +112,7 @@ func (e env) validate() (Config, Problems) {
 		ck.add("ARCHIVE_CHECK", ck.q(e.Check)+" is not a check", "use auto (the default: an archive under 64 MiB decompressed whole, a bigger one while that keeps up with the download and its framing checked beyond), full (every data block decompressed, at the cost of speed on fast links) or header")
 	}
 	ck.retention(e, &c)
+	c.Drill = ck.drill(e)
 	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
 	if s3Count(c.Archives) > 0 {
 		ck.s3(e, &c)

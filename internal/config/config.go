@@ -138,6 +138,8 @@ type Config struct {
 	// StatusMaxShrink is STATUS_MAX_SHRINK as a fraction (0.5 for 50%): pgoffsite status fails a
 	// target whose newest archive shrank more than this from the week's median.
 	StatusMaxShrink float64
+	// Drill is pgoffsite drill's DRILL_ variables.
+	Drill Drill
 }
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
@@ -213,6 +215,11 @@ type env struct {
 	Retention         string `envconfig:"RETENTION"`
 	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE" default:"UTC"`
 
+	// pgoffsite drill's settings; only LoadDrill reports their problems.
+	DrillPlan    string `envconfig:"DRILL_PLAN" default:"heroku-postgresql:essential-0"`
+	DrillChecks  string `envconfig:"DRILL_CHECKS"`
+	DrillTimeout string `envconfig:"DRILL_TIMEOUT" default:"2h"`
+
 	// setup-bucket's settings; only LoadArchive reports their problems.
 	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
 	BucketTransitionClass      string `envconfig:"BUCKET_TRANSITION_CLASS" default:"GLACIER"`
@@ -255,7 +262,7 @@ func readEnv() (env, error) {
 // is Problems, listing every mistake, when there is any. An age identity in that environment is
 // one: the dyno that uploads must not be able to decrypt.
 func Load() (Config, error) {
-	return load(func(p Problem) bool { return !isBucketVar(p.Var) })
+	return load(func(p Problem) bool { return !isBucketVar(p.Var) && !isDrillVar(p.Var) })
 }
 
 // LoadExcept reads the environment for the commands that read archives back (verify, restore),
@@ -263,7 +270,7 @@ func Load() (Config, error) {
 // AGE_IDENTITY is theirs to use.
 func LoadExcept(unused ...string) (Config, error) {
 	return load(func(p Problem) bool {
-		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && p.Var != identityVar
+		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !isDrillVar(p.Var) && p.Var != identityVar
 	})
 }
 

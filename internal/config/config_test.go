@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"os"
 	"reflect"
 	"regexp"
@@ -98,7 +99,8 @@ func TestLoadValidS3(t *testing.T) {
 		Bucket:            Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
 		RetentionZone:     time.UTC,
 	}
-	want.StatusMaxShrink = 0.5 // STATUS_MAX_SHRINK's default
+	want.StatusMaxShrink = 0.5                                                // STATUS_MAX_SHRINK's default
+	want.Drill = Drill{Plan: heroku.PostgresPlans[0], Timeout: 2 * time.Hour} // DRILL_PLAN's and DRILL_TIMEOUT's defaults
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", plainConfig(c), plainConfig(want))
 	}

@@ -19,6 +19,8 @@ import (
 //	StallStorage              the next n downloads stop sending after some body bytes, connection open
 //	SetStorageErrorPage       downloads answer 200 with an HTML error page instead of the dump
 //	SetWrongContentLength     downloads announce one byte more than they send, then close
+//	StallProvisioning         the next n add-ons provisioned through the API never leave "provisioning"
+//	FailAddonDeletes          the next n add-on DELETEs answer status and delete nothing
 //	Reset                     all knobs off
 type Faults struct {
 	mu           sync.Mutex
@@ -34,6 +36,8 @@ type Faults struct {
 	unstall      chan struct{} // closed by Reset: stalled downloads end
 	errorPage    bool
 	wrongLength  bool
+	stuckAddons  int
+	failDeletes  []int // statuses of the next DELETE /apps/{app}/addons/{id} answers
 }
 
 type failure struct {
@@ -221,7 +225,7 @@ func (f *Faults) Reset() {
 	defer f.mu.Unlock()
 	f.failNext, f.failCaptures, f.failLine, f.slowCaptures, f.urlTTL = nil, 0, "", 0, 0
 	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength = 0, 0, false, false
-	f.stallAfter, f.stallCount = 0, 0
+	f.stallAfter, f.stallCount, f.stuckAddons, f.failDeletes = 0, 0, 0, nil
 	if f.unstall != nil {
 		close(f.unstall)
 		f.unstall = nil
@@ -230,3 +234,42 @@ func (f *Faults) Reset() {
 
 // Unwrap lets http.ResponseController reach the connection under a stalling writer.
 func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// StallProvisioning makes the next n add-ons created through POST /apps/{app}/addons stay in
+// state "provisioning" for ever (their database is made, their config var never appears).
+func (f *Faults) StallProvisioning(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stuckAddons = n
+}
+
+func (f *Faults) takeStuckProvision() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stuckAddons > 0 {
+		f.stuckAddons--
+		return true
+	}
+	return false
+}
+
+// FailAddonDeletes makes the next n DELETE /apps/{app}/addons/{id} answer status (403, 503...)
+// with a Heroku error body, leaving the add-on in place.
+func (f *Faults) FailAddonDeletes(status, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.failDeletes = append(f.failDeletes, status)
+	}
+}
+
+func (f *Faults) takeDeleteFailure() (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failDeletes) == 0 {
+		return 0, false
+	}
+	st := f.failDeletes[0]
+	f.failDeletes = f.failDeletes[1:]
+	return st, true
+}

@@ -154,9 +154,13 @@ func (a *attachment) json(inclusion bool) map[string]any {
 
 func (ad *addon) json() map[string]any {
 	service, _, _ := strings.Cut(ad.plan, ":")
+	vars := []string{}
+	if ad.state != "" && ad.stateAt(time.Now()) == "provisioned" {
+		vars = append(vars, ad.varName)
+	}
 	return map[string]any{"id": ad.id, "name": ad.name, "app": ref(ad.app.id, ad.app.name),
 		"plan": ref(stableID(ad.plan), ad.plan), "addon_service": ref(stableID(service), service),
-		"state": "provisioned", "config_vars": []string{}, "provider_id": ad.id[:8], "billed_price": nil,
+		"state": ad.stateAt(time.Now()), "config_vars": vars, "provider_id": ad.id[:8], "billed_price": nil,
 		"web_url":    "https://addons-sso.heroku.com/apps/" + ad.app.id + "/addons/" + ad.id,
 		"created_at": rfc3339(ad.created), "updated_at": rfc3339(ad.created)}
 }
@@ -188,6 +192,9 @@ func (s *Sim) Platform() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		vars := map[string]string{}
 		for _, at := range s.atts {
+			if !at.addon.provisioned(time.Now()) {
+				continue // a provisioning add-on's variable appears once it is ready
+			}
 			// A namespaced attachment (e.g. a credential) does not override the plain one's variable.
 			if _, taken := vars[at.name+"_URL"]; at.app == a && (!taken || at.namespace == nil) {
 				vars[at.name+"_URL"] = at.addon.dsn
@@ -213,6 +220,16 @@ func (s *Sim) Platform() http.Handler {
 			}
 		}
 		writeJSON(w, 200, out)
+	}))
+	mux.HandleFunc("POST /apps/{app}/addons", s.createAddon)
+	mux.HandleFunc("DELETE /apps/{app}/addons/{id}", s.deleteAddon)
+	mux.HandleFunc("GET /apps/{app}/addons/{id}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		ad := s.addonByLocked(r.PathValue("id"))
+		if ad == nil || ad.app != a {
+			herokuError(w, 404, "not_found", "Couldn't find that add on.")
+			return
+		}
+		writeJSON(w, 200, ad.json())
 	}))
 	mux.HandleFunc("GET /addons/{id}", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
 		writeJSON(w, 200, ad.json())

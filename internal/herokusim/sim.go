@@ -1,7 +1,9 @@
 // Package herokusim simulates the parts of Heroku that pgoffsite talks to — the Platform API, the
 // Data API and the S3 storage behind backups' signed URLs — following shared/heroku-api.md to the
 // letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
-// one-hour signed URLs that refuse HEAD. A capture runs a real pg_dump against a real PostgreSQL
+// one-hour signed URLs that refuse HEAD. Heroku Postgres add-ons created through the Platform API
+// (POST /apps/{app}/addons, for restore drills) are provisioned as fresh real databases; the
+// endpoints and their shapes are listed in addons.go. A capture runs a real pg_dump against a real PostgreSQL
 // database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
 // and S3 do on a bad day. Serve puts the three APIs on plain-HTTP test servers; ServeTLS puts them
 // on one HTTPS origin with a CA of its own, which is what the real Heroku CLI needs.
@@ -34,6 +36,14 @@ type Options struct {
 	URLTTL       time.Duration // signed URL lifetime; default one hour, like Heroku's
 	CaptureDelay time.Duration // how long a capture stays running at least; default 1.5 s, so a running state is observable
 	Now          func() time.Time
+	// PostgresAdmin is a database URL on a server where the simulator may CREATE DATABASE: each
+	// heroku-postgresql add-on provisioned through the API gets a fresh database there, dropped
+	// when the add-on is deleted. "" refuses such provisioning.
+	PostgresAdmin string
+	// Psql runs those statements; default: psql beside PgDump.
+	Psql string
+	// ProvisionDelay is how long a provisioned add-on stays "provisioning" at least; default 1 s.
+	ProvisionDelay time.Duration
 }
 
 // Request is one request the simulator received. The query string is not kept: on the storage
@@ -55,6 +65,13 @@ type addon struct {
 	app                 *app // the billing app
 	created             time.Time
 	keep                retention
+	// Provisioned through the API (drills); "" state is an add-on made by AddDatabase.
+	state        string
+	readyAt      time.Time
+	stuck        bool
+	db           string
+	varName      string // its config var, e.g. HEROKU_POSTGRESQL_PINK_URL
+	provisionErr error
 }
 
 func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
@@ -102,6 +119,12 @@ func New(o Options) *Sim {
 	}
 	if o.PgDump == "" {
 		o.PgDump = findPgDump()
+	}
+	if o.Psql == "" {
+		o.Psql = findPsql(o.PgDump)
+	}
+	if o.ProvisionDelay <= 0 {
+		o.ProvisionDelay = time.Second
 	}
 	s := &Sim{o: o, secret: randomBytes(32), apps: map[string]*app{}, addons: map[string]*addon{},
 		transfers: map[string][]*transfer{}, nums: map[string]int{}, schedules: map[string][]*schedule{},
@@ -171,6 +194,18 @@ func (s *Sim) Close() {
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
+		// Databases of add-ons provisioned through the API and never deleted go with the account.
+		s.mu.Lock()
+		var dbs []string
+		for _, ad := range s.addons {
+			if ad.db != "" {
+				dbs = append(dbs, ad.db)
+			}
+		}
+		s.mu.Unlock()
+		for _, db := range dbs {
+			s.psql("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
+		}
 		if s.tmpDir != "" {
 			os.RemoveAll(s.tmpDir)
 		}

@@ -80,6 +80,15 @@ func WriteText(w io.Writer, r Report) error {
 			if v.Restored {
 				res += ", restored and counted"
 			}
+			if d := v.Drill; d != nil {
+				passed := 0
+				for _, c := range d.Checks {
+					if c.Passed {
+						passed++
+					}
+				}
+				res += fmt.Sprintf(" in a drill on %s, %d of %d checks true", d.Plan, passed, len(d.Checks))
+			}
 			fmt.Fprintf(&b, "  verified   %s %s on %s (%d tables, %d rows)\n", v.Backup, res, v.VerifiedAt.UTC().Format("2006-01-02 15:04 UTC"), v.Tables, v.Rows)
 		} else {
 			b.WriteString("  verified   never (run pgoffsite verify)\n")

@@ -405,3 +405,8 @@ func readManifest(ctx context.Context, src Source, key string) (archive.Manifest
 // segment its archives are filed under, and the add-on name it may be instead ("" when it
 // cannot be one), matched against the manifests' addon. Latest and pgoffsite status share it.
 func KeyNames(database string) (segment, addon string) { return names(database) }
+
+// ReadManifest reads the manifest beside the dump at key, e.g. to size a restore before it starts.
+func ReadManifest(ctx context.Context, src Source, key string) (archive.Manifest, error) {
+	return readManifest(ctx, src, archive.ManifestKey(key))
+}

@@ -1,0 +1,86 @@
+package heroku
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	hk "github.com/heroku/heroku-go/v5"
+)
+
+// Addon is an add-on as the Platform API describes it (heroku-go's AddOn, the fields pgoffsite
+// reads): GET /apps/{app}/addons/{id}.
+type Addon struct {
+	ID         string
+	Name       string
+	Plan       string
+	State      string   // provisioning, provisioned or deprovisioned
+	ConfigVars []string // the config vars it sets on its app, e.g. HEROKU_POSTGRESQL_PINK_URL
+	CreatedAt  time.Time
+}
+
+// Add-on states (heroku-go's schema: "state in the add-on's lifecycle").
+const (
+	AddonProvisioning  = "provisioning"
+	AddonProvisioned   = "provisioned"
+	AddonDeprovisioned = "deprovisioned"
+)
+
+func addonOf(a *hk.AddOn) Addon {
+	return Addon{ID: a.ID, Name: a.Name, Plan: a.Plan.Name, State: a.State, ConfigVars: a.ConfigVars, CreatedAt: a.CreatedAt}
+}
+
+// CreateAddon provisions an add-on of plan named name on app: POST /apps/{app}/addons. Not
+// retried: a second POST could provision a second add-on (and bill it).
+func (c *Client) CreateAddon(ctx context.Context, app, plan, name string) (Addon, error) {
+	a, err := c.platform.AddOnCreate(ctx, app, hk.AddOnCreateOpts{Plan: plan, Name: &name})
+	if err != nil {
+		return Addon{}, fmt.Errorf("heroku: create add-on %s (%s) on app=%s: %w", name, plan, app, platformErr(err))
+	}
+	return addonOf(a), nil
+}
+
+// Addon reads an add-on's state: GET /apps/{app}/addons/{id or name}.
+func (c *Client) Addon(ctx context.Context, app, id string) (Addon, error) {
+	a, err := c.platform.AddOnInfoByApp(ctx, app, url.PathEscape(id))
+	if err != nil {
+		return Addon{}, fmt.Errorf("heroku: add-on %s on app=%s: %w", id, app, platformErr(err))
+	}
+	return addonOf(a), nil
+}
+
+// Addons lists the add-ons of app: GET /apps/{app}/addons.
+func (c *Client) Addons(ctx context.Context, app string) ([]Addon, error) {
+	list, err := c.platform.AddOnListByApp(ctx, url.PathEscape(app), nil)
+	if err != nil {
+		return nil, fmt.Errorf("heroku: list the add-ons of app=%s: %w", app, platformErr(err))
+	}
+	out := make([]Addon, len(list))
+	for i := range list {
+		out[i] = addonOf(&list[i])
+	}
+	return out, nil
+}
+
+// DeleteAddon deprovisions an add-on: DELETE /apps/{app}/addons/{id}. Sending it twice is
+// harmless, so it is retried; an add-on already gone (404) counts as deleted.
+func (c *Client) DeleteAddon(ctx context.Context, app, id string) error {
+	_, err := c.platform.AddOnDelete(idempotent(ctx), url.PathEscape(app), url.PathEscape(id))
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("heroku: delete add-on %s on app=%s: %w", id, app, platformErr(err))
+	}
+	return nil
+}
+
+// AddonURL is the database URL a provisioned Postgres add-on sets on app (the first of its
+// config vars ending in _URL), read as the pg_dump source reads a target's. It is a Secret.
+func (c *Client) AddonURL(ctx context.Context, app string, a Addon) (Secret, error) {
+	for _, v := range a.ConfigVars {
+		if strings.HasSuffix(v, "_URL") {
+			return c.DatabaseURL(ctx, Database{App: app, Attachment: strings.TrimSuffix(v, "_URL")})
+		}
+	}
+	return "", fmt.Errorf("heroku: add-on %s on app=%s sets no _URL config var (config_vars %v)", a.Name, app, a.ConfigVars)
+}
