@@ -117,7 +117,7 @@ var limitMemory = true
 
 // memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
 // runtime, the SDK, the check's queue of compressed data.
-const memoryHeadroom = 16 << 20
+const memoryHeadroom = 12 << 20
 
 // setMemoryLimit tells the Go runtime the run's budget. Without it, garbage (each download range
 // is a fresh buffer) may grow the heap to twice what is live before the collector runs, and a
