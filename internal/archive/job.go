@@ -401,10 +401,10 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 				}
 				if j.Live != nil {
 					if size >= 0 {
-						fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, bytesIEC(n), bytesIEC(size),
+						fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, BytesIEC(n), BytesIEC(size),
 							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta)
 					} else {
-						fmt.Fprintf(j.Live, "\r\033[K%s  %s  %s", backup, bytesIEC(n), Rate(n, elapsed))
+						fmt.Fprintf(j.Live, "\r\033[K%s  %s  %s", backup, BytesIEC(n), Rate(n, elapsed))
 					}
 				}
 				if now.Sub(lastLog) >= every {
@@ -421,8 +421,8 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 	return func() { close(done); <-finished }
 }
 
-// bytesIEC formats a byte count for people, e.g. "512.0 MiB".
-func bytesIEC(n int64) string {
+// BytesIEC formats a byte count for people, e.g. "512.0 MiB".
+func BytesIEC(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))

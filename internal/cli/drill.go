@@ -272,7 +272,7 @@ func (d *driller) preflight(key string, m archive.Manifest) error {
 				break
 			}
 		}
-		return fmt.Errorf("the archive holds %s of data, more than the %s storage of DRILL_PLAN %s: %s", humanBytes(need), humanBytes(plan.StorageBytes), plan.Name, hint)
+		return fmt.Errorf("the archive holds %s of data, more than the %s storage of DRILL_PLAN %s: %s", archive.BytesIEC(need), archive.BytesIEC(plan.StorageBytes), plan.Name, hint)
 	}
 	return nil
 }
@@ -289,19 +289,6 @@ func restoredSize(m archive.Manifest) int64 {
 		n = max(n, m.Structure.DataBytes)
 	}
 	return n
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // drillName names a drill's add-on: the prefix, the UTC time, and a few random characters, since

@@ -341,7 +341,7 @@ func TestDrillRefusals(t *testing.T) {
 	blob, _ := json.Marshal(big)
 	w.put(mk, blob)
 	code, out = w.run(env, "drill")
-	if code != ExitFailed || !strings.Contains(out, "more than the 1.0 GiB storage of DRILL_PLAN heroku-postgresql:essential-0") ||
+	if code != ExitFailed || !strings.Contains(out, "more than the 1.00 GiB storage of DRILL_PLAN heroku-postgresql:essential-0") ||
 		!strings.Contains(out, "heroku-postgresql:essential-2") || !strings.Contains(out, "nothing was provisioned") {
 		t.Errorf("archive bigger than the plan: exit %d", code)
 	}
