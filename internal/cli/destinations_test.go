@@ -281,16 +281,7 @@ func TestBackupSIGTERMWithThreeDestinations(t *testing.T) {
 	env := smallParts(c.env("shop"))
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
-	cmd := exec.Command(pgoffsiteBinary(t), "backup")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out := &testenv.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startBinary(t, env, "backup")
 	if !c.waitUploadUnderWay(60 * time.Second) {
 		t.Error("no multipart upload was opened within 60 s")
 	}

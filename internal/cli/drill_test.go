@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,16 +203,7 @@ func TestDrillSIGTERMMidRestore(t *testing.T) {
 	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
 	proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": 4}) // KB/s: some 10 s for the dump
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
-	cmd := exec.Command(pgoffsiteBinary(t), "drill")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out := &testenv.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startBinary(t, env, "drill")
 	if !out.WaitFor("restoring the archive into it", 60*time.Second) {
 		t.Error("the restore did not start within 60 s")
 	}

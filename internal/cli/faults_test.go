@@ -180,6 +180,28 @@ func pgoffsiteBinary(t *testing.T) string {
 	return bin
 }
 
+// binaryCommand runs the built pgoffsite with exactly env (and PATH and HOME).
+func binaryCommand(t *testing.T, env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.Command(pgoffsiteBinary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// startBinary starts the built pgoffsite with exactly env; its output is read while it runs.
+func startBinary(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, *testenv.Output) {
+	cmd := binaryCommand(t, env, args...)
+	// exec.Cmd copies the output in its own goroutine while the test reads it: a locked buffer.
+	out := &testenv.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
+}
+
 func TestFaultSIGTERMMidUpload(t *testing.T) {
 	w := newWorld(t)
 	w.sim.AddApp("shop")
@@ -191,17 +213,7 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	monitor, env := w.withMonitor(smallParts(w.env("shop")), "failure")
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
-	cmd := exec.Command(pgoffsiteBinary(t), "backup")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	// exec.Cmd copies the output in its own goroutine while the test reads it: a locked buffer.
-	out := &testenv.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startBinary(t, env, "backup")
 	// Wait until the upload is under way, then stop the "dyno".
 	if !out.WaitFor("download started", 60*time.Second) {
 		t.Error("the download did not start within 60 s")
@@ -352,11 +364,7 @@ func TestFaultTwoRunsAtOnce(t *testing.T) {
 	done := make(chan struct{})
 	for i := range runs {
 		runs[i] = &run{}
-		cmd := exec.Command(pgoffsiteBinary(t), "backup")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
+		cmd := binaryCommand(t, env, "backup")
 		cmd.Stdout, cmd.Stderr = &runs[i].out, &runs[i].out
 		go func(r *run) {
 			cmd.Run()

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,11 +33,7 @@ func TestMemoryFlatInTargets(t *testing.T) {
 		env := w.env(strings.Join(targets, " "))
 		env["BACKUP_MODE"] = "latest"
 		env["ARCHIVE_URL"] = "s3://" + w.bucket + "/" + fmt.Sprintf("run%d", len(targets))
-		cmd := exec.Command(pgoffsiteBinary(t), "backup")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
+		cmd := binaryCommand(t, env, "backup")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
