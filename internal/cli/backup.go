@@ -67,6 +67,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		Version:      version.Version,
 		Log:          log,
 		Check:        cfg.Check,
+		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
 		// RETENTION: each archive's class, from the markers of the first destination that answers.
 		Retention:     cfg.Retention,
 		RetentionZone: cfg.RetentionZone,
