@@ -85,6 +85,7 @@ type Sim struct {
 	rateLeft   int       // Platform API rate-limit tokens
 	rateAt     time.Time // when rateLeft was last refilled
 	faults     *Faults
+	dy         *dynos // one-off dynos and log sessions (dynos.go)
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 }
@@ -171,6 +172,7 @@ func (s *Sim) Close() {
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
+		s.closeDynos()
 		if s.tmpDir != "" {
 			os.RemoveAll(s.tmpDir)
 		}
