@@ -33,7 +33,9 @@ type DynoRecord struct {
 	TTL                     int // seconds; 0 when not given
 	Env                     map[string]string
 	State                   string
-	ExitCode                int // -1 while running or when killed by a signal
+	ExitCode                int  // -1 while running or when killed by a signal
+	Stopped                 bool // a stop action (or its time to live) ended it
+	Ended                   bool
 }
 
 type dynoLine struct {
@@ -306,7 +308,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 	d.logLocked("heroku", "Starting process with command `"+body.Command+"`")
 	if err := cmd.Start(); err != nil {
 		d.logLocked("app", "bash: "+words[0]+": command not found")
-		d.rec.State, d.rec.ExitCode, d.ended = "crashed", 127, time.Now()
+		d.rec.State, d.rec.ExitCode, d.ended, d.rec.Ended = "crashed", 127, time.Now(), true
 		d.logLocked("heroku", "Process exited with status 127")
 	} else {
 		d.rec.State = "up"
@@ -330,7 +332,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			code := cmd.ProcessState.ExitCode()
-			d.rec.ExitCode, d.ended = code, time.Now()
+			d.rec.ExitCode, d.ended, d.rec.Ended = code, time.Now(), true
 			switch {
 			case err == nil:
 				d.rec.State = "down"
@@ -360,7 +362,7 @@ func (s *Sim) stopLocked(d *dyno, why string) {
 	if !d.ended.IsZero() || d.stopped || d.cmd == nil || d.cmd.Process == nil {
 		return
 	}
-	d.stopped = true
+	d.stopped, d.rec.Stopped = true, true
 	d.logLocked("heroku", why)
 	pid := d.cmd.Process.Pid
 	syscall.Kill(-pid, syscall.SIGTERM)
