@@ -311,3 +311,23 @@ func TestFanoutSIGTERM(t *testing.T) {
 	}
 }
 
+
+// Without dyno metadata the coordinator cannot name its own app: exit 2 with the command that
+// enables it, before any request.
+func TestFanoutNeedsDynoMetadata(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	env := w.env("shop")
+	env["BACKUP_FANOUT"] = "2"
+	before := len(w.sim.Requests())
+	code, out := w.run(env, "backup")
+	if code != ExitUsage || !strings.Contains(out, "heroku labs:enable runtime-dyno-metadata -a APP") || !strings.Contains(out, "HEROKU_APP_NAME") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if len(w.sim.Requests()) != before {
+		t.Error("requests were made")
+	}
+	if code, out := w.run(env, "backup", "--target"); code != ExitUsage || !strings.Contains(out, "--target APP:DATABASE") {
+		t.Errorf("--target without a value: exit %d\n%s", code, out)
+	}
+}

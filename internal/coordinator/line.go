@@ -14,7 +14,7 @@ import (
 const ResultMessage = "child result"
 
 // Fields reads one log line written by pgoffsite's logger, logfmt (key=value, values bare or
-// Go-quoted) or JSON, into its fields; nil when the line is neither.
+// Go-quoted) or JSON, into its fields (the message always as msg); nil when the line is neither.
 func Fields(line string) map[string]string {
 	line = strings.TrimSpace(line)
 	if strings.HasPrefix(line, "{") {
@@ -30,6 +30,9 @@ func Fields(line string) map[string]string {
 				b, _ := json.Marshal(v)
 				out[k] = string(b)
 			}
+		}
+		if m, ok := out["message"]; ok && out["msg"] == "" {
+			out["msg"] = m // zerolog's JSON names it message; logfmt, msg
 		}
 		return out
 	}
