@@ -263,7 +263,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		return
 	}
 	if body.Size == "" {
-		body.Size = "Standard-1X"
+		body.Size = "standard-1X" // heroku-go schema: the default size
 	}
 	dy := s.dynosLocked()
 	if dy.limit > 0 && s.runningLocked() >= dy.limit {
