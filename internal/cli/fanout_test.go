@@ -311,7 +311,6 @@ func TestFanoutSIGTERM(t *testing.T) {
 	}
 }
 
-
 // Without dyno metadata the coordinator cannot name its own app: exit 2 with the command that
 // enables it, before any request.
 func TestFanoutNeedsDynoMetadata(t *testing.T) {
