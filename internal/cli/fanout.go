@@ -81,7 +81,8 @@ func fanoutApp() (string, error) {
 	return "", fmt.Errorf("  BACKUP_FANOUT: the run needs its own app's name to start dynos, and HEROKU_APP_NAME is not set — enable dyno metadata with `heroku labs:enable runtime-dyno-metadata -a APP` (the next run has it), or set BACKUP_FANOUT=0")
 }
 
-// childResult writes a child's result line, the last it writes: what its coordinator reads.
+// childResult writes a child's result line, the last it writes: what its coordinator reads. It
+// is written at info even under LOG_LEVEL=warn or error, which must never hide it.
 func childResult(log zerolog.Logger, r archive.Result) {
 	status := "archived"
 	switch {
@@ -90,6 +91,7 @@ func childResult(log zerolog.Logger, r archive.Result) {
 	case r.AlreadyArchived:
 		status = "already archived"
 	}
+	log = log.Level(min(log.GetLevel(), zerolog.InfoLevel))
 	ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("status", status).
 		Str("backup", r.Backup).Int64("bytes", r.Bytes).Str("location", r.Location)
 	if r.Err != nil {

@@ -130,7 +130,7 @@ func copyEnv(env map[string]string) map[string]string {
 
 // A limit of three concurrent one-off dynos with BACKUP_FANOUT=5: Heroku refuses the fourth
 // (422 cannot_run_above_limit), and a 409 (release not visible) and a 429 come on top; the
-// coordinator waits and archives every target.
+// coordinator waits and archives every target. The children run with LOG_LEVEL=error.
 func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
 	quickCoordinator(t)
 	w := newWorld(t)
@@ -138,6 +138,10 @@ func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
 	env := w.env(strings.Join(apps, " "))
 	env["BACKUP_FANOUT"] = "5"
 	env = w.fanoutApp(env)
+	// The children log only errors: their result lines must still reach the coordinator.
+	quiet := copyEnv(env)
+	quiet["LOG_LEVEL"] = "error"
+	w.sim.SetConfigVars("backups", quiet)
 	w.sim.SetDynoLimit(3)
 	w.sim.Faults().FailNextPath("platform", "/apps/backups/dynos", 409, 1, 0)
 	w.sim.Faults().FailNextPath("platform", "/apps/backups/dynos", 429, 1, 0)
@@ -206,6 +210,10 @@ func TestFanoutChildKilled(t *testing.T) {
 	env["BACKUP_FANOUT"] = "2"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
 	env = w.fanoutApp(env)
+	// The children log only errors: the upload they open must still be named.
+	quiet := copyEnv(env)
+	quiet["LOG_LEVEL"] = "error"
+	w.sim.SetConfigVars("backups", quiet)
 
 	done, out := w.runAsync(env, "backup")
 	w.sim.KillDyno(w.waitDynoUploading(1))
@@ -230,7 +238,8 @@ func TestFanoutChildKilled(t *testing.T) {
 
 	// Twice: the run fails, naming the target.
 	env["ARCHIVE_URL"] += "/twice"
-	w.sim.SetConfigVars("backups", env)
+	quiet["ARCHIVE_URL"] = env["ARCHIVE_URL"]
+	w.sim.SetConfigVars("backups", quiet)
 	done, out = w.runAsync(env, "backup")
 	w.sim.KillDyno(w.waitDynoUploading(3))
 	w.sim.KillDyno(w.waitDynoUploading(4))

@@ -435,8 +435,12 @@ loop:
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
 			// Logged so that whoever follows this process's output (a coordinator of one-off
-			// dynos) can abort the upload should the process die without doing so itself.
-			zerolog.Ctx(ctx).Info().Str("upload", loc).Str("upload_id", uploadID).Msg(UploadOpenedMessage)
+			// dynos) can abort the upload should the process die without doing so itself; at info
+			// even under LOG_LEVEL=warn or error, which must not hide it.
+			if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+				ul := l.Level(min(l.GetLevel(), zerolog.InfoLevel))
+				ul.Info().Str("upload", loc).Str("upload_id", uploadID).Msg(UploadOpenedMessage)
+			}
 		}
 		num := int32(i + 1)
 		id := uploadID
