@@ -129,7 +129,8 @@ func copyEnv(env map[string]string) map[string]string {
 }
 
 // A limit of three concurrent one-off dynos with BACKUP_FANOUT=5: Heroku refuses the fourth
-// (422 cannot_run_above_limit), and a 409 (release not visible) and a 429 come on top; the
+// (422 cannot_run_above_limit), and a 409 (release not visible), a 429 and a start whose answer
+// is lost (503 after the dyno started) come on top; the
 // coordinator waits and archives every target. The children run with LOG_LEVEL=error.
 func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
 	quickCoordinator(t)
@@ -145,6 +146,7 @@ func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
 	w.sim.SetDynoLimit(3)
 	w.sim.Faults().FailNextPath("platform", "/apps/backups/dynos", 409, 1, 0)
 	w.sim.Faults().FailNextPath("platform", "/apps/backups/dynos", 429, 1, 0)
+	w.sim.LoseDynoAnswers(1)
 	code, out := w.run(env, "backup")
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
@@ -154,6 +156,10 @@ func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
 	}
 	if peak := w.sim.MaxConcurrentDynos(); peak > 3 {
 		t.Errorf("%d dynos at once past a limit of 3", peak)
+	}
+	// The dyno whose start answer was lost was found and followed, not started twice.
+	if n := len(w.sim.Dynos()); n != 5 {
+		t.Errorf("%d dynos for 5 targets", n)
 	}
 	posts := 0
 	for _, r := range w.sim.Requests() {

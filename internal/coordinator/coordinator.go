@@ -29,6 +29,7 @@ import (
 type API interface {
 	RunDetached(ctx context.Context, app string, o heroku.RunOptions) (heroku.Dyno, error)
 	DynoInfo(ctx context.Context, app, id string) (heroku.Dyno, error)
+	DynoList(ctx context.Context, app string) ([]heroku.Dyno, error)
 	StopDyno(ctx context.Context, app, id string) error
 	Logs(ctx context.Context, app, dyno string) (*heroku.LogStream, error)
 }
@@ -244,9 +245,27 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 	o := heroku.RunOptions{Command: c.Command(t), Size: c.Size, TimeToLive: c.TTL, Env: c.Env}
 	deadline := time.Now().Add(max(c.TTL, time.Hour)) // a limit that never lifts must still end the run
 	for i := 0; ; i++ {
+		if ctx.Err() != nil {
+			return heroku.Dyno{}, ctx.Err() // no new dyno once the run is cancelled
+		}
 		d, err := c.API.RunDetached(ctx, c.App, o)
 		if err == nil {
 			return d, nil
+		}
+		if !errors.Is(err, heroku.ErrDynoRefused) && !heroku.IsPermanent(err) {
+			// A 5xx, a broken connection or a SIGTERM while the POST was on its way: the dyno
+			// may run all the same. Adopt it, or on a SIGTERM stop it, rather than leave it
+			// unfollowed or start a second one.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			found, ok := c.find(lctx, o.Command)
+			if ok && ctx.Err() != nil {
+				c.API.StopDyno(lctx, c.App, found.ID)
+			}
+			cancel()
+			if ok && ctx.Err() == nil {
+				log.Info().Str("dyno", found.Name).Err(err).Msg("the dyno started although Heroku's answer was lost: following it")
+				return found, nil
+			}
 		}
 		if !errors.Is(err, heroku.ErrDynoRefused) || ctx.Err() != nil {
 			return heroku.Dyno{}, err
@@ -263,6 +282,21 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 			return heroku.Dyno{}, err
 		}
 	}
+}
+
+// find looks for a running dyno of this command (the command names the target, and targets run
+// one dyno at a time).
+func (c *Coordinator) find(ctx context.Context, command string) (heroku.Dyno, bool) {
+	ds, err := c.API.DynoList(ctx, c.App)
+	if err != nil {
+		return heroku.Dyno{}, false
+	}
+	for _, d := range ds {
+		if d.Command == command && (d.State == "starting" || d.State == "up") {
+			return d, true
+		}
+	}
+	return heroku.Dyno{}, false
 }
 
 // abortUploads aborts the uploads a vanished child left open, so that no part lingers until

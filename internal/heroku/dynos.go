@@ -18,9 +18,10 @@ import (
 
 // Dyno is a one-off dyno as the Platform API describes it (POST/GET /apps/{app}/dynos).
 type Dyno struct {
-	ID    string
-	Name  string // run.1234: what log sessions filter on
-	State string // starting, up, crashed, down, idle
+	ID      string
+	Name    string // run.1234: what log sessions filter on
+	State   string // starting, up, crashed, down, idle
+	Command string
 }
 
 // RunOptions start a detached one-off dyno.
@@ -72,7 +73,20 @@ func (c *Client) RunDetached(ctx context.Context, app string, o RunOptions) (Dyn
 		}
 		return Dyno{}, fmt.Errorf("heroku: start a dyno of %s: %w", app, err)
 	}
-	return Dyno{ID: d.ID, Name: d.Name, State: d.State}, nil
+	return Dyno{ID: d.ID, Name: d.Name, State: d.State, Command: d.Command}, nil
+}
+
+// DynoList lists the app's dynos.
+func (c *Client) DynoList(ctx context.Context, app string) ([]Dyno, error) {
+	ds, err := c.platform.DynoList(ctx, url.PathEscape(app), nil)
+	if err = platformErr(err); err != nil {
+		return nil, fmt.Errorf("heroku: list the dynos of %s: %w", app, err)
+	}
+	out := make([]Dyno, len(ds))
+	for i, d := range ds {
+		out[i] = Dyno{ID: d.ID, Name: d.Name, State: d.State, Command: d.Command}
+	}
+	return out, nil
 }
 
 // refused tells the answers to a dyno start that mean "not now" from those that mean "never".
@@ -96,7 +110,7 @@ func (c *Client) DynoInfo(ctx context.Context, app, id string) (Dyno, error) {
 	if err = platformErr(err); err != nil {
 		return Dyno{}, fmt.Errorf("heroku: read dyno %s of %s: %w", id, app, err)
 	}
-	return Dyno{ID: d.ID, Name: d.Name, State: d.State}, nil
+	return Dyno{ID: d.ID, Name: d.Name, State: d.State, Command: d.Command}, nil
 }
 
 // StopDyno stops a dyno (SIGTERM, then SIGKILL after Heroku's grace). Stopping twice is harmless,

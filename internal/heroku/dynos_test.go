@@ -68,7 +68,7 @@ func TestDynosOnSim(t *testing.T) {
 	sim.SetDynoLimit(1)
 	sim.SetStopGrace(time.Second)
 	sleeper := t.TempDir() + "/sleep.sh"
-	writeFile(t, sleeper, "trap 'echo got TERM; exit 143' TERM\nwhile :; do sleep 0.1; done\n")
+	writeFile(t, sleeper, "trap 'echo got TERM; exit 143' TERM\necho ready\nwhile :; do sleep 0.1; done\n")
 	long, err := c.RunDetached(ctx, "backups", RunOptions{Command: "greet " + sleeper})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +82,10 @@ func TestDynosOnSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logs2.Close()
+	// Stopped once its trap is set: a SIGTERM before would end sh silently.
+	if line, err := logs2.Next(); err != nil || line != "ready" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
 	if err := c.StopDyno(ctx, "backups", long.ID); err != nil {
 		t.Fatal(err)
 	}

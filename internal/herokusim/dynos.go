@@ -67,6 +67,7 @@ type dynos struct {
 	linger     time.Duration
 	sessions   map[string]logSession
 	nextNumber int
+	lose       int // dyno starts whose answer is lost (a 503 after the dyno started)
 	wg         sync.WaitGroup
 }
 
@@ -108,6 +109,14 @@ func (s *Sim) SetDynoLimit(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dynosLocked().limit = n
+}
+
+// LoseDynoAnswers makes the next n dyno starts start their dyno and then answer 503, as when
+// Heroku's answer is lost on the way: a client that simply tries again runs the target twice.
+func (s *Sim) LoseDynoAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dynosLocked().lose = n
 }
 
 // SetStopGrace is the time between the SIGTERM and the SIGKILL of a stopped dyno (30 s on Heroku).
@@ -353,6 +362,11 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 				s.stopLocked(d, "Stopping process: time to live reached")
 			})
 		}
+	}
+	if dy.lose > 0 {
+		dy.lose--
+		herokuError(w, 503, "unavailable", "The service is temporarily unavailable. Please try again later.")
+		return
 	}
 	writeJSON(w, 201, d.json())
 }
