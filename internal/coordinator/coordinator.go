@@ -180,7 +180,14 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 		case <-tick.C:
 			now := time.Now()
 			if ended.IsZero() {
-				info, err := c.API.DynoInfo(lctx, c.App, d.ID)
+				// Each read is bounded, tighter once stopping: SIGKILL follows SIGTERM in 30 s.
+				bound := 30 * time.Second
+				if !stopAt.IsZero() {
+					bound = 5 * time.Second
+				}
+				ictx, cancel := context.WithTimeout(lctx, bound)
+				info, err := c.API.DynoInfo(ictx, c.App, d.ID)
+				cancel()
 				switch {
 				case heroku.IsNotFound(err), err == nil && (info.State == "crashed" || info.State == "down" || info.State == "idle"):
 					ended = now
