@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,8 +88,13 @@ type Job struct {
 	Now     func() time.Time
 	// ProgressEvery is the interval of progress lines while a capture runs or bytes stream.
 	ProgressEvery time.Duration
-	// Live, when set (a terminal, as under `heroku run`), gets a progress line redrawn each second.
+	// Live, when set (a terminal, as under `heroku run`), gets a progress line redrawn each second:
+	// one line for every target streaming at once.
 	Live io.Writer
+	// Parallel is how many targets are archived at once (BACKUP_PARALLEL); 0 or 1 is one after
+	// another. The sources and stores are shared: their buffers must be sized for a share of the
+	// memory budget (config.FitBuffers).
+	Parallel int
 	// Check is how much of the archive is checked while it streams; empty means CheckAuto.
 	Check string
 	// Retention, when set (RETENTION), gives each archive a class, as its S3 tag and in its
@@ -97,6 +103,9 @@ type Job struct {
 	RetentionZone *time.Location
 
 	checkAllowance func(time.Duration) time.Duration // for tests; nil means pgdump.DefaultAllowance
+
+	liveOnce sync.Once
+	live     *liveLine
 }
 
 // How much of an archive the job checks while it streams. Every mode checks the header before
@@ -113,19 +122,33 @@ const (
 	CheckHeader = "header"
 )
 
-// Run archives every target in turn; one failing does not stop the others.
+// Run archives every target, Parallel at once (one after another by default); one failing does
+// not stop the others. The results are in the targets' order.
 func (j *Job) Run(ctx context.Context, targets []Target) []Result {
-	results := make([]Result, 0, len(targets))
-	for i, t := range targets {
-		if i > 0 {
-			// Each target allocates its part buffers anew; the previous target's are garbage by
-			// now, but the runtime would let the heap grow to twice the live size before collecting
-			// them, so peak memory would climb with the number of targets. Returning them to the
-			// system between targets keeps a run of thirty databases at one database's peak.
-			debug.FreeOSMemory()
-		}
-		results = append(results, j.Archive(ctx, t))
+	results := make([]Result, len(targets))
+	n := max(1, min(j.Parallel, len(targets)))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = j.Archive(ctx, targets[i])
+				// Each target allocates its part buffers anew; the finished target's are garbage
+				// now, but the runtime would let the heap grow to twice the live size before
+				// collecting them, so peak memory would climb with the number of targets.
+				// Returning them to the system after each target keeps a run of thirty databases
+				// at one database's peak (with Parallel, at Parallel targets' shares of it).
+				debug.FreeOSMemory()
+			}
+		}()
 	}
+	for i := range targets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return results
 }
 
@@ -204,7 +227,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	if j.Check != CheckHeader {
 		// An unknown size counts as large: the check may then fall back to framing only.
 		chkSize := max(size, 0)
-		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull, Size: chkSize, Allowance: j.checkAllowance})}
+		checked = &checkedReader{r: stream, chk: pgdump.NewChecker(pgdump.Options{KeepUp: j.Check != CheckFull, Size: chkSize, Allowance: j.checkAllowance, Share: j.Parallel})}
 		defer checked.stop()
 		stream = checked
 	}
@@ -227,7 +250,11 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		obj.Tags = map[string]string{retention.TagKey: res.Retention}
 	}
 	counter := &countingReader{r: io.TeeReader(stream, storedHash)}
-	stop := j.reportTransfer(log, counter, storedSize, res.Backup)
+	label := res.Backup
+	if j.Parallel > 1 {
+		label = t.String() + " " + res.Backup // several lines share the terminal: say whose
+	}
+	stop := j.reportTransfer(log, counter, storedSize, label)
 	started := j.now()
 	errs := putAll(ctx, j.Destinations, obj, counter)
 	stop()
@@ -374,10 +401,16 @@ func (j *Job) manifest(meta Meta, h pgdump.Header, res *Result) Manifest {
 
 // reportTransfer logs bytes, rate and ETA at a steady interval, and redraws a live line on a
 // terminal each second, until the returned stop is called.
-func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, backup string) (stop func()) {
+func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, label string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	started := j.now()
+	var board *liveLine
+	if j.Live != nil {
+		j.liveOnce.Do(func() { j.live = &liveLine{w: j.Live} })
+		board = j.live
+	}
+	slot := board.join()
 	go func() {
 		defer close(finished)
 		every := j.progressEvery()
@@ -387,9 +420,7 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 		for {
 			select {
 			case <-done:
-				if j.Live != nil {
-					fmt.Fprint(j.Live, "\r\033[K")
-				}
+				board.leave(slot)
 				return
 			case <-tick.C:
 				n := c.n.Load()
@@ -399,12 +430,12 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 				if size >= 0 && n > 0 && n < size {
 					eta = time.Duration(float64(elapsed) * float64(size-n) / float64(n)).Round(time.Second).String()
 				}
-				if j.Live != nil {
+				if board != nil {
 					if size >= 0 {
-						fmt.Fprintf(j.Live, "\r\033[K%s  %s / %s  %3.0f%%  %s  ETA %s", backup, BytesIEC(n), BytesIEC(size),
-							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta)
+						board.set(slot, fmt.Sprintf("%s  %s / %s  %3.0f%%  %s  ETA %s", label, BytesIEC(n), BytesIEC(size),
+							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta))
 					} else {
-						fmt.Fprintf(j.Live, "\r\033[K%s  %s  %s", backup, BytesIEC(n), Rate(n, elapsed))
+						board.set(slot, fmt.Sprintf("%s  %s  %s", label, BytesIEC(n), Rate(n, elapsed)))
 					}
 				}
 				if now.Sub(lastLog) >= every {

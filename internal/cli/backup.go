@@ -38,11 +38,26 @@ var herokuRetryBudget time.Duration
 func versionString() string { return "pgoffsite " + version.Version }
 
 // runBackup is `pgoffsite backup`.
-func runBackup(ctx context.Context, stderr io.Writer) int {
+func runBackup(ctx context.Context, stderr io.Writer, target string) int {
+	if target != "" {
+		// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
+		os.Setenv("BACKUP_TARGETS", target)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
 		return badConfig(stderr, err)
+	}
+	child := isChild()
+	if child {
+		// A coordinator's child: the coordinator reports the run and spreads it, not the child.
+		cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout = "", "", 0
+	}
+	fanout := cfg.Fanout > 0 && target == ""
+	if fanout {
+		if _, err := fanoutApp(); err != nil {
+			return badConfig(stderr, err)
+		}
 	}
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
 	setMemoryLimit(cfg)
@@ -67,6 +82,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		Version:      version.Version,
 		Log:          log,
 		Check:        cfg.Check,
+		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
 		// RETENTION: each archive's class, from the markers of the first destination that answers.
 		Retention:     cfg.Retention,
 		RetentionZone: cfg.RetentionZone,
@@ -87,6 +103,7 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
 	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
+		Int("parallel", cfg.Parallel).Int("fanout", map[bool]int{true: cfg.Fanout}[fanout]).
 		Strs("destinations", destinationNames(cfg))
 	if job.Encrypt != nil {
 		fps := []string{}
@@ -100,7 +117,12 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
 	}
-	results := job.Run(ctx, targets)
+	var results []archive.Result
+	if fanout {
+		results = coordinate(ctx, log, cfg, dests, targets)
+	} else {
+		results = job.Run(ctx, targets)
+	}
 	for _, d := range dests {
 		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
 			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
@@ -108,6 +130,11 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	}
 	code := summarize(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "backup", started, results)
+	if child {
+		for _, r := range results {
+			childResult(log, r)
+		}
+	}
 	return code
 }
 

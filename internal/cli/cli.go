@@ -24,7 +24,9 @@ const (
 const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.
 
 Usage:
-  pgoffsite backup     capture (or take the newest) backup of each target and archive it
+  pgoffsite backup [--target APP:DATABASE]
+                       capture (or take the newest) backup of each target and archive it;
+                       --target archives that one instead of BACKUP_TARGETS
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their
@@ -86,11 +88,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "backup":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "pgoffsite backup takes no arguments (got %q): targets come from BACKUP_TARGETS\n", args[1:])
+		target, ok := backupArgs(args[1:], stderr)
+		if !ok {
 			return ExitUsage
 		}
-		return runBackup(ctx, stderr)
+		return runBackup(ctx, stderr, target)
 	case "setup-bucket":
 		return runSetupBucket(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -52,3 +52,44 @@ func TestMemoryFlatInTargets(t *testing.T) {
 		t.Errorf("peak RSS grew from %d MiB for one target to %d MiB for %d: want at most 1.2×", one/1024, all/1024, n)
 	}
 }
+
+// TestMemoryParallelShared runs the real binary with BACKUP_PARALLEL=3 over six targets of about
+// 24 MB each: the targets share ARCHIVE_MEMORY_LIMIT, so peak RSS stays within it plus the
+// runtime's own 48 MiB, instead of three targets' buffers each the size of the whole budget.
+func TestMemoryParallelShared(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 150 MB")
+	}
+	w := newWorld(t)
+	name, dsn := w.pg.CreateDB(t, "big")
+	w.pg.Exec(t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
+		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 24000) g;`)
+	var targets []string
+	for i := range 6 {
+		app := fmt.Sprintf("shop-%02d", i)
+		w.sim.AddApp(app)
+		addon := w.sim.AddDatabase(app, "DATABASE", "heroku-postgresql:standard-0", dsn)
+		w.captureDirect(addon, app)
+		targets = append(targets, app)
+	}
+	const limit = 96 << 20
+	env := w.env(strings.Join(targets, " "))
+	env["BACKUP_MODE"] = "latest"
+	env["BACKUP_PARALLEL"] = "3"
+	env["ARCHIVE_MEMORY_LIMIT"] = "96MiB"
+	cmd := binaryCommand(t, env, "backup")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	w.assertNoSecrets(out.String())
+	if got := strings.Count(out.String(), "summary: archived"); got != len(targets) {
+		t.Fatalf("%d targets archived of %d:\n%s", got, len(targets), out.String())
+	}
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	t.Logf("peak RSS with BACKUP_PARALLEL=3: %d MiB (limit %d MiB + 48 MiB)", peak>>20, limit>>20)
+	if peak > limit+48<<20 {
+		t.Errorf("peak RSS %d MiB is over ARCHIVE_MEMORY_LIMIT + 48 MiB = %d MiB", peak>>20, (limit+48<<20)>>20)
+	}
+}

@@ -104,6 +104,7 @@ func (e env) validate() (Config, Problems) {
 		ck.add("NOTIFY_ON", ck.q(e.NotifyOn)+" is not a choice", "use failure (the default) or always")
 	}
 
+	ck.runners(e, &c)
 	ck.streaming(e, &c)
 	c.Bucket = ck.bucket(e)
 	switch c.Check = strings.ToLower(e.Check); c.Check {
@@ -139,7 +140,7 @@ func (e env) trimmed() env {
 	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout, &e.StatusMaxShrink,
 		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
-		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.MemoryLimit, &e.Check,
+		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.Parallel, &e.Fanout, &e.DynoSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
 		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
 		&e.Retention, &e.RetentionTimezone} {
@@ -500,21 +501,38 @@ func (ck *checker) streaming(e env, c *Config) {
 		}
 		ck.add("ARCHIVE_MEMORY_LIMIT", msg, "raise it, or lower ARCHIVE_PART_SIZE")
 	}
-	over := func() bool { return parts(c.Concurrency, c.UploadConcurrency)*c.PartSize > c.MemoryLimit }
-	c.UploadConcurrency = c.Concurrency
-	// Several destinations upload side by side: their parts are lowered first, to as many
-	// connections together as the download has, because the download is what a per-connection
-	// cap at the source holds back. Then both by turns.
-	for floor := max(1, (c.Concurrency+int(dests)-1)/int(dests)); over() && c.UploadConcurrency > floor; {
-		c.UploadConcurrency--
+	// Targets archived at once share the budget: each gets its part (a run of fewer targets than
+	// BACKUP_PARALLEL divides only by as many as it has).
+	shares := int64(max(1, min(c.Parallel, len(c.Targets))))
+	if shares > 1 && c.PartSize >= 5*mib && c.MemoryLimit >= parts(1, 1)*c.PartSize && c.MemoryLimit/shares < parts(1, 1)*c.PartSize {
+		ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once cannot each get the %d parts of %s they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, parts(1, 1), e.PartSize, e.MemoryLimit),
+			fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", c.MemoryLimit/(parts(1, 1)*c.PartSize)))
 	}
-	for over() && (c.Concurrency > 1 || c.UploadConcurrency > 1) {
-		if c.Concurrency >= c.UploadConcurrency && c.Concurrency > 1 {
-			c.Concurrency--
+	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.PartSize, c.Concurrency, int(dests))
+}
+
+// FitBuffers is the one rule of how many download ranges (down) and upload parts per S3
+// destination (up) one target keeps in flight so that its buffers, (down+1) + dests×(up+1) parts
+// of partSize, fit in budget: from concurrency each, the uploads are lowered first, to as many
+// connections together as the download has (a per-connection cap at the source is what holds
+// the download back), then both by turns, never below one. With BACKUP_PARALLEL each target's
+// budget is its share of ARCHIVE_MEMORY_LIMIT.
+func FitBuffers(budget, partSize int64, concurrency, dests int) (down, up int) {
+	dests = max(1, dests)
+	parts := func(down, up int) int64 { return int64(down+1) + int64(dests)*int64(up+1) }
+	over := func() bool { return parts(down, up)*partSize > budget }
+	down, up = concurrency, concurrency
+	for floor := max(1, (down+dests-1)/dests); over() && up > floor; {
+		up--
+	}
+	for over() && (down > 1 || up > 1) {
+		if down >= up && down > 1 {
+			down--
 		} else {
-			c.UploadConcurrency--
+			up--
 		}
 	}
+	return down, up
 }
 
 // size reads a byte size such as 8MiB, 64MB, 1GiB or 1048576.

@@ -114,6 +114,12 @@ type Config struct {
 	HeartbeatURL     string
 	WebhookURL       string
 	NotifyOn         string // "failure" or "always"
+	// Parallel is BACKUP_PARALLEL: targets archived at once in this process, sharing MemoryLimit.
+	// Fanout is BACKUP_FANOUT: one-off dynos the run starts at once, one per target (0: none),
+	// of size DynoSize (BACKUP_DYNO_SIZE).
+	Parallel int
+	Fanout   int
+	DynoSize string
 	// Streaming: ranges downloaded in flight, parts uploaded in flight per S3 destination, their
 	// size, and the memory the buffers may take (both concurrencies are lowered to fit).
 	Concurrency       int
@@ -190,6 +196,9 @@ type env struct {
 	PgDumpPath        string `envconfig:"PG_DUMP_PATH"`
 	MaxAge            string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
 	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
+	Parallel          string `envconfig:"BACKUP_PARALLEL" default:"1"`
+	Fanout            string `envconfig:"BACKUP_FANOUT" default:"0"`
+	DynoSize          string `envconfig:"BACKUP_DYNO_SIZE" default:"standard-1X"`
 	StatusMaxShrink   string `envconfig:"STATUS_MAX_SHRINK" default:"50%"`
 	Region            string `envconfig:"AWS_REGION"`
 	DefaultRegion     string `envconfig:"AWS_DEFAULT_REGION"`

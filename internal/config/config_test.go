@@ -91,6 +91,8 @@ func TestLoadValidS3(t *testing.T) {
 		LogLevel:          "info",
 		LogFormat:         "logfmt",
 		NotifyOn:          "failure",
+		Parallel:          1,
+		DynoSize:          "standard-1X",
 		Concurrency:       4,
 		UploadConcurrency: 4,
 		PartSize:          8 << 20,
@@ -724,6 +726,39 @@ func TestStatusMaxShrink(t *testing.T) {
 		c, err := Load()
 		if err != nil || c.StatusMaxShrink != want {
 			t.Errorf("STATUS_MAX_SHRINK=%q: %v, %v; want %v", raw, c.StatusMaxShrink, err, want)
+		}
+	}
+}
+
+// BACKUP_PARALLEL shares ARCHIVE_MEMORY_LIMIT: each of the targets running at once gets its
+// part, by the same rule as one target's whole budget.
+func TestParallelSharesMemory(t *testing.T) {
+	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "3", "BACKUP_TARGETS": "a-app b-app c-app d-app"}))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 96 MiB / 3 = 32 MiB per target = four 8 MiB parts: one range and one part in flight.
+	if c.Parallel != 3 || c.Concurrency != 1 || c.UploadConcurrency != 1 {
+		t.Errorf("parallel %d concurrency %d upload %d, want 3 1 1", c.Parallel, c.Concurrency, c.UploadConcurrency)
+	}
+	if d, u := FitBuffers(c.MemoryLimit/3, c.PartSize, 4, 1); d != c.Concurrency || u != c.UploadConcurrency {
+		t.Errorf("FitBuffers %d %d, config %d %d", d, u, c.Concurrency, c.UploadConcurrency)
+	}
+	// Two targets with BACKUP_PARALLEL=3 run two at once: halves.
+	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "3", "BACKUP_TARGETS": "a-app b-app"}))
+	if c, err = Load(); err != nil || c.Concurrency != 2 || c.UploadConcurrency != 2 {
+		t.Errorf("two targets: %v concurrency %d upload %d, want 2 2", err, c.Concurrency, c.UploadConcurrency)
+	}
+	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "4", "BACKUP_TARGETS": "a-app b-app c-app d-app"}))
+	_, err = Load()
+	if err == nil || !strings.Contains(err.Error(), "BACKUP_PARALLEL: 4 targets at once") || !strings.Contains(err.Error(), "lower it to 3") {
+		t.Errorf("want BACKUP_PARALLEL problem, got %v", err)
+	}
+	for v, bad := range map[string]string{"BACKUP_PARALLEL": "0", "BACKUP_FANOUT": "many", "BACKUP_DYNO_SIZE": "standard 1X;"} {
+		setEnv(t, with(valid(), map[string]string{v: bad}))
+		if _, err := Load(); err == nil || !strings.Contains(err.Error(), v+":") {
+			t.Errorf("%s=%q: %v", v, bad, err)
 		}
 	}
 }

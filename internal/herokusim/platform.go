@@ -200,6 +200,9 @@ func (s *Sim) Platform() http.Handler {
 				vars[at.name+"_URL"] = at.addon.dsn
 			}
 		}
+		for k, v := range s.dynosLocked().vars[a.name] {
+			vars[k] = v
+		}
 		writeJSON(w, 200, vars)
 	}))
 	mux.HandleFunc("GET /apps/{app}/addon-attachments", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
@@ -244,10 +247,18 @@ func (s *Sim) Platform() http.Handler {
 		writeJSON(w, 200, out)
 	}))
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
+	s.dynoRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		herokuError(w, 404, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
 	})
-	return s.api("platform", mux)
+	api := s.api("platform", mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, logplexPrefix) {
+			s.serveLogSession(w, r) // logplex, not the API: no key, no rate limit
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // withApp serves a request about the app named in the path, under the lock, or answers Heroku's

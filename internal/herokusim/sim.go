@@ -102,6 +102,7 @@ type Sim struct {
 	rateLeft   int       // Platform API rate-limit tokens
 	rateAt     time.Time // when rateLeft was last refilled
 	faults     *Faults
+	dy         *dynos // one-off dynos and log sessions (dynos.go)
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 }
@@ -194,6 +195,7 @@ func (s *Sim) Close() {
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
+		s.closeDynos()
 		// Databases of add-ons provisioned through the API and never deleted go with the account.
 		s.mu.Lock()
 		var dbs []string

@@ -69,6 +69,10 @@ type Options struct {
 	// back now; a Checker that keeps up sets it (see pace). Nil when the check never cuts.
 	behind func() bool
 
+	// Share divides the compressed data the check may hold in flight (16 MiB) by this many:
+	// targets archived at once share that memory as they share the part buffers. 0 or 1 is all.
+	Share int
+
 	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
 	segs         int
 	beforeDecode func()

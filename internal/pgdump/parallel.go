@@ -66,7 +66,7 @@ func newPool(alg string, o Options) *pool {
 	if alg == "zstd" {
 		w = min(w, 2) // each decoder may need a window of up to zstdMaxWindow
 	}
-	segs := maxSegs
+	segs := maxSegs / max(1, o.Share)
 	if o.segs > 0 {
 		segs = o.segs
 	}

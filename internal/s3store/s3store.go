@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
@@ -433,6 +434,13 @@ loop:
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
+			// Logged so that whoever follows this process's output (a coordinator of one-off
+			// dynos) can abort the upload should the process die without doing so itself; at info
+			// even under LOG_LEVEL=warn or error, which must not hide it.
+			if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+				ul := l.Level(min(l.GetLevel(), zerolog.InfoLevel))
+				ul.Info().Str("upload", loc).Str("upload_id", uploadID).Msg(UploadOpenedMessage)
+			}
 		}
 		num := int32(i + 1)
 		id := uploadID
@@ -627,6 +635,29 @@ func (s *Store) complete(ctx context.Context, key, uploadID string, parts []type
 			delay *= 2
 		}
 	})
+}
+
+// UploadOpenedMessage is the log message that names an open multipart upload (fields upload,
+// its s3:// location, and upload_id).
+const UploadOpenedMessage = "multipart upload opened"
+
+// AbortUpload aborts an upload another process opened and logged (UploadOpenedMessage), given
+// its s3://bucket/key location; an upload of another bucket is not this store's (ok false), one
+// that is complete or gone already is fine.
+func (s *Store) AbortUpload(ctx context.Context, location, uploadID string) (ok bool, err error) {
+	key, mine := strings.CutPrefix(location, "s3://"+s.o.Bucket+"/")
+	if !mine {
+		return false, nil
+	}
+	err = s.abort(ctx, key, uploadID)
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+		err = nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("s3: abort multipart upload %s: %w", location, err)
+	}
+	return true, nil
 }
 
 // abort removes the upload's parts. It runs on a context that outlives ctx, because the usual

@@ -1,0 +1,30 @@
+package config
+
+import (
+	"regexp"
+	"strconv"
+)
+
+// dynoSizeRE is a Heroku dyno size name (GET /dyno-sizes): standard-1X, performance-M, private-L…
+var dynoSizeRE = regexp.MustCompile(`^(?i)[a-z]+(-[a-z0-9]+)?$`)
+
+// runners reads how targets are spread: BACKUP_PARALLEL in this process, BACKUP_FANOUT over
+// one-off dynos of BACKUP_DYNO_SIZE.
+func (ck *checker) runners(e env, c *Config) {
+	n, err := strconv.Atoi(e.Parallel)
+	if err != nil || n < 1 || n > 16 {
+		ck.add("BACKUP_PARALLEL", ck.q(e.Parallel)+" is not a number from 1 to 16", "use 1 (the default: one target after another) or e.g. 3; the targets share ARCHIVE_MEMORY_LIMIT")
+		n = 1
+	}
+	c.Parallel = n
+	f, err := strconv.Atoi(e.Fanout)
+	if err != nil || f < 0 || f > 50 {
+		ck.add("BACKUP_FANOUT", ck.q(e.Fanout)+" is not a number from 0 to 50", "use 0 (the default: every target in this dyno) or the number of one-off dynos to run at once, within the account's limit (Heroku allows 50 on Basic and Standard, 5 on Performance and Private, 1 on Eco)")
+		f = 0
+	}
+	c.Fanout = f
+	c.DynoSize = e.DynoSize
+	if !dynoSizeRE.MatchString(e.DynoSize) || len(e.DynoSize) > 40 {
+		ck.add("BACKUP_DYNO_SIZE", ck.q(e.DynoSize)+" is not a dyno size", "use a name `heroku ps:type` lists, e.g. standard-1X, standard-2X or performance-M")
+	}
+}

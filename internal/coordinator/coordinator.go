@@ -1,0 +1,356 @@
+// Package coordinator spreads a backup run over detached one-off dynos of the app itself
+// (BACKUP_FANOUT): one dyno per target, at most N at once, each followed through a tailing log
+// session and its state until its result line (ResultMessage) and its end. A dyno that vanished
+// without a result (crashed, killed at its time to live, an R14/R15) is started once more; the
+// uploads it logged as open are aborted. Heroku's refusals to start a dyno (the account's
+// concurrent one-off dyno limit, a release not visible yet, the rate limit) are waited out with
+// back-off: they never fail a target, and never make more than N dynos run. When the run is
+// cancelled (SIGTERM) every running dyno is stopped and awaited, within bounds.
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/backoff"
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+)
+
+// API is the part of the Platform API the coordinator uses.
+type API interface {
+	RunDetached(ctx context.Context, app string, o heroku.RunOptions) (heroku.Dyno, error)
+	DynoInfo(ctx context.Context, app, id string) (heroku.Dyno, error)
+	DynoList(ctx context.Context, app string) ([]heroku.Dyno, error)
+	StopDyno(ctx context.Context, app, id string) error
+	Logs(ctx context.Context, app, dyno string) (*heroku.LogStream, error)
+}
+
+// Aborter aborts a multipart upload a child logged as open; ok is false when the upload is not
+// in its bucket.
+type Aborter interface {
+	AbortUpload(ctx context.Context, location, uploadID string) (ok bool, err error)
+}
+
+// Coordinator runs targets in one-off dynos.
+type Coordinator struct {
+	API API
+	App string // the app whose dynos run the children: the coordinator's own
+	// Command is the child's command line for a target.
+	Command func(archive.Target) string
+	Size    string
+	TTL     time.Duration     // each dyno's time to live
+	Env     map[string]string // added to the children's environment (PGOFFSITE_CHILD=1)
+	N       int               // dynos at once
+	Log     zerolog.Logger
+	Abort   []Aborter
+
+	Poll       time.Duration // between dyno state reads; default 3 s
+	Drain      time.Duration // how long log lines may lag a dyno's end; default 10 s
+	RetryBase  time.Duration // first wait after a refusal; default 2 s
+	RetryCap   time.Duration // longest wait after a refusal; default 30 s
+	StopWithin time.Duration // how long stopped dynos are awaited after a cancel; default 20 s
+}
+
+const attempts = 2 // a dyno that vanished without a result is started once more
+
+// Run runs every target in a dyno, N at once; the results are in the targets' order.
+func (c *Coordinator) Run(ctx context.Context, targets []archive.Target) []archive.Result {
+	results := make([]archive.Result, len(targets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(c.N, len(targets))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = c.target(ctx, targets[i])
+			}
+		}()
+	}
+	for i := range targets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// outcome is how one dyno ended.
+type outcome struct {
+	result *archive.Result // its result line, when it wrote one
+	dyno   string
+	tail   []string // its last lines, for the report of a dyno that vanished
+	err    error    // why there is no result
+}
+
+func (c *Coordinator) target(ctx context.Context, t archive.Target) archive.Result {
+	start := time.Now()
+	log := c.Log.With().Str("app", t.App).Str("database", t.Database).Logger()
+	var o outcome
+	for attempt := 1; attempt <= attempts; attempt++ {
+		o = c.attempt(ctx, log, t)
+		if o.result != nil {
+			r := *o.result
+			r.Duration = time.Since(start)
+			return r
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ev := log.Warn().Str("dyno", o.dyno).Err(o.err).Strs("last_lines", o.tail)
+		if attempt < attempts {
+			ev.Msg("the dyno ended without a result: starting it once more")
+		} else {
+			ev.Msg("the dyno ended without a result again")
+		}
+	}
+	err := o.err
+	if ctx.Err() != nil {
+		err = fmt.Errorf("the run was interrupted: %w", ctx.Err())
+	}
+	msg := fmt.Sprintf("coordinator: archive %s in a one-off dyno", t)
+	if o.dyno != "" {
+		msg += " (" + o.dyno + ")"
+	}
+	if len(o.tail) > 0 {
+		err = fmt.Errorf("%w; its last line: %s", err, o.tail[len(o.tail)-1])
+	}
+	return archive.Result{Target: t, Duration: time.Since(start), Err: fmt.Errorf("%s: %w", msg, err)}
+}
+
+// attempt runs the target in one dyno and follows it to its end.
+func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive.Target) outcome {
+	d, err := c.start(ctx, log, t)
+	if err != nil {
+		return outcome{err: err}
+	}
+	o := outcome{dyno: d.Name}
+	log = log.With().Str("dyno", d.Name).Logger()
+	log.Info().Msg("dyno started")
+
+	// The logs are read on a context of their own: after a cancel, the child's last lines (its
+	// aborted upload) still matter.
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer lcancel()
+	lines := c.follow(lctx, log, d.Name)
+	uploads := map[string]string{} // upload ID → location, while open
+	tick := time.NewTicker(c.poll())
+	defer tick.Stop()
+	var ended, stopAt time.Time
+	done := ctx.Done()
+	limit := time.Now().Add(c.TTL + 5*time.Minute) // Heroku ends the dyno at its TTL; a way out if the API never says so
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			o.tail = append(o.tail, line)
+			if len(o.tail) > 5 {
+				o.tail = o.tail[1:]
+			}
+			f := Fields(line)
+			switch f["msg"] {
+			case ResultMessage:
+				o.result = resultOf(t, f)
+			case s3store.UploadOpenedMessage:
+				uploads[f["upload_id"]] = f["upload"]
+			}
+		case <-done:
+			// SIGTERM: stop the child, which aborts its upload and exits, and await it a while.
+			done = nil
+			stopAt = time.Now().Add(c.stopWithin())
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := c.API.StopDyno(sctx, c.App, d.ID); err != nil {
+				log.Error().Err(err).Msg("cannot stop the dyno: stop it with `heroku ps:stop " + d.Name + "`")
+			} else {
+				log.Info().Msg("dyno stopped")
+			}
+			cancel()
+		case <-tick.C:
+			now := time.Now()
+			if ended.IsZero() {
+				// Each read is bounded, tighter once stopping: SIGKILL follows SIGTERM in 30 s.
+				bound := 30 * time.Second
+				if !stopAt.IsZero() {
+					bound = 5 * time.Second
+				}
+				ictx, cancel := context.WithTimeout(lctx, bound)
+				info, err := c.API.DynoInfo(ictx, c.App, d.ID)
+				cancel()
+				switch {
+				case heroku.IsNotFound(err), err == nil && (info.State == "crashed" || info.State == "down" || info.State == "idle"):
+					ended = now
+				case err != nil:
+					log.Warn().Err(err).Msg("cannot read the dyno's state (trying again)")
+				}
+			}
+			drained := !ended.IsZero() && (o.result != nil || now.Sub(ended) >= c.drain())
+			late := (!stopAt.IsZero() && now.After(stopAt)) || now.After(limit)
+			if !drained && !late {
+				continue
+			}
+			if o.result == nil {
+				o.err = errors.New("the dyno ended without writing its result (crashed, out of memory, or stopped)")
+				if late {
+					o.err = errors.New("the dyno did not end in time")
+				}
+				c.abortUploads(log, uploads)
+			}
+			return o
+		}
+	}
+}
+
+// follow streams the dyno's log lines; the channel closes when the session ends for good. A
+// session that breaks is opened again (its lines may repeat: the result line is the same twice).
+func (c *Coordinator) follow(ctx context.Context, log zerolog.Logger, dyno string) <-chan string {
+	out := make(chan string, 64)
+	go func() {
+		defer close(out)
+		for attempt := 0; ctx.Err() == nil; attempt++ {
+			s, err := c.API.Logs(ctx, c.App, dyno)
+			if err == nil {
+				attempt = 0
+				for {
+					line, err := s.Next()
+					if err != nil {
+						if ctx.Err() == nil && err != io.EOF {
+							log.Warn().Err(err).Msg("the dyno's log session broke (opening another)")
+						}
+						break
+					}
+					select {
+					case out <- strings.TrimSpace(line):
+					case <-ctx.Done():
+					}
+				}
+				s.Close()
+			} else if ctx.Err() == nil {
+				log.Warn().Err(err).Msg("cannot open the dyno's logs (trying again)")
+			}
+			if backoff.Sleep(ctx, backoff.Delay(c.retryBase(), c.retryCap(), attempt)) != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// start starts the target's dyno, waiting out Heroku's refusals.
+func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.Target) (heroku.Dyno, error) {
+	o := heroku.RunOptions{Command: c.Command(t), Size: c.Size, TimeToLive: c.TTL, Env: c.Env}
+	deadline := time.Now().Add(max(c.TTL, time.Hour)) // a limit that never lifts must still end the run
+	for i := 0; ; i++ {
+		if ctx.Err() != nil {
+			return heroku.Dyno{}, ctx.Err() // no new dyno once the run is cancelled
+		}
+		d, err := c.API.RunDetached(ctx, c.App, o)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, heroku.ErrDynoRefused) && !heroku.IsPermanent(err) {
+			// A 5xx, a broken connection or a SIGTERM while the POST was on its way: the dyno
+			// may run all the same. Adopt it, or on a SIGTERM stop it, rather than leave it
+			// unfollowed or start a second one.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			found, ok := c.find(lctx, o.Command)
+			if ok && ctx.Err() != nil {
+				c.API.StopDyno(lctx, c.App, found.ID)
+			}
+			cancel()
+			if ok && ctx.Err() == nil {
+				log.Info().Str("dyno", found.Name).Err(err).Msg("the dyno started although Heroku's answer was lost: following it")
+				return found, nil
+			}
+		}
+		if !errors.Is(err, heroku.ErrDynoRefused) || ctx.Err() != nil {
+			return heroku.Dyno{}, err
+		}
+		wait := max(heroku.RetryAfter(err), backoff.Delay(c.retryBase(), c.retryCap(), i))
+		if time.Now().Add(wait).After(deadline) {
+			return heroku.Dyno{}, fmt.Errorf("heroku kept refusing to start a dyno: %w", err)
+		}
+		if i == 0 {
+			log.Info().Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
+				Msg("Heroku refused the dyno for now (the account's concurrent one-off dyno limit, a release not visible yet, or the rate limit): waiting")
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return heroku.Dyno{}, err
+		}
+	}
+}
+
+// find looks for a running dyno of this command (the command names the target, and targets run
+// one dyno at a time).
+func (c *Coordinator) find(ctx context.Context, command string) (heroku.Dyno, bool) {
+	ds, err := c.API.DynoList(ctx, c.App)
+	if err != nil {
+		return heroku.Dyno{}, false
+	}
+	for _, d := range ds {
+		if d.Command == command && (d.State == "starting" || d.State == "up") {
+			return d, true
+		}
+	}
+	return heroku.Dyno{}, false
+}
+
+// abortUploads aborts the uploads a vanished child left open, so that no part lingers until
+// the bucket's lifecycle rule.
+func (c *Coordinator) abortUploads(log zerolog.Logger, uploads map[string]string) {
+	for id, loc := range uploads {
+		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for _, a := range c.Abort {
+			ok, err := a.AbortUpload(actx, loc, id)
+			if err != nil {
+				log.Warn().Err(err).Str("upload", loc).Msg("cannot abort the upload the dyno left open (the bucket's lifecycle rule removes it)")
+			} else if ok {
+				log.Info().Str("upload", loc).Msg("aborted the upload the dyno left open")
+			}
+		}
+		cancel()
+	}
+}
+
+// resultOf reads a child's result line.
+func resultOf(t archive.Target, f map[string]string) *archive.Result {
+	r := &archive.Result{Target: t, Backup: f["backup"], Bytes: bytesField(f["bytes"]), Location: f["location"]}
+	switch f["status"] {
+	case "archived":
+	case "already archived":
+		r.AlreadyArchived = true
+	default:
+		msg := f["error"]
+		if msg == "" {
+			msg = "the child reported status " + f["status"]
+		}
+		r.Err = errors.New(msg)
+	}
+	return r
+}
+
+func (c *Coordinator) poll() time.Duration  { return orDefault(c.Poll, 3*time.Second) }
+func (c *Coordinator) drain() time.Duration { return orDefault(c.Drain, 10*time.Second) }
+func (c *Coordinator) retryBase() time.Duration {
+	return orDefault(c.RetryBase, 2*time.Second)
+}
+func (c *Coordinator) retryCap() time.Duration   { return orDefault(c.RetryCap, 30*time.Second) }
+func (c *Coordinator) stopWithin() time.Duration { return orDefault(c.StopWithin, 20*time.Second) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,463 @@
+package herokusim
+
+// One-off dynos and log sessions (heroku-api.md §10; docs/heroku-dynos.md).
+//
+// POST /apps/{app}/dynos runs the command as a local process: its first word is looked up in
+// the executables SetDynoCommand gave (e.g. "pgoffsite" → the binary a test built), its
+// environment is the app's config vars (SetConfigVars, and its attachments' _URL vars), then the
+// request's env, then DYNO=run.N. The dyno is "starting" until the process has started, "up"
+// while it runs; when it exits it is "crashed" (a non-zero status or a signal) or "down" (status
+// 0) for a short while, then gone (404), as a finished one-off dyno is on Heroku.
+// POST …/actions/stop sends SIGTERM, then SIGKILL after the grace (30 s on Heroku; StopGrace).
+// time_to_live ends a dyno the same way. With SetDynoLimit(n), a start while n one-off dynos
+// run is refused with Heroku's 422 cannot_run_above_limit. Log sessions stream a dyno's
+// output as server-sent events whose data are Heroku log lines.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DynoRecord is what the simulator knows of one one-off dyno, for tests.
+type DynoRecord struct {
+	ID, Name, Command, Size string
+	TTL                     int // seconds; 0 when not given
+	Env                     map[string]string
+	State                   string
+	ExitCode                int  // -1 while running or when killed by a signal
+	Stopped                 bool // a stop action (or its time to live) ended it
+	Ended                   bool
+}
+
+type dynoLine struct {
+	at     time.Time
+	source string // "app" or "heroku"
+	text   string
+}
+
+type dyno struct {
+	rec     DynoRecord
+	app     *app
+	created time.Time
+	ended   time.Time
+	cmd     *exec.Cmd
+	lines   []dynoLine
+	changed chan struct{} // closed and replaced on every new line or state change
+	stopped bool
+}
+
+// dynos is the one-off dyno state of a Sim, guarded by Sim.mu.
+type dynos struct {
+	byID       map[string]*dyno
+	order      []*dyno
+	exe        map[string]string
+	vars       map[string]map[string]string // config vars by app name
+	limit      int
+	peak       int
+	grace      time.Duration
+	linger     time.Duration
+	sessions   map[string]logSession
+	nextNumber int
+	lose       int // dyno starts whose answer is lost (a 503 after the dyno started)
+	wg         sync.WaitGroup
+}
+
+type logSession struct {
+	app, dyno, source string
+	tail              bool
+}
+
+func (s *Sim) dynosLocked() *dynos {
+	if s.dy == nil {
+		s.dy = &dynos{byID: map[string]*dyno{}, exe: map[string]string{}, vars: map[string]map[string]string{},
+			grace: 30 * time.Second, linger: 2 * time.Second, sessions: map[string]logSession{}, nextNumber: 1000}
+	}
+	return s.dy
+}
+
+// SetDynoCommand makes one-off dynos run path when a command's first word is name.
+func (s *Sim) SetDynoCommand(name, path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dynosLocked().exe[name] = path
+}
+
+// SetConfigVars sets an app's config vars (GET /apps/{app}/config-vars, and one-off dynos' environment).
+func (s *Sim) SetConfigVars(appName string, vars map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appLocked(appName)
+	m := map[string]string{}
+	for k, v := range vars {
+		m[k] = v
+	}
+	s.dynosLocked().vars[appName] = m
+}
+
+// SetDynoLimit refuses a one-off dyno start while n run (0: no limit), as an account's
+// concurrent one-off dyno limit does.
+func (s *Sim) SetDynoLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dynosLocked().limit = n
+}
+
+// LoseDynoAnswers makes the next n dyno starts start their dyno and then answer 503, as when
+// Heroku's answer is lost on the way: a client that simply tries again runs the target twice.
+func (s *Sim) LoseDynoAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dynosLocked().lose = n
+}
+
+// SetStopGrace is the time between the SIGTERM and the SIGKILL of a stopped dyno (30 s on Heroku).
+func (s *Sim) SetStopGrace(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dynosLocked().grace = d
+}
+
+// MaxConcurrentDynos is the most one-off dynos that ever ran at once.
+func (s *Sim) MaxConcurrentDynos() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dynosLocked().peak
+}
+
+// Dynos lists every one-off dyno started, in order, ended ones included.
+func (s *Sim) Dynos() []DynoRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DynoRecord
+	for _, d := range s.dynosLocked().order {
+		out = append(out, d.rec)
+	}
+	return out
+}
+
+// KillDyno kills a running dyno's process with SIGKILL (a crash, an R15), as if the platform
+// did: no stop request, no grace.
+func (s *Sim) KillDyno(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dynosLocked().order {
+		if d.rec.Name == name && d.ended.IsZero() && d.cmd != nil && d.cmd.Process != nil {
+			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sim) runningLocked() int {
+	n := 0
+	for _, d := range s.dynosLocked().order {
+		if d.ended.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *dyno) notifyLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+func (d *dyno) logLocked(source, text string) {
+	d.lines = append(d.lines, dynoLine{at: time.Now().UTC(), source: source, text: text})
+	d.notifyLocked()
+}
+
+func (s *Sim) dynoRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /apps/{app}/dynos", s.withApp(s.createDyno))
+	mux.HandleFunc("GET /apps/{app}/dynos", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		out := []any{}
+		for _, d := range s.dynosLocked().order {
+			if d.app == a && s.visibleLocked(d) {
+				out = append(out, d.json())
+			}
+		}
+		writeJSON(w, 200, out)
+	}))
+	mux.HandleFunc("GET /apps/{app}/dynos/{id}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		d := s.dynoLocked(a, r.PathValue("id"))
+		if d == nil || !s.visibleLocked(d) {
+			herokuError(w, 404, "not_found", "Couldn't find that process.")
+			return
+		}
+		writeJSON(w, 200, d.json())
+	}))
+	mux.HandleFunc("POST /apps/{app}/dynos/{id}/actions/stop", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		d := s.dynoLocked(a, r.PathValue("id"))
+		if d == nil || !s.visibleLocked(d) {
+			herokuError(w, 404, "not_found", "Couldn't find that process.")
+			return
+		}
+		s.stopLocked(d, "Stopping all processes with SIGTERM")
+		writeJSON(w, 202, map[string]any{})
+	}))
+	mux.HandleFunc("POST /apps/{app}/log-sessions", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		var body struct {
+			Dyno   string `json:"dyno"`
+			Source string `json:"source"`
+			Tail   bool   `json:"tail"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && err != io.EOF {
+			herokuError(w, 400, "bad_request", "Invalid JSON.")
+			return
+		}
+		id := newID()
+		s.dynosLocked().sessions[id] = logSession{app: a.name, dyno: body.Dyno, source: body.Source, tail: body.Tail}
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		now := rfc3339(s.now())
+		writeJSON(w, 201, map[string]any{"id": id, "created_at": now, "updated_at": now,
+			"logplex_url": fmt.Sprintf("%s://%s%s%s?srv=%s", scheme, r.Host, logplexPrefix, id, hex16(s.secret))})
+	}))
+}
+
+// logplexPrefix is where the simulator serves log sessions; like logplex, it takes no API key:
+// the session's URL is the credential.
+const logplexPrefix = "/logplex/sessions/"
+
+func hex16(b []byte) string { return fmt.Sprintf("%x", b[:8]) }
+
+func (s *Sim) visibleLocked(d *dyno) bool {
+	return d.ended.IsZero() || time.Since(d.ended) < s.dynosLocked().linger
+}
+
+func (s *Sim) dynoLocked(a *app, idOrName string) *dyno {
+	for _, d := range s.dynosLocked().order {
+		if d.app == a && (d.rec.ID == idOrName || d.rec.Name == idOrName) {
+			return d
+		}
+	}
+	return nil
+}
+
+func (d *dyno) json() map[string]any {
+	return map[string]any{"id": d.rec.ID, "name": d.rec.Name, "command": d.rec.Command, "attach_url": nil,
+		"size": d.rec.Size, "type": "run", "state": d.rec.State,
+		"release": map[string]any{"id": stableID("release-1"), "version": 1},
+		"app":     ref(d.app.id, d.app.name), "created_at": rfc3339(d.created), "updated_at": rfc3339(d.created)}
+}
+
+func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
+	var body struct {
+		Command    string            `json:"command"`
+		Attach     *bool             `json:"attach"`
+		Env        map[string]string `json:"env"`
+		Size       string            `json:"size"`
+		Type       string            `json:"type"`
+		TimeToLive *int              `json:"time_to_live"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || strings.TrimSpace(body.Command) == "" {
+		herokuError(w, 422, "invalid_params", "Command can't be blank.")
+		return
+	}
+	if body.TimeToLive != nil && (*body.TimeToLive <= 0 || *body.TimeToLive > 86400) {
+		herokuError(w, 422, "invalid_params", "Time to live must be between 1 and 86400 seconds.")
+		return
+	}
+	if body.Size == "" {
+		body.Size = "standard-1X" // heroku-go schema: the default size
+	}
+	dy := s.dynosLocked()
+	if dy.limit > 0 && s.runningLocked() >= dy.limit {
+		herokuError(w, 422, "cannot_run_above_limit",
+			fmt.Sprintf("Cannot run more than %d %s size dynos.\n\nRead more: https://devcenter.heroku.com/articles/dyno-size#default-scaling-limits", dy.limit, body.Size))
+		return
+	}
+	words := strings.Fields(body.Command)
+	exe, ok := dy.exe[words[0]]
+	if !ok {
+		exe = words[0]
+	}
+	dy.nextNumber++
+	d := &dyno{app: a, created: s.now(), changed: make(chan struct{}),
+		rec: DynoRecord{ID: newID(), Name: fmt.Sprintf("run.%d", dy.nextNumber), Command: body.Command, Size: body.Size,
+			Env: body.Env, State: "starting", ExitCode: -1}}
+	if body.TimeToLive != nil {
+		d.rec.TTL = *body.TimeToLive
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for _, at := range s.atts {
+		if at.app == a && at.namespace == nil {
+			env = append(env, at.name+"_URL="+at.addon.dsn)
+		}
+	}
+	for k, v := range dy.vars[a.name] {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range body.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "DYNO="+d.rec.Name)
+	cmd := exec.Command(exe, words[1:]...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	d.cmd = cmd
+	dy.byID[d.rec.ID] = d
+	dy.order = append(dy.order, d)
+	dy.peak = max(dy.peak, s.runningLocked())
+	d.logLocked("heroku", "Starting process with command `"+body.Command+"`")
+	if err := cmd.Start(); err != nil {
+		d.logLocked("app", "bash: "+words[0]+": command not found")
+		d.rec.State, d.rec.ExitCode, d.ended, d.rec.Ended = "crashed", 127, time.Now(), true
+		d.logLocked("heroku", "Process exited with status 127")
+	} else {
+		d.rec.State = "up"
+		d.logLocked("heroku", "State changed from starting to up")
+		dy.wg.Add(2)
+		go func() { // the output, line by line, into the dyno's log
+			defer dy.wg.Done()
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				s.mu.Lock()
+				d.logLocked("app", sc.Text())
+				s.mu.Unlock()
+			}
+			io.Copy(io.Discard, pr)
+		}()
+		go func() {
+			defer dy.wg.Done()
+			err := cmd.Wait()
+			pw.Close()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			code := cmd.ProcessState.ExitCode()
+			d.rec.ExitCode, d.ended, d.rec.Ended = code, time.Now(), true
+			switch {
+			case err == nil:
+				d.rec.State = "down"
+				d.logLocked("heroku", "Process exited with status 0")
+			case code >= 0:
+				d.rec.State = "crashed"
+				d.logLocked("heroku", fmt.Sprintf("Process exited with status %d", code))
+			default:
+				d.rec.State = "crashed"
+				d.logLocked("heroku", "Process exited with status 137")
+			}
+			d.logLocked("heroku", "State changed from up to "+map[bool]string{true: "complete", false: "crashed"}[err == nil])
+		}()
+		if d.rec.TTL > 0 {
+			time.AfterFunc(time.Duration(d.rec.TTL)*time.Second, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.stopLocked(d, "Stopping process: time to live reached")
+			})
+		}
+	}
+	if dy.lose > 0 {
+		dy.lose--
+		herokuError(w, 503, "unavailable", "The service is temporarily unavailable. Please try again later.")
+		return
+	}
+	writeJSON(w, 201, d.json())
+}
+
+// stopLocked sends SIGTERM to a running dyno, and SIGKILL after the grace.
+func (s *Sim) stopLocked(d *dyno, why string) {
+	if !d.ended.IsZero() || d.stopped || d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	d.stopped, d.rec.Stopped = true, true
+	d.logLocked("heroku", why)
+	pid := d.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	time.AfterFunc(s.dynosLocked().grace, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if d.ended.IsZero() {
+			d.logLocked("heroku", "Error R12 (Exit timeout) -> At least one process failed to exit within 30 seconds of SIGTERM")
+			d.logLocked("heroku", "Stopping remaining processes with SIGKILL")
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// closeDynos kills what still runs when the Sim closes, and waits for the processes.
+func (s *Sim) closeDynos() {
+	s.mu.Lock()
+	if s.dy == nil {
+		s.mu.Unlock()
+		return
+	}
+	for _, d := range s.dy.order {
+		if d.ended.IsZero() && d.cmd != nil && d.cmd.Process != nil {
+			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	s.mu.Unlock()
+	s.dy.wg.Wait()
+}
+
+// serveLogSession streams a session's lines as server-sent events, each a Heroku log line
+// ("2026-12-01T12:00:00.000000+00:00 app[run.1234]: text"). A tail session stays open after the
+// dyno ended, as logplex's do: the client decides when it has seen enough.
+func (s *Sim) serveLogSession(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, logplexPrefix)
+	s.mu.Lock()
+	sess, ok := s.dynosLocked().sessions[id]
+	s.mu.Unlock()
+	if !ok || r.URL.Query().Get("srv") != hex16(s.secret) {
+		http.Error(w, "Not Found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(200)
+	fl, _ := w.(http.Flusher)
+	sent := 0
+	n := 0
+	for {
+		s.mu.Lock()
+		var d *dyno
+		if a := s.apps[sess.app]; a != nil {
+			d = s.dynoLocked(a, sess.dyno)
+		}
+		if d == nil {
+			s.mu.Unlock()
+			return
+		}
+		lines := d.lines[sent:]
+		sent = len(d.lines)
+		changed := d.changed
+		s.mu.Unlock()
+		for _, l := range lines {
+			if sess.source != "" && sess.source != l.source {
+				continue
+			}
+			n++
+			fmt.Fprintf(w, "id: %d\ndata: %s %s[%s]: %s\n\n", n, l.at.Format("2006-01-02T15:04:05.000000-07:00"), l.source, d.rec.Name, l.text)
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		if !sess.tail {
+			return
+		}
+		select {
+		case <-changed:
+		case <-r.Context().Done():
+			return
+		case <-time.After(15 * time.Second):
+			fmt.Fprint(w, ": keep-alive\n\n") // logplex sends comments to keep the stream open
+		}
+	}
+}
