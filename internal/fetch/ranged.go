@@ -62,7 +62,8 @@ func (d *Ranged) Open(ctx context.Context, urlFn URLFunc) (io.ReadCloser, int64,
 	o := d.Options.withDefaults()
 	src := &urlSource{fn: urlFn}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &rangedReader{ctx: ctx, cancel: cancel, o: o, src: src, http: &stall.Client{Next: d.client(), Options: o.Stall}}
+	r := &rangedReader{ctx: ctx, cancel: cancel, o: o, src: src, http: &stall.Client{Next: d.client(), Options: o.Stall},
+		free: make(chan []byte, o.Concurrency+1)}
 	first, err := r.fetch(ctx, 0, o.ChunkSize, nil)
 	if err != nil {
 		cancel()
@@ -90,7 +91,10 @@ type rangedReader struct {
 	chunks chan *chunk
 	cur    *chunk
 	off    int
-	pool   sync.Pool
+	// free holds the buffers of ranges the reader is done with, for the next fetches: a list of
+	// our own rather than a sync.Pool, which every garbage collection empties — and near the
+	// runtime's memory limit collections are frequent, so each range would allocate anew.
+	free   chan []byte
 	closed sync.Once
 	// fetchers are the range goroutines: Close waits for them, so no request of this download
 	// is still starting, or holding a connection, once Close has returned.
@@ -119,7 +123,11 @@ func (r *rangedReader) produce(first *result) {
 		go func(start, n int64) {
 			defer r.fetchers.Done()
 			defer close(c.done)
-			buf, _ := r.pool.Get().([]byte)
+			var buf []byte
+			select {
+			case buf = <-r.free:
+			default:
+			}
 			res, err := r.fetch(r.ctx, start, n, buf)
 			if err != nil {
 				c.err = err
@@ -138,7 +146,10 @@ func (r *rangedReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if r.cur != nil {
-			r.pool.Put(r.cur.buf[:0])
+			select {
+			case r.free <- r.cur.buf[:0]:
+			default:
+			}
 			r.cur = nil
 		}
 		c, ok := <-r.chunks
