@@ -200,6 +200,9 @@ func (s *Sim) Platform() http.Handler {
 				vars[at.name+"_URL"] = at.addon.dsn
 			}
 		}
+		for k, v := range s.runtimeLocked(a).config {
+			vars[k] = v // the app's own variables, set through PATCH /apps/{app}/config-vars
+		}
 		writeJSON(w, 200, vars)
 	}))
 	mux.HandleFunc("GET /apps/{app}/addon-attachments", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
@@ -244,6 +247,7 @@ func (s *Sim) Platform() http.Handler {
 		writeJSON(w, 200, out)
 	}))
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
+	s.runtimeRoutes(mux) // apps, slugs, releases, config vars, formation, buildpacks, domains (slugs.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		herokuError(w, 404, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
 	})

@@ -91,6 +91,7 @@ type Sim struct {
 	secret     []byte // signs storage URLs
 	mu         sync.Mutex
 	apps       map[string]*app
+	releases   map[*app]*appRuntime // slugs, releases, config vars, formation (slugs.go)
 	addons     map[string]*addon
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name
