@@ -38,13 +38,18 @@ var herokuRetryBudget time.Duration
 func versionString() string { return "pgoffsite " + version.Version }
 
 // runBackup is `pgoffsite backup`.
-func runBackup(ctx context.Context, stderr io.Writer) int {
+func runBackup(ctx context.Context, stderr io.Writer) int { return runArchive(ctx, stderr, false) }
+
+// runArchive is `pgoffsite backup` and, with bundleOnly, `pgoffsite bundle`: the app bundles
+// of BACKUP_TARGETS' apps alone.
+func runArchive(ctx context.Context, stderr io.Writer, bundleOnly bool) int {
 	cfg, err := config.Load()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
 		return badConfig(stderr, err)
 	}
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
+	red := newRedactor(cfg)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 	setMemoryLimit(cfg)
 
 	notifier, err := newNotifier(cfg)
@@ -100,7 +105,13 @@ func runBackup(ctx context.Context, stderr io.Writer) int {
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
 	}
-	results := job.Run(ctx, targets)
+	var results []archive.Result
+	if !bundleOnly {
+		results = job.Run(ctx, targets)
+	}
+	if bundleOnly || cfg.AppBundle {
+		results = append(results, newBundler(cfg, job, red, log).bundleApps(ctx, targets)...)
+	}
 	for _, d := range dests {
 		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
 			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
@@ -139,13 +150,7 @@ func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 }
 
 func newSource(cfg config.Config) archive.Source {
-	hk := heroku.New(heroku.Options{
-		APIKey:      cfg.HerokuAPIKey,
-		PlatformURL: cfg.HerokuAPIURL,
-		DataURL:     cfg.HerokuDataAPIURL,
-		UserAgent:   version.UserAgent(),
-		RetryBudget: herokuRetryBudget,
-	})
+	hk := herokuClient(cfg)
 	env := &dumpsource.Source{Locate: dumpsource.Env{}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
 	if cfg.Method == config.MethodPgDump {
 		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}}
@@ -157,6 +162,17 @@ func newSource(cfg config.Config) archive.Source {
 		MaxAge:         cfg.MaxAge,
 		CaptureTimeout: cfg.CaptureTimeout,
 	}}
+}
+
+// herokuClient is the Heroku client of a backup run.
+func herokuClient(cfg config.Config) *heroku.Client {
+	return heroku.New(heroku.Options{
+		APIKey:      cfg.HerokuAPIKey,
+		PlatformURL: cfg.HerokuAPIURL,
+		DataURL:     cfg.HerokuDataAPIURL,
+		UserAgent:   version.UserAgent(),
+		RetryBudget: herokuRetryBudget,
+	})
 }
 
 // dumpSilence is how long pg_dump may write nothing; 0 is dumpsource's default. Tests shorten it.
