@@ -18,7 +18,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
-		"github.com/pgoffsite/pgoffsite/internal/version"
+	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
 // An app bundle is the app's current release, archived under <app>/_app/v<release>/:
