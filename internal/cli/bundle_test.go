@@ -273,10 +273,16 @@ func TestBundleWithoutRecipientsStoresNoValue(t *testing.T) {
 	all := w.configVars("shop")
 	env := w.env("shop:DATABASE shop:ANALYTICS")
 	env["BACKUP_APP_BUNDLE"] = "true"
+	m, env := w.withMonitor(env, "always")
 	code, out := w.run(env, "backup")
 	if code != ExitOK {
 		t.Fatalf("backup: exit %d", code)
 	}
+	hook := m.Bodies()["/hook"]
+	if !strings.Contains(hook, "_app") {
+		t.Errorf("the webhook does not report the bundle: %s", hook)
+	}
+	assertNoValue(t, all, "the webhook", []byte(hook))
 	v := fmt.Sprintf("pgbackups/shop/_app/v%d/", app.release)
 	if got := w.bundleKeys(); !reflect.DeepEqual(got, []string{v + "release.json", v + "slug.tgz"}) {
 		t.Fatalf("bundle objects %v: want one bundle for the app, without config.age", got)
