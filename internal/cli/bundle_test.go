@@ -185,6 +185,16 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		t.Errorf("config.age decrypts to %d vars (%v), want exactly the app's %d", len(got), err, len(app.all))
 	}
 
+	// Without the identity: refused before anything is asked of Heroku.
+	before := len(w.sim.Requests())
+	if code, out := w.run(w.env("shop"), "restore-app", "--from", relKey, "--to", "shop-restored", "--confirm", "shop-restored"); code != ExitUsage ||
+		!strings.Contains(out, "AGE_IDENTITY") || len(w.sim.Requests()) != before {
+		t.Errorf("restore-app without the identity: exit %d, %d requests to Heroku", code, len(w.sim.Requests())-before)
+	}
+	if code, _ := w.run(w.env("shop"), "restore-app", "--from", relKey, "--to", "shop-restored"); code != ExitUsage {
+		t.Errorf("restore-app without --confirm: exit %d", code)
+	}
+
 	// restore-app into a new app.
 	renv := w.env("shop")
 	renv["AGE_IDENTITY"] = key.Text
@@ -221,13 +231,21 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		t.Errorf("restore-app into an app with a slug: exit %d, want %d", code, ExitFailed)
 	}
 
+	// An existing app that runs no code yet is used as it is.
+	w.sim.AddApp("shop-empty")
+	if code, _ := w.run(renv, "restore-app", "--from", relKey, "--to", "shop-empty", "--confirm", "shop-empty"); code != ExitOK {
+		t.Errorf("restore-app into an existing empty app: exit %d", code)
+	} else if st, _ := w.sim.App("shop-empty"); !bytes.Equal(st.Slug, app.tarball) || !reflect.DeepEqual(st.Formation, app.procs) {
+		t.Error("the existing empty app did not get the slug and formation")
+	}
+
 	// A second run with no new release writes nothing new.
-	before := w.listing()
+	listed := w.listing()
 	if code, _ := w.run(env, "bundle"); code != ExitOK {
 		t.Fatalf("second bundle: exit %d", code)
 	}
-	if after := w.listing(); !reflect.DeepEqual(after, before) {
-		t.Errorf("a second run with no new release wrote: before %v, after %v", before, after)
+	if after := w.listing(); !reflect.DeepEqual(after, listed) {
+		t.Errorf("a second run with no new release wrote: before %v, after %v", listed, after)
 	}
 	// A config change: a new release.json pointing at the slug already archived.
 	w.sim.SetConfigVars("shop", map[string]string{"SECRET_00": "sk_live_rotated_0a1b2c3d4e"})
