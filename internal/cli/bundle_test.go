@@ -68,6 +68,7 @@ func newBundleApp(t *testing.T, w *world) bundleApp {
 	}
 	w.sim.SetConfigVars("shop", b.vars)
 	w.sim.SetBuildpacks("shop", "heroku/go")
+	w.sim.SetRegion("shop", "eu")
 	w.sim.AddDomain("shop", "www.shop.example")
 	b.release = w.sim.Deploy("shop", b.tarball, map[string]string{"web": "bin/web", "worker": "bin/worker", "clock": "bin/clock"}, "4f2a9c1e0d3b")
 	b.procs = []herokusim.Process{{Type: "clock", Quantity: 1, Size: "basic"}, {Type: "web", Quantity: 2, Size: "standard-1X"}, {Type: "worker", Quantity: 3, Size: "standard-2X"}}
@@ -160,7 +161,7 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	if rec.App != "shop" || rec.Release != app.release || rec.Region != "us" || rec.Stack != "heroku-24" ||
+	if rec.App != "shop" || rec.Release != app.release || rec.Region != "eu" || rec.Stack != "heroku-24" ||
 		!reflect.DeepEqual(rec.Buildpacks, []string{"heroku/go"}) || len(rec.Formation) != 3 || len(rec.ProcessTypes) != 3 ||
 		!reflect.DeepEqual(rec.ConfigVarNames, names) || rec.Slug == nil || rec.Slug.Key != strings.TrimPrefix(v, "pgbackups/")+"slug.tgz" ||
 		rec.Slug.Bytes != int64(len(app.tarball)) || !strings.HasPrefix(rec.Slug.Checksum, "SHA256:") || rec.Slug.Commit != "4f2a9c1e0d3b" ||
@@ -216,7 +217,7 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	if !reflect.DeepEqual(st.Formation, app.procs) {
 		t.Errorf("formation %+v, want %+v", st.Formation, app.procs)
 	}
-	if st.Region != "us" || st.Stack != "heroku-24" || !reflect.DeepEqual(st.Buildpacks, []string{"heroku/go"}) {
+	if st.Region != "eu" || st.Stack != "heroku-24" || !reflect.DeepEqual(st.Buildpacks, []string{"heroku/go"}) {
 		t.Errorf("region %s stack %s buildpacks %v", st.Region, st.Stack, st.Buildpacks)
 	}
 	for _, s := range []string{"heroku addons:create heroku-postgresql:standard-0 -a shop-restored --as DATABASE",

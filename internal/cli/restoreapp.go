@@ -96,10 +96,15 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	hk := herokuClient(cfg)
 	app := *to
-	if err := prepareApp(ctx, hk, app, rec); err != nil {
+	info, err := prepareApp(ctx, hk, app, rec)
+	if err != nil {
 		return fail(err)
 	}
-	log.Info().Str("region", rec.Region).Str("stack", rec.Stack).Msg("app ready")
+	if info.Region != rec.Region || info.Stack != rec.Stack {
+		log.Warn().Str("region", info.Region).Str("stack", info.Stack).Str("bundle_region", rec.Region).Str("bundle_stack", rec.Stack).
+			Msg("the existing app runs in another region or on another stack than the bundle's app (a slug only runs on its stack)")
+	}
+	log.Info().Str("region", info.Region).Str("stack", info.Stack).Msg("app ready")
 	if len(rec.Buildpacks) > 0 {
 		if err := hk.SetBuildpacks(ctx, app, rec.Buildpacks); err != nil {
 			return fail(err)
@@ -150,24 +155,27 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 
 // prepareApp creates the app in the bundle's region and stack, or accepts an existing one that
 // runs nothing yet: a restore never replaces a running app's code.
-func prepareApp(ctx context.Context, hk *heroku.Client, app string, rec BundleRecord) error {
-	_, err := hk.AppInfo(ctx, app)
+func prepareApp(ctx context.Context, hk *heroku.Client, app string, rec BundleRecord) (heroku.AppInfo, error) {
+	info, err := hk.AppInfo(ctx, app)
 	if heroku.IsNotFound(err) {
-		return hk.CreateApp(ctx, app, rec.Region, rec.Stack)
+		if err := hk.CreateApp(ctx, app, rec.Region, rec.Stack); err != nil {
+			return info, err
+		}
+		return hk.AppInfo(ctx, app)
 	}
 	if err != nil {
-		return err
+		return info, err
 	}
 	releases, err := hk.Releases(ctx, app, 10)
 	if err != nil {
-		return err
+		return info, err
 	}
 	for _, r := range releases {
 		if r.SlugID != "" {
-			return fmt.Errorf("the app %s exists and has released code (v%d): restore-app only sets up a new or empty app", app, r.Version)
+			return info, fmt.Errorf("the app %s exists and has released code (v%d): restore-app only sets up a new or empty app", app, r.Version)
 		}
 	}
-	return nil
+	return info, nil
 }
 
 // uploadSlug creates a slug on app, PUTs the archived tarball to its blob URL within a deadline

@@ -187,7 +187,7 @@ func (s *Sim) Platform() http.Handler {
 			"default_organization": nil, "default_team": nil, "sms_number": nil, "suspended_at": nil, "delinquent_at": nil})
 	})
 	mux.HandleFunc("GET /apps/{app}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		writeJSON(w, 200, a.json())
+		writeJSON(w, 200, s.runtimeLocked(a).appJSON(a)) // region and stack as created (slugs.go)
 	}))
 	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		vars := map[string]string{}

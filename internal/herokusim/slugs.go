@@ -88,6 +88,21 @@ func (s *Sim) runtimeLocked(a *app) *appRuntime {
 	return rt
 }
 
+// appJSON is the app as the Platform API writes it, in its region and on its stack.
+func (rt *appRuntime) appJSON(a *app) map[string]any {
+	m := a.json()
+	m["region"] = ref(stableID(rt.region), rt.region)
+	m["stack"], m["build_stack"] = ref(stableID(rt.stack), rt.stack), ref(stableID(rt.stack), rt.stack)
+	return m
+}
+
+// SetRegion puts the app in region (e.g. "eu"), as if it had been created there.
+func (s *Sim) SetRegion(appName, region string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runtimeLocked(s.appLocked(appName)).region = region
+}
+
 func (rt *appRuntime) current() *release { return rt.releases[len(rt.releases)-1] }
 
 // currentSlug is the slug the app runs: that of the newest release with one.
@@ -342,9 +357,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		if body.Stack != "" {
 			rt.stack = body.Stack
 		}
-		m := a.json()
-		m["region"], m["stack"] = ref(stableID(rt.region), rt.region), ref(stableID(rt.stack), rt.stack)
-		writeJSON(w, 201, m)
+		writeJSON(w, 201, rt.appJSON(a))
 	})
 	mux.HandleFunc("GET /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
