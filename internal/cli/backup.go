@@ -39,6 +39,12 @@ func versionString() string { return "pgoffsite " + version.Version }
 
 // runBackup is `pgoffsite backup`.
 func runBackup(ctx context.Context, stderr io.Writer, target string) int {
+	return runArchive(ctx, stderr, target, false)
+}
+
+// runArchive is `pgoffsite backup` and, with bundleOnly, `pgoffsite bundle`: the app bundles
+// of BACKUP_TARGETS' apps alone.
+func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly bool) int {
 	if target != "" {
 		// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
 		os.Setenv("BACKUP_TARGETS", target)
@@ -50,16 +56,18 @@ func runBackup(ctx context.Context, stderr io.Writer, target string) int {
 	}
 	child := isChild()
 	if child {
-		// A coordinator's child: the coordinator reports the run and spreads it, not the child.
-		cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout = "", "", 0
+		// A coordinator's child: the coordinator reports the run, spreads it and archives the
+		// app bundles (once per app), not the child.
+		cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
 	}
-	fanout := cfg.Fanout > 0 && target == ""
+	fanout := cfg.Fanout > 0 && target == "" && !bundleOnly
 	if fanout {
 		if _, err := fanoutApp(); err != nil {
 			return badConfig(stderr, err)
 		}
 	}
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg))
+	red := newRedactor(cfg)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 	setMemoryLimit(cfg)
 
 	notifier, err := newNotifier(cfg)
@@ -118,10 +126,14 @@ func runBackup(ctx context.Context, stderr io.Writer, target string) int {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
 	}
 	var results []archive.Result
-	if fanout {
+	switch {
+	case fanout:
 		results = coordinate(ctx, log, cfg, dests, targets)
-	} else {
+	case !bundleOnly:
 		results = job.Run(ctx, targets)
+	}
+	if bundleOnly || cfg.AppBundle {
+		results = append(results, newBundler(cfg, job, red, log).bundleApps(ctx, targets)...)
 	}
 	for _, d := range dests {
 		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
@@ -166,13 +178,7 @@ func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 }
 
 func newSource(cfg config.Config) archive.Source {
-	hk := heroku.New(heroku.Options{
-		APIKey:      cfg.HerokuAPIKey,
-		PlatformURL: cfg.HerokuAPIURL,
-		DataURL:     cfg.HerokuDataAPIURL,
-		UserAgent:   version.UserAgent(),
-		RetryBudget: herokuRetryBudget,
-	})
+	hk := herokuClient(cfg)
 	env := &dumpsource.Source{Locate: dumpsource.Env{}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
 	if cfg.Method == config.MethodPgDump {
 		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}}
@@ -184,6 +190,17 @@ func newSource(cfg config.Config) archive.Source {
 		MaxAge:         cfg.MaxAge,
 		CaptureTimeout: cfg.CaptureTimeout,
 	}}
+}
+
+// herokuClient is the Heroku client of a backup run.
+func herokuClient(cfg config.Config) *heroku.Client {
+	return heroku.New(heroku.Options{
+		APIKey:      cfg.HerokuAPIKey,
+		PlatformURL: cfg.HerokuAPIURL,
+		DataURL:     cfg.HerokuDataAPIURL,
+		UserAgent:   version.UserAgent(),
+		RetryBudget: herokuRetryBudget,
+	})
 }
 
 // dumpSilence is how long pg_dump may write nothing; 0 is dumpsource's default. Tests shorten it.

@@ -27,6 +27,11 @@ Usage:
   pgoffsite backup [--target APP:DATABASE]
                        capture (or take the newest) backup of each target and archive it;
                        --target archives that one instead of BACKUP_TARGETS
+  pgoffsite bundle     archive each target app's current release: slug, release.json, and
+                       its config values encrypted to ARCHIVE_RECIPIENTS (BACKUP_APP_BUNDLE=true
+                       makes backup do it too)
+  pgoffsite restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE]
+                       put an app bundle (KEY: its release.json) back into a new or empty app
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their
@@ -93,6 +98,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 		return runBackup(ctx, stderr, target)
+	case "bundle":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "pgoffsite bundle takes no arguments (got %q): apps come from BACKUP_TARGETS\n", args[1:])
+			return ExitUsage
+		}
+		return runArchive(ctx, stderr, "", true)
+	case "restore-app":
+		return runRestoreApp(ctx, args[1:], stderr)
 	case "setup-bucket":
 		return runSetupBucket(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -67,6 +67,11 @@ func (e env) validate() (Config, Problems) {
 	}
 	ck.destinationEnv(e, c.Archives)
 	c.Recipients = e.Recipients
+	if ab, err := strconv.ParseBool(e.AppBundle); err != nil {
+		ck.add("BACKUP_APP_BUNDLE", ck.q(e.AppBundle)+" is not a boolean", "use true or false")
+	} else {
+		c.AppBundle = ab
+	}
 	c.KnownHosts = e.SFTPKnownHosts
 	ck.checkRecipients(e.Recipients)
 	if e.AgeIdentity != "" {

@@ -134,6 +134,8 @@ type Config struct {
 	// Recipients is ARCHIVE_RECIPIENTS as set (age recipients, one per line): "" means archives
 	// are not encrypted.
 	Recipients string
+	// AppBundle is BACKUP_APP_BUNDLE: the backup also archives each target app's runtime.
+	AppBundle bool
 	// Retention is RETENTION parsed: the classes archives are kept as; unset (Set() false) without
 	// it. RetentionZone is RETENTION_TIMEZONE, in which days, ISO weeks, months and years begin:
 	// time.UTC when unset, never nil after Load.
@@ -220,6 +222,7 @@ type env struct {
 	SFTPPrivateKey    string `envconfig:"SFTP_PRIVATE_KEY"`
 	SFTPKnownHosts    string `envconfig:"SFTP_KNOWN_HOSTS"`
 	Recipients        string `envconfig:"ARCHIVE_RECIPIENTS"`
+	AppBundle         string `envconfig:"BACKUP_APP_BUNDLE" default:"false"`
 	AgeIdentity       string `envconfig:"AGE_IDENTITY"`
 	Retention         string `envconfig:"RETENTION"`
 	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE" default:"UTC"`

@@ -33,6 +33,8 @@ func Describe() []VarDoc {
 			Description: "pg_dump to run for pg_dump backups; default: pg_dump on PATH (Heroku's stacks ship a current one). It must not be older than the server."},
 		{Name: "BACKUP_MAX_AGE", Default: "26h",
 			Description: "In latest mode, refuse a backup older than this Go duration (a stale backup means Heroku's schedule stopped). pgoffsite status fails a target whose newest archive is older."},
+		{Name: "BACKUP_APP_BUNDLE", Default: "false",
+			Description: "true: the backup also archives each app of BACKUP_TARGETS once, its whole runtime: the current release's slug, release.json (buildpacks, process types, formation, add-ons, domains, region, config var names) and, only with ARCHIVE_RECIPIENTS, its config var values encrypted (config.age). pgoffsite bundle does it alone. Put back with pgoffsite restore-app."},
 		{Name: "BACKUP_CAPTURE_TIMEOUT", Default: "6h",
 			Description: "How long a capture may run on Heroku before the target fails (Go duration)."},
 		{Name: "BACKUP_PARALLEL", Default: "1",

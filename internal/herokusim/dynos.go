@@ -60,7 +60,6 @@ type dynos struct {
 	byID       map[string]*dyno
 	order      []*dyno
 	exe        map[string]string
-	vars       map[string]map[string]string // config vars by app name
 	limit      int
 	peak       int
 	grace      time.Duration
@@ -78,7 +77,7 @@ type logSession struct {
 
 func (s *Sim) dynosLocked() *dynos {
 	if s.dy == nil {
-		s.dy = &dynos{byID: map[string]*dyno{}, exe: map[string]string{}, vars: map[string]map[string]string{},
+		s.dy = &dynos{byID: map[string]*dyno{}, exe: map[string]string{},
 			grace: 30 * time.Second, linger: 2 * time.Second, sessions: map[string]logSession{}, nextNumber: 1000}
 	}
 	return s.dy
@@ -89,18 +88,6 @@ func (s *Sim) SetDynoCommand(name, path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dynosLocked().exe[name] = path
-}
-
-// SetConfigVars sets an app's config vars (GET /apps/{app}/config-vars, and one-off dynos' environment).
-func (s *Sim) SetConfigVars(appName string, vars map[string]string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.appLocked(appName)
-	m := map[string]string{}
-	for k, v := range vars {
-		m[k] = v
-	}
-	s.dynosLocked().vars[appName] = m
 }
 
 // SetDynoLimit refuses a one-off dyno start while n run (0: no limit), as an account's
@@ -298,7 +285,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 			env = append(env, at.name+"_URL="+at.addon.dsn)
 		}
 	}
-	for k, v := range dy.vars[a.name] {
+	for k, v := range s.runtimeLocked(a).config {
 		env = append(env, k+"="+v)
 	}
 	for k, v := range body.Env {

@@ -187,7 +187,7 @@ func (s *Sim) Platform() http.Handler {
 			"default_organization": nil, "default_team": nil, "sms_number": nil, "suspended_at": nil, "delinquent_at": nil})
 	})
 	mux.HandleFunc("GET /apps/{app}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		writeJSON(w, 200, a.json())
+		writeJSON(w, 200, s.runtimeLocked(a).appJSON(a)) // region and stack as created (slugs.go)
 	}))
 	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		vars := map[string]string{}
@@ -200,8 +200,8 @@ func (s *Sim) Platform() http.Handler {
 				vars[at.name+"_URL"] = at.addon.dsn
 			}
 		}
-		for k, v := range s.dynosLocked().vars[a.name] {
-			vars[k] = v
+		for k, v := range s.runtimeLocked(a).config {
+			vars[k] = v // the app's own variables, set through PATCH /apps/{app}/config-vars
 		}
 		writeJSON(w, 200, vars)
 	}))
@@ -248,6 +248,7 @@ func (s *Sim) Platform() http.Handler {
 	}))
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
 	s.dynoRoutes(mux)
+	s.runtimeRoutes(mux) // apps, slugs, releases, config vars, formation, buildpacks, domains (slugs.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		herokuError(w, 404, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
 	})

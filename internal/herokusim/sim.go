@@ -3,7 +3,9 @@
 // letter: status codes, time formats, explicit nulls, non-JSON 404 bodies, the billing-app rule,
 // one-hour signed URLs that refuse HEAD. Heroku Postgres add-ons created through the Platform API
 // (POST /apps/{app}/addons, for restore drills) are provisioned as fresh real databases; the
-// endpoints and their shapes are listed in addons.go. A capture runs a real pg_dump against a real PostgreSQL
+// endpoints and their shapes are listed in addons.go. Apps have a runtime for bundles and
+// restore-app — slugs whose blobs are real tarballs it serves and accepts, releases, config vars,
+// formation, buildpacks, domains, app creation — listed in slugs.go. A capture runs a real pg_dump against a real PostgreSQL
 // database, so the archives tests see are real dumps. Fault knobs (Faults) reproduce what Heroku
 // and S3 do on a bad day. Serve puts the three APIs on plain-HTTP test servers; ServeTLS puts them
 // on one HTTPS origin with a CA of its own, which is what the real Heroku CLI needs.
@@ -91,6 +93,7 @@ type Sim struct {
 	secret     []byte // signs storage URLs
 	mu         sync.Mutex
 	apps       map[string]*app
+	releases   map[*app]*appRuntime // slugs, releases, config vars, formation (slugs.go)
 	addons     map[string]*addon
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name

@@ -61,6 +61,9 @@ func s3Error(w http.ResponseWriter, status int, code, msg string, extra ...strin
 func (s *Sim) Storage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.record("storage", r)
+		if s.serveSlugBlob(w, r) {
+			return
+		}
 		w.Header().Set("Server", "AmazonS3")
 		w.Header().Set("x-amz-request-id", fmt.Sprintf("%X", randomBytes(8)))
 		q := r.URL.Query()
