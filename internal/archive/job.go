@@ -258,26 +258,8 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	started := j.now()
 	errs := putAll(ctx, j.Destinations, obj, counter)
 	stop()
-	res.Copies = make([]Copy, len(j.Destinations))
-	existing := 0
-	for i, d := range j.Destinations {
-		c := Copy{Destination: d.Name, Location: d.Store.Location(key)}
-		switch {
-		case errors.Is(errs[i], store.ErrExists):
-			c.AlreadyArchived = true
-			existing++
-		case counter.err != nil:
-			// The backup itself failed (the source, or the check): every store refused it for
-			// the same reason, said once below.
-			c.Err = counter.err
-		case errs[i] != nil:
-			c.Err = fmt.Errorf("upload: %w", errs[i])
-			if len(j.Destinations) > 1 {
-				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
-			}
-		}
-		res.Copies[i] = c
-	}
+	var existing int
+	res.Copies, existing = copies(log, j.Destinations, key, errs, counter.err)
 	if counter.err != nil && existing == 0 {
 		res.setLocation()
 		return fmt.Errorf("archive: upload %s: %w", where, counter.err)
@@ -346,6 +328,31 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	j.writeMarkers(ctx, log, dec, key, res.Copies)
 	res.setLocation()
 	return copiesErr(where, res.Copies)
+}
+
+// copies is each destination's outcome of one Put of key: errs are the stores' answers, and
+// streamErr the stream's own failure (the source, or the check), which every store then
+// refused for the same reason, to be said once by the caller. existing counts the destinations
+// that already held the object.
+func copies(log zerolog.Logger, dests []Destination, key string, errs []error, streamErr error) (out []Copy, existing int) {
+	out = make([]Copy, len(dests))
+	for i, d := range dests {
+		c := Copy{Destination: d.Name, Location: d.Store.Location(key)}
+		switch {
+		case errors.Is(errs[i], store.ErrExists):
+			c.AlreadyArchived = true
+			existing++
+		case streamErr != nil:
+			c.Err = streamErr
+		case errs[i] != nil:
+			c.Err = fmt.Errorf("upload: %w", errs[i])
+			if len(dests) > 1 {
+				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
+			}
+		}
+		out[i] = c
+	}
+	return out, existing
 }
 
 // setLocation names, for the one-line outcome, the first copy that exists.

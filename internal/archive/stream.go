@@ -50,21 +50,8 @@ func (j *Job) StoreStream(ctx context.Context, s Stream) (Stored, error) {
 	}
 	counter := &countingReader{r: body}
 	errs := putAll(ctx, j.Destinations, store.Object{Key: s.Key, Size: size, ContentType: s.ContentType}, counter)
-	existing := 0
-	res.Copies = make([]Copy, len(j.Destinations))
-	for i, d := range j.Destinations {
-		c := Copy{Destination: d.Name, Location: d.Store.Location(s.Key)}
-		switch {
-		case errors.Is(errs[i], store.ErrExists):
-			c.AlreadyArchived = true
-			existing++
-		case counter.err != nil:
-			c.Err = counter.err
-		case errs[i] != nil:
-			c.Err = fmt.Errorf("upload: %w", errs[i])
-		}
-		res.Copies[i] = c
-	}
+	var existing int
+	res.Copies, existing = copies(j.Log, j.Destinations, s.Key, errs, counter.err)
 	res.Bytes = counter.n.Load()
 	res.AlreadyArchived = existing == len(j.Destinations)
 	if counter.err != nil && existing == 0 {

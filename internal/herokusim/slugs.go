@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -249,17 +248,7 @@ const slugPrefix = "/slugs/"
 
 // signBlobLocked is a slug blob's signed URL on the storage server, valid an hour.
 func (s *Sim) signBlobLocked(id string) string {
-	p := slugPrefix + id + ".tgz"
-	now := s.now()
-	date, expires := now.Format(amzDate), "3600"
-	q := url.Values{}
-	q.Set("X-Amz-Algorithm", "AWS4-HMAC-SHA256")
-	q.Set("X-Amz-Credential", "ASIAHEROKUSIMULATOR/"+now.Format("20060102")+"/us-east-1/s3/aws4_request")
-	q.Set("X-Amz-Date", date)
-	q.Set("X-Amz-Expires", expires)
-	q.Set("X-Amz-SignedHeaders", "host")
-	q.Set("X-Amz-Signature", s.signature(p, date, expires))
-	return s.storageURL + p + "?" + q.Encode()
+	return s.signPath(slugPrefix+id+".tgz", s.now(), time.Hour)
 }
 
 // serveSlugBlob serves GET and PUT of slug blobs on the storage server; false: not a slug blob.

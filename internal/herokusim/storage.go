@@ -22,7 +22,11 @@ const amzDate = "20060102T150405Z"
 // signLocked makes a backup's pre-signed URL: S3's SigV4 query-string form, signed with this
 // simulator's secret over the path, the signing time and the lifetime, valid for ttl from now.
 func (s *Sim) signLocked(t *transfer, now time.Time, ttl time.Duration) string {
-	p := fmt.Sprintf("%s%s/%s.dump", storagePrefix, t.addon.id, t.uuid)
+	return s.signPath(fmt.Sprintf("%s%s/%s.dump", storagePrefix, t.addon.id, t.uuid), now, ttl)
+}
+
+// signPath is the storage server's signed URL of path p, valid for ttl from now.
+func (s *Sim) signPath(p string, now time.Time, ttl time.Duration) string {
 	date := now.Format(amzDate)
 	expires := strconv.Itoa(max(int(ttl/time.Second), 1))
 	q := url.Values{}
