@@ -14,6 +14,7 @@ import (
 	hk "github.com/heroku/heroku-go/v5"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
 // Dyno is a one-off dyno as the Platform API describes it (POST/GET /apps/{app}/dynos).
@@ -144,7 +145,7 @@ func (c *Client) Logs(ctx context.Context, app, dyno string) (*LogStream, error)
 	// No Authorization: the URL's token is the credential, and the key must not go to logplex.
 	resp, err := c.logs().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: read the logs of %s on %s: %s", dyno, app, errors.Unwrap(err))
+		return nil, fmt.Errorf("heroku: read the logs of %s on %s: %w", dyno, app, scrub.StripURL(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
