@@ -14,6 +14,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/backoff"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/rs/zerolog"
 )
 
 // URLFunc returns a download URL and when it expires. It is called again for a new one when the
@@ -23,22 +24,40 @@ type URLFunc func(ctx context.Context) (url string, expires time.Time, err error
 
 // Options tune the ranged download.
 type Options struct {
-	Concurrency int           // ranges in flight; default 4
-	ChunkSize   int64         // bytes per range; default 8 MiB
+	// Concurrency is the most ranges in flight (default 16); how many are, the download
+	// measures (see tuner).
+	Concurrency int
+	ChunkSize   int64         // bytes per range; default RangeSize
 	MaxAttempts int           // attempts without progress per range before the download fails; default 6
 	BaseDelay   time.Duration // first back-off between attempts; default 500 ms, doubling, capped at 10 s
 	// Stall bounds the silence of a range request (default 30 s of body, 60 s for headers): a
 	// range whose server stops sending with the connection open is abandoned and resumed at
 	// its byte, as after a reset.
 	Stall stall.Options
+
+	tuneWindow time.Duration // for tests; 0 is tuneWindow
+}
+
+// RangeSize is the bytes of one ranged GET: small, so many connections fit in little memory
+// (16 in flight hold 32 MiB) and a range resumed after a reset repeats little; big enough that a
+// request's latency is a small part of its time.
+const RangeSize = 2 << 20
+
+// Memory is what a download with at most concurrency ranges in flight holds in buffers: every
+// slot full and the range being read.
+func Memory(concurrency int, chunkSize int64) int64 {
+	if chunkSize <= 0 {
+		chunkSize = RangeSize
+	}
+	return int64(concurrency+1) * chunkSize
 }
 
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = 16
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 8 << 20
+		o.ChunkSize = RangeSize
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 6 // about 15 s of back-off: a broken source fails in reasonable time
@@ -51,7 +70,9 @@ func (o Options) withDefaults() Options {
 
 // Ranged downloads a signed URL as concurrent Range requests and yields the bytes in order.
 // A range whose connection breaks is resumed at the byte where it stopped; an expired URL is
-// renewed. Memory is bounded by Concurrency × ChunkSize.
+// renewed. Memory is bounded by Memory(Concurrency, ChunkSize). The number of ranges in flight is
+// measured while the download runs, up to Concurrency, and logged through the logger in the
+// context once chosen.
 type Ranged struct {
 	HTTP    *http.Client // nil: http.DefaultClient; every request goes through a stall watchdog
 	Options Options
@@ -62,15 +83,23 @@ func (d *Ranged) Open(ctx context.Context, urlFn URLFunc) (io.ReadCloser, int64,
 	o := d.Options.withDefaults()
 	src := &urlSource{fn: urlFn}
 	ctx, cancel := context.WithCancel(ctx)
+	log := zerolog.Ctx(ctx)
 	r := &rangedReader{ctx: ctx, cancel: cancel, o: o, src: src, http: &stall.Client{Next: d.client(), Options: o.Stall},
-		free: make(chan []byte, o.Concurrency+1)}
+		free: make(chan []byte, o.Concurrency+1), tune: newTuner(o.Concurrency, o.ChunkSize, o.tuneWindow, func(tu Tuning) {
+			ev := log.Info().Int("connections", tu.Connections).Int("max_connections", o.Concurrency)
+			if tu.Rate > 0 {
+				ev = ev.Str("rate", mbps(tu.Rate))
+			}
+			ev.Str("why", tu.Reason).Msg("download connections chosen")
+		})}
+	r.tune.taken = 1 // the first range's slot
 	first, err := r.fetch(ctx, 0, o.ChunkSize, nil)
 	if err != nil {
 		cancel()
 		return nil, 0, err
 	}
 	r.size = first.total
-	r.chunks = make(chan *chunk, o.Concurrency)
+	r.chunks = make(chan *chunk, o.Concurrency+1)
 	go r.produce(first)
 	return r, r.size, nil
 }
@@ -87,6 +116,7 @@ type rangedReader struct {
 	http   stall.Doer
 	o      Options
 	src    *urlSource
+	tune   *tuner
 	size   int64
 	chunks chan *chunk
 	cur    *chunk
@@ -101,9 +131,10 @@ type rangedReader struct {
 	fetchers sync.WaitGroup
 }
 
-// produce starts one fetch per chunk, at most Concurrency ahead of the reader, in order.
+// produce starts one fetch per chunk, in order, each when the tuner gives it a slot.
 func (r *rangedReader) produce(first *result) {
 	defer close(r.chunks)
+	r.tune.begin()
 	c0 := &chunk{buf: first.data, done: make(chan struct{})}
 	close(c0.done)
 	select {
@@ -113,12 +144,11 @@ func (r *rangedReader) produce(first *result) {
 	}
 	for start := int64(len(first.data)); start < r.size; start += r.o.ChunkSize {
 		n := min(r.o.ChunkSize, r.size-start)
-		c := &chunk{done: make(chan struct{})}
-		select {
-		case r.chunks <- c: // blocks while Concurrency chunks wait for the reader
-		case <-r.ctx.Done():
+		if r.tune.acquire(r.ctx) != nil {
 			return
 		}
+		c := &chunk{done: make(chan struct{})}
+		r.chunks <- c // never blocks: the slots are fewer than its room
 		r.fetchers.Add(1)
 		go func(start, n int64) {
 			defer r.fetchers.Done()
@@ -151,6 +181,7 @@ func (r *rangedReader) Read(p []byte) (int, error) {
 			default:
 			}
 			r.cur = nil
+			r.tune.release()
 		}
 		c, ok := <-r.chunks
 		if !ok {
@@ -253,8 +284,10 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 			return 0, total, &permanentError{fmt.Errorf("fetch: GET %s: bad request", pu.Host)}
 		}
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, start+n-1))
+		r.tune.start()
 		resp, err := r.http.Do(req)
 		if err != nil {
+			r.tune.stop()
 			return 0, total, fmt.Errorf("fetch: GET %s: %w", pu.Host, scrub.StripURL(err))
 		}
 		switch resp.StatusCode {
@@ -262,6 +295,7 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 			a, _, tot, ok := parseContentRange(resp.Header.Get("Content-Range"))
 			if !ok || a != start {
 				resp.Body.Close()
+				r.tune.stop()
 				return 0, total, &permanentError{fmt.Errorf("fetch: GET %s: unexpected Content-Range %q", pu.Host, resp.Header.Get("Content-Range"))}
 			}
 			total = tot
@@ -269,12 +303,17 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 			// The server ignored Range: only usable from byte 0, and then it is the whole object.
 			if start != 0 || resp.ContentLength < 0 {
 				resp.Body.Close()
+				r.tune.stop()
 				return 0, total, &permanentError{fmt.Errorf("fetch: GET %s: the server does not support Range requests", pu.Host)}
 			}
 			total = resp.ContentLength
 		default:
 			code := s3ErrorCode(resp.Body)
 			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
+				r.tune.throttled(resp.Status + code)
+			}
+			r.tune.stop()
 			if resp.StatusCode == http.StatusForbidden && strings.Contains(code, "expired") && !renewed {
 				stale, renewed = gen, true // renew once; a new URL refused again is final
 				continue
@@ -286,13 +325,32 @@ func (r *rangedReader) get(ctx context.Context, start, n int64, dst []byte) (got
 			return 0, total, &permanentError{err}
 		}
 		want := min(int64(len(dst)), total-start)
-		got, err := io.ReadFull(resp.Body, dst[:want])
+		got, err := r.read(resp.Body, dst[:want])
 		resp.Body.Close()
+		r.tune.stop()
 		if err != nil {
 			return got, total, fmt.Errorf("fetch: reading from %s: %w", pu.Host, scrub.StripURL(err))
 		}
 		return got, total, nil
 	}
+}
+
+// read fills dst from body in steps, counting each for the tuner as it arrives.
+func (r *rangedReader) read(body io.Reader, dst []byte) (int, error) {
+	const step = 256 << 10
+	got := 0
+	for got < len(dst) {
+		n, err := io.ReadFull(body, dst[got:min(got+step, len(dst))])
+		got += n
+		r.tune.add(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // short of the range, whichever step it ended in
+		}
+		if err != nil {
+			return got, err
+		}
+	}
+	return got, nil
 }
 
 func (d *Ranged) client() *http.Client {

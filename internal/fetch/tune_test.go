@@ -1,0 +1,182 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// pacer spends time as a link of rate bytes per second would: shared by every connection of a
+// server, it is a host's bandwidth; one per request, it is a per-connection cap.
+type pacer struct {
+	rate float64
+	mu   sync.Mutex
+	next time.Time
+}
+
+// reserve books n bytes on the link and returns when they are through it.
+func (p *pacer) reserve(n int) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now := time.Now(); p.next.Before(now) {
+		p.next = now
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	return p.next
+}
+
+// linkServer serves data in ranges at perConn bytes/s per request, all requests together at
+// most host bytes/s (0: no such limit), and answers 503 SlowDown to requests beyond maxInFlight
+// at once (0: never).
+type linkServer struct {
+	data        []byte
+	perConn     float64
+	host        *pacer
+	maxInFlight int64
+	inFlight    atomic.Int64
+	peak        atomic.Int64
+	refused     atomic.Int64
+}
+
+func (s *linkServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	if s.maxInFlight > 0 && n > s.maxInFlight {
+		s.refused.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+		return
+	}
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	a, b, ok := parseRangeHeader(r.Header.Get("Range"))
+	if !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	b = min(b, int64(len(s.data)-1))
+	w.Header().Set("Content-Range", "bytes "+itoa(a)+"-"+itoa(b)+"/"+itoa(int64(len(s.data))))
+	w.Header().Set("Content-Length", itoa(b-a+1))
+	w.WriteHeader(http.StatusPartialContent)
+	conn := &pacer{rate: s.perConn}
+	for off := a; off <= b; off += 8 << 10 {
+		end := min(off+8<<10, b+1)
+		// Both links carry the bytes at once: they are through when the slower is.
+		until := conn.reserve(int(end - off))
+		if s.host != nil {
+			if h := s.host.reserve(int(end - off)); h.After(until) {
+				until = h
+			}
+		}
+		time.Sleep(time.Until(until))
+		if _, err := w.Write(s.data[off:end]); err != nil {
+			return
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// tuned downloads from s and returns the bytes and the "download connections chosen" lines.
+func tuned(t *testing.T, s *linkServer, o Options) []map[string]any {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	var logBuf syncBuffer
+	log := zerolog.New(&logBuf)
+	ctx := log.WithContext(context.Background())
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	d := &Ranged{HTTP: &http.Client{Transport: tr}, Options: o}
+	body, size, err := d.Open(ctx, fixedURL(srv.URL+"/b.dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(body)
+	body.Close()
+	if err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	if size != int64(len(s.data)) || !bytes.Equal(got, s.data) {
+		t.Fatalf("downloaded %d bytes (size %d), not the %d served", len(got), size, len(s.data))
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logBuf.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["message"] == "download connections chosen" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no count was chosen; log:\n%s", logBuf.String())
+	}
+	return lines
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+var tuneOptions = Options{Concurrency: 16, ChunkSize: 32 << 10, BaseDelay: 10 * time.Millisecond, tuneWindow: 150 * time.Millisecond}
+
+// A per-connection cap and nothing else: every connection added pays, up to the maximum.
+func TestTunerGrowsToTheMaximumUnderAPerConnectionCap(t *testing.T) {
+	s := &linkServer{data: randomData(t, 24<<20), perConn: 2e6}
+	lines := tuned(t, s, tuneOptions)
+	last := lines[len(lines)-1]
+	if last["connections"] != float64(16) || last["why"] != "the configured maximum" {
+		t.Fatalf("chose %v: %v; want 16, the maximum", last["connections"], last["why"])
+	}
+	if p := s.peak.Load(); p != 16 {
+		t.Fatalf("peak requests in flight %d, want 16", p)
+	}
+}
+
+// The host's bandwidth (3 MB/s), not the connection (2 MB/s), is the limit at four connections: doubling to
+// eight brings nothing, and the download goes back to four.
+func TestTunerStopsWhenMoreConnectionsDoNotPay(t *testing.T) {
+	s := &linkServer{data: randomData(t, 12<<20), perConn: 2e6, host: &pacer{rate: 3e6}}
+	o := tuneOptions
+	o.ChunkSize = 128 << 10 // each connection's gap between ranges is small next to a range
+	lines := tuned(t, s, o)
+	last := lines[len(lines)-1]
+	if last["connections"] != float64(4) || !strings.HasPrefix(last["why"].(string), "8 connections moved") {
+		t.Fatalf("chose %v: %v; want 4, as 8 did not pay", last["connections"], last["why"])
+	}
+}
+
+// A source that answers 503 SlowDown beyond six requests at once: the download completes, with
+// fewer connections than its maximum and no more than the source takes.
+func TestTunerBacksOffOnSlowDown(t *testing.T) {
+	s := &linkServer{data: randomData(t, 24<<20), perConn: 2e6, maxInFlight: 6}
+	lines := tuned(t, s, tuneOptions)
+	last := lines[len(lines)-1]
+	n := last["connections"].(float64)
+	if n > 6 || n < 1 || !strings.Contains(last["why"].(string), "503 Service Unavailable (SlowDown") {
+		t.Fatalf("settled at %v: %v; want at most 6 after SlowDown", n, last["why"])
+	}
+	if s.refused.Load() == 0 {
+		t.Fatal("the source never refused a request: the test did not test the back-off")
+	}
+}
