@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,6 +167,20 @@ func TestPipelineBenchmark(t *testing.T) {
 		sizes = sizes[:1]
 	}
 	rounds := 2
+	links := []string{"capped", "uncapped"}
+	// For a look at one cell while working on it: PGOFFSITE_BENCH_ONLY=1GiB/uncapped runs that
+	// archive and link, one round, and writes nothing.
+	if only := os.Getenv("PGOFFSITE_BENCH_ONLY"); only != "" {
+		size, link, _ := strings.Cut(only, "/")
+		sizes = slices.DeleteFunc(sizes, func(s struct {
+			name  string
+			bytes int64
+		}) bool {
+			return s.name != size
+		})
+		links, rounds = []string{link}, 1
+		os.Unsetenv("PGOFFSITE_BENCH_WRITE")
+	}
 
 	var results []measure
 	for _, size := range sizes {
@@ -182,7 +197,7 @@ func TestPipelineBenchmark(t *testing.T) {
 		proxy := toxi.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))
 		proxy.AddToxic(t, "bandwidth", "downstream", map[string]any{"rate": capKBps})
 
-		for _, link := range []string{"capped", "uncapped"} {
+		for _, link := range links {
 			if link == "capped" {
 				sim.SetStorageURL("http://" + proxy.Listen)
 			} else {
@@ -343,17 +358,21 @@ func report(t *testing.T, root string, results []measure) {
 	}
 	fmt.Fprintf(&b, " auto: framing-only tables | pgoffsite peak RSS | baseline peak RSS | pgoffsite disk writes | sink MB/s | auto / sink |\n")
 	fmt.Fprintf(&b, "|---|---|---|%s---|---|---|---|---|---|\n", strings.Repeat("---|---|", len(modes)))
-	var sizes []string
+	var sizes, links []string
 	seen := map[string]bool{}
 	for _, r := range results {
 		if !seen[r.size] {
 			seen[r.size] = true
 			sizes = append(sizes, r.size)
 		}
+		if !seen[r.link] && r.link != "-" {
+			seen[r.link] = true
+			links = append(links, r.link)
+		}
 	}
 	for _, size := range sizes {
 		sink := best[key{"sink (local file, SDK)", size, "-"}]
-		for _, link := range []string{"capped", "uncapped"} {
+		for _, link := range links {
 			base := best[key{"curl | aws s3 cp", size, link}]
 			linkName := fmt.Sprintf("%d MB/s per connection", capKBps/1000)
 			if link == "uncapped" {

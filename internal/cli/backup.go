@@ -185,7 +185,7 @@ func newSource(cfg config.Config) archive.Source {
 	}
 	return sources{env: env, heroku: &pgbackups.Source{
 		Heroku:         hk,
-		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}},
+		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}},
 		Mode:           cfg.Mode,
 		MaxAge:         cfg.MaxAge,
 		CaptureTimeout: cfg.CaptureTimeout,
@@ -390,6 +390,9 @@ func downloadClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = 2 * time.Minute
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// Every range in flight keeps its connection between ranges (the default keeps two idle per
+	// host, and each range past that would pay a new TCP and TLS handshake).
+	t.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: t}
 }
 

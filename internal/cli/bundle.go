@@ -276,5 +276,5 @@ func (b *bundler) storeSlug(ctx context.Context, app string, s *BundleSlug) (arc
 // newBundler wires a bundler for the run.
 func newBundler(cfg config.Config, job *archive.Job, red *logging.Redactor, log zerolog.Logger) *bundler {
 	return &bundler{hk: herokuClient(cfg), job: job, red: red, log: log,
-		download: &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency, ChunkSize: cfg.PartSize}}}
+		download: &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}}}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
 
@@ -487,7 +488,7 @@ const mib = 1 << 20
 func (ck *checker) streaming(e env, c *Config) {
 	n, err := strconv.Atoi(e.Concurrency)
 	if err != nil || n < 1 || n > 64 {
-		ck.add("ARCHIVE_CONCURRENCY", ck.q(e.Concurrency)+" is not a number from 1 to 64", "use e.g. 4 (the default); more helps on fast links, each adds a part buffer of memory per S3 destination, plus one")
+		ck.add("ARCHIVE_CONCURRENCY", ck.q(e.Concurrency)+" is not a number from 1 to 64", "use e.g. 16 (the default): the most download connections; how many are used is measured while the download runs")
 	}
 	c.Concurrency = n
 	c.PartSize = ck.size("ARCHIVE_PART_SIZE", e.PartSize)
@@ -495,39 +496,44 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("ARCHIVE_PART_SIZE", ck.q(e.PartSize)+" is outside S3's part sizes", "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
 	}
 	c.MemoryLimit = ck.size("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit)
-	// The download holds C ranges and one being read, each S3 destination U parts in flight
-	// and one being filled: (C+1) + n×(U+1) parts (sftp and file destinations hold none).
-	dests := int64(max(1, s3Count(c.Archives)))
-	parts := func(down, up int) int64 { return int64(down+1) + dests*int64(up+1) }
-	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < parts(1, 1)*c.PartSize {
-		msg := fmt.Sprintf("%s holds fewer than four parts of %s", ck.q(e.MemoryLimit), e.PartSize)
+	dests := max(1, s3Count(c.Archives))
+	least := bufferBytes(1, 1, dests, c.PartSize)
+	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < least {
+		per := "two parts of " + e.PartSize
 		if dests > 1 {
-			msg = fmt.Sprintf("%s holds fewer than the %d parts of %s that %d S3 destinations in ARCHIVE_URL need", ck.q(e.MemoryLimit), parts(1, 1), e.PartSize, dests)
+			per += fmt.Sprintf(" for each of the %d S3 destinations in ARCHIVE_URL", dests)
 		}
-		ck.add("ARCHIVE_MEMORY_LIMIT", msg, "raise it, or lower ARCHIVE_PART_SIZE")
+		ck.add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%s is less than the %d MiB that two download ranges and %s need", ck.q(e.MemoryLimit), least/mib, per),
+			"raise it, or lower ARCHIVE_PART_SIZE")
 	}
 	// Targets archived at once share the budget: each gets its part (a run of fewer targets than
 	// BACKUP_PARALLEL divides only by as many as it has).
 	shares := int64(max(1, min(c.Parallel, len(c.Targets))))
-	if shares > 1 && c.PartSize >= 5*mib && c.MemoryLimit >= parts(1, 1)*c.PartSize && c.MemoryLimit/shares < parts(1, 1)*c.PartSize {
-		ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once cannot each get the %d parts of %s they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, parts(1, 1), e.PartSize, e.MemoryLimit),
-			fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", c.MemoryLimit/(parts(1, 1)*c.PartSize)))
+	if shares > 1 && c.PartSize >= 5*mib && c.MemoryLimit >= least && c.MemoryLimit/shares < least {
+		ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once cannot each get the %d MiB they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, least/mib, e.MemoryLimit),
+			fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", c.MemoryLimit/least))
 	}
-	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.PartSize, c.Concurrency, int(dests))
+	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.PartSize, c.Concurrency, dests)
+}
+
+// bufferBytes is what one target's buffers hold with down download ranges and up upload parts
+// per S3 destination in flight: the download's slots (fetch.Memory) and, per destination, up
+// parts and the one being filled (sftp and file destinations hold none).
+func bufferBytes(down, up, dests int, partSize int64) int64 {
+	return fetch.Memory(down, fetch.RangeSize) + int64(dests)*int64(up+1)*partSize
 }
 
 // FitBuffers is the one rule of how many download ranges (down) and upload parts per S3
-// destination (up) one target keeps in flight so that its buffers, (down+1) + dests×(up+1) parts
-// of partSize, fit in budget: from concurrency each, the uploads are lowered first, to as many
-// connections together as the download has (a per-connection cap at the source is what holds
-// the download back), then both by turns, never below one. With BACKUP_PARALLEL each target's
-// budget is its share of ARCHIVE_MEMORY_LIMIT.
+// destination (up) one target keeps in flight at most so that its buffers (bufferBytes) fit in
+// budget: from concurrency each, the uploads are lowered first, to two per destination (a
+// download range is a fraction of a part, so download connections are the cheap ones, and the
+// download is what a per-connection cap at the source holds back), then both by turns, never
+// below one. With BACKUP_PARALLEL each target's budget is its share of ARCHIVE_MEMORY_LIMIT.
 func FitBuffers(budget, partSize int64, concurrency, dests int) (down, up int) {
 	dests = max(1, dests)
-	parts := func(down, up int) int64 { return int64(down+1) + int64(dests)*int64(up+1) }
-	over := func() bool { return parts(down, up)*partSize > budget }
+	over := func() bool { return bufferBytes(down, up, dests, partSize) > budget }
 	down, up = concurrency, concurrency
-	for floor := max(1, (down+dests-1)/dests); over() && up > floor; {
+	for floor := min(2, concurrency); over() && up > floor; {
 		up--
 	}
 	for over() && (down > 1 || up > 1) {

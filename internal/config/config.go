@@ -215,7 +215,7 @@ type env struct {
 	HeartbeatURL      string `envconfig:"HEARTBEAT_URL"`
 	WebhookURL        string `envconfig:"NOTIFY_WEBHOOK_URL"`
 	NotifyOn          string `envconfig:"NOTIFY_ON" default:"failure"`
-	Concurrency       string `envconfig:"ARCHIVE_CONCURRENCY" default:"4"`
+	Concurrency       string `envconfig:"ARCHIVE_CONCURRENCY" default:"16"`
 	PartSize          string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
 	MemoryLimit       string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
 	Check             string `envconfig:"ARCHIVE_CHECK" default:"auto"`

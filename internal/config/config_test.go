@@ -93,8 +93,8 @@ func TestLoadValidS3(t *testing.T) {
 		NotifyOn:          "failure",
 		Parallel:          1,
 		DynoSize:          "standard-1X",
-		Concurrency:       4,
-		UploadConcurrency: 4,
+		Concurrency:       16,
+		UploadConcurrency: 6,
 		PartSize:          8 << 20,
 		MemoryLimit:       96 << 20,
 		Check:             "auto",
@@ -159,7 +159,7 @@ func TestDefaults(t *testing.T) {
 		want := map[string]any{"BACKUP_MODE": "capture", "BACKUP_MAX_AGE": 26 * time.Hour, "BACKUP_CAPTURE_TIMEOUT": 6 * time.Hour,
 			"S3_FORCE_PATH_STYLE": false, "S3_STORAGE_CLASS": "STANDARD", "S3_SSE": "",
 			"HEROKU_API_URL": "https://api.heroku.com", "HEROKU_DATA_API_URL": "https://api.data.heroku.com", "LOG_LEVEL": "info",
-			"LOG_FORMAT": "logfmt", "NOTIFY_ON": "failure", "ARCHIVE_CONCURRENCY": 4, "ARCHIVE_CHECK": "auto"}
+			"LOG_FORMAT": "logfmt", "NOTIFY_ON": "failure", "ARCHIVE_CONCURRENCY": 16, "ARCHIVE_CHECK": "auto"}
 		for k := range want {
 			if got[k] != want[k] {
 				t.Errorf("empty=%v: %s = %v, want %v", empty, k, got[k], want[k])
@@ -341,12 +341,12 @@ func TestMistakes(t *testing.T) {
 		{"heartbeat http", map[string]string{"HEARTBEAT_URL": "http://hc-ping.com/abc"}, nil, "HEARTBEAT_URL", "plain http", "https"},
 		{"webhook garbage", map[string]string{"NOTIFY_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "NOTIFY_WEBHOOK_URL", "not an absolute", "https://host"},
 		{"notify on", map[string]string{"NOTIFY_ON": "sometimes"}, nil, "NOTIFY_ON", "not a choice", "always"},
-		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64", "4"},
+		{"concurrency", map[string]string{"ARCHIVE_CONCURRENCY": "0"}, nil, "ARCHIVE_CONCURRENCY", "1 to 64", "16 (the default)"},
 		{"check", map[string]string{"ARCHIVE_CHECK": "none"}, nil, "ARCHIVE_CHECK", "not a check", "auto"},
 		{"part size unit", map[string]string{"ARCHIVE_PART_SIZE": "8 megs"}, nil, "ARCHIVE_PART_SIZE", "not a size", "64MiB"},
 		{"part too small", map[string]string{"ARCHIVE_PART_SIZE": "1MiB"}, nil, "ARCHIVE_PART_SIZE", "part sizes", "5MiB to 5GiB"},
 		{"size overflow", map[string]string{"ARCHIVE_MEMORY_LIMIT": "99999999999999GiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "not a size", "1GiB"},
-		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "fewer than four parts", "lower ARCHIVE_PART_SIZE"},
+		{"memory too small", map[string]string{"ARCHIVE_MEMORY_LIMIT": "16MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "less than the 20 MiB that two download ranges and two parts of 8MiB need", "lower ARCHIVE_PART_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -511,9 +511,10 @@ func TestStreamingBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// (2c+2) × 16 MiB ≤ 128 MiB → c = 3
-	if c.Concurrency != 3 || c.PartSize != 16<<20 || c.MemoryLimit != 128<<20 {
-		t.Errorf("concurrency %d part %d limit %d", c.Concurrency, c.PartSize, c.MemoryLimit)
+	// 17 ranges of 2 MiB + (u+1) × 16 MiB ≤ 128 MiB → u = 4: the uploads give way, the
+	// download keeps its sixteen.
+	if c.Concurrency != 16 || c.UploadConcurrency != 4 || c.PartSize != 16<<20 || c.MemoryLimit != 128<<20 {
+		t.Errorf("concurrency %d upload %d part %d limit %d", c.Concurrency, c.UploadConcurrency, c.PartSize, c.MemoryLimit)
 	}
 }
 
@@ -738,21 +739,23 @@ func TestParallelSharesMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 96 MiB / 3 = 32 MiB per target = four 8 MiB parts: one range and one part in flight.
-	if c.Parallel != 3 || c.Concurrency != 1 || c.UploadConcurrency != 1 {
-		t.Errorf("parallel %d concurrency %d upload %d, want 3 1 1", c.Parallel, c.Concurrency, c.UploadConcurrency)
+	// 96 MiB / 3 = 32 MiB per target: two 8 MiB parts in flight and one filling (24 MiB), and
+	// four 2 MiB ranges (three in flight, one being read).
+	if c.Parallel != 3 || c.Concurrency != 3 || c.UploadConcurrency != 2 {
+		t.Errorf("parallel %d concurrency %d upload %d, want 3 3 2", c.Parallel, c.Concurrency, c.UploadConcurrency)
 	}
-	if d, u := FitBuffers(c.MemoryLimit/3, c.PartSize, 4, 1); d != c.Concurrency || u != c.UploadConcurrency {
+	if d, u := FitBuffers(c.MemoryLimit/3, c.PartSize, 16, 1); d != c.Concurrency || u != c.UploadConcurrency {
 		t.Errorf("FitBuffers %d %d, config %d %d", d, u, c.Concurrency, c.UploadConcurrency)
 	}
 	// Two targets with BACKUP_PARALLEL=3 run two at once: halves.
 	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "3", "BACKUP_TARGETS": "a-app b-app"}))
-	if c, err = Load(); err != nil || c.Concurrency != 2 || c.UploadConcurrency != 2 {
-		t.Errorf("two targets: %v concurrency %d upload %d, want 2 2", err, c.Concurrency, c.UploadConcurrency)
+	if c, err = Load(); err != nil || c.Concurrency != 11 || c.UploadConcurrency != 2 {
+		t.Errorf("two targets: %v concurrency %d upload %d, want 11 2", err, c.Concurrency, c.UploadConcurrency)
 	}
-	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "4", "BACKUP_TARGETS": "a-app b-app c-app d-app"}))
+	// 96 MiB / 5 is under the 20 MiB one target needs.
+	setEnv(t, with(valid(), map[string]string{"BACKUP_PARALLEL": "5", "BACKUP_TARGETS": "a-app b-app c-app d-app e-app"}))
 	_, err = Load()
-	if err == nil || !strings.Contains(err.Error(), "BACKUP_PARALLEL: 4 targets at once") || !strings.Contains(err.Error(), "lower it to 3") {
+	if err == nil || !strings.Contains(err.Error(), "BACKUP_PARALLEL: 5 targets at once") || !strings.Contains(err.Error(), "lower it to 4") {
 		t.Errorf("want BACKUP_PARALLEL problem, got %v", err)
 	}
 	for v, bad := range map[string]string{"BACKUP_PARALLEL": "0", "BACKUP_FANOUT": "many", "BACKUP_DYNO_SIZE": "standard 1X;"} {

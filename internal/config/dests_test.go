@@ -208,7 +208,7 @@ func TestDestinationMistakes(t *testing.T) {
 		{"recipient garbage", map[string]string{"ARCHIVE_RECIPIENTS": "# ops\nage1notarecipient"}, nil, "ARCHIVE_RECIPIENTS", "line 2", "one recipient per line"},
 		{"recipients only comments", map[string]string{"ARCHIVE_RECIPIENTS": "# nobody"}, nil, "ARCHIVE_RECIPIENTS", "no recipient given", "age-keygen -y"},
 		{"identity where backups run", map[string]string{"AGE_IDENTITY": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"}, nil, "AGE_IDENTITY", "is set where backups run", "heroku config:unset AGE_IDENTITY"},
-		{"memory for two S3 destinations", map[string]string{"ARCHIVE_URL": "s3://acme-db-archive " + b2, "ARCHIVE_PART_SIZE": "16MiB", "ARCHIVE_MEMORY_LIMIT": "64MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "fewer than the 6 parts of 16MiB that 2 S3 destinations in ARCHIVE_URL need", "lower ARCHIVE_PART_SIZE"},
+		{"memory for two S3 destinations", map[string]string{"ARCHIVE_URL": "s3://acme-db-archive " + b2, "ARCHIVE_PART_SIZE": "16MiB", "ARCHIVE_MEMORY_LIMIT": "64MiB"}, nil, "ARCHIVE_MEMORY_LIMIT", "less than the 68 MiB that two download ranges and two parts of 16MiB for each of the 2 S3 destinations in ARCHIVE_URL need", "lower ARCHIVE_PART_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,21 +378,21 @@ func TestStreamingBudgetDestinations(t *testing.T) {
 	vars, _ := several(t) // two S3 destinations, an sftp and a file one
 	for _, tt := range []struct {
 		url  string
-		want int
+		want int // upload parts in flight per S3 destination; the download keeps 16
 	}{
-		// (n+1)×(C+1)×16MiB ≤ 256MiB
-		{"s3://acme-db-archive", 7},             // 2×8
-		{"file:///mnt/archive", 7},              // n counts as 1 without S3
-		{vars["ARCHIVE_URL"], 4},                // 3×5
-		{vars["ARCHIVE_URL"] + " s3://xyz1", 3}, // 4×4
+		// 17 × 2 MiB + n × (u+1) × 16 MiB ≤ 256 MiB
+		{"s3://acme-db-archive", 12},            // 34 + 13×16
+		{"file:///mnt/archive", 12},             // n counts as 1 without S3
+		{vars["ARCHIVE_URL"], 5},                // 34 + 2×6×16
+		{vars["ARCHIVE_URL"] + " s3://xyz1", 3}, // 34 + 3×4×16
 	} {
 		setEnv(t, with(vars, map[string]string{"ARCHIVE_URL": tt.url, "ARCHIVE_CONCURRENCY": "16", "ARCHIVE_PART_SIZE": "16MiB", "ARCHIVE_MEMORY_LIMIT": "256MiB"}))
 		c, err := Load()
 		if err != nil {
 			t.Fatalf("%s: %v", tt.url, err)
 		}
-		if c.Concurrency != tt.want {
-			t.Errorf("%q: concurrency %d, want %d", tt.url, c.Concurrency, tt.want)
+		if c.Concurrency != 16 || c.UploadConcurrency != tt.want {
+			t.Errorf("%q: concurrency %d upload %d, want 16 %d", tt.url, c.Concurrency, c.UploadConcurrency, tt.want)
 		}
 	}
 }
@@ -466,7 +466,7 @@ func TestDestinationVariablesOnce(t *testing.T) {
 }
 
 // At the default settings, a second S3 destination costs upload parts, not download ranges:
-// the download keeps its four connections, and each destination uploads two parts at a time.
+// the download keeps its sixteen ranges, and each destination uploads two parts at a time.
 func TestStreamingBudgetKeepsTheDownload(t *testing.T) {
 	vars, _ := several(t)
 	setEnv(t, vars)
@@ -474,10 +474,10 @@ func TestStreamingBudgetKeepsTheDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Concurrency != 4 || c.UploadConcurrency != 2 {
-		t.Errorf("download %d, upload %d per destination; want 4 and 2", c.Concurrency, c.UploadConcurrency)
+	if c.Concurrency != 16 || c.UploadConcurrency != 2 {
+		t.Errorf("download %d, upload %d per destination; want 16 and 2", c.Concurrency, c.UploadConcurrency)
 	}
-	if used := int64(c.Concurrency+1+2*(c.UploadConcurrency+1)) * c.PartSize; used > c.MemoryLimit {
+	if used := bufferBytes(c.Concurrency, c.UploadConcurrency, 2, c.PartSize); used > c.MemoryLimit {
 		t.Errorf("%d bytes of buffers over the %d limit", used, c.MemoryLimit)
 	}
 }

@@ -188,6 +188,7 @@ func (r *rangedReader) Read(p []byte) (int, error) {
 			if err := r.ctx.Err(); err != nil {
 				return 0, err
 			}
+			r.tune.finish()
 			return 0, io.EOF
 		}
 		select {

@@ -52,6 +52,11 @@ type tuner struct {
 	settled   bool
 	winStart  time.Time
 	winBytes  int64
+	// busy is the window's integral of requests on the wire over time: a window whose requests
+	// were on the wire for less than three quarters of its slots' time measured the reader
+	// (an upload or a check holding the slots), not the source, and decides nothing.
+	busy     time.Duration
+	busyFrom time.Time
 	prevRate  float64
 	prevLimit int
 }
@@ -68,7 +73,7 @@ func newTuner(max int, chunk int64, window time.Duration, report func(Tuning)) *
 // begin starts the first measurement, once the first range (alone, to learn the size) is in.
 func (t *tuner) begin() {
 	t.mu.Lock()
-	t.winStart = t.now()
+	t.open(t.now())
 	t.mu.Unlock()
 }
 
@@ -106,8 +111,21 @@ func (t *tuner) signal() {
 }
 
 // start and stop bracket one request on the wire.
-func (t *tuner) start() { t.mu.Lock(); t.active++; t.mu.Unlock() }
-func (t *tuner) stop()  { t.mu.Lock(); t.active--; t.mu.Unlock() }
+func (t *tuner) start() { t.mu.Lock(); t.onWire(+1); t.mu.Unlock() }
+func (t *tuner) stop()  { t.mu.Lock(); t.onWire(-1); t.mu.Unlock() }
+
+func (t *tuner) onWire(d int) {
+	now := t.now()
+	if now.After(t.winStart) {
+		from := t.busyFrom
+		if from.Before(t.winStart) {
+			from = t.winStart
+		}
+		t.busy += time.Duration(t.active) * now.Sub(from)
+	}
+	t.busyFrom = now
+	t.active += d
+}
 
 // add counts n bytes read from the source and, at the end of a window, decides the next count.
 // A window counts bytes as they arrive, not ranges as they end, so the ranges a window inherits
@@ -125,6 +143,11 @@ func (t *tuner) add(n int) {
 	if el < t.window || t.winBytes < 2*int64(t.limit)*t.chunk {
 		return
 	}
+	t.onWire(0)
+	if t.busy < el*time.Duration(t.limit)*3/4 {
+		t.open(now) // the reader was the limit: measure again
+		return
+	}
 	rate := float64(t.winBytes) / el.Seconds()
 	switch {
 	case t.prevLimit > 0 && rate < t.prevRate*(1+usefulGain):
@@ -140,9 +163,14 @@ func (t *tuner) add(n int) {
 	default:
 		t.prevRate, t.prevLimit = rate, t.limit
 		t.limit = min(t.ceiling, 2*t.limit)
-		t.winStart, t.winBytes = now.Add(t.window/4), 0
+		t.open(now.Add(t.window / 4))
 		t.signal()
 	}
+}
+
+// open starts a window at from.
+func (t *tuner) open(from time.Time) {
+	t.winStart, t.winBytes, t.busy, t.busyFrom = from, 0, 0, from
 }
 
 // throttled is called when the source refused a request as too many (503 SlowDown, 429): the
@@ -157,6 +185,15 @@ func (t *tuner) throttled(status string) {
 	t.ceiling = c
 	t.limit = min(t.limit, c)
 	t.settle(Tuning{Connections: t.limit, Reason: fmt.Sprintf("the source answered %s with %d requests in flight", status, t.active)})
+}
+
+// finish reports the count a download ended with when no window ever decided it.
+func (t *tuner) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.settled {
+		t.settle(Tuning{Connections: t.limit, Reason: "the reader (an upload, the check) was slower than the download at every count measured"})
+	}
 }
 
 func (t *tuner) settle(tu Tuning) {

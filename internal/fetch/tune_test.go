@@ -90,6 +90,11 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // tuned downloads from s and returns the bytes and the "download connections chosen" lines.
 func tuned(t *testing.T, s *linkServer, o Options) []map[string]any {
+	return tunedReading(t, s, o, nil)
+}
+
+// tunedReading is tuned with a reader that calls pace before each read.
+func tunedReading(t *testing.T, s *linkServer, o Options, pace func(read int)) []map[string]any {
 	t.Helper()
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -105,7 +110,23 @@ func tuned(t *testing.T, s *linkServer, o Options) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := io.ReadAll(body)
+	var got []byte
+	if pace == nil {
+		got, err = io.ReadAll(body)
+	} else {
+		buf := make([]byte, 32<<10)
+		for {
+			pace(len(got))
+			n, rerr := body.Read(buf)
+			got = append(got, buf[:n]...)
+			if rerr == io.EOF {
+				break
+			}
+			if err = rerr; err != nil {
+				break
+			}
+		}
+	}
 	body.Close()
 	if err != nil {
 		t.Fatalf("download: %v", err)
@@ -178,5 +199,22 @@ func TestTunerBacksOffOnSlowDown(t *testing.T) {
 	}
 	if s.refused.Load() == 0 {
 		t.Fatal("the source never refused a request: the test did not test the back-off")
+	}
+}
+
+// A reader slower than the source at first (an upload, a check catching up) says nothing about
+// the source: the download does not settle on what it measured then, and grows once the reader
+// keeps up.
+func TestTunerIgnoresASlowReader(t *testing.T) {
+	s := &linkServer{data: randomData(t, 24<<20), perConn: 2e6}
+	slow := func(read int) {
+		if read < 4<<20 {
+			time.Sleep(8 * time.Millisecond) // 32 KiB per 8 ms: 4 MB/s, half what four connections bring
+		}
+	}
+	lines := tunedReading(t, s, tuneOptions, slow)
+	last := lines[len(lines)-1]
+	if len(lines) != 1 || last["connections"] != float64(16) || last["why"] != "the configured maximum" {
+		t.Fatalf("chose %v; want once, 16, the maximum", lines)
 	}
 }
