@@ -298,6 +298,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		if names := sum.FramingOnly(); (len(names) > 0 || sum.OtherFramingOnly > 0) && !res.AlreadyArchived {
 			res.FramingOnly, res.OtherFramingOnly = names, sum.OtherFramingOnly
 			log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
+				Str("decompressed", Decompressed(*sum)).
 				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
 				Msg("the download outran decompression: this data was checked for framing, not decompressed")
 		}
@@ -457,6 +458,13 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// Decompressed says how much of an archive's compressed data its check decompressed, e.g.
+// "412.0 MiB of 1.00 GiB of compressed data (40.2%)".
+func Decompressed(s pgdump.Summary) string {
+	return fmt.Sprintf("%s of %s of compressed data (%.1f%%)", BytesIEC(s.InflatedDataBytes),
+		BytesIEC(s.CompressedDataBytes), s.InflatedPercent())
 }
 
 // BytesIEC formats a byte count for people, e.g. "512.0 MiB".
