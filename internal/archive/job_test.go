@@ -176,8 +176,10 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 			t.Errorf("%s: manifest structure has compressed_data_bytes %v, inflated_data_bytes %v; the archive is %d bytes",
 				mode, raw.Structure["compressed_data_bytes"], raw.Structure["inflated_data_bytes"], len(body))
 		}
-		if mode == CheckAuto && !strings.Contains(logs.String(), `"decompressed":"`+Decompressed(*m.Structure)+`"`) {
-			t.Errorf("auto: the log does not say how much was decompressed (%s):\n%s", Decompressed(*m.Structure), logs)
+		if mode == CheckAuto && (!strings.Contains(logs.String(), `"decompressed":"`+Decompressed(*m.Structure)+`"`) ||
+			res.Decompressed != Decompressed(*m.Structure)) {
+			t.Errorf("auto: the log and the result (%q) do not say how much was decompressed (%s):\n%s", res.Decompressed,
+				Decompressed(*m.Structure), logs)
 		}
 		switch mode {
 		case CheckAuto:
