@@ -58,8 +58,11 @@ type Result struct {
 	// did so with: damage inside them is found by pgoffsite verify, not by this run.
 	FramingOnly      []string
 	OtherFramingOnly int
-	Duration         time.Duration
-	Err              error
+	// Decompressed says, when part of the archive was checked for framing only, how much of its
+	// compressed data the check decompressed (see the function Decompressed).
+	Decompressed string
+	Duration     time.Duration
+	Err          error
 }
 
 // PartlyChecked reports whether part of the archive was checked for framing only.
@@ -296,8 +299,9 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		sum := checked.summary
 		m.Structure = sum
 		if names := sum.FramingOnly(); (len(names) > 0 || sum.OtherFramingOnly > 0) && !res.AlreadyArchived {
-			res.FramingOnly, res.OtherFramingOnly = names, sum.OtherFramingOnly
+			res.FramingOnly, res.OtherFramingOnly, res.Decompressed = names, sum.OtherFramingOnly, Decompressed(*sum)
 			log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
+				Str("decompressed", res.Decompressed).
 				Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
 				Msg("the download outran decompression: this data was checked for framing, not decompressed")
 		}
@@ -457,6 +461,13 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// Decompressed says how much of an archive's compressed data its check decompressed, e.g.
+// "412.0 MiB of 1.00 GiB of compressed data (40.2%)".
+func Decompressed(s pgdump.Summary) string {
+	return fmt.Sprintf("%s of %s of compressed data (%.1f%%)", BytesIEC(s.InflatedDataBytes),
+		BytesIEC(s.CompressedDataBytes), s.InflatedPercent())
 }
 
 // BytesIEC formats a byte count for people, e.g. "512.0 MiB".

@@ -161,6 +161,26 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		}
 		tb := m.Structure.Tables[0]
 		logged := strings.Contains(logs.String(), "checked for framing")
+		// The manifest says how much of the compressed data was decompressed: all of it in full,
+		// less in auto, which cut the one table.
+		var raw struct {
+			Structure map[string]any `json:"structure"`
+		}
+		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &raw); err != nil {
+			t.Fatal(err)
+		}
+		packed, okP := raw.Structure["compressed_data_bytes"].(float64)
+		inflated, okI := raw.Structure["inflated_data_bytes"].(float64)
+		if !okP || !okI || packed < float64(len(body))/2 || packed >= float64(len(body)) || inflated < 0 ||
+			mode == CheckFull && inflated != packed || mode == CheckAuto && inflated >= packed {
+			t.Errorf("%s: manifest structure has compressed_data_bytes %v, inflated_data_bytes %v; the archive is %d bytes",
+				mode, raw.Structure["compressed_data_bytes"], raw.Structure["inflated_data_bytes"], len(body))
+		}
+		if mode == CheckAuto && (!strings.Contains(logs.String(), `"decompressed":"`+Decompressed(*m.Structure)+`"`) ||
+			res.Decompressed != Decompressed(*m.Structure)) {
+			t.Errorf("auto: the log and the result (%q) do not say how much was decompressed (%s):\n%s", res.Decompressed,
+				Decompressed(*m.Structure), logs)
+		}
 		switch mode {
 		case CheckAuto:
 			if !tb.FramingOnly || tb.Rows != -1 || !logged || !strings.Contains(logs.String(), `"tables":["public.blobs"]`) ||

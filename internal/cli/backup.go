@@ -425,6 +425,7 @@ func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) i
 		if r.PartlyChecked() {
 			status += ", partly checked for framing only"
 			ev = ev.Strs("framing_only_tables", r.FramingOnly).Int("framing_only_other", r.OtherFramingOnly).
+				Str("decompressed", r.Decompressed).
 				Str("hint", "this data was not decompressed: pgoffsite verify checks it (ARCHIVE_CHECK=full would have, at the cost of speed)")
 		}
 		ev.Msg("summary: " + status)

@@ -20,7 +20,7 @@ import (
 func TestSummaryMarksFramingOnly(t *testing.T) {
 	results := []archive.Result{
 		{Target: archive.Target{App: "shop", Database: "DATABASE_URL"}, Backup: "b042", Bytes: 1 << 30, Location: "s3://b/k.dump",
-			FramingOnly: []string{"public.events"}, OtherFramingOnly: 1},
+			FramingOnly: []string{"public.events"}, OtherFramingOnly: 1, Decompressed: "412.0 MiB of 1.00 GiB of compressed data (40.2%)"},
 		{Target: archive.Target{App: "blog", Database: "DATABASE_URL"}, Backup: "b007", Bytes: 1 << 20, Location: "s3://b/j.dump"},
 	}
 	var logs bytes.Buffer
@@ -36,6 +36,7 @@ func TestSummaryMarksFramingOnly(t *testing.T) {
 		t.Fatalf("not JSON:\n%s", logs.String())
 	}
 	if shop["message"] != "summary: archived, partly checked for framing only" || shop["framing_only_other"] != 1.0 ||
+		shop["decompressed"] != "412.0 MiB of 1.00 GiB of compressed data (40.2%)" ||
 		!strings.Contains(lines[0], `"framing_only_tables":["public.events"]`) || !strings.Contains(lines[0], "pgoffsite verify") {
 		t.Errorf("summary line of a partly checked archive: %s", lines[0])
 	}

@@ -32,6 +32,24 @@ type Summary struct {
 	// OtherFramingOnly counts the large objects and other data that is not a table's (such as
 	// a materialized view's) checked for framing only, as Options.KeepUp allows.
 	OtherFramingOnly int `json:"other_framing_only,omitempty"`
+	// CompressedDataBytes is the size of the compressed data of every table and large object:
+	// the bytes of every data chunk in every data block, without the chunks' framing.
+	// InflatedDataBytes is how much of it was fed to a decompressor: all of it unless
+	// Options.KeepUp cut something, and then, for each table or other data cut, what was
+	// decompressed before the cut (nothing for data cut before it started). In an archive
+	// without compression there is nothing to decompress and all the data is read: both are
+	// the data's size, as DataBytes is.
+	CompressedDataBytes int64 `json:"compressed_data_bytes"`
+	InflatedDataBytes   int64 `json:"inflated_data_bytes"`
+}
+
+// InflatedPercent is the share of the compressed data that was decompressed, in percent: 100
+// when nothing was cut or there is no data.
+func (s Summary) InflatedPercent() float64 {
+	if s.CompressedDataBytes <= 0 {
+		return 100
+	}
+	return 100 * float64(s.InflatedDataBytes) / float64(s.CompressedDataBytes)
 }
 
 // FramingOnly lists, as schema.name, the tables whose data was not all decompressed.
@@ -73,9 +91,11 @@ type Options struct {
 	// targets archived at once share that memory as they share the part buffers. 0 or 1 is all.
 	Share int
 
-	// For tests: the segment budget, and hooks before a worker decodes and after a cut.
+	// For tests: the segment budget, and hooks before a worker decodes, when it takes a
+	// segment of a job's compressed data, and after a cut.
 	segs         int
 	beforeDecode func()
+	takeSeg      func()
 	onCut        func()
 }
 
@@ -119,6 +139,7 @@ func CheckWith(r io.Reader, o Options) (Summary, error) {
 	if err != nil {
 		// What the data blocks held depends on how far the check got before it stopped.
 		c.sum.Tables, c.sum.LargeObjects, c.sum.DataBlocks, c.sum.DataBytes, c.sum.Bytes, c.sum.OtherFramingOnly = nil, 0, 0, 0, 0, 0
+		c.sum.CompressedDataBytes, c.sum.InflatedDataBytes = 0, 0
 		return c.sum, err
 	}
 	c.sum.Bytes = c.s.off
@@ -249,6 +270,7 @@ func (c *checker) finish(err error) error {
 		if j.err != nil {
 			return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), j.start, j.err)
 		}
+		c.sum.InflatedDataBytes += j.inflated
 		t := &c.sum.Tables[e.table]
 		if j.cut.Load() {
 			t.Rows, t.Bytes, t.FramingOnly = -1, -1, true
@@ -320,6 +342,7 @@ func (c *checker) block() error {
 			if err := c.dispatch(j); err != nil {
 				return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
 			}
+			c.sum.CompressedDataBytes += c.stream.n
 			return nil
 		}
 		n, rows, skipped, err := c.stream1(count)

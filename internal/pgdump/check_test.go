@@ -78,6 +78,16 @@ func TestCheckFormats(t *testing.T) {
 				if want := int64(5+12000) + sumData(a); sum.DataBytes != want {
 					t.Errorf("data bytes = %d, want %d", sum.DataBytes, want)
 				}
+				// A full check decompresses all the compressed data; without compression, the
+				// data is its own compressed form.
+				want := a.packedData()
+				if f.alg == "none" {
+					want = sum.DataBytes
+				}
+				if sum.CompressedDataBytes != want || sum.InflatedDataBytes != want || sum.InflatedPercent() != 100 {
+					t.Errorf("compressed data bytes = %d, inflated %d (%.1f%%); want both %d", sum.CompressedDataBytes,
+						sum.InflatedDataBytes, sum.InflatedPercent(), want)
+				}
 			})
 		}
 	}

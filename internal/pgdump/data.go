@@ -247,9 +247,14 @@ func (s *sink) Write(p []byte) (int, error) {
 
 // stream1 reads one data stream from the archive and decodes it on this goroutine; or, keeping up
 // and behind (Options.behind), reads its framing only from where decoding stopped and says it
-// skipped it.
+// skipped it. It adds the stream to the summary's compressed and inflated data bytes.
 func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 	c.stream.reset(c.s)
+	inflated := int64(0)
+	defer func() {
+		c.sum.CompressedDataBytes += c.stream.n
+		c.sum.InflatedDataBytes += inflated
+	}()
 	switch alg := c.sum.Header.Compression; {
 	case alg == "none":
 		var rc rowCounter
@@ -259,6 +264,7 @@ func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 			}
 			n += int64(len(v))
 		})
+		inflated = n // nothing to decompress: all of it was read
 		return n, rc.count(), false, err
 	default:
 		var r io.Reader = &c.stream
@@ -268,6 +274,7 @@ func (c *checker) stream1(count bool) (n, rows int64, skipped bool, err error) {
 			r = &cutReader{r: r, behind: c.opts.behind}
 		}
 		n, rows, err = c.dec.decodeStream(alg, r, count)
+		inflated = c.stream.n - int64(c.dec.br.Buffered()) // read ahead into the buffer is not decoded
 		switch {
 		case errors.Is(err, errCut) && c.stream.err == nil:
 			return 0, 0, true, c.stream.each(nil)

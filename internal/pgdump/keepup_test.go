@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -91,6 +92,16 @@ func checkKeptUp(t *testing.T, b []byte, o Options, framingOnly ...string) Summa
 	if sum.DataBlocks != full.DataBlocks || sum.Bytes != full.Bytes || sum.LargeObjects != full.LargeObjects {
 		t.Errorf("summary = %+v\nwant as %+v", sum, full)
 	}
+	// The compressed data is all read, cut or not; what was cut was not all decompressed.
+	if sum.CompressedDataBytes != full.CompressedDataBytes || full.InflatedDataBytes != full.CompressedDataBytes {
+		t.Errorf("compressed data bytes = %d keeping up, %d (%d inflated) in a full check; want the same",
+			sum.CompressedDataBytes, full.CompressedDataBytes, full.InflatedDataBytes)
+	}
+	if cutSome := len(cut) > 0 || sum.OtherFramingOnly > 0; cutSome && sum.InflatedDataBytes >= sum.CompressedDataBytes ||
+		!cutSome && sum.InflatedDataBytes != sum.CompressedDataBytes || sum.InflatedDataBytes < 0 {
+		t.Errorf("inflated %d of %d compressed data bytes, with %v and %d other data framing only",
+			sum.InflatedDataBytes, sum.CompressedDataBytes, sum.FramingOnly(), sum.OtherFramingOnly)
+	}
 	return sum
 }
 
@@ -101,6 +112,74 @@ func TestKeepUpCutsWhatFallsBehind(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			b := withTables(shop(15, alg, true), 40000).bytes(t)
 			checkKeptUp(t, b, slowWorkers(t, 4), "public.big0")
+		})
+	}
+}
+
+// Tables cut before their worker started decoding them, and large objects cut before their first
+// byte (the check is always behind), count as not decompressed at all; the rest of the archive
+// was decompressed whole.
+func TestKeepUpCountsWhatWasInflated(t *testing.T) {
+	for _, alg := range []string{"gzip", "lz4", "zstd"} {
+		t.Run(alg, func(t *testing.T) {
+			a := withTables(shop(15, alg, true), 40000)
+			sum := checkKeptUp(t, a.bytes(t), slowWorkers(t, 4), "public.big0")
+			if sum.OtherFramingOnly != 3 {
+				t.Fatalf("%d large objects framing only, want all 3", sum.OtherFramingOnly)
+			}
+			var cut int64
+			for _, e := range a.entries {
+				if e.Desc == "BLOBS" {
+					cut += a.packed[e.DumpID]
+				}
+				for _, name := range sum.FramingOnly() {
+					if e.Desc == "TABLE DATA" && e.Namespace+"."+e.Tag == name {
+						cut += a.packed[e.DumpID]
+					}
+				}
+			}
+			if want := a.packedData(); sum.CompressedDataBytes != want || sum.InflatedDataBytes != want-cut {
+				t.Errorf("compressed data bytes %d, inflated %d; want %d and %d (%v cut before they started)",
+					sum.CompressedDataBytes, sum.InflatedDataBytes, want, want-cut, sum.FramingOnly())
+			}
+		})
+	}
+}
+
+// A table cut while its worker is decoding it counts what the worker had decoded: the check
+// cuts once the worker has taken its third segment, and the worker goes no further until then.
+func TestKeepUpCountsATableCutMidway(t *testing.T) {
+	for _, alg := range []string{"gzip", "lz4", "zstd"} {
+		t.Run(alg, func(t *testing.T) {
+			a := withTables(shop(15, alg, true), 40000)
+			b := a.bytes(t)
+			var taken atomic.Int64
+			gate := make(chan struct{})
+			var once sync.Once
+			o := Options{KeepUp: true, segs: 4,
+				behind: func() bool { return taken.Load() >= 3 },
+				takeSeg: func() {
+					if taken.Add(1) == 3 {
+						select {
+						case <-gate:
+						case <-time.After(10 * time.Second):
+							t.Error("the check waited 10 s for a worker instead of cutting its job")
+						}
+					}
+				},
+				onCut: func() { once.Do(func() { close(gate) }) },
+			}
+			sum := checkKeptUp(t, b, o, "public.big0")
+			big0, rest := a.packed[1000], a.packedData()-a.packed[1000]
+			if rest >= 2*segSize || big0 <= 3*segSize {
+				t.Fatalf("the archive proves nothing: big0 has %d compressed bytes, the rest %d", big0, rest)
+			}
+			// Two segments went through the decoder before the worker asked for the third, and it
+			// got no more than the third before the cut.
+			if sum.InflatedDataBytes < 2*segSize || sum.InflatedDataBytes > rest+3*segSize {
+				t.Errorf("inflated %d of %d compressed data bytes; want between %d and %d", sum.InflatedDataBytes,
+					sum.CompressedDataBytes, 2*segSize, rest+3*segSize)
+			}
 		})
 	}
 }
@@ -232,6 +311,18 @@ func TestKeepUpSkipsLargeObjectsWhenBehind(t *testing.T) {
 			(want > 0) != (sum.DataBytes < full.DataBytes) {
 			t.Errorf("%s: summary %+v\nwant as %+v with %d large objects framing only", alg, sum, full, want)
 		}
+		// Each large object is cut before its first byte is decoded: none of it counts as
+		// decompressed. Without compression all of it is read.
+		var los int64
+		for _, e := range a.entries {
+			if e.Desc == "BLOBS" && alg != "none" {
+				los += a.packed[e.DumpID]
+			}
+		}
+		if sum.CompressedDataBytes != full.CompressedDataBytes || sum.InflatedDataBytes != full.InflatedDataBytes-los {
+			t.Errorf("%s: compressed data bytes %d, inflated %d; want %d and %d", alg, sum.CompressedDataBytes,
+				sum.InflatedDataBytes, full.CompressedDataBytes, full.InflatedDataBytes-los)
+		}
 		// With nothing waiting for the check, every large object is decoded.
 		if sum, err := CheckWith(bytes.NewReader(b), Options{KeepUp: true}); err != nil || sum.OtherFramingOnly != 0 {
 			t.Errorf("%s keeping up, nothing waiting: %d framing only, %v", alg, sum.OtherFramingOnly, err)
@@ -332,6 +423,9 @@ func TestCheckerDecompressesSmallArchivesWhole(t *testing.T) {
 	if err != nil || len(sum.FramingOnly()) != 0 || sum.Tables[0].Rows != 250000 {
 		t.Fatalf("small archive: %v, framing only %v, %+v", err, sum.FramingOnly(), sum.Tables[0])
 	}
+	if want := a.packedData(); sum.CompressedDataBytes != want || sum.InflatedDataBytes != want {
+		t.Errorf("small archive: inflated %d of %d compressed data bytes; want all %d", sum.InflatedDataBytes, sum.CompressedDataBytes, want)
+	}
 	if c.Held() == 0 {
 		t.Error("the writer never waited: the check was not behind, and the test proves nothing")
 	}
@@ -341,6 +435,9 @@ func TestCheckerDecompressesSmallArchivesWhole(t *testing.T) {
 	}
 	if _, sum, err := writeAll(t, bad, slow(FullCheckBelow)); err != nil || !sum.Tables[0].FramingOnly {
 		t.Fatalf("the same archive claimed to be %d bytes: %v, %+v; want the table cut", FullCheckBelow, err, sum.Tables[0])
+	} else if sum.CompressedDataBytes != a.packedData() || sum.InflatedDataBytes >= sum.CompressedDataBytes {
+		t.Errorf("the same archive claimed to be %d bytes: inflated %d of %d compressed data bytes; want less than all %d",
+			FullCheckBelow, sum.InflatedDataBytes, sum.CompressedDataBytes, a.packedData())
 	}
 }
 

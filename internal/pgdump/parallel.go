@@ -37,9 +37,10 @@ type job struct {
 	// then abandons it, and the table counts as checked for framing only.
 	cut atomic.Bool
 
-	// Set by the worker; read after the workers have stopped.
-	n, rows int64
-	err     error
+	// Set by the worker; read after the workers have stopped. inflated is how many compressed
+	// bytes the decoder took: all of them, unless the job was cut.
+	n, rows, inflated int64
+	err               error
 }
 
 type pool struct {
@@ -88,6 +89,7 @@ func (p *pool) work() {
 		}
 		r := segReader{p: p, j: j}
 		j.n, j.rows, j.err = d.decodeStream(p.alg, &r, j.count)
+		j.inflated = r.n - int64(d.br.Buffered()) // read ahead into the buffer is not decoded
 		switch {
 		case errors.Is(j.err, errCut):
 			j.err = nil // abandoned, not damaged: what the decoder saw until then was sound
@@ -182,6 +184,9 @@ func (r *segReader) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 		r.cur, r.off = seg, 0
+		if r.p.opts.takeSeg != nil {
+			r.p.opts.takeSeg()
+		}
 	}
 	k := copy(b, r.cur[r.off:])
 	r.off += k

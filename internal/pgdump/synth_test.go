@@ -28,6 +28,16 @@ type archive struct {
 	blockAt  map[int]int
 	tocEnd   int
 	contents [][2]int
+	// packed is the size of each entry's compressed data (the bytes of its chunks), by dump id.
+	packed map[int]int64
+}
+
+// packedData is the size of all the compressed data: what a check's CompressedDataBytes says.
+func (a *archive) packedData() (n int64) {
+	for _, k := range a.packed {
+		n += k
+	}
+	return n
 }
 
 type synEntry struct {
@@ -139,8 +149,9 @@ func (a *archive) toc(e *enc, offsets map[int]int) {
 	}
 }
 
-// compress writes one data stream: the compressor's output in chunks, then a zero length.
-func (a *archive) compress(t testing.TB, e *enc, data []byte) {
+// compress writes one data stream: the compressor's output in chunks, then a zero length. It
+// returns the size of the compressor's output.
+func (a *archive) compress(t testing.TB, e *enc, data []byte) int64 {
 	var c []byte
 	switch a.alg {
 	case "none":
@@ -180,6 +191,7 @@ func (a *archive) compress(t testing.TB, e *enc, data []byte) {
 	if chunk == 0 {
 		chunk = 4096
 	}
+	packed := int64(len(c))
 	for len(c) > 0 {
 		k := min(chunk, len(c))
 		e.int(int64(k))
@@ -187,10 +199,12 @@ func (a *archive) compress(t testing.TB, e *enc, data []byte) {
 		c = c[k:]
 	}
 	e.int(0)
+	return packed
 }
 
 func (a *archive) data(t testing.TB, e *enc, base int) map[int]int {
 	at := map[int]int{}
+	a.packed = map[int]int64{}
 	for _, se := range a.entries {
 		if !se.HadDumper {
 			continue
@@ -201,14 +215,14 @@ func (a *archive) data(t testing.TB, e *enc, base int) map[int]int {
 			e.int(int64(se.DumpID))
 			for _, lo := range se.los {
 				e.int(int64(int32(lo.oid))) // WriteInt(AH, oid): OIDs above 2^31 come out negative
-				a.compress(t, e, lo.data)
+				a.packed[se.DumpID] += a.compress(t, e, lo.data)
 			}
 			e.int(0)
 			continue
 		}
 		e.WriteByte(blkData)
 		e.int(int64(se.DumpID))
-		a.compress(t, e, se.data)
+		a.packed[se.DumpID] = a.compress(t, e, se.data)
 	}
 	return at
 }
