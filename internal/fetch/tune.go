@@ -44,19 +44,19 @@ type tuner struct {
 	report func(Tuning)
 	wake   chan struct{} // cap 1: a slot was freed or the count changed
 
-	mu        sync.Mutex
-	limit     int // ranges allowed now
-	ceiling   int // the most the source has not refused
-	taken     int // slots held
-	active    int // requests on the wire
-	settled   bool
-	winStart  time.Time
-	winBytes  int64
+	mu       sync.Mutex
+	limit    int // ranges allowed now
+	ceiling  int // the most the source has not refused
+	taken    int // slots held
+	active   int // requests on the wire
+	settled  bool
+	winStart time.Time
+	winBytes int64
 	// busy is the window's integral of requests on the wire over time: a window whose requests
 	// were on the wire for less than three quarters of its slots' time measured the reader
 	// (an upload or a check holding the slots), not the source, and decides nothing.
-	busy     time.Duration
-	busyFrom time.Time
+	busy      time.Duration
+	busyFrom  time.Time
 	prevRate  float64
 	prevLimit int
 }
