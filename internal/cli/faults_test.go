@@ -17,6 +17,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -32,7 +33,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-// bigDatabase makes a database whose dump spans several 5 MiB ranges.
+// bigDatabase makes a database whose dump (about 24 MB) spans several download ranges and upload parts.
 func (w *world) bigDatabase(app string) string {
 	addon, name := w.database(app, "DATABASE", 100)
 	w.pg.Exec(w.t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -40,7 +41,8 @@ func (w *world) bigDatabase(app string) string {
 	return addon
 }
 
-// smallParts makes the job read and write 5 MiB ranges, so a 24 MB dump takes several.
+// smallParts makes the job write 5 MiB parts and keep at most two ranges in flight, so a 24 MB
+// dump takes several of each and a fault meets ranges in every state.
 func smallParts(env map[string]string) map[string]string {
 	env["ARCHIVE_PART_SIZE"] = "5MiB"
 	env["ARCHIVE_CONCURRENCY"] = "2"
@@ -91,6 +93,52 @@ func TestFaultURLExpiresMidDownload(t *testing.T) {
 	}
 	if !strings.Contains(out, "renewing the backup's download URL") {
 		t.Error("the URL was never renewed: the test did not exercise expiry")
+	}
+	m, dump := w.manifest("shop", "DATABASE")
+	if m.Backup != fmt.Sprintf("b%03d", num) || !bytes.Equal(dump, w.simBackup("shop", num)) {
+		t.Fatal("archive differs from Heroku's backup")
+	}
+}
+
+// S3 answering 503 SlowDown past three downloads at once, at the default ARCHIVE_CONCURRENCY
+// (16): the download grows past three, is refused, settles at three or fewer and completes.
+func TestFaultStorageSlowDownSettlesTheConnections(t *testing.T) {
+	w := newWorld(t)
+	w.sim.AddApp("shop")
+	addon := w.bigDatabase("shop")
+	num := w.captureDirect(addon, "shop")
+	// 2 MB/s per request, paced where S3 paces it (in the server: a proxy's buffers would let
+	// the server finish early and never see more than a few requests at once).
+	storage := httptest.NewServer(pacedHandler(w.sim.Storage(), 2e6))
+	defer storage.Close()
+	w.sim.SetStorageURL(storage.URL)
+	w.sim.Faults().LimitStorage(3)
+	env := w.env("shop")
+	env["BACKUP_MODE"] = "latest"
+	env["LOG_FORMAT"] = "json"
+	code, out := w.run(env, "backup")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if w.sim.Faults().StorageRefused() == 0 {
+		t.Fatal("no download was refused: the test did not exercise SlowDown")
+	}
+	var chosen []map[string]any
+	for _, l := range strings.Split(out, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["message"] == "download connections chosen" {
+			chosen = append(chosen, m)
+		}
+	}
+	if len(chosen) == 0 {
+		t.Fatal("no line says how many connections the download chose")
+	}
+	last := chosen[len(chosen)-1]
+	if n, _ := last["connections"].(float64); n < 1 || n > 3 || last["max_connections"] != float64(16) {
+		t.Fatalf("settled at %v of %v; want 1 to 3 of 16", last["connections"], last["max_connections"])
+	}
+	if why, _ := last["why"].(string); !strings.Contains(why, "503 Service Unavailable (SlowDown") {
+		t.Fatalf("why %q; want the SlowDown named", why)
 	}
 	m, dump := w.manifest("shop", "DATABASE")
 	if m.Backup != fmt.Sprintf("b%03d", num) || !bytes.Equal(dump, w.simBackup("shop", num)) {
@@ -400,4 +448,32 @@ func TestFaultTwoRunsAtOnce(t *testing.T) {
 	if n := len(w.openUploads()); n != 0 {
 		t.Errorf("%d incomplete uploads left", n)
 	}
+}
+
+// pacedHandler serves each response at rate bytes per second.
+func pacedHandler(h http.Handler, rate float64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&pacedWriter{ResponseWriter: w, rate: rate, start: time.Now()}, r)
+	})
+}
+
+type pacedWriter struct {
+	http.ResponseWriter
+	rate  float64
+	start time.Time
+	sent  int
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		k, err := p.ResponseWriter.Write(b[written:min(len(b), written+16<<10)])
+		written += k
+		p.sent += k
+		if err != nil {
+			return written, err
+		}
+		time.Sleep(time.Until(p.start.Add(time.Duration(float64(p.sent) / p.rate * float64(time.Second)))))
+	}
+	return written, nil
 }

@@ -19,6 +19,7 @@ import (
 //	StallStorage              the next n downloads stop sending after some body bytes, connection open
 //	SetStorageErrorPage       downloads answer 200 with an HTML error page instead of the dump
 //	SetWrongContentLength     downloads announce one byte more than they send, then close
+//	LimitStorage              downloads beyond n at once answer 503 SlowDown (S3 throttling a prefix)
 //	StallProvisioning         the next n add-ons provisioned through the API never leave "provisioning"
 //	FailAddonDeletes          the next n add-on DELETEs answer status and delete nothing
 //	Reset                     all knobs off
@@ -36,6 +37,9 @@ type Faults struct {
 	unstall      chan struct{} // closed by Reset: stalled downloads end
 	errorPage    bool
 	wrongLength  bool
+	storageMax   int // downloads served at once before 503 SlowDown; 0: no limit
+	storageNow   int
+	storageRefus int
 	stuckAddons  int
 	failDeletes  []int // statuses of the next DELETE /apps/{app}/addons/{id} answers
 }
@@ -213,6 +217,39 @@ func (f *Faults) SetWrongContentLength(on bool) {
 	f.wrongLength = on
 }
 
+// LimitStorage makes downloads beyond n at once answer 503 SlowDown, as S3 does when requests to
+// a prefix come faster than it has scaled for; 0 lifts the limit.
+func (f *Faults) LimitStorage(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storageMax = n
+}
+
+// StorageRefused is how many downloads LimitStorage has refused.
+func (f *Faults) StorageRefused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.storageRefus
+}
+
+// enterStorage admits a download under LimitStorage; a download admitted calls leaveStorage.
+func (f *Faults) enterStorage() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.storageMax > 0 && f.storageNow >= f.storageMax {
+		f.storageRefus++
+		return false
+	}
+	f.storageNow++
+	return true
+}
+
+func (f *Faults) leaveStorage() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storageNow--
+}
+
 func (f *Faults) storageMode() (errorPage, wrongLength bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -224,7 +261,7 @@ func (f *Faults) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failNext, f.failCaptures, f.failLine, f.slowCaptures, f.urlTTL = nil, 0, "", 0, 0
-	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength = 0, 0, false, false
+	f.cutAfter, f.cutCount, f.errorPage, f.wrongLength, f.storageMax = 0, 0, false, false, 0
 	f.stallAfter, f.stallCount, f.stuckAddons, f.failDeletes = 0, 0, 0, nil
 	if f.unstall != nil {
 		close(f.unstall)

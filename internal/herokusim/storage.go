@@ -100,6 +100,11 @@ func (s *Sim) Storage() http.Handler {
 			s3Error(w, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 			return
 		}
+		if !s.faults.enterStorage() {
+			s3Error(w, 503, "SlowDown", "Please reduce your request rate.")
+			return
+		}
+		defer s.faults.leaveStorage()
 		uuid := strings.TrimSuffix(path.Base(r.URL.Path), ".dump")
 		var file string
 		var modified time.Time
