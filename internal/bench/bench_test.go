@@ -53,6 +53,7 @@ type measure struct {
 	rssKiB  int64
 	diskKiB int64  // written to local disk (ru_oublock × 512 B)
 	framing string // ARCHIVE_CHECK=auto: tables checked for framing only, of all tables
+	conns   string // pgoffsite: the download connections it chose, and why
 }
 
 func (m measure) mbps() float64 { return float64(m.bytes) / m.wall.Seconds() / 1e6 }
@@ -68,6 +69,13 @@ func moduleRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the test")
 		}
 		dir = parent
+	}
+}
+
+// build compiles pgoffsite into bin.
+func build(t *testing.T, root, bin string) {
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
 	}
 }
 
@@ -106,6 +114,12 @@ var (
 
 // timed runs cmd under /usr/bin/time -v and reads wall time, peak RSS and disk writes.
 func timed(t *testing.T, env []string, name string, args ...string) (time.Duration, int64, int64) {
+	wall, rss, disk, _ := timedOut(t, env, name, args...)
+	return wall, rss, disk
+}
+
+// timedOut is timed, with what the command printed.
+func timedOut(t *testing.T, env []string, name string, args ...string) (time.Duration, int64, int64, string) {
 	cmd := exec.Command("/usr/bin/time", append([]string{"-v", name}, args...)...)
 	cmd.Env = env
 	var out bytes.Buffer
@@ -116,7 +130,27 @@ func timed(t *testing.T, env []string, name string, args ...string) (time.Durati
 	s := out.String()
 	rss, _ := strconv.ParseInt(match(rssRE, s), 10, 64)
 	blocks, _ := strconv.ParseInt(match(outRE, s), 10, 64)
-	return parseWall(match(wallRE, s)), rss, blocks / 2
+	return parseWall(match(wallRE, s)), rss, blocks / 2, s
+}
+
+var (
+	connsRE = regexp.MustCompile(`connections=(\d+) max_connections=(\d+)`)
+	whyRE   = regexp.MustCompile(`why="([^"]*)"`)
+)
+
+// connections reads the last "download connections chosen" line of a run's log: "8 of 16: why".
+func connections(out string) string {
+	var last string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "download connections chosen") {
+			last = l
+		}
+	}
+	m := connsRE.FindStringSubmatch(last)
+	if m == nil {
+		return "?"
+	}
+	return fmt.Sprintf("%s of %s: %s", m[1], m[2], match(whyRE, last))
 }
 
 func match(re *regexp.Regexp, s string) string {
@@ -155,9 +189,7 @@ func TestPipelineBenchmark(t *testing.T) {
 		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
 	}
 	bin := filepath.Join(t.TempDir(), "pgoffsite")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	build(t, root, bin)
 
 	sizes := []struct {
 		name  string
@@ -209,9 +241,9 @@ func TestPipelineBenchmark(t *testing.T) {
 					prefix := fmt.Sprintf("pgoffsite-%s-%s-%s-%d", mode, size.name, link, round)
 					env := append(baseEnv(minio), "HEROKU_API_KEY="+token, "BACKUP_TARGETS=bench", "BACKUP_MODE=latest", "BACKUP_MAX_AGE=8760h",
 						"ARCHIVE_URL=s3://"+bucket+"/"+prefix, "ARCHIVE_CHECK="+mode,
-						"HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn")
-					wall, rss, disk := timed(t, env, bin, "backup")
-					m := measure{tool: "pgoffsite " + mode, size: size.name, link: link, bytes: fi.Size(), wall: wall, rssKiB: rss, diskKiB: disk}
+						"HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=info")
+					wall, rss, disk, out := timedOut(t, env, bin, "backup")
+					m := measure{tool: "pgoffsite " + mode, size: size.name, link: link, bytes: fi.Size(), wall: wall, rssKiB: rss, diskKiB: disk, conns: connections(out)}
 					if mode == "auto" {
 						m.framing = framingOnly(t, minio, bucket, prefix)
 					}
@@ -356,9 +388,9 @@ func report(t *testing.T, root string, results []measure) {
 	for _, mode := range modes {
 		fmt.Fprintf(&b, " pgoffsite MB/s (%s) | ratio |", mode)
 	}
-	fmt.Fprintf(&b, " auto: framing-only tables | pgoffsite peak RSS | baseline peak RSS | pgoffsite disk writes | sink MB/s | auto / sink |\n")
-	fmt.Fprintf(&b, "|---|---|---|%s---|---|---|---|---|---|\n", strings.Repeat("---|---|", len(modes)))
-	var sizes, links []string
+	fmt.Fprintf(&b, " auto: framing-only tables | auto: connections | pgoffsite peak RSS | baseline peak RSS | pgoffsite disk writes | sink MB/s | auto / sink |\n")
+	fmt.Fprintf(&b, "|---|---|---|%s---|---|---|---|---|---|---|\n", strings.Repeat("---|---|", len(modes)))
+	var sizes, links, misses []string
 	seen := map[string]bool{}
 	for _, r := range results {
 		if !seen[r.size] {
@@ -386,14 +418,21 @@ func report(t *testing.T, root string, results []measure) {
 				rss, disk = max(rss, p.rssKiB), max(disk, p.diskKiB)
 			}
 			auto := best[key{"pgoffsite auto", size, link}]
-			fmt.Fprintf(&b, " %s | %.0f MiB | %.0f MiB | %d KiB | %.1f | %.2f |\n", auto.framing, float64(rss)/1024,
+			fmt.Fprintf(&b, " %s | %s | %.0f MiB | %.0f MiB | %d KiB | %.1f | %.2f |\n", auto.framing, auto.conns, float64(rss)/1024,
 				float64(base.rssKiB)/1024, disk, sink.mbps(), auto.mbps()/sink.mbps())
+			misses = append(misses, pipelineMisses(size, link, base, auto, best[key{"pgoffsite header", size, link}], rss, disk)...)
 		}
 	}
 	t.Logf("\n%s", b.String())
 	for _, r := range results {
-		t.Logf("%-24s %-7s %-9s %8.1f MB/s  %6.0f MiB RSS  %d KiB disk  %s", r.tool, r.size, r.link, r.mbps(), float64(r.rssKiB)/1024, r.diskKiB, r.framing)
+		t.Logf("%-24s %-7s %-9s %8.1f MB/s  %6.0f MiB RSS  %d KiB disk  %s  %s", r.tool, r.size, r.link, r.mbps(), float64(r.rssKiB)/1024, r.diskKiB, r.framing, r.conns)
 	}
+	// The targets are checked after the figures are written, so a miss is on record.
+	defer func() {
+		for _, m := range misses {
+			t.Error(m)
+		}
+	}()
 	if os.Getenv("PGOFFSITE_BENCH_WRITE") == "" {
 		return
 	}
@@ -427,4 +466,34 @@ Unit-level benchmarks of the hot path (allocations included): `+"`bin/bench`"+` 
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Targets of the pipeline at the default settings.
+const (
+	cappedTarget   = 6.0 // × the baseline under the per-connection cap
+	uncappedTarget = 2.0 // × the baseline on loopback at 1 GiB
+	autoAgainstHdr = 0.9 // auto's throughput against header's
+	rssTargetKiB   = 128 << 10
+)
+
+// pipelineMisses says which targets one archive and link missed.
+func pipelineMisses(size, link string, base, auto, header measure, rssKiB, diskKiB int64) []string {
+	var out []string
+	ratio := auto.mbps() / base.mbps()
+	switch {
+	case link == "capped" && ratio < cappedTarget:
+		out = append(out, fmt.Sprintf("%s capped: %.2f× the baseline, under %.0f×", size, ratio, cappedTarget))
+	case link == "uncapped" && size == "1GiB" && ratio < uncappedTarget:
+		out = append(out, fmt.Sprintf("%s uncapped: %.2f× the baseline, under %.0f×", size, ratio, uncappedTarget))
+	}
+	if r := auto.mbps() / header.mbps(); r < autoAgainstHdr {
+		out = append(out, fmt.Sprintf("%s %s: auto moved %.2f× what header did, under %.1f×", size, link, r, autoAgainstHdr))
+	}
+	if rssKiB > rssTargetKiB {
+		out = append(out, fmt.Sprintf("%s %s: peak RSS %d MiB, over 128 MiB", size, link, rssKiB>>10))
+	}
+	if diskKiB > 0 {
+		out = append(out, fmt.Sprintf("%s %s: %d KiB written to local disk", size, link, diskKiB))
+	}
+	return out
 }

@@ -5,7 +5,6 @@ package bench
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -37,9 +36,7 @@ func TestFanoutBenchmark(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	bucket := m.CreateBucket(t, "fanout")
 	bin := filepath.Join(t.TempDir(), "pgoffsite")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	build(t, root, bin)
 	name, dsn := pg.CreateDB(t, "fanout")
 	pg.Exec(t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
 		CREATE TABLE blobs AS SELECT g AS id, gen_random_bytes(1024) AS b FROM generate_series(1, 24000) g;`)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -46,9 +45,7 @@ func TestPgDumpBenchmark(t *testing.T) {
 		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
 	}
 	bin := filepath.Join(t.TempDir(), "pgoffsite")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	build(t, root, bin)
 
 	name, size := "1GiB", int64(1<<30)
 	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {

@@ -107,9 +107,8 @@ func TestFaultStorageSlowDownSettlesTheConnections(t *testing.T) {
 	w.sim.AddApp("shop")
 	addon := w.bigDatabase("shop")
 	num := w.captureDirect(addon, "shop")
-	// 2 MB/s per request, paced where S3 paces it (in the server: a proxy's buffers would let
-	// the server finish early and never see more than a few requests at once).
-	storage := httptest.NewServer(pacedHandler(w.sim.Storage(), 2e6))
+	// 2 MB/s per request, paced where S3 paces it.
+	storage := httptest.NewServer(testenv.PacedHandler(w.sim.Storage(), 2e6))
 	defer storage.Close()
 	w.sim.SetStorageURL(storage.URL)
 	w.sim.Faults().LimitStorage(3)
@@ -448,32 +447,4 @@ func TestFaultTwoRunsAtOnce(t *testing.T) {
 	if n := len(w.openUploads()); n != 0 {
 		t.Errorf("%d incomplete uploads left", n)
 	}
-}
-
-// pacedHandler serves each response at rate bytes per second.
-func pacedHandler(h http.Handler, rate float64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&pacedWriter{ResponseWriter: w, rate: rate, start: time.Now()}, r)
-	})
-}
-
-type pacedWriter struct {
-	http.ResponseWriter
-	rate  float64
-	start time.Time
-	sent  int
-}
-
-func (p *pacedWriter) Write(b []byte) (int, error) {
-	written := 0
-	for written < len(b) {
-		k, err := p.ResponseWriter.Write(b[written:min(len(b), written+16<<10)])
-		written += k
-		p.sent += k
-		if err != nil {
-			return written, err
-		}
-		time.Sleep(time.Until(p.start.Add(time.Duration(float64(p.sent) / p.rate * float64(time.Second)))))
-	}
-	return written, nil
 }
