@@ -134,7 +134,8 @@ func timedOut(t *testing.T, env []string, name string, args ...string) (time.Dur
 }
 
 var (
-	connsRE = regexp.MustCompile(`connections=(\d+) max_connections=(\d+)`)
+	connsRE = regexp.MustCompile(`\bconnections=(\d+)`)
+	maxRE   = regexp.MustCompile(`\bmax_connections=(\d+)`)
 	whyRE   = regexp.MustCompile(`why="([^"]*)"`)
 )
 
@@ -146,11 +147,10 @@ func connections(out string) string {
 			last = l
 		}
 	}
-	m := connsRE.FindStringSubmatch(last)
-	if m == nil {
+	if last == "" {
 		return "?"
 	}
-	return fmt.Sprintf("%s of %s: %s", m[1], m[2], match(whyRE, last))
+	return fmt.Sprintf("%s of %s: %s", match(connsRE, last), match(maxRE, last), match(whyRE, last))
 }
 
 func match(re *regexp.Regexp, s string) string {
