@@ -178,7 +178,10 @@ func (t *tuner) open(from time.Time) {
 func (t *tuner) throttled(status string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := max(1, t.active-1)
+	if t.active <= 1 {
+		return // refused alone: an outage, not too many at once; the retry deals with it
+	}
+	c := t.active - 1
 	if c >= t.ceiling {
 		return // already below it
 	}

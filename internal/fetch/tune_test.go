@@ -44,6 +44,7 @@ type linkServer struct {
 	perConn     float64
 	host        *pacer
 	maxInFlight int64
+	refuseFirst atomic.Int64 // this many first requests answer 503 SlowDown, whatever is in flight
 	inFlight    atomic.Int64
 	peak        atomic.Int64
 	refused     atomic.Int64
@@ -52,7 +53,7 @@ type linkServer struct {
 func (s *linkServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	if s.maxInFlight > 0 && n > s.maxInFlight {
+	if s.maxInFlight > 0 && n > s.maxInFlight || s.refuseFirst.Add(-1) >= 0 {
 		s.refused.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
@@ -216,5 +217,16 @@ func TestTunerIgnoresASlowReader(t *testing.T) {
 	last := lines[len(lines)-1]
 	if len(lines) != 1 || last["connections"] != float64(16) || last["why"] != "the configured maximum" {
 		t.Fatalf("chose %v; want once, 16, the maximum", lines)
+	}
+}
+
+// A 503 to a request alone on the wire (the first, which learns the size) is an outage, not too
+// many requests: it is retried, and the download still grows to the maximum.
+func TestTunerIgnoresASlowDownAlone(t *testing.T) {
+	s := &linkServer{data: randomData(t, 24<<20), perConn: 2e6}
+	s.refuseFirst.Store(1)
+	lines := tuned(t, s, tuneOptions)
+	if last := lines[len(lines)-1]; len(lines) != 1 || last["connections"] != float64(16) {
+		t.Fatalf("chose %v; want 16 once", lines)
 	}
 }
