@@ -72,6 +72,17 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
+// benchSim serves the archive at path as the newest backup of app "bench" through the Heroku
+// simulator, and returns the simulator, the backup's number and the API URLs.
+func benchSim(t *testing.T, pg *testenv.Postgres, path string) (sim *herokusim.Sim, num int, platform, data string) {
+	sim = herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
+	sim.AddApp("bench")
+	addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
+	num = sim.AddBackup("bench", addon, path)
+	platform, data = herokusim.Serve(t, sim)
+	return sim, num, platform, data
+}
+
 // build compiles pgoffsite into bin.
 func build(t *testing.T, root, bin string) {
 	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "pgoffsite")).CombinedOutput(); err != nil {
@@ -219,11 +230,7 @@ func TestPipelineBenchmark(t *testing.T) {
 		path := dump(t, pg, size.bytes, size.name)
 		fi, _ := os.Stat(path)
 
-		sim := herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
-		sim.AddApp("bench")
-		addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
-		num := sim.AddBackup("bench", addon, path)
-		platform, data := herokusim.Serve(t, sim)
+		sim, num, platform, data := benchSim(t, pg, path)
 		storage := httptest.NewServer(sim.Storage())
 		defer storage.Close()
 		proxy := toxi.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))
@@ -448,7 +455,8 @@ default; full; header), and then the usual pipeline
 incompressible data, into the same MinIO. "%d MB/s per connection" puts Toxiproxy with a bandwidth
 toxic between the downloader and the signed URL, as S3 serves one connection at a fraction of a
 host's bandwidth. The sink is the same bytes uploaded from a local file with the AWS SDK (64 MiB
-parts, 8 in flight): the most this MinIO on this machine takes.
+parts, 8 in flight): the most this MinIO on this machine takes. "Connections" is the auto run's
+`+"`download connections chosen`"+` log line: how many ranges it settled on, of `+"`ARCHIVE_CONCURRENCY`"+`, and why.
 
 %s
 Disk writes are the process's file-system output (ru_oublock) as reported by `+"`/usr/bin/time -v`"+`.

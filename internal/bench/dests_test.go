@@ -15,7 +15,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -77,11 +76,7 @@ func destsRuns(t *testing.T, pg *testenv.Postgres, bin string, first, second *te
 	toxi *testenv.Toxiproxy, id *age.X25519Identity, name string, size int64, rounds int) []measure {
 	path := dump(t, pg, size, name)
 	fi, _ := os.Stat(path)
-	sim := herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
-	sim.AddApp("bench")
-	addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
-	sim.AddBackup("bench", addon, path)
-	platform, data := herokusim.Serve(t, sim)
+	sim, _, platform, data := benchSim(t, pg, path)
 	storage := httptest.NewServer(sim.Storage())
 	defer storage.Close()
 	proxy := toxi.Proxy(t, strings.TrimPrefix(storage.URL, "http://"))

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -36,11 +35,7 @@ func TestSlowDownBenchmark(t *testing.T) {
 	build(t, root, bin)
 	path := dump(t, pg, 256<<20, "256MiB")
 	fi, _ := os.Stat(path)
-	sim := herokusim.New(herokusim.Options{Token: token, PgDump: pg.Bin("pg_dump")})
-	sim.AddApp("bench")
-	addon := sim.AddDatabase("bench", "DATABASE", "heroku-postgresql:standard-0", pg.DSN("postgres"))
-	num := sim.AddBackup("bench", addon, path)
-	platform, data := herokusim.Serve(t, sim)
+	sim, num, platform, data := benchSim(t, pg, path)
 	storage := httptest.NewServer(testenv.PacedHandler(sim.Storage(), capKBps*1000))
 	defer storage.Close()
 	sim.SetStorageURL(storage.URL)
