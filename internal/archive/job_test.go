@@ -287,7 +287,7 @@ func (r throttled) Read(p []byte) (int, error) {
 }
 
 // 64 zeroed bytes inside a table's compressed data, in a real 5 MB pg_dump archive, under the
-// default check: never published, at full speed (the whole archive arrives as one 8 MiB range) or
+// default check: never published, at full speed (the whole archive arrives at once, from memory) or
 // at 2 MB/s, in any of many runs; the target fails with an error naming the table.
 func TestArchiveAutoRefusesDamageInASmallDump(t *testing.T) {
 	good := randomDump(t, 5)
