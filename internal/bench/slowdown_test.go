@@ -21,6 +21,8 @@ const (
 	slowEnd     = "<!-- end of the throttling figures -->"
 	slowHeading = "A source that throttles"
 	slowLimit   = 6 // downloads the source serves at once before 503 SlowDown
+	// curlTool names the usual pipeline in the table (the bar escaped for Markdown).
+	curlTool = "`curl \\| aws s3 cp -`"
 )
 
 // TestSlowDownBenchmark measures how many connections the download settles on when the source
@@ -68,30 +70,32 @@ func TestSlowDownBenchmark(t *testing.T) {
 		key := fmt.Sprintf("s3://%s/baseline-%d/b.dump", bucket, round)
 		script := fmt.Sprintf(`curl -sSf "$SRC" | /usr/bin/aws --endpoint-url %s s3 cp - %s`, minio.Endpoint, key)
 		wall, rss, disk := timed(t, append(baseEnv(minio), "SRC="+url), "sh", "-c", script)
-		rows = append(rows, row{"curl | aws s3 cp", measure{tool: "baseline", bytes: fi.Size(), wall: wall, rssKiB: rss, diskKiB: disk, conns: "1"}, 0})
+		rows = append(rows, row{"no throttling", measure{tool: curlTool, bytes: fi.Size(), wall: wall, rssKiB: rss, diskKiB: disk, conns: "1"}, 0})
 	}
-	// Best round per variant.
-	best := map[string]row{}
-	var order []string
+	// Best round per variant and tool.
+	type key struct{ variant, tool string }
+	best := map[key]row{}
+	var order []key
 	for _, r := range rows {
-		b, ok := best[r.variant]
+		k := key{r.variant, r.m.tool}
+		b, ok := best[k]
 		if !ok {
-			order = append(order, r.variant)
+			order = append(order, k)
 		}
 		if !ok || r.m.wall < b.m.wall {
-			best[r.variant] = r
+			best[k] = r
 		}
 	}
-	base := best["curl | aws s3 cp"].m
+	base := best[key{"no throttling", curlTool}].m
 	var b strings.Builder
 	fmt.Fprintf(&b, "| source | tool | MB/s | against the baseline | connections chosen | requests refused | peak RSS | disk writes |\n|---|---|---|---|---|---|---|---|\n")
-	for _, v := range order {
-		r := best[v]
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f× | %s | %d | %.0f MiB | %d KiB |\n", v, r.m.tool, r.m.mbps(), r.m.mbps()/base.mbps(),
+	for _, k := range order {
+		r := best[k]
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f× | %s | %d | %.0f MiB | %d KiB |\n", k.variant, k.tool, r.m.mbps(), r.m.mbps()/base.mbps(),
 			r.m.conns, r.refused, float64(r.m.rssKiB)/1024, r.m.diskKiB)
 	}
 	t.Logf("\n%s", b.String())
-	limited := best[fmt.Sprintf("503 SlowDown past %d at once", slowLimit)]
+	limited := best[key{fmt.Sprintf("503 SlowDown past %d at once", slowLimit), "pgoffsite"}]
 	var n, of int
 	fmt.Sscanf(limited.m.conns, "%d of %d", &n, &of)
 	if n < 1 || n > slowLimit || n >= of || limited.refused == 0 {
