@@ -85,7 +85,7 @@ func (d *Ranged) Open(ctx context.Context, urlFn URLFunc) (io.ReadCloser, int64,
 	ctx, cancel := context.WithCancel(ctx)
 	log := zerolog.Ctx(ctx)
 	r := &rangedReader{ctx: ctx, cancel: cancel, o: o, src: src, http: &stall.Client{Next: d.client(), Options: o.Stall},
-		free: make(chan []byte, o.Concurrency+1), tune: newTuner(o.Concurrency, o.ChunkSize, o.tuneWindow, func(tu Tuning) {
+		free: make(chan []byte, o.Concurrency+1), tune: newTuner(o.Concurrency, o.ChunkSize, o.tuneWindow, func(tu tuning) {
 			ev := log.Info().Int("connections", tu.Connections).Int("max_connections", o.Concurrency)
 			if tu.Rate > 0 {
 				ev = ev.Str("rate", mbps(tu.Rate))

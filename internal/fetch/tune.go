@@ -26,8 +26,8 @@ const (
 	tuneWindow = 400 * time.Millisecond
 )
 
-// Tuning is what a download decided about its connections, for the log.
-type Tuning struct {
+// tuning is what a download decided about its connections, for the log.
+type tuning struct {
 	Connections int
 	Rate        float64 // bytes per second measured at Connections; 0 when not measured
 	Reason      string
@@ -41,7 +41,7 @@ type tuner struct {
 	chunk  int64
 	window time.Duration
 	now    func() time.Time
-	report func(Tuning)
+	report func(tuning)
 	wake   chan struct{} // cap 1: a slot was freed or the count changed
 
 	mu       sync.Mutex
@@ -59,9 +59,10 @@ type tuner struct {
 	busyFrom  time.Time
 	prevRate  float64
 	prevLimit int
+	windows   int // windows that ended, deciding or not
 }
 
-func newTuner(max int, chunk int64, window time.Duration, report func(Tuning)) *tuner {
+func newTuner(max int, chunk int64, window time.Duration, report func(tuning)) *tuner {
 	if window <= 0 {
 		window = tuneWindow
 	}
@@ -144,6 +145,7 @@ func (t *tuner) add(n int) {
 		return
 	}
 	t.onWire(0)
+	t.windows++
 	if t.busy < el*time.Duration(t.limit)*3/4 {
 		t.open(now) // the reader was the limit: measure again
 		return
@@ -151,7 +153,7 @@ func (t *tuner) add(n int) {
 	rate := float64(t.winBytes) / el.Seconds()
 	switch {
 	case t.prevLimit > 0 && rate < t.prevRate*(1+usefulGain):
-		t.settle(Tuning{Connections: t.prevLimit, Rate: t.prevRate,
+		t.settle(tuning{Connections: t.prevLimit, Rate: t.prevRate,
 			Reason: fmt.Sprintf("%d connections moved %s (%+.0f%%)", t.limit, mbps(rate), (rate/t.prevRate-1)*100)})
 		t.limit = t.prevLimit
 	case t.limit >= t.ceiling:
@@ -159,7 +161,7 @@ func (t *tuner) add(n int) {
 		if t.ceiling < t.max {
 			why = "the most the source allowed"
 		}
-		t.settle(Tuning{Connections: t.limit, Rate: rate, Reason: why})
+		t.settle(tuning{Connections: t.limit, Rate: rate, Reason: why})
 	default:
 		t.prevRate, t.prevLimit = rate, t.limit
 		t.limit = min(t.ceiling, 2*t.limit)
@@ -187,19 +189,23 @@ func (t *tuner) throttled(status string) {
 	}
 	t.ceiling = c
 	t.limit = min(t.limit, c)
-	t.settle(Tuning{Connections: t.limit, Reason: fmt.Sprintf("the source answered %s with %d requests in flight", status, t.active)})
+	t.settle(tuning{Connections: t.limit, Reason: fmt.Sprintf("the source answered %s with %d requests in flight", status, t.active)})
 }
 
 // finish reports the count a download ended with when no window ever decided it.
 func (t *tuner) finish() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.settled {
-		t.settle(Tuning{Connections: t.limit, Reason: "the reader (an upload, the check) was slower than the download at every count measured"})
+	switch {
+	case t.settled:
+	case t.windows == 0:
+		t.settle(tuning{Connections: t.limit, Reason: "the download ended before a measurement"})
+	default:
+		t.settle(tuning{Connections: t.limit, Reason: "the reader (an upload, the check) was slower than the download at every count measured"})
 	}
 }
 
-func (t *tuner) settle(tu Tuning) {
+func (t *tuner) settle(tu tuning) {
 	t.settled = true
 	if t.report != nil {
 		t.report(tu)
