@@ -460,9 +460,9 @@ func TestCheckerCutsWhenBehindInTime(t *testing.T) {
 	}
 }
 
-// The allowance: 50 ms, plus 4% of the time the check has run.
+// The allowance: 25 ms, plus 2% of the time the check has run.
 func TestDefaultAllowance(t *testing.T) {
-	for elapsed, want := range map[time.Duration]time.Duration{0: 50 * time.Millisecond, time.Minute: 2450 * time.Millisecond, time.Hour: 144050 * time.Millisecond} {
+	for elapsed, want := range map[time.Duration]time.Duration{0: 25 * time.Millisecond, time.Minute: 1225 * time.Millisecond, time.Hour: 72025 * time.Millisecond} {
 		if got := DefaultAllowance(elapsed); got != want {
 			t.Errorf("DefaultAllowance(%v) = %v, want %v", elapsed, got, want)
 		}
