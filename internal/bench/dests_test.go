@@ -196,12 +196,5 @@ dump's bytes over the run's wall time.
 
 %s%s`, destsBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		rounds, b.String(), destsEnd)
-	path := filepath.Join(root, "docs", "BENCHMARKS.md")
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, spliceSection(old, destsBegin, destsEnd, destsHeading, section), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeSection(t, root, destsBegin, destsEnd, destsHeading, section)
 }

@@ -92,12 +92,5 @@ the coordinator's. "Against" is how many times faster than one after another.
 
 %s%s`, fanoutBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		fanoutCapture, rows.String(), fanoutEnd)
-	path := filepath.Join(root, "docs", "BENCHMARKS.md")
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, spliceSection(old, fanoutBegin, fanoutEnd, fanoutHeading, section), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeSection(t, root, fanoutBegin, fanoutEnd, fanoutHeading, section)
 }

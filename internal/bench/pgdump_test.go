@@ -197,15 +197,7 @@ that of the largest process of each (pgoffsite or its pg_dump; pg_dump or aws).
 
 %s%s`, pgdumpBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		rounds, size, strings.Join(pgDumpArgs, " "), b.String(), pgdumpEnd)
-	path := filepath.Join(root, "docs", "BENCHMARKS.md")
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := spliceSection(old, pgdumpBegin, pgdumpEnd, pgdumpHeading, section)
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeSection(t, root, pgdumpBegin, pgdumpEnd, pgdumpHeading, section)
 }
 
 // loadavg is the one-minute load average, or "unknown".
@@ -215,6 +207,18 @@ func loadavg() string {
 		return f[0]
 	}
 	return "unknown"
+}
+
+// writeSection puts section in place of its part of docs/BENCHMARKS.md (see spliceSection).
+func writeSection(t *testing.T, root, begin, end, heading, section string) {
+	path := filepath.Join(root, "docs", "BENCHMARKS.md")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, spliceSection(old, begin, end, heading, section), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // spliceSection puts section (markers included) in place of the part of doc between begin and

@@ -115,12 +115,5 @@ same source. "Connections chosen" is the run's `+"`download connections chosen`"
 
 %s%s`, slowBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		capKBps/1000, slowLimit, b.String(), slowEnd)
-	docPath := filepath.Join(root, "docs", "BENCHMARKS.md")
-	old, err := os.ReadFile(docPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(docPath, spliceSection(old, slowBegin, slowEnd, slowHeading, section), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeSection(t, root, slowBegin, slowEnd, slowHeading, section)
 }
