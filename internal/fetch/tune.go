@@ -40,7 +40,6 @@ type tuner struct {
 	max    int
 	chunk  int64
 	window time.Duration
-	now    func() time.Time
 	report func(tuning)
 	wake   chan struct{} // cap 1: a slot was freed or the count changed
 
@@ -66,7 +65,7 @@ func newTuner(max int, chunk int64, window time.Duration, report func(tuning)) *
 	if window <= 0 {
 		window = tuneWindow
 	}
-	t := &tuner{max: max, chunk: chunk, window: window, now: time.Now, report: report, wake: make(chan struct{}, 1),
+	t := &tuner{max: max, chunk: chunk, window: window, report: report, wake: make(chan struct{}, 1),
 		limit: min(startRanges, max), ceiling: max}
 	return t
 }
@@ -74,7 +73,7 @@ func newTuner(max int, chunk int64, window time.Duration, report func(tuning)) *
 // begin starts the first measurement, once the first range (alone, to learn the size) is in.
 func (t *tuner) begin() {
 	t.mu.Lock()
-	t.open(t.now())
+	t.open(time.Now())
 	t.mu.Unlock()
 }
 
@@ -116,7 +115,7 @@ func (t *tuner) start() { t.mu.Lock(); t.onWire(+1); t.mu.Unlock() }
 func (t *tuner) stop()  { t.mu.Lock(); t.onWire(-1); t.mu.Unlock() }
 
 func (t *tuner) onWire(d int) {
-	now := t.now()
+	now := time.Now()
 	if now.After(t.winStart) {
 		from := t.busyFrom
 		if from.Before(t.winStart) {
@@ -135,7 +134,7 @@ func (t *tuner) onWire(d int) {
 func (t *tuner) add(n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.now()
+	now := time.Now()
 	if t.settled || now.Before(t.winStart) {
 		return
 	}
