@@ -42,6 +42,9 @@ type tuner struct {
 	window time.Duration
 	report func(tuning)
 	wake   chan struct{} // cap 1: a slot was freed or the count changed
+	// now is the clock the windows are measured with; tests drive the decisions in virtual
+	// time, where a busy machine cannot blur what is measured.
+	now func() time.Time
 
 	mu       sync.Mutex
 	limit    int // ranges allowed now
@@ -66,14 +69,14 @@ func newTuner(max int, chunk int64, window time.Duration, report func(tuning)) *
 		window = tuneWindow
 	}
 	t := &tuner{max: max, chunk: chunk, window: window, report: report, wake: make(chan struct{}, 1),
-		limit: min(startRanges, max), ceiling: max}
+		now: time.Now, limit: min(startRanges, max), ceiling: max}
 	return t
 }
 
 // begin starts the first measurement, once the first range (alone, to learn the size) is in.
 func (t *tuner) begin() {
 	t.mu.Lock()
-	t.open(time.Now())
+	t.open(t.now())
 	t.mu.Unlock()
 }
 
@@ -115,7 +118,7 @@ func (t *tuner) start() { t.mu.Lock(); t.onWire(+1); t.mu.Unlock() }
 func (t *tuner) stop()  { t.mu.Lock(); t.onWire(-1); t.mu.Unlock() }
 
 func (t *tuner) onWire(d int) {
-	now := time.Now()
+	now := t.now()
 	if now.After(t.winStart) {
 		from := t.busyFrom
 		if from.Before(t.winStart) {
@@ -134,7 +137,7 @@ func (t *tuner) onWire(d int) {
 func (t *tuner) add(n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := time.Now()
+	now := t.now()
 	if t.settled || now.Before(t.winStart) {
 		return
 	}
