@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -631,6 +632,8 @@ func TestServerStoppedMidUpload(t *testing.T) {
 	o.StallTimeout = 5 * time.Second
 	o.DialTimeout = 2 * time.Second
 	s := dial(t, o)
+	// The clean-up tries to reconnect for its window, then gives up: the server stays gone.
+	s.cleanupWindow = 3 * time.Second
 	start := time.Now()
 	err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: 1 << 30},
 		&hookReader{r: endless{}, after: 4 << 20, hook: srv.Stop})
@@ -644,6 +647,8 @@ func TestServerStoppedMidUpload(t *testing.T) {
 	for _, f := range files(t, srv.Root) {
 		if !isTemp(filepath.Base(f)) {
 			t.Errorf("a final file is on the server: %s", f)
+		} else if !strings.Contains(err.Error(), path.Join(srv.Root, f)+" is left on the server") {
+			t.Errorf("the error does not name the temporary file %s it leaves", f)
 		}
 	}
 }
@@ -955,7 +960,11 @@ func TestPublishedAfterLostRenameAnswer(t *testing.T) {
 		if c.tmpThere {
 			os.WriteFile(filepath.Join(srv.Root, ".b.dump.tmp-01"), []byte("12345"), 0o600)
 		}
-		got, err := s.published(tmp, final, c.size)
+		conn, _, err := s.conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := published(conn, tmp, final, c.size)
 		if err != nil || got != c.want {
 			t.Errorf("tmp there %v, size %d: published = %v, %v; want %v", c.tmpThere, c.size, got, err, c.want)
 		}
