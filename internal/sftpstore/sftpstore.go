@@ -69,11 +69,10 @@ type Options struct {
 
 // Store writes objects as files under one directory of an SFTP server.
 type Store struct {
-	o        Options
-	addr     string // host:port
-	signer   ssh.Signer
-	hostKeys ssh.HostKeyCallback
-	algos    []string
+	o      Options
+	addr   string // host:port
+	signer ssh.Signer
+	pins   pins
 
 	// cleanupWindow bounds the clean-up after a failed write, reconnections included.
 	cleanupWindow time.Duration
@@ -141,7 +140,7 @@ func newStore(o Options) (*Store, error) {
 		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
 	}
 	s.signer = signer
-	s.hostKeys, s.algos, err = pinnedHostKeys(o.KnownHosts, s.addr, o.Host, o.Port)
+	s.pins, err = pinnedHostKeys(o.KnownHosts, s.addr, o.Host, o.Port)
 	if err != nil {
 		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
 	}

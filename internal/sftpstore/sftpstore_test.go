@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -520,15 +523,15 @@ func TestHashedKnownHosts(t *testing.T) {
 }
 
 func TestUnitHostKeyAlgorithms(t *testing.T) {
-	_, algos, err := pinnedHostKeys("h.example.com "+testRSAKey+"\nh.example.com "+testEd25519Key, "h.example.com:22", "h.example.com", 22)
+	p, err := pinnedHostKeys("h.example.com "+testRSAKey+"\nh.example.com "+testEd25519Key, "h.example.com:22", "h.example.com", 22)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(algos, " "); got != "rsa-sha2-512 rsa-sha2-256 ssh-rsa ssh-ed25519" {
+	if got := strings.Join(p.algos, " "); got != "rsa-sha2-512 rsa-sha2-256 ssh-rsa ssh-ed25519" {
 		t.Errorf("host key algorithms %s", got)
 	}
 	// A line for port 22 does not pin another port.
-	if _, _, err := pinnedHostKeys("h.example.com "+testEd25519Key, "h.example.com:2222", "h.example.com", 2222); err == nil || !strings.Contains(err.Error(), "no key for [h.example.com]:2222") {
+	if _, err := pinnedHostKeys("h.example.com "+testEd25519Key, "h.example.com:2222", "h.example.com", 2222); err == nil || !strings.Contains(err.Error(), "no key for [h.example.com]:2222") {
 		t.Errorf("port 2222 with a key for port 22: %v", err)
 	}
 }
@@ -1044,4 +1047,48 @@ func TestReplace(t *testing.T) {
 	if err := s.Replace(ctx, "../escape.verified.json", []byte("x")); err == nil {
 		t.Error("a key outside the directory was written")
 	}
+}
+
+// SFTP_KNOWN_HOSTS pins a key of a type the server does not have (an RSA or ECDSA line for a
+// server with an Ed25519 key only): the error names the pinned key, the server's types and its
+// key, and what to put in SFTP_KNOWN_HOSTS, rather than "no common algorithm".
+func TestPinnedKeyOfAnotherType(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	_, _, serverKey, _, _, err := ssh.ParseKnownHosts([]byte(srv.KnownHosts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPub, _ := ssh.NewPublicKey(&ecKey.PublicKey)
+	rsaPub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(testRSAKey))
+	for _, pinned := range []ssh.PublicKey{rsaPub, ecPub} {
+		t.Run(pinned.Type(), func(t *testing.T) {
+			o := options(srv)
+			o.KnownHosts = knownhosts.Line([]string{srv.Addr()}, pinned)
+			_, err := Dial(context.Background(), o)
+			if !errors.Is(err, ErrHostKey) {
+				t.Fatalf("Dial = %v, want ErrHostKey", err)
+			}
+			t.Logf("error: %v", err)
+			for _, want := range []string{
+				"pins only " + pinned.Type() + " " + ssh.FingerprintSHA256(pinned),
+				"offers host keys of type ssh-ed25519 only",
+				"its key is ssh-ed25519 " + ssh.FingerprintSHA256(serverKey),
+				"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+				fmt.Sprintf("`ssh-keyscan -p %d 127.0.0.1`", srv.Port),
+				"SFTP_KNOWN_HOSTS",
+			} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error does not say %q", want)
+				}
+			}
+			if strings.Contains(err.Error(), "no common algorithm") {
+				t.Errorf("the error is x/crypto's: %v", err)
+			}
+		})
+	}
+	wantNoFiles(t, srv.Root)
 }
