@@ -55,6 +55,9 @@ func (s *Store) replace(ctx context.Context, final string, body []byte) error {
 			return nil
 		})
 	})
+	if err != nil {
+		err = s.explainFailure(c, err)
+	}
 	if err == nil || !created {
 		return err
 	}

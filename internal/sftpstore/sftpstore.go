@@ -310,7 +310,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 		})
 	})
 	if err != nil {
-		return err
+		return s.explainFailure(c, err)
 	}
 	if exists {
 		if _, err := io.Copy(io.Discard, store.ContextReader(ctx, r)); err != nil {
@@ -324,6 +324,9 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 
 	var u upload
 	err = u.run(ctx, c, obj, r, tmp, final)
+	if err != nil {
+		err = s.explainFailure(c, err)
+	}
 	if err == nil || !u.created {
 		return err
 	}

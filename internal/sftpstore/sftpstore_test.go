@@ -1092,3 +1092,58 @@ func TestPinnedKeyOfAnotherType(t *testing.T) {
 	}
 	wantNoFiles(t, srv.Root)
 }
+
+// The server's disk fills up during an upload: OpenSSH answers only SSH_FX_FAILURE, and the
+// error says that the disk is full, with its free space, naming the destination; the
+// temporary file is removed.
+func TestServerDiskFull(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	o := options(srv)
+	o.Dir = srv.SmallDisk(t, 4<<20)
+	s := dial(t, o)
+	for _, size := range []int64{16 << 20, store.UnknownSize} {
+		err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: size}, io.LimitReader(endless{}, 16<<20))
+		if err == nil {
+			t.Fatalf("size %d: a 16 MiB Put onto a 4 MiB disk succeeded", size)
+		}
+		t.Logf("size %d: %v", size, err)
+		for _, want := range []string{
+			s.Location("shop/b.dump"), "the server's disk is full", "the filesystem holding " + o.Dir + " has ", " free of 4.0 MiB",
+			"name a directory on another disk in ARCHIVE_URL",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("size %d: the error does not say %q", size, want)
+			}
+		}
+		wantNoFiles(t, o.Dir)
+	}
+	// Space freed: the same store writes again.
+	if err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: 3}, strings.NewReader("abc")); err != nil {
+		t.Fatalf("Put after the failures: %v", err)
+	}
+}
+
+// A filesystem the server has remounted read-only (as Linux does after disk errors) also
+// answers SSH_FX_FAILURE: the error says so rather than blaming a full disk.
+func TestServerFilesystemReadOnly(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	o := options(srv)
+	o.Dir = srv.SmallDisk(t, 4<<20)
+	s := dial(t, o)
+	if out, err := exec.Command("mount", "-o", "remount,ro", o.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s read-only: %v: %s", o.Dir, err, out)
+	}
+	err := s.Put(context.Background(), store.Object{Key: "b.dump", Size: 3}, strings.NewReader("abc"))
+	if err == nil {
+		t.Fatal("Put onto a read-only filesystem succeeded")
+	}
+	t.Logf("error: %v", err)
+	for _, want := range []string{s.Location("b.dump"), "the filesystem holding " + o.Dir + " is mounted read-only on the server"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+	if strings.Contains(err.Error(), "disk is full") {
+		t.Errorf("a read-only filesystem called full: %v", err)
+	}
+}
