@@ -4,9 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
+	"strings"
 
 	"github.com/pkg/sftp"
 )
+
+// explain adds to err, an operation's failure on p (a creation when write) over c, what the
+// server's answer alone does not say.
+func (s *Store) explain(c *conn, err error, p string, write bool) error {
+	return s.explainPermission(c, s.explainFailure(c, err), p, write)
+}
 
 // explainFailure adds what can be learnt of an SSH_FX_FAILURE, the status SFTP servers answer
 // when the system call failed for a reason the protocol has no code for — OpenSSH's answer to a
@@ -68,4 +77,58 @@ func iec(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// explainPermission adds, to a permission error on p, which directory refuses the user what:
+// the first directory on the way to p that may not be searched, else the one where p, or a
+// directory on its way, would be created (write) — and how to fix it on the server. Found with
+// Lstat calls on the same connection, which refuse exactly what the failed call was refused.
+func (s *Store) explainPermission(c *conn, err error, p string, write bool) error {
+	if c == nil || !errors.Is(err, fs.ErrPermission) || c.isDead() {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var culprit, need string
+	var fi fs.FileInfo
+	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
+		culprit, need = path.Dir(p), "look inside"
+		if write {
+			need = "create files or directories in"
+		}
+		var walked []string
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			walked = append([]string{d}, walked...)
+		}
+		for _, d := range append(walked, p) {
+			_, err := c.sftp.Lstat(d)
+			if errors.Is(err, fs.ErrPermission) {
+				culprit, need = path.Dir(d), "look inside"
+				break
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				if write {
+					culprit, need = path.Dir(d), "create files or directories in"
+				}
+				break
+			}
+		}
+		fi, _ = c.sftp.Lstat(culprit)
+		return nil
+	})
+	what := culprit
+	if fi != nil {
+		what += " (" + fi.Mode().String()
+		if st, ok := fi.Sys().(*sftp.FileStat); ok {
+			what += fmt.Sprintf(", owner uid %d, group gid %d", st.UID, st.GID)
+		}
+		what += ")"
+	}
+	fix := fmt.Sprintf("pgoffsite needs to enter, read and create files in every directory under %s (archives, manifests, retention markers): "+
+		"on the server, as root, run `chown -R %s %s`", s.o.Dir, s.o.User, s.o.Dir)
+	if culprit != s.o.Dir && !strings.HasPrefix(culprit, s.o.Dir+"/") {
+		fix = fmt.Sprintf("%s must be able to pass through %s to reach %s: on the server, as root, run `chmod o+x %s` (or give %s the directory)",
+			s.o.User, culprit, s.o.Dir, culprit, s.o.User)
+	}
+	return fmt.Errorf("%w: the SFTP user %s may not %s %s; %s", err, s.o.User, need, what, fix)
 }

@@ -56,7 +56,7 @@ func (s *Store) replace(ctx context.Context, final string, body []byte) error {
 		})
 	})
 	if err != nil {
-		err = s.explainFailure(c, err)
+		err = s.explain(c, err, final, true)
 	}
 	if err == nil || !created {
 		return err

@@ -310,7 +310,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 		})
 	})
 	if err != nil {
-		return s.explainFailure(c, err)
+		return s.explain(c, err, final, true)
 	}
 	if exists {
 		if _, err := io.Copy(io.Discard, store.ContextReader(ctx, r)); err != nil {
@@ -325,7 +325,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 	var u upload
 	err = u.run(ctx, c, obj, r, tmp, final)
 	if err != nil {
-		err = s.explainFailure(c, err)
+		err = s.explain(c, err, tmp, true)
 	}
 	if err == nil || !u.created {
 		return err
@@ -523,7 +523,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, err
 		})
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("sftp: open %s: %w", loc, err)
+		return nil, 0, fmt.Errorf("sftp: open %s: %w", loc, s.explain(c, err, s.remotePath(key), false))
 	}
 	return &reader{ctx: ctx, c: c, f: f, loc: loc}, size, nil
 }
@@ -628,7 +628,7 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("sftp: look for %s: key %q is not a relative path inside the store", loc, key)
 	}
 	var found bool
-	_, err := s.do(ctx, func(c *conn) error {
+	c, err := s.do(ctx, func(c *conn) error {
 		return c.run(ctx, c.stall, func(*op) error {
 			_, err := c.sftp.Stat(s.remotePath(key))
 			switch {
@@ -643,7 +643,7 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 		})
 	})
 	if err != nil {
-		return false, fmt.Errorf("sftp: look for %s: %w", loc, err)
+		return false, fmt.Errorf("sftp: look for %s: %w", loc, s.explain(c, err, s.remotePath(key), false))
 	}
 	return found, nil
 }

@@ -1147,3 +1147,77 @@ func TestServerFilesystemReadOnly(t *testing.T) {
 		t.Errorf("a read-only filesystem called full: %v", err)
 	}
 }
+
+// The server's user may not enter the retention markers' directory (made by root, say): the
+// lookup and the write of a marker say which directory refuses what, and how to fix it on the
+// server — not an S3 policy.
+func TestMarkerPermissionDenied(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	s := dial(t, options(srv))
+	ctx := context.Background()
+	markers := filepath.Join(srv.Root, "_pgoffsite-retention")
+	if err := os.MkdirAll(filepath.Join(markers, "shop"), 0o700); err != nil { // root's, as the test runs
+		t.Fatal(err)
+	}
+	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-11"
+	_, lookupErr := s.MarkerExists(ctx, marker)
+	if !errors.Is(lookupErr, fs.ErrPermission) {
+		t.Fatalf("MarkerExists = %v, want a permission error", lookupErr)
+	}
+	t.Logf("lookup: %v", lookupErr)
+	fix := "on the server, as root, run `chown -R nobody " + srv.Root + "`"
+	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not look inside " + markers + " (drwx------, owner uid 0", fix} {
+		if !strings.Contains(lookupErr.Error(), want) {
+			t.Errorf("the lookup's error does not say %q", want)
+		}
+	}
+	// Markers are written with Put; here the directory can be entered but not written to.
+	os.Chmod(markers, 0o755)
+	os.Chmod(filepath.Join(markers, "shop"), 0o755)
+	err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}"))
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Put = %v, want a permission error", err)
+	}
+	t.Logf("write: %v", err)
+	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not create files or directories in " + filepath.Join(markers, "shop") + " (drwxr-xr-x, owner uid 0", fix} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the write's error does not say %q", want)
+		}
+	}
+	for _, e := range []error{lookupErr, err} {
+		if strings.Contains(e.Error(), "policy") {
+			t.Errorf("an S3 fix for an SFTP server: %v", e)
+		}
+	}
+	// Once fixed as the message says, both work.
+	if out, err := exec.Command("chown", "-R", "nobody", srv.Root).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatalf("Put after the fix: %v", err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
+		t.Errorf("MarkerExists after the fix: %v, %v", ok, err)
+	}
+}
+
+// A directory above the store's that the user may not pass through is named, with its own fix.
+func TestStoreDirUnreachable(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	o := options(srv)
+	parent := filepath.Join(srv.Root, "locked")
+	o.Dir = filepath.Join(parent, "archive")
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(o.Dir, os.Getuid(), os.Getgid())
+	s := dial(t, o)
+	err := s.Put(context.Background(), store.Object{Key: "b.dump", Size: 1}, strings.NewReader("x"))
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Put = %v, want a permission error", err)
+	}
+	t.Logf("error: %v", err)
+	if want := "nobody must be able to pass through " + parent + " to reach " + o.Dir + ": on the server, as root, run `chmod o+x " + parent + "`"; !strings.Contains(err.Error(), want) {
+		t.Errorf("the error does not say %q", want)
+	}
+}
