@@ -112,7 +112,7 @@ func (s *Store) settle(ctx context.Context, err error, tmp, final string, size i
 	cctx, cancel := s.cleanupContext(ctx)
 	defer cancel()
 	start := time.Now()
-	done := false
+	done, refused := false, false
 	cerr := s.retry(cctx, func(c *conn) error {
 		if renameSent {
 			ok, err := published(c, tmp, final, size)
@@ -124,7 +124,13 @@ func (s *Store) settle(ctx context.Context, err error, tmp, final string, size i
 				return nil
 			}
 		}
-		return removeFile(c, tmp)
+		err := removeFile(c, tmp)
+		// An answer, not a lost connection: trying again would change nothing.
+		refused = err != nil && !c.isDead() && !broken(err)
+		if refused {
+			return s.explain(c, err, tmp, true)
+		}
+		return err
 	})
 	switch {
 	case done:
@@ -132,12 +138,19 @@ func (s *Store) settle(ctx context.Context, err error, tmp, final string, size i
 	case cerr == nil:
 		return err
 	}
-	return fmt.Errorf("%w; %s", err, s.leftBehind(tmp, time.Since(start), cerr))
+	return fmt.Errorf("%w; %s", err, s.leftBehind(tmp, time.Since(start), cerr, refused))
 }
 
-// leftBehind says that tmp stays on the server and when a later run removes it.
-func (s *Store) leftBehind(tmp string, tried time.Duration, why error) string {
-	return fmt.Sprintf("the temporary file %s is left on the server of %s (removing it failed, tried for %s: %v): "+
+// leftBehind says that tmp stays on the server, why, and what removes it: the backup runs'
+// RemoveStale, once the file has gone staleAfter without a write — since the failure, as this
+// run no longer writes it.
+func (s *Store) leftBehind(tmp string, tried time.Duration, why error, refused bool) string {
+	if refused {
+		return fmt.Sprintf("the temporary file %s is left on the server of %s: the server refused its removal (%v); "+
+			"remove it by hand (runs of `pgoffsite backup` try again once it has gone %s without a write)",
+			tmp, s.Location(""), why, words(staleAfter))
+	}
+	return fmt.Sprintf("the temporary file %s is left on the server of %s (no connection to remove it, tried for %s: %v): "+
 		"the first run of `pgoffsite backup` that starts %s or more from now removes it (a temporary file that long without a write is taken for abandoned), "+
 		"or remove it by hand to free its space sooner",
 		tmp, s.Location(""), roughly(tried), why, words(staleAfter))

@@ -2,7 +2,10 @@ package sftpstore
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -169,5 +172,70 @@ func TestUnitWords(t *testing.T) {
 		if got := words(d); got != want {
 			t.Errorf("words(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// The server refuses to remove the temporary file (its directory was made read-only during the
+// upload): the error names the file, the directory and the fix, and says that runs of
+// pgoffsite backup try again.
+func TestCleanupRefusedNamesTheFile(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	s := dial(t, options(srv))
+	dir := filepath.Join(srv.Root, "shop")
+	boom := errors.New("download broke")
+	r := &hookReader{r: &failingReader{io.LimitReader(endless{}, 4<<20), boom}, after: 1 << 20, hook: func() {
+		os.Chmod(dir, 0o555) // as root, on the server's side
+	}}
+	err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: 8 << 20}, r)
+	os.Chmod(dir, 0o755)
+	if !errors.Is(err, boom) {
+		t.Fatalf("Put = %v, want the source's error", err)
+	}
+	t.Logf("error: %v", err)
+	left := files(t, srv.Root)
+	if len(left) != 1 || !isTemp(filepath.Base(left[0])) {
+		t.Fatalf("the server holds %v, want the temporary file", left)
+	}
+	for _, want := range []string{
+		"the temporary file " + filepath.Join(srv.Root, left[0]) + " is left on the server of " + s.Location(""),
+		"the server refused its removal", "the SFTP user nobody may not create or remove files in " + dir + " (dr-xr-xr-x",
+		"remove it by hand", "runs of `pgoffsite backup` try again once it has gone an hour without a write",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+}
+
+// A stale temporary file the server will not let the user remove: RemoveStale's error names
+// it, the directory that refuses and the fix, in place of the function's own name.
+func TestRemoveStaleRefused(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	s := dial(t, options(srv))
+	dir := filepath.Join(srv.Root, "shop")
+	stale := filepath.Join(dir, ".b001.dump.tmp-0011223344556677")
+	if err := os.Mkdir(dir, 0o755); err != nil { // root's, as the test runs
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-staleAfter - time.Minute)
+	os.Chtimes(stale, old, old)
+	removed, err := s.RemoveStale(context.Background())
+	if err == nil || len(removed) != 0 {
+		t.Fatalf("RemoveStale = %v, %v; want a refusal", removed, err)
+	}
+	t.Logf("error: %v", err)
+	for _, want := range []string{
+		"remove the temporary files interrupted runs left in " + s.Location(""), "remove " + stale + ": permission denied",
+		"the SFTP user nobody may not create or remove files in " + dir, "remove what is left by hand",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+	if strings.Contains(err.Error(), "RemoveStale") || strings.Contains(err.Error(), "stale") {
+		t.Errorf("the error speaks of the code, not of the files: %v", err)
 	}
 }

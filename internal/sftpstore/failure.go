@@ -94,7 +94,7 @@ func (s *Store) explainPermission(c *conn, err error, p string, write bool) erro
 	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
 		culprit, need = path.Dir(p), "look inside"
 		if write {
-			need = "create files or directories in"
+			need = "create or remove files in"
 		}
 		var walked []string
 		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
@@ -108,7 +108,7 @@ func (s *Store) explainPermission(c *conn, err error, p string, write bool) erro
 			}
 			if errors.Is(err, fs.ErrNotExist) {
 				if write {
-					culprit, need = path.Dir(d), "create files or directories in"
+					culprit, need = path.Dir(d), "create or remove files in"
 				}
 				break
 			}
@@ -125,7 +125,7 @@ func (s *Store) explainPermission(c *conn, err error, p string, write bool) erro
 		what += ")"
 	}
 	fix := fmt.Sprintf("pgoffsite needs to enter, read and create files in every directory under %s (archives, manifests, retention markers): "+
-		"on the server, as root, run `chown -R %s %s`", s.o.Dir, s.o.User, s.o.Dir)
+		"on the server, as root, run `chown -R %s %s && chmod -R u+rwX %s`", s.o.Dir, s.o.User, s.o.Dir, s.o.Dir)
 	if culprit != s.o.Dir && !strings.HasPrefix(culprit, s.o.Dir+"/") {
 		fix = fmt.Sprintf("%s must be able to pass through %s to reach %s: on the server, as root, run `chmod o+x %s` (or give %s the directory)",
 			s.o.User, culprit, s.o.Dir, culprit, s.o.User)

@@ -574,7 +574,7 @@ func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, er
 					return nil
 				}
 				if err := c.sftp.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+					errs = append(errs, fmt.Errorf("remove %s: %w", p, s.explain(c, err, p, true)))
 					return nil
 				}
 				removed = append(removed, p)
@@ -584,7 +584,7 @@ func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, er
 		})
 	})
 	if err != nil {
-		return removed, fmt.Errorf("sftp: remove stale temporary files in %s: %w", s.Location(""), err)
+		return removed, fmt.Errorf("sftp: remove the temporary files interrupted runs left in %s: %w; remove what is left by hand (hidden files named .NAME.tmp-…)", s.Location(""), err)
 	}
 	return removed, nil
 }

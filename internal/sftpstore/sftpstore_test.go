@@ -1165,7 +1165,7 @@ func TestMarkerPermissionDenied(t *testing.T) {
 		t.Fatalf("MarkerExists = %v, want a permission error", lookupErr)
 	}
 	t.Logf("lookup: %v", lookupErr)
-	fix := "on the server, as root, run `chown -R nobody " + srv.Root + "`"
+	fix := "on the server, as root, run `chown -R nobody " + srv.Root + " && chmod -R u+rwX " + srv.Root + "`"
 	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not look inside " + markers + " (drwx------, owner uid 0", fix} {
 		if !strings.Contains(lookupErr.Error(), want) {
 			t.Errorf("the lookup's error does not say %q", want)
@@ -1179,7 +1179,7 @@ func TestMarkerPermissionDenied(t *testing.T) {
 		t.Fatalf("Put = %v, want a permission error", err)
 	}
 	t.Logf("write: %v", err)
-	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not create files or directories in " + filepath.Join(markers, "shop") + " (drwxr-xr-x, owner uid 0", fix} {
+	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not create or remove files in " + filepath.Join(markers, "shop") + " (drwxr-xr-x, owner uid 0", fix} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the write's error does not say %q", want)
 		}
@@ -1190,8 +1190,8 @@ func TestMarkerPermissionDenied(t *testing.T) {
 		}
 	}
 	// Once fixed as the message says, both work.
-	if out, err := exec.Command("chown", "-R", "nobody", srv.Root).CombinedOutput(); err != nil {
-		t.Fatalf("chown: %v: %s", err, out)
+	if out, err := exec.Command("sh", "-c", "chown -R nobody "+srv.Root+" && chmod -R u+rwX "+srv.Root).CombinedOutput(); err != nil {
+		t.Fatalf("the fix: %v: %s", err, out)
 	}
 	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatalf("Put after the fix: %v", err)
