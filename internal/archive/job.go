@@ -601,7 +601,7 @@ func (j *Job) decideRetention(ctx context.Context, log zerolog.Logger, meta Meta
 	}
 	dec := j.Retention.Longest(meta.App, db, at, zone)
 	log.Warn().Strs("destinations", failed).Str("retention", string(dec.Class)).
-		Str("hint", "give the uploader the policy `pgoffsite policy` prints: it may list "+retention.MarkerPrefix+" under the prefix").
+		Str("hint", "fix what the warning of each destination above says; for an S3 destination, `pgoffsite check` names the permission its keys lack").
 		Msg("no destination could tell whether this period already has an archive: it is kept as the longest class so that no period is lost")
 	return dec
 }

@@ -307,8 +307,14 @@ func TestRetentionDecisionAcrossDestinations(t *testing.T) {
 
 	none := &memstore.Store{}
 	res, logs = run([]Destination{{Name: "only", Store: none, Markers: memMarkers{err: errors.New("AccessDenied")}}})
-	if res.Retention != "monthly" || !strings.Contains(logs, "kept as the longest class") || !strings.Contains(logs, "pgoffsite policy") {
+	if res.Retention != "monthly" || !strings.Contains(logs, "kept as the longest class") || !strings.Contains(logs, "pgoffsite check") {
 		t.Errorf("no destination answers: %s\n%s", res.Retention, logs)
+	}
+	// The fix of an SFTP server's refusal is its own error's; an S3 policy is no fix there.
+	refused := errors.New("permission denied: the SFTP user backup may not look inside /srv/pgoffsite/_pgoffsite-retention")
+	_, logs = run([]Destination{{Name: "sftp://backup@vps.example.com/srv/pgoffsite", Store: &memstore.Store{}, Markers: memMarkers{err: refused}}})
+	if !strings.Contains(logs, "may not look inside /srv/pgoffsite/_pgoffsite-retention") || strings.Contains(logs, "pgoffsite policy") {
+		t.Errorf("an SFTP server refusing the markers:\n%s", logs)
 	}
 	// A destination without markers at all records the class decided elsewhere, and holds none.
 	plain := &memstore.Store{}

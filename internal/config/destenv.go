@@ -83,7 +83,9 @@ func (ck *checker) destinationEnv(e env, as []Archive) {
 				}
 			}
 		case "sftp":
-			if !checked[a.KeyVar] {
+			// A URL too broken to read says nothing of which variable holds its key: its own
+			// problem is reported, not a guess at the variable.
+			if a.KeyVar != "" && !checked[a.KeyVar] {
 				checked[a.KeyVar] = true
 				ck.privateKey(d, a.KeyVar, e.lookup(a.KeyVar))
 			}

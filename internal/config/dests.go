@@ -129,7 +129,14 @@ func (d dest) parse() Archive {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if u.User != nil {
-		if _, hasPassword := u.User.Password(); hasPassword || scheme != "sftp" {
+		_, hasPassword := u.User.Password()
+		if hasPassword && scheme == "sftp" {
+			// The rest of the URL is still read: its key= names the variable the fix is about.
+			a := d.sftp(u)
+			d.sftpPassword(a)
+			return a
+		}
+		if hasPassword || scheme != "sftp" {
 			// Said without quoting the value: what is before @ may well be a secret.
 			d.add("has credentials in it", archiveFix+"; credentials go in variables: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or keys=NAME), SFTP_PRIVATE_KEY (or key=NAME)")
 			return Archive{Scheme: scheme}
@@ -238,6 +245,19 @@ func (d dest) s3(u *url.URL) Archive {
 		}
 	}
 	return a
+}
+
+// sftpPassword reports a password in an sftp:// URL (sftp://user:PASSWORD@host/dir), without
+// quoting it: pgoffsite logs in with a private key only.
+func (d dest) sftpPassword(a Archive) {
+	keyVar := a.KeyVar
+	if keyVar == "" {
+		keyVar = DefaultKeyVar
+	}
+	d.add("has a password in it (between the user name and @): pgoffsite logs in to SFTP servers with a private key only, never a password",
+		"write the URL without it, e.g. sftp://backup@vps.example.com/srv/pgoffsite, and change that password on the server, since it was in a config var; "+
+			"then make a key for pgoffsite alone with `ssh-keygen -t ed25519 -N '' -f pgoffsite_ed25519`, add pgoffsite_ed25519.pub to the server's authorized_keys, "+
+			"and heroku config:set "+keyVar+"=\"$(cat pgoffsite_ed25519)\" ("+keyVar+" holds the private key of this destination; key=NAME in the URL names another variable)")
 }
 
 func (d dest) sftp(u *url.URL) Archive {

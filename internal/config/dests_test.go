@@ -180,7 +180,7 @@ func TestDestinationMistakes(t *testing.T) {
 		{"keys secret missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_SECRET_ACCESS_KEY"}, "B2_SECRET_ACCESS_KEY", "not set, and ARCHIVE_URL's destination has keys=B2", "heroku config:set B2_SECRET_ACCESS_KEY=..."},
 		{"keys id missing", map[string]string{"ARCHIVE_URL": b2}, []string{"B2_ACCESS_KEY_ID"}, "B2_ACCESS_KEY_ID", "not set, and ARCHIVE_URL's destination has keys=B2", "heroku config:set B2_ACCESS_KEY_ID=..."},
 		{"file with password", map[string]string{"ARCHIVE_URL": "file://u:p4ssword@/x"}, nil, "ARCHIVE_URL", "credentials", "SFTP_PRIVATE_KEY"},
-		{"sftp with password", map[string]string{"ARCHIVE_URL": "sftp://backup:p4ssword@vps.example.com/srv"}, nil, "ARCHIVE_URL", "credentials", "SFTP_PRIVATE_KEY (or key=NAME)"},
+		{"sftp with password", map[string]string{"ARCHIVE_URL": "sftp://backup:p4ssword@vps.example.com/srv"}, nil, "ARCHIVE_URL", "has a password in it", "heroku config:set SFTP_PRIVATE_KEY="},
 		{"sftp no user", map[string]string{"ARCHIVE_URL": "sftp://vps.example.com/srv"}, nil, "ARCHIVE_URL", "names no user", "sftp://user@host"},
 		{"sftp no host", map[string]string{"ARCHIVE_URL": "sftp:///srv"}, nil, "ARCHIVE_URL", "names no host", "sftp://user@host"},
 		{"sftp port zero", map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com:0/srv"}, nil, "ARCHIVE_URL", "port outside 1-65535", "22 when left out"},
@@ -224,6 +224,56 @@ func TestDestinationMistakes(t *testing.T) {
 				t.Errorf("no problem for %s with message ~%q and fix ~%q in:\n%s", tt.want, tt.msg, tt.fix, ps)
 			}
 		})
+	}
+}
+
+// A password in an sftp:// URL is refused as such, under ARCHIVE_URL, with the variable that
+// must hold the destination's private key instead; never quoted, and never reported as an
+// unnamed variable (": not set (... key=)").
+func TestSFTPPasswordInURL(t *testing.T) {
+	key, hostKey := testKey(t, "")
+	base := with(valid(), map[string]string{"SFTP_PRIVATE_KEY": key,
+		"SFTP_KNOWN_HOSTS": knownhosts.Line([]string{"vps.example.com"}, hostKey)})
+	const password = "Tr0ub4dor-3pass"
+	tests := []struct {
+		name, url, keyVar string
+		set               map[string]string
+		del               []string
+	}{
+		{"default key", "sftp://backup:" + password + "@vps.example.com/srv/pgoffsite", "SFTP_PRIVATE_KEY", nil, nil},
+		{"default key unset", "sftp://backup:" + password + "@vps.example.com/srv/pgoffsite", "SFTP_PRIVATE_KEY", nil, []string{"SFTP_PRIVATE_KEY"}},
+		{"key=", "sftp://backup:" + password + "@vps.example.com/srv/pgoffsite?key=VPS_KEY", "VPS_KEY", map[string]string{"VPS_KEY": key}, nil},
+		{"second of two", "s3://acme-db-archive sftp://backup:" + password + "@vps.example.com/srv/pgoffsite", "SFTP_PRIVATE_KEY", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := loadProblems(t, with(base, with(map[string]string{"ARCHIVE_URL": tt.url}, tt.set), tt.del...))
+			found := false
+			for _, p := range ps {
+				if p.Var == "" || strings.HasSuffix(p.Message, "key=)") {
+					t.Errorf("a problem without a variable: %s", p)
+				}
+				if p.Var == "ARCHIVE_URL" && strings.Contains(p.Message, "has a password in it") &&
+					strings.Contains(p.Message, "private key only, never a password") &&
+					strings.Contains(p.Fix, "heroku config:set "+tt.keyVar+"=") &&
+					strings.Contains(p.Fix, "sftp://backup@vps.example.com/srv/pgoffsite") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no ARCHIVE_URL problem refusing the password and naming %s in:\n%s", tt.keyVar, ps)
+			}
+			if strings.Contains(ps.Error(), password) {
+				t.Errorf("the password appears in:\n%s", ps)
+			}
+		})
+	}
+	// A URL too broken to read does not invent a variable either.
+	ps := loadProblems(t, with(base, map[string]string{"ARCHIVE_URL": "sftp://backup@vps.example.com/srv#x"}))
+	for _, p := range ps {
+		if p.Var == "" {
+			t.Errorf("a problem without a variable: %s", p)
+		}
 	}
 }
 

@@ -74,7 +74,9 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader, final st
 	tmp := f.Name()
 	defer func() {
 		if tmp != "" {
-			os.Remove(tmp)
+			if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = fmt.Errorf("%w; %s", err, leftBehind(tmp, rerr))
+			}
 		}
 		f.Close() // after the removal: the lock guards the file until it is gone
 	}()
@@ -133,6 +135,16 @@ const tempInfix = ".tmp-"
 // creating a file and locking it.
 const staleAfter = time.Minute
 
+// staleAfterWords is staleAfter as messages say it.
+const staleAfterWords = "a minute"
+
+// leftBehind says that tmp, which could not be removed (why), stays, and what removes it: the
+// backup runs' RemoveStale, which meets the same refusal until someone lifts it.
+func leftBehind(tmp string, why error) string {
+	return fmt.Sprintf("the temporary file %s is left, because removing it failed (%v): remove it by hand "+
+		"(runs of `pgoffsite backup` try again once no run writes it and it has gone %s without a write)", tmp, why, staleAfterWords)
+}
+
 // RemoveStale removes the temporary files that earlier runs left under dir when they were
 // killed mid-upload (SIGKILL, a crash, a lost machine), and returns their paths. A file another
 // process is still writing holds a lock and is left alone, however long it has been idle.
@@ -172,7 +184,7 @@ func removeStale(dir string, minAge time.Duration) ([]string, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return removed, fmt.Errorf("filestore: remove stale temporary files in %s: %w", dir, errors.Join(errs...))
+		return removed, fmt.Errorf("filestore: remove the temporary files interrupted runs left in %s: %w; remove what is left by hand (hidden files named .NAME.tmp-…)", dir, errors.Join(errs...))
 	}
 	return removed, nil
 }

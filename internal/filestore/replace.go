@@ -2,7 +2,9 @@ package filestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -31,7 +33,9 @@ func (s *Store) Replace(ctx context.Context, key string, body []byte) error {
 		err = os.Rename(f.Name(), final)
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		if rerr := os.Remove(f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("%w; %s", err, leftBehind(f.Name(), rerr))
+		}
 		return fmt.Errorf("filestore: replace %s: %w", final, err)
 	}
 	return nil

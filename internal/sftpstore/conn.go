@@ -73,22 +73,26 @@ func (s *Store) dial(ctx context.Context, timeout time.Duration) (*conn, error) 
 		User: s.o.User,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(s.signer)},
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			if err := s.hostKeys(hostname, remote, key); err != nil {
+			if err := s.pins.check(hostname, remote, key); err != nil {
 				hostErr = hostKeyError(entry, key, err)
 				return hostErr
 			}
 			return nil
 		},
-		HostKeyAlgorithms: s.algos,
+		HostKeyAlgorithms: s.pins.algos,
 		Timeout:           timeout,
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(cc, s.addr, cfg)
 	if err != nil {
 		stop()
 		nc.Close()
+		var neg *ssh.AlgorithmNegotiationError
 		switch {
 		case hostErr != nil:
 			return nil, hostErr
+		case errors.As(err, &neg) && neg.What == "host key":
+			// The server has no key of a pinned type: say what it has instead.
+			return nil, s.unpinnedTypes(ctx, entry, neg.RequestedAlgorithms)
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fmt.Errorf("log in to %s: the server refused the private key: is its public key in the authorized_keys of %s on the server? (%v)", s.where(), s.o.User, err)
 		}

@@ -43,18 +43,9 @@ const (
 	DefaultStallTimeout = 30 * time.Second
 )
 
-// cleanupTimeout bounds the removal of a temporary file after a failure, reconnecting
-// included: a SIGTERM gives the process little time, and cleanup must not be what hangs.
-const cleanupTimeout = 5 * time.Second
-
 // cancelGrace is how long a cancelled operation may take to notice on its own (the source
 // reader stops) before its connection is cut, which loses the chance to clean up on it.
 const cancelGrace = 2 * time.Second
-
-// staleAfter is how long a temporary file must have gone unmodified before RemoveStale takes
-// it. SFTP has no locks, so age is the only sign that its writer is gone; a running upload
-// touches its file with every write.
-const staleAfter = time.Hour
 
 // tempInfix is in the name of every temporary file Put writes: .<name>.tmp-<random>.
 const tempInfix = ".tmp-"
@@ -78,11 +69,13 @@ type Options struct {
 
 // Store writes objects as files under one directory of an SFTP server.
 type Store struct {
-	o        Options
-	addr     string // host:port
-	signer   ssh.Signer
-	hostKeys ssh.HostKeyCallback
-	algos    []string
+	o      Options
+	addr   string // host:port
+	signer ssh.Signer
+	pins   pins
+
+	// cleanupWindow bounds the clean-up after a failed write, reconnections included.
+	cleanupWindow time.Duration
 
 	mu     sync.Mutex
 	cur    *conn // nil until dialled, or after it was lost
@@ -141,13 +134,13 @@ func newStore(o Options) (*Store, error) {
 		return nil, fmt.Errorf("sftp: %s", strings.Join(problems, "; "))
 	}
 	o.Dir = path.Clean(o.Dir)
-	s := &Store{o: o, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port))}
+	s := &Store{o: o, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), cleanupWindow: DefaultCleanupWindow}
 	signer, err := parsePrivateKey(o.PrivateKey)
 	if err != nil {
 		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
 	}
 	s.signer = signer
-	s.hostKeys, s.algos, err = pinnedHostKeys(o.KnownHosts, s.addr, o.Host, o.Port)
+	s.pins, err = pinnedHostKeys(o.KnownHosts, s.addr, o.Host, o.Port)
 	if err != nil {
 		return nil, fmt.Errorf("sftp: %s: %w", s.where(), err)
 	}
@@ -317,7 +310,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 		})
 	})
 	if err != nil {
-		return err
+		return s.explain(c, err, final, true)
 	}
 	if exists {
 		if _, err := io.Copy(io.Discard, store.ContextReader(ctx, r)); err != nil {
@@ -329,22 +322,29 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 		return store.ErrExists
 	}
 
-	created := false
-	err = s.upload(ctx, c, obj, r, tmp, final, &created)
-	if err == nil || !created {
+	var u upload
+	err = u.run(ctx, c, obj, r, tmp, final)
+	if err != nil {
+		err = s.explain(c, err, tmp, true)
+	}
+	if err == nil || !u.created {
 		return err
 	}
-	if cerr := s.removeTemp(c, tmp); cerr != nil {
-		return fmt.Errorf("%w; the temporary file %s is left on the server (RemoveStale takes it after %s): %v", err, tmp, staleAfter, cerr)
-	}
-	return err
+	return s.settle(ctx, err, tmp, final, u.n, u.renameSent)
 }
 
-// upload writes the temporary file and renames it. created reports whether tmp may exist.
-func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Reader, tmp, final string, created *bool) error {
+// upload is what a Put's write of its temporary file left, for the clean-up after a failure.
+type upload struct {
+	created    bool  // the temporary file may exist
+	renameSent bool  // the rename was sent and its answer lost: it may have been done
+	n          int64 // the bytes written
+}
+
+// run writes the temporary file and renames it.
+func (u *upload) run(ctx context.Context, c *conn, obj store.Object, r io.Reader, tmp, final string) error {
 	var f *sftp.File
 	err := c.run(ctx, c.stall, func(*op) error {
-		*created = true // from here on the file may exist, even if the answer never comes
+		u.created = true // from here on the file may exist, even if the answer never comes
 		var err error
 		f, err = c.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
@@ -360,6 +360,7 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		return err
 	}
 	var n int64
+	defer func() { u.n = n }()
 	err = c.run(ctx, c.stall, func(o *op) error {
 		src := io.Reader(store.ContextReader(ctx, r))
 		if obj.Size != store.UnknownSize {
@@ -426,45 +427,15 @@ func (s *Store) upload(ctx context.Context, c *conn, obj store.Object, r io.Read
 		}
 		return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
 	})
-	if err != nil && c.isDead() && !errors.Is(err, store.ErrExists) {
+	switch {
+	case err == nil:
+		u.created = false
+	case c.isDead() && !errors.Is(err, store.ErrExists):
 		// The connection ended while the rename was on its way: the server may have done it.
-		// Only this Put knows the temporary name, so its absence beside a final file of the
-		// right size says the rename happened.
-		if ok, perr := s.published(tmp, final, n); perr == nil && ok {
-			err = nil
-		}
-	}
-	if err == nil {
-		*created = false
+		// The clean-up looks, on a new connection, before it removes anything.
+		u.renameSent = true
 	}
 	return err
-}
-
-// published reports, on a new connection within cleanupTimeout, whether tmp was renamed to
-// final: tmp is gone and final holds size bytes.
-func (s *Store) published(tmp, final string, size int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	var ok bool
-	_, err := s.do(ctx, func(c *conn) error {
-		return c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
-			_, err := c.sftp.Lstat(tmp)
-			if err == nil {
-				ok = false
-				return nil
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			fi, err := c.sftp.Lstat(final)
-			if err != nil {
-				return err
-			}
-			ok = fi.Mode().IsRegular() && fi.Size() == size
-			return nil
-		})
-	})
-	return ok, err
 }
 
 // closeFile closes f after a failure, within cleanupTimeout; its error adds nothing to the
@@ -476,27 +447,6 @@ func closeFile(c *conn, f *sftp.File) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error { return f.Close() })
-}
-
-// removeTemp removes tmp within cleanupTimeout, on a new connection if c is gone.
-func (s *Store) removeTemp(c *conn, tmp string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	if c.isDead() {
-		s.forget(c)
-		var err error
-		c, _, err = s.conn(ctx)
-		if err != nil {
-			return err
-		}
-	}
-	return c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error {
-		err := c.sftp.Remove(tmp)
-		if err != nil && errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	})
 }
 
 // List returns the keys under the store that start with prefix, temporary files left out.
@@ -573,7 +523,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, err
 		})
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("sftp: open %s: %w", loc, err)
+		return nil, 0, fmt.Errorf("sftp: open %s: %w", loc, s.explain(c, err, s.remotePath(key), false))
 	}
 	return &reader{ctx: ctx, c: c, f: f, loc: loc}, size, nil
 }
@@ -624,7 +574,7 @@ func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, er
 					return nil
 				}
 				if err := c.sftp.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+					errs = append(errs, fmt.Errorf("remove %s: %w", p, s.explain(c, err, p, true)))
 					return nil
 				}
 				removed = append(removed, p)
@@ -634,7 +584,7 @@ func (s *Store) removeStale(ctx context.Context, before time.Time) ([]string, er
 		})
 	})
 	if err != nil {
-		return removed, fmt.Errorf("sftp: remove stale temporary files in %s: %w", s.Location(""), err)
+		return removed, fmt.Errorf("sftp: remove the temporary files interrupted runs left in %s: %w; remove what is left by hand (hidden files named .NAME.tmp-…)", s.Location(""), err)
 	}
 	return removed, nil
 }
@@ -678,7 +628,7 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("sftp: look for %s: key %q is not a relative path inside the store", loc, key)
 	}
 	var found bool
-	_, err := s.do(ctx, func(c *conn) error {
+	c, err := s.do(ctx, func(c *conn) error {
 		return c.run(ctx, c.stall, func(*op) error {
 			_, err := c.sftp.Stat(s.remotePath(key))
 			switch {
@@ -693,7 +643,7 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 		})
 	})
 	if err != nil {
-		return false, fmt.Errorf("sftp: look for %s: %w", loc, err)
+		return false, fmt.Errorf("sftp: look for %s: %w", loc, s.explain(c, err, s.remotePath(key), false))
 	}
 	return found, nil
 }

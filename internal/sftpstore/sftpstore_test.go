@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -519,15 +523,15 @@ func TestHashedKnownHosts(t *testing.T) {
 }
 
 func TestUnitHostKeyAlgorithms(t *testing.T) {
-	_, algos, err := pinnedHostKeys("h.example.com "+testRSAKey+"\nh.example.com "+testEd25519Key, "h.example.com:22", "h.example.com", 22)
+	p, err := pinnedHostKeys("h.example.com "+testRSAKey+"\nh.example.com "+testEd25519Key, "h.example.com:22", "h.example.com", 22)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(algos, " "); got != "rsa-sha2-512 rsa-sha2-256 ssh-rsa ssh-ed25519" {
+	if got := strings.Join(p.algos, " "); got != "rsa-sha2-512 rsa-sha2-256 ssh-rsa ssh-ed25519" {
 		t.Errorf("host key algorithms %s", got)
 	}
 	// A line for port 22 does not pin another port.
-	if _, _, err := pinnedHostKeys("h.example.com "+testEd25519Key, "h.example.com:2222", "h.example.com", 2222); err == nil || !strings.Contains(err.Error(), "no key for [h.example.com]:2222") {
+	if _, err := pinnedHostKeys("h.example.com "+testEd25519Key, "h.example.com:2222", "h.example.com", 2222); err == nil || !strings.Contains(err.Error(), "no key for [h.example.com]:2222") {
 		t.Errorf("port 2222 with a key for port 22: %v", err)
 	}
 }
@@ -631,6 +635,8 @@ func TestServerStoppedMidUpload(t *testing.T) {
 	o.StallTimeout = 5 * time.Second
 	o.DialTimeout = 2 * time.Second
 	s := dial(t, o)
+	// The clean-up tries to reconnect for its window, then gives up: the server stays gone.
+	s.cleanupWindow = 3 * time.Second
 	start := time.Now()
 	err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: 1 << 30},
 		&hookReader{r: endless{}, after: 4 << 20, hook: srv.Stop})
@@ -644,6 +650,8 @@ func TestServerStoppedMidUpload(t *testing.T) {
 	for _, f := range files(t, srv.Root) {
 		if !isTemp(filepath.Base(f)) {
 			t.Errorf("a final file is on the server: %s", f)
+		} else if !strings.Contains(err.Error(), path.Join(srv.Root, f)+" is left on the server") {
+			t.Errorf("the error does not name the temporary file %s it leaves", f)
 		}
 	}
 }
@@ -955,7 +963,11 @@ func TestPublishedAfterLostRenameAnswer(t *testing.T) {
 		if c.tmpThere {
 			os.WriteFile(filepath.Join(srv.Root, ".b.dump.tmp-01"), []byte("12345"), 0o600)
 		}
-		got, err := s.published(tmp, final, c.size)
+		conn, _, err := s.conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := published(conn, tmp, final, c.size)
 		if err != nil || got != c.want {
 			t.Errorf("tmp there %v, size %d: published = %v, %v; want %v", c.tmpThere, c.size, got, err, c.want)
 		}
@@ -1034,5 +1046,178 @@ func TestReplace(t *testing.T) {
 	}
 	if err := s.Replace(ctx, "../escape.verified.json", []byte("x")); err == nil {
 		t.Error("a key outside the directory was written")
+	}
+}
+
+// SFTP_KNOWN_HOSTS pins a key of a type the server does not have (an RSA or ECDSA line for a
+// server with an Ed25519 key only): the error names the pinned key, the server's types and its
+// key, and what to put in SFTP_KNOWN_HOSTS, rather than "no common algorithm".
+func TestPinnedKeyOfAnotherType(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	_, _, serverKey, _, _, err := ssh.ParseKnownHosts([]byte(srv.KnownHosts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPub, _ := ssh.NewPublicKey(&ecKey.PublicKey)
+	rsaPub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(testRSAKey))
+	for _, pinned := range []ssh.PublicKey{rsaPub, ecPub} {
+		t.Run(pinned.Type(), func(t *testing.T) {
+			o := options(srv)
+			o.KnownHosts = knownhosts.Line([]string{srv.Addr()}, pinned)
+			_, err := Dial(context.Background(), o)
+			if !errors.Is(err, ErrHostKey) {
+				t.Fatalf("Dial = %v, want ErrHostKey", err)
+			}
+			t.Logf("error: %v", err)
+			for _, want := range []string{
+				"pins only " + pinned.Type() + " " + ssh.FingerprintSHA256(pinned),
+				"offers host keys of type ssh-ed25519 only",
+				"its key is ssh-ed25519 " + ssh.FingerprintSHA256(serverKey),
+				"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+				fmt.Sprintf("`ssh-keyscan -p %d 127.0.0.1`", srv.Port),
+				"SFTP_KNOWN_HOSTS",
+			} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error does not say %q", want)
+				}
+			}
+			if strings.Contains(err.Error(), "no common algorithm") {
+				t.Errorf("the error is x/crypto's: %v", err)
+			}
+		})
+	}
+	wantNoFiles(t, srv.Root)
+}
+
+// The server's disk fills up during an upload: OpenSSH answers only SSH_FX_FAILURE, and the
+// error says that the disk is full, with its free space, naming the destination; the
+// temporary file is removed.
+func TestServerDiskFull(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	o := options(srv)
+	o.Dir = srv.SmallDisk(t, 4<<20)
+	s := dial(t, o)
+	for _, size := range []int64{16 << 20, store.UnknownSize} {
+		err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: size}, io.LimitReader(endless{}, 16<<20))
+		if err == nil {
+			t.Fatalf("size %d: a 16 MiB Put onto a 4 MiB disk succeeded", size)
+		}
+		t.Logf("size %d: %v", size, err)
+		for _, want := range []string{
+			s.Location("shop/b.dump"), "the server's disk is full", "the filesystem holding " + o.Dir + " has ", " free of 4.0 MiB",
+			"name a directory on another disk in ARCHIVE_URL",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("size %d: the error does not say %q", size, want)
+			}
+		}
+		wantNoFiles(t, o.Dir)
+	}
+	// Space freed: the same store writes again.
+	if err := s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: 3}, strings.NewReader("abc")); err != nil {
+		t.Fatalf("Put after the failures: %v", err)
+	}
+}
+
+// A filesystem the server has remounted read-only (as Linux does after disk errors) also
+// answers SSH_FX_FAILURE: the error says so rather than blaming a full disk.
+func TestServerFilesystemReadOnly(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	o := options(srv)
+	o.Dir = srv.SmallDisk(t, 4<<20)
+	s := dial(t, o)
+	if out, err := exec.Command("mount", "-o", "remount,ro", o.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s read-only: %v: %s", o.Dir, err, out)
+	}
+	err := s.Put(context.Background(), store.Object{Key: "b.dump", Size: 3}, strings.NewReader("abc"))
+	if err == nil {
+		t.Fatal("Put onto a read-only filesystem succeeded")
+	}
+	t.Logf("error: %v", err)
+	for _, want := range []string{s.Location("b.dump"), "the filesystem holding " + o.Dir + " is mounted read-only on the server"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+	if strings.Contains(err.Error(), "disk is full") {
+		t.Errorf("a read-only filesystem called full: %v", err)
+	}
+}
+
+// The server's user may not enter the retention markers' directory (made by root, say): the
+// lookup and the write of a marker say which directory refuses what, and how to fix it on the
+// server — not an S3 policy.
+func TestMarkerPermissionDenied(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	s := dial(t, options(srv))
+	ctx := context.Background()
+	markers := filepath.Join(srv.Root, "_pgoffsite-retention")
+	if err := os.MkdirAll(filepath.Join(markers, "shop"), 0o700); err != nil { // root's, as the test runs
+		t.Fatal(err)
+	}
+	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-11"
+	_, lookupErr := s.MarkerExists(ctx, marker)
+	if !errors.Is(lookupErr, fs.ErrPermission) {
+		t.Fatalf("MarkerExists = %v, want a permission error", lookupErr)
+	}
+	t.Logf("lookup: %v", lookupErr)
+	fix := "on the server, as root, run `chown -R nobody " + srv.Root + " && chmod -R u+rwX " + srv.Root + "`"
+	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not look inside " + markers + " (drwx------, owner uid 0", fix} {
+		if !strings.Contains(lookupErr.Error(), want) {
+			t.Errorf("the lookup's error does not say %q", want)
+		}
+	}
+	// Markers are written with Put; here the directory can be entered but not written to.
+	os.Chmod(markers, 0o755)
+	os.Chmod(filepath.Join(markers, "shop"), 0o755)
+	err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}"))
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Put = %v, want a permission error", err)
+	}
+	t.Logf("write: %v", err)
+	for _, want := range []string{s.Location(marker), "the SFTP user nobody may not create or remove files in " + filepath.Join(markers, "shop") + " (drwxr-xr-x, owner uid 0", fix} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the write's error does not say %q", want)
+		}
+	}
+	for _, e := range []error{lookupErr, err} {
+		if strings.Contains(e.Error(), "policy") {
+			t.Errorf("an S3 fix for an SFTP server: %v", e)
+		}
+	}
+	// Once fixed as the message says, both work.
+	if out, err := exec.Command("sh", "-c", "chown -R nobody "+srv.Root+" && chmod -R u+rwX "+srv.Root).CombinedOutput(); err != nil {
+		t.Fatalf("the fix: %v: %s", err, out)
+	}
+	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatalf("Put after the fix: %v", err)
+	}
+	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
+		t.Errorf("MarkerExists after the fix: %v, %v", ok, err)
+	}
+}
+
+// A directory above the store's that the user may not pass through is named, with its own fix.
+func TestStoreDirUnreachable(t *testing.T) {
+	srv := testenv.StartSSHDAs(t, "nobody")
+	o := options(srv)
+	parent := filepath.Join(srv.Root, "locked")
+	o.Dir = filepath.Join(parent, "archive")
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(o.Dir, os.Getuid(), os.Getgid())
+	s := dial(t, o)
+	err := s.Put(context.Background(), store.Object{Key: "b.dump", Size: 1}, strings.NewReader("x"))
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Put = %v, want a permission error", err)
+	}
+	t.Logf("error: %v", err)
+	if want := "nobody must be able to pass through " + parent + " to reach " + o.Dir + ": on the server, as root, run `chmod o+x " + parent + "`"; !strings.Contains(err.Error(), want) {
+		t.Errorf("the error does not say %q", want)
 	}
 }

@@ -35,10 +35,11 @@ type SSHD struct {
 	Root       string // an empty directory the tests may use as the destination directory
 	Log        string // path of the server's log (-e: its messages on stderr)
 
-	dir    string
-	cmd    *exec.Cmd
-	exited <-chan struct{}
-	once   sync.Once
+	dir      string
+	uid, gid int // of User
+	cmd      *exec.Cmd
+	exited   <-chan struct{}
+	once     sync.Once
 }
 
 // StartSSHD starts an OpenSSH server for t and stops it when t ends. Without sshd or ssh-keygen
@@ -49,7 +50,11 @@ func StartSSHD(t testing.TB) *SSHD {
 	if _, serr := os.Stat(SSHDBinary); serr != nil || err != nil {
 		missing(t, "OpenSSH server ("+SSHDBinary+") or ssh-keygen not found", "apt-get install -y openssh-server")
 	}
-	s, err := startSSHD(keygen)
+	u, err := user.Current()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	s, err := startSSHD(keygen, u)
 	if err != nil {
 		t.Fatalf("testenv: start sshd: %v", err)
 	}
@@ -57,10 +62,40 @@ func StartSSHD(t testing.TB) *SSHD {
 	return s
 }
 
-func startSSHD(keygen string) (*SSHD, error) {
-	u, err := user.Current()
+// StartSSHDAs starts an OpenSSH server like StartSSHD whose tests log in as the system user
+// name (e.g. "nobody") instead of the current one: permission bits then hold, as they do for
+// the account a real server gives pgoffsite, where root would ignore them. Root belongs to that
+// user. Serving another user takes root: without it t is skipped (failed in CI).
+func StartSSHDAs(t testing.TB, name string) *SSHD {
+	t.Helper()
+	keygen, err := exec.LookPath("ssh-keygen")
+	if _, serr := os.Stat(SSHDBinary); serr != nil || err != nil {
+		missing(t, "OpenSSH server ("+SSHDBinary+") or ssh-keygen not found", "apt-get install -y openssh-server")
+	}
+	if os.Geteuid() != 0 {
+		missing(t, "an SSH server for the user "+name+" needs root", "run the tests as root, as CI does")
+	}
+	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, err
+		t.Fatalf("testenv: %v", err)
+	}
+	s, err := startSSHD(keygen, u)
+	if err != nil {
+		t.Fatalf("testenv: start sshd: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// startSSHD starts a server for logins as u.
+func startSSHD(keygen string, u *user.User) (*SSHD, error) {
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: uid %q", u.Username, u.Uid)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: gid %q", u.Username, u.Gid)
 	}
 	// sshd's privilege separation needs its empty directory; it is the one thing outside the
 	// temporary directory this server uses, and creating it changes nothing of the machine's sshd.
@@ -71,9 +106,19 @@ func startSSHD(keygen string) (*SSHD, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SSHD{Host: "127.0.0.1", User: u.Username, Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "sshd.log"), dir: dir}
+	s := &SSHD{Host: "127.0.0.1", User: u.Username, Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "sshd.log"), dir: dir,
+		uid: uid, gid: gid}
 	if err := os.Mkdir(s.Root, 0o700); err != nil {
 		return nil, err
+	}
+	if uid != os.Geteuid() {
+		// sshd reads authorized_keys as the user, who must reach it; Root is theirs.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(s.Root, uid, gid); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range []string{"host", "client"} {
 		out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "pgoffsite-test-"+name, "-f", filepath.Join(dir, name)).CombinedOutput()
@@ -94,7 +139,7 @@ func startSSHD(keygen string) (*SSHD, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), clientPub, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), clientPub, 0o644); err != nil {
 		return nil, err
 	}
 	config := strings.Join([]string{
@@ -294,4 +339,35 @@ func descendants(pid int) []int {
 // binary ends without Stop).
 func treeKillScript(pid int) string {
 	return fmt.Sprintf("k() { for c in $(pgrep -P $1); do k $c; done; kill -9 $1; }; k %d", pid)
+}
+
+// SmallDisk mounts a filesystem of size bytes (a tmpfs) for the server's user and returns its
+// directory: a destination whose disk fills up. Mounting needs root, as bin/test runs in CI;
+// without it t is skipped (failed in CI). It is unmounted when t ends.
+func (s *SSHD) SmallDisk(t testing.TB, size int64) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pgoffsite-sshd-disk-")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		os.Remove(dir)
+		missing(t, fmt.Sprintf("cannot mount a %d-byte tmpfs for a full-disk test: %v: %s", size, err, strings.TrimSpace(string(out))),
+			"run the tests as root, as CI does")
+	}
+	if err := onExit("umount -l " + shellQuote(dir) + "; rmdir " + shellQuote(dir)); err != nil {
+		t.Errorf("testenv: %v", err)
+	}
+	if err := os.Chown(dir, s.uid, s.gid); err != nil {
+		t.Errorf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("testenv: umount %s: %v: %s", dir, err, out)
+			return
+		}
+		os.Remove(dir)
+	})
+	return dir
 }
