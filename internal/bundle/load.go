@@ -131,7 +131,7 @@ func (r Record) checkLayout(app string, release int) error {
 	}
 	if c := r.ConfigValues; c != nil {
 		if own := Key(app, release, ConfigName); c.Key != own {
-			ps = append(ps, fmt.Sprintf("its config values are at %q, not at the bundle's own %q", c.Key, own))
+			ps = append(ps, fmt.Sprintf("its config values are at %s, not at the bundle's own %s", c.Key, own))
 		}
 	}
 	if s := r.Slug; s != nil {
@@ -139,7 +139,7 @@ func (r Record) checkLayout(app string, release int) error {
 		case s.FromRelease < 1 || s.FromRelease > release:
 			ps = append(ps, fmt.Sprintf("its slug comes from release v%d, which is not this one nor an earlier one", s.FromRelease))
 		case s.Key != Key(app, s.FromRelease, SlugName):
-			ps = append(ps, fmt.Sprintf("its slug is at %q, not at %q (the bundle's own, or that of the earlier release it names)", s.Key, Key(app, s.FromRelease, SlugName)))
+			ps = append(ps, fmt.Sprintf("its slug is at %s, not at %s (the bundle's own, or that of the earlier release it names)", s.Key, Key(app, s.FromRelease, SlugName)))
 		}
 		if !checksumRE.MatchString(s.Checksum) {
 			ps = append(ps, fmt.Sprintf("its slug's checksum %q is not SHA256:<64 hex digits>", s.Checksum))

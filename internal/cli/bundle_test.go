@@ -432,3 +432,115 @@ func TestBundleSlugBlobWrong(t *testing.T) {
 		})
 	}
 }
+
+// Row 7 of the trust issue: an app whose code release is older than its last 10 releases (here
+// behind 1,100 config changes, past one page of Heroku's largest) is not empty, and restore-app
+// leaves its code alone; so are an app with a formation and one with config vars of its own.
+func TestRestoreAppRefusesAnAppThatIsNotEmpty(t *testing.T) {
+	w := newWorld(t)
+	app := newBundleApp(t, w)
+	key := testenv.NewAgeKey(t)
+	env := w.env("shop")
+	env["ARCHIVE_RECIPIENTS"] = key.Recipient
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	from := fmt.Sprintf("shop/_app/v%d/release.json", app.release)
+	renv := w.env("shop")
+	renv["AGE_IDENTITY"] = key.Text
+
+	theirs := []byte("the code busy runs, released long ago")
+	code := w.sim.Deploy("busy", theirs, map[string]string{"web": "bin/busy"}, "b0b0b0b0b0b0")
+	for i := range 1100 {
+		v := ""
+		if i%2 == 0 {
+			v = "on"
+		}
+		w.sim.SetConfigVars("busy", map[string]string{"MAINTENANCE": v}) // set and unset: no config left
+	}
+	before, _ := w.sim.App("busy")
+	if before.Release != code+1100 || len(before.Config) != 0 || len(before.Formation) != 0 {
+		t.Fatalf("busy: release v%d, %d config vars, formation %v", before.Release, len(before.Config), before.Formation)
+	}
+	n := len(w.sim.Requests())
+	rc, out := w.run(renv, "restore-app", "--from", from, "--to", "busy", "--confirm", "busy")
+	if rc != ExitFailed || !strings.Contains(out, fmt.Sprintf("the app busy exists and has released code (v%d)", code)) {
+		t.Errorf("restore-app into an app with old code: exit %d, want %d naming v%d", rc, ExitFailed, code)
+	}
+	after, _ := w.sim.App("busy")
+	if !bytes.Equal(after.Slug, theirs) || after.Release != before.Release || len(after.Config) != 0 || len(after.Buildpacks) != 0 {
+		t.Error("restore-app changed the app it refused")
+	}
+	pages := 0
+	for _, r := range w.sim.Requests()[n:] {
+		if r.Method == "GET" && r.Path == "/apps/busy/releases" {
+			pages++
+		}
+	}
+	if pages != 2 {
+		t.Errorf("restore-app read %d pages of busy's releases, want both", pages)
+	}
+
+	w.sim.AddApp("scaled")
+	w.sim.SetFormation("scaled", herokusim.Process{Type: "web", Quantity: 1, Size: "basic"})
+	w.sim.AddApp("configured")
+	w.sim.SetConfigVars("configured", map[string]string{"STRIPE_KEY": "sk_live_theirs_0123"})
+	w.sim.AddAddon("configured", "REDIS", "heroku-redis:mini")
+	for target, want := range map[string]string{"scaled": "the app scaled exists and has a formation (web)",
+		"configured": "the app configured exists and has config vars of its own (STRIPE_KEY), which the bundle's would overwrite"} {
+		rc, out := w.run(renv, "restore-app", "--from", from, "--to", target, "--confirm", target)
+		if rc != ExitFailed || !strings.Contains(out, want) {
+			t.Errorf("restore-app into %s: exit %d, want %d and %q", target, rc, ExitFailed, want)
+		}
+		if st, _ := w.sim.App(target); st.Slug != nil {
+			t.Errorf("restore-app released code on %s", target)
+		}
+	}
+	if st, _ := w.sim.App("configured"); st.Config["STRIPE_KEY"] != "sk_live_theirs_0123" || len(st.Config) != 1 {
+		t.Errorf("the refused app's config changed: %d vars", len(st.Config))
+	}
+}
+
+// Row 10 of the trust issue: bundle reports as itself — its webhook says "command":"bundle" and
+// its heartbeat summary "pgoffsite bundle" — and pings BUNDLE_HEARTBEAT_URL, never the backup's
+// HEARTBEAT_URL, whose dead man's switch a bundle run must not keep green.
+func TestBundleReportsAsItself(t *testing.T) {
+	w := newWorld(t)
+	newBundleApp(t, w)
+	m, env := w.withMonitor(w.env("shop"), "always")
+	env["BUNDLE_HEARTBEAT_URL"] = m.URL + "/ping/bundle-7c2d"
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /ping/bundle-7c2d/start,POST /ping/bundle-7c2d,POST /hook" {
+		t.Errorf("the monitor saw %s; want the bundle's heartbeat and the webhook, not the backup's heartbeat", got)
+	}
+	bodies := m.Bodies()
+	var hook struct {
+		Command string `json:"command"`
+		Targets []struct{ Database string }
+	}
+	if err := json.Unmarshal([]byte(bodies["/hook"]), &hook); err != nil || hook.Command != "bundle" || len(hook.Targets) != 1 || hook.Targets[0].Database != "_app" {
+		t.Errorf("webhook %s (%v), want command bundle and the app's bundle", bodies["/hook"], err)
+	}
+	if !strings.HasPrefix(bodies["/ping/bundle-7c2d"], "pgoffsite bundle succeeded") {
+		t.Errorf("heartbeat summary %q", bodies["/ping/bundle-7c2d"])
+	}
+
+	// Without BUNDLE_HEARTBEAT_URL a bundle run pings nothing; a backup still pings its own.
+	m, env = w.withMonitor(w.env("shop"), "always")
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /hook" {
+		t.Errorf("without BUNDLE_HEARTBEAT_URL the monitor saw %s, want the webhook only", got)
+	}
+	m, env = w.withMonitor(w.env("shop"), "always")
+	env["BUNDLE_HEARTBEAT_URL"] = m.URL + "/ping/bundle-7c2d"
+	if code, _ := w.run(env, "backup"); code != ExitOK {
+		t.Fatalf("backup: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key,POST /hook" || !strings.Contains(m.Bodies()["/hook"], `"command":"backup"`) {
+		t.Errorf("backup: the monitor saw %s, webhook %s", got, m.Bodies()["/hook"])
+	}
+}
