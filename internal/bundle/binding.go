@@ -40,7 +40,7 @@ func SealValues(rec Record, values map[string]string, k SigningKey) ([]byte, err
 	doc := boundValues{Format: valuesFormat, App: rec.App, Release: rec.Release, ReleaseID: rec.ReleaseID,
 		SlugChecksum: rec.slugChecksum(), Values: values}
 	if !k.IsZero() {
-		b, err := json.Marshal(doc)
+		b, err := canonical(doc)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ func openValues(plain []byte, rec Record, k VerifyKey, allowUnbound bool) (value
 	if !k.IsZero() {
 		sig := doc.Signature
 		doc.Signature = nil
-		b, err := json.Marshal(doc)
+		b, err := canonical(doc)
 		if err != nil {
 			return nil, false, err
 		}

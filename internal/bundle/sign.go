@@ -185,7 +185,22 @@ func (k VerifyKey) verify(context string, msg []byte, sig *Signature) error {
 // signedBytes is what a Record's signature covers: its JSON without the signature.
 func (r Record) signedBytes() ([]byte, error) {
 	r.Signature = nil
-	return json.Marshal(r)
+	return canonical(r)
+}
+
+// canonical is v's JSON as it reads back: written, read into a fresh T and written again. What
+// JSON changes on the way (a string's invalid UTF-8 becomes U+FFFD, written escaped the first
+// time and as itself the second) then cannot make the signer's bytes differ from the verifier's.
+func canonical[T any](v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var back T
+	if err := json.Unmarshal(b, &back); err != nil {
+		return nil, err
+	}
+	return json.Marshal(back)
 }
 
 // Sign sets the record's signature (BUNDLE_SIGNING_KEY's); a zero key leaves it unsigned.
