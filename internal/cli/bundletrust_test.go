@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -295,4 +297,89 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 			t.Errorf("a slug that is not the recorded one: exit %d, want %d naming it", code, ExitFailed)
 		}
 	})
+}
+
+// A bundle written before the values were bound to their release (bundle_version 1, config.age
+// a plain object of values) is refused, saying why and which flag accepts it; with the flag it
+// restores.
+func TestRestoreAppUnboundValues(t *testing.T) {
+	w := newWorld(t)
+	app := newBundleApp(t, w)
+	key := testenv.NewAgeKey(t)
+	env := w.env("shop")
+	env["ARCHIVE_RECIPIENTS"] = key.Recipient
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	// What pgoffsite wrote before: the same bundle, its values alone, bundle_version 1.
+	v := fmt.Sprintf("shop/_app/v%d/", app.release)
+	var rec bundle.Record
+	if err := json.Unmarshal(w.object("pgbackups/"+v+"release.json"), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.BundleVersion = 1
+	blob, _ := json.MarshalIndent(rec, "", "  ")
+	flat, _ := json.Marshal(app.all)
+	recips, _ := agecrypt.ParseRecipients(key.Recipient)
+	enc, _, err := recips.EncryptReader(bytes.NewReader(flat), int64(len(flat)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := io.ReadAll(enc)
+	for k, body := range map[string][]byte{v + "config.age": ct, v + "release.json": blob} {
+		if _, err := w.s3().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &w.bucket, Key: aws.String("pgbackups/" + k), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renv := w.env("shop")
+	renv["AGE_IDENTITY"] = key.Text
+	before := len(w.sim.Requests())
+	code, out := w.run(renv, "restore-app", "--from", v+"release.json", "--to", "shop-old", "--confirm", "shop-old")
+	if code != ExitUsage || !strings.Contains(out, "bound to no release (written by a pgoffsite before bundle_version 2)") || !strings.Contains(out, "--allow-unbound-config") ||
+		w.platformCalls(before) != 0 {
+		t.Errorf("unbound values: exit %d, %d requests; want %d, refused naming --allow-unbound-config", code, w.platformCalls(before), ExitUsage)
+	}
+	code, out = w.run(renv, "restore-app", "--from", v+"release.json", "--to", "shop-old", "--confirm", "shop-old", "--allow-unbound-config")
+	if code != ExitOK || !strings.Contains(out, "(bound to no release: accepted by --allow-unbound-config)") {
+		t.Fatalf("unbound values with --allow-unbound-config: exit %d", code)
+	}
+	if st, _ := w.sim.App("shop-old"); len(st.Config) != len(app.vars) {
+		t.Errorf("the app got %d config vars, want %d", len(st.Config), len(app.vars))
+	}
+}
+
+// Mistakes in the bundle's keys stop bundle and restore-app with exit status 2, naming the
+// variable (or flag) and how to make a key, before any request.
+func TestBundleKeyMistakes(t *testing.T) {
+	w := newWorld(t)
+	newBundleApp(t, w)
+	priv, _, _ := signingKey(t)
+	badFile := filepath.Join(t.TempDir(), "wrong.pub")
+	os.WriteFile(badFile, []byte(priv), 0o600)
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"signing key garbage", withEnv(w.env("shop"), "BUNDLE_SIGNING_KEY", "ed25519-but-not-really"), []string{"bundle"},
+			"BUNDLE_SIGNING_KEY: is not a private key"},
+		{"signing key public", withEnv(w.env("shop"), "BUNDLE_SIGNING_KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"), []string{"backup"},
+			"BUNDLE_SIGNING_KEY: is a public key"},
+		{"verify key garbage", withEnv(w.env("shop"), "BUNDLE_VERIFY_KEY", "not a key"), []string{"restore-app", "--from", "shop/_app/v3/release.json", "--to", "x-app", "--confirm", "x-app"},
+			"BUNDLE_VERIFY_KEY: is not a public key line"},
+		{"verify key file", w.env("shop"), []string{"restore-app", "--from", "shop/_app/v3/release.json", "--to", "x-app", "--confirm", "x-app", "--verify-key", badFile},
+			"--verify-key " + badFile + ": is a private key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w.t = t
+			before := len(w.sim.Requests())
+			code, out := w.run(c.env, c.args...)
+			if code != ExitUsage || !strings.Contains(out, c.want) || !strings.Contains(out, "ssh-keygen") || len(w.sim.Requests()) != before {
+				t.Errorf("exit %d, %d requests; want %d and %q with how to make a key, before any request", code, len(w.sim.Requests())-before, ExitUsage, c.want)
+			}
+			assertNoKey(t, priv, out)
+		})
+	}
 }

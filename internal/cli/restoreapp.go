@@ -52,6 +52,10 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 		return badConfig(stderr, err)
 	}
 	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: *allowUnbound}
+	if checks.VerifyKey.IsZero() && !cfg.BundleSigningKey.IsZero() {
+		// Where the bundles are signed, their signature is checked without being asked.
+		checks.VerifyKey = cfg.BundleSigningKey.Public()
+	}
 	if *verifyKey != "" {
 		if checks.VerifyKey, err = readVerifyKey(*verifyKey); err != nil {
 			return badConfig(stderr, err)
@@ -76,6 +80,10 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 	b, err := bundle.Load(ctx, src, *from, checks)
 	if errors.Is(err, bundle.ErrNoIdentity) {
 		return badConfig(stderr, fmt.Errorf("  AGE_IDENTITY: %w", err))
+	}
+	if errors.Is(err, bundle.ErrUnbound) {
+		log.Error().Err(err).Msg("restore-app refused: nothing was changed on Heroku")
+		return ExitUsage // --allow-unbound-config accepts it, as --confirm does the restore itself
 	}
 	if err != nil {
 		return fail(err)
