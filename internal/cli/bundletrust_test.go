@@ -271,6 +271,12 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json is not signed: refused") {
 			t.Errorf("an unsigned bundle with a verify key: exit %d, want %d and its refusal", code, ExitFailed)
 		}
+		// Where BUNDLE_SIGNING_KEY is set, its public half checks without being given.
+		ours, _, _ := signingKey(t)
+		code, out = restore(t, withEnv(renv, "BUNDLE_SIGNING_KEY", ours), from, "shop-evil-96", "--allow-buildpack-url", "--allow-formation")
+		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json is not signed: refused") {
+			t.Errorf("an unsigned bundle where BUNDLE_SIGNING_KEY is set: exit %d, want %d and its refusal", code, ExitFailed)
+		}
 		theirs, _, _ := signingKey(t)
 		k, err := bundle.ParseSigningKey(theirs)
 		if err != nil {
