@@ -66,7 +66,7 @@ func openValues(plain []byte, rec Record, k VerifyKey, allowUnbound bool) (value
 			return nil, true, ErrUnbound
 		}
 		if !k.IsZero() {
-			return nil, true, fmt.Errorf("config values %w (they predate signing)", ErrUnsigned)
+			return nil, true, fmt.Errorf("holds config values from before bundle_version 2, %w", ErrUnsigned)
 		}
 		var flat map[string]string
 		if err := json.Unmarshal(plain, &flat); err != nil {
@@ -101,7 +101,7 @@ func openValues(plain []byte, rec Record, k VerifyKey, allowUnbound bool) (value
 			return nil, false, err
 		}
 		if err := k.verify(valuesContext, b, sig); err != nil {
-			return nil, false, fmt.Errorf("config values %w", err)
+			return nil, false, fmt.Errorf("config values: %w", err)
 		}
 	}
 	if doc.Values == nil {

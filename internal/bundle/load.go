@@ -83,7 +83,7 @@ func Load(ctx context.Context, src Reader, key string, c Checks) (*Loaded, error
 	switch {
 	case !c.VerifyKey.IsZero():
 		if err := rec.Verify(c.VerifyKey); err != nil {
-			return nil, fmt.Errorf("%s %w: refused, it was not written by the bundle runs that hold BUNDLE_SIGNING_KEY (anyone with the uploader's keys can write a bundle)", key, err)
+			return nil, fmt.Errorf("%s: %w; refused: it was not written by the bundle runs that hold BUNDLE_SIGNING_KEY (anyone with the uploader's keys can write a bundle)", key, err)
 		}
 		l.Trust = Verified
 	case rec.Signature != nil:
@@ -99,10 +99,10 @@ func Load(ctx context.Context, src Reader, key string, c Checks) (*Loaded, error
 		}
 		l.Values, l.Unbound, err = openValues(plain, rec, c.VerifyKey, c.AllowUnbound)
 		if errors.Is(err, ErrUnbound) {
-			return nil, fmt.Errorf("%s %w; refused unless --allow-unbound-config (check first that the bundle is one your bundle runs wrote)", rec.ConfigValues.Key, err)
+			return nil, fmt.Errorf("%s: %w; refused unless --allow-unbound-config (check first that the bundle is one your bundle runs wrote)", rec.ConfigValues.Key, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %w", rec.ConfigValues.Key, err)
+			return nil, fmt.Errorf("%s: %w", rec.ConfigValues.Key, err)
 		}
 	}
 	if rec.Slug != nil {

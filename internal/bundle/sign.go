@@ -161,8 +161,8 @@ func (k SigningKey) sign(context string, msg []byte) *Signature {
 
 // Errors of verification; what names the document (release.json, the config values).
 var (
-	ErrUnsigned     = errors.New("is not signed")
-	ErrBadSignature = errors.New("has a signature that does not verify")
+	ErrUnsigned     = errors.New("not signed")
+	ErrBadSignature = errors.New("signature does not verify")
 )
 
 // verify checks sig over msg, read in context, against k.
@@ -177,7 +177,7 @@ func (k VerifyKey) verify(context string, msg []byte, sig *Signature) error {
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig.Value)
 	if err != nil || !ed25519.Verify(k.pub, append([]byte(context), msg...), raw) {
-		return fmt.Errorf("%w with the key %s: its content is not what was signed", ErrBadSignature, k.fp)
+		return fmt.Errorf("%w with the key %s: the content is not what was signed", ErrBadSignature, k.fp)
 	}
 	return nil
 }

@@ -212,7 +212,7 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 		}
 		from := plantAt(98, func(p *bundle.Record) { p.ConfigValues.Key = "shop/_app/v98/config.age" })
 		code, out := restore(t, renv, from, "shop-evil-98")
-		want := fmt.Sprintf("shop/_app/v98/config.age belongs to another release than this release.json (release %d, not 98", app.release)
+		want := fmt.Sprintf("shop/_app/v98/config.age: belongs to another release than this release.json (release %d, not 98", app.release)
 		if code != ExitFailed || !strings.Contains(out, want) {
 			t.Errorf("values moved into a planted bundle: exit %d, want %d and %q", code, ExitFailed, want)
 		}
@@ -268,13 +268,13 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 		vest := withEnv(renv, "BUNDLE_VERIFY_KEY", pub)
 		from := plantAt(96, ownValues(96, bundle.SigningKey{}))
 		code, out := restore(t, vest, from, "shop-evil-96", "--allow-buildpack-url", "--allow-formation")
-		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json is not signed: refused") {
+		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json: not signed; refused") {
 			t.Errorf("an unsigned bundle with a verify key: exit %d, want %d and its refusal", code, ExitFailed)
 		}
 		// Where BUNDLE_SIGNING_KEY is set, its public half checks without being given.
 		ours, _, _ := signingKey(t)
 		code, out = restore(t, withEnv(renv, "BUNDLE_SIGNING_KEY", ours), from, "shop-evil-96", "--allow-buildpack-url", "--allow-formation")
-		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json is not signed: refused") {
+		if code != ExitFailed || !strings.Contains(out, "shop/_app/v96/release.json: not signed; refused") {
 			t.Errorf("an unsigned bundle where BUNDLE_SIGNING_KEY is set: exit %d, want %d and its refusal", code, ExitFailed)
 		}
 		theirs, _, _ := signingKey(t)
@@ -284,7 +284,7 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 		}
 		from = plantAt(95, ownValues(95, k))
 		code, out = restore(t, vest, from, "shop-evil-95", "--allow-buildpack-url", "--allow-formation")
-		if code != ExitFailed || !strings.Contains(out, "has a signature that does not verify: it was signed with the key "+k.Public().Fingerprint()) {
+		if code != ExitFailed || !strings.Contains(out, "release.json: signature does not verify: it was signed with the key "+k.Public().Fingerprint()) {
 			t.Errorf("a bundle signed with another key: exit %d, want %d naming the key", code, ExitFailed)
 		}
 	})
