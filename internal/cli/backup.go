@@ -45,6 +45,10 @@ func runBackup(ctx context.Context, stderr io.Writer, target string) int {
 // runArchive is `pgoffsite backup` and, with bundleOnly, `pgoffsite bundle`: the app bundles
 // of BACKUP_TARGETS' apps alone.
 func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly bool) int {
+	command := "backup"
+	if bundleOnly {
+		command = "bundle" // it reports as itself, to its own heartbeat
+	}
 	if target != "" {
 		// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
 		os.Setenv("BACKUP_TARGETS", target)
@@ -70,7 +74,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
 	setMemoryLimit(cfg)
 
-	notifier, err := newNotifier(cfg)
+	notifier, err := newNotifier(reportingAs(cfg, command))
 	if err != nil {
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage
@@ -80,7 +84,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	if opened == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
 		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
-		notifyFinish(ctx, log, notifier, "backup", time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
+		notifyFinish(ctx, log, notifier, command, time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		log.Error().Err(err).Msg("backup run finished with failures")
 		return ExitFailed
 	}
@@ -120,7 +124,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		}
 		ev = ev.Strs("encrypted_to", fps)
 	}
-	ev.Msg("backup run started")
+	ev.Msg(command + " run started")
 	started := time.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
@@ -133,7 +137,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		results = job.Run(ctx, targets)
 	}
 	if bundleOnly || cfg.AppBundle {
-		results = append(results, newBundler(cfg, job, red, log).bundleApps(ctx, targets)...)
+		results = append(results, newBundler(cfg, job, red, log).Apps(ctx, targets)...)
 	}
 	for _, d := range dests {
 		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
@@ -141,7 +145,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		}
 	}
 	code := summarize(log, results, ctx.Err() != nil)
-	notifyFinish(ctx, log, notifier, "backup", started, results)
+	notifyFinish(ctx, log, notifier, command, started, results)
 	if child {
 		for _, r := range results {
 			childResult(log, r)

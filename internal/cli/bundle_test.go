@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -126,15 +129,59 @@ func (w *world) bundleKeys() []string {
 	return out
 }
 
+// signingKey makes a bundle signing key with the real ssh-keygen: the private key's text, the
+// public key's line, and the .pub file.
+func signingKey(t *testing.T) (priv, pub, pubFile string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "bundle-signing")
+	if out, err := exec.Command(testenv.SSHKeygenBinary(t), "-q", "-t", "ed25519", "-N", "", "-C", "pgoffsite-bundles", "-f", f).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	p, _ := os.ReadFile(f)
+	q, _ := os.ReadFile(f + ".pub")
+	return string(p), string(q), f + ".pub"
+}
+
+// assertNoKey fails when a line of the private key appears in out.
+func assertNoKey(t *testing.T, priv, out string) {
+	t.Helper()
+	for _, line := range strings.Split(priv, "\n") {
+		if len(line) > 20 && !strings.HasPrefix(line, "-----") && strings.Contains(out, line) {
+			t.Errorf("a line of BUNDLE_SIGNING_KEY appears in the output")
+			return
+		}
+	}
+}
+
+// boundValues is config.age's plaintext as the age tool decrypts it.
+type boundValues struct {
+	Format       string            `json:"format"`
+	App          string            `json:"app"`
+	Release      int               `json:"release"`
+	ReleaseID    string            `json:"release_id"`
+	SlugChecksum string            `json:"slug_checksum"`
+	Values       map[string]string `json:"values"`
+	Signature    *bundle.Signature `json:"signature"`
+}
+
+// A signed, bound bundle restores end to end: bundle archives the release signed with
+// BUNDLE_SIGNING_KEY, its config values bound to it inside the encryption; restore-app checks it
+// with the public half, prints the plan, and deploys it.
 func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	w := newWorld(t)
 	app := newBundleApp(t, w)
 	key := testenv.NewAgeKey(t)
+	priv, pub, pubFile := signingKey(t)
 	env := w.env("shop")
 	env["ARCHIVE_RECIPIENTS"] = key.Recipient
+	env["BUNDLE_SIGNING_KEY"] = priv
 	code, out := w.run(env, "bundle")
 	if code != ExitOK {
 		t.Fatalf("bundle: exit %d", code)
+	}
+	assertNoKey(t, priv, out)
+	if strings.Contains(out, "BUNDLE_SIGNING_KEY is not set") {
+		t.Error("bundle warns of a missing signing key that is set")
 	}
 	v := fmt.Sprintf("pgbackups/shop/_app/v%d/", app.release)
 	want := []string{v + "config.age", v + "release.json", v + "slug.tgz"}
@@ -148,11 +195,12 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	assertNoValue(t, app.all, "the log", []byte(out))
 	for k, body := range w.objects() {
 		assertNoValue(t, app.all, k, body)
+		assertNoKey(t, priv, string(body))
 	}
 	if !bytes.Equal(w.object(v+"slug.tgz"), app.tarball) {
 		t.Error("the archived slug differs from the app's")
 	}
-	var rec BundleRecord
+	var rec bundle.Record
 	if err := json.Unmarshal(w.object(v+"release.json"), &rec); err != nil {
 		t.Fatal(err)
 	}
@@ -161,19 +209,24 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	if rec.App != "shop" || rec.Release != app.release || rec.Region != "eu" || rec.Stack != "heroku-24" ||
+	if rec.BundleVersion != 2 || rec.App != "shop" || rec.Release != app.release || rec.Region != "eu" || rec.Stack != "heroku-24" ||
 		!reflect.DeepEqual(rec.Buildpacks, []string{"heroku/go"}) || len(rec.Formation) != 3 || len(rec.ProcessTypes) != 3 ||
 		!reflect.DeepEqual(rec.ConfigVarNames, names) || rec.Slug == nil || rec.Slug.Key != strings.TrimPrefix(v, "pgbackups/")+"slug.tgz" ||
 		rec.Slug.Bytes != int64(len(app.tarball)) || !strings.HasPrefix(rec.Slug.Checksum, "SHA256:") || rec.Slug.Commit != "4f2a9c1e0d3b" ||
-		len(rec.Addons) != 2 || rec.ConfigValues == nil || len(rec.Domains) != 2 || rec.Description == "" {
+		len(rec.Addons) != 2 || rec.ConfigValues == nil || len(rec.Domains) != 2 || rec.Description == "" || rec.ReleaseID == "" {
 		t.Errorf("release.json incomplete: %+v", rec)
+	}
+	fp := strings.Fields(runOut(t, testenv.SSHKeygenBinary(t), "-l", "-E", "sha256", "-f", pubFile))[1]
+	if rec.Signature == nil || rec.Signature.Algorithm != "ed25519" || rec.Signature.Key != fp {
+		t.Errorf("release.json's signature %+v, want ed25519 by %s", rec.Signature, fp)
 	}
 	for _, p := range rec.Formation {
 		if p.Type == "worker" && (p.Quantity != 3 || p.Size != "standard-2X") {
 			t.Errorf("formation of worker: %+v", p)
 		}
 	}
-	// The config values decrypt with the real age to exactly the app's config.
+	// The config values decrypt with the real age to exactly the app's config, beside the
+	// release they belong to, signed.
 	age, _ := testenv.AgeBinary(t)
 	cmd := exec.Command(age, "-d", "-i", key.File)
 	cmd.Stdin = bytes.NewReader(w.object(v + "config.age"))
@@ -181,9 +234,14 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("age -d: %v", err)
 	}
-	var got map[string]string
-	if err := json.Unmarshal(plain, &got); err != nil || !reflect.DeepEqual(got, app.all) {
-		t.Errorf("config.age decrypts to %d vars (%v), want exactly the app's %d", len(got), err, len(app.all))
+	var doc boundValues
+	if err := json.Unmarshal(plain, &doc); err != nil || !reflect.DeepEqual(doc.Values, app.all) {
+		t.Errorf("config.age decrypts to %d vars (%v), want exactly the app's %d", len(doc.Values), err, len(app.all))
+	}
+	if doc.App != "shop" || doc.Release != app.release || doc.ReleaseID != rec.ReleaseID || doc.SlugChecksum != rec.Slug.Checksum ||
+		doc.Signature == nil || doc.Signature.Key != fp {
+		t.Errorf("config.age is not bound to its release: app %s release %d id %s slug %s signature %+v", doc.App, doc.Release, doc.ReleaseID,
+			doc.SlugChecksum, doc.Signature)
 	}
 
 	// Without the identity: refused before anything is asked of Heroku.
@@ -196,14 +254,25 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		t.Errorf("restore-app without --confirm: exit %d", code)
 	}
 
-	// restore-app into a new app.
+	// restore-app into a new app, the bundle checked with BUNDLE_VERIFY_KEY.
 	renv := w.env("shop")
 	renv["AGE_IDENTITY"] = key.Text
+	renv["BUNDLE_VERIFY_KEY"] = pub
 	code, out = w.run(renv, "restore-app", "--from", relKey, "--to", "shop-restored", "--confirm", "shop-restored")
 	if code != ExitOK {
 		t.Fatalf("restore-app: exit %d", code)
 	}
 	assertNoValue(t, app.all, "restore-app's output", []byte(out))
+	plan := out[strings.Index(out, "restore-app will deploy into shop-restored"):]
+	for _, s := range []string{"verified: signed by " + fp, "buildpacks     heroku/go", "worker       bin/worker", "worker       3 × standard-2X",
+		"6 dynos in all", rec.Slug.Checksum, "(from release v" + fmt.Sprint(app.release) + ")", fmt.Sprintf("40 set from %sconfig.age (bound to shop v%d)", strings.TrimPrefix(v, "pgbackups/"), app.release)} {
+		if !strings.Contains(plan, s) {
+			t.Errorf("the plan does not say %q", s)
+		}
+	}
+	if strings.Index(out, "restore-app will deploy") > strings.Index(out, "app ready") {
+		t.Error("the plan is printed after the app was set up")
+	}
 	st, ok := w.sim.App("shop-restored")
 	if !ok {
 		t.Fatal("restore-app created no app")
@@ -232,9 +301,12 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 		t.Errorf("restore-app into an app with a slug: exit %d, want %d", code, ExitFailed)
 	}
 
-	// An existing app that runs no code yet is used as it is.
+	// An existing app that runs no code yet (an add-on already there) is used as it is; the
+	// verify key may come as a file.
 	w.sim.AddApp("shop-empty")
-	if code, _ := w.run(renv, "restore-app", "--from", relKey, "--to", "shop-empty", "--confirm", "shop-empty"); code != ExitOK {
+	w.sim.AddAddon("shop-empty", "REDIS", "heroku-redis:mini")
+	fenv := withEnv(renv, "BUNDLE_VERIFY_KEY", "")
+	if code, _ := w.run(fenv, "restore-app", "--from", relKey, "--to", "shop-empty", "--confirm", "shop-empty", "--verify-key", pubFile); code != ExitOK {
 		t.Errorf("restore-app into an existing empty app: exit %d", code)
 	} else if st, _ := w.sim.App("shop-empty"); !bytes.Equal(st.Slug, app.tarball) || !reflect.DeepEqual(st.Formation, app.procs) {
 		t.Error("the existing empty app did not get the slug and formation")
@@ -248,7 +320,7 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	if after := w.listing(); !reflect.DeepEqual(after, listed) {
 		t.Errorf("a second run with no new release wrote: before %v, after %v", listed, after)
 	}
-	// A config change: a new release.json pointing at the slug already archived.
+	// A config change: a new release.json pointing at the slug already archived, which restores.
 	w.sim.SetConfigVars("shop", map[string]string{"SECRET_00": "sk_live_rotated_0a1b2c3d4e"})
 	code, out = w.run(env, "bundle")
 	if code != ExitOK {
@@ -262,13 +334,29 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	if !reflect.DeepEqual(got2, append(want[:3:3], next+"config.age", next+"release.json")) {
 		t.Fatalf("after a config change: %v", got2)
 	}
-	var rec2 BundleRecord
+	var rec2 bundle.Record
 	if err := json.Unmarshal(w.object(next+"release.json"), &rec2); err != nil {
 		t.Fatal(err)
 	}
 	if rec2.Slug == nil || rec2.Slug.Key != rec.Slug.Key || rec2.Slug.FromRelease != app.release {
 		t.Errorf("the new release's slug: %+v, want the existing %s", rec2.Slug, rec.Slug.Key)
 	}
+	nextKey := strings.TrimPrefix(next, "pgbackups/") + "release.json"
+	if code, _ := w.run(renv, "restore-app", "--from", nextKey, "--to", "shop-rotated", "--confirm", "shop-rotated"); code != ExitOK {
+		t.Errorf("restore-app of the config-only release: exit %d", code)
+	} else if st, _ := w.sim.App("shop-rotated"); !bytes.Equal(st.Slug, app.tarball) || st.Config["SECRET_00"] != "sk_live_rotated_0a1b2c3d4e" {
+		t.Error("the config-only release did not restore with the earlier release's slug and its own values")
+	}
+}
+
+// runOut runs a command and returns its output, failing the test on an error.
+func runOut(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", name, err, out)
+	}
+	return string(out)
 }
 
 // listing is every object's key and ETag and modification time.
@@ -321,7 +409,7 @@ func TestBundleWithoutRecipientsStoresNoValue(t *testing.T) {
 	if manifests != 2 {
 		t.Errorf("%d dump manifests, want 2", manifests)
 	}
-	var rec BundleRecord
+	var rec bundle.Record
 	if err := json.Unmarshal(w.object(v+"release.json"), &rec); err != nil || rec.ConfigValues != nil || len(rec.ConfigVarNames) != len(all) {
 		t.Errorf("release.json: %v %+v", err, rec)
 	}
@@ -342,5 +430,117 @@ func TestBundleSlugBlobWrong(t *testing.T) {
 				t.Errorf("visible after the failure: %v", got)
 			}
 		})
+	}
+}
+
+// Row 7 of the trust issue: an app whose code release is older than its last 10 releases (here
+// behind 1,100 config changes, past one page of Heroku's largest) is not empty, and restore-app
+// leaves its code alone; so are an app with a formation and one with config vars of its own.
+func TestRestoreAppRefusesAnAppThatIsNotEmpty(t *testing.T) {
+	w := newWorld(t)
+	app := newBundleApp(t, w)
+	key := testenv.NewAgeKey(t)
+	env := w.env("shop")
+	env["ARCHIVE_RECIPIENTS"] = key.Recipient
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	from := fmt.Sprintf("shop/_app/v%d/release.json", app.release)
+	renv := w.env("shop")
+	renv["AGE_IDENTITY"] = key.Text
+
+	theirs := []byte("the code busy runs, released long ago")
+	code := w.sim.Deploy("busy", theirs, map[string]string{"web": "bin/busy"}, "b0b0b0b0b0b0")
+	for i := range 1100 {
+		v := ""
+		if i%2 == 0 {
+			v = "on"
+		}
+		w.sim.SetConfigVars("busy", map[string]string{"MAINTENANCE": v}) // set and unset: no config left
+	}
+	before, _ := w.sim.App("busy")
+	if before.Release != code+1100 || len(before.Config) != 0 || len(before.Formation) != 0 {
+		t.Fatalf("busy: release v%d, %d config vars, formation %v", before.Release, len(before.Config), before.Formation)
+	}
+	n := len(w.sim.Requests())
+	rc, out := w.run(renv, "restore-app", "--from", from, "--to", "busy", "--confirm", "busy")
+	if rc != ExitFailed || !strings.Contains(out, fmt.Sprintf("the app busy exists and has released code (v%d)", code)) {
+		t.Errorf("restore-app into an app with old code: exit %d, want %d naming v%d", rc, ExitFailed, code)
+	}
+	after, _ := w.sim.App("busy")
+	if !bytes.Equal(after.Slug, theirs) || after.Release != before.Release || len(after.Config) != 0 || len(after.Buildpacks) != 0 {
+		t.Error("restore-app changed the app it refused")
+	}
+	pages := 0
+	for _, r := range w.sim.Requests()[n:] {
+		if r.Method == "GET" && r.Path == "/apps/busy/releases" {
+			pages++
+		}
+	}
+	if pages != 2 {
+		t.Errorf("restore-app read %d pages of busy's releases, want both", pages)
+	}
+
+	w.sim.AddApp("scaled")
+	w.sim.SetFormation("scaled", herokusim.Process{Type: "web", Quantity: 1, Size: "basic"})
+	w.sim.AddApp("configured")
+	w.sim.SetConfigVars("configured", map[string]string{"STRIPE_KEY": "sk_live_theirs_0123"})
+	w.sim.AddAddon("configured", "REDIS", "heroku-redis:mini")
+	for target, want := range map[string]string{"scaled": "the app scaled exists and has a formation (web)",
+		"configured": "the app configured exists and has config vars of its own (STRIPE_KEY), which the bundle's would overwrite"} {
+		rc, out := w.run(renv, "restore-app", "--from", from, "--to", target, "--confirm", target)
+		if rc != ExitFailed || !strings.Contains(out, want) {
+			t.Errorf("restore-app into %s: exit %d, want %d and %q", target, rc, ExitFailed, want)
+		}
+		if st, _ := w.sim.App(target); st.Slug != nil {
+			t.Errorf("restore-app released code on %s", target)
+		}
+	}
+	if st, _ := w.sim.App("configured"); st.Config["STRIPE_KEY"] != "sk_live_theirs_0123" || len(st.Config) != 1 {
+		t.Errorf("the refused app's config changed: %d vars", len(st.Config))
+	}
+}
+
+// Row 10 of the trust issue: bundle reports as itself — its webhook says "command":"bundle" and
+// its heartbeat summary "pgoffsite bundle" — and pings BUNDLE_HEARTBEAT_URL, never the backup's
+// HEARTBEAT_URL, whose dead man's switch a bundle run must not keep green.
+func TestBundleReportsAsItself(t *testing.T) {
+	w := newWorld(t)
+	newBundleApp(t, w)
+	m, env := w.withMonitor(w.env("shop"), "always")
+	env["BUNDLE_HEARTBEAT_URL"] = m.URL + "/ping/bundle-7c2d"
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /ping/bundle-7c2d/start,POST /ping/bundle-7c2d,POST /hook" {
+		t.Errorf("the monitor saw %s; want the bundle's heartbeat and the webhook, not the backup's heartbeat", got)
+	}
+	bodies := m.Bodies()
+	var hook struct {
+		Command string `json:"command"`
+		Targets []struct{ Database string }
+	}
+	if err := json.Unmarshal([]byte(bodies["/hook"]), &hook); err != nil || hook.Command != "bundle" || len(hook.Targets) != 1 || hook.Targets[0].Database != "_app" {
+		t.Errorf("webhook %s (%v), want command bundle and the app's bundle", bodies["/hook"], err)
+	}
+	if !strings.HasPrefix(bodies["/ping/bundle-7c2d"], "pgoffsite bundle succeeded") {
+		t.Errorf("heartbeat summary %q", bodies["/ping/bundle-7c2d"])
+	}
+
+	// Without BUNDLE_HEARTBEAT_URL a bundle run pings nothing; a backup still pings its own.
+	m, env = w.withMonitor(w.env("shop"), "always")
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /hook" {
+		t.Errorf("without BUNDLE_HEARTBEAT_URL the monitor saw %s, want the webhook only", got)
+	}
+	m, env = w.withMonitor(w.env("shop"), "always")
+	env["BUNDLE_HEARTBEAT_URL"] = m.URL + "/ping/bundle-7c2d"
+	if code, _ := w.run(env, "backup"); code != ExitOK {
+		t.Fatalf("backup: exit %d", code)
+	}
+	if got := m.Seen(); got != "POST /ping/9f1c-check-key/start,POST /ping/9f1c-check-key,POST /hook" || !strings.Contains(m.Bodies()["/hook"], `"command":"backup"`) {
+		t.Errorf("backup: the monitor saw %s, webhook %s", got, m.Bodies()["/hook"])
 	}
 }

@@ -28,10 +28,12 @@ Usage:
                        capture (or take the newest) backup of each target and archive it;
                        --target archives that one instead of BACKUP_TARGETS
   pgoffsite bundle     archive each target app's current release: slug, release.json, and
-                       its config values encrypted to ARCHIVE_RECIPIENTS (BACKUP_APP_BUNDLE=true
-                       makes backup do it too)
+                       its config values encrypted to ARCHIVE_RECIPIENTS, signed with
+                       BUNDLE_SIGNING_KEY (BACKUP_APP_BUNDLE=true makes backup do it too)
   pgoffsite restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE]
-                       put an app bundle (KEY: its release.json) back into a new or empty app
+                       [--verify-key FILE] [--allow-buildpack-url] [--allow-formation]
+                       put an app bundle (KEY: its release.json) back into a new or empty app,
+                       after checking it and printing what it will deploy
   pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
   pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
                        with read credentials: check the newest archives against their

@@ -75,6 +75,7 @@ func (e env) validate() (Config, Problems) {
 	}
 	c.KnownHosts = e.SFTPKnownHosts
 	ck.checkRecipients(e.Recipients)
+	ck.bundleVars(e, &c)
 	if e.AgeIdentity != "" {
 		// Load keeps this problem (backup, check), LoadExcept drops it (verify, restore).
 		ck.add(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
@@ -138,6 +139,7 @@ func (e env) validate() (Config, Problems) {
 func newChecker(e env) *checker {
 	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
 	ck.namedSecrets(e)
+	ck.bundleSecrets(e)
 	return ck
 }
 
@@ -149,7 +151,7 @@ func (e env) trimmed() env {
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.Parallel, &e.Fanout, &e.DynoSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
 		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
-		&e.Retention, &e.RetentionTimezone} {
+		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
@@ -136,6 +137,12 @@ type Config struct {
 	Recipients string
 	// AppBundle is BACKUP_APP_BUNDLE: the backup also archives each target app's runtime.
 	AppBundle bool
+	// BundleSigningKey (BUNDLE_SIGNING_KEY) signs the bundles; BundleVerifyKey (BUNDLE_VERIFY_KEY)
+	// is what restore-app checks them with; zero when unset. BundleHeartbeatURL
+	// (BUNDLE_HEARTBEAT_URL) is the heartbeat of bundle runs, never HeartbeatURL.
+	BundleSigningKey   bundle.SigningKey
+	BundleVerifyKey    bundle.VerifyKey
+	BundleHeartbeatURL string
 	// Retention is RETENTION parsed: the classes archives are kept as; unset (Set() false) without
 	// it. RetentionZone is RETENTION_TIMEZONE, in which days, ISO weeks, months and years begin:
 	// time.UTC when unset, never nil after Load.
@@ -223,6 +230,9 @@ type env struct {
 	SFTPKnownHosts    string `envconfig:"SFTP_KNOWN_HOSTS"`
 	Recipients        string `envconfig:"ARCHIVE_RECIPIENTS"`
 	AppBundle         string `envconfig:"BACKUP_APP_BUNDLE" default:"false"`
+	BundleSigningKey  string `envconfig:"BUNDLE_SIGNING_KEY"`
+	BundleVerifyKey   string `envconfig:"BUNDLE_VERIFY_KEY"`
+	BundleHeartbeat   string `envconfig:"BUNDLE_HEARTBEAT_URL"`
 	AgeIdentity       string `envconfig:"AGE_IDENTITY"`
 	Retention         string `envconfig:"RETENTION"`
 	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE" default:"UTC"`
@@ -341,9 +351,10 @@ func ArchivesFromEnv() ([]Archive, error) {
 }
 
 // SecretVars names the variables whose values are secret and must be scrubbed from all output:
-// the API and AWS keys, each keys=NAME pair, every SFTP private key variable, AGE_IDENTITY.
+// the API and AWS keys, each keys=NAME pair, every SFTP private key variable, AGE_IDENTITY,
+// BUNDLE_SIGNING_KEY.
 func (c Config) SecretVars() []string {
-	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar}
 	for _, a := range c.Archives {
 		switch {
 		case a.Scheme == "s3" && a.Keys != "":

@@ -90,7 +90,7 @@ func TestSeveralDestinations(t *testing.T) {
 	if c.Archives[0].StorageClass != "" || c.S3StorageClass != "STANDARD" {
 		t.Errorf("storage class %q, global %q", c.Archives[0].StorageClass, c.S3StorageClass)
 	}
-	wantSecret := []string{"AGE_IDENTITY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "B2_ACCESS_KEY_ID", "B2_SECRET_ACCESS_KEY", "HEROKU_API_KEY", "SFTP_PRIVATE_KEY"}
+	wantSecret := []string{"AGE_IDENTITY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "B2_ACCESS_KEY_ID", "B2_SECRET_ACCESS_KEY", "BUNDLE_SIGNING_KEY", "HEROKU_API_KEY", "SFTP_PRIVATE_KEY"}
 	if got := c.SecretVars(); !reflect.DeepEqual(got, wantSecret) {
 		t.Errorf("SecretVars = %v, want %v", got, wantSecret)
 	}

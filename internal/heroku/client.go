@@ -109,8 +109,9 @@ func defaultTransport() *http.Transport {
 // Client is a Heroku API client. It is safe for concurrent use.
 type Client struct {
 	o        Options
-	platform *hk.Service // Accept: version=3
-	sdk      *hk.Service // Accept: version=3.sdk, with add-on plans and config vars included
+	platform *hk.Service  // Accept: version=3
+	lists    *http.Client // the same stack, for lists whose pages heroku-go cannot follow (lists.go)
+	sdk      *hk.Service  // Accept: version=3.sdk, with add-on plans and config vars included
 	data     *http.Client
 	retry    *retryTransport
 }
@@ -131,19 +132,23 @@ func New(o Options) *Client {
 		}
 	}
 	retry := &retryTransport{next: &answerTransport{next: &guardTransport{next: &stall.Transport{Next: base, Options: o.Stall}, allowed: allowed}}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
-	service := func(extra http.Header) *hk.Service {
-		s := hk.NewService(&http.Client{Transport: &hk.Transport{
+	platformHTTP := func(extra http.Header) *http.Client {
+		return &http.Client{Transport: &hk.Transport{
 			BearerToken:       o.APIKey,
 			UserAgent:         o.UserAgent,
 			AdditionalHeaders: extra,
 			Transport:         &errorTransport{next: retry, key: o.APIKey},
-		}})
+		}}
+	}
+	service := func(extra http.Header) *hk.Service {
+		s := hk.NewService(platformHTTP(extra))
 		s.URL = o.PlatformURL
 		return s
 	}
 	return &Client{
 		o:        o,
 		platform: service(nil),
+		lists:    platformHTTP(nil),
 		sdk: service(http.Header{
 			"Accept":           {"application/vnd.heroku+json; version=3.sdk"},
 			"Accept-Inclusion": {"addon:plan,config_vars"},

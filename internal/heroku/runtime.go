@@ -81,7 +81,8 @@ func (c *Client) AppInfo(ctx context.Context, app string) (AppInfo, error) {
 	return info, nil
 }
 
-// Releases lists the app's newest releases, newest first (Range: version ..; order=desc, max=n).
+// Releases lists the app's newest n releases, newest first (Range: version ..; order=desc, max=n):
+// one page, so n is at most 1000. EveryRelease reads them all.
 func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, error) {
 	list, err := c.platform.ReleaseList(ctx, url.PathEscape(app), &hk.ListRange{Field: "version", Descending: true, Max: n})
 	if err != nil {
@@ -89,12 +90,17 @@ func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, er
 	}
 	out := make([]Release, len(list))
 	for i, r := range list {
-		out[i] = Release{ID: r.ID, Version: r.Version, Current: r.Current, Status: r.Status, Description: r.Description}
-		if r.Slug != nil {
-			out[i].SlugID = r.Slug.ID
-		}
+		out[i] = releaseOf(r)
 	}
 	return out, nil
+}
+
+func releaseOf(r hk.Release) Release {
+	out := Release{ID: r.ID, Version: r.Version, Current: r.Current, Status: r.Status, Description: r.Description}
+	if r.Slug != nil {
+		out.SlugID = r.Slug.ID
+	}
+	return out
 }
 
 // Slug reads a slug, with its download URL.

@@ -4,7 +4,8 @@ package herokusim
 //
 //	POST  /apps {"name","region","stack"}                      → 201 app; 422 name taken
 //	GET   /apps/{app}/releases  (Range: version ..; order=desc, max=N)
-//	                                                           → [{id, version, current, status, slug: {id}|null, description, ...}]
+//	                                                           → [{id, version, current, status, slug: {id}|null, description, ...}],
+//	                                                             paged as Heroku pages lists (ranges.go): 206 and Next-Range
 //	POST  /apps/{app}/releases {"slug","description"}          → 201 release; 422 slug not uploaded
 //	GET   /apps/{app}/slugs/{id}                               → {id, blob{method:"get",url}, checksum:"SHA256:<hex>", size, process_types, stack, commit, ...}
 //	POST  /apps/{app}/slugs {"process_types" (required), "checksum", "commit", "stack"}
@@ -350,23 +351,19 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
-		rng := r.Header.Get("Range")
-		n := 200
-		if i := strings.Index(rng, "max="); i >= 0 {
-			fmt.Sscanf(rng[i+4:], "%d", &n)
+		versions := make([]int, len(rt.releases))
+		for i, rel := range rt.releases {
+			versions[i] = rel.version
+		}
+		page, ok := pageList(w, r.Header.Get("Range"), "version", versions)
+		if !ok {
+			return
 		}
 		out := []any{}
-		for i := range rt.releases {
-			rel := rt.releases[i]
-			if strings.Contains(rng, "order=desc") {
-				rel = rt.releases[len(rt.releases)-1-i]
-			}
-			if len(out) == n {
-				break
-			}
-			out = append(out, s.releaseJSON(a, rt, rel))
+		for _, i := range page.items {
+			out = append(out, s.releaseJSON(a, rt, rt.releases[i]))
 		}
-		writeJSON(w, 200, out)
+		writeJSON(w, page.status, out)
 	}))
 	mux.HandleFunc("POST /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {

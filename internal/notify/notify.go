@@ -80,7 +80,7 @@ func (t TargetResult) partly() string {
 
 // Run is one run of a command.
 type Run struct {
-	Command     string // backup, verify or status
+	Command     string // backup, bundle, verify or status: each run reports as the command it is
 	Started     time.Time
 	Finished    time.Time
 	Results     []TargetResult

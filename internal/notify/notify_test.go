@@ -159,3 +159,21 @@ func TestFailedCopyIsNamed(t *testing.T) {
 		t.Errorf("slack %s, %v; want %q", b, err, want)
 	}
 }
+
+// A run reports as its own command: a bundle run's Slack text, JSON and heartbeat summary say
+// bundle, not backup.
+func TestRunNamesItsCommand(t *testing.T) {
+	run := Run{Command: "bundle", Results: []TargetResult{{App: "shop", Database: "_app", Backup: "v42", Bytes: 10}}}
+	slack := &Notifier{o: Options{WebhookURL: "https://hooks.slack.com/services/T/B/X"}}
+	b, err := slack.webhookBody(run)
+	if err != nil || !strings.Contains(string(b), "*pgoffsite bundle succeeded*") {
+		t.Errorf("slack %s, %v", b, err)
+	}
+	plain := &Notifier{o: Options{WebhookURL: "https://example.com/hook"}}
+	if b, err := plain.webhookBody(run); err != nil || !strings.Contains(string(b), `"command":"bundle"`) {
+		t.Errorf("webhook %s, %v", b, err)
+	}
+	if s := Summary(run); !strings.HasPrefix(s, "pgoffsite bundle succeeded") {
+		t.Errorf("summary %q", s)
+	}
+}
