@@ -40,22 +40,6 @@ func (r *Reader) full(key string) string {
 	return r.prefix + key
 }
 
-// List returns the keys (relative to the prefix) that start with sub.
-func (r *Reader) List(ctx context.Context, sub string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(r.client, &s3.ListObjectsV2Input{Bucket: &r.bucket, Prefix: aws.String(r.full(sub))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("s3: list s3://%s/%s: %w", r.bucket, r.full(sub), err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key)[len(r.prefix):])
-		}
-	}
-	return keys, nil
-}
-
 // Open streams an object; an object in GLACIER or DEEP_ARCHIVE not yet restored is ErrArchived.
 func (r *Reader) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	out, err := r.client.GetObject(stall.WithLabel(ctx, "get object "+r.Location(key)), &s3.GetObjectInput{Bucket: &r.bucket, Key: aws.String(r.full(key))})
