@@ -103,7 +103,7 @@ func describeNoncurrent(days int) string {
 	if days == 0 {
 		return "keep replaced versions for ever, as the archives"
 	}
-	return fmt.Sprintf("remove replaced versions after %d days (no sooner than the archives expire, so that an overwritten archive stays restorable as long)", days)
+	return fmt.Sprintf("remove replaced versions after %d days (no sooner than the archives expire, so that an overwritten archive stays restorable as long; an expired archive, too, is kept that long again as a replaced version)", days)
 }
 
 // describeRules says in words what the rules do.
@@ -117,7 +117,7 @@ func describeRules(o Options) string {
 			parts = append(parts, cp.String())
 		}
 		b.WriteString(strings.Join(parts, "; "))
-		fmt.Fprintf(&b, "; untagged archives (made before RETENTION) no longer expire; a version replaced by an overwrite is kept as long as its class keeps archives, at least %d days (untagged: %d days); abort unfinished uploads after %d day",
+		fmt.Fprintf(&b, "; untagged archives (made before RETENTION) no longer expire; a version replaced by an overwrite, or expired, is kept as long as its class keeps archives, at least %d days (untagged: %d days); abort unfinished uploads after %d day",
 			o.NoncurrentExpireDays, noncurrentDays(o, o.longestKept()), abortIncompleteDays)
 		return b.String()
 	}

@@ -97,7 +97,7 @@ func TestNoncurrentVersionsOutliveRetention(t *testing.T) {
 	if r := rule(o, RetentionRulePrefix+"daily"); r.NoncurrentDays != 30 {
 		t.Errorf("daily=7d with BUCKET_NONCURRENT_EXPIRE_DAYS=30: replaced versions kept %d days, want 30", r.NoncurrentDays)
 	}
-	if d := describeRules(o.withDefaults()); !strings.Contains(d, "a version replaced by an overwrite is kept as long as its class keeps archives") {
+	if d := describeRules(o.withDefaults()); !strings.Contains(d, "a version replaced by an overwrite, or expired, is kept as long as its class keeps archives") {
 		t.Errorf("described as %q", d)
 	}
 }

@@ -250,7 +250,11 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 		}
 	}
 	e.Days = o.days(items)
-	if len(items) == 0 {
+	switch {
+	case len(items) == 0 && len(bad) > 0:
+		e.Problems = append(e.Problems, fmt.Sprintf("no archive of %s at %s matches its manifest: each one that does not is named above", t, dest))
+		return e
+	case len(items) == 0:
 		e.Problems = append(e.Problems, fmt.Sprintf("no archive of %s at %s: has the backup job run with this ARCHIVE_URL?", t, dest))
 		return e
 	}

@@ -88,6 +88,11 @@ func Overwrites(key string, r Record, m archive.Manifest) []string {
 				break
 			}
 		}
+		if sameBytes(r.Dump, older) {
+			// An ETag is a content hash only for one upload's layout (a multipart one's depends on
+			// its part sizes), so equal ETags say "same bytes" and different ones say nothing.
+			s += fmt.Sprintf("; every version has the current one's size and ETag (%s): most likely the same bytes written again", r.Dump.ETag)
+		}
 		out = append(out, s)
 	}
 	if mf := r.Manifest; mf != nil && len(mf.Older) > 0 {
@@ -114,6 +119,18 @@ func Finished(r Record, claimed time.Time) time.Time {
 // InFuture tells a claimed time later than now by more than a clock's error.
 func InFuture(claimed, now time.Time) bool { return claimed.After(now.Add(FutureSlack)) }
 
+func sameBytes(cur store.Info, older []store.Version) bool {
+	if cur.ETag == "" {
+		return false
+	}
+	for _, v := range older {
+		if v.ETag != cur.ETag || v.Size != cur.Size {
+			return false
+		}
+	}
+	return true
+}
+
 func versions(n int) string {
 	if n == 1 {
 		return "1 earlier version"
@@ -128,7 +145,11 @@ func describe(vs []store.Version) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(vs)-i))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s: %d bytes, written %s", v.ID, v.Size, stamp(v.Modified)))
+		etag := ""
+		if v.ETag != "" {
+			etag = ", ETag " + v.ETag
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d bytes%s, written %s", v.ID, v.Size, etag, stamp(v.Modified)))
 	}
 	return strings.Join(parts, "; ")
 }

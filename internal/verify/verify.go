@@ -90,7 +90,8 @@ type Result struct {
 // Latest returns the dump key of the newest archive of database on app, database named as
 // BACKUP_TARGETS names it: DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK[_URL], an add-on name,
 // or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
-// every key: one listing orders them all, with no object read per archive, and a dump whose
+// every key, bounded by when the store wrote the dump (a key named for a day in the future is
+// not the newest for ever): one listing orders them all, with no object read per archive, and a dump whose
 // manifest is missing still counts (and then fails its verification rather than being passed
 // over for an older one, also when an add-on name is matched by the manifests beside it).
 // Backups finished in the same second go by transfer number.
