@@ -12,10 +12,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // ErrArchived reports an object in a Glacier class that must be restored before it can be read.
-var ErrArchived = errors.New("object is in an archive storage class and must be restored first")
+var ErrArchived = store.ErrArchived
 
 // Reader reads archives back, for verification: it needs s3:GetObject and s3:ListBucket (see
 // `pgoffsite policy --reader`), which the uploader's credentials do not have.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,29 @@ func (n noVersions) List(ctx context.Context, prefix string) (store.Listing, err
 	}
 	l.Versions, l.VersionsErr = false, errors.New("s3:ListBucketVersions denied")
 	return l, err
+}
+
+// frozen answers a manifest read as S3 does for an object in GLACIER not yet restored.
+type frozen struct {
+	*stopped
+	key string
+}
+
+func (f frozen) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if key == f.key {
+		return nil, 0, fmt.Errorf("s3: get s3://bkt/pg/%s: %w", key, store.ErrArchived)
+	}
+	return f.stopped.Open(ctx, key)
+}
+
+// A manifest that lifecycle rules moved to Glacier with its dump cannot be read: that is not a
+// forgery; the archive counts by the store's record, with a warning.
+func TestManifestInGlacierStillCounts(t *testing.T) {
+	s := newStopped(t)
+	old := fresh("b090", time.Date(2026, 11, 21, 2, 15, 0, 0, time.UTC))
+	e := Build(context.Background(), frozen{s, archive.ManifestKey(old)}, "s3://bkt/pg", Target{App: "shop", Database: "DATABASE"}, opts())
+	if e.Archives != 8 || len(e.Problems) != 1 || !strings.Contains(e.Problems[0], "stale") ||
+		!strings.Contains(strings.Join(e.Warnings, "\n"), "1 manifests are in an archive storage class (Glacier)") {
+		t.Errorf("archives %d, problems %q, warnings %q", e.Archives, e.Problems, e.Warnings)
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sort"
 	"strings"
@@ -19,6 +20,10 @@ type Reader interface {
 	// Location names key for people: s3://bucket/prefix/key or /abs/dir/key.
 	Location(key string) string
 }
+
+// ErrArchived reports an object in an archive storage class (S3's GLACIER, DEEP_ARCHIVE) that
+// must be restored before it can be read.
+var ErrArchived = errors.New("object is in an archive storage class and must be restored first")
 
 // Info is one object as the store records it.
 type Info struct {
