@@ -38,12 +38,12 @@ func ownRules(o Options) []types.LifecycleRule {
 		ID:     aws.String(RuleArchive),
 		Status: types.ExpirationStatusEnabled,
 		Filter: filter,
-		NoncurrentVersionExpiration: &types.NoncurrentVersionExpiration{
-			NoncurrentDays: aws.Int32(int32(o.NoncurrentExpireDays)),
-		},
 		AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{
 			DaysAfterInitiation: aws.Int32(abortIncompleteDays),
 		},
+	}
+	if days := noncurrentDays(o, o.longestKept()); days > 0 {
+		archive.NoncurrentVersionExpiration = &types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(int32(days))}
 	}
 	if o.Retention.Set() {
 		return append([]types.LifecycleRule{archive}, retentionRules(o)...)
@@ -72,6 +72,40 @@ func ownRules(o Options) []types.LifecycleRule {
 	return rules
 }
 
+// An archive overwritten with the uploader's keys (where the store cannot refuse a write without
+// If-None-Match) stays in a versioned bucket as a noncurrent version, and the noncurrent expiry
+// is then all that is left of its retention: it must be no shorter than the retention itself, or
+// an overwrite becomes a way to delete. The price is that an archive that expires is also kept
+// that long again as a noncurrent version.
+
+// longestKept is the longest time the rules keep an archive, in days; 0 = for ever.
+func (o Options) longestKept() int {
+	if !o.Retention.Set() {
+		return o.ExpireDays
+	}
+	longest := 0
+	for _, cp := range RetentionPlan(o.Retention, o.TransitionDays < 0) {
+		longest = max(longest, cp.ExpireDays)
+	}
+	return longest
+}
+
+// noncurrentDays is how long the versions replaced of archives kept keep days are kept: at least
+// NoncurrentExpireDays, at least keep; 0 = for ever, for archives that never expire.
+func noncurrentDays(o Options, keep int) int {
+	if keep == 0 {
+		return 0
+	}
+	return max(o.NoncurrentExpireDays, keep)
+}
+
+func describeNoncurrent(days int) string {
+	if days == 0 {
+		return "keep replaced versions for ever, as the archives"
+	}
+	return fmt.Sprintf("remove replaced versions after %d days (no sooner than the archives expire, so that an overwritten archive stays restorable as long; an expired archive, too, is kept that long again as a replaced version)", days)
+}
+
 // describeRules says in words what the rules do.
 func describeRules(o Options) string {
 	var b strings.Builder
@@ -83,8 +117,8 @@ func describeRules(o Options) string {
 			parts = append(parts, cp.String())
 		}
 		b.WriteString(strings.Join(parts, "; "))
-		fmt.Fprintf(&b, "; untagged archives (made before RETENTION) no longer expire; remove replaced versions after %d days, abort unfinished uploads after %d day",
-			o.NoncurrentExpireDays, abortIncompleteDays)
+		fmt.Fprintf(&b, "; untagged archives (made before RETENTION) no longer expire; a version replaced by an overwrite, or expired, is kept as long as its class keeps archives, at least %d days (untagged: %d days); abort unfinished uploads after %d day",
+			o.NoncurrentExpireDays, noncurrentDays(o, o.longestKept()), abortIncompleteDays)
 		return b.String()
 	}
 	if prefix == "" {
@@ -105,8 +139,7 @@ func describeRules(o Options) string {
 	} else {
 		b.WriteString(", never expire")
 	}
-	fmt.Fprintf(&b, ", remove replaced versions after %d days, abort unfinished uploads after %d day",
-		o.NoncurrentExpireDays, abortIncompleteDays)
+	fmt.Fprintf(&b, ", %s, abort unfinished uploads after %d day", describeNoncurrent(noncurrentDays(o, o.longestKept())), abortIncompleteDays)
 	return b.String()
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 )
 
 func ruleIDs(rules []types.LifecycleRule) []string {
@@ -25,7 +27,7 @@ func TestOwnRules(t *testing.T) {
 	}
 	a := shapeOf(rules[0], false)
 	want := ruleShape{Status: types.ExpirationStatusEnabled, Prefix: "pg/", Transitions: "30:GLACIER",
-		ExpireDays: 400, NoncurrentDays: 30, AbortDays: 1}
+		ExpireDays: 400, NoncurrentDays: 400, AbortDays: 1}
 	if a != want {
 		t.Errorf("archive rule\n got %+v\nwant %+v", a, want)
 	}
@@ -36,6 +38,67 @@ func TestOwnRules(t *testing.T) {
 	never := ownRules(Options{Bucket: "b", Region: "us-east-1"}.withDefaults())
 	if len(never) != 1 || never[0].Expiration != nil || aws.ToString(never[0].Filter.Prefix) != "" {
 		t.Errorf("rules without expiry: %+v", never[0])
+	}
+}
+
+// An archive overwritten with the uploader's keys survives as a noncurrent version: that version
+// is kept at least as long as the archive would have been, so that an overwrite never shortens a
+// retention. Archives kept for ever keep their replaced versions for ever.
+func TestNoncurrentVersionsOutliveRetention(t *testing.T) {
+	rule := func(o Options, id string) ruleShape {
+		t.Helper()
+		for _, r := range ownRules(o.withDefaults()) {
+			if aws.ToString(r.ID) == id {
+				return shapeOf(r, false)
+			}
+		}
+		t.Fatalf("no rule %s", id)
+		return ruleShape{}
+	}
+	base := Options{Bucket: "b", Prefix: "pg", Region: "us-east-1"}
+	for _, tc := range []struct {
+		expire, noncurrent, want int
+	}{
+		{400, 0, 400}, // BUCKET_NONCURRENT_EXPIRE_DAYS's default 30 is raised to the expiry
+		{400, 500, 500},
+		{0, 0, 0}, // never expire: no noncurrent expiry either
+		{0, 30, 0},
+	} {
+		o := base
+		o.ExpireDays, o.NoncurrentExpireDays = tc.expire, tc.noncurrent
+		if got := rule(o, RuleArchive).NoncurrentDays; int(got) != tc.want {
+			t.Errorf("expire %d, noncurrent %d: noncurrent versions kept %d days, want %d", tc.expire, tc.noncurrent, got, tc.want)
+		}
+	}
+	if d := describeRules(Options{Bucket: "b", Region: "r", ExpireDays: 400}.withDefaults()); !strings.Contains(d, "remove replaced versions after 400 days") {
+		t.Errorf("described as %q", d)
+	}
+	if d := describeRules(Options{Bucket: "b", Region: "r"}.withDefaults()); !strings.Contains(d, "keep replaced versions for ever") {
+		t.Errorf("described as %q", d)
+	}
+
+	// RETENTION: each class's replaced versions as long as the class keeps archives (S3 applies
+	// the earliest of the rules a version matches), the prefix-wide rule as long as the longest.
+	pol, err := retention.Parse("daily=35d weekly=13w monthly=25m yearly=7y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := base
+	o.Retention = pol
+	want := map[string]int32{RuleArchive: 2562, RetentionRulePrefix + "daily": 35, RetentionRulePrefix + "weekly": 91,
+		RetentionRulePrefix + "monthly": 775, RetentionRulePrefix + "yearly": 2562}
+	for id, days := range want {
+		if r := rule(o, id); r.NoncurrentDays != days || (id != RuleArchive && r.ExpireDays != days) {
+			t.Errorf("rule %s: expire %d, noncurrent %d, want %d both", id, r.ExpireDays, r.NoncurrentDays, days)
+		}
+	}
+	short, _ := retention.Parse("daily=7d")
+	o.Retention, o.NoncurrentExpireDays = short, 30
+	if r := rule(o, RetentionRulePrefix+"daily"); r.NoncurrentDays != 30 {
+		t.Errorf("daily=7d with BUCKET_NONCURRENT_EXPIRE_DAYS=30: replaced versions kept %d days, want 30", r.NoncurrentDays)
+	}
+	if d := describeRules(o.withDefaults()); !strings.Contains(d, "a version replaced by an overwrite, or expired, is kept as long as its class keeps archives") {
+		t.Errorf("described as %q", d)
 	}
 }
 

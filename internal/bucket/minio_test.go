@@ -158,7 +158,7 @@ func TestSetupOnMinIO(t *testing.T) {
 			t.Fatalf("lifecycle rules %q", ruleIDs(rb.Lifecycle))
 		}
 		a := shapeOf(*archive, true)
-		if a.Prefix != "pg/" || a.Transitions != "30:GLACIER" || a.ExpireDays != 400 || a.NoncurrentDays != 30 || a.Status != "Enabled" {
+		if a.Prefix != "pg/" || a.Transitions != "30:GLACIER" || a.ExpireDays != 400 || a.NoncurrentDays != 400 || a.Status != "Enabled" {
 			t.Errorf("archive rule reads back as %+v", a)
 		}
 		if d := shapeOf(*deep, true); d.Prefix != "pg/" || d.Transitions != "120:DEEP_ARCHIVE" {
@@ -382,7 +382,16 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	doc, err := UploaderPolicy(bucket, "pg")
+	// MinIO's policy language has no s3:if-none-match or s3:ObjectCreationOperation: it refuses
+	// the AWS policy, and gets the one `pgoffsite policy --conditional-writes=false` prints.
+	aws3, err := UploaderPolicy(bucket, "pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Admin(t).AddCannedPolicy(ctx, "aws-uploader", aws3); err == nil || !strings.Contains(err.Error(), "condition key") {
+		t.Errorf("MinIO took the policy with the conditional-write statement (%v): test that it enforces it", err)
+	}
+	doc, err := UploaderPolicyWith(bucket, "pg", UploaderOptions{NoConditionalWrites: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,8 +610,16 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if err := put(root, "pg/shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
 			t.Fatal(err)
 		}
-		if keys, err := r.List(ctx, "shop/"); err != nil || len(keys) < 2 {
-			t.Errorf("List as reader: %v %v", keys, err)
+		// The listing sees versions: the reader may list them (s3:ListBucketVersions), under the
+		// prefix only.
+		if l, err := r.List(ctx, "shop/"); err != nil || len(l.Objects) < 2 || !l.Versions || l.VersionsErr != nil {
+			t.Errorf("List as reader: %+v %v", l, err)
+		}
+		if _, err := rd.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b, Prefix: aws.String("pg/")}); err != nil {
+			t.Errorf("ListObjectVersions pg/ as reader: %v", err)
+		}
+		if _, err := rd.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b}); apiCode(err) != "AccessDenied" {
+			t.Errorf("ListObjectVersions of the whole bucket as reader: %v, want AccessDenied", err)
 		}
 		if body, _, err := r.Open(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
 			t.Errorf("Open a manifest as reader: %v", err)
@@ -676,13 +693,14 @@ func TestSetupRetentionOnMinIO(t *testing.T) {
 		got[aws.ToString(r.ID)] = shapeOf(r, true)
 	}
 	want := map[string]ruleShape{
-		RuleArchive:                   {Status: "Enabled", Prefix: "pg/", NoncurrentDays: 30},
-		RetentionRulePrefix + "daily": {Status: "Enabled", Prefix: "pg/", Tags: "retention=daily", ExpireDays: 35},
-		RetentionRulePrefix + "weekly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=weekly", ExpireDays: 91,
+		// A version replaced by an overwrite is kept as long as its class keeps archives.
+		RuleArchive:                   {Status: "Enabled", Prefix: "pg/", NoncurrentDays: 2562},
+		RetentionRulePrefix + "daily": {Status: "Enabled", Prefix: "pg/", Tags: "retention=daily", ExpireDays: 35, NoncurrentDays: 35},
+		RetentionRulePrefix + "weekly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=weekly", ExpireDays: 91, NoncurrentDays: 91,
 			Transitions: "30:STANDARD_IA"},
-		RetentionRulePrefix + "monthly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=monthly", ExpireDays: 775,
+		RetentionRulePrefix + "monthly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=monthly", ExpireDays: 775, NoncurrentDays: 775,
 			Transitions: "30:GLACIER"},
-		RetentionRulePrefix + "yearly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=yearly", ExpireDays: 2562,
+		RetentionRulePrefix + "yearly": {Status: "Enabled", Prefix: "pg/", Tags: "retention=yearly", ExpireDays: 2562, NoncurrentDays: 2562,
 			Transitions: "30:DEEP_ARCHIVE"},
 	}
 	if len(got) != len(want) {

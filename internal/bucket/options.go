@@ -82,7 +82,9 @@ type Options struct {
 	// DefaultExpireDays for the recommended value).
 	ExpireDays int
 	// NoncurrentExpireDays (default 30) after a version stops being current
-	// (overwritten, deleted or expired) it is removed for good.
+	// (overwritten, deleted or expired) it is removed for good — never sooner
+	// than its archive would have expired (see NoncurrentDays): an overwrite
+	// must not shorten an archive's retention.
 	NoncurrentExpireDays int
 
 	// ObjectLockDays, if not 0, sets a default retention of that many days

@@ -28,10 +28,13 @@ const PolicyLimits = `What the bucket policy does:
   - It denies s3:DeleteObjectVersion on the archive prefix and
     s3:DeleteBucket to every principal, the bucket owner's users and roles
     included. With versioning on, a plain delete or overwrite only adds a new
-    version; the archived bytes stay until the lifecycle rules remove them.
+    version; the archived bytes stay until the lifecycle rules remove them,
+    and those keep a replaced version at least as long as its archive would
+    have been kept.
   - Together with the uploader's own policy (s3:PutObject and
-    s3:AbortMultipartUpload under the prefix, nothing else), stolen uploader
-    credentials can add objects but cannot read, list or destroy archives.
+    s3:AbortMultipartUpload under the prefix, and no write without
+    If-None-Match), stolen uploader credentials can add objects but cannot
+    read, list, overwrite or destroy archives.
 
 What it does NOT prevent:
   - Lifecycle expiry: lifecycle rules are carried out by S3 itself and bucket
@@ -230,6 +233,24 @@ func stringSet(v any) []string {
 	return out
 }
 
+// SidDenyOverwrite is the uploader policy's statement that refuses every write that could
+// replace an object: a PutObject or CompleteMultipartUpload without If-None-Match.
+const SidDenyOverwrite = "PgoffsiteDenyOverwrite"
+
+// UploaderOptions vary the uploader's policy.
+type UploaderOptions struct {
+	// KMSKeyARN, for a bucket encrypted with that KMS key: uploading under SSE-KMS also needs
+	// kms:GenerateDataKey (to start an upload) and kms:Decrypt (to add parts and complete a
+	// multipart upload) on it. Without s3:GetObject, kms:Decrypt does not let the uploader read
+	// archives.
+	KMSKeyARN string
+	// NoConditionalWrites leaves out SidDenyOverwrite, for S3-compatible stores whose policy
+	// language lacks its condition keys: MinIO refuses a policy that names s3:if-none-match or
+	// s3:ObjectCreationOperation ("invalid condition key"). There the uploader's keys can
+	// overwrite an archive, and pgoffsite status and verify are what tell.
+	NoConditionalWrites bool
+}
+
 // UploaderPolicy is the IAM policy for the credentials the backup job runs
 // with: write new objects under prefix and abort its own failed multipart
 // uploads, tag them with a retention class, and look up RETENTION's marker
@@ -237,17 +258,18 @@ func stringSet(v any) []string {
 // CreateMultipartUpload, UploadPart and CompleteMultipartUpload; listing
 // parts (s3:ListMultipartUploadParts) is not needed to upload, so it is not
 // granted. No Get, List or Delete: stolen credentials cannot read or destroy
-// archives.
+// archives; and no write without If-None-Match: they cannot replace one.
 func UploaderPolicy(bucket, prefix string) ([]byte, error) {
-	return UploaderPolicyKMS(bucket, prefix, "")
+	return UploaderPolicyWith(bucket, prefix, UploaderOptions{})
 }
 
-// UploaderPolicyKMS is UploaderPolicy for a bucket encrypted with the KMS key
-// keyARN: uploading under SSE-KMS also needs kms:GenerateDataKey (to start an
-// upload) and kms:Decrypt (to add parts and complete a multipart upload) on
-// that key. Without s3:GetObject, kms:Decrypt does not let the uploader read
-// archives.
+// UploaderPolicyKMS is UploaderPolicy for a bucket encrypted with the KMS key keyARN.
 func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
+	return UploaderPolicyWith(bucket, prefix, UploaderOptions{KMSKeyARN: keyARN})
+}
+
+// UploaderPolicyWith is UploaderPolicy varied by o.
+func UploaderPolicyWith(bucket, prefix string, o UploaderOptions) ([]byte, error) {
 	if err := validBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("bucket: uploader policy: %w", err)
 	}
@@ -260,7 +282,30 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 		"Action":    []string{"s3:PutObject", "s3:AbortMultipartUpload"},
 		"Resource":  objectsARN(bucket, prefix),
 		"Condition": tlsOnly(),
-	}, {
+	}}
+	if !o.NoConditionalWrites {
+		// S3 overwrites an object by default, and versioning then keeps the replaced archive
+		// only until the lifecycle's noncurrent expiry: the write above must never replace.
+		// AWS's "Enforce conditional writes on Amazon S3 buckets" (S3 User Guide) enforces
+		// If-None-Match with the condition key s3:if-none-match, and says that multipart uploads
+		// must be exempted with s3:ObjectCreationOperation, because CreateMultipartUpload,
+		// UploadPart and UploadPartCopy accept no conditional header. PutObject and
+		// CompleteMultipartUpload — both authorized as s3:PutObject — create the object
+		// (s3:ObjectCreationOperation true) and carry If-None-Match: they are denied without it;
+		// the exempt calls create nothing that can be seen until a completion that is itself
+		// checked. CopyObject without the header is refused too (pgoffsite never copies).
+		stmts = append(stmts, statement{
+			"Sid":      SidDenyOverwrite,
+			"Effect":   "Deny",
+			"Action":   []string{"s3:PutObject"},
+			"Resource": objectsARN(bucket, prefix),
+			"Condition": map[string]any{
+				"Null": map[string]any{"s3:if-none-match": "true"},
+				"Bool": map[string]any{"s3:ObjectCreationOperation": "true"},
+			},
+		})
+	}
+	stmts = append(stmts, statement{
 		// RETENTION: an archive is tagged retention=CLASS by the request that creates it, which
 		// AWS authorizes as s3:PutObjectTagging too. The conditions allow that one tag key with
 		// its four values and nothing else; retagging an existing archive is the same action,
@@ -274,7 +319,7 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 			"StringEquals":              map[string]any{"s3:RequestObjectTag/" + retention.TagKey: retentionClasses()},
 			"ForAllValues:StringEquals": map[string]any{"s3:RequestObjectTagKeys": []string{retention.TagKey}},
 		},
-	}, {
+	}, statement{
 		// RETENTION's markers: whether a period already has an archive is asked by listing
 		// exactly one marker key, allowed under the marker prefix alone. Without s3:ListBucket
 		// S3 answers a HeadObject of a missing key 403, not 404, so listing is what works;
@@ -287,13 +332,13 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 			"Bool":       map[string]any{"aws:SecureTransport": "true"},
 			"StringLike": map[string]any{"s3:prefix": []string{MarkerPrefix(prefix) + "*"}},
 		},
-	}}
-	if keyARN != "" {
+	})
+	if o.KMSKeyARN != "" {
 		stmts = append(stmts, statement{
 			"Sid":       "PgoffsiteUploadEncrypt",
 			"Effect":    "Allow",
 			"Action":    []string{"kms:GenerateDataKey", "kms:Decrypt"},
-			"Resource":  keyARN,
+			"Resource":  o.KMSKeyARN,
 			"Condition": tlsOnly(),
 		})
 	}
@@ -301,7 +346,7 @@ func UploaderPolicyKMS(bucket, prefix, keyARN string) ([]byte, error) {
 }
 
 // ReaderPolicy is the IAM policy for credentials that check archives: read
-// and list what is under prefix, read the lifecycle rules, and write the records
+// and list what is under prefix with its versions, read the lifecycle rules, and write the records
 // of verifications (keys ending .verified.json, archive.VerifiedSuffix) that
 // pgoffsite status shows, over TLS. No other write, no delete: an archive, a
 // manifest or any other key cannot be written with them.
@@ -312,10 +357,12 @@ func ReaderPolicy(bucket, prefix string) ([]byte, error) {
 	if err := validPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("bucket: reader policy: %w", err)
 	}
+	// Listing versions (ListObjectVersions) is how status and verify see an archive that was
+	// overwritten: the replaced bytes stay as a noncurrent version.
 	list := statement{
 		"Sid":       "PgoffsiteList",
 		"Effect":    "Allow",
-		"Action":    []string{"s3:ListBucket"},
+		"Action":    []string{"s3:ListBucket", "s3:ListBucketVersions"},
 		"Resource":  bucketARN(bucket),
 		"Condition": tlsOnly(),
 	}

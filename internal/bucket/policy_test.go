@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -108,6 +109,29 @@ func TestOwnStatements(t *testing.T) {
 	}
 }
 
+// denies evaluates the overwrite statement's conditions for a request to write an object: with
+// or without the If-None-Match header, creating the object or not (s3:ObjectCreationOperation).
+func denies(st map[string]any, ifNoneMatch, creates bool) bool {
+	c := st["Condition"].(map[string]any)
+	for op, kv := range c {
+		for key, want := range kv.(map[string]any) {
+			var matched bool
+			switch {
+			case op == "Null" && key == "s3:if-none-match":
+				matched = strconv.FormatBool(!ifNoneMatch) == want
+			case op == "Bool" && key == "s3:ObjectCreationOperation":
+				matched = strconv.FormatBool(creates) == want
+			default:
+				panic("unexpected condition " + op + " " + key)
+			}
+			if !matched {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // policyGrants flattens a policy into "Effect Action Resource" lines.
 func policyGrants(t *testing.T, doc []byte) (grants []string, conditions []string) {
 	t.Helper()
@@ -131,16 +155,53 @@ func TestUploaderPolicy(t *testing.T) {
 	}
 	grants, conds := policyGrants(t, doc)
 	want := []string{"Allow s3:AbortMultipartUpload arn:aws:s3:::bkt/pg/*", "Allow s3:ListBucket arn:aws:s3:::bkt",
-		"Allow s3:PutObject arn:aws:s3:::bkt/pg/*", "Allow s3:PutObjectTagging arn:aws:s3:::bkt/pg/*"}
+		"Allow s3:PutObject arn:aws:s3:::bkt/pg/*", "Allow s3:PutObjectTagging arn:aws:s3:::bkt/pg/*",
+		"Deny s3:PutObject arn:aws:s3:::bkt/pg/*"}
 	if !slices.Equal(grants, want) {
 		t.Errorf("grants = %q, want %q", grants, want)
 	}
-	// Listing only the markers, tagging only with the retention tag and its four values.
+	// Listing only the markers, tagging only with the retention tag and its four values, and no
+	// write that could replace an object: PutObject and CompleteMultipartUpload (they create the
+	// object) without If-None-Match are denied; CreateMultipartUpload and UploadPart, which
+	// carry no conditional header, are exempt, as AWS documents for enforcing conditional
+	// writes.
 	wantConds := []string{`{"Bool":{"aws:SecureTransport":["true"]}}`,
+		`{"Bool":{"s3:ObjectCreationOperation":["true"]},"Null":{"s3:if-none-match":["true"]}}`,
 		`{"Bool":{"aws:SecureTransport":["true"]},"ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["retention"]},"StringEquals":{"s3:RequestObjectTag/retention":["daily","monthly","weekly","yearly"]}}`,
 		`{"Bool":{"aws:SecureTransport":["true"]},"StringLike":{"s3:prefix":["pg/_pgoffsite-retention/*"]}}`}
 	if !slices.Equal(conds, wantConds) {
 		t.Errorf("conditions %q, want %q", conds, wantConds)
+	}
+	deny := statementsOf(t, doc)[1]
+	if deny["Sid"] != SidDenyOverwrite || deny["Effect"] != "Deny" || deny["Principal"] != nil {
+		t.Errorf("overwrite statement %v", deny)
+	}
+	// What the statement means, request by request, evaluated as IAM does (every condition
+	// operator of a statement must match; Null true matches a key absent from the request).
+	for _, req := range []struct {
+		call        string
+		ifNoneMatch bool
+		creates     bool // s3:ObjectCreationOperation
+		denied      bool
+	}{
+		{"PutObject with If-None-Match: *", true, true, false},
+		{"PutObject without If-None-Match (an overwrite)", false, true, true},
+		{"CreateMultipartUpload", false, false, false},
+		{"UploadPart", false, false, false},
+		{"CompleteMultipartUpload with If-None-Match: *", true, true, false},
+		{"CompleteMultipartUpload without If-None-Match", false, true, true},
+		{"CopyObject without If-None-Match", false, true, true},
+	} {
+		if got := denies(deny, req.ifNoneMatch, req.creates); got != req.denied {
+			t.Errorf("%s: denied %v, want %v", req.call, got, req.denied)
+		}
+	}
+	plain, err := UploaderPolicyWith("bkt", "pg", UploaderOptions{NoConditionalWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := policyGrants(t, plain); slices.Contains(g, "Deny s3:PutObject arn:aws:s3:::bkt/pg/*") || strings.Contains(string(plain), "if-none-match") {
+		t.Errorf("NoConditionalWrites kept the overwrite statement:\n%s", plain)
 	}
 
 	doc, err = UploaderPolicyKMS("bkt", "", "arn:aws:kms:eu-west-1:111122223333:key/k1")
@@ -155,6 +216,7 @@ func TestUploaderPolicy(t *testing.T) {
 		"Allow s3:ListBucket arn:aws:s3:::bkt",
 		"Allow s3:PutObject arn:aws:s3:::bkt/*",
 		"Allow s3:PutObjectTagging arn:aws:s3:::bkt/*",
+		"Deny s3:PutObject arn:aws:s3:::bkt/*",
 	}
 	if !slices.Equal(grants, want) {
 		t.Errorf("KMS grants = %q, want %q", grants, want)
@@ -178,6 +240,7 @@ func TestReaderPolicy(t *testing.T) {
 		"Allow s3:GetObject arn:aws:s3:::bkt/pg/*",
 		"Allow s3:GetObjectAttributes arn:aws:s3:::bkt/pg/*",
 		"Allow s3:ListBucket arn:aws:s3:::bkt",
+		"Allow s3:ListBucketVersions arn:aws:s3:::bkt",
 		"Allow s3:PutObject arn:aws:s3:::bkt/pg/*.verified.json",
 	}
 	if !slices.Equal(grants, want) {

@@ -103,6 +103,12 @@ func retentionRules(o Options) []types.LifecycleRule {
 				Tags:   []types.Tag{{Key: aws.String(retention.TagKey), Value: aws.String(string(cp.Class))}},
 			}},
 			Expiration: &types.LifecycleExpiration{Days: aws.Int32(int32(cp.ExpireDays))},
+			// A version of this class replaced by an overwrite is kept as long as the class keeps
+			// archives; S3 applies the earliest expiry of the rules a version matches, so this
+			// rule, not the prefix-wide one (the longest class), decides for the class's versions.
+			NoncurrentVersionExpiration: &types.NoncurrentVersionExpiration{
+				NoncurrentDays: aws.Int32(int32(noncurrentDays(o, cp.ExpireDays))),
+			},
 		}
 		if cp.Tier != "" {
 			r.Transitions = []types.Transition{{Days: aws.Int32(int32(cp.TransitionDays)), StorageClass: types.TransitionStorageClass(cp.Tier)}}

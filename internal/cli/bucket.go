@@ -110,6 +110,7 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	reader := fs.Bool("reader", false, "print the read-only policy for restores and verification instead")
 	kmsKey := fs.String("kms-key-arn", "", "also allow encrypting with this KMS key (for S3_SSE=aws:kms)")
+	conditional := fs.Bool("conditional-writes", true, "deny the uploader every write without If-None-Match (Amazon S3's s3:if-none-match condition key); =false for an S3-compatible store whose policies lack that key (MinIO refuses the policy with it)")
 	dest := fs.String("destination", "", destinationUsage)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
@@ -126,13 +127,14 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	var policy []byte
-	switch {
-	case *reader:
+	if *reader {
 		policy, err = bucket.ReaderPolicy(archive.Bucket, archive.Prefix)
-	case *kmsKey != "":
-		policy, err = bucket.UploaderPolicyKMS(archive.Bucket, archive.Prefix, *kmsKey)
-	default:
-		policy, err = bucket.UploaderPolicy(archive.Bucket, archive.Prefix)
+	} else {
+		policy, err = bucket.UploaderPolicyWith(archive.Bucket, archive.Prefix,
+			bucket.UploaderOptions{KMSKeyARN: *kmsKey, NoConditionalWrites: !*conditional})
+		if err == nil && !*conditional {
+			fmt.Fprintln(stderr, "warning: without the conditional-write statement these keys can replace an archive with a plain PUT; the bucket's versions keep what it replaced, and pgoffsite status and verify (with the reader's keys) report it")
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: policy: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,6 +62,11 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		begin := time.Now()
 		r := archive.Result{Target: t, Key: k, Location: src.Location(k)}
 		v := verify.Archive(ctx, src, k, o)
+		v.Err = withFindings(v.Err, v.Findings)
+		if v.VersionsErr != nil {
+			log.Warn().Str("app", t.App).Str("database", t.Database).Str("location", r.Location).Err(v.VersionsErr).
+				Msg("the store's versions of the archive were not compared: an overwrite cannot be seen")
+		}
 		r.Backup, r.Bytes, r.Err, r.Duration = v.Manifest.Backup, v.Manifest.Bytes, explainArchived(v.Err, cfg, k), time.Since(begin)
 		if r.Err == nil {
 			restored := ""
@@ -111,6 +117,25 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	code := summarizeVerify(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "verify", started, results)
 	return code
+}
+
+// withFindings fails a verification on what the store's record of the archive shows beyond its
+// bytes (verify.Result.Findings): an archive overwritten, or written after its manifest, may
+// match a manifest that was replaced with it.
+func withFindings(err error, findings []string) error {
+	var extra []string
+	for _, f := range findings {
+		if err == nil || !strings.Contains(err.Error(), f) {
+			extra = append(extra, f)
+		}
+	}
+	switch {
+	case len(extra) == 0:
+		return err
+	case err == nil:
+		return fmt.Errorf("the store's record of the archive does not match its manifest: %s; check who holds the uploader's keys", strings.Join(extra, "; "))
+	}
+	return fmt.Errorf("%w; and %s", err, strings.Join(extra, "; "))
 }
 
 // recorder writes the small record of a verification beside the archive, replacing the last

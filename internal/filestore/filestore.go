@@ -16,7 +16,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Reader = (*Store)(nil)
+)
 
 // Store writes objects as files under one directory.
 type Store struct {
@@ -235,26 +238,44 @@ func syncDir(dir string) error {
 	return err
 }
 
-// List returns the keys under the store that start with prefix (for verification).
-func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+// List describes the files under the store whose keys start with prefix (for verification and
+// status), walking only the directories that can hold such keys. A directory keeps no versions:
+// an overwritten file leaves no trace but its modification time.
+func (s *Store) List(ctx context.Context, prefix string) (store.Listing, error) {
+	var l store.Listing
 	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			return nil
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		rel, _ := filepath.Rel(s.dir, p)
-		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if p != s.dir && !store.UnderPrefix(key, prefix) {
+				return filepath.SkipDir
+			}
+			return nil
 		}
+		if strings.HasPrefix(d.Name(), ".") || !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed since the directory was read
+		}
+		if err != nil {
+			return err
+		}
+		l.Objects = append(l.Objects, store.Info{Key: key, Size: fi.Size(), Modified: fi.ModTime()})
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("filestore: list %s: %w", s.dir, err)
+		return store.Listing{}, fmt.Errorf("filestore: list %s: %w", s.Location(prefix), err)
 	}
-	return keys, nil
+	store.SortInfos(l.Objects)
+	return l, nil
 }
 
 // Open opens the object at key for reading.

@@ -12,10 +12,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // ErrArchived reports an object in a Glacier class that must be restored before it can be read.
-var ErrArchived = errors.New("object is in an archive storage class and must be restored first")
+var ErrArchived = store.ErrArchived
 
 // Reader reads archives back, for verification: it needs s3:GetObject and s3:ListBucket (see
 // `pgoffsite policy --reader`), which the uploader's credentials do not have.
@@ -38,22 +39,6 @@ func (r *Reader) full(key string) string {
 		return key
 	}
 	return r.prefix + key
-}
-
-// List returns the keys (relative to the prefix) that start with sub.
-func (r *Reader) List(ctx context.Context, sub string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(r.client, &s3.ListObjectsV2Input{Bucket: &r.bucket, Prefix: aws.String(r.full(sub))})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("s3: list s3://%s/%s: %w", r.bucket, r.full(sub), err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key)[len(r.prefix):])
-		}
-	}
-	return keys, nil
 }
 
 // Open streams an object; an object in GLACIER or DEEP_ARCHIVE not yet restored is ErrArchived.

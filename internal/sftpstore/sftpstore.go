@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +32,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Reader = (*Store)(nil)
+)
 
 var errStoreClosed = errors.New("store closed")
 
@@ -449,29 +451,70 @@ func closeFile(c *conn, f *sftp.File) {
 	_ = c.run(ctx, min(c.stall, cleanupTimeout), func(*op) error { return f.Close() })
 }
 
-// List returns the keys under the store that start with prefix, temporary files left out.
-func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+// List describes the files under the store whose keys start with prefix, temporary files left
+// out. It reads only the directories that can hold such keys: one app's listing never walks the
+// others'. SFTP keeps no versions: an overwritten file leaves no trace but its modification time.
+func (s *Store) List(ctx context.Context, prefix string) (store.Listing, error) {
+	var objs []store.Info
 	_, err := s.do(ctx, func(c *conn) error {
-		keys = nil
+		objs = nil
 		return c.run(ctx, c.stall, func(o *op) error {
-			return walk(c.sftp, s.o.Dir, func(p string, fi fs.FileInfo) error {
+			return walkPrefix(c.sftp, s.o.Dir, prefix, func(key string, fi fs.FileInfo) error {
 				o.progress()
-				if fi.IsDir() || strings.HasPrefix(fi.Name(), ".") || !fi.Mode().IsRegular() {
+				if strings.HasPrefix(fi.Name(), ".") || !fi.Mode().IsRegular() {
 					return nil
 				}
-				if key := strings.TrimPrefix(p, s.o.Dir+"/"); strings.HasPrefix(key, prefix) {
-					keys = append(keys, key)
-				}
+				objs = append(objs, store.Info{Key: key, Size: fi.Size(), Modified: fi.ModTime()})
 				return nil
 			})
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sftp: list %s: %w", s.Location(prefix), err)
+		return store.Listing{}, fmt.Errorf("sftp: list %s: %w", s.Location(prefix), err)
 	}
-	sort.Strings(keys)
-	return keys, nil
+	store.SortInfos(objs)
+	return store.Listing{Objects: objs}, nil
+}
+
+// walkPrefix calls fn for every file below root whose key (its path relative to root) starts
+// with prefix, descending only into the directories that can hold such keys.
+func walkPrefix(c *sftp.Client, root, prefix string, fn func(key string, fi fs.FileInfo) error) error {
+	var visit func(dir, rel string) error
+	visit = func(dir, rel string) error {
+		entries, err := c.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("read directory %s: %w", dir, err)
+		}
+		for _, fi := range entries {
+			key := fi.Name()
+			if rel != "" {
+				key = rel + "/" + key
+			}
+			if fi.IsDir() {
+				if store.UnderPrefix(key, prefix) {
+					if err := visit(path.Join(dir, fi.Name()), key); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if strings.HasPrefix(key, prefix) {
+				if err := fn(key, fi); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	// Start at the deepest directory the prefix names whole: shop/DATABASE/ is read from there.
+	start := ""
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 && validKey(prefix[:i]) {
+		start = prefix[:i]
+	}
+	return visit(path.Join(root, start), start)
 }
 
 // walk calls fn for every entry below dir (not dir itself), depth first. A missing dir has no

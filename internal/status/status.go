@@ -9,6 +9,7 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -17,13 +18,15 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
 
 // Source lists and reads the small objects beside the archives (manifests, verification
-// records); status never opens a dump.
+// records); status never opens a dump. The listing is the store's own record of each object
+// (size, when it was written, earlier versions): what a manifest claims is held to it.
 type Source interface {
-	List(ctx context.Context, prefix string) ([]string, error)
+	List(ctx context.Context, prefix string) (store.Listing, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
 }
 
@@ -146,17 +149,29 @@ func (r Report) OK() bool {
 type item struct {
 	key      string
 	info     archive.KeyInfo
-	finished time.Time
-	bytes    int64 // plaintext
-	stored   int64
+	rec      verify.Record
+	finished time.Time // bounded by when the store wrote it
+	bytes    int64     // plaintext
 	m        *archive.Manifest
+	// frozen: the manifest is in an archive storage class (Glacier), so it could not be read;
+	// the archive counts by the store's record alone.
+	frozen   bool
 	verified *archive.Verification
+	// bad says why the archive does not count: no manifest, a manifest that cannot be read or
+	// does not describe what the store holds, a time in the future.
+	bad []string
 }
 
 // manifestReads bounds the manifests read at once from one destination.
 const manifestReads = 8
 
-// Build reports one target at one destination (named dest for people).
+// maxListed bounds the archives named one by one among an entry's problems.
+const maxListed = 10
+
+// Build reports one target at one destination (named dest for people). An archive counts only
+// when its manifest is there and describes what the store holds (verify.Mismatches); its time
+// is what the manifest claims, never later than the store wrote it (verify.Finished). Any other
+// dump of the target is a problem named by its key.
 func Build(ctx context.Context, src Source, dest string, t Target, o Options) Entry {
 	o = o.defaults()
 	e := Entry{Target: t.String(), App: t.App, Database: t.Database, Destination: dest, Retention: map[string]int{},
@@ -170,24 +185,24 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	} else {
 		segment, addon = verify.KeyNames(t.Database)
 	}
-	keys, err := src.List(ctx, app+"/")
+	l, err := src.List(ctx, app+"/")
 	if err != nil {
 		e.Problems = append(e.Problems, fmt.Sprintf("cannot list the archives of %s at %s: %v", t, dest, err))
 		e.Days = o.days(nil)
 		return e
 	}
-	listed := map[string]bool{}
-	for _, k := range keys {
-		listed[k] = true
+	if l.VersionsErr != nil {
+		e.Warnings = append(e.Warnings, fmt.Sprintf("an overwritten archive cannot be seen at %s: %v", dest, l.VersionsErr))
 	}
 	var items []*item
 	var candidates []*item // other segments of the app, when the database may be an add-on name
-	for _, k := range keys {
-		info, ok := archive.ParseKey(k)
+	for _, obj := range l.Objects {
+		info, ok := archive.ParseKey(obj.Key)
 		if !ok || info.App != app {
 			continue
 		}
-		it := &item{key: k, info: info, finished: info.FinishedAt}
+		rec, _ := verify.RecordOf(l, obj.Key)
+		it := &item{key: obj.Key, info: info, rec: rec, finished: info.FinishedAt}
 		switch {
 		case info.Database == segment:
 			items = append(items, it)
@@ -195,12 +210,32 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 			candidates = append(candidates, it)
 		}
 	}
-	e.Warnings = append(e.Warnings, readAll(ctx, src, append(append([]*item{}, items...), candidates...), listed)...)
+	e.Warnings = append(e.Warnings, readAll(ctx, src, l, append(append([]*item{}, items...), candidates...))...)
+	// An add-on name matches the manifests that name it; a dump of the same segment without a
+	// readable manifest is, by where the job filed it, most likely the add-on's too.
+	segments := map[string]bool{}
 	for _, c := range candidates {
 		if c.m != nil && c.m.Addon == addon {
 			items = append(items, c)
+			segments[c.info.Database] = true
 		}
 	}
+	for _, c := range candidates {
+		if c.m == nil && segments[c.info.Database] {
+			items = append(items, c)
+		}
+	}
+	var good, bad []*item
+	for _, it := range items {
+		it.judge(o.Now)
+		if len(it.bad) > 0 {
+			bad = append(bad, it)
+		} else {
+			good = append(good, it)
+		}
+	}
+	e.Problems = append(e.Problems, badProblems(t, bad)...)
+	items = good
 	sort.Slice(items, func(i, j int) bool {
 		a, b := items[i], items[j]
 		if !a.finished.Equal(b.finished) {
@@ -210,7 +245,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	})
 	for _, it := range items {
 		e.Archives++
-		e.TotalBytes += it.stored
+		e.TotalBytes += it.rec.Dump.Size
 		if it.m != nil && it.m.Retention != "" {
 			e.Retention[it.m.Retention]++
 		}
@@ -219,7 +254,11 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 		}
 	}
 	e.Days = o.days(items)
-	if len(items) == 0 {
+	switch {
+	case len(items) == 0 && len(bad) > 0:
+		e.Problems = append(e.Problems, fmt.Sprintf("no archive of %s at %s matches its manifest: each one that does not is named above", t, dest))
+		return e
+	case len(items) == 0:
 		e.Problems = append(e.Problems, fmt.Sprintf("no archive of %s at %s: has the backup job run with this ARCHIVE_URL?", t, dest))
 		return e
 	}
@@ -239,6 +278,51 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	return e
 }
 
+// judge holds the archive's manifest to the store's record of it, and bounds its time by it.
+func (it *item) judge(now time.Time) {
+	if it.rec.Manifest == nil {
+		it.bad = append(it.bad, fmt.Sprintf("%s has no manifest beside it: a backup run stopped between writing the dump and its manifest, or someone else wrote it; it does not count as an archive and cannot be verified: remove it with the bucket owner's credentials once you know which", it.key))
+		return
+	}
+	if it.m == nil {
+		if it.frozen {
+			it.bytes = it.rec.Dump.Size
+			it.finished = verify.Finished(it.rec, it.info.FinishedAt)
+		}
+		return // otherwise unreadable: readAll said why in it.bad
+	}
+	it.bad = append(it.bad, verify.Mismatches(it.key, it.rec, *it.m)...)
+	claimed := it.info.FinishedAt
+	if !it.m.BackupFinishedAt.IsZero() {
+		claimed = it.m.BackupFinishedAt
+	}
+	for _, c := range []struct {
+		what string
+		at   time.Time
+	}{{"its key", it.info.FinishedAt}, {"its manifest", claimed}} {
+		if verify.InFuture(c.at, now) {
+			it.bad = append(it.bad, fmt.Sprintf("%s: %s says the backup finished %s, in the future (now %s): the key or manifest was not written by a backup run, or the clock that wrote it is wrong",
+				it.key, c.what, c.at.UTC().Format("2006-01-02 15:04 UTC"), now.UTC().Format("2006-01-02 15:04 UTC")))
+			break
+		}
+	}
+	it.finished = verify.Finished(it.rec, claimed)
+}
+
+// badProblems names the archives that do not count, a few at most one by one.
+func badProblems(t Target, bad []*item) []string {
+	sort.Slice(bad, func(i, j int) bool { return bad[i].key < bad[j].key })
+	var out []string
+	for i, it := range bad {
+		if i == maxListed {
+			out = append(out, fmt.Sprintf("%d more archives of %s do not match their manifests or have none (pgoffsite status --json lists the first %d)", len(bad)-i, t, maxListed))
+			break
+		}
+		out = append(out, it.bad...)
+	}
+	return out
+}
+
 // shrinkProblem compares the newest archive with the median of those that finished in the
 // week before it: a sudden drop is the classic sign of a broken dump.
 func shrinkProblem(items []*item, maxShrink float64) string {
@@ -247,7 +331,7 @@ func shrinkProblem(items []*item, maxShrink float64) string {
 	}
 	newest := items[len(items)-1]
 	if newest.m == nil {
-		return "" // its size is unknown; the missing manifest is a warning of its own
+		return "" // its manifest is in Glacier: its plaintext size is unknown
 	}
 	var week []int64
 	for _, it := range items[:len(items)-1] {
@@ -276,9 +360,10 @@ func median(v []int64) int64 {
 	return s[len(s)/2]
 }
 
-// readAll reads the manifest and the verification record of each item, a few at a time; what
-// cannot be read is a warning (the archive still counts, by its key).
-func readAll(ctx context.Context, src Source, items []*item, listed map[string]bool) []string {
+// readAll reads the manifest and the verification record of each item, a few at a time. A
+// manifest that cannot be read makes its archive not count (item.bad); a verification record
+// that cannot be read is a warning.
+func readAll(ctx context.Context, src Source, l store.Listing, items []*item) []string {
 	var (
 		mu       sync.Mutex
 		warnings []string
@@ -295,25 +380,25 @@ func readAll(ctx context.Context, src Source, items []*item, listed map[string]b
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			mk := archive.ManifestKey(it.key)
-			if !listed[mk] {
-				warn(fmt.Sprintf("%s has no manifest beside it: it cannot be verified", it.key))
-			} else {
+			if it.rec.Manifest != nil {
 				var m archive.Manifest
-				if err := readJSON(ctx, src, mk, &m); err != nil {
-					warn(err.Error())
-				} else {
+				err := readJSON(ctx, src, it.rec.Manifest.Key, &m)
+				switch {
+				case errors.Is(err, store.ErrArchived):
+					// Lifecycle rules moved it to Glacier with its dump (AWS leaves objects under
+					// 128 KB where they are, so this is rare): not a forgery, just not readable.
+					it.frozen = true
+				case err != nil:
+					it.bad = append(it.bad, fmt.Sprintf("%s: its manifest cannot be read, so it does not count as an archive: %v", it.key, err))
+				default:
 					it.m = &m
-					it.stored, it.bytes = m.Bytes, m.Bytes
+					it.bytes = m.Bytes
 					if m.Encryption != nil {
 						it.bytes = m.Encryption.PlaintextBytes
 					}
-					if !m.BackupFinishedAt.IsZero() {
-						it.finished = m.BackupFinishedAt
-					}
 				}
 			}
-			if vk := archive.VerifiedKey(it.key); listed[vk] {
+			if vk := archive.VerifiedKey(it.key); listed(l, vk) {
 				var v archive.Verification
 				if err := readJSON(ctx, src, vk, &v); err != nil {
 					warn(err.Error())
@@ -324,8 +409,22 @@ func readAll(ctx context.Context, src Source, items []*item, listed map[string]b
 		}()
 	}
 	wg.Wait()
+	frozen := 0
+	for _, it := range items {
+		if it.frozen {
+			frozen++
+		}
+	}
+	if frozen > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d manifests are in an archive storage class (Glacier) and were not read: those archives count by the store's record alone (size and time), unchecked against their manifests", frozen))
+	}
 	sort.Strings(warnings)
 	return warnings
+}
+
+func listed(l store.Listing, key string) bool {
+	_, ok := l.Find(key)
+	return ok
 }
 
 // readJSON reads a small JSON object (a manifest, a verification record).

@@ -6,38 +6,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// bucket is an in-memory destination that counts what is read from it.
+// bucket is an in-memory destination that counts what is read from it. Its listing reports
+// each object's size as stored (a dump's placeholder bytes stand for the size its manifest
+// says) and when it was written.
 type bucket struct {
 	mu      sync.Mutex
 	objects map[string][]byte
+	infos   map[string]store.Info // size and time of writing, by key
 	opened  []string
 }
 
-func newBucket() *bucket { return &bucket{objects: map[string][]byte{}} }
+func newBucket() *bucket {
+	return &bucket{objects: map[string][]byte{}, infos: map[string]store.Info{}}
+}
 
-func (b *bucket) List(ctx context.Context, prefix string) ([]string, error) {
+func (b *bucket) List(ctx context.Context, prefix string) (store.Listing, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var keys []string
-	for k := range b.objects {
+	var l store.Listing
+	for k, body := range b.objects {
 		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+			info, ok := b.infos[k]
+			if !ok {
+				info = store.Info{Size: int64(len(body))}
+			}
+			info.Key = k
+			l.Objects = append(l.Objects, info)
 		}
 	}
-	sort.Strings(keys)
-	return keys, nil
+	store.SortInfos(l.Objects)
+	return l, nil
 }
 
 func (b *bucket) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
@@ -84,6 +94,9 @@ func (b *bucket) archive(t *testing.T, app, db string, num int, at time.Time, si
 	defer b.mu.Unlock()
 	b.objects[key] = bytes.Repeat([]byte{'x'}, 16)
 	b.objects[archive.ManifestKey(key)] = blob
+	// Stored a few minutes after the backup finished, the manifest last.
+	b.infos[key] = store.Info{Size: size, Modified: at.Add(3 * time.Minute)}
+	b.infos[archive.ManifestKey(key)] = store.Info{Size: int64(len(blob)), Modified: at.Add(4 * time.Minute)}
 	return key
 }
 
@@ -219,8 +232,10 @@ func TestVerificationsAndNames(t *testing.T) {
 	b.archive(t, "shop", "HEROKU_POSTGRESQL_PINK", 7, now.Add(-time.Hour), 5, 0, "")
 	b.archive(t, "LEGACY_URL", "LEGACY_URL", 8, now.Add(-2*time.Hour), 7, 0, "")
 	b.objects["shop/notes.txt"] = []byte("hello")
-	// An archive whose manifest is missing still counts, with a warning.
-	b.objects[archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: "b500", At: now.Add(-time.Minute)})] = []byte("x")
+	// A dump whose manifest is missing (a run killed between the two) does not count: it is a
+	// problem, named.
+	lone := archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: "b500", At: now.Add(-time.Minute)})
+	b.objects[lone] = []byte("x")
 
 	e := Build(context.Background(), b, "mem://", Target{App: "shop", Database: "DATABASE"}, opts())
 	cal := statuses(e)
@@ -230,11 +245,11 @@ func TestVerificationsAndNames(t *testing.T) {
 	if e.Verification == nil || e.Verification.Passed || e.Verification.Error != "SHA-256 differs" {
 		t.Errorf("newest verification %+v", e.Verification)
 	}
-	if e.Archives != 41 || e.Newest.Backup != "b500" || !e.OK() {
+	if e.Archives != 40 || e.Newest.Backup != "b100" || e.OK() || len(e.Problems) != 1 ||
+		!strings.HasPrefix(e.Problems[0], lone+" has no manifest beside it") || !strings.Contains(e.Problems[0], "does not count") {
 		t.Errorf("archives %d newest %+v problems %q", e.Archives, e.Newest, e.Problems)
 	}
-	if w := strings.Join(e.Warnings, "\n"); !strings.Contains(w, "b500") || !strings.Contains(w, "no manifest") ||
-		!strings.Contains(w, "newest verification") {
+	if w := strings.Join(e.Warnings, "\n"); !strings.Contains(w, "newest verification") {
 		t.Errorf("warnings %q", e.Warnings)
 	}
 
@@ -355,8 +370,8 @@ func TestBytesAndAge(t *testing.T) {
 
 type brokenBucket struct{ *bucket }
 
-func (brokenBucket) List(ctx context.Context, prefix string) ([]string, error) {
-	return nil, fmt.Errorf("s3: list s3://bkt/pg/%s: AccessDenied", prefix)
+func (brokenBucket) List(ctx context.Context, prefix string) (store.Listing, error) {
+	return store.Listing{}, fmt.Errorf("s3: list s3://bkt/pg/%s: AccessDenied", prefix)
 }
 
 // A destination that cannot be read is a problem: the watchdog cannot vouch for it.

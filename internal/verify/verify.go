@@ -22,11 +22,12 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-// Source reads archives back.
+// Source reads archives back (store.Reader: every kind of destination).
 type Source interface {
-	List(ctx context.Context, prefix string) ([]string, error)
+	List(ctx context.Context, prefix string) (store.Listing, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	Location(key string) string
 }
@@ -76,13 +77,21 @@ type Result struct {
 	// passed has decompressed them all.
 	FramingOnly      []string
 	OtherFramingOnly int
-	Err              error
+	// Findings say how the store's record of the archive differs from its manifest beyond what
+	// fails the verification outright (Mismatches: overwritten, written after its manifest):
+	// the bytes may match a manifest that was itself replaced. `pgoffsite verify` fails on them.
+	Findings []string
+	// VersionsErr says why the store's versions of the archive could not be seen (the
+	// credentials may not list them): an overwrite cannot be told then.
+	VersionsErr error
+	Err         error
 }
 
 // Latest returns the dump key of the newest archive of database on app, database named as
 // BACKUP_TARGETS names it: DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK[_URL], an add-on name,
 // or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
-// every key: one listing orders them all, with no object read per archive, and a dump whose
+// every key, bounded by when the store wrote the dump (a key named for a day in the future is
+// not the newest for ever): one listing orders them all, with no object read per archive, and a dump whose
 // manifest is missing still counts (and then fails its verification rather than being passed
 // over for an older one, also when an add-on name is matched by the manifests beside it).
 // Backups finished in the same second go by transfer number.
@@ -93,7 +102,7 @@ type Result struct {
 // segment; an add-on name matches the manifest's addon.
 func Latest(ctx context.Context, src Source, app, database string) (string, error) {
 	prefix := app + "/"
-	keys, err := src.List(ctx, prefix)
+	l, err := src.List(ctx, prefix)
 	if err != nil {
 		return "", fmt.Errorf("verify: list the archives of %s:%s: %w", app, database, err)
 	}
@@ -103,10 +112,12 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 	}
 	var dumps []dump
 	manifests := map[string]bool{}
-	for _, k := range keys {
+	for _, o := range l.Objects {
+		k := o.Key
 		if strings.HasSuffix(k, ".json") {
 			manifests[k] = true
 		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
+			info.FinishedAt = storedBy(o, info.FinishedAt)
 			dumps = append(dumps, dump{k, info})
 		}
 	}
@@ -169,17 +180,19 @@ func Latest(ctx context.Context, src Source, app, database string) (string, erro
 // LatestEnv returns the dump key of the newest archive of an env:VAR target: the job files
 // them under VAR in place of app and database.
 func LatestEnv(ctx context.Context, src Source, variable string) (string, error) {
-	keys, err := src.List(ctx, variable+"/")
+	l, err := src.List(ctx, variable+"/")
 	if err != nil {
 		return "", fmt.Errorf("verify: list the archives of env:%s: %w", variable, err)
 	}
 	var newest string
 	var at time.Time
-	for _, k := range keys {
+	for _, o := range l.Objects {
+		k := o.Key
 		info, ok := archive.ParseKey(k)
 		if !ok || info.App != variable || info.Database != archive.KeyDatabase(variable) {
 			continue
 		}
+		info.FinishedAt = storedBy(o, info.FinishedAt)
 		if newest == "" || info.FinishedAt.After(at) || (info.FinishedAt.Equal(at) && k > newest) {
 			newest, at = k, info.FinishedAt
 		}
@@ -188,6 +201,15 @@ func LatestEnv(ctx context.Context, src Source, variable string) (string, error)
 		return "", fmt.Errorf("verify: no archive of env:%s under %s (has the backup run with this ARCHIVE_URL?)", variable, src.Location(variable+"/"))
 	}
 	return newest, nil
+}
+
+// storedBy bounds the finish time a key claims by when the store wrote the dump: a key named
+// for a day in the future (anyone with the uploader's keys can choose one) is not the newest.
+func storedBy(o store.Info, claimed time.Time) time.Time {
+	if !o.Modified.IsZero() && claimed.After(o.Modified) {
+		return o.Modified
+	}
+	return claimed
 }
 
 // addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
@@ -215,6 +237,18 @@ func Archive(ctx context.Context, src Source, key string, o Options) Result {
 }
 
 func verify(ctx context.Context, src Source, key string, o Options, res *Result) error {
+	// The store's record first: a dump without a manifest, or one that is not the size its
+	// manifest says, fails before a byte of it is read.
+	l, lerr := src.List(ctx, ListingPrefix(key))
+	rec, listed := RecordOf(l, key)
+	switch {
+	case lerr != nil:
+		res.Findings = append(res.Findings, fmt.Sprintf("the store's record of %s (sizes, times, versions) could not be listed, so it was not compared with the manifest: %v", key, lerr))
+	case listed && rec.Manifest == nil:
+		return fmt.Errorf("verify %s: %w", src.Location(key), errLone(key))
+	default:
+		res.VersionsErr = l.VersionsErr
+	}
 	m, err := readManifest(ctx, src, archive.ManifestKey(key))
 	if err != nil {
 		return fmt.Errorf("verify %s: its manifest cannot be read, so the archive cannot be checked: %w", src.Location(key), err)
@@ -242,17 +276,31 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 				src.Location(key), ErrNoIdentity, recipients(enc))
 		}
 	}
+	sizeErr := func(size int64) error {
+		what := "archive"
+		if enc != nil {
+			what = "encrypted archive"
+		}
+		return fmt.Errorf("verify %s: the %s has %d bytes, the manifest says %d", src.Location(key), what, size, m.Bytes)
+	}
+	if listed {
+		overwrites := Overwrites(key, rec, m)
+		if rec.Dump.Size != m.Bytes {
+			// Known from the listing: nothing is downloaded.
+			if len(overwrites) > 0 {
+				return fmt.Errorf("%w; %s", sizeErr(rec.Dump.Size), strings.Join(overwrites, "; "))
+			}
+			return sizeErr(rec.Dump.Size)
+		}
+		res.Findings = append(res.Findings, overwrites...)
+	}
 	body, size, err := src.Open(ctx, key)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.Location(key), err)
 	}
 	defer body.Close()
 	if size != m.Bytes {
-		what := "archive"
-		if enc != nil {
-			what = "encrypted archive"
-		}
-		return fmt.Errorf("verify %s: the %s has %d bytes, the manifest says %d", src.Location(key), what, size, m.Bytes)
+		return sizeErr(size)
 	}
 
 	// What the store holds is hashed as it is read; an encrypted one is decrypted on the way, so
@@ -321,6 +369,15 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		res.Restored = true
 	}
 	return nil
+}
+
+// ErrNoManifest reports a dump with no manifest beside it.
+var ErrNoManifest = errors.New("no manifest beside the dump")
+
+// errLone explains a dump without its manifest: what leaves one, and what to do.
+func errLone(key string) error {
+	return fmt.Errorf("%w (%s): a backup run stopped between writing the dump and its manifest, or someone else wrote it; it cannot be checked and does not count as an archive: remove it with the bucket owner's credentials once you know which",
+		ErrNoManifest, archive.ManifestKey(key))
 }
 
 // recipients names what an archive is encrypted to, by fingerprint: enough to tell which

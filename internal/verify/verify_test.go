@@ -328,7 +328,7 @@ func TestArchiveDamage(t *testing.T) {
 		}, "the manifest says"},
 		{"the manifest is missing", func(s *filestore.Store) {
 			put(t, s, dumpKey, dump)
-		}, "its manifest cannot be read, so the archive cannot be checked"},
+		}, "no manifest beside the dump (" + archive.ManifestKey(dumpKey) + "): a backup run stopped between writing the dump and its manifest"},
 		{"the manifest is not JSON", func(s *filestore.Store) {
 			put(t, s, dumpKey, dump)
 			put(t, s, archive.ManifestKey(dumpKey), []byte("<html>"))
