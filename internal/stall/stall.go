@@ -111,12 +111,45 @@ func (e *Error) Timeout() bool        { return true }
 func (e *Error) Temporary() bool      { return true }
 func (e *Error) RetryableError() bool { return true }
 
-type labelKey struct{}
+type (
+	labelKey    struct{}
+	atMostKey   struct{}
+	activityKey struct{}
+)
 
 // WithLabel names the requests made with ctx in stall warnings, e.g. "download range 0-8388607"
 // or "upload part 3 of s3://bucket/key". It must not contain secrets.
 func WithLabel(ctx context.Context, label string) context.Context {
 	return context.WithValue(ctx, labelKey{}, label)
+}
+
+// AtMost caps the silences tolerated for the requests made with ctx at o's (zero fields cap
+// nothing): a caller that retries on its own terms (an upload, whose answer is due at once) can
+// be stricter than the client's defaults, never looser.
+func AtMost(ctx context.Context, o Options) context.Context {
+	return context.WithValue(ctx, atMostKey{}, o)
+}
+
+// WithActivity has fn called whenever a request made with ctx moves bytes (its body taken by
+// the network, or answer bytes arriving): a caller that watches a whole transfer — the fan-out
+// to several destinations — sees that a destination busy sending is not silent. fn must be
+// quick; it may be called from several goroutines at once.
+func WithActivity(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, activityKey{}, fn)
+}
+
+// forRequest is the silences tolerated for a request made with ctx.
+func (o Options) forRequest(ctx context.Context) Options {
+	o = o.withDefaults()
+	if c, ok := ctx.Value(atMostKey{}).(Options); ok {
+		if c.Idle > 0 {
+			o.Idle = min(o.Idle, c.Idle)
+		}
+		if c.Header > 0 {
+			o.Header = min(o.Header, c.Header)
+		}
+	}
+	return o
 }
 
 const (
@@ -129,13 +162,17 @@ const (
 // Do sends req through Next, cancelling it with an *Error when it stalls. The warning is logged
 // before the request is cancelled.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	o := c.Options.withDefaults()
+	o := c.Options.forRequest(req.Context())
 	ctx, cancel := context.WithCancelCause(req.Context())
 	label, _ := req.Context().Value(labelKey{}).(string)
 	if label == "" {
 		label = req.Method + " request"
 	}
-	w := &watch{o: o, host: req.URL.Host, label: label, log: zerolog.Ctx(req.Context()), cancel: cancel, size: req.ContentLength}
+	activity, _ := req.Context().Value(activityKey{}).(func())
+	if activity == nil {
+		activity = func() {}
+	}
+	w := &watch{o: o, host: req.URL.Host, label: label, log: zerolog.Ctx(req.Context()), cancel: cancel, size: req.ContentLength, activity: activity}
 	r := req.WithContext(ctx)
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	if hasBody {
@@ -172,11 +209,12 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 // watch is one request's watchdog: one timer, re-armed lazily through deadline so that a Read
 // costs a clock reading, not a timer reset.
 type watch struct {
-	o      Options
-	host   string
-	label  string
-	log    *zerolog.Logger
-	cancel context.CancelCauseFunc
+	o        Options
+	host     string
+	label    string
+	log      *zerolog.Logger
+	cancel   context.CancelCauseFunc
+	activity func() // called, outside mu, when bytes move
 
 	mu       sync.Mutex
 	phase    string
@@ -309,6 +347,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if !sending {
 		return n, err
 	}
+	if n > 0 {
+		w.activity()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.phase != phaseSending {
@@ -344,6 +385,9 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	}
 	w.mu.Unlock()
 	n, err := b.rc.Read(p)
+	if n > 0 {
+		w.activity()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.phase == phaseReceiving {
