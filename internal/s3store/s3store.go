@@ -51,6 +51,16 @@ const (
 	completeAttempts = 5
 	// A marker lookup is one small request: a store that takes longer is not answering.
 	markerTimeout = 15 * time.Second
+
+	// An upload request is tried at most uploadAttempts times, and its answer is due within
+	// the silence limit of its bytes (S3 answers a part once it holds it, and starts the answer
+	// to CompleteMultipartUpload at once, keeping it alive with spaces): a store that stops
+	// answering fails the upload within about uploadAttempts × 30 s and the back-off between
+	// (under two minutes), and the other copies of the archive go on, while an outage of
+	// seconds is still ridden out. The client's own bounds (10 attempts) serve the other
+	// requests.
+	uploadAttempts = 3
+	uploadAnswer   = stall.DefaultIdle
 )
 
 // Options configure a Store.
@@ -76,6 +86,7 @@ type Store struct {
 	o             Options
 	noConditional atomic.Bool   // the store rejected If-None-Match; see ConditionalWritesUnsupported
 	retryBase     time.Duration // first back-off before retrying a conflicting Complete
+	answerWithin  time.Duration // uploadAnswer; a field so that tests need not wait for it
 
 	// The unknown-size schedule: part sizes double every growEvery parts, at most maxParts
 	// parts. Fields, not constants, so tests can reach the schedule's ends with small objects.
@@ -99,7 +110,7 @@ func New(client *s3.Client, o Options) *Store {
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
 	}
-	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, growEvery: growEvery, maxParts: maxParts}
+	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, answerWithin: uploadAnswer, growEvery: growEvery, maxParts: maxParts}
 }
 
 // ConditionalWritesUnsupported reports whether the store rejected If-None-Match on a write, so
@@ -160,6 +171,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
+	ctx = stall.AtMost(ctx, stall.Options{Header: s.answerWithin})
 	r = store.ContextReader(ctx, r)
 	if obj.Size == store.UnknownSize {
 		return s.putUnknown(ctx, obj, r, loc)
@@ -279,7 +291,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		if conditional {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum))
+		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum), boundedAttempts)
 		return err
 	}
 	if err := s.conditionally(put); err != nil {
@@ -572,7 +584,7 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
 	}
 	in.Tagging = tagging(obj.Tags)
-	out, err := s.client.CreateMultipartUpload(ctx, in)
+	out, err := s.client.CreateMultipartUpload(ctx, in, boundedAttempts)
 	if err != nil {
 		return "", err
 	}
@@ -594,7 +606,7 @@ func (s *Store) uploadPart(ctx context.Context, key, uploadID string, num int32,
 		ContentLength:     aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    &b64,
-	}, withPayloadHash(sum))
+	}, withPayloadHash(sum), boundedAttempts)
 	if err != nil {
 		return types.CompletedPart{}, err
 	}
@@ -623,7 +635,7 @@ func (s *Store) complete(ctx context.Context, key, uploadID string, parts []type
 		}
 		delay := s.retryBase
 		for attempt := 1; ; attempt++ {
-			_, err := s.client.CompleteMultipartUpload(ctx, in)
+			_, err := s.client.CompleteMultipartUpload(ctx, in, boundedAttempts)
 			if err == nil || !isConditionalConflict(err) || attempt == completeAttempts {
 				return err
 			}
@@ -671,6 +683,16 @@ func (s *Store) abort(ctx context.Context, key, uploadID string) error {
 		UploadId: &uploadID,
 	})
 	return err
+}
+
+// boundedAttempts holds an upload request to uploadAttempts tries, or the client's own number
+// when that is smaller.
+func boundedAttempts(o *s3.Options) {
+	n := uploadAttempts
+	if o.Retryer != nil {
+		n = min(n, o.Retryer.MaxAttempts())
+	}
+	o.RetryMaxAttempts = n
 }
 
 // withPayloadHash hands the SDK the body's SHA-256, which it would otherwise compute a second
