@@ -5,6 +5,7 @@ package archive
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -107,6 +108,7 @@ type Job struct {
 	RetentionZone *time.Location
 
 	checkAllowance func(time.Duration) time.Duration // for tests; nil means pgdump.DefaultAllowance
+	timing         timing                            // for tests; zero fields take the defaults
 
 	liveOnce sync.Once
 	live     *liveLine
@@ -267,7 +269,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	stop := j.reportTransfer(log, counter, storedSize, label)
 	started := j.now()
-	errs := putAll(ctx, j.Destinations, obj, counter)
+	errs := j.putAll(ctx, obj, counter)
 	stop()
 	var existing int
 	res.Copies, existing = copies(log, j.Destinations, key, errs, counter.err)
@@ -342,6 +344,15 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	return copiesErr(where, res.Copies)
 }
 
+// timing shortens the job's bounds in tests.
+type timing struct {
+	detach time.Duration // a destination taking no bytes: detachAfter
+	stop   time.Duration // a destination told to stop: stopGrace
+}
+
+func (j *Job) detachLimit() time.Duration { return cmp.Or(j.timing.detach, detachAfter) }
+func (j *Job) stopLimit() time.Duration   { return cmp.Or(j.timing.stop, stopGrace) }
+
 // copies is each destination's outcome of one Put of key: errs are the stores' answers, and
 // streamErr the stream's own failure (the source, or the check), which every store then
 // refused for the same reason, to be said once by the caller. existing counts the destinations
@@ -358,7 +369,12 @@ func copies(log zerolog.Logger, dests []Destination, key string, errs []error, s
 			c.Err = streamErr
 		case errs[i] != nil:
 			c.Err = fmt.Errorf("upload: %w", errs[i])
-			if len(dests) > 1 {
+			switch {
+			case stalled(errs[i]):
+				log.Warn().Str("destination", d.Name).Err(errs[i]).
+					Str("hint", "check that "+d.Name+" is up and reachable from the dyno (its server, endpoint, network and firewall); the next run writes there again").
+					Msg("the destination stopped answering: its copy was given up (the other destinations go on)")
+			case len(dests) > 1:
 				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
 			}
 		}
