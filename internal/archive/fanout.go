@@ -21,6 +21,9 @@ type Destination struct {
 	// Markers, when set, is how the destination tells which retention periods already have an
 	// archive (RETENTION): markers are looked up there and written there after each archive.
 	Markers retention.Markers
+	// Remove, when set, deletes an object there: the job takes back a dump whose manifest it
+	// could not write. Nil where the credentials may not delete (an S3 uploader's, by design).
+	Remove store.Remover
 }
 
 // Copy is what happened to one archive at one destination.
