@@ -52,15 +52,15 @@ const (
 	// A marker lookup is one small request: a store that takes longer is not answering.
 	markerTimeout = 15 * time.Second
 
-	// An upload request is tried at most uploadAttempts times, and its answer is due within
-	// the silence limit of its bytes (S3 answers a part once it holds it, and starts the answer
-	// to CompleteMultipartUpload at once, keeping it alive with spaces): a store that stops
-	// answering fails the upload within about uploadAttempts × 30 s and the back-off between
-	// (under two minutes), and the other copies of the archive go on, while an outage of
-	// seconds is still ridden out. The client's own bounds (10 attempts) serve the other
-	// requests.
-	uploadAttempts = 3
-	uploadAnswer   = stall.DefaultIdle
+	// An upload request that stalls is retried at most uploadStallRetries times, and its
+	// answer is due within the silence limit of its bytes (S3 answers a part once it holds it,
+	// and starts the answer to CompleteMultipartUpload at once, keeping it alive with spaces):
+	// a store that stops answering fails the upload within about three times 30 s and the
+	// back-off between (under two minutes), and the other copies of the archive go on. Other
+	// failures (a refused connection, a 503) keep the client's attempts (10, with back-off up
+	// to 20 s), so that an outage of seconds is still ridden out.
+	uploadStallRetries = 2
+	uploadAnswer       = stall.DefaultIdle
 )
 
 // Options configure a Store.
@@ -291,7 +291,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		if conditional {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum), boundedAttempts)
+		_, err := s.client.PutObject(uploadRequest(ctx, "put object "+loc), in, withPayloadHash(sum))
 		return err
 	}
 	if err := s.conditionally(put); err != nil {
@@ -442,7 +442,7 @@ loop:
 		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
 		if uploadID == "" {
 			var err error
-			uploadID, err = s.create(stall.WithLabel(ctx, "create multipart upload "+loc), obj, key)
+			uploadID, err = s.create(uploadRequest(ctx, "create multipart upload "+loc), obj, key)
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
@@ -458,7 +458,7 @@ loop:
 		id := uploadID
 		g.Go(func() error {
 			defer pool.put(buf)
-			p, err := s.uploadPart(stall.WithLabel(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
+			p, err := s.uploadPart(uploadRequest(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
 			if err != nil {
 				return fmt.Errorf("s3: upload part %d of %s: %w", num, loc, err)
 			}
@@ -484,7 +484,7 @@ loop:
 	case partErr != nil:
 		err = partErr
 	default:
-		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
+		err = s.complete(uploadRequest(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
 		if err != nil {
 			if isPreconditionFailed(err) {
 				err = store.ErrExists
@@ -584,7 +584,7 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
 	}
 	in.Tagging = tagging(obj.Tags)
-	out, err := s.client.CreateMultipartUpload(ctx, in, boundedAttempts)
+	out, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", err
 	}
@@ -606,7 +606,7 @@ func (s *Store) uploadPart(ctx context.Context, key, uploadID string, num int32,
 		ContentLength:     aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    &b64,
-	}, withPayloadHash(sum), boundedAttempts)
+	}, withPayloadHash(sum))
 	if err != nil {
 		return types.CompletedPart{}, err
 	}
@@ -635,7 +635,7 @@ func (s *Store) complete(ctx context.Context, key, uploadID string, parts []type
 		}
 		delay := s.retryBase
 		for attempt := 1; ; attempt++ {
-			_, err := s.client.CompleteMultipartUpload(ctx, in, boundedAttempts)
+			_, err := s.client.CompleteMultipartUpload(ctx, in)
 			if err == nil || !isConditionalConflict(err) || attempt == completeAttempts {
 				return err
 			}
@@ -685,14 +685,10 @@ func (s *Store) abort(ctx context.Context, key, uploadID string) error {
 	return err
 }
 
-// boundedAttempts holds an upload request to uploadAttempts tries, or the client's own number
-// when that is smaller.
-func boundedAttempts(o *s3.Options) {
-	n := uploadAttempts
-	if o.Retryer != nil {
-		n = min(n, o.Retryer.MaxAttempts())
-	}
-	o.RetryMaxAttempts = n
+// uploadRequest is the context of one upload request, named label in stall warnings, with its
+// own uploadStallRetries.
+func uploadRequest(ctx context.Context, label string) context.Context {
+	return stall.WithRetries(stall.WithLabel(ctx, label), uploadStallRetries)
 }
 
 // withPayloadHash hands the SDK the body's SHA-256, which it would otherwise compute a second

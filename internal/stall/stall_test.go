@@ -276,3 +276,26 @@ func TestWithActivityCountsBytesMoving(t *testing.T) {
 		t.Fatalf("%d activity calls for a request that moved nothing", n)
 	}
 }
+
+// WithRetries allows its requests that many stalls between them: the one after is final, not
+// retryable, and says so in the warning; requests without it are always retryable.
+func TestWithRetriesMakesTheLastStallFinal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer srv.Close()
+	ctx, lb := logged(t, "upload part 1 of s3://b/k")
+	budgeted := WithRetries(ctx, 2)
+	for i, c := range []context.Context{budgeted, budgeted, budgeted, ctx} {
+		req, _ := http.NewRequestWithContext(c, "GET", srv.URL, nil)
+		_, err := client(short).Do(req)
+		var se *Error
+		if !errors.As(err, &se) {
+			t.Fatalf("request %d: err %v", i, err)
+		}
+		if want := i == 2; se.Final != want || se.RetryableError() == want || se.Temporary() == want {
+			t.Errorf("request %d: final %v, want %v", i, se.Final, want)
+		}
+	}
+	if n := strings.Count(lb.String(), "its retries are used up"); n != 1 {
+		t.Errorf("%d warnings say the retries are used up, want 1:\n%s", n, lb)
+	}
+}
