@@ -427,9 +427,13 @@ func copies(log zerolog.Logger, dests []Destination, key string, errs []error, s
 			c.Err = fmt.Errorf("upload: %w", errs[i])
 			switch {
 			case stalled(errs[i]):
+				msg := "the destination stopped answering: its copy was given up"
+				if len(dests) > 1 {
+					msg += " (the other destinations go on)"
+				}
 				log.Warn().Str("destination", d.Name).Err(errs[i]).
 					Str("hint", "check that "+d.Name+" is up and reachable from the dyno (its server, endpoint, network and firewall); the next run writes there again").
-					Msg("the destination stopped answering: its copy was given up (the other destinations go on)")
+					Msg(msg)
 			case len(dests) > 1:
 				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
 			}
