@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -18,6 +21,9 @@ type Destination struct {
 	// Markers, when set, is how the destination tells which retention periods already have an
 	// archive (RETENTION): markers are looked up there and written there after each archive.
 	Markers retention.Markers
+	// Remove, when set, deletes an object there: the job takes back a dump whose manifest it
+	// could not write. Nil where the credentials may not delete (an S3 uploader's, by design).
+	Remove store.Remover
 }
 
 // Copy is what happened to one archive at one destination.
@@ -36,63 +42,189 @@ const fanoutChunk = 256 << 10
 // errDetached tells the tee that a destination stopped reading: its Put returned.
 var errDetached = errors.New("destination stopped reading")
 
+const (
+	// detachAfter is how long a destination may take no bytes of the archive while they wait
+	// for it before it is detached: the silence limit of a request's bytes (stall.DefaultIdle)
+	// three times over, a store's own limit and two retries. A store that watches its requests
+	// and retries them (S3, SFTP) gives up within that on its own; one that cannot (a directory
+	// on a disk that hangs) gets the same bound here. Bytes its requests move count as taking
+	// bytes (stall.WithActivity), so a slow link that moves is never cut.
+	detachAfter = 3 * stall.DefaultIdle
+	// stopGrace is how long a destination's Put may take to return once it was told to stop
+	// (detached, or the run interrupted): an S3 upload's abort takes up to 10 s.
+	stopGrace = 12 * time.Second
+)
+
+// StalledError is a destination detached from the fan-out: it took no bytes of the archive for
+// Quiet while they waited for it.
+type StalledError struct {
+	Quiet time.Duration
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("stalled: the destination took no bytes of the archive for %s and was detached", e.Quiet)
+}
+
+// stalled reports whether err says a destination stopped answering: detached by the fan-out,
+// or a request of its own given up after its silence limit.
+func stalled(err error) bool {
+	var se *StalledError
+	var re *stall.Error
+	return errors.As(err, &se) || errors.As(err, &re)
+}
+
+// lane is one destination's share of a fan-out: the pipe it reads the stream from, its Put,
+// and what the watch on it needs.
+type lane struct {
+	dest    Destination
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	done    chan error   // the Put's result
+	moved   atomic.Int64 // when it last took bytes or was offered some, in Unix nanoseconds
+	owing   atomic.Bool  // the tee waits for it to take a chunk
+	stalled atomic.Pointer[StalledError]
+}
+
+func (l *lane) progress() { l.moved.Store(time.Now().UnixNano()) }
+
+// Read is the destination's end of the pipe: each byte it takes is progress.
+func (l *lane) Read(p []byte) (int, error) {
+	n, err := l.pr.Read(p)
+	if n > 0 {
+		l.progress()
+	}
+	return n, err
+}
+
+// detach gives up on a destination that stopped taking bytes: its Put is cancelled and its
+// pipe closed, so that the tee goes on without it.
+func (l *lane) detach(quiet time.Duration) {
+	se := &StalledError{Quiet: quiet}
+	if !l.stalled.CompareAndSwap(nil, se) {
+		return
+	}
+	l.cancel(se)
+	l.pr.CloseWithError(se)
+}
+
+// wait returns the Put's result, or gives up on it when it does not return within grace of
+// being told to stop: a store that ignores its cancelled context must not hold the run.
+func (l *lane) wait(grace time.Duration) error {
+	var err error
+	select {
+	case err = <-l.done:
+	case <-l.ctx.Done():
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case err = <-l.done:
+		case <-t.C:
+			err = fmt.Errorf("did not stop within %s of being told to (what it was writing may stay there)", grace)
+		}
+	}
+	if se := l.stalled.Load(); se != nil && err != nil && !errors.Is(err, se) {
+		return fmt.Errorf("%w (%w)", se, err) // the store's own words: whether its upload was aborted
+	}
+	return err
+}
+
 // putAll reads r once and writes it to every destination at the same time, with back-pressure
 // from the slowest. A destination that fails is detached (its Put returns its error) while the
-// others go on; an error from r reaches every destination still reading, so that none of them
-// makes the object visible. It returns one error per destination (nil: stored).
-func putAll(ctx context.Context, dests []Destination, obj store.Object, r io.Reader) []error {
-	errs := make([]error, len(dests))
-	if len(dests) == 1 {
-		// Nothing to share: the destination reads the stream itself, with no copy in between.
-		errs[0] = dests[0].Store.Put(ctx, obj, r)
-		return errs
+// others go on, and so is one that takes no bytes for detachAfter; an error from r reaches
+// every destination still reading, so that none of them makes the object visible. It returns
+// one error per destination (nil: stored).
+func (j *Job) putAll(ctx context.Context, obj store.Object, r io.Reader) []error {
+	lanes := make([]*lane, len(j.Destinations))
+	for i, d := range j.Destinations {
+		l := &lane{dest: d, done: make(chan error, 1)}
+		l.pr, l.pw = io.Pipe()
+		l.ctx, l.cancel = context.WithCancelCause(ctx)
+		l.progress()
+		lanes[i] = l
+		go func() {
+			err := d.Store.Put(stall.WithActivity(l.ctx, l.progress), obj, l)
+			// Whatever the destination did not read stays unread: the tee must not wait for it.
+			l.pr.CloseWithError(errDetached)
+			l.done <- err
+		}()
 	}
-	pipes := make([]*io.PipeWriter, len(dests))
+	stop := watchLanes(lanes, j.detachLimit())
+	tee(r, lanes)
+	stop()
+	errs := make([]error, len(lanes))
 	var wg sync.WaitGroup
-	for i, d := range dests {
-		pr, pw := io.Pipe()
-		pipes[i] = pw
+	for i, l := range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.Store.Put(ctx, obj, pr)
-			// Whatever the destination did not read stays unread: the tee must not wait for it.
-			pr.CloseWithError(errDetached)
+			errs[i] = l.wait(j.stopLimit())
+			l.cancel(nil)
 		}()
 	}
-	tee(r, pipes)
 	wg.Wait()
 	return errs
 }
 
-// tee copies r to every writer until r ends or no writer is left, and closes each writer: with
+// watchLanes detaches every destination that the tee has been waiting on for limit without
+// it taking a byte, until stop is called.
+func watchLanes(lanes []*lane, limit time.Duration) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(max(limit/20, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			now := time.Now().UnixNano()
+			for _, l := range lanes {
+				// owing is read first: the tee marks a chunk's offer as progress before it sets it.
+				if l.owing.Load() && time.Duration(now-l.moved.Load()) >= limit {
+					l.detach(limit)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// tee copies r to every lane until r ends or no lane is left, and closes each writer: with
 // nil after a clean end, with r's error otherwise.
-func tee(r io.Reader, ws []*io.PipeWriter) {
-	alive := make([]bool, len(ws))
+func tee(r io.Reader, lanes []*lane) {
+	alive := make([]bool, len(lanes))
 	for i := range alive {
 		alive[i] = true
 	}
-	left := len(ws)
+	left := len(lanes)
 	buf := make([]byte, fanoutChunk)
-	werrs := make([]error, len(ws))
+	werrs := make([]error, len(lanes))
 	var wg sync.WaitGroup
 	for left > 0 {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			// Every destination gets the chunk at the same time; the next chunk waits for the
 			// slowest, which is what bounds memory.
-			for i, w := range ws {
+			for i, l := range lanes {
 				if !alive[i] {
 					continue
 				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, werrs[i] = w.Write(buf[:n])
+					// Silence counts from the offer: a destination waiting for the source owes nothing.
+					l.progress()
+					l.owing.Store(true)
+					_, werrs[i] = l.pw.Write(buf[:n])
+					l.owing.Store(false)
 				}()
 			}
 			wg.Wait()
-			for i := range ws {
+			for i := range lanes {
 				if alive[i] && werrs[i] != nil {
 					alive[i] = false
 					left--
@@ -101,15 +233,15 @@ func tee(r io.Reader, ws []*io.PipeWriter) {
 		}
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			for i, w := range ws {
+			for i, l := range lanes {
 				if alive[i] {
-					w.Close()
+					l.pw.Close()
 				}
 			}
 			return
 		case err != nil:
-			for _, w := range ws {
-				w.CloseWithError(err)
+			for _, l := range lanes {
+				l.pw.CloseWithError(err)
 			}
 			return
 		}

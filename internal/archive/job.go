@@ -5,6 +5,7 @@ package archive
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -107,6 +108,7 @@ type Job struct {
 	RetentionZone *time.Location
 
 	checkAllowance func(time.Duration) time.Duration // for tests; nil means pgdump.DefaultAllowance
+	timing         timing                            // for tests; zero fields take the defaults
 
 	liveOnce sync.Once
 	live     *liveLine
@@ -267,7 +269,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	}
 	stop := j.reportTransfer(log, counter, storedSize, label)
 	started := j.now()
-	errs := putAll(ctx, j.Destinations, obj, counter)
+	errs := j.putAll(ctx, obj, counter)
 	stop()
 	var existing int
 	res.Copies, existing = copies(log, j.Destinations, key, errs, counter.err)
@@ -325,22 +327,87 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	if err != nil {
 		return fmt.Errorf("archive: manifest %s: %w", where, err)
 	}
-	mkey := ManifestKey(key)
+	// The dumps are committed: their manifests and markers are written even when the run is
+	// being stopped (SIGTERM), for a few seconds more. A dump left without its manifest cannot
+	// be checked, and one from pg_dump, whose key no later run meets again, would stay so.
+	fctx, cancel := outlive(ctx, j.commitLimit())
+	defer cancel()
+	// The manifest carries the dump's tag, so that it expires with the dump.
+	mobj := store.Object{Key: ManifestKey(key), Size: int64(len(blob)), ContentType: "application/json", Tags: obj.Tags}
+	merrs := make([]error, len(j.Destinations))
+	var wg sync.WaitGroup
 	for i, d := range j.Destinations {
-		c := &res.Copies[i]
-		if c.Err != nil {
+		if res.Copies[i].Err != nil {
 			continue
 		}
-		// The manifest carries the dump's tag, so that it expires with the dump.
-		err := d.Store.Put(ctx, store.Object{Key: mkey, Size: int64(len(blob)), ContentType: "application/json", Tags: obj.Tags}, bytesReader(blob))
-		if err != nil && !errors.Is(err, store.ErrExists) {
-			c.Err = fmt.Errorf("write manifest (the dump itself is at %s): %w", c.Location, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Store.Put(fctx, mobj, bytesReader(blob)); err != nil && !errors.Is(err, store.ErrExists) {
+				merrs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	for i, d := range j.Destinations {
+		if merrs[i] != nil {
+			res.Copies[i].Err = j.withoutManifest(ctx, log, d, res.Copies[i], key, merrs[i])
 		}
 	}
-	j.writeMarkers(ctx, log, dec, key, res.Copies)
+	j.writeMarkers(fctx, log, dec, key, res.Copies)
 	res.setLocation()
 	return copiesErr(where, res.Copies)
 }
+
+// withoutManifest deals with a dump stored at d whose manifest could not be written, and
+// returns the copy's error. A dump this run stored is removed where the destination may delete
+// (the next run archives the backup again); elsewhere, and for a dump an earlier run stored, the
+// error names where it stays.
+func (j *Job) withoutManifest(ctx context.Context, log zerolog.Logger, d Destination, c Copy, key string, merr error) error {
+	if c.AlreadyArchived {
+		return fmt.Errorf("write manifest (the dump itself, stored by an earlier run, is at %s): %w", c.Location, merr)
+	}
+	if d.Remove != nil {
+		rctx, cancel := outlive(ctx, j.commitLimit())
+		defer cancel()
+		rerr := d.Remove.Remove(rctx, key)
+		if rerr == nil {
+			log.Warn().Str("destination", d.Name).Str("key", key).
+				Msg("the dump's manifest could not be written, so the dump was removed again: a dump without its manifest cannot be checked")
+			return fmt.Errorf("write manifest: %w; the dump was removed (the next run archives the backup again)", merr)
+		}
+		merr = fmt.Errorf("%w; removing the dump failed too: %w", merr, rerr)
+	}
+	return fmt.Errorf("write manifest: %w; the dump stays at %s without a manifest: pgoffsite status and verify report it "+
+		"as a problem until it is deleted there with credentials that may delete (the uploader's may not)", merr, c.Location)
+}
+
+// outlive is a context for what must follow a committed dump: not cancelled with ctx, so that
+// a SIGTERM cannot cut a dump from its manifest, but ended grace after ctx is (at once if it
+// is already): the run still exits well within the 30 s Heroku gives between SIGTERM and SIGKILL.
+func outlive(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(octx, func() { t.Stop() })
+	})
+	return octx, func() { stop(); cancel() }
+}
+
+// timing shortens the job's bounds in tests.
+type timing struct {
+	detach time.Duration // a destination taking no bytes: detachAfter
+	stop   time.Duration // a destination told to stop: stopGrace
+	commit time.Duration // the manifests after an interruption: commitGrace
+}
+
+// commitGrace is how long the manifests and markers of committed dumps (and the removal of a
+// dump whose manifest failed) may go on after the run is interrupted.
+const commitGrace = 5 * time.Second
+
+func (j *Job) detachLimit() time.Duration { return cmp.Or(j.timing.detach, detachAfter) }
+func (j *Job) stopLimit() time.Duration   { return cmp.Or(j.timing.stop, stopGrace) }
+func (j *Job) commitLimit() time.Duration { return cmp.Or(j.timing.commit, commitGrace) }
 
 // copies is each destination's outcome of one Put of key: errs are the stores' answers, and
 // streamErr the stream's own failure (the source, or the check), which every store then
@@ -358,7 +425,16 @@ func copies(log zerolog.Logger, dests []Destination, key string, errs []error, s
 			c.Err = streamErr
 		case errs[i] != nil:
 			c.Err = fmt.Errorf("upload: %w", errs[i])
-			if len(dests) > 1 {
+			switch {
+			case stalled(errs[i]):
+				msg := "the destination stopped answering: its copy was given up"
+				if len(dests) > 1 {
+					msg += " (the other destinations go on)"
+				}
+				log.Warn().Str("destination", d.Name).Err(errs[i]).
+					Str("hint", "check that "+d.Name+" is up and reachable from the dyno (its server, endpoint, network and firewall); the next run writes there again").
+					Msg(msg)
+			case len(dests) > 1:
 				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
 			}
 		}

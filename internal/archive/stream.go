@@ -49,7 +49,7 @@ func (j *Job) StoreStream(ctx context.Context, s Stream) (Stored, error) {
 		}
 	}
 	counter := &countingReader{r: body}
-	errs := putAll(ctx, j.Destinations, store.Object{Key: s.Key, Size: size, ContentType: s.ContentType}, counter)
+	errs := j.putAll(ctx, store.Object{Key: s.Key, Size: size, ContentType: s.ContentType}, counter)
 	var existing int
 	res.Copies, existing = copies(j.Log, j.Destinations, s.Key, errs, counter.err)
 	res.Bytes = counter.n.Load()

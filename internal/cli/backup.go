@@ -291,20 +291,20 @@ func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
 func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config) (dests []archive.Destination, opened int, closeAll func()) {
 	var closers []io.Closer
 	for _, a := range cfg.Archives {
-		st, err := openDestination(ctx, cfg, a)
+		d, err := openArchiveDestination(ctx, cfg, a)
 		if err != nil {
 			log.Error().Err(err).Str("destination", a.String()).Msg("cannot open the destination: its copies fail, the others go on")
-			st = unavailable{name: a.String(), err: err}
+			d = archive.Destination{Name: a.String(), Store: unavailable{name: a.String(), err: err}}
 		} else {
 			opened++
 		}
+		st := d.Store
 		if c, ok := st.(io.Closer); ok {
 			closers = append(closers, c)
 		}
 		if err == nil {
 			removeStaleTemps(ctx, log, a.String(), st)
 		}
-		d := archive.Destination{Name: a.String(), Store: st}
 		if m, ok := st.(retention.Markers); ok && err == nil {
 			d.Markers = m // S3, directories and SFTP servers all keep retention markers
 		}
@@ -338,6 +338,34 @@ func (u unavailable) Put(context.Context, store.Object, io.Reader) error {
 }
 
 func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.name, "/") + "/" + key }
+
+// openArchiveDestination opens destination a for the backup job, with what its credentials
+// allow besides writing: a directory and an SFTP account may delete (the job takes back a dump
+// whose manifest it could not write); an S3 uploader may not, by design.
+func openArchiveDestination(ctx context.Context, cfg config.Config, a config.Archive) (archive.Destination, error) {
+	d := archive.Destination{Name: a.String()}
+	switch a.Scheme {
+	case "file":
+		st, err := filestore.New(a.Dir)
+		if err != nil {
+			return d, err
+		}
+		d.Store, d.Remove = st, st
+	case "sftp":
+		st, err := openSFTP(ctx, cfg, a)
+		if err != nil {
+			return d, err
+		}
+		d.Store, d.Remove = st, st
+	default:
+		st, err := openDestination(ctx, cfg, a)
+		if err != nil {
+			return d, err
+		}
+		d.Store = st
+	}
+	return d, nil
+}
 
 // openStore opens the destination the single-destination commands work on.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {

@@ -40,7 +40,8 @@ type ClientOptions struct {
 	// response headers): a store that stops answering with the connection open has the request
 	// cancelled and retried, instead of holding the upload, and its parts, forever.
 	Stall stall.Options
-	// MaxAttempts is how often a request is tried; default 10.
+	// MaxAttempts is how often a request is tried; default 10 (an upload's request that stalls
+	// is retried at most twice: see uploadStallRetries).
 	MaxAttempts int
 }
 

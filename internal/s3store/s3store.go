@@ -51,6 +51,16 @@ const (
 	completeAttempts = 5
 	// A marker lookup is one small request: a store that takes longer is not answering.
 	markerTimeout = 15 * time.Second
+
+	// An upload request that stalls is retried at most uploadStallRetries times, and its
+	// answer is due within the silence limit of its bytes (S3 answers a part once it holds it,
+	// and starts the answer to CompleteMultipartUpload at once, keeping it alive with spaces):
+	// a store that stops answering fails the upload within about three times 30 s and the
+	// back-off between (under two minutes), and the other copies of the archive go on. Other
+	// failures (a refused connection, a 503) keep the client's attempts (10, with back-off up
+	// to 20 s), so that an outage of seconds is still ridden out.
+	uploadStallRetries = 2
+	uploadAnswer       = stall.DefaultIdle
 )
 
 // Options configure a Store.
@@ -76,6 +86,7 @@ type Store struct {
 	o             Options
 	noConditional atomic.Bool   // the store rejected If-None-Match; see ConditionalWritesUnsupported
 	retryBase     time.Duration // first back-off before retrying a conflicting Complete
+	answerWithin  time.Duration // uploadAnswer; a field so that tests need not wait for it
 
 	// The unknown-size schedule: part sizes double every growEvery parts, at most maxParts
 	// parts. Fields, not constants, so tests can reach the schedule's ends with small objects.
@@ -99,7 +110,7 @@ func New(client *s3.Client, o Options) *Store {
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
 	}
-	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, growEvery: growEvery, maxParts: maxParts}
+	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, answerWithin: uploadAnswer, growEvery: growEvery, maxParts: maxParts}
 }
 
 // ConditionalWritesUnsupported reports whether the store rejected If-None-Match on a write, so
@@ -160,6 +171,7 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
+	ctx = stall.AtMost(ctx, stall.Options{Header: s.answerWithin})
 	r = store.ContextReader(ctx, r)
 	if obj.Size == store.UnknownSize {
 		return s.putUnknown(ctx, obj, r, loc)
@@ -279,7 +291,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		if conditional {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err := s.client.PutObject(stall.WithLabel(ctx, "put object "+loc), in, withPayloadHash(sum))
+		_, err := s.client.PutObject(uploadRequest(ctx, "put object "+loc), in, withPayloadHash(sum))
 		return err
 	}
 	if err := s.conditionally(put); err != nil {
@@ -430,7 +442,7 @@ loop:
 		// Created only once a full part is in hand, so a source that fails at once leaves no upload.
 		if uploadID == "" {
 			var err error
-			uploadID, err = s.create(stall.WithLabel(ctx, "create multipart upload "+loc), obj, key)
+			uploadID, err = s.create(uploadRequest(ctx, "create multipart upload "+loc), obj, key)
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
@@ -446,7 +458,7 @@ loop:
 		id := uploadID
 		g.Go(func() error {
 			defer pool.put(buf)
-			p, err := s.uploadPart(stall.WithLabel(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
+			p, err := s.uploadPart(uploadRequest(gctx, fmt.Sprintf("upload part %d of %s", num, loc)), key, id, num, buf)
 			if err != nil {
 				return fmt.Errorf("s3: upload part %d of %s: %w", num, loc, err)
 			}
@@ -472,7 +484,7 @@ loop:
 	case partErr != nil:
 		err = partErr
 	default:
-		err = s.complete(stall.WithLabel(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
+		err = s.complete(uploadRequest(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
 		if err != nil {
 			if isPreconditionFailed(err) {
 				err = store.ErrExists
@@ -671,6 +683,12 @@ func (s *Store) abort(ctx context.Context, key, uploadID string) error {
 		UploadId: &uploadID,
 	})
 	return err
+}
+
+// uploadRequest is the context of one upload request, named label in stall warnings, with its
+// own uploadStallRetries.
+func uploadRequest(ctx context.Context, label string) context.Context {
+	return stall.WithRetries(stall.WithLabel(ctx, label), uploadStallRetries)
 }
 
 // withPayloadHash hands the SDK the body's SHA-256, which it would otherwise compute a second

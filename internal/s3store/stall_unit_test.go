@@ -59,7 +59,7 @@ func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *testenv.Output)
 	isolateAWSEnv(t)
 	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
 	client, err := NewClient(context.Background(), ClientOptions{Region: "us-east-1", ForcePathStyle: true,
-		Stall: stall.Options{Idle: 300 * time.Millisecond, Header: 500 * time.Millisecond}})
+		Stall: stall.Options{Idle: 2 * time.Second, Header: 3 * time.Second}}) // hold on a busy machine under -race
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func stallingFake(t *testing.T, s *stallOnce) (*fakeS3, *Store, *testenv.Output)
 
 func putWithin(t *testing.T, s *Store, log *testenv.Output, key string, data []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(zerolog.New(log).WithContext(context.Background()), 20*time.Second)
+	ctx, cancel := context.WithTimeout(zerolog.New(log).WithContext(context.Background()), 60*time.Second)
 	defer cancel()
 	if err := s.Put(ctx, store.Object{Key: key, Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatalf("Put: %v\n%s", err, log)
@@ -136,5 +136,64 @@ func TestReadBackThatStallsFails(t *testing.T) {
 	var se *stall.Error
 	if !errors.As(err, &se) || se.Phase != "response body" || ctx.Err() != nil {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// neverAnswers takes the body of every request match accepts and never answers it, connection
+// open; every other request goes to next.
+type neverAnswers struct {
+	next  http.Handler
+	match func(*http.Request) bool
+	seen  atomic.Int32
+	t     *testing.T
+}
+
+func (s *neverAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.match(r) {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	s.seen.Add(1)
+	io.Copy(io.Discard, r.Body)
+	select {
+	case <-r.Context().Done():
+	case <-s.t.Context().Done():
+	}
+}
+
+// A part that is never answered is tried three times, however many attempts the client allows
+// other failures, and each attempt is given up after the upload's answer limit, however long
+// the client would wait: a destination that stops answering fails its copy within about two
+// minutes instead of ten attempts of a minute. The upload is aborted.
+func TestUnansweredPartIsGivenUpAfterThreeAttempts(t *testing.T) {
+	f := &fakeS3{t: t, objects: map[string][]byte{}, headers: map[string]http.Header{}, uploads: map[string]*fakeUpload{}}
+	h := &neverAnswers{next: f, t: t, match: func(r *http.Request) bool {
+		return r.Method == "PUT" && r.URL.Query().Get("partNumber") == "1"
+	}}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(f.assertWriteOnly)
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
+	client, err := NewClient(context.Background(), ClientOptions{Region: "us-east-1", ForcePathStyle: true,
+		Stall: stall.Options{Idle: 5 * time.Second, Header: time.Hour}}) // the default 10 attempts
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := New(client, Options{Bucket: "bkt", PartSize: MinPartSize})
+	st.answerWithin = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := source(10, MinPartSize+1)
+	err = st.Put(ctx, store.Object{Key: "never.dump", Size: int64(len(data))}, bytes.NewReader(data))
+	var se *stall.Error
+	if !errors.As(err, &se) || se.Phase != "response headers" || se.Quiet != time.Second || !se.Final || ctx.Err() != nil {
+		t.Fatalf("Put = %v, want a final stall of 1s", err)
+	}
+	if n := h.seen.Load(); n != 1+uploadStallRetries {
+		t.Fatalf("part 1 was sent %d times (%v), want %d", n, err, 1+uploadStallRetries)
+	}
+	if _, _, ok := f.object("never.dump"); ok || f.openUploads() != 0 {
+		t.Fatalf("object published %v, open uploads %d", ok, f.openUploads())
 	}
 }

@@ -9,8 +9,8 @@
 //	response body   while a Read waits, bytes are due within Idle (a reader that pauses
 //	                between Reads is not the network's fault and never counts)
 //
-// The error (*Error) is temporary and retryable, so callers retry it like a reset connection;
-// the warning logged through zerolog.Ctx(req.Context()) names the request (WithLabel) and the
+// The error (*Error) is temporary and retryable, so callers retry it like a reset connection
+// (as often as WithRetries allows, when it is used); the warning logged through zerolog.Ctx(req.Context()) names the request (WithLabel) and the
 // host, never the URL, whose query may be a signature.
 package stall
 
@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -88,6 +89,9 @@ type Error struct {
 	Quiet time.Duration // how long nothing moved
 	Bytes int64         // request body bytes taken (request body, response headers), or response body bytes received
 	Size  int64         // the request body's length, -1 when unknown or not what stalled
+	// Final says the stall used up the retries its caller allows (WithRetries): it is not
+	// worth retrying any more.
+	Final bool
 }
 
 func (e *Error) Error() string {
@@ -106,17 +110,66 @@ func (e *Error) Error() string {
 }
 
 // Timeout, Temporary and RetryableError mark a stall as worth retrying, for net.Error users and
-// the AWS SDK's retryer.
+// the AWS SDK's retryer, unless it is Final.
 func (e *Error) Timeout() bool        { return true }
-func (e *Error) Temporary() bool      { return true }
-func (e *Error) RetryableError() bool { return true }
+func (e *Error) Temporary() bool      { return !e.Final }
+func (e *Error) RetryableError() bool { return !e.Final }
 
-type labelKey struct{}
+type (
+	labelKey    struct{}
+	atMostKey   struct{}
+	activityKey struct{}
+	retriesKey  struct{}
+)
 
 // WithLabel names the requests made with ctx in stall warnings, e.g. "download range 0-8388607"
 // or "upload part 3 of s3://bucket/key". It must not contain secrets.
 func WithLabel(ctx context.Context, label string) context.Context {
 	return context.WithValue(ctx, labelKey{}, label)
+}
+
+// AtMost caps the silences tolerated for the requests made with ctx at o's (zero fields cap
+// nothing): a caller that retries on its own terms (an upload, whose answer is due at once) can
+// be stricter than the client's defaults, never looser.
+func AtMost(ctx context.Context, o Options) context.Context {
+	return context.WithValue(ctx, atMostKey{}, o)
+}
+
+// WithActivity has fn called whenever a request made with ctx moves bytes (its body taken by
+// the network, or answer bytes arriving): a caller that watches a whole transfer — the fan-out
+// to several destinations — sees that a destination busy sending is not silent. fn must be
+// quick; it may be called from several goroutines at once.
+func WithActivity(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, activityKey{}, fn)
+}
+
+// WithRetries allows the requests made with ctx n retries after stalls, between them all: the
+// stall after the nth is Final, which the AWS SDK's retryer does not retry. A client that
+// retries every failure many times (a store unreachable for seconds is ridden out) then gives
+// up on a peer that stops answering after n+1 silences, not after all its attempts.
+func WithRetries(ctx context.Context, n int) context.Context {
+	b := &retryBudget{}
+	b.left.Store(int64(n))
+	return context.WithValue(ctx, retriesKey{}, b)
+}
+
+type retryBudget struct{ left atomic.Int64 }
+
+// spend counts one stall and tells whether it was the last one allowed.
+func (b *retryBudget) spend() (final bool) { return b != nil && b.left.Add(-1) < 0 }
+
+// forRequest is the silences tolerated for a request made with ctx.
+func (o Options) forRequest(ctx context.Context) Options {
+	o = o.withDefaults()
+	if c, ok := ctx.Value(atMostKey{}).(Options); ok {
+		if c.Idle > 0 {
+			o.Idle = min(o.Idle, c.Idle)
+		}
+		if c.Header > 0 {
+			o.Header = min(o.Header, c.Header)
+		}
+	}
+	return o
 }
 
 const (
@@ -129,13 +182,19 @@ const (
 // Do sends req through Next, cancelling it with an *Error when it stalls. The warning is logged
 // before the request is cancelled.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	o := c.Options.withDefaults()
+	o := c.Options.forRequest(req.Context())
 	ctx, cancel := context.WithCancelCause(req.Context())
 	label, _ := req.Context().Value(labelKey{}).(string)
 	if label == "" {
 		label = req.Method + " request"
 	}
-	w := &watch{o: o, host: req.URL.Host, label: label, log: zerolog.Ctx(req.Context()), cancel: cancel, size: req.ContentLength}
+	activity, _ := req.Context().Value(activityKey{}).(func())
+	if activity == nil {
+		activity = func() {}
+	}
+	budget, _ := req.Context().Value(retriesKey{}).(*retryBudget)
+	w := &watch{o: o, host: req.URL.Host, label: label, log: zerolog.Ctx(req.Context()), cancel: cancel, size: req.ContentLength,
+		activity: activity, budget: budget}
 	r := req.WithContext(ctx)
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	if hasBody {
@@ -172,11 +231,13 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 // watch is one request's watchdog: one timer, re-armed lazily through deadline so that a Read
 // costs a clock reading, not a timer reset.
 type watch struct {
-	o      Options
-	host   string
-	label  string
-	log    *zerolog.Logger
-	cancel context.CancelCauseFunc
+	o        Options
+	host     string
+	label    string
+	log      *zerolog.Logger
+	cancel   context.CancelCauseFunc
+	activity func()       // called, outside mu, when bytes move
+	budget   *retryBudget // the stalls its caller allows; nil: no bound here
 
 	mu       sync.Mutex
 	phase    string
@@ -254,11 +315,15 @@ func (w *watch) fire() {
 	case phaseReceiving:
 		e.Bytes = w.received
 	}
+	e.Final = w.budget.spend()
 	w.err = e
 	w.mu.Unlock()
+	msg := "network stall: no bytes moved, request cancelled (it is retried if attempts remain)"
+	if e.Final {
+		msg = "network stall: no bytes moved, request cancelled (its retries are used up: it is not retried)"
+	}
 	w.log.Warn().Str("request", w.label).Str("host", w.host).Str("stalled", e.Phase).
-		Str("quiet", e.Quiet.String()).Int64("bytes", e.Bytes).
-		Msg("network stall: no bytes moved, request cancelled (it is retried if attempts remain)")
+		Str("quiet", e.Quiet.String()).Int64("bytes", e.Bytes).Msg(msg)
 	w.cancel(e)
 }
 
@@ -309,6 +374,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if !sending {
 		return n, err
 	}
+	if n > 0 {
+		w.activity()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.phase != phaseSending {
@@ -344,6 +412,9 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	}
 	w.mu.Unlock()
 	n, err := b.rc.Read(p)
+	if n > 0 {
+		w.activity()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.phase == phaseReceiving {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +208,94 @@ func TestTransportWatchesToo(t *testing.T) {
 	var se *Error
 	if !errors.As(err, &se) || se.Phase != "response headers" {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// AtMost makes one request stricter than its client: an answer that does not come is given up
+// after the cap, not the client's hour; a cap looser than the client's changes nothing.
+func TestAtMostCapsTheClientsSilences(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer srv.Close()
+	for _, tc := range []struct {
+		client, cap, want time.Duration
+	}{
+		{time.Hour, 300 * time.Millisecond, 300 * time.Millisecond},
+		{300 * time.Millisecond, time.Hour, 300 * time.Millisecond},
+	} {
+		ctx, _ := logged(t, "")
+		req, _ := http.NewRequestWithContext(AtMost(ctx, Options{Header: tc.cap}), "GET", srv.URL, nil)
+		began := time.Now()
+		_, err := client(Options{Idle: time.Hour, Header: tc.client}).Do(req)
+		var se *Error
+		if !errors.As(err, &se) || se.Phase != "response headers" || se.Quiet != tc.want {
+			t.Fatalf("client %s, cap %s: err %v", tc.client, tc.cap, err)
+		}
+		if d := time.Since(began); d > 5*time.Second {
+			t.Fatalf("client %s, cap %s: cancelled after %s", tc.client, tc.cap, d)
+		}
+	}
+}
+
+// WithActivity hears of every byte the network takes of a request body and every byte of an
+// answer, and of nothing while the request waits.
+func TestWithActivityCountsBytesMoving(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write(make([]byte, 1000))
+	}))
+	defer srv.Close()
+	var calls atomic.Int64
+	ctx, _ := logged(t, "")
+	ctx = WithActivity(ctx, func() { calls.Add(1) })
+	req, _ := http.NewRequestWithContext(ctx, "PUT", srv.URL, bytes.NewReader(make([]byte, 1<<20)))
+	resp, err := client(short).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := calls.Load()
+	if sent == 0 {
+		t.Fatal("no activity while the body was taken")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if calls.Load() == sent {
+		t.Fatal("no activity while the answer arrived")
+	}
+
+	// A peer that never answers: the request's silence is no activity.
+	quiet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer quiet.Close()
+	calls.Store(0)
+	req, _ = http.NewRequestWithContext(ctx, "GET", quiet.URL, nil)
+	if _, err := client(short).Do(req); err == nil {
+		t.Fatal("a request without an answer succeeded")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d activity calls for a request that moved nothing", n)
+	}
+}
+
+// WithRetries allows its requests that many stalls between them: the one after is final, not
+// retryable, and says so in the warning; requests without it are always retryable.
+func TestWithRetriesMakesTheLastStallFinal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(t, r) }))
+	defer srv.Close()
+	ctx, lb := logged(t, "upload part 1 of s3://b/k")
+	budgeted := WithRetries(ctx, 2)
+	for i, c := range []context.Context{budgeted, budgeted, budgeted, ctx} {
+		req, _ := http.NewRequestWithContext(c, "GET", srv.URL, nil)
+		_, err := client(short).Do(req)
+		var se *Error
+		if !errors.As(err, &se) {
+			t.Fatalf("request %d: err %v", i, err)
+		}
+		if want := i == 2; se.Final != want || se.RetryableError() == want || se.Temporary() == want {
+			t.Errorf("request %d: final %v, want %v", i, se.Final, want)
+		}
+	}
+	if n := strings.Count(lb.String(), "its retries are used up"); n != 1 {
+		t.Errorf("%d warnings say the retries are used up, want 1:\n%s", n, lb)
 	}
 }
