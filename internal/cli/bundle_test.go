@@ -59,6 +59,20 @@ type bundleApp struct {
 
 // newBundleApp sets up "shop": a Postgres and a Redis add-on, 40 config vars, a real slug and a
 // 3-process formation.
+// bundledEncrypted makes the app of newBundleApp and archives its bundle with its config values
+// encrypted to a new age key, which it returns.
+func bundledEncrypted(t *testing.T, w *world) (bundleApp, testenv.AgeKey) {
+	t.Helper()
+	app := newBundleApp(t, w)
+	key := testenv.NewAgeKey(t)
+	env := w.env("shop")
+	env["ARCHIVE_RECIPIENTS"] = key.Recipient
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	return app, key
+}
+
 func newBundleApp(t *testing.T, w *world) bundleApp {
 	t.Helper()
 	w.database("shop", "DATABASE", 50)
@@ -438,13 +452,7 @@ func TestBundleSlugBlobWrong(t *testing.T) {
 // leaves its code alone; so are an app with a formation and one with config vars of its own.
 func TestRestoreAppRefusesAnAppThatIsNotEmpty(t *testing.T) {
 	w := newWorld(t)
-	app := newBundleApp(t, w)
-	key := testenv.NewAgeKey(t)
-	env := w.env("shop")
-	env["ARCHIVE_RECIPIENTS"] = key.Recipient
-	if code, _ := w.run(env, "bundle"); code != ExitOK {
-		t.Fatalf("bundle: exit %d", code)
-	}
+	app, key := bundledEncrypted(t, w)
 	from := fmt.Sprintf("shop/_app/v%d/release.json", app.release)
 	renv := w.env("shop")
 	renv["AGE_IDENTITY"] = key.Text

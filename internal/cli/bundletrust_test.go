@@ -26,22 +26,22 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // uploader is an S3 client holding the keys of a MinIO user with exactly the policy that
 // `pgoffsite policy` prints: the dyno's uploader, as an attacker who stole its keys has it. What
-// the test MinIO cannot evaluate is dropped: the TLS-only condition (it speaks plain http) and
-// conditions on If-None-Match (which the attacker's writes send anyway); a Deny left with no
-// condition is dropped with it.
+// the test MinIO cannot evaluate is left out: the conditional-write statement (MinIO refuses its
+// condition keys; `policy --conditional-writes=false` prints the document for such stores) and
+// the TLS-only condition (it speaks plain http); a Deny left with no condition is dropped with it.
 func (w *world) uploader(env map[string]string) *s3.Client {
 	w.t.Helper()
-	code, policy := w.run(map[string]string{"ARCHIVE_URL": env["ARCHIVE_URL"], "AWS_REGION": env["AWS_REGION"]}, "policy")
+	code, policy := w.run(map[string]string{"ARCHIVE_URL": env["ARCHIVE_URL"], "AWS_REGION": env["AWS_REGION"]}, "policy", "--conditional-writes=false")
 	if code != ExitOK {
 		w.t.Fatalf("policy: exit %d", code)
 	}
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+	// The document first, then the warning that it cannot stop overwrites.
+	if err := json.NewDecoder(strings.NewReader(policy)).Decode(&doc); err != nil {
 		w.t.Fatal(err)
 	}
 	var kept []any
@@ -54,7 +54,7 @@ func (w *world) uploader(env map[string]string) *s3.Client {
 		}
 		for op, kv := range c {
 			for k := range kv.(map[string]any) {
-				if k == "aws:SecureTransport" || strings.Contains(strings.ToLower(k), "if-none-match") {
+				if k == "aws:SecureTransport" {
 					delete(kv.(map[string]any), k)
 				}
 			}
@@ -136,20 +136,14 @@ func (w *world) platformCalls(before int) int {
 // refuses it before asking Heroku anything, and the app's secrets never reach an app it made.
 func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 	w := newWorld(t)
-	app := newBundleApp(t, w)
-	key := testenv.NewAgeKey(t)
-	env := w.env("shop")
-	env["ARCHIVE_RECIPIENTS"] = key.Recipient
-	if code, _ := w.run(env, "bundle"); code != ExitOK {
-		t.Fatalf("bundle: exit %d", code)
-	}
+	app, key := bundledEncrypted(t, w)
 	genuine := fmt.Sprintf("shop/_app/v%d/", app.release)
 	var rec bundle.Record
 	if err := json.Unmarshal(w.object("pgbackups/"+genuine+"release.json"), &rec); err != nil {
 		t.Fatal(err)
 	}
 
-	up := w.uploader(env)
+	up := w.uploader(w.env("shop"))
 	// The uploader can write, not read: the genuine values can only be pointed at.
 	_, err := up.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &w.bucket, Key: aws.String("pgbackups/" + genuine + "config.age")})
 	var ae smithy.APIError
@@ -310,13 +304,7 @@ func TestRestoreAppRefusesPlantedBundle(t *testing.T) {
 // restores.
 func TestRestoreAppUnboundValues(t *testing.T) {
 	w := newWorld(t)
-	app := newBundleApp(t, w)
-	key := testenv.NewAgeKey(t)
-	env := w.env("shop")
-	env["ARCHIVE_RECIPIENTS"] = key.Recipient
-	if code, _ := w.run(env, "bundle"); code != ExitOK {
-		t.Fatalf("bundle: exit %d", code)
-	}
+	app, key := bundledEncrypted(t, w)
 	// What pgoffsite wrote before: the same bundle, its values alone, bundle_version 1.
 	v := fmt.Sprintf("shop/_app/v%d/", app.release)
 	var rec bundle.Record
