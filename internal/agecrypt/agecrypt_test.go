@@ -444,6 +444,7 @@ func assertNoEcho(t *testing.T, err error, secrets ...string) {
 
 func TestParseRecipientsErrors(t *testing.T) {
 	xr, xi := x25519Pair(t)
+	xr2, _ := x25519Pair(t)
 	_, sshPriv := sshEd25519Pair(t)
 	cases := []struct {
 		name, text string
@@ -462,6 +463,11 @@ func TestParseRecipientsErrors(t *testing.T) {
 		{"plugin", "age1yubikey1q2w3e4r5t6y7u8i9o0p", []string{"line 1", "plugin"}, nil},
 		{"post-quantum", "age1pq1qqqqqqqqqqqqqqq", []string{"line 1", "post-quantum"}, nil},
 		{"two on a line", xr + " " + xr, []string{"line 1", "own line"}, nil},
+		// Several recipients on one line are not a plugin's recipient.
+		{"comma-joined", xr + "," + xr2, []string{"line 1", "own line", "commas"}, []string{"plugin"}},
+		{"comma and space", "# ops\n" + xr + ", " + xr2, []string{"line 2", "own line", "commas"}, []string{"plugin"}},
+		{"joined", xr + xr2, []string{"line 1", "own line"}, []string{"plugin"}},
+		{"quoted", `"` + xr + `"`, []string{"line 1", "not a recipient"}, []string{"plugin"}},
 		{"duplicate", xr + "\n" + xr, []string{"line 2", "line 1"}, nil},
 		{"bad ssh key", "ssh-ed25519 AAAAnotbase64!!", []string{"line 1", "SSH public key"}, nil},
 	}

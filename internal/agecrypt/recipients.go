@@ -95,14 +95,17 @@ func parseRecipient(line string) (age.Recipient, Recipient, error) {
 	case strings.HasPrefix(strings.ToLower(line), "age1pq1"):
 		return nil, Recipient{}, errors.New("post-quantum (age1pq1…) recipients are not supported yet; use an X25519 recipient (`age-keygen -y key.txt` of a key made by plain `age-keygen`)")
 	case strings.HasPrefix(strings.ToLower(line), "age1"):
+		if strings.ContainsAny(line, ",;") || strings.Count(strings.ToLower(line), "age1") > 1 {
+			return nil, Recipient{}, errors.New("several recipients on one line; put each recipient on its own line, as in an age recipients file (not separated by commas or spaces)")
+		}
 		if strings.ContainsAny(line, " \t") {
 			return nil, Recipient{}, errors.New("an age1… recipient is one word; put each recipient on its own line and comments on lines starting with #")
 		}
 		r, err := age.ParseX25519Recipient(line)
 		if err != nil {
-			if hrp, _, ok := strings.Cut(strings.ToLower(line[len("age1"):]), "1"); ok && hrp != "" {
+			if name, ok := pluginName(line); ok {
 				// age1NAME1…: a plugin's recipient, which needs a plugin binary to encrypt.
-				return nil, Recipient{}, fmt.Errorf("an age plugin recipient (age1%s1…) needs its plugin program, which pgoffsite does not run; use an X25519 recipient (age1…) from `age-keygen`", hrp)
+				return nil, Recipient{}, fmt.Errorf("an age plugin recipient (age1%s1…) needs its plugin program, which pgoffsite does not run; use an X25519 recipient (age1…) from `age-keygen`", name)
 			}
 			return nil, Recipient{}, errors.New("not a valid age1… recipient (a wrong character, or cut short); copy it again from `age-keygen -y key.txt`")
 		}
@@ -127,6 +130,22 @@ func parseRecipient(line string) (age.Recipient, Recipient, error) {
 	default:
 		return nil, Recipient{}, errors.New("not a recipient; give an age1… recipient (`age-keygen -y key.txt`) or an ssh-ed25519/ssh-rsa public key, one per line, comments after #")
 	}
+}
+
+// pluginName is NAME of a plugin recipient, age1NAME1DATA in bech32 (the separator is the last
+// 1): NAME of letters, digits and dashes, DATA of letters and digits. Anything else (a comma, a
+// quote, a second recipient) is not called a plugin recipient.
+func pluginName(line string) (string, bool) {
+	s := strings.ToLower(line)
+	if s != line && strings.ToUpper(line) != line { // bech32 is all one case
+		return "", false
+	}
+	i := strings.LastIndexByte(s, '1')
+	name, data := s[len("age1"):max(i, len("age1"))], s[i+1:]
+	if name == "" || data == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || strings.Trim(data, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return "", false
+	}
+	return name, true
 }
 
 // fingerprint is SSH's style, SHA256: and the unpadded base64 of the SHA-256 of b, applied to

@@ -114,7 +114,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	for i, t := range cfg.Targets {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Str("mode", cfg.Mode).Str("method", cfg.Method).
+	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Func(runMethod(cfg)).
 		Int("parallel", cfg.Parallel).Int("fanout", map[bool]int{true: cfg.Fanout}[fanout]).
 		Strs("destinations", destinationNames(cfg))
 	if job.Encrypt != nil {

@@ -105,6 +105,10 @@ func TestBackupEnvTarget(t *testing.T) {
 	if !strings.Contains(out, "summary: archived") || !strings.Contains(out, "database=SHOP_DATABASE_URL") {
 		t.Errorf("summary missing")
 	}
+	// The start line tells how: pg_dump, whatever BACKUP_METHOD's and BACKUP_MODE's defaults say.
+	if start := lineWith(out, "backup run started"); !strings.Contains(start, "method=pg_dump") || strings.Contains(start, "mode=") {
+		t.Errorf("start line %q, want method=pg_dump and no mode", start)
+	}
 	if len(w.minio.IncompleteUploads(t, w.bucket)) != 0 {
 		t.Error("incomplete multipart uploads left behind")
 	}

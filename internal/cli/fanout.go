@@ -48,6 +48,14 @@ func dynoTTL(cfg config.Config) time.Duration {
 	return min(24*time.Hour, 2*cfg.CaptureTimeout)
 }
 
+// dynoTTLFix says, for a child stopped at its time to live, what set it and how to give more.
+func dynoTTLFix(cfg config.Config) string {
+	if dynoTTL(cfg) < 24*time.Hour {
+		return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s): raise BACKUP_CAPTURE_TIMEOUT to give each target more time, up to 12h (a one-off dyno lives at most 24 h)", cfg.CaptureTimeout)
+	}
+	return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s), capped at 24 h, the longest Heroku lets a one-off dyno live: the archive takes longer than a dyno can run; the log's rates say whether the download or the upload is slow", cfg.CaptureTimeout)
+}
+
 // coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
 func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dests []archive.Destination, targets []archive.Target) []archive.Result {
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
@@ -58,6 +66,7 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 		Command: func(t archive.Target) string { return "pgoffsite backup --target " + t.String() },
 		Size:    cfg.DynoSize,
 		TTL:     dynoTTL(cfg),
+		TTLFix:  dynoTTLFix(cfg),
 		Env:     map[string]string{childVar: "1"},
 		N:       cfg.Fanout,
 		Log:     log,

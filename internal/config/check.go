@@ -78,7 +78,7 @@ func (e env) validate() (Config, Problems) {
 	ck.bundleVars(e, &c)
 	if e.AgeIdentity != "" {
 		// Load keeps this problem (backup, check), LoadExcept drops it (verify, restore).
-		ck.add(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
+		ck.addDecrypts(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
 			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run --env AGE_IDENTITY=...)")
 	}
 

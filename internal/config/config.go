@@ -289,10 +289,10 @@ func Load() (Config, error) {
 
 // LoadExcept reads the environment for the commands that read archives back (verify, restore),
 // ignoring problems of the variables a command does not use (verify needs no Heroku API key).
-// AGE_IDENTITY is theirs to use.
+// AGE_IDENTITY is theirs to use, and a private key that opens the archives is no problem there.
 func LoadExcept(unused ...string) (Config, error) {
 	return load(func(p Problem) bool {
-		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !isDrillVar(p.Var) && p.Var != identityVar
+		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !isDrillVar(p.Var) && !p.decrypts
 	})
 }
 

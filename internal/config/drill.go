@@ -23,7 +23,7 @@ func isDrillVar(name string) bool { return strings.HasPrefix(name, "DRILL_") }
 // problems kept.
 func LoadDrill(unused ...string) (Config, error) {
 	return load(func(p Problem) bool {
-		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && p.Var != identityVar
+		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !p.decrypts
 	})
 }
 

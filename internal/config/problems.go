@@ -12,6 +12,9 @@ type Problem struct {
 	Var     string
 	Message string
 	Fix     string
+	// decrypts: the environment could decrypt archives. A problem where backups run (Load), not
+	// where archives are read back with an identity (LoadExcept).
+	decrypts bool
 }
 
 func (p Problem) String() string {
@@ -43,6 +46,12 @@ type checker struct {
 
 func (c *checker) add(v, msg, fix string) {
 	c.ps = append(c.ps, Problem{Var: v, Message: c.scrub(msg), Fix: c.scrub(fix)})
+}
+
+// addDecrypts adds a problem of a private key that opens the archives, where backups run.
+func (c *checker) addDecrypts(v, msg, fix string) {
+	c.add(v, msg, fix)
+	c.ps[len(c.ps)-1].decrypts = true
 }
 
 // q quotes a value for a message: secrets removed first, then clipped so that a pasted blob

@@ -52,6 +52,8 @@ type Coordinator struct {
 	N       int               // dynos at once
 	Log     zerolog.Logger
 	Abort   []Aborter
+	// TTLFix says what sets TTL and how to give a target more time, for a dyno stopped at it.
+	TTLFix string
 
 	Poll       time.Duration // between dyno state reads; default 3 s
 	Drain      time.Duration // how long log lines may lag a dyno's end; default 10 s
@@ -90,6 +92,7 @@ type outcome struct {
 	dyno   string
 	tail   []string // its last lines, for the report of a dyno that vanished
 	err    error    // why there is no result
+	atTTL  bool     // it ended at or after its time to live: Heroku stopped it
 }
 
 func (c *Coordinator) target(ctx context.Context, t archive.Target) archive.Result {
@@ -100,6 +103,10 @@ func (c *Coordinator) target(ctx context.Context, t archive.Target) archive.Resu
 		o = c.attempt(ctx, log, t)
 		if o.result != nil {
 			r := *o.result
+			if r.Err != nil && o.atTTL {
+				// The child reported its own interruption: the SIGTERM of its time to live.
+				r.Err = fmt.Errorf("the dyno was stopped at its time to live (%s) and reported: %w; %s", c.ttl(), r.Err, c.TTLFix)
+			}
 			r.Duration = time.Since(start)
 			return r
 		}
@@ -129,7 +136,7 @@ func (c *Coordinator) target(ctx context.Context, t archive.Target) archive.Resu
 
 // attempt runs the target in one dyno and follows it to its end.
 func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive.Target) outcome {
-	d, err := c.start(ctx, log, t)
+	d, sent, err := c.start(ctx, log, t)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -200,10 +207,16 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 			if !drained && !late {
 				continue
 			}
+			// Heroku counts the time to live from the dyno's creation, after the POST was sent.
+			o.atTTL = c.TTL > 0 && !ended.IsZero() && ended.Sub(sent) >= c.ttl()
 			if o.result == nil {
-				o.err = errors.New("the dyno ended without writing its result (crashed, out of memory, or stopped)")
-				if late {
+				switch {
+				case late:
 					o.err = errors.New("the dyno did not end in time")
+				case o.atTTL:
+					o.err = fmt.Errorf("the dyno was stopped at its time to live (%s) before it wrote its result; %s", c.ttl(), c.TTLFix)
+				default:
+					o.err = errors.New("the dyno ended without writing its result (crashed, out of memory, or stopped)")
 				}
 				c.abortUploads(log, uploads)
 			}
@@ -247,17 +260,20 @@ func (c *Coordinator) follow(ctx context.Context, log zerolog.Logger, dyno strin
 	return out
 }
 
-// start starts the target's dyno, waiting out Heroku's refusals.
-func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.Target) (heroku.Dyno, error) {
+// start starts the target's dyno, waiting out Heroku's refusals; sent is when the request that
+// started it was sent.
+func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.Target) (heroku.Dyno, time.Time, error) {
 	o := heroku.RunOptions{Command: c.Command(t), Size: c.Size, TimeToLive: c.TTL, Env: c.Env}
+	var sent time.Time
 	deadline := time.Now().Add(max(c.TTL, time.Hour)) // a limit that never lifts must still end the run
 	for i := 0; ; i++ {
 		if ctx.Err() != nil {
-			return heroku.Dyno{}, ctx.Err() // no new dyno once the run is cancelled
+			return heroku.Dyno{}, sent, ctx.Err() // no new dyno once the run is cancelled
 		}
+		sent = time.Now()
 		d, err := c.API.RunDetached(ctx, c.App, o)
 		if err == nil {
-			return d, nil
+			return d, sent, nil
 		}
 		if !errors.Is(err, heroku.ErrDynoRefused) && !heroku.IsPermanent(err) {
 			// A 5xx, a broken connection or a SIGTERM while the POST was on its way: the dyno
@@ -271,22 +287,22 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 			cancel()
 			if ok && ctx.Err() == nil {
 				log.Info().Str("dyno", found.Name).Err(err).Msg("the dyno started although Heroku's answer was lost: following it")
-				return found, nil
+				return found, sent, nil
 			}
 		}
 		if !errors.Is(err, heroku.ErrDynoRefused) || ctx.Err() != nil {
-			return heroku.Dyno{}, err
+			return heroku.Dyno{}, sent, err
 		}
 		wait := max(heroku.RetryAfter(err), backoff.Delay(c.retryBase(), c.retryCap(), i))
 		if time.Now().Add(wait).After(deadline) {
-			return heroku.Dyno{}, fmt.Errorf("heroku kept refusing to start a dyno: %w", err)
+			return heroku.Dyno{}, sent, fmt.Errorf("heroku kept refusing to start a dyno: %w", err)
 		}
 		if i == 0 {
 			log.Info().Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
 				Msg("Heroku refused the dyno for now (the account's concurrent one-off dyno limit, a release not visible yet, or the rate limit): waiting")
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
-			return heroku.Dyno{}, err
+			return heroku.Dyno{}, sent, err
 		}
 	}
 }
@@ -339,6 +355,9 @@ func resultOf(t archive.Target, f map[string]string) *archive.Result {
 	}
 	return r
 }
+
+// ttl is the time to live Heroku applies: TTL in whole seconds, at most a day.
+func (c *Coordinator) ttl() time.Duration { return min(c.TTL, 24*time.Hour).Truncate(time.Second) }
 
 func (c *Coordinator) poll() time.Duration  { return orDefault(c.Poll, 3*time.Second) }
 func (c *Coordinator) drain() time.Duration { return orDefault(c.Drain, 10*time.Second) }

@@ -38,11 +38,19 @@ var Args = []string{"--format=custom", "--no-acl", "--no-owner", "--quote-all-id
 // DefaultSilence is how long pg_dump may write nothing while the archive waits for its bytes
 // before it is killed: a server that stopped answering, a lock it waits for behind another
 // session. pg_dump writes each table as it reads it, so a live dump of even one huge table
-// writes far more often than this.
+// writes far more often than this. Before its first byte, the silence counts only from
+// startGrace after pg_dump started.
 const DefaultSilence = 10 * time.Minute
 
 // ConnectTimeout bounds each connection attempt of pg_dump and psql (PGCONNECT_TIMEOUT), in seconds.
 const ConnectTimeout = 30
+
+// startGrace is how long pg_dump may take to start and connect before its silence counts: it
+// cannot write before it has connected, and connecting is bounded by PGCONNECT_TIMEOUT, after
+// which pg_dump says itself what failed. Time a busy machine takes to run it is not silence
+// either. Reading the catalog and taking the tables' locks, before the first byte too, is what
+// the silence limit bounds. Tests shorten it.
+var startGrace = ConnectTimeout * time.Second
 
 // Database is the Postgres a target names.
 type Database struct {
@@ -326,6 +334,8 @@ type dump struct {
 	silence time.Duration
 
 	mu      sync.Mutex
+	started time.Time // when pg_dump was started
+	wrote   bool      // pg_dump wrote its first byte
 	waiting time.Time // when the pending Read began; zero when none is pending
 	stalled bool
 	stop    chan struct{}
@@ -350,12 +360,14 @@ func start(ctx context.Context, pgDump string, c Conn, silence time.Duration, re
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dumpsource: start pg_dump for %s: %w", target, err)
 	}
+	d.started = time.Now()
 	go d.watch(ctx)
 	return d, nil
 }
 
 // watch kills pg_dump when the run is cancelled, or when it has written nothing for the silence
-// limit while the archive waited for it (time the archive spends storing does not count).
+// limit while the archive waited for it (time the archive spends storing does not count, nor,
+// before the first byte, pg_dump's startGrace).
 func (d *dump) watch(ctx context.Context) {
 	tick := time.NewTicker(max(min(d.silence/4, time.Second), 10*time.Millisecond))
 	defer tick.Stop()
@@ -368,7 +380,11 @@ func (d *dump) watch(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			d.mu.Lock()
-			if !d.waiting.IsZero() && now.Sub(d.waiting) >= d.silence {
+			from := d.waiting
+			if !d.wrote && from.Before(d.started.Add(startGrace)) {
+				from = d.started.Add(startGrace)
+			}
+			if !d.waiting.IsZero() && now.Sub(from) >= d.silence {
 				d.stalled = true
 				d.mu.Unlock()
 				d.kill()
@@ -393,6 +409,7 @@ func (d *dump) Read(p []byte) (int, error) {
 	n, err := d.stdout.Read(p)
 	d.mu.Lock()
 	d.waiting = time.Time{}
+	d.wrote = d.wrote || n > 0
 	d.mu.Unlock()
 	if err == nil {
 		return n, nil
@@ -424,8 +441,12 @@ func (d *dump) wait() error {
 			how = "pg_dump exited with status " + strconv.Itoa(ee.ExitCode())
 		}
 	}
-	if d.stalled {
+	switch {
+	case d.stalled && d.wrote:
 		how = fmt.Sprintf("pg_dump wrote nothing for %s and was killed (a server that stopped answering, or a lock it waits for)", d.silence)
+	case d.stalled:
+		how = fmt.Sprintf("pg_dump wrote nothing in the %s after it started (%s to connect, then %s) and was killed (a server that stopped answering, or a lock it waits for)",
+			startGrace+d.silence, startGrace, d.silence)
 	}
 	if words != "" {
 		how += ": " + words

@@ -209,38 +209,86 @@ func TestDumpFailsMidway(t *testing.T) {
 	}
 }
 
-// A pg_dump that writes nothing for the silence limit while the archive waits is killed, and the
-// target fails saying so; a pg_dump blocked because the store is slow is not.
+// silentStub is a pg_dump that answers --version as the real one and otherwise runs script.
+func silentStub(t *testing.T, pg *testenv.Postgres, script string) string {
+	return stub(t, fmt.Sprintf("if [ \"$1\" = --version ]; then exec %s --version; fi\n%s\n", pg.Bin("pg_dump"), script))
+}
+
+// archiveWithin archives envTarget with src, failing t if that takes a minute.
+func archiveWithin(t *testing.T, src *Source) (archive.Result, *memstore.Store) {
+	t.Helper()
+	j, mem, _ := newJob(t, src)
+	done := make(chan archive.Result, 1)
+	go func() { done <- j.Archive(context.Background(), envTarget) }()
+	select {
+	case res := <-done:
+		return res, mem
+	case <-time.After(time.Minute):
+		t.Fatal("pg_dump was waited on for a minute")
+		return archive.Result{}, nil
+	}
+}
+
+// A pg_dump that writes its first bytes and then nothing for the silence limit while the archive
+// waits is killed, and the target fails saying so: the silence counts from its last byte.
 func TestSilentDumpIsKilled(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	_, url := shopDB(t, pg, 10)
 	src := envSource(url)
 	src.Silence = 500 * time.Millisecond
-	src.PgDump = stub(t, fmt.Sprintf(`if [ "$1" = --version ]; then exec %s --version; fi
-sleep 600
-`, pg.Bin("pg_dump")))
-	j, mem, _ := newJob(t, src)
-	done := make(chan archive.Result)
-	go func() { done <- j.Archive(context.Background(), envTarget) }()
-	select {
-	case res := <-done:
-		if res.Err == nil || !strings.Contains(res.Err.Error(), "wrote nothing for 500ms and was killed") {
-			t.Fatalf("err = %v", res.Err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("a silent pg_dump was waited on for a minute")
+	src.PgDump = silentStub(t, pg, "printf PGDMP\nsleep 600")
+	res, mem := archiveWithin(t, src)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "wrote nothing for 500ms and was killed") {
+		t.Fatalf("err = %v", res.Err)
 	}
 	if mem.Len() != 0 {
 		t.Errorf("%d objects stored", mem.Len())
 	}
+}
 
-	// A slow store: pg_dump waits on the full pipe far longer than the limit, and that is fine.
-	db, url := shopDB(t, pg, 200000)
-	_ = db
-	src = envSource(url)
-	src.Silence = 300 * time.Millisecond
-	j, mem, _ = newJob(t, src)
-	mem.Hold = func() { time.Sleep(2 * time.Second) } // the store's own pace, not synchronisation
+// Before its first byte pg_dump starts and connects, which a busy machine and PGCONNECT_TIMEOUT
+// may make long: that is not silence. One that never writes is killed only once the start's
+// grace and the silence limit have both passed, and the error says so.
+func TestSilentDumpBeforeItsFirstByte(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	_, url := shopDB(t, pg, 10)
+
+	// Slow to start (two silence limits), then a real dump: archived.
+	src := envSource(url)
+	src.Silence = 2 * time.Second
+	src.PgDump = silentStub(t, pg, fmt.Sprintf("sleep 4\nexec %s \"$@\"", pg.Bin("pg_dump")))
+	if res, mem := archiveWithin(t, src); res.Err != nil || mem.Len() == 0 {
+		t.Fatalf("a pg_dump slow to start: %v, %d objects", res.Err, mem.Len())
+	}
+
+	// Never writes: killed after the grace and the limit.
+	defer func(g time.Duration) { startGrace = g }(startGrace)
+	startGrace = time.Second
+	src.Silence = 500 * time.Millisecond
+	src.PgDump = silentStub(t, pg, "sleep 600")
+	start := time.Now()
+	res, mem := archiveWithin(t, src)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "wrote nothing in the 1.5s after it started (1s to connect, then 500ms) and was killed") {
+		t.Fatalf("err = %v", res.Err)
+	}
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("killed after %s, before the grace and the limit had passed", took)
+	}
+	if mem.Len() != 0 {
+		t.Errorf("%d objects stored", mem.Len())
+	}
+}
+
+// A slow store: pg_dump waits on the full pipe far longer than the silence limit, and that is
+// fine (the archive is not waiting for pg_dump then).
+func TestSlowStoreIsNotSilence(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	_, url := shopDB(t, pg, 200000)
+	src := envSource(url)
+	// Generous for a live pg_dump on a busy machine; the store holds it for longer.
+	src.Silence = 2 * time.Second
+	j, mem, _ := newJob(t, src)
+	mem.Hold = func() { time.Sleep(5 * time.Second) } // the store's own pace, not synchronisation
 	if res := j.Archive(context.Background(), envTarget); res.Err != nil {
 		t.Fatal(res.Err)
 	}

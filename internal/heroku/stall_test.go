@@ -64,7 +64,8 @@ func TestStalledAnswerIsRetried(t *testing.T) {
 // budget, and the error says the answer stalled.
 func TestStallThatPersistsSaysSo(t *testing.T) {
 	f, _ := newFake(t)
-	c := f.client(Options{RetryBudget: time.Second, Stall: stall.Options{Idle: 200 * time.Millisecond, Header: 200 * time.Millisecond}})
+	// Two attempts fit in the budget even when a busy machine notices each stall late.
+	c := f.client(Options{RetryBudget: 3 * time.Second, Stall: stall.Options{Idle: 200 * time.Millisecond, Header: 200 * time.Millisecond}})
 	release := make(chan struct{})
 	defer close(release)
 	f.on("GET /account", func(w http.ResponseWriter, r *http.Request) {

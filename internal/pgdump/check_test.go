@@ -181,9 +181,21 @@ func TestCheckTruncated(t *testing.T) {
 		for _, offsets := range []bool{true, false} {
 			a := shop(f.vmin, f.alg, offsets)
 			b := a.bytes(t)
+			// Every cut in the header, TOC and first blocks, and around every block's start; a
+			// sample of some 400 after (each check reads up to its cut: a denser sample made the
+			// test take minutes under the race detector on a busy machine).
+			stride := max(17, (len(b)-a.tocEnd)/400) | 1
+			nearBlock := func(cut int) bool {
+				for _, at := range a.blockAt {
+					if cut >= at-16 && cut <= at+16 {
+						return true
+					}
+				}
+				return false
+			}
 			for cut := 0; cut < len(b); cut++ {
-				if cut > a.tocEnd+600 && cut%17 != 0 {
-					continue // every cut in the header, TOC and first blocks; a sample after
+				if cut > a.tocEnd+600 && cut%stride != 0 && !nearBlock(cut) {
+					continue
 				}
 				_, err := Check(bytes.NewReader(b[:cut]))
 				switch {
@@ -247,7 +259,16 @@ func TestCheckFlippedGzipData(t *testing.T) {
 		return err == nil
 	}
 	collisions := 0
-	for i := start; i < end; i += 1 + i%3 {
+	// Every byte of the block's head (its id, the first chunk's length), then one in about six:
+	// each check decompresses the whole archive, and under the race detector on a busy machine
+	// one in two took minutes.
+	step := func(i int) int {
+		if i < start+64 {
+			return 1
+		}
+		return 3 + i%7
+	}
+	for i := start; i < end; i += step(i) {
 		c := bytes.Clone(b)
 		c[i] ^= 0xff
 		_, err := Check(bytes.NewReader(c))

@@ -143,11 +143,11 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 func TestSlowButMovingIsNotAStall(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "20")
-		for range 20 { // 20 bytes over about 1 s: five times the idle limit in all, never idle for long
+		for range 20 { // 20 bytes over about 2 s: four times the idle limit in all, never idle for a fifth of it
 			w.Write([]byte("x"))
 			w.(http.Flusher).Flush()
 			select {
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond):
 			case <-r.Context().Done():
 				return
 			}
@@ -156,7 +156,8 @@ func TestSlowButMovingIsNotAStall(t *testing.T) {
 	defer srv.Close()
 	ctx, _ := logged(t, "")
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
-	resp, err := client(short).Do(req)
+	// Limits a busy machine's late wake-ups stay far from; the stall tests use shorter ones.
+	resp, err := client(Options{Idle: 500 * time.Millisecond, Header: 2 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,97 @@
+package coordinator
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/herokusim"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
+)
+
+const simKey = "hrku-coordinator-test-key"
+
+// onSim is a coordinator of app "backups" on the Heroku simulator whose children run script
+// with sh, at most one at a time, with short waits.
+func onSim(t *testing.T, script string, ttl time.Duration) (*Coordinator, *herokusim.Sim, *testenv.Output) {
+	t.Helper()
+	sim := herokusim.New(herokusim.Options{Token: simKey})
+	platform, _ := herokusim.Serve(t, sim)
+	sim.AddApp("backups")
+	sim.SetDynoCommand("child", "/bin/sh")
+	sim.SetStopGrace(10 * time.Second)
+	f := filepath.Join(t.TempDir(), "child.sh")
+	if err := os.WriteFile(f, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.Output{}
+	return &Coordinator{
+		API:     heroku.New(heroku.Options{APIKey: simKey, PlatformURL: platform}),
+		App:     "backups",
+		Command: func(archive.Target) string { return "child " + f },
+		Size:    "standard-1X",
+		TTL:     ttl,
+		TTLFix:  "the time to live is twice BACKUP_CAPTURE_TIMEOUT (1s): raise BACKUP_CAPTURE_TIMEOUT",
+		N:       1,
+		Log:     zerolog.New(logs),
+		Poll:    100 * time.Millisecond, Drain: time.Second, RetryBase: 100 * time.Millisecond, RetryCap: 500 * time.Millisecond,
+	}, sim, logs
+}
+
+func runOne(t *testing.T, c *Coordinator) archive.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rs := c.Run(ctx, []archive.Target{{App: "shop", Database: "DATABASE_URL"}})
+	if ctx.Err() != nil {
+		t.Fatal("the coordinator did not end within two minutes")
+	}
+	return rs[0]
+}
+
+// A child Heroku stops at its time to live (the simulator sends SIGTERM when it passes, as
+// Heroku does) is reported as stopped at its time to live, with what sets it — whether it wrote
+// nothing or reported its own interruption — not as a crash.
+func TestDynoStoppedAtItsTimeToLive(t *testing.T) {
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		{"silent", "while :; do sleep 0.1; done\n", "the dyno was stopped at its time to live (1s) before it wrote its result; the time to live is twice BACKUP_CAPTURE_TIMEOUT (1s): raise BACKUP_CAPTURE_TIMEOUT"},
+		{"reports its interruption", `trap 'echo "level=error app=shop database=DATABASE_URL status=failed error=\"archive: the run was interrupted (SIGTERM)\" msg=\"child result\""; exit 143' TERM
+while :; do sleep 0.1; done
+`, "the dyno was stopped at its time to live (1s) and reported: archive: the run was interrupted (SIGTERM); the time to live is twice BACKUP_CAPTURE_TIMEOUT (1s): raise BACKUP_CAPTURE_TIMEOUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, sim, logs := onSim(t, tc.script, time.Second)
+			r := runOne(t, c)
+			if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || strings.Contains(r.Err.Error(), "crashed") {
+				t.Fatalf("err = %v\nwant %q\nlog:\n%s", r.Err, tc.want, logs)
+			}
+			for _, d := range sim.Dynos() {
+				if d.TTL != 1 || !d.Stopped {
+					t.Errorf("dyno %s: time to live %d s, stopped %v: want 1 s, stopped by it", d.Name, d.TTL, d.Stopped)
+				}
+			}
+		})
+	}
+}
+
+// A child that ends long before its time to live without a result keeps the message of a crash.
+func TestDynoCrashedBeforeItsTimeToLive(t *testing.T) {
+	c, sim, logs := onSim(t, "echo starting\nexit 1\n", time.Hour)
+	r := runOne(t, c)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "the dyno ended without writing its result (crashed, out of memory, or stopped)") ||
+		strings.Contains(r.Err.Error(), "time to live") {
+		t.Fatalf("err = %v\nlog:\n%s", r.Err, logs)
+	}
+	if n := len(sim.Dynos()); n != 2 {
+		t.Errorf("%d dynos, want 2 (started once more)", n)
+	}
+}
