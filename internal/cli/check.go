@@ -54,7 +54,12 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 	for i, a := range cfg.Archives {
 		archives[i] = a.String()
 	}
-	c.ok("configuration: %d target(s), mode %s, method %s, archive %s", len(cfg.Targets), cfg.Mode, cfg.Method, strings.Join(archives, " "))
+	mode, method := howArchived(cfg)
+	how := "method " + method
+	if mode != "" {
+		how = "mode " + mode + ", " + how
+	}
+	c.ok("configuration: %d target(s), %s, archive %s", len(cfg.Targets), how, strings.Join(archives, " "))
 	if cfg.Retention.Set() {
 		c.ok("retention: RETENTION=%q, periods counted in %s from each backup's finish time:", cfg.Retention.String(), cfg.RetentionZone)
 		for _, cp := range bucket.RetentionPlan(cfg.Retention, cfg.Bucket.TransitionDays < 0) {

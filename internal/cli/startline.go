@@ -6,10 +6,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 )
 
-// runMethod adds to a run's start line how its targets are archived: env:VAR targets always by
-// pg_dump, Heroku targets by BACKUP_METHOD; BACKUP_MODE (capture or latest) only when a target
-// uses Heroku's backups.
-func runMethod(cfg config.Config) func(*zerolog.Event) {
+// howArchived says how a run's targets are archived: env:VAR targets always by pg_dump, Heroku
+// targets by BACKUP_METHOD; mode (BACKUP_MODE, capture or latest) is empty when no target uses
+// Heroku's backups.
+func howArchived(cfg config.Config) (mode, method string) {
 	herokuTargets, envTargets := 0, 0
 	for _, t := range cfg.Targets {
 		if t.Env {
@@ -18,14 +18,23 @@ func runMethod(cfg config.Config) func(*zerolog.Event) {
 			herokuTargets++
 		}
 	}
+	switch {
+	case herokuTargets == 0 || cfg.Method == config.MethodPgDump:
+		return "", config.MethodPgDump
+	case envTargets == 0:
+		return cfg.Mode, cfg.Method
+	default:
+		return cfg.Mode, cfg.Method + " for Heroku targets, " + config.MethodPgDump + " for env: targets"
+	}
+}
+
+// runMethod adds howArchived to a run's start line.
+func runMethod(cfg config.Config) func(*zerolog.Event) {
+	mode, method := howArchived(cfg)
 	return func(e *zerolog.Event) {
-		switch {
-		case herokuTargets == 0 || cfg.Method == config.MethodPgDump:
-			e.Str("method", config.MethodPgDump)
-		case envTargets == 0:
-			e.Str("mode", cfg.Mode).Str("method", cfg.Method)
-		default:
-			e.Str("mode", cfg.Mode).Str("method", cfg.Method+" for Heroku targets, "+config.MethodPgDump+" for env: targets")
+		if mode != "" {
+			e.Str("mode", mode)
 		}
+		e.Str("method", method)
 	}
 }
