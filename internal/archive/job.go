@@ -25,6 +25,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/store"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // Target is one database to archive, named as the user named it: a Heroku app and database, or
@@ -527,10 +529,10 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 				}
 				if board != nil {
 					if size >= 0 {
-						board.set(slot, fmt.Sprintf("%s  %s / %s  %3.0f%%  %s  ETA %s", label, BytesIEC(n), BytesIEC(size),
+						board.set(slot, fmt.Sprintf("%s  %s / %s  %3.0f%%  %s  ETA %s", label, units.IEC(n), units.IEC(size),
 							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta))
 					} else {
-						board.set(slot, fmt.Sprintf("%s  %s  %s", label, BytesIEC(n), Rate(n, elapsed)))
+						board.set(slot, fmt.Sprintf("%s  %s  %s", label, units.IEC(n), Rate(n, elapsed)))
 					}
 				}
 				if now.Sub(lastLog) >= every {
@@ -550,20 +552,8 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 // Decompressed says how much of an archive's compressed data its check decompressed, e.g.
 // "412.0 MiB of 1.00 GiB of compressed data (40.2%)".
 func Decompressed(s pgdump.Summary) string {
-	return fmt.Sprintf("%s of %s of compressed data (%.1f%%)", BytesIEC(s.InflatedDataBytes),
-		BytesIEC(s.CompressedDataBytes), s.InflatedPercent())
-}
-
-// BytesIEC formats a byte count for people, e.g. "512.0 MiB".
-func BytesIEC(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
+	return fmt.Sprintf("%s of %s of compressed data (%.1f%%)", units.IEC(s.InflatedDataBytes),
+		units.IEC(s.CompressedDataBytes), s.InflatedPercent())
 }
 
 func (j *Job) now() time.Time {

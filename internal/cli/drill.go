@@ -24,6 +24,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // drillAPI is what a drill needs of the Platform API (heroku.Client).
@@ -272,7 +274,7 @@ func (d *driller) preflight(key string, m archive.Manifest) error {
 				break
 			}
 		}
-		return fmt.Errorf("the archive holds %s of data, more than the %s storage of DRILL_PLAN %s: %s", archive.BytesIEC(need), archive.BytesIEC(plan.StorageBytes), plan.Name, hint)
+		return fmt.Errorf("the archive holds %s of data, more than the %s storage of DRILL_PLAN %s: %s", units.IEC(need), units.IEC(plan.StorageBytes), plan.Name, hint)
 	}
 	return nil
 }

@@ -34,6 +34,18 @@ import (
 )
 
 // bigDatabase makes a database whose dump (about 24 MB) spans several download ranges and upload parts.
+// bigBackupBehindProxy gives the app shop a big database and a captured backup of it, and puts
+// MinIO behind a Toxiproxy proxy that carries rate KB/s upstream: an upload that takes seconds,
+// long enough to be interrupted or stalled. It returns the proxy and the backup's number.
+func (w *world) bigBackupBehindProxy(rate int) (*testenv.Proxy, int) {
+	w.t.Helper()
+	w.sim.AddApp("shop")
+	num := w.captureDirect(w.bigDatabase("shop"), "shop")
+	proxy := testenv.StartToxiproxy(w.t).Proxy(w.t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
+	proxy.AddToxic(w.t, "bandwidth", "upstream", map[string]any{"rate": rate})
+	return proxy, num
+}
+
 func (w *world) bigDatabase(app string) string {
 	addon, name := w.database(app, "DATABASE", 100)
 	w.pg.Exec(w.t, name, `CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -165,12 +177,7 @@ func TestFaultHerokuThrottlesAndFails(t *testing.T) {
 
 func TestFaultMinIOUnreachableMidUpload(t *testing.T) {
 	w := newWorld(t)
-	w.sim.AddApp("shop")
-	addon := w.bigDatabase("shop")
-	num := w.captureDirect(addon, "shop")
-	x := testenv.StartToxiproxy(t)
-	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 4000})
+	proxy, num := w.bigBackupBehindProxy(4000)
 	env := smallParts(w.env("shop"))
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
@@ -251,12 +258,7 @@ func startBinary(t *testing.T, env map[string]string, args ...string) (*exec.Cmd
 
 func TestFaultSIGTERMMidUpload(t *testing.T) {
 	w := newWorld(t)
-	w.sim.AddApp("shop")
-	addon := w.bigDatabase("shop")
-	w.captureDirect(addon, "shop")
-	x := testenv.StartToxiproxy(t)
-	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 2000}) // ~12 s for the dump
+	proxy, _ := w.bigBackupBehindProxy(2000) // ~12 s for the dump
 	monitor, env := w.withMonitor(smallParts(w.env("shop")), "failure")
 	env["BACKUP_MODE"] = "latest"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // dumpsIn returns the dumps published under dir (temporary files left out), relative.
@@ -35,12 +34,7 @@ func dumpsIn(t *testing.T, dir string) []string {
 // never the dump alone; nothing is left at the slow one; the run exits 143 within 20 s.
 func TestBackupSIGTERMAfterOneCopyCommitted(t *testing.T) {
 	w := newWorld(t)
-	w.sim.AddApp("shop")
-	addon := w.bigDatabase("shop")
-	w.captureDirect(addon, "shop")
-	x := testenv.StartToxiproxy(t)
-	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 1000}) // ~25 s for the dump
+	proxy, _ := w.bigBackupBehindProxy(1000) // ~25 s for the dump
 	dir := t.TempDir()
 	env := smallParts(w.env("shop"))
 	env["BACKUP_MODE"] = "latest"

@@ -3,14 +3,11 @@ package cli
 import (
 	"context"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 var openedUpload = regexp.MustCompile(`upload=s3://([^/\s]+)/(stalled/\S+) upload_id=(\S+)`)
@@ -22,12 +19,7 @@ var openedUpload = regexp.MustCompile(`upload=s3://([^/\s]+)/(stalled/\S+) uploa
 // and no open multipart upload.
 func TestBackupOneDestinationStopsAnswering(t *testing.T) {
 	w := newWorld(t)
-	w.sim.AddApp("shop")
-	addon := w.bigDatabase("shop")
-	num := w.captureDirect(addon, "shop")
-	x := testenv.StartToxiproxy(t)
-	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 2000}) // the toxic below lands mid-upload
+	proxy, num := w.bigBackupBehindProxy(2000) // the toxic below lands mid-upload
 	env := smallParts(w.env("shop"))
 	env["BACKUP_MODE"] = "latest"
 	stalledName := "s3://" + w.bucket + "/stalled"

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/pkg/sftp"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // explain adds to err, an operation's failure on p (a creation when write) over c, what the
@@ -46,7 +48,7 @@ func (s *Store) explainFailure(c *conn, err error) error {
 		block = vfs.Bsize
 	}
 	total, avail := vfs.Blocks*block, vfs.Bavail*block
-	where := fmt.Sprintf("the filesystem holding %s has %s free of %s", dir, iec(avail), iec(total))
+	where := fmt.Sprintf("the filesystem holding %s has %s free of %s", dir, units.IEC(int64(avail)), units.IEC(int64(total)))
 	switch {
 	case vfs.Flag&statvfsReadOnly != 0:
 		return fmt.Errorf("%w: the filesystem holding %s is mounted read-only on the server (after disk errors, Linux remounts a filesystem read-only): "+
@@ -64,20 +66,6 @@ func (s *Store) explainFailure(c *conn, err error) error {
 
 // statvfsReadOnly is statvfs@openssh.com's flag for a read-only filesystem (SSH2_FXE_STATVFS_ST_RDONLY).
 const statvfsReadOnly = 0x1
-
-// iec says a byte count in binary units, as df -h does.
-func iec(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // explainPermission adds, to a permission error on p, which directory refuses the user what:
 // the first directory on the way to p that may not be searched, else the one where p, or a
