@@ -171,6 +171,10 @@ func (s *Store) serverKey(ctx context.Context, offered []string) (ssh.PublicKey,
 	if len(algos) == 0 {
 		return nil, errors.New("pgoffsite knows none of these types")
 	}
+	// The same bound as a connection's: a server that stops answering mid-exchange cannot hold
+	// the explanation of a refusal.
+	ctx, cancel := context.WithTimeout(ctx, s.o.DialTimeout)
+	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
