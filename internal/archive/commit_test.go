@@ -131,7 +131,7 @@ func TestDumpWithoutManifest(t *testing.T) {
 			if !os.IsNotExist(err) {
 				t.Errorf("the dump without a manifest is still there: %v", err)
 			}
-			if !strings.Contains(msg, "the dump was removed") || !strings.Contains(logs.String(), `"key":"`+res.Key+`"`) {
+			if !strings.Contains(msg, "the dump was removed again from "+filepath.Join(dir, res.Key)) {
 				t.Errorf("err %s\nlog %s", msg, logs)
 			}
 			continue

@@ -353,7 +353,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	wg.Wait()
 	for i, d := range j.Destinations {
 		if merrs[i] != nil {
-			res.Copies[i].Err = j.withoutManifest(ctx, log, d, res.Copies[i], key, merrs[i])
+			res.Copies[i].Err = j.withoutManifest(ctx, d, res.Copies[i], key, merrs[i])
 		}
 	}
 	j.writeMarkers(fctx, log, dec, key, res.Copies)
@@ -365,7 +365,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 // returns the copy's error. A dump this run stored is removed where the destination may delete
 // (the next run archives the backup again); elsewhere, and for a dump an earlier run stored, the
 // error names where it stays.
-func (j *Job) withoutManifest(ctx context.Context, log zerolog.Logger, d Destination, c Copy, key string, merr error) error {
+func (j *Job) withoutManifest(ctx context.Context, d Destination, c Copy, key string, merr error) error {
 	if c.AlreadyArchived {
 		return fmt.Errorf("write manifest (the dump itself, stored by an earlier run, is at %s): %w", c.Location, merr)
 	}
@@ -374,9 +374,7 @@ func (j *Job) withoutManifest(ctx context.Context, log zerolog.Logger, d Destina
 		defer cancel()
 		rerr := d.Remove.Remove(rctx, key)
 		if rerr == nil {
-			log.Warn().Str("destination", d.Name).Str("key", key).
-				Msg("the dump's manifest could not be written, so the dump was removed again: a dump without its manifest cannot be checked")
-			return fmt.Errorf("write manifest: %w; the dump was removed (the next run archives the backup again)", merr)
+			return fmt.Errorf("write manifest: %w; the dump was removed again from %s, since a dump without its manifest cannot be checked (the next run archives the backup again)", merr, c.Location)
 		}
 		merr = fmt.Errorf("%w; removing the dump failed too: %w", merr, rerr)
 	}
