@@ -49,11 +49,8 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	if bundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
-	if target != "" {
-		// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
-		os.Setenv("BACKUP_TARGETS", target)
-	}
-	cfg, err := config.Load()
+	// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
+	cfg, err := config.Load(config.WithTargets(target))
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
 		return badConfig(stderr, err)

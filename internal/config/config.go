@@ -283,8 +283,21 @@ func readEnv() (env, error) {
 // Load reads the process environment for the commands that back up (backup, check); the error
 // is Problems, listing every mistake, when there is any. An age identity in that environment is
 // one: the dyno that uploads must not be able to decrypt.
-func Load() (Config, error) {
-	return load(func(p Problem) bool { return !isBucketVar(p.Var) && !isDrillVar(p.Var) })
+func Load(opts ...Option) (Config, error) {
+	return load(func(p Problem) bool { return !isBucketVar(p.Var) && !isDrillVar(p.Var) }, opts...)
+}
+
+// Option is a command-line value that takes a variable's place in one load, read and checked
+// as that variable would be: the process environment itself is never changed.
+type Option func(*env)
+
+// WithTargets is `backup --target APP:DATABASE`: that one target instead of BACKUP_TARGETS.
+func WithTargets(targets string) Option {
+	return func(e *env) {
+		if targets != "" {
+			e.Targets = targets
+		}
+	}
 }
 
 // LoadExcept reads the environment for the commands that read archives back (verify, restore),
@@ -368,10 +381,13 @@ func (c Config) SecretVars() []string {
 	return slices.Compact(names)
 }
 
-func load(keep func(Problem) bool) (Config, error) {
+func load(keep func(Problem) bool, opts ...Option) (Config, error) {
 	e, err := readEnv()
 	if err != nil {
 		return Config{}, err
+	}
+	for _, o := range opts {
+		o(&e)
 	}
 	c, ps := e.validate()
 	var kept Problems

@@ -697,7 +697,7 @@ func TestRetentionVars(t *testing.T) {
 		t.Errorf("unset: %v %v", c.Retention, c.RetentionZone)
 	}
 	setEnv(t, with(valid(), map[string]string{"RETENTION": "daily=35d weekly=13w monthly=25m yearly=7y", "RETENTION_TIMEZONE": "Pacific/Auckland"}))
-	for _, load := range []func() (Config, error){Load, LoadArchive} {
+	for _, load := range []func() (Config, error){func() (Config, error) { return Load() }, LoadArchive} {
 		c, err := load()
 		if err != nil {
 			t.Fatal(err)
@@ -707,7 +707,7 @@ func TestRetentionVars(t *testing.T) {
 		}
 	}
 	setEnv(t, with(valid(), map[string]string{"RETENTION": "daily=35d daily=7d monthly=3", "RETENTION_TIMEZONE": "Moon/Base"}))
-	for _, load := range []func() (Config, error){Load, LoadArchive} {
+	for _, load := range []func() (Config, error){func() (Config, error) { return Load() }, LoadArchive} {
 		_, err := load()
 		var ps Problems
 		if !errors.As(err, &ps) {
@@ -763,5 +763,22 @@ func TestParallelSharesMemory(t *testing.T) {
 		if _, err := Load(); err == nil || !strings.Contains(err.Error(), v+":") {
 			t.Errorf("%s=%q: %v", v, bad, err)
 		}
+	}
+}
+
+func TestWithTargetsTakesTheVariablesPlace(t *testing.T) {
+	setEnv(t, valid())
+	c, err := Load(WithTargets("other-app:HEROKU_POSTGRESQL_PINK"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Targets) != 1 || c.Targets[0].String() != "other-app:HEROKU_POSTGRESQL_PINK" {
+		t.Errorf("targets = %v", c.Targets)
+	}
+	if got := os.Getenv("BACKUP_TARGETS"); got != valid()["BACKUP_TARGETS"] {
+		t.Errorf("BACKUP_TARGETS changed to %q", got)
+	}
+	if _, err := Load(WithTargets("not a target!")); err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") {
+		t.Errorf("a bad --target is reported as BACKUP_TARGETS: %v", err)
 	}
 }
