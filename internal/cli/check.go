@@ -44,7 +44,7 @@ func (c *checker) fail(format string, a ...any) {
 // runCheck is `pgoffsite check`: the preflight a Deploy-button user runs once
 // (`heroku run pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
 func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
-	cfg, err := config.Load()
+	cfg, err := config.LoadFor("check")
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
 		return ExitUsage

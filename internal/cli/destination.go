@@ -146,8 +146,8 @@ func pickReadDestination(cfg config.Config, choice string) (config.Archive, erro
 
 // loadForReading loads the configuration of a command that reads archives (verify, restore),
 // with Archive the destination --destination picks.
-func loadForReading(choice string, except ...string) (config.Config, error) {
-	cfg, err := config.LoadExcept(except...)
+func loadForReading(choice, command string, opts ...config.Option) (config.Config, error) {
+	cfg, err := config.LoadFor(command, opts...)
 	if err != nil {
 		return cfg, err
 	}

@@ -83,7 +83,7 @@ func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitUsage
 	}
 	ids, idSecrets, idErr := loadIdentities(*identity)
-	cfg, err := config.LoadDrill()
+	cfg, err := config.LoadFor("drill")
 	if err == nil {
 		var a config.Archive
 		if a, err = pickReadDestination(cfg, *dest); err != nil {

@@ -65,7 +65,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 	if archive.IsEncrypted(*from) {
 		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, *dest, stderr)
 	}
-	cfg, err := loadForReading(*dest, "BACKUP_TARGETS")
+	cfg, err := loadForReading(*dest, "restore")
 	if err == nil && cfg.Archive.Scheme != "s3" {
 		err = fmt.Errorf("  ARCHIVE_URL: is not s3:// — Heroku restores from a URL it can download, which a local directory is not")
 	}
@@ -151,7 +151,7 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
 	}
 	ids, idSecrets, idErr := loadIdentities(identity)
-	cfg, err := loadForReading(dest, "BACKUP_TARGETS", "HEROKU_API_KEY")
+	cfg, err := loadForReading(dest, "restore", config.Except("HEROKU_API_KEY"))
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
@@ -221,7 +221,7 @@ func restoreErr(res verify.Result, cfg config.Config, from, again string) error 
 // once both hashes and the structure match the manifest.
 func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity, dest string, stderr io.Writer) int {
 	ids, idSecrets, idErr := loadIdentities(identity)
-	cfg, err := loadForReading(dest, "BACKUP_TARGETS")
+	cfg, err := loadForReading(dest, "restore")
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}

@@ -47,7 +47,7 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s\n", *to, *to)
 		return ExitUsage
 	}
-	cfg, err := loadForReading(*dest, "BACKUP_TARGETS")
+	cfg, err := loadForReading(*dest, "restore-app")
 	if err != nil {
 		return badConfig(stderr, err)
 	}

@@ -38,7 +38,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "pgoffsite status takes no arguments (got %q): targets come from BACKUP_TARGETS\n", fs.Args())
 		return ExitUsage
 	}
-	cfg, err := config.LoadExcept("HEROKU_API_KEY")
+	cfg, err := config.LoadFor("status")
 	var dests []config.Archive
 	if err == nil {
 		dests = cfg.Archives

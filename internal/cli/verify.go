@@ -35,7 +35,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitUsage
 	}
 	ids, idSecrets, idErr := loadIdentities(*identity)
-	cfg, err := loadForReading(*dest, "HEROKU_API_KEY")
+	cfg, err := loadForReading(*dest, "verify")
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}

@@ -77,7 +77,7 @@ func (e env) validate() (Config, Problems) {
 	ck.checkRecipients(e.Recipients)
 	ck.bundleVars(e, &c)
 	if e.AgeIdentity != "" {
-		// Load keeps this problem (backup, check), LoadExcept drops it (verify, restore).
+		// A problem where archives are written (backup, check), not where they are read back.
 		ck.addDecrypts(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
 			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run --env AGE_IDENTITY=...)")
 	}
@@ -121,6 +121,9 @@ func (e env) validate() (Config, Problems) {
 	}
 	ck.retention(e, &c)
 	c.Drill = ck.drill(e)
+	c.AgeIdentity, c.AppName = e.AgeIdentity, e.AppName
+	c.Child = e.Child == "1"
+	c.GoMemLimitSet = e.GoMemLimit != ""
 	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
 	if s3Count(c.Archives) > 0 {
 		ck.s3(e, &c)
@@ -151,7 +154,7 @@ func (e env) trimmed() env {
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.Parallel, &e.Fanout, &e.DynoSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
 		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
-		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat} {
+		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat, &e.AppName, &e.Child} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -261,7 +264,7 @@ func (ck *checker) envTarget(name string) (Target, bool) {
 		}
 	}
 	ck.secrets = append(ck.secrets, raw)
-	return Target{App: "env", Database: name, Env: true}, true
+	return Target{App: "env", Database: name, Env: true, URL: raw}, true
 }
 
 // herokuTargets reports whether any target is a Heroku database (and so needs HEROKU_API_KEY).

@@ -8,7 +8,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -23,6 +22,9 @@ type Target struct {
 	App      string
 	Database string // as the Heroku CLI accepts it; DATABASE_URL when not given
 	Env      bool   // BACKUP_TARGETS named env:VAR
+	// URL is an env:VAR target's database URL, VAR's value. Secret: never rendered (String,
+	// GoString; no JSON).
+	URL string `json:"-"`
 }
 
 func (t Target) String() string {
@@ -30,6 +32,20 @@ func (t Target) String() string {
 		return "env:" + t.Database
 	}
 	return t.App + ":" + t.Database
+}
+
+// GoString never shows the URL either (%#v).
+func (t Target) GoString() string { return "config.Target(" + t.String() + ")" }
+
+// EnvURLs are the env:VAR targets' database URLs by VAR.
+func (c Config) EnvURLs() map[string]string {
+	urls := map[string]string{}
+	for _, t := range c.Targets {
+		if t.Env {
+			urls[t.Database] = t.URL
+		}
+	}
+	return urls
 }
 
 // Backup methods of Heroku targets (BACKUP_METHOD).
@@ -155,7 +171,24 @@ type Config struct {
 	StatusMaxShrink float64
 	// Drill is pgoffsite drill's DRILL_ variables.
 	Drill Drill
+
+	// AgeIdentity is AGE_IDENTITY: the text of the identity that decrypts archives where they are
+	// read back ("" when unset). Secret: never rendered (String, GoString, MarshalJSON).
+	AgeIdentity string
+	// AppName is HEROKU_APP_NAME, the app pgoffsite runs as (dyno metadata); "" when unset.
+	AppName string
+	// Child is a run on a dyno a coordinator started (ChildVar=1): it archives its one target
+	// and leaves the heartbeat, the webhook and the fan-out to its coordinator.
+	Child bool
+	// GoMemLimitSet: GOMEMLIMIT is set, and the Go runtime's memory limit is its, not the run's.
+	GoMemLimitSet bool
 }
+
+// ChildVar marks the environment of a dyno a coordinator started (Config.Child).
+const ChildVar = "PGOFFSITE_CHILD"
+
+// goMemLimitVar is the Go runtime's own memory limit.
+const goMemLimitVar = "GOMEMLIMIT"
 
 // Bucket is setup-bucket's lifecycle and Object Lock settings, as the BUCKET_* variables give them.
 type Bucket struct {
@@ -183,72 +216,78 @@ func (c Config) String() string {
 // GoString never shows the API key either (%#v).
 func (c Config) GoString() string { return c.String() }
 
-// MarshalJSON never shows the API key either (a logger's Interface field marshals to JSON).
+// MarshalJSON never shows the API key or the identity either (a logger's Interface field marshals to JSON).
 func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config // without the methods, so that Marshal does not recurse
 	p := plain(c)
-	if p.HerokuAPIKey != "" {
-		p.HerokuAPIKey = redacted
+	for _, s := range []*string{&p.HerokuAPIKey, &p.AgeIdentity} {
+		if *s != "" {
+			*s = redacted
+		}
 	}
 	return json.Marshal(p)
 }
 
 // env is what envconfig reads. Durations, numbers and booleans are read as strings so that a bad
-// value is reported together with every other problem instead of stopping at the first. The
-// defaults are Describe's (a test checks they agree).
+// value is reported together with every other problem instead of stopping at the first. Each
+// field is a row of Describe, whose default readEnv gives it, or one of the undescribed (a test
+// checks both ways).
 type env struct {
 	HerokuAPIKey      string `envconfig:"HEROKU_API_KEY"`
 	Targets           string `envconfig:"BACKUP_TARGETS"`
 	ArchiveURL        string `envconfig:"ARCHIVE_URL"`
-	Mode              string `envconfig:"BACKUP_MODE" default:"capture"`
-	Method            string `envconfig:"BACKUP_METHOD" default:"pgbackups"`
+	Mode              string `envconfig:"BACKUP_MODE"`
+	Method            string `envconfig:"BACKUP_METHOD"`
 	PgDumpPath        string `envconfig:"PG_DUMP_PATH"`
-	MaxAge            string `envconfig:"BACKUP_MAX_AGE" default:"26h"`
-	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT" default:"6h"`
-	Parallel          string `envconfig:"BACKUP_PARALLEL" default:"1"`
-	Fanout            string `envconfig:"BACKUP_FANOUT" default:"0"`
-	DynoSize          string `envconfig:"BACKUP_DYNO_SIZE" default:"standard-1X"`
-	StatusMaxShrink   string `envconfig:"STATUS_MAX_SHRINK" default:"50%"`
+	MaxAge            string `envconfig:"BACKUP_MAX_AGE"`
+	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT"`
+	Parallel          string `envconfig:"BACKUP_PARALLEL"`
+	Fanout            string `envconfig:"BACKUP_FANOUT"`
+	DynoSize          string `envconfig:"BACKUP_DYNO_SIZE"`
+	StatusMaxShrink   string `envconfig:"STATUS_MAX_SHRINK"`
 	Region            string `envconfig:"AWS_REGION"`
 	DefaultRegion     string `envconfig:"AWS_DEFAULT_REGION"`
-	S3ForcePathStyle  string `envconfig:"S3_FORCE_PATH_STYLE" default:"false"`
-	S3StorageClass    string `envconfig:"S3_STORAGE_CLASS" default:"STANDARD"`
+	S3ForcePathStyle  string `envconfig:"S3_FORCE_PATH_STYLE"`
+	S3StorageClass    string `envconfig:"S3_STORAGE_CLASS"`
 	S3SSE             string `envconfig:"S3_SSE"`
 	S3SSEKMSKeyID     string `envconfig:"S3_SSE_KMS_KEY_ID"`
-	HerokuAPIURL      string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com"`
-	HerokuDataAPIURL  string `envconfig:"HEROKU_DATA_API_URL" default:"https://api.data.heroku.com"`
-	LogLevel          string `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat         string `envconfig:"LOG_FORMAT" default:"logfmt"`
+	HerokuAPIURL      string `envconfig:"HEROKU_API_URL"`
+	HerokuDataAPIURL  string `envconfig:"HEROKU_DATA_API_URL"`
+	LogLevel          string `envconfig:"LOG_LEVEL"`
+	LogFormat         string `envconfig:"LOG_FORMAT"`
 	HeartbeatURL      string `envconfig:"HEARTBEAT_URL"`
 	WebhookURL        string `envconfig:"NOTIFY_WEBHOOK_URL"`
-	NotifyOn          string `envconfig:"NOTIFY_ON" default:"failure"`
-	Concurrency       string `envconfig:"ARCHIVE_CONCURRENCY" default:"16"`
-	PartSize          string `envconfig:"ARCHIVE_PART_SIZE" default:"8MiB"`
-	MemoryLimit       string `envconfig:"ARCHIVE_MEMORY_LIMIT" default:"96MiB"`
-	Check             string `envconfig:"ARCHIVE_CHECK" default:"auto"`
+	NotifyOn          string `envconfig:"NOTIFY_ON"`
+	Concurrency       string `envconfig:"ARCHIVE_CONCURRENCY"`
+	PartSize          string `envconfig:"ARCHIVE_PART_SIZE"`
+	MemoryLimit       string `envconfig:"ARCHIVE_MEMORY_LIMIT"`
+	Check             string `envconfig:"ARCHIVE_CHECK"`
 	SFTPPrivateKey    string `envconfig:"SFTP_PRIVATE_KEY"`
 	SFTPKnownHosts    string `envconfig:"SFTP_KNOWN_HOSTS"`
 	Recipients        string `envconfig:"ARCHIVE_RECIPIENTS"`
-	AppBundle         string `envconfig:"BACKUP_APP_BUNDLE" default:"false"`
+	AppBundle         string `envconfig:"BACKUP_APP_BUNDLE"`
 	BundleSigningKey  string `envconfig:"BUNDLE_SIGNING_KEY"`
 	BundleVerifyKey   string `envconfig:"BUNDLE_VERIFY_KEY"`
 	BundleHeartbeat   string `envconfig:"BUNDLE_HEARTBEAT_URL"`
 	AgeIdentity       string `envconfig:"AGE_IDENTITY"`
+	AppName           string `envconfig:"HEROKU_APP_NAME"`
+	Child             string `envconfig:"PGOFFSITE_CHILD"`
+	GoMemLimit        string `envconfig:"GOMEMLIMIT"`
 	Retention         string `envconfig:"RETENTION"`
-	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE" default:"UTC"`
+	RetentionTimezone string `envconfig:"RETENTION_TIMEZONE"`
 
-	// pgoffsite drill's settings; only LoadDrill reports their problems.
-	DrillPlan    string `envconfig:"DRILL_PLAN" default:"heroku-postgresql:essential-0"`
+	// pgoffsite drill's settings: only drill reads them.
+	DrillPlan    string `envconfig:"DRILL_PLAN"`
 	DrillChecks  string `envconfig:"DRILL_CHECKS"`
-	DrillTimeout string `envconfig:"DRILL_TIMEOUT" default:"2h"`
+	DrillTimeout string `envconfig:"DRILL_TIMEOUT"`
 
-	// setup-bucket's settings; only LoadArchive reports their problems.
-	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS" default:"30"`
-	BucketTransitionClass      string `envconfig:"BUCKET_TRANSITION_CLASS" default:"GLACIER"`
-	BucketDeepArchiveDays      string `envconfig:"BUCKET_DEEP_ARCHIVE_DAYS" default:"0"`
-	BucketExpireDays           string `envconfig:"BUCKET_EXPIRE_DAYS" default:"400"`
-	BucketNoncurrentExpireDays string `envconfig:"BUCKET_NONCURRENT_EXPIRE_DAYS" default:"30"`
-	BucketObjectLockDays       string `envconfig:"BUCKET_OBJECT_LOCK_DAYS" default:"0"`
+	// setup-bucket's settings: only setup-bucket reads them.
+	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS"`
+	BucketTransitionClass      string `envconfig:"BUCKET_TRANSITION_CLASS"`
+	BucketDeepArchiveDays      string `envconfig:"BUCKET_DEEP_ARCHIVE_DAYS"`
+	BucketExpireDays           string `envconfig:"BUCKET_EXPIRE_DAYS"`
+	BucketNoncurrentExpireDays string `envconfig:"BUCKET_NONCURRENT_EXPIRE_DAYS"`
+	BucketObjectLockDays       string `envconfig:"BUCKET_OBJECT_LOCK_DAYS"`
 	BucketObjectLockMode       string `envconfig:"BUCKET_OBJECT_LOCK_MODE"`
 
 	// The AWS SDK reads these itself; they are here only to be checked.
@@ -264,103 +303,24 @@ type env struct {
 }
 
 // readEnv reads the process environment. A variable set to the empty string counts as unset
-// (`heroku config:set X=` is easy to type), so it gets its default like an absent one.
+// (`heroku config:set X=` is easy to type), so it gets its default (Describe's) like an absent one.
 func readEnv() (env, error) {
 	var e env
 	if err := envconfig.Process("", &e); err != nil {
 		// Every field is a string: envconfig cannot fail on a value, only on a malformed struct.
 		return env{}, fmt.Errorf("config: read the environment: %w", err)
 	}
+	defaults := map[string]string{}
+	for _, d := range Describe() {
+		defaults[d.Name] = d.Default
+	}
 	v := reflect.ValueOf(&e).Elem()
 	for i := range v.NumField() {
 		if f := v.Field(i); f.String() == "" {
-			f.SetString(v.Type().Field(i).Tag.Get("default"))
+			f.SetString(defaults[v.Type().Field(i).Tag.Get("envconfig")])
 		}
 	}
 	return e, nil
-}
-
-// Load reads the process environment for the commands that back up (backup, check); the error
-// is Problems, listing every mistake, when there is any. An age identity in that environment is
-// one: the dyno that uploads must not be able to decrypt.
-func Load(opts ...Option) (Config, error) {
-	return load(func(p Problem) bool { return !isBucketVar(p.Var) && !isDrillVar(p.Var) }, opts...)
-}
-
-// Option is a command-line value that takes a variable's place in one load, read and checked
-// as that variable would be: the process environment itself is never changed.
-type Option func(*env)
-
-// WithTargets is `backup --target APP:DATABASE`: that one target instead of BACKUP_TARGETS.
-func WithTargets(targets string) Option {
-	return func(e *env) {
-		if targets != "" {
-			e.Targets = targets
-		}
-	}
-}
-
-// LoadExcept reads the environment for the commands that read archives back (verify, restore),
-// ignoring problems of the variables a command does not use (verify needs no Heroku API key).
-// AGE_IDENTITY is theirs to use, and a private key that opens the archives is no problem there.
-func LoadExcept(unused ...string) (Config, error) {
-	return load(func(p Problem) bool {
-		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !isDrillVar(p.Var) && !p.decrypts
-	})
-}
-
-// isBucketVar tells setup-bucket's variables, which no other command reads.
-func isBucketVar(name string) bool { return strings.HasPrefix(name, "BUCKET_") }
-
-// LoadArchive reads only what setup-bucket needs — ARCHIVE_URL (s3://), the AWS, S3 and BUCKET_
-// variables and the log settings — so that it runs before the Heroku side is configured. Its
-// Archive is ARCHIVE_URL's first s3:// destination.
-func LoadArchive() (Config, error) {
-	c, err := load(func(p Problem) bool {
-		return p.Var == "ARCHIVE_URL" || p.Var == retention.Var || p.Var == retention.ZoneVar || strings.HasPrefix(p.Var, "AWS_") || strings.HasPrefix(p.Var, "S3_") || strings.HasPrefix(p.Var, "LOG_") ||
-			isBucketVar(p.Var)
-	})
-	if err != nil {
-		return c, err
-	}
-	// Archive is the first S3 destination: the bucket commands have nothing to do with the others.
-	for _, a := range c.Archives {
-		if a.Scheme == "s3" {
-			c.Archive = a
-			return c, nil
-		}
-	}
-	msg := "is not an s3:// URL"
-	if len(c.Archives) > 1 {
-		msg = "names no s3:// destination"
-	}
-	return Config{}, Problems{{Var: "ARCHIVE_URL", Message: msg,
-		Fix: "the bucket commands work on S3 archives: set ARCHIVE_URL=s3://bucket/prefix"}}
-}
-
-// ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives
-// go: its first destination.
-func ArchiveFromEnv() (Archive, error) {
-	as, err := ArchivesFromEnv()
-	if err != nil {
-		return Archive{}, err
-	}
-	return as[0], nil
-}
-
-// ArchivesFromEnv reads ARCHIVE_URL alone: every destination, in its order. The variables the
-// destinations name (keys=, key=) are not read.
-func ArchivesFromEnv() ([]Archive, error) {
-	e, err := readEnv()
-	if err != nil {
-		return nil, err
-	}
-	ck := newChecker(e)
-	as := ck.archives(strings.TrimSpace(e.ArchiveURL))
-	if len(ck.ps) > 0 {
-		return nil, ck.ps
-	}
-	return as, nil
 }
 
 // SecretVars names the variables whose values are secret and must be scrubbed from all output:
@@ -379,25 +339,4 @@ func (c Config) SecretVars() []string {
 	names = append(names, identityVar)
 	slices.Sort(names)
 	return slices.Compact(names)
-}
-
-func load(keep func(Problem) bool, opts ...Option) (Config, error) {
-	e, err := readEnv()
-	if err != nil {
-		return Config{}, err
-	}
-	for _, o := range opts {
-		o(&e)
-	}
-	c, ps := e.validate()
-	var kept Problems
-	for _, p := range ps {
-		if keep(p) {
-			kept = append(kept, p)
-		}
-	}
-	if len(kept) > 0 {
-		return Config{}, kept
-	}
-	return c, nil
 }

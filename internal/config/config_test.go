@@ -1,13 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"os"
 	"reflect"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -467,14 +468,71 @@ func TestConfigNeverRendersKey(t *testing.T) {
 	}
 }
 
-func TestLoadExcept(t *testing.T) {
+// Each command is stopped by the mistakes of the variables it reads, and only by those.
+func TestLoadForReadsTheCommandsVariables(t *testing.T) {
 	setEnv(t, with(valid(), nil, "HEROKU_API_KEY", "BACKUP_TARGETS"))
-	if _, err := LoadExcept("HEROKU_API_KEY", "BACKUP_TARGETS"); err != nil {
-		t.Errorf("LoadExcept: %v", err)
+	if _, err := LoadFor("restore", Except("HEROKU_API_KEY")); err != nil {
+		t.Errorf("restore --to postgres://: %v", err)
 	}
-	_, err := LoadExcept("HEROKU_API_KEY")
-	if err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") || strings.Contains(err.Error(), "HEROKU_API_KEY") {
-		t.Errorf("LoadExcept(HEROKU_API_KEY) = %v", err)
+	for _, cmd := range []string{"verify", "status"} {
+		_, err := LoadFor(cmd)
+		if err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") || strings.Contains(err.Error(), "HEROKU_API_KEY") {
+			t.Errorf("LoadFor(%s) = %v", cmd, err)
+		}
+	}
+	for _, cmd := range []string{"restore", "restore-app"} {
+		_, err := LoadFor(cmd)
+		if err == nil || strings.Contains(err.Error(), "BACKUP_TARGETS") || !strings.Contains(err.Error(), "HEROKU_API_KEY") {
+			t.Errorf("LoadFor(%s) = %v", cmd, err)
+		}
+	}
+	for _, cmd := range []string{"backup", "bundle", "check", "drill"} {
+		_, err := LoadFor(cmd)
+		if err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") || !strings.Contains(err.Error(), "HEROKU_API_KEY") {
+			t.Errorf("LoadFor(%s) = %v", cmd, err)
+		}
+	}
+	for _, cmd := range []string{"setup-bucket", "policy"} {
+		if _, err := LoadFor(cmd); err != nil {
+			t.Errorf("LoadFor(%s) = %v", cmd, err)
+		}
+	}
+	if _, err := LoadFor("backups"); err == nil || !strings.Contains(err.Error(), `"backups" is not a command`) {
+		t.Errorf("LoadFor(backups) = %v", err)
+	}
+}
+
+// A mistake in each variable stops exactly the commands its row lists; one in a variable that
+// another's value names (env:VAR, keys=NAME) stops the commands that open targets and
+// destinations.
+func TestProblemsStopTheCommandsThatReadThem(t *testing.T) {
+	bad := map[string]string{"BACKUP_MODE": "sometimes", "DRILL_PLAN": "huge", "BUCKET_EXPIRE_DAYS": "never",
+		"LOG_LEVEL": "loud", "S3_SSE": "rot13", "HEROKU_API_URL": "ftp://x", "BACKUP_TARGETS": "env:SHOP_URL",
+		"ARCHIVE_URL": "s3://acme/a?keys=B2"}
+	setEnv(t, with(valid(), bad))
+	rows := map[string]VarDoc{}
+	for _, d := range Describe() {
+		rows[d.Name] = d
+	}
+	for _, cmd := range Commands() {
+		_, err := LoadFor(cmd)
+		got := map[string]bool{}
+		var ps Problems
+		errors.As(err, &ps)
+		for _, p := range ps {
+			got[p.Var] = true
+		}
+		for v := range bad {
+			want := slices.Contains(rows[v].Commands, cmd) && v != "BACKUP_TARGETS" && v != "ARCHIVE_URL"
+			if got[v] != want {
+				t.Errorf("%s: problem of %s reported %v, want %v (%v)", cmd, v, got[v], want, err)
+			}
+		}
+		for _, named := range []string{"SHOP_URL", "B2_ACCESS_KEY_ID"} {
+			if want := slices.Contains(runs, cmd); got[named] != want {
+				t.Errorf("%s: problem of %s reported %v, want %v (%v)", cmd, named, got[named], want, err)
+			}
+		}
 	}
 }
 
@@ -518,8 +576,8 @@ func TestStreamingBudget(t *testing.T) {
 	}
 }
 
-// Describe is the one source of names and defaults: envconfig's tags must agree with it, and
-// every variable Load reads must be described (except the AWS SDK's other credential sources).
+// Describe is the one source of names and defaults: every field of env has its row (or is one
+// of the undescribed), every row its field, and readEnv gives each unset field the row's default.
 func TestDescribeMatchesEnv(t *testing.T) {
 	docs := map[string]VarDoc{}
 	for _, d := range Describe() {
@@ -532,23 +590,40 @@ func TestDescribeMatchesEnv(t *testing.T) {
 		if d.Required && d.Default != "" {
 			t.Errorf("%s is required and has a default", d.Name)
 		}
+		if len(d.Commands) == 0 {
+			t.Errorf("%s is read by no command", d.Name)
+		}
+		for _, c := range d.Commands {
+			if !slices.Contains(Commands(), c) {
+				t.Errorf("%s: %q is not a command", d.Name, c)
+			}
+		}
 		docs[d.Name] = d
 	}
-	sdkOnly := map[string]bool{"AWS_SESSION_TOKEN": true, "AWS_PROFILE": true, "AWS_WEB_IDENTITY_TOKEN_FILE": true,
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI": true, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": true}
-	typ := reflect.TypeOf(env{})
+	setEnv(t, nil)
+	e, err := readEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, val := reflect.TypeOf(e), reflect.ValueOf(e)
 	read := map[string]bool{}
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		name := f.Tag.Get("envconfig")
 		read[name] = true
+		if f.Tag.Get("default") != "" {
+			t.Errorf("%s has a default in its tag: defaults are written in Describe only", name)
+		}
 		d, ok := docs[name]
 		switch {
-		case sdkOnly[name]:
+		case slices.Contains(undescribed, name):
+			if ok {
+				t.Errorf("%s is both described and undescribed", name)
+			}
 		case !ok:
 			t.Errorf("%s is read but not described", name)
-		case d.Default != f.Tag.Get("default"):
-			t.Errorf("%s: default %q in Describe, %q in the envconfig tag", name, d.Default, f.Tag.Get("default"))
+		case val.Field(i).String() != d.Default:
+			t.Errorf("%s: unset, it reads %q; Describe's default is %q", name, val.Field(i).String(), d.Default)
 		}
 	}
 	for name := range docs {
@@ -556,11 +631,32 @@ func TestDescribeMatchesEnv(t *testing.T) {
 			t.Errorf("%s is described but never read", name)
 		}
 	}
+	for _, name := range undescribed {
+		if !read[name] {
+			t.Errorf("%s is undescribed and never read", name)
+		}
+	}
 }
 
-// app.json (the Deploy button) carries Describe's variables, required flags, defaults and
-// descriptions, all but the advanced ones.
-func TestAppJSONMatches(t *testing.T) {
+// app.json's env and the README's configuration table are what the generator writes from
+// Describe; the Deploy form asks for every variable but the advanced ones.
+func TestDocsAreGenerated(t *testing.T) {
+	for _, f := range []struct {
+		path     string
+		generate func([]byte) ([]byte, error)
+	}{{"../../app.json", AppJSON}, {"../../README.md", README}} {
+		raw, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := f.generate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, want) {
+			t.Errorf("%s differs from the table of variables (internal/config/vars.go): run `%s` from the repository's root", f.path, RegenerateDocs)
+		}
+	}
 	raw, err := os.ReadFile("../../app.json")
 	if err != nil {
 		t.Fatal(err)
@@ -586,11 +682,7 @@ func TestAppJSONMatches(t *testing.T) {
 			continue
 		}
 		n++
-		if !ok {
-			t.Errorf("app.json lacks %s", d.Name)
-			continue
-		}
-		if e.Required != d.Required || e.Value != d.Default || e.Description != d.Description {
+		if !ok || e.Required != d.Required || e.Value != d.Default || e.Description != d.Description {
 			t.Errorf("app.json %s: required=%v value=%q %q\nwant required=%v value=%q %q", d.Name, e.Required, e.Value, e.Description, d.Required, d.Default, d.Description)
 		}
 	}
@@ -602,23 +694,36 @@ func TestAppJSONMatches(t *testing.T) {
 	}
 }
 
-// The README's configuration section names every variable, advanced ones included.
-func TestREADMEDocumentsEvery(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+// The generator keeps everything of app.json but its env, and of the README but its table; it
+// refuses a README without the table's markers, saying which lines to put.
+func TestDocsGeneratorKeepsTheRest(t *testing.T) {
+	app := []byte("{\n  \"name\": \"x\",\n  \"env\": {\"OLD\": {}},\n  \"formation\": {\"worker\": {}}\n}\n")
+	out, err := AppJSON(app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	section := regexp.MustCompile(`(?s)\n## Configuration\n(.*?)\n## `).FindSubmatch(raw)
-	if section == nil {
-		t.Fatal("README has no Configuration section")
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	for _, d := range Describe() {
-		if !strings.Contains(string(section[1]), "`"+d.Name+"`") {
-			t.Errorf("README's Configuration section does not mention %s", d.Name)
-		}
-		if d.Default != "" && !strings.Contains(string(section[1]), "`"+d.Default+"`") {
-			t.Errorf("README's Configuration section does not show %s's default %s", d.Name, d.Default)
-		}
+	if !bytes.HasPrefix(out, []byte("{\n  \"name\": \"x\",\n  \"env\": {\n    \"HEROKU_API_KEY\"")) ||
+		!bytes.HasSuffix(out, []byte("\n  },\n  \"formation\": {\"worker\": {}}\n}\n")) || bytes.Contains(out, []byte("OLD")) {
+		t.Errorf("AppJSON =\n%s", out)
+	}
+	readme := []byte("# x\n\nbefore\n" + readmeBegin + "\nstale-table-row\n" + readmeEnd + "\nafter\n")
+	out, err = README(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "# x\n\nbefore\n"+readmeBegin) || !strings.HasSuffix(string(out), readmeEnd+"\nafter\n") ||
+		strings.Contains(string(out), "stale-table-row") || !strings.Contains(string(out), "| `BUCKET_EXPIRE_DAYS` | no | `400` | setup-bucket |") {
+		t.Errorf("README =\n%s", out)
+	}
+	if _, err := README([]byte("# x\n")); err == nil || !strings.Contains(err.Error(), readmeBegin) {
+		t.Errorf("README without markers: %v", err)
+	}
+	if _, err := AppJSON([]byte(`{"name": "x"}`)); err == nil || !strings.Contains(err.Error(), `no "env"`) {
+		t.Errorf("AppJSON without env: %v", err)
 	}
 }
 
@@ -780,5 +885,40 @@ func TestWithTargetsTakesTheVariablesPlace(t *testing.T) {
 	}
 	if _, err := Load(WithTargets("not a target!")); err == nil || !strings.Contains(err.Error(), "BACKUP_TARGETS") {
 		t.Errorf("a bad --target is reported as BACKUP_TARGETS: %v", err)
+	}
+}
+
+// What the platform sets is read here too: the app's name (dyno metadata), the coordinator's
+// child marker, GOMEMLIMIT; and AGE_IDENTITY where archives are read back, never rendered.
+func TestRuntimeVars(t *testing.T) {
+	setEnv(t, valid())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppName != "" || c.Child || c.GoMemLimitSet || c.AgeIdentity != "" {
+		t.Errorf("unset: app %q child %v gomemlimit %v identity set %v", c.AppName, c.Child, c.GoMemLimitSet, c.AgeIdentity != "")
+	}
+	const identity = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"
+	setEnv(t, with(valid(), map[string]string{"HEROKU_APP_NAME": " backups\n", ChildVar: "1", "GOMEMLIMIT": "200MiB", "AGE_IDENTITY": identity + "\n"}))
+	c, err = LoadFor("verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppName != "backups" || !c.Child || !c.GoMemLimitSet || c.AgeIdentity != identity {
+		t.Errorf("set: app %q child %v gomemlimit %v identity as set %v", c.AppName, c.Child, c.GoMemLimitSet, c.AgeIdentity == identity)
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", c, c, c, c), string(j)} {
+		if strings.Contains(s, identity[20:]) {
+			t.Errorf("Config renders the identity: %s", s)
+		}
+	}
+	setEnv(t, with(valid(), map[string]string{ChildVar: "yes"}))
+	if c, err := Load(); err != nil || c.Child {
+		t.Errorf("%s=yes: child %v, %v", ChildVar, c.Child, err)
 	}
 }

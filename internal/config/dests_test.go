@@ -357,17 +357,17 @@ func TestDestinationSecretsNeverShown(t *testing.T) {
 }
 
 // backup and check (Load) refuse an identity in their environment; verify and restore
-// (LoadExcept) read archives back with it.
+// (LoadFor verify, restore) read archives back with it.
 func TestAgeIdentityOnlyForReading(t *testing.T) {
 	setEnv(t, with(valid(), map[string]string{"AGE_IDENTITY": "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS"}))
 	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "AGE_IDENTITY: is set where backups run") {
 		t.Errorf("Load = %v", err)
 	}
-	if _, err := LoadExcept("HEROKU_API_KEY"); err != nil {
-		t.Errorf("LoadExcept (verify) = %v", err)
+	if _, err := LoadFor("verify"); err != nil {
+		t.Errorf("LoadFor(verify) = %v", err)
 	}
-	if _, err := LoadExcept("BACKUP_TARGETS"); err != nil {
-		t.Errorf("LoadExcept (restore) = %v", err)
+	if _, err := LoadFor("restore"); err != nil {
+		t.Errorf("LoadFor(restore) = %v", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -14,17 +13,6 @@ type Drill struct {
 	Plan    heroku.PostgresPlan // DRILL_PLAN
 	Checks  []string            // DRILL_CHECKS: SQL statements, each answering one boolean
 	Timeout time.Duration       // DRILL_TIMEOUT
-}
-
-// isDrillVar tells the drill's variables, which only pgoffsite drill reads (LoadDrill).
-func isDrillVar(name string) bool { return strings.HasPrefix(name, "DRILL_") }
-
-// LoadDrill reads the environment for pgoffsite drill: LoadExcept's, with the DRILL_ variables'
-// problems kept.
-func LoadDrill(unused ...string) (Config, error) {
-	return load(func(p Problem) bool {
-		return !slices.Contains(unused, p.Var) && !isBucketVar(p.Var) && !p.decrypts
-	})
 }
 
 func (ck *checker) drill(e env) Drill {

@@ -11,7 +11,7 @@ import (
 func TestDrillVars(t *testing.T) {
 	setEnv(t, with(valid(), map[string]string{"DRILL_PLAN": "essential-2", "DRILL_TIMEOUT": "45m",
 		"DRILL_CHECKS": "select count(*) > 0 from orders; select 'a;b' = 'a;b';\n select $$;$$ <> ''"}))
-	c, err := LoadDrill()
+	c, err := LoadFor("drill")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +30,10 @@ func TestDrillVarMistakes(t *testing.T) {
 	if _, err := Load(); err != nil {
 		t.Fatalf("Load (backup) reports the drill's variables: %v", err)
 	}
-	_, err := LoadDrill()
+	_, err := LoadFor("drill")
 	var ps Problems
 	if !errors.As(err, &ps) {
-		t.Fatalf("LoadDrill: %v, want problems", err)
+		t.Fatalf("LoadFor(drill): %v, want problems", err)
 	}
 	msg := err.Error()
 	for _, want := range []string{"DRILL_PLAN", "essential-0", "DRILL_TIMEOUT", "DRILL_CHECKS"} {

@@ -112,11 +112,11 @@ func TestRecipientWithItsKeyOnTheDyno(t *testing.T) {
 			}
 			// Where archives are read back (verify, restore, drill), a key that opens them is
 			// the point: not a problem there.
-			if _, err := LoadExcept(); err != nil {
-				t.Errorf("LoadExcept (verify) = %v", err)
+			if _, err := LoadFor("verify"); err != nil {
+				t.Errorf("LoadFor(verify) = %v", err)
 			}
-			if _, err := LoadDrill(); err != nil {
-				t.Errorf("LoadDrill = %v", err)
+			if _, err := LoadFor("drill"); err != nil {
+				t.Errorf("LoadFor(drill) = %v", err)
 			}
 		})
 	}

@@ -13,7 +13,7 @@ type Problem struct {
 	Message string
 	Fix     string
 	// decrypts: the environment could decrypt archives. A problem where backups run (Load), not
-	// where archives are read back with an identity (LoadExcept).
+	// where archives are read back with an identity (see Problem.stops).
 	decrypts bool
 }
 

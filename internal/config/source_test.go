@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -15,9 +17,22 @@ func TestEnvTargetsAndMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Targets) != 1 || c.Targets[0] != (Target{App: "env", Database: "SHOP_DATABASE_URL", Env: true}) ||
+	if len(c.Targets) != 1 || c.Targets[0] != (Target{App: "env", Database: "SHOP_DATABASE_URL", Env: true, URL: shopURL}) ||
 		c.Targets[0].String() != "env:SHOP_DATABASE_URL" || c.Method != MethodPGBackups {
 		t.Errorf("targets %v, method %q", c.Targets, c.Method)
+	}
+	if urls := c.EnvURLs(); len(urls) != 1 || urls["SHOP_DATABASE_URL"] != shopURL {
+		t.Errorf("EnvURLs = %d URLs", len(urls))
+	}
+	// The URL is the target's secret: no rendering of the configuration shows it.
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{c.String(), fmt.Sprintf("%v %+v %#v", c, c, c), fmt.Sprintf("%v %+v %#v", c.Targets, c.Targets, c.Targets[0]), string(js)} {
+		if strings.Contains(out, "pw-9f8e7d6c5b") || strings.Contains(out, "db.example.com") {
+			t.Errorf("the database URL is shown: %s", out)
+		}
 	}
 
 	setEnv(t, with(valid(), map[string]string{"BACKUP_METHOD": "PG_DUMP"}))
