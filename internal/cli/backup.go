@@ -55,7 +55,9 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
 		return badConfig(stderr, err)
 	}
-	child := isChild()
+	// A coordinator's child (config.ChildVar) archives its one target, sends no heartbeat and no
+	// webhook, never fans out, and ends with its result line (coordinator.ResultMessage).
+	child := cfg.Child
 	if child {
 		// A coordinator's child: the coordinator reports the run, spreads it and archives the
 		// app bundles (once per app), not the child.
@@ -63,7 +65,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	}
 	fanout := cfg.Fanout > 0 && target == "" && !bundleOnly
 	if fanout {
-		if _, err := fanoutApp(); err != nil {
+		if _, err := fanoutApp(cfg.AppName); err != nil {
 			return badConfig(stderr, err)
 		}
 	}
@@ -163,7 +165,7 @@ const memoryHeadroom = 12 << 20
 // is a fresh buffer) may grow the heap to twice what is live before the collector runs, and a
 // run with two S3 destinations would pass 128 MiB. GOMEMLIMIT, when set, wins.
 func setMemoryLimit(cfg config.Config) {
-	if limitMemory && os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimit > 0 {
+	if limitMemory && !cfg.GoMemLimitSet && cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit + memoryHeadroom)
 	}
 }
@@ -180,7 +182,7 @@ func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 
 func newSource(cfg config.Config) archive.Source {
 	hk := herokuClient(cfg)
-	env := &dumpsource.Source{Locate: dumpsource.Env{}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
+	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: cfg.EnvURLs()}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
 	if cfg.Method == config.MethodPgDump {
 		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}}
 	}

@@ -76,7 +76,7 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 	for _, t := range cfg.Targets {
 		switch {
 		case t.Env:
-			checkDump(ctx, c, cfg, t, dumpsource.Env{})
+			checkDump(ctx, c, cfg, t, dumpsource.Env{URLs: cfg.EnvURLs()})
 		case cfg.Method == config.MethodPgDump:
 			checkDump(ctx, c, cfg, t, dumpsource.Heroku{API: hk})
 		default:

@@ -320,12 +320,10 @@ func TestRestoreEncryptedToHeroku(t *testing.T) {
 // from and never hold its text; the text it returns scrubs every line of the key.
 func TestVerifyIdentityLoading(t *testing.T) {
 	k := newAgeKey(t)
-	t.Setenv("AGE_IDENTITY", "")
-	if ids, _, err := loadIdentities(""); ids != nil || err != nil {
+	if ids, _, err := loadIdentities("", ""); ids != nil || err != nil {
 		t.Fatalf("nothing given: %v %v", ids, err)
 	}
-	t.Setenv("AGE_IDENTITY", k.text)
-	ids, secrets, err := loadIdentities("")
+	ids, secrets, err := loadIdentities("", k.text)
 	if err != nil || ids == nil {
 		t.Fatal(err)
 	}
@@ -334,19 +332,19 @@ func TestVerifyIdentityLoading(t *testing.T) {
 		t.Errorf("the redactor left the key: %s", got)
 	}
 	// Broken: the text is cut short; the error names the variable, not the key.
-	t.Setenv("AGE_IDENTITY", k.secretLine()[:40])
-	_, _, err = loadIdentities("")
+	cut := k.secretLine()[:40]
+	_, _, err = loadIdentities("", cut)
 	if err == nil || !strings.HasPrefix(err.Error(), "AGE_IDENTITY: ") || strings.Contains(err.Error(), k.secretLine()[:40]) {
 		t.Errorf("a cut-short AGE_IDENTITY: %v", err)
 	}
 	// The file wins.
-	ids, _, err = loadIdentities(k.file)
+	ids, _, err = loadIdentities(k.file, cut)
 	if err != nil || ids == nil {
 		t.Errorf("--identity FILE with a broken AGE_IDENTITY: %v", err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty.txt")
 	os.WriteFile(empty, nil, 0o600)
-	if _, _, err := loadIdentities(empty); err == nil || !strings.Contains(err.Error(), "--identity "+empty+": the file is empty") {
+	if _, _, err := loadIdentities(empty, ""); err == nil || !strings.Contains(err.Error(), "--identity "+empty+": the file is empty") {
 		t.Errorf("an empty identity file: %v", err)
 	}
 }

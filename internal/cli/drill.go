@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -56,8 +55,7 @@ const drillDeleteTimeout = 15 * time.Second
 var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
 
 // drillApp is the pgoffsite app's name, from dyno metadata: the drill's add-ons are made there.
-func drillApp() (string, error) {
-	app := strings.TrimSpace(os.Getenv("HEROKU_APP_NAME"))
+func drillApp(app string) (string, error) {
 	switch {
 	case app == "":
 		return "", errors.New("  HEROKU_APP_NAME: not set: pgoffsite drill provisions its throwaway database on the pgoffsite app, which dyno metadata names: run `heroku labs:enable runtime-dyno-metadata -a APP` (APP: the pgoffsite app) and deploy again, or set HEROKU_APP_NAME to the app's name")
@@ -82,16 +80,18 @@ func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite drill takes no arguments (got %q): targets come from BACKUP_TARGETS\n", fs.Args())
 		return ExitUsage
 	}
-	ids, idSecrets, idErr := loadIdentities(*identity)
 	cfg, err := config.LoadFor("drill")
+	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
+	var app string
+	var appErr error
 	if err == nil {
 		var a config.Archive
 		if a, err = pickReadDestination(cfg, *dest); err != nil {
 			err = fmt.Errorf("  --destination: %w", err)
 		}
 		cfg.Archive = a
+		app, appErr = drillApp(cfg.AppName)
 	}
-	app, appErr := drillApp()
 	if err := errors.Join(withIdentityProblem(err, idErr, idSecrets), appErr); err != nil {
 		return badConfig(stderr, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -16,13 +15,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
-
-// childVar marks the environment of a dyno a coordinator started: such a run archives its one
-// target, sends no heartbeat and no webhook (the coordinator sends the run's), never fans out,
-// and ends with its result line (coordinator.ResultMessage).
-const childVar = "PGOFFSITE_CHILD"
-
-func isChild() bool { return os.Getenv(childVar) == "1" }
 
 // coordinatorTiming shortens the coordinator's waits in tests; nil in production.
 var coordinatorTiming func(*coordinator.Coordinator)
@@ -62,12 +54,12 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 		UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget})
 	c := &coordinator.Coordinator{
 		API:     hk,
-		App:     os.Getenv("HEROKU_APP_NAME"),
+		App:     cfg.AppName,
 		Command: func(t archive.Target) string { return "pgoffsite backup --target " + t.String() },
 		Size:    cfg.DynoSize,
 		TTL:     dynoTTL(cfg),
 		TTLFix:  dynoTTLFix(cfg),
-		Env:     map[string]string{childVar: "1"},
+		Env:     map[string]string{config.ChildVar: "1"},
 		N:       cfg.Fanout,
 		Log:     log,
 	}
@@ -83,8 +75,8 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 }
 
 // fanoutApp is the coordinator's own app, from dyno metadata; "" with the fix when missing.
-func fanoutApp() (string, error) {
-	if app := strings.TrimSpace(os.Getenv("HEROKU_APP_NAME")); app != "" {
+func fanoutApp(app string) (string, error) {
+	if app != "" {
 		return app, nil
 	}
 	return "", fmt.Errorf("  BACKUP_FANOUT: the run needs its own app's name to start dynos, and HEROKU_APP_NAME is not set — enable dyno metadata with `heroku labs:enable runtime-dyno-metadata -a APP` (the next run has it), or set BACKUP_FANOUT=0")

@@ -16,12 +16,13 @@ import (
 const maxIdentityFile = 1 << 20
 
 // loadIdentities reads the age identities that decrypt encrypted archives: the file --identity
-// names, or else the text of AGE_IDENTITY; none (nil) when neither is given. secrets are the
+// names, or else env, the text of AGE_IDENTITY (config.Config.AgeIdentity); none (nil) when
+// neither is given. secrets are the
 // key's text and each of its lines, for the command's redactor and notifier: the key can then
 // never appear in what the command writes. Errors name where the key came from and the fix,
 // never its text.
-func loadIdentities(flagPath string) (ids *agecrypt.Identities, secrets []string, err error) {
-	text, from := os.Getenv("AGE_IDENTITY"), "AGE_IDENTITY"
+func loadIdentities(flagPath, env string) (ids *agecrypt.Identities, secrets []string, err error) {
+	text, from := env, "AGE_IDENTITY"
 	if flagPath != "" {
 		from = "--identity " + flagPath
 		f, err := os.Open(flagPath)

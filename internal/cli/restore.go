@@ -150,8 +150,8 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 	case clean && confirm != dbname:
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
 	}
-	ids, idSecrets, idErr := loadIdentities(identity)
 	cfg, err := loadForReading(dest, "restore", config.Except("HEROKU_API_KEY"))
+	ids, idSecrets, idErr := loadIdentities(identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}
@@ -220,8 +220,8 @@ func restoreErr(res verify.Result, cfg config.Config, from, again string) error 
 // mode: the archive's objects are dropped and recreated, in one transaction that commits only
 // once both hashes and the structure match the manifest.
 func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity, dest string, stderr io.Writer) int {
-	ids, idSecrets, idErr := loadIdentities(identity)
 	cfg, err := loadForReading(dest, "restore")
+	ids, idSecrets, idErr := loadIdentities(identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}

@@ -61,7 +61,7 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 			return badConfig(stderr, err)
 		}
 	}
-	ids, idSecrets, idErr := loadIdentities(*identity)
+	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
 	if idErr != nil {
 		return badConfig(stderr, withIdentityProblem(nil, idErr, idSecrets))
 	}

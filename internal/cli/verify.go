@@ -34,8 +34,8 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
-	ids, idSecrets, idErr := loadIdentities(*identity)
 	cfg, err := loadForReading(*dest, "verify")
+	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
 		return badConfig(stderr, err)
 	}

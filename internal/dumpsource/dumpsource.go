@@ -71,7 +71,7 @@ type Locator interface {
 // Source dumps databases with pg_dump.
 type Source struct {
 	Locate Locator
-	// PgDump is pg_dump's path; "" is PG_DUMP_PATH, else pg_dump on PATH. psql is looked for
+	// PgDump is pg_dump's path (PG_DUMP_PATH); "" is pg_dump on PATH. psql is looked for
 	// beside it, then on PATH.
 	PgDump  string
 	Silence time.Duration // 0 is DefaultSilence
@@ -226,11 +226,9 @@ type Tools struct {
 	Psql   string
 }
 
-// FindTools finds pg_dump: path, else PG_DUMP_PATH, else PATH; psql beside it, else on PATH.
+// FindTools finds pg_dump: path (PG_DUMP_PATH, as config reads it), else on PATH; psql beside
+// it, else on PATH.
 func FindTools(path string) (Tools, error) {
-	if path == "" {
-		path = os.Getenv("PG_DUMP_PATH")
-	}
 	var t Tools
 	if path == "" {
 		p, err := exec.LookPath("pg_dump")

@@ -40,12 +40,7 @@ func newJob(t *testing.T, src archive.Source) (*archive.Job, *memstore.Store, *t
 }
 
 func envSource(url string) *Source {
-	return &Source{Locate: Env{Getenv: func(k string) string {
-		if k == "SHOP_DATABASE_URL" {
-			return url
-		}
-		return ""
-	}}}
+	return &Source{Locate: Env{URLs: map[string]string{"SHOP_DATABASE_URL": url}}}
 }
 
 var envTarget = archive.Target{App: "env", Database: "SHOP_DATABASE_URL", Env: true}

@@ -3,25 +3,20 @@ package dumpsource
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 )
 
-// Env locates env:VAR targets: a Postgres URL in pgoffsite's own environment. Its archives are
-// filed under VAR in place of app and database.
+// Env locates env:VAR targets: a Postgres URL in pgoffsite's own environment, which config
+// reads (config.Config.EnvURLs). Its archives are filed under VAR in place of app and database.
 type Env struct {
-	Getenv func(string) string // nil is os.Getenv
+	URLs map[string]string // the database URL of each env:VAR target, by VAR
 }
 
-// Locate reads the variable t names.
+// Locate takes the URL of the variable t names.
 func (e Env) Locate(ctx context.Context, t archive.Target) (Database, error) {
-	get := e.Getenv
-	if get == nil {
-		get = os.Getenv
-	}
-	v := get(t.Database)
+	v := e.URLs[t.Database]
 	if v == "" {
 		return Database{}, fmt.Errorf("dumpsource: %s: %s is not set in pgoffsite's environment (BACKUP_TARGETS names it)", t, t.Database)
 	}
