@@ -502,6 +502,33 @@ func TestLoadForReadsTheCommandsVariables(t *testing.T) {
 	}
 }
 
+// ReadBy is a command's rows: policy reads ARCHIVE_URL alone, setup-bucket no Heroku variable,
+// every command ARCHIVE_URL.
+func TestReadBy(t *testing.T) {
+	names := func(ds []VarDoc) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Name)
+		}
+		return out
+	}
+	if got := names(ReadBy("policy")); !slices.Equal(got, []string{"ARCHIVE_URL"}) {
+		t.Errorf("policy reads %v", got)
+	}
+	bucket := names(ReadBy("setup-bucket"))
+	if !slices.Contains(bucket, "BUCKET_EXPIRE_DAYS") || !slices.Contains(bucket, "AWS_REGION") || slices.Contains(bucket, "HEROKU_API_KEY") {
+		t.Errorf("setup-bucket reads %v", bucket)
+	}
+	for _, cmd := range Commands() {
+		if !slices.Contains(names(ReadBy(cmd)), "ARCHIVE_URL") {
+			t.Errorf("%s does not read ARCHIVE_URL", cmd)
+		}
+	}
+	if got := ReadBy("backups"); got != nil {
+		t.Errorf("an unknown command reads %v", names(got))
+	}
+}
+
 // A mistake in each variable stops exactly the commands its row lists; one in a variable that
 // another's value names (env:VAR, keys=NAME) stops the commands that open targets and
 // destinations.

@@ -96,8 +96,9 @@ func README(readme []byte) ([]byte, error) {
 		if d.Default != "" {
 			def = "`" + d.Default + "`"
 		}
+		meaning := strings.TrimSpace(d.Description + " " + d.More)
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, required, def, readBy(d.Commands),
-			strings.ReplaceAll(d.Description, "|", `\|`))
+			strings.ReplaceAll(meaning, "|", `\|`))
 	}
 	b.WriteString("\n")
 	return []byte(text[:begin] + b.String() + text[end:]), nil

@@ -15,6 +15,9 @@ type VarDoc struct {
 	Advanced bool
 	// Commands read the variable: a mistake in it stops them (LoadFor), and only them.
 	Commands []string
+	// More is what the README says after Description, in markdown: links to its sections and
+	// details the Deploy form need not show.
+	More string
 }
 
 // The commands, grouped by what they read.
@@ -47,13 +50,17 @@ func Describe() []VarDoc {
 		{Name: "HEROKU_API_KEY", Required: true, Commands: slices.Concat(writers, []string{"restore", "restore-app", "drill"}),
 			Description: "Heroku API key with access to the target apps. Use a long-lived one from `heroku authorizations:create` (keys from `heroku login` expire)."},
 		{Name: "BACKUP_TARGETS", Required: true, Commands: slices.Concat(writers, []string{"verify", "status", "drill"}),
-			Description: "Space- or comma-separated `app` or `app:DATABASE` (DATABASE defaults to DATABASE_URL; any name the Heroku CLI accepts, e.g. HEROKU_POSTGRESQL_PINK or other-app::DATABASE_URL), or `env:VAR`: a Postgres URL in the variable VAR of pgoffsite's own environment (a read-only credential attached to this app, a Dokku or any other Postgres), dumped with pg_dump and filed under VAR."},
+			Description: "Space- or comma-separated `app` or `app:DATABASE` (DATABASE defaults to DATABASE_URL; any name the Heroku CLI accepts, e.g. HEROKU_POSTGRESQL_PINK or other-app::DATABASE_URL), or `env:VAR`: a Postgres URL in the variable VAR of pgoffsite's own environment (a read-only credential attached to this app, a Dokku or any other Postgres), dumped with pg_dump and filed under VAR.",
+			More:        "See [Any Postgres with pg_dump](#any-postgres-with-pg_dump)."},
 		{Name: "ARCHIVE_URL", Required: true, Commands: Commands(),
-			Description: "Where archives go: one or more destinations separated by spaces, each backup read once and written to all of them. s3://bucket/optional/prefix, with query parameters for a provider other than AWS: endpoint=https://..., region=, path_style=true, storage_class=, sse=, keys=NAME (credentials from NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY instead of the AWS ones). sftp://user@host[:port]/absolute/dir (key=NAME for a private key in NAME instead of SFTP_PRIVATE_KEY). file:///absolute/dir for a mounted volume. Never credentials in the URL itself."},
+			Description: "Where archives go: one or more destinations separated by spaces, each backup read once and written to all of them. s3://bucket/optional/prefix, with query parameters for a provider other than AWS: endpoint=https://..., region=, path_style=true, storage_class=, sse=, keys=NAME (credentials from NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY instead of the AWS ones). sftp://user@host[:port]/absolute/dir (key=NAME for a private key in NAME instead of SFTP_PRIVATE_KEY). file:///absolute/dir for a mounted volume. Never credentials in the URL itself.",
+			More:        "A parameter left out takes the global setting (`AWS_REGION`, `S3_STORAGE_CLASS`, …); a `user:password@` in the URL is refused."},
 		{Name: "SFTP_PRIVATE_KEY", Commands: runs,
-			Description: "For sftp:// destinations: the text of an unencrypted private key (OpenSSH or PEM) made for pgoffsite alone (ssh-keygen -t ed25519 -N ''); the dyno cannot type a passphrase. key=NAME in a destination reads the variable NAME instead."},
+			Description: "For sftp:// destinations: the text of an unencrypted private key (OpenSSH or PEM) made for pgoffsite alone (ssh-keygen -t ed25519 -N ''); the dyno cannot type a passphrase. key=NAME in a destination reads the variable NAME instead.",
+			More:        "Set it with `heroku config:set SFTP_PRIVATE_KEY=\"$(cat pgoffsite_ed25519)\"`."},
 		{Name: "SFTP_KNOWN_HOSTS", Commands: runs,
-			Description: "For sftp:// destinations: known_hosts lines pinning each server's host key, as `ssh-keyscan -p PORT HOST` prints them (check them against the server's own fingerprint). No trust on first use: a server without a line here is refused."},
+			Description: "For sftp:// destinations: known_hosts lines pinning each server's host key, as `ssh-keyscan -p PORT HOST` prints them (check them against the server's own fingerprint). No trust on first use: a server without a line here is refused.",
+			More:        "The server's own fingerprint: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server."},
 		{Name: "BACKUP_MODE", Default: "capture", Commands: runs,
 			Description: "capture: ask Heroku for a new backup; latest: archive the newest successful backup Heroku already has."},
 		{Name: "BACKUP_METHOD", Default: "pgbackups", Commands: runs,
@@ -63,17 +70,22 @@ func Describe() []VarDoc {
 		{Name: "BACKUP_MAX_AGE", Default: "26h", Commands: runs,
 			Description: "In latest mode, refuse a backup older than this Go duration (a stale backup means Heroku's schedule stopped). pgoffsite status fails a target whose newest archive is older."},
 		{Name: "BACKUP_APP_BUNDLE", Default: "false", Commands: runs,
-			Description: "true: the backup also archives each app of BACKUP_TARGETS once, its whole runtime: the current release's slug, release.json (buildpacks, process types, formation, add-ons, domains, region, config var names) and, only with ARCHIVE_RECIPIENTS, its config var values encrypted (config.age). pgoffsite bundle does it alone. Put back with pgoffsite restore-app."},
+			Description: "true: the backup also archives each app of BACKUP_TARGETS once, its whole runtime: the current release's slug, release.json (buildpacks, process types, formation, add-ons, domains, region, config var names) and, only with ARCHIVE_RECIPIENTS, its config var values encrypted (config.age). pgoffsite bundle does it alone. Put back with pgoffsite restore-app.",
+			More:        "See [The whole app](#the-whole-app-bundles-and-restore-app)."},
 		{Name: "BUNDLE_SIGNING_KEY", Commands: runs,
-			Description: "pgoffsite bundle (and BACKUP_APP_BUNDLE): the text of an unencrypted ed25519 private key made for bundles alone (ssh-keygen -t ed25519 -N '' -C pgoffsite-bundles -f bundle-signing), which signs each bundle's release.json and its config values. restore-app, given the public half (BUNDLE_VERIFY_KEY), refuses every bundle it did not sign, such as one written with a leaked uploader key."},
+			Description: "pgoffsite bundle (and BACKUP_APP_BUNDLE): the text of an unencrypted ed25519 private key made for bundles alone (ssh-keygen -t ed25519 -N '' -C pgoffsite-bundles -f bundle-signing), which signs each bundle's release.json and its config values. restore-app, given the public half (BUNDLE_VERIFY_KEY), refuses every bundle it did not sign, such as one written with a leaked uploader key.",
+			More:        "Set it with `heroku config:set BUNDLE_SIGNING_KEY=\"$(cat bundle-signing)\"`."},
 		{Name: "BUNDLE_VERIFY_KEY", Advanced: true, Commands: runs,
-			Description: "restore-app only: the public half of BUNDLE_SIGNING_KEY (the ssh-ed25519 line of bundle-signing.pub), or --verify-key FILE. When given, restore-app refuses a bundle that is unsigned or not signed by it."},
+			Description: "restore-app only: the public half of BUNDLE_SIGNING_KEY (the ssh-ed25519 line of bundle-signing.pub), or --verify-key FILE. When given, restore-app refuses a bundle that is unsigned or not signed by it.",
+			More:        "Where `BUNDLE_SIGNING_KEY` is set, its public half is used without being asked."},
 		{Name: "BACKUP_CAPTURE_TIMEOUT", Default: "6h", Commands: runs,
 			Description: "How long a capture may run on Heroku before the target fails (Go duration)."},
 		{Name: "BACKUP_PARALLEL", Default: "1", Commands: runs,
-			Description: "Targets archived at once in one process (1-16). They share ARCHIVE_MEMORY_LIMIT: each gets an equal part of it, so each streams with fewer buffers, and the process needs no more memory."},
+			Description: "Targets archived at once in one process (1-16). They share ARCHIVE_MEMORY_LIMIT: each gets an equal part of it, so each streams with fewer buffers, and the process needs no more memory.",
+			More:        "See [Many databases](#many-databases)."},
 		{Name: "BACKUP_FANOUT", Default: "0", Commands: runs,
-			Description: "When above 0, the run Scheduler starts coordinates: it archives each target in a detached one-off dyno of this app (`pgoffsite backup --target APP:DATABASE`), at most this many at once (1-50), follows them through their logs, starts a dyno that vanished once more, stops them all on SIGTERM, and sends one heartbeat, one webhook and one summary for the run. Needs `heroku labs:enable runtime-dyno-metadata` (for HEROKU_APP_NAME); every dyno counts against the account's concurrent one-off dyno limit."},
+			Description: "When above 0, the run Scheduler starts coordinates: it archives each target in a detached one-off dyno of this app (`pgoffsite backup --target APP:DATABASE`), at most this many at once (1-50), follows them through their logs, starts a dyno that vanished once more, stops them all on SIGTERM, and sends one heartbeat, one webhook and one summary for the run. Needs `heroku labs:enable runtime-dyno-metadata` (for HEROKU_APP_NAME); every dyno counts against the account's concurrent one-off dyno limit.",
+			More:        "See [Many databases](#many-databases)."},
 		{Name: "BACKUP_DYNO_SIZE", Default: "standard-1X", Commands: runs,
 			Description: "Size of the one-off dynos BACKUP_FANOUT starts, e.g. standard-1X, standard-2X or performance-M."},
 		{Name: "HEROKU_APP_NAME", Advanced: true, Commands: []string{"backup", "drill"},
@@ -81,7 +93,8 @@ func Describe() []VarDoc {
 		{Name: "STATUS_MAX_SHRINK", Default: "50%", Commands: runs,
 			Description: "pgoffsite status fails a target whose newest archive is smaller than the median of the week before by more than this percentage (a sudden drop is the classic sign of a broken dump)."},
 		{Name: "DRILL_PLAN", Default: "heroku-postgresql:essential-0", Commands: []string{"drill"},
-			Description: "pgoffsite drill: the plan of the throwaway Heroku Postgres add-on each drill restores into (its storage must hold the archive's data)."},
+			Description: "pgoffsite drill: the plan of the throwaway Heroku Postgres add-on each drill restores into (its storage must hold the archive's data).",
+			More:        "See [Restore drills](#restore-drills)."},
 		{Name: "DRILL_CHECKS", Commands: []string{"drill"},
 			Description: "pgoffsite drill: SQL statements separated by ;, each answering one boolean, run on the restored database, e.g. select count(*) > 0 from orders where created_at > now() - interval '2 days'. A false one fails the drill."},
 		{Name: "DRILL_TIMEOUT", Default: "2h", Commands: []string{"drill"},
@@ -91,7 +104,8 @@ func Describe() []VarDoc {
 		{Name: "AWS_DEFAULT_REGION", Advanced: true, Commands: s3Commands,
 			Description: "Read when AWS_REGION is not set."},
 		{Name: "AWS_ACCESS_KEY_ID", Required: true, Commands: s3Commands,
-			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix, and for RETENTION the retention tag and the listing of its markers (`pgoffsite policy` prints exactly that)."},
+			Description: "Access key of the uploader: it needs only s3:PutObject and s3:AbortMultipartUpload on the archive prefix, and for RETENTION the retention tag and the listing of its markers (`pgoffsite policy` prints exactly that).",
+			More:        "Any source of the AWS SDK's default chain works too."},
 		{Name: "AWS_SECRET_ACCESS_KEY", Required: true, Commands: s3Commands,
 			Description: "Secret key of the uploader."},
 		{Name: "AWS_ENDPOINT_URL_S3", Commands: s3Commands,
@@ -119,23 +133,29 @@ func Describe() []VarDoc {
 		{Name: "BUNDLE_HEARTBEAT_URL", Commands: runs,
 			Description: "Dead man's switch of pgoffsite bundle when it runs on its own (the HEARTBEAT_URL convention). bundle never pings HEARTBEAT_URL: its runs must not keep a stopped backup's switch green."},
 		{Name: "NOTIFY_WEBHOOK_URL", Commands: runs,
-			Description: "Webhook for run results: a Slack incoming webhook gets a readable message, any other URL the JSON of docs/webhook.md."},
+			Description: "Webhook for run results: a Slack incoming webhook gets a readable message, any other URL the JSON of docs/webhook.md.",
+			More:        "See [docs/webhook.md](docs/webhook.md)."},
 		{Name: "NOTIFY_ON", Default: "failure", Commands: runs,
 			Description: "failure: notify the webhook only when a target failed; always: after every run."},
 		{Name: "ARCHIVE_CONCURRENCY", Default: "16", Commands: runs,
-			Description: "The most ranges of the download in flight, each of 2 MiB (1-64). The number used is measured while the download runs: it starts at 4 and doubles while that pays, and drops when the source answers 503 SlowDown; the log says what it chose and why. S3 serves one connection a fraction of a host's bandwidth, so several at once are much faster."},
+			Description: "The most ranges of the download in flight, each of 2 MiB (1-64). The number used is measured while the download runs: it starts at 4 and doubles while that pays, and drops when the source answers 503 SlowDown; the log says what it chose and why. S3 serves one connection a fraction of a host's bandwidth, so several at once are much faster.",
+			More:        "The log line `download connections chosen` says how many and why."},
 		{Name: "ARCHIVE_PART_SIZE", Default: "8MiB", Commands: runs,
 			Description: "Size of each upload part (5MiB-5GiB). Grown automatically when an archive would need more than S3's 10,000 parts."},
 		{Name: "ARCHIVE_MEMORY_LIMIT", Default: "96MiB", Commands: runs,
-			Description: "Memory the buffers may take: (concurrency + 1) download ranges of 2 MiB plus (upload concurrency + 1) parts per S3 destination; the uploads are lowered first (to two per destination), then both, to fit. The default suits a 512 MB dyno."},
+			Description: "Memory the buffers may take: (concurrency + 1) download ranges of 2 MiB plus (upload concurrency + 1) parts per S3 destination; the uploads are lowered first (to two per destination), then both, to fit. The default suits a 512 MB dyno.",
+			More:        "The Go runtime's memory limit is set to this plus 12 MiB (unless `GOMEMLIMIT` is set), so that garbage is collected before the process grows past it."},
 		{Name: "ARCHIVE_CHECK", Default: "auto", Commands: runs,
-			Description: "auto: check the whole structure while the archive streams (TOC, every data block's framing) and decompress every block, rows counted; an archive under 64 MiB is always decompressed whole, a bigger one as long as that makes the download wait no more than 25 ms plus 2% of its time, beyond which the table being decompressed is checked for framing only and named in the log, the summary line, the webhook and the manifest. full: decompress every block of every archive, even when that slows the run. header: check only the header. Damage a check finds fails the target, and the archive is not published."},
+			Description: "auto: check the whole structure while the archive streams (TOC, every data block's framing) and decompress every block, rows counted; an archive under 64 MiB is always decompressed whole, a bigger one as long as that makes the download wait no more than 25 ms plus 2% of its time, beyond which the table being decompressed is checked for framing only and named in the log, the summary line, the webhook and the manifest. full: decompress every block of every archive, even when that slows the run. header: check only the header. Damage a check finds fails the target, and the archive is not published.",
+			More:        "See \"Proving the archives restore\"."},
 		{Name: "ARCHIVE_RECIPIENTS", Commands: runs,
-			Description: "age recipients (age1... X25519 keys, or ssh-ed25519 / ssh-rsa public keys), one per line: when set, every destination receives the archive encrypted to them (.dump.age). Public keys only: nothing where backups run can decrypt."},
+			Description: "age recipients (age1... X25519 keys, or ssh-ed25519 / ssh-rsa public keys), one per line: when set, every destination receives the archive encrypted to them (.dump.age). Public keys only: nothing where backups run can decrypt.",
+			More:        "An identity (`AGE-SECRET-KEY-…`) pasted here is refused."},
 		{Name: "AGE_IDENTITY", Advanced: true, Commands: slices.Concat(writers, []string{"verify", "restore", "restore-app", "drill"}),
 			Description: "verify and restore only: the text of an age identity file, to decrypt encrypted archives (or --identity FILE). backup and check refuse to run while it is set: keep the identity offline, never in the backup app's config."},
 		{Name: "RETENTION", Commands: s3Commands,
-			Description: "Keep archives for years, cheaply: classes and how long each is kept, e.g. `daily=35d weekly=13w monthly=25m yearly=7y` (d, w, m, y: days, weeks, months of 31 days, years of 366 days; daily required, the others optional). The first archive of each year, month and ISO week is tagged yearly, monthly or weekly (S3 tag retention=CLASS, and the manifest), the others daily; setup-bucket reads it to write one lifecycle rule per class. Unset: one expiry for every archive (BUCKET_EXPIRE_DAYS)."},
+			Description: "Keep archives for years, cheaply: classes and how long each is kept, e.g. `daily=35d weekly=13w monthly=25m yearly=7y` (d, w, m, y: days, weeks, months of 31 days, years of 366 days; daily required, the others optional). The first archive of each year, month and ISO week is tagged yearly, monthly or weekly (S3 tag retention=CLASS, and the manifest), the others daily; setup-bucket reads it to write one lifecycle rule per class. Unset: one expiry for every archive (BUCKET_EXPIRE_DAYS).",
+			More:        "See \"Keeping archives for years (RETENTION)\"."},
 		{Name: "RETENTION_TIMEZONE", Default: "UTC", Commands: s3Commands,
 			Description: "IANA time zone (e.g. Europe/Berlin) in which a backup's day, ISO week, month and year are counted, from the time it finished."},
 		// setup-bucket's settings (its flags override them). They are for whoever runs setup-bucket
@@ -149,10 +169,22 @@ func Describe() []VarDoc {
 		{Name: "BUCKET_EXPIRE_DAYS", Default: "400", Advanced: true, Commands: []string{"setup-bucket"},
 			Description: "setup-bucket (--expire-days): days before archives expire; 0 = never."},
 		{Name: "BUCKET_NONCURRENT_EXPIRE_DAYS", Default: "30", Advanced: true, Commands: []string{"setup-bucket"},
-			Description: "setup-bucket (--noncurrent-expire-days): days before overwritten or deleted versions are removed."},
+			Description: "setup-bucket (--noncurrent-expire-days): days before overwritten or deleted versions are removed.",
+			More:        "Never fewer than the archives are kept."},
 		{Name: "BUCKET_OBJECT_LOCK_DAYS", Default: "0", Advanced: true, Commands: []string{"setup-bucket"},
 			Description: "setup-bucket (--object-lock-days): default Object Lock retention in days; 0 = none."},
 		{Name: "BUCKET_OBJECT_LOCK_MODE", Advanced: true, Commands: []string{"setup-bucket"},
 			Description: "setup-bucket (--object-lock-mode): GOVERNANCE (the default with BUCKET_OBJECT_LOCK_DAYS) or COMPLIANCE."},
 	}
+}
+
+// ReadBy lists the variables command reads, in the table's order: what its help shows.
+func ReadBy(command string) []VarDoc {
+	var ds []VarDoc
+	for _, d := range Describe() {
+		if slices.Contains(d.Commands, command) {
+			ds = append(ds, d)
+		}
+	}
+	return ds
 }
