@@ -155,3 +155,21 @@ func TestUploadOfAVanishedChildIsAborted(t *testing.T) {
 		t.Errorf("aborted %v, want the upload once per dyno\nlog:\n%s", aborter.aborted, logs)
 	}
 }
+
+// A result line longer than Heroku carries (one a child did not shorten) arrives split: the
+// target fails saying so, and the child, which did finish, is not started again.
+func TestResultLineSplitByHeroku(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "long.json")
+	long := `{"pgoffsite_result":1,"app":"shop","database":"DATABASE_URL","status":"failed","bytes":0,"error":"` + strings.Repeat("x", 12000) + `"}` + "\n"
+	if err := os.WriteFile(f, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, sim, logs := onSim(t, "cat "+f+"\nexit 0\n", time.Hour)
+	r := runOne(t, c)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "cut or damaged on its way through Heroku's logs") {
+		t.Fatalf("err = %.300v\nlog:\n%.2000s", r.Err, logs)
+	}
+	if n := len(sim.Dynos()); n != 1 {
+		t.Errorf("%d dynos, want 1", n)
+	}
+}
