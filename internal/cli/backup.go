@@ -71,6 +71,9 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	}
 	red := newRedactor(cfg)
 	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
+	if child {
+		ctx = watchUploads(ctx, stderr, red)
+	}
 	setMemoryLimit(cfg)
 
 	notifier, err := newNotifier(reportingAs(cfg, command))
@@ -147,7 +150,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	notifyFinish(ctx, log, notifier, command, started, results)
 	if child {
 		for _, r := range results {
-			childResult(log, r)
+			childResult(stderr, red, r)
 		}
 	}
 	return code

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -346,27 +345,5 @@ func TestVerifyIdentityLoading(t *testing.T) {
 	os.WriteFile(empty, nil, 0o600)
 	if _, _, err := loadIdentities(empty, ""); err == nil || !strings.Contains(err.Error(), "--identity "+empty+": the file is empty") {
 		t.Errorf("an empty identity file: %v", err)
-	}
-}
-
-// pg_restore reaches a Heroku database over TLS whatever its config var says (loopback aside),
-// with the config var's password; every form of the URL is a secret to scrub.
-func TestRestoreHerokuURL(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"postgres://u:p%2Fw@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d", "postgres://u:p%2Fw@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d?sslmode=require"},
-		{"postgres://u:pw@db.example.com/d?sslmode=disable", "postgres://u:pw@db.example.com/d?sslmode=require"},
-		{"postgres://u:pw@127.0.0.1:5432/d", "postgres://u:pw@127.0.0.1:5432/d"},
-	} {
-		got, secrets, err := herokuRestoreURL(dumpsource.Database{URL: tt.in, RequireTLS: true})
-		if err != nil || got != tt.want {
-			t.Errorf("%s: %s, %v; want %s", tt.in, got, err, tt.want)
-		}
-		red := scrub.New(secrets...)
-		if out := red.Scrub(tt.in + " " + got); strings.Contains(out, "@") {
-			t.Errorf("%s: not scrubbed: %s", tt.in, out)
-		}
-	}
-	if _, _, err := herokuRestoreURL(dumpsource.Database{URL: "mysql://u:pw@h/d"}); err == nil || strings.Contains(err.Error(), "pw") {
-		t.Errorf("a URL that is not postgres://: %v", err)
 	}
 }

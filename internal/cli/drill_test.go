@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -46,9 +47,9 @@ func newDrillWorld(t *testing.T, env map[string]string) (*world, map[string]stri
 
 // polls makes the drill poll the add-on's state every few hundred milliseconds.
 func polls(t *testing.T) {
-	base, mx := drillPollBase, drillPollMax
-	drillPollBase, drillPollMax = 100*time.Millisecond, 400*time.Millisecond
-	t.Cleanup(func() { drillPollBase, drillPollMax = base, mx })
+	saved := drillTiming
+	drillTiming = drill.Timing{PollBase: 100 * time.Millisecond, PollMax: 400 * time.Millisecond}
+	t.Cleanup(func() { drillTiming = saved })
 }
 
 // drillAddons are the add-ons on the pgoffsite app.
@@ -341,9 +342,7 @@ func TestDrillRefusals(t *testing.T) {
 	w.put(mk, good)
 
 	// Heroku never finishes provisioning: the wait is bounded and the add-on deleted.
-	saved := drillProvisionTimeout
-	drillProvisionTimeout = 2 * time.Second
-	t.Cleanup(func() { drillProvisionTimeout = saved })
+	drillTiming.Provision = 2 * time.Second
 	w.sim.Faults().StallProvisioning(1)
 	code, out = w.run(env, "drill")
 	if code != ExitFailed || !strings.Contains(out, `is still \"provisioning\" after 2s`) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/coordinator"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/openuploads"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -34,20 +35,6 @@ func backupArgs(args []string, stderr io.Writer) (target string, ok bool) {
 	return "", false
 }
 
-// dynoTTL is a child dyno's time to live: the capture's timeout and as long again for the
-// transfer, within Heroku's 24 hours.
-func dynoTTL(cfg config.Config) time.Duration {
-	return min(24*time.Hour, 2*cfg.CaptureTimeout)
-}
-
-// dynoTTLFix says, for a child stopped at its time to live, what set it and how to give more.
-func dynoTTLFix(cfg config.Config) string {
-	if dynoTTL(cfg) < 24*time.Hour {
-		return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s): raise BACKUP_CAPTURE_TIMEOUT to give each target more time, up to 12h (a one-off dyno lives at most 24 h)", cfg.CaptureTimeout)
-	}
-	return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s), capped at 24 h, the longest Heroku lets a one-off dyno live: the archive takes longer than a dyno can run; the log's rates say whether the download or the upload is slow", cfg.CaptureTimeout)
-}
-
 // coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
 func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dests []archive.Destination, targets []archive.Target) []archive.Result {
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
@@ -57,8 +44,8 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 		App:     cfg.AppName,
 		Command: func(t archive.Target) string { return "pgoffsite backup --target " + t.String() },
 		Size:    cfg.DynoSize,
-		TTL:     dynoTTL(cfg),
-		TTLFix:  dynoTTLFix(cfg),
+		TTL:     coordinator.TimeToLive(cfg.CaptureTimeout),
+		TTLFix:  coordinator.TimeToLiveFix(cfg.CaptureTimeout),
 		Env:     map[string]string{config.ChildVar: "1"},
 		N:       cfg.Fanout,
 		Log:     log,
@@ -82,21 +69,16 @@ func fanoutApp(app string) (string, error) {
 	return "", fmt.Errorf("  BACKUP_FANOUT: the run needs its own app's name to start dynos, and HEROKU_APP_NAME is not set — enable dyno metadata with `heroku labs:enable runtime-dyno-metadata -a APP` (the next run has it), or set BACKUP_FANOUT=0")
 }
 
-// childResult writes a child's result line, the last it writes: what its coordinator reads. It
-// is written at info even under LOG_LEVEL=warn or error, which must never hide it.
-func childResult(log zerolog.Logger, r archive.Result) {
-	status := "archived"
-	switch {
-	case r.Err != nil:
-		status = "failed"
-	case r.AlreadyArchived:
-		status = "already archived"
-	}
-	log = log.Level(min(log.GetLevel(), zerolog.InfoLevel))
-	ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("status", status).
-		Str("backup", r.Backup).Int64("bytes", r.Bytes).Str("location", r.Location)
-	if r.Err != nil {
-		ev = ev.Str("error", r.Err.Error())
-	}
-	ev.Msg(coordinator.ResultMessage)
+// watchUploads makes a child name each multipart upload it opens in a line for its coordinator
+// (coordinator.UploadLine), which aborts the upload should the child die before it does.
+func watchUploads(ctx context.Context, stderr io.Writer, red *logging.Redactor) context.Context {
+	return openuploads.Watch(ctx, func(location, uploadID string) {
+		red.Wrap(stderr).Write(coordinator.UploadLine(location, uploadID))
+	})
+}
+
+// childResult writes a child's result line for r (coordinator.ResultLine), the last it writes:
+// what its coordinator reads. It is written whatever LOG_LEVEL says.
+func childResult(stderr io.Writer, red *logging.Redactor, r archive.Result) {
+	red.Wrap(stderr).Write(coordinator.ResultLine(r, red.Scrub))
 }

@@ -2,23 +2,17 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
-	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
-	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
+	"github.com/pgoffsite/pgoffsite/internal/restore"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -43,7 +37,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgoffsite restore: unexpected arguments %q\n", fs.Args())
 		return ExitUsage
 	}
-	if isPostgresURL(*to) {
+	if restore.IsPostgresURL(*to) {
 		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, *identity, *dest, stderr)
 	}
 	if *clean {
@@ -83,40 +77,12 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	key := *from
-	if cfg.Archive.Prefix != "" {
-		key = cfg.Archive.Prefix + "/" + key
-	}
-	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &cfg.Archive.Bucket, Key: &key}); err != nil {
-		return fail(fmt.Errorf("s3: the archive s3://%s/%s cannot be read with these credentials (use the reader's, see `pgoffsite policy --reader`): %w", cfg.Archive.Bucket, key, err))
-	}
-	signed, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &cfg.Archive.Bucket, Key: aws.String(key)},
-		s3.WithPresignExpires(time.Hour))
-	if err != nil {
-		return fail(fmt.Errorf("s3: presign s3://%s/%s: %w", cfg.Archive.Bucket, key, err))
-	}
-	red.Add(signed.URL)
-
-	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()})
-	db, err := hk.Resolve(ctx, app, database)
-	if err != nil {
+	deps := restore.Deps{Heroku: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()}),
+		Signer: restore.S3Signer{Client: client, Bucket: cfg.Archive.Bucket, Prefix: cfg.Archive.Prefix}, Log: log, Redactor: red}
+	if err := restore.ToHeroku(ctx, deps, app, database, restore.Options{From: *from, CaptureTimeout: cfg.CaptureTimeout}); err != nil {
 		return fail(err)
 	}
-	t, err := hk.Restore(ctx, db, signed.URL)
-	if err != nil {
-		return fail(err)
-	}
-	log.Info().Str("restore", t.Name()).Str("addon", db.AddonName).Str("archive", *from).Msg("restore started on Heroku")
-	t, err = hk.Wait(ctx, db, t, cfg.CaptureTimeout, nil)
-	if err != nil {
-		return fail(err)
-	}
-	log.Info().Str("restore", t.Name()).Int64("bytes", t.ProcessedBytes).Str("archive", *from).Msg("restore finished: the database now holds the archive's data")
 	return ExitOK
-}
-
-func isPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
 // runRestoreToPostgres is `pgoffsite restore --to postgres://...`: the archive streams from the
@@ -165,52 +131,26 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		log.Error().Err(err).Msg("restore FAILED")
 		return ExitFailed
 	}
-	target := pgrestore.Options{URL: to, Name: "restore"}
-	if !clean {
-		objs, err := pgrestore.Objects(ctx, target)
-		if err != nil {
-			return fail(fmt.Errorf("restore: database %s on %s: %w; nothing was read or changed", dbname, u.Hostname(), err))
-		}
-		if len(objs) > 0 {
-			if len(objs) > 10 {
-				objs = append(objs[:10], "...")
-			}
-			return fail(fmt.Errorf("restore: database %s is not empty (it holds %s): nothing was read or changed; restore into an empty database (createdb NEW), or add --clean --confirm %s to drop the archive's objects there and restore them",
-				dbname, strings.Join(objs, ", "), dbname))
-		}
+	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, cfg) },
+		Database: restore.Postgres{}, Log: log}
+	if err := restore.ToPostgres(ctx, deps, to, clean, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
+		return fail(err)
 	}
-	src, err := openSource(ctx, cfg)
-	if err != nil {
-		return fail(fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err))
-	}
-	how := "restore started: streaming the archive into pg_restore"
-	if archive.IsEncrypted(from) {
-		how = "restore started: decrypting the archive while it streams into pg_restore"
-	}
-	log.Info().Bool("clean", clean).Str("location", src.Location(from)).Msg(how)
-	res := verify.Archive(ctx, src, from, verify.Options{RestoreTo: to, Clean: clean, Name: "restore", Identities: ids})
-	if res.Err != nil {
-		return fail(restoreErr(res, cfg, from, "restore again with --clean"))
-	}
-	log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
-		Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
 	return ExitOK
 }
 
-// restoreErr says, of a restore through pg_restore that failed, what the database holds now:
-// the archive's data (committed, then a count differed), part of it (pg_restore finished early),
-// or what it had (rolled back, or never started). again is how to try once more.
-func restoreErr(res verify.Result, cfg config.Config, from, again string) error {
-	err := explainArchived(res.Err, cfg, from)
-	switch {
-	case res.Committed:
-		return fmt.Errorf("%w; the restore was committed: the database holds the archive's data as restored, check it or %s", err, again)
-	case errors.Is(err, pgrestore.ErrCommittedEarly):
-		return fmt.Errorf("%w; %s from a sound archive", err, again)
-	case !errors.Is(err, pgrestore.ErrRolledBack):
-		return fmt.Errorf("%w; nothing was restored: the database is as it was", err)
+// openRestoreSource opens the store a restore reads the archive from.
+func openRestoreSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
+	src, err := openSource(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err)
 	}
-	return err
+	return src, nil
+}
+
+// explainer adds the way out to an archive of cfg's destination that lifecycle rules moved to Glacier.
+func explainer(cfg config.Config) func(error, string) error {
+	return func(err error, key string) error { return explainArchived(err, cfg, key) }
 }
 
 // runRestoreEncryptedToHeroku is `pgoffsite restore --to app:DATABASE` of an encrypted archive.
@@ -231,56 +171,11 @@ func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, ident
 		log.Error().Err(err).Msg("restore FAILED")
 		return ExitFailed
 	}
-	src, err := openSource(ctx, cfg)
-	if err != nil {
-		return fail(fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err))
-	}
-	if ids == nil {
-		// Reads the manifest only, to say which identities would do; nothing asked of Heroku.
-		return fail(restoreErr(verify.Archive(ctx, src, from, verify.Options{}), cfg, from, "restore again"))
-	}
-	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()})
-	db, err := dumpsource.Heroku{API: hk}.Locate(ctx, archive.Target{App: app, Database: database})
-	if err != nil {
+	deps := restore.Deps{Heroku: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()}),
+		Open:     func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, cfg) },
+		Database: restore.Postgres{}, Log: log, Redactor: red}
+	if err := restore.EncryptedToHeroku(ctx, deps, app, database, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
 		return fail(err)
 	}
-	target, secrets, err := herokuRestoreURL(db)
-	red.Add(secrets...)
-	if err != nil {
-		return fail(fmt.Errorf("restore: %s:%s: %w", app, database, err))
-	}
-	addon := ""
-	if db.Heroku != nil {
-		addon = db.Heroku.Addon
-	}
-	log.Info().Str("addon", addon).Str("location", src.Location(from)).
-		Msg("restore started: the archive is encrypted, so Heroku cannot restore it from a URL; decrypting it here and streaming it into pg_restore against the database (--clean: the archive's objects are replaced)")
-	res := verify.Archive(ctx, src, from, verify.Options{RestoreTo: target, Clean: true, Name: "restore", Identities: ids})
-	if res.Err != nil {
-		return fail(restoreErr(res, cfg, from, "restore again"))
-	}
-	log.Info().Str("addon", addon).Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
-		Msg("restore finished through pg_restore (the archive is encrypted): both SHA-256s and the structure match the manifest, and every table's row count in the database matches it")
 	return ExitOK
-}
-
-// herokuRestoreURL is the URL pg_restore reaches a Heroku database with: its config var's,
-// with TLS required as for pg_dump (dumpsource's rule), and the values to scrub from logs.
-func herokuRestoreURL(db dumpsource.Database) (string, []string, error) {
-	secrets := []string{db.URL}
-	conn, err := dumpsource.Connection(db)
-	if err != nil {
-		return "", secrets, err
-	}
-	u, err := url.Parse(conn.DSN())
-	orig, oerr := url.Parse(db.URL)
-	if err != nil || oerr != nil {
-		return "", secrets, errors.New("the database URL is not a postgres:// URL")
-	}
-	if pw, ok := orig.User.Password(); ok {
-		secrets = append(secrets, pw)
-		u.User = url.UserPassword(orig.User.Username(), pw)
-	}
-	secrets = append(secrets, u.String())
-	return u.String(), secrets, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -76,48 +75,32 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	// Everything the bundle says is checked here, before anything is asked of Heroku.
-	b, err := bundle.Load(ctx, src, *from, checks)
-	if errors.Is(err, bundle.ErrNoIdentity) {
+	// Everything the bundle says is checked before anything is asked of Heroku.
+	d := bundle.Deployer{Heroku: herokuClient(cfg), Src: src, HTTP: downloadClient(), Log: log}
+	err = bundle.RestoreApp(ctx, bundle.RestoreDeps{Src: src, Deployer: d, Out: stderr, Redactor: red},
+		bundle.RestoreOptions{From: *from, To: *to, Checks: checks, Allow: allow})
+	var refused *bundle.RefusedError
+	var deployErr *bundle.DeployError
+	switch {
+	case err == nil:
+		log.Info().Msg("restore-app finished: see above for what is left to do")
+		return ExitOK
+	case errors.Is(err, bundle.ErrNoIdentity):
 		return badConfig(stderr, fmt.Errorf("  AGE_IDENTITY: %w", err))
-	}
-	if errors.Is(err, bundle.ErrUnbound) {
+	case errors.Is(err, bundle.ErrUnbound):
 		log.Error().Err(err).Msg("restore-app refused: nothing was changed on Heroku")
 		return ExitUsage // --allow-unbound-config accepts it, as --confirm does the restore itself
-	}
-	if err != nil {
-		return fail(err)
-	}
-	for _, v := range b.Values {
-		if len(v) >= 4 {
-			red.Add(v)
+	case errors.As(err, &refused):
+		fmt.Fprintf(stderr, "\npgoffsite restore-app: %s\n", refused)
+		if refused.Overridable() {
+			return ExitUsage // a flag accepts each of them, as --confirm does the restore itself
 		}
-	}
-	plan := b.Plan(*to)
-	fmt.Fprint(red.Wrap(stderr), plan)
-	if b.Trust != bundle.Verified {
-		log.Warn().Msg("the bundle's signature was not checked (no BUNDLE_VERIFY_KEY or --verify-key): read the plan above before trusting it")
-	}
-	if refusals := plan.Refusals(allow); len(refusals) > 0 {
-		var lines []string
-		code := ExitUsage // a flag accepts each of them, as --confirm does the restore itself
-		for _, r := range refusals {
-			lines = append(lines, "  "+r.String())
-			if r.Flag == "" {
-				code = ExitFailed
-			}
-		}
-		fmt.Fprintf(stderr, "\npgoffsite restore-app: refused, nothing was changed on Heroku:\n%s\n", strings.Join(lines, "\n"))
-		return code
-	}
-	d := bundle.Deployer{Heroku: herokuClient(cfg), Src: src, HTTP: downloadClient(), Log: log}
-	if err := d.Deploy(ctx, plan); err != nil {
+		return ExitFailed
+	case errors.As(err, &deployErr):
 		log.Error().Err(err).Msg("restore-app FAILED")
 		return ExitFailed
 	}
-	fmt.Fprint(red.Wrap(stderr), plan.LeftToDo())
-	log.Info().Msg("restore-app finished: see above for what is left to do")
-	return ExitOK
+	return fail(err)
 }
 
 // readVerifyKey reads --verify-key FILE: the public half of BUNDLE_SIGNING_KEY.

@@ -1,8 +1,8 @@
 // Package coordinator spreads a backup run over detached one-off dynos of the app itself
 // (BACKUP_FANOUT): one dyno per target, at most N at once, each followed through a tailing log
-// session and its state until its result line (ResultMessage) and its end. A dyno that vanished
-// without a result (crashed, killed at its time to live, an R14/R15) is started once more; the
-// uploads it logged as open are aborted. Heroku's refusals to start a dyno (the account's
+// session and its state until its result line (ResultLine, docs/fanout-result.md) and its end.
+// A dyno that vanished without a result (crashed, killed at its time to live, an R14/R15) is
+// started once more; the uploads it named as open (UploadLine) are aborted. Heroku's refusals to start a dyno (the account's
 // concurrent one-off dyno limit, a release not visible yet, the rate limit) are waited out with
 // back-off: they never fail a target, and never make more than N dynos run. When the run is
 // cancelled (SIGTERM) every running dyno is stopped and awaited, within bounds.
@@ -22,7 +22,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/backoff"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
 // API is the part of the Platform API the coordinator uses.
@@ -34,7 +33,7 @@ type API interface {
 	Logs(ctx context.Context, app, dyno string) (*heroku.LogStream, error)
 }
 
-// Aborter aborts a multipart upload a child logged as open; ok is false when the upload is not
+// Aborter aborts a multipart upload a child named as open (UploadLine); ok is false when the upload is not
 // in its bucket.
 type Aborter interface {
 	AbortUpload(ctx context.Context, location, uploadID string) (ok bool, err error)
@@ -60,6 +59,20 @@ type Coordinator struct {
 	RetryBase  time.Duration // first wait after a refusal; default 2 s
 	RetryCap   time.Duration // longest wait after a refusal; default 30 s
 	StopWithin time.Duration // how long stopped dynos are awaited after a cancel; default 20 s
+}
+
+// TimeToLive is a child dyno's time to live for a capture timeout (BACKUP_CAPTURE_TIMEOUT): the
+// capture's and as long again for the transfer, within Heroku's 24 hours.
+func TimeToLive(captureTimeout time.Duration) time.Duration {
+	return min(24*time.Hour, 2*captureTimeout)
+}
+
+// TimeToLiveFix says, for a child stopped at its time to live, what set it and how to give more.
+func TimeToLiveFix(captureTimeout time.Duration) string {
+	if TimeToLive(captureTimeout) < 24*time.Hour {
+		return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s): raise BACKUP_CAPTURE_TIMEOUT to give each target more time, up to 12h (a one-off dyno lives at most 24 h)", captureTimeout)
+	}
+	return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s), capped at 24 h, the longest Heroku lets a one-off dyno live: the archive takes longer than a dyno can run; the log's rates say whether the download or the upload is slow", captureTimeout)
 }
 
 const attempts = 2 // a dyno that vanished without a result is started once more
@@ -166,12 +179,18 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 			if len(o.tail) > 5 {
 				o.tail = o.tail[1:]
 			}
-			f := Fields(line)
-			switch f["msg"] {
-			case ResultMessage:
-				o.result = resultOf(t, f)
-			case s3store.UploadOpenedMessage:
-				uploads[f["upload_id"]] = f["upload"]
+			l, ok := parseLine(t, line)
+			switch {
+			case !ok:
+			case l.result != nil:
+				o.result = l.result
+			case l.upload != nil:
+				uploads[l.upload.UploadID] = l.upload.Location
+			case l.kind == resultKey:
+				// The child ended, but what it says cannot be read: running it again would not help.
+				o.result = &archive.Result{Target: t, Err: l.err}
+			default:
+				log.Warn().Err(l.err).Msg("a line of the child's cannot be read: an upload it opened may not be aborted should it die")
 			}
 		case <-done:
 			// SIGTERM: stop the child, which aborts its upload and exits, and await it a while.
@@ -337,23 +356,6 @@ func (c *Coordinator) abortUploads(log zerolog.Logger, uploads map[string]string
 		}
 		cancel()
 	}
-}
-
-// resultOf reads a child's result line.
-func resultOf(t archive.Target, f map[string]string) *archive.Result {
-	r := &archive.Result{Target: t, Backup: f["backup"], Bytes: bytesField(f["bytes"]), Location: f["location"]}
-	switch f["status"] {
-	case "archived":
-	case "already archived":
-		r.AlreadyArchived = true
-	default:
-		msg := f["error"]
-		if msg == "" {
-			msg = "the child reported status " + f["status"]
-		}
-		r.Err = errors.New(msg)
-	}
-	return r
 }
 
 // ttl is the time to live Heroku applies: TTL in whole seconds, at most a day.

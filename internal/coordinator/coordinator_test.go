@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +66,7 @@ func TestDynoStoppedAtItsTimeToLive(t *testing.T) {
 		name, script, want string
 	}{
 		{"silent", "while :; do sleep 0.1; done\n", "the dyno was stopped at its time to live (1s) before it wrote its result; the time to live is twice BACKUP_CAPTURE_TIMEOUT (1s): raise BACKUP_CAPTURE_TIMEOUT"},
-		{"reports its interruption", `trap 'echo "level=error app=shop database=DATABASE_URL status=failed error=\"archive: the run was interrupted (SIGTERM)\" msg=\"child result\""; exit 143' TERM
+		{"reports its interruption", `trap 'echo "{\"pgoffsite_result\":1,\"app\":\"shop\",\"database\":\"DATABASE_URL\",\"status\":\"failed\",\"bytes\":0,\"error\":\"archive: the run was interrupted (SIGTERM)\"}"; exit 143' TERM
 while :; do sleep 0.1; done
 `, "the dyno was stopped at its time to live (1s) and reported: archive: the run was interrupted (SIGTERM); the time to live is twice BACKUP_CAPTURE_TIMEOUT (1s): raise BACKUP_CAPTURE_TIMEOUT"},
 	} {
@@ -93,5 +95,81 @@ func TestDynoCrashedBeforeItsTimeToLive(t *testing.T) {
 	}
 	if n := len(sim.Dynos()); n != 2 {
 		t.Errorf("%d dynos, want 2 (started once more)", n)
+	}
+}
+
+// A child's result line of many copies and a long error crosses Heroku's logs (which split
+// lines over 10,000 bytes) whole, among log lines of either format; the uploads it named are
+// not aborted once it reported.
+func TestResultLineThroughHerokusLogs(t *testing.T) {
+	r := archive.Result{Target: archive.Target{App: "shop", Database: "DATABASE_URL"}, Backup: "b042", Bytes: 99,
+		Location: "s3://b/shop/b042.dump", Err: errors.New("archive: " + strings.Repeat("a long reason, ", 3000))}
+	for i := range 20 {
+		r.Copies = append(r.Copies, archive.Copy{Destination: fmt.Sprintf("s3://b%d", i), Location: fmt.Sprintf("s3://b%d/shop/b042.dump", i)})
+	}
+	dir := t.TempDir()
+	line := filepath.Join(dir, "result.json")
+	if err := os.WriteFile(line, ResultLine(r, func(s string) string { return s }), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upload := filepath.Join(dir, "upload.json")
+	if err := os.WriteFile(upload, UploadLine("s3://b0/shop/b042.dump", "upload-1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _, logs := onSim(t, fmt.Sprintf("cat %s\necho 'level=info msg=\"child result\" status=archived'\necho '{\"level\":\"info\",\"message\":\"x\"}'\ncat %s\nexit 0\n", upload, line), time.Hour)
+	aborter := &recordAborts{}
+	c.Abort = []Aborter{aborter}
+	got := runOne(t, c)
+	if got.Err == nil || !strings.HasPrefix(got.Err.Error(), "archive: a long reason, a long reason") || !strings.HasSuffix(got.Err.Error(), cut) {
+		t.Errorf("error %.200q…", got.Err)
+	}
+	if got.Backup != "b042" || got.Bytes != 99 || got.Location != r.Location || len(got.Copies) != 20 || got.Copies[19].Location != "s3://b19/shop/b042.dump" {
+		t.Errorf("%+v\nlog:\n%s", got, logs)
+	}
+	if len(aborter.aborted) != 0 {
+		t.Errorf("aborted %v after the child reported", aborter.aborted)
+	}
+}
+
+type recordAborts struct{ aborted []string }
+
+func (a *recordAborts) AbortUpload(ctx context.Context, location, uploadID string) (bool, error) {
+	a.aborted = append(a.aborted, location+" "+uploadID)
+	return true, nil
+}
+
+// A child that named an upload and died without a result has the upload aborted.
+func TestUploadOfAVanishedChildIsAborted(t *testing.T) {
+	dir := t.TempDir()
+	upload := filepath.Join(dir, "upload.json")
+	if err := os.WriteFile(upload, UploadLine("s3://b/shop/b042.dump", "upload-1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _, logs := onSim(t, "cat "+upload+"\nexit 1\n", time.Hour)
+	aborter := &recordAborts{}
+	c.Abort = []Aborter{aborter}
+	if r := runOne(t, c); r.Err == nil {
+		t.Fatal("no error")
+	}
+	if len(aborter.aborted) != 2 || aborter.aborted[0] != "s3://b/shop/b042.dump upload-1" {
+		t.Errorf("aborted %v, want the upload once per dyno\nlog:\n%s", aborter.aborted, logs)
+	}
+}
+
+// A result line longer than Heroku carries (one a child did not shorten) arrives split: the
+// target fails saying so, and the child, which did finish, is not started again.
+func TestResultLineSplitByHeroku(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "long.json")
+	long := `{"pgoffsite_result":1,"app":"shop","database":"DATABASE_URL","status":"failed","bytes":0,"error":"` + strings.Repeat("x", 12000) + `"}` + "\n"
+	if err := os.WriteFile(f, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, sim, logs := onSim(t, "cat "+f+"\nexit 0\n", time.Hour)
+	r := runOne(t, c)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "cut or damaged on its way through Heroku's logs") {
+		t.Fatalf("err = %.300v\nlog:\n%.2000s", r.Err, logs)
+	}
+	if n := len(sim.Dynos()); n != 1 {
+		t.Errorf("%d dynos, want 1", n)
 	}
 }

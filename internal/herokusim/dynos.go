@@ -160,6 +160,9 @@ func (d *dyno) notifyLocked() {
 	d.changed = make(chan struct{})
 }
 
+// maxLogLine is the longest line Heroku's logs carry: a dyno's longer lines are split.
+const maxLogLine = 10000
+
 func (d *dyno) logLocked(source, text string) {
 	d.lines = append(d.lines, dynoLine{at: time.Now().UTC(), source: source, text: text})
 	d.notifyLocked()
@@ -316,7 +319,14 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
 				s.mu.Lock()
-				d.logLocked("app", sc.Text())
+				// Heroku splits a line over 10,000 bytes into lines of 10,000 bytes.
+				for text := sc.Text(); ; text = text[maxLogLine:] {
+					if len(text) <= maxLogLine {
+						d.logLocked("app", text)
+						break
+					}
+					d.logLocked("app", text[:maxLogLine])
+				}
 				s.mu.Unlock()
 			}
 			io.Copy(io.Discard, pr)

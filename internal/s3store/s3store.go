@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pgoffsite/pgoffsite/internal/openuploads"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -446,13 +447,10 @@ loop:
 			if err != nil {
 				return fmt.Errorf("s3: create multipart upload %s: %w", loc, err)
 			}
-			// Logged so that whoever follows this process's output (a coordinator of one-off
-			// dynos) can abort the upload should the process die without doing so itself; at info
-			// even under LOG_LEVEL=warn or error, which must not hide it.
-			if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
-				ul := l.Level(min(l.GetLevel(), zerolog.InfoLevel))
-				ul.Info().Str("upload", loc).Str("upload_id", uploadID).Msg(UploadOpenedMessage)
-			}
+			// Told to whoever watches this process's uploads (a coordinator of one-off dynos), which
+			// aborts the upload should the process die without doing so itself.
+			openuploads.Opened(ctx, loc, uploadID)
+			zerolog.Ctx(ctx).Info().Str("upload", loc).Str("upload_id", uploadID).Msg(UploadOpenedMessage)
 		}
 		num := int32(i + 1)
 		id := uploadID
@@ -653,7 +651,7 @@ func (s *Store) complete(ctx context.Context, key, uploadID string, parts []type
 // its s3:// location, and upload_id).
 const UploadOpenedMessage = "multipart upload opened"
 
-// AbortUpload aborts an upload another process opened and logged (UploadOpenedMessage), given
+// AbortUpload aborts an upload another process opened (openuploads.Opened), given
 // its s3://bucket/key location; an upload of another bucket is not this store's (ok false), one
 // that is complete or gone already is fine.
 func (s *Store) AbortUpload(ctx context.Context, location, uploadID string) (ok bool, err error) {
