@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func TestInterruptedAfterCommitStillWritesTheManifest(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stream never ended")
 	}
-	key := Key(Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: finished})
+	key := catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: finished})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) { // poll interval
 		if _, err := os.Stat(filepath.Join(dir, key)); err == nil {
 			break
@@ -86,8 +87,8 @@ func TestInterruptedAfterCommitStillWritesTheManifest(t *testing.T) {
 	if err != nil || !bytes.Equal(dump, body) {
 		t.Fatalf("the committed dump: %v", err)
 	}
-	var m Manifest
-	blob, err := os.ReadFile(filepath.Join(dir, ManifestKey(key)))
+	var m catalog.Manifest
+	blob, err := os.ReadFile(filepath.Join(dir, catalog.ManifestKey(key)))
 	if err != nil || json.Unmarshal(blob, &m) != nil {
 		t.Fatalf("no manifest beside the committed dump: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -246,6 +248,68 @@ func tee(r io.Reader, lanes []*lane) {
 			return
 		}
 	}
+}
+
+// delivery is the tee stage's outcome: each destination's copy of one object.
+type delivery struct {
+	copies   []Copy
+	existing int    // destinations that held the object already
+	stream   *meter // what the destinations were sent
+}
+
+// send is the tee stage: it writes what m yields to every destination at once (putAll) and
+// says how each copy went.
+func (j *Job) send(ctx context.Context, log zerolog.Logger, obj store.Object, m *meter) delivery {
+	errs := j.putAll(ctx, obj, m)
+	d := delivery{stream: m}
+	d.copies, d.existing = copies(log, j.Destinations, obj.Key, errs, m.err)
+	return d
+}
+
+// everywhere tells that every destination held the object already: an earlier run stored it.
+func (d delivery) everywhere() bool { return d.existing == len(d.copies) }
+
+// failed is the error when the stream itself failed (the source, or a check) and no
+// destination held the object: said once for all of them.
+func (d delivery) failed(where string) error {
+	if d.stream.err != nil && d.existing == 0 {
+		return fmt.Errorf("archive: upload %s: %w", where, d.stream.err)
+	}
+	return nil
+}
+
+// copies is each destination's outcome of one Put of key: errs are the stores' answers, and
+// streamErr the stream's own failure (the source, or the check), which every store then
+// refused for the same reason, to be said once by the caller. existing counts the destinations
+// that already held the object.
+func copies(log zerolog.Logger, dests []Destination, key string, errs []error, streamErr error) (out []Copy, existing int) {
+	out = make([]Copy, len(dests))
+	for i, d := range dests {
+		c := Copy{Destination: d.Name, Location: d.Store.Location(key)}
+		switch {
+		case errors.Is(errs[i], store.ErrExists):
+			c.AlreadyArchived = true
+			existing++
+		case streamErr != nil:
+			c.Err = streamErr
+		case errs[i] != nil:
+			c.Err = fmt.Errorf("upload: %w", errs[i])
+			switch {
+			case stalled(errs[i]):
+				msg := "the destination stopped answering: its copy was given up"
+				if len(dests) > 1 {
+					msg += " (the other destinations go on)"
+				}
+				log.Warn().Str("destination", d.Name).Err(errs[i]).
+					Str("hint", "check that "+d.Name+" is up and reachable from the dyno (its server, endpoint, network and firewall); the next run writes there again").
+					Msg(msg)
+			case len(dests) > 1:
+				log.Warn().Str("destination", d.Name).Err(errs[i]).Msg("copy failed (the other destinations go on)")
+			}
+		}
+		out[i] = c
+	}
+	return out, existing
 }
 
 // copiesErr is the target's error when some copies failed: which ones, and why.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -92,8 +93,8 @@ func TestArchiveWritesEveryDestinationFromOneRead(t *testing.T) {
 			if !bytes.Equal(s.Get(res.Key), body) {
 				t.Errorf("destination %d holds %d bytes, want the dump's %d", i, len(s.Get(res.Key)), len(body))
 			}
-			var m Manifest
-			if err := json.Unmarshal(s.Get(ManifestKey(res.Key)), &m); err != nil {
+			var m catalog.Manifest
+			if err := json.Unmarshal(s.Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 				t.Fatalf("destination %d manifest: %v", i, err)
 			}
 			if len(m.Copies) != 3 || m.Copies[2].Destination != "sftp://u@h/three" || m.Copies[2].Status != "archived" {
@@ -122,8 +123,8 @@ func TestArchiveOneDestinationFailingDoesNotStopTheOthers(t *testing.T) {
 		if !bytes.Equal(stores[i].Get(res.Key), body) {
 			t.Errorf("destination %d lacks the dump", i)
 		}
-		var m Manifest
-		if err := json.Unmarshal(stores[i].Get(ManifestKey(res.Key)), &m); err != nil {
+		var m catalog.Manifest
+		if err := json.Unmarshal(stores[i].Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		if m.Copies[1].Status != "failed" {
@@ -236,8 +237,8 @@ func TestArchiveEncryptsForEveryDestination(t *testing.T) {
 				t.Errorf("destination %d holds other bytes", i+1)
 			}
 		}
-		var m Manifest
-		if err := json.Unmarshal(stores[0].Get(ManifestKey(res.Key)), &m); err != nil {
+		var m catalog.Manifest
+		if err := json.Unmarshal(stores[0].Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(stored)

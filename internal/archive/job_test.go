@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"os"
 	"os/exec"
@@ -54,8 +55,8 @@ func (s *bytesSource) Open(ctx context.Context, t Target) (Backup, error) {
 	if s.unknown {
 		size = store.UnknownSize
 	}
-	return Backup{Meta: Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: finished, FinishedAt: finished, Mode: "latest",
-		Origin: Origin{Source: "pgbackups", Heroku: &HerokuOrigin{App: "shop", Attachment: "DATABASE", Addon: "postgresql-x-1", BillingApp: "shop"}}},
+	return Backup{Meta: catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: finished, FinishedAt: finished, Mode: "latest",
+		Origin: catalog.Origin{Source: "pgbackups", Heroku: &catalog.HerokuOrigin{App: "shop", Attachment: "DATABASE", Addon: "postgresql-x-1", BillingApp: "shop"}}},
 		Body: io.NopCloser(r), Size: size}, nil
 }
 
@@ -155,8 +156,8 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		if !bytes.Equal(store.Get(res.Key), body) {
 			t.Fatalf("%s: the archived bytes differ from the download", mode)
 		}
-		var m Manifest
-		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &m); err != nil {
+		var m catalog.Manifest
+		if err := json.Unmarshal(store.Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		tb := m.Structure.Tables[0]
@@ -166,7 +167,7 @@ func TestArchiveAutoCheckKeepsUp(t *testing.T) {
 		var raw struct {
 			Structure map[string]any `json:"structure"`
 		}
-		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &raw); err != nil {
+		if err := json.Unmarshal(store.Get(catalog.ManifestKey(res.Key)), &raw); err != nil {
 			t.Fatal(err)
 		}
 		packed, okP := raw.Structure["compressed_data_bytes"].(float64)
@@ -226,8 +227,8 @@ func TestArchiveCheckModes(t *testing.T) {
 		if res.Err != nil {
 			t.Fatalf("check %q: %v", mode, res.Err)
 		}
-		var m Manifest
-		if err := json.Unmarshal(store.Get(ManifestKey(res.Key)), &m); err != nil {
+		var m catalog.Manifest
+		if err := json.Unmarshal(store.Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 			t.Fatal(err)
 		}
 		if recorded := m.Structure != nil; recorded != (mode != CheckHeader) {
@@ -328,8 +329,8 @@ func TestArchiveUnknownSize(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(mem.Get(ManifestKey(res.Key)), &m); err != nil {
+	var m catalog.Manifest
+	if err := json.Unmarshal(mem.Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
@@ -356,7 +357,7 @@ func TestArchiveUnknownSize(t *testing.T) {
 // origin block says where it came from.
 type metaSource struct {
 	body []byte
-	meta Meta
+	meta catalog.Meta
 }
 
 func (s metaSource) Open(ctx context.Context, t Target) (Backup, error) {
@@ -366,9 +367,9 @@ func (s metaSource) Open(ctx context.Context, t Target) (Backup, error) {
 func TestArchiveManifestOfAnotherSource(t *testing.T) {
 	started := time.Date(2026, 12, 1, 9, 30, 5, 0, time.UTC)
 	j, _, mem, _ := newJob(t, nil)
-	j.Source = metaSource{body: realDump(t), meta: Meta{App: "SHOP_DATABASE_URL", Database: "SHOP_DATABASE_URL", Backup: "dump-0a1b2c3d",
+	j.Source = metaSource{body: realDump(t), meta: catalog.Meta{App: "SHOP_DATABASE_URL", Database: "SHOP_DATABASE_URL", Backup: "dump-0a1b2c3d",
 		At: started, CreatedAt: started, Mode: "pg_dump",
-		Origin: Origin{Source: "pg_dump", PgDump: &DumpOrigin{EnvVar: "SHOP_DATABASE_URL", ClientVersion: "16.4", ServerVersion: "15.8"}}}}
+		Origin: catalog.Origin{Source: "pg_dump", PgDump: &catalog.DumpOrigin{EnvVar: "SHOP_DATABASE_URL", ClientVersion: "16.4", ServerVersion: "15.8"}}}}
 	res := j.Archive(context.Background(), Target{App: "env", Database: "SHOP_DATABASE_URL", Env: true})
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -377,11 +378,11 @@ func TestArchiveManifestOfAnotherSource(t *testing.T) {
 	if res.Key != want {
 		t.Fatalf("key %s, want %s", res.Key, want)
 	}
-	if info, ok := ParseKey(res.Key); !ok || info.Backup != "dump-0a1b2c3d" || !info.FinishedAt.Equal(started) {
+	if info, ok := catalog.ParseKey(res.Key); !ok || info.Backup != "dump-0a1b2c3d" || !info.FinishedAt.Equal(started) {
 		t.Errorf("ParseKey = %+v, %v", info, ok)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(mem.Get(ManifestKey(res.Key)), &m); err != nil {
+	if err := json.Unmarshal(mem.Get(catalog.ManifestKey(res.Key)), &m); err != nil {
 		t.Fatal(err)
 	}
 	origin, _ := m["origin"].(map[string]any)

@@ -2,137 +2,142 @@ package archive
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"regexp"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-// Manifest is written beside each dump (same key, .json): what the archive is and how to check it.
-// The top-level fields are those of archives made before sources were separate (the Heroku ones
-// empty for other sources); Origin holds what only one kind of source knows.
-type Manifest struct {
-	ManifestVersion  int           `json:"manifest_version"`
-	App              string        `json:"app"`
-	Database         string        `json:"database"`
-	Addon            string        `json:"addon"`
-	BillingApp       string        `json:"billing_app"`
-	Plan             string        `json:"plan,omitempty"`
-	Backup           string        `json:"backup"`
-	TransferUUID     string        `json:"transfer_uuid"`
-	BackupCreatedAt  time.Time     `json:"backup_created_at"`
-	BackupFinishedAt time.Time     `json:"backup_finished_at"`
-	Mode             string        `json:"mode"`
-	Bytes            int64         `json:"bytes"`
-	SHA256           string        `json:"sha256"`
-	Key              string        `json:"key"`
-	ArchivedAt       time.Time     `json:"archived_at"`
-	PgDump           pgdump.Header `json:"pg_dump"`
-	// Structure is what the check of the archive found while it streamed: TOC entries, tables
-	// with their row counts (unless framing only), large objects. A restore can be compared with
-	// it. Absent with ARCHIVE_CHECK=header.
-	Structure        *pgdump.Summary `json:"structure,omitempty"`
-	PgoffsiteVersion string          `json:"pgoffsite_version"`
-	// Origin is absent from archives made before sources were separate: all of them pgbackups.
-	Origin *Origin `json:"origin,omitempty"`
-	// Encryption is set when the dump is encrypted (key ending .dump.age): Bytes and SHA256 above
-	// are then the ciphertext's, what the store holds, and Structure is the plaintext's.
-	Encryption *Encryption `json:"encryption,omitempty"`
-	// Copies says, when ARCHIVE_URL names several destinations, how the same run went at each.
-	Copies []CopyStatus `json:"copies,omitempty"`
-	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
-	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
-	Retention string `json:"retention,omitempty"`
-}
-
-// Encryption says how an encrypted dump can be decrypted, and how to check the result.
-type Encryption struct {
-	Format          string               `json:"format"` // "age"
-	Recipients      []agecrypt.Recipient `json:"recipients"`
-	PlaintextBytes  int64                `json:"plaintext_bytes"`
-	PlaintextSHA256 string               `json:"plaintext_sha256"`
-}
-
-// CopyStatus is one destination's outcome, as the manifest records it.
-type CopyStatus struct {
-	Destination string `json:"destination"`
-	Status      string `json:"status"` // archived, already archived or failed
-}
-
-// Key is where a backup's dump lands, relative to the store's prefix:
-// <app>/<database>/<YYYY>/<MM>/<DD>/<app>-<database>-<backup>-<at, UTC>.dump, database being
-// KeyDatabase(m.Database). It depends only on the backup, so archiving the same Heroku backup
-// twice meets the same key (and the store's no-overwrite rule) instead of making a second copy;
-// it sorts by time.
-func Key(m Meta) string {
-	at := m.At.UTC()
-	name := KeyDatabase(m.Database)
-	return fmt.Sprintf("%s/%s/%s/%s-%s-%s-%s.dump", m.App, name, at.Format(keyDateLayout),
-		m.App, name, m.Backup, at.Format(keyTimeLayout))
-}
-
-const (
-	keyDateLayout = "2006/01/02"
-	keyTimeLayout = "20060102T150405Z"
-)
-
-// KeyDatabase is a key's <database> segment for the attachment Heroku resolved a target to.
-func KeyDatabase(attachment string) string { return strings.ToUpper(attachment) }
-
-// KeyInfo is what a dump key made by Key tells without reading its manifest.
-type KeyInfo struct {
-	App        string
-	Database   string // the key's segment: KeyDatabase of the attachment
-	Backup     string // e.g. b042
-	Num        int    // the backup's transfer number; 0 for a legacy name
-	FinishedAt time.Time
-}
-
-// ParseKey reads a dump key made by Key (relative to the store's prefix), plain or encrypted
-// (.dump.age); ok is false for any other key, so that foreign objects in the bucket are passed
-// over rather than misread.
-func ParseKey(key string) (k KeyInfo, ok bool) {
-	parts := strings.Split(strings.TrimSuffix(key, EncryptedSuffix), "/")
-	if len(parts) != 6 || !strings.HasSuffix(parts[5], ".dump") {
-		return k, false
+// manifest is the manifest stage's record of the archive: neutral fields from the source's
+// Meta, and for a Heroku database the same top-level fields as archives made before sources
+// were separate, so that verify and people's scripts read old and new alike; then what the
+// stages found (encryption, structure), the retention class and, with several destinations,
+// each copy's outcome.
+func (j *Job) manifest(log zerolog.Logger, meta catalog.Meta, h pgdump.Header, ds *dumpStream, res *Result) catalog.Manifest {
+	origin := meta.Origin
+	m := catalog.Manifest{
+		ManifestVersion:  1,
+		App:              meta.App,
+		Database:         meta.Database,
+		Backup:           meta.Backup,
+		BackupCreatedAt:  meta.CreatedAt.UTC(),
+		BackupFinishedAt: meta.FinishedAt.UTC(),
+		Mode:             meta.Mode,
+		Bytes:            res.Bytes,
+		SHA256:           res.SHA256,
+		Key:              res.Key,
+		ArchivedAt:       j.now().UTC().Truncate(time.Second),
+		PgDump:           h,
+		PgoffsiteVersion: j.Version,
+		Origin:           &origin,
+		Retention:        res.Retention,
 	}
-	k.App, k.Database = parts[0], parts[1]
-	rest, found := strings.CutPrefix(strings.TrimSuffix(parts[5], ".dump"), k.App+"-"+k.Database+"-")
-	i := strings.LastIndexByte(rest, '-')
-	if k.App == "" || k.Database == "" || !found || i <= 0 {
-		return k, false
+	if hk := origin.Heroku; hk != nil {
+		m.Addon, m.BillingApp, m.Plan, m.TransferUUID = hk.Addon, hk.BillingApp, hk.Plan, hk.TransferUUID
 	}
-	at, err := time.Parse(keyTimeLayout, rest[i+1:])
-	if err != nil || strings.Join(parts[2:5], "/") != at.Format(keyDateLayout) {
-		return k, false
+	if j.Encrypt != nil {
+		m.Encryption = &catalog.Encryption{Format: "age", Recipients: j.Encrypt.Describe(),
+			PlaintextBytes: ds.plain.n.Load(), PlaintextSHA256: ds.plain.sum()}
 	}
-	k.Backup, k.FinishedAt = rest[:i], at
-	if m := backupNumRE.FindStringSubmatch(k.Backup); m != nil {
-		k.Num, _ = strconv.Atoi(m[1])
+	if ds.checked != nil && ds.checked.summary != nil {
+		m.Structure = ds.checked.summary
+		if !res.AlreadyArchived {
+			noteFramingOnly(log, *m.Structure, res)
+		}
 	}
-	return k, true
+	if len(res.Copies) > 1 {
+		// With one destination the manifest stays as it always was.
+		for _, c := range res.Copies {
+			m.Copies = append(m.Copies, catalog.CopyStatus{Destination: c.Destination, Status: c.Status()})
+		}
+	}
+	return m
 }
 
-// backupNumRE is a Heroku backup name (b042, a007, c003, r010): its number orders backups that
-// finished in the same second.
-var backupNumRE = regexp.MustCompile(`^[abcr](\d+)$`)
-
-// ManifestKey is the manifest's key beside a dump key: <name>.json beside <name>.dump, and
-// <name>.age.json beside <name>.dump.age. The two differ so that a backup archived both plain and
-// encrypted (archived again after ARCHIVE_RECIPIENTS was set) has a manifest for each.
-func ManifestKey(dumpKey string) string {
-	if base, ok := strings.CutSuffix(dumpKey, ".dump"+EncryptedSuffix); ok {
-		return base + EncryptedSuffix + ".json"
+// noteFramingOnly says, in res and the log, which data of the archive the check did not
+// decompress, if any.
+func noteFramingOnly(log zerolog.Logger, sum pgdump.Summary, res *Result) {
+	names := sum.FramingOnly()
+	if len(names) == 0 && sum.OtherFramingOnly == 0 {
+		return
 	}
-	return strings.TrimSuffix(dumpKey, ".dump") + ".json"
+	res.FramingOnly, res.OtherFramingOnly, res.Decompressed = names, sum.OtherFramingOnly, Decompressed(sum)
+	log.Info().Strs("tables", names).Int("large_objects_and_other_data", sum.OtherFramingOnly).
+		Str("decompressed", res.Decompressed).
+		Str("hint", "ARCHIVE_CHECK=full decompresses every block at the cost of speed; pgoffsite verify does it later").
+		Msg("the download outran decompression: this data was checked for framing, not decompressed")
 }
 
-// IsEncrypted tells whether a dump key is an encrypted dump's (.dump.age).
-func IsEncrypted(dumpKey string) bool { return strings.HasSuffix(dumpKey, ".dump"+EncryptedSuffix) }
+// writeManifests writes m beside the dump at every destination that has the dump (under fctx,
+// which outlives an interruption), with the dump's tags, so that it expires with the dump. A
+// destination where it fails gets its copy's error (withoutManifest, which may remove the dump
+// under ctx's grace).
+func (j *Job) writeManifests(ctx, fctx context.Context, m catalog.Manifest, tags map[string]string, res *Result) error {
+	blob, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	mobj := store.Object{Key: catalog.ManifestKey(res.Key), Size: int64(len(blob)), ContentType: "application/json", Tags: tags}
+	merrs := make([]error, len(j.Destinations))
+	var wg sync.WaitGroup
+	for i, d := range j.Destinations {
+		if res.Copies[i].Err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Store.Put(fctx, mobj, bytes.NewReader(blob)); err != nil && !errors.Is(err, store.ErrExists) {
+				merrs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	for i, d := range j.Destinations {
+		if merrs[i] != nil {
+			res.Copies[i].Err = j.withoutManifest(ctx, d, res.Copies[i], res.Key, merrs[i])
+		}
+	}
+	return nil
+}
 
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+// withoutManifest deals with a dump stored at d whose manifest could not be written, and
+// returns the copy's error. A dump this run stored is removed where the destination may delete
+// (the next run archives the backup again); elsewhere, and for a dump an earlier run stored, the
+// error names where it stays.
+func (j *Job) withoutManifest(ctx context.Context, d Destination, c Copy, key string, merr error) error {
+	if c.AlreadyArchived {
+		return fmt.Errorf("write manifest (the dump itself, stored by an earlier run, is at %s): %w", c.Location, merr)
+	}
+	if d.Remove != nil {
+		rctx, cancel := outlive(ctx, j.commitLimit())
+		defer cancel()
+		rerr := d.Remove.Remove(rctx, key)
+		if rerr == nil {
+			return fmt.Errorf("write manifest: %w; the dump was removed again from %s, since a dump without its manifest cannot be checked (the next run archives the backup again)", merr, c.Location)
+		}
+		merr = fmt.Errorf("%w; removing the dump failed too: %w", merr, rerr)
+	}
+	return fmt.Errorf("write manifest: %w; the dump stays at %s without a manifest: pgoffsite status and verify report it "+
+		"as a problem until it is deleted there with credentials that may delete (the uploader's may not)", merr, c.Location)
+}
+
+// outlive is a context for what must follow a committed dump: not cancelled with ctx, so that
+// a SIGTERM cannot cut a dump from its manifest, but ended grace after ctx is (at once if it
+// is already): the run still exits well within the 30 s Heroku gives between SIGTERM and SIGKILL.
+func outlive(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(octx, func() { t.Stop() })
+	})
+	return octx, func() { stop(); cancel() }
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +53,7 @@ func (s *gateSource) Open(ctx context.Context, t Target) (Backup, error) {
 	if s.wrap != nil {
 		r = s.wrap(bytes.NewReader(s.body))
 	}
-	return Backup{Meta: Meta{App: t.App, Database: "DATABASE", Backup: "b042", At: finished, FinishedAt: finished, Mode: "latest"},
+	return Backup{Meta: catalog.Meta{App: t.App, Database: "DATABASE", Backup: "b042", At: finished, FinishedAt: finished, Mode: "latest"},
 		Body: closer{Reader: r, close: func() { s.mu.Lock(); s.open--; s.mu.Unlock() }}, Size: int64(len(s.body))}, nil
 }
 
@@ -95,28 +97,66 @@ func TestRunParallel(t *testing.T) {
 	}
 }
 
-// The live line shows every running target on one line, redrawn whole, never one target's line
-// over another's.
-func TestRunParallelLiveLine(t *testing.T) {
+// Every running target reports its progress as events, labelled with its target when several
+// run at once: a renderer can show them side by side.
+func TestRunParallelProgress(t *testing.T) {
 	src := &gateSource{body: realDump(t), want: 2, total: 2,
 		wrap: func(r *bytes.Reader) io.Reader { return throttled{Reader: r, bps: 64 << 10} }}
-	live := &syncWriter{w: &bytes.Buffer{}}
+	rec := &recorder{}
 	j := &Job{Source: src, Destinations: []Destination{{Name: "mem", Store: &memstore.Store{}}}, Version: "test", Log: zerolog.Nop(),
-		Parallel: 2, Live: live, ProgressEvery: 20 * time.Millisecond}
+		Parallel: 2, Progress: rec, ProgressEvery: 20 * time.Millisecond}
 	for _, r := range j.Run(context.Background(), parallelTargets(2)) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
 	}
-	both := false
-	for _, frame := range strings.Split(live.String(), "\r\033[K") {
-		if strings.Contains(frame, "a-app:DATABASE b042") && strings.Contains(frame, "b-app:DATABASE b042") {
-			both = true
+	streaming, most := map[string]bool{}, 0
+	var bytesSeen, copies, targets int
+	for _, ev := range rec.all() {
+		switch {
+		case ev.Kind == Started:
+			streaming[ev.Label] = true
+			most = max(most, len(streaming))
+		case ev.Kind == Bytes:
+			if !streaming[ev.Label] || ev.Bytes < 0 || ev.Total <= 0 {
+				t.Errorf("bytes of a target not streaming: %+v", ev)
+			}
+			bytesSeen++
+		case ev.Kind == Finished && ev.Destination != "":
+			delete(streaming, ev.Label)
+			if ev.Destination != "mem" || ev.Err != nil || ev.Bytes != ev.Total {
+				t.Errorf("copy finished %+v", ev)
+			}
+			copies++
+		case ev.Kind == Finished:
+			targets++
 		}
 	}
-	if !both {
-		t.Errorf("no redraw showed both targets:\n%q", live.String())
+	if most != 2 || bytesSeen == 0 || copies != 2 || targets != 2 {
+		t.Errorf("%d streaming at once, %d byte events, %d copies and %d targets finished; want 2, some, 2, 2", most, bytesSeen, copies, targets)
 	}
+	for _, label := range []string{"a-app:DATABASE b042", "b-app:DATABASE b042"} {
+		if !slices.ContainsFunc(rec.all(), func(ev Event) bool { return ev.Kind == Started && ev.Label == label }) {
+			t.Errorf("no target started as %q", label)
+		}
+	}
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) Event(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) all() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
 }
 
 type syncWriter struct {
@@ -128,10 +168,4 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,8 +47,8 @@ func (s *datedSource) Open(ctx context.Context, t Target) (Backup, error) {
 		r = io.MultiReader(bytes.NewReader(s.body[:len(s.body)/2]), errReader{errors.New("connection reset by peer")})
 	}
 	name := "b" + at.UTC().Format("060102")
-	return Backup{Meta: Meta{App: "shop", Database: "DATABASE", Backup: name, At: at, CreatedAt: at.Add(-time.Minute), FinishedAt: at, Mode: "capture",
-		Origin: Origin{Source: "pgbackups", Heroku: &HerokuOrigin{App: "shop", Attachment: "DATABASE", Addon: "postgresql-x-1", BillingApp: "shop"}}},
+	return Backup{Meta: catalog.Meta{App: "shop", Database: "DATABASE", Backup: name, At: at, CreatedAt: at.Add(-time.Minute), FinishedAt: at, Mode: "capture",
+		Origin: catalog.Origin{Source: "pgbackups", Heroku: &catalog.HerokuOrigin{App: "shop", Attachment: "DATABASE", Addon: "postgresql-x-1", BillingApp: "shop"}}},
 		Body: io.NopCloser(r), Size: int64(len(s.body))}, nil
 }
 
@@ -93,13 +94,13 @@ func tagOf(t *testing.T, c *s3.Client, bucket, key string) string {
 	return strings.Join(kv, "&")
 }
 
-func readManifest(t *testing.T, path string) Manifest {
+func readManifest(t *testing.T, path string) catalog.Manifest {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Manifest
+	var m catalog.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +158,10 @@ func TestRetentionClassesThroughS3(t *testing.T) {
 		if got := tagOf(t, client, bucket, "pg/"+res.Key); got != want {
 			t.Errorf("%s: dump tagged %q, want %q", day, got, want)
 		}
-		if got := tagOf(t, client, bucket, "pg/"+ManifestKey(res.Key)); got != want {
+		if got := tagOf(t, client, bucket, "pg/"+catalog.ManifestKey(res.Key)); got != want {
 			t.Errorf("%s: manifest tagged %q, want %q", day, got, want)
 		}
-		if m := readManifest(t, filepath.Join(dir, ManifestKey(res.Key))); m.Retention != string(c.want) {
+		if m := readManifest(t, filepath.Join(dir, catalog.ManifestKey(res.Key))); m.Retention != string(c.want) {
 			t.Errorf("%s: manifest in the directory says %q, want %s", day, m.Retention, c.want)
 		}
 	}
@@ -229,7 +230,7 @@ func TestRetentionYear(t *testing.T) {
 		}
 		for _, o := range page.Contents {
 			key := strings.TrimPrefix(aws.ToString(o.Key), "pg/")
-			info, ok := ParseKey(key)
+			info, ok := catalog.ParseKey(key)
 			if !ok {
 				continue // manifests
 			}
@@ -299,8 +300,8 @@ func TestRetentionDecisionAcrossDestinations(t *testing.T) {
 		t.Errorf("second destination's markers: %s\n%s", res.Retention, logs)
 	}
 	for _, st := range []*memstore.Store{down, up} {
-		var m Manifest
-		if err := json.Unmarshal(st.Get(ManifestKey(res.Key)), &m); err != nil || m.Retention != "daily" {
+		var m catalog.Manifest
+		if err := json.Unmarshal(st.Get(catalog.ManifestKey(res.Key)), &m); err != nil || m.Retention != "daily" {
 			t.Errorf("manifest: %v %q", err, m.Retention)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,7 +77,7 @@ func TestStalledDestinationIsDetached(t *testing.T) {
 		t.Fatalf("err = %v, want the hung destination stalled", res.Err)
 	}
 	for _, i := range []int{0, 2} {
-		if !bytes.Equal(stores[i].Get(res.Key), body) || stores[i].Get(ManifestKey(res.Key)) == nil {
+		if !bytes.Equal(stores[i].Get(res.Key), body) || stores[i].Get(catalog.ManifestKey(res.Key)) == nil {
 			t.Errorf("destination %d lacks the dump or its manifest", i)
 		}
 	}

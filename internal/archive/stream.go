@@ -40,29 +40,23 @@ var ErrMismatch = errors.New("the content does not match its announced size or c
 // already counts as stored (Put never overwrites). The error names every copy that failed.
 func (j *Job) StoreStream(ctx context.Context, s Stream) (Stored, error) {
 	res := Stored{Key: s.Key}
-	var body io.Reader = &checkingReader{r: s.Body, size: s.Size, want: strings.ToLower(s.SHA256), h: sha256.New()}
-	size := s.Size
-	if s.Encrypt != nil {
-		var err error
-		if body, size, err = s.Encrypt.EncryptReader(body, s.Size); err != nil {
-			return res, fmt.Errorf("archive: encrypt %s: %w", s.Key, err)
-		}
+	checked := &checkingReader{r: s.Body, size: s.Size, want: strings.ToLower(s.SHA256), h: sha256.New()}
+	body, size, err := encrypt(s.Encrypt, checked, s.Size)
+	if err != nil {
+		return res, fmt.Errorf("archive: encrypt %s: %w", s.Key, err)
 	}
-	counter := &countingReader{r: body}
-	errs := j.putAll(ctx, store.Object{Key: s.Key, Size: size, ContentType: s.ContentType}, counter)
-	var existing int
-	res.Copies, existing = copies(j.Log, j.Destinations, s.Key, errs, counter.err)
-	res.Bytes = counter.n.Load()
-	res.AlreadyArchived = existing == len(j.Destinations)
-	if counter.err != nil && existing == 0 {
-		return res, fmt.Errorf("archive: upload %s: %w", s.Key, counter.err)
+	d := j.send(ctx, j.Log, store.Object{Key: s.Key, Size: size, ContentType: s.ContentType}, &meter{r: body})
+	res.Copies, res.Bytes, res.AlreadyArchived = d.copies, d.stream.n.Load(), d.everywhere()
+	if err := d.failed(s.Key); err != nil {
+		return res, err
 	}
 	return res, copiesErr(s.Key, res.Copies)
 }
 
-// checkingReader hashes and counts what it reads and turns the end of a stream whose size or
-// digest is wrong into an error. The last expected byte is held back until the digest is checked,
-// so a store that stops reading at the announced size never completes a wrong object.
+// checkingReader is a stream's check stage, in place of a dump's structure check: it hashes
+// and counts what it reads and turns the end of a stream whose size or digest is wrong into an
+// error. The last expected byte is held back until the digest is checked, so a store that stops
+// reading at the announced size never completes a wrong object.
 type checkingReader struct {
 	r    io.Reader
 	size int64

@@ -25,6 +25,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -110,7 +111,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		job.Encrypt = recips
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		job.Live = stderr // `heroku run` gives a terminal: show a live progress line
+		job.Progress = progress.NewLine(stderr) // `heroku run` gives a terminal: show a live progress line
 	}
 	targets := make([]archive.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {

@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/store"
-	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
 
 // Source lists and reads the small objects beside the archives (manifests, verification
@@ -88,7 +87,7 @@ type Entry struct {
 	Archives   int            `json:"archives"`
 	TotalBytes int64          `json:"total_bytes"` // what the destination holds
 	// Verification is the newest verification record of any archive of the target.
-	Verification *archive.Verification `json:"verification"`
+	Verification *catalog.Verification `json:"verification"`
 	// Problems are what the watchdog fails on: no archive, a stale one, a shrunken one, a
 	// destination that cannot be read.
 	Problems []string `json:"problems"`
@@ -148,15 +147,15 @@ func (r Report) OK() bool {
 // one archive of a target as status sees it.
 type item struct {
 	key      string
-	info     archive.KeyInfo
-	rec      verify.Record
+	info     catalog.KeyInfo
+	rec      catalog.Record
 	finished time.Time // bounded by when the store wrote it
 	bytes    int64     // plaintext
-	m        *archive.Manifest
+	m        *catalog.Manifest
 	// frozen: the manifest is in an archive storage class (Glacier), so it could not be read;
 	// the archive counts by the store's record alone.
 	frozen   bool
-	verified *archive.Verification
+	verified *catalog.Verification
 	// bad says why the archive does not count: no manifest, a manifest that cannot be read or
 	// does not describe what the store holds, a time in the future.
 	bad []string
@@ -169,8 +168,8 @@ const manifestReads = 8
 const maxListed = 10
 
 // Build reports one target at one destination (named dest for people). An archive counts only
-// when its manifest is there and describes what the store holds (verify.Mismatches); its time
-// is what the manifest claims, never later than the store wrote it (verify.Finished). Any other
+// when its manifest is there and describes what the store holds (catalog.Mismatches); its time
+// is what the manifest claims, never later than the store wrote it (catalog.Finished). Any other
 // dump of the target is a problem named by its key.
 func Build(ctx context.Context, src Source, dest string, t Target, o Options) Entry {
 	o = o.defaults()
@@ -181,9 +180,9 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	}
 	app, segment, addon := t.App, "", ""
 	if t.Env {
-		app, segment = t.Database, archive.KeyDatabase(t.Database)
+		app, segment = t.Database, catalog.KeyDatabase(t.Database)
 	} else {
-		segment, addon = verify.KeyNames(t.Database)
+		segment, addon = catalog.KeyNames(t.Database)
 	}
 	l, err := src.List(ctx, app+"/")
 	if err != nil {
@@ -197,11 +196,11 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	var items []*item
 	var candidates []*item // other segments of the app, when the database may be an add-on name
 	for _, obj := range l.Objects {
-		info, ok := archive.ParseKey(obj.Key)
+		info, ok := catalog.ParseKey(obj.Key)
 		if !ok || info.App != app {
 			continue
 		}
-		rec, _ := verify.RecordOf(l, obj.Key)
+		rec, _ := catalog.RecordOf(l, obj.Key)
 		it := &item{key: obj.Key, info: info, rec: rec, finished: info.FinishedAt}
 		switch {
 		case info.Database == segment:
@@ -264,7 +263,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	}
 	newest := items[len(items)-1]
 	e.Newest = &Newest{Backup: newest.info.Backup, FinishedAt: newest.finished, Bytes: newest.bytes,
-		AgeSeconds: int64(o.Now.Sub(newest.finished) / time.Second), Key: newest.key, Encrypted: archive.IsEncrypted(newest.key)}
+		AgeSeconds: int64(o.Now.Sub(newest.finished) / time.Second), Key: newest.key, Encrypted: catalog.IsEncrypted(newest.key)}
 	if v := e.Verification; v != nil && !v.Passed {
 		e.Warnings = append(e.Warnings, fmt.Sprintf("the newest verification (%s, %s) failed: %s", v.Backup, v.VerifiedAt.In(o.Zone).Format("2006-01-02 15:04 MST"), v.Error))
 	}
@@ -287,11 +286,11 @@ func (it *item) judge(now time.Time) {
 	if it.m == nil {
 		if it.frozen {
 			it.bytes = it.rec.Dump.Size
-			it.finished = verify.Finished(it.rec, it.info.FinishedAt)
+			it.finished = catalog.Finished(it.rec, it.info.FinishedAt)
 		}
 		return // otherwise unreadable: readAll said why in it.bad
 	}
-	it.bad = append(it.bad, verify.Mismatches(it.key, it.rec, *it.m)...)
+	it.bad = append(it.bad, catalog.Mismatches(it.key, it.rec, *it.m)...)
 	claimed := it.info.FinishedAt
 	if !it.m.BackupFinishedAt.IsZero() {
 		claimed = it.m.BackupFinishedAt
@@ -300,13 +299,13 @@ func (it *item) judge(now time.Time) {
 		what string
 		at   time.Time
 	}{{"its key", it.info.FinishedAt}, {"its manifest", claimed}} {
-		if verify.InFuture(c.at, now) {
+		if catalog.InFuture(c.at, now) {
 			it.bad = append(it.bad, fmt.Sprintf("%s: %s says the backup finished %s, in the future (now %s): the key or manifest was not written by a backup run, or the clock that wrote it is wrong",
 				it.key, c.what, c.at.UTC().Format("2006-01-02 15:04 UTC"), now.UTC().Format("2006-01-02 15:04 UTC")))
 			break
 		}
 	}
-	it.finished = verify.Finished(it.rec, claimed)
+	it.finished = catalog.Finished(it.rec, claimed)
 }
 
 // badProblems names the archives that do not count, a few at most one by one.
@@ -381,7 +380,7 @@ func readAll(ctx context.Context, src Source, l store.Listing, items []*item) []
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if it.rec.Manifest != nil {
-				var m archive.Manifest
+				var m catalog.Manifest
 				err := readJSON(ctx, src, it.rec.Manifest.Key, &m)
 				switch {
 				case errors.Is(err, store.ErrArchived):
@@ -398,8 +397,8 @@ func readAll(ctx context.Context, src Source, l store.Listing, items []*item) []
 					}
 				}
 			}
-			if vk := archive.VerifiedKey(it.key); listed(l, vk) {
-				var v archive.Verification
+			if vk := catalog.VerifiedKey(it.key); listed(l, vk) {
+				var v catalog.Verification
 				if err := readJSON(ctx, src, vk, &v); err != nil {
 					warn(err.Error())
 				} else {
@@ -429,7 +428,7 @@ func listed(l store.Listing, key string) bool {
 
 // readJSON reads a small JSON object (a manifest, a verification record).
 func readJSON(ctx context.Context, src Source, key string, v any) error {
-	if strings.HasSuffix(key, ".dump") || archive.IsEncrypted(key) {
+	if strings.HasSuffix(key, ".dump") || catalog.IsEncrypted(key) {
 		// The one rule status lives by: it never downloads an archive.
 		return fmt.Errorf("status: refusing to read the dump %s", key)
 	}

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -79,12 +79,12 @@ func (b *bucket) dumpsOpened() int {
 func (b *bucket) archive(t *testing.T, app, db string, num int, at time.Time, size, plaintext int64, retention string) string {
 	t.Helper()
 	backup := fmt.Sprintf("b%03d", num)
-	key := archive.Key(archive.Meta{App: app, Database: db, Backup: backup, At: at})
-	m := archive.Manifest{ManifestVersion: 1, App: app, Database: db, Backup: backup, BackupFinishedAt: at.UTC(), Bytes: size, Key: key, Retention: retention}
+	key := catalog.Key(catalog.Meta{App: app, Database: db, Backup: backup, At: at})
+	m := catalog.Manifest{ManifestVersion: 1, App: app, Database: db, Backup: backup, BackupFinishedAt: at.UTC(), Bytes: size, Key: key, Retention: retention}
 	if plaintext > 0 {
-		key += archive.EncryptedSuffix
+		key += catalog.EncryptedSuffix
 		m.Key = key
-		m.Encryption = &archive.Encryption{Format: "age", PlaintextBytes: plaintext}
+		m.Encryption = &catalog.Encryption{Format: "age", PlaintextBytes: plaintext}
 	}
 	blob, err := json.Marshal(m)
 	if err != nil {
@@ -93,23 +93,23 @@ func (b *bucket) archive(t *testing.T, app, db string, num int, at time.Time, si
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.objects[key] = bytes.Repeat([]byte{'x'}, 16)
-	b.objects[archive.ManifestKey(key)] = blob
+	b.objects[catalog.ManifestKey(key)] = blob
 	// Stored a few minutes after the backup finished, the manifest last.
 	b.infos[key] = store.Info{Size: size, Modified: at.Add(3 * time.Minute)}
-	b.infos[archive.ManifestKey(key)] = store.Info{Size: int64(len(blob)), Modified: at.Add(4 * time.Minute)}
+	b.infos[catalog.ManifestKey(key)] = store.Info{Size: int64(len(blob)), Modified: at.Add(4 * time.Minute)}
 	return key
 }
 
 func (b *bucket) verified(t *testing.T, key string, passed bool, at time.Time) {
 	t.Helper()
-	v := archive.Verification{Key: key, Backup: "x", VerifiedAt: at, Passed: passed, Tables: 2, Rows: 10}
+	v := catalog.Verification{Key: key, Backup: "x", VerifiedAt: at, Passed: passed, Tables: 2, Rows: 10}
 	if !passed {
 		v.Error = "SHA-256 differs"
 	}
 	blob, _ := json.Marshal(v)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.objects[archive.VerifiedKey(key)] = blob
+	b.objects[catalog.VerifiedKey(key)] = blob
 }
 
 var now = time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
@@ -234,7 +234,7 @@ func TestVerificationsAndNames(t *testing.T) {
 	b.objects["shop/notes.txt"] = []byte("hello")
 	// A dump whose manifest is missing (a run killed between the two) does not count: it is a
 	// problem, named.
-	lone := archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: "b500", At: now.Add(-time.Minute)})
+	lone := catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b500", At: now.Add(-time.Minute)})
 	b.objects[lone] = []byte("x")
 
 	e := Build(context.Background(), b, "mem://", Target{App: "shop", Database: "DATABASE"}, opts())

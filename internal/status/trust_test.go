@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 )
@@ -29,7 +29,7 @@ func newStopped(t *testing.T) *stopped {
 	s.Store = &memstore.Store{Versioned: true, Now: func() time.Time { return s.clock }}
 	for ago := 10; ago >= 3; ago-- {
 		at := time.Date(2026, 12, 1-ago, 2, 15, 0, 0, time.UTC)
-		s.put(t, archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: fmt.Sprintf("b%03d", 100-ago), At: at}), 1000, at, at)
+		s.put(t, catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: fmt.Sprintf("b%03d", 100-ago), At: at}), 1000, at, at)
 	}
 	s.clock = now.Add(-time.Hour) // what the uploader's keys write now is stored now
 	return s
@@ -46,11 +46,11 @@ func (s *stopped) put(t *testing.T, key string, size int64, finished, stored tim
 	if finished.IsZero() {
 		return
 	}
-	info, _ := archive.ParseKey(key)
-	blob, _ := json.Marshal(archive.Manifest{ManifestVersion: 1, App: info.App, Database: info.Database, Backup: info.Backup,
+	info, _ := catalog.ParseKey(key)
+	blob, _ := json.Marshal(catalog.Manifest{ManifestVersion: 1, App: info.App, Database: info.Database, Backup: info.Backup,
 		BackupFinishedAt: finished, Bytes: size, Key: key})
 	s.clock = stored.Add(4 * time.Minute)
-	if err := s.Put(context.Background(), store.Object{Key: archive.ManifestKey(key), Size: int64(len(blob))}, bytes.NewReader(blob)); err != nil {
+	if err := s.Put(context.Background(), store.Object{Key: catalog.ManifestKey(key), Size: int64(len(blob))}, bytes.NewReader(blob)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -60,7 +60,7 @@ func (s *stopped) build() Entry {
 }
 
 func fresh(backup string, at time.Time) string {
-	return archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: backup, At: at})
+	return catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: backup, At: at})
 }
 
 // Forgeries the uploader's keys can write do not make a target whose backups stopped look
@@ -173,7 +173,7 @@ func (f frozen) Open(ctx context.Context, key string) (io.ReadCloser, int64, err
 func TestManifestInGlacierStillCounts(t *testing.T) {
 	s := newStopped(t)
 	old := fresh("b090", time.Date(2026, 11, 21, 2, 15, 0, 0, time.UTC))
-	e := Build(context.Background(), frozen{s, archive.ManifestKey(old)}, "s3://bkt/pg", Target{App: "shop", Database: "DATABASE"}, opts())
+	e := Build(context.Background(), frozen{s, catalog.ManifestKey(old)}, "s3://bkt/pg", Target{App: "shop", Database: "DATABASE"}, opts())
 	if e.Archives != 8 || len(e.Problems) != 1 || !strings.Contains(e.Problems[0], "stale") ||
 		!strings.Contains(strings.Join(e.Warnings, "\n"), "1 manifests are in an archive storage class (Glacier)") {
 		t.Errorf("archives %d, problems %q, warnings %q", e.Archives, e.Problems, e.Warnings)

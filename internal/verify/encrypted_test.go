@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"io"
 	"os"
 	"os/exec"
@@ -42,16 +43,16 @@ func newKey(t *testing.T) key {
 type dumpSource struct{ dump []byte }
 
 func (d dumpSource) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
-	return archive.Backup{Meta: archive.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: at(24, 2, 15, 7),
-		CreatedAt: at(24, 2, 15, 0), FinishedAt: at(24, 2, 15, 7), Mode: "capture", Origin: archive.Origin{Source: "pgbackups"}},
+	return archive.Backup{Meta: catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: at(24, 2, 15, 7),
+		CreatedAt: at(24, 2, 15, 0), FinishedAt: at(24, 2, 15, 7), Mode: "capture", Origin: catalog.Origin{Source: "pgbackups"}},
 		Body: io.NopCloser(bytes.NewReader(d.dump)), Size: int64(len(d.dump))}, nil
 }
 
 // encryptedKey is where the job files dumpSource's backup, encrypted.
-const encryptedKey = dumpKey + archive.EncryptedSuffix
+const encryptedKey = dumpKey + catalog.EncryptedSuffix
 
 // archiveEncrypted has the real backup job archive dump into s, encrypted to recipients.
-func archiveEncrypted(t *testing.T, s *filestore.Store, dump []byte, recipients ...string) archive.Manifest {
+func archiveEncrypted(t *testing.T, s *filestore.Store, dump []byte, recipients ...string) catalog.Manifest {
 	t.Helper()
 	rs, err := agecrypt.ParseRecipients(strings.Join(recipients, "\n"))
 	if err != nil {
@@ -69,26 +70,26 @@ func archiveEncrypted(t *testing.T, s *filestore.Store, dump []byte, recipients 
 	return readStoredManifest(t, s)
 }
 
-func readStoredManifest(t *testing.T, s *filestore.Store) archive.Manifest {
+func readStoredManifest(t *testing.T, s *filestore.Store) catalog.Manifest {
 	t.Helper()
-	blob, err := os.ReadFile(s.Location(archive.ManifestKey(encryptedKey)))
+	blob, err := os.ReadFile(s.Location(catalog.ManifestKey(encryptedKey)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m archive.Manifest
+	var m catalog.Manifest
 	if err := json.Unmarshal(blob, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func writeManifest(t *testing.T, s *filestore.Store, m archive.Manifest) {
+func writeManifest(t *testing.T, s *filestore.Store, m catalog.Manifest) {
 	t.Helper()
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.Location(archive.ManifestKey(encryptedKey)), blob, 0o600); err != nil {
+	if err := os.WriteFile(s.Location(catalog.ManifestKey(encryptedKey)), blob, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -242,19 +243,19 @@ func TestLatestPlainAndEncryptedOfOneBackup(t *testing.T) {
 	s := newStore(t)
 	put(t, s, dumpKey, []byte("plain"))
 	put(t, s, encryptedKey, []byte("encrypted"))
-	if archive.ManifestKey(dumpKey) == archive.ManifestKey(encryptedKey) {
-		t.Fatalf("both forms share the manifest %s", archive.ManifestKey(dumpKey))
+	if catalog.ManifestKey(dumpKey) == catalog.ManifestKey(encryptedKey) {
+		t.Fatalf("both forms share the manifest %s", catalog.ManifestKey(dumpKey))
 	}
-	plain := archive.Manifest{ManifestVersion: 1, App: "shop", Database: "DATABASE", Backup: "b042", Key: dumpKey}
+	plain := catalog.Manifest{ManifestVersion: 1, App: "shop", Database: "DATABASE", Backup: "b042", Key: dumpKey}
 	blob, _ := json.Marshal(plain)
-	put(t, s, archive.ManifestKey(dumpKey), blob)
+	put(t, s, catalog.ManifestKey(dumpKey), blob)
 	got, err := Latest(context.Background(), s, "shop", "DATABASE_URL")
 	if err != nil || got != encryptedKey {
 		t.Errorf("Latest %s, %v; want the encrypted %s", got, err, encryptedKey)
 	}
 	// The plain one's manifest does not describe the encrypted dump.
 	wrong, _ := json.Marshal(plain)
-	put(t, s, archive.ManifestKey(encryptedKey), wrong)
+	put(t, s, catalog.ManifestKey(encryptedKey), wrong)
 	res := Archive(context.Background(), s, encryptedKey, Options{})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "says nothing of encryption") {
 		t.Errorf("verify %s with a plain manifest: %v", encryptedKey, res.Err)

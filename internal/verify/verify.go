@@ -7,29 +7,23 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
-	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
-// Source reads archives back (store.Reader: every kind of destination).
+// Source reads archives back (store.Reader: every kind of destination): what the catalog
+// queries to find them, and what verify reads them with.
 type Source interface {
-	List(ctx context.Context, prefix string) (store.Listing, error)
-	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
-	Location(key string) string
+	catalog.Reader
 }
 
 // Options configure a verification.
@@ -62,7 +56,7 @@ func (o Options) restore() pgrestore.Options {
 // Result is what the verification of one archive found.
 type Result struct {
 	Key      string // the dump's key
-	Manifest archive.Manifest
+	Manifest catalog.Manifest
 	Tables   int
 	Rows     int64
 	Restored bool
@@ -87,146 +81,22 @@ type Result struct {
 	Err         error
 }
 
-// Latest returns the dump key of the newest archive of database on app, database named as
-// BACKUP_TARGETS names it: DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_PINK[_URL], an add-on name,
-// or any of them behind other-app::. Newest is by the backup's finish time, which Key writes into
-// every key, bounded by when the store wrote the dump (a key named for a day in the future is
-// not the newest for ever): one listing orders them all, with no object read per archive, and a dump whose
-// manifest is missing still counts (and then fails its verification rather than being passed
-// over for an older one, also when an add-on name is matched by the manifests beside it).
-// Backups finished in the same second go by transfer number.
-//
-// The backup job resolves the name with Heroku and files the archive under the attachment Heroku
-// answered with (archive.Key); verify runs without a Heroku key, so it matches the name the way
-// Heroku resolves it: an attachment name, with or without _URL, matches the key's database
-// segment; an add-on name matches the manifest's addon.
+// Latest returns the dump key of the newest archive of database on app (catalog.Latest).
 func Latest(ctx context.Context, src Source, app, database string) (string, error) {
-	prefix := app + "/"
-	l, err := src.List(ctx, prefix)
+	k, err := catalog.Latest(ctx, src, app, database)
 	if err != nil {
-		return "", fmt.Errorf("verify: list the archives of %s:%s: %w", app, database, err)
+		return "", fmt.Errorf("verify: %w", err)
 	}
-	type dump struct {
-		key  string
-		info archive.KeyInfo
-	}
-	var dumps []dump
-	manifests := map[string]bool{}
-	for _, o := range l.Objects {
-		k := o.Key
-		if strings.HasSuffix(k, ".json") {
-			manifests[k] = true
-		} else if info, ok := archive.ParseKey(k); ok && info.App == app {
-			info.FinishedAt = storedBy(o, info.FinishedAt)
-			dumps = append(dumps, dump{k, info})
-		}
-	}
-	sort.Slice(dumps, func(i, j int) bool {
-		a, b := dumps[i].info, dumps[j].info
-		if !a.FinishedAt.Equal(b.FinishedAt) {
-			return a.FinishedAt.After(b.FinishedAt)
-		}
-		if a.Num != b.Num {
-			return a.Num > b.Num
-		}
-		return dumps[i].key > dumps[j].key
-	})
-
-	segment, addon := names(database)
-	orphans := map[string]string{} // database segment → its newest dump without a manifest
-	for _, d := range dumps {
-		if d.info.Database == segment {
-			return d.key, nil
-		}
-		if addon == "" {
-			continue
-		}
-		mk := archive.ManifestKey(d.key)
-		if !manifests[mk] {
-			if _, ok := orphans[d.info.Database]; !ok {
-				orphans[d.info.Database] = d.key
-			}
-			continue
-		}
-		m, err := readManifest(ctx, src, mk)
-		if err != nil {
-			// Unreadable, it might be this add-on's newest: stop rather than pick an older one.
-			return "", fmt.Errorf("verify: find the newest archive of %s:%s: %w", app, database, err)
-		}
-		if m.Addon == addon {
-			// A newer dump beside it without a manifest is, by where the job filed it, most
-			// likely this add-on's newest: verify that one, and fail, rather than an older one.
-			if k, ok := orphans[d.info.Database]; ok {
-				return k, nil
-			}
-			return d.key, nil
-		}
-	}
-	var found []string
-	for _, d := range dumps {
-		if !slices.Contains(found, d.info.Database) {
-			found = append(found, d.info.Database)
-		}
-	}
-	if len(found) == 0 {
-		return "", fmt.Errorf("verify: no archive of %s:%s under %s: no archive of %s at all (has the backup run with this ARCHIVE_URL?)",
-			app, database, src.Location(prefix), app)
-	}
-	sort.Strings(found)
-	return "", fmt.Errorf("verify: no archive of %s:%s under %s; %s has archives of %s",
-		app, database, src.Location(prefix), app, strings.Join(found, ", "))
+	return k, nil
 }
 
-// LatestEnv returns the dump key of the newest archive of an env:VAR target: the job files
-// them under VAR in place of app and database.
+// LatestEnv returns the dump key of the newest archive of an env:VAR target (catalog.LatestEnv).
 func LatestEnv(ctx context.Context, src Source, variable string) (string, error) {
-	l, err := src.List(ctx, variable+"/")
+	k, err := catalog.LatestEnv(ctx, src, variable)
 	if err != nil {
-		return "", fmt.Errorf("verify: list the archives of env:%s: %w", variable, err)
+		return "", fmt.Errorf("verify: %w", err)
 	}
-	var newest string
-	var at time.Time
-	for _, o := range l.Objects {
-		k := o.Key
-		info, ok := archive.ParseKey(k)
-		if !ok || info.App != variable || info.Database != archive.KeyDatabase(variable) {
-			continue
-		}
-		info.FinishedAt = storedBy(o, info.FinishedAt)
-		if newest == "" || info.FinishedAt.After(at) || (info.FinishedAt.Equal(at) && k > newest) {
-			newest, at = k, info.FinishedAt
-		}
-	}
-	if newest == "" {
-		return "", fmt.Errorf("verify: no archive of env:%s under %s (has the backup run with this ARCHIVE_URL?)", variable, src.Location(variable+"/"))
-	}
-	return newest, nil
-}
-
-// storedBy bounds the finish time a key claims by when the store wrote the dump: a key named
-// for a day in the future (anyone with the uploader's keys can choose one) is not the newest.
-func storedBy(o store.Info, claimed time.Time) time.Time {
-	if !o.Modified.IsZero() && claimed.After(o.Modified) {
-		return o.Modified
-	}
-	return claimed
-}
-
-// addonNameRE is the shape of a Heroku add-on name: lowercase, unlike an attachment's.
-var addonNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-
-// names gives the key segment a database name files its archives under when Heroku resolves it
-// by attachment name, and the add-on name it may be instead ("" when it cannot be one).
-// other-app::NAME names NAME as attached to other-app; the job files it under NAME on the app.
-func names(database string) (segment, addon string) {
-	if _, name, ok := strings.Cut(database, "::"); ok {
-		database = name
-	}
-	segment = archive.KeyDatabase(strings.TrimSuffix(strings.ToUpper(database), "_URL"))
-	if addonNameRE.MatchString(database) {
-		addon = database
-	}
-	return segment, addon
+	return k, nil
 }
 
 // Archive verifies the dump at key against its manifest.
@@ -239,8 +109,8 @@ func Archive(ctx context.Context, src Source, key string, o Options) Result {
 func verify(ctx context.Context, src Source, key string, o Options, res *Result) error {
 	// The store's record first: a dump without a manifest, or one that is not the size its
 	// manifest says, fails before a byte of it is read.
-	l, lerr := src.List(ctx, ListingPrefix(key))
-	rec, listed := RecordOf(l, key)
+	l, lerr := src.List(ctx, catalog.ListingPrefix(key))
+	rec, listed := catalog.RecordOf(l, key)
 	switch {
 	case lerr != nil:
 		res.Findings = append(res.Findings, fmt.Sprintf("the store's record of %s (sizes, times, versions) could not be listed, so it was not compared with the manifest: %v", key, lerr))
@@ -249,7 +119,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	default:
 		res.VersionsErr = l.VersionsErr
 	}
-	m, err := readManifest(ctx, src, archive.ManifestKey(key))
+	m, err := catalog.ReadManifest(ctx, src, key)
 	if err != nil {
 		return fmt.Errorf("verify %s: its manifest cannot be read, so the archive cannot be checked: %w", src.Location(key), err)
 	}
@@ -258,9 +128,9 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		res.FramingOnly, res.OtherFramingOnly = m.Structure.FramingOnly(), m.Structure.OtherFramingOnly
 	}
 	switch {
-	case m.Encryption != nil && !archive.IsEncrypted(key):
+	case m.Encryption != nil && !catalog.IsEncrypted(key):
 		return fmt.Errorf("verify %s: the manifest describes an encrypted archive (%s), not this plain one", src.Location(key), m.Key)
-	case m.Encryption == nil && archive.IsEncrypted(key):
+	case m.Encryption == nil && catalog.IsEncrypted(key):
 		return fmt.Errorf("verify %s: the manifest says nothing of encryption, so this encrypted archive cannot be checked", src.Location(key))
 	case m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key):
 		return fmt.Errorf("verify %s: the manifest describes another archive (%s)", src.Location(key), m.Key)
@@ -284,7 +154,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		return fmt.Errorf("verify %s: the %s has %d bytes, the manifest says %d", src.Location(key), what, size, m.Bytes)
 	}
 	if listed {
-		overwrites := Overwrites(key, rec, m)
+		overwrites := catalog.Overwrites(key, rec, m)
 		if rec.Dump.Size != m.Bytes {
 			// Known from the listing: nothing is downloaded.
 			if len(overwrites) > 0 {
@@ -377,12 +247,12 @@ var ErrNoManifest = errors.New("no manifest beside the dump")
 // errLone explains a dump without its manifest: what leaves one, and what to do.
 func errLone(key string) error {
 	return fmt.Errorf("%w (%s): a backup run stopped between writing the dump and its manifest, or someone else wrote it; it cannot be checked and does not count as an archive: remove it with the bucket owner's credentials once you know which",
-		ErrNoManifest, archive.ManifestKey(key))
+		ErrNoManifest, catalog.ManifestKey(key))
 }
 
 // recipients names what an archive is encrypted to, by fingerprint: enough to tell which
 // identity file opens it, nothing secret.
-func recipients(enc *archive.Encryption) string {
+func recipients(enc *catalog.Encryption) string {
 	if len(enc.Recipients) == 0 {
 		return "recipients the manifest does not name"
 	}
@@ -411,7 +281,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // size, the SHA-256, the structure, and the per-table row counts. For an encrypted archive the
 // stored bytes are the ciphertext, checked against the manifest's bytes and sha256, and the
 // plaintext against its encryption block.
-func streamed(m archive.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+func streamed(m catalog.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
 	if copyErr != nil {
 		return fmt.Errorf("reading: %w", copyErr)
 	}
@@ -445,25 +315,7 @@ func streamed(m archive.Manifest, stored *countingReader, n int64, copyErr error
 	return nil
 }
 
-func readManifest(ctx context.Context, src Source, key string) (archive.Manifest, error) {
-	var m archive.Manifest
-	body, _, err := src.Open(ctx, key)
-	if err != nil {
-		return m, fmt.Errorf("read manifest %s: %w", src.Location(key), err)
-	}
-	defer body.Close()
-	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&m); err != nil {
-		return m, fmt.Errorf("manifest %s is not valid JSON: %w", src.Location(key), err)
-	}
-	return m, nil
-}
-
-// KeyNames is how a database named as BACKUP_TARGETS names it maps to the archives: the key
-// segment its archives are filed under, and the add-on name it may be instead ("" when it
-// cannot be one), matched against the manifests' addon. Latest and pgoffsite status share it.
-func KeyNames(database string) (segment, addon string) { return names(database) }
-
 // ReadManifest reads the manifest beside the dump at key, e.g. to size a restore before it starts.
-func ReadManifest(ctx context.Context, src Source, key string) (archive.Manifest, error) {
-	return readManifest(ctx, src, archive.ManifestKey(key))
+func ReadManifest(ctx context.Context, src Source, key string) (catalog.Manifest, error) {
+	return catalog.ReadManifest(ctx, src, key)
 }

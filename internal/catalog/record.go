@@ -1,11 +1,10 @@
-package verify
+package catalog
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -40,7 +39,7 @@ func RecordOf(l store.Listing, dumpKey string) (Record, bool) {
 		return Record{}, false
 	}
 	r := Record{Dump: d, Versions: l.Versions}
-	if m, ok := l.Find(archive.ManifestKey(dumpKey)); ok {
+	if m, ok := l.Find(ManifestKey(dumpKey)); ok {
 		r.Manifest = &m
 	}
 	return r, true
@@ -59,7 +58,7 @@ func ListingPrefix(dumpKey string) string {
 // key differs from what its manifest m describes: the archive it names, its size, and
 // Overwrites. None means the record is the archive m describes as far as the store can tell
 // without reading it; verify then checks its bytes.
-func Mismatches(key string, r Record, m archive.Manifest) []string {
+func Mismatches(key string, r Record, m Manifest) []string {
 	var out []string
 	if m.Key != "" && !strings.HasSuffix(key, m.Key) && !strings.HasSuffix(m.Key, key) {
 		out = append(out, fmt.Sprintf("the manifest of %s describes another archive (%s)", key, m.Key))
@@ -73,7 +72,7 @@ func Mismatches(key string, r Record, m archive.Manifest) []string {
 // Overwrites says what only the store's history shows: a dump written after its manifest, and
 // earlier versions of either — writes that replaced what the backup run stored. m's size names
 // the earlier version of the dump that is most likely the archive.
-func Overwrites(key string, r Record, m archive.Manifest) []string {
+func Overwrites(key string, r Record, m Manifest) []string {
 	var out []string
 	if mf := r.Manifest; mf != nil && !r.Dump.Modified.IsZero() && !mf.Modified.IsZero() && r.Dump.Modified.After(mf.Modified.Add(writeSlack)) {
 		out = append(out, fmt.Sprintf("%s was written %s, after its manifest (%s): it replaced the archive the manifest describes",

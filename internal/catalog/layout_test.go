@@ -1,11 +1,12 @@
-package pgbackups
+package catalog_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 )
 
 // ParseKey reads back what Key writes, and nothing else.
@@ -14,24 +15,24 @@ func TestParseKey(t *testing.T) {
 	tests := []struct {
 		db   heroku.Database
 		tr   heroku.Transfer
-		want archive.KeyInfo
+		want catalog.KeyInfo
 	}{
 		{heroku.Database{App: "shop-prod", Attachment: "DATABASE"}, heroku.Transfer{Num: 1000, FinishedAt: heroku.Time{Time: finished}},
-			archive.KeyInfo{App: "shop-prod", Database: "DATABASE", Backup: "b1000", Num: 1000, FinishedAt: finished}},
+			catalog.KeyInfo{App: "shop-prod", Database: "DATABASE", Backup: "b1000", Num: 1000, FinishedAt: finished}},
 		{heroku.Database{App: "a-b-c", Attachment: "heroku_postgresql_pink"},
 			heroku.Transfer{Num: 7, FromType: "pg_dump", ToType: "gof3r", Schedule: &heroku.TransferSchedule{}, FinishedAt: heroku.Time{Time: finished.Add(time.Hour)}},
-			archive.KeyInfo{App: "a-b-c", Database: "HEROKU_POSTGRESQL_PINK", Backup: "a007", Num: 7, FinishedAt: finished.Add(time.Hour)}},
+			catalog.KeyInfo{App: "a-b-c", Database: "HEROKU_POSTGRESQL_PINK", Backup: "a007", Num: 7, FinishedAt: finished.Add(time.Hour)}},
 		{heroku.Database{App: "old", Attachment: "DATABASE"}, heroku.Transfer{Options: map[string]any{"pgbackups_name": "b001"}, CreatedAt: heroku.Time{Time: finished}},
-			archive.KeyInfo{App: "old", Database: "DATABASE", Backup: "ob001", FinishedAt: finished}},
+			catalog.KeyInfo{App: "old", Database: "DATABASE", Backup: "ob001", FinishedAt: finished}},
 	}
 	for _, tt := range tests {
-		k := archive.Key(Meta(tt.db, tt.tr, ModeCapture))
-		got, ok := archive.ParseKey(k)
+		k := catalog.Key(pgbackups.Meta(tt.db, tt.tr, pgbackups.ModeCapture))
+		got, ok := catalog.ParseKey(k)
 		if !ok || got != tt.want {
 			t.Errorf("ParseKey(%s) = %+v, %v; want %+v", k, got, ok, tt.want)
 		}
-		if _, ok := archive.ParseKey(archive.ManifestKey(k)); ok {
-			t.Errorf("ParseKey accepted the manifest key %s", ManifestKey(k))
+		if _, ok := catalog.ParseKey(catalog.ManifestKey(k)); ok {
+			t.Errorf("ParseKey accepted the manifest key %s", catalog.ManifestKey(k))
 		}
 	}
 	for _, k := range []string{
@@ -43,7 +44,7 @@ func TestParseKey(t *testing.T) {
 		"x/shop/DATABASE/2026/11/24/shop-DATABASE-b042-20261124T021507Z.dump",
 		"shop/DATABASE/notes.dump",
 	} {
-		if got, ok := archive.ParseKey(k); ok {
+		if got, ok := catalog.ParseKey(k); ok {
 			t.Errorf("ParseKey(%s) = %+v, want not a key", k, got)
 		}
 	}

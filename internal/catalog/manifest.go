@@ -1,0 +1,101 @@
+package catalog
+
+import (
+	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
+	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+)
+
+// Manifest is written beside each dump (same key, .json): what the archive is and how to check it.
+// The top-level fields are those of archives made before sources were separate (the Heroku ones
+// empty for other sources); Origin holds what only one kind of source knows.
+type Manifest struct {
+	ManifestVersion  int           `json:"manifest_version"`
+	App              string        `json:"app"`
+	Database         string        `json:"database"`
+	Addon            string        `json:"addon"`
+	BillingApp       string        `json:"billing_app"`
+	Plan             string        `json:"plan,omitempty"`
+	Backup           string        `json:"backup"`
+	TransferUUID     string        `json:"transfer_uuid"`
+	BackupCreatedAt  time.Time     `json:"backup_created_at"`
+	BackupFinishedAt time.Time     `json:"backup_finished_at"`
+	Mode             string        `json:"mode"`
+	Bytes            int64         `json:"bytes"`
+	SHA256           string        `json:"sha256"`
+	Key              string        `json:"key"`
+	ArchivedAt       time.Time     `json:"archived_at"`
+	PgDump           pgdump.Header `json:"pg_dump"`
+	// Structure is what the check of the archive found while it streamed: TOC entries, tables
+	// with their row counts (unless framing only), large objects. A restore can be compared with
+	// it. Absent with ARCHIVE_CHECK=header.
+	Structure        *pgdump.Summary `json:"structure,omitempty"`
+	PgoffsiteVersion string          `json:"pgoffsite_version"`
+	// Origin is absent from archives made before sources were separate: all of them pgbackups.
+	Origin *Origin `json:"origin,omitempty"`
+	// Encryption is set when the dump is encrypted (key ending .dump.age): Bytes and SHA256 above
+	// are then the ciphertext's, what the store holds, and Structure is the plaintext's.
+	Encryption *Encryption `json:"encryption,omitempty"`
+	// Copies says, when ARCHIVE_URL names several destinations, how the same run went at each.
+	Copies []CopyStatus `json:"copies,omitempty"`
+	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
+	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
+	Retention string `json:"retention,omitempty"`
+}
+
+// Encryption says how an encrypted dump can be decrypted, and how to check the result.
+type Encryption struct {
+	Format          string               `json:"format"` // "age"
+	Recipients      []agecrypt.Recipient `json:"recipients"`
+	PlaintextBytes  int64                `json:"plaintext_bytes"`
+	PlaintextSHA256 string               `json:"plaintext_sha256"`
+}
+
+// CopyStatus is one destination's outcome, as the manifest records it.
+type CopyStatus struct {
+	Destination string `json:"destination"`
+	Status      string `json:"status"` // archived, already archived or failed
+}
+
+// Meta is what the key and the manifest are built from.
+type Meta struct {
+	// App and Database are the key's first two segments: a Heroku app and the attachment it
+	// resolved the target to, or, for an env:VAR target, VAR in both places.
+	App      string
+	Database string
+	// Backup names this backup among the others of App and Database, stably: a re-run that
+	// meets the same backup meets the same key (Heroku's b042), and two dumps never share one.
+	Backup string
+	// At is the time in the key: when a Heroku backup finished, when a dump started.
+	At         time.Time
+	CreatedAt  time.Time
+	FinishedAt time.Time // zero: the job records when the stream ended
+	Mode       string    // how it was taken: capture, latest, pg_dump
+	Origin     Origin
+}
+
+// Origin is the part of a manifest only one kind of source fills in.
+type Origin struct {
+	Source string        `json:"source"` // pgbackups or pg_dump
+	Heroku *HerokuOrigin `json:"heroku,omitempty"`
+	PgDump *DumpOrigin   `json:"pg_dump,omitempty"`
+}
+
+// HerokuOrigin is the Heroku database a backup was taken of.
+type HerokuOrigin struct {
+	App          string `json:"app"`
+	Attachment   string `json:"attachment"`
+	Addon        string `json:"addon"`
+	BillingApp   string `json:"billing_app"`
+	Plan         string `json:"plan,omitempty"`
+	TransferUUID string `json:"transfer_uuid,omitempty"` // pgbackups only
+}
+
+// DumpOrigin is how a pg_dump source took a backup.
+type DumpOrigin struct {
+	EnvVar        string   `json:"env_var,omitempty"` // env:VAR targets
+	ClientVersion string   `json:"client_version"`    // pg_dump --version
+	ServerVersion string   `json:"server_version"`
+	Args          []string `json:"args"` // pg_dump's flags, without the connection
+}
