@@ -294,7 +294,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		meta.FinishedAt = j.now()
 	}
 	if !res.AlreadyArchived {
-		ev := log.Info().Int64("bytes", n).Str("rate", Rate(n, j.now().Sub(started)))
+		ev := log.Info().Int64("bytes", n).Str("rate", units.Rate(n, j.now().Sub(started)))
 		if checked != nil {
 			// How long the download waited for decompression: what the check cost in time.
 			ev = ev.Str("check_waited", checked.chk.Held().Round(time.Millisecond).String())
@@ -528,9 +528,9 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 				if board != nil {
 					if size >= 0 {
 						board.set(slot, fmt.Sprintf("%s  %s / %s  %3.0f%%  %s  ETA %s", label, units.IEC(n), units.IEC(size),
-							100*float64(n)/float64(max(size, 1)), Rate(n, elapsed), eta))
+							100*float64(n)/float64(max(size, 1)), units.Rate(n, elapsed), eta))
 					} else {
-						board.set(slot, fmt.Sprintf("%s  %s  %s", label, units.IEC(n), Rate(n, elapsed)))
+						board.set(slot, fmt.Sprintf("%s  %s  %s", label, units.IEC(n), units.Rate(n, elapsed)))
 					}
 				}
 				if now.Sub(lastLog) >= every {
@@ -539,7 +539,7 @@ func (j *Job) reportTransfer(log zerolog.Logger, c *countingReader, size int64, 
 					if size >= 0 {
 						ev = ev.Int64("total", size).Str("eta", eta)
 					}
-					ev.Str("rate", Rate(n, elapsed)).Msg("transfer in progress")
+					ev.Str("rate", units.Rate(n, elapsed)).Msg("transfer in progress")
 				}
 			}
 		}
@@ -566,22 +566,6 @@ func (j *Job) progressEvery() time.Duration {
 		return j.ProgressEvery
 	}
 	return 30 * time.Second
-}
-
-// Rate formats a transfer rate for people, e.g. "84.2 MB/s".
-func Rate(n int64, d time.Duration) string {
-	if d <= 0 {
-		return "n/a"
-	}
-	bps := float64(n) / d.Seconds()
-	switch {
-	case bps >= 1e9:
-		return fmt.Sprintf("%.2f GB/s", bps/1e9)
-	case bps >= 1e6:
-		return fmt.Sprintf("%.1f MB/s", bps/1e6)
-	default:
-		return fmt.Sprintf("%.1f kB/s", bps/1e3)
-	}
 }
 
 // checkedReader feeds what it reads to the archive checker and, at the end of the stream,
