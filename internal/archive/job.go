@@ -269,7 +269,7 @@ func (j *Job) logUploaded(log zerolog.Logger, res *Result, started time.Time, ch
 	if res.AlreadyArchived {
 		return
 	}
-	ev := log.Info().Int64("bytes", res.Bytes).Str("rate", Rate(res.Bytes, j.now().Sub(started)))
+	ev := log.Info().Int64("bytes", res.Bytes).Str("rate", units.Rate(res.Bytes, j.now().Sub(started)))
 	if checked != nil {
 		// How long the download waited for decompression: what the check cost in time.
 		ev = ev.Str("check_waited", checked.chk.Held().Round(time.Millisecond).String())
@@ -353,18 +353,3 @@ func (j *Job) progressEvery() time.Duration {
 	return 30 * time.Second
 }
 
-// Rate formats a transfer rate for people, e.g. "84.2 MB/s".
-func Rate(n int64, d time.Duration) string {
-	if d <= 0 {
-		return "n/a"
-	}
-	bps := float64(n) / d.Seconds()
-	switch {
-	case bps >= 1e9:
-		return fmt.Sprintf("%.2f GB/s", bps/1e9)
-	case bps >= 1e6:
-		return fmt.Sprintf("%.1f MB/s", bps/1e6)
-	default:
-		return fmt.Sprintf("%.1f kB/s", bps/1e3)
-	}
-}

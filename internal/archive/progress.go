@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // Progress receives what the job does as events, from every target running at once (so
@@ -94,7 +96,7 @@ func (j *Job) reportTransfer(log zerolog.Logger, m *meter, ev Event) (stop func(
 				if ev.Total >= 0 {
 					l = l.Int64("total", ev.Total).Str("eta", ev.ETA())
 				}
-				l.Str("rate", Rate(ev.Bytes, ev.Elapsed)).Msg("transfer in progress")
+				l.Str("rate", units.Rate(ev.Bytes, ev.Elapsed)).Msg("transfer in progress")
 			}
 		}
 	}()

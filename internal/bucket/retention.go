@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // RetentionRulePrefix begins the ID of each class's lifecycle rule: pgoffsite-retention-daily, ...
@@ -180,7 +182,7 @@ func EstimateCost(plans []ClassPlan, archiveBytes int64) []ClassCost {
 func FormatCost(costs []ClassCost, archiveBytes int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "monthly storage estimate for one %s archive a day (Amazon S3 list prices, us-east-1, taken %s; requests and retrievals not included):\n",
-		sizeIEC(archiveBytes), PricesTaken)
+		units.IEC(archiveBytes), PricesTaken)
 	total := 0.0
 	for _, c := range costs {
 		where := "STANDARD"
@@ -192,18 +194,6 @@ func FormatCost(costs []ClassCost, archiveBytes int64) string {
 	}
 	fmt.Fprintf(&b, "  total    $%.2f a month\n", total)
 	return b.String()
-}
-
-func sizeIEC(n int64) string {
-	switch {
-	case n >= 1<<40 && n%(1<<40) == 0:
-		return fmt.Sprintf("%dTiB", n>>40)
-	case n >= 1<<30:
-		return fmt.Sprintf("%.3gGiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.3gMiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // ErrRulesUnreadable reports that the keys may not read the bucket's lifecycle rules (the

@@ -58,7 +58,7 @@ func TestEstimateCost(t *testing.T) {
 		}
 	}
 	out := FormatCost(costs, 5<<30)
-	for _, want := range []string{"5GiB", "taken " + PricesTaken, "daily", "yearly", "DEEP_ARCHIVE", "total"} {
+	for _, want := range []string{"one 5.00 GiB archive", "taken " + PricesTaken, "daily", "yearly", "DEEP_ARCHIVE", "total"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("estimate lacks %q:\n%s", want, out)
 		}

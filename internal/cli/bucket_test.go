@@ -127,7 +127,7 @@ func TestSetupBucketCommand(t *testing.T) {
 	// second run that changes nothing.
 	env["RETENTION"] = "daily=35d weekly=13w monthly=25m yearly=7y"
 	code, out = w.run(env, "setup-bucket", "--dry-run", "--archive-size", "5GiB")
-	for _, want := range []string{"retention plan", "yearly: expire after 2562 days", "monthly storage estimate for one 5GiB archive a day",
+	for _, want := range []string{"retention plan", "yearly: expire after 2562 days", "monthly storage estimate for one 5.00 GiB archive a day",
 		"total", "pgoffsite-retention-daily", "dry run: nothing was changed"} {
 		if code != ExitOK || !strings.Contains(out, want) {
 			t.Errorf("dry run with RETENTION: exit %d, output lacks %q:\n%s", code, want, out)

@@ -25,6 +25,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // checker prints one line per check and counts failures.
@@ -217,7 +219,7 @@ func checkDump(ctx context.Context, c *checker, cfg config.Config, t config.Targ
 		}
 		return
 	}
-	c.ok("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, sizeIEC(p.Bytes), p.PgDump, p.ClientVersion)
+	c.ok("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, units.IEC(p.Bytes)+" on disk (the dump is usually smaller)", p.PgDump, p.ClientVersion)
 }
 
 func envOrAttachment(t config.Target) string {
@@ -225,11 +227,6 @@ func envOrAttachment(t config.Target) string {
 		return t.Database
 	}
 	return "the attachment's config var on " + t.App
-}
-
-// sizeIEC is a database size for people: "1.2 GiB on disk (the dump is usually smaller)".
-func sizeIEC(n int64) string {
-	return fmt.Sprintf("%.1f MiB on disk (the dump is usually smaller)", float64(n)/(1<<20))
 }
 
 func finishCheck(c *checker) int {

@@ -15,6 +15,8 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // URLFunc returns a download URL and when it expires. It is called again for a new one when the
@@ -88,7 +90,7 @@ func (d *Ranged) Open(ctx context.Context, urlFn URLFunc) (io.ReadCloser, int64,
 		free: make(chan []byte, o.Concurrency+1), tune: newTuner(o.Concurrency, o.ChunkSize, o.tuneWindow, func(tu tuning) {
 			ev := log.Info().Int("connections", tu.Connections).Int("max_connections", o.Concurrency)
 			if tu.Rate > 0 {
-				ev = ev.Str("rate", mbps(tu.Rate))
+				ev = ev.Str("rate", units.PerSecond(tu.Rate))
 			}
 			ev.Str("why", tu.Reason).Msg("download connections chosen")
 		})}

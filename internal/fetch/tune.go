@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // A per-connection limit at the source (S3 serves one connection at a fraction of what a host
@@ -156,7 +158,7 @@ func (t *tuner) add(n int) {
 	switch {
 	case t.prevLimit > 0 && rate < t.prevRate*(1+usefulGain):
 		t.settle(tuning{Connections: t.prevLimit, Rate: t.prevRate,
-			Reason: fmt.Sprintf("%d connections moved %s (%+.0f%%)", t.limit, mbps(rate), (rate/t.prevRate-1)*100)})
+			Reason: fmt.Sprintf("%d connections moved %s (%+.0f%%)", t.limit, units.PerSecond(rate), (rate/t.prevRate-1)*100)})
 		t.limit = t.prevLimit
 	case t.limit >= t.ceiling:
 		why := "the configured maximum"
@@ -213,5 +215,3 @@ func (t *tuner) settle(tu tuning) {
 		t.report(tu)
 	}
 }
-
-func mbps(rate float64) string { return fmt.Sprintf("%.1f MB/s", rate/1e6) }

@@ -165,6 +165,9 @@ func planTitle(plan string) string {
 	return string(b)
 }
 
+// humanBytes copies the text Heroku's Data API gives as "Data Size" ("7.9 MB": powers of 1024
+// with decimal names), which the real Heroku CLI prints: the simulator answers as Heroku does, so
+// pgoffsite's own rule for sizes (internal/units) does not apply here.
 func humanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:

@@ -110,7 +110,7 @@ func checkKeptUp(t *testing.T, b []byte, o Options, framingOnly ...string) Summa
 func TestKeepUpCutsWhatFallsBehind(t *testing.T) {
 	for _, alg := range []string{"gzip", "lz4", "zstd"} {
 		t.Run(alg, func(t *testing.T) {
-			b := withTables(shop(15, alg, true), 40000).bytes(t)
+			_, b := behindArchive(t, alg)
 			checkKeptUp(t, b, slowWorkers(t, 4), "public.big0")
 		})
 	}
@@ -122,8 +122,8 @@ func TestKeepUpCutsWhatFallsBehind(t *testing.T) {
 func TestKeepUpCountsWhatWasInflated(t *testing.T) {
 	for _, alg := range []string{"gzip", "lz4", "zstd"} {
 		t.Run(alg, func(t *testing.T) {
-			a := withTables(shop(15, alg, true), 40000)
-			sum := checkKeptUp(t, a.bytes(t), slowWorkers(t, 4), "public.big0")
+			a, b := behindArchive(t, alg)
+			sum := checkKeptUp(t, b, slowWorkers(t, 4), "public.big0")
 			if sum.OtherFramingOnly != 3 {
 				t.Fatalf("%d large objects framing only, want all 3", sum.OtherFramingOnly)
 			}
@@ -151,8 +151,7 @@ func TestKeepUpCountsWhatWasInflated(t *testing.T) {
 func TestKeepUpCountsATableCutMidway(t *testing.T) {
 	for _, alg := range []string{"gzip", "lz4", "zstd"} {
 		t.Run(alg, func(t *testing.T) {
-			a := withTables(shop(15, alg, true), 40000)
-			b := a.bytes(t)
+			a, b := behindArchive(t, alg)
 			var taken atomic.Int64
 			gate := make(chan struct{})
 			var once sync.Once
@@ -237,8 +236,7 @@ func chunks(t *testing.T, b []byte, start int) []int {
 // What a cut table still gets: its framing is read to the end, so truncation, a bad chunk
 // length and trailing bytes fail the check; damage inside its compressed data does not.
 func TestKeepUpChecksFraming(t *testing.T) {
-	a := withTables(shop(15, "gzip", true), 40000)
-	good := a.bytes(t)
+	a, good := behindArchive(t, "gzip")
 	at := chunks(t, good, a.blockAt[1000])
 	late := at[len(at)-3] // far past where the cut happens
 	damage := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
@@ -341,6 +339,28 @@ func TestKeepUpSkipsLargeObjectsWhenBehind(t *testing.T) {
 			t.Errorf("%s: truncated inside a large object: %v", alg, err)
 		}
 	}
+}
+
+// behind holds, per compression, shop with a table of 40,000 rows in front: big enough for
+// a check with a budget of four segments to fall behind on it. Built once for the tests that
+// share it, as building is a good part of their time under -race; they only read it.
+var behind struct {
+	sync.Mutex
+	a map[string]*archive
+	b map[string][]byte
+}
+
+func behindArchive(t *testing.T, alg string) (*archive, []byte) {
+	behind.Lock()
+	defer behind.Unlock()
+	if behind.b[alg] == nil {
+		if behind.a == nil {
+			behind.a, behind.b = map[string]*archive{}, map[string][]byte{}
+		}
+		a := withTables(shop(15, alg, true), 40000)
+		behind.a[alg], behind.b[alg] = a, a.bytes(t)
+	}
+	return behind.a[alg], behind.b[alg]
 }
 
 var big struct {

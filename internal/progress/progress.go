@@ -57,7 +57,7 @@ func (l *Line) Event(ev archive.Event) {
 
 // text is one target's part: its bytes so far, of how many, the rate and the time left.
 func text(ev archive.Event) string {
-	rate := archive.Rate(ev.Bytes, ev.Elapsed)
+	rate := units.Rate(ev.Bytes, ev.Elapsed)
 	if ev.Total < 0 {
 		return fmt.Sprintf("%s  %s  %s", ev.Label, units.IEC(ev.Bytes), rate)
 	}

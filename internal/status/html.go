@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // HTML layout of the calendar: one column per week, Monday on top.
@@ -60,7 +62,7 @@ func WriteHTML(w io.Writer, r Report) error {
 }
 
 var funcs = template.FuncMap{
-	"bytes": Bytes,
+	"bytes": units.IEC,
 	"age":   func(s int64) string { return Age(time.Duration(s) * time.Second) },
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }
@@ -100,7 +102,7 @@ func calendarSVG(e Entry) template.HTML {
 		}
 		label := d.Date + ": " + d.Status
 		if d.Marked() {
-			label += ", " + Bytes(d.Bytes)
+			label += ", " + units.IEC(d.Bytes)
 		}
 		fmt.Fprintf(&b, `<rect class="day %s" data-date="%s" data-status="%s" x="%d" y="%d" width="%d" height="%d" rx="2"%s><title>%s</title></rect>`,
 			d.Status, d.Date, d.Status, x, y, cell, cell, level, template.HTMLEscapeString(label))
@@ -122,7 +124,7 @@ func chartSVG(e Entry) template.HTML {
 	fmt.Fprintf(&b, `<line x1="%d" y1="4" x2="%d" y2="%d" class="axis"/><line x1="%d" y1="%d" x2="%d" y2="%d" class="axis"/>`,
 		left, left, h-bottom, left, h-bottom, w, h-bottom)
 	fmt.Fprintf(&b, `<text x="%d" y="12" class="label" text-anchor="end">%s</text><text x="%d" y="%d" class="label" text-anchor="end">0</text>`,
-		left-4, Bytes(biggest), left-4, h-bottom)
+		left-4, units.IEC(biggest), left-4, h-bottom)
 	if n := len(e.Days); n > 0 && biggest > 0 {
 		slot := float64(w-left) / float64(n)
 		for i, d := range e.Days {
@@ -132,7 +134,7 @@ func chartSVG(e Entry) template.HTML {
 			bh := float64(h-bottom-8) * float64(d.Bytes) / float64(biggest)
 			fmt.Fprintf(&b, `<rect class="bar %s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>`,
 				d.Status, float64(left)+float64(i)*slot+0.5, float64(h-bottom)-bh, max(slot-1, 1), bh,
-				template.HTMLEscapeString(d.Date+": "+Bytes(d.Bytes)))
+				template.HTMLEscapeString(d.Date+": "+units.IEC(d.Bytes)))
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" class="label">%s</text><text x="%d" y="%d" class="label" text-anchor="end">%s</text>`,
 			left, h-4, e.Days[0].Date, w, h-4, e.Days[n-1].Date)

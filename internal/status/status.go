@@ -19,6 +19,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/store"
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // Source lists and reads the small objects beside the archives (manifests, verification
@@ -347,7 +348,7 @@ func shrinkProblem(items []*item, maxShrink float64) string {
 	}
 	drop := 100 * (1 - float64(newest.bytes)/float64(med))
 	return fmt.Sprintf("shrunk: the newest archive (%s) is %s, %.0f %% less than the median %s of the week before (STATUS_MAX_SHRINK=%.0f%%): check that the database was dumped whole",
-		newest.info.Backup, Bytes(newest.bytes), drop, Bytes(med), maxShrink*100)
+		newest.info.Backup, units.IEC(newest.bytes), drop, units.IEC(med), maxShrink*100)
 }
 
 func median(v []int64) int64 {
@@ -530,25 +531,4 @@ func Duration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-// Bytes formats a size for people, in powers of 1000 as disks and buckets are billed.
-func Bytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	v, prec := float64(n)/float64(div), 0 // three significant digits: 1.04 MB, 39.8 MB, 400 kB
-	switch {
-	case v < 10:
-		prec = 2
-	case v < 100:
-		prec = 1
-	}
-	return fmt.Sprintf("%.*f %cB", prec, v, "kMGTPE"[exp])
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // TextDays is how many days the text and JSON reports show.
@@ -36,7 +38,7 @@ func WriteText(w io.Writer, r Report) error {
 				loc = time.UTC
 			}
 			fmt.Fprintf(&b, "  newest     %s, finished %s (%s ago), %s\n", n.Backup, n.FinishedAt.In(loc).Format("2006-01-02 15:04 MST"),
-				Age(time.Duration(n.AgeSeconds)*time.Second), Bytes(n.Bytes))
+				Age(time.Duration(n.AgeSeconds)*time.Second), units.IEC(n.Bytes))
 		}
 		if len(e.Days) > 0 {
 			cal := make([]byte, len(e.Days))
@@ -55,7 +57,7 @@ func WriteText(w io.Writer, r Report) error {
 					sizes = append(sizes, d.Date[5:]+" -")
 					continue
 				}
-				s := d.Date[5:] + " " + Bytes(d.Bytes)
+				s := d.Date[5:] + " " + units.IEC(d.Bytes)
 				if d.ChangePercent != nil {
 					s += fmt.Sprintf(" (%+.0f%%)", *d.ChangePercent)
 				}
@@ -71,7 +73,7 @@ func WriteText(w io.Writer, r Report) error {
 			sort.Strings(classes)
 			fmt.Fprintf(&b, "  retention  %s\n", strings.Join(classes, ", "))
 		}
-		fmt.Fprintf(&b, "  totals     %d archives, %s stored\n", e.Archives, Bytes(e.TotalBytes))
+		fmt.Fprintf(&b, "  totals     %d archives, %s stored\n", e.Archives, units.IEC(e.TotalBytes))
 		if v := e.Verification; v != nil {
 			res := "passed"
 			if !v.Passed {
