@@ -29,9 +29,9 @@ func TestLineShowsEveryStreamingTarget(t *testing.T) {
 	l.Event(archive.Event{Kind: archive.Finished, Target: b, Label: "b-app:DATABASE b042"})
 	frames := strings.Split(out.String(), "\r\033[K")[1:]
 	want := []string{
-		"a-app:DATABASE b042  1.0 MiB / 4.0 MiB   25%  1.0 MB/s  ETA 3s",
-		"a-app:DATABASE b042  1.0 MiB / 4.0 MiB   25%  1.0 MB/s  ETA 3s  |  b-app:DATABASE b042  2.0 MiB  2.1 MB/s",
-		"b-app:DATABASE b042  2.0 MiB  2.1 MB/s",
+		"a-app:DATABASE b042  1.0 MiB / 4.0 MiB   25%  1.0 MiB/s  ETA 3s",
+		"a-app:DATABASE b042  1.0 MiB / 4.0 MiB   25%  1.0 MiB/s  ETA 3s  |  b-app:DATABASE b042  2.0 MiB  2.0 MiB/s",
+		"b-app:DATABASE b042  2.0 MiB  2.0 MiB/s",
 		"",
 	}
 	if strings.Join(frames, "\n") != strings.Join(want, "\n") {
