@@ -393,13 +393,13 @@ func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Arch
 
 // openAndProbe opens a destination the way a backup opens it and writes the probe there.
 func openAndProbe(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
-	st, err := openDestination(ctx, cfg, a)
+	st, caps, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %s: %v", a, err) // a refused host key says what to check
 		return
 	}
-	if cl, ok := st.(io.Closer); ok {
-		defer cl.Close()
+	if caps.Close != nil {
+		defer caps.Close()
 	}
 	probeWrite(ctx, c, a, st)
 }

@@ -149,7 +149,7 @@ type driller struct {
 	keep bool
 	log  zerolog.Logger
 	red  *logging.Redactor
-	src  verify.Source
+	src  *source
 	ids  *agecrypt.Identities
 }
 

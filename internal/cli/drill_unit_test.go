@@ -47,7 +47,7 @@ func newFakeDriller(t *testing.T, api drillAPI, out *bytes.Buffer) *driller {
 	}
 	plan, _ := heroku.FindPostgresPlan("essential-0")
 	return &driller{api: api, app: "ops-app", cfg: config.Drill{Plan: plan, Timeout: time.Hour},
-		log: logging.New(out, "logfmt", "info", &logging.Redactor{}), red: &logging.Redactor{}, src: st}
+		log: logging.New(out, "logfmt", "info", &logging.Redactor{}), red: &logging.Redactor{}, src: &source{Reader: st, caps: st.Caps()}}
 }
 
 // A POST whose answer is lost may still have provisioned the add-on: it is deleted by name.

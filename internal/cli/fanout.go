@@ -14,6 +14,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/coordinator"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -57,7 +58,7 @@ func dynoTTLFix(cfg config.Config) string {
 }
 
 // coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
-func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dests []archive.Destination, targets []archive.Target) []archive.Result {
+func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, caps []store.Caps, targets []archive.Target) []archive.Result {
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget})
 	c := &coordinator.Coordinator{
@@ -71,9 +72,9 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 		N:       cfg.Fanout,
 		Log:     log,
 	}
-	for _, d := range dests {
-		if a, ok := d.Store.(coordinator.Aborter); ok {
-			c.Abort = append(c.Abort, a)
+	for _, d := range caps {
+		if d.Abort != nil {
+			c.Abort = append(c.Abort, d.Abort)
 		}
 	}
 	if coordinatorTiming != nil {

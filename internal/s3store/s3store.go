@@ -769,3 +769,9 @@ func isConditionalUnsupported(err error) bool {
 	return status >= 400 && status < 500 && status != 412 && status != 409 &&
 		strings.Contains(strings.ToLower(msg), "if-none-match")
 }
+
+// Caps are what the uploader's credentials allow besides Put: looking up retention markers and
+// aborting the uploads a fan-out child left open. They may neither read nor delete.
+func (s *Store) Caps() store.Caps {
+	return store.Caps{Markers: s, Abort: s, ConditionalWritesUnsupported: s.ConditionalWritesUnsupported}
+}
