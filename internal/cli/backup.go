@@ -246,13 +246,7 @@ func badConfig(stderr io.Writer, err error) int {
 // secrets are the configured values that must never be written anywhere, and extra ones a
 // command knows of (a database URL given on the command line).
 func secrets(cfg config.Config, extra ...string) []string {
-	s := []string{cfg.HerokuAPIKey}
-	for _, name := range cfg.SecretVars() {
-		// Private keys span lines: each line is scrubbed as well as the whole.
-		if v := os.Getenv(name); v != "" {
-			s = append(s, keySecrets(v)...)
-		}
-	}
+	s := cfg.Secrets()
 	for _, t := range cfg.Targets {
 		if t.Env {
 			// The database URL of an env:VAR target, and its password alone.
