@@ -22,6 +22,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -279,6 +280,9 @@ func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Stor
 	body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
 	if err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body)); err != nil {
 		c.fail("archive %s is not writable: %v", a, err)
+		if fix := s3err.Fix(s3err.Of(err), s3err.Vars{Keys: a.Keys}); fix != "" {
+			c.fix("%s", fix)
+		}
 		return false
 	}
 	c.ok("archive is writable: wrote %s", st.Location(key))
