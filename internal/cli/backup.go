@@ -18,14 +18,13 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
-	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
-	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -341,35 +340,9 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 }
 
 // openDestination opens destination a for writing, with what its kind can do there besides
-// Put: the one place a destination's scheme picks how it is opened.
+// Put: its kind (internal/dest) picks how.
 func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
-	switch a.Scheme {
-	case "file":
-		st, err := filestore.New(a.Dir)
-		if err != nil {
-			return nil, store.Caps{}, err
-		}
-		return st, st.Caps(), nil
-	case "s3":
-		st, err := s3StoreFor(ctx, cfg, a)
-		if err != nil {
-			return nil, store.Caps{}, err
-		}
-		return st, st.Caps(), nil
-	case "sftp":
-		st, err := openSFTP(ctx, cfg, a)
-		if err != nil {
-			return nil, store.Caps{}, err
-		}
-		return st, st.Caps(), nil
-	}
-	return nil, store.Caps{}, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
-}
-
-// openSFTP connects to an sftp:// destination, its host key pinned by SFTP_KNOWN_HOSTS.
-func openSFTP(ctx context.Context, cfg config.Config, a config.Archive) (*sftpstore.Store, error) {
-	return sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
-		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
+	return dest.Open(ctx, cfg, a)
 }
 
 // removeStaleTemps removes the temporary files that a run killed mid-upload left at a

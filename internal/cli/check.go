@@ -17,6 +17,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
@@ -292,22 +293,22 @@ func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Stor
 // checkS3 checks an S3 destination: the probe write, then what the store or bucket lacks that
 // the archives' safety relies on.
 func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
-	s, err := resolveS3(cfg, a)
+	s, err := dest.ResolveS3(cfg, a)
 	if err != nil {
 		c.fail("archive %v", err)
 		return
 	}
-	client, err := s3ClientFor(ctx, cfg, a)
+	client, err := dest.S3Client(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %v", err)
 		return
 	}
-	endpoint := effectiveEndpoint(cfg, a)
-	if !onAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
+	endpoint := dest.EffectiveEndpoint(cfg, a)
+	if !dest.OnAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
 		c.warn("archive %s: storage class %s is Amazon S3's; %s is not AWS, and S3-compatible providers mostly lack it (the Glacier classes above all): uploads may be refused", a, s.StorageClass, endpointHost(endpoint))
 		c.fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
 	}
-	st := newS3Store(client, cfg, a, s)
+	st := dest.NewS3Store(client, cfg, a, s)
 	if probeWrite(ctx, c, a, st) && st.ConditionalWritesUnsupported() {
 		c.warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -223,17 +224,9 @@ func (s *source) Close() error {
 // openSource opens the destination cfg.Archive for reading: S3 with the reader's credentials
 // (the uploader's cannot read), the other kinds as a backup opens them.
 func openSource(ctx context.Context, cfg config.Config) (*source, error) {
-	if cfg.Archive.Scheme != "s3" {
-		_, c, err := openDestination(ctx, cfg, cfg.Archive)
-		if err != nil {
-			return nil, err
-		}
-		return &source{Reader: c.Reader, caps: c}, nil
-	}
-	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
+	c, err := dest.OpenReader(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return nil, err
 	}
-	c := s3store.NewReader(client, cfg.Archive.Bucket, cfg.Archive.Prefix).Caps()
 	return &source{Reader: c.Reader, caps: c}, nil
 }
