@@ -52,3 +52,10 @@ func OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store
 	}
 	return k.OpenReader(ctx, cfg, a)
 }
+
+// readAsWritten opens a for reading as k opens it for writing: for the kinds whose one account
+// both writes and reads (a directory, an SFTP server).
+func readAsWritten(ctx context.Context, k Kind, cfg config.Config, a config.Archive) (store.Caps, error) {
+	_, c, err := k.Open(ctx, cfg, a)
+	return c, err
+}

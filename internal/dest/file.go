@@ -21,6 +21,5 @@ func (fileKind) Open(_ context.Context, _ config.Config, a config.Archive) (stor
 
 // OpenReader opens the directory as a backup does: the same store reads it.
 func (k fileKind) OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
-	_, c, err := k.Open(ctx, cfg, a)
-	return c, err
+	return readAsWritten(ctx, k, cfg, a)
 }

@@ -24,6 +24,5 @@ func (sftpKind) Open(ctx context.Context, cfg config.Config, a config.Archive) (
 
 // OpenReader connects as a backup does: the same account reads what it wrote.
 func (k sftpKind) OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
-	_, c, err := k.Open(ctx, cfg, a)
-	return c, err
+	return readAsWritten(ctx, k, cfg, a)
 }

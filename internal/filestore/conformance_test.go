@@ -2,7 +2,6 @@ package filestore
 
 import (
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/store/storetest"
@@ -13,20 +12,18 @@ func TestConformance(t *testing.T) {
 		Open: func(t *testing.T) storetest.Instance {
 			s, dir := newStore(t)
 			return storetest.Instance{Store: s, Caps: s.Caps(), Reader: s, Leftovers: func(t *testing.T) []string {
-				// Every file that is no listed object: a temporary file of any name.
-				l, err := s.List(t.Context(), "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var left []string
-				for _, e := range entries(t, dir) {
-					if !slices.Contains(l.Keys(), filepath.ToSlash(e)) {
-						left = append(left, e)
-					}
-				}
-				return left
+				return storetest.Unlisted(t, s, slashed(entries(t, dir)))
 			}}
 		},
 		Want: storetest.Want{Reader: true, Markers: true, Records: true, Stale: true, Remove: true},
 	})
+}
+
+// slashed writes paths with slashes, as keys are.
+func slashed(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.ToSlash(p)
+	}
+	return out
 }

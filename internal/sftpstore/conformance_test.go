@@ -2,7 +2,6 @@ package sftpstore
 
 import (
 	"os"
-	"slices"
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/store/storetest"
@@ -22,18 +21,7 @@ func TestConformance(t *testing.T) {
 			o.Dir = dir
 			s := dial(t, o)
 			return storetest.Instance{Store: s, Caps: s.Caps(), Reader: s, Leftovers: func(t *testing.T) []string {
-				// Every file on the server that is no listed object: a temporary file of any name.
-				l, err := s.List(t.Context(), "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var left []string
-				for _, f := range files(t, dir) {
-					if !slices.Contains(l.Keys(), f) {
-						left = append(left, f)
-					}
-				}
-				return left
+				return storetest.Unlisted(t, s, files(t, dir))
 			}}
 		},
 		Want: storetest.Want{Reader: true, Markers: true, Records: true, Stale: true, Remove: true, Close: true},

@@ -459,3 +459,20 @@ func abort(t *testing.T, k Kind) {
 		t.Errorf("an upload that is gone: %v, %v", ok, err)
 	}
 }
+
+// Unlisted are the files of a destination kept as a tree (relative, slash separated) that r does
+// not list as objects: temporary files of any name, for a kind's Leftovers.
+func Unlisted(t *testing.T, r store.Reader, files []string) []string {
+	t.Helper()
+	l, err := r.List(ctx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range files {
+		if !slices.Contains(l.Keys(), f) {
+			left = append(left, f)
+		}
+	}
+	return left
+}
