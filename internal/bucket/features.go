@@ -1,6 +1,8 @@
 package bucket
 
 import (
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
+
 	"context"
 	"fmt"
 
@@ -49,7 +51,7 @@ func Inspect(ctx context.Context, client featureReader, bucket string) Features 
 		f.Versioning = On
 	case err == nil:
 		f.Versioning = Off // never enabled, or suspended
-	case notImplemented(err):
+	case s3err.Of(err) == s3err.NotImplemented:
 		f.Versioning = Unsupported
 	}
 
@@ -57,9 +59,9 @@ func Inspect(ctx context.Context, client featureReader, bucket string) Features 
 	switch {
 	case err == nil && lock.ObjectLockConfiguration != nil && lock.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled:
 		f.ObjectLock = On
-	case err == nil, apiCode(err) == "ObjectLockConfigurationNotFoundError":
+	case err == nil, s3err.Code(err) == "ObjectLockConfigurationNotFoundError":
 		f.ObjectLock = Off
-	case notImplemented(err):
+	case s3err.Of(err) == s3err.NotImplemented:
 		f.ObjectLock = Unsupported
 	}
 
@@ -67,9 +69,9 @@ func Inspect(ctx context.Context, client featureReader, bucket string) Features 
 	switch {
 	case err == nil && len(lc.Rules) > 0:
 		f.Lifecycle = On
-	case err == nil, apiCode(err) == "NoSuchLifecycleConfiguration":
+	case err == nil, s3err.Code(err) == "NoSuchLifecycleConfiguration":
 		f.Lifecycle = Off
-	case notImplemented(err):
+	case s3err.Of(err) == s3err.NotImplemented:
 		f.Lifecycle = Unsupported
 	}
 	return f

@@ -1,6 +1,8 @@
 package bucket
 
 import (
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -63,7 +65,7 @@ func readBucket(t *testing.T, c *s3.Client, bucket string) readBack {
 	b := aws.String(bucket)
 	var rb readBack
 	absent := func(what string, err error) {
-		code := apiCode(err)
+		code := s3err.Code(err)
 		if code == "" {
 			t.Fatalf("read %s of %s: %v", what, bucket, err)
 		}
@@ -470,11 +472,11 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 			}(),
 		}
 		for op, err := range denied {
-			if code := apiCode(err); code != "AccessDenied" {
+			if code := s3err.Code(err); code != "AccessDenied" {
 				t.Errorf("%s as uploader: %v, want AccessDenied", op, err)
 			}
 		}
-		if _, err := up.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); httpStatus(err) != http.StatusForbidden {
+		if _, err := up.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); s3err.Status(err) != http.StatusForbidden {
 			t.Errorf("HeadObject as uploader: %v, want 403", err)
 		}
 		if _, err := root.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); err != nil {
@@ -540,20 +542,20 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 		// Archives stay out of reach: no list beside the markers, no read, no delete.
 		for _, prefix := range []string{"pg/", "pg/shop", "pg/_pgoffsite-retention", ""} {
-			if _, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(prefix)}); apiCode(err) != "AccessDenied" {
+			if _, err := up.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String(prefix)}); s3err.Code(err) != "AccessDenied" {
 				t.Errorf("ListObjectsV2 prefix %q as uploader: %v, want AccessDenied", prefix, err)
 			}
 		}
-		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("GetObject of a tagged archive: %v, want AccessDenied", err)
 		}
-		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+		if _, err := up.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(marker)}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("GetObject of a marker: %v, want AccessDenied (a lookup lists, it never reads)", err)
 		}
-		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); apiCode(err) != "AccessDenied" {
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/tagged-monthly.dump")}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("DeleteObject of a tagged archive: %v, want AccessDenied", err)
 		}
-		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(marker)}); apiCode(err) != "AccessDenied" {
+		if _, err := up.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(marker)}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("DeleteObject of a marker: %v, want AccessDenied", err)
 		}
 	})
@@ -572,7 +574,7 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b, Prefix: aws.String("pg/")}); err != nil {
 			t.Errorf("ListObjectsV2 pg/ as reader: %v", err)
 		}
-		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); apiCode(err) != "AccessDenied" {
+		if _, err := rd.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("ListObjectsV2 of the whole bucket as reader: %v, want AccessDenied", err)
 		}
 		// The reader sees the lifecycle rules, so check can compare them with RETENTION; the
@@ -585,7 +587,7 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if _, err := RetentionDrift(ctx, up, o); !errors.Is(err, ErrRulesUnreadable) {
 			t.Errorf("RetentionDrift as uploader: %v, want ErrRulesUnreadable", err)
 		}
-		if err := put(rd, "pg/x.dump"); apiCode(err) != "AccessDenied" {
+		if err := put(rd, "pg/x.dump"); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("PutObject as reader: %v, want AccessDenied", err)
 		}
 		// The record of a verification, and nothing else, whatever suffix or place.
@@ -600,7 +602,7 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		}
 		for _, key := range []string{"pg/x.dump", "pg/x.dump.age", "pg/x.json", "pg/existing.dump", "pg/x.verified.json.dump",
 			"pg/x.verified.jsonx", "other/x.verified.json", "pgx/x.verified.json", "x.verified.json"} {
-			if err := put(rd, key); apiCode(err) != "AccessDenied" {
+			if err := put(rd, key); s3err.Code(err) != "AccessDenied" {
 				t.Errorf("PutObject %s as reader: %v, want AccessDenied", key, err)
 			}
 		}
@@ -618,7 +620,7 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if _, err := rd.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b, Prefix: aws.String("pg/")}); err != nil {
 			t.Errorf("ListObjectVersions pg/ as reader: %v", err)
 		}
-		if _, err := rd.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b}); apiCode(err) != "AccessDenied" {
+		if _, err := rd.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("ListObjectVersions of the whole bucket as reader: %v, want AccessDenied", err)
 		}
 		if body, _, err := r.Open(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json"); err != nil {
@@ -629,14 +631,14 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.verified.json", []byte(`{"passed":true}`)); err != nil {
 			t.Errorf("Replace a verification record as reader: %v", err)
 		}
-		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json", []byte(`{}`)); apiCode(err) != "AccessDenied" {
+		if err := r.Replace(ctx, "shop/DATABASE/2026/11/23/shop-DATABASE-b042-20261123T020304Z.json", []byte(`{}`)); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("Replace a manifest as reader: %v, want AccessDenied", err)
 		}
 		if _, err := rd.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("pg/existing.dump"),
-			CopySource: aws.String(bucket + "/pg/x.verified.json")}); apiCode(err) != "AccessDenied" {
+			CopySource: aws.String(bucket + "/pg/x.verified.json")}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("CopyObject over an archive as reader: %v, want AccessDenied", err)
 		}
-		if _, err := rd.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); apiCode(err) != "AccessDenied" {
+		if _, err := rd.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("pg/existing.dump")}); s3err.Code(err) != "AccessDenied" {
 			t.Errorf("DeleteObject as reader: %v, want AccessDenied", err)
 		}
 	})
@@ -650,7 +652,7 @@ func TestUploaderPolicyIsWriteOnly(t *testing.T) {
 		ak, sk := addUser(t, plain.Admin(t), "uploader", doc)
 		err := put(plain.Client(ak, sk), "pg/new.dump")
 		var re *awshttp.ResponseError
-		if apiCode(err) != "AccessDenied" || !errors.As(err, &re) {
+		if s3err.Code(err) != "AccessDenied" || !errors.As(err, &re) {
 			t.Errorf("PutObject without TLS: %v, want AccessDenied", err)
 		}
 	})

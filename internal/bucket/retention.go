@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
-
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
@@ -210,8 +209,8 @@ func RetentionDrift(ctx context.Context, client lifecycleAPI, o Options) ([]stri
 	switch {
 	case err == nil:
 		current = lc.Rules
-	case apiCode(err) == "NoSuchLifecycleConfiguration":
-	case apiCode(err) == "AccessDenied" || httpStatus(err) == http.StatusForbidden:
+	case s3err.Code(err) == "NoSuchLifecycleConfiguration":
+	case s3err.Of(err) == s3err.Denied || s3err.Of(err) == s3err.BadCredentials:
 		return nil, ErrRulesUnreadable
 	default:
 		return nil, fmt.Errorf("bucket: %s: read lifecycle configuration: %w", o.Bucket, err)

@@ -8,6 +8,8 @@
 package bucket
 
 import (
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
+
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +22,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -254,7 +255,7 @@ func (s *Setup) read(ctx context.Context) (state, error) {
 		if c := enc.ServerSideEncryptionConfiguration; c != nil && len(c.Rules) > 0 {
 			st.sse = c.Rules[0].ApplyServerSideEncryptionByDefault
 		}
-	case apiCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+	case s3err.Code(err) == "ServerSideEncryptionConfigurationNotFoundError":
 	default:
 		return fail("default encryption", err)
 	}
@@ -263,8 +264,8 @@ func (s *Setup) read(ctx context.Context) (state, error) {
 	switch {
 	case err == nil:
 		st.pab = pab.PublicAccessBlockConfiguration
-	case apiCode(err) == "NoSuchPublicAccessBlockConfiguration":
-	case notImplemented(err):
+	case s3err.Code(err) == "NoSuchPublicAccessBlockConfiguration":
+	case s3err.Of(err) == s3err.NotImplemented:
 		st.pabUnsupported = true
 	default:
 		return fail("public access block", err)
@@ -274,7 +275,7 @@ func (s *Setup) read(ctx context.Context) (state, error) {
 	switch {
 	case err == nil:
 		st.policy = aws.ToString(pol.Policy)
-	case apiCode(err) == "NoSuchBucketPolicy":
+	case s3err.Code(err) == "NoSuchBucketPolicy":
 	default:
 		return fail("bucket policy", err)
 	}
@@ -285,7 +286,7 @@ func (s *Setup) read(ctx context.Context) (state, error) {
 		st.rules = lc.Rules
 		st.minObjectSize = lc.TransitionDefaultMinimumObjectSize
 		st.dropsAbort = isMinIO(lc.ResultMetadata)
-	case apiCode(err) == "NoSuchLifecycleConfiguration":
+	case s3err.Code(err) == "NoSuchLifecycleConfiguration":
 	default:
 		return fail("lifecycle configuration", err)
 	}
@@ -298,7 +299,7 @@ func (s *Setup) read(ctx context.Context) (state, error) {
 				st.lockEnabled = c.ObjectLockEnabled == types.ObjectLockEnabledEnabled
 				st.lockRule = c.Rule
 			}
-		case apiCode(err) == "ObjectLockConfigurationNotFoundError":
+		case s3err.Code(err) == "ObjectLockConfigurationNotFoundError":
 		default:
 			return fail("object lock configuration", err)
 		}
@@ -331,7 +332,7 @@ func (s *Setup) locate(ctx context.Context) (bool, error) {
 			return false, wrongRegion(name, region, want)
 		}
 	}
-	switch httpStatus(err) {
+	switch s3err.Status(err) {
 	case http.StatusNotFound:
 		return false, nil
 	case http.StatusForbidden:
@@ -379,7 +380,7 @@ func (s *Setup) planCreate(p *Plan) {
 			in.ObjectLockEnabledForBucket = aws.Bool(true)
 		}
 		_, err := s.client.CreateBucket(ctx, in)
-		switch apiCode(err) {
+		switch s3err.Code(err) {
 		case "":
 			return "", err
 		case "BucketAlreadyOwnedByYou":
@@ -474,14 +475,14 @@ func (s *Setup) planPublicAccess(p *Plan, st state) {
 					RestrictPublicBuckets: aws.Bool(true),
 				},
 			})
-			if notImplemented(err) {
+			if s3err.Of(err) == s3err.NotImplemented {
 				return warnNoPublicAccessBlock, nil
 			}
 			if err != nil {
 				// Some stores answer the Put with another error (MinIO: 400 MalformedXML) while the
 				// Get says plainly that the feature is not implemented: a warning, not a failure.
 				_, gerr := s.client.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(b)})
-				if notImplemented(gerr) {
+				if s3err.Of(gerr) == s3err.NotImplemented {
 					return warnNoPublicAccessBlock, nil
 				}
 			}
@@ -599,26 +600,6 @@ func (s *Setup) optionWarnings() []string {
 			"version or shorten its retention during its %d days, and the bucket cannot be deleted while such versions exist", o.ObjectLockDays))
 	}
 	return ws
-}
-
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-func notImplemented(err error) bool {
-	return err != nil && (apiCode(err) == "NotImplemented" || httpStatus(err) == http.StatusNotImplemented)
 }
 
 // isMinIO tells from the response's Server header whether the store is

@@ -18,16 +18,14 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
-	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
-	"github.com/pgoffsite/pgoffsite/internal/retention"
-	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -82,7 +80,7 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		log.Error().Err(err).Msg("cannot set up notifications")
 		return ExitUsage
 	}
-	dests, opened, closeDests := openDestinations(ctx, log, cfg)
+	dests, caps, opened, closeDests := openDestinations(ctx, log, cfg)
 	defer closeDests()
 	if opened == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
@@ -135,15 +133,15 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	var results []archive.Result
 	switch {
 	case fanout:
-		results = coordinate(ctx, log, cfg, dests, targets)
+		results = coordinate(ctx, log, cfg, caps, targets)
 	case !bundleOnly:
 		results = job.Run(ctx, targets)
 	}
 	if bundleOnly || cfg.AppBundle {
 		results = append(results, newBundler(cfg, job, red, log).Apps(ctx, targets)...)
 	}
-	for _, d := range dests {
-		if c, ok := d.Store.(interface{ ConditionalWritesUnsupported() bool }); ok && c.ConditionalWritesUnsupported() {
+	for i, d := range dests {
+		if unsupported := caps[i].ConditionalWritesUnsupported; unsupported != nil && unsupported() {
 			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
 		}
 	}
@@ -253,13 +251,7 @@ func badConfig(stderr io.Writer, err error) int {
 // secrets are the configured values that must never be written anywhere, and extra ones a
 // command knows of (a database URL given on the command line).
 func secrets(cfg config.Config, extra ...string) []string {
-	s := []string{cfg.HerokuAPIKey}
-	for _, name := range cfg.SecretVars() {
-		// Private keys span lines: each line is scrubbed as well as the whole.
-		if v := os.Getenv(name); v != "" {
-			s = append(s, keySecrets(v)...)
-		}
-	}
+	s := cfg.Secrets()
 	for _, t := range cfg.Targets {
 		if t.Env {
 			// The database URL of an env:VAR target, and its password alone.
@@ -288,34 +280,27 @@ func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
 		UserAgent: version.UserAgent(), Secrets: secrets(cfg, extra...)})
 }
 
-// openDestinations opens every destination ARCHIVE_URL names. One that cannot be opened (a
-// server down, a host key that does not match) is logged once and fails each of its copies,
-// while the others go on: a second copy is worth having even when the first cannot be made.
-func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config) (dests []archive.Destination, opened int, closeAll func()) {
-	var closers []io.Closer
+// openDestinations opens every destination ARCHIVE_URL names, each with its capabilities (in
+// the same order). One that cannot be opened (a server down, a host key that does not match) is
+// logged once and fails each of its copies, while the others go on: a second copy is worth
+// having even when the first cannot be made.
+func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config) (dests []archive.Destination, caps []store.Caps, opened int, closeAll func()) {
 	for _, a := range cfg.Archives {
-		d, err := openArchiveDestination(ctx, cfg, a)
+		d, c, err := openArchiveDestination(ctx, cfg, a)
 		if err != nil {
 			log.Error().Err(err).Str("destination", a.String()).Msg("cannot open the destination: its copies fail, the others go on")
 			d = archive.Destination{Name: a.String(), Store: unavailable{name: a.String(), err: err}}
 		} else {
 			opened++
+			removeStaleTemps(ctx, log, a.String(), c)
 		}
-		st := d.Store
-		if c, ok := st.(io.Closer); ok {
-			closers = append(closers, c)
-		}
-		if err == nil {
-			removeStaleTemps(ctx, log, a.String(), st)
-		}
-		if m, ok := st.(retention.Markers); ok && err == nil {
-			d.Markers = m // S3, directories and SFTP servers all keep retention markers
-		}
-		dests = append(dests, d)
+		dests, caps = append(dests, d), append(caps, c)
 	}
-	return dests, opened, func() {
-		for _, c := range closers {
-			c.Close()
+	return dests, caps, opened, func() {
+		for _, c := range caps {
+			if c.Close != nil {
+				c.Close()
+			}
 		}
 	}
 }
@@ -342,74 +327,37 @@ func (u unavailable) Put(context.Context, store.Object, io.Reader) error {
 
 func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.name, "/") + "/" + key }
 
-// openArchiveDestination opens destination a for the backup job, with what its credentials
-// allow besides writing: a directory and an SFTP account may delete (the job takes back a dump
-// whose manifest it could not write); an S3 uploader may not, by design.
-func openArchiveDestination(ctx context.Context, cfg config.Config, a config.Archive) (archive.Destination, error) {
-	d := archive.Destination{Name: a.String()}
-	switch a.Scheme {
-	case "file":
-		st, err := filestore.New(a.Dir)
-		if err != nil {
-			return d, err
-		}
-		d.Store, d.Remove = st, st
-	case "sftp":
-		st, err := openSFTP(ctx, cfg, a)
-		if err != nil {
-			return d, err
-		}
-		d.Store, d.Remove = st, st
-	default:
-		st, err := openDestination(ctx, cfg, a)
-		if err != nil {
-			return d, err
-		}
-		d.Store = st
+// openArchiveDestination opens destination a for the backup job, with what its kind allows
+// besides writing: a directory and an SFTP account may delete (the job takes back a dump whose
+// manifest it could not write) and keep retention markers; an S3 uploader keeps markers but may
+// not delete, by design.
+func openArchiveDestination(ctx context.Context, cfg config.Config, a config.Archive) (archive.Destination, store.Caps, error) {
+	st, c, err := openDestination(ctx, cfg, a)
+	if err != nil {
+		return archive.Destination{Name: a.String()}, store.Caps{}, err
 	}
-	return d, nil
+	return archive.Destination{Name: a.String(), Store: st, Markers: c.Markers, Remove: c.Remove}, c, nil
 }
 
 // openStore opens the destination the single-destination commands work on.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	return openDestination(ctx, cfg, cfg.Archive)
+	st, _, err := openDestination(ctx, cfg, cfg.Archive)
+	return st, err
 }
 
-func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, error) {
-	switch a.Scheme {
-	case "file":
-		return filestore.New(a.Dir)
-	case "s3":
-		st, err := s3StoreFor(ctx, cfg, a)
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
-	case "sftp":
-		return openSFTP(ctx, cfg, a)
-	}
-	return nil, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
-}
-
-// openSFTP connects to an sftp:// destination, its host key pinned by SFTP_KNOWN_HOSTS.
-func openSFTP(ctx context.Context, cfg config.Config, a config.Archive) (*sftpstore.Store, error) {
-	return sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
-		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
-}
-
-// staleRemover is a destination that can find the temporary files of runs killed mid-upload.
-type staleRemover interface {
-	RemoveStale(ctx context.Context) ([]string, error)
+// openDestination opens destination a for writing, with what its kind can do there besides
+// Put: its kind (internal/dest) picks how.
+func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+	return dest.Open(ctx, cfg, a)
 }
 
 // removeStaleTemps removes the temporary files that a run killed mid-upload left at a
 // destination. A failure costs only space, so it is a warning and the run goes on.
-func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, st store.Store) {
-	r, ok := st.(staleRemover)
-	if !ok {
+func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, c store.Caps) {
+	if c.Stale == nil {
 		return
 	}
-	removed, err := r.RemoveStale(ctx)
+	removed, err := c.Stale.RemoveStale(ctx)
 	for _, p := range removed {
 		log.Info().Str("destination", name).Str("file", p).Msg("removed a temporary file an interrupted earlier run left behind")
 	}

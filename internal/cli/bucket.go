@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
 )
 
 // runSetupBucket is `pgoffsite setup-bucket`: run once, with administrator credentials, to make
@@ -51,18 +52,18 @@ func runSetupBucket(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "pgoffsite setup-bucket: %v\n", err)
 		return ExitUsage
 	}
-	s, err := resolveS3(cfg, a)
+	s, err := destkind.ResolveS3(cfg, a)
 	if err != nil {
 		return badConfig(stderr, err)
 	}
 	o.Bucket, o.Prefix, o.Region = a.Bucket, a.Prefix, s.Region
 	o.SSE, o.KMSKeyID = s.SSE, s.SSEKMSKeyID
-	client, err := s3ClientFor(ctx, cfg, a)
+	client, err := destkind.S3Client(ctx, cfg, a)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgoffsite: %v\n", err)
 		return ExitFailed
 	}
-	if ep := effectiveEndpoint(cfg, a); !onAWS(ep) && o.TransitionDays >= 0 {
+	if ep := destkind.EffectiveEndpoint(cfg, a); !destkind.OnAWS(ep) && o.TransitionDays >= 0 {
 		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
 		classes := o.TransitionClass + ", an Amazon S3 storage class"
 		if o.Retention.Set() {

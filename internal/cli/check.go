@@ -17,11 +17,13 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -276,6 +278,9 @@ func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Stor
 	body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
 	if err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body)); err != nil {
 		c.fail("archive %s is not writable: %v", a, err)
+		if fix := s3err.Fix(s3err.Of(err), s3err.Vars{Keys: a.Keys}); fix != "" {
+			c.fix("%s", fix)
+		}
 		return false
 	}
 	c.ok("archive is writable: wrote %s", st.Location(key))
@@ -285,22 +290,22 @@ func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Stor
 // checkS3 checks an S3 destination: the probe write, then what the store or bucket lacks that
 // the archives' safety relies on.
 func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
-	s, err := resolveS3(cfg, a)
+	s, err := dest.ResolveS3(cfg, a)
 	if err != nil {
 		c.fail("archive %v", err)
 		return
 	}
-	client, err := s3ClientFor(ctx, cfg, a)
+	client, err := dest.S3Client(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %v", err)
 		return
 	}
-	endpoint := effectiveEndpoint(cfg, a)
-	if !onAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
+	endpoint := dest.EffectiveEndpoint(cfg, a)
+	if !dest.OnAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
 		c.warn("archive %s: storage class %s is Amazon S3's; %s is not AWS, and S3-compatible providers mostly lack it (the Glacier classes above all): uploads may be refused", a, s.StorageClass, endpointHost(endpoint))
 		c.fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
 	}
-	st := newS3Store(client, cfg, a, s)
+	st := dest.NewS3Store(client, cfg, a, s)
 	if probeWrite(ctx, c, a, st) && st.ConditionalWritesUnsupported() {
 		c.warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
 	}
@@ -390,13 +395,13 @@ func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Arch
 
 // openAndProbe opens a destination the way a backup opens it and writes the probe there.
 func openAndProbe(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
-	st, err := openDestination(ctx, cfg, a)
+	st, caps, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %s: %v", a, err) // a refused host key says what to check
 		return
 	}
-	if cl, ok := st.(io.Closer); ok {
-		defer cl.Close()
+	if caps.Close != nil {
+		defer caps.Close()
 	}
 	probeWrite(ctx, c, a, st)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/openuploads"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -36,7 +37,7 @@ func backupArgs(args []string, stderr io.Writer) (target string, ok bool) {
 }
 
 // coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
-func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dests []archive.Destination, targets []archive.Target) []archive.Result {
+func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, caps []store.Caps, targets []archive.Target) []archive.Result {
 	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
 		UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget})
 	c := &coordinator.Coordinator{
@@ -50,9 +51,9 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 		N:       cfg.Fanout,
 		Log:     log,
 	}
-	for _, d := range dests {
-		if a, ok := d.Store.(coordinator.Aborter); ok {
-			c.Abort = append(c.Abort, a)
+	for _, d := range caps {
+		if d.Abort != nil {
+			c.Abort = append(c.Abort, d.Abort)
 		}
 	}
 	if coordinatorTiming != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
+	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
@@ -42,26 +43,12 @@ func loadIdentities(flagPath, env string) (ids *agecrypt.Identities, secrets []s
 		}
 		return nil, nil, nil
 	}
-	secrets = keySecrets(text)
+	secrets = config.ValueSecrets(text)
 	ids, err = agecrypt.ParseIdentities(text)
 	if err != nil {
 		return nil, secrets, fmt.Errorf("%s: %w", from, err)
 	}
 	return ids, secrets, nil
-}
-
-// keySecrets is a key's text whole and line by line (each as written and trimmed), so
-// that a log line quoting any part of it is scrubbed.
-func keySecrets(text string) []string {
-	s := []string{text}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "-----") {
-			continue
-		}
-		s = append(s, line, strings.ToLower(line))
-	}
-	return s
 }
 
 // withIdentityProblem adds a problem with the identity to the configuration's, so that one

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
@@ -73,7 +74,7 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 		return ExitFailed
 	}
 
-	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
+	client, err := destkind.S3Client(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return fail(err)
 	}

@@ -169,8 +169,8 @@ func statusOf(ctx context.Context, cfg config.Config, a config.Archive, o status
 	defer cancel()
 	cfg.Archive = a
 	src, err := openSource(ctx, cfg)
-	if c, ok := src.(io.Closer); ok && err == nil {
-		defer c.Close()
+	if err == nil {
+		defer src.Close()
 	}
 	var entries []status.Entry
 	for _, t := range cfg.Targets {

@@ -14,9 +14,10 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
-	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -138,22 +139,16 @@ func withFindings(err error, findings []string) error {
 	return fmt.Errorf("%w; and %s", err, strings.Join(extra, "; "))
 }
 
-// recorder writes the small record of a verification beside the archive, replacing the last
-// one (s3store.Reader, filestore.Store).
-type recorder interface {
-	Replace(ctx context.Context, key string, body []byte) error
-}
-
 // recordVerification keeps what the verification found beside the manifest (.verified.json)
 // for pgoffsite status. It cannot fail the verification: a destination or credentials that do
 // not allow it are a warning.
 // A drill passes what it did beyond the verification; v.Err is then the drill's own verdict.
-func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src verify.Source, key string, v verify.Result, drill *archive.Drill) {
+func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src *source, key string, v verify.Result, drill *archive.Drill) {
 	if _, ok := archive.ParseKey(key); !ok {
 		return
 	}
-	rec, ok := src.(recorder)
-	if !ok {
+	rec := src.caps.Records
+	if rec == nil {
 		log.Warn().Str("location", src.Location(key)).Msg("this destination cannot keep verification records: pgoffsite status will not show this verification")
 		return
 	}
@@ -211,16 +206,27 @@ func summarizeVerify(log zerolog.Logger, results []archive.Result, interrupted b
 	return ExitOK
 }
 
-func openSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
-	switch cfg.Archive.Scheme {
-	case "file":
-		return filestore.New(cfg.Archive.Dir)
-	case "sftp":
-		return openSFTP(ctx, cfg, cfg.Archive)
+// source is the destination the reading commands read (verify, status, restore), with what
+// else its kind can do there: keep verification records, close its connection.
+type source struct {
+	store.Reader
+	caps store.Caps
+}
+
+// Close ends the source's connection, if it holds one.
+func (s *source) Close() error {
+	if s.caps.Close == nil {
+		return nil
 	}
-	client, err := s3ClientFor(ctx, cfg, cfg.Archive)
+	return s.caps.Close()
+}
+
+// openSource opens the destination cfg.Archive for reading: S3 with the reader's credentials
+// (the uploader's cannot read), the other kinds as a backup opens them.
+func openSource(ctx context.Context, cfg config.Config) (*source, error) {
+	c, err := dest.OpenReader(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return nil, err
 	}
-	return s3store.NewReader(client, cfg.Archive.Bucket, cfg.Archive.Prefix), nil
+	return &source{Reader: c.Reader, caps: c}, nil
 }

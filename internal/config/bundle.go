@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 )
 
@@ -13,19 +11,6 @@ const (
 	verifyKeyVar       = "BUNDLE_VERIFY_KEY"
 	bundleHeartbeatVar = "BUNDLE_HEARTBEAT_URL"
 )
-
-// bundleSecrets makes the signing key's text, whole and line by line, a secret of every message.
-func (ck *checker) bundleSecrets(e env) {
-	if e.BundleSigningKey == "" {
-		return
-	}
-	ck.secrets = append(ck.secrets, strings.TrimSpace(e.BundleSigningKey))
-	for _, line := range strings.Split(e.BundleSigningKey, "\n") {
-		if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
-			ck.secrets = append(ck.secrets, line)
-		}
-	}
-}
 
 // bundleVars reads the bundle's variables, the keys with bundle's own parsers (the one rule for
 // what a key is). Both keys set must be one key's halves.

@@ -140,9 +140,8 @@ func (e env) validate() (Config, Problems) {
 // newChecker knows every secret of the environment before the first problem is added: the keys,
 // and the values of the variables ARCHIVE_URL names.
 func newChecker(e env) *checker {
-	ck := &checker{secrets: []string{strings.TrimSpace(e.HerokuAPIKey), strings.TrimSpace(e.SecretAccessKey), strings.TrimSpace(e.SessionToken)}}
-	ck.namedSecrets(e)
-	ck.bundleSecrets(e)
+	ck := &checker{}
+	ck.envSecrets(e)
 	return ck
 }
 

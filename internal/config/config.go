@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -321,22 +320,4 @@ func readEnv() (env, error) {
 		}
 	}
 	return e, nil
-}
-
-// SecretVars names the variables whose values are secret and must be scrubbed from all output:
-// the API and AWS keys, each keys=NAME pair, every SFTP private key variable, AGE_IDENTITY,
-// BUNDLE_SIGNING_KEY.
-func (c Config) SecretVars() []string {
-	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar}
-	for _, a := range c.Archives {
-		switch {
-		case a.Scheme == "s3" && a.Keys != "":
-			names = append(names, a.Keys+"_ACCESS_KEY_ID", a.Keys+"_SECRET_ACCESS_KEY")
-		case a.Scheme == "sftp" && a.KeyVar != "":
-			names = append(names, a.KeyVar)
-		}
-	}
-	names = append(names, identityVar)
-	slices.Sort(names)
-	return slices.Compact(names)
 }

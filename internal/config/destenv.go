@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -15,48 +14,26 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 )
 
-// lookup reads a variable a destination names; SFTP_PRIVATE_KEY comes through envconfig like
-// the other described variables.
+// lookup reads a variable: the described ones as envconfig read them, the others (those a
+// destination names) from the environment.
 func (e env) lookup(name string) string {
-	if name == DefaultKeyVar {
+	switch name {
+	case DefaultKeyVar:
 		return e.SFTPPrivateKey
+	case "HEROKU_API_KEY":
+		return e.HerokuAPIKey
+	case "AWS_SECRET_ACCESS_KEY":
+		return e.SecretAccessKey
+	case "AWS_SESSION_TOKEN":
+		return e.SessionToken
+	case identityVar:
+		return e.AgeIdentity
+	case signingKeyVar:
+		return e.BundleSigningKey
+	case recipientsVar:
+		return e.Recipients
 	}
 	return os.Getenv(name)
-}
-
-// namedSecrets registers, before anything is checked, the values of the variables ARCHIVE_URL
-// names (keys=, key=) and of the key variables, so that no message can quote them.
-func (ck *checker) namedSecrets(e env) {
-	add := func(v string) {
-		ck.secrets = append(ck.secrets, strings.TrimSpace(v))
-		// A private key's lines are each secret: a partial paste must not leak either.
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
-				ck.secrets = append(ck.secrets, line)
-			}
-		}
-	}
-	add(e.SFTPPrivateKey)
-	add(e.AgeIdentity)
-	for _, line := range strings.Split(e.Recipients, "\n") {
-		if strings.Contains(strings.ToUpper(line), "AGE-SECRET-KEY-") {
-			add(line)
-		}
-	}
-	for _, f := range strings.Fields(e.ArchiveURL) {
-		u, err := url.Parse(f)
-		if err != nil {
-			continue
-		}
-		q, _ := url.ParseQuery(u.RawQuery)
-		if n := q.Get("keys"); envVarRE.MatchString(n) {
-			add(os.Getenv(n + "_ACCESS_KEY_ID"))
-			add(os.Getenv(n + "_SECRET_ACCESS_KEY"))
-		}
-		if n := q.Get("key"); envVarRE.MatchString(n) {
-			add(os.Getenv(n))
-		}
-	}
 }
 
 // destinationEnv checks the variables each destination reads: the key pair keys=NAME names,

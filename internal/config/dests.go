@@ -299,3 +299,15 @@ func (d dest) sftp(u *url.URL) Archive {
 	}
 	return a
 }
+
+// secretVars are the variables destination a reads secrets from: its kind's contribution to
+// the set of secrets.
+func (a Archive) secretVars() []string {
+	switch {
+	case a.Scheme == "s3" && a.Keys != "":
+		return []string{a.Keys + "_ACCESS_KEY_ID", a.Keys + "_SECRET_ACCESS_KEY"}
+	case a.Scheme == "sftp" && a.KeyVar != "":
+		return []string{a.KeyVar}
+	}
+	return nil
+}

@@ -306,3 +306,8 @@ func (s *Store) MarkerExists(_ context.Context, key string) (bool, error) {
 	}
 	return false, fmt.Errorf("filestore: look for %s: %w", s.Location(key), err)
 }
+
+// Caps are what a directory can do besides Put: everything but abort uploads, which it has none of.
+func (s *Store) Caps() store.Caps {
+	return store.Caps{Reader: s, Markers: s, Records: s, Stale: s, Remove: s}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -39,7 +40,7 @@ func (r *Reader) List(ctx context.Context, sub string) (store.Listing, error) {
 		return store.Listing{}, lerr
 	}
 	why := ErrVersionsDenied
-	if httpStatus(err) != http.StatusForbidden {
+	if s3err.Status(err) != http.StatusForbidden {
 		why = fmt.Errorf("the store does not list object versions: an overwritten archive cannot be told from its manifest's: %w", err)
 	}
 	return store.Listing{Objects: objs, VersionsErr: why}, nil
@@ -48,11 +49,8 @@ func (r *Reader) List(ctx context.Context, sub string) (store.Listing, error) {
 // versionsUnavailable tells an answer to ListObjectVersions that the plain listing may still
 // get past: denied by the policy, or not implemented by the store.
 func versionsUnavailable(err error) bool {
-	code, _ := apiError(err)
-	switch status := httpStatus(err); {
-	case status == http.StatusForbidden || code == "AccessDenied":
-		return true
-	case status == http.StatusNotImplemented || code == "NotImplemented":
+	switch s3err.Of(err) {
+	case s3err.Denied, s3err.BadCredentials, s3err.NotImplemented:
 		return true
 	}
 	return false

@@ -100,17 +100,6 @@ func TestMinIOSmallObject(t *testing.T) {
 	}
 }
 
-func TestMinIOEmptyObject(t *testing.T) {
-	e := startMinIO(t)
-	s := e.store(Options{})
-	if err := s.Put(context.Background(), store.Object{Key: "empty", Size: 0}, strings.NewReader("")); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.get(t, "empty"); len(got) != 0 {
-		t.Fatalf("%d bytes", len(got))
-	}
-}
-
 func TestMinIOMultipartObject(t *testing.T) {
 	e := startMinIO(t)
 	s := e.store(Options{PartSize: MinPartSize, Concurrency: 3})

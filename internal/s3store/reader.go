@@ -56,3 +56,6 @@ func (r *Reader) Open(ctx context.Context, key string) (io.ReadCloser, int64, er
 
 // Location names key for people.
 func (r *Reader) Location(key string) string { return "s3://" + r.bucket + "/" + r.full(key) }
+
+// Caps are what the reader's credentials allow: reading, and keeping verification records.
+func (r *Reader) Caps() store.Caps { return store.Caps{Reader: r, Records: r} }

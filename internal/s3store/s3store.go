@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -30,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgoffsite/pgoffsite/internal/openuploads"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -296,7 +296,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		return err
 	}
 	if err := s.conditionally(put); err != nil {
-		if isPreconditionFailed(err) {
+		if s3err.Of(err) == s3err.PreconditionFailed {
 			err = store.ErrExists
 		}
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
@@ -311,11 +311,11 @@ func (s *Store) conditionally(write func(conditional bool) error) error {
 		return write(false)
 	}
 	err := write(true)
-	if err == nil || !isConditionalUnsupported(err) {
+	if err == nil || !s3err.ConditionalUnsupported(err) {
 		return err
 	}
 	if err2 := write(false); err2 != nil {
-		if isConditionalUnsupported(err2) {
+		if s3err.ConditionalUnsupported(err2) {
 			return err // the header was not what the store objected to
 		}
 		return err2
@@ -484,7 +484,7 @@ loop:
 	default:
 		err = s.complete(uploadRequest(ctx, "complete multipart upload "+loc), key, uploadID, parts[:sent], read)
 		if err != nil {
-			if isPreconditionFailed(err) {
+			if s3err.Of(err) == s3err.PreconditionFailed {
 				err = store.ErrExists
 			}
 			err = fmt.Errorf("s3: complete multipart upload %s: %w", loc, err)
@@ -634,7 +634,7 @@ func (s *Store) complete(ctx context.Context, key, uploadID string, parts []type
 		delay := s.retryBase
 		for attempt := 1; ; attempt++ {
 			_, err := s.client.CompleteMultipartUpload(ctx, in)
-			if err == nil || !isConditionalConflict(err) || attempt == completeAttempts {
+			if err == nil || s3err.Of(err) != s3err.Conflict || attempt == completeAttempts {
 				return err
 			}
 			select {
@@ -730,40 +730,8 @@ func sourceError(ctx context.Context, err error, read, size int64) error {
 	}
 }
 
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-func apiError(err error) (code, msg string) {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode(), ae.ErrorMessage()
-	}
-	return "", ""
-}
-
-func isPreconditionFailed(err error) bool {
-	code, _ := apiError(err)
-	return code == "PreconditionFailed" || httpStatus(err) == 412
-}
-
-func isConditionalConflict(err error) bool {
-	code, _ := apiError(err)
-	return code == "ConditionalRequestConflict" || httpStatus(err) == 409
-}
-
-// isConditionalUnsupported recognises stores that do not implement If-None-Match on writes: a 501,
-// or a client error that names the header.
-func isConditionalUnsupported(err error) bool {
-	code, msg := apiError(err)
-	status := httpStatus(err)
-	if status == 501 || code == "NotImplemented" {
-		return true
-	}
-	return status >= 400 && status < 500 && status != 412 && status != 409 &&
-		strings.Contains(strings.ToLower(msg), "if-none-match")
+// Caps are what the uploader's credentials allow besides Put: looking up retention markers and
+// aborting the uploads a fan-out child left open. They may neither read nor delete.
+func (s *Store) Caps() store.Caps {
+	return store.Caps{Markers: s, Abort: s, ConditionalWritesUnsupported: s.ConditionalWritesUnsupported}
 }

@@ -690,3 +690,8 @@ func (s *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
 	}
 	return found, nil
 }
+
+// Caps are what an SFTP account can do besides Put; Close ends the connection.
+func (s *Store) Caps() store.Caps {
+	return store.Caps{Reader: s, Markers: s, Records: s, Stale: s, Remove: s, Close: s.Close}
+}

@@ -328,45 +328,6 @@ func TestPutLosesRaceWithoutReplacing(t *testing.T) {
 	}
 }
 
-func TestConcurrentPutsOneWins(t *testing.T) {
-	srv := testenv.StartSSHD(t)
-	s := dial(t, options(srv))
-	const n = 4
-	bodies := make([][]byte, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		bodies[i] = data(1<<20, int64(10+i))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.Put(context.Background(), store.Object{Key: "shop/b.dump", Size: store.UnknownSize}, bytes.NewReader(bodies[i]))
-		}()
-	}
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner < 0:
-			winner = i
-		case err == nil:
-			t.Errorf("Puts %d and %d both succeeded", winner, i)
-		case !errors.Is(err, store.ErrExists):
-			t.Errorf("Put %d: %v", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no Put succeeded")
-	}
-	got, _ := os.ReadFile(filepath.Join(srv.Root, "shop", "b.dump"))
-	if !bytes.Equal(got, bodies[winner]) {
-		t.Error("the object is not the winner's bytes")
-	}
-	if f := files(t, srv.Root); len(f) != 1 {
-		t.Errorf("files on the server: %v", f)
-	}
-}
-
 // TestServerRenameRefusesExisting pins the server behaviour Put relies on: OpenSSH's plain
 // SSH_FXP_RENAME fails when the new name exists, and leaves both files as they were.
 func TestServerRenameRefusesExisting(t *testing.T) {
@@ -1001,51 +962,19 @@ const (
 	testEd25519Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJd9UedPf4M9UJj3qb31VbFk4IPs+tu+Fzb8BQTlOru1"
 )
 
-// RETENTION's markers are files on the server: MarkerExists sees one once it is written, and
-// refuses a key outside the directory.
-func TestMarkerExists(t *testing.T) {
+// A marker or record outside the directory is refused (the contract itself is storetest's).
+func TestOutsideTheDirectoryRefused(t *testing.T) {
 	srv := testenv.StartSSHD(t)
 	s := dial(t, options(srv))
 	ctx := context.Background()
-	marker := "_pgoffsite-retention/shop/DATABASE/monthly/2026-11"
-	if ok, err := s.MarkerExists(ctx, marker); ok || err != nil {
-		t.Errorf("before: %v %v", ok, err)
-	}
-	if err := s.Put(ctx, store.Object{Key: marker, Size: 2}, strings.NewReader("{}")); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := s.MarkerExists(ctx, marker); !ok || err != nil {
-		t.Errorf("after: %v %v", ok, err)
-	}
 	if _, err := s.MarkerExists(ctx, "../outside"); err == nil {
 		t.Error("a key outside the directory was looked up")
 	}
-}
-
-// Replace writes a record and a later one over it, on a real OpenSSH server, leaving no
-// temporary file; a key outside the directory is refused.
-func TestReplace(t *testing.T) {
-	srv := testenv.StartSSHD(t)
-	s := dial(t, options(srv))
-	ctx := context.Background()
-	key := "shop/DATABASE/2026/11/23/x.verified.json"
-	if err := s.Put(ctx, store.Object{Key: "shop/DATABASE/2026/11/23/x.json", Size: 2}, bytes.NewReader([]byte("{}"))); err != nil {
-		t.Fatal(err)
-	}
-	for _, body := range []string{`{"passed":false}`, `{"passed":true}`} {
-		if err := s.Replace(ctx, key, []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(filepath.Join(srv.Root, filepath.FromSlash(key)))
-		if err != nil || string(got) != body {
-			t.Errorf("after Replace(%s): %q %v", body, got, err)
-		}
-	}
-	if f := files(t, srv.Root); len(f) != 2 {
-		t.Errorf("files on the server: %v", f)
-	}
 	if err := s.Replace(ctx, "../escape.verified.json", []byte("x")); err == nil {
 		t.Error("a key outside the directory was written")
+	}
+	if err := s.Remove(ctx, "../escape.dump"); err == nil || !strings.Contains(err.Error(), "not a relative path") {
+		t.Fatalf("Remove outside the directory: %v", err)
 	}
 }
 

@@ -49,6 +49,13 @@ func (m *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	m.mu.Lock()
 	m.puts++
 	m.mu.Unlock()
+	if obj.Size < 0 && obj.Size != store.UnknownSize {
+		return fmt.Errorf("mem: %s: size %d is neither a size nor UnknownSize", obj.Key, obj.Size)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r = store.ContextReader(ctx, r)
 	var head []byte
 	if m.Hold != nil && strings.HasSuffix(obj.Key, ".dump") {
 		head = make([]byte, 128<<10)
@@ -161,4 +168,32 @@ func (m *Store) Puts() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.puts
+}
+
+// Caps are what a directory can do: read, look up markers, keep records, remove. Nothing is
+// ever stale: a Put that fails keeps nothing.
+func (m *Store) Caps() store.Caps {
+	return store.Caps{Reader: m, Markers: m, Records: m, Remove: m}
+}
+
+// MarkerExists tells whether an object is at key.
+func (m *Store) MarkerExists(ctx context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.objects[key]
+	return ok, nil
+}
+
+// Replace writes body at key, replacing what is there.
+func (m *Store) Replace(ctx context.Context, key string, body []byte) error {
+	m.Overwrite(key, bytes.Clone(body))
+	return nil
+}
+
+// Remove deletes the object at key; a missing one is not an error.
+func (m *Store) Remove(ctx context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objects, key)
+	return nil
 }
