@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"regexp"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
@@ -41,14 +40,6 @@ type drillAPI interface {
 // killed drill from the app's other add-ons.
 const drillPrefix = "pgoffsite-drill-"
 
-var (
-	// drillProvisionTimeout bounds the wait for Heroku to provision the add-on (minutes on
-	// Essential plans, up to a quarter of an hour on bigger ones); tests shorten it.
-	drillProvisionTimeout = 30 * time.Minute
-	// drillPollBase and drillPollMax space the polls of the add-on's state.
-	drillPollBase, drillPollMax = 3 * time.Second, 30 * time.Second
-)
-
 // drillDeleteTimeout bounds the DELETE after a drill. It runs after a SIGTERM too, within the
 // 30 s before Heroku's SIGKILL, and before the notification's own bound.
 const drillDeleteTimeout = 15 * time.Second
@@ -67,54 +58,70 @@ func drillApp() (string, error) {
 	return app, nil
 }
 
+// drillOptions are the options of `pgoffsite drill`.
+type drillOptions struct {
+	Keep                  bool
+	Identity, Destination string
+}
+
+func newDrillCmd(f *Factory) *cobra.Command {
+	o := &drillOptions{}
+	cmd := &cobra.Command{
+		Use:   "drill [--keep] [--identity FILE] [--destination N]",
+		Short: "restore each target's newest archive into a throwaway Heroku Postgres add-on and check it",
+		Long: "Restore each target's newest archive into a throwaway Heroku Postgres add-on (DRILL_PLAN) on the pgoffsite\n" +
+			"app, compare row counts, run DRILL_CHECKS, and delete the add-on; needs HEROKU_APP_NAME (dyno metadata).",
+		Example: "  heroku run pgoffsite drill -a my-pgoffsite\n  pgoffsite drill --keep --destination 2",
+		Args:    noArgs("targets come from BACKUP_TARGETS"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDrill(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Keep, "keep", false, "leave each drill's database for a person to inspect (billed until removed; the log says how)")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "drill the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	return cmd
+}
+
 // runDrill is `pgoffsite drill`: for each target's newest archive, a restore drill into a
 // throwaway Heroku Postgres add-on on the pgoffsite app, which is always deleted afterwards.
-func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keep := fs.Bool("keep", false, "leave each drill's database for a person to inspect (billed until removed; the log says how)")
-	identity := fs.String("identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "drill the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgoffsite drill takes no arguments (got %q): targets come from BACKUP_TARGETS\n", fs.Args())
-		return ExitUsage
-	}
-	ids, idSecrets, idErr := loadIdentities(*identity)
-	cfg, err := config.LoadDrill()
-	if err == nil {
-		var a config.Archive
-		if a, err = pickReadDestination(cfg, *dest); err != nil {
-			err = fmt.Errorf("  --destination: %w", err)
+func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
+	ids, idSecrets, idErr := loadIdentities(o.Identity)
+	f.load = func() (config.Config, error) {
+		cfg, err := config.LoadDrill()
+		if err == nil {
+			var a config.Archive
+			if a, err = pickReadDestination(cfg, o.Destination); err != nil {
+				err = fmt.Errorf("  --destination: %w", err)
+			}
+			cfg.Archive = a
 		}
-		cfg.Archive = a
+		return cfg, err
 	}
+	cfg, err := f.Config()
 	app, appErr := drillApp()
 	if err := errors.Join(withIdentityProblem(err, idErr, idSecrets), appErr); err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	red := newRedactor(cfg, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	notifier, err := newNotifier(cfg, idSecrets...)
+	f.AddSecrets(idSecrets...)
+	red, log := f.Redactor(), f.Logger()
+	notifier, err := f.Notifier()
 	if err != nil {
-		log.Error().Err(err).Msg("cannot set up notifications")
-		return ExitUsage
+		return err
 	}
-	src, err := openSource(ctx, cfg)
+	src, err := f.Source(ctx)
 	if err != nil {
 		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	d := &driller{
-		api: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
-			UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget}),
-		app: app, cfg: cfg.Drill, keep: *keep, log: log, red: red, src: src, ids: ids,
+		api: f.Heroku(), provisionTimeout: f.DrillProvisionTimeout, pollBase: f.DrillPollBase, pollMax: f.DrillPollMax,
+		app: app, cfg: cfg.Drill, keep: o.Keep, log: log, red: red, src: src, ids: ids,
 	}
 	log.Info().Str("version", version.Version).Str("pgoffsite_app", app).Str("plan", cfg.Drill.Plan.Name).
 		Int("targets", len(cfg.Targets)).Int("checks", len(cfg.Drill.Checks)).Str("timeout", cfg.Drill.Timeout.String()).Msg("drill run started")
-	started := time.Now()
+	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the drill goes on)")
 	}
@@ -139,18 +146,20 @@ func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}
 	notifyFinish(ctx, log, notifier, "drill", started, results)
-	return code
+	return exitWith(code)
 }
 
 type driller struct {
-	api  drillAPI
-	app  string // the pgoffsite app, where the add-ons are made
-	cfg  config.Drill
-	keep bool
-	log  zerolog.Logger
-	red  *logging.Redactor
-	src  verify.Source
-	ids  *agecrypt.Identities
+	api drillAPI
+	// provisionTimeout bounds the wait for the add-on; pollBase and pollMax space its polls.
+	provisionTimeout, pollBase, pollMax time.Duration
+	app                                 string // the pgoffsite app, where the add-ons are made
+	cfg                                 config.Drill
+	keep                                bool
+	log                                 zerolog.Logger
+	red                                 *logging.Redactor
+	src                                 verify.Source
+	ids                                 *agecrypt.Identities
 }
 
 // removeLeftovers deletes the add-ons that killed drills left on the app: named like a drill's
@@ -381,9 +390,9 @@ func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v ve
 }
 
 // waitProvisioned polls the add-on until Heroku has provisioned it, with growing waits, for at
-// most drillProvisionTimeout.
+// most provisionTimeout.
 func (d *driller) waitProvisioned(ctx context.Context, ad heroku.Addon) (heroku.Addon, error) {
-	wctx, cancel := context.WithTimeout(ctx, drillProvisionTimeout)
+	wctx, cancel := context.WithTimeout(ctx, d.provisionTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		switch {
@@ -392,9 +401,9 @@ func (d *driller) waitProvisioned(ctx context.Context, ad heroku.Addon) (heroku.
 		case ad.State == heroku.AddonDeprovisioned:
 			return ad, fmt.Errorf("Heroku deprovisioned the drill database %s before it was ready", ad.Name)
 		}
-		if err := backoff.Sleep(wctx, backoff.Delay(drillPollBase, drillPollMax, attempt)); err != nil {
+		if err := backoff.Sleep(wctx, backoff.Delay(d.pollBase, d.pollMax, attempt)); err != nil {
 			if ctx.Err() == nil {
-				return ad, fmt.Errorf("the drill database %s is still %q after %s: Heroku did not finish provisioning it (see https://status.heroku.com)", ad.Name, ad.State, drillProvisionTimeout)
+				return ad, fmt.Errorf("the drill database %s is still %q after %s: Heroku did not finish provisioning it (see https://status.heroku.com)", ad.Name, ad.State, d.provisionTimeout)
 			}
 			return ad, fmt.Errorf("waiting for the drill database %s to be provisioned: %w", ad.Name, err)
 		}

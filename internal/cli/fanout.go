@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/coordinator"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
 // childVar marks the environment of a dyno a coordinator started: such a run archives its one
@@ -23,24 +21,6 @@ import (
 const childVar = "PGOFFSITE_CHILD"
 
 func isChild() bool { return os.Getenv(childVar) == "1" }
-
-// coordinatorTiming shortens the coordinator's waits in tests; nil in production.
-var coordinatorTiming func(*coordinator.Coordinator)
-
-// backupArgs reads `pgoffsite backup [--target APP:DATABASE]`: the one target overrides
-// BACKUP_TARGETS (how a coordinator starts its children, and handy by hand).
-func backupArgs(args []string, stderr io.Writer) (target string, ok bool) {
-	switch {
-	case len(args) == 0:
-		return "", true
-	case len(args) == 2 && args[0] == "--target" && strings.TrimSpace(args[1]) != "":
-		return args[1], true
-	case len(args) == 1 && strings.HasPrefix(args[0], "--target=") && len(args[0]) > len("--target="):
-		return strings.TrimPrefix(args[0], "--target="), true
-	}
-	fmt.Fprintf(stderr, "pgoffsite backup takes no arguments but --target APP:DATABASE (got %q): targets come from BACKUP_TARGETS\n", args)
-	return "", false
-}
 
 // dynoTTL is a child dyno's time to live: the capture's timeout and as long again for the
 // transfer, within Heroku's 24 hours.
@@ -56,10 +36,9 @@ func dynoTTLFix(cfg config.Config) string {
 	return fmt.Sprintf("the time to live is twice BACKUP_CAPTURE_TIMEOUT (%s), capped at 24 h, the longest Heroku lets a one-off dyno live: the archive takes longer than a dyno can run; the log's rates say whether the download or the upload is slow", cfg.CaptureTimeout)
 }
 
-// coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
-func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dests []archive.Destination, targets []archive.Target) []archive.Result {
-	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
-		UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget})
+// coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT); timing, when
+// set, adjusts the coordinator's waits.
+func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *heroku.Client, timing func(*coordinator.Coordinator), dests []archive.Destination, targets []archive.Target) []archive.Result {
 	c := &coordinator.Coordinator{
 		API:     hk,
 		App:     os.Getenv("HEROKU_APP_NAME"),
@@ -76,8 +55,8 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, dest
 			c.Abort = append(c.Abort, a)
 		}
 	}
-	if coordinatorTiming != nil {
-		coordinatorTiming(c)
+	if timing != nil {
+		timing(c)
 	}
 	return c.Run(ctx, targets)
 }

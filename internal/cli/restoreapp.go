@@ -3,87 +3,102 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/config"
 )
 
+// restoreAppOptions are the options of `pgoffsite restore-app`.
+type restoreAppOptions struct {
+	From, To, Confirm, Identity, Destination, VerifyKey string
+	Allow                                               bundle.Allow
+	AllowUnbound                                        bool
+}
+
+func newRestoreAppCmd(f *Factory) *cobra.Command {
+	o := &restoreAppOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE] [--verify-key FILE]",
+		Short: "put an app bundle back into a new or empty app, after checking it and printing what it deploys",
+		Long: "Put an app bundle (KEY: its release.json) back into a new or empty app, after checking it (signature,\n" +
+			"checksums, the release its config values are bound to) and printing what it will deploy.",
+		Example: "  pgoffsite restore-app --from bundles/shop/2026/01/02/v42/release.json --to shop-restored --confirm shop-restored --identity key.txt",
+		Args:    noArguments,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestoreApp(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.From, "from", "", "the bundle's release.json key under ARCHIVE_URL, as the bundle's log line names it (required)")
+	fs.StringVar(&o.To, "to", "", "the app to restore into: created when it does not exist, else it must be empty (required)")
+	fs.StringVar(&o.Confirm, "confirm", "", "the app's name again")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts the config values (config.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "read the bundle from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	fs.StringVar(&o.VerifyKey, "verify-key", "", "file holding the public half of BUNDLE_SIGNING_KEY (bundle-signing.pub): refuse a bundle it did not sign; default: BUNDLE_VERIFY_KEY")
+	fs.BoolVar(&o.Allow.BuildpackURL, "allow-buildpack-url", false, "deploy buildpacks given by URL, not only those of Heroku's buildpack registry")
+	fs.BoolVar(&o.Allow.Formation, "allow-formation", false, fmt.Sprintf("scale the recorded formation even past standard dyno sizes or %d dynos in all", bundle.FormationCapDynos))
+	fs.BoolVar(&o.AllowUnbound, "allow-unbound-config", false, "accept config values that pgoffsite archived before they were bound to their release (bundle_version 1)")
+	return cmd
+}
+
 // runRestoreApp is `pgoffsite restore-app`: an app bundle put back into a new (or existing,
-// empty) app. internal/bundle checks the bundle and deploys it; this reads the flags and the
+// empty) app. internal/bundle checks the bundle and deploys it; this reads the options and the
 // configuration, prints the plan, and turns the outcome into an exit status.
-func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore-app", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "the bundle's release.json key under ARCHIVE_URL, as the bundle's log line names it (required)")
-	to := fs.String("to", "", "the app to restore into: created when it does not exist, else it must be empty (required)")
-	confirm := fs.String("confirm", "", "the app's name again")
-	identity := fs.String("identity", "", "age identity file that decrypts the config values (config.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "read the bundle from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	verifyKey := fs.String("verify-key", "", "file holding the public half of BUNDLE_SIGNING_KEY (bundle-signing.pub): refuse a bundle it did not sign; default: BUNDLE_VERIFY_KEY")
-	var allow bundle.Allow
-	fs.BoolVar(&allow.BuildpackURL, "allow-buildpack-url", false, "deploy buildpacks given by URL, not only those of Heroku's buildpack registry")
-	fs.BoolVar(&allow.Formation, "allow-formation", false, fmt.Sprintf("scale the recorded formation even past standard dyno sizes or %d dynos in all", bundle.FormationCapDynos))
-	allowUnbound := fs.Bool("allow-unbound-config", false, "accept config values that pgoffsite archived before they were bound to their release (bundle_version 1)")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	_, _, keyErr := bundle.ParseKey(*from)
+func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error {
+	stderr := f.Stderr
+	_, _, keyErr := bundle.ParseKey(o.From)
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: unexpected arguments %q\n", fs.Args())
-		return ExitUsage
-	case *from == "" || *to == "":
-		fmt.Fprintln(stderr, "pgoffsite restore-app: --from KEY (a bundle's release.json) and --to NEW_APP are required")
-		return ExitUsage
+	case o.From == "" || o.To == "":
+		return badUsage("pgoffsite restore-app: --from KEY (a bundle's release.json) and --to NEW_APP are required")
 	case keyErr != nil:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: --from %s is %v\n", *from, keyErr)
-		return ExitUsage
-	case *confirm != *to:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s\n", *to, *to)
-		return ExitUsage
+		return badUsage("pgoffsite restore-app: --from %s is %v", o.From, keyErr)
+	case o.Confirm != o.To:
+		return badUsage("pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s", o.To, o.To)
 	}
-	cfg, err := loadForReading(*dest, "BACKUP_TARGETS")
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "BACKUP_TARGETS") }
+	cfg, err := f.Config()
 	if err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: *allowUnbound}
+	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: o.AllowUnbound}
 	if checks.VerifyKey.IsZero() && !cfg.BundleSigningKey.IsZero() {
 		// Where the bundles are signed, their signature is checked without being asked.
 		checks.VerifyKey = cfg.BundleSigningKey.Public()
 	}
-	if *verifyKey != "" {
-		if checks.VerifyKey, err = readVerifyKey(*verifyKey); err != nil {
-			return badConfig(stderr, err)
+	if o.VerifyKey != "" {
+		if checks.VerifyKey, err = readVerifyKey(o.VerifyKey); err != nil {
+			return badConfig(err)
 		}
 	}
-	ids, idSecrets, idErr := loadIdentities(*identity)
+	ids, idSecrets, idErr := loadIdentities(o.Identity)
 	if idErr != nil {
-		return badConfig(stderr, withIdentityProblem(nil, idErr, idSecrets))
+		return badConfig(withIdentityProblem(nil, idErr, idSecrets))
 	}
 	checks.Identities = ids
-	red := newRedactor(cfg, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", *to).Str("bundle", *from).Logger()
-	fail := func(err error) int {
+	f.AddSecrets(idSecrets...)
+	red := f.Redactor()
+	log := f.Logger().With().Str("app", o.To).Str("bundle", o.From).Logger()
+	fail := func(err error) error {
 		log.Error().Err(err).Msg("restore-app FAILED: nothing was changed on Heroku")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
-	src, err := openSource(ctx, cfg)
+	src, err := f.Source(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	// Everything the bundle says is checked here, before anything is asked of Heroku.
-	b, err := bundle.Load(ctx, src, *from, checks)
+	b, err := bundle.Load(ctx, src, o.From, checks)
 	if errors.Is(err, bundle.ErrNoIdentity) {
-		return badConfig(stderr, fmt.Errorf("  AGE_IDENTITY: %w", err))
+		return badConfig(fmt.Errorf("  AGE_IDENTITY: %w", err))
 	}
 	if errors.Is(err, bundle.ErrUnbound) {
 		log.Error().Err(err).Msg("restore-app refused: nothing was changed on Heroku")
-		return ExitUsage // --allow-unbound-config accepts it, as --confirm does the restore itself
+		return exitWith(ExitUsage) // --allow-unbound-config accepts it, as --confirm does the restore itself
 	}
 	if err != nil {
 		return fail(err)
@@ -93,12 +108,12 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 			red.Add(v)
 		}
 	}
-	plan := b.Plan(*to)
+	plan := b.Plan(o.To)
 	fmt.Fprint(red.Wrap(stderr), plan)
 	if b.Trust != bundle.Verified {
 		log.Warn().Msg("the bundle's signature was not checked (no BUNDLE_VERIFY_KEY or --verify-key): read the plan above before trusting it")
 	}
-	if refusals := plan.Refusals(allow); len(refusals) > 0 {
+	if refusals := plan.Refusals(o.Allow); len(refusals) > 0 {
 		var lines []string
 		code := ExitUsage // a flag accepts each of them, as --confirm does the restore itself
 		for _, r := range refusals {
@@ -108,16 +123,16 @@ func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
 			}
 		}
 		fmt.Fprintf(stderr, "\npgoffsite restore-app: refused, nothing was changed on Heroku:\n%s\n", strings.Join(lines, "\n"))
-		return code
+		return exitWith(code)
 	}
-	d := bundle.Deployer{Heroku: herokuClient(cfg), Src: src, HTTP: downloadClient(), Log: log}
+	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: downloadClient(), Log: log}
 	if err := d.Deploy(ctx, plan); err != nil {
 		log.Error().Err(err).Msg("restore-app FAILED")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	fmt.Fprint(red.Wrap(stderr), plan.LeftToDo())
 	log.Info().Msg("restore-app finished: see above for what is left to do")
-	return ExitOK
+	return nil
 }
 
 // readVerifyKey reads --verify-key FILE: the public half of BUNDLE_SIGNING_KEY.
