@@ -145,17 +145,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	for i, t := range cfg.Targets {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Func(runMethod(cfg)).
-		Int("parallel", cfg.Parallel).Int("fanout", map[bool]int{true: cfg.Fanout}[fanout]).
-		Strs("destinations", destinationNames(cfg))
-	if job.Encrypt != nil {
-		fps := []string{}
-		for _, r := range job.Encrypt.Describe() {
-			fps = append(fps, r.Fingerprint)
-		}
-		ev = ev.Strs("encrypted_to", fps)
-	}
-	ev.Msg(command + " run started")
+	logStart(log, cfg, command, fanout, job.Encrypt)
 	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")

@@ -51,8 +51,7 @@ func Execute(ctx context.Context, f *Factory, args []string) int {
 	defer f.close()
 	root := newRoot(f)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
-	return exitStatus(f.Stderr, cmd, err)
+	return exitStatus(f.Stderr, root.ExecuteContext(ctx))
 }
 
 // newRoot is the command tree: one command per file, each with its options and run function.

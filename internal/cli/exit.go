@@ -59,7 +59,7 @@ func badConfig(err error) error { return &configError{err: err} }
 
 // exitStatus says what ended cmd and returns the exit status: the one place errors become
 // statuses. An error no type claims failed the command (1).
-func exitStatus(stderr io.Writer, cmd *cobra.Command, err error) int {
+func exitStatus(stderr io.Writer, err error) int {
 	var (
 		ee *exitError
 		ue *usageError
@@ -79,9 +79,6 @@ func exitStatus(stderr io.Writer, cmd *cobra.Command, err error) int {
 	case errors.As(err, &ce):
 		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", ce.err)
 		return ExitUsage
-	case cmd != nil && strings.HasPrefix(err.Error(), "unknown command"):
-		// cobra's own, for a word where a subcommand was expected.
-		return exitStatus(stderr, cmd, usageErr(cmd, err.Error()))
 	}
 	fmt.Fprintf(stderr, "pgoffsite: %v\n", err)
 	return ExitFailed

@@ -150,7 +150,7 @@ func TestHelpExitStatuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		if code := exitStatus(&out, nil, c.err); code != c.code || out.String() != c.says {
+		if code := exitStatus(&out, c.err); code != c.code || out.String() != c.says {
 			t.Errorf("%v: exit %d saying %q, want %d saying %q", c.err, code, out.String(), c.code, c.says)
 		}
 	}
