@@ -14,6 +14,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
@@ -21,7 +22,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
@@ -30,67 +30,98 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
-// herokuRetryBudget is the time one Heroku call of a backup run may spend retrying; 0 is the
-// client's default. Tests of answers that stay bad shorten it.
-var herokuRetryBudget time.Duration
-
 func versionString() string { return "pgoffsite " + version.Version }
 
-// runBackup is `pgoffsite backup`.
-func runBackup(ctx context.Context, stderr io.Writer, target string) int {
-	return runArchive(ctx, stderr, target, false)
+// backupOptions are the options of `pgoffsite backup` and `pgoffsite bundle`.
+type backupOptions struct {
+	// Target is --target APP:DATABASE: the one target instead of BACKUP_TARGETS (how a
+	// coordinator starts its children, and handy by hand).
+	Target string
+	// BundleOnly is `pgoffsite bundle`: the app bundles of BACKUP_TARGETS' apps alone.
+	BundleOnly bool
 }
 
-// runArchive is `pgoffsite backup` and, with bundleOnly, `pgoffsite bundle`: the app bundles
-// of BACKUP_TARGETS' apps alone.
-func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly bool) int {
+func newBackupCmd(f *Factory) *cobra.Command {
+	o := &backupOptions{}
+	cmd := &cobra.Command{
+		Use:   "backup [--target APP:DATABASE]",
+		Short: "capture (or take the newest) backup of each target and archive it",
+		Long: "Capture (or take the newest) Heroku backup of each target of BACKUP_TARGETS, or pg_dump it, and archive it at\n" +
+			"every destination of ARCHIVE_URL, checked while it streams; --target archives that one target instead.",
+		Example: "  heroku run pgoffsite backup -a my-pgoffsite\n  pgoffsite backup --target shop-prod:DATABASE_URL",
+		Args:    noArgs("targets come from BACKUP_TARGETS, or one from --target APP:DATABASE"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("target") && strings.TrimSpace(o.Target) == "" {
+				return usageErr(cmd, "--target needs a target, APP:DATABASE")
+			}
+			return runArchive(cmd.Context(), f, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Target, "target", "", "archive this one target (`APP:DATABASE`) instead of BACKUP_TARGETS")
+	return cmd
+}
+
+func newBundleCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bundle",
+		Short: "archive each target app's current release (slug, release.json, encrypted config)",
+		Long: "Archive each target app's current release: slug, release.json, and its config values encrypted to\n" +
+			"ARCHIVE_RECIPIENTS, signed with BUNDLE_SIGNING_KEY (BACKUP_APP_BUNDLE=true makes backup do it too).",
+		Example: "  heroku run pgoffsite bundle -a my-pgoffsite",
+		Args:    noArgs("apps come from BACKUP_TARGETS"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runArchive(cmd.Context(), f, &backupOptions{BundleOnly: true})
+		},
+	}
+}
+
+// runArchive is `pgoffsite backup` and, with BundleOnly, `pgoffsite bundle`.
+func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	command := "backup"
-	if bundleOnly {
+	if o.BundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
 	// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
-	cfg, err := config.Load(config.WithTargets(target))
+	f.load = func() (config.Config, error) {
+		cfg, err := config.Load(config.WithTargets(o.Target))
+		if cfg.Child {
+			// A coordinator's child: the coordinator reports the run, spreads it and archives the
+			// app bundles (once per app), not the child.
+			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
+		}
+		return reportingAs(cfg, command), err
+	}
+	cfg, err := f.Config()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	// A coordinator's child (config.ChildVar) archives its one target, sends no heartbeat and no
-	// webhook, never fans out, and ends with its result line (coordinator.ResultMessage).
-	child := cfg.Child
-	if child {
-		// A coordinator's child: the coordinator reports the run, spreads it and archives the
-		// app bundles (once per app), not the child.
-		cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
-	}
-	fanout := cfg.Fanout > 0 && target == "" && !bundleOnly
+	fanout := cfg.Fanout > 0 && o.Target == "" && !o.BundleOnly
 	if fanout {
 		if _, err := fanoutApp(cfg.AppName); err != nil {
-			return badConfig(stderr, err)
+			return badConfig(err)
 		}
 	}
-	red := newRedactor(cfg)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	if child {
-		ctx = watchUploads(ctx, stderr, red)
+	red, log := f.Redactor(), f.Logger()
+	if cfg.Child {
+		ctx = watchUploads(ctx, f.Stderr, red)
 	}
-	setMemoryLimit(cfg)
+	setMemoryLimit(cfg, f.LimitMemory)
 
-	notifier, err := newNotifier(reportingAs(cfg, command))
+	notifier, err := f.Notifier()
 	if err != nil {
-		log.Error().Err(err).Msg("cannot set up notifications")
-		return ExitUsage
+		return err
 	}
-	dests, caps, opened, closeDests := openDestinations(ctx, log, cfg)
-	defer closeDests()
+	dests, caps, opened := f.Destinations(ctx)
 	if opened == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
 		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
-		notifyFinish(ctx, log, notifier, command, time.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
+		notifyFinish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		log.Error().Err(err).Msg("backup run finished with failures")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	job := &archive.Job{
-		Source:       newSource(cfg),
+		Source:       newSource(cfg, f),
 		Destinations: dests,
 		Version:      version.Version,
 		Log:          log,
@@ -104,41 +135,31 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 		// Checked by config.Load already: an error here cannot happen, but is not ignored.
 		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
 		if err != nil {
-			return badConfig(stderr, err)
+			return badConfig(err)
 		}
 		job.Encrypt = recips
 	}
-	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		job.Progress = progress.NewLine(stderr) // `heroku run` gives a terminal: show a live progress line
+	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
+		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
 	}
 	targets := make([]archive.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	ev := log.Info().Str("version", version.Version).Int("targets", len(targets)).Func(runMethod(cfg)).
-		Int("parallel", cfg.Parallel).Int("fanout", map[bool]int{true: cfg.Fanout}[fanout]).
-		Strs("destinations", destinationNames(cfg))
-	if job.Encrypt != nil {
-		fps := []string{}
-		for _, r := range job.Encrypt.Describe() {
-			fps = append(fps, r.Fingerprint)
-		}
-		ev = ev.Strs("encrypted_to", fps)
-	}
-	ev.Msg(command + " run started")
-	started := time.Now()
+	logStart(log, cfg, command, fanout, job.Encrypt)
+	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
 	}
 	var results []archive.Result
 	switch {
 	case fanout:
-		results = coordinate(ctx, log, cfg, caps, targets)
-	case !bundleOnly:
+		results = coordinate(ctx, log, cfg, f.Heroku(), f.Coordinator, caps, targets)
+	case !o.BundleOnly:
 		results = job.Run(ctx, targets)
 	}
-	if bundleOnly || cfg.AppBundle {
-		results = append(results, newBundler(cfg, job, red, log).Apps(ctx, targets)...)
+	if o.BundleOnly || cfg.AppBundle {
+		results = append(results, newBundler(cfg, f.Heroku(), job, red, log).Apps(ctx, targets)...)
 	}
 	for i, d := range dests {
 		if unsupported := caps[i].ConditionalWritesUnsupported; unsupported != nil && unsupported() {
@@ -147,17 +168,13 @@ func runArchive(ctx context.Context, stderr io.Writer, target string, bundleOnly
 	}
 	code := summarize(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, command, started, results)
-	if child {
+	if cfg.Child {
 		for _, r := range results {
-			childResult(stderr, red, r)
+			childResult(f.Stderr, red, r)
 		}
 	}
-	return code
+	return exitWith(code)
 }
-
-// limitMemory is false in the command tests, which run many backups inside one test process
-// whose own memory is not the run's.
-var limitMemory = true
 
 // memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
 // runtime, the SDK, the check's queue of compressed data.
@@ -165,9 +182,10 @@ const memoryHeadroom = 12 << 20
 
 // setMemoryLimit tells the Go runtime the run's budget. Without it, garbage (each download range
 // is a fresh buffer) may grow the heap to twice what is live before the collector runs, and a
-// run with two S3 destinations would pass 128 MiB. GOMEMLIMIT, when set, wins.
-func setMemoryLimit(cfg config.Config) {
-	if limitMemory && !cfg.GoMemLimitSet && cfg.MemoryLimit > 0 {
+// run with two S3 destinations would pass 128 MiB. GOMEMLIMIT, when set, wins; on is the
+// factory's LimitMemory.
+func setMemoryLimit(cfg config.Config, on bool) {
+	if on && !cfg.GoMemLimitSet && cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit + memoryHeadroom)
 	}
 }
@@ -182,11 +200,11 @@ func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 	return s.heroku.Open(ctx, t)
 }
 
-func newSource(cfg config.Config) archive.Source {
-	hk := herokuClient(cfg)
-	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: cfg.EnvURLs()}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}
+func newSource(cfg config.Config, f *Factory) archive.Source {
+	hk := f.Heroku()
+	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: cfg.EnvURLs()}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}
 	if cfg.Method == config.MethodPgDump {
-		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: dumpSilence, Secrets: secrets(cfg)}}
+		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}}
 	}
 	return sources{env: env, heroku: &pgbackups.Source{
 		Heroku:         hk,
@@ -196,20 +214,6 @@ func newSource(cfg config.Config) archive.Source {
 		CaptureTimeout: cfg.CaptureTimeout,
 	}}
 }
-
-// herokuClient is the Heroku client of a backup run.
-func herokuClient(cfg config.Config) *heroku.Client {
-	return heroku.New(heroku.Options{
-		APIKey:      cfg.HerokuAPIKey,
-		PlatformURL: cfg.HerokuAPIURL,
-		DataURL:     cfg.HerokuDataAPIURL,
-		UserAgent:   version.UserAgent(),
-		RetryBudget: herokuRetryBudget,
-	})
-}
-
-// dumpSilence is how long pg_dump may write nothing; 0 is dumpsource's default. Tests shorten it.
-var dumpSilence time.Duration
 
 // notifyFinish reports the run to the monitor and the webhook. It runs even after a SIGTERM
 // (that is when a report matters most), within its own short bound, and never changes the result.
@@ -240,12 +244,6 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 	if err := n.Finish(nctx, run); err != nil {
 		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
 	}
-}
-
-// badConfig reports configuration problems, before any logger exists or anything is contacted.
-func badConfig(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "pgoffsite: the configuration has problems; nothing was done:\n%s\n", err)
-	return ExitUsage
 }
 
 // secrets are the configured values that must never be written anywhere, and extra ones a

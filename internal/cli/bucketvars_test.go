@@ -34,7 +34,7 @@ func TestSetupBucketBadVariables(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), []string{"setup-bucket", "--dry-run"}, &stdout, &stderr)
+	code := testRun(context.Background(), []string{"setup-bucket", "--dry-run"}, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
 	if code != ExitUsage {
 		t.Errorf("exit %d, want %d\n%s", code, ExitUsage, out)

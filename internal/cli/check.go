@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
+
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
@@ -26,8 +28,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
-	"github.com/pgoffsite/pgoffsite/internal/version"
-
 	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
@@ -45,15 +45,34 @@ func (c *checker) fail(format string, a ...any) {
 	fmt.Fprintf(c.w, "FAIL  "+format+"\n", a...)
 }
 
+// checkRetryBudget bounds each Heroku call of the preflight: it reports, it does not wait out
+// an outage.
+const checkRetryBudget = 20 * time.Second
+
+func newCheckCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "preflight: API key, targets, newest backups, archive writable, notifications",
+		Long: "Preflight, run once after setting up (heroku run pgoffsite check): the API key, each target and its newest\n" +
+			"backup, each destination writable the way a backup writes, the notification endpoints; each line says\n" +
+			"what to fix. Exit status 1 when a check failed.",
+		Example: "  heroku run pgoffsite check -a my-pgoffsite",
+		Args:    noArgs("it checks the configuration in the environment"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd.Context(), f)
+		},
+	}
+}
+
 // runCheck is `pgoffsite check`: the preflight a Deploy-button user runs once
 // (`heroku run pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
-func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadFor("check")
+func runCheck(ctx context.Context, f *Factory) error {
+	f.load = func() (config.Config, error) { return config.LoadFor("check") }
+	cfg, err := f.Config()
 	if err != nil {
-		fmt.Fprintf(stderr, "pgoffsite: the configuration has problems:\n%s\n", err)
-		return ExitUsage
+		return badConfig(err)
 	}
-	c := &checker{w: newRedactor(cfg).Wrap(stdout)}
+	c := &checker{w: f.Redactor().Wrap(f.Stdout)}
 	archives := make([]string, len(cfg.Archives))
 	for i, a := range cfg.Archives {
 		archives[i] = a.String()
@@ -71,8 +90,8 @@ func runCheck(ctx context.Context, stdout, stderr io.Writer) int {
 		}
 	}
 
-	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
-		UserAgent: version.UserAgent(), RetryBudget: 20 * time.Second})
+	f.capHerokuRetries(checkRetryBudget)
+	hk := f.Heroku()
 	herokuTargets := slices.ContainsFunc(cfg.Targets, func(t config.Target) bool { return !t.Env })
 	if herokuTargets && !checkKey(ctx, c, hk) {
 		return finishCheck(c)
@@ -231,13 +250,13 @@ func envOrAttachment(t config.Target) string {
 	return "the attachment's config var on " + t.App
 }
 
-func finishCheck(c *checker) int {
+func finishCheck(c *checker) error {
 	if c.failed > 0 {
 		fmt.Fprintf(c.w, "%d check(s) failed\n", c.failed)
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	fmt.Fprintln(c.w, "all checks passed")
-	return ExitOK
+	return nil
 }
 
 func randomSuffix() string {

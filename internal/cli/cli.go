@@ -1,65 +1,18 @@
-// Package cli is pgoffsite's command line: each command reads its configuration, wires the
-// parts together and turns the outcome into an exit status.
+// Package cli is pgoffsite's command line: each command parses its flags into its options,
+// takes its configuration and clients from a Factory, does its work, and returns an error that
+// Execute turns into the exit status.
 package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
-
-// Exit statuses (design notes: "Exit status").
-const (
-	ExitOK          = 0   // every target archived
-	ExitFailed      = 1   // at least one target failed; the others still ran
-	ExitUsage       = 2   // bad configuration or usage
-	ExitInterrupted = 130 // SIGINT
-	ExitTerminated  = 143 // SIGTERM (dyno restart, heroku ps:stop)
-)
-
-const usage = `pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.
-
-Usage:
-  pgoffsite backup [--target APP:DATABASE]
-                       capture (or take the newest) backup of each target and archive it;
-                       --target archives that one instead of BACKUP_TARGETS
-  pgoffsite bundle     archive each target app's current release: slug, release.json, and
-                       its config values encrypted to ARCHIVE_RECIPIENTS, signed with
-                       BUNDLE_SIGNING_KEY (BACKUP_APP_BUNDLE=true makes backup do it too)
-  pgoffsite restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE]
-                       [--verify-key FILE] [--allow-buildpack-url] [--allow-formation]
-                       put an app bundle (KEY: its release.json) back into a new or empty app,
-                       after checking it and printing what it will deploy
-  pgoffsite check      preflight: API key, targets, newest backups, archive writable, notifications
-  pgoffsite verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]
-                       with read credentials: check the newest archives against their
-                       manifests and structure; with --restore-to, restore and count rows
-  pgoffsite drill [--keep] [--identity FILE] [--destination N]
-                       restore each target's newest archive into a throwaway Heroku
-                       Postgres add-on (DRILL_PLAN) on this app, compare row counts, run
-                       DRILL_CHECKS, and delete the add-on; needs HEROKU_APP_NAME
-  pgoffsite status [--json] [--html FILE] [--destination N|all]
-                       with read credentials: each target's newest archive, the last 30
-                       days, sizes and verifications at every destination; exit 1 when one
-                       is older than BACKUP_MAX_AGE or shrank more than STATUS_MAX_SHRINK
-  pgoffsite restore --from KEY --to app:DATABASE --confirm APP [--identity FILE]
-                       ask Heroku to restore an archive into a database (replaces its data);
-                       an encrypted one (.dump.age) is decrypted here into pg_restore instead
-  pgoffsite restore --from KEY --to postgres://... [--clean --confirm DATABASE]
-                       stream an archive into any Postgres with pg_restore, check it, and
-                       compare row counts; refuses a database that is not empty unless --clean
-  pgoffsite setup-bucket [--dry-run]
-                       with administrator credentials, once: make the archive bucket safe
-  pgoffsite policy [--reader]
-                       print the IAM policy for the uploader (or the verifier) credentials
-  pgoffsite version    print the version
-
-Configuration comes from environment variables (Heroku config vars); see README.md.
-`
 
 // Main runs the command line with signal handling and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -87,49 +40,62 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// Run runs one command and returns its exit status. Cancelling ctx interrupts it.
+// Run runs one command with the production factory and returns its exit status. Cancelling ctx
+// interrupts it.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return ExitUsage
+	return Execute(ctx, NewFactory(stdout, stderr), args)
+}
+
+// Execute runs one command with the dependencies of f and returns its exit status.
+func Execute(ctx context.Context, f *Factory, args []string) int {
+	defer f.close()
+	root := newRoot(f)
+	root.SetArgs(args)
+	return exitStatus(f.Stderr, root.ExecuteContext(ctx))
+}
+
+// newRoot is the command tree: one command per file, each with its options and run function.
+func newRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pgoffsite COMMAND",
+		Short: "pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.",
+		Long: "pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.\n\n" +
+			"Configuration comes from environment variables (Heroku config vars); see README.md.",
+		Version: versionString(),
+		// With no command it prints its help to stderr and exits 2; an unknown one is named.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				cmd.SetOut(f.Stderr)
+				cmd.HelpFunc()(cmd, args)
+				return exitWith(ExitUsage)
+			}
+			return unknownCommand(cmd, args[0])
+		},
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		SuggestionsMinimumDistance: 2,
 	}
-	switch args[0] {
-	case "backup":
-		target, ok := backupArgs(args[1:], stderr)
-		if !ok {
-			return ExitUsage
-		}
-		return runBackup(ctx, stderr, target)
-	case "bundle":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "pgoffsite bundle takes no arguments (got %q): apps come from BACKUP_TARGETS\n", args[1:])
-			return ExitUsage
-		}
-		return runArchive(ctx, stderr, "", true)
-	case "restore-app":
-		return runRestoreApp(ctx, args[1:], stderr)
-	case "setup-bucket":
-		return runSetupBucket(ctx, args[1:], stdout, stderr)
-	case "policy":
-		return runPolicy(args[1:], stdout, stderr)
-	case "verify":
-		return runVerify(ctx, args[1:], stderr)
-	case "restore":
-		return runRestore(ctx, args[1:], stderr)
-	case "drill":
-		return runDrill(ctx, args[1:], stderr)
-	case "status":
-		return runStatus(ctx, args[1:], stdout, stderr)
-	case "check":
-		return runCheck(ctx, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, versionString())
-		return ExitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return ExitOK
-	default:
-		fmt.Fprintf(stderr, "pgoffsite: unknown command %q\n\n%s", args[0], usage)
-		return ExitUsage
+	root.SetOut(f.Stdout)
+	root.SetErr(f.Stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageErr(cmd, err.Error()) })
+	root.SetHelpFunc(help)
+	root.AddCommand(
+		newBackupCmd(f), newBundleCmd(f), newRestoreAppCmd(f), newCheckCmd(f), newVerifyCmd(f), newDrillCmd(f),
+		newStatusCmd(f), newRestoreCmd(f), newSetupBucketCmd(f), newPolicyCmd(f), newVersionCmd(f),
+	)
+	return root
+}
+
+func newVersionCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version",
+		Args:  noArgs("it prints the version"),
+		RunE: func(*cobra.Command, []string) error {
+			_, err := io.WriteString(f.Stdout, versionString()+"\n")
+			return err
+		},
 	}
 }

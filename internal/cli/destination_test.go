@@ -85,12 +85,12 @@ func TestPolicyDestinationFlag(t *testing.T) {
 	t.Setenv("ARCHIVE_URL", "s3://archive-bucket/db/prod")
 	for _, args := range [][]string{{"policy"}, {"policy", "--destination", "1"}, {"policy", "--destination", "s3://archive-bucket/db/prod"}} {
 		var out, errs bytes.Buffer
-		if code := Run(context.Background(), args, &out, &errs); code != ExitOK || !strings.Contains(out.String(), `"arn:aws:s3:::archive-bucket/db/prod/*"`) {
+		if code := testRun(context.Background(), args, &out, &errs); code != ExitOK || !strings.Contains(out.String(), `"arn:aws:s3:::archive-bucket/db/prod/*"`) {
 			t.Errorf("%q: exit %d\n%s%s", args, code, out.String(), errs.String())
 		}
 	}
 	var out, errs bytes.Buffer
-	if code := Run(context.Background(), []string{"policy", "--destination", "2"}, &out, &errs); code != ExitUsage ||
+	if code := testRun(context.Background(), []string{"policy", "--destination", "2"}, &out, &errs); code != ExitUsage ||
 		!strings.Contains(errs.String(), "--destination 2: ARCHIVE_URL names 1 destination(s); the S3 ones are\n  --destination 1   (or --destination s3://archive-bucket/db/prod)") {
 		t.Errorf("--destination 2: exit %d\n%s", code, errs.String())
 	}
@@ -255,13 +255,13 @@ func TestSetupBucketOffAWSWarnsOfGlacier(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	var out, errs bytes.Buffer
-	code := Run(context.Background(), []string{"setup-bucket", "--dry-run"}, &out, &errs)
+	code := testRun(context.Background(), []string{"setup-bucket", "--dry-run"}, &out, &errs)
 	want := "the lifecycle rules move archives to GLACIER, an Amazon S3 storage class most S3-compatible providers lack; if the store refuses them, run with --transition-days -1"
 	if code != ExitOK || !strings.Contains(out.String(), want) {
 		t.Errorf("exit %d\n%s%s", code, out.String(), errs.String())
 	}
 	out.Reset()
-	if Run(context.Background(), []string{"setup-bucket", "--dry-run", "--transition-days", "-1"}, &out, &errs); strings.Contains(out.String(), "GLACIER") {
+	if testRun(context.Background(), []string{"setup-bucket", "--dry-run", "--transition-days", "-1"}, &out, &errs); strings.Contains(out.String(), "GLACIER") {
 		t.Errorf("warned without transitions:\n%s", out.String())
 	}
 }
@@ -288,7 +288,7 @@ func TestBucketCommandsPerDestination(t *testing.T) {
 	}
 	run := func(args ...string) (int, string) {
 		var out, errs bytes.Buffer
-		code := Run(context.Background(), args, &out, &errs)
+		code := testRun(context.Background(), args, &out, &errs)
 		s := out.String() + errs.String()
 		t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, s)
 		if strings.Contains(s, second.SecretKey) || strings.Contains(s, first.SecretKey) {

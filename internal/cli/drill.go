@@ -3,23 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"regexp"
-	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
-// drillTiming shortens the drill's waits for Heroku in tests; zero in production (drill's defaults).
-var drillTiming drill.Timing
 
 var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
 
@@ -34,51 +29,70 @@ func drillApp(app string) (string, error) {
 	return app, nil
 }
 
+// drillOptions are the options of `pgoffsite drill`.
+type drillOptions struct {
+	Keep                  bool
+	Identity, Destination string
+}
+
+func newDrillCmd(f *Factory) *cobra.Command {
+	o := &drillOptions{}
+	cmd := &cobra.Command{
+		Use:   "drill [--keep] [--identity FILE] [--destination N]",
+		Short: "restore each target's newest archive into a throwaway Heroku Postgres add-on and check it",
+		Long: "Restore each target's newest archive into a throwaway Heroku Postgres add-on (DRILL_PLAN) on the pgoffsite\n" +
+			"app, compare row counts, run DRILL_CHECKS, and delete the add-on; needs HEROKU_APP_NAME (dyno metadata).",
+		Example: "  heroku run pgoffsite drill -a my-pgoffsite\n  pgoffsite drill --keep --destination 2",
+		Args:    noArgs("targets come from BACKUP_TARGETS"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDrill(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Keep, "keep", false, "leave each drill's database for a person to inspect (billed until removed; the log says how)")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "drill the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	return cmd
+}
+
 // runDrill is `pgoffsite drill`: for each target's newest archive, a restore drill into a
 // throwaway Heroku Postgres add-on on the pgoffsite app, which is always deleted afterwards.
-func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keep := fs.Bool("keep", false, "leave each drill's database for a person to inspect (billed until removed; the log says how)")
-	identity := fs.String("identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "drill the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
+	f.load = func() (config.Config, error) {
+		cfg, err := config.LoadFor("drill")
+		if err == nil {
+			var a config.Archive
+			if a, err = pickReadDestination(cfg, o.Destination); err != nil {
+				err = fmt.Errorf("  --destination: %w", err)
+			}
+			cfg.Archive = a
+		}
+		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgoffsite drill takes no arguments (got %q): targets come from BACKUP_TARGETS\n", fs.Args())
-		return ExitUsage
-	}
-	cfg, err := config.LoadFor("drill")
-	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
+	cfg, err := f.Config()
+	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	var app string
 	var appErr error
 	if err == nil {
-		var a config.Archive
-		if a, err = pickReadDestination(cfg, *dest); err != nil {
-			err = fmt.Errorf("  --destination: %w", err)
-		}
-		cfg.Archive = a
 		app, appErr = drillApp(cfg.AppName)
 	}
 	if err := errors.Join(withIdentityProblem(err, idErr, idSecrets), appErr); err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	red := newRedactor(cfg, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	notifier, err := newNotifier(cfg, idSecrets...)
+	f.AddSecrets(idSecrets...)
+	red, log := f.Redactor(), f.Logger()
+	notifier, err := f.Notifier()
 	if err != nil {
-		log.Error().Err(err).Msg("cannot set up notifications")
-		return ExitUsage
+		return err
 	}
-	src, err := openSource(ctx, cfg)
+	src, err := f.Source(ctx)
 	if err != nil {
 		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	log.Info().Str("version", version.Version).Str("pgoffsite_app", app).Str("plan", cfg.Drill.Plan.Name).
 		Int("targets", len(cfg.Targets)).Int("checks", len(cfg.Drill.Checks)).Str("timeout", cfg.Drill.Timeout.String()).Msg("drill run started")
-	started := time.Now()
+	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the drill goes on)")
 	}
@@ -87,19 +101,18 @@ func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
 		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
 	deps := drill.Deps{
-		API: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
-			UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget}),
+		API:    f.Heroku(),
 		Source: src, Database: drill.Postgres{}, Log: log, Redactor: red,
 		Record: func(ctx context.Context, key string, v verify.Result, rec *archive.Drill) {
 			recordVerification(ctx, log, red, src, key, v, rec)
 		},
 	}
 	results, err := drill.Run(ctx, deps, drill.Options{Targets: targets, App: app, Plan: cfg.Drill.Plan, Checks: cfg.Drill.Checks,
-		Timeout: cfg.Drill.Timeout, Keep: *keep, Identities: ids, Timing: drillTiming})
+		Timeout: cfg.Drill.Timeout, Keep: o.Keep, Identities: ids, Timing: f.DrillTiming})
 	code := ExitOK
 	if err != nil {
 		code = ExitFailed // the log says which drill failed, and why
 	}
 	notifyFinish(ctx, log, notifier, "drill", started, results)
-	return code
+	return exitWith(code)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -38,18 +37,16 @@ func newDrillWorld(t *testing.T, env map[string]string) (*world, map[string]stri
 	if code, _ := w.run(benv, "backup"); code != ExitOK {
 		t.Fatal("backup failed")
 	}
-	polls(t)
+	w.polls()
 	denv := w.env("shop")
 	denv["HEROKU_APP_NAME"] = drillTestApp
 	denv["DRILL_CHECKS"] = "select count(*) = 1500 from orders; select count(*) > 0 from customers where name like 'customer %'"
 	return w, denv
 }
 
-// polls makes the drill poll the add-on's state every few hundred milliseconds.
-func polls(t *testing.T) {
-	saved := drillTiming
-	drillTiming = drill.Timing{PollBase: 100 * time.Millisecond, PollMax: 400 * time.Millisecond}
-	t.Cleanup(func() { drillTiming = saved })
+// polls makes the world's drills poll the add-on's state every few hundred milliseconds.
+func (w *world) polls() {
+	w.tune(func(f *Factory) { f.DrillTiming.PollBase, f.DrillTiming.PollMax = 100*time.Millisecond, 400*time.Millisecond })
 }
 
 // drillAddons are the add-ons on the pgoffsite app.
@@ -342,7 +339,7 @@ func TestDrillRefusals(t *testing.T) {
 	w.put(mk, good)
 
 	// Heroku never finishes provisioning: the wait is bounded and the add-on deleted.
-	drillTiming.Provision = 2 * time.Second
+	w.tune(func(f *Factory) { f.DrillTiming.Provision = 2 * time.Second })
 	w.sim.Faults().StallProvisioning(1)
 	code, out = w.run(env, "drill")
 	if code != ExitFailed || !strings.Contains(out, `is still \"provisioning\" after 2s`) {
@@ -400,7 +397,7 @@ func TestDrillInterruptedWhileProvisioning(t *testing.T) {
 	defer cancel()
 	out := &testenv.Output{}
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"drill"}, out, out) }()
+	go func() { done <- w.execute(ctx, []string{"drill"}, out, out) }()
 	if !out.WaitFor("provisioning a throwaway database", 30*time.Second) {
 		t.Fatal("the drill did not start provisioning")
 	}

@@ -26,10 +26,31 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	limitMemory = false
-	testenv.Main(m)
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// testFactory is the factory of in-process runs: the memory limit stays off (many runs share
+// this process, whose memory is not one run's), and tune turns the knobs a test needs.
+func testFactory(stdout, stderr io.Writer, tune ...func(*Factory)) *Factory {
+	f := NewFactory(stdout, stderr)
+	f.LimitMemory = false
+	for _, t := range tune {
+		t(f)
+	}
+	return f
 }
+
+// testRun runs `pgoffsite args...` in-process, as Run does, with testFactory.
+func testRun(ctx context.Context, args []string, stdout, stderr io.Writer, tune ...func(*Factory)) int {
+	return Execute(ctx, testFactory(stdout, stderr, tune...), args)
+}
+
+// execute runs `pgoffsite args...` in-process with the knobs this world's test turned.
+func (w *world) execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return testRun(ctx, args, stdout, stderr, w.tuning...)
+}
+
+// tune turns a knob of every later run of this world.
+func (w *world) tune(t func(*Factory)) { w.tuning = append(w.tuning, t) }
 
 const apiKey = "hrku-e2e-0f8c2b7d-4a51-4c1e-9d3a-5be1c0ffee42"
 
@@ -46,6 +67,8 @@ type world struct {
 	// uploadsBefore are the multipart uploads open on the shared MinIO when the test began:
 	// MinIO cannot say which bucket an open upload belongs to, so a test counts only its own.
 	uploadsBefore map[string]bool
+	// tuning turns the factory's knobs for this test's runs.
+	tuning []func(*Factory)
 }
 
 func newWorld(t *testing.T) *world {
@@ -102,7 +125,7 @@ func (w *world) run(env map[string]string, args ...string) (int, string) {
 		w.t.Setenv(k, v)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), args, &stdout, &stderr)
+	code := w.execute(context.Background(), args, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, out)
 	w.assertNoSecrets(out)

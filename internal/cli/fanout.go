@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -15,31 +14,11 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/openuploads"
 	"github.com/pgoffsite/pgoffsite/internal/store"
-	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
-// coordinatorTiming shortens the coordinator's waits in tests; nil in production.
-var coordinatorTiming func(*coordinator.Coordinator)
-
-// backupArgs reads `pgoffsite backup [--target APP:DATABASE]`: the one target overrides
-// BACKUP_TARGETS (how a coordinator starts its children, and handy by hand).
-func backupArgs(args []string, stderr io.Writer) (target string, ok bool) {
-	switch {
-	case len(args) == 0:
-		return "", true
-	case len(args) == 2 && args[0] == "--target" && strings.TrimSpace(args[1]) != "":
-		return args[1], true
-	case len(args) == 1 && strings.HasPrefix(args[0], "--target=") && len(args[0]) > len("--target="):
-		return strings.TrimPrefix(args[0], "--target="), true
-	}
-	fmt.Fprintf(stderr, "pgoffsite backup takes no arguments but --target APP:DATABASE (got %q): targets come from BACKUP_TARGETS\n", args)
-	return "", false
-}
-
-// coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT).
-func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, caps []store.Caps, targets []archive.Target) []archive.Result {
-	hk := heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL,
-		UserAgent: version.UserAgent(), RetryBudget: herokuRetryBudget})
+// coordinate archives the targets in one-off dynos of this app (BACKUP_FANOUT); timing, when
+// set, adjusts the coordinator's waits.
+func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *heroku.Client, timing func(*coordinator.Coordinator), caps []store.Caps, targets []archive.Target) []archive.Result {
 	c := &coordinator.Coordinator{
 		API:     hk,
 		App:     cfg.AppName,
@@ -56,8 +35,8 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, caps
 			c.Abort = append(c.Abort, d.Abort)
 		}
 	}
-	if coordinatorTiming != nil {
-		coordinatorTiming(c)
+	if timing != nil {
+		timing(c)
 	}
 	return c.Run(ctx, targets)
 }

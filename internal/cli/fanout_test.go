@@ -24,12 +24,13 @@ func (w *world) fanoutApp(env map[string]string) map[string]string {
 	return env
 }
 
-// quickCoordinator shortens the coordinator's waits for in-process runs.
-func quickCoordinator(t *testing.T) {
-	coordinatorTiming = func(c *coordinator.Coordinator) {
-		c.Poll, c.Drain, c.RetryBase, c.RetryCap = 100*time.Millisecond, 2*time.Second, 100*time.Millisecond, 500*time.Millisecond
-	}
-	t.Cleanup(func() { coordinatorTiming = nil })
+// quickCoordinator shortens the coordinator's waits for the world's in-process runs.
+func (w *world) quickCoordinator() {
+	w.tune(func(f *Factory) {
+		f.Coordinator = func(c *coordinator.Coordinator) {
+			c.Poll, c.Drain, c.RetryBase, c.RetryCap = 100*time.Millisecond, 2*time.Second, 100*time.Millisecond, 500*time.Millisecond
+		}
+	})
 }
 
 func (w *world) shops(n int, big bool) []string {
@@ -61,8 +62,8 @@ func dumps(keys []string) int {
 // `pgoffsite backup --target APP:DATABASE`, three at once and never more, one summary, one
 // heartbeat pair and one webhook for the run.
 func TestFanoutSixTargets(t *testing.T) {
-	quickCoordinator(t)
 	w := newWorld(t)
+	w.quickCoordinator()
 	apps := w.shops(6, false)
 	m, env := w.withMonitor(w.env(strings.Join(apps, " ")), "always")
 	env["BACKUP_FANOUT"] = "3"
@@ -132,8 +133,8 @@ func copyEnv(env map[string]string) map[string]string {
 // is lost (503 after the dyno started) come on top; the
 // coordinator waits and archives every target. The children run with LOG_LEVEL=error.
 func TestFanoutWaitsOutTheDynoLimit(t *testing.T) {
-	quickCoordinator(t)
 	w := newWorld(t)
+	w.quickCoordinator()
 	apps := w.shops(5, false)
 	env := w.env(strings.Join(apps, " "))
 	env["BACKUP_FANOUT"] = "5"
@@ -185,7 +186,7 @@ func (w *world) runAsync(env map[string]string, args ...string) (done <-chan int
 	}
 	out = &testenv.Output{}
 	ch := make(chan int, 1)
-	go func() { ch <- Run(context.Background(), args, out, out) }()
+	go func() { ch <- w.execute(context.Background(), args, out, out) }()
 	return ch, out
 }
 
@@ -205,8 +206,8 @@ func (w *world) waitDynoUploading(n int) string {
 // left open is aborted by the coordinator (it logged the upload's id). A target whose dyno dies
 // twice fails the run (exit 1), named, with nothing left open.
 func TestFanoutChildKilled(t *testing.T) {
-	quickCoordinator(t)
 	w := newWorld(t)
+	w.quickCoordinator()
 	w.shops(1, true)
 	x := testenv.StartToxiproxy(t)
 	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))

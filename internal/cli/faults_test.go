@@ -328,7 +328,7 @@ func TestFaultBadInputs(t *testing.T) {
 			w.sim.Faults().SlowCaptures(time.Hour)
 			return func() { w.sim.Faults().SlowCaptures(0) }
 		}, func(e map[string]string) { e["BACKUP_CAPTURE_TIMEOUT"] = "3s" }, "cancelled on Heroku"},
-		{"malformed JSON from Heroku", shortHerokuRetries, func(e map[string]string) { e["HEROKU_DATA_API_URL"] = w.malformedData() }, "JSON cut short or malformed"},
+		{"malformed JSON from Heroku", w.shortHerokuRetries, func(e map[string]string) { e["HEROKU_DATA_API_URL"] = w.malformedData() }, "JSON cut short or malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

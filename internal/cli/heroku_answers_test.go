@@ -68,7 +68,7 @@ func TestBackupMaintenancePageThatStays(t *testing.T) {
 	w.sim.AddApp("blog")
 	w.database("shop", "DATABASE", 500)
 	w.database("blog", "DATABASE", 500)
-	defer shortHerokuRetries()()
+	defer w.shortHerokuRetries()()
 	env := w.env("shop blog")
 	env["HEROKU_DATA_API_URL"] = maintenance(t, w.sim.Data(), -1, "/apps/blog/")
 	code, out := w.run(env, "backup")
@@ -161,9 +161,10 @@ func TestBackupCaptureWarnsOfDeletedManualBackup(t *testing.T) {
 	}
 }
 
-// shortHerokuRetries makes a backup run give a bad Heroku answer up within seconds instead of
-// minutes, for tests of answers that never get better; it returns the undo.
-func shortHerokuRetries() func() {
-	herokuRetryBudget = 5 * time.Second
-	return func() { herokuRetryBudget = 0 }
+// shortHerokuRetries makes the world's runs give a bad Heroku answer up within seconds instead
+// of minutes, for tests of answers that never get better; it returns the undo.
+func (w *world) shortHerokuRetries() func() {
+	n := len(w.tuning)
+	w.tune(func(f *Factory) { f.HerokuRetryBudget = 5 * time.Second })
+	return func() { w.tuning = w.tuning[:n] }
 }

@@ -2,88 +2,102 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
-	"github.com/pgoffsite/pgoffsite/internal/heroku"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
-	"github.com/pgoffsite/pgoffsite/internal/version"
 )
+
+// restoreOptions are the options of `pgoffsite restore`.
+type restoreOptions struct {
+	From, To, Confirm     string
+	Clean                 bool
+	Identity, Destination string
+}
+
+func newRestoreCmd(f *Factory) *cobra.Command {
+	o := &restoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore --from KEY --to app:DATABASE|postgres://... --confirm NAME [--clean] [--identity FILE]",
+		Short: "restore an archive into a Heroku database or any Postgres",
+		Long: "Restore an archive. Into Heroku (--to app:DATABASE, --confirm APP) Heroku downloads it and replaces the\n" +
+			"database's data; an encrypted one (.dump.age) is decrypted here into pg_restore instead. Into any Postgres\n" +
+			"(--to postgres://...) it streams into pg_restore, is checked, and row counts are compared; a database that is\n" +
+			"not empty is refused unless --clean --confirm DATABASE.",
+		Example: "  pgoffsite restore --from shop/DATABASE_URL/2026/01/02/b042.dump --to shop-staging:DATABASE_URL --confirm shop-staging\n" +
+			"  pgoffsite restore --from shop/DATABASE_URL/2026/01/02/b042.dump --to postgres://localhost:5432/scratch",
+		Args: noArguments,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestore(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.From, "from", "", "the archive's .dump key under ARCHIVE_URL (required)")
+	fs.StringVar(&o.To, "to", "", "app:DATABASE (Heroku, e.g. shop-prod:DATABASE_URL) or postgres://... to restore into (required)")
+	fs.StringVar(&o.Confirm, "confirm", "", "the app's name again (Heroku), or the database's name with --clean: its current data is replaced")
+	fs.BoolVar(&o.Clean, "clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts an encrypted archive (.dump.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "read the archive from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	return cmd
+}
 
 // runRestore is `pgoffsite restore`: the way back. Into Heroku (--to app:DATABASE) it presigns a
 // short-lived download of an archive and asks Heroku to restore it into a database, replacing
 // what is there; into any Postgres (--to postgres://...) it streams the archive into pg_restore.
-func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "the archive's .dump key under ARCHIVE_URL (required)")
-	to := fs.String("to", "", "app:DATABASE (Heroku, e.g. shop-prod:DATABASE_URL) or postgres://... to restore into (required)")
-	confirm := fs.String("confirm", "", "the app's name again (Heroku), or the database's name with --clean: its current data is replaced")
-	clean := fs.Bool("clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
-	identity := fs.String("identity", "", "age identity file that decrypts an encrypted archive (.dump.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "read the archive from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
+	if restore.IsPostgresURL(o.To) {
+		return runRestoreToPostgres(ctx, f, o)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgoffsite restore: unexpected arguments %q\n", fs.Args())
-		return ExitUsage
+	if o.Clean {
+		return badUsage("pgoffsite restore: --clean is for --to postgres://...; a Heroku restore always replaces the database's data")
 	}
-	if restore.IsPostgresURL(*to) {
-		return runRestoreToPostgres(ctx, *from, *to, *confirm, *clean, *identity, *dest, stderr)
-	}
-	if *clean {
-		fmt.Fprintln(stderr, "pgoffsite restore: --clean is for --to postgres://...; a Heroku restore always replaces the database's data")
-		return ExitUsage
-	}
-	app, database, _ := strings.Cut(*to, ":")
+	from := o.From
+	app, database, _ := strings.Cut(o.To, ":")
 	if database == "" {
 		database = "DATABASE_URL"
 	}
 	switch {
-	case *from == "" || app == "":
-		fmt.Fprintln(stderr, "pgoffsite restore: --from KEY and --to app:DATABASE (or --to postgres://...) are required")
-		return ExitUsage
-	case *confirm != app:
-		fmt.Fprintf(stderr, "pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s\n", app, database, app)
-		return ExitUsage
+	case from == "" || app == "":
+		return badUsage("pgoffsite restore: --from KEY and --to app:DATABASE (or --to postgres://...) are required")
+	case o.Confirm != app:
+		return badUsage("pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s", app, database, app)
 	}
-	if archive.IsEncrypted(*from) {
-		return runRestoreEncryptedToHeroku(ctx, *from, app, database, *identity, *dest, stderr)
+	if archive.IsEncrypted(from) {
+		return runRestoreEncryptedToHeroku(ctx, f, o, app, database)
 	}
-	cfg, err := loadForReading(*dest, "restore")
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
+	cfg, err := f.Config()
 	if err == nil && cfg.Archive.Scheme != "s3" {
 		err = fmt.Errorf("  ARCHIVE_URL: is not s3:// — Heroku restores from a URL it can download, which a local directory is not")
 	}
 	if err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	red := newRedactor(cfg)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", app).Str("database", database).Logger()
-	fail := func(err error) int {
-		log.Error().Err(err).Str("archive", *from).Msg("restore FAILED")
-		return ExitFailed
+	red := f.Redactor()
+	log := f.Logger().With().Str("app", app).Str("database", database).Logger()
+	fail := func(err error) error {
+		log.Error().Err(err).Str("archive", from).Msg("restore FAILED")
+		return exitWith(ExitFailed)
 	}
 
 	client, err := destkind.S3Client(ctx, cfg, cfg.Archive)
 	if err != nil {
 		return fail(err)
 	}
-	deps := restore.Deps{Heroku: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()}),
+	deps := restore.Deps{Heroku: f.Heroku(),
 		Signer: restore.S3Signer{Client: client, Bucket: cfg.Archive.Bucket, Prefix: cfg.Archive.Prefix}, Log: log, Redactor: red}
-	if err := restore.ToHeroku(ctx, deps, app, database, restore.Options{From: *from, CaptureTimeout: cfg.CaptureTimeout}); err != nil {
+	if err := restore.ToHeroku(ctx, deps, app, database, restore.Options{From: from, CaptureTimeout: cfg.CaptureTimeout}); err != nil {
 		return fail(err)
 	}
-	return ExitOK
+	return nil
 }
 
 // runRestoreToPostgres is `pgoffsite restore --to postgres://...`: the archive streams from the
@@ -91,7 +105,8 @@ func runRestore(ctx context.Context, args []string, stderr io.Writer) int {
 // the restore commits only if they match, and then the database's row counts are compared with
 // the archive's, which match the manifest's. A database that is not empty is refused unless
 // --clean (with --confirm DATABASE) says to drop and replace the archive's objects there.
-func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean bool, identity, dest string, stderr io.Writer) int {
+func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) error {
+	from, to, confirm, clean := o.From, o.To, o.Confirm, o.Clean
 	red := scrub.New(to)
 	u, err := url.Parse(to)
 	var dbname string
@@ -101,9 +116,8 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 		}
 		dbname = strings.TrimPrefix(u.Path, "/")
 	}
-	usage := func(msg string) int {
-		fmt.Fprintln(stderr, "pgoffsite restore: "+red.Scrub(msg))
-		return ExitUsage
+	usage := func(msg string) error {
+		return badUsage("%s", "pgoffsite restore: "+red.Scrub(msg))
 	}
 	switch {
 	case err != nil:
@@ -117,32 +131,35 @@ func runRestoreToPostgres(ctx context.Context, from, to, confirm string, clean b
 	case clean && confirm != dbname:
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
 	}
-	cfg, err := loadForReading(dest, "restore", config.Except("HEROKU_API_KEY"))
-	ids, idSecrets, idErr := loadIdentities(identity, cfg.AgeIdentity)
+	f.load = func() (config.Config, error) {
+		return loadForReading(o.Destination, "restore", config.Except("HEROKU_API_KEY"))
+	}
+	cfg, err := f.Config()
+	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	extra := append([]string{to}, idSecrets...)
+	f.AddSecrets(append([]string{to}, idSecrets...)...)
 	if pw, ok := u.User.Password(); ok {
-		extra = append(extra, pw)
+		f.AddSecrets(pw)
 	}
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, newRedactor(cfg, extra...)).With().
+	log := f.Logger().With().
 		Str("host", u.Hostname()).Str("database", dbname).Str("archive", from).Logger()
-	fail := func(err error) int {
+	fail := func(err error) error {
 		log.Error().Err(err).Msg("restore FAILED")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
-	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, cfg) },
+	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
 		Database: restore.Postgres{}, Log: log}
 	if err := restore.ToPostgres(ctx, deps, to, clean, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
 		return fail(err)
 	}
-	return ExitOK
+	return nil
 }
 
 // openRestoreSource opens the store a restore reads the archive from.
-func openRestoreSource(ctx context.Context, cfg config.Config) (verify.Source, error) {
-	src, err := openSource(ctx, cfg)
+func openRestoreSource(ctx context.Context, f *Factory, cfg config.Config) (verify.Source, error) {
+	src, err := f.Source(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err)
 	}
@@ -160,23 +177,26 @@ func explainer(cfg config.Config) func(error, string) error {
 // URL (its attachment's config var, read through the Platform API and never logged), in clean
 // mode: the archive's objects are dropped and recreated, in one transaction that commits only
 // once both hashes and the structure match the manifest.
-func runRestoreEncryptedToHeroku(ctx context.Context, from, app, database, identity, dest string, stderr io.Writer) int {
-	cfg, err := loadForReading(dest, "restore")
-	ids, idSecrets, idErr := loadIdentities(identity, cfg.AgeIdentity)
+func runRestoreEncryptedToHeroku(ctx context.Context, f *Factory, o *restoreOptions, app, database string) error {
+	from := o.From
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
+	cfg, err := f.Config()
+	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	red := newRedactor(cfg, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", app).Str("database", database).Str("archive", from).Logger()
-	fail := func(err error) int {
+	f.AddSecrets(idSecrets...)
+	red := f.Redactor()
+	log := f.Logger().With().Str("app", app).Str("database", database).Str("archive", from).Logger()
+	fail := func(err error) error {
 		log.Error().Err(err).Msg("restore FAILED")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
-	deps := restore.Deps{Heroku: heroku.New(heroku.Options{APIKey: cfg.HerokuAPIKey, PlatformURL: cfg.HerokuAPIURL, DataURL: cfg.HerokuDataAPIURL, UserAgent: version.UserAgent()}),
-		Open:     func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, cfg) },
+	deps := restore.Deps{Heroku: f.Heroku(),
+		Open:     func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
 		Database: restore.Postgres{}, Log: log, Redactor: red}
 	if err := restore.EncryptedToHeroku(ctx, deps, app, database, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
 		return fail(err)
 	}
-	return ExitOK
+	return nil
 }

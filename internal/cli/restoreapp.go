@@ -3,102 +3,117 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/config"
 )
 
+// restoreAppOptions are the options of `pgoffsite restore-app`.
+type restoreAppOptions struct {
+	From, To, Confirm, Identity, Destination, VerifyKey string
+	Allow                                               bundle.Allow
+	AllowUnbound                                        bool
+}
+
+func newRestoreAppCmd(f *Factory) *cobra.Command {
+	o := &restoreAppOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE] [--verify-key FILE]",
+		Short: "put an app bundle back into a new or empty app, after checking it and printing what it deploys",
+		Long: "Put an app bundle (KEY: its release.json) back into a new or empty app, after checking it (signature,\n" +
+			"checksums, the release its config values are bound to) and printing what it will deploy.",
+		Example: "  pgoffsite restore-app --from bundles/shop/2026/01/02/v42/release.json --to shop-restored --confirm shop-restored --identity key.txt",
+		Args:    noArguments,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestoreApp(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.From, "from", "", "the bundle's release.json key under ARCHIVE_URL, as the bundle's log line names it (required)")
+	fs.StringVar(&o.To, "to", "", "the app to restore into: created when it does not exist, else it must be empty (required)")
+	fs.StringVar(&o.Confirm, "confirm", "", "the app's name again")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts the config values (config.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "read the bundle from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	fs.StringVar(&o.VerifyKey, "verify-key", "", "file holding the public half of BUNDLE_SIGNING_KEY (bundle-signing.pub): refuse a bundle it did not sign; default: BUNDLE_VERIFY_KEY")
+	fs.BoolVar(&o.Allow.BuildpackURL, "allow-buildpack-url", false, "deploy buildpacks given by URL, not only those of Heroku's buildpack registry")
+	fs.BoolVar(&o.Allow.Formation, "allow-formation", false, fmt.Sprintf("scale the recorded formation even past standard dyno sizes or %d dynos in all", bundle.FormationCapDynos))
+	fs.BoolVar(&o.AllowUnbound, "allow-unbound-config", false, "accept config values that pgoffsite archived before they were bound to their release (bundle_version 1)")
+	return cmd
+}
+
 // runRestoreApp is `pgoffsite restore-app`: an app bundle put back into a new (or existing,
-// empty) app. internal/bundle checks the bundle and deploys it; this reads the flags and the
+// empty) app. internal/bundle checks the bundle and deploys it; this reads the options and the
 // configuration, prints the plan, and turns the outcome into an exit status.
-func runRestoreApp(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore-app", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "the bundle's release.json key under ARCHIVE_URL, as the bundle's log line names it (required)")
-	to := fs.String("to", "", "the app to restore into: created when it does not exist, else it must be empty (required)")
-	confirm := fs.String("confirm", "", "the app's name again")
-	identity := fs.String("identity", "", "age identity file that decrypts the config values (config.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "read the bundle from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	verifyKey := fs.String("verify-key", "", "file holding the public half of BUNDLE_SIGNING_KEY (bundle-signing.pub): refuse a bundle it did not sign; default: BUNDLE_VERIFY_KEY")
-	var allow bundle.Allow
-	fs.BoolVar(&allow.BuildpackURL, "allow-buildpack-url", false, "deploy buildpacks given by URL, not only those of Heroku's buildpack registry")
-	fs.BoolVar(&allow.Formation, "allow-formation", false, fmt.Sprintf("scale the recorded formation even past standard dyno sizes or %d dynos in all", bundle.FormationCapDynos))
-	allowUnbound := fs.Bool("allow-unbound-config", false, "accept config values that pgoffsite archived before they were bound to their release (bundle_version 1)")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	_, _, keyErr := bundle.ParseKey(*from)
+func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error {
+	stderr := f.Stderr
+	_, _, keyErr := bundle.ParseKey(o.From)
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: unexpected arguments %q\n", fs.Args())
-		return ExitUsage
-	case *from == "" || *to == "":
-		fmt.Fprintln(stderr, "pgoffsite restore-app: --from KEY (a bundle's release.json) and --to NEW_APP are required")
-		return ExitUsage
+	case o.From == "" || o.To == "":
+		return badUsage("pgoffsite restore-app: --from KEY (a bundle's release.json) and --to NEW_APP are required")
 	case keyErr != nil:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: --from %s is %v\n", *from, keyErr)
-		return ExitUsage
-	case *confirm != *to:
-		fmt.Fprintf(stderr, "pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s\n", *to, *to)
-		return ExitUsage
+		return badUsage("pgoffsite restore-app: --from %s is %v", o.From, keyErr)
+	case o.Confirm != o.To:
+		return badUsage("pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s", o.To, o.To)
 	}
-	cfg, err := loadForReading(*dest, "restore-app")
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore-app") }
+	cfg, err := f.Config()
 	if err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: *allowUnbound}
+	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: o.AllowUnbound}
 	if checks.VerifyKey.IsZero() && !cfg.BundleSigningKey.IsZero() {
 		// Where the bundles are signed, their signature is checked without being asked.
 		checks.VerifyKey = cfg.BundleSigningKey.Public()
 	}
-	if *verifyKey != "" {
-		if checks.VerifyKey, err = readVerifyKey(*verifyKey); err != nil {
-			return badConfig(stderr, err)
+	if o.VerifyKey != "" {
+		if checks.VerifyKey, err = readVerifyKey(o.VerifyKey); err != nil {
+			return badConfig(err)
 		}
 	}
-	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
+	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	if idErr != nil {
-		return badConfig(stderr, withIdentityProblem(nil, idErr, idSecrets))
+		return badConfig(withIdentityProblem(nil, idErr, idSecrets))
 	}
 	checks.Identities = ids
-	red := newRedactor(cfg, idSecrets...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red).With().Str("app", *to).Str("bundle", *from).Logger()
-	fail := func(err error) int {
+	f.AddSecrets(idSecrets...)
+	red := f.Redactor()
+	log := f.Logger().With().Str("app", o.To).Str("bundle", o.From).Logger()
+	fail := func(err error) error {
 		log.Error().Err(err).Msg("restore-app FAILED: nothing was changed on Heroku")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
-	src, err := openSource(ctx, cfg)
+	src, err := f.Source(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	// Everything the bundle says is checked before anything is asked of Heroku.
-	d := bundle.Deployer{Heroku: herokuClient(cfg), Src: src, HTTP: downloadClient(), Log: log}
+	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: downloadClient(), Log: log}
 	err = bundle.RestoreApp(ctx, bundle.RestoreDeps{Src: src, Deployer: d, Out: stderr, Redactor: red},
-		bundle.RestoreOptions{From: *from, To: *to, Checks: checks, Allow: allow})
+		bundle.RestoreOptions{From: o.From, To: o.To, Checks: checks, Allow: o.Allow})
 	var refused *bundle.RefusedError
 	var deployErr *bundle.DeployError
 	switch {
 	case err == nil:
 		log.Info().Msg("restore-app finished: see above for what is left to do")
-		return ExitOK
+		return nil
 	case errors.Is(err, bundle.ErrNoIdentity):
-		return badConfig(stderr, fmt.Errorf("  AGE_IDENTITY: %w", err))
+		return badConfig(fmt.Errorf("  AGE_IDENTITY: %w", err))
 	case errors.Is(err, bundle.ErrUnbound):
 		log.Error().Err(err).Msg("restore-app refused: nothing was changed on Heroku")
-		return ExitUsage // --allow-unbound-config accepts it, as --confirm does the restore itself
+		return exitWith(ExitUsage) // --allow-unbound-config accepts it, as --confirm does the restore itself
 	case errors.As(err, &refused):
 		fmt.Fprintf(stderr, "\npgoffsite restore-app: %s\n", refused)
 		if refused.Overridable() {
-			return ExitUsage // a flag accepts each of them, as --confirm does the restore itself
+			return exitWith(ExitUsage) // a flag accepts each of them, as --confirm does the restore itself
 		}
-		return ExitFailed
+		return exitWith(ExitFailed)
 	case errors.As(err, &deployErr):
 		log.Error().Err(err).Msg("restore-app FAILED")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
 	return fail(err)
 }

@@ -24,7 +24,7 @@ func (w *world) runWithin(limit time.Duration, args ...string) (int, string) {
 	defer cancel()
 	var stdout bytes.Buffer
 	stderr := &testenv.Output{} // stall warnings are written from the watchdog's goroutine
-	code := Run(ctx, args, &stdout, stderr)
+	code := w.execute(ctx, args, &stdout, stderr)
 	out := stdout.String() + stderr.String()
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, out)
 	w.assertNoSecrets(out)

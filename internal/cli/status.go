@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
 
@@ -21,28 +21,45 @@ import (
 // archives. Each request has its own stall watchdog; this is the way out of a slow crawl.
 const statusBound = 5 * time.Minute
 
+// statusOptions are the options of `pgoffsite status`.
+type statusOptions struct {
+	JSON        bool
+	HTML        string
+	Destination string
+}
+
+func newStatusCmd(f *Factory) *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [--json] [--html FILE] [--destination N|all]",
+		Short: "with read credentials: each target's newest archive, the last 30 days, at every destination",
+		Long: "With read credentials: each target's newest archive, the last 30 days, sizes and verifications at every\n" +
+			"destination. A watchdog: exit status 1 when a newest archive is older than BACKUP_MAX_AGE or shrank more\n" +
+			"than STATUS_MAX_SHRINK from the week's median. It reports like a backup run (heartbeat, webhook).",
+		Example: "  pgoffsite status\n  pgoffsite status --json --destination 2\n  pgoffsite status --html /tmp/status.html",
+		Args:    noArgs("targets come from BACKUP_TARGETS"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStatus(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON instead of text")
+	fs.StringVar(&o.HTML, "html", "", "also write a self-contained HTML report (90-day calendars, size charts) to this file")
+	fs.StringVar(&o.Destination, "destination", "all", "report this destination of ARCHIVE_URL (its number, 1-based, or its URL), or all")
+	return cmd
+}
+
 // runStatus is `pgoffsite status`: with read credentials (as verify), report each target at
 // each destination from the bucket's side, and act as a watchdog: exit 1 when a target's newest
 // archive is older than BACKUP_MAX_AGE or shrank more than STATUS_MAX_SHRINK from the week's
 // median. It reports like the other commands (heartbeat, webhook).
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON instead of text")
-	htmlFile := fs.String("html", "", "also write a self-contained HTML report (90-day calendars, size charts) to this file")
-	dest := fs.String("destination", "all", "report this destination of ARCHIVE_URL (its number, 1-based, or its URL), or all")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgoffsite status takes no arguments (got %q): targets come from BACKUP_TARGETS\n", fs.Args())
-		return ExitUsage
-	}
-	cfg, err := config.LoadFor("status")
+func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
+	f.load = func() (config.Config, error) { return config.LoadFor("status") }
+	cfg, err := f.Config()
 	var dests []config.Archive
 	if err == nil {
 		dests = cfg.Archives
-		if c := strings.TrimSpace(*dest); c != "all" && c != "" {
+		if c := strings.TrimSpace(opts.Destination); c != "all" && c != "" {
 			a, perr := pickReadDestination(cfg, c)
 			if perr != nil {
 				err = fmt.Errorf("  --destination: %w", perr)
@@ -50,24 +67,22 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			dests = []config.Archive{a}
 		}
 	}
-	if err == nil && *htmlFile != "" {
-		if dir := filepath.Dir(*htmlFile); dir != "" {
+	if err == nil && opts.HTML != "" {
+		if dir := filepath.Dir(opts.HTML); dir != "" {
 			if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
-				err = fmt.Errorf("  --html %s: the directory %s does not exist: create it or write the report elsewhere", *htmlFile, dir)
+				err = fmt.Errorf("  --html %s: the directory %s does not exist: create it or write the report elsewhere", opts.HTML, dir)
 			}
 		}
 	}
 	if err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	red := newRedactor(cfg)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	notifier, err := newNotifier(cfg)
+	red, log := f.Redactor(), f.Logger()
+	notifier, err := f.Notifier()
 	if err != nil {
-		log.Error().Err(err).Msg("cannot set up notifications")
-		return ExitUsage
+		return err
 	}
-	started := time.Now()
+	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the status check goes on)")
 	}
@@ -105,7 +120,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !report.OK() || ctx.Err() != nil {
 		code = ExitFailed
 	}
-	if err := writeStatus(stdout, *asJSON, *htmlFile, report); err != nil {
+	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, report); err != nil {
 		log.Error().Err(err).Msg("cannot write the status report")
 		code = ExitFailed
 	}
@@ -115,7 +130,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	ev.Int("entries", len(report.Targets)).Int("problems", len(results)-healthy(results)).Msg("status finished")
 	notifyFinish(ctx, log, notifier, "status", started, results)
-	return code
+	return exitWith(code)
 }
 
 func healthy(results []archive.Result) int {

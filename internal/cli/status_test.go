@@ -348,7 +348,7 @@ func (w *world) runStdout(env map[string]string, args ...string) (int, string) {
 		w.t.Setenv(k, v)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), args, &stdout, &stderr)
+	code := w.execute(context.Background(), args, &stdout, &stderr)
 	w.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, stderr.String())
 	w.assertNoSecrets(stdout.String() + stderr.String())
 	return code, stdout.String()
@@ -366,7 +366,7 @@ func runEnv(t *testing.T, env map[string]string, args ...string) (int, string, s
 		t.Setenv(k, v)
 	}
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), args, &stdout, &stderr)
+	code := testRun(context.Background(), args, &stdout, &stderr)
 	t.Logf("pgoffsite %s → exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
 	return code, stdout.String(), stderr.String()
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
@@ -22,42 +21,59 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
+// verifyOptions are the options of `pgoffsite verify`.
+type verifyOptions struct {
+	Key, RestoreTo, Identity, Destination string
+}
+
+func newVerifyCmd(f *Factory) *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]",
+		Short: "with read credentials: check the newest archives against their manifests and structure",
+		Long: "With read credentials: check the newest archive of each target (or one --key) against its manifest and its\n" +
+			"structure; with --restore-to, restore it into a scratch database and count its rows. It reports like a\n" +
+			"backup run (heartbeat, webhook) and records what it found beside the archive for pgoffsite status.",
+		Example: "  pgoffsite verify\n  pgoffsite verify --key shop/DATABASE_URL/2026/01/02/b042.dump --restore-to postgres://localhost/scratch",
+		Args:    noArgs("targets come from BACKUP_TARGETS, or one archive from --key"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVerify(cmd.Context(), f, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.Key, "key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
+	fs.StringVar(&o.RestoreTo, "restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
+	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
+	fs.StringVar(&o.Destination, "destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	return cmd
+}
+
 // runVerify is `pgoffsite verify`: with read credentials, check the newest archive of each target
 // (or one --key) against its manifest, its structure, and with --restore-to a real restore.
 // It can run from Heroku Scheduler as a drill and reports like the backup job.
-func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	key := fs.String("key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
-	restoreTo := fs.String("restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
-	identity := fs.String("identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
-	dest := fs.String("destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	cfg, err := loadForReading(*dest, "verify")
-	ids, idSecrets, idErr := loadIdentities(*identity, cfg.AgeIdentity)
+func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
+	f.load = func() (config.Config, error) { return loadForReading(opts.Destination, "verify") }
+	cfg, err := f.Config()
+	ids, idSecrets, idErr := loadIdentities(opts.Identity, cfg.AgeIdentity)
 	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
-		return badConfig(stderr, err)
+		return badConfig(err)
 	}
-	extra := append([]string{*restoreTo}, idSecrets...)
-	red := newRedactor(cfg, extra...)
-	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, red)
-	notifier, err := newNotifier(cfg, extra...)
+	f.AddSecrets(append([]string{opts.RestoreTo}, idSecrets...)...)
+	red, log := f.Redactor(), f.Logger()
+	notifier, err := f.Notifier()
 	if err != nil {
-		log.Error().Err(err).Msg("cannot set up notifications")
-		return ExitUsage
+		return err
 	}
-	src, err := openSource(ctx, cfg)
+	src, err := f.Source(ctx)
 	if err != nil {
 		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
-		return ExitFailed
+		return exitWith(ExitFailed)
 	}
-	started := time.Now()
+	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the verification goes on)")
 	}
-	o := verify.Options{RestoreTo: *restoreTo, Identities: ids}
+	o := verify.Options{RestoreTo: opts.RestoreTo, Identities: ids}
 	var results []archive.Result
 	check := func(t archive.Target, k string) {
 		begin := time.Now()
@@ -92,12 +108,12 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 		recordVerification(ctx, log, red, src, k, v, nil)
 		results = append(results, r)
 	}
-	if *key != "" {
+	if opts.Key != "" {
 		t := archive.Target{App: "-", Database: "-"}
-		if info, ok := archive.ParseKey(*key); ok {
+		if info, ok := archive.ParseKey(opts.Key); ok {
 			t = archive.Target{App: info.App, Database: info.Database}
 		}
-		check(t, *key)
+		check(t, opts.Key)
 	} else {
 		for _, t := range cfg.Targets {
 			target := archive.Target{App: t.App, Database: t.Database, Env: t.Env}
@@ -117,7 +133,7 @@ func runVerify(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	code := summarizeVerify(log, results, ctx.Err() != nil)
 	notifyFinish(ctx, log, notifier, "verify", started, results)
-	return code
+	return exitWith(code)
 }
 
 // withFindings fails a verification on what the store's record of the archive shows beyond its
