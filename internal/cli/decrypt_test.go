@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -54,8 +55,8 @@ type dumpBackup struct{ dump []byte }
 
 func (d dumpBackup) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
 	at := time.Date(2026, 11, 24, 2, 15, 7, 0, time.UTC)
-	return archive.Backup{Meta: archive.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: at, CreatedAt: at.Add(-time.Minute),
-		FinishedAt: at, Mode: "capture", Origin: archive.Origin{Source: "pgbackups"}},
+	return archive.Backup{Meta: catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b042", At: at, CreatedAt: at.Add(-time.Minute),
+		FinishedAt: at, Mode: "capture", Origin: catalog.Origin{Source: "pgbackups"}},
 		Body: io.NopCloser(bytes.NewReader(d.dump)), Size: int64(len(d.dump))}, nil
 }
 

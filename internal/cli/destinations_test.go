@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -150,8 +150,8 @@ func TestBackupToThreeDestinationsFromOneDownload(t *testing.T) {
 	if err != nil || !bytes.Equal(sftpCopy, want) {
 		t.Errorf("the SFTP server holds %d bytes (%v), want the backup's %d", len(sftpCopy), err, len(want))
 	}
-	var sftpManifest archive.Manifest
-	if blob, err := os.ReadFile(filepath.Join(c.sftpDir, archive.ManifestKey(m.Key))); err != nil || json.Unmarshal(blob, &sftpManifest) != nil {
+	var sftpManifest catalog.Manifest
+	if blob, err := os.ReadFile(filepath.Join(c.sftpDir, catalog.ManifestKey(m.Key))); err != nil || json.Unmarshal(blob, &sftpManifest) != nil {
 		t.Errorf("no manifest on the SFTP server: %v", err)
 	} else if sftpManifest.SHA256 != m.SHA256 || len(sftpManifest.Copies) != 3 {
 		t.Errorf("SFTP manifest %s with copies %+v", sftpManifest.SHA256, sftpManifest.Copies)
@@ -375,8 +375,8 @@ func TestBackupEncryptedToThreeDestinations(t *testing.T) {
 	if got, err := os.ReadFile(sftpPath); err != nil || !bytes.Equal(got, stored) {
 		t.Errorf("the SFTP copy differs: %v", err)
 	}
-	var m archive.Manifest
-	if err := json.Unmarshal(c.object("pgbackups/"+archive.ManifestKey(dumpKey)), &m); err != nil {
+	var m catalog.Manifest
+	if err := json.Unmarshal(c.object("pgbackups/"+catalog.ManifestKey(dumpKey)), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.Encryption == nil || m.Encryption.Recipients[0].Public != key.recipient || m.Encryption.PlaintextBytes != int64(len(want)) {

@@ -9,12 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
-
 
 var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
 
@@ -103,7 +103,7 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	deps := drill.Deps{
 		API:    f.Heroku(),
 		Source: src, Database: drill.Postgres{}, Log: log, Redactor: red,
-		Record: func(ctx context.Context, key string, v verify.Result, rec *archive.Drill) {
+		Record: func(ctx context.Context, key string, v verify.Result, rec *catalog.Drill) {
 			recordVerification(ctx, log, red, src, key, v, rec)
 		},
 	}

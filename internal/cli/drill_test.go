@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -46,7 +46,9 @@ func newDrillWorld(t *testing.T, env map[string]string) (*world, map[string]stri
 
 // polls makes the world's drills poll the add-on's state every few hundred milliseconds.
 func (w *world) polls() {
-	w.tune(func(f *Factory) { f.DrillTiming.PollBase, f.DrillTiming.PollMax = 100*time.Millisecond, 400*time.Millisecond })
+	w.tune(func(f *Factory) {
+		f.DrillTiming.PollBase, f.DrillTiming.PollMax = 100*time.Millisecond, 400*time.Millisecond
+	})
 }
 
 // drillAddons are the add-ons on the pgoffsite app.
@@ -74,11 +76,11 @@ func (w *world) requested(method, path string) int {
 }
 
 // verification is the newest .verified.json record in the bucket.
-func (w *world) verification() archive.Verification {
+func (w *world) verification() catalog.Verification {
 	w.t.Helper()
-	var v archive.Verification
+	var v catalog.Verification
 	for _, k := range w.keys() {
-		if strings.HasSuffix(k, archive.VerifiedSuffix) {
+		if strings.HasSuffix(k, catalog.VerifiedSuffix) {
 			if err := json.Unmarshal(w.object(k), &v); err != nil {
 				w.t.Fatal(err)
 			}

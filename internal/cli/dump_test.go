@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -33,7 +33,7 @@ func (w *world) shop(rows int) (name, url string) {
 
 // dumpArchive reads the only archive under prefix (its manifest and dump) and checks that they
 // agree and that pg_restore restores the rows of database name.
-func (w *world) dumpArchive(prefix, name string) (m archive.Manifest, restored string) {
+func (w *world) dumpArchive(prefix, name string) (m catalog.Manifest, restored string) {
 	w.t.Helper()
 	var found []string
 	for _, k := range w.keys() {

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -194,7 +194,7 @@ func (w *world) keys() []string {
 }
 
 // manifest reads the manifest of the only archive of app/database in the bucket.
-func (w *world) manifest(app, database string) (archive.Manifest, []byte) {
+func (w *world) manifest(app, database string) (catalog.Manifest, []byte) {
 	w.t.Helper()
 	var found []string
 	for _, k := range w.keys() {
@@ -205,7 +205,7 @@ func (w *world) manifest(app, database string) (archive.Manifest, []byte) {
 	if len(found) != 1 {
 		w.t.Fatalf("manifests for %s/%s: %v (all keys: %v)", app, database, found, w.keys())
 	}
-	var m archive.Manifest
+	var m catalog.Manifest
 	if err := json.Unmarshal(w.object(found[0]), &m); err != nil {
 		w.t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func (w *world) manifest(app, database string) (archive.Manifest, []byte) {
 
 // checkArchive asserts the archived dump is byte-identical to the simulator's, matches its
 // manifest, and that pg_restore reads it.
-func (w *world) checkArchive(billingApp string, m archive.Manifest, dump []byte) {
+func (w *world) checkArchive(billingApp string, m catalog.Manifest, dump []byte) {
 	w.t.Helper()
 	num := 0
 	fmt.Sscanf(m.Backup[1:], "%d", &num)

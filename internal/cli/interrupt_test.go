@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 )
 
 // dumpsIn returns the dumps published under dir (temporary files left out), relative.
@@ -75,8 +75,8 @@ func TestBackupSIGTERMAfterOneCopyCommitted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m archive.Manifest
-		blob, err := os.ReadFile(filepath.Join(dir, archive.ManifestKey(key)))
+		var m catalog.Manifest
+		blob, err := os.ReadFile(filepath.Join(dir, catalog.ManifestKey(key)))
 		if err != nil || json.Unmarshal(blob, &m) != nil {
 			t.Fatalf("the dump %s has no manifest: %v", key, err)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
@@ -70,7 +70,7 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	case o.Confirm != app:
 		return badUsage("pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s", app, database, app)
 	}
-	if archive.IsEncrypted(from) {
+	if catalog.IsEncrypted(from) {
 		return runRestoreEncryptedToHeroku(ctx, f, o, app, database)
 	}
 	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
@@ -126,7 +126,7 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 		return usage("--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST")
 	case from == "":
 		return usage("--from KEY is required: the archive's .dump key under ARCHIVE_URL")
-	case !strings.HasSuffix(from, ".dump") && !archive.IsEncrypted(from):
+	case !strings.HasSuffix(from, ".dump") && !catalog.IsEncrypted(from):
 		return usage(fmt.Sprintf("--from %s is not an archive's key: it ends in .dump, or .dump.age when encrypted (the manifest beside it ends in .json)", from))
 	case clean && confirm != dbname:
 		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))

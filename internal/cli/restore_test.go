@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 )
 
@@ -159,7 +159,7 @@ func TestRestoreToPostgresDamagedArchive(t *testing.T) {
 	// The manifest's row counts differ from the archive's: fails naming the table, rolled back.
 	manifestKey := strings.TrimSuffix(key, ".dump") + ".json"
 	good := w.object(manifestKey)
-	var edited archive.Manifest
+	var edited catalog.Manifest
 	if err := json.Unmarshal(good, &edited); err != nil {
 		t.Fatal(err)
 	}

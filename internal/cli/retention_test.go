@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 )
@@ -88,7 +88,7 @@ func TestRetentionYearThroughTheSimulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range page.Contents {
-			info, ok := archive.ParseKey(strings.TrimPrefix(aws.ToString(o.Key), "pgbackups/"))
+			info, ok := catalog.ParseKey(strings.TrimPrefix(aws.ToString(o.Key), "pgbackups/"))
 			if !ok {
 				continue
 			}
@@ -183,7 +183,7 @@ func TestRetentionIssueDaysThroughTheSimulator(t *testing.T) {
 }
 
 // newestManifest reads the manifest of shop's newest archive: keys sort by time.
-func newestManifest(t *testing.T, w *world) archive.Manifest {
+func newestManifest(t *testing.T, w *world) catalog.Manifest {
 	t.Helper()
 	out, err := w.s3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(w.bucket), Prefix: aws.String("pgbackups/shop/DATABASE/")})
 	if err != nil {
@@ -195,7 +195,7 @@ func newestManifest(t *testing.T, w *world) archive.Manifest {
 			last = k
 		}
 	}
-	var m archive.Manifest
+	var m catalog.Manifest
 	if err := json.Unmarshal(w.object(last), &m); err != nil {
 		t.Fatalf("manifest %s: %v", last, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -41,8 +42,8 @@ func (p *plannedSource) Open(ctx context.Context, t archive.Target) (archive.Bac
 	if db == "" {
 		db = "DATABASE"
 	}
-	return archive.Backup{Meta: archive.Meta{App: p.app, Database: db, Backup: p.backup, At: p.at, CreatedAt: p.at.Add(-time.Minute),
-		FinishedAt: p.at, Mode: "latest", Origin: archive.Origin{Source: "pgbackups"}},
+	return archive.Backup{Meta: catalog.Meta{App: p.app, Database: db, Backup: p.backup, At: p.at, CreatedAt: p.at.Add(-time.Minute),
+		FinishedAt: p.at, Mode: "latest", Origin: catalog.Origin{Source: "pgbackups"}},
 		Body: io.NopCloser(bytes.NewReader(p.dump)), Size: int64(len(p.dump))}, nil
 }
 
@@ -308,8 +309,8 @@ func TestStatusFortyDays(t *testing.T) {
 	if code, _ := w.run(env, "verify"); code != ExitOK {
 		t.Fatalf("verify: exit %d", code)
 	}
-	if reqs.count(http.MethodPut, archive.VerifiedSuffix) != 1 {
-		t.Errorf("verify wrote %d records", reqs.count(http.MethodPut, archive.VerifiedSuffix))
+	if reqs.count(http.MethodPut, catalog.VerifiedSuffix) != 1 {
+		t.Errorf("verify wrote %d records", reqs.count(http.MethodPut, catalog.VerifiedSuffix))
 	}
 	reqs.reset()
 	_, out = w.runStdout(env, "status", "--json")
@@ -329,7 +330,7 @@ func TestStatusFortyDays(t *testing.T) {
 
 	// Credentials that may not write the record: a warning, and the verification still passes.
 	reqs.mu.Lock()
-	reqs.deny = archive.VerifiedSuffix
+	reqs.deny = catalog.VerifiedSuffix
 	reqs.mu.Unlock()
 	code, out = w.run(env, "verify")
 	if code != ExitOK || !strings.Contains(out, "cannot record the verification for pgoffsite status") || !strings.Contains(out, "level=warn") {
@@ -454,7 +455,7 @@ func TestStatusEveryDestination(t *testing.T) {
 	if code, _, _ := runEnv(t, venv, "verify"); code != ExitFailed {
 		t.Fatalf("verify of a damaged archive: exit %d", code)
 	}
-	rec, err := os.ReadFile(strings.TrimSuffix(newestDump, ".dump") + archive.VerifiedSuffix)
+	rec, err := os.ReadFile(strings.TrimSuffix(newestDump, ".dump") + catalog.VerifiedSuffix)
 	if err != nil || !strings.Contains(string(rec), `"passed": false`) || !strings.Contains(string(rec), "SHA-256") {
 		t.Fatalf("record of the failed verification: %s %v", rec, err)
 	}

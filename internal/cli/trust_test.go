@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
@@ -114,7 +115,7 @@ func (k *keyed) archive(backup string, at time.Time) string {
 	if res.Err != nil {
 		k.w.t.Fatal(res.Err)
 	}
-	return archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: backup, At: at.UTC().Truncate(time.Second)})
+	return catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: backup, At: at.UTC().Truncate(time.Second)})
 }
 
 // put writes body at key under the prefix with the uploader's keys and a plain PUT, as anyone
@@ -172,7 +173,7 @@ func TestForgeriesWithUploaderKeysOnMinIO(t *testing.T) {
 	}
 
 	// An empty dump with a fresh time and no manifest.
-	lone := archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: "b041", At: time.Now().Add(-10 * time.Minute).UTC()})
+	lone := catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b041", At: time.Now().Add(-10 * time.Minute).UTC()})
 	k.put(lone, nil)
 	code, out := k.w.run(k.readerEnv, "status")
 	if code != ExitFailed || !strings.Contains(out, stale) || !strings.Contains(out, "PROBLEM    "+lone+" has no manifest beside it") {
@@ -185,11 +186,11 @@ func TestForgeriesWithUploaderKeysOnMinIO(t *testing.T) {
 
 	// A consistent dump and manifest claiming it finished in 2099.
 	future := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
-	forged := archive.Key(archive.Meta{App: "shop", Database: "DATABASE", Backup: "b043", At: time.Now().Add(-5 * time.Minute).UTC()})
+	forged := catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: "b043", At: time.Now().Add(-5 * time.Minute).UTC()})
 	k.put(forged, k.dump)
-	blob, _ := json.Marshal(archive.Manifest{ManifestVersion: 1, App: "shop", Database: "DATABASE", Backup: "b043",
+	blob, _ := json.Marshal(catalog.Manifest{ManifestVersion: 1, App: "shop", Database: "DATABASE", Backup: "b043",
 		BackupFinishedAt: future, Bytes: int64(len(k.dump)), Key: forged})
-	k.put(archive.ManifestKey(forged), blob)
+	k.put(catalog.ManifestKey(forged), blob)
 	code, out = k.w.run(k.readerEnv, "status")
 	if code != ExitFailed || !strings.Contains(out, stale) ||
 		!strings.Contains(out, "PROBLEM    "+forged+": its manifest says the backup finished 2099-01-01 00:00 UTC, in the future") {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -110,7 +111,7 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 	}
 	if opts.Key != "" {
 		t := archive.Target{App: "-", Database: "-"}
-		if info, ok := archive.ParseKey(opts.Key); ok {
+		if info, ok := catalog.ParseKey(opts.Key); ok {
 			t = archive.Target{App: info.App, Database: info.Database}
 		}
 		check(t, opts.Key)
@@ -159,8 +160,8 @@ func withFindings(err error, findings []string) error {
 // for pgoffsite status. It cannot fail the verification: a destination or credentials that do
 // not allow it are a warning.
 // A drill passes what it did beyond the verification; v.Err is then the drill's own verdict.
-func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src *source, key string, v verify.Result, drill *archive.Drill) {
-	if _, ok := archive.ParseKey(key); !ok {
+func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Redactor, src *source, key string, v verify.Result, drill *catalog.Drill) {
+	if _, ok := catalog.ParseKey(key); !ok {
 		return
 	}
 	rec := src.caps.Records
@@ -168,10 +169,10 @@ func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Re
 		log.Warn().Str("location", src.Location(key)).Msg("this destination cannot keep verification records: pgoffsite status will not show this verification")
 		return
 	}
-	vr := archive.Verification{Key: key, Backup: v.Manifest.Backup, VerifiedAt: time.Now().UTC(), Passed: v.Err == nil,
+	vr := catalog.Verification{Key: key, Backup: v.Manifest.Backup, VerifiedAt: time.Now().UTC(), Passed: v.Err == nil,
 		Tables: v.Tables, Rows: v.Rows, Restored: v.Restored, PgoffsiteVersion: version.Version, Drill: drill}
 	if vr.Backup == "" {
-		if info, ok := archive.ParseKey(key); ok {
+		if info, ok := catalog.ParseKey(key); ok {
 			vr.Backup = info.Backup
 		}
 	}
@@ -182,10 +183,10 @@ func recordVerification(ctx context.Context, log zerolog.Logger, red *logging.Re
 	if err == nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		err = rec.Replace(rctx, archive.VerifiedKey(key), body)
+		err = rec.Replace(rctx, catalog.VerifiedKey(key), body)
 	}
 	if err != nil {
-		log.Warn().Err(err).Str("location", src.Location(archive.VerifiedKey(key))).
+		log.Warn().Err(err).Str("location", src.Location(catalog.VerifiedKey(key))).
 			Msg("cannot record the verification for pgoffsite status (the verification's result is unchanged; the verifier's credentials need the policy of pgoffsite policy --reader)")
 	}
 }

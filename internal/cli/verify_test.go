@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 )
 
 func (w *world) put(key string, body []byte) {
@@ -171,12 +171,12 @@ func TestVerifyNewestArchiveByEveryName(t *testing.T) {
 		}
 	}
 	// The newest backup of each database, from the manifests the job wrote.
-	newest := map[string]archive.Manifest{} // by the key's database segment
+	newest := map[string]catalog.Manifest{} // by the key's database segment
 	for _, k := range w.keys() {
 		if !strings.HasSuffix(k, ".json") {
 			continue
 		}
-		var m archive.Manifest
+		var m catalog.Manifest
 		if err := json.Unmarshal(w.object(k), &m); err != nil {
 			t.Fatal(err)
 		}

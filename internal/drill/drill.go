@@ -18,6 +18,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/backoff"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
@@ -58,7 +59,7 @@ type Deps struct {
 	Database Database
 	// Record keeps the drill's outcome beside the archive, for pgoffsite status; v.Err is the
 	// drill's verdict. It cannot fail the drill.
-	Record   func(ctx context.Context, key string, v verify.Result, rec *archive.Drill)
+	Record   func(ctx context.Context, key string, v verify.Result, rec *catalog.Drill)
 	Log      zerolog.Logger
 	Redactor *logging.Redactor // learns each add-on's URL: errors and the log are scrubbed of it
 }
@@ -114,7 +115,7 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]archive.Result, error)
 	d := &driller{Deps: deps, o: opts}
 	d.removeLeftovers(ctx)
 	var results []archive.Result
-	var drills []*archive.Drill
+	var drills []*catalog.Drill
 	for _, t := range opts.Targets {
 		if ctx.Err() != nil {
 			break
@@ -175,7 +176,7 @@ func removeCommand(addon, app string) string {
 }
 
 // target drills the newest archive of t; a drill that cannot start is summarized here.
-func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *archive.Drill) {
+func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *catalog.Drill) {
 	r, rec := d.drillTarget(ctx, t)
 	if rec == nil {
 		d.Log.Error().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Str("location", r.Location).Err(r.Err).Msg("summary: FAILED")
@@ -183,7 +184,7 @@ func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result,
 	return r, rec
 }
 
-func (d *driller) drillTarget(ctx context.Context, t archive.Target) (archive.Result, *archive.Drill) {
+func (d *driller) drillTarget(ctx context.Context, t archive.Target) (archive.Result, *catalog.Drill) {
 	begin := time.Now()
 	r := archive.Result{Target: t}
 	var key string
@@ -198,7 +199,7 @@ func (d *driller) drillTarget(ctx context.Context, t archive.Target) (archive.Re
 		return r, nil
 	}
 	r.Key, r.Location = key, d.Source.Location(key)
-	m, err := verify.ReadManifest(ctx, d.Source, key)
+	m, err := catalog.ReadManifest(ctx, d.Source, key)
 	if err != nil {
 		r.Err = fmt.Errorf("drill %s: %w; nothing was provisioned", r.Location, err)
 		return r, nil
@@ -240,8 +241,8 @@ func secs(s float64) string {
 
 // preflight refuses, before anything is provisioned, what cannot succeed: an encrypted archive
 // without an identity, an archive whose data does not fit the plan.
-func (d *driller) preflight(key string, m archive.Manifest) error {
-	if (m.Encryption != nil || archive.IsEncrypted(key)) && d.o.Identities == nil {
+func (d *driller) preflight(key string, m catalog.Manifest) error {
+	if (m.Encryption != nil || catalog.IsEncrypted(key)) && d.o.Identities == nil {
 		to := "recipients the manifest does not name"
 		if m.Encryption != nil && len(m.Encryption.Recipients) > 0 {
 			var fps []string
@@ -269,7 +270,7 @@ func (d *driller) preflight(key string, m archive.Manifest) error {
 // restoredSize is what the restored database holds at least: the archive's uncompressed table
 // and large object data (its structure, from the manifest), or the dump's size when that is
 // larger or unknown. Indexes come on top.
-func restoredSize(m archive.Manifest) int64 {
+func restoredSize(m catalog.Manifest) int64 {
 	n := m.Bytes
 	if m.Encryption != nil {
 		n = m.Encryption.PlaintextBytes
@@ -288,8 +289,8 @@ func addonName(now time.Time) string {
 
 // drill provisions the add-on, restores the archive into it, counts, runs the checks, and
 // deletes the add-on whatever happened (unless Keep).
-func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v verify.Result, rec *archive.Drill) {
-	rec = &archive.Drill{Plan: d.o.Plan.Name, Checks: []archive.DrillCheck{}}
+func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v verify.Result, rec *catalog.Drill) {
+	rec = &catalog.Drill{Plan: d.o.Plan.Name, Checks: []catalog.DrillCheck{}}
 	loc := d.Source.Location(key)
 	dctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
 	defer cancel()
@@ -352,10 +353,10 @@ func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v ve
 
 // checks runs DRILL_CHECKS against the restored database, recording each in rec; it returns
 // what each false or failed one says.
-func (d *driller) checks(ctx context.Context, t archive.Target, dbURL string, rec *archive.Drill) (falses []string) {
+func (d *driller) checks(ctx context.Context, t archive.Target, dbURL string, rec *catalog.Drill) (falses []string) {
 	for i, sql := range d.o.Checks {
 		ok, err := d.Database.Check(ctx, dbURL, sql)
-		c := archive.DrillCheck{SQL: sql, Passed: ok && err == nil}
+		c := catalog.DrillCheck{SQL: sql, Passed: ok && err == nil}
 		ev := d.Log.Info()
 		switch {
 		case err != nil:
@@ -411,7 +412,7 @@ func hasURLVar(ad heroku.Addon) bool {
 // deprovision deletes the drill's add-on (by name: its id may never have come back), on a
 // context of its own with a short deadline, also after a SIGTERM. With Keep it says how to
 // remove it instead.
-func (d *driller) deprovision(ctx context.Context, t archive.Target, name string, rec *archive.Drill, created time.Time) error {
+func (d *driller) deprovision(ctx context.Context, t archive.Target, name string, rec *catalog.Drill, created time.Time) error {
 	held := func() {
 		rec.HeldSeconds = time.Since(created).Seconds()
 		rec.CostUSD = d.o.Plan.CostUSD(rec.HeldSeconds / 3600)
@@ -442,7 +443,7 @@ func (d *driller) deprovision(ctx context.Context, t archive.Target, name string
 
 // summarize logs the run's total line, with what the drills cost; ErrFailed when a drill
 // failed or the run was interrupted.
-func (d *driller) summarize(results []archive.Result, drills []*archive.Drill, interrupted bool) error {
+func (d *driller) summarize(results []archive.Result, drills []*catalog.Drill, interrupted bool) error {
 	failed := 0
 	for _, r := range results {
 		if r.Err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -72,7 +73,7 @@ func newFake(t *testing.T, api API, db Database, out *bytes.Buffer, o Options) *
 	o.Timing = Timing{PollBase: time.Millisecond, PollMax: time.Millisecond}
 	red := &logging.Redactor{}
 	return &driller{Deps: Deps{API: api, Database: db, Source: st, Redactor: red, Log: logging.New(out, "logfmt", "info", red),
-		Record: func(context.Context, string, verify.Result, *archive.Drill) {}}, o: o}
+		Record: func(context.Context, string, verify.Result, *catalog.Drill) {}}, o: o}
 }
 
 var shop = archive.Target{App: "shop", Database: "DATABASE_URL"}
@@ -180,7 +181,7 @@ func TestDrillLeftoverSweep(t *testing.T) {
 func TestDrillSummary(t *testing.T) {
 	var out bytes.Buffer
 	d := newFake(t, &fakeAPI{}, &fakeDatabase{}, &out, Options{Targets: []archive.Target{shop, shop}})
-	drills := []*archive.Drill{{CostUSD: 0.001, HeldSeconds: 60}, {CostUSD: 0.002, HeldSeconds: 120}}
+	drills := []*catalog.Drill{{CostUSD: 0.001, HeldSeconds: 60}, {CostUSD: 0.002, HeldSeconds: 120}}
 	err := d.summarize([]archive.Result{{Target: shop}, {Target: shop, Err: errors.New("x")}}, drills, false)
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "1 of 2 failed") {
 		t.Errorf("err %v", err)

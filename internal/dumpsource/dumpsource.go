@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -59,7 +60,7 @@ type Database struct {
 	App, Name string
 	// RequireTLS forces sslmode=require (unless the host is the loopback): Heroku databases.
 	RequireTLS bool
-	Heroku     *archive.HerokuOrigin
+	Heroku     *catalog.HerokuOrigin
 	EnvVar     string
 }
 
@@ -110,8 +111,8 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 		return archive.Backup{}, err
 	}
 	return archive.Backup{
-		Meta: archive.Meta{App: db.App, Database: db.Name, Backup: id, At: started, CreatedAt: started, Mode: "pg_dump",
-			Origin: archive.Origin{Source: "pg_dump", Heroku: db.Heroku, PgDump: &archive.DumpOrigin{
+		Meta: catalog.Meta{App: db.App, Database: db.Name, Backup: id, At: started, CreatedAt: started, Mode: "pg_dump",
+			Origin: catalog.Origin{Source: "pg_dump", Heroku: db.Heroku, PgDump: &catalog.DumpOrigin{
 				EnvVar: db.EnvVar, ClientVersion: client.Text, ServerVersion: server.Text, Args: Args}}},
 		Body: body,
 		Size: store.UnknownSize,

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -67,7 +68,7 @@ func TestEnvTargetArchivesAndRestores(t *testing.T) {
 	if !strings.HasPrefix(res.Key, "SHOP_DATABASE_URL/SHOP_DATABASE_URL/") || !strings.Contains(res.Key, "-dump-") {
 		t.Errorf("key %s", res.Key)
 	}
-	info, ok := archive.ParseKey(res.Key)
+	info, ok := catalog.ParseKey(res.Key)
 	if !ok || info.App != "SHOP_DATABASE_URL" || time.Since(info.FinishedAt) > time.Minute {
 		t.Errorf("ParseKey(%s) = %+v, %v", res.Key, info, ok)
 	}
@@ -75,7 +76,7 @@ func TestEnvTargetArchivesAndRestores(t *testing.T) {
 	if int64(len(dump)) != res.Bytes || len(dump) < 100<<10 {
 		t.Fatalf("%d bytes stored, result says %d", len(dump), res.Bytes)
 	}
-	m := mem.Get(archive.ManifestKey(res.Key))
+	m := mem.Get(catalog.ManifestKey(res.Key))
 	for _, s := range []string{`"source": "pg_dump"`, `"env_var": "SHOP_DATABASE_URL"`, `"--quote-all-identifiers"`, `"mode": "pg_dump"`} {
 		if !bytes.Contains(m, []byte(s)) {
 			t.Errorf("manifest lacks %s:\n%s", s, m)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/herokusim"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -32,7 +33,7 @@ func TestHerokuTargetByConfigVar(t *testing.T) {
 	if !strings.HasPrefix(res.Key, "shop/DATABASE/") || !strings.Contains(res.Key, "/shop-DATABASE-dump-") {
 		t.Errorf("key %s", res.Key)
 	}
-	m := string(mem.Get(archive.ManifestKey(res.Key)))
+	m := string(mem.Get(catalog.ManifestKey(res.Key)))
 	for _, s := range []string{`"addon": "postgresql-`, `"source": "pg_dump"`, `"attachment": "DATABASE"`} {
 		if !strings.Contains(m, s) {
 			t.Errorf("manifest lacks %s:\n%s", s, m)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 )
 
@@ -46,5 +47,5 @@ func (h Heroku) Locate(ctx context.Context, t archive.Target) (Database, error) 
 		return Database{}, err
 	}
 	return Database{URL: u.Reveal(), App: db.App, Name: db.Attachment, RequireTLS: true,
-		Heroku: &archive.HerokuOrigin{App: db.App, Attachment: db.Attachment, Addon: db.AddonName, BillingApp: db.BillingApp, Plan: db.Plan}}, nil
+		Heroku: &catalog.HerokuOrigin{App: db.App, Attachment: db.Attachment, Addon: db.AddonName, BillingApp: db.BillingApp, Plan: db.Plan}}, nil
 }

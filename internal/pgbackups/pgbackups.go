@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 )
@@ -94,15 +95,15 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 
 // Meta describes a Heroku backup for the key and the manifest: the key is the one archives have
 // had from the start, <app>/<ATTACHMENT>/…/<app>-<ATTACHMENT>-<backup>-<finished>.dump.
-func Meta(db heroku.Database, b heroku.Transfer, mode string) archive.Meta {
+func Meta(db heroku.Database, b heroku.Transfer, mode string) catalog.Meta {
 	at := b.FinishedAt.UTC()
 	if at.IsZero() {
 		at = b.CreatedAt.UTC()
 	}
-	return archive.Meta{
+	return catalog.Meta{
 		App: db.App, Database: db.Attachment, Backup: b.Name(), At: at,
 		CreatedAt: b.CreatedAt.Time, FinishedAt: b.FinishedAt.Time, Mode: mode,
-		Origin: archive.Origin{Source: "pgbackups", Heroku: &archive.HerokuOrigin{
+		Origin: catalog.Origin{Source: "pgbackups", Heroku: &catalog.HerokuOrigin{
 			App: db.App, Attachment: db.Attachment, Addon: db.AddonName, BillingApp: db.BillingApp, Plan: db.Plan, TransferUUID: b.UUID,
 		}},
 	}

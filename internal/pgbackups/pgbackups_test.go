@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/store/memstore"
@@ -33,9 +34,9 @@ func realDump(t testing.TB) []byte {
 }
 
 type Target = archive.Target
-type Manifest = archive.Manifest
+type Manifest = catalog.Manifest
 
-var ManifestKey = archive.ManifestKey
+var ManifestKey = catalog.ManifestKey
 
 type fakeHeroku struct {
 	db       heroku.Database

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -144,7 +145,7 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 		return err
 	}
 	how := "restore started: streaming the archive into pg_restore"
-	if archive.IsEncrypted(o.From) {
+	if catalog.IsEncrypted(o.From) {
 		how = "restore started: decrypting the archive while it streams into pg_restore"
 	}
 	d.Log.Info().Bool("clean", clean).Str("location", src.Location(o.From)).Msg(how)

@@ -314,8 +314,3 @@ func streamed(m catalog.Manifest, stored *countingReader, n int64, copyErr error
 	}
 	return nil
 }
-
-// ReadManifest reads the manifest beside the dump at key, e.g. to size a restore before it starts.
-func ReadManifest(ctx context.Context, src Source, key string) (catalog.Manifest, error) {
-	return catalog.ReadManifest(ctx, src, key)
-}
