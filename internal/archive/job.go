@@ -352,4 +352,3 @@ func (j *Job) progressEvery() time.Duration {
 	}
 	return 30 * time.Second
 }
-
