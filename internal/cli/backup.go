@@ -19,6 +19,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
@@ -331,7 +332,7 @@ func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.n
 // besides writing: a directory and an SFTP account may delete (the job takes back a dump whose
 // manifest it could not write) and keep retention markers; an S3 uploader keeps markers but may
 // not delete, by design.
-func openArchiveDestination(ctx context.Context, cfg config.Config, a config.Archive) (archive.Destination, store.Caps, error) {
+func openArchiveDestination(ctx context.Context, cfg config.Config, a spec.Archive) (archive.Destination, store.Caps, error) {
 	st, c, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		return archive.Destination{Name: a.String()}, store.Caps{}, err
@@ -347,7 +348,7 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 
 // openDestination opens destination a for writing, with what its kind can do there besides
 // Put: its kind (internal/dest) picks how.
-func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func openDestination(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	return dest.Open(ctx, cfg, a)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -54,7 +55,7 @@ func runDrill(ctx context.Context, args []string, stderr io.Writer) int {
 	var app string
 	var appErr error
 	if err == nil {
-		var a config.Archive
+		var a spec.Archive
 		if a, err = pickReadDestination(cfg, *dest); err != nil {
 			err = fmt.Errorf("  --destination: %w", err)
 		}

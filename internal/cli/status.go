@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
@@ -39,7 +40,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return ExitUsage
 	}
 	cfg, err := config.LoadFor("status")
-	var dests []config.Archive
+	var dests []spec.Archive
 	if err == nil {
 		dests = cfg.Archives
 		if c := strings.TrimSpace(*dest); c != "all" && c != "" {
@@ -47,7 +48,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			if perr != nil {
 				err = fmt.Errorf("  --destination: %w", perr)
 			}
-			dests = []config.Archive{a}
+			dests = []spec.Archive{a}
 		}
 	}
 	if err == nil && *htmlFile != "" {
@@ -164,7 +165,7 @@ func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report
 
 // statusOf reports every target at destination a; a destination that cannot be opened makes
 // each of its entries a problem, and the others go on.
-func statusOf(ctx context.Context, cfg config.Config, a config.Archive, o status.Options) []status.Entry {
+func statusOf(ctx context.Context, cfg config.Config, a spec.Archive, o status.Options) []status.Entry {
 	ctx, cancel := context.WithTimeout(ctx, statusBound)
 	defer cancel()
 	cfg.Archive = a

@@ -4,6 +4,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 // The set of secret values is one rule, followed by config's own messages (before the first
@@ -15,10 +18,12 @@ import (
 // each destination names (keys=NAME's pair, an SFTP key=NAME).
 func (c Config) SecretVars() []string { return secretVars(c.Archives) }
 
-func secretVars(as []Archive) []string {
-	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar, identityVar, DefaultKeyVar}
+func secretVars(as []spec.Archive) []string {
+	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar, identityVar, sftpKeyVar}
 	for _, a := range as {
-		names = append(names, a.secretVars()...)
+		if p, ok := schemes.Parser(a.Scheme); ok {
+			names = append(names, p.SecretVars(a)...)
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
