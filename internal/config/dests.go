@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
@@ -12,20 +11,23 @@ import (
 )
 
 const (
-	archiveVar = "ARCHIVE_URL"
 	archiveFix = "use s3://bucket/optional/prefix, sftp://user@host/absolute/dir or file:///absolute/dir, several separated by spaces"
 	// sftpKeyVar holds the private key of sftp:// destinations that name no key=: a described
 	// variable, and always a secret.
 	sftpKeyVar = "SFTP_PRIVATE_KEY"
 )
 
-// dest is one destination of ARCHIVE_URL being parsed: its problems say which one it is. It is
-// the spec.Reporter through which its kind reports.
-type dest struct {
-	ck  *checker
-	pos int // 1-based
-	n   int // how many ARCHIVE_URL names
-	raw string
+// reporter is how the kinds report through the checker.
+type reporter struct{ ck *checker }
+
+func (r reporter) Add(v, msg, fix string)         { r.ck.add(v, msg, fix) }
+func (r reporter) Quote(s string) string          { return r.ck.q(s) }
+func (r reporter) SSE(v, what, raw string) string { return r.ck.sse(v, what, raw) }
+func (r reporter) URL(v, what, raw, fix string) string {
+	return r.ck.checkURL(v, what, raw, fix)
+}
+func (r reporter) StorageClass(v, what, raw string) string {
+	return r.ck.storageClass(v, what, raw)
 }
 
 // archives parses every destination ARCHIVE_URL names, separated by spaces or line breaks. It
@@ -35,15 +37,15 @@ type dest struct {
 func (ck *checker) archives(raw string) []spec.Archive {
 	fields := strings.Fields(raw)
 	if len(fields) == 0 {
-		ck.add(archiveVar, "not set", archiveFix)
+		ck.add(spec.Var, "not set", archiveFix)
 		return nil
 	}
 	var out []spec.Archive
 	seen := map[string]int{}
 	for i, f := range fields {
-		d := dest{ck: ck, pos: i + 1, n: len(fields), raw: f}
+		d := spec.Field{R: reporter{ck}, Pos: i + 1, N: len(fields), Raw: f}
 		before := len(ck.ps)
-		a := d.parse()
+		a := parse(d)
 		out = append(out, a)
 		if len(ck.ps) > before {
 			continue
@@ -54,7 +56,7 @@ func (ck *checker) archives(raw string) []spec.Archive {
 			d.Add(fmt.Sprintf("is the same as destination %d", first), "list each destination once")
 			continue
 		}
-		seen[k] = d.pos
+		seen[k] = d.Pos
 	}
 	return out
 }
@@ -64,7 +66,7 @@ func (ck *checker) archives(raw string) []spec.Archive {
 // ARCHIVE_URL, one per field.
 func (ck *checker) destinationEnv(e env, as []spec.Archive) {
 	fields := strings.Fields(e.ArchiveURL)
-	checks := map[string]func(spec.Archive, spec.Reporter){} // one per kind, for all its destinations
+	checks := map[string]func(spec.Archive, spec.Field){} // one per kind, for all its destinations
 	for i, a := range as {
 		p, ok := schemes.Parser(a.Scheme)
 		if !ok {
@@ -75,7 +77,7 @@ func (ck *checker) destinationEnv(e env, as []spec.Archive) {
 			check = p.EnvChecker(e.lookup)
 			checks[a.Scheme] = check
 		}
-		check(a, dest{ck: ck, pos: i + 1, n: len(as), raw: fields[i]})
+		check(a, spec.Field{R: reporter{ck}, Pos: i + 1, N: len(as), Raw: fields[i]})
 	}
 }
 
@@ -103,69 +105,14 @@ func (e env) lookup(name string) string {
 	return os.Getenv(name)
 }
 
-// Label names the destination in a message when ARCHIVE_URL names several: its position and
-// scheme://host, never its path's query, where a pasted secret may be.
-func (d dest) Label() string {
-	if d.n == 1 {
-		return ""
-	}
-	s := fmt.Sprintf("destination %d", d.pos)
-	if u, err := url.Parse(d.raw); err == nil && u.Scheme != "" {
-		where := u.Host
-		if u.Scheme == "file" {
-			where = u.Path
-		}
-		s += " (" + d.ck.scrub(u.Scheme+"://"+where) + ")"
-	}
-	return s + ": "
-}
-
-func (d dest) Add(msg, fix string)          { d.ck.add(archiveVar, d.Label()+msg, fix) }
-func (d dest) AddVar(name, msg, fix string) { d.ck.add(name, msg, fix) }
-func (d dest) Quote(s string) string        { return d.ck.q(s) }
-
-func (d dest) URL(what, raw, fix string) string {
-	return d.ck.checkURL(archiveVar, d.Label()+what, raw, fix)
-}
-
-func (d dest) StorageClass(what, raw string) string {
-	return d.ck.storageClass(archiveVar, d.Label()+what, raw)
-}
-
-func (d dest) SSE(what, raw string) string { return d.ck.sse(archiveVar, d.Label()+what, raw) }
-
-// Name says which destination a problem of another variable concerns.
-func (d dest) Name() string {
-	if d.n == 1 {
-		return "destination"
-	}
-	return strings.TrimSuffix(d.Label(), ": ")
-}
-
-// Shown is the destination as a message may quote it: without credentials, query or fragment.
-func (d dest) Shown() string {
-	s := d.raw
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i]
-	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 && (strings.IndexByte(rest, '/') < 0 || at < strings.IndexByte(rest, '/')) {
-			user, _, _ := strings.Cut(rest[:at], ":")
-			rest = user + "@" + rest[at+1:]
-		}
-		s = scheme + "://" + rest
-	}
-	return d.ck.q(s)
-}
-
 // parse does the checks every kind's URLs share, then hands the URL to its kind.
-func (d dest) parse() spec.Archive {
-	u, err := url.Parse(d.raw)
+func parse(d spec.Field) spec.Archive {
+	u, err := url.Parse(d.Raw)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, query included: not repeated.
 		d.Add(d.Shown()+" is not a URL", archiveFix)
 		// The scheme alone still tells which other variables this destination needs.
-		scheme, _, _ := strings.Cut(strings.ToLower(d.raw), ":")
+		scheme, _, _ := strings.Cut(strings.ToLower(d.Raw), ":")
 		return spec.Archive{Scheme: scheme}
 	}
 	scheme := strings.ToLower(u.Scheme)
@@ -183,7 +130,7 @@ func (d dest) parse() spec.Archive {
 			return spec.Archive{Scheme: scheme}
 		}
 	}
-	if u.Fragment != "" || strings.HasSuffix(d.raw, "#") {
+	if u.Fragment != "" || strings.HasSuffix(d.Raw, "#") {
 		d.Add("has a fragment (#...) in it", archiveFix)
 		return spec.Archive{Scheme: scheme}
 	}
@@ -203,26 +150,4 @@ func (d dest) parse() spec.Archive {
 		return spec.Archive{}
 	}
 	return p.Parse(u, d)
-}
-
-// Query reads a destination's parameters, each at most once and each one known.
-func (d dest) Query(u *url.URL, known []string, fix string) map[string]string {
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		d.Add("has a query string that cannot be read", fix)
-		return nil
-	}
-	out := map[string]string{}
-	for name, vals := range q {
-		switch {
-		case !slices.Contains(known, name):
-			// The name only: a value may be a pasted secret.
-			d.Add("has an unknown parameter "+d.ck.q(name), fix)
-		case len(vals) > 1:
-			d.Add("gives "+name+"= more than once", fix)
-		default:
-			out[name] = vals[0]
-		}
-	}
-	return out
 }

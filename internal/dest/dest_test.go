@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
@@ -48,5 +49,15 @@ func TestS3KindSplitsWriterAndReader(t *testing.T) {
 	rc, err := OpenReader(context.Background(), config.Config{}, a)
 	if err != nil || rc.Reader == nil || rc.Records == nil || rc.Markers != nil {
 		t.Errorf("reader caps %+v, %v", rc, err)
+	}
+}
+
+// Every kind that opens destinations can be named in ARCHIVE_URL: the configuration check has
+// its parser.
+func TestEveryKindHasAParser(t *testing.T) {
+	for scheme := range kinds {
+		if _, ok := schemes.Parser(scheme); !ok {
+			t.Errorf("%s:// opens but has no parser in dest/schemes", scheme)
+		}
 	}
 }

@@ -14,7 +14,7 @@ type Parser struct{}
 func (Parser) TakesUser() bool  { return false }
 func (Parser) TakesQuery() bool { return false }
 
-func (Parser) Parse(u *url.URL, r spec.Reporter) spec.Archive {
+func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 	if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
 		r.Add(r.Shown()+" is not an absolute directory", "write file:///absolute/dir (three slashes)")
 		return spec.Archive{Scheme: "file"}
@@ -30,8 +30,8 @@ func (Parser) Parse(u *url.URL, r spec.Reporter) spec.Archive {
 
 func (Parser) Identity(a spec.Archive) string { return a.String() }
 
-func (Parser) EnvChecker(func(string) string) func(spec.Archive, spec.Reporter) {
-	return func(spec.Archive, spec.Reporter) {}
+func (Parser) EnvChecker(func(string) string) func(spec.Archive, spec.Field) {
+	return func(spec.Archive, spec.Field) {}
 }
 
 func (Parser) SecretVars(spec.Archive) []string { return nil }

@@ -22,7 +22,7 @@ var params = []string{"endpoint", "region", "path_style", "storage_class", "sse"
 func (Parser) TakesUser() bool  { return false }
 func (Parser) TakesQuery() bool { return true }
 
-func (Parser) Parse(u *url.URL, r spec.Reporter) spec.Archive {
+func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 	a := spec.Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
 	if u.Host == "" {
 		r.Add(r.Shown()+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
@@ -87,9 +87,9 @@ func KeyVars(name string) (id, secret string) {
 // EnvChecker checks that the key pair each keys=NAME names is set. The pair is reported under
 // its variables, as for env:VAR targets: setup-bucket, run with administrator keys, does not
 // need the uploader's.
-func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Reporter) {
+func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Field) {
 	checked := map[string]bool{}
-	return func(a spec.Archive, r spec.Reporter) {
+	return func(a spec.Archive, r spec.Field) {
 		if a.Keys == "" || checked[a.Keys] {
 			return
 		}

@@ -31,7 +31,7 @@ func (Parser) TakesQuery() bool { return true }
 
 // Parse reads u; a password in it is reported after the rest, since key= names the variable
 // its fix is about.
-func (Parser) Parse(u *url.URL, r spec.Reporter) spec.Archive {
+func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 	a := parse(u, r)
 	if u.User != nil {
 		if _, hasPassword := u.User.Password(); hasPassword {
@@ -41,7 +41,7 @@ func (Parser) Parse(u *url.URL, r spec.Reporter) spec.Archive {
 	return a
 }
 
-func parse(u *url.URL, r spec.Reporter) spec.Archive {
+func parse(u *url.URL, r spec.Field) spec.Archive {
 	// Host names are case-insensitive, and ssh matches known_hosts lines in lower case.
 	a := spec.Archive{Scheme: "sftp", Host: strings.ToLower(u.Hostname()), KeyVar: DefaultKeyVar}
 	const form = "write sftp://user@host[:port]/absolute/dir"
@@ -83,7 +83,7 @@ func parse(u *url.URL, r spec.Reporter) spec.Archive {
 
 // reportPassword reports a password in an sftp:// URL (sftp://user:PASSWORD@host/dir), without
 // quoting it: pgoffsite logs in with a private key only.
-func reportPassword(a spec.Archive, r spec.Reporter) {
+func reportPassword(a spec.Archive, r spec.Field) {
 	keyVar := a.KeyVar
 	if keyVar == "" {
 		keyVar = DefaultKeyVar
@@ -106,10 +106,10 @@ func (Parser) SecretVars(a spec.Archive) []string {
 
 // EnvChecker checks each destination's private key variable and that SFTP_KNOWN_HOSTS pins its
 // server's host key.
-func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Reporter) {
+func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Field) {
 	checked := map[string]bool{}
 	hostsRead, hostsSet := false, false
-	return func(a spec.Archive, r spec.Reporter) {
+	return func(a spec.Archive, r spec.Field) {
 		// A URL too broken to read says nothing of which variable holds its key: its own
 		// problem is reported, not a guess at the variable.
 		if a.KeyVar != "" && !checked[a.KeyVar] {
@@ -138,7 +138,7 @@ func keyscanFix(a spec.Archive) string {
 
 // checkPrivateKey checks that the variable holds a private key ssh can use without a passphrase.
 // The key is never quoted, nor the parser's error, which could carry a piece of it.
-func checkPrivateKey(r spec.Reporter, name, text string) {
+func checkPrivateKey(r spec.Field, name, text string) {
 	msg, named := "not set, and ARCHIVE_URL has an sftp:// destination", ""
 	if name != DefaultKeyVar {
 		named = " (ARCHIVE_URL's " + r.Name() + " has key=" + name + ")"
@@ -165,7 +165,7 @@ func checkPrivateKey(r spec.Reporter, name, text string) {
 // checkKnownHosts parses SFTP_KNOWN_HOSTS as ssh's known_hosts file, reporting the lines it
 // cannot read, and tells whether it is set. The fix of a missing variable shows the command for
 // first, the first sftp:// destination.
-func checkKnownHosts(r spec.Reporter, text string, first spec.Archive) bool {
+func checkKnownHosts(r spec.Field, text string, first spec.Archive) bool {
 	if strings.TrimSpace(text) == "" {
 		r.AddVar(KnownHostsVar, "not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use)", keyscanFix(first))
 		return false

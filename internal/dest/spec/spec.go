@@ -60,31 +60,20 @@ func (a Archive) String() string {
 	return ""
 }
 
-// Reporter collects the problems of one destination of ARCHIVE_URL; the configuration check
-// implements it, scrubbing secrets from every message.
+// Reporter collects the problems of the configuration; the configuration check implements it,
+// scrubbing secrets from every message, and checks the values some destination parameters
+// share with global variables (S3_STORAGE_CLASS, S3_SSE, AWS_ENDPOINT_URL_S3).
 type Reporter interface {
-	// Add reports a problem of ARCHIVE_URL, said of this destination (Label comes first).
-	Add(msg, fix string)
-	// AddVar reports a problem of another variable this destination reads.
-	AddVar(name, msg, fix string)
-	// Label is "destination 2 (s3://bucket): " when ARCHIVE_URL names several, else "".
-	Label() string
-	// Name is how a problem of another variable names this destination: "destination", or
-	// "destination 2 (s3://bucket)".
-	Name() string
-	// Shown is the destination quoted as a message may show it: no credentials, query or fragment.
-	Shown() string
+	// Add reports a problem of the variable name.
+	Add(name, msg, fix string)
 	// Quote quotes a value for a message, without the secrets.
 	Quote(s string) string
-	// Query reads the URL's parameters, each at most once and each one of known, reporting the
-	// others with fix.
-	Query(u *url.URL, known []string, fix string) map[string]string
-	// URL checks an http(s) URL a parameter gives (what names it): "" when it is refused.
-	URL(what, raw, fix string) string
-	// StorageClass and SSE check an S3 storage class and encryption mode as S3_STORAGE_CLASS and
-	// S3_SSE are checked, returning them as S3 spells them.
-	StorageClass(what, raw string) string
-	SSE(what, raw string) string
+	// URL checks an http(s) URL of variable name (what says which part of it): "" when refused.
+	URL(name, what, raw, fix string) string
+	// StorageClass and SSE check an S3 storage class and encryption mode, returning them as S3
+	// spells them.
+	StorageClass(name, what, raw string) string
+	SSE(name, what, raw string) string
 }
 
 // Parser is what a kind of destination tells the configuration check about its URLs.
@@ -96,12 +85,12 @@ type Parser interface {
 	TakesQuery() bool
 	// Parse reads u, whose scheme is the kind's, reporting its problems; what could be read is
 	// returned even then, so that the checks depending on it see what the user meant.
-	Parse(u *url.URL, r Reporter) Archive
+	Parse(u *url.URL, f Field) Archive
 	// Identity is the same for two spellings of one destination, different for two destinations.
 	Identity(a Archive) string
 	// EnvChecker checks the variables the kind's destinations read, as getenv reads them, for
 	// one configuration: each variable once, however many destinations read it.
-	EnvChecker(getenv func(string) string) func(a Archive, r Reporter)
+	EnvChecker(getenv func(string) string) func(a Archive, f Field)
 	// SecretVars are the variables a reads secrets from: its kind's part of the set of secrets.
 	SecretVars(a Archive) []string
 }
