@@ -78,12 +78,12 @@ type Reporter interface {
 
 // Parser is what a kind of destination tells the configuration check about its URLs.
 type Parser interface {
-	// TakesUser tells whether the kind's URLs carry a user name (sftp://user@host); the others
-	// are refused as credentials in the URL.
+	// TakesUser tells whether the kind's URLs carry a user name (sftp://user@host): Parse then
+	// reports a password given with it. The other kinds' user names are refused as credentials.
 	TakesUser() bool
 	// TakesQuery tells whether the kind's URLs carry parameters (?name=value).
 	TakesQuery() bool
-	// Parse reads u, whose scheme is the kind's, reporting its problems; what could be read is
+	// Parse reads u, whose scheme is the kind's, reporting its problems through f; what could be read is
 	// returned even then, so that the checks depending on it see what the user meant.
 	Parse(u *url.URL, f Field) Archive
 	// Identity is the same for two spellings of one destination, different for two destinations.
