@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
@@ -249,20 +249,7 @@ func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, c
 // secrets are the configured values that must never be written anywhere, and extra ones a
 // command knows of (a database URL given on the command line).
 func secrets(cfg config.Config, extra ...string) []string {
-	s := cfg.Secrets()
-	for _, t := range cfg.Targets {
-		if t.Env {
-			// The database URL of an env:VAR target, and its password alone.
-			raw := os.Getenv(t.Database)
-			s = append(s, raw)
-			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
-				if p, ok := u.User.Password(); ok {
-					s = append(s, p)
-				}
-			}
-		}
-	}
-	return append(s, extra...)
+	return append(cfg.Secrets(), extra...)
 }
 
 // newRedactor scrubs the secrets from everything a command writes.
@@ -329,7 +316,7 @@ func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.n
 // besides writing: a directory and an SFTP account may delete (the job takes back a dump whose
 // manifest it could not write) and keep retention markers; an S3 uploader keeps markers but may
 // not delete, by design.
-func openArchiveDestination(ctx context.Context, cfg config.Config, a config.Archive) (archive.Destination, store.Caps, error) {
+func openArchiveDestination(ctx context.Context, cfg config.Config, a spec.Archive) (archive.Destination, store.Caps, error) {
 	st, c, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		return archive.Destination{Name: a.String()}, store.Caps{}, err
@@ -345,7 +332,7 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 
 // openDestination opens destination a for writing, with what its kind can do there besides
 // Put: its kind (internal/dest) picks how.
-func openDestination(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func openDestination(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	return dest.Open(ctx, cfg, a)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
@@ -271,7 +272,7 @@ const probeTimeout = 90 * time.Second
 // checkDestination checks one of ARCHIVE_URL's destinations (the i-th, from 0): that the
 // uploader can write there the way the job writes, and which safety feature it lacks. Every line
 // names the destination.
-func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
+func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int, a spec.Archive) {
 	if cfg.Retention.Set() && a.Scheme != "s3" {
 		c.warn("archive %s: RETENTION: the class is recorded in each manifest and the markers are files there, but nothing expires archives in a directory or on an SFTP server: remove old ones yourself", a)
 	}
@@ -290,7 +291,7 @@ func checkDestination(ctx context.Context, c *checker, cfg config.Config, i int,
 // probeWrite writes a small object the way the job writes an archive (Put: atomic, never
 // replacing); false when that failed. The uploader cannot delete it, so it stays until the
 // bucket's lifecycle rules expire it.
-func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Store) bool {
+func probeWrite(ctx context.Context, c *checker, a spec.Archive, st store.Store) bool {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
@@ -308,7 +309,7 @@ func probeWrite(ctx context.Context, c *checker, a config.Archive, st store.Stor
 
 // checkS3 checks an S3 destination: the probe write, then what the store or bucket lacks that
 // the archives' safety relies on.
-func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config.Archive) {
+func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a spec.Archive) {
 	s, err := dest.ResolveS3(cfg, a)
 	if err != nil {
 		c.fail("archive %v", err)
@@ -365,7 +366,7 @@ func checkS3(ctx context.Context, c *checker, cfg config.Config, i int, a config
 
 // checkRetention checks what RETENTION needs of an S3 destination: that the uploader can look up
 // the markers, and that the bucket's lifecycle rules are RETENTION's.
-func checkRetention(ctx context.Context, c *checker, cfg config.Config, a config.Archive, client *s3.Client, st *s3store.Store, setup string) {
+func checkRetention(ctx context.Context, c *checker, cfg config.Config, a spec.Archive, client *s3.Client, st *s3store.Store, setup string) {
 	if _, err := st.MarkerExists(ctx, retention.MarkerPrefix+"_check"); err != nil {
 		c.fail("archive %s: the retention markers cannot be looked up: %v", a, err)
 		c.fix("give the uploader the policy `pgoffsite policy` prints: it may list %s and tag archives; without it every archive is kept as the longest class", bucket.MarkerPrefix(a.Prefix))
@@ -408,12 +409,12 @@ func endpointHost(endpoint string) string {
 
 // checkSFTP checks an SFTP destination: the connection (the pinned host key, the private key)
 // and a probe write the way a backup writes (a temporary name, renamed when complete).
-func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
+func checkSFTP(ctx context.Context, c *checker, cfg config.Config, a spec.Archive) {
 	openAndProbe(ctx, c, cfg, a)
 }
 
 // openAndProbe opens a destination the way a backup opens it and writes the probe there.
-func openAndProbe(ctx context.Context, c *checker, cfg config.Config, a config.Archive) {
+func openAndProbe(ctx context.Context, c *checker, cfg config.Config, a spec.Archive) {
 	st, caps, err := openDestination(ctx, cfg, a)
 	if err != nil {
 		c.fail("archive %s: %v", a, err) // a refused host key says what to check

@@ -6,18 +6,19 @@ import (
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 // pickS3Destination is the S3 destination a bucket command works on: the one --destination
 // names (N, 1-based in ARCHIVE_URL's order, or its s3://bucket/prefix), or the only S3 one.
 // With several and no choice it refuses, listing them, rather than guess which bucket to change.
-func pickS3Destination(cfg config.Config, choice string) (config.Archive, error) {
+func pickS3Destination(cfg config.Config, choice string) (spec.Archive, error) {
 	return pickDestination(cfg, choice, "s3")
 }
 
 // pickReadDestination is the destination verify and restore read from: the one --destination
 // names, else the first ARCHIVE_URL names (reading changes nothing, so no choice is forced).
-func pickReadDestination(cfg config.Config, choice string) (config.Archive, error) {
+func pickReadDestination(cfg config.Config, choice string) (spec.Archive, error) {
 	if strings.TrimSpace(choice) == "" && len(cfg.Archives) > 0 {
 		return cfg.Archives[0], nil
 	}
@@ -40,7 +41,7 @@ func loadForReading(choice, command string, opts ...config.Option) (config.Confi
 }
 
 // pickDestination picks by --destination among ARCHIVE_URL's destinations of scheme ("" any).
-func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, error) {
+func pickDestination(cfg config.Config, choice, scheme string) (spec.Archive, error) {
 	kinds, ones := "destinations", "destinations"
 	if scheme == "s3" {
 		kinds, ones = "S3 destinations", "S3 ones"
@@ -61,18 +62,18 @@ func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, 
 	choice = strings.TrimSpace(choice)
 	switch {
 	case len(eligible) == 0:
-		return config.Archive{}, fmt.Errorf("ARCHIVE_URL names no s3:// destination: this command works on S3 buckets")
+		return spec.Archive{}, fmt.Errorf("ARCHIVE_URL names no s3:// destination: this command works on S3 buckets")
 	case choice == "" && len(eligible) == 1:
 		return cfg.Archives[eligible[0]], nil
 	case choice == "":
-		return config.Archive{}, fmt.Errorf("ARCHIVE_URL names %d %s: say which with one of%s", len(eligible), kinds, list())
+		return spec.Archive{}, fmt.Errorf("ARCHIVE_URL names %d %s: say which with one of%s", len(eligible), kinds, list())
 	}
 	if n, err := strconv.Atoi(choice); err == nil {
 		if n < 1 || n > len(cfg.Archives) {
-			return config.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), ones, list())
+			return spec.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), ones, list())
 		}
 		if a := cfg.Archives[n-1]; scheme != "" && a.Scheme != scheme {
-			return config.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, ones, list())
+			return spec.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, ones, list())
 		}
 		return cfg.Archives[n-1], nil
 	}
@@ -85,10 +86,10 @@ func pickDestination(cfg config.Config, choice, scheme string) (config.Archive, 
 	}
 	switch len(found) {
 	case 0:
-		return config.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's %s:%s", choice, kinds, list())
+		return spec.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's %s:%s", choice, kinds, list())
 	case 1:
 		return cfg.Archives[found[0]], nil
 	}
 	// The same bucket and prefix at two endpoints: two providers, told apart by number only.
-	return config.Archive{}, fmt.Errorf("--destination %s names %d destinations (the same bucket at different endpoints): give its number instead:%s", choice, len(found), list())
+	return spec.Archive{}, fmt.Errorf("--destination %s names %d destinations (the same bucket at different endpoints): give its number instead:%s", choice, len(found), list())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -28,8 +29,8 @@ func boolp(b bool) *bool { return &b }
 func TestRedactorKnowsNamedKeys(t *testing.T) {
 	t.Setenv("B2_ACCESS_KEY_ID", "b2-id-0123")
 	t.Setenv("B2_SECRET_ACCESS_KEY", "b2-secret")
-	b2 := config.Archive{Scheme: "s3", Bucket: "b", Keys: "B2"}
-	withB2 := config.Config{Archives: []config.Archive{{Scheme: "s3"}, b2}}
+	b2 := spec.Archive{Scheme: "s3", Bucket: "b", Keys: "B2"}
+	withB2 := config.Config{Archives: []spec.Archive{{Scheme: "s3"}, b2}}
 	if got := newRedactor(withB2).Scrub("signed with b2-secret by b2-id-0123"); strings.Contains(got, "b2-secret") || strings.Contains(got, "b2-id") {
 		t.Errorf("the redactor leaves the keys=B2 pair: %q", got)
 	}
@@ -38,11 +39,11 @@ func TestRedactorKnowsNamedKeys(t *testing.T) {
 // TestPickS3Destination: --destination by number (ARCHIVE_URL's order, counting every scheme)
 // or by URL; with several S3 destinations and no choice, an error listing them.
 func TestPickS3Destination(t *testing.T) {
-	aws := config.Archive{Scheme: "s3", Bucket: "aws-archive", Prefix: "pg"}
-	file := config.Archive{Scheme: "file", Dir: "/mnt/archive"}
-	b2 := config.Archive{Scheme: "s3", Bucket: "b2-archive", Keys: "B2"}
-	one := config.Config{Archives: []config.Archive{file, aws}}
-	two := config.Config{Archives: []config.Archive{aws, file, b2}}
+	aws := spec.Archive{Scheme: "s3", Bucket: "aws-archive", Prefix: "pg"}
+	file := spec.Archive{Scheme: "file", Dir: "/mnt/archive"}
+	b2 := spec.Archive{Scheme: "s3", Bucket: "b2-archive", Keys: "B2"}
+	one := config.Config{Archives: []spec.Archive{file, aws}}
+	two := config.Config{Archives: []spec.Archive{aws, file, b2}}
 
 	for _, c := range []struct {
 		cfg    config.Config
@@ -60,8 +61,8 @@ func TestPickS3Destination(t *testing.T) {
 		{two, "4", "--destination 4: ARCHIVE_URL names 3 destination(s)"},
 		{two, "0", "--destination 0: ARCHIVE_URL names 3 destination(s)"},
 		{two, "s3://other", "--destination s3://other is not one of ARCHIVE_URL's S3 destinations"},
-		{config.Config{Archives: []config.Archive{file}}, "", "ARCHIVE_URL names no s3:// destination"},
-		{config.Config{Archives: []config.Archive{aws, {Scheme: "s3", Bucket: "aws-archive", Prefix: "pg", Endpoint: "https://s3.eu-central-003.backblazeb2.com"}}},
+		{config.Config{Archives: []spec.Archive{file}}, "", "ARCHIVE_URL names no s3:// destination"},
+		{config.Config{Archives: []spec.Archive{aws, {Scheme: "s3", Bucket: "aws-archive", Prefix: "pg", Endpoint: "https://s3.eu-central-003.backblazeb2.com"}}},
 			"s3://aws-archive/pg", "--destination s3://aws-archive/pg names 2 destinations (the same bucket at different endpoints): give its number instead"},
 	} {
 		a, err := pickS3Destination(c.cfg, c.choice)
@@ -147,9 +148,9 @@ func TestCheckEveryDestination(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "archive")
 	sshd := testenv.StartSSHD(t)
 	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
-	sftpDest := config.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
+	sftpDest := spec.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
 
-	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, KnownHosts: sshd.KnownHosts, Archives: []config.Archive{
+	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, KnownHosts: sshd.KnownHosts, Archives: []spec.Archive{
 		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
 		{Scheme: "file", Dir: dir},

@@ -11,6 +11,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -61,7 +62,7 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	f.load = func() (config.Config, error) {
 		cfg, err := config.LoadFor("drill")
 		if err == nil {
-			var a config.Archive
+			var a spec.Archive
 			if a, err = pickReadDestination(cfg, o.Destination); err != nil {
 				err = fmt.Errorf("  --destination: %w", err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
 
@@ -56,7 +57,7 @@ func newStatusCmd(f *Factory) *cobra.Command {
 func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	f.load = func() (config.Config, error) { return config.LoadFor("status") }
 	cfg, err := f.Config()
-	var dests []config.Archive
+	var dests []spec.Archive
 	if err == nil {
 		dests = cfg.Archives
 		if c := strings.TrimSpace(opts.Destination); c != "all" && c != "" {
@@ -64,7 +65,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 			if perr != nil {
 				err = fmt.Errorf("  --destination: %w", perr)
 			}
-			dests = []config.Archive{a}
+			dests = []spec.Archive{a}
 		}
 	}
 	if err == nil && opts.HTML != "" {
@@ -179,7 +180,7 @@ func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report
 
 // statusOf reports every target at destination a; a destination that cannot be opened makes
 // each of its entries a problem, and the others go on.
-func statusOf(ctx context.Context, cfg config.Config, a config.Archive, o status.Options) []status.Entry {
+func statusOf(ctx context.Context, cfg config.Config, a spec.Archive, o status.Options) []status.Entry {
 	ctx, cancel := context.WithTimeout(ctx, statusBound)
 	defer cancel()
 	cfg.Archive = a

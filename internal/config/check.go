@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
 )
@@ -237,14 +238,11 @@ func (ck *checker) targets(raw string) []Target {
 	return targets
 }
 
-// envVarRE is an environment variable's name as Heroku config vars spell them.
-var envVarRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-
 // envTarget checks an env:VAR target: VAR is set in this environment to a postgres:// URL. The
 // value is a secret: never quoted.
 func (ck *checker) envTarget(name string) (Target, bool) {
 	const v = "BACKUP_TARGETS"
-	if !envVarRE.MatchString(name) {
+	if !spec.IsVarName(name) {
 		ck.add(v, ck.q("env:"+name)+" does not name a variable", "write env:VAR with VAR in capitals, digits and underscores, e.g. env:BACKUP_DATABASE_URL")
 		return Target{}, false
 	}
@@ -291,12 +289,6 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
-}
-
-// cleanPrefix drops leading, trailing and doubled slashes: "/a//b/" is "a/b".
-func cleanPrefix(p string) string {
-	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
-	return strings.Join(parts, "/")
 }
 
 func (ck *checker) duration(v, raw string) time.Duration {
@@ -361,7 +353,7 @@ func shownURL(u *url.URL, raw string) string {
 }
 
 // s3Count is how many destinations are in S3.
-func s3Count(as []Archive) int {
+func s3Count(as []spec.Archive) int {
 	n := 0
 	for _, a := range as {
 		if a.Scheme == "s3" {

@@ -12,6 +12,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
@@ -53,56 +54,6 @@ const (
 	MethodPgDump    = "pg_dump"   // run pg_dump against the database's URL
 )
 
-// Archive is one destination named by ARCHIVE_URL (which may name several, separated by spaces).
-type Archive struct {
-	Scheme string // "s3", "file" or "sftp"
-	Bucket string // s3
-	Prefix string // s3, without leading, trailing or doubled slashes
-	Dir    string // file: absolute and clean; sftp: the absolute directory on the server
-
-	// s3 query parameters, for a provider other than AWS; empty (nil) means the global setting
-	// (AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE, S3_STORAGE_CLASS, S3_SSE).
-	Endpoint     string // endpoint=https://s3.eu-central-003.backblazeb2.com
-	Region       string // region=
-	PathStyle    *bool  // path_style=true
-	StorageClass string // storage_class=
-	SSE          string // sse=
-	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
-	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
-	Keys string
-	// The cli resolves the empty ones against Config's global settings (Region, S3Endpoint,
-	// S3ForcePathStyle, S3StorageClass, S3SSE; S3SSEKMSKeyID is the key of every aws:kms one):
-	// config leaves them empty so that a destination says only what ARCHIVE_URL gave it.
-
-	// sftp
-	User   string
-	Host   string
-	Port   int    // 22 when the URL gives none
-	KeyVar string // the variable holding the private key: SFTP_PRIVATE_KEY, or key=NAME
-}
-
-// String names the destination for people and logs; it holds no secret (credentials never go
-// in ARCHIVE_URL, only the names of the variables that hold them).
-func (a Archive) String() string {
-	switch a.Scheme {
-	case "s3":
-		s := "s3://" + a.Bucket
-		if a.Prefix != "" {
-			s += "/" + a.Prefix
-		}
-		return s
-	case "file":
-		return "file://" + a.Dir
-	case "sftp":
-		host := a.Host
-		if a.Port != 0 && a.Port != 22 {
-			host = fmt.Sprintf("%s:%d", a.Host, a.Port)
-		}
-		return "sftp://" + a.User + "@" + host + a.Dir
-	}
-	return ""
-}
-
 // Config is pgoffsite's configuration.
 type Config struct {
 	HerokuAPIKey string // never rendered: see String, GoString and MarshalJSON
@@ -110,8 +61,8 @@ type Config struct {
 	// Archives are the destinations ARCHIVE_URL names, in its order; every backup is written to
 	// all of them. Archive is the one the single-destination commands (verify, restore,
 	// setup-bucket, policy) work on: the first, or the one --destination picks.
-	Archives         []Archive
-	Archive          Archive
+	Archives         []spec.Archive
+	Archive          spec.Archive
 	Mode             string // "capture" or "latest"
 	Method           string // MethodPGBackups or MethodPgDump, for Heroku targets
 	PgDumpPath       string // PG_DUMP_PATH: "" is pg_dump on PATH

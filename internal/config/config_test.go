@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"os"
 	"reflect"
@@ -80,8 +81,8 @@ func TestLoadValidS3(t *testing.T) {
 		HerokuAPIKey:      secretKey,
 		Targets:           []Target{{App: "shop-prod", Database: "DATABASE_URL"}, {App: "shop-staging", Database: "HEROKU_POSTGRESQL_PINK"}},
 		Method:            "pgbackups",
-		Archives:          []Archive{{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"}},
-		Archive:           Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
+		Archives:          []spec.Archive{{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"}},
+		Archive:           spec.Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
 		Mode:              "capture",
 		MaxAge:            26 * time.Hour,
 		CaptureTimeout:    6 * time.Hour,
@@ -129,7 +130,7 @@ func TestLoadValidFileNeedsNoAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Archive != (Archive{Scheme: "file", Dir: "/var/archive"}) || c.Archive.String() != "file:///var/archive" {
+	if c.Archive != (spec.Archive{Scheme: "file", Dir: "/var/archive"}) || c.Archive.String() != "file:///var/archive" {
 		t.Errorf("archive %+v", c.Archive)
 	}
 	if c.Region != "" || c.S3Endpoint != "" {
@@ -238,17 +239,17 @@ func TestTargetSeparators(t *testing.T) {
 func TestArchiveForms(t *testing.T) {
 	tests := []struct {
 		raw  string
-		want Archive
+		want spec.Archive
 		str  string
 	}{
-		{"s3://acme", Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
-		{"s3://acme/", Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
-		{"s3://acme//a//b/", Archive{Scheme: "s3", Bucket: "acme", Prefix: "a/b"}, "s3://acme/a/b"},
-		{"S3://my.bucket-01/db/prod", Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
-		{"  s3://acme/x  ", Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
-		{"file:///mnt/archive", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"file:///mnt//archive/", Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"s3://acme/a.b/..c/.d", Archive{Scheme: "s3", Bucket: "acme", Prefix: "a.b/..c/.d"}, "s3://acme/a.b/..c/.d"},
+		{"s3://acme", spec.Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
+		{"s3://acme/", spec.Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
+		{"s3://acme//a//b/", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a/b"}, "s3://acme/a/b"},
+		{"S3://my.bucket-01/db/prod", spec.Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
+		{"  s3://acme/x  ", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
+		{"file:///mnt/archive", spec.Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"file:///mnt//archive/", spec.Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
+		{"s3://acme/a.b/..c/.d", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a.b/..c/.d"}, "s3://acme/a.b/..c/.d"},
 	}
 	for _, tt := range tests {
 		setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": tt.raw}))
@@ -581,7 +582,7 @@ func TestLoadArchive(t *testing.T) {
 
 func TestArchiveFromEnv(t *testing.T) {
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme/a/"})
-	if a, err := ArchiveFromEnv(); err != nil || a != (Archive{Scheme: "s3", Bucket: "acme", Prefix: "a"}) {
+	if a, err := ArchiveFromEnv(); err != nil || a != (spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a"}) {
 		t.Errorf("ArchiveFromEnv = %+v, %v", a, err)
 	}
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://a"})

@@ -13,6 +13,8 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 // testKey is a throwaway ed25519 key: its private text (OpenSSH format) and public key.
@@ -66,7 +68,7 @@ func TestSeveralDestinations(t *testing.T) {
 		t.Fatal(err)
 	}
 	yes := true
-	want := []Archive{
+	want := []spec.Archive{
 		{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
 		{Scheme: "s3", Bucket: "acme-offsite", Prefix: "db", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
 			PathStyle: &yes, StorageClass: "STANDARD", SSE: "AES256", Keys: "B2"},

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"slices"
+
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 // Option is a command-line value that takes a variable's place in one load, read and checked
@@ -110,17 +112,17 @@ func LoadArchive() (Config, error) {
 
 // ArchiveFromEnv reads ARCHIVE_URL alone, for commands that only need to know where archives
 // go: its first destination.
-func ArchiveFromEnv() (Archive, error) {
+func ArchiveFromEnv() (spec.Archive, error) {
 	as, err := ArchivesFromEnv()
 	if err != nil {
-		return Archive{}, err
+		return spec.Archive{}, err
 	}
 	return as[0], nil
 }
 
 // ArchivesFromEnv reads ARCHIVE_URL alone, as policy does: every destination, in its order. The
 // variables the destinations name (keys=, key=) are not read.
-func ArchivesFromEnv() ([]Archive, error) {
+func ArchivesFromEnv() ([]spec.Archive, error) {
 	c, err := LoadFor("policy")
 	if err != nil {
 		return nil, err

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 // The set of secret values is one rule, followed by config's own messages (before the first
@@ -15,10 +19,12 @@ import (
 // each destination names (keys=NAME's pair, an SFTP key=NAME).
 func (c Config) SecretVars() []string { return secretVars(c.Archives) }
 
-func secretVars(as []Archive) []string {
-	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar, identityVar, DefaultKeyVar}
+func secretVars(as []spec.Archive) []string {
+	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar, identityVar, sftpKeyVar}
 	for _, a := range as {
-		names = append(names, a.secretVars()...)
+		if p, ok := schemes.Parser(a.Scheme); ok {
+			names = append(names, p.SecretVars(a)...)
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -39,8 +45,23 @@ func Secrets(vars []string, getenv func(string) string) []string {
 	return s
 }
 
-// Secrets are the configured values that must never be written anywhere.
-func (c Config) Secrets() []string { return Secrets(c.SecretVars(), os.Getenv) }
+// Secrets are the configured values that must never be written anywhere: the secret variables'
+// values, and each env:VAR target's database URL with its password alone.
+func (c Config) Secrets() []string {
+	s := Secrets(c.SecretVars(), os.Getenv)
+	for _, t := range c.Targets {
+		if !t.Env || t.URL == "" {
+			continue
+		}
+		s = append(s, t.URL)
+		if u, err := url.Parse(strings.TrimSpace(t.URL)); err == nil {
+			if p, ok := u.User.Password(); ok {
+				s = append(s, p)
+			}
+		}
+	}
+	return s
+}
 
 // ValueSecrets is a secret value whole and line by line (each as written, trimmed and in lower
 // case): a private key's lines are each secret, and a partial paste must not leak either.

@@ -8,15 +8,16 @@ import (
 	"fmt"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // Kind opens the destinations of one scheme.
 type Kind interface {
 	// Open opens a for writing archives, the way a backup does: its Store, and its Caps.
-	Open(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error)
+	Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error)
 	// OpenReader opens a for reading archives back (verify, status, restore): Caps.Reader is set.
-	OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error)
+	OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error)
 }
 
 // kinds maps each scheme to its kind.
@@ -27,7 +28,7 @@ var kinds = map[string]Kind{
 }
 
 // For is the kind of destination a.
-func For(a config.Archive) (Kind, error) {
+func For(a spec.Archive) (Kind, error) {
 	k, ok := kinds[a.Scheme]
 	if !ok {
 		return nil, fmt.Errorf("unsupported archive scheme %q", a.Scheme)
@@ -36,7 +37,7 @@ func For(a config.Archive) (Kind, error) {
 }
 
 // Open opens destination a for writing.
-func Open(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	k, err := For(a)
 	if err != nil {
 		return nil, store.Caps{}, err
@@ -45,7 +46,7 @@ func Open(ctx context.Context, cfg config.Config, a config.Archive) (store.Store
 }
 
 // OpenReader opens destination a for reading.
-func OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
+func OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	k, err := For(a)
 	if err != nil {
 		return store.Caps{}, err
@@ -55,7 +56,7 @@ func OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store
 
 // readAsWritten opens a for reading as k opens it for writing: for the kinds whose one account
 // both writes and reads (a directory, an SFTP server).
-func readAsWritten(ctx context.Context, k Kind, cfg config.Config, a config.Archive) (store.Caps, error) {
+func readAsWritten(ctx context.Context, k Kind, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	_, c, err := k.Open(ctx, cfg, a)
 	return c, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -11,7 +12,7 @@ import (
 // fileKind is a directory: file:///absolute/dir.
 type fileKind struct{}
 
-func (fileKind) Open(_ context.Context, _ config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func (fileKind) Open(_ context.Context, _ config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	st, err := filestore.New(a.Dir)
 	if err != nil {
 		return nil, store.Caps{}, err
@@ -20,6 +21,6 @@ func (fileKind) Open(_ context.Context, _ config.Config, a config.Archive) (stor
 }
 
 // OpenReader opens the directory as a backup does: the same store reads it.
-func (k fileKind) OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
+func (k fileKind) OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	return readAsWritten(ctx, k, cfg, a)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -20,7 +21,7 @@ type s3Kind struct{}
 
 // Open opens the bucket with the uploader's credentials: they may write, look up markers and
 // abort uploads, never read or delete.
-func (s3Kind) Open(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func (s3Kind) Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	st, err := s3StoreFor(ctx, cfg, a)
 	if err != nil {
 		return nil, store.Caps{}, err
@@ -29,7 +30,7 @@ func (s3Kind) Open(ctx context.Context, cfg config.Config, a config.Archive) (st
 }
 
 // OpenReader opens the bucket with the reader's credentials (`pgoffsite policy --reader`).
-func (s3Kind) OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
+func (s3Kind) OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	client, err := S3Client(ctx, cfg, a)
 	if err != nil {
 		return store.Caps{}, err
@@ -52,7 +53,7 @@ type S3Settings struct {
 }
 
 // ResolveS3 works out a's effective settings. Its error names the variables to set.
-func ResolveS3(cfg config.Config, a config.Archive) (S3Settings, error) {
+func ResolveS3(cfg config.Config, a spec.Archive) (S3Settings, error) {
 	s := S3Settings{
 		Endpoint:     a.Endpoint,
 		Region:       first(a.Region, cfg.Region),
@@ -67,7 +68,7 @@ func ResolveS3(cfg config.Config, a config.Archive) (S3Settings, error) {
 		s.SSEKMSKeyID = cfg.S3SSEKMSKeyID
 	}
 	if a.Keys != "" {
-		idVar, secretVar := KeyVars(a.Keys)
+		idVar, secretVar := s3store.KeyVars(a.Keys)
 		s.AccessKeyID, s.SecretAccessKey = os.Getenv(idVar), os.Getenv(secretVar)
 		if s.AccessKeyID == "" || s.SecretAccessKey == "" {
 			return S3Settings{}, fmt.Errorf("%s: keys=%s names the variables %s and %s, and not both are set: set both to this provider's key pair",
@@ -75,11 +76,6 @@ func ResolveS3(cfg config.Config, a config.Archive) (S3Settings, error) {
 		}
 	}
 	return s, nil
-}
-
-// KeyVars are the variables keys=NAME names.
-func KeyVars(name string) (id, secret string) {
-	return name + "_ACCESS_KEY_ID", name + "_SECRET_ACCESS_KEY"
 }
 
 func first(a, b string) string {
@@ -91,7 +87,7 @@ func first(a, b string) string {
 
 // EffectiveEndpoint is the endpoint a's requests go to: its endpoint=, else the global one; ""
 // is AWS itself.
-func EffectiveEndpoint(cfg config.Config, a config.Archive) string {
+func EffectiveEndpoint(cfg config.Config, a spec.Archive) string {
 	return first(a.Endpoint, cfg.S3Endpoint)
 }
 
@@ -110,7 +106,7 @@ func OnAWS(endpoint string) bool {
 }
 
 // S3Client builds the S3 client of destination a (an s3:// one).
-func S3Client(ctx context.Context, cfg config.Config, a config.Archive) (*s3.Client, error) {
+func S3Client(ctx context.Context, cfg config.Config, a spec.Archive) (*s3.Client, error) {
 	s, err := ResolveS3(cfg, a)
 	if err != nil {
 		return nil, err
@@ -127,7 +123,7 @@ func S3Client(ctx context.Context, cfg config.Config, a config.Archive) (*s3.Cli
 }
 
 // s3StoreFor opens destination a (an s3:// one) for writing archives.
-func s3StoreFor(ctx context.Context, cfg config.Config, a config.Archive) (*s3store.Store, error) {
+func s3StoreFor(ctx context.Context, cfg config.Config, a spec.Archive) (*s3store.Store, error) {
 	s, err := ResolveS3(cfg, a)
 	if err != nil {
 		return nil, err
@@ -139,7 +135,7 @@ func s3StoreFor(ctx context.Context, cfg config.Config, a config.Archive) (*s3st
 	return NewS3Store(client, cfg, a, s), nil
 }
 
-func NewS3Store(client *s3.Client, cfg config.Config, a config.Archive, s S3Settings) *s3store.Store {
+func NewS3Store(client *s3.Client, cfg config.Config, a spec.Archive, s S3Settings) *s3store.Store {
 	return s3store.New(client, s3store.Options{
 		Bucket:       a.Bucket,
 		Prefix:       a.Prefix,

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 func boolp(b bool) *bool { return &b }
@@ -15,7 +16,7 @@ func boolp(b bool) *bool { return &b }
 // keys=NAME reads NAME_ACCESS_KEY_ID / NAME_SECRET_ACCESS_KEY.
 func TestResolveS3(t *testing.T) {
 	cfg := config.Config{Region: "eu-west-1", S3ForcePathStyle: true, S3StorageClass: "STANDARD_IA", S3SSE: "aws:kms", S3SSEKMSKeyID: "arn:key"}
-	s, err := ResolveS3(cfg, config.Archive{Scheme: "s3", Bucket: "a"})
+	s, err := ResolveS3(cfg, spec.Archive{Scheme: "s3", Bucket: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func TestResolveS3(t *testing.T) {
 
 	t.Setenv("B2_ACCESS_KEY_ID", "b2-id")
 	t.Setenv("B2_SECRET_ACCESS_KEY", "b2-secret")
-	b2 := config.Archive{Scheme: "s3", Bucket: "b", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
+	b2 := spec.Archive{Scheme: "s3", Bucket: "b", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
 		PathStyle: boolp(false), StorageClass: "STANDARD", SSE: "AES256", Keys: "B2"}
 	s, err = ResolveS3(cfg, b2)
 	if err != nil {
@@ -46,7 +47,7 @@ func TestResolveS3(t *testing.T) {
 // TestS3ClientNamesTheDestination: a destination's own endpoint follows the URL rule, and the
 // error says which destination's endpoint= to change.
 func TestS3ClientNamesTheDestination(t *testing.T) {
-	a := config.Archive{Scheme: "s3", Bucket: "b2-archive", Endpoint: "http://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003"}
+	a := spec.Archive{Scheme: "s3", Bucket: "b2-archive", Endpoint: "http://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003"}
 	_, err := S3Client(context.Background(), config.Config{}, a)
 	if err == nil || !strings.Contains(err.Error(), "set endpoint= of s3://b2-archive in ARCHIVE_URL to an https:// URL") {
 		t.Errorf("plain http endpoint: %v", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -13,7 +14,7 @@ import (
 // SFTP_KNOWN_HOSTS, its private key in SFTP_PRIVATE_KEY or the variable key=NAME names.
 type sftpKind struct{}
 
-func (sftpKind) Open(ctx context.Context, cfg config.Config, a config.Archive) (store.Store, store.Caps, error) {
+func (sftpKind) Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
 	st, err := sftpstore.Dial(ctx, sftpstore.Options{User: a.User, Host: a.Host, Port: a.Port, Dir: a.Dir,
 		PrivateKey: os.Getenv(a.KeyVar), KnownHosts: cfg.KnownHosts})
 	if err != nil {
@@ -23,6 +24,6 @@ func (sftpKind) Open(ctx context.Context, cfg config.Config, a config.Archive) (
 }
 
 // OpenReader connects as a backup does: the same account reads what it wrote.
-func (k sftpKind) OpenReader(ctx context.Context, cfg config.Config, a config.Archive) (store.Caps, error) {
+func (k sftpKind) OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	return readAsWritten(ctx, k, cfg, a)
 }

@@ -1,0 +1,48 @@
+package s3store
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec/spectest"
+)
+
+// A destination's parameters are its own; a keys= that is not a variable's name is refused
+// and dropped, so that nothing reads a pasted key as a name.
+func TestParserReadsParameters(t *testing.T) {
+	var r spectest.Recorder
+	raw := "s3://b2-archive//db//prod/?endpoint=https://s3.example.com&region=eu-central-003&path_style=true&keys=not-a-name"
+	u, _ := url.Parse(raw)
+	a := Parser{}.Parse(u, r.Field(raw, 1, 1))
+	if a.Bucket != "b2-archive" || a.Prefix != "db/prod" || a.Endpoint != "https://s3.example.com" || a.Region != "eu-central-003" ||
+		a.PathStyle == nil || !*a.PathStyle || a.Keys != "" {
+		t.Errorf("archive %+v", a)
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Msg != "keys= does not name variables" {
+		t.Errorf("problems %+v", r.Problems)
+	}
+}
+
+// The same bucket and prefix at another endpoint is another destination; keys=NAME's pair is
+// secret and checked once.
+func TestParserIdentityAndKeys(t *testing.T) {
+	p := Parser{}
+	a := spec.Archive{Scheme: "s3", Bucket: "b", Keys: "B2"}
+	b := a
+	b.Endpoint = "https://S3.example.com/"
+	if p.Identity(a) == p.Identity(b) {
+		t.Error("another endpoint, the same identity")
+	}
+	if got := p.SecretVars(a); len(got) != 2 || got[0] != "B2_ACCESS_KEY_ID" || got[1] != "B2_SECRET_ACCESS_KEY" {
+		t.Errorf("SecretVars = %v", got)
+	}
+	var r spectest.Recorder
+	check := p.EnvChecker(func(k string) string { return map[string]string{"B2_ACCESS_KEY_ID": "id"}[k] })
+	check(a, r.Field("s3://b?keys=B2", 1, 2))
+	check(b, r.Field("s3://b?keys=B2", 2, 2))
+	if len(r.Problems) != 1 || r.Problems[0].Var != "B2_SECRET_ACCESS_KEY" ||
+		r.Problems[0].Msg != "not set, and ARCHIVE_URL's destination 1 (s3://b) has keys=B2" {
+		t.Errorf("problems %+v", r.Problems)
+	}
+}
