@@ -290,7 +290,9 @@ func TestFanoutSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	// Three children each start a process, read the backup and open an upload: minutes on a
+	// loaded machine.
+	for deadline := time.Now().Add(3 * time.Minute); ; {
 		ds := w.sim.Dynos()
 		if len(ds) == 3 && len(w.openUploads()) == 3 {
 			break
@@ -322,7 +324,10 @@ func TestFanoutSIGTERM(t *testing.T) {
 		t.Errorf("%d dumps published", n)
 	}
 	if open := w.openUploads(); len(open) != 0 {
-		t.Errorf("uploads left open: %v", open)
+		t.Errorf("uploads left open: %v\n%s", open, out)
+		for _, d := range w.sim.Dynos() {
+			t.Logf("dyno %s:\n%s", d.Name, w.sim.DynoLog(d.Name))
+		}
 	}
 }
 

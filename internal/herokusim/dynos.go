@@ -131,6 +131,21 @@ func (s *Sim) Dynos() []DynoRecord {
 	return out
 }
 
+// DynoLog is everything the dyno named name wrote, one line each, for a test's failure message.
+func (s *Sim) DynoLog(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, d := range s.dynosLocked().order {
+		if d.rec.Name == name {
+			for _, l := range d.lines {
+				b.WriteString(l.text + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
 // KillDyno kills a running dyno's process with SIGKILL (a crash, an R15), as if the platform
 // did: no stop request, no grace.
 func (s *Sim) KillDyno(name string) bool {

@@ -33,6 +33,7 @@ type fakeS3 struct {
 	failPart          int           // answer UploadPart for this part number with 403
 	partDelay         time.Duration // hold each UploadPart this long (to observe concurrency)
 	discard           bool          // keep only sizes and hashes, not bytes
+	onCreate          func()        // called once an upload exists, before its ID is answered
 
 	mu            sync.Mutex
 	objects       map[string][]byte
@@ -246,6 +247,9 @@ func (f *fakeS3) create(w http.ResponseWriter, r *http.Request, key string) {
 	id := "upload-" + strconv.Itoa(f.nextID)
 	f.uploads[id] = &fakeUpload{key: key, header: r.Header.Clone(), parts: map[int]fakePart{}}
 	f.mu.Unlock()
+	if f.onCreate != nil {
+		f.onCreate()
+	}
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>%s</Key><UploadId>%s</UploadId></InitiateMultipartUploadResult>`, key, id)
 }
 

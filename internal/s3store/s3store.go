@@ -47,6 +47,9 @@ const (
 
 	// Short enough that a SIGTERM (SIGKILL follows 30 s later) still aborts and exits in time.
 	abortTimeout = 10 * time.Second
+	// createGrace is how long the request opening a multipart upload may still take once the
+	// upload is cancelled: its answer names the upload to abort.
+	createGrace = 10 * time.Second
 	// CompleteMultipartUpload may answer 409 ConditionalRequestConflict while another conditional
 	// write to the key is in progress; S3 documents retrying it.
 	completeAttempts = 5
@@ -563,6 +566,10 @@ func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
 // put gives buf back for reuse.
 func (p *partPool) put(buf []byte) { p.free <- buf[:cap(buf)] }
 
+// create opens the multipart upload. Its request outlives a cancelled ctx by createGrace: a
+// SIGTERM that lands after the store made the upload but before its ID came back would leave an
+// upload nobody can name (and so abort), its parts billed until the lifecycle rule. The answer is
+// awaited instead, and the upload aborted at once.
 func (s *Store) create(ctx context.Context, obj store.Object, key string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:            &s.o.Bucket,
@@ -582,12 +589,25 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
 	}
 	in.Tagging = tagging(obj.Tags)
-	out, err := s.client.CreateMultipartUpload(ctx, in)
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(createGrace, cancel) })
+	defer stop()
+	out, err := s.client.CreateMultipartUpload(cctx, in)
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", errors.Join(ctx.Err(), err)
+		}
 		return "", err
 	}
 	if out.UploadId == nil || *out.UploadId == "" {
 		return "", errors.New("store returned no upload ID")
+	}
+	if err := ctx.Err(); err != nil {
+		if aerr := s.abort(ctx, key, *out.UploadId); aerr != nil {
+			return "", fmt.Errorf("%w; the upload it had opened could not be aborted (the bucket's lifecycle rule removes it): %v", err, aerr)
+		}
+		return "", err
 	}
 	return *out.UploadId, nil
 }

@@ -327,3 +327,26 @@ func TestMemoryIsBounded(t *testing.T) {
 		t.Fatalf("allocated %d MiB, want at most %d MiB", allocated/mib, limit/mib)
 	}
 }
+
+// A cancel (SIGTERM) while the store opens the multipart upload leaves none open: the answer that
+// names the upload is awaited, and the upload aborted.
+func TestCancelWhileCreatingLeavesNoUpload(t *testing.T) {
+	f, client := newFakeS3(t)
+	s := New(client, Options{Bucket: "b", PartSize: 5 << 20})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onCreate = func() {
+		cancel()
+		time.Sleep(200 * time.Millisecond) // the answer comes after the cancel
+	}
+	data := source(2, 12<<20)
+	err := s.Put(ctx, store.Object{Key: "x.dump", Size: int64(len(data))}, bytes.NewReader(data))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put = %v, want context.Canceled", err)
+	}
+	if n := f.openUploads(); n != 0 {
+		t.Errorf("%d uploads left open", n)
+	}
+	if n := f.count("DELETE abort"); n != 1 {
+		t.Errorf("%d aborts, want 1", n)
+	}
+}
