@@ -276,19 +276,7 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
 	}
-	if obj.ContentType != "" {
-		in.ContentType = aws.String(obj.ContentType)
-	}
-	if s.o.StorageClass != "" {
-		in.StorageClass = types.StorageClass(s.o.StorageClass)
-	}
-	if s.o.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(s.o.SSE)
-	}
-	if s.o.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
-	}
-	in.Tagging = tagging(obj.Tags)
+	in.ContentType, in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId, in.Tagging = s.attributes(obj)
 	put := func(conditional bool) error {
 		in.Body = bytes.NewReader(buf)
 		in.IfNoneMatch = nil
@@ -566,6 +554,18 @@ func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
 // put gives buf back for reuse.
 func (p *partPool) put(buf []byte) { p.free <- buf[:cap(buf)] }
 
+// attributes are what every new object carries, written whole or in parts: its content type,
+// storage class, server-side encryption and tags; nil or empty where none is set.
+func (s *Store) attributes(obj store.Object) (contentType *string, class types.StorageClass, sse types.ServerSideEncryption, kmsKey, tags *string) {
+	if obj.ContentType != "" {
+		contentType = aws.String(obj.ContentType)
+	}
+	if s.o.SSEKMSKeyID != "" {
+		kmsKey = aws.String(s.o.SSEKMSKeyID)
+	}
+	return contentType, types.StorageClass(s.o.StorageClass), types.ServerSideEncryption(s.o.SSE), kmsKey, tagging(obj.Tags)
+}
+
 // create opens the multipart upload. Its request outlives a cancelled ctx by createGrace: a
 // SIGTERM that lands after the store made the upload but before its ID came back would leave an
 // upload nobody can name (and so abort), its parts billed until the lifecycle rule. The answer is
@@ -576,19 +576,7 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 		Key:               &key,
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	}
-	if obj.ContentType != "" {
-		in.ContentType = aws.String(obj.ContentType)
-	}
-	if s.o.StorageClass != "" {
-		in.StorageClass = types.StorageClass(s.o.StorageClass)
-	}
-	if s.o.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(s.o.SSE)
-	}
-	if s.o.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(s.o.SSEKMSKeyID)
-	}
-	in.Tagging = tagging(obj.Tags)
+	in.ContentType, in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId, in.Tagging = s.attributes(obj)
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(createGrace, cancel) })
