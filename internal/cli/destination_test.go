@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -159,7 +160,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	var out bytes.Buffer
 	c := &checker{w: &out}
 	for i, a := range cfg.Archives {
-		checkDestination(context.Background(), c, cfg, i, a)
+		dest.Check(context.Background(), c, cfg, i, a)
 	}
 	t.Logf("check:\n%s", out.String())
 	fullURL, lackingURL := "s3://"+full+"/pg", "s3://"+lacking
@@ -201,7 +202,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	c = &checker{w: &out}
 	wrongKey := cfg
 	wrongKey.KnownHosts = sshd.OtherKnownHosts(t)
-	checkDestination(context.Background(), c, wrongKey, 3, sftpDest)
+	dest.Check(context.Background(), c, wrongKey, 3, sftpDest)
 	if !strings.Contains(out.String(), "FAIL  archive "+sftpDest.String()+": ") || !strings.Contains(out.String(), "host key") {
 		t.Errorf("a wrong host key:\n%s", out.String())
 	}
@@ -215,7 +216,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	c = &checker{w: &out}
 	glacier := cfg.Archives[0]
 	glacier.StorageClass = "GLACIER"
-	checkDestination(context.Background(), c, cfg, 0, glacier)
+	dest.Check(context.Background(), c, cfg, 0, glacier)
 	if !strings.Contains(out.String(), "warn  archive "+fullURL+": storage class GLACIER is Amazon S3's; 127.0.0.1:") ||
 		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.failed != 1 {
 		t.Errorf("GLACIER on MinIO:\n%s", out.String())
@@ -226,7 +227,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	c = &checker{w: &out}
 	noRegion := cfg.Archives[0]
 	noRegion.Region = ""
-	checkDestination(context.Background(), c, cfg, 0, noRegion)
+	dest.Check(context.Background(), c, cfg, 0, noRegion)
 	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || !strings.Contains(out.String(), "region") {
 		t.Errorf("signed for AWS_REGION:\n%s", out.String())
 	}
@@ -237,7 +238,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	c = &checker{w: &out}
 	chain := cfg.Archives[0]
 	chain.Keys = ""
-	checkDestination(context.Background(), c, cfg, 0, chain)
+	dest.Check(context.Background(), c, cfg, 0, chain)
 	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") {
 		t.Errorf("with the chain's keys:\n%s", out.String())
 	}

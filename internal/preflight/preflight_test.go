@@ -1,9 +1,10 @@
-package cli
+package preflight
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,20 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 )
+
+// lines prints findings as `pgoffsite check` does, and counts failures.
+type lines struct {
+	w      *bytes.Buffer
+	failed int
+}
+
+func (c *lines) OK(format string, a ...any)   { fmt.Fprintf(c.w, "ok    "+format+"\n", a...) }
+func (c *lines) Warn(format string, a ...any) { fmt.Fprintf(c.w, "warn  "+format+"\n", a...) }
+func (c *lines) Fix(format string, a ...any)  { fmt.Fprintf(c.w, "      fix: "+format+"\n", a...) }
+func (c *lines) Fail(format string, a ...any) {
+	c.failed++
+	fmt.Fprintf(c.w, "FAIL  "+format+"\n", a...)
+}
 
 // checkFake answers check's questions about one database.
 type checkFake struct {
@@ -48,10 +63,10 @@ func (f *checkFake) Schedules(ctx context.Context, db heroku.Database) ([]heroku
 }
 
 var (
-	_ keyChecker    = (*checkFake)(nil)
-	_ targetChecker = (*checkFake)(nil)
-	_ targetChecker = (*heroku.Client)(nil)
-	_ keyChecker    = (*heroku.Client)(nil)
+	_ KeyChecker    = (*checkFake)(nil)
+	_ TargetChecker = (*checkFake)(nil)
+	_ Heroku        = (*heroku.Client)(nil)
+	_ KeyChecker    = (*heroku.Client)(nil)
 )
 
 func TestCheckKeyNamesTheVariable(t *testing.T) {
@@ -68,8 +83,8 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &checker{w: &out}
-			if checkKey(context.Background(), c, &checkFake{accountErr: tc.err}) || c.failed != 1 {
+			c := &lines{w: &out}
+			if Key(context.Background(), c, &checkFake{accountErr: tc.err}) || c.failed != 1 {
 				t.Errorf("a refused key passed (%d failures)", c.failed)
 			}
 			for _, s := range tc.want {
@@ -80,7 +95,7 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if !checkKey(context.Background(), &checker{w: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
+	if !Key(context.Background(), &lines{w: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
 		t.Errorf("a good key:\n%s", out.String())
 	}
 }
@@ -114,8 +129,8 @@ func TestCheckCaptureModeWarnsOfDeletedManualBackups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &checker{w: &out}
-			checkTarget(context.Background(), c, &checkFake{retention: full, schedules: tc.schedules, scheduleErr: tc.err}, cfg, target)
+			c := &lines{w: &out}
+			Target(context.Background(), c, &checkFake{retention: full, schedules: tc.schedules, scheduleErr: tc.err}, cfg, target)
 			for _, s := range []string{
 				"warn  shop:DATABASE_URL: BACKUP_MODE=capture: each capture makes Heroku delete the oldest manual backup of DATABASE (now b005): heroku-postgresql:essential-0 keeps num_keep=2 manual backups and has 2 now",
 				"use BACKUP_MODE=latest with a Heroku backup schedule",
@@ -139,13 +154,13 @@ func TestCheckLatestModeNeedsASchedule(t *testing.T) {
 	target := config.Target{App: "shop", Database: "DATABASE_URL"}
 	var out bytes.Buffer
 	f := &checkFake{schedules: []heroku.Schedule{daily}}
-	checkTarget(context.Background(), &checker{w: &out}, f, cfg, target)
+	Target(context.Background(), &lines{w: &out}, f, cfg, target)
 	if !strings.Contains(out.String(), "ok    shop:DATABASE_URL: Heroku backup schedule: DATABASE_URL daily at 02:00 America/Los_Angeles") ||
 		strings.Contains(out.String(), "delete") || f.retentions != 0 {
 		t.Errorf("latest mode with a schedule:\n%s", out.String())
 	}
 	out.Reset()
-	checkTarget(context.Background(), &checker{w: &out}, &checkFake{}, cfg, target)
+	Target(context.Background(), &lines{w: &out}, &checkFake{}, cfg, target)
 	if !strings.Contains(out.String(), "warn  shop:DATABASE_URL: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with `heroku pg:backups:schedule DATABASE --at '02:00 UTC' -a shop`") {
 		t.Errorf("latest mode without a schedule:\n%s", out.String())
 	}
