@@ -14,25 +14,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgoffsite/pgoffsite/internal/preflight/preflighttest"
+
+	"github.com/pgoffsite/pgoffsite/internal/bucket"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
-
-// lines prints the preflight's findings as `pgoffsite check` does, and counts failures.
-type lines struct {
-	w      *bytes.Buffer
-	failed int
-}
-
-func (c *lines) OK(format string, a ...any)   { fmt.Fprintf(c.w, "ok    "+format+"\n", a...) }
-func (c *lines) Warn(format string, a ...any) { fmt.Fprintf(c.w, "warn  "+format+"\n", a...) }
-func (c *lines) Fix(format string, a ...any)  { fmt.Fprintf(c.w, "      fix: "+format+"\n", a...) }
-func (c *lines) Fail(format string, a ...any) {
-	c.failed++
-	fmt.Fprintf(c.w, "FAIL  "+format+"\n", a...)
-}
 
 // lackingProvider stands in front of a real MinIO as an S3-compatible provider without
 // conditional writes, versioning, Object Lock or lifecycle rules: it answers those requests 501
@@ -98,7 +87,7 @@ func TestCheckEveryDestination(t *testing.T) {
 		sftpDest,
 	}}
 	var out bytes.Buffer
-	c := &lines{w: &out}
+	c := &preflighttest.Lines{W: &out}
 	for i, a := range cfg.Archives {
 		Check(context.Background(), c, cfg, i, a)
 	}
@@ -120,8 +109,8 @@ func TestCheckEveryDestination(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if c.failed != 0 {
-		t.Errorf("%d failures, want none", c.failed)
+	if c.Failed != 0 {
+		t.Errorf("%d failures, want none", c.Failed)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if !strings.Contains(line, "s3://") && !strings.Contains(line, dir) && !strings.Contains(line, "sftp://") &&
@@ -139,7 +128,7 @@ func TestCheckEveryDestination(t *testing.T) {
 
 	// An SFTP server presenting another host key than the pinned one: refused, nothing written.
 	out.Reset()
-	c = &lines{w: &out}
+	c = &preflighttest.Lines{W: &out}
 	wrongKey := cfg
 	wrongKey.KnownHosts = sshd.OtherKnownHosts(t)
 	Check(context.Background(), c, wrongKey, 3, sftpDest)
@@ -153,18 +142,18 @@ func TestCheckEveryDestination(t *testing.T) {
 	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
 	// write is refused, and the failure.
 	out.Reset()
-	c = &lines{w: &out}
+	c = &preflighttest.Lines{W: &out}
 	glacier := cfg.Archives[0]
 	glacier.StorageClass = "GLACIER"
 	Check(context.Background(), c, cfg, 0, glacier)
 	if !strings.Contains(out.String(), "warn  archive "+fullURL+": storage class GLACIER is Amazon S3's; 127.0.0.1:") ||
-		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.failed != 1 {
+		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.Failed != 1 {
 		t.Errorf("GLACIER on MinIO:\n%s", out.String())
 	}
 
 	// Without its own region= it is signed for AWS_REGION, which this provider refuses.
 	out.Reset()
-	c = &lines{w: &out}
+	c = &preflighttest.Lines{W: &out}
 	noRegion := cfg.Archives[0]
 	noRegion.Region = ""
 	Check(context.Background(), c, cfg, 0, noRegion)
@@ -175,7 +164,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	// Without its own keys, the destination gets the default chain's wrong ones: the keys were
 	// what made it writable.
 	out.Reset()
-	c = &lines{w: &out}
+	c = &preflighttest.Lines{W: &out}
 	chain := cfg.Archives[0]
 	chain.Keys = ""
 	Check(context.Background(), c, cfg, 0, chain)
@@ -193,7 +182,7 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var out bytes.Buffer
-	c := &lines{w: &out}
+	c := &preflighttest.Lines{W: &out}
 	Check(context.Background(), c, config.Config{Retention: pol}, 0, spec.Archive{Scheme: "file", Dir: dir})
 	for _, want := range []string{
 		"warn  archive file://" + dir + ": RETENTION: the class is recorded in each manifest and the markers are files there, but nothing expires archives in a directory or on an SFTP server: remove old ones yourself",
@@ -203,12 +192,34 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if c.failed != 0 {
-		t.Errorf("%d failures, want none", c.failed)
+	if c.Failed != 0 {
+		t.Errorf("%d failures, want none", c.Failed)
 	}
 	out.Reset()
 	Check(context.Background(), c, config.Config{}, 0, spec.Archive{Scheme: "gs"})
-	if !strings.Contains(out.String(), `FAIL  archive : unsupported scheme "gs"`) || c.failed != 1 {
-		t.Errorf("an unknown scheme (%d failures):\n%s", c.failed, out.String())
+	if !strings.Contains(out.String(), `FAIL  archive : unsupported scheme "gs"`) || c.Failed != 1 {
+		t.Errorf("an unknown scheme (%d failures):\n%s", c.Failed, out.String())
+	}
+}
+
+// Each safety feature's state is one line, word for word, with nothing left of the formats.
+func TestCheckFeaturesLines(t *testing.T) {
+	a := spec.Archive{Scheme: "s3", Bucket: "b", Prefix: "pg"}
+	for _, tc := range []struct {
+		state bucket.Support
+		want  string
+	}{
+		{bucket.On, "ok    archive s3://b/pg: versioning is on (an overwrite or delete keeps the older bytes)\n" +
+			"ok    archive s3://b/pg: Object Lock is enabled\n" +
+			"ok    archive s3://b/pg: lifecycle rules are set\n"},
+		{bucket.Off, "warn  archive s3://b/pg: versioning is off: an overwrite or a delete destroys an archive's bytes; run `pgoffsite setup-bucket` with the bucket owner's keys\n" +
+			"warn  archive s3://b/pg: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `pgoffsite setup-bucket`\n"},
+		{bucket.Unknown, ""},
+	} {
+		var out bytes.Buffer
+		checkFeatures(&preflighttest.Lines{W: &out}, a, bucket.Features{Versioning: tc.state, ObjectLock: tc.state, Lifecycle: tc.state}, "pgoffsite setup-bucket")
+		if out.String() != tc.want {
+			t.Errorf("%v:\n%s\nwant:\n%s", tc.state, out.String(), tc.want)
+		}
 	}
 }

@@ -53,29 +53,39 @@ func (s3Kind) Check(ctx context.Context, r preflight.Reporter, cfg config.Config
 	}
 }
 
+// featureLines are what the preflight says of one safety feature in each state: formats of the
+// destination ([1]) and the command that turns the feature on ([2]); "" says nothing.
+type featureLines struct{ on, off, unsupported string }
+
 // checkFeatures reports the bucket's safety features; setup is the command that turns them on.
 func checkFeatures(r preflight.Reporter, a spec.Archive, f bucket.Features, setup string) {
-	switch f.Versioning {
-	case bucket.On:
-		r.OK("archive %s: versioning is on (an overwrite or delete keeps the older bytes)", a)
-	case bucket.Off:
-		r.Warn("archive %s: versioning is off: an overwrite or a delete destroys an archive's bytes; run `%s` with the bucket owner's keys", a, setup)
-	case bucket.Unsupported:
-		r.Warn("archive %s: the store does not implement versioning: an overwrite or a delete destroys an archive's bytes; only keys that cannot delete (see `pgoffsite policy`) protect the archives there", a)
-	}
-	switch f.ObjectLock {
-	case bucket.On:
-		r.OK("archive %s: Object Lock is enabled", a)
-	case bucket.Unsupported:
-		r.Warn("archive %s: the store does not implement Object Lock: whoever holds the bucket owner's keys can delete archives before they expire", a)
-	}
-	switch f.Lifecycle {
-	case bucket.On:
-		r.OK("archive %s: lifecycle rules are set", a)
-	case bucket.Off:
-		r.Warn("archive %s: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `%s`", a, setup)
-	case bucket.Unsupported:
-		r.Warn("archive %s: the store does not implement lifecycle rules: old archives never expire and the parts of interrupted uploads stay; remove them with the provider's own tools", a)
+	for _, x := range []struct {
+		state bucket.Support
+		lines featureLines
+	}{
+		{f.Versioning, featureLines{
+			on:          "archive %[1]s: versioning is on (an overwrite or delete keeps the older bytes)",
+			off:         "archive %[1]s: versioning is off: an overwrite or a delete destroys an archive's bytes; run `%[2]s` with the bucket owner's keys",
+			unsupported: "archive %[1]s: the store does not implement versioning: an overwrite or a delete destroys an archive's bytes; only keys that cannot delete (see `pgoffsite policy`) protect the archives there",
+		}},
+		{f.ObjectLock, featureLines{
+			on:          "archive %[1]s: Object Lock is enabled",
+			unsupported: "archive %[1]s: the store does not implement Object Lock: whoever holds the bucket owner's keys can delete archives before they expire",
+		}},
+		{f.Lifecycle, featureLines{
+			on:          "archive %[1]s: lifecycle rules are set",
+			off:         "archive %[1]s: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `%[2]s`",
+			unsupported: "archive %[1]s: the store does not implement lifecycle rules: old archives never expire and the parts of interrupted uploads stay; remove them with the provider's own tools",
+		}},
+	} {
+		switch l := x.lines; {
+		case x.state == bucket.On && l.on != "":
+			r.OK(l.on, a, setup)
+		case x.state == bucket.Off && l.off != "":
+			r.Warn(l.off, a, setup)
+		case x.state == bucket.Unsupported && l.unsupported != "":
+			r.Warn(l.unsupported, a, setup)
+		}
 	}
 }
 

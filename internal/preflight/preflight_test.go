@@ -4,28 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/preflight/preflighttest"
+
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 )
-
-// lines prints findings as `pgoffsite check` does, and counts failures.
-type lines struct {
-	w      *bytes.Buffer
-	failed int
-}
-
-func (c *lines) OK(format string, a ...any)   { fmt.Fprintf(c.w, "ok    "+format+"\n", a...) }
-func (c *lines) Warn(format string, a ...any) { fmt.Fprintf(c.w, "warn  "+format+"\n", a...) }
-func (c *lines) Fix(format string, a ...any)  { fmt.Fprintf(c.w, "      fix: "+format+"\n", a...) }
-func (c *lines) Fail(format string, a ...any) {
-	c.failed++
-	fmt.Fprintf(c.w, "FAIL  "+format+"\n", a...)
-}
 
 // checkFake answers check's questions about one database.
 type checkFake struct {
@@ -83,9 +70,9 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &lines{w: &out}
-			if Key(context.Background(), c, &checkFake{accountErr: tc.err}) || c.failed != 1 {
-				t.Errorf("a refused key passed (%d failures)", c.failed)
+			c := &preflighttest.Lines{W: &out}
+			if Key(context.Background(), c, &checkFake{accountErr: tc.err}) || c.Failed != 1 {
+				t.Errorf("a refused key passed (%d failures)", c.Failed)
 			}
 			for _, s := range tc.want {
 				if !strings.Contains(out.String(), s) {
@@ -95,7 +82,7 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if !Key(context.Background(), &lines{w: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
+	if !Key(context.Background(), &preflighttest.Lines{W: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
 		t.Errorf("a good key:\n%s", out.String())
 	}
 }
@@ -129,7 +116,7 @@ func TestCheckCaptureModeWarnsOfDeletedManualBackups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &lines{w: &out}
+			c := &preflighttest.Lines{W: &out}
 			Target(context.Background(), c, &checkFake{retention: full, schedules: tc.schedules, scheduleErr: tc.err}, cfg, target)
 			for _, s := range []string{
 				"warn  shop:DATABASE_URL: BACKUP_MODE=capture: each capture makes Heroku delete the oldest manual backup of DATABASE (now b005): heroku-postgresql:essential-0 keeps num_keep=2 manual backups and has 2 now",
@@ -140,8 +127,8 @@ func TestCheckCaptureModeWarnsOfDeletedManualBackups(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", s, out.String())
 				}
 			}
-			if c.failed != 0 {
-				t.Errorf("%d failures: warnings only", c.failed)
+			if c.Failed != 0 {
+				t.Errorf("%d failures: warnings only", c.Failed)
 			}
 		})
 	}
@@ -154,13 +141,13 @@ func TestCheckLatestModeNeedsASchedule(t *testing.T) {
 	target := config.Target{App: "shop", Database: "DATABASE_URL"}
 	var out bytes.Buffer
 	f := &checkFake{schedules: []heroku.Schedule{daily}}
-	Target(context.Background(), &lines{w: &out}, f, cfg, target)
+	Target(context.Background(), &preflighttest.Lines{W: &out}, f, cfg, target)
 	if !strings.Contains(out.String(), "ok    shop:DATABASE_URL: Heroku backup schedule: DATABASE_URL daily at 02:00 America/Los_Angeles") ||
 		strings.Contains(out.String(), "delete") || f.retentions != 0 {
 		t.Errorf("latest mode with a schedule:\n%s", out.String())
 	}
 	out.Reset()
-	Target(context.Background(), &lines{w: &out}, &checkFake{}, cfg, target)
+	Target(context.Background(), &preflighttest.Lines{W: &out}, &checkFake{}, cfg, target)
 	if !strings.Contains(out.String(), "warn  shop:DATABASE_URL: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with `heroku pg:backups:schedule DATABASE --at '02:00 UTC' -a shop`") {
 		t.Errorf("latest mode without a schedule:\n%s", out.String())
 	}
