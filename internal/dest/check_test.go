@@ -139,37 +139,34 @@ func TestCheckEveryDestination(t *testing.T) {
 		t.Errorf("files after the refused host key: %q", probes)
 	}
 
-	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
-	// write is refused, and the failure.
-	out.Reset()
-	c = &preflighttest.Lines{W: &out}
-	glacier := cfg.Archives[0]
-	glacier.StorageClass = "GLACIER"
-	Check(context.Background(), c, cfg, 0, glacier)
-	if !strings.Contains(out.String(), "warn  archive "+fullURL+": storage class GLACIER is Amazon S3's; 127.0.0.1:") ||
-		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.Failed != 1 {
-		t.Errorf("GLACIER on MinIO:\n%s", out.String())
-	}
-
-	// Without its own region= it is signed for AWS_REGION, which this provider refuses.
-	out.Reset()
-	c = &preflighttest.Lines{W: &out}
-	noRegion := cfg.Archives[0]
-	noRegion.Region = ""
-	Check(context.Background(), c, cfg, 0, noRegion)
-	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || !strings.Contains(out.String(), "region") {
-		t.Errorf("signed for AWS_REGION:\n%s", out.String())
-	}
-
-	// Without its own keys, the destination gets the default chain's wrong ones: the keys were
-	// what made it writable.
-	out.Reset()
-	c = &preflighttest.Lines{W: &out}
-	chain := cfg.Archives[0]
-	chain.Keys = ""
-	Check(context.Background(), c, cfg, 0, chain)
-	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") {
-		t.Errorf("with the chain's keys:\n%s", out.String())
+	// Settings that make the first bucket unwritable: each fails the probe write, and says why.
+	for _, tc := range []struct {
+		name   string
+		change func(*spec.Archive)
+		want   []string
+	}{
+		// A Glacier storage class on a provider that is not AWS: a warning that says why the
+		// probe write is refused, and the failure.
+		{"GLACIER on MinIO", func(a *spec.Archive) { a.StorageClass = "GLACIER" },
+			[]string{"warn  archive " + fullURL + ": storage class GLACIER is Amazon S3's; 127.0.0.1:", "FAIL  archive " + fullURL + " is not writable"}},
+		// Without its own region= it is signed for AWS_REGION, which this provider refuses.
+		{"signed for AWS_REGION", func(a *spec.Archive) { a.Region = "" },
+			[]string{"FAIL  archive " + fullURL + " is not writable", "region"}},
+		// Without its own keys, the destination gets the default chain's wrong ones: the keys
+		// were what made it writable.
+		{"with the chain's keys", func(a *spec.Archive) { a.Keys = "" },
+			[]string{"FAIL  archive " + fullURL + " is not writable"}},
+	} {
+		out.Reset()
+		c = &preflighttest.Lines{W: &out}
+		a := cfg.Archives[0]
+		tc.change(&a)
+		Check(context.Background(), c, cfg, 0, a)
+		for _, want := range tc.want {
+			if !strings.Contains(out.String(), want) || c.Failed != 1 {
+				t.Errorf("%s (%d failures), lacks %q:\n%s", tc.name, c.Failed, want, out.String())
+			}
+		}
 	}
 }
 
