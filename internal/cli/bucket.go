@@ -106,7 +106,7 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 			classes = "STANDARD_IA, GLACIER and DEEP_ARCHIVE (by retention class), Amazon S3 storage classes"
 		}
 		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
-			a, endpointHost(ep), classes)
+			a, destkind.EndpointHost(ep), classes)
 	}
 	if o.Retention.Set() {
 		printRetentionPlan(stdout, o, sizeBytes)

@@ -5,13 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,8 +16,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
-
-func boolp(b bool) *bool { return &b }
 
 // The redactor scrubs the key pair a destination's keys=NAME names.
 func TestRedactorKnowsNamedKeys(t *testing.T) {
@@ -94,152 +86,6 @@ func TestPolicyDestinationFlag(t *testing.T) {
 	if code := testRun(context.Background(), []string{"policy", "--destination", "2"}, &out, &errs); code != ExitUsage ||
 		!strings.Contains(errs.String(), "--destination 2: ARCHIVE_URL names 1 destination(s); the S3 ones are\n  --destination 1   (or --destination s3://archive-bucket/db/prod)") {
 		t.Errorf("--destination 2: exit %d\n%s", code, errs.String())
-	}
-}
-
-// lackingProvider stands in front of a real MinIO as an S3-compatible provider without
-// conditional writes, versioning, Object Lock or lifecycle rules: it answers those requests 501
-// NotImplemented, the way such providers do, and passes everything else on.
-func lackingProvider(t *testing.T, minioEndpoint string) string {
-	t.Helper()
-	target, err := url.Parse(minioEndpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the signed Host header
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if r.Header.Get("If-None-Match") != "" || q.Has("versioning") || q.Has("object-lock") || q.Has("lifecycle") {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusNotImplemented)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header or query you provided implies functionality that is not implemented.</Message></Error>`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// TestCheckEveryDestination: check probes every destination — an S3 bucket on a second provider
-// reached with its own endpoint and keys while the AWS variables point elsewhere, a provider
-// lacking the safety features, a directory, an SFTP server — and names the destination in
-// every line it prints about one.
-func TestCheckEveryDestination(t *testing.T) {
-	m := testenv.StartMinIO(t)
-	full := m.CreateBucket(t, "check-full")
-	lacking := m.CreateBucket(t, "check-lacking")
-	for _, k := range configVars {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	// The default chain names a closed port and keys MinIO does not know.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
-	t.Setenv("AWS_ENDPOINT_URL_S3", closed)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAWRONG")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-	t.Setenv("SECOND_ACCESS_KEY_ID", m.AccessKey)
-	t.Setenv("SECOND_SECRET_ACCESS_KEY", m.SecretKey)
-	dir := filepath.Join(t.TempDir(), "archive")
-	sshd := testenv.StartSSHD(t)
-	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
-	sftpDest := spec.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
-
-	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, KnownHosts: sshd.KnownHosts, Archives: []spec.Archive{
-		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
-		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
-		{Scheme: "file", Dir: dir},
-		sftpDest,
-	}}
-	var out bytes.Buffer
-	c := &checker{w: &out}
-	for i, a := range cfg.Archives {
-		checkDestination(context.Background(), c, cfg, i, a)
-	}
-	t.Logf("check:\n%s", out.String())
-	fullURL, lackingURL := "s3://"+full+"/pg", "s3://"+lacking
-	for _, want := range []string{
-		"ok    archive is writable: wrote " + fullURL + "/_pgoffsite-check/",
-		"warn  archive " + fullURL + ": versioning is off: an overwrite or a delete destroys an archive's bytes; run `pgoffsite setup-bucket --destination 1` with the bucket owner's keys",
-		"warn  archive " + fullURL + ": no lifecycle rules",
-		"ok    archive is writable: wrote " + lackingURL + "/_pgoffsite-check/",
-		"warn  archive " + lackingURL + ": the store rejects conditional writes (If-None-Match: *)",
-		"warn  archive " + lackingURL + ": the store does not implement versioning",
-		"warn  archive " + lackingURL + ": the store does not implement Object Lock",
-		"warn  archive " + lackingURL + ": the store does not implement lifecycle rules",
-		"ok    archive is writable: wrote " + dir + "/_pgoffsite-check/",
-		"ok    archive is writable: wrote " + sftpDest.String() + "/_pgoffsite-check/",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if c.failed != 0 {
-		t.Errorf("%d failures, want none", c.failed)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		if !strings.Contains(line, "s3://") && !strings.Contains(line, dir) && !strings.Contains(line, "sftp://") &&
-			!strings.HasPrefix(line, "      fix:") {
-			t.Errorf("a line names no destination: %q", line)
-		}
-	}
-	if strings.Contains(out.String(), m.SecretKey) {
-		t.Error("the output shows a secret key")
-	}
-
-	if probes, _ := filepath.Glob(filepath.Join(sshd.Root, "_pgoffsite-check", "*.txt")); len(probes) != 1 {
-		t.Errorf("probe files on the SFTP server: %q", probes)
-	}
-
-	// An SFTP server presenting another host key than the pinned one: refused, nothing written.
-	out.Reset()
-	c = &checker{w: &out}
-	wrongKey := cfg
-	wrongKey.KnownHosts = sshd.OtherKnownHosts(t)
-	checkDestination(context.Background(), c, wrongKey, 3, sftpDest)
-	if !strings.Contains(out.String(), "FAIL  archive "+sftpDest.String()+": ") || !strings.Contains(out.String(), "host key") {
-		t.Errorf("a wrong host key:\n%s", out.String())
-	}
-	if probes, _ := filepath.Glob(filepath.Join(sshd.Root, "_pgoffsite-check", "*")); len(probes) != 1 {
-		t.Errorf("files after the refused host key: %q", probes)
-	}
-
-	// A Glacier storage class on a provider that is not AWS: a warning that says why the probe
-	// write is refused, and the failure.
-	out.Reset()
-	c = &checker{w: &out}
-	glacier := cfg.Archives[0]
-	glacier.StorageClass = "GLACIER"
-	checkDestination(context.Background(), c, cfg, 0, glacier)
-	if !strings.Contains(out.String(), "warn  archive "+fullURL+": storage class GLACIER is Amazon S3's; 127.0.0.1:") ||
-		!strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || c.failed != 1 {
-		t.Errorf("GLACIER on MinIO:\n%s", out.String())
-	}
-
-	// Without its own region= it is signed for AWS_REGION, which this provider refuses.
-	out.Reset()
-	c = &checker{w: &out}
-	noRegion := cfg.Archives[0]
-	noRegion.Region = ""
-	checkDestination(context.Background(), c, cfg, 0, noRegion)
-	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") || !strings.Contains(out.String(), "region") {
-		t.Errorf("signed for AWS_REGION:\n%s", out.String())
-	}
-
-	// Without its own keys, the destination gets the default chain's wrong ones: the keys were
-	// what made it writable.
-	out.Reset()
-	c = &checker{w: &out}
-	chain := cfg.Archives[0]
-	chain.Keys = ""
-	checkDestination(context.Background(), c, cfg, 0, chain)
-	if !strings.Contains(out.String(), "FAIL  archive "+fullURL+" is not writable") {
-		t.Errorf("with the chain's keys:\n%s", out.String())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/preflight"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -18,6 +19,10 @@ type Kind interface {
 	Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error)
 	// OpenReader opens a for reading archives back (verify, status, restore): Caps.Reader is set.
 	OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error)
+	// Check is a's preflight (`pgoffsite check`): it probes a the way a backup writes there and
+	// reports what a lacks that the archives' safety relies on. i is a's place in ARCHIVE_URL,
+	// from 0. Every line names a.
+	Check(ctx context.Context, r preflight.Reporter, cfg config.Config, i int, a spec.Archive)
 }
 
 // kinds maps each scheme to its kind.
@@ -52,6 +57,33 @@ func OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.C
 		return store.Caps{}, err
 	}
 	return k.OpenReader(ctx, cfg, a)
+}
+
+// Check runs the preflight of destination a (the i-th of ARCHIVE_URL, from 0) through r.
+func Check(ctx context.Context, r preflight.Reporter, cfg config.Config, i int, a spec.Archive) {
+	k, ok := kinds[a.Scheme]
+	if !ok {
+		r.Fail("archive %s: unsupported scheme %q", a, a.Scheme)
+		return
+	}
+	k.Check(ctx, r, cfg, i, a)
+}
+
+// openAndProbe opens a the way a backup opens it, with k, and writes the probe there: the
+// preflight of the kinds with nothing more to check than that.
+func openAndProbe(ctx context.Context, k Kind, r preflight.Reporter, cfg config.Config, a spec.Archive) {
+	if cfg.Retention.Set() {
+		r.Warn("archive %s: RETENTION: the class is recorded in each manifest and the markers are files there, but nothing expires archives in a directory or on an SFTP server: remove old ones yourself", a)
+	}
+	st, caps, err := k.Open(ctx, cfg, a)
+	if err != nil {
+		r.Fail("archive %s: %v", a, err) // a refused host key says what to check
+		return
+	}
+	if caps.Close != nil {
+		defer caps.Close()
+	}
+	preflight.ProbeWrite(ctx, r, a, st)
 }
 
 // readAsWritten opens a for reading as k opens it for writing: for the kinds whose one account

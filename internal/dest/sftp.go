@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/preflight"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -26,4 +27,10 @@ func (sftpKind) Open(ctx context.Context, cfg config.Config, a spec.Archive) (st
 // OpenReader connects as a backup does: the same account reads what it wrote.
 func (k sftpKind) OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
 	return readAsWritten(ctx, k, cfg, a)
+}
+
+// Check connects (the pinned host key, the private key) and writes the probe the way a backup
+// writes (a temporary name, renamed when complete).
+func (k sftpKind) Check(ctx context.Context, r preflight.Reporter, cfg config.Config, _ int, a spec.Archive) {
+	openAndProbe(ctx, k, r, cfg, a)
 }

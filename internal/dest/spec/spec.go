@@ -27,7 +27,7 @@ type Archive struct {
 	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
 	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
 	Keys string
-	// The cli resolves the empty ones against Config's global settings (Region, S3Endpoint,
+	// dest resolves the empty ones against Config's global settings (Region, S3Endpoint,
 	// S3ForcePathStyle, S3StorageClass, S3SSE; S3SSEKMSKeyID is the key of every aws:kms one):
 	// config leaves them empty so that a destination says only what ARCHIVE_URL gave it.
 

@@ -1,4 +1,4 @@
-package cli
+package preflight
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/preflight/preflighttest"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
@@ -48,10 +50,10 @@ func (f *checkFake) Schedules(ctx context.Context, db heroku.Database) ([]heroku
 }
 
 var (
-	_ keyChecker    = (*checkFake)(nil)
-	_ targetChecker = (*checkFake)(nil)
-	_ targetChecker = (*heroku.Client)(nil)
-	_ keyChecker    = (*heroku.Client)(nil)
+	_ KeyChecker    = (*checkFake)(nil)
+	_ TargetChecker = (*checkFake)(nil)
+	_ Heroku        = (*heroku.Client)(nil)
+	_ KeyChecker    = (*heroku.Client)(nil)
 )
 
 func TestCheckKeyNamesTheVariable(t *testing.T) {
@@ -68,9 +70,9 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &checker{w: &out}
-			if checkKey(context.Background(), c, &checkFake{accountErr: tc.err}) || c.failed != 1 {
-				t.Errorf("a refused key passed (%d failures)", c.failed)
+			c := &preflighttest.Lines{W: &out}
+			if Key(context.Background(), c, &checkFake{accountErr: tc.err}) || c.Failed != 1 {
+				t.Errorf("a refused key passed (%d failures)", c.Failed)
 			}
 			for _, s := range tc.want {
 				if !strings.Contains(out.String(), s) {
@@ -80,7 +82,7 @@ func TestCheckKeyNamesTheVariable(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if !checkKey(context.Background(), &checker{w: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
+	if !Key(context.Background(), &preflighttest.Lines{W: &out}, &checkFake{}) || !strings.Contains(out.String(), "ok    HEROKU_API_KEY belongs to ops@example.com") {
 		t.Errorf("a good key:\n%s", out.String())
 	}
 }
@@ -114,8 +116,8 @@ func TestCheckCaptureModeWarnsOfDeletedManualBackups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &checker{w: &out}
-			checkTarget(context.Background(), c, &checkFake{retention: full, schedules: tc.schedules, scheduleErr: tc.err}, cfg, target)
+			c := &preflighttest.Lines{W: &out}
+			Target(context.Background(), c, &checkFake{retention: full, schedules: tc.schedules, scheduleErr: tc.err}, cfg, target)
 			for _, s := range []string{
 				"warn  shop:DATABASE_URL: BACKUP_MODE=capture: each capture makes Heroku delete the oldest manual backup of DATABASE (now b005): heroku-postgresql:essential-0 keeps num_keep=2 manual backups and has 2 now",
 				"use BACKUP_MODE=latest with a Heroku backup schedule",
@@ -125,8 +127,8 @@ func TestCheckCaptureModeWarnsOfDeletedManualBackups(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", s, out.String())
 				}
 			}
-			if c.failed != 0 {
-				t.Errorf("%d failures: warnings only", c.failed)
+			if c.Failed != 0 {
+				t.Errorf("%d failures: warnings only", c.Failed)
 			}
 		})
 	}
@@ -139,13 +141,13 @@ func TestCheckLatestModeNeedsASchedule(t *testing.T) {
 	target := config.Target{App: "shop", Database: "DATABASE_URL"}
 	var out bytes.Buffer
 	f := &checkFake{schedules: []heroku.Schedule{daily}}
-	checkTarget(context.Background(), &checker{w: &out}, f, cfg, target)
+	Target(context.Background(), &preflighttest.Lines{W: &out}, f, cfg, target)
 	if !strings.Contains(out.String(), "ok    shop:DATABASE_URL: Heroku backup schedule: DATABASE_URL daily at 02:00 America/Los_Angeles") ||
 		strings.Contains(out.String(), "delete") || f.retentions != 0 {
 		t.Errorf("latest mode with a schedule:\n%s", out.String())
 	}
 	out.Reset()
-	checkTarget(context.Background(), &checker{w: &out}, &checkFake{}, cfg, target)
+	Target(context.Background(), &preflighttest.Lines{W: &out}, &checkFake{}, cfg, target)
 	if !strings.Contains(out.String(), "warn  shop:DATABASE_URL: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with `heroku pg:backups:schedule DATABASE --at '02:00 UTC' -a shop`") {
 		t.Errorf("latest mode without a schedule:\n%s", out.String())
 	}

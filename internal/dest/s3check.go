@@ -1,0 +1,133 @@
+package dest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pgoffsite/pgoffsite/internal/bucket"
+	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/preflight"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+)
+
+// Check probes the bucket with the uploader's keys: the probe write, then what the store or
+// bucket lacks that the archives' safety relies on (versioning, Object Lock, lifecycle rules,
+// conditional writes, RETENTION's rules and markers).
+func (s3Kind) Check(ctx context.Context, r preflight.Reporter, cfg config.Config, i int, a spec.Archive) {
+	s, err := ResolveS3(cfg, a)
+	if err != nil {
+		r.Fail("archive %v", err)
+		return
+	}
+	client, err := S3Client(ctx, cfg, a)
+	if err != nil {
+		r.Fail("archive %v", err)
+		return
+	}
+	endpoint := EffectiveEndpoint(cfg, a)
+	if !OnAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
+		r.Warn("archive %s: storage class %s is Amazon S3's; %s is not AWS, and S3-compatible providers mostly lack it (the Glacier classes above all): uploads may be refused", a, s.StorageClass, EndpointHost(endpoint))
+		r.Fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
+	}
+	st := NewS3Store(client, cfg, a, s)
+	if preflight.ProbeWrite(ctx, r, a, st) && st.ConditionalWritesUnsupported() {
+		r.Warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
+	}
+
+	ictx, cancel := context.WithTimeout(ctx, preflight.ProbeTimeout)
+	defer cancel()
+	setup := "pgoffsite setup-bucket"
+	if s3Count(cfg) > 1 {
+		setup = fmt.Sprintf("pgoffsite setup-bucket --destination %d", i+1)
+	}
+	checkFeatures(r, a, bucket.Inspect(ictx, client, a.Bucket), setup)
+	if cfg.Retention.Set() {
+		checkRetention(ictx, r, cfg, a, client, st, setup)
+	}
+}
+
+// featureLines are what the preflight says of one safety feature in each state: formats of the
+// destination ([1]) and the command that turns the feature on ([2]); "" says nothing.
+type featureLines struct{ on, off, unsupported string }
+
+// checkFeatures reports the bucket's safety features; setup is the command that turns them on.
+func checkFeatures(r preflight.Reporter, a spec.Archive, f bucket.Features, setup string) {
+	for _, x := range []struct {
+		state bucket.Support
+		lines featureLines
+	}{
+		{f.Versioning, featureLines{
+			on:          "archive %[1]s: versioning is on (an overwrite or delete keeps the older bytes)",
+			off:         "archive %[1]s: versioning is off: an overwrite or a delete destroys an archive's bytes; run `%[2]s` with the bucket owner's keys",
+			unsupported: "archive %[1]s: the store does not implement versioning: an overwrite or a delete destroys an archive's bytes; only keys that cannot delete (see `pgoffsite policy`) protect the archives there",
+		}},
+		{f.ObjectLock, featureLines{
+			on:          "archive %[1]s: Object Lock is enabled",
+			unsupported: "archive %[1]s: the store does not implement Object Lock: whoever holds the bucket owner's keys can delete archives before they expire",
+		}},
+		{f.Lifecycle, featureLines{
+			on:          "archive %[1]s: lifecycle rules are set",
+			off:         "archive %[1]s: no lifecycle rules: archives are kept (and paid for) forever, and the parts of interrupted uploads are never cleaned up; run `%[2]s`",
+			unsupported: "archive %[1]s: the store does not implement lifecycle rules: old archives never expire and the parts of interrupted uploads stay; remove them with the provider's own tools",
+		}},
+	} {
+		switch l := x.lines; {
+		case x.state == bucket.On && l.on != "":
+			r.OK(l.on, a, setup)
+		case x.state == bucket.Off && l.off != "":
+			r.Warn(l.off, a, setup)
+		case x.state == bucket.Unsupported && l.unsupported != "":
+			r.Warn(l.unsupported, a, setup)
+		}
+	}
+}
+
+// checkRetention checks what RETENTION needs of an S3 destination: that the uploader can look up
+// the markers, and that the bucket's lifecycle rules are RETENTION's.
+func checkRetention(ctx context.Context, r preflight.Reporter, cfg config.Config, a spec.Archive, client *s3.Client, st *s3store.Store, setup string) {
+	if _, err := st.MarkerExists(ctx, retention.MarkerPrefix+"_check"); err != nil {
+		r.Fail("archive %s: the retention markers cannot be looked up: %v", a, err)
+		r.Fix("give the uploader the policy `pgoffsite policy` prints: it may list %s and tag archives; without it every archive is kept as the longest class", bucket.MarkerPrefix(a.Prefix))
+	} else {
+		r.OK("archive %s: the retention markers can be looked up", a)
+	}
+	drift, err := bucket.RetentionDrift(ctx, client, bucket.Options{Bucket: a.Bucket, Prefix: a.Prefix, Retention: cfg.Retention,
+		TransitionDays: cfg.Bucket.TransitionDays, NoncurrentExpireDays: cfg.Bucket.NoncurrentExpireDays})
+	switch {
+	case errors.Is(err, bucket.ErrRulesUnreadable):
+		r.Warn("archive %s: these keys cannot see the lifecycle rules (the uploader's never can), so whether they match RETENTION is not known; run `pgoffsite check` with the reader's keys (`pgoffsite policy --reader`), or `%s --dry-run` with the owner's", a, setup)
+	case err != nil:
+		r.Warn("archive %s: the lifecycle rules could not be compared with RETENTION: %v", a, err)
+	case len(drift) > 0:
+		r.Fail("archive %s: the bucket's lifecycle rules do not match RETENTION (%s differ): archives would not be kept as RETENTION says", a, strings.Join(drift, ", "))
+		r.Fix("run `%s` with the bucket owner's keys and the same RETENTION", setup)
+	default:
+		r.OK("archive %s: the lifecycle rules match RETENTION", a)
+	}
+}
+
+// s3Count is how many of cfg's destinations are S3 buckets.
+func s3Count(cfg config.Config) int {
+	n := 0
+	for _, a := range cfg.Archives {
+		if a.Scheme == "s3" {
+			n++
+		}
+	}
+	return n
+}
+
+// EndpointHost names an endpoint for people, without any path or query.
+func EndpointHost(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "the endpoint"
+}

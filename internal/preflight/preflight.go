@@ -1,0 +1,209 @@
+// Package preflight is what `pgoffsite check` checks apart from the destinations (each kind
+// probes its own): the Heroku API key, each target and its newest backup, pg_dump against each
+// database it dumps, the notification endpoints. It reports through a Reporter, one line per
+// finding; printing them is the command's business.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
+	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+	"github.com/pgoffsite/pgoffsite/internal/units"
+)
+
+// Reporter takes the check's findings, each a format and its arguments: what is fine, what is
+// risky, what fails (a failed check), and how to fix the failure or warning just reported.
+type Reporter interface {
+	OK(format string, a ...any)
+	Warn(format string, a ...any)
+	Fail(format string, a ...any)
+	Fix(format string, a ...any)
+}
+
+// KeyChecker is what Key needs from Heroku.
+type KeyChecker interface {
+	Account(ctx context.Context) (string, error)
+	KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error)
+}
+
+// TargetChecker is what Target needs from Heroku.
+type TargetChecker interface {
+	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
+	Latest(ctx context.Context, db heroku.Database) (heroku.Transfer, error)
+	Retention(ctx context.Context, db heroku.Database) (heroku.Retention, error)
+	Schedules(ctx context.Context, db heroku.Database) ([]heroku.Schedule, error)
+}
+
+// Heroku is what Targets needs from Heroku: the key, the targets, and the URLs of the
+// databases pg_dump reads.
+type Heroku interface {
+	KeyChecker
+	TargetChecker
+	DatabaseURL(ctx context.Context, db heroku.Database) (heroku.Secret, error)
+}
+
+// Targets checks the API key (when a target is on Heroku) and then every target, each the way
+// cfg archives it; false when Heroku refused the key, since nothing else of Heroku can be checked
+// then. secrets are the values pg_dump's errors must not show.
+func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secrets []string) bool {
+	onHeroku := false
+	for _, t := range cfg.Targets {
+		onHeroku = onHeroku || !t.Env
+	}
+	if onHeroku && !Key(ctx, r, hk) {
+		return false
+	}
+	for _, t := range cfg.Targets {
+		switch {
+		case t.Env:
+			Dump(ctx, r, cfg, t, dumpsource.Env{URLs: cfg.EnvURLs()}, secrets)
+		case cfg.Method == config.MethodPgDump:
+			Dump(ctx, r, cfg, t, dumpsource.Heroku{API: hk}, secrets)
+		default:
+			Target(ctx, r, hk, cfg, t)
+		}
+	}
+	return true
+}
+
+// Key checks HEROKU_API_KEY; false when Heroku does not accept it.
+func Key(ctx context.Context, r Reporter, hk KeyChecker) bool {
+	email, err := hk.Account(ctx)
+	var ae *heroku.APIError
+	switch {
+	case errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden):
+		r.Fail("HEROKU_API_KEY is not accepted by Heroku: %v", err)
+		r.Fix("create a long-lived key with `heroku authorizations:create -d pgoffsite` (as a user with access to the target apps), then set it: `heroku config:set HEROKU_API_KEY=<the token> -a <this pgoffsite app>`")
+		return false
+	case err != nil:
+		r.Fail("HEROKU_API_KEY could not be checked: %v", err)
+		return false
+	}
+	r.OK("HEROKU_API_KEY belongs to %s", email)
+	switch in, expires, known, err := hk.KeyExpiry(ctx); {
+	case err != nil || !known:
+		r.Warn("could not tell whether HEROKU_API_KEY expires; keys from `heroku login` do — use one from `heroku authorizations:create`")
+	case expires:
+		r.Warn("HEROKU_API_KEY expires in %s (a `heroku login` key?): scheduled runs will start failing then; create a long-lived one with `heroku authorizations:create`", in.Round(time.Hour))
+	default:
+		r.OK("HEROKU_API_KEY does not expire")
+	}
+	return true
+}
+
+// Target checks one target: that it resolves, its newest backup, and what the mode does with
+// Heroku's own backups: capture mode makes Heroku rotate manual backups out, latest mode needs a
+// schedule to have anything new to archive.
+func Target(ctx context.Context, r Reporter, hk TargetChecker, cfg config.Config, t config.Target) {
+	db, err := hk.Resolve(ctx, t.App, t.Database)
+	if err != nil {
+		r.Fail("%s: %v", t, err)
+		return
+	}
+	billed := ""
+	if db.BillingApp != db.App {
+		billed = ", billed to " + db.BillingApp
+	}
+	r.OK("%s: add-on %s (%s) attached as %s%s", t, db.AddonName, db.Plan, db.Attachment, billed)
+	b, err := hk.Latest(ctx, db)
+	switch {
+	case err != nil && cfg.Mode == pgbackups.ModeLatest:
+		r.Fail("%s: %v", t, err)
+	case err != nil:
+		r.Warn("%s: Heroku has no successful backup yet (capture mode makes one each run)", t)
+	default:
+		age := time.Since(b.FinishedAt.Time).Round(time.Minute)
+		if cfg.Mode == pgbackups.ModeLatest && age > cfg.MaxAge {
+			r.Fail("%s: newest backup %s is %s old, older than BACKUP_MAX_AGE=%s: check `heroku pg:backups:schedules -a %s`", t, b.Name(), age, cfg.MaxAge, db.App)
+		} else {
+			r.OK("%s: newest Heroku backup %s, %s old, %d bytes", t, b.Name(), age, b.ProcessedBytes)
+		}
+	}
+
+	if cfg.Mode == pgbackups.ModeCapture {
+		if rt, err := hk.Retention(ctx, db); err != nil {
+			r.Warn("%s: could not count Heroku's manual backups: %v", t, err)
+		} else {
+			r.Warn("%s: BACKUP_MODE=capture: %s", t, rt.Warning(db))
+		}
+	}
+	schedules(ctx, r, hk, cfg, t, db)
+}
+
+// schedules checks t's Heroku backup schedules: latest mode needs one, capture mode could use
+// one instead of capturing.
+func schedules(ctx context.Context, r Reporter, hk TargetChecker, cfg config.Config, t config.Target, db heroku.Database) {
+	create := fmt.Sprintf("`heroku pg:backups:schedule %s --at '02:00 UTC' -a %s`", db.Attachment, db.App)
+	ss, err := hk.Schedules(ctx, db)
+	switch {
+	case err != nil:
+		r.Warn("%s: could not read Heroku's backup schedules: %v", t, err)
+	case len(ss) > 0:
+		names := make([]string, len(ss))
+		for i, s := range ss {
+			names[i] = s.String()
+		}
+		if cfg.Mode == pgbackups.ModeCapture {
+			r.OK("%s: a Heroku backup schedule exists (%s): with BACKUP_MODE=latest each run archives its newest backup instead of capturing", t, strings.Join(names, "; "))
+		} else {
+			r.OK("%s: Heroku backup schedule: %s", t, strings.Join(names, "; "))
+		}
+	case cfg.Mode == pgbackups.ModeCapture:
+		r.Warn("%s: no Heroku backup schedule: create one with %s before setting BACKUP_MODE=latest", t, create)
+	default:
+		r.Warn("%s: no Heroku backup schedule: BACKUP_MODE=latest archives the newest backup Heroku has, and nothing makes new ones; create one with %s", t, create)
+	}
+}
+
+// Dump checks a target backed up with pg_dump: its URL is found, the server answers, and
+// pg_dump is new enough for it; it tells the database's size.
+func Dump(ctx context.Context, r Reporter, cfg config.Config, t config.Target, loc dumpsource.Locator, secrets []string) {
+	db, err := loc.Locate(ctx, archive.Target{App: t.App, Database: t.Database, Env: t.Env})
+	if err != nil {
+		r.Fail("%s: %v", t, err)
+		return
+	}
+	p, err := dumpsource.Check(ctx, db, cfg.PgDumpPath, secrets...)
+	if err != nil {
+		r.Fail("%s: %v", t, err)
+		if p.ServerVersion == "" {
+			r.Fix("check the URL in %s and that this dyno can reach the server", envOrAttachment(t))
+		}
+		return
+	}
+	r.OK("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, units.IEC(p.Bytes)+" on disk (the dump is usually smaller)", p.PgDump, p.ClientVersion)
+}
+
+func envOrAttachment(t config.Target) string {
+	if t.Env {
+		return t.Database
+	}
+	return "the attachment's config var on " + t.App
+}
+
+// Notifications checks that HEARTBEAT_URL's and WEBHOOK_URL's hosts answer, and warns when
+// nothing would notice a run that never happens.
+func Notifications(ctx context.Context, r Reporter, cfg config.Config) {
+	n, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, Timeout: 10 * time.Second})
+	if err == nil && (cfg.HeartbeatURL != "" || cfg.WebhookURL != "") {
+		if errs := n.Check(ctx); len(errs) > 0 {
+			for _, e := range errs {
+				r.Fail("notification: %v", e)
+			}
+		} else {
+			r.OK("notification endpoints answer (their hosts are reachable)")
+		}
+	} else if cfg.HeartbeatURL == "" {
+		r.Warn("no HEARTBEAT_URL: a run that Heroku Scheduler skips or that dies will go unnoticed; add a healthchecks.io (or similar) check")
+	}
+}
