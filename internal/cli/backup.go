@@ -26,6 +26,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -116,7 +117,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if opened == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
 		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
-		notifyFinish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
+		report.Finish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		log.Error().Err(err).Msg("backup run finished with failures")
 		return exitWith(ExitFailed)
 	}
@@ -166,14 +167,22 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
 		}
 	}
-	code := summarize(log, results, ctx.Err() != nil)
-	notifyFinish(ctx, log, notifier, command, started, results)
+	ok := report.Backup(log, results, ctx.Err() != nil)
+	report.Finish(ctx, log, notifier, command, started, results)
 	if cfg.Child {
 		for _, r := range results {
 			childResult(f.Stderr, red, r)
 		}
 	}
-	return exitWith(code)
+	return failedUnless(ok)
+}
+
+// failedUnless is a run's exit: ExitFailed unless every target succeeded.
+func failedUnless(ok bool) error {
+	if ok {
+		return nil
+	}
+	return exitWith(ExitFailed)
 }
 
 // memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
@@ -213,37 +222,6 @@ func newSource(cfg config.Config, f *Factory) archive.Source {
 		MaxAge:         cfg.MaxAge,
 		CaptureTimeout: cfg.CaptureTimeout,
 	}}
-}
-
-// notifyFinish reports the run to the monitor and the webhook. It runs even after a SIGTERM
-// (that is when a report matters most), within its own short bound, and never changes the result.
-func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, command string, started time.Time, results []archive.Result) {
-	run := notify.Run{Command: command, Started: started, Finished: time.Now(), Interrupted: ctx.Err() != nil, Version: version.Version}
-	for _, r := range results {
-		tr := notify.TargetResult{App: r.Target.App, Database: r.Target.Database, Backup: r.Backup, Bytes: r.Bytes,
-			Duration: r.Duration, Location: r.Location, AlreadyArchived: r.AlreadyArchived,
-			FramingOnly: r.FramingOnly, OtherFramingOnly: r.OtherFramingOnly}
-		if r.Err != nil {
-			tr.Error = r.Err.Error()
-		}
-		for _, c := range r.Copies {
-			nc := notify.Copy{Destination: c.Destination, Location: c.Location, Status: c.Status()}
-			if c.Err != nil {
-				nc.Error, nc.Location = c.Err.Error(), ""
-			}
-			tr.Copies = append(tr.Copies, nc)
-		}
-		run.Results = append(run.Results, tr)
-	}
-	bound := 25 * time.Second
-	if run.Interrupted {
-		bound = 8 * time.Second // SIGKILL follows SIGTERM after 30 s, and the abort came first
-	}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
-	defer cancel()
-	if err := n.Finish(nctx, run); err != nil {
-		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
-	}
 }
 
 // secrets are the configured values that must never be written anywhere, and extra ones a
@@ -362,77 +340,4 @@ func downloadClient() *http.Client {
 	// host, and each range past that would pay a new TCP and TLS handshake).
 	t.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: t}
-}
-
-// summarize logs one line per target and a total line, and returns the run's exit status.
-func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) int {
-	failed := 0
-	var total int64
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-			ev := log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-				Str("duration", r.Duration.Round(time.Millisecond).String())
-			if exist := existingCopies(r); len(exist) > 0 {
-				// Some copies were made: say which, so nobody restores from the one that is missing.
-				ev = ev.Strs("copies_stored", exist).Strs("copies_failed", failedCopies(r))
-			}
-			ev.Err(r.Err).Msg("summary: FAILED")
-			continue
-		}
-		total += r.Bytes
-		status := "archived"
-		if r.AlreadyArchived {
-			status = "already archived"
-		}
-		ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location)
-		if len(r.Copies) > 1 {
-			ev = ev.Strs("copies_stored", existingCopies(r))
-		}
-		if r.PartlyChecked() {
-			status += ", partly checked for framing only"
-			ev = ev.Strs("framing_only_tables", r.FramingOnly).Int("framing_only_other", r.OtherFramingOnly).
-				Str("decompressed", r.Decompressed).
-				Str("hint", "this data was not decompressed: pgoffsite verify checks it (ARCHIVE_CHECK=full would have, at the cost of speed)")
-		}
-		ev.Msg("summary: " + status)
-	}
-	ev := log.Info()
-	if failed > 0 || interrupted {
-		ev = log.Error()
-	}
-	ev = ev.Int("targets", len(results)).Int("archived", len(results)-failed).Int("failed", failed).Int64("bytes", total)
-	switch {
-	case interrupted:
-		ev.Msg("backup run interrupted")
-		return ExitFailed
-	case failed > 0:
-		ev.Msg("backup run finished with failures")
-		return ExitFailed
-	}
-	ev.Msg("backup run finished")
-	return ExitOK
-}
-
-// existingCopies names the locations where the target's archive now is.
-func existingCopies(r archive.Result) []string {
-	var out []string
-	for _, c := range r.Copies {
-		if c.Err == nil {
-			out = append(out, c.Location)
-		}
-	}
-	return out
-}
-
-// failedCopies names the destinations where it is not.
-func failedCopies(r archive.Result) []string {
-	var out []string
-	for _, c := range r.Copies {
-		if c.Err != nil {
-			out = append(out, c.Destination)
-		}
-	}
-	return out
 }

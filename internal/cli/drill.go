@@ -13,6 +13,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -114,6 +115,6 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	if err != nil {
 		code = ExitFailed // the log says which drill failed, and why
 	}
-	notifyFinish(ctx, log, notifier, "drill", started, results)
+	report.Finish(ctx, log, notifier, "drill", started, results)
 	return exitWith(code)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
 
@@ -88,15 +89,15 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the status check goes on)")
 	}
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
-	report := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
+	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
 	for _, a := range dests {
-		report.Targets = append(report.Targets, statusOf(ctx, cfg, a, o)...)
+		rep.Targets = append(rep.Targets, statusOf(ctx, cfg, a, o)...)
 	}
 
 	// The report goes to stdout, a file and the webhook: the same scrubbing as the logs (an
 	// error from the SDK can carry a request URL).
-	for i := range report.Targets {
-		e := &report.Targets[i]
+	for i := range rep.Targets {
+		e := &rep.Targets[i]
 		for j := range e.Problems {
 			e.Problems[j] = red.Scrub(e.Problems[j])
 		}
@@ -105,7 +106,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		}
 	}
 	var results []archive.Result
-	for _, e := range report.Targets {
+	for _, e := range rep.Targets {
 		r := archive.Result{Target: archive.Target{App: e.App, Database: e.Database}, Location: e.Destination}
 		if e.Newest != nil {
 			r.Backup, r.Bytes = e.Newest.Backup, e.Newest.Bytes
@@ -118,10 +119,10 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		results = append(results, r)
 	}
 	code := ExitOK
-	if !report.OK() || ctx.Err() != nil {
+	if !rep.OK() || ctx.Err() != nil {
 		code = ExitFailed
 	}
-	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, report); err != nil {
+	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, rep); err != nil {
 		log.Error().Err(err).Msg("cannot write the status report")
 		code = ExitFailed
 	}
@@ -129,8 +130,8 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	if code != ExitOK {
 		ev = log.Error()
 	}
-	ev.Int("entries", len(report.Targets)).Int("problems", len(results)-healthy(results)).Msg("status finished")
-	notifyFinish(ctx, log, notifier, "status", started, results)
+	ev.Int("entries", len(rep.Targets)).Int("problems", len(results)-healthy(results)).Msg("status finished")
+	report.Finish(ctx, log, notifier, "status", started, results)
 	return exitWith(code)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
@@ -132,9 +133,9 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 			check(target, k)
 		}
 	}
-	code := summarizeVerify(log, results, ctx.Err() != nil)
-	notifyFinish(ctx, log, notifier, "verify", started, results)
-	return exitWith(code)
+	ok := report.Verify(log, results, ctx.Err() != nil)
+	report.Finish(ctx, log, notifier, "verify", started, results)
+	return failedUnless(ok)
 }
 
 // withFindings fails a verification on what the store's record of the archive shows beyond its
@@ -202,25 +203,6 @@ func explainArchived(err error, cfg config.Config, key string) error {
 	}
 	return fmt.Errorf("%w: restore it from Glacier first (hours for GLACIER, up to 12 h for DEEP_ARCHIVE): aws s3api restore-object --bucket %s --key %s --restore-request 'Days=3,GlacierJobParameters={Tier=Standard}', then run verify again",
 		err, cfg.Archive.Bucket, full)
-}
-
-func summarizeVerify(log zerolog.Logger, results []archive.Result, interrupted bool) int {
-	failed := 0
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-			log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).Err(r.Err).Msg("summary: FAILED")
-		}
-	}
-	ev := log.Info()
-	if failed > 0 || interrupted {
-		ev = log.Error()
-	}
-	ev.Int("archives", len(results)).Int("failed", failed).Msg("verify finished")
-	if failed > 0 || interrupted {
-		return ExitFailed
-	}
-	return ExitOK
 }
 
 // source is the destination the reading commands read (verify, status, restore), with what

@@ -1,4 +1,4 @@
-package cli
+package report
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ func TestSummaryMarksFramingOnly(t *testing.T) {
 		{Target: archive.Target{App: "blog", Database: "DATABASE_URL"}, Backup: "b007", Bytes: 1 << 20, Location: "s3://b/j.dump"},
 	}
 	var logs bytes.Buffer
-	if code := summarize(zerolog.New(&logs), results, false); code != ExitOK {
-		t.Fatalf("exit %d", code)
+	if code := Backup(zerolog.New(&logs), results, false); !code {
+		t.Fatal("the run failed")
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 3 {
@@ -49,7 +49,7 @@ func TestSummaryMarksFramingOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifyFinish(context.Background(), zerolog.Nop(), n, "backup", time.Now(), results)
+	Finish(context.Background(), zerolog.Nop(), n, "backup", time.Now(), results)
 	var p notify.Payload
 	if err := json.Unmarshal([]byte(rec.Bodies()["/hook"]), &p); err != nil || len(p.Targets) != 2 {
 		t.Fatalf("webhook %s: %v", rec.Bodies()["/hook"], err)
