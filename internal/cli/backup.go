@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -17,14 +14,12 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
-	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
-	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
-	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -143,10 +138,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
 		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
 	}
-	targets := make([]archive.Target, len(cfg.Targets))
-	for i, t := range cfg.Targets {
-		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
-	}
+	targets := archiveTargets(cfg)
 	logStart(log, cfg, command, fanout, job.Encrypt)
 	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
@@ -177,6 +169,15 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	return failedUnless(ok)
 }
 
+// archiveTargets are BACKUP_TARGETS as the archive job, verify and drills name them.
+func archiveTargets(cfg config.Config) []archive.Target {
+	targets := make([]archive.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
+	}
+	return targets
+}
+
 // failedUnless is a run's exit: ExitFailed unless every target succeeded.
 func failedUnless(ok bool) error {
 	if ok {
@@ -199,29 +200,11 @@ func setMemoryLimit(cfg config.Config, on bool) {
 	}
 }
 
-// sources sends env:VAR targets to pg_dump, and Heroku targets to the BACKUP_METHOD's source.
-type sources struct{ heroku, env archive.Source }
-
-func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
-	if t.Env {
-		return s.env.Open(ctx, t)
-	}
-	return s.heroku.Open(ctx, t)
-}
-
+// newSource is where the run's backups come from (internal/backupsource).
 func newSource(cfg config.Config, f *Factory) archive.Source {
-	hk := f.Heroku()
-	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: cfg.EnvURLs()}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}
-	if cfg.Method == config.MethodPgDump {
-		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}}
-	}
-	return sources{env: env, heroku: &pgbackups.Source{
-		Heroku:         hk,
-		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}},
-		Mode:           cfg.Mode,
-		MaxAge:         cfg.MaxAge,
-		CaptureTimeout: cfg.CaptureTimeout,
-	}}
+	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump,
+		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
+		Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
 }
 
 // secrets are the configured values that must never be written anywhere, and extra ones a
@@ -327,17 +310,4 @@ func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, c st
 	if err != nil {
 		log.Warn().Str("destination", name).Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
 	}
-}
-
-// downloadClient reads signed URLs: no overall timeout (a big dump takes hours). fetch sends
-// every request through its stall watchdog (no body bytes for 30 s, no headers for 60 s); the
-// header timeout here is only a backstop behind it.
-func downloadClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 2 * time.Minute
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	// Every range in flight keeps its connection between ranges (the default keeps two idle per
-	// host, and each range past that would pay a new TCP and TLS handshake).
-	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
 )
 
 // restoreAppOptions are the options of `pgoffsite restore-app`.
@@ -91,7 +92,7 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 		return fail(err)
 	}
 	// Everything the bundle says is checked before anything is asked of Heroku.
-	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: downloadClient(), Log: log}
+	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: fetch.DownloadClient(), Log: log}
 	err = bundle.RestoreApp(ctx, bundle.RestoreDeps{Src: src, Deployer: d, Out: stderr, Redactor: red},
 		bundle.RestoreOptions{From: o.From, To: o.To, Checks: checks, Allow: o.Allow})
 	var refused *bundle.RefusedError
