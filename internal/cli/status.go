@@ -2,26 +2,19 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
-
-// statusBound bounds the reading of one destination: its listing and the manifests beside the
-// archives. Each request has its own stall watchdog; this is the way out of a slow crawl.
-const statusBound = 5 * time.Minute
 
 // statusOptions are the options of `pgoffsite status`.
 type statusOptions struct {
@@ -90,34 +83,25 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	}
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
 	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
+	targets := make([]status.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = status.Target{App: t.App, Database: t.Database, Env: t.Env}
+	}
+	var sources []status.Destination
 	for _, a := range dests {
-		rep.Targets = append(rep.Targets, statusOf(ctx, cfg, a, o)...)
+		sources = append(sources, status.Destination{Name: a.String(), Open: func(ctx context.Context) (status.Source, func() error, error) {
+			c := cfg
+			c.Archive = a
+			src, err := openSource(ctx, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			return src, src.Close, nil
+		}})
 	}
-
-	// The report goes to stdout, a file and the webhook: the same scrubbing as the logs (an
-	// error from the SDK can carry a request URL).
-	for i := range rep.Targets {
-		e := &rep.Targets[i]
-		for j := range e.Problems {
-			e.Problems[j] = red.Scrub(e.Problems[j])
-		}
-		for j := range e.Warnings {
-			e.Warnings[j] = red.Scrub(e.Warnings[j])
-		}
-	}
-	var results []archive.Result
-	for _, e := range rep.Targets {
-		r := archive.Result{Target: archive.Target{App: e.App, Database: e.Database}, Location: e.Destination}
-		if e.Newest != nil {
-			r.Backup, r.Bytes = e.Newest.Backup, e.Newest.Bytes
-		}
-		if !e.OK() {
-			r.Err = errors.New(strings.Join(e.Problems, "; "))
-			log.Error().Str("app", e.App).Str("database", e.Database).Str("destination", e.Destination).Str("backup", r.Backup).
-				Err(r.Err).Msg("status: PROBLEM")
-		}
-		results = append(results, r)
-	}
+	rep.Targets = status.Collect(ctx, sources, targets, o)
+	rep.Scrub(red.Scrub)
+	results, problems := report.Status(log, rep)
 	code := ExitOK
 	if !rep.OK() || ctx.Err() != nil {
 		code = ExitFailed
@@ -130,19 +114,9 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	if code != ExitOK {
 		ev = log.Error()
 	}
-	ev.Int("entries", len(rep.Targets)).Int("problems", len(results)-healthy(results)).Msg("status finished")
+	ev.Int("entries", len(rep.Targets)).Int("problems", problems).Msg("status finished")
 	report.Finish(ctx, log, notifier, "status", started, results)
 	return exitWith(code)
-}
-
-func healthy(results []archive.Result) int {
-	n := 0
-	for _, r := range results {
-		if r.Err == nil {
-			n++
-		}
-	}
-	return n
 }
 
 func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report) error {
@@ -158,47 +132,8 @@ func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report
 	if htmlFile == "" {
 		return nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(htmlFile), ".pgoffsite-status-*.html")
-	if err != nil {
-		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
-	}
-	err = status.WriteHTML(f, r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), htmlFile)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := status.WriteHTMLFile(htmlFile, r); err != nil {
 		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
 	}
 	return nil
-}
-
-// statusOf reports every target at destination a; a destination that cannot be opened makes
-// each of its entries a problem, and the others go on.
-func statusOf(ctx context.Context, cfg config.Config, a spec.Archive, o status.Options) []status.Entry {
-	ctx, cancel := context.WithTimeout(ctx, statusBound)
-	defer cancel()
-	cfg.Archive = a
-	src, err := openSource(ctx, cfg)
-	if err == nil {
-		defer src.Close()
-	}
-	var entries []status.Entry
-	for _, t := range cfg.Targets {
-		st := status.Target{App: t.App, Database: t.Database, Env: t.Env}
-		if err != nil {
-			entries = append(entries, status.Entry{Target: st.String(), App: t.App, Database: t.Database, Destination: a.String(),
-				Retention: map[string]int{}, Warnings: []string{},
-				Problems: []string{fmt.Sprintf("cannot open %s: %v", a, err)}})
-			continue
-		}
-		entries = append(entries, status.Build(ctx, src, a.String(), st, o))
-	}
-	return entries
 }
