@@ -77,16 +77,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if o.BundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
-	// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
-	f.load = func() (config.Config, error) {
-		cfg, err := config.Load(config.WithTargets(o.Target))
-		if cfg.Child {
-			// A coordinator's child: the coordinator reports the run, spreads it and archives the
-			// app bundles (once per app), not the child.
-			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
-		}
-		return reportingAs(cfg, command), err
-	}
+	f.load = loadBackup(o.Target, command)
 	cfg, err := f.Config()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
@@ -116,27 +107,9 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 		log.Error().Err(err).Msg("backup run finished with failures")
 		return exitWith(ExitFailed)
 	}
-	job := &archive.Job{
-		Source:       newSource(cfg, f),
-		Destinations: dests,
-		Version:      version.Version,
-		Log:          log,
-		Check:        cfg.Check,
-		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
-		// RETENTION: each archive's class, from the markers of the first destination that answers.
-		Retention:     cfg.Retention,
-		RetentionZone: cfg.RetentionZone,
-	}
-	if cfg.Recipients != "" {
-		// Checked by config.Load already: an error here cannot happen, but is not ignored.
-		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
-		if err != nil {
-			return badConfig(err)
-		}
-		job.Encrypt = recips
-	}
-	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
-		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
+	job, err := newJob(cfg, f, dests)
+	if err != nil {
+		return err
 	}
 	targets := archiveTargets(cfg)
 	logStart(log, cfg, command, fanout, job.Encrypt)
@@ -184,6 +157,47 @@ func failedUnless(ok bool) error {
 		return nil
 	}
 	return exitWith(ExitFailed)
+}
+
+// loadBackup loads the configuration of a backup or bundle run: the one target of --target is
+// the run's BACKUP_TARGETS, read and checked as such.
+func loadBackup(target, command string) func() (config.Config, error) {
+	return func() (config.Config, error) {
+		cfg, err := config.Load(config.WithTargets(target))
+		if cfg.Child {
+			// A coordinator's child: the coordinator reports the run, spreads it and archives the
+			// app bundles (once per app), not the child.
+			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
+		}
+		return reportingAs(cfg, command), err
+	}
+}
+
+// newJob is the archive job of a backup or bundle run, writing to dests.
+func newJob(cfg config.Config, f *Factory, dests []archive.Destination) (*archive.Job, error) {
+	job := &archive.Job{
+		Source:       newSource(cfg, f),
+		Destinations: dests,
+		Version:      version.Version,
+		Log:          f.Logger(),
+		Check:        cfg.Check,
+		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
+		// RETENTION: each archive's class, from the markers of the first destination that answers.
+		Retention:     cfg.Retention,
+		RetentionZone: cfg.RetentionZone,
+	}
+	if cfg.Recipients != "" {
+		// Checked by config.Load already: an error here cannot happen, but is not ignored.
+		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
+		if err != nil {
+			return nil, badConfig(err)
+		}
+		job.Encrypt = recips
+	}
+	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
+		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
+	}
+	return job, nil
 }
 
 // memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the

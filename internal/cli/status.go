@@ -83,23 +83,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	}
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
 	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
-	targets := make([]status.Target, len(cfg.Targets))
-	for i, t := range cfg.Targets {
-		targets[i] = status.Target{App: t.App, Database: t.Database, Env: t.Env}
-	}
-	var sources []status.Destination
-	for _, a := range dests {
-		sources = append(sources, status.Destination{Name: a.String(), Open: func(ctx context.Context) (status.Source, func() error, error) {
-			c := cfg
-			c.Archive = a
-			src, err := openSource(ctx, c)
-			if err != nil {
-				return nil, nil, err
-			}
-			return src, src.Close, nil
-		}})
-	}
-	rep.Targets = status.Collect(ctx, sources, targets, o)
+	rep.Targets = status.Collect(ctx, statusSources(cfg, dests), statusTargets(cfg), o)
 	rep.Scrub(red.Scrub)
 	results, problems := report.Status(log, rep)
 	code := ExitOK
@@ -136,4 +120,30 @@ func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report
 		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
 	}
 	return nil
+}
+
+// statusTargets are BACKUP_TARGETS as status names them.
+func statusTargets(cfg config.Config) []status.Target {
+	targets := make([]status.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = status.Target{App: t.App, Database: t.Database, Env: t.Env}
+	}
+	return targets
+}
+
+// statusSources open each destination of dests for reading, when status comes to it.
+func statusSources(cfg config.Config, dests []spec.Archive) []status.Destination {
+	var sources []status.Destination
+	for _, a := range dests {
+		sources = append(sources, status.Destination{Name: a.String(), Open: func(ctx context.Context) (status.Source, func() error, error) {
+			c := cfg
+			c.Archive = a
+			src, err := openSource(ctx, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			return src, src.Close, nil
+		}})
+	}
+	return sources
 }

@@ -43,7 +43,7 @@ func Backup(log zerolog.Logger, results []archive.Result, interrupted bool) bool
 		}
 		ev.Msg("summary: " + status)
 	}
-	ev := total(log, failed, interrupted).Int("targets", len(results)).Int("archived", len(results)-failed).
+	ev := Total(log, failed, interrupted).Int("targets", len(results)).Int("archived", len(results)-failed).
 		Int("failed", failed).Int64("bytes", bytes)
 	switch {
 	case interrupted:
@@ -66,7 +66,7 @@ func Verify(log zerolog.Logger, results []archive.Result, interrupted bool) bool
 			Failed(log, r)
 		}
 	}
-	total(log, failed, interrupted).Int("archives", len(results)).Int("failed", failed).Msg("verify finished")
+	Total(log, failed, interrupted).Int("archives", len(results)).Int("failed", failed).Msg("verify finished")
 	return failed == 0 && !interrupted
 }
 
@@ -75,14 +75,17 @@ func Verify(log zerolog.Logger, results []archive.Result, interrupted bool) bool
 func Failed(log zerolog.Logger, r archive.Result) {
 	ev := log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
 		Str("duration", r.Duration.Round(time.Millisecond).String())
+	if r.Location != "" && len(r.Copies) == 0 {
+		ev = ev.Str("location", r.Location) // the archive verified or drilled
+	}
 	if stored := StoredCopies(r); len(stored) > 0 {
 		ev = ev.Strs("copies_stored", stored).Strs("copies_failed", FailedCopies(r))
 	}
 	ev.Err(r.Err).Msg("summary: FAILED")
 }
 
-// total is the level of a run's total line: an error when anything failed or the run was cut.
-func total(log zerolog.Logger, failed int, interrupted bool) *zerolog.Event {
+// Total starts a run's total line: an error when anything failed or the run was cut.
+func Total(log zerolog.Logger, failed int, interrupted bool) *zerolog.Event {
 	if failed > 0 || interrupted {
 		return log.Error()
 	}
