@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -17,15 +14,14 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
-	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
-	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
-	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -81,16 +77,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if o.BundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
-	// The one target of --target is the run's BACKUP_TARGETS, read and checked as such.
-	f.load = func() (config.Config, error) {
-		cfg, err := config.Load(config.WithTargets(o.Target))
-		if cfg.Child {
-			// A coordinator's child: the coordinator reports the run, spreads it and archives the
-			// app bundles (once per app), not the child.
-			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
-		}
-		return reportingAs(cfg, command), err
-	}
+	f.load = loadBackup(o.Target, command)
 	cfg, err := f.Config()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
@@ -116,36 +103,15 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if opened == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
 		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
-		notifyFinish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
+		report.Finish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		log.Error().Err(err).Msg("backup run finished with failures")
 		return exitWith(ExitFailed)
 	}
-	job := &archive.Job{
-		Source:       newSource(cfg, f),
-		Destinations: dests,
-		Version:      version.Version,
-		Log:          log,
-		Check:        cfg.Check,
-		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
-		// RETENTION: each archive's class, from the markers of the first destination that answers.
-		Retention:     cfg.Retention,
-		RetentionZone: cfg.RetentionZone,
+	job, err := newJob(cfg, f, dests)
+	if err != nil {
+		return err
 	}
-	if cfg.Recipients != "" {
-		// Checked by config.Load already: an error here cannot happen, but is not ignored.
-		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
-		if err != nil {
-			return badConfig(err)
-		}
-		job.Encrypt = recips
-	}
-	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
-		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
-	}
-	targets := make([]archive.Target, len(cfg.Targets))
-	for i, t := range cfg.Targets {
-		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
-	}
+	targets := archiveTargets(cfg)
 	logStart(log, cfg, command, fanout, job.Encrypt)
 	started := f.Now()
 	if err := notifier.Start(ctx); err != nil {
@@ -166,14 +132,72 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
 		}
 	}
-	code := summarize(log, results, ctx.Err() != nil)
-	notifyFinish(ctx, log, notifier, command, started, results)
+	ok := report.Backup(log, results, ctx.Err() != nil)
+	report.Finish(ctx, log, notifier, command, started, results)
 	if cfg.Child {
 		for _, r := range results {
 			childResult(f.Stderr, red, r)
 		}
 	}
-	return exitWith(code)
+	return failedUnless(ok)
+}
+
+// archiveTargets are BACKUP_TARGETS as the archive job, verify and drills name them.
+func archiveTargets(cfg config.Config) []archive.Target {
+	targets := make([]archive.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
+	}
+	return targets
+}
+
+// failedUnless is a run's exit: ExitFailed unless every target succeeded.
+func failedUnless(ok bool) error {
+	if ok {
+		return nil
+	}
+	return exitWith(ExitFailed)
+}
+
+// loadBackup loads the configuration of a backup or bundle run: the one target of --target is
+// the run's BACKUP_TARGETS, read and checked as such.
+func loadBackup(target, command string) func() (config.Config, error) {
+	return func() (config.Config, error) {
+		cfg, err := config.Load(config.WithTargets(target))
+		if cfg.Child {
+			// A coordinator's child: the coordinator reports the run, spreads it and archives the
+			// app bundles (once per app), not the child.
+			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
+		}
+		return reportingAs(cfg, command), err
+	}
+}
+
+// newJob is the archive job of a backup or bundle run, writing to dests.
+func newJob(cfg config.Config, f *Factory, dests []archive.Destination) (*archive.Job, error) {
+	job := &archive.Job{
+		Source:       newSource(cfg, f),
+		Destinations: dests,
+		Version:      version.Version,
+		Log:          f.Logger(),
+		Check:        cfg.Check,
+		Parallel:     cfg.Parallel, // config sized the buffers for a share of ARCHIVE_MEMORY_LIMIT
+		// RETENTION: each archive's class, from the markers of the first destination that answers.
+		Retention:     cfg.Retention,
+		RetentionZone: cfg.RetentionZone,
+	}
+	if cfg.Recipients != "" {
+		// Checked by config.Load already: an error here cannot happen, but is not ignored.
+		recips, err := agecrypt.ParseRecipients(cfg.Recipients)
+		if err != nil {
+			return nil, badConfig(err)
+		}
+		job.Encrypt = recips
+	}
+	if tty, ok := f.Stderr.(*os.File); ok && isatty.IsTerminal(tty.Fd()) {
+		job.Progress = progress.NewLine(f.Stderr) // `heroku run` gives a terminal: show a live progress line
+	}
+	return job, nil
 }
 
 // memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
@@ -190,60 +214,11 @@ func setMemoryLimit(cfg config.Config, on bool) {
 	}
 }
 
-// sources sends env:VAR targets to pg_dump, and Heroku targets to the BACKUP_METHOD's source.
-type sources struct{ heroku, env archive.Source }
-
-func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
-	if t.Env {
-		return s.env.Open(ctx, t)
-	}
-	return s.heroku.Open(ctx, t)
-}
-
+// newSource is where the run's backups come from (internal/backupsource).
 func newSource(cfg config.Config, f *Factory) archive.Source {
-	hk := f.Heroku()
-	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: cfg.EnvURLs()}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}
-	if cfg.Method == config.MethodPgDump {
-		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: hk}, PgDump: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg)}}
-	}
-	return sources{env: env, heroku: &pgbackups.Source{
-		Heroku:         hk,
-		Download:       &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}},
-		Mode:           cfg.Mode,
-		MaxAge:         cfg.MaxAge,
-		CaptureTimeout: cfg.CaptureTimeout,
-	}}
-}
-
-// notifyFinish reports the run to the monitor and the webhook. It runs even after a SIGTERM
-// (that is when a report matters most), within its own short bound, and never changes the result.
-func notifyFinish(ctx context.Context, log zerolog.Logger, n *notify.Notifier, command string, started time.Time, results []archive.Result) {
-	run := notify.Run{Command: command, Started: started, Finished: time.Now(), Interrupted: ctx.Err() != nil, Version: version.Version}
-	for _, r := range results {
-		tr := notify.TargetResult{App: r.Target.App, Database: r.Target.Database, Backup: r.Backup, Bytes: r.Bytes,
-			Duration: r.Duration, Location: r.Location, AlreadyArchived: r.AlreadyArchived,
-			FramingOnly: r.FramingOnly, OtherFramingOnly: r.OtherFramingOnly}
-		if r.Err != nil {
-			tr.Error = r.Err.Error()
-		}
-		for _, c := range r.Copies {
-			nc := notify.Copy{Destination: c.Destination, Location: c.Location, Status: c.Status()}
-			if c.Err != nil {
-				nc.Error, nc.Location = c.Err.Error(), ""
-			}
-			tr.Copies = append(tr.Copies, nc)
-		}
-		run.Results = append(run.Results, tr)
-	}
-	bound := 25 * time.Second
-	if run.Interrupted {
-		bound = 8 * time.Second // SIGKILL follows SIGTERM after 30 s, and the abort came first
-	}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
-	defer cancel()
-	if err := n.Finish(nctx, run); err != nil {
-		log.Warn().Err(err).Msg("notification failed (the run's result is unchanged)")
-	}
+	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump,
+		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
+		Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
 }
 
 // secrets are the configured values that must never be written anywhere, and extra ones a
@@ -349,90 +324,4 @@ func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, c st
 	if err != nil {
 		log.Warn().Str("destination", name).Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
 	}
-}
-
-// downloadClient reads signed URLs: no overall timeout (a big dump takes hours). fetch sends
-// every request through its stall watchdog (no body bytes for 30 s, no headers for 60 s); the
-// header timeout here is only a backstop behind it.
-func downloadClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 2 * time.Minute
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	// Every range in flight keeps its connection between ranges (the default keeps two idle per
-	// host, and each range past that would pay a new TCP and TLS handshake).
-	t.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: t}
-}
-
-// summarize logs one line per target and a total line, and returns the run's exit status.
-func summarize(log zerolog.Logger, results []archive.Result, interrupted bool) int {
-	failed := 0
-	var total int64
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-			ev := log.Error().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-				Str("duration", r.Duration.Round(time.Millisecond).String())
-			if exist := existingCopies(r); len(exist) > 0 {
-				// Some copies were made: say which, so nobody restores from the one that is missing.
-				ev = ev.Strs("copies_stored", exist).Strs("copies_failed", failedCopies(r))
-			}
-			ev.Err(r.Err).Msg("summary: FAILED")
-			continue
-		}
-		total += r.Bytes
-		status := "archived"
-		if r.AlreadyArchived {
-			status = "already archived"
-		}
-		ev := log.Info().Str("app", r.Target.App).Str("database", r.Target.Database).Str("backup", r.Backup).
-			Int64("bytes", r.Bytes).Str("duration", r.Duration.Round(time.Millisecond).String()).Str("location", r.Location)
-		if len(r.Copies) > 1 {
-			ev = ev.Strs("copies_stored", existingCopies(r))
-		}
-		if r.PartlyChecked() {
-			status += ", partly checked for framing only"
-			ev = ev.Strs("framing_only_tables", r.FramingOnly).Int("framing_only_other", r.OtherFramingOnly).
-				Str("decompressed", r.Decompressed).
-				Str("hint", "this data was not decompressed: pgoffsite verify checks it (ARCHIVE_CHECK=full would have, at the cost of speed)")
-		}
-		ev.Msg("summary: " + status)
-	}
-	ev := log.Info()
-	if failed > 0 || interrupted {
-		ev = log.Error()
-	}
-	ev = ev.Int("targets", len(results)).Int("archived", len(results)-failed).Int("failed", failed).Int64("bytes", total)
-	switch {
-	case interrupted:
-		ev.Msg("backup run interrupted")
-		return ExitFailed
-	case failed > 0:
-		ev.Msg("backup run finished with failures")
-		return ExitFailed
-	}
-	ev.Msg("backup run finished")
-	return ExitOK
-}
-
-// existingCopies names the locations where the target's archive now is.
-func existingCopies(r archive.Result) []string {
-	var out []string
-	for _, c := range r.Copies {
-		if c.Err == nil {
-			out = append(out, c.Location)
-		}
-	}
-	return out
-}
-
-// failedCopies names the destinations where it is not.
-func failedCopies(r archive.Result) []string {
-	var out []string
-	for _, c := range r.Copies {
-		if c.Err != nil {
-			out = append(out, c.Destination)
-		}
-	}
-	return out
 }

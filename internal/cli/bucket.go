@@ -68,23 +68,10 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	if err != nil {
 		return badConfig(err)
 	}
-	b, o := cfg.Bucket, opts.Bucket
-	unlessGiven(fs, "transition-days", &o.TransitionDays, b.TransitionDays)
-	unlessGiven(fs, "transition-class", &o.TransitionClass, b.TransitionClass)
-	unlessGiven(fs, "deep-archive-days", &o.DeepArchiveDays, b.DeepArchiveDays)
-	unlessGiven(fs, "expire-days", &o.ExpireDays, b.ExpireDays)
-	unlessGiven(fs, "noncurrent-expire-days", &o.NoncurrentExpireDays, b.NoncurrentExpireDays)
-	unlessGiven(fs, "object-lock-days", &o.ObjectLockDays, b.ObjectLockDays)
-	unlessGiven(fs, "object-lock-mode", &o.ObjectLockMode, b.ObjectLockMode)
-	var sizeBytes int64
-	if opts.ArchiveSize != "" {
-		n, ok := config.ParseSize(opts.ArchiveSize)
-		if !ok {
-			return badUsage("pgoffsite setup-bucket: --archive-size %q is not a size: write it like 800MiB or 5GiB", opts.ArchiveSize)
-		}
-		sizeBytes = n
+	o, sizeBytes, err := bucketOptions(fs, cfg, opts)
+	if err != nil {
+		return err
 	}
-	o.Retention = cfg.Retention
 	a, err := pickS3Destination(cfg, opts.Destination)
 	if err != nil {
 		return badUsage("pgoffsite setup-bucket: %v", err)
@@ -136,6 +123,29 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	}
 	fmt.Fprintln(stdout, "done; run it again any time: it changes only what differs")
 	return nil
+}
+
+// bucketOptions are setup-bucket's flags over their BUCKET_* variables, with RETENTION, and
+// the --archive-size of the cost estimate.
+func bucketOptions(fs *pflag.FlagSet, cfg config.Config, opts *setupBucketOptions) (bucket.Options, int64, error) {
+	b, o := cfg.Bucket, opts.Bucket
+	unlessGiven(fs, "transition-days", &o.TransitionDays, b.TransitionDays)
+	unlessGiven(fs, "transition-class", &o.TransitionClass, b.TransitionClass)
+	unlessGiven(fs, "deep-archive-days", &o.DeepArchiveDays, b.DeepArchiveDays)
+	unlessGiven(fs, "expire-days", &o.ExpireDays, b.ExpireDays)
+	unlessGiven(fs, "noncurrent-expire-days", &o.NoncurrentExpireDays, b.NoncurrentExpireDays)
+	unlessGiven(fs, "object-lock-days", &o.ObjectLockDays, b.ObjectLockDays)
+	unlessGiven(fs, "object-lock-mode", &o.ObjectLockMode, b.ObjectLockMode)
+	var sizeBytes int64
+	if opts.ArchiveSize != "" {
+		n, ok := config.ParseSize(opts.ArchiveSize)
+		if !ok {
+			return bucket.Options{}, 0, badUsage("pgoffsite setup-bucket: --archive-size %q is not a size: write it like 800MiB or 5GiB", opts.ArchiveSize)
+		}
+		sizeBytes = n
+	}
+	o.Retention = cfg.Retention
+	return o, sizeBytes, nil
 }
 
 // policyOptions are the options of `pgoffsite policy`.

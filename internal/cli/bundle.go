@@ -17,7 +17,7 @@ import (
 func newBundler(cfg config.Config, hk *heroku.Client, job *archive.Job, red *logging.Redactor, log zerolog.Logger) *bundle.Writer {
 	return &bundle.Writer{Heroku: hk, Store: job, Encrypt: job.Encrypt, Sign: cfg.BundleSigningKey, Redact: red,
 		Log: log, Version: version.Version,
-		Download: &fetch.Ranged{HTTP: downloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}}}
+		Download: &fetch.Ranged{HTTP: fetch.DownloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}}}
 }
 
 // reportingAs is cfg with the heartbeat of command: a bundle run pings BUNDLE_HEARTBEAT_URL (or

@@ -316,8 +316,8 @@ func TestRestoreEncryptedToHeroku(t *testing.T) {
 	}
 }
 
-// The identity comes from --identity FILE before AGE_IDENTITY; its problems name where it came
-// from and never hold its text; the text it returns scrubs every line of the key.
+// The secrets that come with an identity scrub every line of the key, also of one that does not
+// parse (agecrypt's tests show where it is read from).
 func TestVerifyIdentityLoading(t *testing.T) {
 	k := newAgeKey(t)
 	if ids, _, err := loadIdentities("", ""); ids != nil || err != nil {
@@ -331,20 +331,10 @@ func TestVerifyIdentityLoading(t *testing.T) {
 	if got := red.Scrub("key: " + k.secretLine() + " / " + strings.ToLower(k.secretLine())); strings.Contains(got, "SECRET-KEY-1") || strings.Contains(got, "secret-key-1") {
 		t.Errorf("the redactor left the key: %s", got)
 	}
-	// Broken: the text is cut short; the error names the variable, not the key.
+	// Broken: the key's text is still a secret, and scrubbed from the error.
 	cut := k.secretLine()[:40]
-	_, _, err = loadIdentities("", cut)
-	if err == nil || !strings.HasPrefix(err.Error(), "AGE_IDENTITY: ") || strings.Contains(err.Error(), k.secretLine()[:40]) {
+	_, secrets, err = loadIdentities("", cut)
+	if err == nil || len(secrets) == 0 || strings.Contains(scrub.New(secrets...).Scrub(err.Error()), cut) {
 		t.Errorf("a cut-short AGE_IDENTITY: %v", err)
-	}
-	// The file wins.
-	ids, _, err = loadIdentities(k.file, cut)
-	if err != nil || ids == nil {
-		t.Errorf("--identity FILE with a broken AGE_IDENTITY: %v", err)
-	}
-	empty := filepath.Join(t.TempDir(), "empty.txt")
-	os.WriteFile(empty, nil, 0o600)
-	if _, _, err := loadIdentities(empty, ""); err == nil || !strings.Contains(err.Error(), "--identity "+empty+": the file is empty") {
-		t.Errorf("an empty identity file: %v", err)
 	}
 }

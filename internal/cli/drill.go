@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
@@ -97,15 +97,12 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	if err := notifier.Start(ctx); err != nil {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the drill goes on)")
 	}
-	targets := make([]archive.Target, len(cfg.Targets))
-	for i, t := range cfg.Targets {
-		targets[i] = archive.Target{App: t.App, Database: t.Database, Env: t.Env}
-	}
+	targets := archiveTargets(cfg)
 	deps := drill.Deps{
 		API:    f.Heroku(),
 		Source: src, Database: drill.Postgres{}, Log: log, Redactor: red,
 		Record: func(ctx context.Context, key string, v verify.Result, rec *catalog.Drill) {
-			recordVerification(ctx, log, red, src, key, v, rec)
+			verify.Record(ctx, verifyDeps(cfg, src, log, red), key, v, rec)
 		},
 	}
 	results, err := drill.Run(ctx, deps, drill.Options{Targets: targets, App: app, Plan: cfg.Drill.Plan, Checks: cfg.Drill.Checks,
@@ -114,6 +111,6 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	if err != nil {
 		code = ExitFailed // the log says which drill failed, and why
 	}
-	notifyFinish(ctx, log, notifier, "drill", started, results)
+	report.Finish(ctx, log, notifier, "drill", started, results)
 	return exitWith(code)
 }

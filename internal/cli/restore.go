@@ -134,12 +134,11 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 	f.load = func() (config.Config, error) {
 		return loadForReading(o.Destination, "restore", config.Except("HEROKU_API_KEY"))
 	}
-	cfg, err := f.Config()
-	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
-	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
-		return badConfig(err)
+	cfg, ids, err := loadWithIdentity(f, o.Identity)
+	if err != nil {
+		return err
 	}
-	f.AddSecrets(append([]string{to}, idSecrets...)...)
+	f.AddSecrets(to)
 	if pw, ok := u.User.Password(); ok {
 		f.AddSecrets(pw)
 	}
@@ -151,7 +150,7 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 	}
 	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
 		Database: restore.Postgres{}, Log: log}
-	if err := restore.ToPostgres(ctx, deps, to, clean, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
+	if err := restore.ToPostgres(ctx, deps, to, clean, restore.Options{From: from, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -166,9 +165,9 @@ func openRestoreSource(ctx context.Context, f *Factory, cfg config.Config) (veri
 	return src, nil
 }
 
-// explainer adds the way out to an archive of cfg's destination that lifecycle rules moved to Glacier.
-func explainer(cfg config.Config) func(error, string) error {
-	return func(err error, key string) error { return explainArchived(err, cfg, key) }
+// glacierOf is where cfg's destination keeps archives that lifecycle rules may move to Glacier.
+func glacierOf(cfg config.Config) verify.Glacier {
+	return verify.Glacier{Bucket: cfg.Archive.Bucket, Prefix: cfg.Archive.Prefix}
 }
 
 // runRestoreEncryptedToHeroku is `pgoffsite restore --to app:DATABASE` of an encrypted archive.
@@ -180,12 +179,10 @@ func explainer(cfg config.Config) func(error, string) error {
 func runRestoreEncryptedToHeroku(ctx context.Context, f *Factory, o *restoreOptions, app, database string) error {
 	from := o.From
 	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
-	cfg, err := f.Config()
-	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
-	if err := withIdentityProblem(err, idErr, idSecrets); err != nil {
-		return badConfig(err)
+	cfg, ids, err := loadWithIdentity(f, o.Identity)
+	if err != nil {
+		return err
 	}
-	f.AddSecrets(idSecrets...)
 	red := f.Redactor()
 	log := f.Logger().With().Str("app", app).Str("database", database).Str("archive", from).Logger()
 	fail := func(err error) error {
@@ -195,7 +192,7 @@ func runRestoreEncryptedToHeroku(ctx context.Context, f *Factory, o *restoreOpti
 	deps := restore.Deps{Heroku: f.Heroku(),
 		Open:     func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
 		Database: restore.Postgres{}, Log: log, Redactor: red}
-	if err := restore.EncryptedToHeroku(ctx, deps, app, database, restore.Options{From: from, Identities: ids, Explain: explainer(cfg)}); err != nil {
+	if err := restore.EncryptedToHeroku(ctx, deps, app, database, restore.Options{From: from, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
 		return fail(err)
 	}
 	return nil

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
 )
 
 // restoreAppOptions are the options of `pgoffsite restore-app`.
@@ -82,18 +85,20 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	f.AddSecrets(idSecrets...)
 	red := f.Redactor()
 	log := f.Logger().With().Str("app", o.To).Str("bundle", o.From).Logger()
-	fail := func(err error) error {
-		log.Error().Err(err).Msg("restore-app FAILED: nothing was changed on Heroku")
-		return exitWith(ExitFailed)
-	}
 	src, err := f.Source(ctx)
 	if err != nil {
-		return fail(err)
+		return restoreAppExit(log, stderr, err) // nothing was changed
 	}
 	// Everything the bundle says is checked before anything is asked of Heroku.
-	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: downloadClient(), Log: log}
+	d := bundle.Deployer{Heroku: f.Heroku(), Src: src, HTTP: fetch.DownloadClient(), Log: log}
 	err = bundle.RestoreApp(ctx, bundle.RestoreDeps{Src: src, Deployer: d, Out: stderr, Redactor: red},
 		bundle.RestoreOptions{From: o.From, To: o.To, Checks: checks, Allow: o.Allow})
+	return restoreAppExit(log, stderr, err)
+}
+
+// restoreAppExit turns restore-app's outcome into its exit: the refusals that a flag accepts
+// are usage errors, as --confirm is for the restore itself.
+func restoreAppExit(log zerolog.Logger, stderr io.Writer, err error) error {
 	var refused *bundle.RefusedError
 	var deployErr *bundle.DeployError
 	switch {
@@ -115,7 +120,8 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 		log.Error().Err(err).Msg("restore-app FAILED")
 		return exitWith(ExitFailed)
 	}
-	return fail(err)
+	log.Error().Err(err).Msg("restore-app FAILED: nothing was changed on Heroku")
+	return exitWith(ExitFailed)
 }
 
 // readVerifyKey reads --verify-key FILE: the public half of BUNDLE_SIGNING_KEY.

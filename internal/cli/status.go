@@ -2,25 +2,19 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/status"
 )
-
-// statusBound bounds the reading of one destination: its listing and the manifests beside the
-// archives. Each request has its own stall watchdog; this is the way out of a slow crawl.
-const statusBound = 5 * time.Minute
 
 // statusOptions are the options of `pgoffsite status`.
 type statusOptions struct {
@@ -88,40 +82,15 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		log.Warn().Err(err).Msg("heartbeat start ping failed (the status check goes on)")
 	}
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
-	report := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
-	for _, a := range dests {
-		report.Targets = append(report.Targets, statusOf(ctx, cfg, a, o)...)
-	}
-
-	// The report goes to stdout, a file and the webhook: the same scrubbing as the logs (an
-	// error from the SDK can carry a request URL).
-	for i := range report.Targets {
-		e := &report.Targets[i]
-		for j := range e.Problems {
-			e.Problems[j] = red.Scrub(e.Problems[j])
-		}
-		for j := range e.Warnings {
-			e.Warnings[j] = red.Scrub(e.Warnings[j])
-		}
-	}
-	var results []archive.Result
-	for _, e := range report.Targets {
-		r := archive.Result{Target: archive.Target{App: e.App, Database: e.Database}, Location: e.Destination}
-		if e.Newest != nil {
-			r.Backup, r.Bytes = e.Newest.Backup, e.Newest.Bytes
-		}
-		if !e.OK() {
-			r.Err = errors.New(strings.Join(e.Problems, "; "))
-			log.Error().Str("app", e.App).Str("database", e.Database).Str("destination", e.Destination).Str("backup", r.Backup).
-				Err(r.Err).Msg("status: PROBLEM")
-		}
-		results = append(results, r)
-	}
+	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
+	rep.Targets = status.Collect(ctx, statusSources(cfg, dests), statusTargets(cfg), o)
+	rep.Scrub(red.Scrub)
+	results, problems := report.Status(log, rep)
 	code := ExitOK
-	if !report.OK() || ctx.Err() != nil {
+	if !rep.OK() || ctx.Err() != nil {
 		code = ExitFailed
 	}
-	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, report); err != nil {
+	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, rep); err != nil {
 		log.Error().Err(err).Msg("cannot write the status report")
 		code = ExitFailed
 	}
@@ -129,19 +98,9 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	if code != ExitOK {
 		ev = log.Error()
 	}
-	ev.Int("entries", len(report.Targets)).Int("problems", len(results)-healthy(results)).Msg("status finished")
-	notifyFinish(ctx, log, notifier, "status", started, results)
+	ev.Int("entries", len(rep.Targets)).Int("problems", problems).Msg("status finished")
+	report.Finish(ctx, log, notifier, "status", started, results)
 	return exitWith(code)
-}
-
-func healthy(results []archive.Result) int {
-	n := 0
-	for _, r := range results {
-		if r.Err == nil {
-			n++
-		}
-	}
-	return n
 }
 
 func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report) error {
@@ -157,47 +116,34 @@ func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report
 	if htmlFile == "" {
 		return nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(htmlFile), ".pgoffsite-status-*.html")
-	if err != nil {
-		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
-	}
-	err = status.WriteHTML(f, r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), htmlFile)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := status.WriteHTMLFile(htmlFile, r); err != nil {
 		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
 	}
 	return nil
 }
 
-// statusOf reports every target at destination a; a destination that cannot be opened makes
-// each of its entries a problem, and the others go on.
-func statusOf(ctx context.Context, cfg config.Config, a spec.Archive, o status.Options) []status.Entry {
-	ctx, cancel := context.WithTimeout(ctx, statusBound)
-	defer cancel()
-	cfg.Archive = a
-	src, err := openSource(ctx, cfg)
-	if err == nil {
-		defer src.Close()
+// statusTargets are BACKUP_TARGETS as status names them.
+func statusTargets(cfg config.Config) []status.Target {
+	targets := make([]status.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = status.Target{App: t.App, Database: t.Database, Env: t.Env}
 	}
-	var entries []status.Entry
-	for _, t := range cfg.Targets {
-		st := status.Target{App: t.App, Database: t.Database, Env: t.Env}
-		if err != nil {
-			entries = append(entries, status.Entry{Target: st.String(), App: t.App, Database: t.Database, Destination: a.String(),
-				Retention: map[string]int{}, Warnings: []string{},
-				Problems: []string{fmt.Sprintf("cannot open %s: %v", a, err)}})
-			continue
-		}
-		entries = append(entries, status.Build(ctx, src, a.String(), st, o))
+	return targets
+}
+
+// statusSources open each destination of dests for reading, when status comes to it.
+func statusSources(cfg config.Config, dests []spec.Archive) []status.Destination {
+	var sources []status.Destination
+	for _, a := range dests {
+		sources = append(sources, status.Destination{Name: a.String(), Open: func(ctx context.Context) (status.Source, func() error, error) {
+			c := cfg
+			c.Archive = a
+			src, err := openSource(ctx, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			return src, src.Close, nil
+		}})
 	}
-	return entries
+	return sources
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
+	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/units"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
@@ -179,7 +180,7 @@ func removeCommand(addon, app string) string {
 func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *catalog.Drill) {
 	r, rec := d.drillTarget(ctx, t)
 	if rec == nil {
-		d.Log.Error().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Str("location", r.Location).Err(r.Err).Msg("summary: FAILED")
+		report.Failed(d.Log, r)
 	}
 	return r, rec
 }
@@ -455,10 +456,7 @@ func (d *driller) summarize(results []archive.Result, drills []*catalog.Drill, i
 		cost += rec.CostUSD
 		held += rec.HeldSeconds
 	}
-	ev := d.Log.Info()
-	if failed > 0 || interrupted {
-		ev = d.Log.Error()
-	}
+	ev := report.Total(d.Log, failed, interrupted)
 	msg := "drill finished"
 	switch {
 	case interrupted:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -217,3 +219,26 @@ td{overflow-wrap:anywhere}
 </body>
 </html>
 `))
+
+// WriteHTMLFile writes the page of WriteHTML to path whole or not at all: a browser or a web
+// server reading it never sees half a report.
+func WriteHTMLFile(path string, r Report) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".pgoffsite-status-*.html")
+	if err != nil {
+		return err
+	}
+	err = WriteHTML(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}

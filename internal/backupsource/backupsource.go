@@ -1,0 +1,64 @@
+// Package backupsource picks where each target's backup comes from: env:VAR targets are
+// pg_dumped from their URL, Heroku targets come from Heroku PG Backups or, with
+// BACKUP_METHOD=pg_dump, are pg_dumped from their attachment's URL.
+package backupsource
+
+import (
+	"context"
+	"time"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
+	"github.com/pgoffsite/pgoffsite/internal/fetch"
+	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
+)
+
+// Heroku is what the sources ask the Platform API: backups, and attachments' URLs.
+type Heroku interface {
+	pgbackups.Heroku
+	dumpsource.HerokuAPI
+}
+
+// Options are the settings of the sources.
+type Options struct {
+	Heroku Heroku
+	// PgDump dumps Heroku targets with pg_dump instead of taking Heroku's backups.
+	PgDump bool
+	// EnvURLs are the database URLs of the env:VAR targets, by VAR.
+	EnvURLs    map[string]string
+	PgDumpPath string
+	Silence    time.Duration // how long pg_dump may write nothing; 0 is dumpsource's default
+	// Secrets are scrubbed from pg_dump's and psql's words.
+	Secrets []string
+	// Heroku PG Backups: which backup (BACKUP_MODE), how old it may be, how long a capture may
+	// take, how many download ranges are in flight.
+	Mode           string
+	MaxAge         time.Duration
+	CaptureTimeout time.Duration
+	Concurrency    int
+}
+
+// New is the source of a backup run.
+func New(o Options) archive.Source {
+	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: o.EnvURLs}, PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}
+	if o.PgDump {
+		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: o.Heroku}, PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}}
+	}
+	return sources{env: env, heroku: &pgbackups.Source{
+		Heroku:         o.Heroku,
+		Download:       &fetch.Ranged{HTTP: fetch.DownloadClient(), Options: fetch.Options{Concurrency: o.Concurrency}},
+		Mode:           o.Mode,
+		MaxAge:         o.MaxAge,
+		CaptureTimeout: o.CaptureTimeout,
+	}}
+}
+
+// sources sends env:VAR targets to pg_dump, and Heroku targets to the BACKUP_METHOD's source.
+type sources struct{ heroku, env archive.Source }
+
+func (s sources) Open(ctx context.Context, t archive.Target) (archive.Backup, error) {
+	if t.Env {
+		return s.env.Open(ctx, t)
+	}
+	return s.heroku.Open(ctx, t)
+}
