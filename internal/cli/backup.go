@@ -113,10 +113,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	}
 	targets := archiveTargets(cfg)
 	logStart(log, cfg, command, fanout, job.Encrypt)
-	started := f.Now()
-	if err := notifier.Start(ctx); err != nil {
-		log.Warn().Err(err).Msg("heartbeat start ping failed (the backup goes on)")
-	}
+	started := f.begin(ctx, notifier, "the backup")
 	var results []archive.Result
 	switch {
 	case fanout:

@@ -86,17 +86,13 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	if err != nil {
 		return err
 	}
-	src, err := f.Source(ctx)
+	src, err := f.readSource(ctx, cfg)
 	if err != nil {
-		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
-		return exitWith(ExitFailed)
+		return err
 	}
 	log.Info().Str("version", version.Version).Str("pgoffsite_app", app).Str("plan", cfg.Drill.Plan.Name).
 		Int("targets", len(cfg.Targets)).Int("checks", len(cfg.Drill.Checks)).Str("timeout", cfg.Drill.Timeout.String()).Msg("drill run started")
-	started := f.Now()
-	if err := notifier.Start(ctx); err != nil {
-		log.Warn().Err(err).Msg("heartbeat start ping failed (the drill goes on)")
-	}
+	started := f.begin(ctx, notifier, "the drill")
 	targets := archiveTargets(cfg)
 	deps := drill.Deps{
 		API:    f.Heroku(),

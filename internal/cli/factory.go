@@ -143,6 +143,29 @@ func (f *Factory) Source(ctx context.Context) (*source, error) {
 	return src, nil
 }
 
+// readSource opens the destination a command reads archives from (Source); a failure is logged
+// once and ends the command with exit status 1.
+func (f *Factory) readSource(ctx context.Context, cfg config.Config) (*source, error) {
+	src, err := f.Source(ctx)
+	if err != nil {
+		log := f.Logger()
+		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
+		return nil, exitWith(ExitFailed)
+	}
+	return src, nil
+}
+
+// begin tells the heartbeat that the run (what: "the backup") started, and returns when. A
+// failed ping is a warning: the run goes on.
+func (f *Factory) begin(ctx context.Context, n *notify.Notifier, what string) time.Time {
+	started := f.Now()
+	if err := n.Start(ctx); err != nil {
+		log := f.Logger()
+		log.Warn().Err(err).Msg("heartbeat start ping failed (" + what + " goes on)")
+	}
+	return started
+}
+
 // close closes what the command opened.
 func (f *Factory) close() {
 	for _, c := range f.closers {

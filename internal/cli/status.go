@@ -77,10 +77,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	started := f.Now()
-	if err := notifier.Start(ctx); err != nil {
-		log.Warn().Err(err).Msg("heartbeat start ping failed (the status check goes on)")
-	}
+	started := f.begin(ctx, notifier, "the status check")
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
 	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
 	rep.Targets = status.Collect(ctx, statusSources(cfg, dests), statusTargets(cfg), o)

@@ -56,15 +56,11 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	src, err := f.Source(ctx)
+	src, err := f.readSource(ctx, cfg)
 	if err != nil {
-		log.Error().Err(err).Str("archive", cfg.Archive.String()).Msg("cannot open the archive")
-		return exitWith(ExitFailed)
+		return err
 	}
-	started := f.Now()
-	if err := notifier.Start(ctx); err != nil {
-		log.Warn().Err(err).Msg("heartbeat start ping failed (the verification goes on)")
-	}
+	started := f.begin(ctx, notifier, "the verification")
 	results := verify.Run(ctx, verifyDeps(cfg, src, log, red), verify.RunOptions{
 		Options: verify.Options{RestoreTo: opts.RestoreTo, Identities: ids}, Key: opts.Key, Targets: archiveTargets(cfg)})
 	ok := report.Verify(log, results, ctx.Err() != nil)
