@@ -184,6 +184,10 @@ func parseLine(t archive.Target, text string) (line, bool) {
 	}
 	var l resultLine
 	json.Unmarshal([]byte(text), &l)
+	if l.App != t.App || l.Database != t.Database {
+		// Each child archives the one target it was started for: a result of another is not its own.
+		return line{kind: kind, err: fmt.Errorf("the child started for %s reported a result for %s:%s: it is not this target's result (a dyno running another command, or another release's child)", t, l.App, l.Database)}, true
+	}
 	return line{kind: kind, result: resultOf(t, l)}, true
 }
 

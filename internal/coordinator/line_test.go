@@ -78,7 +78,11 @@ func TestUnknownVersion(t *testing.T) {
 			t.Errorf("%s: %+v, want an error saying %q", text, l, want)
 		}
 	}
-	l, _ := parseLine(shop, `{"pgoffsite_result":2}`)
+	l, _ := parseLine(shop, `{"pgoffsite_result":1,"app":"cart","database":"DATABASE_URL","status":"archived","bytes":1}`)
+	if l.result != nil || l.err == nil || !strings.Contains(l.err.Error(), "not this target's result") {
+		t.Errorf("another target's result is taken as this one's: %+v", l)
+	}
+	l, _ = parseLine(shop, `{"pgoffsite_result":2}`)
 	if !strings.Contains(l.err.Error(), "deploy one release") {
 		t.Errorf("no fix: %v", l.err)
 	}
