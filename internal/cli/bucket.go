@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -62,7 +61,6 @@ func unlessGiven[T any](fs *pflag.FlagSet, name string, dst *T, v T) {
 // the archive bucket safe (versioning, encryption, no public access, a policy that denies
 // insecure access and version deletion, lifecycle to Glacier and expiry). Idempotent.
 func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *setupBucketOptions) error {
-	stdout := f.Stdout
 	f.load = config.LoadArchive
 	cfg, err := f.Config()
 	if err != nil {
@@ -86,42 +84,13 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	if err != nil {
 		return err
 	}
-	if ep := destkind.EffectiveEndpoint(cfg, a); !destkind.OnAWS(ep) && o.TransitionDays >= 0 {
-		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
-		classes := o.TransitionClass + ", an Amazon S3 storage class"
-		if o.Retention.Set() {
-			classes = "STANDARD_IA, GLACIER and DEEP_ARCHIVE (by retention class), Amazon S3 storage classes"
-		}
-		fmt.Fprintf(stdout, "warning: %s is not on AWS (%s): the lifecycle rules move archives to %s most S3-compatible providers lack; if the store refuses them, run with --transition-days -1 (BUCKET_TRANSITION_DAYS=-1)\n",
-			a, destkind.EndpointHost(ep), classes)
+	r := bucket.RunOptions{Name: a.String(), DryRun: opts.DryRun, ArchiveBytes: sizeBytes}
+	if ep := destkind.EffectiveEndpoint(cfg, a); !destkind.OnAWS(ep) {
+		r.OffAWSHost = destkind.EndpointHost(ep)
 	}
-	if o.Retention.Set() {
-		printRetentionPlan(stdout, o, sizeBytes)
-	} else if sizeBytes > 0 {
-		fmt.Fprintln(stdout, "--archive-size: the cost estimate is per RETENTION class, and RETENTION is not set")
-	}
-	setup := bucket.NewSetup(client, o)
-	plan, err := setup.Plan(ctx)
-	if err != nil {
+	if err := bucket.Run(ctx, f.Stdout, client, o, r); err != nil {
 		return fmt.Errorf("setup-bucket %s: %w", a, err)
 	}
-	if len(plan.Actions) == 0 {
-		fmt.Fprintf(stdout, "%s: no changes: the bucket is already set up\n", a)
-		return nil
-	}
-	fmt.Fprintf(stdout, "%s:\n%s", a, plan)
-	if opts.DryRun {
-		fmt.Fprintln(stdout, "dry run: nothing was changed")
-		return nil
-	}
-	warnings, err := setup.Apply(ctx, plan)
-	for _, w := range warnings {
-		fmt.Fprintf(stdout, "warning: %s\n", w)
-	}
-	if err != nil {
-		return fmt.Errorf("setup-bucket %s: %w", a, err)
-	}
-	fmt.Fprintln(stdout, "done; run it again any time: it changes only what differs")
 	return nil
 }
 
@@ -211,18 +180,3 @@ func runPolicy(f *Factory, o *policyOptions) error {
 }
 
 const destinationUsage = "the S3 destination to work on when ARCHIVE_URL names several: its number in ARCHIVE_URL (1 is the first) or its s3://bucket/prefix"
-
-// printRetentionPlan says what RETENTION makes of the bucket's lifecycle, class by class, why
-// each transition is where it is, and with --archive-size what it costs a month.
-func printRetentionPlan(w io.Writer, o bucket.Options, archiveBytes int64) {
-	plans := bucket.RetentionPlan(o.Retention, o.TransitionDays < 0)
-	fmt.Fprintf(w, "retention plan (RETENTION=%q): archives are tagged retention=CLASS by the backup, one lifecycle rule per class:\n", o.Retention.String())
-	for _, cp := range plans {
-		fmt.Fprintf(w, "  %s\n", cp)
-	}
-	fmt.Fprintln(w, "  each move to a colder class happens only when the archive then stays there past the class's minimum storage duration, so expiry never costs an early-deletion fee")
-	fmt.Fprintln(w, "  archives made before RETENTION carry no tag: no rule expires them any more; delete them by hand when they are no longer wanted")
-	if archiveBytes > 0 {
-		fmt.Fprint(w, bucket.FormatCost(bucket.EstimateCost(plans, archiveBytes), archiveBytes))
-	}
-}
