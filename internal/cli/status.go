@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -63,10 +60,8 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		}
 	}
 	if err == nil && opts.HTML != "" {
-		if dir := filepath.Dir(opts.HTML); dir != "" {
-			if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
-				err = fmt.Errorf("  --html %s: the directory %s does not exist: create it or write the report elsewhere", opts.HTML, dir)
-			}
+		if herr := status.CheckHTMLFile(opts.HTML); herr != nil {
+			err = fmt.Errorf("  --html %s: %w", opts.HTML, herr)
 		}
 	}
 	if err != nil {
@@ -79,15 +74,14 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	}
 	started := f.begin(ctx, notifier, "the status check")
 	o := status.Options{Now: started, Zone: cfg.RetentionZone, MaxAge: cfg.MaxAge, MaxShrink: cfg.StatusMaxShrink, Days: 90}
-	rep := status.Report{GeneratedAt: started.UTC(), Timezone: o.Zone.String(), MaxAge: status.Duration(cfg.MaxAge), MaxShrink: cfg.StatusMaxShrink}
-	rep.Targets = status.Collect(ctx, statusSources(cfg, dests), statusTargets(cfg), o)
+	rep := status.Gather(ctx, statusSources(cfg, dests), statusTargets(cfg), o)
 	rep.Scrub(red.Scrub)
 	results, problems := report.Status(log, rep)
 	code := ExitOK
 	if !rep.OK() || ctx.Err() != nil {
 		code = ExitFailed
 	}
-	if err := writeStatus(f.Stdout, opts.JSON, opts.HTML, rep); err != nil {
+	if err := status.Write(f.Stdout, opts.JSON, opts.HTML, rep); err != nil {
 		log.Error().Err(err).Msg("cannot write the status report")
 		code = ExitFailed
 	}
@@ -98,25 +92,6 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	ev.Int("entries", len(rep.Targets)).Int("problems", problems).Msg("status finished")
 	report.Finish(ctx, log, notifier, "status", started, results)
 	return exitWith(code)
-}
-
-func writeStatus(stdout io.Writer, asJSON bool, htmlFile string, r status.Report) error {
-	var err error
-	if asJSON {
-		err = status.WriteJSON(stdout, r)
-	} else {
-		err = status.WriteText(stdout, r)
-	}
-	if err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	if htmlFile == "" {
-		return nil
-	}
-	if err := status.WriteHTMLFile(htmlFile, r); err != nil {
-		return fmt.Errorf("write the HTML report %s: %w", htmlFile, err)
-	}
-	return nil
 }
 
 // statusTargets are BACKUP_TARGETS as status names them.

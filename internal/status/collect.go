@@ -60,3 +60,10 @@ func (r *Report) Scrub(scrub func(string) string) {
 		}
 	}
 }
+
+// Gather is the report of every target at every destination as of o.Now, with the thresholds
+// it was judged by.
+func Gather(ctx context.Context, dests []Destination, targets []Target, o Options) Report {
+	return Report{GeneratedAt: o.Now.UTC(), Timezone: o.Zone.String(), MaxAge: Duration(o.MaxAge), MaxShrink: o.MaxShrink,
+		Targets: Collect(ctx, dests, targets, o)}
+}
