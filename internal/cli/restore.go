@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
-	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
 
@@ -56,19 +53,10 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	if restore.IsPostgresURL(o.To) {
 		return runRestoreToPostgres(ctx, f, o)
 	}
-	if o.Clean {
-		return badUsage("pgoffsite restore: --clean is for --to postgres://...; a Heroku restore always replaces the database's data")
-	}
 	from := o.From
-	app, database, _ := strings.Cut(o.To, ":")
-	if database == "" {
-		database = "DATABASE_URL"
-	}
-	switch {
-	case from == "" || app == "":
-		return badUsage("pgoffsite restore: --from KEY and --to app:DATABASE (or --to postgres://...) are required")
-	case o.Confirm != app:
-		return badUsage("pgoffsite restore: this replaces all data of %s:%s; to proceed, add --confirm %s", app, database, app)
+	app, database, err := restore.ParseHerokuTarget(from, o.To, o.Confirm, o.Clean)
+	if err != nil {
+		return badUsage("pgoffsite restore: %v", err)
 	}
 	if catalog.IsEncrypted(from) {
 		return runRestoreEncryptedToHeroku(ctx, f, o, app, database)
@@ -106,30 +94,9 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 // the archive's, which match the manifest's. A database that is not empty is refused unless
 // --clean (with --confirm DATABASE) says to drop and replace the archive's objects there.
 func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) error {
-	from, to, confirm, clean := o.From, o.To, o.Confirm, o.Clean
-	red := scrub.New(to)
-	u, err := url.Parse(to)
-	var dbname string
-	if err == nil {
-		if pw, ok := u.User.Password(); ok {
-			red.Add(pw)
-		}
-		dbname = strings.TrimPrefix(u.Path, "/")
-	}
-	usage := func(msg string) error {
-		return badUsage("%s", "pgoffsite restore: "+red.Scrub(msg))
-	}
-	switch {
-	case err != nil:
-		return usage(fmt.Sprintf("--to is not a valid database URL (%v): write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST and any special character of the password %%-escaped", err))
-	case dbname == "" || strings.Contains(dbname, "/"):
-		return usage("--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST")
-	case from == "":
-		return usage("--from KEY is required: the archive's .dump key under ARCHIVE_URL")
-	case !strings.HasSuffix(from, ".dump") && !catalog.IsEncrypted(from):
-		return usage(fmt.Sprintf("--from %s is not an archive's key: it ends in .dump, or .dump.age when encrypted (the manifest beside it ends in .json)", from))
-	case clean && confirm != dbname:
-		return usage(fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", dbname, dbname))
+	t, err := restore.ParsePostgresTarget(o.From, o.To, o.Confirm, o.Clean)
+	if err != nil {
+		return badUsage("pgoffsite restore: %v", err)
 	}
 	f.load = func() (config.Config, error) {
 		return loadForReading(o.Destination, "restore", config.Except("HEROKU_API_KEY"))
@@ -138,19 +105,16 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 	if err != nil {
 		return err
 	}
-	f.AddSecrets(to)
-	if pw, ok := u.User.Password(); ok {
-		f.AddSecrets(pw)
-	}
+	f.AddSecrets(t.Secrets...)
 	log := f.Logger().With().
-		Str("host", u.Hostname()).Str("database", dbname).Str("archive", from).Logger()
+		Str("host", t.Host).Str("database", t.Database).Str("archive", o.From).Logger()
 	fail := func(err error) error {
 		log.Error().Err(err).Msg("restore FAILED")
 		return exitWith(ExitFailed)
 	}
 	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
 		Database: restore.Postgres{}, Log: log}
-	if err := restore.ToPostgres(ctx, deps, to, clean, restore.Options{From: from, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
+	if err := restore.ToPostgres(ctx, deps, t.URL, o.Clean, restore.Options{From: o.From, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
 		return fail(err)
 	}
 	return nil
