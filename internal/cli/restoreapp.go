@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -67,16 +66,11 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	if err != nil {
 		return badConfig(err)
 	}
-	checks := bundle.Checks{VerifyKey: cfg.BundleVerifyKey, AllowUnbound: o.AllowUnbound}
-	if checks.VerifyKey.IsZero() && !cfg.BundleSigningKey.IsZero() {
-		// Where the bundles are signed, their signature is checked without being asked.
-		checks.VerifyKey = cfg.BundleSigningKey.Public()
+	key, err := bundle.TrustedKey(o.VerifyKey, cfg.BundleVerifyKey, cfg.BundleSigningKey)
+	if err != nil {
+		return badConfig(fmt.Errorf("  --verify-key %s: %w", o.VerifyKey, err))
 	}
-	if o.VerifyKey != "" {
-		if checks.VerifyKey, err = readVerifyKey(o.VerifyKey); err != nil {
-			return badConfig(err)
-		}
-	}
+	checks := bundle.Checks{VerifyKey: key, AllowUnbound: o.AllowUnbound}
 	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	if idErr != nil {
 		return badConfig(withIdentityProblem(nil, idErr, idSecrets))
@@ -122,20 +116,4 @@ func restoreAppExit(log zerolog.Logger, stderr io.Writer, err error) error {
 	}
 	log.Error().Err(err).Msg("restore-app FAILED: nothing was changed on Heroku")
 	return exitWith(ExitFailed)
-}
-
-// readVerifyKey reads --verify-key FILE: the public half of BUNDLE_SIGNING_KEY.
-func readVerifyKey(path string) (bundle.VerifyKey, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) > 64<<10 {
-		err = errors.New("is far larger than a public key file")
-	}
-	if err != nil {
-		return bundle.VerifyKey{}, fmt.Errorf("  --verify-key %s: cannot read it: %w", path, err)
-	}
-	k, err := bundle.ParseVerifyKey(string(b))
-	if err != nil {
-		return bundle.VerifyKey{}, fmt.Errorf("  --verify-key %s: %w — give the public half of BUNDLE_SIGNING_KEY (bundle-signing.pub)", path, err)
-	}
-	return k, nil
 }
