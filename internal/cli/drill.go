@@ -3,32 +3,16 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"regexp"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
-	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
-
-var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{2,29}$`)
-
-// drillApp is the pgoffsite app's name, from dyno metadata: the drill's add-ons are made there.
-func drillApp(app string) (string, error) {
-	switch {
-	case app == "":
-		return "", errors.New("  HEROKU_APP_NAME: not set: pgoffsite drill provisions its throwaway database on the pgoffsite app, which dyno metadata names: run `heroku labs:enable runtime-dyno-metadata -a APP` (APP: the pgoffsite app) and deploy again, or set HEROKU_APP_NAME to the app's name")
-	case !appNameRE.MatchString(app):
-		return "", fmt.Errorf("  HEROKU_APP_NAME: %q is not a Heroku app name: set it to the pgoffsite app's name (dyno metadata sets it: heroku labs:enable runtime-dyno-metadata -a APP)", app)
-	}
-	return app, nil
-}
 
 // drillOptions are the options of `pgoffsite drill`.
 type drillOptions struct {
@@ -59,23 +43,13 @@ func newDrillCmd(f *Factory) *cobra.Command {
 // runDrill is `pgoffsite drill`: for each target's newest archive, a restore drill into a
 // throwaway Heroku Postgres add-on on the pgoffsite app, which is always deleted afterwards.
 func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
-	f.load = func() (config.Config, error) {
-		cfg, err := config.LoadFor("drill")
-		if err == nil {
-			var a spec.Archive
-			if a, err = pickReadDestination(cfg, o.Destination); err != nil {
-				err = fmt.Errorf("  --destination: %w", err)
-			}
-			cfg.Archive = a
-		}
-		return cfg, err
-	}
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "drill") }
 	cfg, err := f.Config()
 	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
 	var app string
 	var appErr error
 	if err == nil {
-		app, appErr = drillApp(cfg.AppName)
+		app, appErr = drill.App(cfg.AppName)
 	}
 	if err := errors.Join(withIdentityProblem(err, idErr, idSecrets), appErr); err != nil {
 		return badConfig(err)
