@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // Run says what it would change, changes nothing on a dry run, changes it otherwise, and finds
@@ -73,5 +74,45 @@ func TestRunSaysWhatRetentionAndTheStoreMean(t *testing.T) {
 	}
 	if got := out.String(); strings.Contains(got, "not on AWS") || !strings.HasPrefix(got, "--archive-size: the cost estimate is per RETENTION class, and RETENTION is not set\n") {
 		t.Errorf("without transitions or RETENTION Run said:\n%s", got)
+	}
+}
+
+// On a real S3 store (MinIO): a dry run changes nothing, a run sets the bucket up and passes on
+// the store's warnings, and a second run finds nothing to change.
+func TestRunOnMinIO(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	root := m.Client(t)
+	name := m.CreateBucket(t, "pgoffsite-run")
+	o := Options{Bucket: name, Prefix: "pg", Region: m.Region, TransitionDays: -1, ExpireDays: 90}
+	r := RunOptions{Name: "s3://" + name + "/pg", DryRun: true, OffAWSHost: "127.0.0.1"}
+	run := func() string {
+		t.Helper()
+		var out strings.Builder
+		if err := Run(context.Background(), &out, root, o, r); err != nil {
+			t.Fatalf("Run: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+
+	before := readBucket(t, root, name)
+	if out := run(); !strings.HasSuffix(out, "dry run: nothing was changed\n") || strings.Contains(out, "not on AWS") {
+		t.Errorf("dry run said:\n%s", out)
+	}
+	if after := readBucket(t, root, name); !equalJSON(before, after) {
+		t.Errorf("a dry run changed the bucket:\nbefore %+v\nafter  %+v", before, after)
+	}
+
+	r.DryRun = false
+	out := run()
+	for _, want := range []string{"bucket " + name + ": versioning: ", "warning: " + warnDropsAbort + "\n", "done; run it again any time"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run said:\n%s\nwant it to contain %q", out, want)
+		}
+	}
+	if rb := readBucket(t, root, name); rb.Versioning != "Enabled" || rb.Encryption != SSES3 {
+		t.Errorf("after the run: versioning %q, encryption %q", rb.Versioning, rb.Encryption)
+	}
+	if out := run(); out != r.Name+": no changes: the bucket is already set up\n" {
+		t.Errorf("second run said:\n%s", out)
 	}
 }
