@@ -29,6 +29,7 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *
 		Env:     map[string]string{config.ChildVar: "1"},
 		N:       cfg.Fanout,
 		Log:     log,
+		Rate:    hk,
 	}
 	for _, d := range caps {
 		if d.Abort != nil {
@@ -57,8 +58,18 @@ func watchUploads(ctx context.Context, stderr io.Writer, red *logging.Redactor) 
 	})
 }
 
-// childResult writes a child's result line for r (coordinator.ResultLine), the last it writes:
-// what its coordinator reads. It is written whatever LOG_LEVEL says.
+// childResults writes a child's result lines, the last it writes (what its coordinator reads),
+// and repeats them until it exits (coordinator.Repeat): Heroku's logs can lose a line.
+func childResults(ctx context.Context, stderr io.Writer, red *logging.Redactor, results []archive.Result) {
+	coordinator.Repeat(ctx, func() {
+		for _, r := range results {
+			childResult(stderr, red, r)
+		}
+	})
+}
+
+// childResult writes a child's result line for r (coordinator.ResultLine), whatever LOG_LEVEL
+// says.
 func childResult(stderr io.Writer, red *logging.Redactor, r archive.Result) {
 	red.Wrap(stderr).Write(coordinator.ResultLine(r, red.Scrub))
 }
