@@ -42,6 +42,14 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *
 	return c.Run(ctx, targets)
 }
 
+// fanoutBudget says what a fan-out run of this size spends of the account's Platform API budget.
+func fanoutBudget(fanout, targets int) string {
+	calls := coordinator.Calls(targets)
+	minutes := (calls + coordinator.CallsPerMinute - 1) / coordinator.CallsPerMinute
+	return fmt.Sprintf("fan-out: BACKUP_FANOUT=%d over %d target(s) makes about %d Platform API calls, its children's included, paced to at most %d a minute (Heroku refills an account's 4,500 at about 75 a minute): at least %d minute(s) of calls, whatever BACKUP_FANOUT is",
+		fanout, targets, calls, coordinator.CallsPerMinute, minutes)
+}
+
 // fanoutApp is the coordinator's own app, from dyno metadata; "" with the fix when missing.
 func fanoutApp(app string) (string, error) {
 	if app != "" {
