@@ -359,7 +359,7 @@ func TestFanoutBudgetLine(t *testing.T) {
 			t.Errorf("%q lacks %q", got, want)
 		}
 	}
-	if got := fanoutBudget(20, 40); !strings.Contains(got, "about 169 Platform API calls") || !strings.Contains(got, "at least 4 minute(s)") {
+	if got := fanoutBudget(20, 40); !strings.Contains(got, "about 172 Platform API calls") || !strings.Contains(got, "at least 4 minute(s)") {
 		t.Errorf("%q", got)
 	}
 }
