@@ -270,7 +270,7 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 				quiet = ResultHold + c.drain() // it repeats its result that long, then exits
 			}
 			if !stopAt.IsZero() {
-				quiet = c.tick()
+				quiet = min(quiet, 5*time.Second) // stopping: its end must be seen within StopWithin
 			}
 			if ended.IsZero() && now.Sub(heard) >= quiet && now.Sub(polled) >= quiet {
 				polled = now

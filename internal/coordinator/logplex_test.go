@@ -138,8 +138,9 @@ type remaining int
 
 func (r remaining) RateLimitRemaining() (int, bool) { return int(r), true }
 
-// standIn is a child of the coordinator's for tests of many targets: it makes the Platform API
-// calls a real child makes, logs a line every 5 s for about a minute, and writes its result as a
+// standIn is a child of the coordinator's for tests of many targets: it makes as many Platform
+// API calls as a real child (ChildCalls: a real one resolves its database, then lists the
+// add-on's attachments), logs a line every 5 s for about a minute, and writes its result as a
 // child does, repeatedly until it exits.
 const standIn = `app=$1; db=$2
 i=0
