@@ -132,9 +132,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	ok := report.Backup(log, results, ctx.Err() != nil)
 	report.Finish(ctx, log, notifier, command, started, results)
 	if cfg.Child {
-		for _, r := range results {
-			childResult(f.Stderr, red, r)
-		}
+		childResults(ctx, f.Stderr, red, results)
 	}
 	return failedUnless(ok)
 }

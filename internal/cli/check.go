@@ -67,6 +67,9 @@ func runCheck(ctx context.Context, f *Factory) error {
 		how = "mode " + mode + ", " + how
 	}
 	c.OK("configuration: %d target(s), %s, archive %s", len(cfg.Targets), how, strings.Join(archives, " "))
+	if cfg.Fanout > 0 {
+		c.OK("%s", fanoutBudget(cfg.Fanout, len(cfg.Targets)))
+	}
 	if cfg.Retention.Set() {
 		c.OK("retention: RETENTION=%q, periods counted in %s from each backup's finish time:", cfg.Retention.String(), cfg.RetentionZone)
 		for _, cp := range bucket.RetentionPlan(cfg.Retention, cfg.Bucket.TransitionDays < 0) {

@@ -29,6 +29,7 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *
 		Env:     map[string]string{config.ChildVar: "1"},
 		N:       cfg.Fanout,
 		Log:     log,
+		Rate:    hk,
 	}
 	for _, d := range caps {
 		if d.Abort != nil {
@@ -39,6 +40,14 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *
 		timing(c)
 	}
 	return c.Run(ctx, targets)
+}
+
+// fanoutBudget says what a fan-out run of this size spends of the account's Platform API budget.
+func fanoutBudget(fanout, targets int) string {
+	calls := coordinator.Calls(targets)
+	minutes := (calls + coordinator.CallsPerMinute - 1) / coordinator.CallsPerMinute
+	return fmt.Sprintf("fan-out: BACKUP_FANOUT=%d over %d target(s) makes about %d Platform API calls, its children's included, paced to at most %d a minute (Heroku refills an account's 4,500 at about 75 a minute): at least %d minute(s) of calls, whatever BACKUP_FANOUT is",
+		fanout, targets, calls, coordinator.CallsPerMinute, minutes)
 }
 
 // fanoutApp is the coordinator's own app, from dyno metadata; "" with the fix when missing.
@@ -57,8 +66,18 @@ func watchUploads(ctx context.Context, stderr io.Writer, red *logging.Redactor) 
 	})
 }
 
-// childResult writes a child's result line for r (coordinator.ResultLine), the last it writes:
-// what its coordinator reads. It is written whatever LOG_LEVEL says.
+// childResults writes a child's result lines, the last it writes (what its coordinator reads),
+// and repeats them until it exits (coordinator.Repeat): Heroku's logs can lose a line.
+func childResults(ctx context.Context, stderr io.Writer, red *logging.Redactor, results []archive.Result) {
+	coordinator.Repeat(ctx, func() {
+		for _, r := range results {
+			childResult(stderr, red, r)
+		}
+	})
+}
+
+// childResult writes a child's result line for r (coordinator.ResultLine), whatever LOG_LEVEL
+// says.
 func childResult(stderr io.Writer, red *logging.Redactor, r archive.Result) {
 	red.Wrap(stderr).Write(coordinator.ResultLine(r, red.Scrub))
 }

@@ -350,3 +350,63 @@ func TestFanoutNeedsDynoMetadata(t *testing.T) {
 		t.Errorf("--target without a value: exit %d\n%s", code, out)
 	}
 }
+
+// check says what a fan-out run of this size spends of the account's API budget.
+func TestFanoutBudgetLine(t *testing.T) {
+	got := fanoutBudget(5, 6)
+	for _, want := range []string{"BACKUP_FANOUT=5 over 6 target(s) makes about 27 Platform API calls", "at most 45 a minute", "at least 1 minute(s)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	if got := fanoutBudget(20, 40); !strings.Contains(got, "about 172 Platform API calls") || !strings.Contains(got, "at least 4 minute(s)") {
+		t.Errorf("%q", got)
+	}
+}
+
+// BACKUP_FANOUT=5 over six targets whose children run over a minute (their captures are slow),
+// while logplex ends every stream after 20 s and replays only the app's last 100 lines: every
+// target archived by one dyno, exit 0, and never more than 60 Platform API calls in any 60 s of
+// the run, the children's included. It takes minutes: the children's minute is the claim.
+func TestFanoutWithinLogplexAndTheRateBudget(t *testing.T) {
+	w := newWorld(t)
+	apps := w.shops(6, false)
+	env := w.env(strings.Join(apps, " "))
+	env["BACKUP_FANOUT"] = "5"
+	env = w.fanoutApp(env)
+	w.sim.Faults().SlowCaptures(time.Minute)
+	w.sim.SetLogStreamLife(20 * time.Second)
+	w.sim.SetLogReplayLimit(100)
+	start := time.Now()
+	code, out := w.run(env, "backup")
+	wall := time.Since(start)
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if n := strings.Count(out, "summary: archived"); n != 6 {
+		t.Errorf("%d targets summarized as archived, want 6", n)
+	}
+	if n := dumps(w.keys()); n != 6 {
+		t.Errorf("%d dumps in the bucket, want 6", n)
+	}
+	if n := len(w.sim.Dynos()); n != 6 {
+		t.Errorf("%d dynos for 6 targets", n)
+	}
+	calls := map[string]int{}
+	total := 0
+	for _, r := range w.sim.Requests() {
+		if r.API == "platform" {
+			calls[r.Method+" "+r.Path]++
+			total++
+		}
+	}
+	peak := w.sim.PlatformCallPeak(time.Minute)
+	t.Logf("6 targets, BACKUP_FANOUT=5, children of a minute or more: %s; %d Platform API calls, at most %d in any 60 s: %v",
+		wall.Round(time.Second), total, peak, calls)
+	if peak > 60 {
+		t.Errorf("%d Platform API calls in one 60 s window, want at most 60", peak)
+	}
+	if wall < 2*time.Minute {
+		t.Errorf("the run took %s: the children did not run a minute each", wall)
+	}
+}

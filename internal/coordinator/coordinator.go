@@ -1,18 +1,21 @@
 // Package coordinator spreads a backup run over detached one-off dynos of the app itself
-// (BACKUP_FANOUT): one dyno per target, at most N at once, each followed through a tailing log
-// session and its state until its result line (ResultLine, docs/fanout-result.md) and its end.
-// A dyno that vanished without a result (crashed, killed at its time to live, an R14/R15) is
-// started once more; the uploads it named as open (UploadLine) are aborted. Heroku's refusals to start a dyno (the account's
-// concurrent one-off dyno limit, a release not visible yet, the rate limit) are waited out with
-// back-off: they never fail a target, and never make more than N dynos run. When the run is
-// cancelled (SIGTERM) every running dyno is stopped and awaited, within bounds.
+// (BACKUP_FANOUT): one dyno per target, at most N at once, all followed through one session of
+// the app's log (logs.go) until each child's result line (ResultLine, docs/fanout-result.md) and
+// Heroku's line that its process exited; a dyno's state is read only when its log stays silent.
+// Every Platform API call, the children's included, is paced within the run's share of the
+// account's rate limit (budget.go). A dyno that vanished without a result (crashed, killed at
+// its time to live, an R14/R15) is started once more, and the uploads it named as open
+// (UploadLine) are aborted; one that exited 0 with its result lost in the logs is a success, not
+// started again. Heroku's refusals to start a dyno (the app's one-off dyno limit, a release not
+// visible yet, the rate limit) are waited out with back-off: they never fail a target, and never
+// make more than N dynos run. When the run is cancelled (SIGTERM) every running dyno is stopped
+// and awaited, within bounds.
 package coordinator
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +33,12 @@ type API interface {
 	DynoInfo(ctx context.Context, app, id string) (heroku.Dyno, error)
 	DynoList(ctx context.Context, app string) ([]heroku.Dyno, error)
 	StopDyno(ctx context.Context, app, id string) error
-	Logs(ctx context.Context, app, dyno string) (*heroku.LogStream, error)
+	LogSession(ctx context.Context, app string, o heroku.LogOptions) (*heroku.LogStream, error)
+}
+
+// Generations tells an app's generation ("cedar", "fir"): Fir apps run no detached one-off dynos.
+type Generations interface {
+	Generation(ctx context.Context, app string) (string, error)
 }
 
 // Aborter aborts a multipart upload a child named as open (UploadLine); ok is false when the upload is not
@@ -51,14 +59,22 @@ type Coordinator struct {
 	N       int               // dynos at once
 	Log     zerolog.Logger
 	Abort   []Aborter
+
+	pace *pacer // set by Run
+	logs *logs
 	// TTLFix says what sets TTL and how to give a target more time, for a dyno stopped at it.
 	TTLFix string
+	Rate   RateLimit   // the account's budget left; nil: unknown
+	Hosts  Generations // nil: the app's generation is not checked
 
-	Poll       time.Duration // between dyno state reads; default 3 s
-	Drain      time.Duration // how long log lines may lag a dyno's end; default 10 s
-	RetryBase  time.Duration // first wait after a refusal; default 2 s
-	RetryCap   time.Duration // longest wait after a refusal; default 30 s
-	StopWithin time.Duration // how long stopped dynos are awaited after a cancel; default 20 s
+	CallsPerMinute int           // the run's Platform API budget; default CallsPerMinute
+	Poll           time.Duration // how long a dyno's log may stay silent before its state is read; default 2 min
+	Silence        time.Duration // how long the app's log stream may stay silent before it is opened again; default 60 s
+	Replay         int           // lines a reopened log session replays; default 1,500 (logplex's most)
+	Drain          time.Duration // how long log lines may lag a dyno's end; default 10 s
+	RetryBase      time.Duration // first wait after a refusal; default 2 s
+	RetryCap       time.Duration // longest wait after a refusal; default 30 s
+	StopWithin     time.Duration // how long stopped dynos are awaited after a cancel; default 20 s
 }
 
 // TimeToLive is a child dyno's time to live for a capture timeout (BACKUP_CAPTURE_TIMEOUT): the
@@ -80,6 +96,20 @@ const attempts = 2 // a dyno that vanished without a result is started once more
 // Run runs every target in a dyno, N at once; the results are in the targets' order.
 func (c *Coordinator) Run(ctx context.Context, targets []archive.Target) []archive.Result {
 	results := make([]archive.Result, len(targets))
+	if err := c.refuseFir(ctx); err != nil {
+		for i, t := range targets {
+			results[i] = archive.Result{Target: t, Err: err}
+		}
+		return results
+	}
+	c.pace = newPacer(c.Rate, orDefault(c.CallsPerMinute, CallsPerMinute))
+	// The log is read on a context of its own: after a cancel, the children's last lines (their
+	// aborted uploads) still matter.
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer lcancel()
+	c.logs = c.newLogs(c.Log)
+	go c.logs.run(lctx)
+
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range max(1, min(c.N, len(targets))) {
@@ -97,6 +127,24 @@ func (c *Coordinator) Run(ctx context.Context, targets []archive.Target) []archi
 	close(next)
 	wg.Wait()
 	return results
+}
+
+// refuseFir says why a Fir-generation app cannot host the run: Fir has no detached one-off dynos.
+func (c *Coordinator) refuseFir(ctx context.Context) error {
+	if c.Hosts == nil {
+		return nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	gen, err := c.Hosts.Generation(gctx, c.App)
+	if err != nil {
+		c.Log.Warn().Err(err).Msg("cannot tell the app's generation (Cedar or Fir): starting the dynos all the same")
+		return nil
+	}
+	if strings.EqualFold(gen, "fir") {
+		return fmt.Errorf("coordinator: %s is a Fir-generation app, which runs no detached one-off dynos: set BACKUP_FANOUT=0 to archive the targets in this process, or run pgoffsite from a Cedar-generation app", c.App)
+	}
+	return nil
 }
 
 // outcome is how one dyno ended.
@@ -157,29 +205,38 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 	log = log.With().Str("dyno", d.Name).Logger()
 	log.Info().Msg("dyno started")
 
-	// The logs are read on a context of their own: after a cancel, the child's last lines (its
-	// aborted upload) still matter.
-	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer lcancel()
-	lines := c.follow(lctx, log, d.Name)
+	lines, unfollow := c.logs.follow(d.Name, sent)
+	defer unfollow()
 	uploads := map[string]string{} // upload ID → location, while open
-	tick := time.NewTicker(c.poll())
+	tick := time.NewTicker(c.tick())
 	defer tick.Stop()
-	var ended, stopAt time.Time
+	var ended, stopAt, heard, polled time.Time
+	heard = time.Now()
+	exit := -1 // the process's exit status, from Heroku's line; -1 unknown
 	done := ctx.Done()
 	limit := time.Now().Add(c.TTL + 5*time.Minute) // Heroku ends the dyno at its TTL; a way out if the API never says so
 	for {
 		select {
-		case line, ok := <-lines:
-			if !ok {
-				lines = nil
+		case line := <-lines:
+			heard = time.Now()
+			if code, ok := exitStatus(line); ok {
+				exit = code
+				if ended.IsZero() {
+					ended = time.Now()
+				}
 				continue
 			}
-			o.tail = append(o.tail, line)
-			if len(o.tail) > 5 {
-				o.tail = o.tail[1:]
+			if line.Source == "heroku" {
+				continue
 			}
-			l, ok := parseLine(t, line)
+			text := strings.TrimSpace(line.Text)
+			if len(o.tail) == 0 || o.tail[len(o.tail)-1] != text {
+				o.tail = append(o.tail, text)
+				if len(o.tail) > 5 {
+					o.tail = o.tail[1:]
+				}
+			}
+			l, ok := parseLine(t, text)
 			switch {
 			case !ok:
 			case l.result != nil:
@@ -196,6 +253,7 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 			// SIGTERM: stop the child, which aborts its upload and exits, and await it a while.
 			done = nil
 			stopAt = time.Now().Add(c.stopWithin())
+			c.pace.take(1) // spent now: the child must stop before its own SIGKILL
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if err := c.API.StopDyno(sctx, c.App, d.ID); err != nil {
 				log.Error().Err(err).Msg("cannot stop the dyno: stop it with `heroku ps:stop " + d.Name + "`")
@@ -205,20 +263,20 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 			cancel()
 		case <-tick.C:
 			now := time.Now()
-			if ended.IsZero() {
-				// Each read is bounded, tighter once stopping: SIGKILL follows SIGTERM in 30 s.
-				bound := 30 * time.Second
-				if !stopAt.IsZero() {
-					bound = 5 * time.Second
-				}
-				ictx, cancel := context.WithTimeout(lctx, bound)
-				info, err := c.API.DynoInfo(ictx, c.App, d.ID)
-				cancel()
-				switch {
-				case heroku.IsNotFound(err), err == nil && (info.State == "crashed" || info.State == "down" || info.State == "idle"):
+			// The log says when the process exits; its state is read only when the log has been
+			// silent a while (a quiet child, a stream that lost lines), or after a stop.
+			quiet := c.pollEvery()
+			if o.result != nil {
+				quiet = ResultHold + c.drain() // it repeats its result that long, then exits
+			}
+			if !stopAt.IsZero() {
+				quiet = min(quiet, 5*time.Second) // stopping: its end must be seen within StopWithin
+			}
+			if ended.IsZero() && now.Sub(heard) >= quiet && now.Sub(polled) >= quiet {
+				polled = now
+				if c.gone(ctx, log, d, !stopAt.IsZero()) {
+					now = time.Now()
 					ended = now
-				case err != nil:
-					log.Warn().Err(err).Msg("cannot read the dyno's state (trying again)")
 				}
 			}
 			drained := !ended.IsZero() && (o.result != nil || now.Sub(ended) >= c.drain())
@@ -230,6 +288,12 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 			o.atTTL = c.TTL > 0 && !ended.IsZero() && ended.Sub(sent) >= c.ttl()
 			if o.result == nil {
 				switch {
+				case exit == 0:
+					// It archived the target, but its result line was lost in Heroku's logs:
+					// a success, and running it again would archive the target twice.
+					log.Warn().Msg("the dyno exited 0 but its result line did not reach the coordinator (lost in Heroku's logs): counted as archived; its log has the details")
+					o.result = &archive.Result{Target: t}
+					return o
 				case late:
 					o.err = errors.New("the dyno did not end in time")
 				case o.atTTL:
@@ -244,39 +308,31 @@ func (c *Coordinator) attempt(ctx context.Context, log zerolog.Logger, t archive
 	}
 }
 
-// follow streams the dyno's log lines; the channel closes when the session ends for good. A
-// session that breaks is opened again (its lines may repeat: the result line is the same twice).
-func (c *Coordinator) follow(ctx context.Context, log zerolog.Logger, dyno string) <-chan string {
-	out := make(chan string, 64)
-	go func() {
-		defer close(out)
-		for attempt := 0; ctx.Err() == nil; attempt++ {
-			s, err := c.API.Logs(ctx, c.App, dyno)
-			if err == nil {
-				attempt = 0
-				for {
-					line, err := s.Next()
-					if err != nil {
-						if ctx.Err() == nil && err != io.EOF {
-							log.Warn().Err(err).Msg("the dyno's log session broke (opening another)")
-						}
-						break
-					}
-					select {
-					case out <- strings.TrimSpace(line):
-					case <-ctx.Done():
-					}
-				}
-				s.Close()
-			} else if ctx.Err() == nil {
-				log.Warn().Err(err).Msg("cannot open the dyno's logs (trying again)")
-			}
-			if backoff.Sleep(ctx, backoff.Delay(c.retryBase(), c.retryCap(), attempt)) != nil {
-				return
-			}
+// gone reads the dyno's state, within the run's budget; true when it ended.
+func (c *Coordinator) gone(ctx context.Context, log zerolog.Logger, d heroku.Dyno, stopping bool) bool {
+	// Each read is bounded, tighter once stopping: SIGKILL follows SIGTERM in 30 s.
+	bound := 30 * time.Second
+	if stopping {
+		bound = 5 * time.Second
+	} else if c.pace.wait(ctx, 1) != nil {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
+	defer cancel()
+	if stopping {
+		c.pace.take(1)
+	}
+	info, err := c.API.DynoInfo(ictx, c.App, d.ID)
+	switch {
+	case heroku.IsNotFound(err), err == nil && (info.State == "crashed" || info.State == "down" || info.State == "idle"):
+		return true
+	case err != nil:
+		if heroku.RetryAfter(err) > 0 {
+			c.pace.hold(heroku.RetryAfter(err))
 		}
-	}()
-	return out
+		log.Warn().Err(err).Msg("cannot read the dyno's state (trying again)")
+	}
+	return false
 }
 
 // start starts the target's dyno, waiting out Heroku's refusals; sent is when the request that
@@ -286,7 +342,8 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 	var sent time.Time
 	deadline := time.Now().Add(max(c.TTL, time.Hour)) // a limit that never lifts must still end the run
 	for i := 0; ; i++ {
-		if ctx.Err() != nil {
+		// The child's own calls are charged with its start: the run's budget is the children's too.
+		if err := c.pace.wait(ctx, 1+ChildCalls); err != nil || ctx.Err() != nil {
 			return heroku.Dyno{}, sent, ctx.Err() // no new dyno once the run is cancelled
 		}
 		sent = time.Now()
@@ -299,6 +356,7 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 			// may run all the same. Adopt it, or on a SIGTERM stop it, rather than leave it
 			// unfollowed or start a second one.
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			c.pace.take(1)
 			found, ok := c.find(lctx, o.Command)
 			if ok && ctx.Err() != nil {
 				c.API.StopDyno(lctx, c.App, found.ID)
@@ -313,12 +371,15 @@ func (c *Coordinator) start(ctx context.Context, log zerolog.Logger, t archive.T
 			return heroku.Dyno{}, sent, err
 		}
 		wait := max(heroku.RetryAfter(err), backoff.Delay(c.retryBase(), c.retryCap(), i))
+		if heroku.RetryAfter(err) > 0 {
+			c.pace.hold(heroku.RetryAfter(err)) // a 429: every call of the run waits
+		}
 		if time.Now().Add(wait).After(deadline) {
 			return heroku.Dyno{}, sent, fmt.Errorf("heroku kept refusing to start a dyno: %w", err)
 		}
 		if i == 0 {
 			log.Info().Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).
-				Msg("Heroku refused the dyno for now (the account's concurrent one-off dyno limit, a release not visible yet, or the rate limit): waiting")
+				Msg("Heroku refused the dyno for now (the app's one-off dyno limit, a release not visible yet, or the rate limit): waiting")
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return heroku.Dyno{}, sent, err
@@ -361,15 +422,36 @@ func (c *Coordinator) abortUploads(log zerolog.Logger, uploads map[string]string
 // ttl is the time to live Heroku applies: TTL in whole seconds, at most a day.
 func (c *Coordinator) ttl() time.Duration { return min(c.TTL, 24*time.Hour).Truncate(time.Second) }
 
-func (c *Coordinator) poll() time.Duration  { return orDefault(c.Poll, 3*time.Second) }
-func (c *Coordinator) drain() time.Duration { return orDefault(c.Drain, 10*time.Second) }
+// pollEvery is how long a dyno's log may stay silent before its state is read: Poll, longer
+// when the account's budget runs low.
+func (c *Coordinator) pollEvery() time.Duration {
+	d := orDefault(c.Poll, 2*time.Minute)
+	if c.Rate != nil {
+		if n, ok := c.Rate.RateLimitRemaining(); ok && n < lowRemaining {
+			d *= time.Duration(min(10, lowRemaining/max(n, 1)))
+		}
+	}
+	return d
+}
+
+// tick is how often a followed dyno's end is checked; no call is made unless one is due.
+func (c *Coordinator) tick() time.Duration { return min(time.Second, c.drain()/4) }
+
+func (c *Coordinator) drain() time.Duration   { return orDefault(c.Drain, 10*time.Second) }
+func (c *Coordinator) silence() time.Duration { return orDefault(c.Silence, time.Minute) }
+func (c *Coordinator) replay() int {
+	if c.Replay > 0 {
+		return c.Replay
+	}
+	return 1500
+}
 func (c *Coordinator) retryBase() time.Duration {
 	return orDefault(c.RetryBase, 2*time.Second)
 }
 func (c *Coordinator) retryCap() time.Duration   { return orDefault(c.RetryCap, 30*time.Second) }
 func (c *Coordinator) stopWithin() time.Duration { return orDefault(c.StopWithin, 20*time.Second) }
 
-func orDefault(d, def time.Duration) time.Duration {
+func orDefault[T int | time.Duration](d, def T) T {
 	if d > 0 {
 		return d
 	}

@@ -2,10 +2,12 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
@@ -132,6 +134,35 @@ func encode(v any) []byte {
 	enc.SetEscapeHTML(false)
 	enc.Encode(v) // plain strings and numbers: it cannot fail
 	return buf.Bytes()
+}
+
+// A child repeats its result lines every ResultEvery for ResultHold before it exits: logplex
+// ends streams, and a line written while the coordinator's stream was down, or scrolled out of
+// the replay of a busy app's log, would otherwise be lost. The coordinator follows the child
+// until it exits, reading its state if Heroku's exit line does not come within ResultHold.
+const (
+	ResultEvery = 5 * time.Second
+	ResultHold  = 15 * time.Second
+)
+
+// Repeat calls write now, then every ResultEvery until ResultHold has passed or ctx ends (the
+// dyno is stopped).
+func Repeat(ctx context.Context, write func()) {
+	write()
+	t := time.NewTicker(ResultEvery)
+	defer t.Stop()
+	hold := time.NewTimer(ResultHold)
+	defer hold.Stop()
+	for {
+		select {
+		case <-t.C:
+			write()
+		case <-hold.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // UploadLine is the line that names an upload the child opened, ending in a newline.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -114,6 +115,16 @@ type Client struct {
 	sdk      *hk.Service  // Accept: version=3.sdk, with add-on plans and config vars included
 	data     *http.Client
 	retry    *retryTransport
+	// remaining is the account's Platform API tokens left, as the last answer said.
+	remaining *atomic.Int64
+}
+
+// RateLimitRemaining is the account's Platform API rate-limit tokens left, from the last
+// answer's RateLimit-Remaining (Heroku refills about 75 a minute, up to 4,500); ok is false
+// before any answer said.
+func (c *Client) RateLimitRemaining() (n int, ok bool) {
+	v := c.remaining.Load()
+	return int(v), v >= 0
 }
 
 // New returns a Client. Call Options.Validate first: a client built from options that fail it
@@ -131,13 +142,15 @@ func New(o Options) *Client {
 			allowed[u.Scheme+"://"+u.Host] = true
 		}
 	}
+	remaining := &atomic.Int64{}
+	remaining.Store(-1)
 	retry := &retryTransport{next: &answerTransport{next: &guardTransport{next: &stall.Transport{Next: base, Options: o.Stall}, allowed: allowed}}, budget: o.RetryBudget, base: time.Second, cap: 32 * time.Second}
 	platformHTTP := func(extra http.Header) *http.Client {
 		return &http.Client{Transport: &hk.Transport{
 			BearerToken:       o.APIKey,
 			UserAgent:         o.UserAgent,
 			AdditionalHeaders: extra,
-			Transport:         &errorTransport{next: retry, key: o.APIKey},
+			Transport:         &errorTransport{next: retry, key: o.APIKey, remaining: remaining},
 		}}
 	}
 	service := func(extra http.Header) *hk.Service {
@@ -153,8 +166,9 @@ func New(o Options) *Client {
 			"Accept":           {"application/vnd.heroku+json; version=3.sdk"},
 			"Accept-Inclusion": {"addon:plan,config_vars"},
 		}),
-		data:  &http.Client{Transport: retry},
-		retry: retry,
+		data:      &http.Client{Transport: retry},
+		retry:     retry,
+		remaining: remaining,
 	}
 }
 

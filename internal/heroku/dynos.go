@@ -124,11 +124,41 @@ func (c *Client) StopDyno(ctx context.Context, app, id string) error {
 	return nil
 }
 
+// LogOptions choose what a log session replays and streams.
+type LogOptions struct {
+	Dyno string // run.1234, or a process type for all its dynos; "": the whole app
+	// Lines is how many of the app's newest lines the session replays before the dyno filter
+	// applies (logplex keeps 1,500); 0: logplex's default, 100.
+	Lines int
+	// Platform adds Heroku's own lines (heroku[run.1234]: Process exited with status 0) to the
+	// process's.
+	Platform bool
+}
+
 // Logs opens a tailing log session of one dyno's output and returns its lines as the process
 // wrote them (without the timestamp and source prefix). The session's URL carries its own
 // token: it is a secret and is never logged. Close the reader to end the session.
 func (c *Client) Logs(ctx context.Context, app, dyno string) (*LogStream, error) {
-	s, err := c.platform.LogSessionCreate(idempotent(ctx), url.PathEscape(app), hk.LogSessionCreateOpts{Dyno: ptr(dyno), Tail: ptr(true), Source: ptr("app")})
+	return c.LogSession(ctx, app, LogOptions{Dyno: dyno})
+}
+
+// LogSession opens a tailing log session of the app's log as o says.
+func (c *Client) LogSession(ctx context.Context, app string, o LogOptions) (*LogStream, error) {
+	dyno := o.Dyno
+	if dyno == "" {
+		dyno = "all dynos"
+	}
+	opts := hk.LogSessionCreateOpts{Tail: ptr(true)}
+	if o.Dyno != "" {
+		opts.Dyno = ptr(o.Dyno)
+	}
+	if !o.Platform {
+		opts.Source = ptr("app")
+	}
+	if o.Lines > 0 {
+		opts.Lines = ptr(o.Lines)
+	}
+	s, err := c.platform.LogSessionCreate(idempotent(ctx), url.PathEscape(app), opts)
 	if err = platformErr(err); err != nil {
 		return nil, fmt.Errorf("heroku: open the logs of %s on %s: %w", dyno, app, err)
 	}
@@ -173,6 +203,20 @@ type LogStream struct {
 
 // Next returns the next line a process wrote; io.EOF when the stream ended.
 func (l *LogStream) Next() (string, error) {
+	line, err := l.NextLine()
+	return line.Text, err
+}
+
+// LogLine is one line of an app's log.
+type LogLine struct {
+	At     time.Time // zero when the line had no Heroku prefix
+	Source string    // app, heroku
+	Dyno   string    // run.1234, router
+	Text   string    // what the process (or Heroku) wrote
+}
+
+// NextLine returns the next line with where it came from; io.EOF when the stream ended.
+func (l *LogStream) NextLine() (LogLine, error) {
 	for l.sc.Scan() {
 		line := strings.TrimRight(l.sc.Text(), "\r")
 		if data, ok := strings.CutPrefix(line, "data:"); ok {
@@ -180,12 +224,12 @@ func (l *LogStream) Next() (string, error) {
 		} else if line == "" || strings.HasPrefix(line, ":") || strings.HasPrefix(line, "id:") || strings.HasPrefix(line, "event:") || strings.HasPrefix(line, "retry:") {
 			continue
 		}
-		return LogMessage(line), nil
+		return parseLogLine(line), nil
 	}
 	if err := l.sc.Err(); err != nil {
-		return "", err
+		return LogLine{}, err
 	}
-	return "", io.EOF
+	return LogLine{}, io.EOF
 }
 
 // Close ends the session.
@@ -193,16 +237,21 @@ func (l *LogStream) Close() error { return l.body.Close() }
 
 // LogMessage strips Heroku's prefix from a log line: "2026-12-01T12:00:00.000000+00:00
 // app[run.1234]: text" is "text". A line without the prefix is returned as it is.
-func LogMessage(line string) string {
+func LogMessage(line string) string { return parseLogLine(line).Text }
+
+// parseLogLine splits Heroku's prefix from a log line; a line without one is all text.
+func parseLogLine(line string) LogLine {
 	ts, rest, ok := strings.Cut(line, " ")
 	if !ok || len(ts) < 20 || ts[4] != '-' || ts[10] != 'T' {
-		return line
+		return LogLine{Text: line}
 	}
 	src, msg, ok := strings.Cut(rest, ": ")
 	if !ok || !strings.Contains(src, "[") || !strings.HasSuffix(src, "]") {
-		return line
+		return LogLine{Text: line}
 	}
-	return msg
+	source, dyno, _ := strings.Cut(strings.TrimSuffix(src, "]"), "[")
+	at, _ := time.Parse(time.RFC3339Nano, ts)
+	return LogLine{At: at, Source: source, Dyno: dyno, Text: msg}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -289,14 +291,18 @@ func (t *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // heroku-go sees them: heroku-go loses the status code when the body is not JSON. Redirects
 // count as errors too, since heroku-go fails on them before net/http could follow.
 type errorTransport struct {
-	next http.RoundTripper
-	key  string
+	next      http.RoundTripper
+	key       string
+	remaining *atomic.Int64 // the last RateLimit-Remaining; -1 before any
 }
 
 func (t *errorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
+	}
+	if n, err := strconv.ParseInt(resp.Header.Get("RateLimit-Remaining"), 10, 64); err == nil {
+		t.remaining.Store(n)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -10,8 +10,8 @@ package herokusim
 // 0) for a short while, then gone (404), as a finished one-off dyno is on Heroku.
 // POST …/actions/stop sends SIGTERM, then SIGKILL after the grace (30 s on Heroku; StopGrace).
 // time_to_live ends a dyno the same way. With SetDynoLimit(n), a start while n one-off dynos
-// run is refused with Heroku's 422 cannot_run_above_limit. Log sessions stream a dyno's
-// output as server-sent events whose data are Heroku log lines.
+// run is refused with Heroku's 422 cannot_run_above_limit. Each line a dyno writes goes to its
+// app's log, which log sessions read as logplex's do (logplex.go).
 
 import (
 	"bufio"
@@ -38,20 +38,14 @@ type DynoRecord struct {
 	Ended                   bool
 }
 
-type dynoLine struct {
-	at     time.Time
-	source string // "app" or "heroku"
-	text   string
-}
-
 type dyno struct {
 	rec     DynoRecord
 	app     *app
 	created time.Time
 	ended   time.Time
 	cmd     *exec.Cmd
-	lines   []dynoLine
-	changed chan struct{} // closed and replaced on every new line or state change
+	lines   []appLogLine
+	log     *appLog // the app's log, which log sessions read (logplex.go)
 	stopped bool
 }
 
@@ -65,20 +59,19 @@ type dynos struct {
 	grace      time.Duration
 	linger     time.Duration
 	sessions   map[string]logSession
+	logs       map[string]*appLog // by app name
+	streamLife time.Duration      // how long a log stream lasts; 0: until the client leaves
+	replayMax  int                // the most lines a session replays (logplex: 1,500)
 	nextNumber int
 	lose       int // dyno starts whose answer is lost (a 503 after the dyno started)
 	wg         sync.WaitGroup
 }
 
-type logSession struct {
-	app, dyno, source string
-	tail              bool
-}
-
 func (s *Sim) dynosLocked() *dynos {
 	if s.dy == nil {
 		s.dy = &dynos{byID: map[string]*dyno{}, exe: map[string]string{},
-			grace: 30 * time.Second, linger: 2 * time.Second, sessions: map[string]logSession{}, nextNumber: 1000}
+			grace: 30 * time.Second, linger: 2 * time.Second, sessions: map[string]logSession{}, nextNumber: 1000,
+			logs: map[string]*appLog{}, replayMax: logplexMaxLines}
 	}
 	return s.dy
 }
@@ -170,19 +163,6 @@ func (s *Sim) runningLocked() int {
 	return n
 }
 
-func (d *dyno) notifyLocked() {
-	close(d.changed)
-	d.changed = make(chan struct{})
-}
-
-// maxLogLine is the longest line Heroku's logs carry: a dyno's longer lines are split.
-const maxLogLine = 10000
-
-func (d *dyno) logLocked(source, text string) {
-	d.lines = append(d.lines, dynoLine{at: time.Now().UTC(), source: source, text: text})
-	d.notifyLocked()
-}
-
 func (s *Sim) dynoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /apps/{app}/dynos", s.withApp(s.createDyno))
 	mux.HandleFunc("GET /apps/{app}/dynos", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
@@ -211,33 +191,8 @@ func (s *Sim) dynoRoutes(mux *http.ServeMux) {
 		s.stopLocked(d, "Stopping all processes with SIGTERM")
 		writeJSON(w, 202, map[string]any{})
 	}))
-	mux.HandleFunc("POST /apps/{app}/log-sessions", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		var body struct {
-			Dyno   string `json:"dyno"`
-			Source string `json:"source"`
-			Tail   bool   `json:"tail"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && err != io.EOF {
-			herokuError(w, 400, "bad_request", "Invalid JSON.")
-			return
-		}
-		id := newID()
-		s.dynosLocked().sessions[id] = logSession{app: a.name, dyno: body.Dyno, source: body.Source, tail: body.Tail}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		now := rfc3339(s.now())
-		writeJSON(w, 201, map[string]any{"id": id, "created_at": now, "updated_at": now,
-			"logplex_url": fmt.Sprintf("%s://%s%s%s?srv=%s", scheme, r.Host, logplexPrefix, id, hex16(s.secret))})
-	}))
+	s.logSessionRoutes(mux)
 }
-
-// logplexPrefix is where the simulator serves log sessions; like logplex, it takes no API key:
-// the session's URL is the credential.
-const logplexPrefix = "/logplex/sessions/"
-
-func hex16(b []byte) string { return fmt.Sprintf("%x", b[:8]) }
 
 func (s *Sim) visibleLocked(d *dyno) bool {
 	return d.ended.IsZero() || time.Since(d.ended) < s.dynosLocked().linger
@@ -291,7 +246,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		exe = words[0]
 	}
 	dy.nextNumber++
-	d := &dyno{app: a, created: s.now(), changed: make(chan struct{}),
+	d := &dyno{app: a, created: s.now(), log: s.appLogLocked(a),
 		rec: DynoRecord{ID: newID(), Name: fmt.Sprintf("run.%d", dy.nextNumber), Command: body.Command, Size: body.Size,
 			Env: body.Env, State: "starting", ExitCode: -1}}
 	if body.TimeToLive != nil {
@@ -417,59 +372,4 @@ func (s *Sim) closeDynos() {
 	}
 	s.mu.Unlock()
 	s.dy.wg.Wait()
-}
-
-// serveLogSession streams a session's lines as server-sent events, each a Heroku log line
-// ("2026-12-01T12:00:00.000000+00:00 app[run.1234]: text"). A tail session stays open after the
-// dyno ended, as logplex's do: the client decides when it has seen enough.
-func (s *Sim) serveLogSession(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimPrefix(r.URL.Path, logplexPrefix)
-	s.mu.Lock()
-	sess, ok := s.dynosLocked().sessions[id]
-	s.mu.Unlock()
-	if !ok || r.URL.Query().Get("srv") != hex16(s.secret) {
-		http.Error(w, "Not Found", http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(200)
-	fl, _ := w.(http.Flusher)
-	sent := 0
-	n := 0
-	for {
-		s.mu.Lock()
-		var d *dyno
-		if a := s.apps[sess.app]; a != nil {
-			d = s.dynoLocked(a, sess.dyno)
-		}
-		if d == nil {
-			s.mu.Unlock()
-			return
-		}
-		lines := d.lines[sent:]
-		sent = len(d.lines)
-		changed := d.changed
-		s.mu.Unlock()
-		for _, l := range lines {
-			if sess.source != "" && sess.source != l.source {
-				continue
-			}
-			n++
-			fmt.Fprintf(w, "id: %d\ndata: %s %s[%s]: %s\n\n", n, l.at.Format("2006-01-02T15:04:05.000000-07:00"), l.source, d.rec.Name, l.text)
-		}
-		if fl != nil {
-			fl.Flush()
-		}
-		if !sess.tail {
-			return
-		}
-		select {
-		case <-changed:
-		case <-r.Context().Done():
-			return
-		case <-time.After(15 * time.Second):
-			fmt.Fprint(w, ": keep-alive\n\n") // logplex sends comments to keep the stream open
-		}
-	}
 }

@@ -55,6 +55,7 @@ type Request struct {
 	Method string
 	Path   string
 	Header http.Header
+	At     time.Time // when it arrived (Options.Now)
 }
 
 type app struct {
@@ -306,7 +307,7 @@ func (s *Sim) Requests() []Request {
 func (s *Sim) record(api string, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{API: api, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()})
+	s.requests = append(s.requests, Request{API: api, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), At: s.now()})
 }
 
 // Faults returns the fault knobs.
