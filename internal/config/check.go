@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
+	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
@@ -68,14 +68,14 @@ func (e env) validate() (Config, Problems) {
 		c.Archive = c.Archives[0]
 	}
 	ck.destinationEnv(e, c.Archives)
-	c.Recipients = e.Recipients
+	c.Recipients = recipientItems(e.Recipients)
 	if ab, err := strconv.ParseBool(e.AppBundle); err != nil {
 		ck.add("BACKUP_APP_BUNDLE", ck.q(e.AppBundle)+" is not a boolean", "use true or false")
 	} else {
 		c.AppBundle = ab
 	}
 	c.KnownHosts = e.SFTPKnownHosts
-	ck.checkRecipients(e.Recipients)
+	ck.checkRecipients(c.Recipients)
 	ck.bundleVars(e, &c)
 	if e.AgeIdentity != "" {
 		// A problem where archives are written (backup, check), not where they are read back.
@@ -177,7 +177,7 @@ func (ck *checker) apiKey(key string) {
 
 func (ck *checker) targets(raw string) []Target {
 	const v = "BACKUP_TARGETS"
-	fields := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	fields := envlist.Split(raw)
 	if len(fields) == 0 {
 		ck.add(v, "lists no database", `list the apps to back up, e.g. "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK"`)
 		return nil
@@ -289,17 +289,6 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
-}
-
-func (ck *checker) duration(v, raw string) time.Duration {
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		ck.add(v, ck.q(raw)+" is not a duration", "write it like 26h, 90m or 1h30m")
-	case d <= 0:
-		ck.add(v, ck.q(raw)+" is not positive", "write a positive duration like 26h")
-	}
-	return d
 }
 
 // percent reads a percentage strictly between 0 and 100 ("50%" or "50") as a fraction.
