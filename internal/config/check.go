@@ -68,6 +68,7 @@ func (e env) validate() (Config, Problems) {
 		c.Archive = c.Archives[0]
 	}
 	ck.destinationEnv(e, c.Archives)
+	ck.localDisk(e.ArchiveURL, c.Archives)
 	c.Recipients = recipientItems(e.Recipients)
 	if ab, err := strconv.ParseBool(e.AppBundle); err != nil {
 		ck.add("BACKUP_APP_BUNDLE", ck.q(e.AppBundle)+" is not a boolean", "use true or false")
