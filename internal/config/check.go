@@ -51,7 +51,7 @@ func (e env) validate() (Config, Problems) {
 		S3SSEKMSKeyID: e.S3SSEKMSKeyID,
 	}
 	c.Targets = ck.targets(e.Targets)
-	if herokuTargets(c.Targets) || len(c.Targets) == 0 {
+	if herokuListed(e.Targets) {
 		ck.apiKey(e.HerokuAPIKey)
 	}
 	c.Method = strings.ToLower(e.Method)
@@ -250,7 +250,7 @@ func (ck *checker) envTarget(name string) (Target, bool) {
 	raw := strings.TrimSpace(os.Getenv(name))
 	switch {
 	case raw == "":
-		ck.add(name, "not set (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, e.g. by attaching a read-only credential: heroku addons:attach ADDON --credential backup --as "+strings.TrimSuffix(name, "_URL")+" -a THIS_APP")
+		ck.add(name, "not set (BACKUP_TARGETS names env:"+name+")", attachFix(name))
 		return Target{}, false
 	case !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://"):
 		ck.add(name, "is not a postgres:// URL (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, postgres://user:password@host:port/database")
@@ -265,14 +265,21 @@ func (ck *checker) envTarget(name string) (Target, bool) {
 	return Target{App: "env", Database: name, Env: true, URL: raw}, true
 }
 
-// herokuTargets reports whether any target is a Heroku database (and so needs HEROKU_API_KEY).
-func herokuTargets(ts []Target) bool {
-	for _, t := range ts {
-		if !t.Env {
-			return true
-		}
+// attachFix says how to set VAR of an env:VAR target. `heroku addons:attach --as NAME` sets
+// NAME_URL: it can set only a variable whose name ends in _URL.
+func attachFix(name string) string {
+	if as, ok := strings.CutSuffix(name, "_URL"); ok && as != "" {
+		return "set it to the database's URL, e.g. by attaching a read-only credential, which sets " + name + ": heroku addons:attach ADDON --credential backup --as " + as + " -a THIS_APP"
 	}
-	return false
+	return "set it to the database's URL (heroku config:set " + name + "=...), or attach a read-only credential with `heroku addons:attach ADDON --credential backup --as " + name + " -a THIS_APP`, which sets " + name + "_URL, and name env:" + name + "_URL in BACKUP_TARGETS"
+}
+
+// herokuListed reports whether BACKUP_TARGETS lists a Heroku database (which needs
+// HEROKU_API_KEY), or nothing at all. It reads the list as written: an env:VAR target needs no
+// key, also when VAR is missing, which is its own problem.
+func herokuListed(raw string) bool {
+	items := envlist.Split(raw)
+	return len(items) == 0 || slices.ContainsFunc(items, func(f string) bool { return !strings.HasPrefix(f, "env:") })
 }
 
 // canonicalDB gives the names the Heroku CLI resolves alike one spelling, for duplicate
