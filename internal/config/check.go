@@ -81,7 +81,7 @@ func (e env) validate() (Config, Problems) {
 	if e.AgeIdentity != "" {
 		// A problem where archives are written (backup, check), not where they are read back.
 		ck.addDecrypts(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
-			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run --env AGE_IDENTITY=...)")
+			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run -x --env AGE_IDENTITY=... pgoffsite verify; -x passes its exit status on)")
 	}
 
 	if c.Mode != "capture" && c.Mode != "latest" {
