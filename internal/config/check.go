@@ -256,10 +256,8 @@ func (ck *checker) envTarget(name string) (Target, bool) {
 		ck.add(name, "is not a postgres:// URL (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, postgres://user:password@host:port/database")
 		return Target{}, false
 	}
-	if u, err := url.Parse(raw); err == nil {
-		if p, ok := u.User.Password(); ok {
-			ck.secrets = append(ck.secrets, p)
-		}
+	if p, ok := urlPassword(raw); ok {
+		ck.secrets = append(ck.secrets, p)
 	}
 	ck.secrets = append(ck.secrets, raw)
 	return Target{App: "env", Database: name, Env: true, URL: raw}, true

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,5 +36,27 @@ func TestEnvTargetMessages(t *testing.T) {
 	ps = loadProblems(t, with(base, map[string]string{"BACKUP_TARGETS": "env:LEGACY_URL", "LEGACY_URL": "mysql://legacy:hunter2-pw@db.example.com/shop"}))
 	if s := ps.Error(); !strings.Contains(s, "set it to the database's URL, postgres://user:password@host:port/database") || strings.Contains(s, "[REDACTED]") || strings.Contains(s, "hunter2-pw") {
 		t.Errorf("problems:\n%s", s)
+	}
+}
+
+// TestWeakPasswordDoesNotEatWords: a password that the URL shows anyway (postgres:postgres, a
+// local default) is not scrubbed as a word, which would mask "postgres" in every message; any
+// other password is.
+func TestWeakPasswordDoesNotEatWords(t *testing.T) {
+	ps := loadProblems(t, with(valid(), map[string]string{"ARCHIVE_URL": "file:///mnt/archive", "BACKUP_TARGETS": "env:DB_URL env:L_URL",
+		"DB_URL": "postgres://postgres:postgres@127.0.0.1:5432/shop", "L_URL": "mysql://legacy@db.example.com/shop"}))
+	if s := ps.Error(); !strings.Contains(s, "L_URL: is not a postgres:// URL") || !strings.Contains(s, "postgres://user:password@host:port/database") {
+		t.Errorf("problems:\n%s", s)
+	}
+	if p, ok := urlPassword("postgres://backup:Xk29vq7Lw3@db.example.com/shop"); !ok || p != "Xk29vq7Lw3" {
+		t.Errorf("a real password: %q %v, want it scrubbed", p, ok)
+	}
+	setEnv(t, with(valid(), map[string]string{"BACKUP_TARGETS": "env:DB_URL", "DB_URL": "postgres://backup:Xk29vq7Lw3@db.example.com/shop"}))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Secrets(); !slices.Contains(s, "Xk29vq7Lw3") {
+		t.Errorf("secrets %q lack the password", s)
 	}
 }
