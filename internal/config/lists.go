@@ -42,9 +42,9 @@ func startsKey(item string) bool {
 	return false
 }
 
-// ParseDuration is the one rule for a duration in a variable: a Go duration (90m, 26h, 1h30m),
+// parseDuration is the one rule for a duration in a variable: a Go duration (90m, 26h, 1h30m),
 // with days too (1d, 7d, 1d12h); a day is 24 hours.
-func ParseDuration(raw string) (time.Duration, error) {
+func parseDuration(raw string) (time.Duration, error) {
 	s := strings.TrimSpace(raw)
 	days, rest, hasDays := strings.Cut(s, "d")
 	if !hasDays {
@@ -65,9 +65,9 @@ func ParseDuration(raw string) (time.Duration, error) {
 	return d + more, nil
 }
 
-// duration reads a positive duration of variable v (ParseDuration).
+// duration reads a positive duration of variable v (parseDuration).
 func (ck *checker) duration(v, raw string) time.Duration {
-	d, err := ParseDuration(raw)
+	d, err := parseDuration(raw)
 	switch {
 	case err != nil:
 		ck.add(v, ck.q(raw)+" is not a duration", "write it like 1d, 26h, 90m or 1h30m")

@@ -86,13 +86,13 @@ func TestDurationsTakeDays(t *testing.T) {
 		"1d": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "26h": 26 * time.Hour,
 		"90m": 90 * time.Minute, " 2d ": 48 * time.Hour, "1h30m": 90 * time.Minute,
 	} {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"d", "1.5d", "-1d", "1dd", "1d-2h", "1 day", "1w", "soon"} {
-		if got, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
+		if got, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
 		}
 	}
 	// Every duration variable reads days, through the one parser.
