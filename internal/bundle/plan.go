@@ -27,7 +27,7 @@ import (
 const FormationCapDynos = 10
 
 // capSizes are the dyno sizes restore-app scales without --allow-formation, in lower case.
-var capSizes = map[string]bool{"eco": true, "basic": true, "free": true, "hobby": true, "standard-1x": true, "standard-2x": true}
+var capSizes = map[string]bool{"eco": true, "basic": true, "standard-1x": true, "standard-2x": true}
 
 // registryRE is a buildpack of Heroku's registry: namespace/name, or its urn:buildpack: form.
 var registryRE = regexp.MustCompile(`^(urn:buildpack:)?[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$`)

@@ -44,7 +44,7 @@ func newBackupCmd(f *Factory) *cobra.Command {
 		Short: "capture (or take the newest) backup of each target and archive it",
 		Long: "Capture (or take the newest) Heroku backup of each target of BACKUP_TARGETS, or pg_dump it, and archive it at\n" +
 			"every destination of ARCHIVE_URL, checked while it streams; --target archives that one target instead.",
-		Example: "  heroku run pgoffsite backup -a my-pgoffsite\n  pgoffsite backup --target shop-prod:DATABASE_URL",
+		Example: "  heroku run -x -a my-pgoffsite pgoffsite backup   # -x: the exit status reaches the script\n  pgoffsite backup --target shop-prod:DATABASE_URL",
 		Args:    noArgs("targets come from BACKUP_TARGETS, or one from --target APP:DATABASE"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("target") && strings.TrimSpace(o.Target) == "" {
@@ -63,7 +63,7 @@ func newBundleCmd(f *Factory) *cobra.Command {
 		Short: "archive each target app's current release (slug, release.json, encrypted config)",
 		Long: "Archive each target app's current release: slug, release.json, and its config values encrypted to\n" +
 			"ARCHIVE_RECIPIENTS, signed with BUNDLE_SIGNING_KEY (BACKUP_APP_BUNDLE=true makes backup do it too).",
-		Example: "  heroku run pgoffsite bundle -a my-pgoffsite",
+		Example: "  heroku run -x -a my-pgoffsite pgoffsite bundle   # -x: the exit status reaches the script",
 		Args:    noArgs("apps come from BACKUP_TARGETS"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runArchive(cmd.Context(), f, &backupOptions{BundleOnly: true})

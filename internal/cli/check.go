@@ -37,10 +37,10 @@ func newCheckCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
 		Short: "preflight: API key, targets, newest backups, archive writable, notifications",
-		Long: "Preflight, run once after setting up (heroku run pgoffsite check): the API key, each target and its newest\n" +
+		Long: "Preflight, run once after setting up (heroku run -x pgoffsite check): the API key, each target and its newest\n" +
 			"backup, each destination writable the way a backup writes, the notification endpoints; each line says\n" +
-			"what to fix. Exit status 1 when a check failed.",
-		Example: "  heroku run pgoffsite check -a my-pgoffsite",
+			"what to fix. Exit status 1 when a check failed (passed on by heroku run -x only).",
+		Example: "  heroku run -x -a my-pgoffsite pgoffsite check   # -x: the exit status reaches the script",
 		Args:    noArgs("it checks the configuration in the environment"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), f)

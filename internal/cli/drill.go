@@ -27,7 +27,7 @@ func newDrillCmd(f *Factory) *cobra.Command {
 		Short: "restore each target's newest archive into a throwaway Heroku Postgres add-on and check it",
 		Long: "Restore each target's newest archive into a throwaway Heroku Postgres add-on (DRILL_PLAN) on the pgoffsite\n" +
 			"app, compare row counts, run DRILL_CHECKS, and delete the add-on; needs HEROKU_APP_NAME (dyno metadata).",
-		Example: "  heroku run pgoffsite drill -a my-pgoffsite\n  pgoffsite drill --keep --destination 2",
+		Example: "  heroku run -x -a my-pgoffsite pgoffsite drill   # -x: the exit status reaches the script\n  pgoffsite drill --keep --destination 2",
 		Args:    noArgs("targets come from BACKUP_TARGETS"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDrill(cmd.Context(), f, o)

@@ -316,7 +316,7 @@ func TestDrillRefusals(t *testing.T) {
 		t.Errorf("no HEROKU_APP_NAME: exit %d", code)
 	}
 	env["HEROKU_APP_NAME"] = drillTestApp
-	if code, out := w.run(withEnv(env, "DRILL_PLAN", "hobby-dev"), "drill"); code != ExitUsage || !strings.Contains(out, "DRILL_PLAN") {
+	if code, out := w.run(withEnv(env, "DRILL_PLAN", "mini"), "drill"); code != ExitUsage || !strings.Contains(out, "DRILL_PLAN") {
 		t.Errorf("unknown plan: exit %d", code)
 	}
 

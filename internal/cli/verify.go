@@ -35,7 +35,7 @@ func newVerifyCmd(f *Factory) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.Key, "key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
-	fs.StringVar(&o.RestoreTo, "restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (its tables are replaced)")
+	fs.StringVar(&o.RestoreTo, "restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (an empty database, which the verification fills; checked first)")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
 	fs.StringVar(&o.Destination, "destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
 	return cmd
@@ -51,6 +51,11 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 		return err
 	}
 	f.AddSecrets(opts.RestoreTo)
+	// A scratch database that cannot be used is the caller's mistake, not the archive's: found
+	// before any archive is read, it stops the run without a verdict (and without a record).
+	if err := verify.Scratch(ctx, verify.Options{RestoreTo: opts.RestoreTo}); err != nil {
+		return badUsage("%v", err)
+	}
 	red, log := f.Redactor(), f.Logger()
 	notifier, err := f.Notifier()
 	if err != nil {

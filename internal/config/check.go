@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
+	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
@@ -51,7 +51,7 @@ func (e env) validate() (Config, Problems) {
 		S3SSEKMSKeyID: e.S3SSEKMSKeyID,
 	}
 	c.Targets = ck.targets(e.Targets)
-	if herokuTargets(c.Targets) || len(c.Targets) == 0 {
+	if herokuListed(e.Targets) {
 		ck.apiKey(e.HerokuAPIKey)
 	}
 	c.Method = strings.ToLower(e.Method)
@@ -68,19 +68,20 @@ func (e env) validate() (Config, Problems) {
 		c.Archive = c.Archives[0]
 	}
 	ck.destinationEnv(e, c.Archives)
-	c.Recipients = e.Recipients
+	ck.localDisk(e.ArchiveURL, c.Archives)
+	c.Recipients = recipientItems(e.Recipients)
 	if ab, err := strconv.ParseBool(e.AppBundle); err != nil {
 		ck.add("BACKUP_APP_BUNDLE", ck.q(e.AppBundle)+" is not a boolean", "use true or false")
 	} else {
 		c.AppBundle = ab
 	}
 	c.KnownHosts = e.SFTPKnownHosts
-	ck.checkRecipients(e.Recipients)
+	ck.checkRecipients(c.Recipients)
 	ck.bundleVars(e, &c)
 	if e.AgeIdentity != "" {
 		// A problem where archives are written (backup, check), not where they are read back.
 		ck.addDecrypts(identityVar, "is set where backups run: whoever reads this environment could decrypt every archive",
-			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run --env AGE_IDENTITY=...)")
+			"unset it (heroku config:unset AGE_IDENTITY), keep the identity offline, and give it only to verify or restore where they run (--identity FILE, or heroku run -x --env AGE_IDENTITY=... pgoffsite verify; -x passes its exit status on)")
 	}
 
 	if c.Mode != "capture" && c.Mode != "latest" {
@@ -177,7 +178,7 @@ func (ck *checker) apiKey(key string) {
 
 func (ck *checker) targets(raw string) []Target {
 	const v = "BACKUP_TARGETS"
-	fields := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	fields := envlist.Split(raw)
 	if len(fields) == 0 {
 		ck.add(v, "lists no database", `list the apps to back up, e.g. "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK"`)
 		return nil
@@ -249,29 +250,34 @@ func (ck *checker) envTarget(name string) (Target, bool) {
 	raw := strings.TrimSpace(os.Getenv(name))
 	switch {
 	case raw == "":
-		ck.add(name, "not set (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, e.g. by attaching a read-only credential: heroku addons:attach ADDON --credential backup --as "+strings.TrimSuffix(name, "_URL")+" -a THIS_APP")
+		ck.add(name, "not set (BACKUP_TARGETS names env:"+name+")", attachFix(name))
 		return Target{}, false
 	case !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://"):
 		ck.add(name, "is not a postgres:// URL (BACKUP_TARGETS names env:"+name+")", "set it to the database's URL, postgres://user:password@host:port/database")
 		return Target{}, false
 	}
-	if u, err := url.Parse(raw); err == nil {
-		if p, ok := u.User.Password(); ok {
-			ck.secrets = append(ck.secrets, p)
-		}
+	if p, ok := urlPassword(raw); ok {
+		ck.secrets = append(ck.secrets, p)
 	}
 	ck.secrets = append(ck.secrets, raw)
 	return Target{App: "env", Database: name, Env: true, URL: raw}, true
 }
 
-// herokuTargets reports whether any target is a Heroku database (and so needs HEROKU_API_KEY).
-func herokuTargets(ts []Target) bool {
-	for _, t := range ts {
-		if !t.Env {
-			return true
-		}
+// attachFix says how to set VAR of an env:VAR target. `heroku addons:attach --as NAME` sets
+// NAME_URL: it can set only a variable whose name ends in _URL.
+func attachFix(name string) string {
+	if as, ok := strings.CutSuffix(name, "_URL"); ok && as != "" {
+		return "set it to the database's URL, e.g. by attaching a read-only credential, which sets " + name + ": heroku addons:attach ADDON --credential backup --as " + as + " -a THIS_APP"
 	}
-	return false
+	return "set it to the database's URL (heroku config:set " + name + "=...), or attach a read-only credential with `heroku addons:attach ADDON --credential backup --as " + name + " -a THIS_APP`, which sets " + name + "_URL, and name env:" + name + "_URL in BACKUP_TARGETS"
+}
+
+// herokuListed reports whether BACKUP_TARGETS lists a Heroku database (which needs
+// HEROKU_API_KEY), or nothing at all. It reads the list as written: an env:VAR target needs no
+// key, also when VAR is missing, which is its own problem.
+func herokuListed(raw string) bool {
+	items := envlist.Split(raw)
+	return len(items) == 0 || slices.ContainsFunc(items, func(f string) bool { return !strings.HasPrefix(f, "env:") })
 }
 
 // canonicalDB gives the names the Heroku CLI resolves alike one spelling, for duplicate
@@ -289,17 +295,6 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
-}
-
-func (ck *checker) duration(v, raw string) time.Duration {
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		ck.add(v, ck.q(raw)+" is not a duration", "write it like 26h, 90m or 1h30m")
-	case d <= 0:
-		ck.add(v, ck.q(raw)+" is not positive", "write a positive duration like 26h")
-	}
-	return d
 }
 
 // percent reads a percentage strictly between 0 and 100 ("50%" or "50") as a fraction.

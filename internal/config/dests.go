@@ -6,12 +6,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
 	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
 const (
-	archiveFix = "use s3://bucket/optional/prefix, sftp://user@host/absolute/dir or file:///absolute/dir, several separated by spaces"
+	archiveFix = "use s3://bucket/optional/prefix, sftp://user@host/absolute/dir or file:///absolute/dir, several separated by spaces or commas"
 	// sftpKeyVar holds the private key of sftp:// destinations that name no key=: a described
 	// variable, and always a secret.
 	sftpKeyVar = "SFTP_PRIVATE_KEY"
@@ -30,12 +31,12 @@ func (r reporter) StorageClass(v, what, raw string) string {
 	return r.ck.storageClass(v, what, raw)
 }
 
-// archives parses every destination ARCHIVE_URL names, separated by spaces or line breaks. It
+// archives parses every destination ARCHIVE_URL names, separated by spaces, commas or line breaks (envlist). It
 // reads the URL alone: the variables a destination names (keys=, key=) are checked by
 // destinationEnv. Destinations with problems are returned too, with what could be read of them,
 // so that the checks depending on them (AWS_REGION, credentials) see what the user meant.
 func (ck *checker) archives(raw string) []spec.Archive {
-	fields := strings.Fields(raw)
+	fields := envlist.Split(raw)
 	if len(fields) == 0 {
 		ck.add(spec.Var, "not set", archiveFix)
 		return nil
@@ -65,7 +66,7 @@ func (ck *checker) archives(raw string) []spec.Archive {
 // keys=NAME names, the SFTP private keys and the pinned host keys. as are archives' result for
 // ARCHIVE_URL, one per field.
 func (ck *checker) destinationEnv(e env, as []spec.Archive) {
-	fields := strings.Fields(e.ArchiveURL)
+	fields := envlist.Split(e.ArchiveURL)
 	checks := map[string]func(spec.Archive, spec.Field){} // one per kind, for all its destinations
 	for i, a := range as {
 		p, ok := schemes.Parser(a.Scheme)

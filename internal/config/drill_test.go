@@ -26,7 +26,7 @@ func TestDrillVars(t *testing.T) {
 
 // A mistake in a DRILL_ variable fails pgoffsite drill, listed with the others, and never a backup.
 func TestDrillVarMistakes(t *testing.T) {
-	setEnv(t, with(valid(), map[string]string{"DRILL_PLAN": "hobby-dev", "DRILL_TIMEOUT": "soon", "DRILL_CHECKS": " ; ;"}))
+	setEnv(t, with(valid(), map[string]string{"DRILL_PLAN": "mini", "DRILL_TIMEOUT": "soon", "DRILL_CHECKS": " ; ;"}))
 	if _, err := Load(); err != nil {
 		t.Fatalf("Load (backup) reports the drill's variables: %v", err)
 	}

@@ -44,8 +44,11 @@ type checker struct {
 	secrets []string
 }
 
+// add scrubs msg whole, and fix of the environment's secrets only: a fix is pgoffsite's own text
+// (with any value in it quoted through q), whose example URLs, such as
+// postgres://user:password@host, must reach the user as written.
 func (c *checker) add(v, msg, fix string) {
-	c.ps = append(c.ps, Problem{Var: v, Message: c.scrub(msg), Fix: c.scrub(fix)})
+	c.ps = append(c.ps, Problem{Var: v, Message: c.scrub(msg), Fix: scrub.Values(fix, c.secrets...)})
 }
 
 // addDecrypts adds a problem of a private key that opens the archives, where backups run.

@@ -23,7 +23,7 @@ func (ck *checker) checkRecipients(text string) {
 	}
 	rs, err := agecrypt.ParseRecipients(text)
 	if err != nil {
-		const fix = "put one recipient per line: an age1… public key (`age-keygen -y key.txt` prints it) or an ssh-ed25519 / ssh-rsa public key; keep the identity offline"
+		const fix = "put one recipient per line (or separate them by spaces or commas): an age1… public key (`age-keygen -y key.txt` prints it) or an ssh-ed25519 / ssh-rsa public key; keep the identity offline"
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimPrefix(strings.TrimSpace(line), "agecrypt: "); line != "" {
 				ck.add(recipientsVar, line, fix)

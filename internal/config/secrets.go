@@ -54,13 +54,30 @@ func (c Config) Secrets() []string {
 			continue
 		}
 		s = append(s, t.URL)
-		if u, err := url.Parse(strings.TrimSpace(t.URL)); err == nil {
-			if p, ok := u.User.Password(); ok {
-				s = append(s, p)
-			}
+		if p, ok := urlPassword(t.URL); ok {
+			s = append(s, p)
 		}
 	}
 	return s
+}
+
+// urlPassword is the password of a database URL, to be scrubbed wherever it appears, when it is
+// one that hides something: a password that is also the URL's scheme, user, host or database
+// name (postgres://postgres:postgres@localhost/postgres, a local default) is shown by the URL
+// anyway, and scrubbing it would mask that word in every message — "postgres://" in a fix among
+// them. The URL itself is scrubbed whole, and its password by its place in any URL.
+func urlPassword(raw string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", false
+	}
+	p, ok := u.User.Password()
+	if !ok || p == "" {
+		return "", false
+	}
+	rest := *u
+	rest.User = url.User(u.User.Username())
+	return p, !strings.Contains(rest.String(), p)
 }
 
 // ValueSecrets is a secret value whole and line by line (each as written, trimmed and in lower

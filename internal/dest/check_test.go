@@ -75,7 +75,7 @@ func TestCheckEveryDestination(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
 	t.Setenv("SECOND_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("SECOND_SECRET_ACCESS_KEY", m.SecretKey)
-	dir := filepath.Join(t.TempDir(), "archive")
+	dir := t.TempDir()
 	sshd := testenv.StartSSHD(t)
 	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
 	sftpDest := spec.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}

@@ -252,7 +252,7 @@ func (d *driller) preflight(key string, m catalog.Manifest) error {
 			}
 			to = strings.Join(fps, ", ")
 		}
-		return fmt.Errorf("%w; it is encrypted to %s: set AGE_IDENTITY to the text of one of their identity files (heroku run --env AGE_IDENTITY=...), or give --identity FILE", verify.ErrNoIdentity, to)
+		return fmt.Errorf("%w; it is encrypted to %s: set AGE_IDENTITY to the text of one of their identity files (heroku run -x --env AGE_IDENTITY=... pgoffsite drill; -x passes its exit status on), or give --identity FILE", verify.ErrNoIdentity, to)
 	}
 	need := restoredSize(m)
 	if plan := d.o.Plan; need > plan.StorageBytes {

@@ -26,14 +26,25 @@ type Store struct {
 	dir string
 }
 
-// New returns a Store rooted at dir, which must be absolute. dir is created (0700) if missing.
+// ErrNoDirectory: the store's directory does not exist.
+var ErrNoDirectory = errors.New("the directory does not exist")
+
+// New returns a Store rooted at dir, which must be absolute and exist. A missing directory is
+// an error, never created here: it most often means a volume that is not mounted, and archives
+// written into the mount point would land on the disk beneath it.
 func New(dir string) (*Store, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("filestore: directory %q is not absolute", dir)
 	}
 	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("filestore: create directory %s: %w", dir, err)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("filestore: %s: %w: create it (mkdir -p %s) on the volume the archives are to be kept on, or correct ARCHIVE_URL", dir, ErrNoDirectory, dir)
+	case err != nil:
+		return nil, fmt.Errorf("filestore: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("filestore: %s is not a directory: correct ARCHIVE_URL to name a directory (file:///absolute/dir)", dir)
 	}
 	return &Store{dir: dir}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 func newStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "archives")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -58,14 +62,23 @@ func TestNewRejectsRelativeDir(t *testing.T) {
 	}
 }
 
-func TestNewCreatesPrivateDir(t *testing.T) {
-	_, dir := newStore(t)
-	fi, err := os.Stat(dir)
-	if err != nil {
+// TestNewRefusesMissingDir: a missing directory (a volume not mounted) is an error naming it and
+// the fix, and nothing is created: archives must not land on the disk beneath a mount point.
+func TestNewRefusesMissingDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mnt", "archive")
+	_, err := New(dir)
+	if !errors.Is(err, ErrNoDirectory) || !strings.Contains(err.Error(), "mkdir -p "+dir) || !strings.Contains(err.Error(), "ARCHIVE_URL") {
+		t.Fatalf("New(%s) = %v, want ErrNoDirectory naming it and mkdir -p", dir, err)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("New created %s (or its parent): %v", dir, err)
+	}
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if perm := fi.Mode().Perm(); perm != 0o700 {
-		t.Errorf("directory mode = %o, want 700", perm)
+	if _, err := New(file); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("New(a file) = %v", err)
 	}
 }
 

@@ -67,7 +67,7 @@ func TestPostgresPlans(t *testing.T) {
 	if got := p.CostUSD(10000); got != 5 {
 		t.Errorf("more than a month: $%v, want the monthly price", got)
 	}
-	if _, ok := FindPostgresPlan("hobby-dev"); ok {
-		t.Error("hobby-dev found")
+	if _, ok := FindPostgresPlan("mini"); ok {
+		t.Error("mini (a retired plan) found")
 	}
 }

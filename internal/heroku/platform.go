@@ -54,6 +54,11 @@ var errNoPostgres = errors.New("not a Heroku Postgres database")
 // add-on name, or other-app::DATABASE_URL.
 func (c *Client) Resolve(ctx context.Context, app, database string) (Database, error) {
 	db, err := c.resolve(ctx, app, database)
+	if IsNotFound(err) {
+		// What resolve reads last is the app's own attachments: not found, it is the app.
+		return Database{}, fmt.Errorf("heroku: resolve app=%s database=%s: %w: HEROKU_API_KEY's account sees no app %s: check the name in BACKUP_TARGETS (`heroku apps` lists the apps an account sees), or have the app's owner add the account (heroku access:add EMAIL -a %s)",
+			app, database, err, app, app)
+	}
 	if err != nil {
 		return Database{}, fmt.Errorf("heroku: resolve app=%s database=%s: %w", app, database, err)
 	}

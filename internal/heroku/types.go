@@ -258,8 +258,6 @@ func (r Retention) Warning(db Database) string {
 func documentedKeep(plan string) int {
 	tier := strings.TrimPrefix(plan, "heroku-postgresql:")
 	switch {
-	case strings.HasPrefix(tier, "hobby"):
-		return 2 // seen on real answers
 	case strings.HasPrefix(tier, "essential"):
 		return 5
 	case strings.HasPrefix(tier, "standard"):

@@ -18,13 +18,12 @@ type retention struct {
 }
 
 // planRetention is a plan's retention, from heroku-api.md §9:
-//   - hobby-dev, hobby-basic, mini, basic (the old small plans): 2 manual and 5 scheduled,
-//     the values seen on real transfers;
 //   - essential-*: 5 manual (documented), 7 daily scheduled, 1 weekly, 0 monthly;
 //   - standard-*: 25 manual (seen and documented), 7 daily, 4 weekly, 0 monthly;
 //   - premium-*, private-*, shield-*, enterprise: 50 manual, 7 daily, 8 weekly, 12 monthly.
 //
-// An unknown plan gets the smallest numbers, so that a client never relies on a generous limit.
+// An unknown plan (a retired small one among them) gets the smallest numbers seen on real
+// transfers, 2 manual and 5 scheduled, so that a client never relies on a generous limit.
 func planRetention(plan string) retention {
 	_, tier, _ := strings.Cut(plan, ":")
 	switch {

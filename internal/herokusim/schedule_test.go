@@ -13,7 +13,6 @@ import (
 func TestPlanRetention(t *testing.T) {
 	for plan, want := range map[string]retention{
 		"heroku-postgresql:mini":        {2, 5, 1, 0},
-		"heroku-postgresql:hobby-dev":   {2, 5, 1, 0},
 		"heroku-postgresql:essential-0": {5, 7, 1, 0},
 		"heroku-postgresql:standard-2":  {25, 7, 4, 0},
 		"heroku-postgresql:premium-0":   {50, 7, 8, 12},

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // RETENTION_TIMEZONE must load on a system without zoneinfo files
+
+	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
 )
 
 // Class is what an archive is kept as; its S3 tag value (retention=CLASS).
@@ -71,11 +73,11 @@ type Policy struct {
 }
 
 // Parse reads RETENTION, e.g. "daily=35d weekly=13w monthly=25m yearly=7y". Classes are separated
-// by spaces or commas, each at most once; daily is required (every archive qualifies for it), the
+// by spaces, commas or line breaks (envlist), each at most once; daily is required (every archive qualifies for it), the
 // others are optional. An empty string is the unset Policy.
 func Parse(s string) (Policy, error) {
 	var p Policy
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+	fields := envlist.Split(s)
 	if len(fields) == 0 {
 		return p, nil
 	}
@@ -131,24 +133,43 @@ func Parse(s string) (Policy, error) {
 }
 
 func parseKeep(v string) (Keep, error) {
-	if len(v) < 2 {
+	digits := strings.TrimLeft(v, "0123456789")
+	num, unit := v[:len(v)-len(digits)], digits
+	if num == "" {
 		return Keep{}, errors.New("want a number and a unit d, w, m or y, e.g. 35d")
 	}
-	unit := v[len(v)-1]
 	switch unit {
-	case 'd', 'w', 'm', 'y':
+	case "d", "w", "m", "y":
+	case "":
+		return Keep{}, fmt.Errorf("%q has no unit: want a number and a unit d, w, m or y, e.g. 35d", v)
 	default:
-		return Keep{}, fmt.Errorf("unit %q: want d (days), w (weeks), m (months) or y (years), e.g. 35d", string(unit))
+		fix := "want d (days), w (weeks), m (months) or y (years)"
+		if u := unitOf(unit); u != 0 && num != "0" {
+			fix = fmt.Sprintf("write %s%c", num, u)
+		} else {
+			fix += ", e.g. 35d"
+		}
+		return Keep{}, fmt.Errorf("unit %q is not one: %s", unit, fix)
 	}
-	n, err := strconv.Atoi(v[:len(v)-1])
+	n, err := strconv.Atoi(num)
 	if err != nil || n < 1 {
 		return Keep{}, errors.New("want a whole number of at least 1 before the unit, e.g. 35d")
 	}
-	k := Keep{N: n, Unit: unit}
+	k := Keep{N: n, Unit: unit[0]}
 	if k.Days() > 100*366 {
 		return Keep{}, errors.New("more than 100 years: S3 lifecycle rules cannot say so")
 	}
 	return k, nil
+}
+
+// unitOf is the one-letter unit a spelled-out one means (days, Weeks, month…), 0 for none.
+func unitOf(word string) byte {
+	for _, u := range []string{"day", "week", "month", "year"} {
+		if w := strings.ToLower(word); w == u || w == u+"s" {
+			return u[0]
+		}
+	}
+	return 0
 }
 
 func (c Class) valid() bool {

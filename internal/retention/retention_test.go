@@ -29,13 +29,21 @@ func TestParse(t *testing.T) {
 	if q, err := Parse("daily=7d,monthly=12m"); err != nil || len(q.Listed()) != 2 {
 		t.Errorf("commas, classes left out: %v %v", q, err)
 	}
+	// Line breaks and commas with spaces separate as spaces do: envlist's one rule.
+	if q, err := Parse("daily=7d,\n weekly=5w ,monthly=12m"); err != nil || len(q.Listed()) != 3 {
+		t.Errorf("line breaks and commas: %v %v", q, err)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
 	for in, want := range map[string]string{
 		"daily=35d daily=7d":       "daily is given twice",
 		"daily=35":                 "unit",
-		"daily=35x":                "unit",
+		"daily=35x":                `unit "x" is not one`,
+		"daily=35days":             `unit "days" is not one: write 35d`,
+		"daily=5h":                 `unit "h" is not one: want d (days)`,
+		"daily=-5d":                "a number and a unit",
+		"daily=35d\nweekly=13x":    `unit "x"`,
 		"daily=d":                  "a number and a unit",
 		"daily=0d":                 "whole number",
 		"hourly=3d daily=7d":       "unknown class",

@@ -75,17 +75,24 @@ func contains(list []string, s string) bool {
 
 // Scrub returns s with every secret replaced by Mask.
 func (r *Redactor) Scrub(s string) string {
-	if r != nil {
-		r.mu.RLock()
-		for _, sec := range r.secrets {
-			s = strings.ReplaceAll(s, sec, Mask)
-		}
-		r.mu.RUnlock()
-	}
+	s = r.values(s)
 	s = amzParamRE.ReplaceAllString(s, "${1}"+Mask)
 	s = urlQueryRE.ReplaceAllString(s, "${1}?"+Mask)
 	s = pgPasswordRE.ReplaceAllString(s, "${1}"+Mask+"@")
 	return urlPasswordRE.ReplaceAllString(s, "${1}:"+Mask+"@")
+}
+
+// values replaces the registered secrets alone.
+func (r *Redactor) values(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, sec := range r.secrets {
+		s = strings.ReplaceAll(s, sec, Mask)
+	}
+	return s
 }
 
 // Wrap returns a writer that scrubs each write before passing it on. Each write is scrubbed on
@@ -106,6 +113,14 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // String scrubs s of secrets and of the patterns, for a one-off message.
 func String(s string, secrets ...string) string {
 	return New(secrets...).Scrub(s)
+}
+
+// Values scrubs s of the given secret values only, not of the shapes: for text pgoffsite writes
+// itself around a value, such as a fix naming the form of a URL (postgres://user:password@host),
+// which the shape rules would turn into postgres://user:[REDACTED]@host. A value from outside
+// in such text must have been scrubbed whole (String) before it was put in.
+func Values(s string, secrets ...string) string {
+	return New(secrets...).values(s)
 }
 
 // StripURL takes the URL (and the method before it) out of err's message where a *url.Error in it names one (net/http

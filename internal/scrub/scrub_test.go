@@ -125,3 +125,15 @@ func TestStripURL(t *testing.T) {
 		t.Error("errors without a URL must pass unchanged")
 	}
 }
+
+// TestValuesKeepsShapes: Values removes the secrets it is given and nothing else, so that text
+// pgoffsite writes (a fix naming postgres://user:password@host) is shown as written.
+func TestValuesKeepsShapes(t *testing.T) {
+	fix := "set it to the database's URL, postgres://user:password@host:port/database, not key-0123456789"
+	if got, want := Values(fix, "key-0123456789"), strings.Replace(fix, "key-0123456789", Mask, 1); got != want {
+		t.Errorf("Values = %q, want %q", got, want)
+	}
+	if got := String(fix); !strings.Contains(got, "user:"+Mask+"@") {
+		t.Errorf("String keeps the shape rules: %q", got)
+	}
+}
