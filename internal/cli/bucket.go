@@ -72,21 +72,21 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	if err != nil {
 		return err
 	}
-	a, err := pickS3Destination(cfg, opts.Destination)
+	a, own, err := destkind.PickBucket(cfg.Archives, opts.Destination)
 	if err != nil {
 		return badUsage("pgoffsite setup-bucket: %v", err)
 	}
-	s, err := destkind.ResolveS3(cfg, a)
+	s, err := destkind.ResolveS3(cfg.Env(), a)
 	if err != nil {
 		return badConfig(err)
 	}
-	o.Bucket, o.Prefix, o.Region = a.Bucket, a.Prefix, s.Region
+	o.Bucket, o.Prefix, o.Region = own.Bucket, own.Prefix, s.Region
 	o.SSE, o.KMSKeyID = s.SSE, s.SSEKMSKeyID
-	client, err := destkind.S3Client(ctx, cfg, a)
+	client, err := destkind.S3Client(ctx, cfg.Env(), a)
 	if err != nil {
 		return err
 	}
-	if ep := destkind.EffectiveEndpoint(cfg, a); !destkind.OnAWS(ep) && o.TransitionDays >= 0 {
+	if ep := destkind.EffectiveEndpoint(cfg.Env(), a); !destkind.OnAWS(ep) && o.TransitionDays >= 0 {
 		// Not refused: a store may have tiers by those names (MinIO can), but most have none.
 		classes := o.TransitionClass + ", an Amazon S3 storage class"
 		if o.Retention.Set() {
@@ -189,7 +189,7 @@ func runPolicy(f *Factory, o *policyOptions) error {
 	if err != nil {
 		return badConfig(err)
 	}
-	archive, err := pickS3Destination(cfg, o.Destination)
+	_, archive, err := destkind.PickBucket(cfg.Archives, o.Destination)
 	if err != nil {
 		return badUsage("pgoffsite policy: %v", err)
 	}

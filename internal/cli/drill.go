@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/report"
@@ -63,7 +64,7 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 		cfg, err := config.LoadFor("drill")
 		if err == nil {
 			var a spec.Archive
-			if a, err = pickReadDestination(cfg, o.Destination); err != nil {
+			if a, err = dest.Pick(cfg.Archives, o.Destination); err != nil {
 				err = fmt.Errorf("  --destination: %w", err)
 			}
 			cfg.Archive = a
