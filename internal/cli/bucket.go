@@ -70,22 +70,22 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	if err != nil {
 		return err
 	}
-	a, err := pickS3Destination(cfg, opts.Destination)
+	a, own, err := destkind.PickBucket(cfg.Archives, opts.Destination)
 	if err != nil {
 		return badUsage("pgoffsite setup-bucket: %v", err)
 	}
-	s, err := destkind.ResolveS3(cfg, a)
+	s, err := destkind.ResolveS3(cfg.Env(), a)
 	if err != nil {
 		return badConfig(err)
 	}
-	o.Bucket, o.Prefix, o.Region = a.Bucket, a.Prefix, s.Region
+	o.Bucket, o.Prefix, o.Region = own.Bucket, own.Prefix, s.Region
 	o.SSE, o.KMSKeyID = s.SSE, s.SSEKMSKeyID
-	client, err := destkind.S3Client(ctx, cfg, a)
+	client, err := destkind.S3Client(ctx, cfg.Env(), a)
 	if err != nil {
 		return err
 	}
 	r := bucket.RunOptions{Name: a.String(), DryRun: opts.DryRun, ArchiveBytes: sizeBytes}
-	if ep := destkind.EffectiveEndpoint(cfg, a); !destkind.OnAWS(ep) {
+	if ep := destkind.EffectiveEndpoint(cfg.Env(), a); !destkind.OnAWS(ep) {
 		r.OffAWSHost = destkind.EndpointHost(ep)
 	}
 	if err := bucket.Run(ctx, f.Stdout, client, o, r); err != nil {
@@ -158,7 +158,7 @@ func runPolicy(f *Factory, o *policyOptions) error {
 	if err != nil {
 		return badConfig(err)
 	}
-	archive, err := pickS3Destination(cfg, o.Destination)
+	_, archive, err := destkind.PickBucket(cfg.Archives, o.Destination)
 	if err != nil {
 		return badUsage("pgoffsite policy: %v", err)
 	}

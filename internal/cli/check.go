@@ -81,8 +81,8 @@ func runCheck(ctx context.Context, f *Factory) error {
 	if !preflight.Targets(ctx, c, f.Heroku(), cfg, secrets(cfg)) {
 		return finishCheck(c)
 	}
-	for i, a := range cfg.Archives {
-		dest.Check(ctx, c, cfg, i, a)
+	for i := range cfg.Archives {
+		dest.Check(ctx, c, cfg.Env(), cfg.Archives, i)
 	}
 	preflight.Notifications(ctx, c, cfg)
 	return finishCheck(c)

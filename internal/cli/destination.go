@@ -1,29 +1,19 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"strconv"
+	"io"
 	"strings"
 
+	"github.com/rs/zerolog"
+
+	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
-
-// pickS3Destination is the S3 destination a bucket command works on: the one --destination
-// names (N, 1-based in ARCHIVE_URL's order, or its s3://bucket/prefix), or the only S3 one.
-// With several and no choice it refuses, listing them, rather than guess which bucket to change.
-func pickS3Destination(cfg config.Config, choice string) (spec.Archive, error) {
-	return pickDestination(cfg, choice, "s3")
-}
-
-// pickReadDestination is the destination verify and restore read from: the one --destination
-// names, else the first ARCHIVE_URL names (reading changes nothing, so no choice is forced).
-func pickReadDestination(cfg config.Config, choice string) (spec.Archive, error) {
-	if strings.TrimSpace(choice) == "" && len(cfg.Archives) > 0 {
-		return cfg.Archives[0], nil
-	}
-	return pickDestination(cfg, choice, "")
-}
 
 // loadForReading loads the configuration of a command that reads archives (verify, restore),
 // with Archive the destination --destination picks.
@@ -32,7 +22,7 @@ func loadForReading(choice, command string, opts ...config.Option) (config.Confi
 	if err != nil {
 		return cfg, err
 	}
-	a, err := pickReadDestination(cfg, choice)
+	a, err := dest.Pick(cfg.Archives, choice)
 	if err != nil {
 		return cfg, fmt.Errorf("  --destination: %w", err)
 	}
@@ -40,56 +30,76 @@ func loadForReading(choice, command string, opts ...config.Option) (config.Confi
 	return cfg, nil
 }
 
-// pickDestination picks by --destination among ARCHIVE_URL's destinations of scheme ("" any).
-func pickDestination(cfg config.Config, choice, scheme string) (spec.Archive, error) {
-	kinds, ones := "destinations", "destinations"
-	if scheme == "s3" {
-		kinds, ones = "S3 destinations", "S3 ones"
+// openDestinations opens every destination ARCHIVE_URL names, each with its capabilities (in
+// the same order). One that cannot be opened (a server down, a host key that does not match) is
+// logged once and fails each of its copies, while the others go on: a second copy is worth
+// having even when the first cannot be made.
+func openDestinations(ctx context.Context, log zerolog.Logger, cfg config.Config) (dests []archive.Destination, caps []store.Caps, opened int, closeAll func()) {
+	for _, a := range cfg.Archives {
+		d, c, err := openArchiveDestination(ctx, cfg, a)
+		if err != nil {
+			log.Error().Err(err).Str("destination", a.String()).Msg("cannot open the destination: its copies fail, the others go on")
+			d = archive.Destination{Name: a.String(), Store: unavailable{name: a.String(), err: err}}
+		} else {
+			opened++
+			removeStaleTemps(ctx, log, a.String(), c)
+		}
+		dests, caps = append(dests, d), append(caps, c)
 	}
-	var eligible []int
+	return dests, caps, opened, func() {
+		for _, c := range caps {
+			if c.Close != nil {
+				c.Close()
+			}
+		}
+	}
+}
+
+// destinationNames names the destinations for the log.
+func destinationNames(cfg config.Config) []string {
+	names := make([]string, len(cfg.Archives))
 	for i, a := range cfg.Archives {
-		if scheme == "" || a.Scheme == scheme {
-			eligible = append(eligible, i)
-		}
+		names[i] = a.String()
 	}
-	list := func() string {
-		var b strings.Builder
-		for _, i := range eligible {
-			fmt.Fprintf(&b, "\n  --destination %d   (or --destination %s)", i+1, cfg.Archives[i])
-		}
-		return b.String()
+	return names
+}
+
+// unavailable stands for a destination that could not be opened: every write to it fails
+// with the reason, before reading anything.
+type unavailable struct {
+	name string
+	err  error
+}
+
+func (u unavailable) Put(context.Context, store.Object, io.Reader) error {
+	return fmt.Errorf("the destination could not be opened: %w", u.err)
+}
+
+func (u unavailable) Location(key string) string { return strings.TrimSuffix(u.name, "/") + "/" + key }
+
+// openArchiveDestination opens destination a for the backup job, with what its kind allows
+// besides writing: a directory and an SFTP account may delete (the job takes back a dump whose
+// manifest it could not write) and keep retention markers; an S3 uploader keeps markers but may
+// not delete, by design.
+func openArchiveDestination(ctx context.Context, cfg config.Config, a spec.Archive) (archive.Destination, store.Caps, error) {
+	st, c, err := dest.Open(ctx, cfg.Env(), a)
+	if err != nil {
+		return archive.Destination{Name: a.String()}, store.Caps{}, err
 	}
-	choice = strings.TrimSpace(choice)
-	switch {
-	case len(eligible) == 0:
-		return spec.Archive{}, fmt.Errorf("ARCHIVE_URL names no s3:// destination: this command works on S3 buckets")
-	case choice == "" && len(eligible) == 1:
-		return cfg.Archives[eligible[0]], nil
-	case choice == "":
-		return spec.Archive{}, fmt.Errorf("ARCHIVE_URL names %d %s: say which with one of%s", len(eligible), kinds, list())
+	return archive.Destination{Name: a.String(), Store: st, Markers: c.Markers, Remove: c.Remove}, c, nil
+}
+
+// removeStaleTemps removes the temporary files that a run killed mid-upload left at a
+// destination. A failure costs only space, so it is a warning and the run goes on.
+func removeStaleTemps(ctx context.Context, log zerolog.Logger, name string, c store.Caps) {
+	if c.Stale == nil {
+		return
 	}
-	if n, err := strconv.Atoi(choice); err == nil {
-		if n < 1 || n > len(cfg.Archives) {
-			return spec.Archive{}, fmt.Errorf("--destination %d: ARCHIVE_URL names %d destination(s); the %s are%s", n, len(cfg.Archives), ones, list())
-		}
-		if a := cfg.Archives[n-1]; scheme != "" && a.Scheme != scheme {
-			return spec.Archive{}, fmt.Errorf("--destination %d is %s, not an S3 bucket; the %s are%s", n, a, ones, list())
-		}
-		return cfg.Archives[n-1], nil
+	removed, err := c.Stale.RemoveStale(ctx)
+	for _, p := range removed {
+		log.Info().Str("destination", name).Str("file", p).Msg("removed a temporary file an interrupted earlier run left behind")
 	}
-	want := strings.TrimRight(choice, "/")
-	var found []int
-	for _, i := range eligible {
-		if cfg.Archives[i].String() == want {
-			found = append(found, i)
-		}
+	if err != nil {
+		log.Warn().Str("destination", name).Err(err).Msg("could not remove every temporary file of earlier runs (the backup goes on)")
 	}
-	switch len(found) {
-	case 0:
-		return spec.Archive{}, fmt.Errorf("--destination %s is not one of ARCHIVE_URL's %s:%s", choice, kinds, list())
-	case 1:
-		return cfg.Archives[found[0]], nil
-	}
-	// The same bucket and prefix at two endpoints: two providers, told apart by number only.
-	return spec.Archive{}, fmt.Errorf("--destination %s names %d destinations (the same bucket at different endpoints): give its number instead:%s", choice, len(found), list())
 }

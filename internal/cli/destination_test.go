@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -21,50 +22,10 @@ import (
 func TestRedactorKnowsNamedKeys(t *testing.T) {
 	t.Setenv("B2_ACCESS_KEY_ID", "b2-id-0123")
 	t.Setenv("B2_SECRET_ACCESS_KEY", "b2-secret")
-	b2 := spec.Archive{Scheme: "s3", Bucket: "b", Keys: "B2"}
+	b2 := s3store.Settings{Bucket: "b", Keys: "B2"}.Archive()
 	withB2 := config.Config{Archives: []spec.Archive{{Scheme: "s3"}, b2}}
 	if got := newRedactor(withB2).Scrub("signed with b2-secret by b2-id-0123"); strings.Contains(got, "b2-secret") || strings.Contains(got, "b2-id") {
 		t.Errorf("the redactor leaves the keys=B2 pair: %q", got)
-	}
-}
-
-// TestPickS3Destination: --destination by number (ARCHIVE_URL's order, counting every scheme)
-// or by URL; with several S3 destinations and no choice, an error listing them.
-func TestPickS3Destination(t *testing.T) {
-	aws := spec.Archive{Scheme: "s3", Bucket: "aws-archive", Prefix: "pg"}
-	file := spec.Archive{Scheme: "file", Dir: "/mnt/archive"}
-	b2 := spec.Archive{Scheme: "s3", Bucket: "b2-archive", Keys: "B2"}
-	one := config.Config{Archives: []spec.Archive{file, aws}}
-	two := config.Config{Archives: []spec.Archive{aws, file, b2}}
-
-	for _, c := range []struct {
-		cfg    config.Config
-		choice string
-		want   string // the bucket, or the error's text
-	}{
-		{one, "", "aws-archive"},
-		{one, "2", "aws-archive"},
-		{two, "1", "aws-archive"},
-		{two, "3", "b2-archive"},
-		{two, "s3://b2-archive", "b2-archive"},
-		{two, "s3://aws-archive/pg/", "aws-archive"},
-		{two, "", "ARCHIVE_URL names 2 S3 destinations: say which with one of\n  --destination 1   (or --destination s3://aws-archive/pg)\n  --destination 3   (or --destination s3://b2-archive)"},
-		{two, "2", "--destination 2 is file:///mnt/archive, not an S3 bucket"},
-		{two, "4", "--destination 4: ARCHIVE_URL names 3 destination(s)"},
-		{two, "0", "--destination 0: ARCHIVE_URL names 3 destination(s)"},
-		{two, "s3://other", "--destination s3://other is not one of ARCHIVE_URL's S3 destinations"},
-		{config.Config{Archives: []spec.Archive{file}}, "", "ARCHIVE_URL names no s3:// destination"},
-		{config.Config{Archives: []spec.Archive{aws, {Scheme: "s3", Bucket: "aws-archive", Prefix: "pg", Endpoint: "https://s3.eu-central-003.backblazeb2.com"}}},
-			"s3://aws-archive/pg", "--destination s3://aws-archive/pg names 2 destinations (the same bucket at different endpoints): give its number instead"},
-	} {
-		a, err := pickS3Destination(c.cfg, c.choice)
-		got := a.Bucket
-		if err != nil {
-			got = err.Error()
-		}
-		if !strings.Contains(got, c.want) {
-			t.Errorf("%d destinations, --destination %q: %q, want %q", len(c.cfg.Archives), c.choice, got, c.want)
-		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
 
@@ -63,7 +64,8 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	}
 	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
 	cfg, err := f.Config()
-	if err == nil && cfg.Archive.Scheme != "s3" {
+	own, isS3 := s3store.SettingsOf(cfg.Archive)
+	if err == nil && !isS3 {
 		err = fmt.Errorf("  ARCHIVE_URL: is not s3:// — Heroku restores from a URL it can download, which a local directory is not")
 	}
 	if err != nil {
@@ -76,12 +78,12 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 		return exitWith(ExitFailed)
 	}
 
-	client, err := destkind.S3Client(ctx, cfg, cfg.Archive)
+	client, err := destkind.S3Client(ctx, cfg.Env(), cfg.Archive)
 	if err != nil {
 		return fail(err)
 	}
 	deps := restore.Deps{Heroku: f.Heroku(),
-		Signer: restore.S3Signer{Client: client, Bucket: cfg.Archive.Bucket, Prefix: cfg.Archive.Prefix}, Log: log, Redactor: red}
+		Signer: restore.S3Signer{Client: client, Bucket: own.Bucket, Prefix: own.Prefix}, Log: log, Redactor: red}
 	if err := restore.ToHeroku(ctx, deps, app, database, restore.Options{From: from, CaptureTimeout: cfg.CaptureTimeout}); err != nil {
 		return fail(err)
 	}
@@ -131,7 +133,8 @@ func openRestoreSource(ctx context.Context, f *Factory, cfg config.Config) (veri
 
 // glacierOf is where cfg's destination keeps archives that lifecycle rules may move to Glacier.
 func glacierOf(cfg config.Config) verify.Glacier {
-	return verify.Glacier{Bucket: cfg.Archive.Bucket, Prefix: cfg.Archive.Prefix}
+	own, _ := s3store.SettingsOf(cfg.Archive) // none outside S3
+	return verify.Glacier{Bucket: own.Bucket, Prefix: own.Prefix}
 }
 
 // runRestoreEncryptedToHeroku is `pgoffsite restore --to app:DATABASE` of an encrypted archive.

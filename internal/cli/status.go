@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/status"
@@ -52,7 +53,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	if err == nil {
 		dests = cfg.Archives
 		if c := strings.TrimSpace(opts.Destination); c != "all" && c != "" {
-			a, perr := pickReadDestination(cfg, c)
+			a, perr := dest.Pick(cfg.Archives, c)
 			if perr != nil {
 				err = fmt.Errorf("  --destination: %w", perr)
 			}

@@ -97,7 +97,7 @@ func (s *source) Close() error {
 // openSource opens the destination cfg.Archive for reading: S3 with the reader's credentials
 // (the uploader's cannot read), the other kinds as a backup opens them.
 func openSource(ctx context.Context, cfg config.Config) (*source, error) {
-	c, err := dest.OpenReader(ctx, cfg, cfg.Archive)
+	c, err := dest.OpenReader(ctx, cfg.Env(), cfg.Archive)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
@@ -126,9 +127,10 @@ func (e env) validate() (Config, Problems) {
 	c.AgeIdentity, c.AppName = e.AgeIdentity, e.AppName
 	c.Child = e.Child == "1"
 	c.GoMemLimitSet = e.GoMemLimit != ""
-	// Decided on the scheme alone, so that a bad bucket name does not hide the other S3 problems.
-	if s3Count(c.Archives) > 0 {
-		ck.s3(e, &c)
+	// Decided on what the kinds read even of a destination with problems, so that a bad bucket
+	// name does not hide the other S3 problems.
+	if read := globalVars(c.Archives); slices.ContainsFunc(s3Vars, func(v string) bool { return read[v] }) {
+		ck.s3(e, &c, read)
 	}
 	// In the order the README and app.json list the variables.
 	order := map[string]int{}
@@ -347,28 +349,13 @@ func shownURL(u *url.URL, raw string) string {
 	return s
 }
 
-// s3Count is how many destinations are in S3.
-func s3Count(as []spec.Archive) int {
-	n := 0
-	for _, a := range as {
-		if a.Scheme == "s3" {
-			n++
-		}
-	}
-	return n
-}
-
-// s3 checks the global S3 settings: the defaults of every s3:// destination, which its own
+// s3Vars are the global S3 settings: the defaults of every s3:// destination, which its own
 // parameters override.
-func (ck *checker) s3(e env, c *Config) {
-	needRegion, needChain, kms := false, false, false
-	for _, a := range c.Archives {
-		if a.Scheme == "s3" {
-			needRegion = needRegion || a.Region == ""
-			needChain = needChain || a.Keys == ""
-			kms = kms || a.SSE == "aws:kms"
-		}
-	}
+var s3Vars = []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL_S3", "S3_FORCE_PATH_STYLE", "S3_STORAGE_CLASS", "S3_SSE", "S3_SSE_KMS_KEY_ID"}
+
+// s3 checks the global S3 settings, read is which of them the destinations read (globalVars).
+func (ck *checker) s3(e env, c *Config, read map[string]bool) {
+	needRegion, needChain, kms := read["AWS_REGION"], read["AWS_ACCESS_KEY_ID"], read["S3_SSE_KMS_KEY_ID"]
 	c.Region = e.Region
 	if c.Region == "" {
 		c.Region = e.DefaultRegion
@@ -487,12 +474,12 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("ARCHIVE_PART_SIZE", ck.q(e.PartSize)+" is outside S3's part sizes", "use 5MiB to 5GiB, e.g. 8MiB (the default) or 64MiB")
 	}
 	c.MemoryLimit = ck.size("ARCHIVE_MEMORY_LIMIT", e.MemoryLimit)
-	dests := max(1, s3Count(c.Archives))
-	least := bufferBytes(1, 1, dests, c.PartSize)
+	need := bufferBytes(c.Archives, c.PartSize)
+	least := need(1, 1)
 	if c.PartSize >= 5*mib && c.MemoryLimit != 0 && c.MemoryLimit < least {
 		per := "two parts of " + e.PartSize
-		if dests > 1 {
-			per += fmt.Sprintf(" for each of the %d S3 destinations in ARCHIVE_URL", dests)
+		if _, n := dest.UploadMemory(c.Archives, c.PartSize, 1); n > 1 {
+			per += fmt.Sprintf(" for each of the %d S3 destinations in ARCHIVE_URL", n)
 		}
 		ck.add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%s is less than the %d MiB that two download ranges and %s need", ck.q(e.MemoryLimit), least/mib, per),
 			"raise it, or lower ARCHIVE_PART_SIZE")
@@ -504,25 +491,28 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once cannot each get the %d MiB they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, least/mib, e.MemoryLimit),
 			fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", c.MemoryLimit/least))
 	}
-	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.PartSize, c.Concurrency, dests)
+	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.Concurrency, need)
 }
 
-// bufferBytes is what one target's buffers hold with down download ranges and up upload parts
-// per S3 destination in flight: the download's slots (fetch.Memory) and, per destination, up
-// parts and the one being filled (sftp and file destinations hold none).
-func bufferBytes(down, up, dests int, partSize int64) int64 {
-	return fetch.Memory(down, fetch.RangeSize) + int64(dests)*int64(up+1)*partSize
+// bufferBytes is what one target's buffers hold, with down download ranges and up upload parts
+// per destination in flight, to the destinations as: the download's slots (fetch.Memory) and
+// each destination's uploads, as its kind says (dest.UploadMemory: none for a directory or an
+// SFTP server).
+func bufferBytes(as []spec.Archive, partSize int64) func(down, up int) int64 {
+	return func(down, up int) int64 {
+		uploads, _ := dest.UploadMemory(as, partSize, up)
+		return fetch.Memory(down, fetch.RangeSize) + uploads
+	}
 }
 
-// FitBuffers is the one rule of how many download ranges (down) and upload parts per S3
-// destination (up) one target keeps in flight at most so that its buffers (bufferBytes) fit in
-// budget: from concurrency each, the uploads are lowered first, to two per destination (a
+// FitBuffers is the one rule of how many download ranges (down) and upload parts per
+// destination (up) one target keeps in flight at most so that its buffers (need, bufferBytes)
+// fit in budget: from concurrency each, the uploads are lowered first, to two per destination (a
 // download range is a fraction of a part, so download connections are the cheap ones, and the
 // download is what a per-connection cap at the source holds back), then both by turns, never
 // below one. With BACKUP_PARALLEL each target's budget is its share of ARCHIVE_MEMORY_LIMIT.
-func FitBuffers(budget, partSize int64, concurrency, dests int) (down, up int) {
-	dests = max(1, dests)
-	over := func() bool { return bufferBytes(down, up, dests, partSize) > budget }
+func FitBuffers(budget int64, concurrency int, need func(down, up int) int64) (down, up int) {
+	over := func() bool { return need(down, up) > budget }
 	down, up = concurrency, concurrency
 	for floor := min(2, concurrency); over() && up > floor; {
 		up--

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"os"
 	"reflect"
 	"slices"
@@ -81,8 +83,8 @@ func TestLoadValidS3(t *testing.T) {
 		HerokuAPIKey:      secretKey,
 		Targets:           []Target{{App: "shop-prod", Database: "DATABASE_URL"}, {App: "shop-staging", Database: "HEROKU_POSTGRESQL_PINK"}},
 		Method:            "pgbackups",
-		Archives:          []spec.Archive{{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"}},
-		Archive:           spec.Archive{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
+		Archives:          []spec.Archive{s3store.Settings{Bucket: "acme-db-archive", Prefix: "pgbackups"}.Archive()},
+		Archive:           s3store.Settings{Bucket: "acme-db-archive", Prefix: "pgbackups"}.Archive(),
 		Mode:              "capture",
 		MaxAge:            26 * time.Hour,
 		CaptureTimeout:    6 * time.Hour,
@@ -130,7 +132,7 @@ func TestLoadValidFileNeedsNoAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Archive != (spec.Archive{Scheme: "file", Dir: "/var/archive"}) || c.Archive.String() != "file:///var/archive" {
+	if c.Archive != (filestore.Settings{Dir: "/var/archive"}.Archive()) || c.Archive.String() != "file:///var/archive" {
 		t.Errorf("archive %+v", c.Archive)
 	}
 	if c.Region != "" || c.S3Endpoint != "" {
@@ -242,14 +244,14 @@ func TestArchiveForms(t *testing.T) {
 		want spec.Archive
 		str  string
 	}{
-		{"s3://acme", spec.Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
-		{"s3://acme/", spec.Archive{Scheme: "s3", Bucket: "acme"}, "s3://acme"},
-		{"s3://acme//a//b/", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a/b"}, "s3://acme/a/b"},
-		{"S3://my.bucket-01/db/prod", spec.Archive{Scheme: "s3", Bucket: "my.bucket-01", Prefix: "db/prod"}, "s3://my.bucket-01/db/prod"},
-		{"  s3://acme/x  ", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "x"}, "s3://acme/x"},
-		{"file:///mnt/archive", spec.Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"file:///mnt//archive/", spec.Archive{Scheme: "file", Dir: "/mnt/archive"}, "file:///mnt/archive"},
-		{"s3://acme/a.b/..c/.d", spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a.b/..c/.d"}, "s3://acme/a.b/..c/.d"},
+		{"s3://acme", s3store.Settings{Bucket: "acme"}.Archive(), "s3://acme"},
+		{"s3://acme/", s3store.Settings{Bucket: "acme"}.Archive(), "s3://acme"},
+		{"s3://acme//a//b/", s3store.Settings{Bucket: "acme", Prefix: "a/b"}.Archive(), "s3://acme/a/b"},
+		{"S3://my.bucket-01/db/prod", s3store.Settings{Bucket: "my.bucket-01", Prefix: "db/prod"}.Archive(), "s3://my.bucket-01/db/prod"},
+		{"  s3://acme/x  ", s3store.Settings{Bucket: "acme", Prefix: "x"}.Archive(), "s3://acme/x"},
+		{"file:///mnt/archive", filestore.Settings{Dir: "/mnt/archive"}.Archive(), "file:///mnt/archive"},
+		{"file:///mnt//archive/", filestore.Settings{Dir: "/mnt/archive"}.Archive(), "file:///mnt/archive"},
+		{"s3://acme/a.b/..c/.d", s3store.Settings{Bucket: "acme", Prefix: "a.b/..c/.d"}.Archive(), "s3://acme/a.b/..c/.d"},
 	}
 	for _, tt := range tests {
 		setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": tt.raw}))
@@ -567,7 +569,7 @@ func TestProblemsStopTheCommandsThatReadThem(t *testing.T) {
 func TestLoadArchive(t *testing.T) {
 	setEnv(t, with(valid(), map[string]string{"BACKUP_MODE": "bad"}, "HEROKU_API_KEY", "BACKUP_TARGETS"))
 	c, err := LoadArchive()
-	if err != nil || c.Archive.Bucket != "acme-db-archive" || c.Region != "eu-west-1" {
+	if err != nil || s3of(c.Archive).Bucket != "acme-db-archive" || c.Region != "eu-west-1" {
 		t.Errorf("LoadArchive = %v, %v", c, err)
 	}
 	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "file:///tmp/x"}))
@@ -582,7 +584,7 @@ func TestLoadArchive(t *testing.T) {
 
 func TestArchiveFromEnv(t *testing.T) {
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme/a/"})
-	if a, err := ArchiveFromEnv(); err != nil || a != (spec.Archive{Scheme: "s3", Bucket: "acme", Prefix: "a"}) {
+	if a, err := ArchiveFromEnv(); err != nil || a != (s3store.Settings{Bucket: "acme", Prefix: "a"}.Archive()) {
 		t.Errorf("ArchiveFromEnv = %+v, %v", a, err)
 	}
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://a"})
@@ -877,7 +879,7 @@ func TestParallelSharesMemory(t *testing.T) {
 	if c.Parallel != 3 || c.Concurrency != 3 || c.UploadConcurrency != 2 {
 		t.Errorf("parallel %d concurrency %d upload %d, want 3 3 2", c.Parallel, c.Concurrency, c.UploadConcurrency)
 	}
-	if d, u := FitBuffers(c.MemoryLimit/3, c.PartSize, 16, 1); d != c.Concurrency || u != c.UploadConcurrency {
+	if d, u := FitBuffers(c.MemoryLimit/3, 16, bufferBytes(c.Archives, c.PartSize)); d != c.Concurrency || u != c.UploadConcurrency {
 		t.Errorf("FitBuffers %d %d, config %d %d", d, u, c.Concurrency, c.UploadConcurrency)
 	}
 	// Two targets with BACKUP_PARALLEL=3 run two at once: halves.

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/config/envlist"
-	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
@@ -51,8 +53,7 @@ func (ck *checker) archives(raw string) []spec.Archive {
 		if len(ck.ps) > before {
 			continue
 		}
-		p, _ := schemes.Parser(a.Scheme) // a has no problem: its scheme is a kind's
-		k := p.Identity(a)
+		k := a.Settings.Identity() // a has no problem: its kind read it
 		if first, dup := seen[k]; dup {
 			d.Add(fmt.Sprintf("is the same as destination %d", first), "list each destination once")
 			continue
@@ -69,7 +70,7 @@ func (ck *checker) destinationEnv(e env, as []spec.Archive) {
 	fields := envlist.Split(e.ArchiveURL)
 	checks := map[string]func(spec.Archive, spec.Field){} // one per kind, for all its destinations
 	for i, a := range as {
-		p, ok := schemes.Parser(a.Scheme)
+		p, ok := dest.For(a.Scheme)
 		if !ok {
 			continue // already reported
 		}
@@ -85,23 +86,54 @@ func (ck *checker) destinationEnv(e env, as []spec.Archive) {
 // lookup reads a variable: the described ones as envconfig read them, the others (those a
 // destination names) from the environment.
 func (e env) lookup(name string) string {
+	v := reflect.ValueOf(e)
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("envconfig") == name {
+			return v.Field(i).String()
+		}
+	}
+	return os.Getenv(name)
+}
+
+// globalVars are the global variables ARCHIVE_URL's destinations read, as their kinds say.
+func globalVars(as []spec.Archive) map[string]bool {
+	read := map[string]bool{}
+	for _, a := range as {
+		if p, ok := dest.For(a.Scheme); ok {
+			for _, v := range p.GlobalVars(a) {
+				read[v] = true
+			}
+		}
+	}
+	return read
+}
+
+// Env is what the destinations' kinds need of the configuration to open and check them.
+func (c Config) Env() spec.Env {
+	return spec.Env{Getenv: c.Getenv, PartSize: c.PartSize, Parts: c.UploadConcurrency,
+		Retention: c.Retention, TransitionDays: c.Bucket.TransitionDays, NoncurrentExpireDays: c.Bucket.NoncurrentExpireDays}
+}
+
+// Getenv reads a variable as the configuration checked it: the global settings of the
+// destinations as their kinds read them (AWS_REGION is AWS_DEFAULT_REGION when unset,
+// AWS_ENDPOINT_URL_S3 the endpoint in use, each spelled as S3 spells it), any other from the
+// environment (the variables a destination names).
+func (c Config) Getenv(name string) string {
 	switch name {
-	case sftpKeyVar:
-		return e.SFTPPrivateKey
+	case "AWS_REGION":
+		return c.Region
+	case "AWS_ENDPOINT_URL_S3":
+		return c.S3Endpoint
+	case "S3_FORCE_PATH_STYLE":
+		return strconv.FormatBool(c.S3ForcePathStyle)
+	case "S3_STORAGE_CLASS":
+		return c.S3StorageClass
+	case "S3_SSE":
+		return c.S3SSE
+	case "S3_SSE_KMS_KEY_ID":
+		return c.S3SSEKMSKeyID
 	case "SFTP_KNOWN_HOSTS":
-		return e.SFTPKnownHosts
-	case "HEROKU_API_KEY":
-		return e.HerokuAPIKey
-	case "AWS_SECRET_ACCESS_KEY":
-		return e.SecretAccessKey
-	case "AWS_SESSION_TOKEN":
-		return e.SessionToken
-	case identityVar:
-		return e.AgeIdentity
-	case signingKeyVar:
-		return e.BundleSigningKey
-	case recipientsVar:
-		return e.Recipients
+		return c.KnownHosts
 	}
 	return os.Getenv(name)
 }
@@ -117,7 +149,7 @@ func parse(d spec.Field) spec.Archive {
 		return spec.Archive{Scheme: scheme}
 	}
 	scheme := strings.ToLower(u.Scheme)
-	p, known := schemes.Parser(scheme)
+	p, known := dest.For(scheme)
 	if u.User != nil {
 		_, hasPassword := u.User.Password()
 		if hasPassword && known && p.TakesUser() {

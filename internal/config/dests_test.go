@@ -15,6 +15,9 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 )
 
 // testKey is a throwaway ed25519 key: its private text (OpenSSH format) and public key.
@@ -69,11 +72,11 @@ func TestSeveralDestinations(t *testing.T) {
 	}
 	yes := true
 	want := []spec.Archive{
-		{Scheme: "s3", Bucket: "acme-db-archive", Prefix: "pgbackups"},
-		{Scheme: "s3", Bucket: "acme-offsite", Prefix: "db", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
-			PathStyle: &yes, StorageClass: "STANDARD", SSE: "AES256", Keys: "B2"},
-		{Scheme: "sftp", User: "backup", Host: "vps.example.com", Port: 2222, Dir: "/srv/pgoffsite", KeyVar: "SFTP_PRIVATE_KEY"},
-		{Scheme: "file", Dir: "/mnt/archive"},
+		s3store.Settings{Bucket: "acme-db-archive", Prefix: "pgbackups"}.Archive(),
+		s3store.Settings{Bucket: "acme-offsite", Prefix: "db", Endpoint: "https://s3.eu-central-003.backblazeb2.com", Region: "eu-central-003",
+			PathStyle: &yes, StorageClass: "STANDARD", SSE: "AES256", Keys: "B2"}.Archive(),
+		sftpstore.Settings{User: "backup", Host: "vps.example.com", Port: 2222, Dir: "/srv/pgoffsite", KeyVar: "SFTP_PRIVATE_KEY"}.Archive(),
+		filestore.Settings{Dir: "/mnt/archive"}.Archive(),
 	}
 	if !reflect.DeepEqual(c.Archives, want) {
 		t.Errorf("Archives\n got %+v\nwant %+v", c.Archives, want)
@@ -89,8 +92,8 @@ func TestSeveralDestinations(t *testing.T) {
 		t.Errorf("names %s", got)
 	}
 	// Empty means the global setting: the first destination takes S3_STORAGE_CLASS's default.
-	if c.Archives[0].StorageClass != "" || c.S3StorageClass != "STANDARD" {
-		t.Errorf("storage class %q, global %q", c.Archives[0].StorageClass, c.S3StorageClass)
+	if s3of(c.Archives[0]).StorageClass != "" || c.S3StorageClass != "STANDARD" {
+		t.Errorf("storage class %q, global %q", s3of(c.Archives[0]).StorageClass, c.S3StorageClass)
 	}
 	wantSecret := []string{"AGE_IDENTITY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "B2_ACCESS_KEY_ID", "B2_SECRET_ACCESS_KEY", "BUNDLE_SIGNING_KEY", "HEROKU_API_KEY", "SFTP_PRIVATE_KEY"}
 	if got := c.SecretVars(); !reflect.DeepEqual(got, wantSecret) {
@@ -109,7 +112,7 @@ func TestSecretVarsKeyNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Archives[0].KeyVar != "ONE_KEY" || c.Archives[1].KeyVar != "TWO_KEY" || c.Archives[2].KeyVar != "SFTP_PRIVATE_KEY" {
+	if sftpOf(c.Archives[0]).KeyVar != "ONE_KEY" || sftpOf(c.Archives[1]).KeyVar != "TWO_KEY" || sftpOf(c.Archives[2]).KeyVar != "SFTP_PRIVATE_KEY" {
 		t.Errorf("KeyVar %+v", c.Archives)
 	}
 	for _, v := range []string{"ONE_KEY", "TWO_KEY", "SFTP_PRIVATE_KEY", "AGE_IDENTITY"} {
@@ -133,12 +136,12 @@ func TestDestinationOwnSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := c.Archive; a.Region != "auto" || a.Keys != "R2" || a.SSE != "aws:kms" || c.S3SSEKMSKeyID != "alias/offsite" {
+	if a := s3of(c.Archive); a.Region != "auto" || a.Keys != "R2" || a.SSE != "aws:kms" || c.S3SSEKMSKeyID != "alias/offsite" {
 		t.Errorf("%+v", a)
 	}
 	// Plain http to this machine (a local MinIO) is allowed, as for AWS_ENDPOINT_URL_S3.
 	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "s3://acme-local?endpoint=http://127.0.0.1:9000/&path_style=false"}))
-	if c, err := Load(); err != nil || c.Archive.Endpoint != "http://127.0.0.1:9000" || c.Archive.PathStyle == nil || *c.Archive.PathStyle {
+	if c, err := Load(); err != nil || s3of(c.Archive).Endpoint != "http://127.0.0.1:9000" || s3of(c.Archive).PathStyle == nil || *s3of(c.Archive).PathStyle {
 		t.Errorf("loopback endpoint: %+v, %v", c.Archive, err)
 	}
 	// A second destination without them needs them again.
@@ -453,10 +456,10 @@ func TestArchivesFromEnv(t *testing.T) {
 	// The variables the destinations name are not read: policy needs only where archives go.
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme/a?keys=B2 sftp://b@h.example.com/srv"})
 	as, err := ArchivesFromEnv()
-	if err != nil || len(as) != 2 || as[0].Keys != "B2" || as[1].Host != "h.example.com" {
+	if err != nil || len(as) != 2 || s3of(as[0]).Keys != "B2" || sftpOf(as[1]).Host != "h.example.com" {
 		t.Errorf("ArchivesFromEnv = %+v, %v", as, err)
 	}
-	if a, err := ArchiveFromEnv(); err != nil || a.Bucket != "acme" {
+	if a, err := ArchiveFromEnv(); err != nil || s3of(a).Bucket != "acme" {
 		t.Errorf("ArchiveFromEnv = %+v, %v", a, err)
 	}
 	setEnv(t, map[string]string{"ARCHIVE_URL": "s3://acme s3://acme"})
@@ -475,7 +478,7 @@ func TestLoadArchiveSeveral(t *testing.T) {
 	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "sftp://b@h.example.com/srv s3://acme-offsite/db?keys=B2 s3://acme-db-archive"},
 		"HEROKU_API_KEY", "BACKUP_TARGETS"))
 	c, err := LoadArchive()
-	if err != nil || c.Archive.Bucket != "acme-offsite" || c.Archive.Keys != "B2" || len(c.Archives) != 3 {
+	if err != nil || s3of(c.Archive).Bucket != "acme-offsite" || s3of(c.Archive).Keys != "B2" || len(c.Archives) != 3 {
 		t.Errorf("LoadArchive = %+v, %v", c.Archive, err)
 	}
 	setEnv(t, with(valid(), map[string]string{"ARCHIVE_URL": "file:///mnt/a file:///mnt/b"}))
@@ -529,7 +532,18 @@ func TestStreamingBudgetKeepsTheDownload(t *testing.T) {
 	if c.Concurrency != 16 || c.UploadConcurrency != 2 {
 		t.Errorf("download %d, upload %d per destination; want 16 and 2", c.Concurrency, c.UploadConcurrency)
 	}
-	if used := bufferBytes(c.Concurrency, c.UploadConcurrency, 2, c.PartSize); used > c.MemoryLimit {
+	if used := bufferBytes(c.Archives, c.PartSize)(c.Concurrency, c.UploadConcurrency); used > c.MemoryLimit {
 		t.Errorf("%d bytes of buffers over the %d limit", used, c.MemoryLimit)
 	}
+}
+
+// s3of and sftpOf are what the S3 and SFTP kinds read of a destination's URL.
+func s3of(a spec.Archive) s3store.Settings {
+	s, _ := s3store.SettingsOf(a)
+	return s
+}
+
+func sftpOf(a spec.Archive) sftpstore.Settings {
+	s, _ := a.Settings.(sftpstore.Settings)
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
 // Option is a command-line value that takes a variable's place in one load, read and checked
@@ -97,7 +98,7 @@ func LoadArchive() (Config, error) {
 	}
 	// Archive is the first S3 destination: the bucket commands have nothing to do with the others.
 	for _, a := range c.Archives {
-		if a.Scheme == "s3" {
+		if _, ok := s3store.SettingsOf(a); ok {
 			c.Archive = a
 			return c, nil
 		}

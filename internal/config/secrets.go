@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pgoffsite/pgoffsite/internal/dest/schemes"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 )
 
@@ -22,9 +21,7 @@ func (c Config) SecretVars() []string { return secretVars(c.Archives) }
 func secretVars(as []spec.Archive) []string {
 	names := []string{"HEROKU_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", signingKeyVar, identityVar, sftpKeyVar}
 	for _, a := range as {
-		if p, ok := schemes.Parser(a.Scheme); ok {
-			names = append(names, p.SecretVars(a)...)
-		}
+		names = append(names, a.SecretVars()...)
 	}
 	slices.Sort(names)
 	return slices.Compact(names)

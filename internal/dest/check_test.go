@@ -17,9 +17,11 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/preflight/preflighttest"
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
-	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
@@ -55,11 +57,9 @@ func TestCheckEveryDestination(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	full := m.CreateBucket(t, "check-full")
 	lacking := m.CreateBucket(t, "check-lacking")
-	for _, d := range config.Describe() {
-		t.Setenv(d.Name, "")
-		os.Unsetenv(d.Name)
-	}
-	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"} {
+	// What the AWS SDK reads itself.
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -73,23 +73,25 @@ func TestCheckEveryDestination(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", closed)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAWRONG")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-	t.Setenv("SECOND_ACCESS_KEY_ID", m.AccessKey)
-	t.Setenv("SECOND_SECRET_ACCESS_KEY", m.SecretKey)
 	dir := t.TempDir()
 	sshd := testenv.StartSSHD(t)
-	t.Setenv("SFTP_PRIVATE_KEY", sshd.PrivateKey)
-	sftpDest := spec.Archive{Scheme: "sftp", User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}
+	sftpDest := sftpstore.Settings{User: sshd.User, Host: sshd.Host, Port: sshd.Port, Dir: sshd.Root, KeyVar: "SFTP_PRIVATE_KEY"}.Archive()
 
-	cfg := config.Config{Region: "eu-west-1", S3StorageClass: "STANDARD", S3Endpoint: closed, KnownHosts: sshd.KnownHosts, Archives: []spec.Archive{
-		{Scheme: "s3", Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
-		{Scheme: "s3", Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"},
-		{Scheme: "file", Dir: dir},
+	vars := map[string]string{"AWS_REGION": "eu-west-1", "S3_STORAGE_CLASS": "STANDARD", "AWS_ENDPOINT_URL_S3": closed,
+		"SECOND_ACCESS_KEY_ID": m.AccessKey, "SECOND_SECRET_ACCESS_KEY": m.SecretKey,
+		"SFTP_KNOWN_HOSTS": sshd.KnownHosts, "SFTP_PRIVATE_KEY": sshd.PrivateKey}
+	cfg := env(vars)
+	first := s3store.Settings{Bucket: full, Prefix: "pg", Endpoint: m.Endpoint, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"}
+	all := []spec.Archive{
+		first.Archive(),
+		s3store.Settings{Bucket: lacking, Endpoint: lackingProvider(t, m.Endpoint), Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"}.Archive(),
+		filestore.Settings{Dir: dir}.Archive(),
 		sftpDest,
-	}}
+	}
 	var out bytes.Buffer
 	c := &preflighttest.Lines{W: &out}
-	for i, a := range cfg.Archives {
-		Check(context.Background(), c, cfg, i, a)
+	for i := range all {
+		Check(context.Background(), c, cfg, all, i)
 	}
 	t.Logf("check:\n%s", out.String())
 	fullURL, lackingURL := "s3://"+full+"/pg", "s3://"+lacking
@@ -129,9 +131,9 @@ func TestCheckEveryDestination(t *testing.T) {
 	// An SFTP server presenting another host key than the pinned one: refused, nothing written.
 	out.Reset()
 	c = &preflighttest.Lines{W: &out}
-	wrongKey := cfg
-	wrongKey.KnownHosts = sshd.OtherKnownHosts(t)
-	Check(context.Background(), c, wrongKey, 3, sftpDest)
+	vars["SFTP_KNOWN_HOSTS"] = sshd.OtherKnownHosts(t)
+	Check(context.Background(), c, cfg, all, 3)
+	vars["SFTP_KNOWN_HOSTS"] = sshd.KnownHosts
 	if !strings.Contains(out.String(), "FAIL  archive "+sftpDest.String()+": ") || !strings.Contains(out.String(), "host key") {
 		t.Errorf("a wrong host key:\n%s", out.String())
 	}
@@ -142,26 +144,26 @@ func TestCheckEveryDestination(t *testing.T) {
 	// Settings that make the first bucket unwritable: each fails the probe write, and says why.
 	for _, tc := range []struct {
 		name   string
-		change func(*spec.Archive)
+		change func(*s3store.Settings)
 		want   []string
 	}{
 		// A Glacier storage class on a provider that is not AWS: a warning that says why the
 		// probe write is refused, and the failure.
-		{"GLACIER on MinIO", func(a *spec.Archive) { a.StorageClass = "GLACIER" },
+		{"GLACIER on MinIO", func(a *s3store.Settings) { a.StorageClass = "GLACIER" },
 			[]string{"warn  archive " + fullURL + ": storage class GLACIER is Amazon S3's; 127.0.0.1:", "FAIL  archive " + fullURL + " is not writable"}},
 		// Without its own region= it is signed for AWS_REGION, which this provider refuses.
-		{"signed for AWS_REGION", func(a *spec.Archive) { a.Region = "" },
+		{"signed for AWS_REGION", func(a *s3store.Settings) { a.Region = "" },
 			[]string{"FAIL  archive " + fullURL + " is not writable", "region"}},
 		// Without its own keys, the destination gets the default chain's wrong ones: the keys
 		// were what made it writable.
-		{"with the chain's keys", func(a *spec.Archive) { a.Keys = "" },
+		{"with the chain's keys", func(a *s3store.Settings) { a.Keys = "" },
 			[]string{"FAIL  archive " + fullURL + " is not writable"}},
 	} {
 		out.Reset()
 		c = &preflighttest.Lines{W: &out}
-		a := cfg.Archives[0]
-		tc.change(&a)
-		Check(context.Background(), c, cfg, 0, a)
+		changed := first
+		tc.change(&changed)
+		Check(context.Background(), c, cfg, append([]spec.Archive{changed.Archive()}, all[1:]...), 0)
 		for _, want := range tc.want {
 			if !strings.Contains(out.String(), want) || c.Failed != 1 {
 				t.Errorf("%s (%d failures), lacks %q:\n%s", tc.name, c.Failed, want, out.String())
@@ -180,7 +182,7 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	c := &preflighttest.Lines{W: &out}
-	Check(context.Background(), c, config.Config{Retention: pol}, 0, spec.Archive{Scheme: "file", Dir: dir})
+	Check(context.Background(), c, spec.Env{Retention: pol}, []spec.Archive{filestore.Settings{Dir: dir}.Archive()}, 0)
 	for _, want := range []string{
 		"warn  archive file://" + dir + ": RETENTION: the class is recorded in each manifest and the markers are files there, but nothing expires archives in a directory or on an SFTP server: remove old ones yourself",
 		"ok    archive is writable: wrote " + dir + "/_pgoffsite-check/",
@@ -193,7 +195,7 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 		t.Errorf("%d failures, want none", c.Failed)
 	}
 	out.Reset()
-	Check(context.Background(), c, config.Config{}, 0, spec.Archive{Scheme: "gs"})
+	Check(context.Background(), c, env(nil), []spec.Archive{{Scheme: "gs"}}, 0)
 	if !strings.Contains(out.String(), `FAIL  archive : unsupported scheme "gs"`) || c.Failed != 1 {
 		t.Errorf("an unknown scheme (%d failures):\n%s", c.Failed, out.String())
 	}
@@ -201,7 +203,7 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 
 // Each safety feature's state is one line, word for word, with nothing left of the formats.
 func TestCheckFeaturesLines(t *testing.T) {
-	a := spec.Archive{Scheme: "s3", Bucket: "b", Prefix: "pg"}
+	a := s3store.Settings{Bucket: "b", Prefix: "pg"}.Archive()
 	for _, tc := range []struct {
 		state bucket.Support
 		want  string

@@ -4,25 +4,26 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // s3Kind is a bucket of S3 or an S3-compatible store: s3://bucket/optional/prefix, its
-// settings from its own query parameters, else the global variables.
-type s3Kind struct{}
+// settings from its own query parameters, else the global variables. It lives here rather than
+// in s3store because its preflight reads the bucket's safety features through internal/bucket,
+// whose tests use s3store.
+type s3Kind struct{ s3store.Parser }
 
 // Open opens the bucket with the uploader's credentials: they may write, look up markers and
 // abort uploads, never read or delete.
-func (s3Kind) Open(ctx context.Context, cfg config.Config, a spec.Archive) (store.Store, store.Caps, error) {
-	st, err := s3StoreFor(ctx, cfg, a)
+func (s3Kind) Open(ctx context.Context, env spec.Env, a spec.Archive) (store.Store, store.Caps, error) {
+	st, err := s3StoreFor(ctx, env, a)
 	if err != nil {
 		return nil, store.Caps{}, err
 	}
@@ -30,13 +31,17 @@ func (s3Kind) Open(ctx context.Context, cfg config.Config, a spec.Archive) (stor
 }
 
 // OpenReader opens the bucket with the reader's credentials (`pgoffsite policy --reader`).
-func (s3Kind) OpenReader(ctx context.Context, cfg config.Config, a spec.Archive) (store.Caps, error) {
-	client, err := S3Client(ctx, cfg, a)
+func (s3Kind) OpenReader(ctx context.Context, env spec.Env, a spec.Archive) (store.Caps, error) {
+	client, err := S3Client(ctx, env, a)
 	if err != nil {
 		return store.Caps{}, err
 	}
-	return s3store.NewReader(client, a.Bucket, a.Prefix).Caps(), nil
+	s, _ := s3store.SettingsOf(a)
+	return s3store.NewReader(client, s.Bucket, s.Prefix).Caps(), nil
 }
+
+// UploadMemory: an upload holds its parts in flight and the one being filled.
+func (s3Kind) UploadMemory(partSize int64, parts int) int64 { return int64(parts+1) * partSize }
 
 // S3Settings is what one S3 destination uses: its own ARCHIVE_URL query parameters, else the
 // global variables. The one place that rule lives; every command builds its S3 client from it.
@@ -52,27 +57,33 @@ type S3Settings struct {
 	SecretAccessKey string
 }
 
-// ResolveS3 works out a's effective settings. Its error names the variables to set.
-func ResolveS3(cfg config.Config, a spec.Archive) (S3Settings, error) {
+// ResolveS3 works out the effective settings of d, an S3 destination. Its error names the
+// variables to set.
+func ResolveS3(env spec.Env, d spec.Archive) (S3Settings, error) {
+	a, ok := s3store.SettingsOf(d)
+	if !ok {
+		return S3Settings{}, fmt.Errorf("%s is not an S3 destination", d)
+	}
+	pathStyle, _ := strconv.ParseBool(env.Getenv(s3store.PathStyleVar)) // checked by the configuration
 	s := S3Settings{
 		Endpoint:     a.Endpoint,
-		Region:       first(a.Region, cfg.Region),
-		PathStyle:    cfg.S3ForcePathStyle,
-		StorageClass: first(a.StorageClass, cfg.S3StorageClass),
-		SSE:          first(a.SSE, cfg.S3SSE),
+		Region:       first(a.Region, env.Getenv(s3store.RegionVar)),
+		PathStyle:    pathStyle,
+		StorageClass: first(a.StorageClass, env.Getenv(s3store.StorageClassVar)),
+		SSE:          first(a.SSE, env.Getenv(s3store.SSEVar)),
 	}
 	if a.PathStyle != nil {
 		s.PathStyle = *a.PathStyle
 	}
 	if s.SSE == "aws:kms" {
-		s.SSEKMSKeyID = cfg.S3SSEKMSKeyID
+		s.SSEKMSKeyID = env.Getenv(s3store.SSEKMSKeyIDVar)
 	}
 	if a.Keys != "" {
 		idVar, secretVar := s3store.KeyVars(a.Keys)
-		s.AccessKeyID, s.SecretAccessKey = os.Getenv(idVar), os.Getenv(secretVar)
+		s.AccessKeyID, s.SecretAccessKey = env.Getenv(idVar), env.Getenv(secretVar)
 		if s.AccessKeyID == "" || s.SecretAccessKey == "" {
 			return S3Settings{}, fmt.Errorf("%s: keys=%s names the variables %s and %s, and not both are set: set both to this provider's key pair",
-				a, a.Keys, idVar, secretVar)
+				d, a.Keys, idVar, secretVar)
 		}
 	}
 	return s, nil
@@ -85,10 +96,11 @@ func first(a, b string) string {
 	return b
 }
 
-// EffectiveEndpoint is the endpoint a's requests go to: its endpoint=, else the global one; ""
+// EffectiveEndpoint is the endpoint d's requests go to: its endpoint=, else the global one; ""
 // is AWS itself.
-func EffectiveEndpoint(cfg config.Config, a spec.Archive) string {
-	return first(a.Endpoint, cfg.S3Endpoint)
+func EffectiveEndpoint(env spec.Env, d spec.Archive) string {
+	a, _ := s3store.SettingsOf(d)
+	return first(a.Endpoint, env.Getenv(s3store.EndpointVar))
 }
 
 // OnAWS tells whether an endpoint is Amazon S3's own: none at all, or an amazonaws.com host.
@@ -106,8 +118,8 @@ func OnAWS(endpoint string) bool {
 }
 
 // S3Client builds the S3 client of destination a (an s3:// one).
-func S3Client(ctx context.Context, cfg config.Config, a spec.Archive) (*s3.Client, error) {
-	s, err := ResolveS3(cfg, a)
+func S3Client(ctx context.Context, env spec.Env, a spec.Archive) (*s3.Client, error) {
+	s, err := ResolveS3(env, a)
 	if err != nil {
 		return nil, err
 	}
@@ -123,26 +135,28 @@ func S3Client(ctx context.Context, cfg config.Config, a spec.Archive) (*s3.Clien
 }
 
 // s3StoreFor opens destination a (an s3:// one) for writing archives.
-func s3StoreFor(ctx context.Context, cfg config.Config, a spec.Archive) (*s3store.Store, error) {
-	s, err := ResolveS3(cfg, a)
+func s3StoreFor(ctx context.Context, env spec.Env, a spec.Archive) (*s3store.Store, error) {
+	s, err := ResolveS3(env, a)
 	if err != nil {
 		return nil, err
 	}
-	client, err := S3Client(ctx, cfg, a)
+	client, err := S3Client(ctx, env, a)
 	if err != nil {
 		return nil, err
 	}
-	return NewS3Store(client, cfg, a, s), nil
+	return newS3Store(client, env, a, s), nil
 }
 
-func NewS3Store(client *s3.Client, cfg config.Config, a spec.Archive, s S3Settings) *s3store.Store {
+// newS3Store is the uploader's store of destination d with its effective settings s.
+func newS3Store(client *s3.Client, env spec.Env, d spec.Archive, s S3Settings) *s3store.Store {
+	a, _ := s3store.SettingsOf(d)
 	return s3store.New(client, s3store.Options{
 		Bucket:       a.Bucket,
 		Prefix:       a.Prefix,
 		StorageClass: s.StorageClass,
 		SSE:          s.SSE,
 		SSEKMSKeyID:  s.SSEKMSKeyID,
-		PartSize:     cfg.PartSize,
-		Concurrency:  cfg.UploadConcurrency,
+		PartSize:     env.PartSize,
+		Concurrency:  env.Parts,
 	})
 }

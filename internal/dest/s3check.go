@@ -10,46 +10,48 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/bucket"
-	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
-	"github.com/pgoffsite/pgoffsite/internal/preflight"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 )
 
 // Check probes the bucket with the uploader's keys: the probe write, then what the store or
 // bucket lacks that the archives' safety relies on (versioning, Object Lock, lifecycle rules,
 // conditional writes, RETENTION's rules and markers).
-func (s3Kind) Check(ctx context.Context, r preflight.Reporter, cfg config.Config, i int, a spec.Archive) {
-	s, err := ResolveS3(cfg, a)
+func (s3Kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.Archive, i int) {
+	a := all[i]
+	own, _ := s3store.SettingsOf(a)
+	s, err := ResolveS3(env, a)
 	if err != nil {
 		r.Fail("archive %v", err)
 		return
 	}
-	client, err := S3Client(ctx, cfg, a)
+	client, err := S3Client(ctx, env, a)
 	if err != nil {
 		r.Fail("archive %v", err)
 		return
 	}
-	endpoint := EffectiveEndpoint(cfg, a)
+	endpoint := EffectiveEndpoint(env, a)
 	if !OnAWS(endpoint) && s.StorageClass != "" && s.StorageClass != "STANDARD" {
 		r.Warn("archive %s: storage class %s is Amazon S3's; %s is not AWS, and S3-compatible providers mostly lack it (the Glacier classes above all): uploads may be refused", a, s.StorageClass, EndpointHost(endpoint))
 		r.Fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
 	}
-	st := NewS3Store(client, cfg, a, s)
-	if preflight.ProbeWrite(ctx, r, a, st) && st.ConditionalWritesUnsupported() {
+	st := newS3Store(client, env, a, s)
+	fix := func(err error) string { return s3err.Fix(s3err.Of(err), s3err.Vars{Keys: own.Keys}) }
+	if spec.ProbeWrite(ctx, r, a, st, fix) && st.ConditionalWritesUnsupported() {
 		r.Warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
 	}
 
-	ictx, cancel := context.WithTimeout(ctx, preflight.ProbeTimeout)
+	ictx, cancel := context.WithTimeout(ctx, spec.ProbeTimeout)
 	defer cancel()
 	setup := "pgoffsite setup-bucket"
-	if s3Count(cfg) > 1 {
+	if s3Count(all) > 1 {
 		setup = fmt.Sprintf("pgoffsite setup-bucket --destination %d", i+1)
 	}
-	checkFeatures(r, a, bucket.Inspect(ictx, client, a.Bucket), setup)
-	if cfg.Retention.Set() {
-		checkRetention(ictx, r, cfg, a, client, st, setup)
+	checkFeatures(r, a, bucket.Inspect(ictx, client, own.Bucket), setup)
+	if env.Retention.Set() {
+		checkRetention(ictx, r, env, a, client, st, setup)
 	}
 }
 
@@ -58,7 +60,7 @@ func (s3Kind) Check(ctx context.Context, r preflight.Reporter, cfg config.Config
 type featureLines struct{ on, off, unsupported string }
 
 // checkFeatures reports the bucket's safety features; setup is the command that turns them on.
-func checkFeatures(r preflight.Reporter, a spec.Archive, f bucket.Features, setup string) {
+func checkFeatures(r spec.Checker, a spec.Archive, f bucket.Features, setup string) {
 	for _, x := range []struct {
 		state bucket.Support
 		lines featureLines
@@ -91,15 +93,16 @@ func checkFeatures(r preflight.Reporter, a spec.Archive, f bucket.Features, setu
 
 // checkRetention checks what RETENTION needs of an S3 destination: that the uploader can look up
 // the markers, and that the bucket's lifecycle rules are RETENTION's.
-func checkRetention(ctx context.Context, r preflight.Reporter, cfg config.Config, a spec.Archive, client *s3.Client, st *s3store.Store, setup string) {
+func checkRetention(ctx context.Context, r spec.Checker, env spec.Env, a spec.Archive, client *s3.Client, st *s3store.Store, setup string) {
+	own, _ := s3store.SettingsOf(a)
 	if _, err := st.MarkerExists(ctx, retention.MarkerPrefix+"_check"); err != nil {
 		r.Fail("archive %s: the retention markers cannot be looked up: %v", a, err)
-		r.Fix("give the uploader the policy `pgoffsite policy` prints: it may list %s and tag archives; without it every archive is kept as the longest class", bucket.MarkerPrefix(a.Prefix))
+		r.Fix("give the uploader the policy `pgoffsite policy` prints: it may list %s and tag archives; without it every archive is kept as the longest class", bucket.MarkerPrefix(own.Prefix))
 	} else {
 		r.OK("archive %s: the retention markers can be looked up", a)
 	}
-	drift, err := bucket.RetentionDrift(ctx, client, bucket.Options{Bucket: a.Bucket, Prefix: a.Prefix, Retention: cfg.Retention,
-		TransitionDays: cfg.Bucket.TransitionDays, NoncurrentExpireDays: cfg.Bucket.NoncurrentExpireDays})
+	drift, err := bucket.RetentionDrift(ctx, client, bucket.Options{Bucket: own.Bucket, Prefix: own.Prefix, Retention: env.Retention,
+		TransitionDays: env.TransitionDays, NoncurrentExpireDays: env.NoncurrentExpireDays})
 	switch {
 	case errors.Is(err, bucket.ErrRulesUnreadable):
 		r.Warn("archive %s: these keys cannot see the lifecycle rules (the uploader's never can), so whether they match RETENTION is not known; run `pgoffsite check` with the reader's keys (`pgoffsite policy --reader`), or `%s --dry-run` with the owner's", a, setup)
@@ -113,11 +116,11 @@ func checkRetention(ctx context.Context, r preflight.Reporter, cfg config.Config
 	}
 }
 
-// s3Count is how many of cfg's destinations are S3 buckets.
-func s3Count(cfg config.Config) int {
+// s3Count is how many of the destinations all are S3 buckets.
+func s3Count(all []spec.Archive) int {
 	n := 0
-	for _, a := range cfg.Archives {
-		if a.Scheme == "s3" {
+	for _, a := range all {
+		if _, ok := s3store.SettingsOf(a); ok {
 			n++
 		}
 	}

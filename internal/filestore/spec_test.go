@@ -17,7 +17,8 @@ func TestParserReadsAbsoluteDirectories(t *testing.T) {
 		var r spectest.Recorder
 		u, _ := url.Parse(raw)
 		a := Parser{}.Parse(u, r.Field(raw, 1, 1))
-		if a.Scheme != "file" || a.Dir != want || (want == "") != (len(r.Problems) == 1) {
+		s, _ := a.Settings.(Settings)
+		if a.Scheme != "file" || s.Dir != want || (want == "") != (len(r.Problems) == 1) {
 			t.Errorf("%s: %+v, problems %+v", raw, a, r.Problems)
 		}
 	}

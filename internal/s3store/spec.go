@@ -10,6 +10,74 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/s3name"
 )
 
+// Scheme names the kind in ARCHIVE_URL: s3://bucket/optional/prefix.
+const Scheme = "s3"
+
+// The global variables of S3 destinations: the settings of every s3:// destination that its own
+// parameters leave out.
+const (
+	RegionVar        = "AWS_REGION"
+	DefaultRegionVar = "AWS_DEFAULT_REGION" // when AWS_REGION is unset
+	// EndpointVar is the endpoint (AWS_ENDPOINT_URL when unset), for display: the SDK reads
+	// both itself.
+	EndpointVar     = "AWS_ENDPOINT_URL_S3"
+	PathStyleVar    = "S3_FORCE_PATH_STYLE"
+	StorageClassVar = "S3_STORAGE_CLASS"
+	SSEVar          = "S3_SSE"
+	SSEKMSKeyIDVar  = "S3_SSE_KMS_KEY_ID" // the key of every aws:kms destination
+	// KeyIDVar is the default credential chain's: a destination without keys=NAME uses it.
+	KeyIDVar = "AWS_ACCESS_KEY_ID"
+)
+
+// Settings are an S3 destination's, as its URL gives them.
+type Settings struct {
+	Bucket string
+	Prefix string // without leading, trailing or doubled slashes
+
+	// Query parameters, for a provider other than AWS; empty (nil) means the global setting
+	// (AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE, S3_STORAGE_CLASS, S3_SSE), which the
+	// kind applies when it opens the destination, so that the settings say only what ARCHIVE_URL
+	// gave.
+	Endpoint     string // endpoint=https://s3.eu-central-003.backblazeb2.com
+	Region       string // region=
+	PathStyle    *bool  // path_style=true
+	StorageClass string // storage_class=
+	SSE          string // sse=
+	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
+	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
+	Keys string
+}
+
+func (s Settings) Location() string {
+	if s.Prefix == "" {
+		return "s3://" + s.Bucket
+	}
+	return "s3://" + s.Bucket + "/" + s.Prefix
+}
+
+// Identity: the same bucket and prefix at another endpoint is another copy.
+func (s Settings) Identity() string {
+	return s.Location() + " " + strings.TrimRight(strings.ToLower(s.Endpoint), "/")
+}
+
+func (s Settings) SecretVars() []string {
+	if s.Keys == "" {
+		return nil
+	}
+	id, secret := KeyVars(s.Keys)
+	return []string{id, secret}
+}
+
+// Archive is the destination s describes.
+func (s Settings) Archive() spec.Archive { return spec.Archive{Scheme: Scheme, Settings: s} }
+
+// SettingsOf are a's settings; ok is false when a is no S3 destination (or one whose URL could
+// not be read). The commands that work on buckets alone pick their destination with it.
+func SettingsOf(a spec.Archive) (s Settings, ok bool) {
+	s, ok = a.Settings.(Settings)
+	return s, ok
+}
+
 // Parser reads s3://bucket/optional/prefix destinations and their parameters.
 type Parser struct{}
 
@@ -19,11 +87,34 @@ var regionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,39}$`)
 // params are the query parameters an s3:// destination may carry, in the order the fix lists them.
 var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "keys"}
 
+// GlobalVars: each parameter a destination leaves out is a global variable's.
+func (Parser) GlobalVars(d spec.Archive) []string {
+	a, _ := SettingsOf(d)
+	var vars []string
+	for _, v := range []struct {
+		unset bool
+		names []string
+	}{
+		{a.Endpoint == "", []string{EndpointVar, "AWS_ENDPOINT_URL"}},
+		{a.Region == "", []string{RegionVar, DefaultRegionVar}},
+		{a.PathStyle == nil, []string{PathStyleVar}},
+		{a.StorageClass == "", []string{StorageClassVar}},
+		{a.SSE == "", []string{SSEVar}},
+		{a.SSE == "aws:kms", []string{SSEKMSKeyIDVar}},
+		{a.Keys == "", []string{KeyIDVar, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"}},
+	} {
+		if v.unset {
+			vars = append(vars, v.names...)
+		}
+	}
+	return vars
+}
+
 func (Parser) TakesUser() bool  { return false }
 func (Parser) TakesQuery() bool { return true }
 
 func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
-	a := spec.Archive{Scheme: "s3", Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
+	a := Settings{Bucket: u.Host, Prefix: cleanPrefix(u.Path)}
 	if u.Host == "" {
 		r.Add(r.Shown()+" names no bucket", "write s3://bucket/optional/prefix (two slashes before the bucket)")
 	} else if why := s3name.BucketProblem(u.Host); why != "" {
@@ -65,18 +156,13 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 			a.Keys = ""
 		}
 	}
-	return a
+	return a.Archive()
 }
 
 // cleanPrefix drops leading, trailing and doubled slashes: "/a//b/" is "a/b".
 func cleanPrefix(p string) string {
 	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 	return strings.Join(parts, "/")
-}
-
-// Identity: the same bucket and prefix at another endpoint is another copy.
-func (Parser) Identity(a spec.Archive) string {
-	return a.String() + " " + strings.TrimRight(strings.ToLower(a.Endpoint), "/")
 }
 
 // KeyVars are the variables keys=NAME names.
@@ -89,7 +175,8 @@ func KeyVars(name string) (id, secret string) {
 // need the uploader's.
 func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Field) {
 	checked := map[string]bool{}
-	return func(a spec.Archive, r spec.Field) {
+	return func(d spec.Archive, r spec.Field) {
+		a, _ := SettingsOf(d)
 		if a.Keys == "" || checked[a.Keys] {
 			return
 		}
@@ -102,12 +189,4 @@ func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Fie
 			}
 		}
 	}
-}
-
-func (Parser) SecretVars(a spec.Archive) []string {
-	if a.Keys == "" {
-		return nil
-	}
-	id, secret := KeyVars(a.Keys)
-	return []string{id, secret}
 }

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec/spectest"
 )
 
@@ -14,8 +13,9 @@ func TestParserReadsParameters(t *testing.T) {
 	var r spectest.Recorder
 	raw := "s3://b2-archive//db//prod/?endpoint=https://s3.example.com&region=eu-central-003&path_style=true&keys=not-a-name"
 	u, _ := url.Parse(raw)
-	a := Parser{}.Parse(u, r.Field(raw, 1, 1))
-	if a.Bucket != "b2-archive" || a.Prefix != "db/prod" || a.Endpoint != "https://s3.example.com" || a.Region != "eu-central-003" ||
+	d := Parser{}.Parse(u, r.Field(raw, 1, 1))
+	a, ok := SettingsOf(d)
+	if !ok || a.Bucket != "b2-archive" || a.Prefix != "db/prod" || a.Endpoint != "https://s3.example.com" || a.Region != "eu-central-003" ||
 		a.PathStyle == nil || !*a.PathStyle || a.Keys != "" {
 		t.Errorf("archive %+v", a)
 	}
@@ -28,13 +28,14 @@ func TestParserReadsParameters(t *testing.T) {
 // secret and checked once.
 func TestParserIdentityAndKeys(t *testing.T) {
 	p := Parser{}
-	a := spec.Archive{Scheme: "s3", Bucket: "b", Keys: "B2"}
-	b := a
-	b.Endpoint = "https://S3.example.com/"
-	if p.Identity(a) == p.Identity(b) {
+	s := Settings{Bucket: "b", Keys: "B2"}
+	a := s.Archive()
+	s.Endpoint = "https://S3.example.com/"
+	b := s.Archive()
+	if a.Settings.Identity() == b.Settings.Identity() {
 		t.Error("another endpoint, the same identity")
 	}
-	if got := p.SecretVars(a); len(got) != 2 || got[0] != "B2_ACCESS_KEY_ID" || got[1] != "B2_SECRET_ACCESS_KEY" {
+	if got := a.SecretVars(); len(got) != 2 || got[0] != "B2_ACCESS_KEY_ID" || got[1] != "B2_SECRET_ACCESS_KEY" {
 		t.Errorf("SecretVars = %v", got)
 	}
 	var r spectest.Recorder

@@ -22,9 +22,51 @@ const (
 	KnownHostsVar = "SFTP_KNOWN_HOSTS"
 )
 
+// Scheme names the kind in ARCHIVE_URL: sftp://user@host[:port]/absolute/dir.
+const Scheme = "sftp"
+
+// Settings are an SFTP destination's, as its URL gives them.
+type Settings struct {
+	User   string
+	Host   string // in lower case
+	Port   int    // 22 when the URL gives none
+	Dir    string // the absolute directory on the server
+	KeyVar string // the variable holding the private key: SFTP_PRIVATE_KEY, or key=NAME
+}
+
+func (s Settings) Location() string {
+	host := s.Host
+	if s.Port != 0 && s.Port != 22 {
+		host = fmt.Sprintf("%s:%d", s.Host, s.Port)
+	}
+	return "sftp://" + s.User + "@" + host + s.Dir
+}
+
+// Identity: host names are already in lower case.
+func (s Settings) Identity() string { return s.Location() }
+
+func (s Settings) SecretVars() []string {
+	if s.KeyVar == "" {
+		return nil
+	}
+	return []string{s.KeyVar}
+}
+
+// Archive is the destination s describes.
+func (s Settings) Archive() spec.Archive { return spec.Archive{Scheme: Scheme, Settings: s} }
+
+// settingsOf are a's settings; zero when its URL could not be read.
+func settingsOf(a spec.Archive) Settings {
+	s, _ := a.Settings.(Settings)
+	return s
+}
+
 // Parser reads sftp://user@host[:port]/absolute/dir destinations and checks the private keys
 // and pinned host keys they need.
 type Parser struct{}
+
+// GlobalVars: every server's host key is pinned in SFTP_KNOWN_HOSTS.
+func (Parser) GlobalVars(spec.Archive) []string { return []string{KnownHostsVar} }
 
 func (Parser) TakesUser() bool  { return true }
 func (Parser) TakesQuery() bool { return true }
@@ -38,12 +80,12 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 			reportPassword(a, r)
 		}
 	}
-	return a
+	return a.Archive()
 }
 
-func parse(u *url.URL, r spec.Field) spec.Archive {
+func parse(u *url.URL, r spec.Field) Settings {
 	// Host names are case-insensitive, and ssh matches known_hosts lines in lower case.
-	a := spec.Archive{Scheme: "sftp", Host: strings.ToLower(u.Hostname()), KeyVar: DefaultKeyVar}
+	a := Settings{Host: strings.ToLower(u.Hostname()), KeyVar: DefaultKeyVar}
 	const form = "write sftp://user@host[:port]/absolute/dir"
 	if u.User != nil {
 		a.User = u.User.Username()
@@ -83,7 +125,7 @@ func parse(u *url.URL, r spec.Field) spec.Archive {
 
 // reportPassword reports a password in an sftp:// URL (sftp://user:PASSWORD@host/dir), without
 // quoting it: pgoffsite logs in with a private key only.
-func reportPassword(a spec.Archive, r spec.Field) {
+func reportPassword(a Settings, r spec.Field) {
 	keyVar := a.KeyVar
 	if keyVar == "" {
 		keyVar = DefaultKeyVar
@@ -94,22 +136,13 @@ func reportPassword(a spec.Archive, r spec.Field) {
 			"and heroku config:set "+keyVar+"=\"$(cat pgoffsite_ed25519)\" ("+keyVar+" holds the private key of this destination; key=NAME in the URL names another variable)")
 }
 
-// Identity: host names are already in lower case.
-func (Parser) Identity(a spec.Archive) string { return a.String() }
-
-func (Parser) SecretVars(a spec.Archive) []string {
-	if a.KeyVar == "" {
-		return nil
-	}
-	return []string{a.KeyVar}
-}
-
 // EnvChecker checks each destination's private key variable and that SFTP_KNOWN_HOSTS pins its
 // server's host key.
 func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Field) {
 	checked := map[string]bool{}
 	hostsRead, hostsSet := false, false
-	return func(a spec.Archive, r spec.Field) {
+	return func(d spec.Archive, r spec.Field) {
+		a := settingsOf(d)
 		// A URL too broken to read says nothing of which variable holds its key: its own
 		// problem is reported, not a guess at the variable.
 		if a.KeyVar != "" && !checked[a.KeyVar] {
@@ -125,12 +158,12 @@ func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Fie
 		}
 		if hostsSet && !Pinned(text, a.Host, a.Port) {
 			addr := knownhosts.Normalize(net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
-			r.AddVar(KnownHostsVar, r.Label()+"has no line for "+addr+", the server of "+r.Quote(a.String()), keyscanFix(a))
+			r.AddVar(KnownHostsVar, r.Label()+"has no line for "+addr+", the server of "+r.Quote(a.Location()), keyscanFix(a))
 		}
 	}
 }
 
-func keyscanFix(a spec.Archive) string {
+func keyscanFix(a Settings) string {
 	return fmt.Sprintf("on a machine you trust, run `ssh-keyscan -p %d %s`, check the key against the server's own fingerprint "+
 		"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server), and add the lines it prints to SFTP_KNOWN_HOSTS; "+
 		"for this server alone: heroku config:set SFTP_KNOWN_HOSTS=\"$(ssh-keyscan -p %d %s)\"", a.Port, a.Host, a.Port, a.Host)
@@ -165,7 +198,7 @@ func checkPrivateKey(r spec.Field, name, text string) {
 // checkKnownHosts parses SFTP_KNOWN_HOSTS as ssh's known_hosts file, reporting the lines it
 // cannot read, and tells whether it is set. The fix of a missing variable shows the command for
 // first, the first sftp:// destination.
-func checkKnownHosts(r spec.Field, text string, first spec.Archive) bool {
+func checkKnownHosts(r spec.Field, text string, first Settings) bool {
 	if strings.TrimSpace(text) == "" {
 		r.AddVar(KnownHostsVar, "not set, and ARCHIVE_URL has an sftp:// destination: its host key must be pinned (no trust on first use)", keyscanFix(first))
 		return false

@@ -19,15 +19,16 @@ func TestParserReportsAPasswordWithTheKeyVariable(t *testing.T) {
 	var r spectest.Recorder
 	raw := "sftp://backup:hunter2@VPS.example.com:2222/srv/a?key=VPS_KEY"
 	u, _ := url.Parse(raw)
-	a := Parser{}.Parse(u, r.Field(raw, 1, 1))
-	if a.Host != "vps.example.com" || a.Port != 2222 || a.Dir != "/srv/a" || a.KeyVar != "VPS_KEY" || a.User != "backup" {
+	d := Parser{}.Parse(u, r.Field(raw, 1, 1))
+	a := settingsOf(d)
+	if d.Scheme != Scheme || a.Host != "vps.example.com" || a.Port != 2222 || a.Dir != "/srv/a" || a.KeyVar != "VPS_KEY" || a.User != "backup" {
 		t.Errorf("archive %+v", a)
 	}
 	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Msg, "has a password in it") ||
 		!strings.Contains(r.Problems[0].Fix, "VPS_KEY=") || strings.Contains(r.Problems[0].Msg+r.Problems[0].Fix, "hunter2") {
 		t.Errorf("problems %+v", r.Problems)
 	}
-	if got := (Parser{}).SecretVars(a); len(got) != 1 || got[0] != "VPS_KEY" {
+	if got := d.SecretVars(); len(got) != 1 || got[0] != "VPS_KEY" {
 		t.Errorf("SecretVars = %v", got)
 	}
 }
@@ -57,5 +58,5 @@ func TestEnvCheckerChecksKeysOnceAndPins(t *testing.T) {
 }
 
 func archive(host string) spec.Archive {
-	return spec.Archive{Scheme: "sftp", User: "u", Host: host, Port: 22, Dir: "/d", KeyVar: DefaultKeyVar}
+	return Settings{User: "u", Host: host, Port: 22, Dir: "/d", KeyVar: DefaultKeyVar}.Archive()
 }

@@ -28,7 +28,8 @@ func (f Field) AddVar(name, msg, fix string) { f.R.Add(name, msg, fix) }
 func (f Field) Quote(s string) string { return f.R.Quote(s) }
 
 // Label names the destination in a message when ARCHIVE_URL names several: its position and
-// scheme://host (a directory's path), never its query, where a pasted secret may be.
+// scheme://host (the path of a URL without a host: a directory), never its query, where a
+// pasted secret may be.
 func (f Field) Label() string {
 	if f.N == 1 {
 		return ""
@@ -36,7 +37,7 @@ func (f Field) Label() string {
 	s := fmt.Sprintf("destination %d", f.Pos)
 	if u, err := url.Parse(f.Raw); err == nil && u.Scheme != "" {
 		where := u.Host
-		if u.Scheme == "file" {
+		if where == "" {
 			where = u.Path
 		}
 		s += " (" + u.Scheme + "://" + where + ")"

@@ -1,63 +1,51 @@
-// Package spec is what an ARCHIVE_URL destination is once read (Archive), and what each kind of
-// destination gives the configuration check: the reading of its URL and the checks of the
-// variables it names (Parser), reported through the check's Reporter. It imports nothing of
-// pgoffsite, so that config and every kind can use it.
+// Package spec is what an ARCHIVE_URL destination is once read (Archive), and what a kind of
+// destination is (Kind): the reading of its URL and the checks of the variables it names
+// (Parser), reported through the configuration check's Reporter; how it opens and probes its
+// destinations, from what it needs of the configuration (Env); its share of the memory budget.
+// It imports no configuration, so that config and every kind can use it.
 package spec
 
 import (
-	"fmt"
 	"net/url"
 	"regexp"
 )
 
-// Archive is one destination named by ARCHIVE_URL (which may name several, separated by spaces).
+// Archive is one destination named by ARCHIVE_URL (which may name several, separated by spaces):
+// its scheme, which names its kind, and what its kind read of its URL.
 type Archive struct {
-	Scheme string // "s3", "file" or "sftp"
-	Bucket string // s3
-	Prefix string // s3, without leading, trailing or doubled slashes
-	Dir    string // file: absolute and clean; sftp: the absolute directory on the server
-
-	// s3 query parameters, for a provider other than AWS; empty (nil) means the global setting
-	// (AWS_ENDPOINT_URL_S3, AWS_REGION, S3_FORCE_PATH_STYLE, S3_STORAGE_CLASS, S3_SSE).
-	Endpoint     string // endpoint=https://s3.eu-central-003.backblazeb2.com
-	Region       string // region=
-	PathStyle    *bool  // path_style=true
-	StorageClass string // storage_class=
-	SSE          string // sse=
-	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
-	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
-	Keys string
-	// dest resolves the empty ones against Config's global settings (Region, S3Endpoint,
-	// S3ForcePathStyle, S3StorageClass, S3SSE; S3SSEKMSKeyID is the key of every aws:kms one):
-	// config leaves them empty so that a destination says only what ARCHIVE_URL gave it.
-
-	// sftp
-	User   string
-	Host   string
-	Port   int    // 22 when the URL gives none
-	KeyVar string // the variable holding the private key: SFTP_PRIVATE_KEY, or key=NAME
+	Scheme string // "s3", "file", "sftp": the key of its kind in dest's table
+	// Settings are the kind's own reading of the URL, a value of the kind's type that only the
+	// kind looks into; nil when the URL could not be read.
+	Settings Settings
 }
 
-// String names the destination for people and logs; it holds no secret (credentials never go
-// in ARCHIVE_URL, only the names of the variables that hold them).
+// Settings is what every kind's reading of a URL tells the others: where it is, which
+// destination it is, and which variables hold its secrets.
+type Settings interface {
+	// Location names the destination for people and logs (s3://bucket/prefix, file:///dir); it
+	// holds no secret (credentials never go in ARCHIVE_URL, only the names of their variables).
+	Location() string
+	// Identity is the same for two spellings of one destination, different for two destinations.
+	Identity() string
+	// SecretVars are the variables the destination reads secrets from: its part of the set of
+	// secrets.
+	SecretVars() []string
+}
+
+// String is a's Location; "" for a destination whose URL could not be read.
 func (a Archive) String() string {
-	switch a.Scheme {
-	case "s3":
-		s := "s3://" + a.Bucket
-		if a.Prefix != "" {
-			s += "/" + a.Prefix
-		}
-		return s
-	case "file":
-		return "file://" + a.Dir
-	case "sftp":
-		host := a.Host
-		if a.Port != 0 && a.Port != 22 {
-			host = fmt.Sprintf("%s:%d", a.Host, a.Port)
-		}
-		return "sftp://" + a.User + "@" + host + a.Dir
+	if a.Settings == nil {
+		return ""
 	}
-	return ""
+	return a.Settings.Location()
+}
+
+// SecretVars are a's secret variables; none for a destination whose URL could not be read.
+func (a Archive) SecretVars() []string {
+	if a.Settings == nil {
+		return nil
+	}
+	return a.Settings.SecretVars()
 }
 
 // Reporter collects the problems of the configuration; the configuration check implements it,
@@ -83,16 +71,19 @@ type Parser interface {
 	TakesUser() bool
 	// TakesQuery tells whether the kind's URLs carry parameters (?name=value).
 	TakesQuery() bool
-	// Parse reads u, whose scheme is the kind's, reporting its problems through f; what could be read is
-	// returned even then, so that the checks depending on it see what the user meant.
+	// Parse reads u, whose scheme is the kind's, reporting its problems through f; what could be
+	// read is returned even then (Settings set), so that the checks depending on it see what the
+	// user meant.
 	Parse(u *url.URL, f Field) Archive
-	// Identity is the same for two spellings of one destination, different for two destinations.
-	Identity(a Archive) string
 	// EnvChecker checks the variables the kind's destinations read, as getenv reads them, for
-	// one configuration: each variable once, however many destinations read it.
+	// one configuration: each variable once, however many destinations read it. a's Settings
+	// are nil when its URL could not be read: its scheme alone says it is the kind's.
 	EnvChecker(getenv func(string) string) func(a Archive, f Field)
-	// SecretVars are the variables a reads secrets from: its kind's part of the set of secrets.
-	SecretVars(a Archive) []string
+	// GlobalVars are the global variables a takes what its URL leaves out from (AWS_REGION for an
+	// s3:// one without region=): the configuration checks those that some destination reads.
+	// a's Settings are nil when its URL could not be read: it reads what one without
+	// parameters would.
+	GlobalVars(a Archive) []string
 }
 
 // varNameRE is an environment variable's name as Heroku config vars spell them.
