@@ -1,9 +1,11 @@
 package heroku
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	hk "github.com/heroku/heroku-go/v5"
@@ -143,9 +145,9 @@ func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]Secret,
 
 // Formation reads the app's process types' quantities and sizes.
 func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
-	list, err := c.platform.FormationList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.Formation](ctx, c, c.lists, appURL(app)+"/formation", idPages)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: formation of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: formation of app=%s: %w", app, err)
 	}
 	out := make([]Process, len(list))
 	for i, f := range list {
@@ -154,12 +156,14 @@ func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
 	return out, nil
 }
 
-// Buildpacks lists the app's buildpacks, in order.
+// Buildpacks lists the app's buildpacks, in order. An installation has no id to range by: the
+// list is read in the server's order, whatever the pages, and put in the order of its ordinals.
 func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
-	list, err := c.platform.BuildpackInstallationList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.BuildpackInstallation](ctx, c, c.lists, appURL(app)+"/buildpack-installations", "")
 	if err != nil {
-		return nil, fmt.Errorf("heroku: buildpacks of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: buildpacks of app=%s: %w", app, err)
 	}
+	slices.SortStableFunc(list, func(a, b hk.BuildpackInstallation) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
 	out := make([]string, len(list))
 	for i, b := range list {
 		out[i] = b.Buildpack.URL
@@ -170,8 +174,8 @@ func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
 // AddonUses lists the add-ons attached to the app and which config vars each sets, from the
 // app's attachments (with Accept-Inclusion: addon:plan,config_vars).
 func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) {
-	var atts []attachment
-	if err := platformErr(c.sdk.Get(ctx, &atts, appURL(app)+"/addon-attachments", nil, nil)); err != nil {
+	atts, err := listAll[attachment](ctx, c, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
+	if err != nil {
 		return nil, fmt.Errorf("heroku: add-on attachments of app=%s: %w", app, err)
 	}
 	var out []AddonUse
@@ -192,9 +196,9 @@ func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) 
 
 // Domains lists the app's hostnames.
 func (c *Client) Domains(ctx context.Context, app string) ([]Domain, error) {
-	list, err := c.platform.DomainList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.Domain](ctx, c, c.lists, appURL(app)+"/domains", idPages)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: domains of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: domains of app=%s: %w", app, err)
 	}
 	out := make([]Domain, len(list))
 	for i, d := range list {

@@ -186,13 +186,13 @@ func (d *dyno) logLocked(source, text string) {
 func (s *Sim) dynoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /apps/{app}/dynos", s.withApp(s.createDyno))
 	mux.HandleFunc("GET /apps/{app}/dynos", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out := []any{}
+		var out []map[string]any
 		for _, d := range s.dynosLocked().order {
 			if d.app == a && s.visibleLocked(d) {
 				out = append(out, d.json())
 			}
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "name")
 	}))
 	mux.HandleFunc("GET /apps/{app}/dynos/{id}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		d := s.dynoLocked(a, r.PathValue("id"))

@@ -351,19 +351,12 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
-		versions := make([]int, len(rt.releases))
+		out := make([]map[string]any, len(rt.releases))
 		for i, rel := range rt.releases {
-			versions[i] = rel.version
+			out[i] = s.releaseJSON(a, rt, rel)
 		}
-		page, ok := pageList(w, r.Header.Get("Range"), "version", versions)
-		if !ok {
-			return
-		}
-		out := []any{}
-		for _, i := range page.items {
-			out = append(out, s.releaseJSON(a, rt, rt.releases[i]))
-		}
-		writeJSON(w, page.status, out)
+		s.writePage(w, r, out, byNumber("version", len(out), func(i int) int { return rt.releases[i].version }),
+			byField("id", len(out), func(i int) string { return rt.releases[i].id }))
 	}))
 	mux.HandleFunc("POST /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -435,7 +428,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /apps/{app}/formation", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
-		out := []any{}
+		var out []map[string]any
 		types := []string{}
 		for t := range rt.formation {
 			types = append(types, t)
@@ -449,7 +442,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 			}
 			out = append(out, formationJSON(a, rt.formation[t], cmd))
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "type")
 	}))
 	mux.HandleFunc("PATCH /apps/{app}/formation", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -487,15 +480,17 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, 200, out)
 	}))
-	buildpacks := func(w http.ResponseWriter, a *app, rt *appRuntime) {
-		out := []any{}
+	buildpacks := func(a *app, rt *appRuntime) []map[string]any {
+		out := []map[string]any{}
 		for i, u := range rt.buildpacks {
 			out = append(out, map[string]any{"ordinal": i, "buildpack": map[string]any{"url": u, "name": u}, "app": ref(a.id, a.name)})
 		}
-		writeJSON(w, 200, out)
+		return out
 	}
 	mux.HandleFunc("GET /apps/{app}/buildpack-installations", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		buildpacks(w, a, s.runtimeLocked(a))
+		// An installation has no id: the list is ranged by its ordinal only.
+		out := buildpacks(a, s.runtimeLocked(a))
+		s.writePage(w, r, out, byNumber("ordinal", len(out), func(i int) int { return out[i]["ordinal"].(int) }))
 	}))
 	mux.HandleFunc("PUT /apps/{app}/buildpack-installations", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -511,10 +506,10 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		for _, u := range body.Updates {
 			rt.buildpacks = append(rt.buildpacks, u.Buildpack)
 		}
-		buildpacks(w, a, rt)
+		writeJSON(w, 200, buildpacks(a, rt))
 	}))
 	mux.HandleFunc("GET /apps/{app}/domains", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out := []any{}
+		var out []map[string]any
 		for _, h := range s.runtimeLocked(a).domains {
 			kind, cname := "custom", any(h+".herokudns.com")
 			if strings.HasSuffix(h, ".herokuapp.com") {
@@ -523,6 +518,6 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 			out = append(out, map[string]any{"id": stableID(h), "hostname": h, "kind": kind, "cname": cname, "status": "succeeded",
 				"app": ref(a.id, a.name), "created_at": rfc3339(a.created), "updated_at": rfc3339(a.created)})
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "hostname")
 	}))
 }
