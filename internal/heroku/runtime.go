@@ -3,6 +3,7 @@ package heroku
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -16,10 +17,11 @@ import (
 
 // AppInfo is where an app runs: GET /apps/{app}.
 type AppInfo struct {
-	Name   string `json:"name"`
-	Region string `json:"region"`
-	Stack  string `json:"stack"`
-	Space  string `json:"space,omitempty"`
+	Name       string `json:"name"`
+	Region     string `json:"region"`
+	Stack      string `json:"stack"`
+	Space      string `json:"space,omitempty"`
+	Generation string `json:"generation"` // GenerationCedar or GenerationFir
 }
 
 // Release is one of an app's releases; SlugID is "" for a release without a slug.
@@ -70,13 +72,26 @@ type Domain struct {
 
 func appURL(app string) string { return "/apps/" + url.PathEscape(app) }
 
-// AppInfo reads the app's region, stack and space.
+// AppInfo reads the app's region, stack, space and generation (read as the CLI reads it:
+// heroku-go's App lacks the generation).
 func (c *Client) AppInfo(ctx context.Context, app string) (AppInfo, error) {
-	a, err := c.platform.AppInfo(ctx, url.PathEscape(app))
-	if err != nil {
-		return AppInfo{}, fmt.Errorf("heroku: app %s: %w", app, platformErr(err))
+	var a struct {
+		Name   string `json:"name"`
+		Region struct {
+			Name string `json:"name"`
+		} `json:"region"`
+		Stack struct {
+			Name string `json:"name"`
+		} `json:"stack"`
+		Space *struct {
+			Name string `json:"name"`
+		} `json:"space"`
+		Generation json.RawMessage `json:"generation"`
 	}
-	info := AppInfo{Name: a.Name, Region: a.Region.Name, Stack: a.Stack.Name}
+	if err := platformErr(c.platform.Get(ctx, &a, appURL(app), nil, nil)); err != nil {
+		return AppInfo{}, fmt.Errorf("heroku: app %s: %w", app, err)
+	}
+	info := AppInfo{Name: a.Name, Region: a.Region.Name, Stack: a.Stack.Name, Generation: generationOf(a.Generation)}
 	if a.Space != nil {
 		info.Space = a.Space.Name
 	}

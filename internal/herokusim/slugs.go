@@ -70,6 +70,7 @@ type appRuntime struct {
 	releases      []*release
 	domains       []string
 	blobFault     string
+	generation    string // "cedar" or "fir"
 }
 
 // runtimeLocked is the app's runtime, made on first use: region us, stack heroku-24, release v1
@@ -80,7 +81,7 @@ func (s *Sim) runtimeLocked(a *app) *appRuntime {
 	}
 	rt := s.releases[a]
 	if rt == nil {
-		rt = &appRuntime{region: "us", stack: "heroku-24", config: map[string]string{}, formation: map[string]*Process{},
+		rt = &appRuntime{region: "us", stack: "heroku-24", generation: "cedar", config: map[string]string{}, formation: map[string]*Process{},
 			slugs: map[string]*slug{}, domains: []string{a.name + ".herokuapp.com"}}
 		rt.releases = []*release{{id: newID(), description: "Initial release", version: 1, created: s.now()}}
 		s.releases[a] = rt
@@ -88,12 +89,22 @@ func (s *Sim) runtimeLocked(a *app) *appRuntime {
 	return rt
 }
 
-// appJSON is the app as the Platform API writes it, in its region and on its stack.
+// appJSON is the app as the Platform API writes it, in its region, on its stack, of its
+// generation (written as a name, as the Heroku CLI's fixtures of Cedar and Fir apps show it).
 func (rt *appRuntime) appJSON(a *app) map[string]any {
 	m := a.json()
+	m["generation"] = rt.generation
 	m["region"] = ref(stableID(rt.region), rt.region)
 	m["stack"], m["build_stack"] = ref(stableID(rt.stack), rt.stack), ref(stableID(rt.stack), rt.stack)
 	return m
+}
+
+// SetGeneration makes the app one of Heroku's Fir generation ("fir": OCI images instead of
+// slugs, no one-off dynos) or Cedar ("cedar", the default).
+func (s *Sim) SetGeneration(appName, generation string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runtimeLocked(s.appLocked(appName)).generation = generation
 }
 
 // SetRegion puts the app in region (e.g. "eu"), as if it had been created there.
@@ -133,7 +144,8 @@ func (s *Sim) Deploy(appName string, tarball []byte, processTypes map[string]str
 	return s.newReleaseLocked(rt, sl, "Deploy "+commit[:min(len(commit), 8)])
 }
 
-// SetConfigVars sets (or, with "", removes) the app's own config vars: a new release without a slug.
+// SetConfigVars sets (or, with "", removes) the app's own config vars: a new release running
+// the current release's slug.
 func (s *Sim) SetConfigVars(appName string, vars map[string]string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +164,9 @@ func (s *Sim) setConfigLocked(rt *appRuntime, vars map[string]string) int {
 		}
 	}
 	sort.Strings(names)
-	return s.newReleaseLocked(rt, nil, "Set "+strings.Join(names, ", ")+" config vars")
+	// A config release runs the slug the app runs: Heroku gives it that slug's id (the Heroku
+	// CLI's release fixtures show config releases with the deploy's slug).
+	return s.newReleaseLocked(rt, rt.current().slug, "Set "+strings.Join(names, ", ")+" config vars")
 }
 
 // SetFormation scales the app's process types.
