@@ -40,7 +40,11 @@ func (d Deployer) Deploy(ctx context.Context, p Plan) error {
 	}
 	d.Log.Info().Str("region", info.Region).Str("stack", info.Stack).Msg("app ready")
 	if len(rec.Buildpacks) > 0 {
-		if err := d.Heroku.SetBuildpacks(ctx, app, rec.Buildpacks); err != nil {
+		set := make([]string, len(rec.Buildpacks))
+		for i, b := range rec.Buildpacks {
+			set[i] = SetAs(b)
+		}
+		if err := d.Heroku.SetBuildpacks(ctx, app, set); err != nil {
 			return err
 		}
 	}

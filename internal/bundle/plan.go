@@ -35,6 +35,17 @@ var registryRE = regexp.MustCompile(`^(urn:buildpack:)?[a-z0-9][a-z0-9-]*/[a-z0-
 // RegistryBuildpack reports whether b names a buildpack of Heroku's buildpack registry, not a URL.
 func RegistryBuildpack(b string) bool { return registryRE.MatchString(b) }
 
+// SetAs is the buildpack as restore-app sets it: a registry buildpack by its name, which Heroku
+// lists as urn:buildpack:heroku/ruby, is set as heroku/ruby, as the Heroku CLI sets it (its
+// src/lib/buildpacks/buildpacks.ts drops the urn:buildpack: prefix of the listed buildpacks and
+// PUTs them back so); a URL as it is.
+func SetAs(b string) string {
+	if RegistryBuildpack(b) {
+		return strings.TrimPrefix(b, "urn:buildpack:")
+	}
+	return b
+}
+
 // Allow are the flags that accept what the rules refuse by default.
 type Allow struct {
 	BuildpackURL bool // --allow-buildpack-url

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +142,47 @@ func TestBundleRefusesAFirApp(t *testing.T) {
 		if strings.HasPrefix(r.Path, "/apps/fir-shop/") {
 			t.Errorf("read %s %s after learning the app is Fir", r.Method, r.Path)
 		}
+	}
+}
+
+// restore-app sets a registry buildpack by its name, as the Heroku CLI does, and a URL as it is;
+// Heroku then lists the first as its urn:buildpack: form again.
+func TestRestoreAppSetsBuildpacksAsTheCLI(t *testing.T) {
+	sim := herokusim.New(herokusim.Options{Token: simKey})
+	herokusim.Serve(t, sim) // the storage server
+	var mu sync.Mutex
+	var put []string
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/buildpack-installations") {
+			b, _ := io.ReadAll(r.Body)
+			var body struct{ Updates []struct{ Buildpack string } }
+			json.Unmarshal(b, &body)
+			mu.Lock()
+			for _, u := range body.Updates {
+				put = append(put, u.Buildpack)
+			}
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		sim.Platform().ServeHTTP(w, r)
+	}))
+	defer platform.Close()
+	c := heroku.New(heroku.Options{APIKey: simKey, PlatformURL: platform.URL})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := Record{BundleVersion: Version, App: "shop", Release: 7, Region: "us", Stack: "heroku-24",
+		Buildpacks: []string{"urn:buildpack:heroku/ruby", "https://github.com/heroku/heroku-buildpack-nodejs.tgz"}}
+	p := (&Loaded{Record: rec}).Plan("shop-copy")
+	if err := (Deployer{Heroku: c, HTTP: http.DefaultClient, Log: zerolog.Nop()}).Deploy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"heroku/ruby", "https://github.com/heroku/heroku-buildpack-nodejs.tgz"}; !slices.Equal(put, want) {
+		t.Errorf("restore-app set %q, want %q", put, want)
+	}
+	if st, _ := sim.App("shop-copy"); !slices.Equal(st.Buildpacks, rec.Buildpacks) {
+		t.Errorf("the app's buildpacks %q, want %q", st.Buildpacks, rec.Buildpacks)
+	}
+	if got, err := c.Buildpacks(ctx, "shop-copy"); err != nil || !slices.Equal(got, rec.Buildpacks) {
+		t.Errorf("listed back: %q, %v", got, err)
 	}
 }

@@ -39,7 +39,7 @@ func NeedsSlugs(info AppInfo) error {
 		return nil
 	}
 	return &FirError{App: info.Name, What: "it releases OCI images, not slugs, and pgoffsite's app bundles archive a Cedar app's slug; " +
-		"leave this app's bundle out (its databases are backed up all the same)"}
+		"bundle only Cedar apps (run pgoffsite bundle with targets of Cedar apps, or set BACKUP_APP_BUNDLE=false); its databases are backed up all the same"}
 }
 
 // NeedsOneOffDynos refuses a Fir app as the fan-out host: fan-out runs each target in a

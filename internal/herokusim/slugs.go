@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,6 +331,9 @@ func (s *Sim) serveSlugBlob(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// registryName is a buildpack of Heroku's registry named as the CLI sets it: namespace/name.
+var registryName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$`)
+
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
 		herokuError(w, 400, "bad_request", "Invalid JSON in the request body.")
@@ -497,7 +501,8 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	buildpacks := func(a *app, rt *appRuntime) []map[string]any {
 		out := []map[string]any{}
 		for i, u := range rt.buildpacks {
-			out = append(out, map[string]any{"ordinal": i, "buildpack": map[string]any{"url": u, "name": u}, "app": ref(a.id, a.name)})
+			out = append(out, map[string]any{"ordinal": i, "buildpack": map[string]any{"url": u, "name": strings.TrimPrefix(u, "urn:buildpack:")},
+				"app": ref(a.id, a.name)})
 		}
 		return out
 	}
@@ -518,7 +523,11 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		rt := s.runtimeLocked(a)
 		rt.buildpacks = nil
 		for _, u := range body.Updates {
-			rt.buildpacks = append(rt.buildpacks, u.Buildpack)
+			b := u.Buildpack
+			if registryName.MatchString(b) {
+				b = "urn:buildpack:" + b // what Heroku lists for a registry buildpack set by name (the CLI's fixtures)
+			}
+			rt.buildpacks = append(rt.buildpacks, b)
 		}
 		writeJSON(w, 200, buildpacks(a, rt))
 	}))
