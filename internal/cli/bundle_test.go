@@ -472,8 +472,9 @@ func TestRestoreAppRefusesAnAppThatIsNotEmpty(t *testing.T) {
 	}
 	n := len(w.sim.Requests())
 	rc, out := w.run(renv, "restore-app", "--from", from, "--to", "busy", "--confirm", "busy")
-	if rc != ExitFailed || !strings.Contains(out, fmt.Sprintf("the app busy exists and has released code (v%d)", code)) {
-		t.Errorf("restore-app into an app with old code: exit %d, want %d naming v%d", rc, ExitFailed, code)
+	// Heroku's config releases carry the slug they run: the newest release names the old code.
+	if rc != ExitFailed || !strings.Contains(out, fmt.Sprintf("the app busy exists and has released code (v%d)", code+1100)) {
+		t.Errorf("restore-app into an app with old code: exit %d, want %d naming v%d", rc, ExitFailed, code+1100)
 	}
 	after, _ := w.sim.App("busy")
 	if !bytes.Equal(after.Slug, theirs) || after.Release != before.Release || len(after.Config) != 0 || len(after.Buildpacks) != 0 {
@@ -485,8 +486,8 @@ func TestRestoreAppRefusesAnAppThatIsNotEmpty(t *testing.T) {
 			pages++
 		}
 	}
-	if pages != 2 {
-		t.Errorf("restore-app read %d pages of busy's releases, want both", pages)
+	if pages != 1 {
+		t.Errorf("restore-app read %d pages of busy's releases, want the first, whose newest release has the slug", pages)
 	}
 
 	w.sim.AddApp("scaled")

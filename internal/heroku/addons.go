@@ -53,7 +53,7 @@ func (c *Client) Addon(ctx context.Context, app, id string) (Addon, error) {
 
 // Addons lists the add-ons of app: GET /apps/{app}/addons.
 func (c *Client) Addons(ctx context.Context, app string) ([]Addon, error) {
-	list, err := listAll[hk.AddOn](ctx, c, c.lists, appURL(app)+"/addons", idPages)
+	list, err := listAll[hk.AddOn](ctx, c.lists, appURL(app)+"/addons", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("heroku: list the add-ons of app=%s: %w", app, err)
 	}

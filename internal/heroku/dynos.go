@@ -125,7 +125,7 @@ func (c *Client) RunDetached(ctx context.Context, app string, o RunOptions) (Dyn
 
 // DynoList lists the app's dynos.
 func (c *Client) DynoList(ctx context.Context, app string) ([]Dyno, error) {
-	ds, err := listAll[hk.Dyno](ctx, c, c.lists, appURL(app)+"/dynos", idPages)
+	ds, err := listAll[hk.Dyno](ctx, c.lists, appURL(app)+"/dynos", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("heroku: list the dynos of %s: %w", app, err)
 	}

@@ -34,14 +34,10 @@ type lister struct {
 	http *http.Client
 }
 
-// eachPage GETs path page by page, from the range first ("": none, the server's default order
-// and page size), and hands each page's body to page until it returns false or the last page
-// has been read.
-func (c *Client) eachPage(ctx context.Context, path, first string, page func(body []byte) (more bool, err error)) error {
-	return c.eachPageOf(ctx, c.lists, path, first, page)
-}
-
-func (c *Client) eachPageOf(ctx context.Context, l lister, path, first string, page func(body []byte) (more bool, err error)) error {
+// eachPage GETs path page by page as l asks, from the range first ("": none, the server's
+// default order and page size), and hands each page's body to page until it returns false or
+// the last page has been read.
+func eachPage(ctx context.Context, l lister, path, first string, page func(body []byte) (more bool, err error)) error {
 	rng := first
 	for n := 0; ; n++ {
 		if n == maxListPages {
@@ -83,7 +79,7 @@ func (c *Client) eachPageOf(ctx context.Context, l lister, path, first string, p
 // answers, until fn returns false.
 func (c *Client) EveryRelease(ctx context.Context, app string, fn func(Release) bool) error {
 	first := fmt.Sprintf("version ..; max=%d, order=desc", listPageSize)
-	err := c.eachPage(ctx, appURL(app)+"/releases", first, func(body []byte) (bool, error) {
+	err := eachPage(ctx, c.lists, appURL(app)+"/releases", first, func(body []byte) (bool, error) {
 		var list hk.ReleaseListResult
 		if err := json.Unmarshal(body, &list); err != nil {
 			return false, fmt.Errorf("GET /apps/%s/releases: malformed answer: %w", app, err)
@@ -102,9 +98,9 @@ func (c *Client) EveryRelease(ctx context.Context, app string, fn func(Release) 
 }
 
 // listAll reads every page of the list at path, from the range first, as l asks for it.
-func listAll[T any](ctx context.Context, c *Client, l lister, path, first string) ([]T, error) {
+func listAll[T any](ctx context.Context, l lister, path, first string) ([]T, error) {
 	var all []T
-	err := c.eachPageOf(ctx, l, path, first, func(body []byte) (bool, error) {
+	err := eachPage(ctx, l, path, first, func(body []byte) (bool, error) {
 		var page []T
 		if err := json.Unmarshal(body, &page); err != nil {
 			return false, fmt.Errorf("GET %s: malformed answer: %w", path, err)

@@ -155,7 +155,7 @@ func (c *Client) fallback(ctx context.Context, app, database string) (attachment
 	if !strings.HasSuffix(strings.ToUpper(want), "_URL") {
 		want += "_URL"
 	}
-	all, err := listAll[attachment](ctx, c, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
+	all, err := listAll[attachment](ctx, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
 	if err != nil {
 		return attachment{}, err
 	}
@@ -201,7 +201,7 @@ func (c *Client) fallback(ctx context.Context, app, database string) (attachment
 // sourceNames are the add-on's attachment names on its billing app: what the Data API writes as
 // a backup's from_name, and so what tells this database's backups from the app's others.
 func (c *Client) sourceNames(ctx context.Context, db Database, att attachment) ([]string, error) {
-	atts, err := listAll[attachment](ctx, c, c.sdkLists, "/addons/"+url.PathEscape(db.AddonID)+"/addon-attachments", idPages)
+	atts, err := listAll[attachment](ctx, c.sdkLists, "/addons/"+url.PathEscape(db.AddonID)+"/addon-attachments", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("list the attachments of %s: %w", db.AddonName, err)
 	}
@@ -230,7 +230,7 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 // from `heroku login` expire, keys from `heroku authorizations:create` need not. known is false
 // when the key is not among the listed authorizations.
 func (c *Client) KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error) {
-	auths, err := listAll[hk.OAuthAuthorization](ctx, c, c.lists, "/oauth/authorizations", idPages)
+	auths, err := listAll[hk.OAuthAuthorization](ctx, c.lists, "/oauth/authorizations", idPages)
 	if err != nil {
 		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", err)
 	}

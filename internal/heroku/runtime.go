@@ -98,20 +98,6 @@ func (c *Client) AppInfo(ctx context.Context, app string) (AppInfo, error) {
 	return info, nil
 }
 
-// Releases lists the app's newest n releases, newest first (Range: version ..; order=desc, max=n):
-// one page, so n is at most 1000. EveryRelease reads them all.
-func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, error) {
-	list, err := c.platform.ReleaseList(ctx, url.PathEscape(app), &hk.ListRange{Field: "version", Descending: true, Max: n})
-	if err != nil {
-		return nil, fmt.Errorf("heroku: releases of app=%s: %w", app, platformErr(err))
-	}
-	out := make([]Release, len(list))
-	for i, r := range list {
-		out[i] = releaseOf(r)
-	}
-	return out, nil
-}
-
 func releaseOf(r hk.Release) Release {
 	out := Release{ID: r.ID, Version: r.Version, Current: r.Current, Status: r.Status, Description: r.Description}
 	if r.Slug != nil {
@@ -160,7 +146,7 @@ func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]Secret,
 
 // Formation reads the app's process types' quantities and sizes.
 func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
-	list, err := listAll[hk.Formation](ctx, c, c.lists, appURL(app)+"/formation", idPages)
+	list, err := listAll[hk.Formation](ctx, c.lists, appURL(app)+"/formation", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("heroku: formation of app=%s: %w", app, err)
 	}
@@ -174,7 +160,7 @@ func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
 // Buildpacks lists the app's buildpacks, in order. An installation has no id to range by: the
 // list is read in the server's order, whatever the pages, and put in the order of its ordinals.
 func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
-	list, err := listAll[hk.BuildpackInstallation](ctx, c, c.lists, appURL(app)+"/buildpack-installations", "")
+	list, err := listAll[hk.BuildpackInstallation](ctx, c.lists, appURL(app)+"/buildpack-installations", "")
 	if err != nil {
 		return nil, fmt.Errorf("heroku: buildpacks of app=%s: %w", app, err)
 	}
@@ -189,7 +175,7 @@ func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
 // AddonUses lists the add-ons attached to the app and which config vars each sets, from the
 // app's attachments (with Accept-Inclusion: addon:plan,config_vars).
 func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) {
-	atts, err := listAll[attachment](ctx, c, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
+	atts, err := listAll[attachment](ctx, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("heroku: add-on attachments of app=%s: %w", app, err)
 	}
@@ -211,7 +197,7 @@ func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) 
 
 // Domains lists the app's hostnames.
 func (c *Client) Domains(ctx context.Context, app string) ([]Domain, error) {
-	list, err := listAll[hk.Domain](ctx, c, c.lists, appURL(app)+"/domains", idPages)
+	list, err := listAll[hk.Domain](ctx, c.lists, appURL(app)+"/domains", idPages)
 	if err != nil {
 		return nil, fmt.Errorf("heroku: domains of app=%s: %w", app, err)
 	}
