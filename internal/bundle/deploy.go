@@ -40,11 +40,7 @@ func (d Deployer) Deploy(ctx context.Context, p Plan) error {
 	}
 	d.Log.Info().Str("region", info.Region).Str("stack", info.Stack).Msg("app ready")
 	if len(rec.Buildpacks) > 0 {
-		set := make([]string, len(rec.Buildpacks))
-		for i, b := range rec.Buildpacks {
-			set[i] = SetAs(b)
-		}
-		if err := d.Heroku.SetBuildpacks(ctx, app, set); err != nil {
+		if err := d.Heroku.SetBuildpacks(ctx, app, p.Buildpacks()); err != nil {
 			return err
 		}
 	}

@@ -224,7 +224,7 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	}
 	sort.Strings(names)
 	if rec.BundleVersion != 2 || rec.App != "shop" || rec.Release != app.release || rec.Region != "eu" || rec.Stack != "heroku-24" ||
-		!reflect.DeepEqual(rec.Buildpacks, []string{"heroku/go"}) || len(rec.Formation) != 3 || len(rec.ProcessTypes) != 3 ||
+		!reflect.DeepEqual(rec.Buildpacks, []string{"urn:buildpack:heroku/go"}) || len(rec.Formation) != 3 || len(rec.ProcessTypes) != 3 ||
 		!reflect.DeepEqual(rec.ConfigVarNames, names) || rec.Slug == nil || rec.Slug.Key != strings.TrimPrefix(v, "pgbackups/")+"slug.tgz" ||
 		rec.Slug.Bytes != int64(len(app.tarball)) || !strings.HasPrefix(rec.Slug.Checksum, "SHA256:") || rec.Slug.Commit != "4f2a9c1e0d3b" ||
 		len(rec.Addons) != 2 || rec.ConfigValues == nil || len(rec.Domains) != 2 || rec.Description == "" || rec.ReleaseID == "" {
@@ -300,7 +300,7 @@ func TestBundleEncryptedAndRestoreApp(t *testing.T) {
 	if !reflect.DeepEqual(st.Formation, app.procs) {
 		t.Errorf("formation %+v, want %+v", st.Formation, app.procs)
 	}
-	if st.Region != "eu" || st.Stack != "heroku-24" || !reflect.DeepEqual(st.Buildpacks, []string{"heroku/go"}) {
+	if st.Region != "eu" || st.Stack != "heroku-24" || !reflect.DeepEqual(st.Buildpacks, []string{"urn:buildpack:heroku/go"}) {
 		t.Errorf("region %s stack %s buildpacks %v", st.Region, st.Stack, st.Buildpacks)
 	}
 	for _, s := range []string{"heroku addons:create heroku-postgresql:standard-0 -a shop-restored --as DATABASE",

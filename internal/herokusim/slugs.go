@@ -180,11 +180,26 @@ func (s *Sim) SetFormation(appName string, procs ...Process) {
 	}
 }
 
-// SetBuildpacks sets the app's buildpacks, in order.
+// SetBuildpacks sets the app's buildpacks, in order, as a PUT of them would: a registry name
+// (heroku/go) is listed in its urn:buildpack: form.
 func (s *Sim) SetBuildpacks(appName string, urls ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.runtimeLocked(s.appLocked(appName)).buildpacks = urls
+	rt := s.runtimeLocked(s.appLocked(appName))
+	rt.buildpacks = nil
+	for _, u := range urls {
+		rt.buildpacks = append(rt.buildpacks, installedAs(u))
+	}
+}
+
+// installedAs is a buildpack as Heroku lists it once set: a registry name in its urn:buildpack:
+// form (the Heroku CLI's fixtures list heroku/ruby as urn:buildpack:heroku/ruby), anything else
+// as it was given.
+func installedAs(b string) string {
+	if registryName.MatchString(b) {
+		return "urn:buildpack:" + b
+	}
+	return b
 }
 
 // AddDomain adds a custom domain to the app.
@@ -523,11 +538,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		rt := s.runtimeLocked(a)
 		rt.buildpacks = nil
 		for _, u := range body.Updates {
-			b := u.Buildpack
-			if registryName.MatchString(b) {
-				b = "urn:buildpack:" + b // what Heroku lists for a registry buildpack set by name (the CLI's fixtures)
-			}
-			rt.buildpacks = append(rt.buildpacks, b)
+			rt.buildpacks = append(rt.buildpacks, installedAs(u.Buildpack))
 		}
 		writeJSON(w, 200, buildpacks(a, rt))
 	}))
