@@ -8,10 +8,9 @@ import (
 )
 
 // An app's generation (the app's "generation": the Heroku CLI's src/lib/apps/generation.ts
-// and src/lib/types/fir.d.ts). heroku-go v5.5.0's App has no such field. Cedar apps run slugs
-// and one-off dynos; Fir apps release OCI images, and `heroku run` has no one-off dynos for
-// them (the CLI's run:inside runs a command "inside an existing dyno (for Fir-generation apps
-// only)", src/commands/run/inside.ts).
+// and src/lib/types/fir.d.ts). heroku-go v5.5.0's App has no such field. Cedar apps release
+// slugs; Fir apps release OCI images (the CLI reads a Fir app's buildpacks from its release's
+// oci_image, src/lib/buildpacks/buildpacks.ts) and log differently.
 const (
 	GenerationCedar = "cedar"
 	GenerationFir   = "fir"
@@ -39,17 +38,21 @@ func NeedsSlugs(info AppInfo) error {
 		return nil
 	}
 	return &FirError{App: info.Name, What: "it releases OCI images, not slugs, and pgoffsite's app bundles archive a Cedar app's slug; " +
-		"bundle only Cedar apps (run pgoffsite bundle with targets of Cedar apps, or set BACKUP_APP_BUNDLE=false); its databases are backed up all the same"}
+		"leave this app out of the targets pgoffsite bundle runs for, or set BACKUP_APP_BUNDLE=false; its databases are backed up all the same"}
 }
 
-// NeedsOneOffDynos refuses a Fir app as the fan-out host: fan-out runs each target in a
-// one-off dyno of the app it runs on, which Fir apps do not have.
-func NeedsOneOffDynos(info AppInfo) error {
+// FanoutHost refuses a Fir app as the fan-out host. Fan-out follows its children through
+// Cedar's log sessions, which replay a dyno's recent lines when reopened; the Heroku CLI asks a
+// Fir app's for no lines and no tail and gives up on its stream after 15 minutes
+// (src/lib/run/log-displayer.ts), so a child's result line could be lost; and Fir's one-off
+// dynos (Dev Center lists up to 255) were never tried with pgoffsite.
+func FanoutHost(info AppInfo) error {
 	if info.Generation != GenerationFir {
 		return nil
 	}
-	return &FirError{App: info.Name, What: "fan-out runs each target in a one-off dyno of this app, and Fir apps have no one-off dynos; " +
-		"set BACKUP_FANOUT=0 to back the targets up one after another here, or run pgoffsite on a Cedar app"}
+	return &FirError{App: info.Name, What: "fan-out runs each target in a one-off dyno and follows it through Cedar's log sessions, " +
+		"which Fir apps do not offer (the Heroku CLI asks a Fir log session for no past lines); set BACKUP_FANOUT=0 to back the targets up one after another here, " +
+		"or run pgoffsite on a Cedar app"}
 }
 
 // AppGeneration is the app's generation: GenerationCedar or GenerationFir.

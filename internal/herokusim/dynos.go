@@ -11,7 +11,7 @@ package herokusim
 // POST …/actions/stop sends SIGTERM, then SIGKILL after the grace (30 s on Heroku; StopGrace).
 // time_to_live ends a dyno the same way. A start while the app runs as many one-off dynos as its
 // limit allows (SetDynoLimit; Heroku's by size otherwise) is refused with a 422
-// cannot_run_above_limit; a Fir-generation app's with a 422 of its own. Log sessions stream a dyno's
+// cannot_run_above_limit. Log sessions stream a dyno's
 // output as server-sent events whose data are Heroku log lines.
 
 import (
@@ -93,8 +93,8 @@ func (s *Sim) SetDynoCommand(name, path string) {
 
 // SetDynoLimit refuses a one-off dyno start while n one-off dynos of the same app run, the
 // coordinator's own included when it runs as one (0: Heroku's limits by the dyno's size, 50
-// Basic/Standard, 5 Performance/Private/Shield, 1 Eco: Dev Center "Dyno Scaling and Process
-// Limits"). The limit is per app.
+// Basic/Standard, 5 Performance/Private/Shield, 1 Eco, 255 on a Fir app: Dev Center "Dyno
+// Scaling and Process Limits"). The limit is per app.
 func (s *Sim) SetDynoLimit(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,12 +163,14 @@ func (s *Sim) KillDyno(name string) bool {
 	return false
 }
 
-// limitFor is the one-off dyno limit of an app starting a dyno of size.
-func (dy *dynos) limitFor(size string) int {
+// limitFor is the one-off dyno limit of an app of generation starting a dyno of size.
+func (dy *dynos) limitFor(generation, size string) int {
 	if dy.limit > 0 {
 		return dy.limit
 	}
 	switch s := strings.ToLower(size); {
+	case generation == "fir":
+		return 255
 	case s == "eco" || s == "free":
 		return 1
 	case strings.HasPrefix(s, "performance") || strings.HasPrefix(s, "private") || strings.HasPrefix(s, "shield"):
@@ -310,13 +312,7 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		body.Size = "standard-1X" // heroku-go schema: the default size
 	}
 	dy := s.dynosLocked()
-	if s.runtimeLocked(a).generation == "fir" {
-		// Fir apps have no one-off dynos (the CLI's run:inside is "for Fir-generation apps
-		// only"); Heroku's answer to this request is unverified.
-		herokuError(w, 422, "invalid_params", "One-off dynos are not available on Fir-generation apps.")
-		return
-	}
-	if limit := dy.limitFor(body.Size); s.runningOfLocked(a) >= limit {
+	if limit := dy.limitFor(s.runtimeLocked(a).generation, body.Size); s.runningOfLocked(a) >= limit {
 		herokuError(w, 422, "cannot_run_above_limit",
 			fmt.Sprintf("Cannot run more than %d %s size dynos.\n\nRead more: https://devcenter.heroku.com/articles/dyno-size#default-scaling-limits", limit, body.Size))
 		return

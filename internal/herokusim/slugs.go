@@ -101,7 +101,7 @@ func (rt *appRuntime) appJSON(a *app) map[string]any {
 }
 
 // SetGeneration makes the app one of Heroku's Fir generation ("fir": OCI images instead of
-// slugs, no one-off dynos) or Cedar ("cedar", the default).
+// slugs) or Cedar ("cedar", the default).
 func (s *Sim) SetGeneration(appName, generation string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
