@@ -40,7 +40,7 @@ func (d Deployer) Deploy(ctx context.Context, p Plan) error {
 	}
 	d.Log.Info().Str("region", info.Region).Str("stack", info.Stack).Msg("app ready")
 	if len(rec.Buildpacks) > 0 {
-		if err := d.Heroku.SetBuildpacks(ctx, app, rec.Buildpacks); err != nil {
+		if err := d.Heroku.SetBuildpacks(ctx, app, p.Buildpacks()); err != nil {
 			return err
 		}
 	}

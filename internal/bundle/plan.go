@@ -35,6 +35,21 @@ var registryRE = regexp.MustCompile(`^(urn:buildpack:)?[a-z0-9][a-z0-9-]*/[a-z0-
 // RegistryBuildpack reports whether b names a buildpack of Heroku's buildpack registry, not a URL.
 func RegistryBuildpack(b string) bool { return registryRE.MatchString(b) }
 
+// Buildpacks are the bundle's buildpacks as restore-app sets them: a registry buildpack by its
+// name, which Heroku lists as urn:buildpack:heroku/ruby, is set as heroku/ruby, as the Heroku CLI
+// sets it (its src/lib/buildpacks/buildpacks.ts drops the urn:buildpack: prefix of the listed
+// buildpacks and PUTs them back so); a URL as it is.
+func (p Plan) Buildpacks() []string {
+	out := make([]string, len(p.Bundle.Record.Buildpacks))
+	for i, b := range p.Bundle.Record.Buildpacks {
+		out[i] = b
+		if RegistryBuildpack(b) {
+			out[i] = strings.TrimPrefix(b, "urn:buildpack:")
+		}
+	}
+	return out
+}
+
 // Allow are the flags that accept what the rules refuse by default.
 type Allow struct {
 	BuildpackURL bool // --allow-buildpack-url
@@ -158,7 +173,7 @@ func (p Plan) String() string {
 	}
 	bps := "none"
 	if len(rec.Buildpacks) > 0 {
-		bps = strings.Join(rec.Buildpacks, ", ")
+		bps = strings.Join(p.Buildpacks(), ", ")
 	}
 	fmt.Fprintf(&b, "  buildpacks     %s\n", bps)
 	types := make([]string, 0, len(rec.ProcessTypes))

@@ -142,22 +142,14 @@ func (w *Writer) read(ctx context.Context, app string) (Record, map[string]strin
 	fail := func(err error) (Record, map[string]string, error) {
 		return Record{}, nil, fmt.Errorf("bundle: app=%s: %w", app, err)
 	}
-	releases, err := w.Heroku.Releases(ctx, app, 200)
+	info, err := w.Heroku.AppInfo(ctx, app)
 	if err != nil {
 		return fail(err)
 	}
-	cur := -1
-	for i, r := range releases {
-		if r.Current {
-			cur = i
-			break
-		}
+	if err := heroku.NeedsSlugs(info); err != nil {
+		return fail(err)
 	}
-	if cur < 0 {
-		return fail(errors.New("Heroku names no current release"))
-	}
-	rel := releases[cur]
-	info, err := w.Heroku.AppInfo(ctx, app)
+	rel, slugFrom, err := w.current(ctx, app)
 	if err != nil {
 		return fail(err)
 	}
@@ -190,18 +182,8 @@ func (w *Writer) read(ctx context.Context, app string) (Record, map[string]strin
 	if rec.Domains, err = w.Heroku.Domains(ctx, app); err != nil {
 		return fail(err)
 	}
-	// The slug: this release's, filed with the oldest listed release that runs it; for a release
-	// without one, that of the newest earlier release with one. Either way one copy per slug.
-	slugID, from := rel.SlugID, 0
-	for _, r := range releases[cur:] {
-		switch {
-		case slugID == "" && r.SlugID != "":
-			slugID, from = r.SlugID, r.Version
-		case slugID != "" && r.SlugID == slugID:
-			from = r.Version
-		}
-	}
-	if slugID != "" {
+	if slugID := slugFrom.SlugID; slugID != "" {
+		from := slugFrom.Version
 		sl, err := w.Heroku.Slug(ctx, app, slugID)
 		if err != nil {
 			return fail(err)
@@ -211,6 +193,34 @@ func (w *Writer) read(ctx context.Context, app string) (Record, map[string]strin
 			Checksum: sl.Checksum, Commit: sl.Commit, Stack: sl.Stack}
 	}
 	return rec, values, nil
+}
+
+// current finds the app's current release (the newest may have failed: Heroku marks the
+// current one) and the release its slug is filed with: the oldest of the releases back to the
+// one that released it, so that every bundle of a release running that slug names the same key
+// and it is stored once, however many config changes came since (Heroku's config releases carry
+// the slug they run; one without a slug runs the slug before it). slugFrom is the zero Release
+// when no release has a slug.
+func (w *Writer) current(ctx context.Context, app string) (cur, slugFrom heroku.Release, err error) {
+	found := false
+	err = w.Heroku.EveryRelease(ctx, app, func(r heroku.Release) bool {
+		switch {
+		case !found && !r.Current:
+			return true
+		case !found:
+			found, cur = true, r
+		case r.SlugID != "" && slugFrom.SlugID != "" && r.SlugID != slugFrom.SlugID:
+			return false // an earlier slug: the run of this one ended
+		}
+		if r.SlugID != "" {
+			slugFrom = r
+		}
+		return true
+	})
+	if err == nil && !found {
+		err = errors.New("Heroku names no current release")
+	}
+	return cur, slugFrom, err
 }
 
 // storeSlug streams the slug from its blob URL to every destination, checked against the size

@@ -53,9 +53,9 @@ func (c *Client) Addon(ctx context.Context, app, id string) (Addon, error) {
 
 // Addons lists the add-ons of app: GET /apps/{app}/addons.
 func (c *Client) Addons(ctx context.Context, app string) ([]Addon, error) {
-	list, err := c.platform.AddOnListByApp(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.AddOn](ctx, c.lists, appURL(app)+"/addons", idPages)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: list the add-ons of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: list the add-ons of app=%s: %w", app, err)
 	}
 	out := make([]Addon, len(list))
 	for i := range list {

@@ -110,11 +110,13 @@ func defaultTransport() *http.Transport {
 // Client is a Heroku API client. It is safe for concurrent use.
 type Client struct {
 	o        Options
-	platform *hk.Service  // Accept: version=3
-	lists    *http.Client // the same stack, for lists whose pages heroku-go cannot follow (lists.go)
-	sdk      *hk.Service  // Accept: version=3.sdk, with add-on plans and config vars included
-	data     *http.Client
-	retry    *retryTransport
+	platform *hk.Service // Accept: version=3
+	sdk      *hk.Service // Accept: version=3.sdk, with add-on plans and config vars included
+	// lists and sdkLists ask for lists as platform and sdk do, following their pages, which
+	// heroku-go cannot (lists.go).
+	lists, sdkLists lister
+	data            *http.Client
+	retry           *retryTransport
 	// remaining is the account's Platform API tokens left, as the last answer said.
 	remaining *atomic.Int64
 }
@@ -158,14 +160,17 @@ func New(o Options) *Client {
 		s.URL = o.PlatformURL
 		return s
 	}
+	sdkHeaders := http.Header{
+		"Accept":           {"application/vnd.heroku+json; version=3.sdk"},
+		"Accept-Inclusion": {"addon:plan,config_vars"},
+	}
+	platform, sdk := service(nil), service(sdkHeaders)
 	return &Client{
-		o:        o,
-		platform: service(nil),
-		lists:    platformHTTP(nil),
-		sdk: service(http.Header{
-			"Accept":           {"application/vnd.heroku+json; version=3.sdk"},
-			"Accept-Inclusion": {"addon:plan,config_vars"},
-		}),
+		o:         o,
+		platform:  platform,
+		sdk:       sdk,
+		lists:     lister{svc: platform, http: platformHTTP(nil)},
+		sdkLists:  lister{svc: sdk, http: platformHTTP(sdkHeaders)},
 		data:      &http.Client{Transport: retry},
 		retry:     retry,
 		remaining: remaining,

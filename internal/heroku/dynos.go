@@ -33,16 +33,55 @@ type RunOptions struct {
 	Env        map[string]string // added to the app's config vars
 }
 
-// ErrDynoRefused is a start Heroku refused for now: the account's concurrent one-off dyno limit
-// (422 cannot_run_above_limit), a release not visible yet (409), a rate limit (429), or "cannot
-// run one-off process at this time". Waiting and asking again is the cure.
+// ErrDynoRefused is a start Heroku refused for now: the app's concurrent one-off dyno limit
+// (ErrDynoLimit), a release not visible yet (409), a rate limit (429), or "cannot run one-off
+// process at this time". Waiting and asking again is the cure.
 var ErrDynoRefused = errors.New("heroku refused to start a dyno for now")
 
-// refusal wraps an APIError that ErrDynoRefused matches, keeping Heroku's words and Retry-After.
-type refusal struct{ *APIError }
+// ErrDynoLimit is a start refused because the app runs as many one-off dynos as Heroku lets it
+// (Dev Center "Dyno Scaling and Process Limits": 50 Basic/Standard, 5 Performance, 1 Eco, per
+// app; pgoffsite's coordinator is one of them when it runs as a one-off dyno itself). It is also
+// ErrDynoRefused: the limit lifts as the app's other one-off dynos end.
+var ErrDynoLimit = errors.New("the app's concurrent one-off dyno limit is reached")
 
-func (r refusal) Is(target error) bool { return target == ErrDynoRefused }
-func (r refusal) Unwrap() error        { return r.APIError }
+// ErrDynoUnknown is a start refused with a 422 pgoffsite does not know; its text quotes
+// Heroku's id and message.
+var ErrDynoUnknown = errors.New("heroku refused to start a dyno with an answer pgoffsite does not know")
+
+// refusal wraps an APIError that ErrDynoRefused matches, keeping Heroku's words and Retry-After;
+// limit: the one-off dyno limit (ErrDynoLimit too).
+type refusal struct {
+	*APIError
+	app   string
+	limit bool
+}
+
+func (r refusal) Is(target error) bool {
+	return target == ErrDynoRefused || r.limit && target == ErrDynoLimit
+}
+func (r refusal) Unwrap() error { return r.APIError }
+
+func (r refusal) Error() string {
+	if !r.limit {
+		return r.APIError.Error()
+	}
+	return fmt.Sprintf("%s: the app %s runs as many one-off dynos as Heroku allows it (50 on Basic/Standard, 5 on Performance, 1 on Eco, "+
+		"counting pgoffsite's own coordinator and any other one-off dyno of the app): waiting for one to end; "+
+		"set BACKUP_FANOUT below the app's limit (or ask Heroku support to raise it)", r.APIError.Error(), r.app)
+}
+
+// unknown422 is a 422 answer to a dyno start that is none of the known refusals.
+type unknown422 struct {
+	*APIError
+	app string
+}
+
+func (u unknown422) Is(target error) bool { return target == ErrDynoUnknown }
+func (u unknown422) Unwrap() error        { return u.APIError }
+func (u unknown422) Error() string {
+	return fmt.Sprintf("heroku: start a dyno of %s: Heroku refused it with an answer pgoffsite does not know (422, id %q, message %q): "+
+		"if it names a limit, lower BACKUP_FANOUT; otherwise set BACKUP_FANOUT=0 to back the targets up on this dyno", u.app, u.ID, u.Message)
+}
 
 // RetryAfter is how long Heroku asked to wait (0: it did not say).
 func RetryAfter(err error) time.Duration {
@@ -69,8 +108,15 @@ func (c *Client) RunDetached(ctx context.Context, app string, o RunOptions) (Dyn
 	d, err := c.platform.DynoCreate(ctx, url.PathEscape(app), opts)
 	if err = platformErr(err); err != nil {
 		var ae *APIError
-		if errors.As(err, &ae) && refused(ae) {
-			return Dyno{}, refusal{ae}
+		if errors.As(err, &ae) {
+			switch {
+			case dynoLimit(ae):
+				return Dyno{}, refusal{APIError: ae, app: app, limit: true}
+			case refused(ae):
+				return Dyno{}, refusal{APIError: ae, app: app}
+			case ae.Status == http.StatusUnprocessableEntity:
+				return Dyno{}, unknown422{APIError: ae, app: app}
+			}
 		}
 		return Dyno{}, fmt.Errorf("heroku: start a dyno of %s: %w", app, err)
 	}
@@ -79,8 +125,8 @@ func (c *Client) RunDetached(ctx context.Context, app string, o RunOptions) (Dyn
 
 // DynoList lists the app's dynos.
 func (c *Client) DynoList(ctx context.Context, app string) ([]Dyno, error) {
-	ds, err := c.platform.DynoList(ctx, url.PathEscape(app), nil)
-	if err = platformErr(err); err != nil {
+	ds, err := listAll[hk.Dyno](ctx, c.lists, appURL(app)+"/dynos", idPages)
+	if err != nil {
 		return nil, fmt.Errorf("heroku: list the dynos of %s: %w", app, err)
 	}
 	out := make([]Dyno, len(ds))
@@ -90,16 +136,27 @@ func (c *Client) DynoList(ctx context.Context, app string) ([]Dyno, error) {
 	return out, nil
 }
 
-// refused tells the answers to a dyno start that mean "not now" from those that mean "never".
-// The limit's real status is 422 with id cannot_run_above_limit (seen in the wild; Heroku's
-// own docs do not show the body); 429 covers both the rate limit and a limit answered as such.
+// dynoLimit tells a refusal for the one-off dyno limit. Its real answer is unverified: the id
+// cannot_run_above_limit and the message "Cannot run more than 1 Free size dynos." were seen in
+// public client logs (docs/heroku-dynos.md); any 422 whose id or message speaks of the limit counts.
+func dynoLimit(ae *APIError) bool {
+	if ae.Status != http.StatusUnprocessableEntity && ae.Status != http.StatusTooManyRequests {
+		return false
+	}
+	msg := strings.ToLower(ae.Message)
+	return ae.ID == "cannot_run_above_limit" || strings.Contains(ae.ID, "limit") && ae.ID != "rate_limit" ||
+		strings.Contains(msg, "cannot run more than") || strings.Contains(msg, "dyno limit") || strings.Contains(msg, "above limit")
+}
+
+// refused tells the answers to a dyno start that mean "not now" from those that mean "never":
+// 409 (the release is not visible yet: the CLI retries it, src/lib/run/dyno.ts), 429 (the rate
+// limit), and "Cannot run one-off process at this time. Please try again later." (seen in
+// heroku/cli#733; its status unverified).
 func refused(ae *APIError) bool {
 	switch {
 	case ae.Status == http.StatusConflict, ae.Status == http.StatusTooManyRequests:
 		return true
-	case ae.ID == "cannot_run_above_limit":
-		return true
-	case ae.Status == http.StatusUnprocessableEntity && strings.Contains(strings.ToLower(ae.Message), "cannot run"):
+	case strings.Contains(strings.ToLower(ae.Message), "cannot run one-off process at this time"):
 		return true
 	}
 	return false
@@ -115,9 +172,10 @@ func (c *Client) DynoInfo(ctx context.Context, app, id string) (Dyno, error) {
 }
 
 // StopDyno stops a dyno (SIGTERM, then SIGKILL after Heroku's grace). Stopping twice is harmless,
-// so it is retried like a read.
+// so it is retried like a read. Its 202 is success whatever its body: the schema's empty object
+// or nothing at all; nothing of it is read.
 func (c *Client) StopDyno(ctx context.Context, app, id string) error {
-	_, err := c.platform.DynoStop(idempotent(ctx), url.PathEscape(app), url.PathEscape(id))
+	err := c.platform.Post(emptyOK(idempotent(ctx)), nil, appURL(app)+"/dynos/"+url.PathEscape(id)+"/actions/stop", nil)
 	if err = platformErr(err); err != nil {
 		return fmt.Errorf("heroku: stop dyno %s of %s: %w", id, app, err)
 	}

@@ -22,20 +22,35 @@ const (
 	maxListPages = 1000
 )
 
-// eachPage GETs path page by page, from the range first, and hands each page's body to page
-// until it returns false or the last page has been read.
-func (c *Client) eachPage(ctx context.Context, path, first string, page func(body []byte) (more bool, err error)) error {
+// idPages is the first range of a list whose order does not matter: Heroku's largest pages, by
+// id, which every list but buildpack installations is ranged by (the Heroku CLI asks domains so,
+// src/lib/utils/paginator.ts).
+var idPages = fmt.Sprintf("id ..; max=%d", listPageSize)
+
+// lister is how a list is asked for: Accept version=3 (platform) or 3.sdk with add-on plans and
+// config vars included (sdk).
+type lister struct {
+	svc  *hk.Service
+	http *http.Client
+}
+
+// eachPage GETs path page by page as l asks, from the range first ("": none, the server's
+// default order and page size), and hands each page's body to page until it returns false or
+// the last page has been read.
+func eachPage(ctx context.Context, l lister, path, first string, page func(body []byte) (more bool, err error)) error {
 	rng := first
 	for n := 0; ; n++ {
 		if n == maxListPages {
 			return fmt.Errorf("GET %s: Heroku still had more after %d pages (Next-Range %q); stopped reading", path, n, rng)
 		}
-		req, err := c.platform.NewRequest(ctx, http.MethodGet, path, nil, nil)
+		req, err := l.svc.NewRequest(ctx, http.MethodGet, path, nil, nil)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Range", rng)
-		resp, err := c.lists.Do(req)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := l.http.Do(req)
 		if err != nil {
 			return platformErr(err)
 		}
@@ -64,7 +79,7 @@ func (c *Client) eachPage(ctx context.Context, path, first string, page func(bod
 // answers, until fn returns false.
 func (c *Client) EveryRelease(ctx context.Context, app string, fn func(Release) bool) error {
 	first := fmt.Sprintf("version ..; max=%d, order=desc", listPageSize)
-	err := c.eachPage(ctx, appURL(app)+"/releases", first, func(body []byte) (bool, error) {
+	err := eachPage(ctx, c.lists, appURL(app)+"/releases", first, func(body []byte) (bool, error) {
 		var list hk.ReleaseListResult
 		if err := json.Unmarshal(body, &list); err != nil {
 			return false, fmt.Errorf("GET /apps/%s/releases: malformed answer: %w", app, err)
@@ -80,4 +95,18 @@ func (c *Client) EveryRelease(ctx context.Context, app string, fn func(Release) 
 		return fmt.Errorf("heroku: releases of app=%s: %w", app, err)
 	}
 	return nil
+}
+
+// listAll reads every page of the list at path, from the range first, as l asks for it.
+func listAll[T any](ctx context.Context, l lister, path, first string) ([]T, error) {
+	var all []T
+	err := eachPage(ctx, l, path, first, func(body []byte) (bool, error) {
+		var page []T
+		if err := json.Unmarshal(body, &page); err != nil {
+			return false, fmt.Errorf("GET %s: malformed answer: %w", path, err)
+		}
+		all = append(all, page...)
+		return true, nil
+	})
+	return all, err
 }

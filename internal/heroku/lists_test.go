@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,100 @@ func TestEveryReleaseStopsOnALoop(t *testing.T) {
 	err := c.EveryRelease(ctx, "loop", func(Release) bool { n++; return true })
 	if err == nil || !strings.Contains(err.Error(), "same range") || n != 1 || f.count("GET /apps/loop/releases") != 1 {
 		t.Errorf("%d releases, %d requests, %v; want an error after the first page", n, f.count("GET /apps/loop/releases"), err)
+	}
+}
+
+// Every list the client reads follows Heroku's pages: with pages of 2, each of an app's lists
+// comes whole, in as many requests as it has pages, the first asking for Heroku's largest page
+// by id and each next one sending back the Next-Range it was given.
+func TestEveryListFollowsPages(t *testing.T) {
+	sim := herokusim.New(herokusim.Options{Token: key})
+	platform, _ := herokusim.Serve(t, sim)
+	sim.SetPageLimit(2)
+	sim.SetStopGrace(100 * time.Millisecond)
+	const app, n = "busy", 5
+	var procs []herokusim.Process
+	var packs []string
+	types := map[string]string{}
+	for i := range n {
+		sim.AddDomain(app, fmt.Sprintf("www%d.example.com", i))
+		sim.AddAddon(app, fmt.Sprintf("CACHE%d", i), "heroku-redis:mini")
+		procs = append(procs, herokusim.Process{Type: fmt.Sprintf("worker%d", i), Quantity: 1, Size: "basic"})
+		types[procs[i].Type] = "bin/work"
+		packs = append(packs, fmt.Sprintf("https://buildpacks.example.com/%d.tgz", n-i)) // not in name order
+	}
+	sim.Deploy(app, []byte("slug"), types, "0123456789ab")
+	sim.SetFormation(app, procs...)
+	sim.SetBuildpacks(app, packs...)
+	db := sim.AddDatabase(app, "DATABASE", "heroku-postgresql:essential-0", "postgres://u:p@127.0.0.1:5432/busy")
+	for i := range n {
+		sim.Attach(db, app, fmt.Sprintf("REPLICA%d", i), nil)
+	}
+	c := New(Options{APIKey: key, PlatformURL: platform})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var dynos []string
+	t.Cleanup(func() {
+		for _, id := range dynos {
+			c.StopDyno(context.Background(), app, id)
+		}
+	})
+	for range n {
+		d, err := c.RunDetached(ctx, app, RunOptions{Command: "sleep 60"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dynos = append(dynos, d.ID)
+	}
+
+	for _, tc := range []struct {
+		path, first string
+		want        int
+		read        func() (int, error)
+	}{
+		{"/apps/busy/domains", idPages, n + 1, func() (int, error) { l, err := c.Domains(ctx, app); return len(l), err }},
+		{"/apps/busy/addons", idPages, n + 1, func() (int, error) { l, err := c.Addons(ctx, app); return len(l), err }},
+		{"/apps/busy/addon-attachments", idPages, 2*n + 1, func() (int, error) {
+			uses, err := c.AddonUses(ctx, app)
+			atts := 0
+			for _, u := range uses {
+				atts += len(u.Attachments)
+			}
+			return atts, err
+		}},
+		{"/apps/busy/formation", idPages, n, func() (int, error) { l, err := c.Formation(ctx, app); return len(l), err }},
+		{"/apps/busy/buildpack-installations", "", n, func() (int, error) {
+			l, err := c.Buildpacks(ctx, app)
+			if err == nil && !slices.Equal(l, packs) {
+				t.Errorf("buildpacks %q, want them in their order %q", l, packs)
+			}
+			return len(l), err
+		}},
+		{"/apps/busy/dynos", idPages, n, func() (int, error) { l, err := c.DynoList(ctx, app); return len(l), err }},
+		{"/addons/" + db + "/addon-attachments", idPages, n + 1, func() (int, error) {
+			d, err := c.Resolve(ctx, app, "DATABASE_URL")
+			return len(d.SourceNames), err
+		}},
+	} {
+		before := len(sim.Requests())
+		got, err := tc.read()
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %d items, %v; want %d", tc.path, got, err, tc.want)
+			continue
+		}
+		var ranges []string
+		for _, r := range sim.Requests()[before:] {
+			if r.Method == "GET" && r.Path == tc.path {
+				ranges = append(ranges, r.Header.Get("Range"))
+			}
+		}
+		pages := (tc.want + 1) / 2
+		ok := len(ranges) == pages && ranges[0] == tc.first
+		for _, r := range ranges[1:] {
+			ok = ok && strings.Contains(r, " ]") && strings.Contains(r, "max=2")
+		}
+		if !ok {
+			t.Errorf("%s: Range headers %q; want %d pages, the first %q, then each Next-Range", tc.path, ranges, pages, tc.first)
+		}
 	}
 }

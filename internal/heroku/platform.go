@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	hk "github.com/heroku/heroku-go/v5"
 )
 
 // attachment is an add-on attachment as Heroku answers with Accept-Inclusion: addon:plan,config_vars
@@ -158,8 +160,8 @@ func (c *Client) fallback(ctx context.Context, app, database string) (attachment
 	if !strings.HasSuffix(strings.ToUpper(want), "_URL") {
 		want += "_URL"
 	}
-	var all []attachment
-	if err := platformErr(c.sdk.Get(ctx, &all, "/apps/"+url.PathEscape(app)+"/addon-attachments", nil, nil)); err != nil {
+	all, err := listAll[attachment](ctx, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
+	if err != nil {
 		return attachment{}, err
 	}
 	var pg []attachment
@@ -204,8 +206,8 @@ func (c *Client) fallback(ctx context.Context, app, database string) (attachment
 // sourceNames are the add-on's attachment names on its billing app: what the Data API writes as
 // a backup's from_name, and so what tells this database's backups from the app's others.
 func (c *Client) sourceNames(ctx context.Context, db Database, att attachment) ([]string, error) {
-	var atts []attachment
-	if err := platformErr(c.sdk.Get(ctx, &atts, "/addons/"+url.PathEscape(db.AddonID)+"/addon-attachments", nil, nil)); err != nil {
+	atts, err := listAll[attachment](ctx, c.sdkLists, "/addons/"+url.PathEscape(db.AddonID)+"/addon-attachments", idPages)
+	if err != nil {
 		return nil, fmt.Errorf("list the attachments of %s: %w", db.AddonName, err)
 	}
 	var names []string
@@ -233,9 +235,9 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 // from `heroku login` expire, keys from `heroku authorizations:create` need not. known is false
 // when the key is not among the listed authorizations.
 func (c *Client) KeyExpiry(ctx context.Context) (expiresIn time.Duration, expires, known bool, err error) {
-	auths, err := c.platform.OAuthAuthorizationList(ctx, nil)
+	auths, err := listAll[hk.OAuthAuthorization](ctx, c.lists, "/oauth/authorizations", idPages)
 	if err != nil {
-		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", platformErr(err))
+		return 0, false, false, fmt.Errorf("heroku: list authorizations: %w", err)
 	}
 	for _, a := range auths {
 		if a.AccessToken == nil || a.AccessToken.Token != c.o.APIKey {

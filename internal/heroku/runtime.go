@@ -1,9 +1,12 @@
 package heroku
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	hk "github.com/heroku/heroku-go/v5"
@@ -14,10 +17,11 @@ import (
 
 // AppInfo is where an app runs: GET /apps/{app}.
 type AppInfo struct {
-	Name   string `json:"name"`
-	Region string `json:"region"`
-	Stack  string `json:"stack"`
-	Space  string `json:"space,omitempty"`
+	Name       string `json:"name"`
+	Region     string `json:"region"`
+	Stack      string `json:"stack"`
+	Space      string `json:"space,omitempty"`
+	Generation string `json:"generation"` // GenerationCedar or GenerationFir
 }
 
 // Release is one of an app's releases; SlugID is "" for a release without a slug.
@@ -68,31 +72,30 @@ type Domain struct {
 
 func appURL(app string) string { return "/apps/" + url.PathEscape(app) }
 
-// AppInfo reads the app's region, stack and space.
+// AppInfo reads the app's region, stack, space and generation (read as the CLI reads it:
+// heroku-go's App lacks the generation).
 func (c *Client) AppInfo(ctx context.Context, app string) (AppInfo, error) {
-	a, err := c.platform.AppInfo(ctx, url.PathEscape(app))
-	if err != nil {
-		return AppInfo{}, fmt.Errorf("heroku: app %s: %w", app, platformErr(err))
+	var a struct {
+		Name   string `json:"name"`
+		Region struct {
+			Name string `json:"name"`
+		} `json:"region"`
+		Stack struct {
+			Name string `json:"name"`
+		} `json:"stack"`
+		Space *struct {
+			Name string `json:"name"`
+		} `json:"space"`
+		Generation json.RawMessage `json:"generation"`
 	}
-	info := AppInfo{Name: a.Name, Region: a.Region.Name, Stack: a.Stack.Name}
+	if err := platformErr(c.platform.Get(ctx, &a, appURL(app), nil, nil)); err != nil {
+		return AppInfo{}, fmt.Errorf("heroku: app %s: %w", app, err)
+	}
+	info := AppInfo{Name: a.Name, Region: a.Region.Name, Stack: a.Stack.Name, Generation: generationOf(a.Generation)}
 	if a.Space != nil {
 		info.Space = a.Space.Name
 	}
 	return info, nil
-}
-
-// Releases lists the app's newest n releases, newest first (Range: version ..; order=desc, max=n):
-// one page, so n is at most 1000. EveryRelease reads them all.
-func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, error) {
-	list, err := c.platform.ReleaseList(ctx, url.PathEscape(app), &hk.ListRange{Field: "version", Descending: true, Max: n})
-	if err != nil {
-		return nil, fmt.Errorf("heroku: releases of app=%s: %w", app, platformErr(err))
-	}
-	out := make([]Release, len(list))
-	for i, r := range list {
-		out[i] = releaseOf(r)
-	}
-	return out, nil
 }
 
 func releaseOf(r hk.Release) Release {
@@ -143,9 +146,9 @@ func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]Secret,
 
 // Formation reads the app's process types' quantities and sizes.
 func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
-	list, err := c.platform.FormationList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.Formation](ctx, c.lists, appURL(app)+"/formation", idPages)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: formation of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: formation of app=%s: %w", app, err)
 	}
 	out := make([]Process, len(list))
 	for i, f := range list {
@@ -154,12 +157,14 @@ func (c *Client) Formation(ctx context.Context, app string) ([]Process, error) {
 	return out, nil
 }
 
-// Buildpacks lists the app's buildpacks, in order.
+// Buildpacks lists the app's buildpacks, in order. An installation has no id to range by: the
+// list is read in the server's order, whatever the pages, and put in the order of its ordinals.
 func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
-	list, err := c.platform.BuildpackInstallationList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.BuildpackInstallation](ctx, c.lists, appURL(app)+"/buildpack-installations", "")
 	if err != nil {
-		return nil, fmt.Errorf("heroku: buildpacks of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: buildpacks of app=%s: %w", app, err)
 	}
+	slices.SortStableFunc(list, func(a, b hk.BuildpackInstallation) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
 	out := make([]string, len(list))
 	for i, b := range list {
 		out[i] = b.Buildpack.URL
@@ -170,8 +175,8 @@ func (c *Client) Buildpacks(ctx context.Context, app string) ([]string, error) {
 // AddonUses lists the add-ons attached to the app and which config vars each sets, from the
 // app's attachments (with Accept-Inclusion: addon:plan,config_vars).
 func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) {
-	var atts []attachment
-	if err := platformErr(c.sdk.Get(ctx, &atts, appURL(app)+"/addon-attachments", nil, nil)); err != nil {
+	atts, err := listAll[attachment](ctx, c.sdkLists, appURL(app)+"/addon-attachments", idPages)
+	if err != nil {
 		return nil, fmt.Errorf("heroku: add-on attachments of app=%s: %w", app, err)
 	}
 	var out []AddonUse
@@ -192,9 +197,9 @@ func (c *Client) AddonUses(ctx context.Context, app string) ([]AddonUse, error) 
 
 // Domains lists the app's hostnames.
 func (c *Client) Domains(ctx context.Context, app string) ([]Domain, error) {
-	list, err := c.platform.DomainList(ctx, url.PathEscape(app), nil)
+	list, err := listAll[hk.Domain](ctx, c.lists, appURL(app)+"/domains", idPages)
 	if err != nil {
-		return nil, fmt.Errorf("heroku: domains of app=%s: %w", app, platformErr(err))
+		return nil, fmt.Errorf("heroku: domains of app=%s: %w", app, err)
 	}
 	out := make([]Domain, len(list))
 	for i, d := range list {

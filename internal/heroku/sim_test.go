@@ -88,12 +88,21 @@ func TestSimResolveEveryForm(t *testing.T) {
 	if db, err := w.c.Resolve(ctx, "shop", shopAddon); err != nil || db.AddonID != w.shopID {
 		t.Errorf("add-on name %s: %+v, %v", shopAddon, db, err)
 	}
+	// The valid options come in Heroku's order of the attachments: by id.
 	for arg, want := range map[string]string{
-		"HEROKU_POSTGRESQL_NOPE": "Unknown database: HEROKU_POSTGRESQL_NOPE_URL. Valid options are: DATABASE_URL, HEROKU_POSTGRESQL_BLUE_URL",
-		"REDIS_URL":              "Unknown database: REDIS_URL. Valid options are: DATABASE_URL, HEROKU_POSTGRESQL_BLUE_URL",
+		"HEROKU_POSTGRESQL_NOPE": "Unknown database: HEROKU_POSTGRESQL_NOPE_URL. Valid options are: ",
+		"REDIS_URL":              "Unknown database: REDIS_URL. Valid options are: ",
 	} {
-		if _, err := w.c.Resolve(ctx, "shop", arg); err == nil || !strings.Contains(err.Error(), want) {
+		_, err := w.c.Resolve(ctx, "shop", arg)
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", arg, err, want)
+			continue
+		}
+		_, options, _ := strings.Cut(err.Error(), want)
+		got := strings.Split(options, ", ")
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"DATABASE_URL", "HEROKU_POSTGRESQL_BLUE_URL"}) {
+			t.Errorf("%s: valid options %q, want DATABASE_URL and HEROKU_POSTGRESQL_BLUE_URL", arg, options)
 		}
 	}
 	if _, err := w.c.Resolve(ctx, "nope", "DATABASE_URL"); err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "Couldn't find that app.") {

@@ -3,7 +3,9 @@ package herokusim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,5 +173,43 @@ func TestHerokuCLI(t *testing.T) {
 	must(t, "pg:backups after delete", out, `(?m)^\s*a002\s+`)
 	if out, errOut, err := cli.run(t, "pg:backups:url", "b001", "-a", "shop"); err == nil {
 		t.Errorf("pg:backups:url of a deleted backup succeeded: %s%s", out, errOut)
+	}
+}
+
+// The real CLI reads every page of a list the simulator pages: `heroku domains` asks for
+// `id ..; max=1000;` and sends back each Next-Range (src/lib/utils/paginator.ts). With pages
+// of 100, an app's 250 custom domains and its herokuapp.com one all come.
+func TestHerokuCLIListsEveryPage(t *testing.T) {
+	testenv.HerokuCLI(t)
+	s := New(Options{Token: token})
+	for i := range 250 {
+		s.AddDomain("many", fmt.Sprintf("www%03d.example.com", i))
+	}
+	s.SetPageLimit(100)
+	origin, caFile := ServeTLS(t, s)
+	cli := newHerokuCLI(t, origin, caFile)
+	out, errOut, err := cli.run(t, "domains", "-a", "many", "--json")
+	if err != nil {
+		t.Fatalf("heroku domains: %v\n%s", err, errOut)
+	}
+	var domains []struct{ Hostname, Kind string }
+	if err := json.Unmarshal([]byte(out), &domains); err != nil {
+		t.Fatalf("heroku domains --json: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, d := range domains {
+		seen[d.Hostname] = true
+	}
+	if len(domains) != 251 || len(seen) != 251 || !seen["www249.example.com"] || !seen["many.herokuapp.com"] {
+		t.Errorf("heroku domains listed %d domains (%d distinct), want 251", len(domains), len(seen))
+	}
+	pages := 0
+	for _, r := range s.Requests() {
+		if r.Path == "/apps/many/domains" {
+			pages++
+		}
+	}
+	if pages != 3 {
+		t.Errorf("%d requests for the domains, want 3 pages of 100", pages)
 	}
 }

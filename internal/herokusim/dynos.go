@@ -9,9 +9,10 @@ package herokusim
 // while it runs; when it exits it is "crashed" (a non-zero status or a signal) or "down" (status
 // 0) for a short while, then gone (404), as a finished one-off dyno is on Heroku.
 // POST …/actions/stop sends SIGTERM, then SIGKILL after the grace (30 s on Heroku; StopGrace).
-// time_to_live ends a dyno the same way. With SetDynoLimit(n), a start while n one-off dynos
-// run is refused with Heroku's 422 cannot_run_above_limit. Each line a dyno writes goes to its
-// app's log, which log sessions read as logplex's do (logplex.go).
+// time_to_live ends a dyno the same way. A start while the app runs as many one-off dynos as its
+// limit allows (SetDynoLimit; Heroku's by size otherwise) is refused with a 422
+// cannot_run_above_limit. Each line a dyno writes goes to its app's log, which log sessions read
+// as logplex's do (logplex.go).
 
 import (
 	"bufio"
@@ -83,8 +84,10 @@ func (s *Sim) SetDynoCommand(name, path string) {
 	s.dynosLocked().exe[name] = path
 }
 
-// SetDynoLimit refuses a one-off dyno start while n run (0: no limit), as an account's
-// concurrent one-off dyno limit does.
+// SetDynoLimit refuses a one-off dyno start while n one-off dynos of the same app run, the
+// coordinator's own included when it runs as one (0: Heroku's limits by the dyno's size, 50
+// Basic/Standard, 5 Performance/Private/Shield, 1 Eco, 255 on a Fir app: Dev Center "Dyno
+// Scaling and Process Limits"). The limit is per app.
 func (s *Sim) SetDynoLimit(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,6 +156,33 @@ func (s *Sim) KillDyno(name string) bool {
 	return false
 }
 
+// limitFor is the one-off dyno limit of an app of generation starting a dyno of size.
+func (dy *dynos) limitFor(generation, size string) int {
+	if dy.limit > 0 {
+		return dy.limit
+	}
+	switch s := strings.ToLower(size); {
+	case generation == "fir":
+		return 255
+	case s == "eco" || s == "free":
+		return 1
+	case strings.HasPrefix(s, "performance") || strings.HasPrefix(s, "private") || strings.HasPrefix(s, "shield"):
+		return 5
+	}
+	return 50
+}
+
+// runningOfLocked counts the app's one-off dynos that have not ended.
+func (s *Sim) runningOfLocked(a *app) int {
+	n := 0
+	for _, d := range s.dynosLocked().order {
+		if d.app == a && d.ended.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *Sim) runningLocked() int {
 	n := 0
 	for _, d := range s.dynosLocked().order {
@@ -166,13 +196,13 @@ func (s *Sim) runningLocked() int {
 func (s *Sim) dynoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /apps/{app}/dynos", s.withApp(s.createDyno))
 	mux.HandleFunc("GET /apps/{app}/dynos", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out := []any{}
+		var out []map[string]any
 		for _, d := range s.dynosLocked().order {
 			if d.app == a && s.visibleLocked(d) {
 				out = append(out, d.json())
 			}
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "name")
 	}))
 	mux.HandleFunc("GET /apps/{app}/dynos/{id}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		d := s.dynoLocked(a, r.PathValue("id"))
@@ -189,7 +219,9 @@ func (s *Sim) dynoRoutes(mux *http.ServeMux) {
 			return
 		}
 		s.stopLocked(d, "Stopping all processes with SIGTERM")
-		writeJSON(w, 202, map[string]any{})
+		// The schema's answer is an empty object; which body Heroku sends today is unverified,
+		// and the simulator sends none: the harder case for a client.
+		w.WriteHeader(http.StatusAccepted)
 	}))
 	s.logSessionRoutes(mux)
 }
@@ -235,9 +267,9 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		body.Size = "standard-1X" // heroku-go schema: the default size
 	}
 	dy := s.dynosLocked()
-	if dy.limit > 0 && s.runningLocked() >= dy.limit {
+	if limit := dy.limitFor(s.runtimeLocked(a).generation, body.Size); s.runningOfLocked(a) >= limit {
 		herokuError(w, 422, "cannot_run_above_limit",
-			fmt.Sprintf("Cannot run more than %d %s size dynos.\n\nRead more: https://devcenter.heroku.com/articles/dyno-size#default-scaling-limits", dy.limit, body.Size))
+			fmt.Sprintf("Cannot run more than %d %s size dynos.\n\nRead more: https://devcenter.heroku.com/articles/dyno-size#default-scaling-limits", limit, body.Size))
 		return
 	}
 	words := strings.Fields(body.Command)

@@ -206,23 +206,24 @@ func (s *Sim) Platform() http.Handler {
 		writeJSON(w, 200, vars)
 	}))
 	mux.HandleFunc("GET /apps/{app}/addon-attachments", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out := []any{}
+		var out []map[string]any
 		for _, at := range s.atts {
 			if at.app == a {
 				out = append(out, at.json(wantsInclusion(r)))
 			}
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "name")
 	}))
 	mux.HandleFunc("GET /apps/{app}/addons", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out, seen := []any{}, map[*addon]bool{}
+		var out []map[string]any
+		seen := map[*addon]bool{}
 		for _, at := range s.atts {
 			if at.app == a && !seen[at.addon] {
 				seen[at.addon] = true
 				out = append(out, at.addon.json())
 			}
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "name")
 	}))
 	mux.HandleFunc("POST /apps/{app}/addons", s.createAddon)
 	mux.HandleFunc("DELETE /apps/{app}/addons/{id}", s.deleteAddon)
@@ -238,13 +239,13 @@ func (s *Sim) Platform() http.Handler {
 		writeJSON(w, 200, ad.json())
 	}))
 	mux.HandleFunc("GET /addons/{id}/addon-attachments", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
-		out := []any{}
+		var out []map[string]any
 		for _, at := range s.atts {
 			if at.addon == ad {
 				out = append(out, at.json(wantsInclusion(r)))
 			}
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "name")
 	}))
 	mux.HandleFunc("POST /actions/addon-attachments/resolve", s.resolve)
 	s.dynoRoutes(mux)

@@ -95,6 +95,7 @@ type Sim struct {
 	mu         sync.Mutex
 	apps       map[string]*app
 	releases   map[*app]*appRuntime // slugs, releases, config vars, formation (slugs.go)
+	pageLimit  int                  // the most items of a list page (ranges.go); 0: max's
 	addons     map[string]*addon
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ type appRuntime struct {
 	releases      []*release
 	domains       []string
 	blobFault     string
+	generation    string // "cedar" or "fir"
 }
 
 // runtimeLocked is the app's runtime, made on first use: region us, stack heroku-24, release v1
@@ -80,7 +82,7 @@ func (s *Sim) runtimeLocked(a *app) *appRuntime {
 	}
 	rt := s.releases[a]
 	if rt == nil {
-		rt = &appRuntime{region: "us", stack: "heroku-24", config: map[string]string{}, formation: map[string]*Process{},
+		rt = &appRuntime{region: "us", stack: "heroku-24", generation: "cedar", config: map[string]string{}, formation: map[string]*Process{},
 			slugs: map[string]*slug{}, domains: []string{a.name + ".herokuapp.com"}}
 		rt.releases = []*release{{id: newID(), description: "Initial release", version: 1, created: s.now()}}
 		s.releases[a] = rt
@@ -88,12 +90,22 @@ func (s *Sim) runtimeLocked(a *app) *appRuntime {
 	return rt
 }
 
-// appJSON is the app as the Platform API writes it, in its region and on its stack.
+// appJSON is the app as the Platform API writes it, in its region, on its stack, of its
+// generation (written as a name, as the Heroku CLI's fixtures of Cedar and Fir apps show it).
 func (rt *appRuntime) appJSON(a *app) map[string]any {
 	m := a.json()
+	m["generation"] = rt.generation
 	m["region"] = ref(stableID(rt.region), rt.region)
 	m["stack"], m["build_stack"] = ref(stableID(rt.stack), rt.stack), ref(stableID(rt.stack), rt.stack)
 	return m
+}
+
+// SetGeneration makes the app one of Heroku's Fir generation ("fir": OCI images instead of
+// slugs) or Cedar ("cedar", the default).
+func (s *Sim) SetGeneration(appName, generation string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runtimeLocked(s.appLocked(appName)).generation = generation
 }
 
 // SetRegion puts the app in region (e.g. "eu"), as if it had been created there.
@@ -133,7 +145,8 @@ func (s *Sim) Deploy(appName string, tarball []byte, processTypes map[string]str
 	return s.newReleaseLocked(rt, sl, "Deploy "+commit[:min(len(commit), 8)])
 }
 
-// SetConfigVars sets (or, with "", removes) the app's own config vars: a new release without a slug.
+// SetConfigVars sets (or, with "", removes) the app's own config vars: a new release running
+// the current release's slug.
 func (s *Sim) SetConfigVars(appName string, vars map[string]string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +165,9 @@ func (s *Sim) setConfigLocked(rt *appRuntime, vars map[string]string) int {
 		}
 	}
 	sort.Strings(names)
-	return s.newReleaseLocked(rt, nil, "Set "+strings.Join(names, ", ")+" config vars")
+	// A config release runs the slug the app runs: Heroku gives it that slug's id (the Heroku
+	// CLI's release fixtures show config releases with the deploy's slug).
+	return s.newReleaseLocked(rt, rt.current().slug, "Set "+strings.Join(names, ", ")+" config vars")
 }
 
 // SetFormation scales the app's process types.
@@ -165,11 +180,26 @@ func (s *Sim) SetFormation(appName string, procs ...Process) {
 	}
 }
 
-// SetBuildpacks sets the app's buildpacks, in order.
+// SetBuildpacks sets the app's buildpacks, in order, as a PUT of them would: a registry name
+// (heroku/go) is listed in its urn:buildpack: form.
 func (s *Sim) SetBuildpacks(appName string, urls ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.runtimeLocked(s.appLocked(appName)).buildpacks = urls
+	rt := s.runtimeLocked(s.appLocked(appName))
+	rt.buildpacks = nil
+	for _, u := range urls {
+		rt.buildpacks = append(rt.buildpacks, installedAs(u))
+	}
+}
+
+// installedAs is a buildpack as Heroku lists it once set: a registry name in its urn:buildpack:
+// form (the Heroku CLI's fixtures list heroku/ruby as urn:buildpack:heroku/ruby), anything else
+// as it was given.
+func installedAs(b string) string {
+	if registryName.MatchString(b) {
+		return "urn:buildpack:" + b
+	}
+	return b
 }
 
 // AddDomain adds a custom domain to the app.
@@ -316,6 +346,9 @@ func (s *Sim) serveSlugBlob(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// registryName is a buildpack of Heroku's registry named as the CLI sets it: namespace/name.
+var registryName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$`)
+
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
 		herokuError(w, 400, "bad_request", "Invalid JSON in the request body.")
@@ -351,19 +384,12 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
-		versions := make([]int, len(rt.releases))
+		out := make([]map[string]any, len(rt.releases))
 		for i, rel := range rt.releases {
-			versions[i] = rel.version
+			out[i] = s.releaseJSON(a, rt, rel)
 		}
-		page, ok := pageList(w, r.Header.Get("Range"), "version", versions)
-		if !ok {
-			return
-		}
-		out := []any{}
-		for _, i := range page.items {
-			out = append(out, s.releaseJSON(a, rt, rt.releases[i]))
-		}
-		writeJSON(w, page.status, out)
+		s.writePage(w, r, out, byNumber("version", len(out), func(i int) int { return rt.releases[i].version }),
+			byField("id", len(out), func(i int) string { return rt.releases[i].id }))
 	}))
 	mux.HandleFunc("POST /apps/{app}/releases", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -435,7 +461,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /apps/{app}/formation", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		rt := s.runtimeLocked(a)
-		out := []any{}
+		var out []map[string]any
 		types := []string{}
 		for t := range rt.formation {
 			types = append(types, t)
@@ -449,7 +475,7 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 			}
 			out = append(out, formationJSON(a, rt.formation[t], cmd))
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "type")
 	}))
 	mux.HandleFunc("PATCH /apps/{app}/formation", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -487,15 +513,18 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, 200, out)
 	}))
-	buildpacks := func(w http.ResponseWriter, a *app, rt *appRuntime) {
-		out := []any{}
+	buildpacks := func(a *app, rt *appRuntime) []map[string]any {
+		out := []map[string]any{}
 		for i, u := range rt.buildpacks {
-			out = append(out, map[string]any{"ordinal": i, "buildpack": map[string]any{"url": u, "name": u}, "app": ref(a.id, a.name)})
+			out = append(out, map[string]any{"ordinal": i, "buildpack": map[string]any{"url": u, "name": strings.TrimPrefix(u, "urn:buildpack:")},
+				"app": ref(a.id, a.name)})
 		}
-		writeJSON(w, 200, out)
+		return out
 	}
 	mux.HandleFunc("GET /apps/{app}/buildpack-installations", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		buildpacks(w, a, s.runtimeLocked(a))
+		// An installation has no id: the list is ranged by its ordinal only.
+		out := buildpacks(a, s.runtimeLocked(a))
+		s.writePage(w, r, out, byNumber("ordinal", len(out), func(i int) int { return out[i]["ordinal"].(int) }))
 	}))
 	mux.HandleFunc("PUT /apps/{app}/buildpack-installations", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var body struct {
@@ -509,12 +538,12 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 		rt := s.runtimeLocked(a)
 		rt.buildpacks = nil
 		for _, u := range body.Updates {
-			rt.buildpacks = append(rt.buildpacks, u.Buildpack)
+			rt.buildpacks = append(rt.buildpacks, installedAs(u.Buildpack))
 		}
-		buildpacks(w, a, rt)
+		writeJSON(w, 200, buildpacks(a, rt))
 	}))
 	mux.HandleFunc("GET /apps/{app}/domains", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
-		out := []any{}
+		var out []map[string]any
 		for _, h := range s.runtimeLocked(a).domains {
 			kind, cname := "custom", any(h+".herokudns.com")
 			if strings.HasSuffix(h, ".herokuapp.com") {
@@ -523,6 +552,6 @@ func (s *Sim) runtimeRoutes(mux *http.ServeMux) {
 			out = append(out, map[string]any{"id": stableID(h), "hostname": h, "kind": kind, "cname": cname, "status": "succeeded",
 				"app": ref(a.id, a.name), "created_at": rfc3339(a.created), "updated_at": rfc3339(a.created)})
 		}
-		writeJSON(w, 200, out)
+		s.writeIDPage(w, r, out, "hostname")
 	}))
 }
