@@ -30,6 +30,7 @@ func coordinate(ctx context.Context, log zerolog.Logger, cfg config.Config, hk *
 		N:       cfg.Fanout,
 		Log:     log,
 		Rate:    hk,
+		Hosts:   hk,
 	}
 	for _, d := range caps {
 		if d.Abort != nil {

@@ -84,7 +84,7 @@ func Describe() []VarDoc {
 			Description: "Targets archived at once in one process (1-16). They share ARCHIVE_MEMORY_LIMIT: each gets an equal part of it, so each streams with fewer buffers, and the process needs no more memory.",
 			More:        "See [Many databases](#many-databases)."},
 		{Name: "BACKUP_FANOUT", Default: "0", Commands: runs,
-			Description: "When above 0, the run Scheduler starts coordinates: it archives each target in a detached one-off dyno of this app (`pgoffsite backup --target APP:DATABASE`), at most this many at once (1-50), follows them through their logs, starts a dyno that vanished once more, stops them all on SIGTERM, and sends one heartbeat, one webhook and one summary for the run. Needs `heroku labs:enable runtime-dyno-metadata` (for HEROKU_APP_NAME); every dyno counts against the account's concurrent one-off dyno limit.",
+			Description: "When above 0, the run Scheduler starts coordinates: it archives each target in a detached one-off dyno of this app (`pgoffsite backup --target APP:DATABASE`), at most this many at once (1-50), follows them through their logs, starts a dyno that vanished once more, stops them all on SIGTERM, and sends one heartbeat, one webhook and one summary for the run. Needs `heroku labs:enable runtime-dyno-metadata` (for HEROKU_APP_NAME); every dyno, the coordinator's included, counts against the app's concurrent one-off dyno limit (50 Basic/Standard, 5 Performance, 1 Eco). Not on a Fir-generation app: set BACKUP_FANOUT=0 there.",
 			More:        "See [Many databases](#many-databases)."},
 		{Name: "BACKUP_DYNO_SIZE", Default: "standard-1X", Commands: runs,
 			Description: "Size of the one-off dynos BACKUP_FANOUT starts, e.g. standard-1X, standard-2X or performance-M."},

@@ -36,9 +36,10 @@ type API interface {
 	LogSession(ctx context.Context, app string, o heroku.LogOptions) (*heroku.LogStream, error)
 }
 
-// Generations tells an app's generation ("cedar", "fir"): Fir apps run no detached one-off dynos.
+// Generations tells an app's generation ("cedar", "fir"): a Fir app cannot host a fan-out
+// (heroku.FanoutHost says why).
 type Generations interface {
-	Generation(ctx context.Context, app string) (string, error)
+	AppGeneration(ctx context.Context, app string) (string, error)
 }
 
 // Aborter aborts a multipart upload a child named as open (UploadLine); ok is false when the upload is not
@@ -129,20 +130,20 @@ func (c *Coordinator) Run(ctx context.Context, targets []archive.Target) []archi
 	return results
 }
 
-// refuseFir says why a Fir-generation app cannot host the run: Fir has no detached one-off dynos.
+// refuseFir refuses a Fir-generation host app, as heroku.FanoutHost says.
 func (c *Coordinator) refuseFir(ctx context.Context) error {
 	if c.Hosts == nil {
 		return nil
 	}
 	gctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	gen, err := c.Hosts.Generation(gctx, c.App)
+	gen, err := c.Hosts.AppGeneration(gctx, c.App)
 	if err != nil {
 		c.Log.Warn().Err(err).Msg("cannot tell the app's generation (Cedar or Fir): starting the dynos all the same")
 		return nil
 	}
-	if strings.EqualFold(gen, "fir") {
-		return fmt.Errorf("coordinator: %s is a Fir-generation app, which runs no detached one-off dynos: set BACKUP_FANOUT=0 to archive the targets in this process, or run pgoffsite from a Cedar-generation app", c.App)
+	if err := heroku.FanoutHost(heroku.AppInfo{Name: c.App, Generation: gen}); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
 	}
 	return nil
 }

@@ -79,20 +79,21 @@ func TestLogStreamsThatEndOrGoSilent(t *testing.T) {
 
 type generation string
 
-func (g generation) Generation(ctx context.Context, app string) (string, error) {
+func (g generation) AppGeneration(ctx context.Context, app string) (string, error) {
 	if g == "" {
 		return "", errors.New("heroku: read app backups: 503")
 	}
 	return string(g), nil
 }
 
-// A Fir-generation app runs no detached one-off dynos: the run says so, naming the generation
-// and the variable, and starts none. An unknown generation does not stop the run.
+// A Fir-generation app cannot host a fan-out: the run says so, naming the generation and the
+// variable, and starts none. An unknown generation does not stop the run.
 func TestFirAppCannotHostAFanout(t *testing.T) {
 	c, sim, logs := onSim(t, "echo '"+archived+"'\n", time.Hour)
-	c.Hosts = generation("fir")
+	sim.SetGeneration("backups", "fir")
+	c.Hosts = c.API.(*heroku.Client) // the simulator answers as Heroku does for a Fir app
 	r := runOne(t, c)
-	if r.Err == nil || !strings.Contains(r.Err.Error(), "backups is a Fir-generation app") || !strings.Contains(r.Err.Error(), "BACKUP_FANOUT=0") {
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "app backups is of Heroku's Fir generation") || !strings.Contains(r.Err.Error(), "BACKUP_FANOUT=0") {
 		t.Errorf("err = %v", r.Err)
 	}
 	if n := len(sim.Dynos()); n != 0 {
