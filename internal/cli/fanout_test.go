@@ -272,7 +272,9 @@ func TestFanoutSIGTERM(t *testing.T) {
 	w.shops(3, true)
 	x := testenv.StartToxiproxy(t)
 	proxy := x.Proxy(t, strings.TrimPrefix(w.minio.Endpoint, "http://"))
-	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 2000})
+	// 300 KB/s a connection: each 24 MB upload takes over a minute, so the three overlap
+	// however far apart a loaded machine starts the children.
+	proxy.AddToxic(t, "bandwidth", "upstream", map[string]any{"rate": 300})
 	env := smallParts(w.env("shop-a shop-b shop-c"))
 	env["BACKUP_FANOUT"] = "3"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + proxy.Listen
