@@ -34,7 +34,17 @@ func WriteText(w io.Writer, r Report, zone *time.Location) error {
 		_, err := fmt.Fprintf(w, "no archive at %s (has the backup run with this ARCHIVE_URL?)\n", r.Destination)
 		return err
 	}
-	fmt.Fprintf(w, "%d archives at %s, newest first (times in %s)\n\n", len(r.Archives), r.Destination, zone)
+	good := 0
+	for _, a := range r.Archives {
+		if a.OK() {
+			good++
+		}
+	}
+	fmt.Fprintf(w, "%d archives at %s, newest first (times in %s)", good, r.Destination, zone)
+	if bad := len(r.Archives) - good; bad > 0 {
+		fmt.Fprintf(w, ", and %d dumps or manifests that are not archives (PROBLEM below)", bad)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tBACKUP\tFINISHED\tSIZE\tENCRYPTED\tVERIFIED\tKEY (--from)")
 	var problems []string
@@ -44,7 +54,7 @@ func WriteText(w io.Writer, r Report, zone *time.Location) error {
 			enc = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Target, a.Backup+" "+at(a.TakenAt, zone), at(a.FinishedAt, zone),
-			units.IEC(a.Bytes), enc, verdict(a, zone), a.Key)
+			size(a), enc, verdict(a, zone), a.Key)
 		problems = append(problems, a.Problems...)
 		if a.Verified != nil {
 			problems = append(problems, a.Verified.Problems...)
@@ -88,6 +98,14 @@ func verdict(a Archive, zone *time.Location) string {
 		how += " (restored)"
 	}
 	return how + " " + v.At.In(zone).Format("2006-01-02")
+}
+
+// size is what the store holds of the dump; "-" where it holds none (a manifest alone).
+func size(a Archive) string {
+	if a.Bytes == 0 && !a.OK() {
+		return "-"
+	}
+	return units.IEC(a.Bytes)
 }
 
 func at(t time.Time, zone *time.Location) string {
