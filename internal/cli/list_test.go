@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/listing"
+	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
 
 // pgDump is a real custom-format dump of a database of w.shop with rows orders.
@@ -149,4 +152,31 @@ func line(out, key string) string {
 		}
 	}
 	return ""
+}
+
+// restore-app takes a bundle by app and day: APP@latest and APP@YYYY-MM-DD resolve to the
+// release.json the bundle wrote, and a day without one names the day that has one.
+func TestRestoreAppFromByDay(t *testing.T) {
+	w := newWorld(t)
+	app := newBundleApp(t, w)
+	key := testenv.NewAgeKey(t)
+	priv, pub, _ := signingKey(t)
+	env := withEnv(w.env("shop"), "ARCHIVE_RECIPIENTS", key.Recipient, "BUNDLE_SIGNING_KEY", priv)
+	if code, _ := w.run(env, "bundle"); code != ExitOK {
+		t.Fatalf("bundle: exit %d", code)
+	}
+	relKey := fmt.Sprintf("shop/_app/v%d/release.json", app.release)
+	renv := withEnv(w.env("shop"), "AGE_IDENTITY", key.Text, "BUNDLE_VERIFY_KEY", pub)
+	today := time.Now().UTC().Format("2006-01-02")
+	if code, out := w.run(renv, "restore-app", "--from", "shop@2001-02-03", "--to", "shop-restored", "--confirm", "shop-restored"); code != ExitUsage ||
+		!strings.Contains(out, "the nearest days with one: --from shop@"+today) {
+		t.Errorf("restore-app --from a day without a bundle: exit %d", code)
+	}
+	code, out := w.run(renv, "restore-app", "--from", "shop@"+today, "--to", "shop-restored", "--confirm", "shop-restored")
+	if code != ExitOK || !strings.Contains(out, "key="+relKey) {
+		t.Fatalf("restore-app --from shop@%s: exit %d", today, code)
+	}
+	if st, ok := w.sim.App("shop-restored"); !ok || !bytes.Equal(st.Slug, app.tarball) {
+		t.Error("restore-app --from APP@day did not restore the bundle's slug")
+	}
 }
