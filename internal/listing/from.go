@@ -25,7 +25,7 @@ const (
 
 // From is where a --from is resolved.
 type From struct {
-	Src  Source
+	Src  catalog.Reader
 	Want Want
 	// Here is the destination read, and All every destination of ARCHIVE_URL (spec.Archive's
 	// String: s3://bucket/prefix, file:///dir, sftp://user@host/dir), to tell a location of

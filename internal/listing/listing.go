@@ -8,10 +8,8 @@ package listing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -20,13 +18,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
-
-// Source is what listing reads of a destination (store.Reader: every kind).
-type Source interface {
-	List(ctx context.Context, prefix string) (store.Listing, error)
-	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
-	Location(key string) string
-}
 
 // UsageError is what was asked that names nothing at the destination (a malformed target or
 // --from, no archive that day, an ambiguous target): its message says what to ask instead.
@@ -83,7 +74,7 @@ const reads = 8
 // List returns the archives at src of target (as BACKUP_TARGETS names it: app, app:DATABASE,
 // env:VAR; "" for all), newest first by the time the store vouches for. Each dump is judged by
 // catalog.Judge and its verification record by catalog.VerificationProblems.
-func List(ctx context.Context, src Source, target string, now time.Time) ([]Archive, error) {
+func List(ctx context.Context, src catalog.Reader, target string, now time.Time) ([]Archive, error) {
 	t, err := parseTarget(target)
 	if err != nil {
 		return nil, err
@@ -123,7 +114,7 @@ func List(ctx context.Context, src Source, target string, now time.Time) ([]Arch
 }
 
 // readAll reads each archive's manifest and verification record, a few at a time, and judges it.
-func readAll(ctx context.Context, src Source, l store.Listing, all []*Archive, now time.Time) {
+func readAll(ctx context.Context, src catalog.Reader, l store.Listing, all []*Archive, now time.Time) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, reads)
 	for _, a := range all {
@@ -137,7 +128,7 @@ func readAll(ctx context.Context, src Source, l store.Listing, all []*Archive, n
 	wg.Wait()
 }
 
-func read(ctx context.Context, src Source, l store.Listing, a *Archive, now time.Time) {
+func read(ctx context.Context, src catalog.Reader, l store.Listing, a *Archive, now time.Time) {
 	rec, _ := catalog.RecordOf(l, a.Key)
 	a.Bytes = rec.Dump.Size
 	var m *catalog.Manifest
@@ -163,8 +154,8 @@ func read(ctx context.Context, src Source, l store.Listing, a *Archive, now time
 	if !ok {
 		return
 	}
-	var v catalog.Verification
-	if err := readJSON(ctx, src, vk, &v); err != nil {
+	v, err := catalog.ReadVerification(ctx, src, a.Key)
+	if err != nil {
 		a.Verified = &Verified{Problems: []string{err.Error()}}
 		return
 	}
@@ -197,19 +188,6 @@ func orphanManifests(l store.Listing, t target) []*Archive {
 			Encrypted: catalog.IsEncrypted(dumpKey), Problems: []string{fmt.Sprintf("%s is a manifest without its dump (%s is not there): the dump was removed, or someone else wrote the manifest; there is no archive to restore", o.Key, dumpKey)}})
 	}
 	return out
-}
-
-// readJSON reads a small JSON record beside an archive.
-func readJSON(ctx context.Context, src Source, key string, v any) error {
-	body, _, err := src.Open(ctx, key)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", src.Location(key), err)
-	}
-	defer body.Close()
-	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %w", src.Location(key), err)
-	}
-	return nil
 }
 
 // targetName names the target whose archive a key is, as BACKUP_TARGETS names it: app:DATABASE
