@@ -107,7 +107,7 @@ func (f *Factory) resolveFrom(ctx context.Context, from string, want listing.Wan
 		return "", exitWith(ExitFailed)
 	}
 	for _, p := range res.Passed {
-		log.Warn().Str("passed over", p).Msg("a newer dump is not an archive to trust")
+		log.Warn().Str("problem", p).Msg("a newer dump is not an archive to trust: passed over")
 	}
 	log.Info().Str("from", from).Str("key", res.Key).Msg("archive found")
 	return res.Key, nil
