@@ -186,13 +186,24 @@ func ReadManifest(ctx context.Context, src Reader, key string) (Manifest, error)
 
 func readManifest(ctx context.Context, src Reader, key string) (Manifest, error) {
 	var m Manifest
+	return m, readJSON(ctx, src, "manifest", key, &m)
+}
+
+// ReadVerification reads the verification record beside the dump at key (VerifiedKey).
+func ReadVerification(ctx context.Context, src Reader, key string) (Verification, error) {
+	var v Verification
+	return v, readJSON(ctx, src, "verification record", VerifiedKey(key), &v)
+}
+
+// readJSON reads the small JSON record (what: "manifest") at key.
+func readJSON(ctx context.Context, src Reader, what, key string, v any) error {
 	body, _, err := src.Open(ctx, key)
 	if err != nil {
-		return m, fmt.Errorf("read manifest %s: %w", src.Location(key), err)
+		return fmt.Errorf("read %s %s: %w", what, src.Location(key), err)
 	}
 	defer body.Close()
-	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&m); err != nil {
-		return m, fmt.Errorf("manifest %s is not valid JSON: %w", src.Location(key), err)
+	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(v); err != nil {
+		return fmt.Errorf("%s %s is not valid JSON: %w", what, src.Location(key), err)
 	}
-	return m, nil
+	return nil
 }

@@ -83,7 +83,7 @@ func newRoot(f *Factory) *cobra.Command {
 	root.SetHelpFunc(help)
 	root.AddCommand(
 		newBackupCmd(f), newBundleCmd(f), newRestoreAppCmd(f), newCheckCmd(f), newVerifyCmd(f), newDrillCmd(f),
-		newStatusCmd(f), newRestoreCmd(f), newSetupBucketCmd(f), newPolicyCmd(f), newVersionCmd(f),
+		newStatusCmd(f), newListCmd(f), newRestoreCmd(f), newSetupBucketCmd(f), newPolicyCmd(f), newVersionCmd(f),
 	)
 	return root
 }

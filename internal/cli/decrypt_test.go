@@ -145,7 +145,7 @@ func TestVerifyEncrypted(t *testing.T) {
 		t.Fatalf("verify with AGE_IDENTITY: exit %d", code)
 	}
 	scratch, scratchDSN := w.pg.CreateDB(t, "enc_scratch")
-	code, out = run(env, "verify", "--identity", k.file, "--key", key, "--restore-to", scratchDSN)
+	code, out = run(env, "verify", "--identity", k.file, "--from", key, "--restore-to", scratchDSN)
 	if code != ExitOK || !strings.Contains(out, "restored and counted") {
 		t.Fatalf("verify --identity FILE --restore-to: exit %d", code)
 	}

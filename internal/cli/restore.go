@@ -9,6 +9,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/listing"
 	"github.com/pgoffsite/pgoffsite/internal/restore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
@@ -24,13 +25,13 @@ type restoreOptions struct {
 func newRestoreCmd(f *Factory) *cobra.Command {
 	o := &restoreOptions{}
 	cmd := &cobra.Command{
-		Use:   "restore --from KEY --to app:DATABASE|postgres://... --confirm NAME [--clean] [--identity FILE]",
+		Use:   "restore --from latest|TARGET@YYYY-MM-DD|KEY --to app:DATABASE|postgres://... --confirm NAME [--clean] [--identity FILE]",
 		Short: "restore an archive into a Heroku database or any Postgres",
 		Long: "Restore an archive. Into Heroku (--to app:DATABASE, --confirm APP) Heroku downloads it and replaces the\n" +
 			"database's data; an encrypted one (.dump.age) is decrypted here into pg_restore instead. Into any Postgres\n" +
 			"(--to postgres://...) it streams into pg_restore, is checked, and row counts are compared; a database that is\n" +
 			"not empty is refused unless --clean --confirm DATABASE.",
-		Example: "  pgoffsite restore --from shop/DATABASE_URL/2026/01/02/b042.dump --to shop-staging:DATABASE_URL --confirm shop-staging\n" +
+		Example: "  pgoffsite restore --from shop:DATABASE@2026-01-02 --to shop-staging:DATABASE_URL --confirm shop-staging\n" +
 			"  pgoffsite restore --from shop/DATABASE_URL/2026/01/02/b042.dump --to postgres://localhost:5432/scratch",
 		Args: noArguments,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,7 +39,7 @@ func newRestoreCmd(f *Factory) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.From, "from", "", "the archive's .dump key under ARCHIVE_URL (required)")
+	fs.StringVar(&o.From, "from", "", "the archive: "+listing.Forms+" (required; pgoffsite list shows them)")
 	fs.StringVar(&o.To, "to", "", "app:DATABASE (Heroku, e.g. shop-prod:DATABASE_URL) or postgres://... to restore into (required)")
 	fs.StringVar(&o.Confirm, "confirm", "", "the app's name again (Heroku), or the database's name with --clean: its current data is replaced")
 	fs.BoolVar(&o.Clean, "clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
@@ -54,15 +55,25 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	if restore.IsPostgresURL(o.To) {
 		return runRestoreToPostgres(ctx, f, o)
 	}
-	from := o.From
-	app, database, err := restore.ParseHerokuTarget(from, o.To, o.Confirm, o.Clean)
+	app, database, err := restore.ParseHerokuTarget(o.From, o.To, o.Confirm, o.Clean)
 	if err != nil {
 		return badUsage("pgoffsite restore: %v", err)
 	}
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
+	if !listing.IsKey(o.From) {
+		// Whether the archive is encrypted is known once it is found; the identity is loaded
+		// first, so that its text is a secret before anything is written.
+		if _, _, err := loadWithIdentity(f, o.Identity); err != nil {
+			return err
+		}
+		if o.From, err = f.resolveFrom(ctx, o.From, listing.Dump); err != nil {
+			return err
+		}
+	}
+	from := o.From
 	if catalog.IsEncrypted(from) {
 		return runRestoreEncryptedToHeroku(ctx, f, o, app, database)
 	}
-	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
 	cfg, err := f.Config()
 	own, isS3 := s3store.SettingsOf(cfg.Archive)
 	if err == nil && !isS3 {
@@ -108,6 +119,9 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 		return err
 	}
 	f.AddSecrets(t.Secrets...)
+	if o.From, err = f.resolveFrom(ctx, o.From, listing.Dump); err != nil {
+		return err
+	}
 	log := f.Logger().With().
 		Str("host", t.Host).Str("database", t.Database).Str("archive", o.From).Logger()
 	fail := func(err error) error {
@@ -145,7 +159,6 @@ func glacierOf(cfg config.Config) verify.Glacier {
 // once both hashes and the structure match the manifest.
 func runRestoreEncryptedToHeroku(ctx context.Context, f *Factory, o *restoreOptions, app, database string) error {
 	from := o.From
-	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore") }
 	cfg, ids, err := loadWithIdentity(f, o.Identity)
 	if err != nil {
 		return err

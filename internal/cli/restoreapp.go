@@ -12,6 +12,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/bundle"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
+	"github.com/pgoffsite/pgoffsite/internal/listing"
 )
 
 // restoreAppOptions are the options of `pgoffsite restore-app`.
@@ -24,7 +25,7 @@ type restoreAppOptions struct {
 func newRestoreAppCmd(f *Factory) *cobra.Command {
 	o := &restoreAppOptions{}
 	cmd := &cobra.Command{
-		Use:   "restore-app --from KEY --to NEW_APP --confirm NEW_APP [--identity FILE] [--verify-key FILE]",
+		Use:   "restore-app --from latest|APP@YYYY-MM-DD|KEY --to NEW_APP --confirm NEW_APP [--identity FILE] [--verify-key FILE]",
 		Short: "put an app bundle back into a new or empty app, after checking it and printing what it deploys",
 		Long: "Put an app bundle (KEY: its release.json) back into a new or empty app, after checking it (signature,\n" +
 			"checksums, the release its config values are bound to) and printing what it will deploy.",
@@ -35,7 +36,7 @@ func newRestoreAppCmd(f *Factory) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.From, "from", "", "the bundle's release.json key under ARCHIVE_URL, as the bundle's log line names it (required)")
+	fs.StringVar(&o.From, "from", "", "the bundle: latest, APP@latest, APP@YYYY-MM-DD (the newest written that day), its release.json key, or its location (required)")
 	fs.StringVar(&o.To, "to", "", "the app to restore into: created when it does not exist, else it must be empty (required)")
 	fs.StringVar(&o.Confirm, "confirm", "", "the app's name again")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts the config values (config.age); default: the text of AGE_IDENTITY")
@@ -56,7 +57,7 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	switch {
 	case o.From == "" || o.To == "":
 		return badUsage("pgoffsite restore-app: --from KEY (a bundle's release.json) and --to NEW_APP are required")
-	case keyErr != nil:
+	case keyErr != nil && !listing.ByName(o.From) && !listing.IsLocation(o.From):
 		return badUsage("pgoffsite restore-app: --from %s is %v", o.From, keyErr)
 	case o.Confirm != o.To:
 		return badUsage("pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s", o.To, o.To)
@@ -78,6 +79,12 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	checks.Identities = ids
 	f.AddSecrets(idSecrets...)
 	red := f.Redactor()
+	if o.From, err = f.resolveFrom(ctx, o.From, listing.Bundle); err != nil {
+		return err
+	}
+	if _, _, err := bundle.ParseKey(o.From); err != nil {
+		return badUsage("pgoffsite restore-app: --from names %s, which is %v", o.From, err)
+	}
 	log := f.Logger().With().Str("app", o.To).Str("bundle", o.From).Logger()
 	src, err := f.Source(ctx)
 	if err != nil {

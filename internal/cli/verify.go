@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/listing"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -16,25 +17,25 @@ import (
 
 // verifyOptions are the options of `pgoffsite verify`.
 type verifyOptions struct {
-	Key, RestoreTo, Identity, Destination string
+	From, RestoreTo, Identity, Destination string
 }
 
 func newVerifyCmd(f *Factory) *cobra.Command {
 	o := &verifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify [--key KEY] [--restore-to DATABASE_URL] [--identity FILE]",
+		Use:   "verify [--from latest|TARGET@YYYY-MM-DD|KEY] [--restore-to DATABASE_URL] [--identity FILE]",
 		Short: "with read credentials: check the newest archives against their manifests and structure",
-		Long: "With read credentials: check the newest archive of each target (or one --key) against its manifest and its\n" +
+		Long: "With read credentials: check the newest archive of each target (or one --from) against its manifest and its\n" +
 			"structure; with --restore-to, restore it into a scratch database and count its rows. It reports like a\n" +
 			"backup run (heartbeat, webhook) and records what it found beside the archive for pgoffsite status.",
-		Example: "  pgoffsite verify\n  pgoffsite verify --key shop/DATABASE_URL/2026/01/02/b042.dump --restore-to postgres://localhost/scratch",
-		Args:    noArgs("targets come from BACKUP_TARGETS, or one archive from --key"),
+		Example: "  pgoffsite verify\n  pgoffsite verify --from shop:DATABASE@2026-01-02 --restore-to postgres://localhost/scratch",
+		Args:    noArgs("targets come from BACKUP_TARGETS, or one archive from --from"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runVerify(cmd.Context(), f, o)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.Key, "key", "", "verify this archive (its .dump or .dump.age key under ARCHIVE_URL) instead of each target's newest")
+	fs.StringVar(&o.From, "from", "", "verify this archive instead of each target's newest: "+listing.Forms+" (pgoffsite list shows them)")
 	fs.StringVar(&o.RestoreTo, "restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (an empty database, which the verification fills; checked first)")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
 	fs.StringVar(&o.Destination, "destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
@@ -57,6 +58,11 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 		return badUsage("%v", err)
 	}
 	red, log := f.Redactor(), f.Logger()
+	if opts.From != "" {
+		if opts.From, err = f.resolveFrom(ctx, opts.From, listing.Dump); err != nil {
+			return err
+		}
+	}
 	notifier, err := f.Notifier()
 	if err != nil {
 		return err
@@ -67,7 +73,7 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 	}
 	started := f.begin(ctx, notifier, "the verification")
 	results := verify.Run(ctx, verifyDeps(cfg, src, log, red), verify.RunOptions{
-		Options: verify.Options{RestoreTo: opts.RestoreTo, Identities: ids}, Key: opts.Key, Targets: archiveTargets(cfg)})
+		Options: verify.Options{RestoreTo: opts.RestoreTo, Identities: ids}, Key: opts.From, Targets: archiveTargets(cfg)})
 	ok := report.Verify(log, results, ctx.Err() != nil)
 	report.Finish(ctx, log, notifier, "verify", started, results)
 	return failedUnless(ok)

@@ -26,7 +26,7 @@ var (
 	// archives is a problem there (Problem.decrypts), and nowhere else.
 	writers = []string{"backup", "bundle", "check"}
 	// readers read archives back.
-	readers = []string{"verify", "status", "restore", "restore-app"}
+	readers = []string{"verify", "status", "restore", "restore-app", "list"}
 	// runs open targets and destinations with their credentials: every command but the bucket ones.
 	runs = slices.Concat(writers, readers, []string{"drill"})
 	// bucketCommands work on the S3 bucket alone, before the Heroku side is configured.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
+	"github.com/pgoffsite/pgoffsite/internal/listing"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
@@ -59,7 +60,7 @@ func ParsePostgresTarget(from, to, confirm string, clean bool) (PostgresTarget, 
 		msg = "--to names no database: write it as postgres://HOST:5432/DATABASE, with USER:PASSWORD@ before HOST"
 	case from == "":
 		msg = "--from KEY is required: the archive's .dump key under ARCHIVE_URL"
-	case !strings.HasSuffix(from, ".dump") && !catalog.IsEncrypted(from):
+	case !strings.HasSuffix(from, ".dump") && !catalog.IsEncrypted(from) && !listing.ByName(from):
 		msg = fmt.Sprintf("--from %s is not an archive's key: it ends in .dump, or .dump.age when encrypted (the manifest beside it ends in .json)", from)
 	case clean && confirm != t.Database:
 		msg = fmt.Sprintf("--clean drops the archive's objects from database %s and restores them, replacing their data; to proceed, add --confirm %s", t.Database, t.Database)

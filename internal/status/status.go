@@ -278,35 +278,18 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	return e
 }
 
-// judge holds the archive's manifest to the store's record of it, and bounds its time by it.
+// judge holds the archive's manifest to the store's record of it, and bounds its time by it
+// (catalog.Judge).
 func (it *item) judge(now time.Time) {
-	if it.rec.Manifest == nil {
-		it.bad = append(it.bad, fmt.Sprintf("%s has no manifest beside it: a backup run stopped between writing the dump and its manifest, or someone else wrote it; it does not count as an archive and cannot be verified: remove it with the bucket owner's credentials once you know which", it.key))
-		return
+	if it.rec.Manifest != nil && it.m == nil && !it.frozen {
+		return // unreadable: readAll said why in it.bad
 	}
-	if it.m == nil {
-		if it.frozen {
-			it.bytes = it.rec.Dump.Size
-			it.finished = catalog.Finished(it.rec, it.info.FinishedAt)
-		}
-		return // otherwise unreadable: readAll said why in it.bad
+	finished, bad := catalog.Judge(it.key, it.info, it.rec, it.m, now)
+	it.bad = append(it.bad, bad...)
+	it.finished = finished
+	if it.frozen {
+		it.bytes = it.rec.Dump.Size
 	}
-	it.bad = append(it.bad, catalog.Mismatches(it.key, it.rec, *it.m)...)
-	claimed := it.info.FinishedAt
-	if !it.m.BackupFinishedAt.IsZero() {
-		claimed = it.m.BackupFinishedAt
-	}
-	for _, c := range []struct {
-		what string
-		at   time.Time
-	}{{"its key", it.info.FinishedAt}, {"its manifest", claimed}} {
-		if catalog.InFuture(c.at, now) {
-			it.bad = append(it.bad, fmt.Sprintf("%s: %s says the backup finished %s, in the future (now %s): the key or manifest was not written by a backup run, or the clock that wrote it is wrong",
-				it.key, c.what, c.at.UTC().Format("2006-01-02 15:04 UTC"), now.UTC().Format("2006-01-02 15:04 UTC")))
-			break
-		}
-	}
-	it.finished = catalog.Finished(it.rec, claimed)
 }
 
 // badProblems names the archives that do not count, a few at most one by one.
