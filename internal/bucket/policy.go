@@ -21,7 +21,7 @@ const (
 const policyMaxBytes = 20 * 1024
 
 // PolicyLimits explains what the bucket policy set up by pgoffsite protects
-// against and what it does not, for the README and the setup command.
+// against and what it does not, for docs/bucket.md and the setup command.
 const PolicyLimits = `What the bucket policy does:
   - It denies every request made without TLS (aws:SecureTransport false),
     whoever makes it.

@@ -127,7 +127,7 @@ func (w *Writer) bundle(ctx context.Context, app string) archive.Result {
 		// release.json is written after the values, never before: one that was there before this
 		// run's values were is not a run's of pgoffsite.
 		res.Err = fmt.Errorf("bundle: app=%s release=%s: %s was already there although its config values were not: pgoffsite writes release.json last, "+
-			"so someone with write access to the bucket wrote it (see the threat model in the README; restore-app refuses it unless it is signed by BUNDLE_SIGNING_KEY)", app, res.Backup, res.Key)
+			"so someone with write access to the bucket wrote it (see the threat model in docs/bucket.md; restore-app refuses it unless it is signed by BUNDLE_SIGNING_KEY)", app, res.Backup, res.Key)
 	case res.AlreadyArchived:
 		log.Info().Str("key", res.Key).Msg("app bundle already archived by an earlier run")
 	default:

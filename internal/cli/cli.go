@@ -60,7 +60,7 @@ func newRoot(f *Factory) *cobra.Command {
 		Use:   "pgoffsite COMMAND",
 		Short: "pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.",
 		Long: "pgoffsite keeps off-site copies of Heroku Postgres backups in a bucket you own.\n\n" +
-			"Configuration comes from environment variables (Heroku config vars); see README.md.",
+			"Configuration comes from environment variables (Heroku config vars); see docs/configuration.md.",
 		Version: versionString(),
 		// With no command it prints its help to stderr and exits 2; an unknown one is named.
 		Args: cobra.ArbitraryArgs,

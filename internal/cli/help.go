@@ -34,7 +34,7 @@ func help(cmd *cobra.Command, _ []string) {
 		fmt.Fprintf(w, "\nGlobal flags:\n%s", fl.FlagUsages())
 	}
 	if vars := config.ReadBy(cmd.Name()); len(vars) > 0 {
-		fmt.Fprintln(w, "\nEnvironment variables it reads (README.md describes each):")
+		fmt.Fprintln(w, "\nEnvironment variables it reads (docs/configuration.md describes each):")
 		for _, d := range vars {
 			writeVar(w, d)
 		}

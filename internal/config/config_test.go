@@ -668,13 +668,13 @@ func TestDescribeMatchesEnv(t *testing.T) {
 	}
 }
 
-// app.json's env and the README's configuration table are what the generator writes from
-// Describe; the Deploy form asks for every variable but the advanced ones.
+// app.json's env and the configuration reference's table are what the generator writes from
+// Describe; the Deploy form asks only for the required variables, what a first backup needs.
 func TestDocsAreGenerated(t *testing.T) {
 	for _, f := range []struct {
 		path     string
 		generate func([]byte) ([]byte, error)
-	}{{"../../app.json", AppJSON}, {"../../README.md", README}} {
+	}{{"../../app.json", AppJSON}, {"../../" + ConfigurationPage, Configuration}} {
 		raw, err := os.ReadFile(f.path)
 		if err != nil {
 			t.Fatal(err)
@@ -705,9 +705,9 @@ func TestDocsAreGenerated(t *testing.T) {
 	n := 0
 	for _, d := range Describe() {
 		e, ok := app.Env[d.Name]
-		if d.Advanced {
+		if !d.Required {
 			if ok {
-				t.Errorf("app.json asks for the advanced %s", d.Name)
+				t.Errorf("app.json asks for %s, which a first backup does without", d.Name)
 			}
 			continue
 		}
@@ -724,8 +724,8 @@ func TestDocsAreGenerated(t *testing.T) {
 	}
 }
 
-// The generator keeps everything of app.json but its env, and of the README but its table; it
-// refuses a README without the table's markers, saying which lines to put.
+// The generator keeps everything of app.json but its env, and of the configuration reference but
+// its table; it refuses a page without the table's markers, saying which lines to put.
 func TestDocsGeneratorKeepsTheRest(t *testing.T) {
 	app := []byte("{\n  \"name\": \"x\",\n  \"env\": {\"OLD\": {}},\n  \"formation\": {\"worker\": {}}\n}\n")
 	out, err := AppJSON(app)
@@ -740,17 +740,23 @@ func TestDocsGeneratorKeepsTheRest(t *testing.T) {
 		!bytes.HasSuffix(out, []byte("\n  },\n  \"formation\": {\"worker\": {}}\n}\n")) || bytes.Contains(out, []byte("OLD")) {
 		t.Errorf("AppJSON =\n%s", out)
 	}
-	readme := []byte("# x\n\nbefore\n" + readmeBegin + "\nstale-table-row\n" + readmeEnd + "\nafter\n")
-	out, err = README(readme)
+	page := []byte("# x\n\nbefore\n" + tableBegin + "\nstale-table-row\n" + tableEnd + "\nafter\n")
+	out, err = Configuration(page)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(out), "# x\n\nbefore\n"+readmeBegin) || !strings.HasSuffix(string(out), readmeEnd+"\nafter\n") ||
-		strings.Contains(string(out), "stale-table-row") || !strings.Contains(string(out), "| `BUCKET_EXPIRE_DAYS` | no | `400` | setup-bucket |") {
-		t.Errorf("README =\n%s", out)
+	text := string(out)
+	if !strings.HasPrefix(text, "# x\n\nbefore\n"+tableBegin) || !strings.HasSuffix(text, tableEnd+"\nafter\n") ||
+		strings.Contains(text, "stale-table-row") || !strings.Contains(text, "| `BUCKET_EXPIRE_DAYS` | no | `400` | setup-bucket |") {
+		t.Errorf("Configuration =\n%s", out)
 	}
-	if _, err := README([]byte("# x\n")); err == nil || !strings.Contains(err.Error(), readmeBegin) {
-		t.Errorf("README without markers: %v", err)
+	// The advanced variables have a table of their own, after the others.
+	if overrides := strings.Index(text, "Overrides for tests"); overrides < 0 ||
+		strings.Index(text, "`BUCKET_EXPIRE_DAYS`") < overrides || strings.Index(text, "`BACKUP_MODE`") > overrides {
+		t.Errorf("Configuration does not put the advanced variables apart:\n%s", out)
+	}
+	if _, err := Configuration([]byte("# x\n")); err == nil || !strings.Contains(err.Error(), tableBegin) {
+		t.Errorf("a page without markers: %v", err)
 	}
 	if _, err := AppJSON([]byte(`{"name": "x"}`)); err == nil || !strings.Contains(err.Error(), `no "env"`) {
 		t.Errorf("AppJSON without env: %v", err)

@@ -9,18 +9,21 @@ import (
 	"strings"
 )
 
-// RegenerateDocs is the command that writes app.json's env and the README's configuration table
-// from Describe, run from the repository's root.
+// RegenerateDocs is the command that writes app.json's env and the configuration reference's
+// table from Describe, run from the repository's root.
 const RegenerateDocs = "go run ./internal/config/gendocs"
 
-// The README's configuration table is what lies between these lines.
+// ConfigurationPage is the configuration reference, relative to the repository's root; its table
+// is what lies between these lines.
 const (
-	readmeBegin = "<!-- configuration table: written by `" + RegenerateDocs + "` from internal/config/vars.go; do not edit -->"
-	readmeEnd   = "<!-- end of the configuration table -->"
+	ConfigurationPage = "docs/configuration.md"
+	tableBegin        = "<!-- configuration table: written by `" + RegenerateDocs + "` from internal/config/vars.go; do not edit -->"
+	tableEnd          = "<!-- end of the configuration table -->"
 )
 
-// AppJSON returns app.json with its env written from Describe: every variable the Deploy form
-// asks for (all but the advanced ones), in the table's order. The rest is kept byte for byte.
+// AppJSON returns app.json with its env written from Describe: the Deploy form asks only for the
+// required variables, what a first backup needs (every other has a default or is optional), in the
+// table's order. The rest is kept byte for byte.
 func AppJSON(app []byte) ([]byte, error) {
 	start, end, err := envSpan(app)
 	if err != nil {
@@ -30,7 +33,7 @@ func AppJSON(app []byte) ([]byte, error) {
 	b.WriteString("{")
 	n := 0
 	for _, d := range Describe() {
-		if d.Advanced {
+		if !d.Required {
 			continue
 		}
 		entry := struct {
@@ -78,33 +81,46 @@ func envSpan(app []byte) (start, end int, err error) {
 	return 0, 0, errors.New(`app.json: no "env"`)
 }
 
-// README returns the README with its configuration table written from Describe: every variable,
-// the advanced ones included.
-func README(readme []byte) ([]byte, error) {
-	text := string(readme)
-	begin, end := strings.Index(text, readmeBegin), strings.Index(text, readmeEnd)
+// Configuration returns the configuration reference with its table written from Describe: every
+// variable, the advanced ones in a table of their own after the others.
+func Configuration(page []byte) ([]byte, error) {
+	text := string(page)
+	begin, end := strings.Index(text, tableBegin), strings.Index(text, tableEnd)
 	if begin < 0 || end < begin {
-		return nil, fmt.Errorf("README.md: the configuration table's markers are missing: put the lines\n%s\n%s\nwhere it goes", readmeBegin, readmeEnd)
+		return nil, fmt.Errorf("%s: the configuration table's markers are missing: put the lines\n%s\n%s\nwhere it goes", ConfigurationPage, tableBegin, tableEnd)
 	}
 	var b strings.Builder
-	b.WriteString(readmeBegin + "\n\n| variable | required | default | read by | meaning |\n|---|---|---|---|---|\n")
-	for _, d := range Describe() {
-		required, def := "no", ""
-		if d.Required {
-			required = "yes"
+	b.WriteString(tableBegin + "\n")
+	for _, advanced := range []bool{false, true} {
+		if advanced {
+			b.WriteString("\nOverrides for tests, the demo or unusual setups:\n")
 		}
-		if d.Default != "" {
-			def = "`" + d.Default + "`"
+		b.WriteString("\n| variable | required | default | read by | meaning |\n|---|---|---|---|---|\n")
+		for _, d := range Describe() {
+			if d.Advanced == advanced {
+				b.WriteString(tableRow(d))
+			}
 		}
-		meaning := strings.TrimSpace(d.Description + " " + d.More)
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, required, def, readBy(d.Commands),
-			strings.ReplaceAll(meaning, "|", `\|`))
 	}
 	b.WriteString("\n")
 	return []byte(text[:begin] + b.String() + text[end:]), nil
 }
 
-// readBy names the commands for the README, the shorter way: those that read, or all but those
+// tableRow is d's line of the configuration table.
+func tableRow(d VarDoc) string {
+	required, def := "no", ""
+	if d.Required {
+		required = "yes"
+	}
+	if d.Default != "" {
+		def = "`" + d.Default + "`"
+	}
+	meaning := strings.TrimSpace(d.Description + " " + d.More)
+	return fmt.Sprintf("| `%s` | %s | %s | %s | %s |\n", d.Name, required, def, readBy(d.Commands),
+		strings.ReplaceAll(meaning, "|", `\|`))
+}
+
+// readBy names the commands for the table, the shorter way: those that read, or all but those
 // that do not.
 func readBy(commands []string) string {
 	var not []string

@@ -4,19 +4,21 @@ import "slices"
 
 // VarDoc documents one configuration variable. The table Describe returns is the one source of
 // each variable's name, default, description and readers: readEnv takes the defaults from it,
-// LoadFor the commands, and gendocs writes app.json's env and the README's table from it.
+// LoadFor the commands, and gendocs writes app.json's env and docs/configuration.md's table from it.
 type VarDoc struct {
-	Name        string
+	Name string
+	// Required variables are what a first backup needs: the Deploy button (app.json) asks for
+	// them alone, since every other has a default or is optional.
 	Required    bool
 	Default     string
 	Description string
-	// Advanced variables are overrides for tests, the demo or unusual setups: the README documents
-	// them, but the Deploy button (app.json) does not ask for them.
+	// Advanced variables are overrides for tests, the demo or unusual setups: docs/configuration.md
+	// lists them in a table of their own.
 	Advanced bool
 	// Commands read the variable: a mistake in it stops them (LoadFor), and only them.
 	Commands []string
-	// More is what the README says after Description, in markdown: links to its sections and
-	// details the Deploy form need not show.
+	// More is what docs/configuration.md says after Description, in markdown: links to the other
+	// pages of docs/ (relative to that directory) and details the Deploy form need not show.
 	More string
 }
 
@@ -44,14 +46,14 @@ func Commands() []string { return slices.Concat(runs, bucketCommands) }
 var undescribed = []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
 	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", goMemLimitVar, ChildVar}
 
-// Describe lists every variable pgoffsite reads, in the order the README and app.json present them.
+// Describe lists every variable pgoffsite reads, in the order docs/configuration.md and app.json present them.
 func Describe() []VarDoc {
 	return []VarDoc{
 		{Name: "HEROKU_API_KEY", Required: true, Commands: slices.Concat(writers, []string{"restore", "restore-app", "drill"}),
 			Description: "Heroku API key with access to the target apps. Use a long-lived one from `heroku authorizations:create` (keys from `heroku login` expire)."},
 		{Name: "BACKUP_TARGETS", Required: true, Commands: slices.Concat(writers, []string{"verify", "status", "drill"}),
 			Description: "Space- or comma-separated `app` or `app:DATABASE` (DATABASE defaults to DATABASE_URL; any name the Heroku CLI accepts, e.g. HEROKU_POSTGRESQL_PINK or other-app::DATABASE_URL), or `env:VAR`: a Postgres URL in the variable VAR of pgoffsite's own environment (a read-only credential attached to this app, a Dokku or any other Postgres), dumped with pg_dump and filed under VAR.",
-			More:        "See [Any Postgres with pg_dump](#any-postgres-with-pg_dump)."},
+			More:        "See [Any Postgres with pg_dump](backups.md#any-postgres-with-pg_dump)."},
 		{Name: "ARCHIVE_URL", Required: true, Commands: Commands(),
 			Description: "Where archives go: one or more destinations separated by spaces or commas, each backup read once and written to all of them. s3://bucket/optional/prefix, with query parameters for a provider other than AWS: endpoint=https://..., region=, path_style=true, storage_class=, sse=, keys=NAME (credentials from NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY instead of the AWS ones). sftp://user@host[:port]/absolute/dir (key=NAME for a private key in NAME instead of SFTP_PRIVATE_KEY). file:///absolute/dir for a mounted volume. Never credentials in the URL itself.",
 			More:        "A parameter left out takes the global setting (`AWS_REGION`, `S3_STORAGE_CLASS`, …); a `user:password@` in the URL is refused."},
@@ -71,7 +73,7 @@ func Describe() []VarDoc {
 			Description: "In latest mode, refuse a backup older than this (a duration: 26h, 90m, 2d; a stale backup means Heroku's schedule stopped). pgoffsite status fails a target whose newest archive is older."},
 		{Name: "BACKUP_APP_BUNDLE", Default: "false", Commands: runs,
 			Description: "true: the backup also archives each app of BACKUP_TARGETS once, its whole runtime: the current release's slug, release.json (buildpacks, process types, formation, add-ons, domains, region, config var names) and, only with ARCHIVE_RECIPIENTS, its config var values encrypted (config.age). pgoffsite bundle does it alone. Put back with pgoffsite restore-app.",
-			More:        "See [The whole app](#the-whole-app-bundles-and-restore-app)."},
+			More:        "See [The whole app](bundles.md#the-whole-app-bundles-and-restore-app)."},
 		{Name: "BUNDLE_SIGNING_KEY", Commands: runs,
 			Description: "pgoffsite bundle (and BACKUP_APP_BUNDLE): the text of an unencrypted ed25519 private key made for bundles alone (ssh-keygen -t ed25519 -N '' -C pgoffsite-bundles -f bundle-signing), which signs each bundle's release.json and its config values. restore-app, given the public half (BUNDLE_VERIFY_KEY), refuses every bundle it did not sign, such as one written with a leaked uploader key.",
 			More:        "Set it with `heroku config:set BUNDLE_SIGNING_KEY=\"$(cat bundle-signing)\"`."},
@@ -82,10 +84,10 @@ func Describe() []VarDoc {
 			Description: "How long a capture may run on Heroku before the target fails (a duration: 6h, 90m, 1d)."},
 		{Name: "BACKUP_PARALLEL", Default: "1", Commands: runs,
 			Description: "Targets archived at once in one process (1-16). They share ARCHIVE_MEMORY_LIMIT: each gets an equal part of it, so each streams with fewer buffers, and the process needs no more memory.",
-			More:        "See [Many databases](#many-databases)."},
+			More:        "See [Many databases](many-databases.md)."},
 		{Name: "BACKUP_FANOUT", Default: "0", Commands: runs,
 			Description: "When above 0, the run Scheduler starts coordinates: it archives each target in a detached one-off dyno of this app (`pgoffsite backup --target APP:DATABASE`), at most this many at once (1-50), follows them through their logs, starts a dyno that vanished once more, stops them all on SIGTERM, and sends one heartbeat, one webhook and one summary for the run. Needs `heroku labs:enable runtime-dyno-metadata` (for HEROKU_APP_NAME); every dyno, the coordinator's included, counts against the app's concurrent one-off dyno limit (50 Basic/Standard, 5 Performance, 1 Eco). Not on a Fir-generation app: set BACKUP_FANOUT=0 there.",
-			More:        "See [Many databases](#many-databases)."},
+			More:        "See [Many databases](many-databases.md)."},
 		{Name: "BACKUP_DYNO_SIZE", Default: "standard-1X", Commands: runs,
 			Description: "Size of the one-off dynos BACKUP_FANOUT starts, e.g. standard-1X, standard-2X or performance-M."},
 		{Name: "HEROKU_APP_NAME", Advanced: true, Commands: []string{"backup", "drill"},
@@ -94,7 +96,7 @@ func Describe() []VarDoc {
 			Description: "pgoffsite status fails a target whose newest archive is smaller than the median of the week before by more than this percentage (a sudden drop is the classic sign of a broken dump)."},
 		{Name: "DRILL_PLAN", Default: "heroku-postgresql:essential-0", Commands: []string{"drill"},
 			Description: "pgoffsite drill: the plan of the throwaway Heroku Postgres add-on each drill restores into (its storage must hold the archive's data).",
-			More:        "See [Restore drills](#restore-drills)."},
+			More:        "See [Restore drills](restore.md#restore-drills)."},
 		{Name: "DRILL_CHECKS", Commands: []string{"drill"},
 			Description: "pgoffsite drill: SQL statements separated by ;, each answering one boolean, run on the restored database, e.g. select count(*) > 0 from orders where created_at > now() - interval '2 days'. A false one fails the drill."},
 		{Name: "DRILL_TIMEOUT", Default: "2h", Commands: []string{"drill"},
@@ -134,7 +136,7 @@ func Describe() []VarDoc {
 			Description: "Dead man's switch of pgoffsite bundle when it runs on its own (the HEARTBEAT_URL convention). bundle never pings HEARTBEAT_URL: its runs must not keep a stopped backup's switch green."},
 		{Name: "NOTIFY_WEBHOOK_URL", Commands: runs,
 			Description: "Webhook for run results: a Slack incoming webhook gets a readable message, any other URL the JSON of docs/webhook.md.",
-			More:        "See [docs/webhook.md](docs/webhook.md)."},
+			More:        "See [webhook.md](webhook.md)."},
 		{Name: "NOTIFY_ON", Default: "failure", Commands: runs,
 			Description: "failure: notify the webhook only when a target failed; always: after every run."},
 		{Name: "ARCHIVE_CONCURRENCY", Default: "16", Commands: runs,

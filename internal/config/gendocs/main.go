@@ -1,4 +1,4 @@
-// Command gendocs writes app.json's env and the README's configuration table from the table of
+// Command gendocs writes app.json's env and the configuration reference's table from the table of
 // variables (config.Describe). Run it from the repository's root: go run ./internal/config/gendocs
 package main
 
@@ -13,7 +13,7 @@ func main() {
 	for _, f := range []struct {
 		path     string
 		generate func([]byte) ([]byte, error)
-	}{{"app.json", config.AppJSON}, {"README.md", config.README}} {
+	}{{"app.json", config.AppJSON}, {config.ConfigurationPage, config.Configuration}} {
 		if err := rewrite(f.path, f.generate); err != nil {
 			fmt.Fprintf(os.Stderr, "gendocs: %v (run it from the repository's root)\n", err)
 			os.Exit(1)
