@@ -49,7 +49,7 @@ func newCheckCmd(f *Factory) *cobra.Command {
 }
 
 // runCheck is `pgoffsite check`: the preflight a Deploy-button user runs once
-// (`heroku run pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
+// (`heroku run -x pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
 func runCheck(ctx context.Context, f *Factory) error {
 	f.load = func() (config.Config, error) { return config.LoadFor("check") }
 	cfg, err := f.Config()

@@ -132,7 +132,7 @@ func (e env) validate() (Config, Problems) {
 	if read := globalVars(c.Archives); slices.ContainsFunc(s3Vars, func(v string) bool { return read[v] }) {
 		ck.s3(e, &c, read)
 	}
-	// In the order the README and app.json list the variables.
+	// In the order docs/configuration.md and app.json list the variables.
 	order := map[string]int{}
 	for i, d := range Describe() {
 		order[d.Name] = i
