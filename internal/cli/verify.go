@@ -52,7 +52,7 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 	}
 	f.AddSecrets(opts.RestoreTo)
 	red, log := f.Redactor(), f.Logger()
-	notifier, err := f.Notifier()
+	notifier, err := f.Notifier("verify")
 	if err != nil {
 		return err
 	}
