@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -115,6 +116,7 @@ func S3Client(ctx context.Context, cfg config.Config, a spec.Archive) (*s3.Clien
 		Endpoint: s.Endpoint, EndpointSource: "endpoint= of " + a.String() + " in ARCHIVE_URL",
 		Region: s.Region, ForcePathStyle: s.PathStyle,
 		AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey,
+		Dest: s3err.Dest{Label: a.String(), Keys: a.Keys, RegionParam: a.Region != ""},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a, err)

@@ -25,9 +25,11 @@ func ProbeWrite(ctx context.Context, r Reporter, a spec.Archive, st store.Store)
 	key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
 	body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
 	if err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body)); err != nil {
-		r.Fail("archive %s is not writable: %v", a, err)
-		if fix := s3err.Fix(s3err.Of(err), s3err.Vars{Keys: a.Keys}); fix != "" {
-			r.Fix("%s", fix)
+		if e, ok := s3err.As(err); ok {
+			r.Fail("archive %s is not writable: %s", a, e.Problem())
+			r.Fix("%s", e.Fix())
+		} else {
+			r.Fail("archive %s is not writable: %v", a, err)
 		}
 		return false
 	}
