@@ -397,6 +397,7 @@ func (ck *checker) s3(e env, c *Config) {
 			}
 		}
 	}
+	ck.regionShape(e, c)
 	b, err := strconv.ParseBool(e.S3ForcePathStyle)
 	if err != nil {
 		ck.add("S3_FORCE_PATH_STYLE", ck.q(e.S3ForcePathStyle)+" is not a boolean", "use true or false")
