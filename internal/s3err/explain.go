@@ -97,6 +97,10 @@ func (e *Error) Problem() string {
 	case Denied:
 		switch e.role {
 		case reading:
+			if Code(e.Err) == "Forbidden" || Code(e.Err) == "" {
+				// The answer to a HEAD has no body: denied and wrong keys look alike.
+				return "these keys may not read the archives (" + code + " on " + e.Op + ", an answer without a reason): the uploader's, which may only write, or keys that are wrong"
+			}
 			return "these keys may not read the archives (" + code + " on " + e.Op + "): are they the uploader's, which may only write?"
 		case configuring:
 			return "these keys may not configure the bucket (" + code + " on " + e.Op + ")"
@@ -132,7 +136,7 @@ func (e *Error) Fix() string {
 	case Denied:
 		switch e.role {
 		case reading:
-			return "verify, status and restore need the reader's keys: create keys with the policy `pgoffsite policy --reader` prints and set " + d.keyVars() + " to them where these commands run"
+			return "verify, status and restore need the reader's keys: create keys with the policy `pgoffsite policy --reader` prints and set " + d.keyVars() + " to them (both halves of one pair) where these commands run"
 		case configuring:
 			return "run `pgoffsite setup-bucket` with the bucket owner's keys in " + d.keyVars() + " (the uploader's and the reader's may not change the bucket)"
 		}

@@ -50,7 +50,8 @@ func Of(err error) Class {
 		return Denied
 	case code == "NoSuchBucket":
 		return NoSuchBucket
-	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == http.StatusMovedPermanently:
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == http.StatusMovedPermanently,
+		status == http.StatusBadRequest && bucketRegion(err) != "": // a HEAD's answer has no body, only the header
 		return WrongRegion
 	case code == "NotImplemented" || status == http.StatusNotImplemented:
 		return NotImplemented
