@@ -41,7 +41,7 @@ var (
 		Body:   head + `<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>acme-db-archive.s3.ap-southeast-2.amazonaws.com</Endpoint><Bucket>acme-db-archive</Bucket><RequestId>B6FBDD4FB3177D5A</RequestId><HostId>hrJPjXlxss2KdQV9inlqyF7GdBY38UA+uV55H5SSRAhf4n2p/ykqg/89XjHZDZJFh96kNOGeiDA=</HostId></Error>`}
 	AuthorizationHeaderMalformed = Answer{Name: "AuthorizationHeaderMalformed", Status: http.StatusBadRequest,
 		Header: map[string]string{"X-Amz-Bucket-Region": "us-east-2"}, // all a HEAD's answer tells
-		Body: head + `<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-2'</Message><Region>us-east-2</Region><RequestId>43EF790094C0617E</RequestId><HostId>2vdXX9VcRTMRuWyVVaKR3l2SSWvUEyMy6qblbjn0wIBdDrxLWGdcyb94l3+t27v/DwplBpKMrtM=</HostId></Error>`}
+		Body:   head + `<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-2'</Message><Region>us-east-2</Region><RequestId>43EF790094C0617E</RequestId><HostId>2vdXX9VcRTMRuWyVVaKR3l2SSWvUEyMy6qblbjn0wIBdDrxLWGdcyb94l3+t27v/DwplBpKMrtM=</HostId></Error>`}
 	SlowDown = Answer{Name: "SlowDown", Status: http.StatusServiceUnavailable,
 		Body: head + `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>9D4C2F7A1B3E5G6H</RequestId><HostId>q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8l9Z0x1C2v3B4n5M6q7W8e9R0t1Y2u3I4o5P6a7S=</HostId></Error>`}
 )
