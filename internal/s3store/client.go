@@ -89,6 +89,13 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 			o.MaxAttempts = attempts
 			o.MaxBackoff = 20 * time.Second
 			o.RateLimiter = ratelimit.None
+			// A certificate nobody trusts does not heal within a retry: said at once.
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if s3err.Of(err) == s3err.Untrusted {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			})}, o.Retryables...)
 		})
 	}))
 	opts = append(opts, config.WithLogger(sdkLogger{}))
