@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -39,12 +40,22 @@ func TestEachCommandItsOwnHeartbeat(t *testing.T) {
 	}
 }
 
-// A heartbeat URL in plain http is refused naming its own variable.
+// A heartbeat URL in plain http is refused naming its own variable, by its command and check;
+// a mistake in verify's heartbeat does not stop a backup.
 func TestHeartbeatPlainHTTP(t *testing.T) {
-	for _, v := range []string{"VERIFY_HEARTBEAT_URL", "STATUS_HEARTBEAT_URL", "DRILL_HEARTBEAT_URL"} {
-		ps := loadProblems(t, with(valid(), map[string]string{v: "http://hc-ping.com/x"}))
-		if len(ps) != 1 || ps[0].Var != v || !strings.Contains(ps[0].Message, "uses plain http") {
-			t.Errorf("%s: problems %s", v, ps)
+	for command, v := range map[string]string{"verify": "VERIFY_HEARTBEAT_URL", "status": "STATUS_HEARTBEAT_URL", "drill": "DRILL_HEARTBEAT_URL", "backup": "HEARTBEAT_URL"} {
+		setEnv(t, with(valid(), map[string]string{v: "http://hc-ping.com/x", "HEROKU_APP_NAME": "ops"}))
+		for _, c := range []string{command, "check"} {
+			_, err := LoadFor(c)
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Var != v || !strings.Contains(ps[0].Message, "uses plain http") {
+				t.Errorf("%s with %s in plain http: %v", c, v, err)
+			}
+		}
+		if command != "backup" {
+			if _, err := Load(); err != nil {
+				t.Errorf("a bad %s stops backup: %v", v, err)
+			}
 		}
 	}
 }
