@@ -16,6 +16,16 @@ var cloudCommands = [][]string{
 	{"restore", "--from", "shop/DATABASE_URL/2026/01/02/b042.dump", "--to", "shop:DATABASE_URL", "--confirm", "shop"},
 }
 
+// saysAll fails t for each of wants that the output of run lacks.
+func saysAll(t *testing.T, run, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s: the output lacks %q", run, want)
+		}
+	}
+}
+
 // TestCloudErrorsStandIn: every command meets each of AWS's error answers (a stand-in for S3
 // answering them as AWS does) with one line naming the destination, the variable to set right
 // and the command that helps, and ends with the documented exit status: 1, a run that failed
@@ -55,11 +65,7 @@ func TestCloudErrorsStandIn(t *testing.T) {
 				if args[0] == "status" && strings.Contains(out, "missing (# archived") {
 					t.Errorf("status shows a calendar of a destination it could not list")
 				}
-				for _, want := range append(want, "s3://"+w.bucket+"/pgbackups") {
-					if !strings.Contains(out, want) {
-						t.Errorf("%s: the output lacks %q", args[0], want)
-					}
-				}
+				saysAll(t, args[0], out, append(want, "s3://"+w.bucket+"/pgbackups")...)
 				if strings.Contains(out, "https response error") {
 					t.Errorf("%s: the SDK's raw text reached the output", args[0])
 				}
@@ -110,11 +116,7 @@ func TestCloudErrorsMinIO(t *testing.T) {
 				if code != ExitFailed {
 					t.Errorf("%s: exit %d, want %d", command, code, ExitFailed)
 				}
-				for _, want := range append(c.says, c.env["ARCHIVE_URL"]) {
-					if !strings.Contains(out, want) {
-						t.Errorf("%s: the output lacks %q", command, want)
-					}
-				}
+				saysAll(t, command, out, append(c.says, c.env["ARCHIVE_URL"])...)
 				if strings.Contains(out, "missing (# archived") || strings.Contains(out, "upload finished") {
 					t.Errorf("%s: a calendar of missing archives, or a finished upload, before the failure", command)
 				}
@@ -145,11 +147,7 @@ func TestUnreachableStoreInCommands(t *testing.T) {
 			if code != ExitFailed {
 				t.Errorf("%s at %s: exit %d, want %d", command, c.endpoint, code, ExitFailed)
 			}
-			for _, want := range c.says {
-				if !strings.Contains(out, want) {
-					t.Errorf("%s at %s: the output lacks %q", command, c.endpoint, want)
-				}
-			}
+			saysAll(t, command+" at "+c.endpoint, out, c.says...)
 		}
 	}
 	if untrusted.Requests() != 0 {
