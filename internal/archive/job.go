@@ -264,15 +264,36 @@ func (j *Job) key(meta catalog.Meta) string {
 	return catalog.Key(meta)
 }
 
-// logUploaded says that this run stored the archive (not when an earlier run had).
+// logUploaded says that this run stored the archive (not when an earlier run had), and where
+// when only some copies were stored: never "finished" for an upload that failed.
 func (j *Job) logUploaded(log zerolog.Logger, res *Result, started time.Time, checked *checkedReader) {
 	if res.AlreadyArchived {
 		return
 	}
-	ev := log.Info().Int64("bytes", res.Bytes).Str("rate", units.Rate(res.Bytes, j.now().Sub(started)))
+	var stored, failed []string
+	for _, c := range res.Copies {
+		switch {
+		case c.Err != nil:
+			failed = append(failed, c.Destination)
+		case !c.AlreadyArchived:
+			stored = append(stored, c.Destination)
+		}
+	}
+	if len(stored) == 0 {
+		return // every copy failed: the target's failure says so, and why
+	}
+	ev := log.Info()
+	if len(failed) > 0 {
+		ev = log.Warn().Strs("copies_stored", stored).Strs("copies_failed", failed)
+	}
+	ev = ev.Int64("bytes", res.Bytes).Str("rate", units.Rate(res.Bytes, j.now().Sub(started)))
 	if checked != nil {
 		// How long the download waited for decompression: what the check cost in time.
 		ev = ev.Str("check_waited", checked.chk.Held().Round(time.Millisecond).String())
+	}
+	if len(failed) > 0 {
+		ev.Msg(fmt.Sprintf("upload stored at %d of %d destinations; the others failed", len(stored), len(res.Copies)))
+		return
 	}
 	ev.Msg("upload finished")
 }

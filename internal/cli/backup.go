@@ -15,7 +15,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
-	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -72,7 +71,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if o.BundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
-	f.load = loadBackup(o.Target, command)
+	f.load = loadBackup(o.Target)
 	cfg, err := f.Config()
 	if err != nil {
 		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
@@ -90,7 +89,7 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	}
 	setMemoryLimit(cfg, f.LimitMemory)
 
-	notifier, err := f.Notifier()
+	notifier, err := f.Notifier(command)
 	if err != nil {
 		return err
 	}
@@ -151,7 +150,7 @@ func failedUnless(ok bool) error {
 
 // loadBackup loads the configuration of a backup or bundle run: the one target of --target is
 // the run's BACKUP_TARGETS, read and checked as such.
-func loadBackup(target, command string) func() (config.Config, error) {
+func loadBackup(target string) func() (config.Config, error) {
 	return func() (config.Config, error) {
 		cfg, err := config.Load(config.WithTargets(target))
 		if cfg.Child {
@@ -159,7 +158,7 @@ func loadBackup(target, command string) func() (config.Config, error) {
 			// app bundles (once per app), not the child.
 			cfg.HeartbeatURL, cfg.WebhookURL, cfg.Fanout, cfg.AppBundle = "", "", 0, false
 		}
-		return reportingAs(cfg, command), err
+		return cfg, err
 	}
 }
 
@@ -222,10 +221,4 @@ func newRedactor(cfg config.Config, extra ...string) *logging.Redactor {
 	red := &logging.Redactor{}
 	red.Add(secrets(cfg, extra...)...)
 	return red
-}
-
-// newNotifier reports runs to the configured heartbeat and webhook.
-func newNotifier(cfg config.Config, extra ...string) (*notify.Notifier, error) {
-	return notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
-		UserAgent: version.UserAgent(), Secrets: secrets(cfg, extra...)})
 }

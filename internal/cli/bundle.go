@@ -19,13 +19,3 @@ func newBundler(cfg config.Config, hk *heroku.Client, job *archive.Job, red *log
 		Log: log, Version: version.Version,
 		Download: &fetch.Ranged{HTTP: fetch.DownloadClient(), Options: fetch.Options{Concurrency: cfg.Concurrency}}}
 }
-
-// reportingAs is cfg with the heartbeat of command: a bundle run pings BUNDLE_HEARTBEAT_URL (or
-// nothing), never HEARTBEAT_URL, the backup's dead man's switch, which it would keep green while
-// the backups themselves had stopped.
-func reportingAs(cfg config.Config, command string) config.Config {
-	if command == "bundle" {
-		cfg.HeartbeatURL = cfg.BundleHeartbeatURL
-	}
-	return cfg
-}

@@ -56,7 +56,7 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 	}
 	f.AddSecrets(idSecrets...)
 	red, log := f.Redactor(), f.Logger()
-	notifier, err := f.Notifier()
+	notifier, err := f.Notifier("drill")
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,10 @@ func (e *configError) Error() string { return e.err.Error() }
 func badConfig(err error) error { return &configError{err: err} }
 
 // exitStatus says what ended cmd and returns the exit status: the one place errors become
-// statuses. An error no type claims failed the command (1).
+// statuses. An error no type claims failed the command (1). So does every cloud error, whatever
+// its class (s3err: denied, wrong keys, no bucket, another region, DNS, TLS, SlowDown): the
+// configuration was read and the store answered, so the run failed; its text names the
+// variable to fix. A region spelled unlike one is a configuration error (2), found first.
 func exitStatus(stderr io.Writer, err error) int {
 	var (
 		ee *exitError

@@ -94,10 +94,15 @@ func (f *Factory) Logger() zerolog.Logger {
 	return *f.log
 }
 
-// Notifier reports the run to HEARTBEAT_URL and NOTIFY_WEBHOOK_URL; when it cannot be set up,
-// the error is logged and the command ends with exit status 2.
-func (f *Factory) Notifier() (*notify.Notifier, error) {
-	n, err := newNotifier(f.config(), f.secrets...)
+// Notifier reports a run of command to that command's own heartbeat (config.Heartbeat: backup's
+// is HEARTBEAT_URL, verify's VERIFY_HEARTBEAT_URL, …; none when unset) and to
+// NOTIFY_WEBHOOK_URL; when it cannot be set up, the error is logged and the command ends with
+// exit status 2.
+func (f *Factory) Notifier(command string) (*notify.Notifier, error) {
+	cfg := f.config()
+	name, heartbeat := cfg.Heartbeat(command)
+	n, err := notify.New(notify.Options{HeartbeatVar: name, HeartbeatURL: heartbeat, WebhookURL: cfg.WebhookURL, On: cfg.NotifyOn,
+		UserAgent: version.UserAgent(), Secrets: secrets(cfg, f.secrets...)})
 	if err != nil {
 		log := f.Logger()
 		log.Error().Err(err).Msg("cannot set up notifications")

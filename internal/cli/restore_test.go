@@ -37,7 +37,7 @@ func TestRestore(t *testing.T) {
 		t.Errorf("orders after restore: %q %v, want 777", got, err)
 	}
 	code, out = w.run(env, "restore", "--from", "shop/DATABASE/no-such.dump", "--to", "shop", "--confirm", "shop")
-	if code != ExitFailed || !strings.Contains(out, "cannot be read") {
+	if code != ExitFailed || !strings.Contains(out, "no archive at") || !strings.Contains(out, "check --from") {
 		t.Errorf("missing archive: exit %d", code)
 	}
 }

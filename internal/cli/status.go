@@ -69,7 +69,7 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 		return badConfig(err)
 	}
 	red, log := f.Redactor(), f.Logger()
-	notifier, err := f.Notifier()
+	notifier, err := f.Notifier("status")
 	if err != nil {
 		return err
 	}

@@ -155,6 +155,7 @@ func TestStatusFortyDays(t *testing.T) {
 	delete(env, "HEROKU_API_KEY") // status reads the bucket only
 	env["AWS_ENDPOINT_URL_S3"] = reqs.serve(t, w.minio.Endpoint)
 	monitor, env := w.withMonitor(env, "failure")
+	env["STATUS_HEARTBEAT_URL"], env["HEARTBEAT_URL"] = env["HEARTBEAT_URL"], "" // status pings its own, never the backup's
 
 	code, out := w.runStdout(env, "status", "--json")
 	if code != ExitFailed {

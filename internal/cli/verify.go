@@ -63,7 +63,7 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 			return err
 		}
 	}
-	notifier, err := f.Notifier()
+	notifier, err := f.Notifier("verify")
 	if err != nil {
 		return err
 	}

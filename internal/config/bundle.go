@@ -5,7 +5,7 @@ import (
 )
 
 // The app bundle's own variables: the key that signs bundles where they are made, its public
-// half where restore-app runs, and the heartbeat of bundle runs.
+// half where restore-app runs, and the heartbeat of bundle runs (heartbeats reads it).
 const (
 	signingKeyVar      = "BUNDLE_SIGNING_KEY"
 	verifyKeyVar       = "BUNDLE_VERIFY_KEY"
@@ -32,8 +32,5 @@ func (ck *checker) bundleVars(e env, c *Config) {
 	if s, v := c.BundleSigningKey, c.BundleVerifyKey; !s.IsZero() && !v.IsZero() && !s.Public().Equal(v) {
 		ck.add(verifyKeyVar, "is "+v.Fingerprint()+", not the public half of BUNDLE_SIGNING_KEY ("+s.Public().Fingerprint()+")",
 			"give the public half of the key that signs the bundles (`ssh-keygen -y -f bundle-signing`), or unset it")
-	}
-	if e.BundleHeartbeat != "" {
-		c.BundleHeartbeatURL = ck.httpURL(bundleHeartbeatVar, e.BundleHeartbeat)
 	}
 }

@@ -104,9 +104,7 @@ func (e env) validate() (Config, Problems) {
 		ck.add("LOG_FORMAT", ck.q(e.LogFormat)+" is not a format", "use logfmt (what Heroku's log viewer reads) or json")
 	}
 
-	if e.HeartbeatURL != "" {
-		c.HeartbeatURL = ck.httpURL("HEARTBEAT_URL", e.HeartbeatURL)
-	}
+	ck.heartbeatVars(e, &c)
 	if e.WebhookURL != "" {
 		c.WebhookURL = ck.httpURL("NOTIFY_WEBHOOK_URL", e.WebhookURL)
 	}
@@ -157,7 +155,8 @@ func (e env) trimmed() env {
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.Parallel, &e.Fanout, &e.DynoSize, &e.MemoryLimit, &e.Check,
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
 		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
-		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat, &e.AppName, &e.Child} {
+		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat, &e.VerifyHeartbeat, &e.StatusHeartbeat, &e.DrillHeartbeat,
+		&e.AppName, &e.Child} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e
@@ -380,6 +379,7 @@ func (ck *checker) s3(e env, c *Config, read map[string]bool) {
 			}
 		}
 	}
+	ck.regionShape(e, c)
 	b, err := strconv.ParseBool(e.S3ForcePathStyle)
 	if err != nil {
 		ck.add("S3_FORCE_PATH_STYLE", ck.q(e.S3ForcePathStyle)+" is not a boolean", "use true or false")

@@ -109,6 +109,11 @@ type Config struct {
 	BundleSigningKey   bundle.SigningKey
 	BundleVerifyKey    bundle.VerifyKey
 	BundleHeartbeatURL string
+	// VerifyHeartbeatURL, StatusHeartbeatURL and DrillHeartbeatURL are the heartbeats of verify,
+	// status and drill runs (Heartbeat picks a command's): never HeartbeatURL, the backup's alone.
+	VerifyHeartbeatURL string
+	StatusHeartbeatURL string
+	DrillHeartbeatURL  string
 	// Retention is RETENTION parsed: the classes archives are kept as; unset (Set() false) without
 	// it. RetentionZone is RETENTION_TIMEZONE, in which days, ISO weeks, months and years begin:
 	// time.UTC when unset, never nil after Load.
@@ -219,6 +224,9 @@ type env struct {
 	BundleSigningKey  string `envconfig:"BUNDLE_SIGNING_KEY"`
 	BundleVerifyKey   string `envconfig:"BUNDLE_VERIFY_KEY"`
 	BundleHeartbeat   string `envconfig:"BUNDLE_HEARTBEAT_URL"`
+	VerifyHeartbeat   string `envconfig:"VERIFY_HEARTBEAT_URL"`
+	StatusHeartbeat   string `envconfig:"STATUS_HEARTBEAT_URL"`
+	DrillHeartbeat    string `envconfig:"DRILL_HEARTBEAT_URL"`
 	AgeIdentity       string `envconfig:"AGE_IDENTITY"`
 	AppName           string `envconfig:"HEROKU_APP_NAME"`
 	Child             string `envconfig:"PGOFFSITE_CHILD"`

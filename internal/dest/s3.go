@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
@@ -123,10 +124,12 @@ func S3Client(ctx context.Context, env spec.Env, a spec.Archive) (*s3.Client, er
 	if err != nil {
 		return nil, err
 	}
+	own, _ := s3store.SettingsOf(a)
 	client, err := s3store.NewClient(ctx, s3store.ClientOptions{
 		Endpoint: s.Endpoint, EndpointSource: "endpoint= of " + a.String() + " in ARCHIVE_URL",
 		Region: s.Region, ForcePathStyle: s.PathStyle,
 		AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey,
+		Dest: s3err.Dest{Label: a.String(), Keys: own.Keys, RegionParam: own.Region != ""},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a, err)

@@ -38,8 +38,13 @@ func (s3Kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spe
 		r.Fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
 	}
 	st := newS3Store(client, env, a, s)
-	fix := func(err error) string { return s3err.Fix(s3err.Of(err), s3err.Vars{Keys: own.Keys}) }
-	if spec.ProbeWrite(ctx, r, a, st, fix) && st.ConditionalWritesUnsupported() {
+	explain := func(err error) (string, string) {
+		if e, ok := s3err.As(err); ok {
+			return e.Problem(), e.Fix()
+		}
+		return "", ""
+	}
+	if spec.ProbeWrite(ctx, r, a, st, explain) && st.ConditionalWritesUnsupported() {
 		r.Warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
 	}
 

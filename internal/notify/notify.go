@@ -103,7 +103,10 @@ func (r Run) Failed() bool {
 
 // Options configure a Notifier.
 type Options struct {
+	// HeartbeatURL is the dead man's switch of the command that runs, read from the variable
+	// HeartbeatVar (HEARTBEAT_URL when empty), which messages name.
 	HeartbeatURL string
+	HeartbeatVar string
 	WebhookURL   string
 	On           string        // "failure" (default) or "always": when the webhook is sent
 	Timeout      time.Duration // per request, default 10 s
@@ -112,6 +115,9 @@ type Options struct {
 	Secrets      []string // values scrubbed from every body sent
 }
 
+// webhookVar is the variable of the webhook, which every command shares.
+const webhookVar = "NOTIFY_WEBHOOK_URL"
+
 // Notifier sends heartbeats and webhooks. A zero Options sends nothing.
 type Notifier struct {
 	o Options
@@ -119,7 +125,10 @@ type Notifier struct {
 
 // New checks the URLs (https, or http towards loopback only) and returns a Notifier.
 func New(o Options) (*Notifier, error) {
-	for name, raw := range map[string]string{"HEARTBEAT_URL": o.HeartbeatURL, "NOTIFY_WEBHOOK_URL": o.WebhookURL} {
+	if o.HeartbeatVar == "" {
+		o.HeartbeatVar = "HEARTBEAT_URL"
+	}
+	for name, raw := range map[string]string{o.HeartbeatVar: o.HeartbeatURL, webhookVar: o.WebhookURL} {
 		if raw == "" {
 			continue
 		}
@@ -147,7 +156,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	if n.o.HeartbeatURL == "" {
 		return nil
 	}
-	return n.post(ctx, "heartbeat start", n.o.HeartbeatURL+"/start", "text/plain", nil)
+	return n.post(ctx, n.o.HeartbeatVar+" start ping", n.o.HeartbeatURL+"/start", "text/plain", nil)
 }
 
 // Finish pings the heartbeat (bare URL on success, /fail on failure) with a short summary, and
@@ -160,12 +169,12 @@ func (n *Notifier) Finish(ctx context.Context, run Run) error {
 		if run.Failed() {
 			u += "/fail"
 		}
-		errs = append(errs, n.post(ctx, "heartbeat", u, "text/plain; charset=utf-8", []byte(Summary(run))))
+		errs = append(errs, n.post(ctx, n.o.HeartbeatVar+" ping", u, "text/plain; charset=utf-8", []byte(Summary(run))))
 	}
 	if n.o.WebhookURL != "" && (run.Failed() || n.o.On == "always") {
 		body, err := n.webhookBody(run)
 		if err == nil {
-			err = n.post(ctx, "webhook", n.o.WebhookURL, "application/json", body)
+			err = n.post(ctx, webhookVar, n.o.WebhookURL, "application/json", body)
 		}
 		errs = append(errs, err)
 	}
@@ -306,27 +315,23 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// Check tells whether the configured endpoints can be reached, without pinging them: any request
-// to a healthchecks.io URL counts as a ping (even a GET), so only a TCP/TLS connection to the
-// host is made. It does not prove the URL's path is right.
-func (n *Notifier) Check(ctx context.Context) []error {
-	var errs []error
-	for name, raw := range map[string]string{"HEARTBEAT_URL": n.o.HeartbeatURL, "NOTIFY_WEBHOOK_URL": n.o.WebhookURL} {
-		if raw == "" {
-			continue
-		}
-		u, _ := url.Parse(raw)
-		port := u.Port()
-		if port == "" {
-			port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-		}
-		d := net.Dialer{Timeout: n.o.Timeout}
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: cannot reach %s: %w", name, u.Host, err))
-			continue
-		}
-		conn.Close()
+// Reach tells whether the endpoint in variable name (raw, its URL) can be reached, without
+// pinging it: any request to a healthchecks.io URL counts as a ping (even a GET), so only a
+// TCP connection to the host is made, within timeout. It does not prove the URL's path is right.
+func Reach(ctx context.Context, name, raw string, timeout time.Duration) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s is not a URL", name)
 	}
-	return errs
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return fmt.Errorf("%s: cannot reach %s: %w", name, u.Host, err)
+	}
+	conn.Close()
+	return nil
 }

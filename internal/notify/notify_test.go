@@ -100,8 +100,8 @@ func TestSlowOrDownEndpointIsBounded(t *testing.T) {
 	if err := down.Finish(context.Background(), okRun); err == nil {
 		t.Error("a down monitor reported no error")
 	}
-	if errs := down.Check(context.Background()); len(errs) != 1 || !strings.Contains(errs[0].Error(), "HEARTBEAT_URL") {
-		t.Errorf("check: %v", errs)
+	if err := Reach(context.Background(), "VERIFY_HEARTBEAT_URL", "http://127.0.0.1:1/ping", 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "VERIFY_HEARTBEAT_URL") {
+		t.Errorf("reach: %v", err)
 	}
 }
 
@@ -175,5 +175,26 @@ func TestRunNamesItsCommand(t *testing.T) {
 	}
 	if s := Summary(run); !strings.HasPrefix(s, "pgoffsite bundle succeeded") {
 		t.Errorf("summary %q", s)
+	}
+}
+
+// A run of verify, status or drill says so in Slack's text and in the heartbeat's summary:
+// whoever reads the alert learns which job failed, not "pgoffsite failed".
+func TestTextNamesTheCommand(t *testing.T) {
+	slack := &Notifier{o: Options{WebhookURL: "https://hooks.slack.com/services/T/B/X"}}
+	for _, command := range []string{"backup", "bundle", "verify", "status", "drill"} {
+		run := failedRun
+		run.Command = command
+		b, err := slack.webhookBody(run)
+		var m map[string]string
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if want := "*pgoffsite " + command + " failed*"; err != nil || !strings.HasPrefix(m["text"], want) {
+			t.Errorf("%s: slack text %q (%v), want it to start with %q", command, m["text"], err, want)
+		}
+		if want := "pgoffsite " + command + " FAILED"; !strings.HasPrefix(Summary(run), want) {
+			t.Errorf("%s: summary %q, want it to start with %q", command, Summary(run), want)
+		}
 	}
 }

@@ -191,19 +191,31 @@ func envOrAttachment(t config.Target) string {
 	return "the attachment's config var on " + t.App
 }
 
-// Notifications checks that HEARTBEAT_URL's and WEBHOOK_URL's hosts answer, and warns when
-// nothing would notice a run that never happens.
+// Notifications checks that the hosts of the heartbeats (each command's own, config.Heartbeat)
+// and of the webhook answer, warns when two commands share one heartbeat (a check kept green by
+// a verify or a drill while the backups stopped), and warns when nothing would notice a backup
+// run that never happens.
 func Notifications(ctx context.Context, r Reporter, cfg config.Config) {
-	n, err := notify.New(notify.Options{HeartbeatURL: cfg.HeartbeatURL, WebhookURL: cfg.WebhookURL, Timeout: 10 * time.Second})
-	if err == nil && (cfg.HeartbeatURL != "" || cfg.WebhookURL != "") {
-		if errs := n.Check(ctx); len(errs) > 0 {
-			for _, e := range errs {
-				r.Fail("notification: %v", e)
-			}
-		} else {
-			r.OK("notification endpoints answer (their hosts are reachable)")
+	names, urls := cfg.HeartbeatVars()
+	if cfg.WebhookURL != "" {
+		names, urls = append(names, "NOTIFY_WEBHOOK_URL"), append(urls, cfg.WebhookURL)
+	}
+	failed := false
+	for i, name := range names {
+		if err := notify.Reach(ctx, name, urls[i], 10*time.Second); err != nil {
+			r.Fail("notification: %v", err)
+			r.Fix("check the host in %s, or unset it", name)
+			failed = true
 		}
-	} else if cfg.HeartbeatURL == "" {
-		r.Warn("no HEARTBEAT_URL: a run that Heroku Scheduler skips or that dies will go unnoticed; add a healthchecks.io (or similar) check")
+	}
+	if len(names) > 0 && !failed {
+		r.OK("notification endpoints answer (%s: their hosts are reachable)", strings.Join(names, ", "))
+	}
+	for _, shared := range cfg.SharedHeartbeats() {
+		r.Warn("%s: a check that several commands ping stays green while any of them runs, so a stopped backup goes unnoticed while verify, status or drill still run", shared)
+		r.Fix("give each command a check of its own (HEARTBEAT_URL is the backup's alone), or unset the others")
+	}
+	if cfg.HeartbeatURL == "" {
+		r.Warn("no HEARTBEAT_URL: a backup run that Heroku Scheduler skips or that dies will go unnoticed; add a healthchecks.io (or similar) check and set HEARTBEAT_URL to its ping URL")
 	}
 }

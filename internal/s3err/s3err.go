@@ -1,12 +1,19 @@
-// Package s3err is the one place an answer of S3 (or an S3-compatible store) becomes a class:
-// denied, missing, in another region, not implemented, a failed or conflicting condition. The
-// store, the bucket setup and the preflight check read the class, never the error's text or
-// status code themselves, and Fix says which variable sets right what a class reports.
+// Package s3err is the one place an answer of S3 (or an S3-compatible store), or a failure to
+// reach it, becomes a class: denied, wrong keys, no such bucket, another region, a host that
+// does not resolve, a certificate that is not trusted, throttled, not implemented, a failed or
+// conflicting condition. The store, the bucket setup and the preflight check read the class,
+// never the error's text or status code themselves; and every error of a client that Annotate
+// equips says, in its own text, which destination answered, the variable to fix and the
+// command that helps — whichever command logs it.
 package s3err
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
+	"regexp"
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -21,10 +28,13 @@ const (
 	Denied                   // 403, AccessDenied: the credentials may not do this
 	BadCredentials           // InvalidAccessKeyId, SignatureDoesNotMatch: the keys themselves are wrong
 	NoSuchBucket             // the bucket does not exist (at this endpoint)
-	WrongRegion              // 301, PermanentRedirect: the bucket is in another region
+	WrongRegion              // 301 PermanentRedirect, AuthorizationHeaderMalformed: the bucket is in another region
 	NotImplemented           // 501, NotImplemented: the store lacks the feature
 	PreconditionFailed       // 412: If-None-Match found an object at the key
 	Conflict                 // 409, ConditionalRequestConflict: a concurrent conditional write
+	UnknownHost              // the endpoint's host name does not resolve (DNS)
+	Untrusted                // the TLS handshake failed: a certificate not trusted, or no TLS at all
+	Throttled                // 503 SlowDown: the store asks for fewer requests, after every retry
 )
 
 // Of classifies err; Other when it is no answer of S3's or none of the above.
@@ -40,7 +50,8 @@ func Of(err error) Class {
 		return Denied
 	case code == "NoSuchBucket":
 		return NoSuchBucket
-	case code == "PermanentRedirect" || status == http.StatusMovedPermanently:
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == http.StatusMovedPermanently,
+		status == http.StatusBadRequest && bucketRegion(err) != "": // a HEAD's answer has no body, only the header
 		return WrongRegion
 	case code == "NotImplemented" || status == http.StatusNotImplemented:
 		return NotImplemented
@@ -48,8 +59,31 @@ func Of(err error) Class {
 		return PreconditionFailed
 	case code == "ConditionalRequestConflict" || status == http.StatusConflict:
 		return Conflict
+	case code == "SlowDown":
+		return Throttled
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return UnknownHost
+	}
+	if untrusted(err) {
+		return Untrusted
 	}
 	return Other
+}
+
+// untrusted recognises a TLS handshake that failed: a certificate for another name, signed by
+// an unknown authority or expired, or a server that does not speak TLS at all.
+func untrusted(err error) bool {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
+	)
+	return errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &record)
 }
 
 // Code is the S3 error code of err ("AccessDenied"); "" when it carries none.
@@ -86,32 +120,25 @@ func ConditionalUnsupported(err error) bool {
 		strings.Contains(strings.ToLower(msg), "if-none-match")
 }
 
-// Vars are the variables that configure one S3 destination, for a fix to name.
-type Vars struct {
-	// Keys is keys=NAME of the destination; "" for the default AWS chain.
-	Keys string
-}
-
-// keyVars names the key pair the destination's credentials come from.
-func (v Vars) keyVars() string {
-	if v.Keys != "" {
-		return v.Keys + "_ACCESS_KEY_ID and " + v.Keys + "_SECRET_ACCESS_KEY"
+// bucketRegion is the region the store says the bucket is in: the x-amz-bucket-region header
+// of a redirect, or the region AuthorizationHeaderMalformed expects; "" when it says none.
+func bucketRegion(err error) string {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Response != nil {
+		if r := re.Response.Header.Get("X-Amz-Bucket-Region"); regionName.MatchString(r) {
+			return r
+		}
 	}
-	return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-}
-
-// Fix says what to do about an answer of class c at the destination v configures; "" when the
-// error itself says all there is.
-func Fix(c Class, v Vars) string {
-	switch c {
-	case BadCredentials:
-		return "set " + v.keyVars() + " to a key pair the provider issued (heroku config:set), both from the same pair"
-	case Denied:
-		return "give the keys in " + v.keyVars() + " the policy `pgoffsite policy` prints, or set them to keys that have it"
-	case NoSuchBucket:
-		return "check the bucket's name in ARCHIVE_URL, or create it with `pgoffsite setup-bucket`"
-	case WrongRegion:
-		return "set AWS_REGION (or region= of this destination in ARCHIVE_URL) to the bucket's region"
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if m := expecting.FindStringSubmatch(ae.ErrorMessage()); m != nil {
+			return m[1]
+		}
 	}
 	return ""
 }
+
+var (
+	expecting  = regexp.MustCompile(`expecting '([a-z0-9-]{1,40})'`)
+	regionName = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
+)

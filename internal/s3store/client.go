@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/netguard"
+	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 )
 
@@ -43,6 +44,9 @@ type ClientOptions struct {
 	// MaxAttempts is how often a request is tried; default 10 (an upload's request that stalls
 	// is retried at most twice: see uploadStallRetries).
 	MaxAttempts int
+	// Dest names the destination in the client's errors, each explained by its class
+	// (s3err.Annotate); NewClient fills in the region and where the endpoint comes from.
+	Dest s3err.Dest
 }
 
 // NewClient builds an S3 client from the SDK's default chain: credentials from the environment or
@@ -85,6 +89,13 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 			o.MaxAttempts = attempts
 			o.MaxBackoff = 20 * time.Second
 			o.RateLimiter = ratelimit.None
+			// A certificate nobody trusts does not heal within a retry: said at once.
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if s3err.Of(err) == s3err.Untrusted {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			})}, o.Retryables...)
 		})
 	}))
 	opts = append(opts, config.WithLogger(sdkLogger{}))
@@ -92,7 +103,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
+	dest := o.Dest
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		so.APIOptions = append(so.APIOptions, s3err.Annotate(&dest))
 		so.UsePathStyle = o.ForcePathStyle
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -110,7 +123,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 		if err := checkEndpoint(*co.BaseEndpoint, source); err != nil {
 			return nil, err
 		}
+		dest.Endpoint = source
 	}
+	dest.Region = co.Region
 	if co.Region == "" {
 		return nil, fmt.Errorf("s3: no AWS region configured: set AWS_REGION (or the region option)")
 	}

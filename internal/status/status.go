@@ -94,6 +94,9 @@ type Entry struct {
 	Problems []string `json:"problems"`
 	// Warnings are worth a look but do not fail the watchdog.
 	Warnings []string `json:"warnings"`
+	// Unreadable: the destination could not be listed, so the calendar and totals tell nothing
+	// (Problems says why).
+	Unreadable bool `json:"unreadable,omitempty"`
 }
 
 // OK tells that the entry has no problem.
@@ -188,7 +191,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	l, err := src.List(ctx, app+"/")
 	if err != nil {
 		e.Problems = append(e.Problems, fmt.Sprintf("cannot list the archives of %s at %s: %v", t, dest, err))
-		e.Days = o.days(nil)
+		e.Days, e.Unreadable = o.days(nil), true
 		return e
 	}
 	if l.VersionsErr != nil {

@@ -62,20 +62,26 @@ type Checker interface {
 const ProbeTimeout = 90 * time.Second
 
 // ProbeWrite writes a small object to destination a the way the job writes an archive (Put:
-// atomic, never replacing); false when that failed, with fix's fix for the error if it has one
-// (fix may be nil). The uploader cannot delete it, so it stays until the bucket's lifecycle
+// atomic, never replacing); false when that failed, said as explain says it when it can (the
+// problem and its fix; explain may be nil). The uploader cannot delete it, so it stays until the bucket's lifecycle
 // rules expire it (or someone removes it from a directory).
-func ProbeWrite(ctx context.Context, r Checker, a Archive, st store.Store, fix func(error) string) bool {
+func ProbeWrite(ctx context.Context, r Checker, a Archive, st store.Store, explain func(error) (problem, fix string)) bool {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	key := fmt.Sprintf("_pgoffsite-check/%s-%s.txt", time.Now().UTC().Format("20060102T150405Z"), randomSuffix())
 	body := "written by `pgoffsite check` to prove the uploader can write here; safe to delete\n"
 	if err := st.Put(ctx, store.Object{Key: key, Size: int64(len(body)), ContentType: "text/plain"}, strings.NewReader(body)); err != nil {
-		r.Fail("archive %s is not writable: %v", a, err)
-		if fix != nil {
-			if f := fix(err); f != "" {
-				r.Fix("%s", f)
-			}
+		problem, fix := "", ""
+		if explain != nil {
+			problem, fix = explain(err)
+		}
+		if problem == "" {
+			r.Fail("archive %s is not writable: %v", a, err)
+		} else {
+			r.Fail("archive %s is not writable: %s", a, problem)
+		}
+		if fix != "" {
+			r.Fix("%s", fix)
 		}
 		return false
 	}
