@@ -14,6 +14,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/report"
@@ -71,11 +72,10 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if o.BundleOnly {
 		command = "bundle" // it reports as itself, to its own heartbeat
 	}
-	f.load = loadBackup(o.Target)
-	cfg, err := f.Config()
+	// No logger before the configuration is read, on purpose: nothing has been contacted.
+	cfg, err := f.configure(loadBackup(o.Target))
 	if err != nil {
-		// No logger yet on purpose: nothing has been configured, nothing has been contacted.
-		return badConfig(err)
+		return err
 	}
 	fanout := cfg.Fanout > 0 && o.Target == "" && !o.BundleOnly
 	if fanout {
@@ -93,15 +93,15 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if err != nil {
 		return err
 	}
-	dests, caps, opened := f.Destinations(ctx)
-	if opened == 0 {
+	opened := f.Destinations(ctx)
+	if opened.N == 0 {
 		// Nowhere to write: taking backups (a capture costs the database) would be for nothing.
-		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(destinationNames(cfg), " "))
+		err := fmt.Errorf("no destination could be opened (%s)", strings.Join(dest.Names(cfg.Archives), " "))
 		report.Finish(ctx, log, notifier, command, f.Now(), []archive.Result{{Target: archive.Target{App: "*", Database: "*"}, Err: err}})
 		log.Error().Err(err).Msg("backup run finished with failures")
 		return exitWith(ExitFailed)
 	}
-	job, err := newJob(cfg, f, dests)
+	job, err := newJob(cfg, f, opened.Destinations)
 	if err != nil {
 		return err
 	}
@@ -111,18 +111,14 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	var results []archive.Result
 	switch {
 	case fanout:
-		results = coordinate(ctx, log, cfg, f.Heroku(), f.Coordinator, caps, targets)
+		results = coordinate(ctx, log, cfg, f.Heroku(), f.Coordinator, opened.Caps, targets)
 	case !o.BundleOnly:
 		results = job.Run(ctx, targets)
 	}
 	if o.BundleOnly || cfg.AppBundle {
 		results = append(results, newBundler(cfg, f.Heroku(), job, red, log).Apps(ctx, targets)...)
 	}
-	for i, d := range dests {
-		if unsupported := caps[i].ConditionalWritesUnsupported; unsupported != nil && unsupported() {
-			log.Warn().Str("destination", d.Name).Msg("the archive store rejects conditional writes (If-None-Match): an existing archive could be overwritten by a re-run; S3 itself supports them")
-		}
-	}
+	opened.WarnReplaceable(log)
 	ok := report.Backup(log, results, ctx.Err() != nil)
 	report.Finish(ctx, log, notifier, command, started, results)
 	if cfg.Child {

@@ -61,10 +61,9 @@ func unlessGiven[T any](fs *pflag.FlagSet, name string, dst *T, v T) {
 // the archive bucket safe (versioning, encryption, no public access, a policy that denies
 // insecure access and version deletion, lifecycle to Glacier and expiry). Idempotent.
 func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *setupBucketOptions) error {
-	f.load = config.LoadArchive
-	cfg, err := f.Config()
+	cfg, err := f.configure(config.LoadArchive)
 	if err != nil {
-		return badConfig(err)
+		return err
 	}
 	o, sizeBytes, err := bucketOptions(fs, cfg, opts)
 	if err != nil {
@@ -150,13 +149,12 @@ func newPolicyCmd(f *Factory) *cobra.Command {
 // under the archive prefix, nothing else — or, with --reader, for the verifying credentials.
 func runPolicy(f *Factory, o *policyOptions) error {
 	// Only ARCHIVE_URL matters here: the policy is printed before the keys it is for exist.
-	f.load = func() (config.Config, error) {
+	cfg, err := f.configure(func() (config.Config, error) {
 		archives, err := config.ArchivesFromEnv()
 		return config.Config{Archives: archives}, err
-	}
-	cfg, err := f.Config()
+	})
 	if err != nil {
-		return badConfig(err)
+		return err
 	}
 	_, archive, err := destkind.PickBucket(cfg.Archives, o.Destination)
 	if err != nil {

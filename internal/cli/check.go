@@ -51,22 +51,17 @@ func newCheckCmd(f *Factory) *cobra.Command {
 // runCheck is `pgoffsite check`: the preflight a Deploy-button user runs once
 // (`heroku run -x pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
 func runCheck(ctx context.Context, f *Factory) error {
-	f.load = func() (config.Config, error) { return config.LoadFor("check") }
-	cfg, err := f.Config()
+	cfg, err := f.configure(func() (config.Config, error) { return config.LoadFor("check") })
 	if err != nil {
-		return badConfig(err)
+		return err
 	}
 	c := &checker{w: f.Redactor().Wrap(f.Stdout)}
-	archives := make([]string, len(cfg.Archives))
-	for i, a := range cfg.Archives {
-		archives[i] = a.String()
-	}
 	mode, method := howArchived(cfg)
 	how := "method " + method
 	if mode != "" {
 		how = "mode " + mode + ", " + how
 	}
-	c.OK("configuration: %d target(s), %s, archive %s", len(cfg.Targets), how, strings.Join(archives, " "))
+	c.OK("configuration: %d target(s), %s, archive %s", len(cfg.Targets), how, strings.Join(dest.Names(cfg.Archives), " "))
 	if cfg.Fanout > 0 {
 		c.OK("%s", fanoutBudget(cfg.Fanout, len(cfg.Targets)))
 	}

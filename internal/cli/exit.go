@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +32,16 @@ func exitWith(code int) error {
 		return nil
 	}
 	return &exitError{code: code}
+}
+
+// failedOn is nil when err is; otherwise it logs err once, under msg, and ends the command
+// with exit status 1.
+func failedOn(log zerolog.Logger, err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	log.Error().Err(err).Msg(msg)
+	return exitWith(ExitFailed)
 }
 
 // usageError is a command line the command cannot run: said as it is, exit status 2.

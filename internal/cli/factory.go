@@ -7,14 +7,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/coordinator"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/drill"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
-	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -61,6 +60,17 @@ func (f *Factory) Config() (config.Config, error) {
 		f.cfg, f.cfgErr = &cfg, err
 	}
 	return *f.cfg, f.cfgErr
+}
+
+// configure makes load the command's configuration and reads it; its problems end the command
+// as a configuration error (exit status 2), before anything is contacted.
+func (f *Factory) configure(load func() (config.Config, error)) (config.Config, error) {
+	f.load = load
+	cfg, err := f.Config()
+	if err != nil {
+		return cfg, badConfig(err)
+	}
+	return cfg, nil
 }
 
 // config is the configuration once Config has succeeded: what the other pieces are built from.
@@ -129,18 +139,20 @@ func (f *Factory) capHerokuRetries(d time.Duration) {
 	}
 }
 
-// Destinations opens every destination ARCHIVE_URL names for writing (openDestinations); they
-// are closed when the command ends.
-func (f *Factory) Destinations(ctx context.Context) (dests []archive.Destination, caps []store.Caps, opened int) {
-	dests, caps, opened, closeAll := openDestinations(ctx, f.Logger(), f.config())
-	f.closers = append(f.closers, closerFunc(closeAll))
-	return dests, caps, opened
+// Destinations opens every destination ARCHIVE_URL names for writing (dest.OpenAll); they are
+// closed when the command ends.
+func (f *Factory) Destinations(ctx context.Context) dest.Opened {
+	cfg := f.config()
+	opened := dest.OpenAll(ctx, f.Logger(), cfg.Env(), cfg.Archives)
+	f.closers = append(f.closers, opened)
+	return opened
 }
 
 // Source opens the destination the command reads archives from (the configuration's Archive);
 // it is closed when the command ends.
-func (f *Factory) Source(ctx context.Context) (*source, error) {
-	src, err := openSource(ctx, f.config())
+func (f *Factory) Source(ctx context.Context) (*dest.Source, error) {
+	cfg := f.config()
+	src, err := dest.OpenSource(ctx, cfg.Env(), cfg.Archive)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +162,7 @@ func (f *Factory) Source(ctx context.Context) (*source, error) {
 
 // readSource opens the destination a command reads archives from (Source); a failure is logged
 // once and ends the command with exit status 1.
-func (f *Factory) readSource(ctx context.Context, cfg config.Config) (*source, error) {
+func (f *Factory) readSource(ctx context.Context, cfg config.Config) (*dest.Source, error) {
 	src, err := f.Source(ctx)
 	if err != nil {
 		log := f.Logger()
@@ -178,7 +190,3 @@ func (f *Factory) close() {
 	}
 	f.closers = nil
 }
-
-type closerFunc func()
-
-func (c closerFunc) Close() error { c(); return nil }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	destkind "github.com/pgoffsite/pgoffsite/internal/dest"
@@ -82,23 +84,14 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	if err != nil {
 		return badConfig(err)
 	}
-	red := f.Redactor()
 	log := f.Logger().With().Str("app", app).Str("database", database).Logger()
-	fail := func(err error) error {
-		log.Error().Err(err).Str("archive", from).Msg("restore FAILED")
-		return exitWith(ExitFailed)
-	}
-
 	client, err := destkind.S3Client(ctx, cfg.Env(), cfg.Archive)
-	if err != nil {
-		return fail(err)
+	if err == nil {
+		deps := restore.Deps{Heroku: f.Heroku(),
+			Signer: restore.S3Signer{Client: client, Bucket: own.Bucket, Prefix: own.Prefix}, Log: log, Redactor: f.Redactor()}
+		err = restore.ToHeroku(ctx, deps, app, database, restore.Options{From: from, CaptureTimeout: cfg.CaptureTimeout})
 	}
-	deps := restore.Deps{Heroku: f.Heroku(),
-		Signer: restore.S3Signer{Client: client, Bucket: own.Bucket, Prefix: own.Prefix}, Log: log, Redactor: red}
-	if err := restore.ToHeroku(ctx, deps, app, database, restore.Options{From: from, CaptureTimeout: cfg.CaptureTimeout}); err != nil {
-		return fail(err)
-	}
-	return nil
+	return failedOn(log.With().Str("archive", from).Logger(), err, "restore FAILED")
 }
 
 // runRestoreToPostgres is `pgoffsite restore --to postgres://...`: the archive streams from the
@@ -124,25 +117,22 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 	}
 	log := f.Logger().With().
 		Str("host", t.Host).Str("database", t.Database).Str("archive", o.From).Logger()
-	fail := func(err error) error {
-		log.Error().Err(err).Msg("restore FAILED")
-		return exitWith(ExitFailed)
-	}
-	deps := restore.Deps{Open: func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
-		Database: restore.Postgres{}, Log: log}
-	if err := restore.ToPostgres(ctx, deps, t.URL, o.Clean, restore.Options{From: o.From, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
-		return fail(err)
-	}
-	return nil
+	deps, opts := pgRestoreDeps(f, cfg, log, o.From, ids)
+	return failedOn(log, restore.ToPostgres(ctx, deps, t.URL, o.Clean, opts), "restore FAILED")
 }
 
-// openRestoreSource opens the store a restore reads the archive from.
-func openRestoreSource(ctx context.Context, f *Factory, cfg config.Config) (verify.Source, error) {
-	src, err := f.Source(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err)
+// pgRestoreDeps are what a restore through pg_restore works with: the store it reads the
+// archive from, opened when the restore comes to it, and the way out of Glacier there.
+func pgRestoreDeps(f *Factory, cfg config.Config, log zerolog.Logger, from string, ids *agecrypt.Identities) (restore.Deps, restore.Options) {
+	open := func(ctx context.Context) (verify.Source, error) {
+		src, err := f.Source(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("restore: open the archive %s: %w", cfg.Archive.String(), err)
+		}
+		return src, nil
 	}
-	return src, nil
+	return restore.Deps{Open: open, Database: restore.Postgres{}, Log: log},
+		restore.Options{From: from, Identities: ids, Explain: glacierOf(cfg).Explain}
 }
 
 // glacierOf is where cfg's destination keeps archives that lifecycle rules may move to Glacier.
@@ -163,17 +153,8 @@ func runRestoreEncryptedToHeroku(ctx context.Context, f *Factory, o *restoreOpti
 	if err != nil {
 		return err
 	}
-	red := f.Redactor()
 	log := f.Logger().With().Str("app", app).Str("database", database).Str("archive", from).Logger()
-	fail := func(err error) error {
-		log.Error().Err(err).Msg("restore FAILED")
-		return exitWith(ExitFailed)
-	}
-	deps := restore.Deps{Heroku: f.Heroku(),
-		Open:     func(ctx context.Context) (verify.Source, error) { return openRestoreSource(ctx, f, cfg) },
-		Database: restore.Postgres{}, Log: log, Redactor: red}
-	if err := restore.EncryptedToHeroku(ctx, deps, app, database, restore.Options{From: from, Identities: ids, Explain: glacierOf(cfg).Explain}); err != nil {
-		return fail(err)
-	}
-	return nil
+	deps, opts := pgRestoreDeps(f, cfg, log, from, ids)
+	deps.Heroku, deps.Redactor = f.Heroku(), f.Redactor()
+	return failedOn(log, restore.EncryptedToHeroku(ctx, deps, app, database, opts), "restore FAILED")
 }

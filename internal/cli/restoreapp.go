@@ -62,10 +62,9 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	case o.Confirm != o.To:
 		return badUsage("pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s", o.To, o.To)
 	}
-	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore-app") }
-	cfg, err := f.Config()
+	cfg, err := f.configure(func() (config.Config, error) { return loadForReading(o.Destination, "restore-app") })
 	if err != nil {
-		return badConfig(err)
+		return err
 	}
 	key, err := bundle.TrustedKey(o.VerifyKey, cfg.BundleVerifyKey, cfg.BundleSigningKey)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -13,7 +14,7 @@ import (
 func logStart(log zerolog.Logger, cfg config.Config, command string, fanout bool, enc archive.Encrypter) {
 	ev := log.Info().Str("version", version.Version).Int("targets", len(cfg.Targets)).Func(runMethod(cfg)).
 		Int("parallel", cfg.Parallel).Int("fanout", map[bool]int{true: cfg.Fanout}[fanout]).
-		Strs("destinations", destinationNames(cfg))
+		Strs("destinations", dest.Names(cfg.Archives))
 	if enc != nil {
 		fps := []string{}
 		for _, r := range enc.Describe() {

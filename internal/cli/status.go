@@ -109,9 +109,7 @@ func statusSources(cfg config.Config, dests []spec.Archive) []status.Destination
 	var sources []status.Destination
 	for _, a := range dests {
 		sources = append(sources, status.Destination{Name: a.String(), Open: func(ctx context.Context) (status.Source, func() error, error) {
-			c := cfg
-			c.Archive = a
-			src, err := openSource(ctx, c)
+			src, err := dest.OpenSource(ctx, cfg.Env(), a)
 			if err != nil {
 				return nil, nil, err
 			}

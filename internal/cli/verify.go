@@ -11,7 +11,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/listing"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/report"
-	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
 
@@ -81,31 +80,6 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 
 // verifyDeps are what a verification (verify's, a drill's) works with at the source: its
 // records, the redactor for what they say, the bucket for the way out of Glacier.
-func verifyDeps(cfg config.Config, src *source, log zerolog.Logger, red *logging.Redactor) verify.Deps {
-	return verify.Deps{Source: src, Records: src.caps.Records, Log: log, Scrub: red.Scrub, Glacier: glacierOf(cfg)}
-}
-
-// source is the destination the reading commands read (verify, status, restore), with what
-// else its kind can do there: keep verification records, close its connection.
-type source struct {
-	store.Reader
-	caps store.Caps
-}
-
-// Close ends the source's connection, if it holds one.
-func (s *source) Close() error {
-	if s.caps.Close == nil {
-		return nil
-	}
-	return s.caps.Close()
-}
-
-// openSource opens the destination cfg.Archive for reading: S3 with the reader's credentials
-// (the uploader's cannot read), the other kinds as a backup opens them.
-func openSource(ctx context.Context, cfg config.Config) (*source, error) {
-	c, err := dest.OpenReader(ctx, cfg.Env(), cfg.Archive)
-	if err != nil {
-		return nil, err
-	}
-	return &source{Reader: c.Reader, caps: c}, nil
+func verifyDeps(cfg config.Config, src *dest.Source, log zerolog.Logger, red *logging.Redactor) verify.Deps {
+	return verify.Deps{Source: src, Records: src.Caps.Records, Log: log, Scrub: red.Scrub, Glacier: glacierOf(cfg)}
 }

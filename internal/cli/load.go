@@ -2,9 +2,11 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/config"
+	"github.com/pgoffsite/pgoffsite/internal/dest"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 )
 
@@ -39,4 +41,19 @@ func loadWithIdentity(f *Factory, identity string) (config.Config, *agecrypt.Ide
 	}
 	f.AddSecrets(idSecrets...)
 	return cfg, ids, nil
+}
+
+// loadForReading loads the configuration of a command that reads archives (verify, restore),
+// with Archive the destination --destination picks.
+func loadForReading(choice, command string, opts ...config.Option) (config.Config, error) {
+	cfg, err := config.LoadFor(command, opts...)
+	if err != nil {
+		return cfg, err
+	}
+	a, err := dest.Pick(cfg.Archives, choice)
+	if err != nil {
+		return cfg, fmt.Errorf("  --destination: %w", err)
+	}
+	cfg.Archive = a
+	return cfg, nil
 }
