@@ -15,13 +15,10 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
-	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
-
-func versionString() string { return "pgoffsite " + version.Version }
 
 // backupOptions are the options of `pgoffsite backup` and `pgoffsite bundle`.
 type backupOptions struct {
@@ -87,7 +84,9 @@ func runArchive(ctx context.Context, f *Factory, o *backupOptions) error {
 	if cfg.Child {
 		ctx = watchUploads(ctx, f.Stderr, red)
 	}
-	setMemoryLimit(cfg, f.LimitMemory)
+	if n := cfg.RuntimeMemoryLimit(); n > 0 && f.LimitMemory {
+		debug.SetMemoryLimit(n) // ARCHIVE_MEMORY_LIMIT is the run's budget
+	}
 
 	notifier, err := f.Notifier(command)
 	if err != nil {
@@ -185,36 +184,9 @@ func newJob(cfg config.Config, f *Factory, dests []archive.Destination) (*archiv
 	return job, nil
 }
 
-// memoryHeadroom is what the process may hold beyond ARCHIVE_MEMORY_LIMIT's buffers: the
-// runtime, the SDK, the check's queue of compressed data.
-const memoryHeadroom = 12 << 20
-
-// setMemoryLimit tells the Go runtime the run's budget. Without it, garbage (each download range
-// is a fresh buffer) may grow the heap to twice what is live before the collector runs, and a
-// run with two S3 destinations would pass 128 MiB. GOMEMLIMIT, when set, wins; on is the
-// factory's LimitMemory.
-func setMemoryLimit(cfg config.Config, on bool) {
-	if on && !cfg.GoMemLimitSet && cfg.MemoryLimit > 0 {
-		debug.SetMemoryLimit(cfg.MemoryLimit + memoryHeadroom)
-	}
-}
-
 // newSource is where the run's backups come from (internal/backupsource).
 func newSource(cfg config.Config, f *Factory) archive.Source {
 	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump,
 		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
 		Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
-}
-
-// secrets are the configured values that must never be written anywhere, and extra ones a
-// command knows of (a database URL given on the command line).
-func secrets(cfg config.Config, extra ...string) []string {
-	return append(cfg.Secrets(), extra...)
-}
-
-// newRedactor scrubs the secrets from everything a command writes.
-func newRedactor(cfg config.Config, extra ...string) *logging.Redactor {
-	red := &logging.Redactor{}
-	red.Add(secrets(cfg, extra...)...)
-	return red
 }

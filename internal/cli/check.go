@@ -56,7 +56,7 @@ func runCheck(ctx context.Context, f *Factory) error {
 		return err
 	}
 	c := &checker{w: f.Redactor().Wrap(f.Stdout)}
-	mode, method := howArchived(cfg)
+	mode, method := cfg.HowArchived()
 	how := "method " + method
 	if mode != "" {
 		how = "mode " + mode + ", " + how

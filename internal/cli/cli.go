@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/pgoffsite/pgoffsite/internal/version"
 	"github.com/spf13/cobra"
 )
 
@@ -87,6 +88,9 @@ func newRoot(f *Factory) *cobra.Command {
 	)
 	return root
 }
+
+// versionString is what `pgoffsite version` and --version print.
+func versionString() string { return "pgoffsite " + version.Version }
 
 func newVersionCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{

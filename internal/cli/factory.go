@@ -190,3 +190,16 @@ func (f *Factory) close() {
 	}
 	f.closers = nil
 }
+
+// secrets are the configured values that must never be written anywhere, and extra ones a
+// command knows of (a database URL given on the command line).
+func secrets(cfg config.Config, extra ...string) []string {
+	return append(cfg.Secrets(), extra...)
+}
+
+// newRedactor scrubs the secrets from everything a command writes.
+func newRedactor(cfg config.Config, extra ...string) *logging.Redactor {
+	red := &logging.Redactor{}
+	red.Add(secrets(cfg, extra...)...)
+	return red
+}

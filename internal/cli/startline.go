@@ -25,31 +25,9 @@ func logStart(log zerolog.Logger, cfg config.Config, command string, fanout bool
 	ev.Msg(command + " run started")
 }
 
-// howArchived says how a run's targets are archived: env:VAR targets always by pg_dump, Heroku
-// targets by BACKUP_METHOD; mode (BACKUP_MODE, capture or latest) is empty when no target uses
-// Heroku's backups.
-func howArchived(cfg config.Config) (mode, method string) {
-	herokuTargets, envTargets := 0, 0
-	for _, t := range cfg.Targets {
-		if t.Env {
-			envTargets++
-		} else {
-			herokuTargets++
-		}
-	}
-	switch {
-	case herokuTargets == 0 || cfg.Method == config.MethodPgDump:
-		return "", config.MethodPgDump
-	case envTargets == 0:
-		return cfg.Mode, cfg.Method
-	default:
-		return cfg.Mode, cfg.Method + " for Heroku targets, " + config.MethodPgDump + " for env: targets"
-	}
-}
-
-// runMethod adds howArchived to a run's start line.
+// runMethod adds config.HowArchived to a run's start line.
 func runMethod(cfg config.Config) func(*zerolog.Event) {
-	mode, method := howArchived(cfg)
+	mode, method := cfg.HowArchived()
 	return func(e *zerolog.Event) {
 		if mode != "" {
 			e.Str("mode", mode)

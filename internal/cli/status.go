@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,13 +50,8 @@ func runStatus(ctx context.Context, f *Factory, opts *statusOptions) error {
 	cfg, err := f.Config()
 	var dests []spec.Archive
 	if err == nil {
-		dests = cfg.Archives
-		if c := strings.TrimSpace(opts.Destination); c != "all" && c != "" {
-			a, perr := dest.Pick(cfg.Archives, c)
-			if perr != nil {
-				err = fmt.Errorf("  --destination: %w", perr)
-			}
-			dests = []spec.Archive{a}
+		if dests, err = dest.PickAll(cfg.Archives, opts.Destination); err != nil {
+			err = fmt.Errorf("  --destination: %w", err)
 		}
 	}
 	if err == nil && opts.HTML != "" {

@@ -19,6 +19,19 @@ func Pick(all []spec.Archive, choice string) (spec.Archive, error) {
 	return pick(all, choice, among{kinds: "destinations", ones: "destinations", eligible: func(spec.Archive) bool { return true }})
 }
 
+// PickAll is the destinations a report reads (status): every one of all when choice is "all"
+// or empty, else the one it names.
+func PickAll(all []spec.Archive, choice string) ([]spec.Archive, error) {
+	if c := strings.TrimSpace(choice); c == "all" || c == "" {
+		return all, nil
+	}
+	a, err := Pick(all, choice)
+	if err != nil {
+		return nil, err
+	}
+	return []spec.Archive{a}, nil
+}
+
 // PickBucket is the S3 destination a bucket command works on (setup-bucket, policy): the one
 // choice names, or the only S3 one. With several and no choice it refuses, listing them, rather
 // than guess which bucket to change.

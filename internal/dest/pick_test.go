@@ -64,3 +64,21 @@ func TestPick(t *testing.T) {
 		t.Errorf("--destination 3: %v", err)
 	}
 }
+
+// TestPickAll: status reads every destination unless --destination names one.
+func TestPickAll(t *testing.T) {
+	file := filestore.Settings{Dir: "/mnt/archive"}.Archive()
+	aws := s3store.Settings{Bucket: "aws-archive"}.Archive()
+	all := []spec.Archive{file, aws}
+	for _, choice := range []string{"", "all", " all "} {
+		if got, err := PickAll(all, choice); err != nil || len(got) != 2 {
+			t.Errorf("PickAll(%q) = %v, %v; want both", choice, got, err)
+		}
+	}
+	if got, err := PickAll(all, "2"); err != nil || len(got) != 1 || got[0].String() != "s3://aws-archive" {
+		t.Errorf("PickAll(2) = %v, %v", got, err)
+	}
+	if _, err := PickAll(all, "3"); err == nil {
+		t.Error("PickAll(3) of two destinations succeeded")
+	}
+}
