@@ -62,7 +62,8 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	case o.Confirm != o.To:
 		return badUsage("pgoffsite restore-app: this sets up the app %s from the bundle; to proceed, add --confirm %s", o.To, o.To)
 	}
-	cfg, err := f.configure(func() (config.Config, error) { return loadForReading(o.Destination, "restore-app") })
+	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "restore-app") }
+	cfg, ids, err := loadWithIdentity(f, o.Identity)
 	if err != nil {
 		return err
 	}
@@ -70,13 +71,7 @@ func runRestoreApp(ctx context.Context, f *Factory, o *restoreAppOptions) error 
 	if err != nil {
 		return badConfig(fmt.Errorf("  --verify-key %s: %w", o.VerifyKey, err))
 	}
-	checks := bundle.Checks{VerifyKey: key, AllowUnbound: o.AllowUnbound}
-	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
-	if idErr != nil {
-		return badConfig(withIdentityProblem(nil, idErr, idSecrets))
-	}
-	checks.Identities = ids
-	f.AddSecrets(idSecrets...)
+	checks := bundle.Checks{VerifyKey: key, AllowUnbound: o.AllowUnbound, Identities: ids}
 	red := f.Redactor()
 	if o.From, err = f.resolveFrom(ctx, o.From, listing.Bundle); err != nil {
 		return err
