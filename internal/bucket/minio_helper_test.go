@@ -78,7 +78,7 @@ func startExtraMinIO(t *testing.T, withTLS bool) *extraMinIO {
 		log.Close()
 	})
 
-	if err := testenv.WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, m.transport(), 30*time.Second); err != nil {
+	if err := testenv.WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, m.transport(), testenv.StartTimeout); err != nil {
 		out, _ := os.ReadFile(log.Name())
 		t.Fatalf("extra minio: %v\n%s", err, out)
 	}

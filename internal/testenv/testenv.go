@@ -27,6 +27,9 @@ import (
 // fails the test, with its log.
 const startTimeout = 2 * time.Minute
 
+// StartTimeout is that wait, for the tests that start a server of their own.
+const StartTimeout = startTimeout
+
 // InCI reports whether the tests run in CI, where a missing server is a failure.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
