@@ -116,12 +116,12 @@ func startMinIO(bin string) (*MinIO, error) {
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_KMS_SECRET_KEY="+kmsKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_REGION="+m.Region)
-	exited, err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", startTimeout)
+	exited, err := startHealthy(cmd, filepath.Join(dir, "minio.log"), m.Endpoint+"/minio/health/live", StartTimeout)
 	if err != nil {
 		return nil, err
 	}
 	m.cmd, m.exited = cmd, exited
-	if err := WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, nil, startTimeout); err != nil {
+	if err := WaitMinIOReady(m.Endpoint, m.AccessKey, m.SecretKey, nil, StartTimeout); err != nil {
 		return nil, err
 	}
 	return m, nil

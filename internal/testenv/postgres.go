@@ -131,7 +131,7 @@ func startPostgres(bin string) (*Postgres, error) {
 		}
 		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
 			ports[0], dir)
-		out, err := runAsOwner(filepath.Join(bin, "pg_ctl"), "-D", data, "-l", logPath, "-w", "-t", strconv.Itoa(int(startTimeout.Seconds())), "-o", opts, "start")
+		out, err := runAsOwner(filepath.Join(bin, "pg_ctl"), "-D", data, "-l", logPath, "-w", "-t", strconv.Itoa(int(StartTimeout.Seconds())), "-o", opts, "start")
 		if err == nil {
 			return &Postgres{Host: "127.0.0.1", Port: ports[0], User: "postgres", BinDir: bin, dir: dir}, nil
 		}

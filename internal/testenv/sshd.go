@@ -209,7 +209,7 @@ func (s *SSHD) start(cfgPath string) error {
 	go func() { cmd.Wait(); close(done) }()
 	exited := (<-chan struct{})(done)
 	var last error
-	ok := waitFor(startTimeout, func() bool {
+	ok := waitFor(StartTimeout, func() bool {
 		select {
 		case <-exited:
 			return true
@@ -226,7 +226,7 @@ func (s *SSHD) start(cfgPath string) error {
 	if !ok {
 		cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("sshd not answering at %s within %s: %v\n%s", s.Addr(), startTimeout, last, readLog(s.Log))
+		return fmt.Errorf("sshd not answering at %s within %s: %v\n%s", s.Addr(), StartTimeout, last, readLog(s.Log))
 	}
 	s.cmd, s.exited = cmd, exited
 	return nil

@@ -21,14 +21,11 @@ import (
 	"time"
 )
 
-// startTimeout is how long a server may take to answer after it is started. Seconds when the
+// StartTimeout is how long a server may take to answer after it is started. Seconds when the
 // machine is idle; bin/test runs packages side by side on two CPUs, where the servers of several
 // test binaries start at once, so the wait is generous: a server that does not come up still
 // fails the test, with its log.
-const startTimeout = 2 * time.Minute
-
-// StartTimeout is that wait, for the tests that start a server of their own.
-const StartTimeout = startTimeout
+const StartTimeout = 2 * time.Minute
 
 // InCI reports whether the tests run in CI, where a missing server is a failure.
 func InCI() bool { return os.Getenv("CI") == "true" }

@@ -72,7 +72,7 @@ func startToxiproxy(bin string) (*Toxiproxy, error) {
 	}
 	x := &Toxiproxy{API: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", fmt.Sprint(ports[0]))
-	if _, err := startHealthy(cmd, filepath.Join(dir, "toxiproxy.log"), x.API+"/version", startTimeout); err != nil {
+	if _, err := startHealthy(cmd, filepath.Join(dir, "toxiproxy.log"), x.API+"/version", StartTimeout); err != nil {
 		return nil, err
 	}
 	return x, nil
