@@ -94,8 +94,8 @@ func newContainer(o Options) (*container.Client, perms, *scrub.Redactor, error) 
 		return cl, perms{read: true, list: true, create: true, write: true, delete: true}, red, nil
 	default:
 		sasVar, keyVar := CredentialVars(s.Keys)
-		return nil, perms{}, nil, fmt.Errorf("%s: neither %s nor %s is set: set %s to a SAS token that may create blobs (`pgoffsite policy` prints how to make one)",
-			s.Location(), sasVar, keyVar, sasVar)
+		return nil, perms{}, nil, fmt.Errorf("%s: neither %s nor %s is set: set %s to a SAS token that may create blobs, made with `%s`",
+			s.Location(), sasVar, keyVar, sasVar, SASCommand(s, "c"))
 	}
 }
 
@@ -140,7 +140,7 @@ func wrapErr(red *scrub.Redactor, doing string, err error) error {
 func fixFor(code bloberror.Code) string {
 	switch code {
 	case bloberror.AuthorizationPermissionMismatch, bloberror.AuthorizationFailure:
-		return "the SAS token does not allow this (`pgoffsite policy` prints the permissions each command needs)"
+		return "the SAS token does not allow this: backup needs create (c), verify, status, list and restore read and list (rl)"
 	case bloberror.AuthenticationFailed:
 		return "the SAS token or account key was refused: check it is this account's and has not expired"
 	case bloberror.ContainerNotFound:

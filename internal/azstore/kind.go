@@ -42,7 +42,7 @@ func (k kind) OpenReader(ctx context.Context, env spec.Env, a spec.Archive) (sto
 	if c.Reader == nil {
 		sasVar, _ := CredentialVars(st.s.Keys)
 		return store.Caps{}, &Error{msg: a.String() + ": the SAS token in " + sasVar +
-			" may not read and list blobs: run this command with a reader's SAS (`pgoffsite policy` prints how to make one)"}
+			" may not read and list blobs: run this command with a reader's SAS, made with `" + SASCommand(st.s, "rl") + "`"}
 	}
 	return c, nil
 }
@@ -59,7 +59,7 @@ func (kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.
 	if spec.ProbeWrite(ctx, r, a, st, nil) && (st.perms.write || st.perms.delete) {
 		sasVar, keyVar := CredentialVars(st.s.Keys)
 		r.Warn("archive %s: the uploader's credentials may overwrite or delete blobs (%s or %s): stolen, they could destroy the archives", a, sasVar, keyVar)
-		r.Fix("give the uploader a SAS with create permission only (`pgoffsite policy` prints the command) in %s, and unset %s", sasVar, keyVar)
+		r.Fix("give the uploader a SAS with create permission only in %s, made with `%s`, and unset %s", sasVar, SASCommand(st.s, "c"), keyVar)
 	}
 }
 

@@ -157,7 +157,7 @@ func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Fie
 		switch {
 		case sas == "" && key == "":
 			r.AddVar(sasVar, "not set, nor "+keyVar+", and ARCHIVE_URL's "+r.Name()+" is an Azure Blob container",
-				"make a SAS that may only create blobs (`pgoffsite policy` prints the command) and heroku config:set "+sasVar+"=...")
+				"make a SAS that may only create blobs with `"+SASCommand(s, "c")+"` and heroku config:set "+sasVar+"=...")
 		case sas != "" && key != "":
 			r.AddVar(keyVar, "set beside "+sasVar+": pgoffsite would use the SAS token and the account key would sit unused in the config",
 				"heroku config:unset "+keyVar+" (an account key may do anything to the account; the SAS is the uploader's)")
@@ -168,4 +168,12 @@ func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Fie
 			}
 		}
 	}
+}
+
+// SASCommand is the az command that makes a SAS for s's container with perms (Azure's letters:
+// "c" for the uploader, "rl" for the reader), valid for a year, over HTTPS only. `az` signs it
+// with the account key it is given (--account-key, or AZURE_STORAGE_KEY on that machine).
+func SASCommand(s Settings, perms string) string {
+	return "az storage container generate-sas --account-name " + s.Account + " --name " + s.Container +
+		" --permissions " + perms + " --expiry $(date -u -d '+1 year' +%Y-%m-%dT%H:%MZ) --https-only --auth-mode key -o tsv"
 }

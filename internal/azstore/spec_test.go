@@ -93,3 +93,13 @@ func TestSASPermissions(t *testing.T) {
 		t.Errorf("reader: %+v", p)
 	}
 }
+
+// The command that makes the uploader's SAS names the account, the container and create alone.
+func TestSASCommand(t *testing.T) {
+	got := SASCommand(Settings{Account: "acct", Container: "backups"}, "c")
+	for _, want := range []string{"az storage container generate-sas", "--account-name acct", "--name backups", "--permissions c ", "--https-only"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q", got, want)
+		}
+	}
+}
