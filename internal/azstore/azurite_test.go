@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"testing"
 
@@ -136,5 +137,43 @@ func TestErrorsNeverShowTheSASToken(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "put azblob://acct/backups/k") {
 		t.Errorf("error does not say what failed: %v", err)
+	}
+}
+
+// checker records a preflight's lines.
+type checker struct{ lines []string }
+
+func (c *checker) OK(f string, a ...any)   { c.lines = append(c.lines, "OK "+fmt.Sprintf(f, a...)) }
+func (c *checker) Warn(f string, a ...any) { c.lines = append(c.lines, "WARN "+fmt.Sprintf(f, a...)) }
+func (c *checker) Fail(f string, a ...any) { c.lines = append(c.lines, "FAIL "+fmt.Sprintf(f, a...)) }
+func (c *checker) Fix(f string, a ...any)  { c.lines = append(c.lines, "FIX "+fmt.Sprintf(f, a...)) }
+
+// check writes the probe with the uploader's SAS; an account key writes too but is warned
+// about; a reader's SAS cannot write, and the failure says which permission is missing.
+func TestAzuriteCheck(t *testing.T) {
+	az := testenv.StartAzurite(t)
+	c := az.NewContainer(t)
+	a := Settings{Account: testenv.AzuriteAccount, Container: c, Endpoint: az.ServiceURL, Keys: "AZ"}.Archive()
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"create-only SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "c")}, []string{"OK archive is writable"}},
+		{"account key", map[string]string{"AZ_ACCOUNT_KEY": testenv.AzuriteKey}, []string{"OK archive is writable", "WARN", "FIX give the uploader a SAS with create permission only"}},
+		{"reader SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "rl")}, []string{"FAIL archive " + a.String() + " is not writable", "backup needs create (c)"}},
+	} {
+		var r checker
+		env := spec.Env{Getenv: func(k string) string { return tc.vars[k] }}
+		Kind.Check(context.Background(), &r, env, []spec.Archive{a}, 0)
+		all := strings.Join(r.lines, "\n")
+		for _, w := range tc.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: check says\n%s\nwant %q", tc.name, all, w)
+			}
+		}
+		if strings.Contains(all, "sig=") {
+			t.Errorf("%s: check shows a signature", tc.name)
+		}
 	}
 }
