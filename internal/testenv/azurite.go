@@ -83,32 +83,15 @@ func startAzurite(bin string) (*Azurite, error) {
 	// --skipApiVersionCheck: a current SDK speaks a newer API version than the emulator knows.
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(ports[0]),
 		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--silent", "--loose")
-	logPath := filepath.Join(dir, "azurite.log")
-	exited, err := startServer(cmd, logPath)
-	if err != nil {
-		return nil, err
-	}
-	up := waitFor(startTimeout, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-		}
+	_, err = startUntil(cmd, filepath.Join(dir, "azurite.log"), "listening on "+addr, startTimeout, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
-	select {
-	case <-exited:
-		return nil, fmt.Errorf("%s exited: %v\n%s", bin, cmd.ProcessState, readLog(logPath))
-	default:
-	}
-	if !up {
-		cmd.Process.Kill()
-		<-exited
-		return nil, fmt.Errorf("%s not listening on %s within %s:\n%s", bin, addr, startTimeout, readLog(logPath))
+	if err != nil {
+		return nil, err
 	}
 	return &Azurite{ServiceURL: "http://" + addr + "/" + AzuriteAccount}, nil
 }
