@@ -136,3 +136,33 @@ ensure_heroku_cli() {
   [ -x "$bin" ] || { _setup_fail "npm installed heroku@$HEROKU_CLI_VERSION but $bin is missing"; return 1; }
   export PGOFFSITE_HEROKU_CLI="$bin"
 }
+
+# ensure_azurite: Azure Blob Storage's emulator (npm package azurite@$AZURITE_VERSION) in
+# $PGOFFSITE_CACHE/azurite, which internal/azstore's tests run; exports PGOFFSITE_AZURITE_BLOB.
+# Needs Node.js and npm; returns at once when that version is already there.
+AZURITE_VERSION=3.37.0
+ensure_azurite() {
+  local dir=$PGOFFSITE_CACHE/azurite log have
+  local bin=$dir/node_modules/.bin/azurite-blob pkg=$dir/node_modules/azurite/package.json
+  if [ -x "$bin" ] && [ -f "$pkg" ] && command -v node >/dev/null; then
+    have=$(node -p 'require(process.argv[1]).version' "$pkg" 2>/dev/null) || have=
+    if [ "$have" = "$AZURITE_VERSION" ]; then
+      export PGOFFSITE_AZURITE_BLOB="$bin"
+      return 0
+    fi
+  fi
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    { _setup_fail "node and npm not found on PATH: install Node.js 20 or later, needed for the Azurite tests"; return 1; }
+  echo "==> npm install azurite@$AZURITE_VERSION into $dir (once)"
+  mkdir -p "$dir" || return 1
+  log=$(mktemp)
+  if ! timeout 900 npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    _setup_fail "npm install azurite@$AZURITE_VERSION failed (output above)"
+    return 1
+  fi
+  rm -f "$log"
+  [ -x "$bin" ] || { _setup_fail "npm installed azurite@$AZURITE_VERSION but $bin is missing"; return 1; }
+  export PGOFFSITE_AZURITE_BLOB="$bin"
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pgoffsite/pgoffsite/internal/azstore"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
@@ -17,6 +18,7 @@ import (
 
 // kinds maps each scheme to its kind: the one table of destinations.
 var kinds = map[string]spec.Kind{
+	azstore.Scheme:   azstore.Kind,
 	filestore.Scheme: filestore.Kind,
 	s3store.Scheme:   s3Kind{},
 	sftpstore.Scheme: sftpstore.Kind,

@@ -66,7 +66,8 @@ func TestS3KindSplitsWriterAndReader(t *testing.T) {
 // Each kind is one entry of the table, named by the scheme its parser reads: what it parses is
 // what it opens.
 func TestEveryKindReadsItsScheme(t *testing.T) {
-	for scheme, raw := range map[string]string{"s3": "s3://bucket/p", "file": "file:///mnt/a", "sftp": "sftp://u@h.example.com/d"} {
+	for scheme, raw := range map[string]string{"s3": "s3://bucket/p", "file": "file:///mnt/a", "sftp": "sftp://u@h.example.com/d",
+		"azblob": "azblob://acct/container/p"} {
 		k, ok := For(scheme)
 		if !ok {
 			t.Fatalf("no kind for %s://", scheme)
@@ -76,8 +77,8 @@ func TestEveryKindReadsItsScheme(t *testing.T) {
 			t.Errorf("%s parses to %+v (%s)", raw, a, a)
 		}
 	}
-	if len(kinds) != 3 {
-		t.Errorf("%d kinds, want s3, file and sftp", len(kinds))
+	if len(kinds) != 4 {
+		t.Errorf("%d kinds, want s3, file, sftp and azblob", len(kinds))
 	}
 }
 

@@ -176,23 +176,31 @@ func serverDir(name string) (string, error) {
 // of health answers 200. The process is killed when the test binary ends; exited is closed when
 // it has.
 func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) (exited <-chan struct{}, err error) {
-	exited, err = startServer(cmd, logPath)
-	if err != nil {
-		return nil, err
-	}
 	hc := &http.Client{Timeout: 2 * time.Second}
-	ok := waitFor(timeout, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-		}
+	return startUntil(cmd, logPath, "answering at "+health, timeout, func() bool {
 		resp, err := hc.Get(health)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// startUntil starts a long-running server with its output in logPath and waits until ready
+// (what says what it waits for), or the server exits, or timeout passes.
+func startUntil(cmd *exec.Cmd, logPath, what string, timeout time.Duration, ready func() bool) (exited <-chan struct{}, err error) {
+	exited, err = startServer(cmd, logPath)
+	if err != nil {
+		return nil, err
+	}
+	ok := waitFor(timeout, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		return ready()
 	})
 	select {
 	case <-exited:
@@ -202,7 +210,7 @@ func startHealthy(cmd *exec.Cmd, logPath, health string, timeout time.Duration) 
 	if !ok {
 		cmd.Process.Kill()
 		<-exited
-		return nil, fmt.Errorf("%s not answering at %s within %s:\n%s", cmd.Path, health, timeout, readLog(logPath))
+		return nil, fmt.Errorf("%s not %s within %s:\n%s", cmd.Path, what, timeout, readLog(logPath))
 	}
 	return exited, nil
 }
