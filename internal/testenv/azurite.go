@@ -83,7 +83,7 @@ func startAzurite(bin string) (*Azurite, error) {
 	// --skipApiVersionCheck: a current SDK speaks a newer API version than the emulator knows.
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(ports[0]),
 		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--silent", "--loose")
-	_, err = startUntil(cmd, filepath.Join(dir, "azurite.log"), "listening on "+addr, startTimeout, func() bool {
+	_, err = startUntil(cmd, filepath.Join(dir, "azurite.log"), "listening on "+addr, StartTimeout, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
