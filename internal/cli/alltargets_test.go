@@ -76,6 +76,15 @@ func TestAllTargets(t *testing.T) {
 		t.Errorf("check with all: exit %d", code)
 	}
 
+	if code, out := w.run(env, "status"); code != ExitOK || !strings.Contains(out, "core:DATABASE_URL at ") || strings.Contains(out, "blog:") {
+		t.Errorf("status with all: exit %d, want the three archived databases", code)
+	}
+	status := w.env("all")
+	delete(status, "HEROKU_API_KEY")
+	if code, out := w.run(status, "status"); code != ExitUsage || !strings.Contains(out, "BACKUP_TARGETS=all: listing the Heroku databases needs HEROKU_API_KEY") {
+		t.Errorf("status with all and no key: exit %d", code)
+	}
+
 	env["BACKUP_EXCLUDE"] = "shop:HEROKU_POSTGRESQL_TEAL"
 	if code, out := w.run(env, "backup"); code != ExitUsage || !strings.Contains(out, "BACKUP_EXCLUDE: shop:HEROKU_POSTGRESQL_TEAL matches none of the 4 Heroku Postgres databases") {
 		t.Errorf("an exclusion matching nothing: exit %d", code)
