@@ -54,14 +54,31 @@ ensure_packages() {
     [ -x /usr/bin/aws ] || want+=(awscli)
     [ -x /usr/bin/time ] || want+=(time)
   fi
-  [ ${#want[@]} -eq 0 ] && return 0
-  echo "==> apt-get install ${want[*]}"
+  _apt_install "${want[@]}"
+}
+
+# ensure_demo_packages: only what bin/demo uses — PostgreSQL (server and client tools) and
+# python3 (a free port) — nothing the tests alone need (no browser, no SSH server).
+ensure_demo_packages() {
+  local want=()
+  pg_bindir >/dev/null || want+=(postgresql)
+  command -v python3 >/dev/null || want+=(python3)
+  _apt_install "${want[@]}"
+}
+
+# _apt_install PACKAGE...: installs the Debian packages named (none: returns at once), without
+# leaving their servers running or enabled as system services: the tests and the demo start
+# their own PostgreSQL and sshd, on ports of their own.
+_apt_install() {
+  local log
+  [ $# -eq 0 ] && return 0
+  echo "==> apt-get install $*"
   log=$(mktemp)
   if ! { _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-         _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}"; } >"$log" 2>&1; then
+         _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
-    _setup_fail "apt-get install ${want[*]} failed (output above)"
+    _setup_fail "apt-get install $* failed (output above)"
     return 1
   fi
   rm -f "$log"
@@ -71,6 +88,16 @@ ensure_packages() {
       _as_root pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
     done
   fi
+  # openssh-server enables and starts sshd as a system service: the SFTP tests run their own.
+  case " $* " in *" openssh-server "*)
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      _as_root systemctl disable --now ssh.service >/dev/null 2>&1 || true
+    elif [ -x /usr/sbin/service ]; then
+      _as_root service ssh stop >/dev/null 2>&1 || true
+      _as_root update-rc.d ssh disable >/dev/null 2>&1 || true
+    fi
+    ;;
+  esac
   pg_bindir >/dev/null || { _setup_fail "postgresql installed but initdb/pg_ctl/psql/pg_dump/pg_restore not found"; return 1; }
 }
 

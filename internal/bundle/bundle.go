@@ -1,7 +1,10 @@
 // Package bundle is the app bundle: an app's current release archived under
 // <app>/_app/v<release>/ — slug.tgz (the slug as Heroku serves it), config.age (the config values,
 // only encrypted to ARCHIVE_RECIPIENTS) and release.json (everything else, written last: it marks
-// the release as archived) — and the rules that put one back with restore-app.
+// the release as archived) — and the rules that put one back with restore-app. A release archived
+// before ARCHIVE_RECIPIENTS was set is completed by a later run: config.age, then
+// release-config.json, the record naming them (stores never replace an object, so release.json
+// stays as it was).
 //
 // Anyone holding the uploader's keys can write new objects into the bucket, so restore-app trusts
 // nothing a bundle says until its parts are checked against each other: every key stays under the
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
@@ -31,6 +35,9 @@ const (
 	SlugName    = "slug.tgz"
 	ConfigName  = "config.age"
 	ReleaseName = "release.json"
+	// CompletedName is the record of a release whose release.json was written without config
+	// values, written once they are archived; it names them, and restore-app prefers it.
+	CompletedName = "release-config.json"
 )
 
 // Version is the release.json format this pgoffsite writes. 2: the config values are bound to
@@ -86,13 +93,19 @@ func Key(app string, release int, name string) string {
 	return fmt.Sprintf("%s/%s/v%d/%s", app, Database, release, name)
 }
 
-// releaseKeyRE is a release.json key: a Heroku app name, and a release number without leading zeros.
-var releaseKeyRE = regexp.MustCompile(`^([a-z][a-z0-9-]{2,29})/` + Database + `/v([1-9][0-9]{0,8})/` + regexp.QuoteMeta(ReleaseName) + `$`)
+// releaseKeyRE is a record's key (release.json or release-config.json): a Heroku app name, and a
+// release number without leading zeros.
+var releaseKeyRE = regexp.MustCompile(`^([a-z][a-z0-9-]{2,29})/` + Database + `/v([1-9][0-9]{0,8})/(` +
+	regexp.QuoteMeta(ReleaseName) + `|` + regexp.QuoteMeta(CompletedName) + `)$`)
 
-// ErrNotReleaseKey is a key that is not a bundle's release.json.
-var ErrNotReleaseKey = errors.New("not a bundle's release.json key (APP/_app/vN/release.json, as the bundle's log line names it)")
+// ErrNotReleaseKey is a key that is not a bundle's record.
+var ErrNotReleaseKey = errors.New("not a bundle's release.json key (APP/_app/vN/release.json or release-config.json, as the bundle's log line names it)")
 
-// ParseKey reads the app and release out of a release.json key.
+// Completes reports whether key is a release's completed record (release-config.json), which
+// restore-app takes over that release's release.json.
+func Completes(key string) bool { return strings.HasSuffix(key, "/"+CompletedName) }
+
+// ParseKey reads the app and release out of a record's key (release.json or release-config.json).
 func ParseKey(key string) (app string, release int, err error) {
 	m := releaseKeyRE.FindStringSubmatch(key)
 	if m == nil {

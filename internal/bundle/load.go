@@ -80,6 +80,9 @@ func Load(ctx context.Context, src Reader, key string, c Checks) (*Loaded, error
 	if err := rec.checkLayout(app, release); err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
+	if Completes(key) && rec.ConfigValues == nil {
+		return nil, fmt.Errorf("%s: names no config values, which is all a %s is written for: not a bundle's record", key, CompletedName)
+	}
 	switch {
 	case !c.VerifyKey.IsZero():
 		if err := rec.Verify(c.VerifyKey); err != nil {

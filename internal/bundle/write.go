@@ -113,6 +113,13 @@ func (w *Writer) bundle(ctx context.Context, app string) archive.Result {
 	}
 	res.Key = Key(app, rec.Release, ReleaseName)
 	stored, err := w.Store.StoreStream(ctx, archive.Stream{Key: res.Key, Body: bytes.NewReader(blob), Size: int64(len(blob)), ContentType: "application/json"})
+	if err == nil && stored.AlreadyArchived && valuesNew {
+		// The release is archived, but not its config values, which were new: an earlier run
+		// without ARCHIVE_RECIPIENTS wrote release.json (it is written last, after the values it
+		// names). This run completes it with the record naming them.
+		res.Key = Key(app, rec.Release, CompletedName)
+		stored, err = w.Store.StoreStream(ctx, archive.Stream{Key: res.Key, Body: bytes.NewReader(blob), Size: int64(len(blob)), ContentType: "application/json"})
+	}
 	res.Copies, res.AlreadyArchived, res.Bytes = stored.Copies, stored.AlreadyArchived, res.Bytes+stored.Bytes
 	for _, c := range res.Copies {
 		if c.Err == nil {
@@ -124,12 +131,14 @@ func (w *Writer) bundle(ctx context.Context, app string) archive.Result {
 	case err != nil:
 		res.Err = fmt.Errorf("bundle: app=%s release=%s: %w", app, res.Backup, err)
 	case res.AlreadyArchived && valuesNew:
-		// release.json is written after the values, never before: one that was there before this
-		// run's values were is not a run's of pgoffsite.
-		res.Err = fmt.Errorf("bundle: app=%s release=%s: %s was already there although its config values were not: pgoffsite writes release.json last, "+
+		// Both records were there before this run's values were: not a run's of pgoffsite.
+		res.Err = fmt.Errorf("bundle: app=%s release=%s: %s was already there although its config values were not: pgoffsite writes it after them, "+
 			"so someone with write access to the bucket wrote it (see the threat model in docs/bucket.md; restore-app refuses it unless it is signed by BUNDLE_SIGNING_KEY)", app, res.Backup, res.Key)
 	case res.AlreadyArchived:
 		log.Info().Str("key", res.Key).Msg("app bundle already archived by an earlier run")
+	case Completes(res.Key):
+		log.Info().Str("key", res.Key).Int("config_vars", len(rec.ConfigVarNames)).Bool("signed", rec.Signature != nil).
+			Msg("app bundle completed with its config values (archived before ARCHIVE_RECIPIENTS was set)")
 	default:
 		log.Info().Str("key", res.Key).Int("config_vars", len(rec.ConfigVarNames)).Bool("signed", rec.Signature != nil).Msg("app bundle archived")
 	}

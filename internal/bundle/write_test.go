@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
@@ -184,5 +186,69 @@ func TestRestoreAppSetsBuildpacksAsTheCLI(t *testing.T) {
 	}
 	if got, err := c.Buildpacks(ctx, "shop-copy"); err != nil || !slices.Equal(got, rec.Buildpacks) {
 		t.Errorf("listed back: %q, %v", got, err)
+	}
+}
+
+// A release archived before ARCHIVE_RECIPIENTS was set is completed once they are: the next run
+// archives its config values and release-config.json naming them (release.json stays as it was),
+// the run after writes nothing; and a release-config.json already there when the values were
+// not is refused as planted.
+func TestBundleCompletesAReleaseArchivedWithoutValues(t *testing.T) {
+	sim := herokusim.New(herokusim.Options{Token: simKey})
+	w, st := newWriter(t, sim)
+	sim.Deploy("shop", []byte("slug"), map[string]string{"web": "bin/web"}, "4f2a9c1e0d3b")
+	sim.SetConfigVars("shop", map[string]string{"SECRET": "sk_live_0a1b2c3d"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	targets := []archive.Target{{App: "shop", Database: "DATABASE_URL"}}
+	first := w.Apps(ctx, targets)
+	if len(first) != 1 || first[0].Err != nil || first[0].AlreadyArchived {
+		t.Fatalf("without recipients: %+v", first)
+	}
+	plain := string(st.objects[first[0].Key])
+
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Encrypt, err = agecrypt.ParseRecipients(id.Recipient().String()); err != nil {
+		t.Fatal(err)
+	}
+	second := w.Apps(ctx, targets)
+	if len(second) != 1 || second[0].Err != nil || second[0].AlreadyArchived {
+		t.Fatalf("with recipients added: %+v, want the release completed, not already archived", second)
+	}
+	rel := first[0].Key[:strings.LastIndex(first[0].Key, "/")+1]
+	if second[0].Key != rel+CompletedName || !Completes(second[0].Key) {
+		t.Fatalf("completed as %s, want %s", second[0].Key, rel+CompletedName)
+	}
+	var rec Record
+	if err := json.Unmarshal(st.objects[second[0].Key], &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.ConfigValues == nil || rec.ConfigValues.Key != rel+ConfigName || st.objects[rel+ConfigName] == nil {
+		t.Errorf("the completed record names values %+v; config.age stored: %v", rec.ConfigValues, st.objects[rel+ConfigName] != nil)
+	}
+	if string(st.objects[first[0].Key]) != plain || st.writes[first[0].Key] != 1 {
+		t.Errorf("release.json was rewritten")
+	}
+	if app, release, err := ParseKey(second[0].Key); err != nil || app != "shop" || release != rec.Release {
+		t.Errorf("ParseKey(%s) = %s, %d, %v", second[0].Key, app, release, err)
+	}
+
+	third := w.Apps(ctx, targets)
+	if len(third) != 1 || third[0].Err != nil || !third[0].AlreadyArchived {
+		t.Errorf("a third run: %+v, want already archived", third)
+	}
+	for k, n := range st.writes {
+		if n != 1 {
+			t.Errorf("%s written %d times", k, n)
+		}
+	}
+
+	// Values new, both records there: someone wrote release-config.json before pgoffsite did.
+	delete(st.objects, rel+ConfigName)
+	if res := w.Apps(ctx, targets); len(res) != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "someone with write access") {
+		t.Errorf("a release-config.json there before its values: %+v", res)
 	}
 }

@@ -58,6 +58,9 @@ func (f *Factory) Config() (config.Config, error) {
 	if f.cfg == nil {
 		cfg, err := f.load()
 		f.cfg, f.cfgErr = &cfg, err
+		if err == nil && cfg.AllTargets {
+			f.cfgErr = f.listAllTargets()
+		}
 	}
 	return *f.cfg, f.cfgErr
 }

@@ -51,7 +51,8 @@ func (e env) validate() (Config, Problems) {
 		NotifyOn:      strings.ToLower(e.NotifyOn),
 		S3SSEKMSKeyID: e.S3SSEKMSKeyID,
 	}
-	c.Targets = ck.targets(e.Targets)
+	c.Targets, c.AllTargets = ck.targets(e.Targets)
+	c.Exclude = ck.exclude(e.Exclude, c.AllTargets)
 	if herokuListed(e.Targets) {
 		ck.apiKey(e.HerokuAPIKey)
 	}
@@ -149,7 +150,7 @@ func newChecker(e env) *checker {
 
 // trimmed drops the spaces and line breaks a copy and paste brings along.
 func (e env) trimmed() env {
-	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout, &e.StatusMaxShrink,
+	for _, p := range []*string{&e.HerokuAPIKey, &e.Targets, &e.Exclude, &e.ArchiveURL, &e.Mode, &e.MaxAge, &e.CaptureTimeout, &e.StatusMaxShrink,
 		&e.Region, &e.DefaultRegion, &e.S3ForcePathStyle, &e.S3StorageClass, &e.S3SSE, &e.S3SSEKMSKeyID,
 		&e.HerokuAPIURL, &e.HerokuDataAPIURL, &e.LogLevel, &e.LogFormat, &e.HeartbeatURL, &e.WebhookURL,
 		&e.NotifyOn, &e.Concurrency, &e.PartSize, &e.Parallel, &e.Fanout, &e.DynoSize, &e.MemoryLimit, &e.Check,
@@ -177,19 +178,21 @@ func (ck *checker) apiKey(key string) {
 	}
 }
 
-func (ck *checker) targets(raw string) []Target {
+// targets reads BACKUP_TARGETS: its databases, and whether it says all (AllTargets).
+func (ck *checker) targets(raw string) (targets []Target, all bool) {
 	const v = "BACKUP_TARGETS"
 	fields := envlist.Split(raw)
 	if len(fields) == 0 {
-		ck.add(v, "lists no database", `list the apps to back up, e.g. "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK"`)
-		return nil
+		ck.add(v, "lists no database", `list the apps to back up, e.g. "shop-prod shop-staging:HEROKU_POSTGRESQL_PINK", or all`)
+		return nil, false
 	}
 	seen := map[string]bool{}
-	var targets []Target
 	for _, f := range fields {
-		// A database URL carries its password: say what it is without quoting it.
-		if strings.Contains(f, "://") {
-			ck.add(v, "contains a URL", "list Heroku app names (and optionally app:DATABASE), never a database URL")
+		if ck.url(v, f) {
+			continue
+		}
+		if f == AllTargets {
+			all = true
 			continue
 		}
 		if name, ok := strings.CutPrefix(f, "env:"); ok {
@@ -203,33 +206,11 @@ func (ck *checker) targets(raw string) []Target {
 			}
 			continue
 		}
-		// Only the first colon separates: other-app::DATABASE_URL keeps its own.
-		app, db, hasDB := strings.Cut(f, ":")
-		if !hasDB {
-			db = "DATABASE_URL"
-		}
-		ok := true
-		if !appNameRE.MatchString(app) {
-			fix := "use the app's name as shown by `heroku apps` (lowercase letters, digits and dashes)"
-			if lower := strings.ToLower(app); lower != app && appNameRE.MatchString(lower) {
-				fix += ", here probably " + strconv.Quote(lower)
-			}
-			ck.add(v, ck.q(app)+" is not a valid Heroku app name", fix)
-			ok = false
-		}
-		switch {
-		case hasDB && db == "":
-			ck.add(v, ck.q(f)+" names no database after the colon", "write app:DATABASE, e.g. shop:HEROKU_POSTGRESQL_PINK, or just the app for DATABASE_URL")
-			ok = false
-		case !dbNameRE.MatchString(db):
-			ck.add(v, ck.q(db)+" is not a database name", "use a name the Heroku CLI accepts: DATABASE_URL, HEROKU_POSTGRESQL_PINK, postgresql-globular-83867 or other-app::DATABASE_URL")
-			ok = false
-		}
+		t, ok := ck.herokuTarget(v, f)
 		if !ok {
 			continue
 		}
-		t := Target{App: app, Database: db}
-		key := app + ":" + canonicalDB(app, db)
+		key := t.App + ":" + canonicalDB(t.App, t.Database)
 		if seen[key] {
 			ck.add(v, t.String()+" is listed twice", "list each database once (DATABASE and DATABASE_URL are the same)")
 			continue
@@ -237,7 +218,72 @@ func (ck *checker) targets(raw string) []Target {
 		seen[key] = true
 		targets = append(targets, t)
 	}
-	return targets
+	if all && slices.ContainsFunc(targets, func(t Target) bool { return !t.Env }) {
+		ck.add(v, "says all and names Heroku databases too", "all is every Heroku Postgres database the key can see: list only env:VAR targets beside it, and leave databases out with BACKUP_EXCLUDE")
+	}
+	return targets, all
+}
+
+// exclude reads BACKUP_EXCLUDE, the Heroku databases BACKUP_TARGETS=all leaves out, written as
+// BACKUP_TARGETS's.
+func (ck *checker) exclude(raw string, all bool) []Target {
+	const v = "BACKUP_EXCLUDE"
+	fields := envlist.Split(raw)
+	if len(fields) > 0 && !all {
+		ck.add(v, "is set but BACKUP_TARGETS does not say all", "remove the databases from BACKUP_TARGETS instead, or set BACKUP_TARGETS=all")
+		return nil
+	}
+	var out []Target
+	for _, f := range fields {
+		if ck.url(v, f) {
+			continue
+		}
+		if strings.HasPrefix(f, "env:") || f == AllTargets {
+			ck.add(v, ck.q(f)+" is not a Heroku database", "list app or app:DATABASE of databases BACKUP_TARGETS=all would archive; an env:VAR target is left out by removing it from BACKUP_TARGETS")
+			continue
+		}
+		if t, ok := ck.herokuTarget(v, f); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// url reports (as a problem of variable v) an item that is a URL: a database URL carries its
+// password, so it is said what it is without quoting it.
+func (ck *checker) url(v, f string) bool {
+	if strings.Contains(f, "://") {
+		ck.add(v, "contains a URL", "list Heroku app names (and optionally app:DATABASE), never a database URL")
+		return true
+	}
+	return false
+}
+
+// herokuTarget reads app or app:DATABASE of variable v.
+func (ck *checker) herokuTarget(v, f string) (Target, bool) {
+	// Only the first colon separates: other-app::DATABASE_URL keeps its own.
+	app, db, hasDB := strings.Cut(f, ":")
+	if !hasDB {
+		db = "DATABASE_URL"
+	}
+	ok := true
+	if !appNameRE.MatchString(app) {
+		fix := "use the app's name as shown by `heroku apps` (lowercase letters, digits and dashes)"
+		if lower := strings.ToLower(app); lower != app && appNameRE.MatchString(lower) {
+			fix += ", here probably " + strconv.Quote(lower)
+		}
+		ck.add(v, ck.q(app)+" is not a valid Heroku app name", fix)
+		ok = false
+	}
+	switch {
+	case hasDB && db == "":
+		ck.add(v, ck.q(f)+" names no database after the colon", "write app:DATABASE, e.g. shop:HEROKU_POSTGRESQL_PINK, or just the app for DATABASE_URL")
+		ok = false
+	case !dbNameRE.MatchString(db):
+		ck.add(v, ck.q(db)+" is not a database name", "use a name the Heroku CLI accepts: DATABASE_URL, HEROKU_POSTGRESQL_PINK, postgresql-globular-83867 or other-app::DATABASE_URL")
+		ok = false
+	}
+	return Target{App: app, Database: db}, ok
 }
 
 // envTarget checks an env:VAR target: VAR is set in this environment to a postgres:// URL. The

@@ -58,6 +58,10 @@ const (
 type Config struct {
 	HerokuAPIKey string // never rendered: see String, GoString and MarshalJSON
 	Targets      []Target
+	// AllTargets is BACKUP_TARGETS=all: every Heroku Postgres database the key can see, less
+	// Exclude (BACKUP_EXCLUDE), joins Targets once Heroku lists them (WithDatabases).
+	AllTargets bool
+	Exclude    []Target
 	// Archives are the destinations ARCHIVE_URL names, in its order; every backup is written to
 	// all of them. Archive is the one the single-destination commands (verify, restore,
 	// setup-bucket, policy) work on: the first, or the one --destination picks.
@@ -190,6 +194,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 type env struct {
 	HerokuAPIKey      string `envconfig:"HEROKU_API_KEY"`
 	Targets           string `envconfig:"BACKUP_TARGETS"`
+	Exclude           string `envconfig:"BACKUP_EXCLUDE"`
 	ArchiveURL        string `envconfig:"ARCHIVE_URL"`
 	Mode              string `envconfig:"BACKUP_MODE"`
 	Method            string `envconfig:"BACKUP_METHOD"`

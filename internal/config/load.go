@@ -18,11 +18,12 @@ type loading struct {
 	unused []string
 }
 
-// WithTargets is `backup --target APP:DATABASE`: that one target instead of BACKUP_TARGETS.
+// WithTargets is `backup --target APP:DATABASE`: that one target instead of BACKUP_TARGETS (and
+// of what BACKUP_EXCLUDE leaves out of all: a fan-out's dyno is given a database it kept).
 func WithTargets(targets string) Option {
 	return func(l *loading) {
 		if targets != "" {
-			l.env.Targets = targets
+			l.env.Targets, l.env.Exclude = targets, ""
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 type Addon struct {
 	ID         string
 	Name       string
+	App        string // the app it belongs to (its billing app)
 	Plan       string
 	State      string   // provisioning, provisioned or deprovisioned
 	ConfigVars []string // the config vars it sets on its app, e.g. HEROKU_POSTGRESQL_PINK_URL
@@ -29,7 +30,7 @@ const (
 )
 
 func addonOf(a *hk.AddOn) Addon {
-	return Addon{ID: a.ID, Name: a.Name, Plan: a.Plan.Name, State: a.State, ConfigVars: a.ConfigVars, CreatedAt: a.CreatedAt}
+	return Addon{ID: a.ID, Name: a.Name, App: a.App.Name, Plan: a.Plan.Name, State: a.State, ConfigVars: a.ConfigVars, CreatedAt: a.CreatedAt}
 }
 
 // CreateAddon provisions an add-on of plan named name on app: POST /apps/{app}/addons. Not
@@ -60,6 +61,26 @@ func (c *Client) Addons(ctx context.Context, app string) ([]Addon, error) {
 	out := make([]Addon, len(list))
 	for i := range list {
 		out[i] = addonOf(&list[i])
+	}
+	return out, nil
+}
+
+// PostgresPlanPrefix starts the plan name of every Heroku Postgres add-on.
+const PostgresPlanPrefix = "heroku-postgresql:"
+
+// PostgresAddons lists every Heroku Postgres add-on the key can see, each once whatever the
+// apps it is attached to, with the app it belongs to: GET /addons, the account's add-ons on every
+// app it can see, over every page — one list, not a call per app.
+func (c *Client) PostgresAddons(ctx context.Context) ([]Addon, error) {
+	list, err := listAll[hk.AddOn](ctx, c.lists, "/addons", idPages)
+	if err != nil {
+		return nil, fmt.Errorf("heroku: list the add-ons the key can see: %w", err)
+	}
+	var out []Addon
+	for i := range list {
+		if a := addonOf(&list[i]); strings.HasPrefix(a.Plan, PostgresPlanPrefix) && a.State != AddonDeprovisioned {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package heroku
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -163,5 +164,58 @@ func TestEveryListFollowsPages(t *testing.T) {
 		if !ok {
 			t.Errorf("%s: Range headers %q; want %d pages, the first %q, then each Next-Range", tc.path, ranges, pages, tc.first)
 		}
+	}
+}
+
+// PostgresAddons is one paged list of the account's add-ons: each Postgres database once,
+// whatever the apps it is attached to, with the app it belongs to and the config vars it sets
+// there; other add-ons left out; every page read (pages of 2 here), and no call per app.
+func TestPostgresAddonsListsEachDatabaseOnce(t *testing.T) {
+	sim := herokusim.New(herokusim.Options{Token: key})
+	platform, _ := herokusim.Serve(t, sim)
+	sim.SetPageLimit(2)
+	for _, app := range []string{"shop", "core", "web", "blog"} {
+		sim.AddApp(app)
+	}
+	want := map[string]string{}
+	want[sim.AddDatabase("shop", "DATABASE", "heroku-postgresql:standard-0", "postgres://u:p@127.0.0.1:1/shop")] = "shop DATABASE_URL"
+	want[sim.AddDatabase("shop", "HEROKU_POSTGRESQL_PINK", "heroku-postgresql:essential-0", "postgres://u:p@127.0.0.1:1/pink")] = "shop HEROKU_POSTGRESQL_PINK_URL"
+	core := sim.AddDatabase("core", "DATABASE", "heroku-postgresql:standard-2", "postgres://u:p@127.0.0.1:1/core")
+	want[core] = "core DATABASE_URL"
+	sim.Attach(core, "web", "DATABASE", nil) // shared with web: still one database
+	sim.Attach(core, "blog", "CORE_DB", nil)
+	want[sim.AddDatabase("blog", "DATABASE", "heroku-postgresql:essential-1", "postgres://u:p@127.0.0.1:1/blog")] = "blog DATABASE_URL"
+	sim.AddAddon("shop", "REDIS", "heroku-redis:mini")
+	sim.AddAddon("web", "PAPERTRAIL", "papertrail:choklad")
+	c := New(Options{APIKey: key, PlatformURL: platform})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	before := len(sim.Requests())
+	got, err := c.PostgresAddons(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, a := range got {
+		if _, dup := seen[a.ID]; dup {
+			t.Errorf("%s (%s) listed twice", a.Name, a.ID)
+		}
+		seen[a.ID] = a.App + " " + strings.Join(a.ConfigVars, " ")
+		if !strings.HasPrefix(a.Plan, PostgresPlanPrefix) || a.Name == "" {
+			t.Errorf("listed %+v", a)
+		}
+	}
+	if !maps.Equal(seen, want) {
+		t.Errorf("listed %v, want %v", seen, want)
+	}
+	reqs := sim.Requests()[before:]
+	for _, r := range reqs {
+		if r.Path != "/addons" {
+			t.Errorf("%s %s: want only GET /addons", r.Method, r.Path)
+		}
+	}
+	if len(reqs) != 3 || reqs[0].Header.Get("Range") != idPages { // 6 add-ons, 2 a page
+		t.Errorf("%d requests (first Range %q), want the 3 pages of 6 add-ons", len(reqs), reqs[0].Header.Get("Range"))
 	}
 }

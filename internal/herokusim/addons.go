@@ -90,7 +90,7 @@ func (s *Sim) createAddon(w http.ResponseWriter, r *http.Request) {
 	ad.varName = strings.TrimSuffix(strings.ToUpper(att), "_URL") + "_URL"
 	s.wg.Add(1)
 	go s.provision(ad)
-	writeJSON(w, http.StatusAccepted, ad.json())
+	writeJSON(w, http.StatusAccepted, s.addonJSONLocked(ad))
 }
 
 // provision creates the add-on's database; an add-on deleted meanwhile gets it dropped at once.
@@ -160,7 +160,7 @@ func (s *Sim) deleteAddon(w http.ResponseWriter, r *http.Request) {
 	}
 	s.atts = kept
 	db := ad.db
-	body := ad.json()
+	body := s.addonJSONLocked(ad)
 	s.mu.Unlock()
 	if db != "" {
 		if err := s.psql("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)"); err != nil {

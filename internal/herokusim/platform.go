@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -152,12 +153,26 @@ func (a *attachment) json(inclusion bool) map[string]any {
 	return m
 }
 
-func (ad *addon) json() map[string]any {
-	service, _, _ := strings.Cut(ad.plan, ":")
+// addonJSONLocked is an add-on as the Platform API writes it. Its config_vars are those it sets on
+// its own app once provisioned: an API-created add-on's one, a seeded one's attachments' there.
+// s.mu is held.
+func (s *Sim) addonJSONLocked(ad *addon) map[string]any {
 	vars := []string{}
-	if ad.state != "" && ad.stateAt(time.Now()) == "provisioned" {
+	switch {
+	case ad.state != "" && ad.stateAt(time.Now()) == "provisioned":
 		vars = append(vars, ad.varName)
+	case ad.state == "":
+		for _, at := range s.atts {
+			if at.addon == ad && at.app == ad.app {
+				vars = append(vars, at.name+"_URL")
+			}
+		}
 	}
+	return ad.json(vars)
+}
+
+func (ad *addon) json(vars []string) map[string]any {
+	service, _, _ := strings.Cut(ad.plan, ":")
 	return map[string]any{"id": ad.id, "name": ad.name, "app": ref(ad.app.id, ad.app.name),
 		"plan": ref(stableID(ad.plan), ad.plan), "addon_service": ref(stableID(service), service),
 		"state": ad.stateAt(time.Now()), "config_vars": vars, "provider_id": ad.id[:8], "billed_price": nil,
@@ -220,7 +235,7 @@ func (s *Sim) Platform() http.Handler {
 		for _, at := range s.atts {
 			if at.app == a && !seen[at.addon] {
 				seen[at.addon] = true
-				out = append(out, at.addon.json())
+				out = append(out, s.addonJSONLocked(at.addon))
 			}
 		}
 		s.writeIDPage(w, r, out, "name")
@@ -233,10 +248,26 @@ func (s *Sim) Platform() http.Handler {
 			herokuError(w, 404, "not_found", "Couldn't find that add on.")
 			return
 		}
-		writeJSON(w, 200, ad.json())
+		writeJSON(w, 200, s.addonJSONLocked(ad))
 	}))
+	// The account's add-ons on every app it can see (the simulator's one account sees them all),
+	// each once, however many apps it is attached to.
+	mux.HandleFunc("GET /addons", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ids := make([]string, 0, len(s.addons))
+		for id := range s.addons {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		out := make([]map[string]any, len(ids))
+		for i, id := range ids {
+			out[i] = s.addonJSONLocked(s.addons[id])
+		}
+		s.writeIDPage(w, r, out, "name")
+	})
 	mux.HandleFunc("GET /addons/{id}", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
-		writeJSON(w, 200, ad.json())
+		writeJSON(w, 200, s.addonJSONLocked(ad))
 	}))
 	mux.HandleFunc("GET /addons/{id}/addon-attachments", s.withAddon(func(w http.ResponseWriter, r *http.Request, ad *addon) {
 		var out []map[string]any

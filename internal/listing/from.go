@@ -48,7 +48,7 @@ func IsKey(from string) bool {
 	if IsLocation(from) || ByName(from) {
 		return false
 	}
-	return strings.HasSuffix(from, ".dump") || catalog.IsEncrypted(from) || strings.HasSuffix(from, "/"+bundle.ReleaseName)
+	return strings.HasSuffix(from, ".dump") || catalog.IsEncrypted(from) || strings.HasSuffix(from, "/"+bundle.ReleaseName) || bundle.Completes(from)
 }
 
 // IsLocation tells a --from that is a location as the backup logged it (s3://bucket/prefix/KEY,
@@ -198,7 +198,8 @@ func (r From) located(from string) (string, error) {
 }
 
 // bundle resolves APP@latest, APP@YYYY-MM-DD and latest to a bundle's release.json: the highest
-// release the store wrote that day (or at all).
+// release the store wrote that day (or at all), its release-config.json when a later run
+// completed it with config values.
 func (r From) bundle(ctx context.Context, from, app, day string) (Resolved, error) {
 	prefix := ""
 	if app != "" {
@@ -223,7 +224,7 @@ func (r From) bundle(ctx context.Context, from, app, day string) (Resolved, erro
 			days = append(days, d)
 			continue
 		}
-		if release > bestRelease {
+		if release > bestRelease || (release == bestRelease && bundle.Completes(o.Key)) {
 			best, bestRelease = o.Key, release
 		}
 	}

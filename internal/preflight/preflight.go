@@ -44,17 +44,24 @@ type TargetChecker interface {
 	Schedules(ctx context.Context, db heroku.Database) ([]heroku.Schedule, error)
 }
 
-// Heroku is what Targets needs from Heroku: the key, the targets, and the URLs of the
-// databases pg_dump reads.
+// Heroku is what Targets needs from Heroku: the key, the targets, the URLs of the databases
+// pg_dump reads, and the databases the key can see.
 type Heroku interface {
 	KeyChecker
 	TargetChecker
+	DatabaseLister
 	DatabaseURL(ctx context.Context, db heroku.Database) (heroku.Secret, error)
 }
 
-// Targets checks the API key (when a target is on Heroku) and then every target, each the way
-// cfg archives it; false when Heroku refused the key, since nothing else of Heroku can be checked
-// then. secrets are the values pg_dump's errors must not show.
+// DatabaseLister lists every Heroku Postgres database the key can see, once each.
+type DatabaseLister interface {
+	PostgresAddons(ctx context.Context) ([]heroku.Addon, error)
+}
+
+// Targets checks the API key (when a target is on Heroku), then every target, each the way cfg
+// archives it, then that every database the key can see is covered (Coverage); false when
+// Heroku refused the key, since nothing else of Heroku can be checked then. secrets are the
+// values pg_dump's errors must not show.
 func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secrets []string) bool {
 	onHeroku := false
 	for _, t := range cfg.Targets {
@@ -63,17 +70,58 @@ func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secr
 	if onHeroku && !Key(ctx, r, hk) {
 		return false
 	}
+	covered := map[string]bool{}
 	for _, t := range cfg.Targets {
 		switch {
 		case t.Env:
 			Dump(ctx, r, cfg, t, dumpsource.Env{URLs: cfg.EnvURLs()}, secrets)
 		case cfg.Method == config.MethodPgDump:
 			Dump(ctx, r, cfg, t, dumpsource.Heroku{API: hk}, secrets)
+			if db, err := hk.Resolve(ctx, t.App, t.Database); err == nil {
+				covered[db.AddonID] = true
+			}
 		default:
-			Target(ctx, r, hk, cfg, t)
+			if db, ok := Target(ctx, r, hk, cfg, t); ok {
+				covered[db.AddonID] = true
+			}
 		}
 	}
+	if onHeroku {
+		Coverage(ctx, r, hk, cfg, covered)
+	}
 	return true
+}
+
+// Coverage lists the Heroku Postgres databases the key can see that no target archives and
+// BACKUP_EXCLUDE does not leave out, each with the target to add: a database added to an app
+// later is not left unprotected unnoticed. covered are the add-on ids the targets resolved to.
+// With BACKUP_TARGETS=all every database is a target already, so nothing is asked of Heroku.
+func Coverage(ctx context.Context, r Reporter, hk DatabaseLister, cfg config.Config, covered map[string]bool) {
+	if cfg.AllTargets {
+		r.OK("coverage: BACKUP_TARGETS=all archives every Heroku Postgres database the key can see (%d, less BACKUP_EXCLUDE's %d)", len(cfg.Targets), len(cfg.Exclude))
+		return
+	}
+	dbs, err := hk.PostgresAddons(ctx)
+	if err != nil {
+		r.Warn("coverage: could not list the Heroku Postgres databases the key can see: %v", err)
+		return
+	}
+	missing := cfg.Uncovered(dbs, covered)
+	if len(missing) == 0 {
+		r.OK("coverage: every Heroku Postgres database the key can see (%d) is a target", len(dbs))
+		return
+	}
+	entries := make([]string, 0, len(cfg.Targets)+len(missing))
+	for _, t := range cfg.Targets {
+		entries = append(entries, t.Entry())
+	}
+	for _, a := range missing {
+		t := config.TargetOf(a)
+		r.Warn("coverage: %s (add-on %s, %s) is a Heroku Postgres database no target archives", t.Entry(), a.Name, a.Plan)
+		entries = append(entries, t.Entry())
+	}
+	r.Fix("add them to BACKUP_TARGETS: heroku config:set BACKUP_TARGETS=\"%s\" -a THIS_APP (or BACKUP_TARGETS=all); leave out those you mean to with BACKUP_EXCLUDE and BACKUP_TARGETS=all",
+		strings.Join(entries, " "))
 }
 
 // Key checks HEROKU_API_KEY; false when Heroku does not accept it.
@@ -103,12 +151,13 @@ func Key(ctx context.Context, r Reporter, hk KeyChecker) bool {
 
 // Target checks one target: that it resolves, its newest backup, and what the mode does with
 // Heroku's own backups: capture mode makes Heroku rotate manual backups out, latest mode needs a
-// schedule to have anything new to archive.
-func Target(ctx context.Context, r Reporter, hk TargetChecker, cfg config.Config, t config.Target) {
+// schedule to have anything new to archive. It returns the database t resolved to; false when
+// it did not resolve.
+func Target(ctx context.Context, r Reporter, hk TargetChecker, cfg config.Config, t config.Target) (heroku.Database, bool) {
 	db, err := hk.Resolve(ctx, t.App, t.Database)
 	if err != nil {
 		r.Fail("%s: %v", t, err)
-		return
+		return db, false
 	}
 	billed := ""
 	if db.BillingApp != db.App {
@@ -138,6 +187,7 @@ func Target(ctx context.Context, r Reporter, hk TargetChecker, cfg config.Config
 		}
 	}
 	schedules(ctx, r, hk, cfg, t, db)
+	return db, true
 }
 
 // schedules checks t's Heroku backup schedules: latest mode needs one, capture mode could use

@@ -152,3 +152,52 @@ func TestCheckLatestModeNeedsASchedule(t *testing.T) {
 		t.Errorf("latest mode without a schedule:\n%s", out.String())
 	}
 }
+
+// listerFake answers the list of the databases the key can see.
+type listerFake struct {
+	dbs   []heroku.Addon
+	err   error
+	calls int
+}
+
+func (f *listerFake) PostgresAddons(ctx context.Context) ([]heroku.Addon, error) {
+	f.calls++
+	return f.dbs, f.err
+}
+
+// Coverage names each database no target covers, with the BACKUP_TARGETS that adds it; asks
+// nothing of Heroku with BACKUP_TARGETS=all; a list Heroku refuses is a warning, not a pass.
+func TestCoverage(t *testing.T) {
+	dbs := []heroku.Addon{
+		{ID: "a1", Name: "postgresql-x-1", App: "shop", Plan: "heroku-postgresql:essential-0", ConfigVars: []string{"DATABASE_URL"}},
+		{ID: "a2", Name: "postgresql-y-2", App: "shop", Plan: "heroku-postgresql:standard-0", ConfigVars: []string{"HEROKU_POSTGRESQL_PINK_URL"}},
+		{ID: "a3", Name: "postgresql-z-3", App: "blog", Plan: "heroku-postgresql:essential-0", ConfigVars: []string{"DATABASE_URL"}},
+	}
+	cfg := config.Config{Targets: []config.Target{{App: "shop", Database: "DATABASE_URL"}}}
+	var buf bytes.Buffer
+	r := &preflighttest.Lines{W: &buf}
+	Coverage(context.Background(), r, &listerFake{dbs: dbs}, cfg, map[string]bool{"a1": true})
+	out := buf.String()
+	for _, s := range []string{"coverage: blog (add-on postgresql-z-3, heroku-postgresql:essential-0) is a Heroku Postgres database no target archives",
+		"coverage: shop:HEROKU_POSTGRESQL_PINK (add-on postgresql-y-2", `heroku config:set BACKUP_TARGETS="shop blog shop:HEROKU_POSTGRESQL_PINK"`} {
+		if !strings.Contains(out, s) {
+			t.Errorf("coverage does not say %q:\n%s", s, out)
+		}
+	}
+	if strings.Contains(out, "postgresql-x-1") {
+		t.Errorf("a covered database is listed:\n%s", out)
+	}
+
+	buf.Reset()
+	all := &listerFake{dbs: dbs}
+	Coverage(context.Background(), r, all, config.Config{AllTargets: true, Targets: cfg.Targets}, nil)
+	if all.calls != 0 || !strings.Contains(buf.String(), "BACKUP_TARGETS=all archives every Heroku Postgres database") {
+		t.Errorf("with all: %d lists, %s", all.calls, buf.String())
+	}
+
+	buf.Reset()
+	Coverage(context.Background(), r, &listerFake{err: errors.New("heroku: 503")}, cfg, nil)
+	if !strings.Contains(buf.String(), "could not list the Heroku Postgres databases the key can see: heroku: 503") {
+		t.Errorf("a failed list: %s", buf.String())
+	}
+}
