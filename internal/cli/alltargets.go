@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,7 +21,7 @@ func (f *Factory) listAllTargets() error {
 	defer cancel()
 	dbs, err := f.Heroku().PostgresAddons(ctx)
 	if err != nil {
-		return err
+		return &failedError{fmt.Errorf("BACKUP_TARGETS=all: cannot list the Heroku Postgres databases the key can see: %w", err)}
 	}
 	cfg, err := f.cfg.WithDatabases(dbs)
 	*f.cfg = cfg

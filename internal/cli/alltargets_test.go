@@ -85,6 +85,12 @@ func TestAllTargets(t *testing.T) {
 		t.Errorf("status with all and no key: exit %d", code)
 	}
 
+	// Heroku failing the listing is a failed run (1), not a configuration mistake (2).
+	w.sim.Faults().FailNextPath("platform", "/addons", 403, 1, 0)
+	if code, out := w.run(env, "backup"); code != ExitFailed || !strings.Contains(out, "BACKUP_TARGETS=all: cannot list the Heroku Postgres databases") || strings.Contains(out, "the configuration has problems") {
+		t.Errorf("the listing refused: exit %d, want %d\n%s", code, ExitFailed, out)
+	}
+
 	env["BACKUP_EXCLUDE"] = "shop:HEROKU_POSTGRESQL_TEAL"
 	if code, out := w.run(env, "backup"); code != ExitUsage || !strings.Contains(out, "BACKUP_EXCLUDE: shop:HEROKU_POSTGRESQL_TEAL matches none of the 4 Heroku Postgres databases") {
 		t.Errorf("an exclusion matching nothing: exit %d", code)

@@ -51,6 +51,7 @@ func newCheckCmd(f *Factory) *cobra.Command {
 // runCheck is `pgoffsite check`: the preflight a Deploy-button user runs once
 // (`heroku run -x pgoffsite check`) to learn whether a backup run would work, and what to fix if not.
 func runCheck(ctx context.Context, f *Factory) error {
+	f.capHerokuRetries(checkRetryBudget) // before the configuration, which may list BACKUP_TARGETS=all's databases
 	cfg, err := f.configure(func() (config.Config, error) { return config.LoadFor("check") })
 	if err != nil {
 		return err
@@ -72,7 +73,6 @@ func runCheck(ctx context.Context, f *Factory) error {
 		}
 	}
 
-	f.capHerokuRetries(checkRetryBudget)
 	if !preflight.Targets(ctx, c, f.Heroku(), cfg, secrets(cfg)) {
 		return finishCheck(c)
 	}

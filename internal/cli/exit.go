@@ -66,7 +66,21 @@ type configError struct{ err error }
 
 func (e *configError) Error() string { return e.err.Error() }
 
-func badConfig(err error) error { return &configError{err: err} }
+func badConfig(err error) error {
+	var fe *failedError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &configError{err: err}
+}
+
+// failedError is a failure met while the configuration was completed from the outside world
+// (Heroku listing BACKUP_TARGETS=all's databases): the configuration is not wrong, the run
+// failed (1).
+type failedError struct{ err error }
+
+func (e *failedError) Error() string { return e.err.Error() }
+func (e *failedError) Unwrap() error { return e.err }
 
 // exitStatus says what ended cmd and returns the exit status: the one place errors become
 // statuses. An error no type claims failed the command (1). So does every cloud error, whatever
