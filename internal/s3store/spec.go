@@ -3,6 +3,7 @@ package s3store
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,9 @@ type Settings struct {
 	PathStyle    *bool  // path_style=true
 	StorageClass string // storage_class=
 	SSE          string // sse=
+	// Checksum is checksum=: what each upload request carries for the store to check; ""
+	// is auto.
+	Checksum Checksum
 	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
 	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
 	Keys string
@@ -85,7 +89,7 @@ type Parser struct{}
 var regionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,39}$`)
 
 // params are the query parameters an s3:// destination may carry, in the order the fix lists them.
-var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "keys"}
+var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "checksum", "keys"}
 
 // GlobalVars: each parameter a destination leaves out is a global variable's.
 func (Parser) GlobalVars(d spec.Archive) []string {
@@ -147,6 +151,15 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 	}
 	if v, ok := q["sse"]; ok {
 		a.SSE = r.SSE("sse=", v)
+	}
+	if v, ok := q["checksum"]; ok {
+		if c := Checksum(strings.ToLower(v)); slices.Contains(Checksums, c) {
+			a.Checksum = c
+		} else {
+			// Not quoted: a query value may be a pasted secret.
+			r.Add("checksum= is none of auto, sha256, crc32c, md5, none",
+				"write checksum=md5 for a provider that refuses the x-amz-checksum headers, or leave it out (auto)")
+		}
 	}
 	if v, ok := q["keys"]; ok {
 		a.Keys = v
