@@ -137,7 +137,7 @@ func S3Client(ctx context.Context, env spec.Env, a spec.Archive) (*s3.Client, er
 		Region: s.Region, ForcePathStyle: s.PathStyle,
 		AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey,
 		Checksum: s.Checksum,
-		Dest: s3err.Dest{Label: a.String(), Keys: own.Keys, RegionParam: own.Region != ""},
+		Dest:     s3err.Dest{Label: a.String(), Keys: own.Keys, RegionParam: own.Region != ""},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a, err)
