@@ -35,7 +35,7 @@ const ChecksumParam = "checksum="
 
 // Strong tells whether c sends the newer x-amz-checksum-* headers (auto starts with them).
 func (c Checksum) Strong() bool {
-	return c == ChecksumAuto || c == ChecksumSHA256 || c == ChecksumCRC32C
+	return c == "" || c == ChecksumAuto || c == ChecksumSHA256 || c == ChecksumCRC32C
 }
 
 // checksums is one store's current checksum: c, until a store that refuses the headers makes
