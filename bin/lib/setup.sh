@@ -10,6 +10,8 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
 TOXIPROXY_VERSION=v2.5.0
 HEROKU_CLI_VERSION=11.10.0
+SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 _setup_fail() { echo "setup: $*" >&2; return 1; }
 
@@ -135,4 +137,32 @@ ensure_heroku_cli() {
   rm -f "$log"
   [ -x "$bin" ] || { _setup_fail "npm installed heroku@$HEROKU_CLI_VERSION but $bin is missing"; return 1; }
   export PGOFFSITE_HEROKU_CLI="$bin"
+}
+
+# ensure_seaweedfs: SeaweedFS's server (weed), whose S3 gateway the tests run as a second S3
+# implementation beside MinIO; exports PGOFFSITE_WEED_BIN. Its go.mod has replace directives, which
+# `go install pkg@version` refuses, so it is built inside its downloaded module, and a stamp beside
+# the binary names the version (the binary itself then says only "devel").
+ensure_seaweedfs() {
+  local bin=$PGOFFSITE_CACHE/bin/weed stamp=$PGOFFSITE_CACHE/bin/weed.version dir log
+  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$SEAWEEDFS_VERSION" ]; then
+    export PGOFFSITE_WEED_BIN="$bin"
+    return 0
+  fi
+  command -v go >/dev/null || { _setup_fail "go not found on PATH: needed to build $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION"; return 1; }
+  echo "==> building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION into $PGOFFSITE_CACHE/bin (once; about twenty minutes on 2 CPUs)"
+  mkdir -p "$PGOFFSITE_CACHE/bin" || return 1
+  log=$(mktemp)
+  dir=$(go env GOMODCACHE)/$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION
+  # Downloaded from an empty directory outside the repository, so the repository's go.mod is untouched.
+  if ! { (cd "$(dirname "$log")" && GOFLAGS= go mod download "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION") &&
+         (cd "$dir" && GOFLAGS= go build -o "$bin.tmp" ./weed); } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log" "$bin.tmp"
+    _setup_fail "building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION failed (output above)"
+    return 1
+  fi
+  rm -f "$log"
+  mv "$bin.tmp" "$bin" && echo "$SEAWEEDFS_VERSION" >"$stamp" || return 1
+  export PGOFFSITE_WEED_BIN="$bin"
 }

@@ -1,7 +1,12 @@
 package s3store
 
 import (
+	"context"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pgoffsite/pgoffsite/internal/s3err/s3errtest"
 
 	"github.com/pgoffsite/pgoffsite/internal/store/storetest"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -27,4 +32,49 @@ func TestReaderCaps(t *testing.T) {
 	if c.Reader == nil || c.Records == nil || c.Markers != nil || c.Remove != nil || c.Abort != nil || c.Stale != nil {
 		t.Errorf("reader declares %+v, want Reader and Records alone", c)
 	}
+}
+
+// The uploader's store against SeaweedFS's S3 gateway, a second S3 implementation.
+func TestSeaweedFSConformance(t *testing.T) {
+	w := testenv.StartSeaweedFS(t)
+	storetest.Run(t, storetest.Kind{
+		Open: func(t *testing.T) storetest.Instance {
+			client, bucket := w.Client(t), w.CreateBucket(t, "conformance")
+			s := New(client, Options{Bucket: bucket, Prefix: "pre/fix", PartSize: MinPartSize})
+			return storetest.Instance{Store: s, Caps: s.Caps(), Reader: NewReader(client, bucket, "pre/fix"),
+				Leftovers: func(t *testing.T) []string { return w.IncompleteUploads(t, bucket) }}
+		},
+		Want: storetest.Want{Markers: true, Abort: true, ConditionalWrites: true},
+	})
+}
+
+// The uploader's store, checksum=auto, against MinIO behind a stand-in that refuses the checksum
+// headers as Cloudflare R2 does: every write falls back to Content-MD5 and the contract holds.
+func TestChecksumRefusingConformance(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	proxy := s3errtest.RefuseChecksums(t, m.Endpoint, s3errtest.R2Refusal)
+	storetest.Run(t, storetest.Kind{
+		Open: func(t *testing.T) storetest.Instance {
+			bucket := m.CreateBucket(t, "refusing")
+			client := proxyClient(t, m, proxy.URL, ChecksumAuto)
+			s := New(client, Options{Bucket: bucket, Prefix: "pre/fix", PartSize: MinPartSize, Checksum: ChecksumAuto})
+			return storetest.Instance{Store: s, Caps: s.Caps(), Reader: NewReader(client, bucket, "pre/fix"),
+				Leftovers: func(t *testing.T) []string { return m.IncompleteUploads(t, bucket) }}
+		},
+		Want: storetest.Want{Markers: true, Abort: true, ConditionalWrites: true},
+	})
+	if proxy.Refused() == 0 {
+		t.Error("the stand-in refused nothing: the suite did not meet a refusal")
+	}
+}
+
+// proxyClient is pgoffsite's own client (s3store.NewClient) of m's root keys through endpoint.
+func proxyClient(t *testing.T, m *testenv.MinIO, endpoint string, c Checksum) *s3.Client {
+	t.Helper()
+	client, err := NewClient(context.Background(), ClientOptions{Endpoint: endpoint, Region: m.Region, ForcePathStyle: true,
+		AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, Checksum: c, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
