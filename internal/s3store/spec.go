@@ -88,7 +88,8 @@ type Parser struct{}
 // regionRE is a region as providers spell them: eu-west-1, eu-central-003, auto.
 var regionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,39}$`)
 
-// params are the query parameters an s3:// destination may carry, in the order the fix lists them.
+// params are the query parameters an s3:// destination may carry, in the order the fix lists them
+// (keys=NAME last but for checksum=, which follows its explanation).
 var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "checksum", "keys"}
 
 // GlobalVars: each parameter a destination leaves out is a global variable's.
@@ -125,7 +126,8 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 		r.Add(r.Quote(u.Host)+" is not a valid S3 bucket name: "+why,
 			"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
 	}
-	fix := "use only " + strings.Join(params, "=, ") + "=NAME (credentials in NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY), " +
+	named := slices.DeleteFunc(slices.Clone(params), func(p string) bool { return p == "checksum" })
+	fix := "use only " + strings.Join(named, "=, ") + "=NAME (credentials in NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY) and checksum=, " +
 		"e.g. s3://bucket/prefix?endpoint=https://s3.eu-central-003.backblazeb2.com&region=eu-central-003&keys=B2"
 	q := r.Query(u, params, fix)
 	if v, ok := q["endpoint"]; ok {
