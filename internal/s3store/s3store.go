@@ -316,7 +316,7 @@ func (s *Store) withChecksum(ctx context.Context, loc string, send func(Checksum
 		return fmt.Errorf("%w; the store refuses %s's checksum headers: set %smd5 on this destination in ARCHIVE_URL (Content-MD5, which every S3 implementation honours)", err, ChecksumParam+string(c), ChecksumParam)
 	}
 	if s.sums.fallBack() {
-		zerolog.Ctx(ctx).Warn().Str("destination", s.Location("")).Str("fix", "add "+ChecksumParam+"md5 to this destination in ARCHIVE_URL").
+		zerolog.Ctx(ctx).Warn().Str("destination", loc).
 			Msg(ChecksumRefusedMessage + "; add " + ChecksumParam + "md5 to this destination in ARCHIVE_URL to send it from the start")
 	}
 	return send(s.sums.current())
