@@ -150,7 +150,7 @@ ensure_seaweedfs() {
     return 0
   fi
   command -v go >/dev/null || { _setup_fail "go not found on PATH: needed to build $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION"; return 1; }
-  echo "==> building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION into $PGOFFSITE_CACHE/bin (once; about twenty minutes on 2 CPUs)"
+  echo "==> building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION into $PGOFFSITE_CACHE/bin (once; over 50 minutes on 2 busy CPUs, far longer than MinIO)"
   mkdir -p "$PGOFFSITE_CACHE/bin" || return 1
   log=$(mktemp)
   dir=$(go env GOMODCACHE)/$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION
