@@ -20,6 +20,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
 	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/s3err/s3errtest"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -99,6 +100,7 @@ func TestCheckEveryDestination(t *testing.T) {
 		"ok    archive is writable: wrote " + fullURL + "/_pgoffsite-check/",
 		"warn  archive " + fullURL + ": versioning is off: an overwrite or a delete destroys an archive's bytes; run `pgoffsite setup-bucket --destination 1` with the bucket owner's keys",
 		"warn  archive " + fullURL + ": no lifecycle rules",
+		"ok    archive " + fullURL + ": a multipart upload of two parts with sha256 checksums works (probe: 5.0 MiB sent, the upload aborted)",
 		"ok    archive is writable: wrote " + lackingURL + "/_pgoffsite-check/",
 		"warn  archive " + lackingURL + ": the store rejects conditional writes (If-None-Match: *)",
 		"warn  archive " + lackingURL + ": the store does not implement versioning",
@@ -113,6 +115,9 @@ func TestCheckEveryDestination(t *testing.T) {
 	}
 	if c.Failed != 0 {
 		t.Errorf("%d failures, want none", c.Failed)
+	}
+	if ups := m.IncompleteUploads(t, full); len(ups) != 0 {
+		t.Errorf("the multipart probe left uploads open: %v", ups)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if !strings.Contains(line, "s3://") && !strings.Contains(line, dir) && !strings.Contains(line, "sftp://") &&
@@ -154,6 +159,11 @@ func TestCheckEveryDestination(t *testing.T) {
 		// Without its own region= it is signed for AWS_REGION, which this provider refuses.
 		{"signed for AWS_REGION", func(a *s3store.Settings) { a.Region = "" },
 			[]string{"FAIL  archive " + fullURL + " is not writable", "region"}},
+		// checksum=sha256 on a store refusing the checksum headers as R2 does: the probe write
+		// fails naming the parameter and its fix.
+		{"checksum=sha256 refused", func(a *s3store.Settings) {
+			a.Endpoint, a.Checksum = s3errtest.RefuseChecksums(t, m.Endpoint, s3errtest.R2Refusal).URL, s3store.ChecksumSHA256
+		}, []string{"FAIL  archive s3://" + full + "/pg is not writable: the store refuses the checksum headers (x-amz-checksum-*) that checksum=sha256 sends", "fix: set checksum=md5 on this destination"}},
 		// Without its own keys, the destination gets the default chain's wrong ones: the keys
 		// were what made it writable.
 		{"with the chain's keys", func(a *s3store.Settings) { a.Keys = "" },
@@ -220,5 +230,39 @@ func TestCheckFeaturesLines(t *testing.T) {
 		if out.String() != tc.want {
 			t.Errorf("%v:\n%s\nwant:\n%s", tc.state, out.String(), tc.want)
 		}
+	}
+}
+
+// A destination without checksum= on a store refusing the checksum headers, each provider's way:
+// the preflight's writes fall back to Content-MD5, it says so naming checksum=md5, and the
+// multipart probe goes through with MD5 and leaves no upload open.
+func TestCheckChecksumRefusingStore(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	bucketName := m.CreateBucket(t, "check-refusing")
+	cfg := env(map[string]string{"SECOND_ACCESS_KEY_ID": m.AccessKey, "SECOND_SECRET_ACCESS_KEY": m.SecretKey})
+	for _, how := range s3errtest.Refusals {
+		t.Run(how.Name, func(t *testing.T) {
+			proxy := s3errtest.RefuseChecksums(t, m.Endpoint, how)
+			a := s3store.Settings{Bucket: bucketName, Prefix: how.Name, Endpoint: proxy.URL, Region: m.Region, PathStyle: boolp(true), Keys: "SECOND"}.Archive()
+			var out bytes.Buffer
+			c := &preflighttest.Lines{W: &out}
+			Check(context.Background(), c, cfg, []spec.Archive{a}, 0)
+			t.Logf("check:\n%s", out.String())
+			for _, want := range []string{
+				"ok    archive is writable: wrote " + a.String() + "/_pgoffsite-check/",
+				"warn  archive " + a.String() + ": the store refuses the checksum headers (x-amz-checksum-*): backups fall back to Content-MD5 at their first request, with a warning; add checksum=md5",
+				"ok    archive " + a.String() + ": a multipart upload of two parts with md5 checksums works",
+			} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			if c.Failed != 0 || proxy.Refused() == 0 {
+				t.Errorf("%d failures, %d requests refused: want none, and some", c.Failed, proxy.Refused())
+			}
+			if ups := m.IncompleteUploads(t, bucketName); len(ups) != 0 {
+				t.Errorf("the multipart probe left uploads open: %v", ups)
+			}
+		})
 	}
 }

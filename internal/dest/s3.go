@@ -53,6 +53,9 @@ type S3Settings struct {
 	StorageClass string
 	SSE          string
 	SSEKMSKeyID  string
+	// Checksum is checksum=, auto made definite where it can be: AWS takes the strong
+	// checksum, so there auto is sha256.
+	Checksum s3store.Checksum
 	// AccessKeyID and SecretAccessKey are the keys=NAME pair; both "" = the default AWS chain.
 	AccessKeyID     string
 	SecretAccessKey string
@@ -75,6 +78,10 @@ func ResolveS3(env spec.Env, d spec.Archive) (S3Settings, error) {
 	}
 	if a.PathStyle != nil {
 		s.PathStyle = *a.PathStyle
+	}
+	s.Checksum = a.Checksum
+	if (s.Checksum == "" || s.Checksum == s3store.ChecksumAuto) && OnAWS(first(EffectiveEndpoint(env, d), env.Getenv("AWS_ENDPOINT_URL"))) {
+		s.Checksum = s3store.ChecksumSHA256
 	}
 	if s.SSE == "aws:kms" {
 		s.SSEKMSKeyID = env.Getenv(s3store.SSEKMSKeyIDVar)
@@ -129,7 +136,8 @@ func S3Client(ctx context.Context, env spec.Env, a spec.Archive) (*s3.Client, er
 		Endpoint: s.Endpoint, EndpointSource: "endpoint= of " + a.String() + " in ARCHIVE_URL",
 		Region: s.Region, ForcePathStyle: s.PathStyle,
 		AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey,
-		Dest: s3err.Dest{Label: a.String(), Keys: own.Keys, RegionParam: own.Region != ""},
+		Checksum: s.Checksum,
+		Dest:     s3err.Dest{Label: a.String(), Keys: own.Keys, RegionParam: own.Region != ""},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a, err)
@@ -161,5 +169,6 @@ func newS3Store(client *s3.Client, env spec.Env, d spec.Archive, s S3Settings) *
 		SSEKMSKeyID:  s.SSEKMSKeyID,
 		PartSize:     env.PartSize,
 		Concurrency:  env.Parts,
+		Checksum:     s.Checksum,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/s3err"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // Check probes the bucket with the uploader's keys: the probe write, then what the store or
@@ -38,14 +40,9 @@ func (s3Kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spe
 		r.Fix("leave storage_class= out of this destination's URL (STANDARD), and S3_STORAGE_CLASS unset if it applies to it")
 	}
 	st := newS3Store(client, env, a, s)
-	explain := func(err error) (string, string) {
-		if e, ok := s3err.As(err); ok {
-			return e.Problem(), e.Fix()
-		}
-		return "", ""
-	}
-	if spec.ProbeWrite(ctx, r, a, st, explain) && st.ConditionalWritesUnsupported() {
-		r.Warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
+	explain := func(err error) (string, string) { return explainS3(err, s.Checksum) }
+	if spec.ProbeWrite(ctx, r, a, st, explain) {
+		probeMultipart(ctx, r, a, st, s.Checksum)
 	}
 
 	ictx, cancel := context.WithTimeout(ctx, spec.ProbeTimeout)
@@ -57,6 +54,56 @@ func (s3Kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spe
 	checkFeatures(r, a, bucket.Inspect(ictx, client, own.Bucket), setup)
 	if env.Retention.Set() {
 		checkRetention(ictx, r, env, a, client, st, setup)
+	}
+}
+
+// explainS3 is the problem and the fix of an S3 error, for the preflight; a refusal of the
+// checksum headers names checksum=, the parameter that fixes it.
+func explainS3(err error, c s3store.Checksum) (string, string) {
+	if s3err.ChecksumRefused(err) {
+		return fmt.Sprintf("the store refuses the checksum headers (x-amz-checksum-*) that %s%s sends", s3store.ChecksumParam, c),
+			"set " + s3store.ChecksumParam + "md5 on this destination in ARCHIVE_URL (Content-MD5, which every S3 implementation honours)"
+	}
+	if e, ok := s3err.As(err); ok {
+		return e.Problem(), e.Fix()
+	}
+	return "", ""
+}
+
+// probeMultipart is the preflight's multipart upload: what a backup larger than one part sends,
+// with the destination's checksum and a conditional completion (s3store.ProbeMultipart), naming
+// the first step the store refuses and its fix. It sends 5 MiB and a byte, holds one 5 MiB
+// buffer, and leaves a few bytes (the upload itself is aborted).
+func probeMultipart(ctx context.Context, r spec.Checker, a spec.Archive, st *s3store.Store, c s3store.Checksum) {
+	ctx, cancel := context.WithTimeout(ctx, spec.ProbeTimeout)
+	defer cancel()
+	key := fmt.Sprintf("_pgoffsite-check/%s-multipart.txt", time.Now().UTC().Format("20060102T150405.000000000Z"))
+	honoured, err := st.ProbeMultipart(ctx, key)
+	if err != nil {
+		var pe *s3store.ProbeError
+		step := "the multipart probe"
+		if errors.As(err, &pe) {
+			step = pe.Step
+		}
+		problem, fix := explainS3(err, c)
+		if problem == "" {
+			problem = err.Error()
+		}
+		r.Fail("archive %s: a multipart upload as a backup sends it fails at %s: %s", a, step, problem)
+		if fix != "" {
+			r.Fix("%s", fix)
+		}
+		return
+	}
+	if c.Strong() && st.Checksum() == s3store.ChecksumMD5 {
+		r.Warn("archive %s: the store refuses the checksum headers (x-amz-checksum-*): backups fall back to Content-MD5 at their first request, with a warning; add %smd5 to this destination in ARCHIVE_URL", a, s3store.ChecksumParam)
+	}
+	r.OK("archive %s: a multipart upload of two parts with %s checksums works (probe: %s sent, the upload aborted)", a, st.Checksum(), units.IEC(s3store.ProbeBytes))
+	switch {
+	case st.ConditionalWritesUnsupported():
+		r.Warn("archive %s: the store rejects conditional writes (If-None-Match: *): archives are written without the check that nothing is there yet, so one run could replace another's copy; keep versioning on so the older copy survives", a)
+	case !honoured:
+		r.Warn("archive %s: the store completes a multipart upload over an existing object despite If-None-Match: *: one run could replace another's copy; keep versioning on so the older copy survives (the probe's 5 MiB object at %s is for the lifecycle rules or the bucket owner to remove)", a, st.Location(key))
 	}
 }
 

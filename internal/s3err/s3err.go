@@ -142,3 +142,33 @@ var (
 	expecting  = regexp.MustCompile(`expecting '([a-z0-9-]{1,40})'`)
 	regionName = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
 )
+
+// ChecksumRefused recognises a store that refuses S3's newer checksum headers
+// (x-amz-checksum-*, x-amz-sdk-checksum-algorithm, x-amz-trailer) rather than the bytes: Cloudflare
+// R2's 501 NotImplemented "Header 'x-amz-checksum-sha256' ... not implemented", Backblaze B2's
+// 400 "Unsupported header 'x-amz-checksum-sha256'", the 400 InvalidArgument of Google Cloud
+// Storage's XML API naming the header, and the 400 XAmzContentSHA256Mismatch of Ceph's gateway
+// (Akamai/Linode). A checksum that does not match the bytes (BadDigest, InvalidDigest) is a
+// damaged upload, never this.
+func ChecksumRefused(err error) bool {
+	code, status := Code(err), Status(err)
+	switch {
+	case code == "BadDigest" || code == "InvalidDigest" || status == http.StatusPreconditionFailed || status == http.StatusConflict:
+		return false
+	case code == "XAmzContentSHA256Mismatch":
+		return true
+	case status != http.StatusBadRequest && status != http.StatusNotImplemented:
+		return false
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	msg := strings.ToLower(ae.ErrorMessage())
+	for _, h := range []string{"x-amz-checksum", "x-amz-sdk-checksum", "x-amz-trailer"} {
+		if strings.Contains(msg, h) {
+			return true
+		}
+	}
+	return false
+}

@@ -44,6 +44,9 @@ type ClientOptions struct {
 	// MaxAttempts is how often a request is tried; default 10 (an upload's request that stalls
 	// is retried at most twice: see uploadStallRetries).
 	MaxAttempts int
+	// Checksum is the destination's checksum= (default auto): the SDK's own checksum settings
+	// follow from it, set here so that a later SDK's defaults cannot change what is sent.
+	Checksum Checksum
 	// Dest names the destination in the client's errors, each explained by its class
 	// (s3err.Annotate); NewClient fills in the region and where the endpoint comes from.
 	Dest s3err.Dest
@@ -107,6 +110,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.APIOptions = append(so.APIOptions, s3err.Annotate(&dest))
 		so.UsePathStyle = o.ForcePathStyle
+		so.RequestChecksumCalculation, so.ResponseChecksumValidation = sdkChecksums(o.Checksum)
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
@@ -130,6 +134,17 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 		return nil, fmt.Errorf("s3: no AWS region configured: set AWS_REGION (or the region option)")
 	}
 	return client, nil
+}
+
+// sdkChecksums are the SDK's checksum settings for a destination's checksum=. The store computes
+// every upload's checksum itself, so the SDK adds none where an operation does not require one.
+// Reads ask the store for the object's stored checksum (x-amz-checksum-mode) only where the
+// destination sends the headers for certain: a store that refuses them refuses that one too.
+func sdkChecksums(c Checksum) (aws.RequestChecksumCalculation, aws.ResponseChecksumValidation) {
+	if c == ChecksumSHA256 || c == ChecksumCRC32C {
+		return aws.RequestChecksumCalculationWhenRequired, aws.ResponseChecksumValidationWhenSupported
+	}
+	return aws.RequestChecksumCalculationWhenRequired, aws.ResponseChecksumValidationWhenRequired
 }
 
 // checkEndpoint applies the URL rule (https, or http to loopback only) to an endpoint; source

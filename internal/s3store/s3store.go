@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,6 +81,8 @@ type Options struct {
 	// (Concurrency+1) × PartSize; an upload of unknown size keeps to that as its parts grow by
 	// lowering the parts in flight (see Put).
 	Concurrency int
+	// Checksum is what each request carries for the store to check; "" is ChecksumAuto.
+	Checksum Checksum
 }
 
 // Store writes objects into one bucket under a prefix.
@@ -89,6 +90,7 @@ type Store struct {
 	client        *s3.Client
 	o             Options
 	noConditional atomic.Bool   // the store rejected If-None-Match; see ConditionalWritesUnsupported
+	sums          checksums     // what requests carry now
 	retryBase     time.Duration // first back-off before retrying a conflicting Complete
 	answerWithin  time.Duration // uploadAnswer; a field so that tests need not wait for it
 
@@ -114,7 +116,7 @@ func New(client *s3.Client, o Options) *Store {
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
 	}
-	return &Store{client: client, o: o, retryBase: 250 * time.Millisecond, answerWithin: uploadAnswer, growEvery: growEvery, maxParts: maxParts}
+	return &Store{client: client, o: o, sums: checksums{mode: o.Checksum}, retryBase: 250 * time.Millisecond, answerWithin: uploadAnswer, growEvery: growEvery, maxParts: maxParts}
 }
 
 // ConditionalWritesUnsupported reports whether the store rejected If-None-Match on a write, so
@@ -147,7 +149,7 @@ func partSize(size, configured int64) int64 {
 // Put uploads the bytes of r: exactly obj.Size of them, or for store.UnknownSize whatever r
 // yields up to io.EOF. An object smaller than one part goes in a single PutObject; a larger one
 // in a multipart upload with up to Concurrency parts in flight. Every request carries the
-// SHA-256 of its body, which S3 verifies. The final write is conditional (If-None-Match: *), so
+// checksum of its body that Options.Checksum names, which the store verifies. The final write is conditional (If-None-Match: *), so
 // an existing object is never replaced. On success every byte r yielded is in the object.
 //
 // With an unknown size the part size cannot be chosen from the size, so it grows as the upload
@@ -268,23 +270,25 @@ func (s *Store) putSingle(ctx context.Context, obj store.Object, r io.Reader, lo
 
 // putBytes writes buf, all of the object, in one conditional PutObject.
 func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc string) error {
-	sum := sha256.Sum256(buf)
+	sha := sha256.Sum256(buf)
 	in := &s3.PutObjectInput{
-		Bucket:            &s.o.Bucket,
-		Key:               aws.String(s.key(obj.Key)),
-		ContentLength:     aws.Int64(int64(len(buf))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		Bucket:        &s.o.Bucket,
+		Key:           aws.String(s.key(obj.Key)),
+		ContentLength: aws.Int64(int64(len(buf))),
 	}
 	in.ContentType, in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId, in.Tagging = s.attributes(obj)
 	put := func(conditional bool) error {
-		in.Body = bytes.NewReader(buf)
-		in.IfNoneMatch = nil
-		if conditional {
-			in.IfNoneMatch = aws.String("*")
-		}
-		_, err := s.client.PutObject(uploadRequest(ctx, "put object "+loc), in, withPayloadHash(sum))
-		return err
+		return s.withChecksum(ctx, loc, func(c Checksum) error {
+			sum := sumOf(c, buf, sha)
+			in.ChecksumAlgorithm, in.ChecksumSHA256, in.ChecksumCRC32C, in.ContentMD5 = sum.algo, sum.sha256, sum.crc32c, sum.md5
+			in.Body = bytes.NewReader(buf)
+			in.IfNoneMatch = nil
+			if conditional {
+				in.IfNoneMatch = aws.String("*")
+			}
+			_, err := s.client.PutObject(uploadRequest(ctx, "put object "+loc), in, withPayloadHash(sha))
+			return err
+		})
 	}
 	if err := s.conditionally(put); err != nil {
 		if s3err.Of(err) == s3err.PreconditionFailed {
@@ -293,6 +297,29 @@ func (s *Store) putBytes(ctx context.Context, obj store.Object, buf []byte, loc 
 		return fmt.Errorf("s3: put object %s: %w", loc, err)
 	}
 	return nil
+}
+
+// ChecksumRefusedMessage is the warning logged once per destination when auto falls back to MD5.
+const ChecksumRefusedMessage = "the store refuses the checksum headers (x-amz-checksum-*): uploads to it carry Content-MD5 for the rest of this run"
+
+// withChecksum sends a request with the checksum requests carry now. Under auto, a store that
+// refuses the checksum headers makes the store fall back to Content-MD5 for the rest of the run
+// (warned once) and the request is sent again; under an explicit strong checksum the refusal
+// names the parameter that fixes it.
+func (s *Store) withChecksum(ctx context.Context, loc string, send func(Checksum) error) error {
+	c := s.sums.current()
+	err := send(c)
+	if err == nil || !c.Strong() || !s3err.ChecksumRefused(err) {
+		return err
+	}
+	if s.sums.mode != "" && s.sums.mode != ChecksumAuto {
+		return fmt.Errorf("%w; the store refuses %s's checksum headers: set %smd5 on this destination in ARCHIVE_URL (Content-MD5, which every S3 implementation honours)", err, ChecksumParam+string(c), ChecksumParam)
+	}
+	if s.sums.fallBack() {
+		zerolog.Ctx(ctx).Warn().Str("destination", loc).
+			Msg(ChecksumRefusedMessage + "; add " + ChecksumParam + "md5 to this destination in ARCHIVE_URL to send it from the start")
+	}
+	return send(s.sums.current())
 }
 
 // conditionally runs write with If-None-Match, unless the store is known to reject it; a store
@@ -572,16 +599,20 @@ func (s *Store) attributes(obj store.Object) (contentType *string, class types.S
 // awaited instead, and the upload aborted at once.
 func (s *Store) create(ctx context.Context, obj store.Object, key string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
-		Bucket:            &s.o.Bucket,
-		Key:               &key,
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		Bucket: &s.o.Bucket,
+		Key:    &key,
 	}
 	in.ContentType, in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId, in.Tagging = s.attributes(obj)
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(createGrace, cancel) })
 	defer stop()
-	out, err := s.client.CreateMultipartUpload(cctx, in)
+	var out *s3.CreateMultipartUploadOutput
+	err := s.withChecksum(ctx, s.Location(""), func(c Checksum) (err error) {
+		in.ChecksumAlgorithm = algorithm(c)
+		out, err = s.client.CreateMultipartUpload(cctx, in)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", errors.Join(ctx.Err(), err)
@@ -601,28 +632,38 @@ func (s *Store) create(ctx context.Context, obj store.Object, key string) (strin
 }
 
 func (s *Store) uploadPart(ctx context.Context, key, uploadID string, num int32, buf []byte) (types.CompletedPart, error) {
-	sum := sha256.Sum256(buf)
-	b64 := base64.StdEncoding.EncodeToString(sum[:])
-	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket:            &s.o.Bucket,
-		Key:               &key,
-		UploadId:          &uploadID,
-		PartNumber:        aws.Int32(num),
-		Body:              bytes.NewReader(buf),
-		ContentLength:     aws.Int64(int64(len(buf))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		ChecksumSHA256:    &b64,
-	}, withPayloadHash(sum))
-	if err != nil {
-		return types.CompletedPart{}, err
-	}
-	if out.ETag == nil {
-		return types.CompletedPart{}, errors.New("store returned no ETag")
-	}
-	if out.ChecksumSHA256 != nil && *out.ChecksumSHA256 != b64 {
-		return types.CompletedPart{}, fmt.Errorf("store recorded SHA-256 %s, sent %s", *out.ChecksumSHA256, b64)
-	}
-	return types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num), ChecksumSHA256: &b64}, nil
+	sha := sha256.Sum256(buf)
+	var part types.CompletedPart
+	err := s.withChecksum(ctx, s.Location(""), func(c Checksum) error {
+		sum := sumOf(c, buf, sha)
+		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket:            &s.o.Bucket,
+			Key:               &key,
+			UploadId:          &uploadID,
+			PartNumber:        aws.Int32(num),
+			Body:              bytes.NewReader(buf),
+			ContentLength:     aws.Int64(int64(len(buf))),
+			ChecksumAlgorithm: sum.algo,
+			ChecksumSHA256:    sum.sha256,
+			ChecksumCRC32C:    sum.crc32c,
+			ContentMD5:        sum.md5,
+		}, withPayloadHash(sha))
+		if err != nil {
+			return err
+		}
+		if out.ETag == nil {
+			return errors.New("store returned no ETag")
+		}
+		if sum.sha256 != nil && out.ChecksumSHA256 != nil && *out.ChecksumSHA256 != *sum.sha256 {
+			return fmt.Errorf("store recorded SHA-256 %s, sent %s", *out.ChecksumSHA256, *sum.sha256)
+		}
+		if sum.crc32c != nil && out.ChecksumCRC32C != nil && *out.ChecksumCRC32C != *sum.crc32c {
+			return fmt.Errorf("store recorded CRC32C %s, sent %s", *out.ChecksumCRC32C, *sum.crc32c)
+		}
+		part = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num), ChecksumSHA256: sum.sha256, ChecksumCRC32C: sum.crc32c}
+		return nil
+	})
+	return part, err
 }
 
 func (s *Store) complete(ctx context.Context, key, uploadID string, parts []types.CompletedPart, size int64) error {

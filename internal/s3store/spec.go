@@ -3,6 +3,7 @@ package s3store
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,9 @@ type Settings struct {
 	PathStyle    *bool  // path_style=true
 	StorageClass string // storage_class=
 	SSE          string // sse=
+	// Checksum is checksum=: what each upload request carries for the store to check; ""
+	// is auto.
+	Checksum Checksum
 	// Keys names the pair of variables holding this destination's credentials (keys=B2 reads
 	// B2_ACCESS_KEY_ID and B2_SECRET_ACCESS_KEY); empty means the default AWS chain.
 	Keys string
@@ -84,8 +88,9 @@ type Parser struct{}
 // regionRE is a region as providers spell them: eu-west-1, eu-central-003, auto.
 var regionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,39}$`)
 
-// params are the query parameters an s3:// destination may carry, in the order the fix lists them.
-var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "keys"}
+// params are the query parameters an s3:// destination may carry, in the order the fix lists them
+// (keys=NAME last but for checksum=, which follows its explanation).
+var params = []string{"endpoint", "region", "path_style", "storage_class", "sse", "checksum", "keys"}
 
 // GlobalVars: each parameter a destination leaves out is a global variable's.
 func (Parser) GlobalVars(d spec.Archive) []string {
@@ -121,7 +126,8 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 		r.Add(r.Quote(u.Host)+" is not a valid S3 bucket name: "+why,
 			"use the bucket's name as the S3 console shows it (3-63 lowercase letters, digits, dots and dashes)")
 	}
-	fix := "use only " + strings.Join(params, "=, ") + "=NAME (credentials in NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY), " +
+	named := slices.DeleteFunc(slices.Clone(params), func(p string) bool { return p == "checksum" })
+	fix := "use only " + strings.Join(named, "=, ") + "=NAME (credentials in NAME_ACCESS_KEY_ID and NAME_SECRET_ACCESS_KEY) and checksum=, " +
 		"e.g. s3://bucket/prefix?endpoint=https://s3.eu-central-003.backblazeb2.com&region=eu-central-003&keys=B2"
 	q := r.Query(u, params, fix)
 	if v, ok := q["endpoint"]; ok {
@@ -147,6 +153,15 @@ func (Parser) Parse(u *url.URL, r spec.Field) spec.Archive {
 	}
 	if v, ok := q["sse"]; ok {
 		a.SSE = r.SSE("sse=", v)
+	}
+	if v, ok := q["checksum"]; ok {
+		if c := Checksum(strings.ToLower(v)); slices.Contains(Checksums, c) {
+			a.Checksum = c
+		} else {
+			// Not quoted: a query value may be a pasted secret.
+			r.Add("checksum= is none of auto, sha256, crc32c, md5, none",
+				"write checksum=md5 for a provider that refuses the x-amz-checksum headers, or leave it out (auto)")
+		}
 	}
 	if v, ok := q["keys"]; ok {
 		a.Keys = v

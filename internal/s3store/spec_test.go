@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec/spectest"
@@ -45,5 +46,22 @@ func TestParserIdentityAndKeys(t *testing.T) {
 	if len(r.Problems) != 1 || r.Problems[0].Var != "B2_SECRET_ACCESS_KEY" ||
 		r.Problems[0].Msg != "not set, and ARCHIVE_URL's destination 1 (s3://b) has keys=B2" {
 		t.Errorf("problems %+v", r.Problems)
+	}
+}
+
+// checksum= takes the five values, any case; another is refused without being quoted (a pasted
+// secret stays out of the message), and the destination keeps auto.
+func TestParserChecksum(t *testing.T) {
+	for raw, want := range map[string]Checksum{"MD5": ChecksumMD5, "crc32c": ChecksumCRC32C, "sha256": ChecksumSHA256, "none": ChecksumNone, "auto": ChecksumAuto, "s3cr3t": ""} {
+		var r spectest.Recorder
+		u, _ := url.Parse("s3://archive-bucket?checksum=" + raw)
+		a, _ := SettingsOf(Parser{}.Parse(u, r.Field(u.String(), 1, 1)))
+		bad := want == ""
+		if a.Checksum != want || (len(r.Problems) == 1) != bad {
+			t.Errorf("checksum=%s: %q, problems %+v", raw, a.Checksum, r.Problems)
+		}
+		if bad && (r.Problems[0].Msg != "checksum= is none of auto, sha256, crc32c, md5, none" || strings.Contains(r.Problems[0].Fix, raw)) {
+			t.Errorf("checksum=%s: %+v", raw, r.Problems[0])
+		}
 	}
 }
