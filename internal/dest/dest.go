@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/gcsstore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -18,6 +19,7 @@ import (
 // kinds maps each scheme to its kind: the one table of destinations.
 var kinds = map[string]spec.Kind{
 	filestore.Scheme: filestore.Kind,
+	gcsstore.Scheme:  gcsstore.Kind,
 	s3store.Scheme:   s3Kind{},
 	sftpstore.Scheme: sftpstore.Kind,
 }
