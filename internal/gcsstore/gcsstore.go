@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -156,17 +157,21 @@ func classify(ctx context.Context, err error) error {
 	return err
 }
 
-// List describes the objects under prefix, sorted by key (Google lists in key order).
+// List describes the objects under prefix, sorted by key (Google lists in key order). Each
+// page of the listing is bounded by callTimeout.
 func (s *Store) List(ctx context.Context, prefix string) (store.Listing, error) {
+	ctx, d := withDeadline(ctx)
+	defer d.stop()
 	it := s.bucket.Objects(ctx, &storage.Query{Prefix: s.prefix + prefix})
 	var objs []store.Info
 	for {
-		attrs, err := nextWithin(ctx, it)
+		d.restart()
+		attrs, err := it.Next()
 		if errors.Is(err, iterator.Done) {
 			break
 		}
 		if err != nil {
-			return store.Listing{}, fmt.Errorf("list %s: %w", s.Location(prefix), err)
+			return store.Listing{}, fmt.Errorf("list %s: %w", s.Location(prefix), d.explain(err))
 		}
 		objs = append(objs, store.Info{Key: strings.TrimPrefix(attrs.Name, s.prefix), Size: attrs.Size,
 			Modified: attrs.Created, ETag: attrs.Etag})
@@ -175,49 +180,52 @@ func (s *Store) List(ctx context.Context, prefix string) (store.Listing, error) 
 	return store.Listing{Objects: objs}, nil
 }
 
-// nextWithin is the next listed object, the page it needs fetched within callTimeout.
-func nextWithin(ctx context.Context, it *storage.ObjectIterator) (*storage.ObjectAttrs, error) {
-	type result struct {
-		attrs *storage.ObjectAttrs
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := it.Next()
-		done <- result{a, err}
-	}()
-	timer := time.NewTimer(callTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		return r.attrs, r.err
-	case <-timer.C:
-		return nil, fmt.Errorf("no answer within %s", callTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // Open streams the object at key. Opening it is bounded by callTimeout; the body then streams
 // under ctx.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(callTimeout, cancel)
+	ctx, d := withDeadline(ctx)
 	rd, err := s.bucket.Object(s.prefix + key).NewReader(ctx)
-	if !timer.Stop() || err != nil {
-		cancel()
-		if err == nil {
-			rd.Close()
-			err = fmt.Errorf("no answer within %s", callTimeout)
-		}
-		return nil, 0, fmt.Errorf("open %s: %w", s.Location(key), err)
+	if err != nil {
+		d.stop()
+		return nil, 0, fmt.Errorf("open %s: %w", s.Location(key), d.explain(err))
 	}
-	return cancelOnClose{rd, cancel}, rd.Attrs.Size, nil
+	d.timer.Stop()
+	return cancelOnClose{rd, d.stop}, rd.Attrs.Size, nil
+}
+
+// deadline cancels a context when a call has waited callTimeout for its answer.
+type deadline struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+}
+
+func withDeadline(ctx context.Context) (context.Context, *deadline) {
+	ctx, cancel := context.WithCancel(ctx)
+	d := &deadline{cancel: cancel}
+	d.timer = time.AfterFunc(callTimeout, func() { d.fired.Store(true); cancel() })
+	return ctx, d
+}
+
+// restart gives the next call its own callTimeout.
+func (d *deadline) restart() { d.timer.Reset(callTimeout) }
+
+func (d *deadline) stop() {
+	d.timer.Stop()
+	d.cancel()
+}
+
+// explain says that err is the deadline's doing, when it is.
+func (d *deadline) explain(err error) error {
+	if d.fired.Load() {
+		return fmt.Errorf("no answer within %s", callTimeout)
+	}
+	return err
 }
 
 type cancelOnClose struct {
 	*storage.Reader
-	cancel context.CancelFunc
+	cancel func()
 }
 
 func (c cancelOnClose) Close() error {
