@@ -10,6 +10,8 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
 TOXIPROXY_VERSION=v2.5.0
 HEROKU_CLI_VERSION=11.10.0
+FAKE_GCS_MODULE=github.com/fsouza/fake-gcs-server
+FAKE_GCS_VERSION=v1.56.1
 
 _setup_fail() { echo "setup: $*" >&2; return 1; }
 
@@ -192,4 +194,11 @@ ensure_azurite() {
   rm -f "$log"
   [ -x "$bin" ] || { _setup_fail "npm installed azurite@$AZURITE_VERSION but $bin is missing"; return 1; }
   export PGOFFSITE_AZURITE_BLOB="$bin"
+}
+
+# ensure_fake_gcs: Google Cloud Storage's emulator, fake-gcs-server, which the gs:// destination's
+# tests use; exports PGOFFSITE_FAKE_GCS_BIN.
+ensure_fake_gcs() {
+  _go_install fake-gcs-server "$FAKE_GCS_MODULE" "$FAKE_GCS_MODULE" "$FAKE_GCS_VERSION" || return 1
+  export PGOFFSITE_FAKE_GCS_BIN="$PGOFFSITE_CACHE/bin/fake-gcs-server"
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/azstore"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/gcsstore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -20,6 +21,7 @@ import (
 var kinds = map[string]spec.Kind{
 	azstore.Scheme:   azstore.Kind,
 	filestore.Scheme: filestore.Kind,
+	gcsstore.Scheme:  gcsstore.Kind,
 	s3store.Scheme:   s3Kind{},
 	sftpstore.Scheme: sftpstore.Kind,
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec/spectest"
 	"github.com/pgoffsite/pgoffsite/internal/filestore"
+	"github.com/pgoffsite/pgoffsite/internal/gcsstore"
 	"github.com/pgoffsite/pgoffsite/internal/s3store"
 	"github.com/pgoffsite/pgoffsite/internal/sftpstore"
 )
@@ -67,7 +68,7 @@ func TestS3KindSplitsWriterAndReader(t *testing.T) {
 // what it opens.
 func TestEveryKindReadsItsScheme(t *testing.T) {
 	for scheme, raw := range map[string]string{"s3": "s3://bucket/p", "file": "file:///mnt/a", "sftp": "sftp://u@h.example.com/d",
-		"azblob": "azblob://acct/container/p"} {
+		"azblob": "azblob://acct/container/p", "gs": "gs://bucket/p"} {
 		k, ok := For(scheme)
 		if !ok {
 			t.Fatalf("no kind for %s://", scheme)
@@ -77,8 +78,8 @@ func TestEveryKindReadsItsScheme(t *testing.T) {
 			t.Errorf("%s parses to %+v (%s)", raw, a, a)
 		}
 	}
-	if len(kinds) != 4 {
-		t.Errorf("%d kinds, want s3, file, sftp and azblob", len(kinds))
+	if len(kinds) != 5 {
+		t.Errorf("%d kinds, want s3, file, sftp, azblob and gs", len(kinds))
 	}
 }
 
@@ -96,6 +97,7 @@ func TestUploadMemoryIsTheKinds(t *testing.T) {
 		{[]spec.Archive{s3a}, 3 * part, 1},
 		{[]spec.Archive{s3a, file, s3b, sftp}, 6 * part, 2},
 		{[]spec.Archive{file, sftp}, 3 * part, 0},
+		{[]spec.Archive{s3a, gcsstore.Settings{Bucket: "g"}.Archive()}, 4 * part, 2}, // a resumable upload holds one chunk
 		{nil, 3 * part, 0},
 	} {
 		if bytes, n := UploadMemory(tc.as, part, 2); bytes != tc.bytes || n != tc.buffering {
