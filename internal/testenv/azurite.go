@@ -34,21 +34,15 @@ type Azurite struct {
 	seq        int
 }
 
-var (
-	azuriteOnce sync.Once
-	azuriteInst *Azurite
-	azuriteErr  error
-)
+// azuriteServer is the test binary's one Azurite, started on first use.
+var azuriteServer shared[Azurite]
 
 // AzuriteBinary is the emulator's blob server bin/test installs: $PGOFFSITE_AZURITE_BLOB, else
 // CacheDir()/azurite/node_modules/.bin/azurite-blob. Without it, or without node to run it, t
 // is skipped (failed in CI).
 func AzuriteBinary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("PGOFFSITE_AZURITE_BLOB")
-	if bin == "" {
-		bin = filepath.Join(CacheDir(), "azurite", "node_modules", ".bin", "azurite-blob")
-	}
+	bin := envOr("PGOFFSITE_AZURITE_BLOB", filepath.Join(CacheDir(), "azurite", "node_modules", ".bin", "azurite-blob"))
 	install := "npm install --prefix " + filepath.Join(CacheDir(), "azurite") + " azurite@" + AzuriteVersion
 	if _, err := os.Stat(bin); err != nil {
 		missing(t, "Azurite not found at "+bin+" ($PGOFFSITE_AZURITE_BLOB)", install)
@@ -63,11 +57,7 @@ func AzuriteBinary(t testing.TB) string {
 func StartAzurite(t testing.TB) *Azurite {
 	t.Helper()
 	bin := AzuriteBinary(t)
-	azuriteOnce.Do(func() { azuriteInst, azuriteErr = startAzurite(bin) })
-	if azuriteErr != nil {
-		t.Fatalf("testenv: start Azurite: %v", azuriteErr)
-	}
-	return azuriteInst
+	return azuriteServer.get(t, "Azurite", func() (*Azurite, error) { return startAzurite(bin) })
 }
 
 func startAzurite(bin string) (*Azurite, error) {

@@ -27,19 +27,13 @@ type FakeGCS struct {
 	seq  int
 }
 
-var (
-	fakeGCSOnce sync.Once
-	fakeGCSInst *FakeGCS
-	fakeGCSErr  error
-)
+// fakeGCSServer is the test binary's one fake-gcs-server, started on first use.
+var fakeGCSServer shared[FakeGCS]
 
 // FakeGCSBin is the fake-gcs-server binary bin/test installs: $PGOFFSITE_FAKE_GCS_BIN, else
 // CacheDir()/bin/fake-gcs-server.
 func FakeGCSBin() string {
-	if b := os.Getenv("PGOFFSITE_FAKE_GCS_BIN"); b != "" {
-		return b
-	}
-	return filepath.Join(CacheDir(), "bin", "fake-gcs-server")
+	return envOr("PGOFFSITE_FAKE_GCS_BIN", filepath.Join(CacheDir(), "bin", "fake-gcs-server"))
 }
 
 // StartFakeGCS returns the test binary's fake-gcs-server, starting it on first use.
@@ -50,11 +44,7 @@ func StartFakeGCS(t testing.TB) *FakeGCS {
 		missing(t, "fake-gcs-server binary not found at "+bin+" ($PGOFFSITE_FAKE_GCS_BIN)",
 			"go install github.com/fsouza/fake-gcs-server@"+FakeGCSVersion+" into "+filepath.Join(CacheDir(), "bin"))
 	}
-	fakeGCSOnce.Do(func() { fakeGCSInst, fakeGCSErr = startFakeGCS(bin) })
-	if fakeGCSErr != nil {
-		t.Fatalf("testenv: start fake-gcs-server: %v", fakeGCSErr)
-	}
-	return fakeGCSInst
+	return fakeGCSServer.get(t, "fake-gcs-server", func() (*FakeGCS, error) { return startFakeGCS(bin) })
 }
 
 func startFakeGCS(bin string) (*FakeGCS, error) {

@@ -44,20 +44,14 @@ type MinIO struct {
 // read what it wrote before.
 const kmsKey = "pgoffsite-test:cGdvZmZzaXRlLXRlc3Qta21zLWtleS0zMi1ieXRlcyE="
 
-var (
-	minioOnce sync.Once
-	minioInst *MinIO
-	minioErr  error
-)
+// minioServer is the test binary's one MinIO, started on first use.
+var minioServer shared[MinIO]
 
 // MinIOBinary is the MinIO server binary bin/test installs: $PGOFFSITE_MINIO_BIN, else
 // CacheDir()/bin/minio. Without it t is skipped (failed in CI).
 func MinIOBinary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("PGOFFSITE_MINIO_BIN")
-	if bin == "" {
-		bin = filepath.Join(CacheDir(), "bin", "minio")
-	}
+	bin := envOr("PGOFFSITE_MINIO_BIN", filepath.Join(CacheDir(), "bin", "minio"))
 	if _, err := os.Stat(bin); err != nil {
 		missing(t, "MinIO server binary not found at "+bin+" ($PGOFFSITE_MINIO_BIN)",
 			"GOFLAGS=-mod=mod go install github.com/minio/minio@"+MinIOVersion+" into "+filepath.Join(CacheDir(), "bin"))
@@ -69,11 +63,7 @@ func MinIOBinary(t testing.TB) string {
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
 	bin := MinIOBinary(t)
-	minioOnce.Do(func() { minioInst, minioErr = startMinIO(bin) })
-	if minioErr != nil {
-		t.Fatalf("testenv: start MinIO: %v", minioErr)
-	}
-	return minioInst
+	return minioServer.get(t, "MinIO", func() (*MinIO, error) { return startMinIO(bin) })
 }
 
 // StartOwnMinIO starts a MinIO server of t's own, with credentials of its own, stopped when t

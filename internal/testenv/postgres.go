@@ -27,11 +27,8 @@ type Postgres struct {
 	mu     sync.Mutex
 }
 
-var (
-	pgOnce sync.Once
-	pgInst *Postgres
-	pgErr  error
-)
+// pgServer is the test binary's one PostgreSQL, started on first use.
+var pgServer shared[Postgres]
 
 // StartPostgres returns the test binary's PostgreSQL server, starting it on first use.
 func StartPostgres(t testing.TB) *Postgres {
@@ -41,11 +38,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		missing(t, "PostgreSQL server programs (initdb, pg_ctl, psql) not found via pg_config --bindir or in /usr/lib/postgresql/*/bin",
 			"apt-get install postgresql")
 	}
-	pgOnce.Do(func() { pgInst, pgErr = startPostgres(bin) })
-	if pgErr != nil {
-		t.Fatalf("testenv: start PostgreSQL: %v", pgErr)
-	}
-	return pgInst
+	return pgServer.get(t, "PostgreSQL", func() (*Postgres, error) { return startPostgres(bin) })
 }
 
 // PostgresBinDir is the directory of the PostgreSQL server and client programs ("" if none):

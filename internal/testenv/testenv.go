@@ -242,3 +242,28 @@ func readLog(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
 }
+
+// shared is a server of which a test binary starts one, on first use, for all its tests; a start
+// that failed fails every test that asks for it.
+type shared[T any] struct {
+	once sync.Once
+	v    *T
+	err  error
+}
+
+func (s *shared[T]) get(t testing.TB, name string, start func() (*T, error)) *T {
+	t.Helper()
+	s.once.Do(func() { s.v, s.err = start() })
+	if s.err != nil {
+		t.Fatalf("testenv: start %s: %v", name, s.err)
+	}
+	return s.v
+}
+
+// envOr is the variable's value, or def when it is unset or empty: where bin/test put a server.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

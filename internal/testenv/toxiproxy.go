@@ -31,19 +31,13 @@ type Proxy struct {
 	x      *Toxiproxy
 }
 
-var (
-	toxiOnce sync.Once
-	toxiInst *Toxiproxy
-	toxiErr  error
-)
+// toxiServer is the test binary's one Toxiproxy, started on first use.
+var toxiServer shared[Toxiproxy]
 
 // ToxiproxyBin is the Toxiproxy server binary bin/test installs: $PGOFFSITE_TOXIPROXY_BIN, else
 // CacheDir()/bin/server.
 func ToxiproxyBin() string {
-	if b := os.Getenv("PGOFFSITE_TOXIPROXY_BIN"); b != "" {
-		return b
-	}
-	return filepath.Join(CacheDir(), "bin", "server")
+	return envOr("PGOFFSITE_TOXIPROXY_BIN", filepath.Join(CacheDir(), "bin", "server"))
 }
 
 // StartToxiproxy returns the test binary's Toxiproxy server, starting it on first use.
@@ -54,11 +48,7 @@ func StartToxiproxy(t testing.TB) *Toxiproxy {
 		missing(t, "Toxiproxy server binary not found at "+bin+" ($PGOFFSITE_TOXIPROXY_BIN)",
 			"go install github.com/Shopify/toxiproxy/v2/cmd/server@"+ToxiproxyVersion+" into "+filepath.Join(CacheDir(), "bin"))
 	}
-	toxiOnce.Do(func() { toxiInst, toxiErr = startToxiproxy(bin) })
-	if toxiErr != nil {
-		t.Fatalf("testenv: start Toxiproxy: %v", toxiErr)
-	}
-	return toxiInst
+	return toxiServer.get(t, "Toxiproxy", func() (*Toxiproxy, error) { return startToxiproxy(bin) })
 }
 
 func startToxiproxy(bin string) (*Toxiproxy, error) {
