@@ -397,7 +397,7 @@ func TestBackupConfigMistakes(t *testing.T) {
 		{"empty database", func(e map[string]string) { e["BACKUP_TARGETS"] = "shop:" }, "BACKUP_TARGETS"},
 		{"duplicate target", func(e map[string]string) { e["BACKUP_TARGETS"] = "shop shop:DATABASE_URL" }, "BACKUP_TARGETS"},
 		{"no archive", func(e map[string]string) { delete(e, "ARCHIVE_URL") }, "ARCHIVE_URL"},
-		{"gs archive", func(e map[string]string) { e["ARCHIVE_URL"] = "gs://bucket/x" }, "ARCHIVE_URL"},
+		{"ftp archive", func(e map[string]string) { e["ARCHIVE_URL"] = "ftp://host/x" }, "ARCHIVE_URL"},
 		{"relative file", func(e map[string]string) { e["ARCHIVE_URL"] = "file://relative/dir" }, "ARCHIVE_URL"},
 		{"bad bucket", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://Bad_Bucket/x" }, "ARCHIVE_URL"},
 		{"dot segment in prefix", func(e map[string]string) { e["ARCHIVE_URL"] = "s3://archive/../x" }, "ARCHIVE_URL"},
