@@ -205,8 +205,8 @@ func TestCheckDirectoryUnderRetentionAndUnknownScheme(t *testing.T) {
 		t.Errorf("%d failures, want none", c.Failed)
 	}
 	out.Reset()
-	Check(context.Background(), c, env(nil), []spec.Archive{{Scheme: "gs"}}, 0)
-	if !strings.Contains(out.String(), `FAIL  archive : unsupported scheme "gs"`) || c.Failed != 1 {
+	Check(context.Background(), c, env(nil), []spec.Archive{{Scheme: "ftp"}}, 0)
+	if !strings.Contains(out.String(), `FAIL  archive : unsupported scheme "ftp"`) || c.Failed != 1 {
 		t.Errorf("an unknown scheme (%d failures):\n%s", c.Failed, out.String())
 	}
 }

@@ -20,7 +20,7 @@ func TestResolveS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (S3Settings{Region: "eu-west-1", PathStyle: true, StorageClass: "STANDARD_IA", SSE: "aws:kms", SSEKMSKeyID: "arn:key"}); s != want {
+	if want := (S3Settings{Region: "eu-west-1", PathStyle: true, StorageClass: "STANDARD_IA", SSE: "aws:kms", SSEKMSKeyID: "arn:key", Checksum: s3store.ChecksumSHA256}); s != want {
 		t.Errorf("global settings: %+v, want %+v", s, want)
 	}
 
