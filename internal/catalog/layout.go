@@ -85,3 +85,27 @@ const EncryptedSuffix = ".age"
 
 // IsEncrypted tells whether a dump key is an encrypted dump's (.dump.age).
 func IsEncrypted(dumpKey string) bool { return strings.HasSuffix(dumpKey, ".dump"+EncryptedSuffix) }
+
+// PartKey is the key of a set's part n (1, 2, …) beside its dump key: <dump key>.part01. It
+// does not end in .dump or .dump.age, so nothing takes a part for an archive of its own.
+func PartKey(dumpKey string, n int) string { return fmt.Sprintf("%s%s%02d", dumpKey, partInfix, n) }
+
+const partInfix = ".part"
+
+// PartOf reads a key made by PartKey: the dump key it belongs to and its number; ok is false
+// for any other key.
+func PartOf(key string) (dumpKey string, n int, ok bool) {
+	i := strings.LastIndex(key, partInfix)
+	if i <= 0 {
+		return "", 0, false
+	}
+	digits := key[i+len(partInfix):]
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 1 || len(digits) < 2 || digits != fmt.Sprintf("%02d", n) {
+		return "", 0, false
+	}
+	if _, ok := ParseKey(key[:i]); !ok {
+		return "", 0, false
+	}
+	return key[:i], n, true
+}

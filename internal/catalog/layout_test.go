@@ -49,3 +49,27 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+// A set's part keys are read back by PartOf and never taken for dumps.
+func TestPartKeys(t *testing.T) {
+	for _, dump := range []string{
+		"shop/DATABASE/2026/11/24/shop-DATABASE-dump-0a1b2c3d-20261124T021507Z.dump",
+		"shop/DATABASE/2026/11/24/shop-DATABASE-dump-0a1b2c3d-20261124T021507Z.dump.age",
+	} {
+		for _, n := range []int{1, 9, 12, 100} {
+			key := catalog.PartKey(dump, n)
+			if _, ok := catalog.ParseKey(key); ok {
+				t.Errorf("ParseKey(%q) took a part for a dump", key)
+			}
+			got, gotN, ok := catalog.PartOf(key)
+			if !ok || got != dump || gotN != n {
+				t.Errorf("PartOf(%q) = %q, %d, %v; want %q, %d", key, got, gotN, ok, dump, n)
+			}
+		}
+		for _, bad := range []string{dump, dump + ".part", dump + ".part1", dump + ".part00", dump + ".part-1", dump + ".partxx", "other/key.part01", dump + ".json.part01"} {
+			if _, _, ok := catalog.PartOf(bad); ok {
+				t.Errorf("PartOf(%q) took it for a part", bad)
+			}
+		}
+	}
+}

@@ -99,3 +99,31 @@ type DumpOrigin struct {
 	ServerVersion string   `json:"server_version"`
 	Args          []string `json:"args"` // pg_dump's flags, without the connection
 }
+
+// Set is a parallel dump's other streams (PG_DUMP_JOBS): pg_dump processes that all read one
+// exported snapshot, each carrying the data of its share of the tables. The dump at the
+// manifest's Key is the set's first stream: the schema, sequences, large objects and the data of
+// every table no part carries. The manifest is written after every stream is stored, so a set
+// whose manifest exists is whole; parts without it are not an archive.
+type Set struct {
+	Snapshot string `json:"snapshot"` // the exported snapshot's name, for the record
+	Jobs     int    `json:"jobs"`     // PG_DUMP_JOBS
+	Parts    []Part `json:"parts"`
+}
+
+// Part is one data stream of a Set, stored at PartKey(manifest.Key, n) for n = 1, 2, ….
+type Part struct {
+	Key    string `json:"key"`
+	Bytes  int64  `json:"bytes"`  // what the store holds: the ciphertext's size when encrypted
+	SHA256 string `json:"sha256"` // of what the store holds
+	// Tables are the tables whose data the part carries, as schema.name.
+	Tables []string `json:"tables"`
+	// PlaintextBytes and PlaintextSHA256 are the plaintext's when the set is encrypted.
+	PlaintextBytes  int64           `json:"plaintext_bytes,omitempty"`
+	PlaintextSHA256 string          `json:"plaintext_sha256,omitempty"`
+	Structure       *pgdump.Summary `json:"structure,omitempty"`
+}
+
+// SetManifestVersion is the manifest_version of a set's manifest: a reader that knows only
+// version 1 would take the first stream for the whole archive.
+const SetManifestVersion = 2
