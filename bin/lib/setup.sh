@@ -12,6 +12,8 @@ TOXIPROXY_VERSION=v2.5.0
 HEROKU_CLI_VERSION=11.10.0
 FAKE_GCS_MODULE=github.com/fsouza/fake-gcs-server
 FAKE_GCS_VERSION=v1.56.1
+SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 _setup_fail() { echo "setup: $*" >&2; return 1; }
 
@@ -201,4 +203,59 @@ ensure_azurite() {
 ensure_fake_gcs() {
   _go_install fake-gcs-server "$FAKE_GCS_MODULE" "$FAKE_GCS_MODULE" "$FAKE_GCS_VERSION" || return 1
   export PGOFFSITE_FAKE_GCS_BIN="$PGOFFSITE_CACHE/bin/fake-gcs-server"
+}
+
+# ensure_seaweedfs: SeaweedFS's server (weed), whose S3 gateway the tests run as a second S3
+# implementation beside MinIO; exports PGOFFSITE_WEED_BIN. Its go.mod has replace directives, which
+# `go install pkg@version` refuses, so it is built inside its downloaded module, and a stamp beside
+# the binary names the version (the binary itself then says only "devel"). No build tag leaves
+# out its many backends (they are imported by default), so the build is long: bin/test runs it in
+# the background (start_seaweedfs) while the tests that do not need it run.
+ensure_seaweedfs() {
+  local bin=$PGOFFSITE_CACHE/bin/weed stamp=$PGOFFSITE_CACHE/bin/weed.version dir log
+  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$SEAWEEDFS_VERSION" ]; then
+    export PGOFFSITE_WEED_BIN="$bin"
+    return 0
+  fi
+  command -v go >/dev/null || { _setup_fail "go not found on PATH: needed to build $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION"; return 1; }
+  echo "==> building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION into $PGOFFSITE_CACHE/bin (once; see docs/TESTING.md for how long)"
+  mkdir -p "$PGOFFSITE_CACHE/bin" || return 1
+  log=$(mktemp)
+  dir=$(go env GOMODCACHE)/$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION
+  # Downloaded from an empty directory outside the repository, so the repository's go.mod is
+  # untouched; linked without debug information, which only lengthens the link.
+  if ! { (cd "$(dirname "$log")" && GOFLAGS= go mod download "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION") &&
+         (cd "$dir" && GOFLAGS= go build -ldflags='-s -w' -o "$bin.tmp" ./weed); } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log" "$bin.tmp"
+    _setup_fail "building $SEAWEEDFS_MODULE/weed@$SEAWEEDFS_VERSION failed (output above)"
+    return 1
+  fi
+  rm -f "$log"
+  mv "$bin.tmp" "$bin" && echo "$SEAWEEDFS_VERSION" >"$stamp" || return 1
+  export PGOFFSITE_WEED_BIN="$bin"
+}
+
+# start_seaweedfs: ensure_seaweedfs in the background, its output held in a file; exports
+# PGOFFSITE_WEED_BIN (where the binary will be) and what wait_seaweedfs needs, so that the jobs
+# bin/test starts can wait for it.
+start_seaweedfs() {
+  PGOFFSITE_WEED_BUILD=$(mktemp) || return 1
+  ( ensure_seaweedfs >"$PGOFFSITE_WEED_BUILD" 2>&1; echo $? >"$PGOFFSITE_WEED_BUILD.rc" ) &
+  PGOFFSITE_WEED_BUILD_PID=$!
+  PGOFFSITE_WEED_BIN=$PGOFFSITE_CACHE/bin/weed
+  export PGOFFSITE_WEED_BUILD PGOFFSITE_WEED_BUILD_PID PGOFFSITE_WEED_BIN
+}
+
+# wait_seaweedfs: waits for start_seaweedfs's build (at most as long as its process lives),
+# prints what it said and fails as it did. Without start_seaweedfs, it runs ensure_seaweedfs.
+wait_seaweedfs() {
+  local rc
+  [ -n "${PGOFFSITE_WEED_BUILD:-}" ] || { ensure_seaweedfs; return; }
+  while [ ! -f "$PGOFFSITE_WEED_BUILD.rc" ] && kill -0 "$PGOFFSITE_WEED_BUILD_PID" 2>/dev/null; do
+    sleep 2
+  done
+  cat "$PGOFFSITE_WEED_BUILD"
+  rc=$(cat "$PGOFFSITE_WEED_BUILD.rc" 2>/dev/null) || rc=
+  [ "$rc" = 0 ] || { _setup_fail "the SeaweedFS build (start_seaweedfs) ended without success (status ${rc:-unknown})"; return 1; }
 }
