@@ -3,9 +3,11 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -197,4 +199,126 @@ dump's bytes over the run's wall time.
 %s%s`, destsBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		rounds, b.String(), destsEnd)
 	writeSection(t, root, destsBegin, destsEnd, destsHeading, section)
+}
+
+// The four-destination figures lie between these markers, in the destinations section.
+const (
+	fourBegin   = "<!-- four-destination figures: rewritten by TestFourDestinationsBenchmark (bin/bench) -->"
+	fourEnd     = "<!-- end of the four-destination figures -->"
+	fourHeading = "Four destinations of four implementations"
+	// memoryLimit is ARCHIVE_MEMORY_LIMIT's default, which the runs keep; the runtime's own
+	// memory (its structures, goroutine stacks, garbage between collections) may add fourSlack.
+	memoryLimit = 96 << 20
+	fourSlack   = 48 << 20
+)
+
+// TestFourDestinationsBenchmark measures one backup to four destinations of four
+// implementations at once — MinIO, SeaweedFS (keys=WEED), Azure Blob (Azurite) and Google Cloud
+// Storage (fake-gcs-server) — against MinIO alone, at the default settings on loopback: wall time
+// and peak anonymous memory (what a dyno is charged for; testenv.RunMeasured) against
+// ARCHIVE_MEMORY_LIMIT.
+func TestFourDestinationsBenchmark(t *testing.T) {
+	root := moduleRoot(t)
+	pg := testenv.StartPostgres(t)
+	m, weed, az, gcs := testenv.StartMinIO(t), testenv.StartSeaweedFS(t), testenv.StartAzurite(t), testenv.StartFakeGCS(t)
+	bucket, weedBucket, container, gcsBucket := m.CreateBucket(t, "four"), weed.CreateBucket(t, "four"), az.NewContainer(t), gcs.CreateBucket(t, "four")
+	bin := filepath.Join(t.TempDir(), "pgoffsite")
+	build(t, root, bin)
+	sizes := []struct {
+		name  string
+		bytes int64
+	}{{"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
+	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
+		sizes = sizes[:1]
+	}
+	variants := []string{"MinIO alone", "four"}
+	const rounds = 2
+	load0 := loadavg()
+	type run struct {
+		variant, size string
+		bytes         int64
+		wall          time.Duration
+		mem           testenv.PeakMemory
+	}
+	var runs []run
+	for _, sz := range sizes {
+		path := dump(t, pg, sz.bytes, sz.name)
+		fi, _ := os.Stat(path)
+		_, _, platform, data := benchSim(t, pg, path)
+		for round := range rounds {
+			for i := range variants {
+				v := variants[(i+round)%len(variants)] // alternate the order
+				prefix := fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(v, " ", ""), sz.name, round)
+				urls := "s3://" + bucket + "/" + prefix
+				if v == "four" {
+					urls += fmt.Sprintf(" s3://%s/%s?endpoint=%s&region=%s&path_style=true&keys=WEED", weedBucket, prefix, weed.Endpoint, weed.Region) +
+						" azblob://" + testenv.AzuriteAccount + "/" + container + "/" + prefix + "?endpoint=" + az.ServiceURL +
+						" gs://" + gcsBucket + "/" + prefix + "?endpoint=http://" + gcs.Host
+				}
+				cmd := exec.Command(bin, "backup")
+				cmd.Env = append(baseEnv(m), "HEROKU_API_KEY="+token, "BACKUP_TARGETS=bench", "BACKUP_MODE=latest", "BACKUP_MAX_AGE=8760h",
+					"ARCHIVE_URL="+urls, "HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn",
+					"WEED_ACCESS_KEY_ID="+weed.AccessKey, "WEED_SECRET_ACCESS_KEY="+weed.SecretKey, "AZURE_STORAGE_KEY="+testenv.AzuriteKey)
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				start := time.Now()
+				mem, err := testenv.RunMeasured(cmd)
+				if err != nil {
+					t.Fatalf("%s, %s: %v\n%s", v, sz.name, err, tail(out.String(), 3000))
+				}
+				runs = append(runs, run{v, sz.name, fi.Size(), time.Since(start), mem})
+			}
+		}
+	}
+
+	// Per variant and size: the best wall time, the worst memory.
+	type key struct{ variant, size string }
+	best := map[key]run{}
+	for _, r := range runs {
+		k := key{r.variant, r.size}
+		b, ok := best[k]
+		if !ok || r.wall < b.wall {
+			b.variant, b.size, b.bytes, b.wall = r.variant, r.size, r.bytes, r.wall
+		}
+		b.mem.Anon, b.mem.Total = max(b.mem.Anon, r.mem.Anon), max(b.mem.Total, r.mem.Total)
+		best[k] = b
+	}
+	var tbl strings.Builder
+	fmt.Fprintf(&tbl, "| archive | destinations | MB/s | against MinIO alone | peak anonymous memory | all resident, code included |\n|---|---|---|---|---|---|\n")
+	for _, sz := range sizes {
+		alone := best[key{variants[0], sz.name}]
+		for _, v := range variants {
+			r := best[key{v, sz.name}]
+			mbps := float64(r.bytes) / r.wall.Seconds() / 1e6
+			name := v
+			if v == "four" {
+				name = "MinIO, SeaweedFS, Azure Blob, Google Cloud Storage"
+			}
+			fmt.Fprintf(&tbl, "| %s | %s | %.1f | %.2f× | %d MiB | %d MiB |\n", sz.name, name, mbps,
+				alone.wall.Seconds()/r.wall.Seconds(), r.mem.Anon>>10, r.mem.Total>>10)
+			if r.mem.Anon<<10 > memoryLimit+fourSlack {
+				t.Errorf("%s, %s: peak anonymous memory %d MiB, over ARCHIVE_MEMORY_LIMIT (%d MiB) + %d MiB", name, sz.name, r.mem.Anon>>10, memoryLimit>>20, fourSlack>>20)
+			}
+		}
+	}
+	t.Logf("\n%s", tbl.String())
+	for _, r := range runs {
+		t.Logf("%-12s %-7s %6.1f s  %5d MiB anonymous  %5d MiB resident", r.variant, r.size, r.wall.Seconds(), r.mem.Anon>>10, r.mem.Total>>10)
+	}
+	if os.Getenv("PGOFFSITE_BENCH_WRITE") == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	section := fmt.Sprintf(`%s
+Made by `+"`bin/bench`"+` on %s (%d CPUs, %s/%s, %s; load average %s at the start, %s at the end),
+best of %d rounds in alternating order; memory is the worst round. The archives above, served
+through the simulator's signed URL on loopback, archived by `+"`pgoffsite backup`"+` at the default
+settings (`+"`ARCHIVE_MEMORY_LIMIT`"+` %d MiB) into MinIO alone, and into four destinations at once:
+MinIO, SeaweedFS's S3 gateway (`+"`s3://...?endpoint=...&keys=WEED`"+`), Azurite (`+"`azblob://`"+`) and
+fake-gcs-server (`+"`gs://`"+`), all four servers on this machine. Peak anonymous memory (RssAnon,
+sampled every 10 ms) is what a dyno is charged for; the target is `+"`ARCHIVE_MEMORY_LIMIT`"+` + %d MiB.
+
+%s%s`, fourBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
+		rounds, memoryLimit>>20, fourSlack>>20, tbl.String(), fourEnd)
+	writeSection(t, root, fourBegin, fourEnd, fourHeading, section)
 }
