@@ -42,6 +42,21 @@ var destLinks = []string{"link-bound", "capped", "uncapped"}
 // destsRSSLimitKiB is the target for peak RSS in every variant.
 const destsRSSLimitKiB = 128 << 10
 
+// archiveSize is one archive the destination benchmarks move.
+type archiveSize struct {
+	name  string
+	bytes int64
+}
+
+// destSizes are the archives measured: 256 MiB and 1 GiB, or with PGOFFSITE_BENCH_QUICK the
+// first alone.
+func destSizes() []archiveSize {
+	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
+		return []archiveSize{{"256MiB", 256 << 20}}
+	}
+	return []archiveSize{{"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
+}
+
 // TestDestinationsBenchmark measures what a second destination and encryption cost: the same
 // real archive served through the simulator's signed URL, written by `pgoffsite backup` to one
 // MinIO, to two MinIO servers at once (their own credentials, keys=SECOND), and each encrypted to
@@ -61,13 +76,7 @@ func TestDestinationsBenchmark(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sizes := []struct {
-		name  string
-		bytes int64
-	}{{"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
-	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
-		sizes = sizes[:1]
-	}
+	sizes := destSizes()
 	const rounds = 2
 	load0 := loadavg()
 	var results []measure
@@ -224,13 +233,7 @@ func TestFourDestinationsBenchmark(t *testing.T) {
 	bucket, weedBucket, container, gcsBucket := m.CreateBucket(t, "four"), weed.CreateBucket(t, "four"), az.NewContainer(t), gcs.CreateBucket(t, "four")
 	bin := filepath.Join(t.TempDir(), "pgoffsite")
 	build(t, root, bin)
-	sizes := []struct {
-		name  string
-		bytes int64
-	}{{"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
-	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
-		sizes = sizes[:1]
-	}
+	sizes := destSizes()
 	variants := []string{"MinIO alone", "four"}
 	const rounds = 2
 	load0 := loadavg()

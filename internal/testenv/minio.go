@@ -14,13 +14,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/madmin-go/v3"
 )
 
@@ -29,15 +25,10 @@ const MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 // MinIO is a real S3 server started for the tests.
 type MinIO struct {
-	Endpoint  string // http://127.0.0.1:PORT
-	AccessKey string
-	SecretKey string
-	Region    string
-	DataDir   string
-	mu        sync.Mutex
-	seq       int
-	cmd       *exec.Cmd
-	exited    <-chan struct{}
+	s3Server
+	DataDir string
+	cmd     *exec.Cmd
+	exited  <-chan struct{}
 }
 
 // kmsKey lets MinIO do SSE-S3 and default bucket encryption; fixed so a restarted server can
@@ -94,13 +85,7 @@ func startMinIO(bin string) (*MinIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &MinIO{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		AccessKey: "pgoffsite" + randomHex(4),
-		SecretKey: randomHex(20),
-		Region:    "us-east-1",
-		DataDir:   filepath.Join(dir, "data"),
-	}
+	m := &MinIO{s3Server: newS3Server(ports[0]), DataDir: filepath.Join(dir, "data")}
 	cmd := exec.Command(bin, "server", m.DataDir, "--quiet",
 		"--address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
@@ -140,31 +125,6 @@ func WaitMinIOReady(endpoint, accessKey, secretKey string, tr http.RoundTripper,
 		return fmt.Errorf("MinIO at %s not ready within %s: %v", endpoint, timeout, last)
 	}
 	return nil
-}
-
-// Client is an S3 client with the root credentials, path style. It is built without the SDK's
-// shared configuration on purpose: these machines set AWS_CA_BUNDLE, which that path mishandles.
-func (m *MinIO) Client(t testing.TB) *s3.Client {
-	return s3.New(s3.Options{
-		Region:       m.Region,
-		BaseEndpoint: aws.String(m.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
-	})
-}
-
-// CreateBucket makes a fresh bucket with a unique name starting with prefix.
-func (m *MinIO) CreateBucket(t testing.TB, prefix string) string {
-	t.Helper()
-	m.mu.Lock()
-	m.seq++
-	seq := m.seq
-	m.mu.Unlock()
-	name := fmt.Sprintf("%s-%d-%s", strings.ToLower(prefix), seq, randomHex(3))
-	if _, err := m.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("testenv: create bucket %s: %v", name, err)
-	}
-	return name
 }
 
 // IncompleteUploads returns the S3 upload IDs of the multipart uploads still open on this MinIO

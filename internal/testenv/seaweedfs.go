@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -25,13 +23,8 @@ const SeaweedFSVersion = "v0.0.0-20261109003541-7506e5f91cd6"
 // SeaweedFS is a real SeaweedFS (`weed mini`: master, volume server, filer and S3 gateway in one
 // process) started for the tests: a second S3 implementation beside MinIO.
 type SeaweedFS struct {
-	Endpoint  string // http://127.0.0.1:PORT, the S3 gateway
-	AccessKey string
-	SecretKey string
-	Region    string
-	DataDir   string
-	mu        sync.Mutex
-	seq       int
+	s3Server
+	DataDir string
 }
 
 // seaweedServer is the test binary's one SeaweedFS, started on first use.
@@ -66,13 +59,7 @@ func startSeaweedFS(bin string) (*SeaweedFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &SeaweedFS{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		AccessKey: "pgoffsite" + randomHex(4),
-		SecretKey: randomHex(20),
-		Region:    "us-east-1",
-		DataDir:   filepath.Join(dir, "data"),
-	}
+	w := &SeaweedFS{s3Server: newS3Server(ports[0]), DataDir: filepath.Join(dir, "data")}
 	if err := os.MkdirAll(w.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -112,7 +99,7 @@ func startSeaweedFS(bin string) (*SeaweedFS, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, last = w.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("pgoffsite-ready")})
+		_, last = w.Client(nil).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("pgoffsite-ready")})
 		return last == nil || strings.Contains(last.Error(), "BucketAlreadyOwnedByYou")
 	})
 	select {
@@ -126,41 +113,13 @@ func startSeaweedFS(bin string) (*SeaweedFS, error) {
 	return w, nil
 }
 
-func (w *SeaweedFS) client() *s3.Client {
-	return s3.New(s3.Options{
-		Region:       w.Region,
-		BaseEndpoint: aws.String(w.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(w.AccessKey, w.SecretKey, ""),
-	})
-}
-
-// Client is an S3 client with the gateway's one identity, path style.
-func (w *SeaweedFS) Client(t testing.TB) *s3.Client { return w.client() }
-
-// CreateBucket makes a fresh bucket with a unique name starting with prefix.
-func (w *SeaweedFS) CreateBucket(t testing.TB, prefix string) string {
-	t.Helper()
-	w.mu.Lock()
-	w.seq++
-	seq := w.seq
-	w.mu.Unlock()
-	name := fmt.Sprintf("%s-%d-%s", strings.ToLower(prefix), seq, randomHex(3))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := w.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("testenv: create bucket %s: %v", name, err)
-	}
-	return name
-}
-
 // IncompleteUploads returns the multipart uploads open in bucket ("KEY UPLOADID"), as the
 // gateway lists them.
 func (w *SeaweedFS) IncompleteUploads(t testing.TB, bucket string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := w.client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	out, err := w.Client(t).ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatalf("testenv: list multipart uploads of %s: %v", bucket, err)
 	}
