@@ -219,6 +219,8 @@ const (
 	// memory (its structures, goroutine stacks, garbage between collections) may add fourSlack.
 	memoryLimit = 96 << 20
 	fourSlack   = 48 << 20
+	// four is the variant writing to all four destinations at once.
+	four = "all four: MinIO, SeaweedFS, Azure Blob, Google Cloud Storage"
 )
 
 // TestFourDestinationsBenchmark measures one backup to four destinations of four
@@ -234,7 +236,16 @@ func TestFourDestinationsBenchmark(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "pgoffsite")
 	build(t, root, bin)
 	sizes := destSizes()
-	variants := []string{"MinIO alone", "four"}
+	// Each destination alone, then all four at once: the slowest sets the pace of a run.
+	dests := func(prefix string) []string {
+		return []string{
+			"s3://" + bucket + "/" + prefix,
+			fmt.Sprintf("s3://%s/%s?endpoint=%s&region=%s&path_style=true&keys=WEED", weedBucket, prefix, weed.Endpoint, weed.Region),
+			"azblob://" + testenv.AzuriteAccount + "/" + container + "/" + prefix + "?endpoint=" + az.ServiceURL,
+			"gs://" + gcsBucket + "/" + prefix + "?endpoint=http://" + gcs.Host,
+		}
+	}
+	variants := []string{"MinIO alone", "SeaweedFS alone", "Azure Blob (Azurite) alone", "Google Cloud Storage (fake-gcs-server) alone", four}
 	const rounds = 2
 	load0 := loadavg()
 	type run struct {
@@ -250,17 +261,14 @@ func TestFourDestinationsBenchmark(t *testing.T) {
 		_, _, platform, data := benchSim(t, pg, path)
 		for round := range rounds {
 			for i := range variants {
-				v := variants[(i+round)%len(variants)] // alternate the order
-				prefix := fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(v, " ", ""), sz.name, round)
-				urls := "s3://" + bucket + "/" + prefix
-				if v == "four" {
-					urls += fmt.Sprintf(" s3://%s/%s?endpoint=%s&region=%s&path_style=true&keys=WEED", weedBucket, prefix, weed.Endpoint, weed.Region) +
-						" azblob://" + testenv.AzuriteAccount + "/" + container + "/" + prefix + "?endpoint=" + az.ServiceURL +
-						" gs://" + gcsBucket + "/" + prefix + "?endpoint=http://" + gcs.Host
+				j := (i + round) % len(variants) // the order rotated each round
+				v, urls := variants[j], dests(fmt.Sprintf("four-%d-%s-%d", j, sz.name, round))
+				if v != four {
+					urls = urls[j : j+1]
 				}
 				cmd := exec.Command(bin, "backup")
 				cmd.Env = append(baseEnv(m), "HEROKU_API_KEY="+token, "BACKUP_TARGETS=bench", "BACKUP_MODE=latest", "BACKUP_MAX_AGE=8760h",
-					"ARCHIVE_URL="+urls, "HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn",
+					"ARCHIVE_URL="+strings.Join(urls, " "), "HEROKU_API_URL="+platform, "HEROKU_DATA_API_URL="+data, "S3_FORCE_PATH_STYLE=true", "LOG_LEVEL=warn",
 					"WEED_ACCESS_KEY_ID="+weed.AccessKey, "WEED_SECRET_ACCESS_KEY="+weed.SecretKey, "AZURE_STORAGE_KEY="+testenv.AzuriteKey)
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
@@ -294,9 +302,6 @@ func TestFourDestinationsBenchmark(t *testing.T) {
 			r := best[key{v, sz.name}]
 			mbps := float64(r.bytes) / r.wall.Seconds() / 1e6
 			name := v
-			if v == "four" {
-				name = "MinIO, SeaweedFS, Azure Blob, Google Cloud Storage"
-			}
 			fmt.Fprintf(&tbl, "| %s | %s | %.1f | %.2f× | %d MiB | %d MiB |\n", sz.name, name, mbps,
 				alone.wall.Seconds()/r.wall.Seconds(), r.mem.Anon>>10, r.mem.Total>>10)
 			if r.mem.Anon<<10 > memoryLimit+fourSlack {
@@ -314,9 +319,9 @@ func TestFourDestinationsBenchmark(t *testing.T) {
 	host, _ := os.Hostname()
 	section := fmt.Sprintf(`%s
 Made by `+"`bin/bench`"+` on %s (%d CPUs, %s/%s, %s; load average %s at the start, %s at the end),
-best of %d rounds in alternating order; memory is the worst round. The archives above, served
+best of %d rounds, the order rotated each round; memory is the worst round. The archives above, served
 through the simulator's signed URL on loopback, archived by `+"`pgoffsite backup`"+` at the default
-settings (`+"`ARCHIVE_MEMORY_LIMIT`"+` %d MiB) into MinIO alone, and into four destinations at once:
+settings (`+"`ARCHIVE_MEMORY_LIMIT`"+` %d MiB) into each of four destinations alone, and into all four at once:
 MinIO, SeaweedFS's S3 gateway (`+"`s3://...?endpoint=...&keys=WEED`"+`), Azurite (`+"`azblob://`"+`) and
 fake-gcs-server (`+"`gs://`"+`), all four servers on this machine. Peak anonymous memory (RssAnon,
 sampled every 10 ms) is what a dyno is charged for; the target is `+"`ARCHIVE_MEMORY_LIMIT`"+` + %d MiB.
