@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/s3err/s3errtest"
@@ -22,30 +19,9 @@ import (
 // once, warned once, and an explicit strong checksum fails naming checksum=md5, leaving no upload.
 func TestChecksumModes(t *testing.T) {
 	m := testenv.StartMinIO(t)
-	data := make([]byte, 2*MinPartSize+123)
-	rand.Read(data)
+	data := checksumModes(t, minIO(m, ""))
 	put := func(t *testing.T, s *Store, ctx context.Context, key string, size int64) error {
 		return s.Put(ctx, store.Object{Key: key, Size: size}, bytes.NewReader(data[:max(size, 0)]))
-	}
-	for _, c := range []Checksum{ChecksumAuto, ChecksumSHA256, ChecksumCRC32C, ChecksumMD5, ChecksumNone} {
-		t.Run(string(c), func(t *testing.T) {
-			bucket := m.CreateBucket(t, "sums")
-			s := New(proxyClient(t, m, m.Endpoint, c), Options{Bucket: bucket, PartSize: MinPartSize, Checksum: c})
-			for key, size := range map[string]int64{"multi": int64(len(data)), "single": 1000} {
-				if err := put(t, s, context.Background(), key, size); err != nil {
-					t.Fatalf("put %s: %v", key, err)
-				}
-				out, err := m.Client(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(out.Body)
-				out.Body.Close()
-				if !bytes.Equal(got, data[:size]) {
-					t.Errorf("%s: read back %d bytes, not the %d written", key, len(got), size)
-				}
-			}
-		})
 	}
 
 	for _, how := range s3errtest.Refusals {
@@ -76,4 +52,31 @@ func TestChecksumModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every checksum= value against SeaweedFS, the second S3 implementation.
+func TestSeaweedFSChecksumModes(t *testing.T) {
+	checksumModes(t, seaweedFS(testenv.StartSeaweedFS(t)))
+}
+
+// checksumModes uploads, with every checksum= value, a multipart object (three parts) and a
+// single one to srv and reads each back whole; it returns the data written.
+func checksumModes(t *testing.T, srv server) []byte {
+	data := make([]byte, 2*MinPartSize+123)
+	rand.Read(data)
+	for _, c := range []Checksum{ChecksumAuto, ChecksumSHA256, ChecksumCRC32C, ChecksumMD5, ChecksumNone} {
+		t.Run(string(c), func(t *testing.T) {
+			bucket := srv.bucket(t)
+			s := New(srv.client(t, c), Options{Bucket: bucket, PartSize: MinPartSize, Checksum: c})
+			for key, size := range map[string]int64{"multi": int64(len(data)), "single": 1000} {
+				if err := s.Put(context.Background(), store.Object{Key: key, Size: size}, bytes.NewReader(data[:size])); err != nil {
+					t.Fatalf("put %s: %v", key, err)
+				}
+				if got := get(t, srv.client(t, ChecksumNone), bucket, key); !bytes.Equal(got, data[:size]) {
+					t.Errorf("%s: read back %d bytes, not the %d written", key, len(got), size)
+				}
+			}
+		})
+	}
+	return data
 }

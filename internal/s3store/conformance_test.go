@@ -85,20 +85,24 @@ func conformance(t *testing.T, srv server, c Checksum) {
 
 // MinIO, the first S3 implementation.
 func TestMinIOConformance(t *testing.T) {
-	conformance(t, minIO(t, testenv.StartMinIO(t), ""), "")
+	conformance(t, minIO(testenv.StartMinIO(t), ""), "")
 }
 
 // SeaweedFS's S3 gateway, a second S3 implementation.
 func TestSeaweedFSConformance(t *testing.T) {
-	w := testenv.StartSeaweedFS(t)
-	conformance(t, server{
+	conformance(t, seaweedFS(testenv.StartSeaweedFS(t)), "")
+}
+
+// seaweedFS is w as the suite's server.
+func seaweedFS(w *testenv.SeaweedFS) server {
+	return server{
 		bucket: func(t *testing.T) string { return w.CreateBucket(t, "conformance") },
 		client: func(t *testing.T, c Checksum) *s3.Client {
 			return ownClient(t, w.Endpoint, w.Region, w.AccessKey, w.SecretKey, c)
 		},
 		uploads: w.IncompleteUploads,
 		has:     features{ConditionalWrites: true, Checksums: checksumsChecked, Tagging: true, Lifecycle: true},
-	}, "")
+	}
 }
 
 // checksum=auto against MinIO behind a stand-in that refuses the checksum headers as Cloudflare
@@ -106,7 +110,7 @@ func TestSeaweedFSConformance(t *testing.T) {
 func TestChecksumRefusingConformance(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	proxy := s3errtest.RefuseChecksums(t, m.Endpoint, s3errtest.R2Refusal)
-	srv := minIO(t, m, proxy.URL)
+	srv := minIO(m, proxy.URL)
 	// Lifecycle too: the SDK puts a checksum on PutBucketLifecycleConfiguration whatever the
 	// client's setting (the operation requires one), and the stand-in refuses every such header.
 	srv.has.Checksums, srv.has.Lifecycle = checksumsRefused, false
@@ -117,7 +121,7 @@ func TestChecksumRefusingConformance(t *testing.T) {
 }
 
 // minIO is m as the suite's server, reached at endpoint ("": directly).
-func minIO(t *testing.T, m *testenv.MinIO, endpoint string) server {
+func minIO(m *testenv.MinIO, endpoint string) server {
 	if endpoint == "" {
 		endpoint = m.Endpoint
 	}
