@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -72,7 +71,7 @@ func (c *clouds) run(env map[string]string, args ...string) (int, string) {
 	cmd := binaryCommand(c.t, env, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	code := exitCode(c.t, cmd.Run())
+	code := exitCode(c.t, cmd, cmd.Run())
 	c.t.Logf("pgoffsite %s → exit %d\n%s", strings.Join(args, " "), code, out.String())
 	c.noSecrets(out.String())
 	return code, out.String()
@@ -89,18 +88,13 @@ func (c *clouds) noSecrets(out string) {
 	}
 }
 
-// exitCode is the status err (from exec.Cmd's Run or Wait) stands for.
-func exitCode(t *testing.T, err error) int {
+// exitCode is the exit status of cmd, which has run; err is what running it returned.
+func exitCode(t *testing.T, cmd *exec.Cmd, err error) int {
 	t.Helper()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &exit):
-		return exit.ExitCode()
+	if cmd.ProcessState == nil {
+		t.Fatalf("run pgoffsite: %v", err)
 	}
-	t.Fatalf("run pgoffsite: %v", err)
-	return -1
+	return cmd.ProcessState.ExitCode()
 }
 
 // copies reads key (under the prefix pgbackups) from each destination, in dests' order; a
@@ -161,7 +155,7 @@ func TestFourDestinationsFromOneDownload(t *testing.T) {
 	mem, err := testenv.RunMeasured(cmd)
 	t.Logf("pgoffsite backup → %v\n%s", err, out.String())
 	c.noSecrets(out.String())
-	if code := exitCode(t, err); code != ExitOK {
+	if code := exitCode(t, cmd, err); code != ExitOK {
 		t.Fatalf("backup: exit %d", code)
 	}
 	peak := mem.Anon * 1024
