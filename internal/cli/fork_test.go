@@ -122,8 +122,8 @@ func TestBackupForkCapture(t *testing.T) {
 func TestBackupForkDumpFails(t *testing.T) {
 	w, name, env := newForkWorld(t, 1000)
 	done, out := w.runAsync(w.slowDump(name, env), "backup")
-	if !out.WaitFor("pg_dump started", 90*time.Second) {
-		t.Fatal("the dump did not start within 90 s")
+	if !out.WaitFor("pg_dump started", 90*time.Second) || !w.waitUploadUnderWay(60*time.Second) {
+		t.Fatal("the dump's upload did not start within 150 s")
 	}
 	forks := w.forks()
 	if len(forks) != 1 || forks[0].Database == "" {
@@ -137,6 +137,7 @@ func TestBackupForkDumpFails(t *testing.T) {
 		t.Fatal("the run did not end within 2 minutes of its fork's database being dropped")
 	}
 	s := out.String()
+	t.Logf("output:\n%s", s)
 	w.assertNoSecrets(s)
 	if code != ExitFailed || !strings.Contains(s, "summary: FAILED") || !strings.Contains(s, "fork "+forks[0].Name+" of shop::DATABASE_URL") {
 		t.Errorf("exit %d; want 1 and the failure naming the fork %s", code, forks[0].Name)
@@ -155,8 +156,8 @@ func TestBackupForkDumpFails(t *testing.T) {
 func TestBackupForkSIGTERM(t *testing.T) {
 	w, name, env := newForkWorld(t, 1000)
 	cmd, out := startBinary(t, w.slowDump(name, env), "backup")
-	if !out.WaitFor("pg_dump started", 90*time.Second) {
-		t.Error("the dump did not start within 90 s")
+	if !out.WaitFor("pg_dump started", 90*time.Second) || !w.waitUploadUnderWay(60*time.Second) {
+		t.Error("the dump's upload did not start within 150 s")
 	}
 	if len(w.forks()) != 1 {
 		t.Fatalf("want the fork during the dump, have %+v", w.forks())
