@@ -15,7 +15,6 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
-	"github.com/pgoffsite/pgoffsite/internal/forksource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
@@ -78,7 +77,7 @@ func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secr
 		case t.Env:
 			Dump(ctx, r, cfg, t, dumpsource.Env{URLs: cfg.EnvURLs()}, secrets)
 		case cfg.Method == config.MethodFork:
-			if db, ok := forksource.Check(ctx, r, hk, cfg.AppName, cfg.Fork.Plan, t.App, t.Database); ok {
+			if db, ok := Fork(ctx, r, hk, cfg.AppName, cfg.Fork.Plan, t.App, t.Database); ok {
 				covered[db.AddonID] = true
 				Dump(ctx, r, cfg, t, dumpsource.Heroku{API: hk}, secrets) // the fork runs the same server
 			}
@@ -97,7 +96,7 @@ func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secr
 		Coverage(ctx, r, hk, cfg, covered)
 	}
 	if cfg.Method == config.MethodFork {
-		forksource.CheckLeftovers(ctx, r, hk, cfg.AppName, cfg.Fork.Timeout)
+		ForkLeftovers(ctx, r, hk, cfg.AppName, cfg.Fork.Timeout)
 	}
 	return true
 }

@@ -1,4 +1,4 @@
-package forksource
+package preflight
 
 import (
 	"context"
@@ -6,28 +6,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/forksource"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/throwaway"
 )
 
-// Reporter takes pgoffsite check's findings (preflight.Reporter).
-type Reporter interface {
-	OK(format string, a ...any)
-	Warn(format string, a ...any)
-	Fail(format string, a ...any)
-	Fix(format string, a ...any)
-}
-
-// CheckAPI is what the check of a fork capture asks the Platform API.
-type CheckAPI interface {
+// ForkAPI is what the check of a fork capture asks the Platform API.
+type ForkAPI interface {
 	Resolve(ctx context.Context, app, database string) (heroku.Database, error)
 	Addons(ctx context.Context, app string) ([]heroku.Addon, error)
 }
 
-// Check says what each backup will fork for the target app:database, onto which plan on the
+// Fork says what each backup will fork for the target app:database, onto which plan on the
 // pgoffsite app, and what an hour of it costs; it fails where Heroku cannot fork. It returns the
 // database the target resolved to; false when it did not, or cannot be forked.
-func Check(ctx context.Context, r Reporter, api CheckAPI, pgoffsiteApp, forkPlan, app, database string) (heroku.Database, bool) {
+func Fork(ctx context.Context, r Reporter, api ForkAPI, pgoffsiteApp, forkPlan, app, database string) (heroku.Database, bool) {
 	target := app + ":" + database
 	db, err := api.Resolve(ctx, app, database)
 	if err != nil {
@@ -38,7 +31,7 @@ func Check(ctx context.Context, r Reporter, api CheckAPI, pgoffsiteApp, forkPlan
 	if plan == "" {
 		plan = db.Plan
 	}
-	if err := Refusal(db, plan); err != nil {
+	if err := forksource.Refusal(db, plan); err != nil {
 		r.Fail("%s: BACKUP_METHOD=fork: %v", target, err)
 		return db, false
 	}
@@ -51,9 +44,9 @@ func Check(ctx context.Context, r Reporter, api CheckAPI, pgoffsiteApp, forkPlan
 	return db, true
 }
 
-// CheckLeftovers reports the forks on the pgoffsite app: a killed run's, which the next backup
+// ForkLeftovers reports the forks on the pgoffsite app: a killed run's, which the next backup
 // removes once older than timeout (FORK_TIMEOUT), or a running backup's.
-func CheckLeftovers(ctx context.Context, r Reporter, api CheckAPI, pgoffsiteApp string, timeout time.Duration) {
+func ForkLeftovers(ctx context.Context, r Reporter, api ForkAPI, pgoffsiteApp string, timeout time.Duration) {
 	list, err := api.Addons(ctx, pgoffsiteApp)
 	if err != nil {
 		r.Warn("forks: cannot list the add-ons of %s (HEROKU_APP_NAME): %v", pgoffsiteApp, err)
@@ -61,7 +54,7 @@ func CheckLeftovers(ctx context.Context, r Reporter, api CheckAPI, pgoffsiteApp 
 	}
 	n := 0
 	for _, a := range list {
-		if !strings.HasPrefix(a.Name, Prefix) {
+		if !strings.HasPrefix(a.Name, forksource.Prefix) {
 			continue
 		}
 		n++
