@@ -128,7 +128,6 @@ func (d *driller) removeLeftovers(ctx context.Context) {
 	drills.RemoveLeftovers(ctx, d.API, d.Log, d.o.App, d.o.Timeout)
 }
 
-func removeCommand(addon, app string) string { return throwaway.RemoveCommand(addon, app) }
 
 // target drills the newest archive of t; a drill that cannot start is summarized here.
 func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *catalog.Drill) {
@@ -336,7 +335,7 @@ func (d *driller) deprovision(ctx context.Context, t archive.Target, name string
 	if d.o.Keep {
 		held()
 		d.Log.Warn().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("pgoffsite_app", app).
-			Str("remove_with", removeCommand(name, app)).
+			Str("remove_with", throwaway.RemoveCommand(name, app)).
 			Str("url_with", fmt.Sprintf("heroku addons:info %s -a %s; heroku pg:psql %s -a %s", name, app, name, app)).
 			Msg("--keep: the drill database is left for inspection; it is billed until removed, and the next drill removes it once older than DRILL_TIMEOUT")
 		return nil
@@ -345,9 +344,9 @@ func (d *driller) deprovision(ctx context.Context, t archive.Target, name string
 	held()
 	if err != nil {
 		d.Log.Error().Err(err).Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("pgoffsite_app", app).
-			Str("remove_with", removeCommand(name, app)).
+			Str("remove_with", throwaway.RemoveCommand(name, app)).
 			Msg("cannot delete the drill database: it is billed until removed; remove it by hand (the next drill also removes it once older than DRILL_TIMEOUT)")
-		return fmt.Errorf("the drill database %s could not be deleted (remove it with %s): %w", name, removeCommand(name, app), err)
+		return fmt.Errorf("the drill database %s could not be deleted (remove it with %s): %w", name, throwaway.RemoveCommand(name, app), err)
 	}
 	rec.Deleted = true
 	d.Log.Info().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("held", secs(rec.HeldSeconds)).Msg("drill database deleted")
