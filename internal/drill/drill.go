@@ -128,7 +128,6 @@ func (d *driller) removeLeftovers(ctx context.Context) {
 	drills.RemoveLeftovers(ctx, d.API, d.Log, d.o.App, d.o.Timeout)
 }
 
-
 // target drills the newest archive of t; a drill that cannot start is summarized here.
 func (d *driller) target(ctx context.Context, t archive.Target) (archive.Result, *catalog.Drill) {
 	r, rec := d.drillTarget(ctx, t)
