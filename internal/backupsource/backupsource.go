@@ -1,6 +1,7 @@
 // Package backupsource picks where each target's backup comes from: env:VAR targets are
 // pg_dumped from their URL, Heroku targets come from Heroku PG Backups or, with
-// BACKUP_METHOD=pg_dump, are pg_dumped from their attachment's URL.
+// BACKUP_METHOD=pg_dump, are pg_dumped from their attachment's URL, or, with BACKUP_METHOD=fork,
+// from a fork of their database made for the dump.
 package backupsource
 
 import (
@@ -10,6 +11,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/fetch"
+	"github.com/pgoffsite/pgoffsite/internal/forksource"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 )
 
@@ -24,6 +26,9 @@ type Options struct {
 	Heroku Heroku
 	// PgDump dumps Heroku targets with pg_dump instead of taking Heroku's backups.
 	PgDump bool
+	// Fork, when set, dumps Heroku targets from forks of their databases instead, with the
+	// pg_dump settings below (its Dump is set here).
+	Fork *forksource.Source
 	// EnvURLs are the database URLs of the env:VAR targets, by VAR.
 	EnvURLs    map[string]string
 	PgDumpPath string
@@ -40,11 +45,17 @@ type Options struct {
 
 // New is the source of a backup run.
 func New(o Options) archive.Source {
-	env := &dumpsource.Source{Locate: dumpsource.Env{URLs: o.EnvURLs}, PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}
-	if o.PgDump {
-		return sources{env: env, heroku: &dumpsource.Source{Locate: dumpsource.Heroku{API: o.Heroku}, PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}}
+	dump := dumpsource.Source{PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}
+	env, onHeroku := dump, dump
+	env.Locate, onHeroku.Locate = dumpsource.Env{URLs: o.EnvURLs}, dumpsource.Heroku{API: o.Heroku}
+	switch {
+	case o.Fork != nil:
+		o.Fork.Dump = dump
+		return sources{env: &env, heroku: o.Fork}
+	case o.PgDump:
+		return sources{env: &env, heroku: &onHeroku}
 	}
-	return sources{env: env, heroku: &pgbackups.Source{
+	return sources{env: &env, heroku: &pgbackups.Source{
 		Heroku:         o.Heroku,
 		Download:       &fetch.Ranged{HTTP: fetch.DownloadClient(), Options: fetch.Options{Concurrency: o.Concurrency}},
 		Mode:           o.Mode,

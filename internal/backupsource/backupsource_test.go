@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
+	"github.com/pgoffsite/pgoffsite/internal/forksource"
 	"github.com/pgoffsite/pgoffsite/internal/pgbackups"
 )
 
@@ -28,6 +29,9 @@ func TestSourcesRoute(t *testing.T) {
 	}
 	if _, ok := New(Options{PgDump: true}).(sources).heroku.(*dumpsource.Source); !ok {
 		t.Error("BACKUP_METHOD=pg_dump: Heroku targets are not pg_dumped")
+	}
+	if f, ok := New(Options{Fork: &forksource.Source{}, PgDumpPath: "/opt/pg_dump"}).(sources).heroku.(*forksource.Source); !ok || f.Dump.PgDump != "/opt/pg_dump" {
+		t.Error("BACKUP_METHOD=fork: Heroku targets are not dumped from forks with PG_DUMP_PATH")
 	}
 	if _, ok := New(Options{}).(sources).heroku.(*pgbackups.Source); !ok {
 		t.Error("Heroku targets do not come from Heroku's backups")

@@ -77,9 +77,18 @@ type Meta struct {
 
 // Origin is the part of a manifest only one kind of source fills in.
 type Origin struct {
-	Source string        `json:"source"` // pgbackups or pg_dump
+	Source string        `json:"source"` // pgbackups, pg_dump or fork
 	Heroku *HerokuOrigin `json:"heroku,omitempty"`
 	PgDump *DumpOrigin   `json:"pg_dump,omitempty"`
+	Fork   *ForkOrigin   `json:"fork,omitempty"` // BACKUP_METHOD=fork: the fork pg_dump read; Heroku names the database forked
+}
+
+// ForkOrigin is the throwaway fork a fork capture dumped, deleted after the dump.
+type ForkOrigin struct {
+	Addon string `json:"addon"` // the fork's add-on name
+	App   string `json:"app"`   // the app it was provisioned on (pgoffsite's own)
+	Plan  string `json:"plan"`
+	Of    string `json:"of"` // what the fork copied, APP::ATTACHMENT_URL
 }
 
 // HerokuOrigin is the Heroku database a backup was taken of.

@@ -15,6 +15,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/backupsource"
 	"github.com/pgoffsite/pgoffsite/internal/config"
 	"github.com/pgoffsite/pgoffsite/internal/dest"
+	"github.com/pgoffsite/pgoffsite/internal/forksource"
 	"github.com/pgoffsite/pgoffsite/internal/progress"
 	"github.com/pgoffsite/pgoffsite/internal/report"
 	"github.com/pgoffsite/pgoffsite/internal/version"
@@ -186,7 +187,13 @@ func newJob(cfg config.Config, f *Factory, dests []archive.Destination) (*archiv
 
 // newSource is where the run's backups come from (internal/backupsource).
 func newSource(cfg config.Config, f *Factory) archive.Source {
-	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump,
+	var fork *forksource.Source
+	if cfg.Method == config.MethodFork {
+		timing := f.ForkTiming
+		timing.Pace = f.Heroku().Pace // polls slow down when the account's API budget runs low
+		fork = &forksource.Source{API: f.Heroku(), App: cfg.AppName, Plan: cfg.Fork.Plan, Timeout: cfg.Fork.Timeout, Redactor: f.Redactor(), Timing: timing}
+	}
+	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump, Fork: fork,
 		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
 		Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
 }

@@ -56,6 +56,13 @@ func (w *world) dumpArchive(prefix, name string) (m catalog.Manifest, restored s
 	if bytes.Contains(blob, []byte(dumpPassword)) {
 		w.t.Error("the password is in the manifest")
 	}
+	return m, w.restores(dump, name)
+}
+
+// restores restores dump into a fresh database, checks that it holds the rows of database name,
+// and returns the fresh database.
+func (w *world) restores(dump []byte, name string) (restored string) {
+	w.t.Helper()
 	restored, dsn := w.pg.CreateDB(w.t, "restored")
 	cmd := exec.Command(w.pg.Bin("pg_restore"), "--no-owner", "--exit-on-error", "-d", dsn)
 	cmd.Stdin = bytes.NewReader(dump)
@@ -68,7 +75,7 @@ func (w *world) dumpArchive(prefix, name string) (m catalog.Manifest, restored s
 	if got != want || strings.TrimSpace(want) == "" {
 		w.t.Errorf("restored rows %q, want %q", got, want)
 	}
-	return m, restored
+	return restored
 }
 
 func (w *world) noPassword(out string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/notify"
+	"github.com/pgoffsite/pgoffsite/internal/throwaway"
 	"github.com/pgoffsite/pgoffsite/internal/version"
 )
 
@@ -36,6 +37,8 @@ type Factory struct {
 	Coordinator func(*coordinator.Coordinator)
 	// DrillTiming bounds and spaces a drill's waits for Heroku; zero is the drill's defaults.
 	DrillTiming drill.Timing
+	// ForkTiming bounds and spaces the waits for a fork (BACKUP_METHOD=fork); zero is the defaults.
+	ForkTiming throwaway.Timing
 
 	// load reads the command's configuration subset: set by the command before it runs.
 	load    func() (config.Config, error)

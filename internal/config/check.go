@@ -57,8 +57,8 @@ func (e env) validate() (Config, Problems) {
 		ck.apiKey(e.HerokuAPIKey)
 	}
 	c.Method = strings.ToLower(e.Method)
-	if c.Method != MethodPGBackups && c.Method != MethodPgDump {
-		ck.add("BACKUP_METHOD", ck.q(e.Method)+" is not a method", "use pgbackups (Heroku's own backups) or pg_dump (run pg_dump against the database)")
+	if c.Method != MethodPGBackups && c.Method != MethodPgDump && c.Method != MethodFork {
+		ck.add("BACKUP_METHOD", ck.q(e.Method)+" is not a method", "use pgbackups (Heroku's own backups), pg_dump (run pg_dump against the database) or fork (pg_dump a fork of it made for the dump)")
 	}
 	if c.PgDumpPath = e.PgDumpPath; c.PgDumpPath != "" {
 		if fi, err := os.Stat(c.PgDumpPath); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
@@ -123,6 +123,7 @@ func (e env) validate() (Config, Problems) {
 	}
 	ck.retention(e, &c)
 	c.Drill = ck.drill(e)
+	ck.fork(e, &c)
 	c.AgeIdentity, c.AppName = e.AgeIdentity, e.AppName
 	c.Child = e.Child == "1"
 	c.GoMemLimitSet = e.GoMemLimit != ""
@@ -157,7 +158,7 @@ func (e env) trimmed() env {
 		&e.BucketTransitionDays, &e.BucketTransitionClass, &e.BucketDeepArchiveDays, &e.BucketExpireDays,
 		&e.BucketNoncurrentExpireDays, &e.BucketObjectLockDays, &e.BucketObjectLockMode, &e.SFTPKnownHosts, &e.Recipients, &e.AgeIdentity,
 		&e.Retention, &e.RetentionTimezone, &e.BundleSigningKey, &e.BundleVerifyKey, &e.BundleHeartbeat, &e.VerifyHeartbeat, &e.StatusHeartbeat, &e.DrillHeartbeat,
-		&e.AppName, &e.Child} {
+		&e.AppName, &e.Child, &e.ForkPlan, &e.ForkTimeout} {
 		*p = strings.TrimSpace(*p)
 	}
 	return e

@@ -68,7 +68,7 @@ type Config struct {
 	Archives         []spec.Archive
 	Archive          spec.Archive
 	Mode             string // "capture" or "latest"
-	Method           string // MethodPGBackups or MethodPgDump, for Heroku targets
+	Method           string // MethodPGBackups, MethodPgDump or MethodFork, for Heroku targets
 	PgDumpPath       string // PG_DUMP_PATH: "" is pg_dump on PATH
 	MaxAge           time.Duration
 	CaptureTimeout   time.Duration
@@ -130,6 +130,8 @@ type Config struct {
 	StatusMaxShrink float64
 	// Drill is pgoffsite drill's DRILL_ variables.
 	Drill Drill
+	// Fork is BACKUP_METHOD=fork's FORK_ variables.
+	Fork Fork
 
 	// AgeIdentity is AGE_IDENTITY: the text of the identity that decrypts archives where they are
 	// read back ("" when unset). Secret: never rendered (String, GoString, MarshalJSON).
@@ -243,6 +245,10 @@ type env struct {
 	DrillPlan    string `envconfig:"DRILL_PLAN"`
 	DrillChecks  string `envconfig:"DRILL_CHECKS"`
 	DrillTimeout string `envconfig:"DRILL_TIMEOUT"`
+
+	// BACKUP_METHOD=fork's settings.
+	ForkPlan    string `envconfig:"FORK_PLAN"`
+	ForkTimeout string `envconfig:"FORK_TIMEOUT"`
 
 	// setup-bucket's settings: only setup-bucket reads them.
 	BucketTransitionDays       string `envconfig:"BUCKET_TRANSITION_DAYS"`

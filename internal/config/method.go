@@ -15,6 +15,8 @@ func (c Config) HowArchived() (mode, method string) {
 	switch {
 	case herokuTargets == 0 || c.Method == MethodPgDump:
 		return "", MethodPgDump
+	case c.Method == MethodFork: // with no env: target, which the configuration refuses
+		return "", MethodFork
 	case envTargets == 0:
 		return c.Mode, c.Method
 	default:

@@ -8,21 +8,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/archive"
-	"github.com/pgoffsite/pgoffsite/internal/backoff"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/heroku"
 	"github.com/pgoffsite/pgoffsite/internal/logging"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 	"github.com/pgoffsite/pgoffsite/internal/report"
+	"github.com/pgoffsite/pgoffsite/internal/throwaway"
 	"github.com/pgoffsite/pgoffsite/internal/units"
 	"github.com/pgoffsite/pgoffsite/internal/verify"
 )
@@ -77,33 +75,15 @@ type Options struct {
 	Timing     Timing
 }
 
-// Timing spaces the waits for Heroku; zero fields take the defaults (tests shorten them).
-type Timing struct {
-	// Provision bounds the wait for Heroku to provision the add-on (minutes on Essential plans,
-	// up to a quarter of an hour on bigger ones); default 30 minutes.
-	Provision time.Duration
-	// PollBase and PollMax space the polls of the add-on's state; default 3 s growing to 30 s.
-	PollBase, PollMax time.Duration
-}
-
-func (t Timing) provision() time.Duration { return orDefault(t.Provision, 30*time.Minute) }
-func (t Timing) pollBase() time.Duration  { return orDefault(t.PollBase, 3*time.Second) }
-func (t Timing) pollMax() time.Duration   { return orDefault(t.PollMax, 30*time.Second) }
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
+// Timing spaces the waits for Heroku: a drill's database waits as every throwaway add-on does.
+type Timing = throwaway.Timing
 
 // Prefix begins the name of every add-on a drill provisions: what tells a left-over of a killed
 // drill from the app's other add-ons.
 const Prefix = "pgoffsite-drill-"
 
-// deleteTimeout bounds the DELETE after a drill. It runs after a SIGTERM too, within the 30 s
-// before Heroku's SIGKILL, and before the notification's own bound.
-const deleteTimeout = 15 * time.Second
+// drills are the throwaway add-ons drills make.
+var drills = throwaway.Kind{Prefix: Prefix, Noun: "drill database", Job: "drill", TimeoutVar: "DRILL_TIMEOUT"}
 
 // ErrFailed is returned by Run when a drill failed or the run was interrupted; the log says
 // which and why.
@@ -145,35 +125,7 @@ type driller struct {
 // removeLeftovers deletes the add-ons that killed drills left on the app: named like a drill's
 // and older than a drill may take. Younger ones may be another drill's, running now.
 func (d *driller) removeLeftovers(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	list, err := d.API.Addons(ctx, d.o.App)
-	if err != nil {
-		d.Log.Warn().Err(err).Str("pgoffsite_app", d.o.App).Msg("cannot list the app's add-ons to remove drill databases earlier drills left behind (the drill goes on)")
-		return
-	}
-	for _, a := range list {
-		if !strings.HasPrefix(a.Name, Prefix) {
-			continue
-		}
-		age := time.Since(a.CreatedAt)
-		if a.CreatedAt.IsZero() || age <= d.o.Timeout {
-			d.Log.Info().Str("addon", a.Name).Str("age", age.Round(time.Second).String()).
-				Msg("a drill database younger than DRILL_TIMEOUT is on the app: left alone (another drill may be using it)")
-			continue
-		}
-		if err := d.API.DeleteAddon(ctx, d.o.App, a.ID); err != nil {
-			d.Log.Error().Err(err).Str("addon", a.Name).Str("remove_with", removeCommand(a.Name, d.o.App)).
-				Msg("cannot remove a drill database an earlier drill left behind (it is billed until removed)")
-			continue
-		}
-		d.Log.Warn().Str("addon", a.Name).Str("plan", a.Plan).Time("created_at", a.CreatedAt).Str("age", age.Round(time.Second).String()).
-			Msg("removed a drill database that an earlier, interrupted drill left behind")
-	}
-}
-
-func removeCommand(addon, app string) string {
-	return fmt.Sprintf("heroku addons:destroy %s -a %s --confirm %s", addon, app, app)
+	drills.RemoveLeftovers(ctx, d.API, d.Log, d.o.App, d.o.Timeout)
 }
 
 // target drills the newest archive of t; a drill that cannot start is summarized here.
@@ -284,9 +236,7 @@ func restoredSize(m catalog.Manifest) int64 {
 
 // addonName names a drill's add-on: the prefix, the UTC time, and a few random characters, since
 // add-on names are unique across all of Heroku.
-func addonName(now time.Time) string {
-	return Prefix + now.UTC().Format("20060102-150405") + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:4]
-}
+func addonName(now time.Time) string { return drills.Name(now) }
 
 // drill provisions the add-on, restores the archive into it, counts, runs the checks, and
 // deletes the add-on whatever happened (unless Keep).
@@ -327,16 +277,9 @@ func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v ve
 	if err != nil {
 		return fail(err), rec
 	}
-	secret, err := d.API.AddonURL(dctx, d.o.App, ad)
+	dbURL, err := throwaway.URL(dctx, d.API, d.o.App, ad, d.Redactor)
 	if err != nil {
 		return fail(err), rec
-	}
-	dbURL := secret.Reveal()
-	d.Redactor.Add(dbURL)
-	if u, err := url.Parse(dbURL); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			d.Redactor.Add(pw)
-		}
 	}
 	d.Log.Info().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("provisioned_in", secs(rec.ProvisionSeconds)).
 		Msg("drill database provisioned: restoring the archive into it")
@@ -374,40 +317,9 @@ func (d *driller) checks(ctx context.Context, t archive.Target, dbURL string, re
 	return falses
 }
 
-// waitProvisioned polls the add-on until Heroku has provisioned it, with growing waits, for at
-// most Timing.Provision.
+// waitProvisioned polls the add-on until Heroku has provisioned it, for at most Timing.Provision.
 func (d *driller) waitProvisioned(ctx context.Context, ad heroku.Addon) (heroku.Addon, error) {
-	limit := d.o.Timing.provision()
-	wctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for attempt := 0; ; attempt++ {
-		switch {
-		case ad.State == heroku.AddonProvisioned && hasURLVar(ad):
-			return ad, nil
-		case ad.State == heroku.AddonDeprovisioned:
-			return ad, fmt.Errorf("Heroku deprovisioned the drill database %s before it was ready", ad.Name)
-		}
-		if err := backoff.Sleep(wctx, backoff.Delay(d.o.Timing.pollBase(), d.o.Timing.pollMax(), attempt)); err != nil {
-			if ctx.Err() == nil {
-				return ad, fmt.Errorf("the drill database %s is still %q after %s: Heroku did not finish provisioning it (see https://status.heroku.com)", ad.Name, ad.State, limit)
-			}
-			return ad, fmt.Errorf("waiting for the drill database %s to be provisioned: %w", ad.Name, err)
-		}
-		next, err := d.API.Addon(wctx, d.o.App, ad.Name)
-		if err != nil {
-			return ad, err
-		}
-		ad = next
-	}
-}
-
-func hasURLVar(ad heroku.Addon) bool {
-	for _, v := range ad.ConfigVars {
-		if strings.HasSuffix(v, "_URL") {
-			return true
-		}
-	}
-	return false
+	return drills.Wait(ctx, d.API, d.o.App, ad, d.o.Timing)
 }
 
 // deprovision deletes the drill's add-on (by name: its id may never have come back), on a
@@ -422,20 +334,18 @@ func (d *driller) deprovision(ctx context.Context, t archive.Target, name string
 	if d.o.Keep {
 		held()
 		d.Log.Warn().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("pgoffsite_app", app).
-			Str("remove_with", removeCommand(name, app)).
+			Str("remove_with", throwaway.RemoveCommand(name, app)).
 			Str("url_with", fmt.Sprintf("heroku addons:info %s -a %s; heroku pg:psql %s -a %s", name, app, name, app)).
 			Msg("--keep: the drill database is left for inspection; it is billed until removed, and the next drill removes it once older than DRILL_TIMEOUT")
 		return nil
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
-	defer cancel()
-	err := d.API.DeleteAddon(dctx, app, name)
+	err := throwaway.Delete(ctx, d.API, app, name)
 	held()
 	if err != nil {
 		d.Log.Error().Err(err).Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("pgoffsite_app", app).
-			Str("remove_with", removeCommand(name, app)).
+			Str("remove_with", throwaway.RemoveCommand(name, app)).
 			Msg("cannot delete the drill database: it is billed until removed; remove it by hand (the next drill also removes it once older than DRILL_TIMEOUT)")
-		return fmt.Errorf("the drill database %s could not be deleted (remove it with %s): %w", name, removeCommand(name, app), err)
+		return fmt.Errorf("the drill database %s could not be deleted (remove it with %s): %w", name, throwaway.RemoveCommand(name, app), err)
 	}
 	rec.Deleted = true
 	d.Log.Info().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("held", secs(rec.HeldSeconds)).Msg("drill database deleted")

@@ -43,6 +43,26 @@ func (c *Client) CreateAddon(ctx context.Context, app, plan, name string) (Addon
 	return addonOf(a), nil
 }
 
+// ForkAddon provisions, as an add-on of plan named name on app, a fork of the database db:
+// POST /apps/{app}/addons with config {"fork": "APP::ATTACHMENT_URL"}, the body of
+// `heroku addons:create heroku-postgresql:PLAN --name NAME -a APP -- --fork APP::ATTACHMENT_URL`
+// (the CLI turns the flags after -- into config). Heroku copies db's data into the fork as it
+// provisions it. Not retried, as CreateAddon.
+func (c *Client) ForkAddon(ctx context.Context, app, plan, name string, db Database) (Addon, error) {
+	of := ForkOf(db)
+	a, err := c.platform.AddOnCreate(ctx, app, hk.AddOnCreateOpts{Plan: plan, Name: &name, Config: map[string]string{"fork": of}})
+	if err != nil {
+		return Addon{}, fmt.Errorf("heroku: create add-on %s (%s, a fork of %s) on app=%s: %w", name, plan, of, app, platformErr(err))
+	}
+	return addonOf(a), nil
+}
+
+// ForkOf is how a fork names the database it copies: APP::ATTACHMENT_URL, the form
+// `heroku addons:create ... --fork` takes, which resolves on Heroku's side as the attachment does.
+func ForkOf(db Database) string {
+	return db.App + "::" + strings.TrimSuffix(db.Attachment, "_URL") + "_URL"
+}
+
 // Addon reads an add-on's state: GET /apps/{app}/addons/{id or name}.
 func (c *Client) Addon(ctx context.Context, app, id string) (Addon, error) {
 	a, err := c.platform.AddOnInfoByApp(ctx, app, url.PathEscape(id))

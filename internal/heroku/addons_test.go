@@ -71,3 +71,66 @@ func TestPostgresPlans(t *testing.T) {
 		t.Error("mini (a retired plan) found")
 	}
 }
+
+// ForkAddon sends what `heroku addons:create heroku-postgresql:PLAN -- --fork APP::DATABASE_URL`
+// sends (config.fork), and the simulator's fork provisions as any add-on; a fork of an Essential
+// database is refused with Heroku's message, naming the fork.
+func TestSimForkAddon(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	sim := herokusim.New(herokusim.Options{Token: key, PgDump: pg.Bin("pg_dump"), PostgresAdmin: pg.DSN("postgres"), ProvisionDelay: 200 * time.Millisecond})
+	sim.AddApp("ops")
+	sim.AddApp("shop")
+	_, dsn := pg.CreateDB(t, "shop")
+	sim.AddDatabase("shop", "DATABASE", "heroku-postgresql:standard-0", dsn)
+	sim.AddDatabase("shop", "TINY", "heroku-postgresql:essential-0", dsn)
+	platform, data := herokusim.Serve(t, sim)
+	c := New(Options{APIKey: key, PlatformURL: platform, DataURL: data, UserAgent: userAgent, RetryBudget: 5 * time.Second})
+	ctx := context.Background()
+
+	db, err := c.Resolve(ctx, "shop", "DATABASE_URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ForkOf(db) != "shop::DATABASE_URL" {
+		t.Errorf("ForkOf %q", ForkOf(db))
+	}
+	a, err := c.ForkAddon(ctx, "ops", "heroku-postgresql:standard-0", "pgoffsite-fork-test", db)
+	if err != nil || a.State != AddonProvisioning || a.Name != "pgoffsite-fork-test" {
+		t.Fatalf("fork %+v %v", a, err)
+	}
+	if list := sim.Addons("ops"); len(list) != 1 || list[0].ForkOf != db.AddonName {
+		t.Errorf("the simulator's add-ons %+v, want a fork of %s", list, db.AddonName)
+	}
+	tiny, err := c.Resolve(ctx, "shop", "TINY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ForkAddon(ctx, "ops", "heroku-postgresql:standard-0", "pgoffsite-fork-tiny", tiny); err == nil ||
+		!strings.Contains(err.Error(), "Essential") || !strings.Contains(err.Error(), "a fork of shop::TINY_URL") {
+		t.Errorf("a fork of an Essential database: %v", err)
+	}
+	if n := sim.CreatedAddons(); n != 1 {
+		t.Errorf("%d add-ons created, want 1", n)
+	}
+}
+
+func TestCanFork(t *testing.T) {
+	for plan, want := range map[string]bool{"heroku-postgresql:essential-0": false, "essential-2": false, "heroku-postgresql:mini": false,
+		"hobby-dev": false, "heroku-postgresql:standard-0": true, "premium-2": true, "heroku-postgresql:private-0": true} {
+		if CanFork(plan) != want {
+			t.Errorf("CanFork(%s) = %v", plan, !want)
+		}
+	}
+}
+
+// Pace stretches a poll's wait in proportion to how low the account's rate-limit budget is, at
+// most ten times; unknown or plenty leaves it.
+func TestPace(t *testing.T) {
+	c := New(Options{APIKey: key, PlatformURL: "https://api.heroku.com", DataURL: "https://api.data.heroku.com", UserAgent: userAgent})
+	for remaining, want := range map[int64]time.Duration{-1: time.Second, 4500: time.Second, 1000: time.Second, 500: 3 * time.Second, 100: 10 * time.Second, 0: 10 * time.Second} {
+		c.remaining.Store(remaining)
+		if got := c.Pace(time.Second); got != want {
+			t.Errorf("RateLimit-Remaining %d: %s, want %s", remaining, got, want)
+		}
+	}
+}

@@ -129,6 +129,19 @@ func (c *Client) RateLimitRemaining() (n int, ok bool) {
 	return int(v), v >= 0
 }
 
+// lowRemaining: below this many tokens left, Pace slows polls in proportion (someone else is
+// spending the account's budget too).
+const lowRemaining = 1500
+
+// Pace stretches the wait before a poll when the account's Platform API budget runs low
+// (RateLimit-Remaining below 1,500): up to ten times, in proportion to what is left.
+func (c *Client) Pace(d time.Duration) time.Duration {
+	if n, ok := c.RateLimitRemaining(); ok && n < lowRemaining {
+		return d * time.Duration(min(10, lowRemaining/max(n, 1)))
+	}
+	return d
+}
+
 // New returns a Client. Call Options.Validate first: a client built from options that fail it
 // refuses every request (the key never travels in clear).
 func New(o Options) *Client {

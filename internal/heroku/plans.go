@@ -46,6 +46,19 @@ func FindPostgresPlan(name string) (PostgresPlan, bool) {
 	return PostgresPlan{}, false
 }
 
+// CanFork tells whether Heroku can fork a database of plan, or make a fork of that plan: not on
+// the Essential tier, which has no fork (https://devcenter.heroku.com/articles/heroku-postgres-plans,
+// "Fork: No"), nor on the retired plans it replaced (mini, basic, hobby-*); every other tier forks.
+func CanFork(plan string) bool {
+	short := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(plan)), PostgresPlanPrefix)
+	for _, tier := range []string{"essential-", "mini", "basic", "hobby-"} {
+		if strings.HasPrefix(short, tier) {
+			return false
+		}
+	}
+	return true
+}
+
 // CostUSD is what holding the plan for hours costs: its monthly price pro rata, at most a month's.
 func (p PostgresPlan) CostUSD(hours float64) float64 {
 	return p.MonthlyUSD * min(hours/monthHours, 1)

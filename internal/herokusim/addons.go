@@ -16,6 +16,15 @@ package herokusim
 // provisioned. A heroku-postgresql add-on is backed by a fresh database on the server that
 // Options.PostgresAdmin names. Faults.StallProvisioning keeps add-ons provisioning forever;
 // Faults.FailAddonDeletes makes deletions fail.
+//
+// Forks: config {"fork": "APP::ATTACHMENT_URL"} (what `heroku addons:create heroku-postgresql:PLAN
+// -- --fork APP::DATABASE_URL` sends) names the database to copy. The fork provisions as any
+// add-on, its database filled with the source's data by pg_dump | pg_restore between the
+// server's databases (CREATE DATABASE ... TEMPLATE would fail whenever the source has a session
+// open, which a live database always has). A fork of, or onto, an Essential-tier plan is refused
+// with 422, as Heroku has no forks there (the exact message Heroku writes is unverified); so is a
+// fork of a database that cannot be found. CreatedAddons counts what was ever created, Addons
+// what is left.
 
 import (
 	"context"
@@ -54,6 +63,7 @@ func (s *Sim) createAddon(w http.ResponseWriter, r *http.Request) {
 		Attachment *struct {
 			Name string `json:"name"`
 		} `json:"attachment"`
+		Config map[string]any `json:"config"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Plan == "" {
 		herokuError(w, 422, "invalid_params", "plan is required.")
@@ -70,6 +80,17 @@ func (s *Sim) createAddon(w http.ResponseWriter, r *http.Request) {
 		herokuError(w, 404, "not_found", "Couldn't find that app.")
 		return
 	}
+	var source *addon
+	if v, ok := body.Config["fork"]; ok {
+		if source = s.forkSourceLocked(a, fmt.Sprint(v)); source == nil {
+			herokuError(w, 422, "invalid_params", fmt.Sprintf("Could not find a database for --fork %v.", v))
+			return
+		}
+		if forkless(source.plan) || forkless(body.Plan) {
+			herokuError(w, 422, "invalid_params", "Forking is not supported on Essential-tier databases: use a Standard, Premium, Private or Shield plan.")
+			return
+		}
+	}
 	name := body.Name
 	if name == "" {
 		name = addonName("postgresql")
@@ -81,7 +102,11 @@ func (s *Sim) createAddon(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	ad := &addon{id: newID(), name: name, plan: body.Plan, app: a, created: now, keep: planRetention(body.Plan),
 		state: "provisioning", readyAt: time.Now().Add(s.o.ProvisionDelay), stuck: s.faults.takeStuckProvision()}
+	if source != nil {
+		ad.forkOf, ad.forkDSN = source.name, source.dsn
+	}
 	s.addons[ad.id] = ad
+	s.created++
 	att := "HEROKU_POSTGRESQL_" + colors[int(randomBytes(1)[0])%len(colors)]
 	if body.Attachment != nil && body.Attachment.Name != "" {
 		att = body.Attachment.Name
@@ -98,6 +123,9 @@ func (s *Sim) provision(ad *addon) {
 	defer s.wg.Done()
 	db := "addon_" + strings.ReplaceAll(ad.id, "-", "")[:16]
 	err := s.psql("CREATE DATABASE " + db)
+	if err == nil && ad.forkDSN != "" {
+		err = s.copyDatabase(ad.forkDSN, s.dsnOf(db))
+	}
 	s.mu.Lock()
 	if err != nil {
 		ad.provisionErr = err
@@ -112,6 +140,57 @@ func (s *Sim) provision(ad *addon) {
 	if gone {
 		s.psql("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
 	}
+}
+
+// forkSourceLocked finds the database "APP::ATTACHMENT[_URL]" names, attached to that app (or to
+// from, without APP::); nil when there is none or it has no real database to copy. s.mu is held.
+func (s *Sim) forkSourceLocked(from *app, arg string) *addon {
+	on := from
+	if appName, att, ok := strings.Cut(arg, "::"); ok {
+		if on = s.appByLocked(appName); on == nil {
+			return nil
+		}
+		arg = att
+	}
+	name := strings.TrimSuffix(strings.ToUpper(arg), "_URL")
+	for _, at := range s.atts {
+		if at.app == on && strings.ToUpper(at.name) == name && at.addon.postgres() && at.addon.dsn != "" {
+			return at.addon
+		}
+	}
+	return nil
+}
+
+// forkless tells the plans Heroku cannot fork: the Essential tier (and the retired hobby plans).
+func forkless(plan string) bool {
+	short := strings.TrimPrefix(plan, "heroku-postgresql:")
+	return strings.HasPrefix(short, "essential-") || strings.HasPrefix(short, "hobby-") || short == "mini" || short == "basic"
+}
+
+// copyDatabase fills the database at to with from's schema and data: pg_dump | pg_restore,
+// bounded. Run while the add-on is provisioning, as Heroku copies a fork's data before it is
+// available.
+func (s *Sim) copyDatabase(from, to string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dump := exec.CommandContext(ctx, s.o.PgDump, "--format=custom", "--no-owner", "--no-acl", "--dbname", from)
+	restore := exec.CommandContext(ctx, beside(s.o.PgDump, "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "--dbname", to)
+	pipe, err := dump.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	restore.Stdin = pipe
+	var dumpErr, restoreErr strings.Builder
+	dump.Stderr, restore.Stderr = &dumpErr, &restoreErr
+	if err := dump.Start(); err != nil {
+		return fmt.Errorf("herokusim: fork: pg_dump: %v", err)
+	}
+	rerr := restore.Run()
+	derr := dump.Wait()
+	if derr != nil || rerr != nil {
+		return fmt.Errorf("herokusim: fork: pg_dump: %v %s; pg_restore: %v %s", derr, dumpErr.String(), rerr, restoreErr.String())
+	}
+	return nil
 }
 
 // psql runs one statement on the admin database, bounded.
@@ -175,6 +254,7 @@ func (s *Sim) deleteAddon(w http.ResponseWriter, r *http.Request) {
 type AddonState struct {
 	ID, Name, Plan, State string
 	Database              string // the backing database's name ("" for none)
+	ForkOf                string // the add-on a fork copied ("" for none)
 	Created               time.Time
 }
 
@@ -185,10 +265,17 @@ func (s *Sim) Addons(appName string) []AddonState {
 	var out []AddonState
 	for _, ad := range s.addons {
 		if ad.app.name == appName {
-			out = append(out, AddonState{ID: ad.id, Name: ad.name, Plan: ad.plan, State: ad.stateAt(time.Now()), Database: ad.db, Created: ad.created})
+			out = append(out, AddonState{ID: ad.id, Name: ad.name, Plan: ad.plan, State: ad.stateAt(time.Now()), Database: ad.db, ForkOf: ad.forkOf, Created: ad.created})
 		}
 	}
 	return out
+}
+
+// CreatedAddons counts the add-ons ever created through the API (forks among them), deleted or not.
+func (s *Sim) CreatedAddons() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.created
 }
 
 // SetAddonCreated backdates an add-on, as one an earlier run left behind.
@@ -200,9 +287,10 @@ func (s *Sim) SetAddonCreated(idOrName string, created time.Time) {
 	}
 }
 
-func findPsql(pgDump string) string {
+// beside is the PostgreSQL client tool beside pg_dump, or on PATH when pg_dump is.
+func beside(pgDump, tool string) string {
 	if dir := filepath.Dir(pgDump); dir != "." {
-		return filepath.Join(dir, "psql")
+		return filepath.Join(dir, tool)
 	}
-	return "psql"
+	return tool
 }

@@ -117,3 +117,63 @@ func TestAddonFaults(t *testing.T) {
 		t.Errorf("delete after the fault: %d", a.status)
 	}
 }
+
+// A fork (config.fork, as `heroku addons:create ... -- --fork APP::DATABASE_URL` sends it):
+// 202 provisioning with no config var, then provisioned with a database holding the source's
+// rows; a fork of, or onto, an Essential plan and of an unknown database are refused with 422
+// and nothing is created; CreatedAddons counts the one made.
+func TestAddonFork(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	s := New(Options{Token: token, PgDump: pg.Bin("pg_dump"), PostgresAdmin: pg.DSN("postgres"), ProvisionDelay: 300 * time.Millisecond})
+	s.AddApp("ops")
+	s.AddApp("shop")
+	src, srcDSN := pg.CreateDB(t, "shop")
+	pg.Exec(t, src, "CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 1234)")
+	s.AddDatabase("shop", "DATABASE", "heroku-postgresql:standard-0", srcDSN)
+	_, tinyDSN := pg.CreateDB(t, "tiny")
+	s.AddDatabase("shop", "TINY", "heroku-postgresql:essential-0", tinyDSN)
+	srv := httptest.NewServer(s.Platform())
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	p := srv.URL
+
+	for _, c := range []struct{ plan, fork string }{
+		{"heroku-postgresql:standard-0", "shop::TINY_URL"},
+		{"heroku-postgresql:essential-1", "shop::DATABASE_URL"},
+		{"heroku-postgresql:standard-0", "shop::NOPE_URL"},
+	} {
+		a := call(t, "POST", p+"/apps/ops/addons", token, map[string]any{"plan": c.plan, "config": map[string]any{"fork": c.fork}})
+		if a.status != 422 || !strings.Contains(string(a.body), "invalid_params") {
+			t.Errorf("fork of %s onto %s: %d %s, want 422", c.fork, c.plan, a.status, a.body)
+		}
+	}
+	if n := s.CreatedAddons(); n != 0 {
+		t.Fatalf("%d add-ons created by refused forks", n)
+	}
+	a := call(t, "POST", p+"/apps/ops/addons", token, map[string]any{"plan": "heroku-postgresql:standard-0", "name": "fork-one",
+		"config": map[string]any{"fork": "shop::DATABASE_URL"}})
+	if a.status != 202 {
+		t.Fatalf("fork: %d %s", a.status, a.body)
+	}
+	if ad := a.obj(t); ad["state"] != "provisioning" || len(ad["config_vars"].([]any)) != 0 {
+		t.Errorf("fork while provisioning: %v", ad)
+	}
+	var got map[string]any
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got = call(t, "GET", p+"/apps/ops/addons/fork-one", token, nil).obj(t); got["state"] == "provisioned" {
+			break
+		}
+	}
+	if got["state"] != "provisioned" {
+		t.Fatalf("fork after the delay: %v", got)
+	}
+	list := s.Addons("ops")
+	if len(list) != 1 || list[0].ForkOf == "" || list[0].Database == "" || s.CreatedAddons() != 1 {
+		t.Fatalf("add-ons %+v, %d created", list, s.CreatedAddons())
+	}
+	if n, err := pg.Query(list[0].Database, "SELECT count(*) FROM orders"); err != nil || strings.TrimSpace(n) != "1234" {
+		t.Errorf("the fork holds %q rows (%v), want the source's 1234", n, err)
+	}
+	if a := call(t, "DELETE", p+"/apps/ops/addons/fork-one", token, nil); a.status != 200 || len(s.Addons("ops")) != 0 {
+		t.Errorf("delete: %d, left %+v", a.status, s.Addons("ops"))
+	}
+}

@@ -75,6 +75,8 @@ type addon struct {
 	db           string
 	varName      string // its config var, e.g. HEROKU_POSTGRESQL_PINK_URL
 	provisionErr error
+	forkOf       string // a fork's: the name of the add-on it copies
+	forkDSN      string // and that add-on's database, copied while provisioning
 }
 
 func (ad *addon) postgres() bool { return strings.HasPrefix(ad.plan, "heroku-postgresql:") }
@@ -97,6 +99,7 @@ type Sim struct {
 	releases   map[*app]*appRuntime // slugs, releases, config vars, formation (slugs.go)
 	pageLimit  int                  // the most items of a list page (ranges.go); 0: max's
 	addons     map[string]*addon
+	created    int // add-ons created through the API
 	atts       []*attachment
 	transfers  map[string][]*transfer // by billing app name
 	nums       map[string]int         // last transfer number by billing app name
@@ -127,7 +130,7 @@ func New(o Options) *Sim {
 		o.PgDump = findPgDump()
 	}
 	if o.Psql == "" {
-		o.Psql = findPsql(o.PgDump)
+		o.Psql = beside(o.PgDump, "psql")
 	}
 	if o.ProvisionDelay <= 0 {
 		o.ProvisionDelay = time.Second

@@ -51,6 +51,7 @@ type Heroku interface {
 	TargetChecker
 	DatabaseLister
 	DatabaseURL(ctx context.Context, db heroku.Database) (heroku.Secret, error)
+	Addons(ctx context.Context, app string) ([]heroku.Addon, error) // the forks on the pgoffsite app
 }
 
 // DatabaseLister lists every Heroku Postgres database the key can see, once each.
@@ -75,6 +76,11 @@ func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secr
 		switch {
 		case t.Env:
 			Dump(ctx, r, cfg, t, dumpsource.Env{URLs: cfg.EnvURLs()}, secrets)
+		case cfg.Method == config.MethodFork:
+			if db, ok := Fork(ctx, r, hk, cfg.AppName, cfg.Fork.Plan, t.App, t.Database); ok {
+				covered[db.AddonID] = true
+				Dump(ctx, r, cfg, t, dumpsource.Heroku{API: hk}, secrets) // the fork runs the same server
+			}
 		case cfg.Method == config.MethodPgDump:
 			Dump(ctx, r, cfg, t, dumpsource.Heroku{API: hk}, secrets)
 			if db, err := hk.Resolve(ctx, t.App, t.Database); err == nil {
@@ -88,6 +94,9 @@ func Targets(ctx context.Context, r Reporter, hk Heroku, cfg config.Config, secr
 	}
 	if onHeroku {
 		Coverage(ctx, r, hk, cfg, covered)
+	}
+	if cfg.Method == config.MethodFork {
+		ForkLeftovers(ctx, r, hk, cfg.AppName, cfg.Fork.Timeout)
 	}
 	return true
 }
