@@ -29,7 +29,10 @@ type Source interface {
 // Options configure a verification.
 type Options struct {
 	RestoreTo string // database URL: restore there and compare row counts ("" = no restore)
-	PgBinDir  string // where pg_restore and psql are ("" = PATH)
+	// Jobs is how many sessions restore a set (a parallel dump) at once; 0 or 1: one at a time.
+	// An archive of one stream restores in one session, in one transaction, whatever Jobs says.
+	Jobs     int
+	PgBinDir string // where pg_restore and psql are ("" = PATH)
 	// LockTimeout bounds each wait of the restore for a lock another session of the database
 	// holds; default 2 minutes (see pgrestore.Options).
 	LockTimeout time.Duration
@@ -164,6 +167,20 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 		res.Findings = append(res.Findings, overwrites...)
 	}
+	streams, err := catalog.Streams(key, m)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	if len(streams) > 1 {
+		var found []string
+		if lerr == nil {
+			found = partRecords(l, streams)
+		}
+		if len(found) > 0 {
+			return fmt.Errorf("verify %s: %s", src.Location(key), strings.Join(found, "; "))
+		}
+		return verifySet(ctx, src, m, streams, o, res)
+	}
 	body, size, err := src.Open(ctx, key)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.Location(key), err)
@@ -207,7 +224,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		_, copyErr = io.Copy(io.Discard, stored)
 	}
 	sum, chkErr := chk.Close()
-	if err := streamed(m, stored, n, copyErr, hash, sum, chkErr); err != nil {
+	if err := streamed(streams[0], enc != nil, stored, n, copyErr, hash, sum, chkErr); err != nil {
 		if restore == nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
@@ -281,36 +298,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // size, the SHA-256, the structure, and the per-table row counts. For an encrypted archive the
 // stored bytes are the ciphertext, checked against the manifest's bytes and sha256, and the
 // plaintext against its encryption block.
-func streamed(m catalog.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+func streamed(s catalog.Stream, encrypted bool, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
 	if copyErr != nil {
 		return fmt.Errorf("reading: %w", copyErr)
 	}
-	if enc := m.Encryption; enc != nil {
-		if stored.n != m.Bytes {
-			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, m.Bytes)
+	if encrypted {
+		if stored.n != s.Bytes {
+			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, s.Bytes)
 		}
-		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != m.SHA256 {
-			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != s.SHA256 {
+			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, s.SHA256)
 		}
-		if n != enc.PlaintextBytes {
-			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, enc.PlaintextBytes)
+		if n != s.PlaintextBytes {
+			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, s.PlaintextBytes)
 		}
-		if got := hex.EncodeToString(sha.Sum(nil)); got != enc.PlaintextSHA256 {
-			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, enc.PlaintextSHA256)
+		if got := hex.EncodeToString(sha.Sum(nil)); got != s.PlaintextSHA256 {
+			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, s.PlaintextSHA256)
 		}
 	} else {
-		if n != m.Bytes {
-			return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+		if n != s.Bytes {
+			return fmt.Errorf("read %d bytes, the manifest says %d", n, s.Bytes)
 		}
-		if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
-			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		if got := hex.EncodeToString(sha.Sum(nil)); got != s.SHA256 {
+			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, s.SHA256)
 		}
 	}
 	if chkErr != nil {
 		return fmt.Errorf("the archive is damaged: %w", chkErr)
 	}
-	if m.Structure != nil {
-		return pgrestore.SameCounts(m.Structure.Tables, sum.Tables, "the archive")
+	if s.Structure != nil {
+		return pgrestore.SameCounts(s.Structure.Tables, sum.Tables, "the archive")
 	}
 	return nil
 }
