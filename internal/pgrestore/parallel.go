@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,26 +53,48 @@ type SetReport struct {
 func RestoreSet(ctx context.Context, o Options, jobs, streams int, open Open) (SetReport, error) {
 	start := time.Now()
 	rep := SetReport{Streams: streams}
-	jobs = max(jobs, 1)
+	err := o.orEmpty(ctx, func(ctx context.Context, c conn) error {
+		return o.restoreSet(ctx, c, max(jobs, 1), streams, open, &rep)
+	})
+	rep.Elapsed = time.Since(start)
+	return rep, err
+}
+
+// RestoreFile restores the archive at path, a local file, with pg_restore -j jobs into o.URL,
+// which must be empty; on failure the database is emptied again, as by RestoreSet.
+func RestoreFile(ctx context.Context, o Options, path string, jobs int) error {
+	return o.orEmpty(ctx, func(ctx context.Context, c conn) error {
+		return o.run(ctx, c, "pg_restore -j", []string{"-j", strconv.Itoa(max(jobs, 1)), path}, strings.NewReader(""), false)
+	})
+}
+
+// ErrNotEmptied ends the error of a parallel restore that failed and whose database could not
+// be emptied: it holds part of the archive.
+var ErrNotEmptied = errors.New("the database holds part of the archive")
+
+// orEmpty runs restore, and when it fails (or is interrupted) stops its sessions and drops what
+// it made, so that the database is empty again, as it was.
+func (o Options) orEmpty(ctx context.Context, restore func(context.Context, conn) error) error {
 	c := o.conn()
 	exts, err := o.psql(ctx, c, "pgoffsite-"+o.name()+"-check", `SELECT string_agg(quote_literal(extname), ',') FROM pg_extension`)
 	if err != nil {
-		return rep, fmt.Errorf("pgrestore: look into the target database: %w", err)
+		return fmt.Errorf("pgrestore: look into the target database: %w", err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	err = o.restoreSet(rctx, c, jobs, streams, open, &rep)
-	rep.Elapsed = time.Since(start)
-	if err == nil {
-		return rep, nil
-	}
+	err = restore(rctx, c)
 	cancel()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("pgrestore: the restore was interrupted")
+	}
 	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), emptyTimeout)
 	defer ecancel()
 	if eerr := o.empty(ectx, c, exts); eerr != nil {
-		return rep, fmt.Errorf("%w; emptying the database after it failed: %w: drop the database (dropdb) and create it again before restoring", err, eerr)
+		return fmt.Errorf("%w; emptying the database after it failed: %w; %w: drop the database (dropdb) and create it again before restoring", err, eerr, ErrNotEmptied)
 	}
-	return rep, fmt.Errorf("%w; %w", err, ErrEmptied)
+	return fmt.Errorf("%w; %w", err, ErrEmptied)
 }
 
 func (o Options) restoreSet(ctx context.Context, c conn, jobs, streams int, open Open, rep *SetReport) error {

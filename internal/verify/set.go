@@ -85,16 +85,7 @@ func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []ca
 	if o.RestoreTo == "" {
 		return nil
 	}
-	res.Committed = true
-	counted, err := pgrestore.CountRows(ctx, o.restore(), tables)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", src.Location(key), err)
-	}
-	if err := pgrestore.SameCounts(tables, counted, "the restored database"); err != nil {
-		return fmt.Errorf("verify %s: %w", src.Location(key), err)
-	}
-	res.Restored = true
-	return nil
+	return counts(ctx, src, key, o, tables, res)
 }
 
 // errSetClean refuses --clean for a set.

@@ -31,7 +31,10 @@ type Options struct {
 	RestoreTo string // database URL: restore there and compare row counts ("" = no restore)
 	// Jobs is how many sessions restore a set (a parallel dump) at once; 0 or 1: one at a time.
 	// An archive of one stream restores in one session, in one transaction, whatever Jobs says.
-	Jobs     int
+	Jobs int
+	// Scratch is a local directory where an archive of one stream is staged for pg_restore -j
+	// Jobs when Jobs > 1 (removed afterwards, also on failure); "" restores it in one session.
+	Scratch  string
 	PgBinDir string // where pg_restore and psql are ("" = PATH)
 	// LockTimeout bounds each wait of the restore for a lock another session of the database
 	// holds; default 2 minutes (see pgrestore.Options).
@@ -81,7 +84,10 @@ type Result struct {
 	// VersionsErr says why the store's versions of the archive could not be seen (the
 	// credentials may not list them): an overwrite cannot be told then.
 	VersionsErr error
-	Err         error
+	// Staged is how many bytes were written to the scratch directory (Options.Scratch) and
+	// removed after the restore.
+	Staged int64
+	Err    error
 }
 
 // Latest returns the dump key of the newest archive of database on app (catalog.Latest).
@@ -209,8 +215,15 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	hash := sha256.New()
 	chk := pgdump.NewChecker(pgdump.Options{})
 	var restore *pgrestore.Restore
+	var stage *staged
 	sinks := []io.Writer{hash, chk}
-	if o.RestoreTo != "" {
+	if o.RestoreTo != "" && o.Jobs > 1 && o.Scratch != "" {
+		if stage, err = stageIn(o.Scratch); err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+		defer stage.remove()
+		sinks = append(sinks, stage)
+	} else if o.RestoreTo != "" {
 		restore, err = pgrestore.Start(ctx, o.restore())
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
@@ -245,16 +258,29 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		if err := restore.Finish(); err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
-		res.Committed = true
-		counted, err := pgrestore.CountRows(ctx, o.restore(), sum.Tables)
-		if err != nil {
-			return fmt.Errorf("verify %s: %w", src.Location(key), err)
-		}
-		if err := pgrestore.SameCounts(sum.Tables, counted, "the restored database"); err != nil {
-			return fmt.Errorf("verify %s: %w", src.Location(key), err)
-		}
-		res.Restored = true
 	}
+	if stage != nil {
+		if res.Staged, err = stage.restore(ctx, o); err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+	}
+	if restore != nil || stage != nil {
+		return counts(ctx, src, key, o, sum.Tables, res)
+	}
+	return nil
+}
+
+// counts compares the row counts of the restored database with the archive's.
+func counts(ctx context.Context, src Source, key string, o Options, tables []pgdump.Table, res *Result) error {
+	res.Committed = true
+	counted, err := pgrestore.CountRows(ctx, o.restore(), tables)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	if err := pgrestore.SameCounts(tables, counted, "the restored database"); err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	res.Restored = true
 	return nil
 }
 
