@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -103,8 +104,13 @@ func Dump(t testing.TB, pg *testenv.Postgres, dsn, key string, parts [][][2]stri
 	return s
 }
 
+// Putter is where a set is stored: a store.Store, or any other way into a bucket.
+type Putter interface {
+	Put(ctx context.Context, obj store.Object, r io.Reader) error
+}
+
 // Store writes the set's streams and then its manifest to st.
-func (s Set) Store(t testing.TB, st store.Store) {
+func (s Set) Store(t testing.TB, st Putter) {
 	t.Helper()
 	for n, b := range s.Streams {
 		key := s.Key
@@ -121,7 +127,7 @@ func (s Set) Store(t testing.TB, st store.Store) {
 }
 
 // Put writes one object.
-func Put(t testing.TB, st store.Store, key string, b []byte) {
+func Put(t testing.TB, st Putter, key string, b []byte) {
 	t.Helper()
 	if err := st.Put(context.Background(), store.Object{Key: key, Size: int64(len(b))}, bytes.NewReader(b)); err != nil {
 		t.Fatalf("settest: put %s: %v", key, err)
