@@ -72,3 +72,51 @@ func TotalBytes(streams []Stream) int64 {
 	}
 	return n
 }
+
+// PartProblems says, of each part of a set, how the store's record r differs from the manifest:
+// a part missing, or of another size; and parts listed beside the dump that the manifest does
+// not name. Nothing is downloaded to tell.
+func PartProblems(r Record, streams []Stream) []string {
+	var out []string
+	for _, s := range streams[1:] {
+		info, ok := r.Parts[s.N]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s is missing from the store: the set is incomplete and cannot be restored; back up again", s.Name()))
+		case info.Size != s.Bytes:
+			out = append(out, fmt.Sprintf("%s is %d bytes in the store, the manifest says %d: it is not the part the backup stored", s.Name(), info.Size, s.Bytes))
+		}
+	}
+	for n, p := range r.Parts {
+		if n >= len(streams) {
+			out = append(out, fmt.Sprintf("%s is beside %s, whose manifest names %d parts: it is no part of the archive; remove it with the bucket owner's credentials once you know who wrote it", p.Key, streams[0].Key, len(streams)-1))
+		}
+	}
+	return out
+}
+
+// PlainBytes is the dump's own size (the plaintext's when encrypted), summed over a set's
+// streams.
+func (m Manifest) PlainBytes() int64 {
+	n := m.Bytes
+	if m.Encryption != nil {
+		n = m.Encryption.PlaintextBytes
+	}
+	if m.Set != nil {
+		for _, p := range m.Set.Parts {
+			if m.Encryption != nil {
+				n += p.PlaintextBytes
+			} else {
+				n += p.Bytes
+			}
+		}
+	}
+	return n
+}
+
+// LoneParts explains parts of a set listed without their dump or manifest: what leaves them, and
+// what to do.
+func LoneParts(dumpKey string) string {
+	return fmt.Sprintf("%s: parts of a set (%s...) are there without the dump or its manifest: a backup run stopped before writing them, or someone else wrote the parts; they are not an archive: remove them with the bucket owner's credentials once you know which",
+		dumpKey, PartKey(dumpKey, 1))
+}

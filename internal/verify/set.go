@@ -14,28 +14,11 @@ import (
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
-	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // A set (a parallel dump) is one archive: the dump and its parts are each checked as the dump
 // alone is — the store's record of its size, its size and SHA-256 as it streams, decryption,
 // its structure — and a restore reads them all, in parallel sessions (pgrestore.RestoreSet).
-
-// partRecords says, of each part of a set, how the store's record differs from the manifest: a
-// part missing, or of another size. Nothing is downloaded to tell.
-func partRecords(l store.Listing, streams []catalog.Stream) []string {
-	var out []string
-	for _, s := range streams[1:] {
-		info, ok := l.Find(s.Key)
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("%s is missing from the store: the set is incomplete; back up again", s.Name()))
-		case info.Size != s.Bytes:
-			out = append(out, fmt.Sprintf("%s is %d bytes in the store, the manifest says %d: it is not the part the backup stored", s.Name(), info.Size, s.Bytes))
-		}
-	}
-	return out
-}
 
 // verifySet checks every stream of a set and, with RestoreTo, restores them all.
 func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []catalog.Stream, o Options, res *Result) error {

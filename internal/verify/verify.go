@@ -179,8 +179,8 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 	if len(streams) > 1 {
 		var found []string
-		if lerr == nil {
-			found = partRecords(l, streams)
+		if lerr == nil && listed {
+			found = catalog.PartProblems(rec, streams)
 		}
 		if len(found) > 0 {
 			return fmt.Errorf("verify %s: %s", src.Location(key), strings.Join(found, "; "))
