@@ -177,8 +177,11 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 	if res.Err != nil {
 		return o.failure(res, "restore again with --clean")
 	}
-	d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
-		Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
+	ev = d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes)
+	if s := res.Set; s != nil {
+		ev = ev.Int("streams", s.Streams).Int("sessions", s.Sessions).Int("toc_bytes_in_memory", s.TOCBytes).Str("duration", s.Elapsed.Round(time.Millisecond).String())
+	}
+	ev.Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
 	return nil
 }
 

@@ -52,8 +52,12 @@ func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []ca
 				return fmt.Errorf("verify %s: %w", src.Location(streams[n].Key), err)
 			}
 		}
-	} else if _, err := pgrestore.RestoreSet(ctx, o.restore(), o.Jobs, len(streams), open); err != nil {
-		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	} else {
+		rep, err := pgrestore.RestoreSet(ctx, o.restore(), o.Jobs, len(streams), open)
+		res.Set = &rep
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
 	}
 	var tables []pgdump.Table
 	for _, s := range sums {

@@ -87,7 +87,9 @@ type Result struct {
 	// Staged is how many bytes were written to the scratch directory (Options.Scratch) and
 	// removed after the restore.
 	Staged int64
-	Err    error
+	// Set says how the restore of a set went: its sessions, what it held in memory.
+	Set *pgrestore.SetReport
+	Err error
 }
 
 // Latest returns the dump key of the newest archive of database on app (catalog.Latest).
