@@ -165,17 +165,7 @@ func rowsOf(t *testing.T, pg *testenv.Postgres, db string) string {
 // restoreReport prints the figures and, with PGOFFSITE_BENCH_WRITE set, rewrites the restore
 // section of docs/BENCHMARKS.md (appending it the first time).
 func restoreReport(t *testing.T, root, size string, results []measure, rounds int, load0 string) {
-	best := map[string]measure{}
-	for _, r := range results {
-		b, ok := best[r.tool]
-		if !ok || r.wall < b.wall {
-			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
-			best[r.tool] = r
-		} else {
-			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
-			best[r.tool] = b
-		}
-	}
+	best := bestOf(results)
 	base := best[restoreSingleTool]
 	var b strings.Builder
 	fmt.Fprintf(&b, "| database | archive | way back | wall time | speed-up | peak RSS | disk writes |\n|---|---|---|---|---|---|---|\n")
@@ -209,4 +199,20 @@ not counted.
 %s%s`, restoreBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		rounds, size, b.String(), restoreEnd)
 	writeSection(t, root, restoreBegin, restoreEnd, restoreHeading, section)
+}
+
+// bestOf is each tool's fastest run, with the worst peak RSS and disk writes of its runs.
+func bestOf(results []measure) map[string]measure {
+	best := map[string]measure{}
+	for _, r := range results {
+		b, ok := best[r.tool]
+		if !ok || r.wall < b.wall {
+			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
+			best[r.tool] = r
+		} else {
+			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
+			best[r.tool] = b
+		}
+	}
+	return best
 }

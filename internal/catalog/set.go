@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
 // Stream is one stored stream of an archive: the dump itself (N 0) or a set's part N, with what
@@ -112,6 +113,26 @@ func (m Manifest) PlainBytes() int64 {
 		}
 	}
 	return n
+}
+
+// LoneSets are the dump keys of the sets whose parts are listed in l with neither the dump nor
+// its manifest (a dump without its manifest is a lone dump already, whose problem names its parts).
+func LoneSets(l store.Listing) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range l.Objects {
+		dumpKey, _, ok := PartOf(o.Key)
+		if !ok || seen[dumpKey] {
+			continue
+		}
+		seen[dumpKey] = true
+		_, dump := l.Find(dumpKey)
+		_, manifest := l.Find(ManifestKey(dumpKey))
+		if !dump && !manifest {
+			out = append(out, dumpKey)
+		}
+	}
+	return out
 }
 
 // LoneParts explains parts of a set listed without their dump or manifest: what leaves them, and

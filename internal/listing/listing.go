@@ -197,23 +197,14 @@ func orphanManifests(l store.Listing, t target) []*Archive {
 	return out
 }
 
-// orphanParts are the parts of sets in l with neither their dump nor its manifest (a run that
-// stopped before either, or someone else's writes): each set's are listed once, where its
-// archive would be, as what they are.
+// orphanParts are the sets whose parts are listed without their dump or manifest
+// (catalog.LoneSets): each is listed once, where its archive would be, as what it is.
 func orphanParts(l store.Listing, t target) []*Archive {
 	var out []*Archive
-	seen := map[string]bool{}
-	for _, o := range l.Objects {
-		dumpKey, _, ok := catalog.PartOf(o.Key)
-		if !ok || seen[dumpKey] {
-			continue
-		}
-		seen[dumpKey] = true
-		_, dump := l.Find(dumpKey)
-		_, manifest := l.Find(catalog.ManifestKey(dumpKey))
+	for _, dumpKey := range catalog.LoneSets(l) {
 		info, _ := catalog.ParseKey(dumpKey)
-		if dump || manifest || !t.mayHold(info) {
-			continue // a dump's own problems name its parts; a manifest alone is an orphan manifest
+		if !t.mayHold(info) {
+			continue
 		}
 		out = append(out, &Archive{Key: dumpKey, Target: targetName(info), Backup: info.Backup, FinishedAt: info.FinishedAt, info: info,
 			Encrypted: catalog.IsEncrypted(dumpKey), Problems: []string{catalog.LoneParts(dumpKey)}})

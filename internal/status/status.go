@@ -283,21 +283,13 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 }
 
 // loneParts names the sets of app's segment whose parts are listed without their dump or its
-// manifest (a dump without its manifest is a bad item already, naming its parts).
+// manifest (catalog.LoneSets).
 func loneParts(l store.Listing, app, segment string) []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, obj := range l.Objects {
-		dumpKey, _, ok := catalog.PartOf(obj.Key)
-		if !ok || seen[dumpKey] {
-			continue
+	for _, dumpKey := range catalog.LoneSets(l) {
+		if info, _ := catalog.ParseKey(dumpKey); info.App == app && info.Database == segment {
+			out = append(out, catalog.LoneParts(dumpKey))
 		}
-		seen[dumpKey] = true
-		info, _ := catalog.ParseKey(dumpKey)
-		if info.App != app || info.Database != segment || listed(l, dumpKey) || listed(l, catalog.ManifestKey(dumpKey)) {
-			continue
-		}
-		out = append(out, catalog.LoneParts(dumpKey))
 	}
 	return out
 }
