@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"filippo.io/age"
+
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -139,5 +142,52 @@ func TestSetManifestNamesOnlyItsParts(t *testing.T) {
 	res := Archive(context.Background(), s, setKey, Options{})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "names part 1") {
 		t.Fatalf("a manifest naming another object as its part: %v", res.Err)
+	}
+}
+
+// An encrypted set: each stream decrypted as it streams, both hashes of each checked; without an
+// identity nothing is read.
+func TestSetEncrypted(t *testing.T) {
+	set, pg, source := sourceSet(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, err := agecrypt.ParseRecipients(id.Recipient().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := agecrypt.ParseIdentities(id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := set.Encrypt(t, recipients)
+	s := newStore(t)
+	enc.Store(t, s)
+
+	res := Archive(context.Background(), s, enc.Key, Options{})
+	if !errors.Is(res.Err, ErrNoIdentity) {
+		t.Errorf("without an identity: %v", res.Err)
+	}
+	name, dsn := pg.CreateDB(t, "set_encrypted")
+	res = Archive(context.Background(), s, enc.Key, Options{RestoreTo: dsn, PgBinDir: pg.BinDir, Jobs: 2, Identities: ids})
+	if res.Err != nil || !res.Restored {
+		t.Fatalf("an encrypted set: %v", res.Err)
+	}
+	if got, want := settest.Fingerprint(t, pg, name), settest.Fingerprint(t, pg, source); got != want {
+		t.Errorf("the restored database differs from the source")
+	}
+	// A part's plaintext hash that is not the manifest's fails, naming the part.
+	bad := enc
+	m := enc.Manifest
+	parts := append([]catalog.Part{}, m.Set.Parts...)
+	parts[0].PlaintextSHA256 = strings.Repeat("0", 64)
+	m.Set = &catalog.Set{Parts: parts}
+	bad.Manifest = m
+	s = newStore(t)
+	bad.Store(t, s)
+	res = Archive(context.Background(), s, enc.Key, Options{Identities: ids})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "part 1 (") || !strings.Contains(res.Err.Error(), "plaintext_sha256") {
+		t.Errorf("a part whose plaintext differs: %v", res.Err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/dumpsource"
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
@@ -102,6 +103,41 @@ func Dump(t testing.TB, pg *testenv.Postgres, dsn, key string, parts [][][2]stri
 	}
 	s.Manifest = m
 	return s
+}
+
+// Encrypt is the set encrypted to r as the backup encrypts one: every stream with age, the key
+// ending .dump.age, the manifest's sizes and hashes the ciphertexts', the plaintexts' beside.
+func (s Set) Encrypt(t testing.TB, r *agecrypt.Recipients) Set {
+	t.Helper()
+	out := Set{Key: s.Key + catalog.EncryptedSuffix, Manifest: s.Manifest}
+	seal := func(plain []byte) []byte {
+		rd, _, err := r.EncryptReader(bytes.NewReader(plain), int64(len(plain)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, p := range s.Streams {
+		out.Streams = append(out.Streams, seal(p))
+	}
+	m := &out.Manifest
+	m.Key = out.Key
+	m.Encryption = &catalog.Encryption{Format: "age", Recipients: r.Describe(), PlaintextBytes: s.Manifest.Bytes, PlaintextSHA256: s.Manifest.SHA256}
+	m.Bytes, m.SHA256 = int64(len(out.Streams[0])), sum(out.Streams[0])
+	set := *s.Manifest.Set
+	set.Parts = nil
+	for i, p := range s.Manifest.Set.Parts {
+		c := out.Streams[i+1]
+		p.Key, p.PlaintextBytes, p.PlaintextSHA256 = catalog.PartKey(out.Key, i+1), p.Bytes, p.SHA256
+		p.Bytes, p.SHA256 = int64(len(c)), sum(c)
+		set.Parts = append(set.Parts, p)
+	}
+	m.Set = &set
+	return out
 }
 
 // Putter is where a set is stored: a store.Store, or any other way into a bucket.
