@@ -171,8 +171,8 @@ func restoreReport(t *testing.T, root, size string, results []measure, rounds in
 	fmt.Fprintf(&b, "| database | archive | way back | wall time | speed-up | peak RSS | disk writes |\n|---|---|---|---|---|---|---|\n")
 	for _, tool := range []string{restoreSingleTool, restoreFileTool, restoreJobsTool} {
 		m := best[tool]
-		fmt.Fprintf(&b, "| %s | %.0f MiB | %s | %.1f s | %.2f× | %.0f MiB | %d MiB |\n", size, float64(m.bytes)/(1<<20),
-			"`"+strings.ReplaceAll(m.tool, "|", `\|`)+"`", m.wall.Seconds(), base.wall.Seconds()/m.wall.Seconds(), float64(m.rssKiB)/1024, m.diskKiB>>10)
+		fmt.Fprintf(&b, "| %s | %.0f MiB | %s | %.1f s | %.2f× | %.0f MiB | %d KiB |\n", size, float64(m.bytes)/(1<<20),
+			"`"+strings.ReplaceAll(m.tool, "|", `\|`)+"`", m.wall.Seconds(), base.wall.Seconds()/m.wall.Seconds(), float64(m.rssKiB)/1024, m.diskKiB)
 	}
 	t.Logf("\n%s", b.String())
 	for _, r := range results {
