@@ -76,6 +76,16 @@ var ErrNotEmptied = errors.New("the database holds part of the archive")
 // it made, so that the database is empty again, as it was.
 func (o Options) orEmpty(ctx context.Context, restore func(context.Context, conn) error) error {
 	c := o.conn()
+	// Emptying drops everything outside the system schemas: only what this restore made may be
+	// there, so the database must be empty before it starts.
+	objs, err := Objects(ctx, o)
+	if err != nil {
+		return err
+	}
+	if len(objs) > 0 {
+		return fmt.Errorf("pgrestore: the database is not empty (it holds %s): a restore in several sessions goes only into an empty database, which it can empty again on failure; nothing was read or changed: restore into a new database (createdb NEW)",
+			strings.Join(objs, ", "))
+	}
 	exts, err := o.psql(ctx, c, "pgoffsite-"+o.name()+"-check", `SELECT string_agg(quote_literal(extname), ',') FROM pg_extension`)
 	if err != nil {
 		return fmt.Errorf("pgrestore: look into the target database: %w", err)

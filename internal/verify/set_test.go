@@ -2,7 +2,11 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -189,5 +193,50 @@ func TestSetEncrypted(t *testing.T) {
 	res = Archive(context.Background(), s, enc.Key, Options{Identities: ids})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "part 1 (") || !strings.Contains(res.Err.Error(), "plaintext_sha256") {
 		t.Errorf("a part whose plaintext differs: %v", res.Err)
+	}
+}
+
+// A restore in several sessions checks for itself that the database is empty: emptying it
+// after a failure must never drop what was there before.
+func TestSetRestoreRefusesADatabaseThatIsNotEmpty(t *testing.T) {
+	set, pg, _ := sourceSet(t)
+	s := newStore(t)
+	set.Store(t, s)
+	name, dsn := pg.CreateDB(t, "set_busy")
+	pg.Exec(t, name, `CREATE TABLE mine (x int); INSERT INTO mine VALUES (1)`)
+	res := Archive(context.Background(), s, setKey, Options{RestoreTo: dsn, PgBinDir: pg.BinDir, Jobs: 2})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "table public.mine") || !strings.Contains(res.Err.Error(), "nothing was read or changed") {
+		t.Fatalf("a set into a database that is not empty: %v", res.Err)
+	}
+	if n, err := pg.Query(name, "SELECT count(*) FROM mine"); err != nil || n != "1" {
+		t.Errorf("the database's own table changed: %s %v", n, err)
+	}
+}
+
+// A single stream staged in --scratch for pg_restore -j: the file is gone afterwards, also when
+// the archive's check fails.
+func TestScratchIsRemoved(t *testing.T) {
+	dump, pg := realDump(t)
+	sum := summary(t, dump)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		ok   bool
+	}{{"sound", dump, true}, {"damaged", append(append([]byte{}, dump[:len(dump)-10]...), make([]byte, 10)...), false}} {
+		s := newStore(t)
+		key := "shop/DATABASE/2026/11/02/shop-DATABASE-b001-20261102T030000Z.dump"
+		put(t, s, key, tc.body)
+		h := sha256.Sum256(dump)
+		m, _ := json.Marshal(catalog.Manifest{ManifestVersion: 1, Key: key, Bytes: int64(len(dump)), SHA256: hex.EncodeToString(h[:]), Structure: &sum})
+		put(t, s, catalog.ManifestKey(key), m)
+		scratch := t.TempDir()
+		_, dsn := pg.CreateDB(t, "scratch_"+tc.name)
+		res := Archive(context.Background(), s, key, Options{RestoreTo: dsn, PgBinDir: pg.BinDir, Jobs: 2, Scratch: scratch})
+		if (res.Err == nil) != tc.ok || (tc.ok && (!res.Restored || res.Staged != int64(len(dump)))) {
+			t.Errorf("%s: restored %v, staged %d, %v", tc.name, res.Restored, res.Staged, res.Err)
+		}
+		if files, _ := os.ReadDir(scratch); len(files) != 0 {
+			t.Errorf("%s: left in the scratch directory: %v", tc.name, files)
+		}
 	}
 }
