@@ -65,15 +65,6 @@ func Streams(key string, m Manifest) ([]Stream, error) {
 	return out, nil
 }
 
-// TotalBytes is what an archive's streams hold in the store together.
-func TotalBytes(streams []Stream) int64 {
-	var n int64
-	for _, s := range streams {
-		n += s.Bytes
-	}
-	return n
-}
-
 // PartProblems says, of each part of a set, how the store's record r differs from the manifest:
 // a part missing, or of another size; and parts listed beside the dump that the manifest does
 // not name. Nothing is downloaded to tell.
@@ -94,6 +85,18 @@ func PartProblems(r Record, streams []Stream) []string {
 		}
 	}
 	return out
+}
+
+// StoredBytes is what the store holds of the archive by its manifest: the dump's size, and a
+// set's parts' beside it.
+func (m Manifest) StoredBytes() int64 {
+	n := m.Bytes
+	if m.Set != nil {
+		for _, p := range m.Set.Parts {
+			n += p.Bytes
+		}
+	}
+	return n
 }
 
 // PlainBytes is the dump's own size (the plaintext's when encrypted), summed over a set's

@@ -177,7 +177,7 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 	if res.Err != nil {
 		return o.failure(res, "restore again with --clean")
 	}
-	ev = d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes)
+	ev = d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.StoredBytes())
 	if s := res.Set; s != nil {
 		ev = ev.Int("streams", s.Streams).Int("sessions", s.Sessions).Int("toc_bytes_in_memory", s.TOCBytes).Str("duration", s.Elapsed.Round(time.Millisecond).String())
 	}
@@ -208,7 +208,7 @@ func (o Options) sessions(ctx context.Context, d Deps, src verify.Source) (strin
 		return "", fmt.Errorf("restore %s: %w", src.Location(o.From), err)
 	case len(streams) > 1:
 		return fmt.Sprintf("restore started: the archive is a set of %d streams (%d bytes), restored in %d sessions straight from the destination: the schema's pre-data, the data, then indexes and constraints; nothing is staged on disk. A failure empties the database again",
-			len(streams), catalog.TotalBytes(streams), o.Jobs), nil
+			len(streams), m.StoredBytes(), o.Jobs), nil
 	case o.Scratch != "":
 		return fmt.Sprintf("restore started: the archive is one stream: staging it (%d bytes) in %s for pg_restore -j %d; the file is removed afterwards, also on failure. A failure empties the database again",
 			m.Bytes, o.Scratch, o.Jobs), nil
