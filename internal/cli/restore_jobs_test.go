@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pgoffsite/pgoffsite/internal/catalog"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -182,5 +183,23 @@ func TestRestoreJobsSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "empty again") {
 		t.Errorf("the log does not say the database was emptied")
+	}
+}
+
+// A drill of a set: the newest archive of the target is a set, restored with --jobs 2 into the
+// throwaway add-on, counted and checked.
+func TestDrillSet(t *testing.T) {
+	w, env := newDrillWorld(t, nil)
+	key := catalog.Key(catalog.Meta{App: "shop", Database: "DATABASE", Backup: "p001", At: time.Now().Add(time.Minute)})
+	name, dsn := w.pg.CreateDB(t, "set_src")
+	w.pg.Exec(t, name, settest.Schema)
+	settest.Dump(t, w.pg, dsn, key, settest.Parts).Store(t, bucketPut{w})
+	env["DRILL_CHECKS"] = "select count(*) = 5000 from orders"
+	code, out := w.run(env, "drill", "--jobs", "2")
+	if code != ExitOK || !strings.Contains(out, key) || !strings.Contains(out, "rows=8800") || !strings.Contains(out, "drill database deleted") {
+		t.Fatalf("drill of a set: exit %d", code)
+	}
+	if code, out := w.run(env, "drill", "--jobs", "0"); code != ExitUsage || !strings.Contains(out, "--jobs 0") {
+		t.Errorf("drill --jobs 0: exit %d", code)
 	}
 }

@@ -87,6 +87,9 @@ func Dump(t testing.TB, pg *testenv.Postgres, dsn, key string, parts [][][2]stri
 	s := Set{Key: key, Streams: [][]byte{dump(exclude...)}}
 	m := catalog.Manifest{ManifestVersion: catalog.SetManifestVersion, Key: key, Mode: "pg_dump", ArchivedAt: time.Now().UTC(),
 		Set: &catalog.Set{Snapshot: snapshot, Jobs: len(parts)}}
+	if info, ok := catalog.ParseKey(key); ok {
+		m.App, m.Database, m.Backup = info.App, info.Database, info.Backup
+	}
 	m.Bytes, m.SHA256 = int64(len(s.Streams[0])), sum(s.Streams[0])
 	m.Structure = structure(t, s.Streams[0])
 	for i, p := range parts {
