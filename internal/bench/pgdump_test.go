@@ -151,17 +151,7 @@ func dumpBytes(t *testing.T, m *testenv.MinIO, bucket, prefix string) int64 {
 // pgdumpReport prints the figures and, with PGOFFSITE_BENCH_WRITE set, rewrites the pg_dump
 // section of docs/BENCHMARKS.md (appending it the first time), leaving the rest of the file.
 func pgdumpReport(t *testing.T, root, size string, results []measure, rounds int, load0 string) {
-	best := map[string]measure{}
-	for _, r := range results {
-		b, ok := best[r.tool]
-		if !ok || r.wall < b.wall {
-			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
-			best[r.tool] = r
-		} else {
-			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
-			best[r.tool] = b
-		}
-	}
+	best := bestOf(results)
 	p, base := best[pgoffsiteTool], best[baselineTool]
 	var b strings.Builder
 	fmt.Fprintf(&b, "| database | dump | tool | wall time | MB/s | ratio | peak RSS | disk writes |\n|---|---|---|---|---|---|---|---|\n")

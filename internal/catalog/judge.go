@@ -15,12 +15,21 @@ import (
 // be read; a caller that could not read it says why itself (none is said here).
 func Judge(key string, info KeyInfo, r Record, m *Manifest, now time.Time) (finished time.Time, problems []string) {
 	if r.Manifest == nil {
-		return Finished(r, info.FinishedAt), []string{fmt.Sprintf("%s has no manifest beside it: a backup run stopped between writing the dump and its manifest, or someone else wrote it; it does not count as an archive and cannot be verified: remove it with the bucket owner's credentials once you know which", key)}
+		parts := ""
+		if len(r.Parts) > 0 {
+			parts = fmt.Sprintf(" (nor its %d parts beside it)", len(r.Parts))
+		}
+		return Finished(r, info.FinishedAt), []string{fmt.Sprintf("%s has no manifest beside it: a backup run stopped between writing the dump and its manifest, or someone else wrote it; it does not count as an archive and cannot be verified: remove it%s with the bucket owner's credentials once you know which", key, parts)}
 	}
 	if m == nil {
 		return Finished(r, info.FinishedAt), nil
 	}
 	problems = Mismatches(key, r, *m)
+	if streams, err := Streams(key, *m); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		problems = append(problems, PartProblems(r, streams)...)
+	}
 	claimed := info.FinishedAt
 	if !m.BackupFinishedAt.IsZero() {
 		claimed = m.BackupFinishedAt

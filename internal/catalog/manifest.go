@@ -42,6 +42,8 @@ type Manifest struct {
 	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
 	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
 	Retention string `json:"retention,omitempty"`
+	// Set lists the other streams of a parallel dump (manifest_version 2); nil for one stream.
+	Set *Set `json:"set,omitempty"`
 }
 
 // Encryption says how an encrypted dump can be decrypted, and how to check the result.

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -30,6 +31,18 @@ type Record struct {
 	// Versions tells that the store's versions were listed: Dump.Older and Manifest.Older are
 	// then all the earlier writes of those keys the store keeps.
 	Versions bool
+	// Parts are the objects listed at PartKey(dump key, n), by n: a set's other streams, or the
+	// leftovers of a run that stopped before its manifest.
+	Parts map[int]store.Info
+}
+
+// StoredBytes is what the store holds of the archive: the dump and every part listed beside it.
+func (r Record) StoredBytes() int64 {
+	n := r.Dump.Size
+	for _, p := range r.Parts {
+		n += p.Size
+	}
+	return n
 }
 
 // RecordOf finds the archive whose dump is at dumpKey in a listing.
@@ -42,7 +55,24 @@ func RecordOf(l store.Listing, dumpKey string) (Record, bool) {
 	if m, ok := l.Find(ManifestKey(dumpKey)); ok {
 		r.Manifest = &m
 	}
+	r.Parts = partsOf(l, dumpKey)
 	return r, true
+}
+
+// partsOf finds the parts listed beside dumpKey: their keys sort together after it.
+func partsOf(l store.Listing, dumpKey string) map[int]store.Info {
+	prefix := dumpKey + partInfix
+	i := sort.Search(len(l.Objects), func(i int) bool { return l.Objects[i].Key >= prefix })
+	var parts map[int]store.Info
+	for ; i < len(l.Objects) && strings.HasPrefix(l.Objects[i].Key, prefix); i++ {
+		if d, n, ok := PartOf(l.Objects[i].Key); ok && d == dumpKey {
+			if parts == nil {
+				parts = map[int]store.Info{}
+			}
+			parts[n] = l.Objects[i]
+		}
+	}
+	return parts
 }
 
 // ListingPrefix is the prefix whose listing holds the dump at dumpKey, its manifest and its

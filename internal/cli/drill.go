@@ -18,6 +18,7 @@ import (
 type drillOptions struct {
 	Keep                  bool
 	Identity, Destination string
+	Jobs                  int
 }
 
 func newDrillCmd(f *Factory) *cobra.Command {
@@ -37,12 +38,16 @@ func newDrillCmd(f *Factory) *cobra.Command {
 	fs.BoolVar(&o.Keep, "keep", false, "leave each drill's database for a person to inspect (billed until removed; the log says how)")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
 	fs.StringVar(&o.Destination, "destination", "", "drill the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	fs.IntVar(&o.Jobs, "jobs", 1, "restore a set (PG_DUMP_JOBS) in this many sessions at once; an archive of one stream restores in one")
 	return cmd
 }
 
 // runDrill is `pgoffsite drill`: for each target's newest archive, a restore drill into a
 // throwaway Heroku Postgres add-on on the pgoffsite app, which is always deleted afterwards.
 func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
+	if err := checkJobs(o.Jobs, ""); err != nil {
+		return badUsage("pgoffsite drill: %v", err)
+	}
 	f.load = func() (config.Config, error) { return loadForReading(o.Destination, "drill") }
 	cfg, err := f.Config()
 	ids, idSecrets, idErr := loadIdentities(o.Identity, cfg.AgeIdentity)
@@ -76,7 +81,7 @@ func runDrill(ctx context.Context, f *Factory, o *drillOptions) error {
 		},
 	}
 	results, err := drill.Run(ctx, deps, drill.Options{Targets: targets, App: app, Plan: cfg.Drill.Plan, Checks: cfg.Drill.Checks,
-		Timeout: cfg.Drill.Timeout, Keep: o.Keep, Identities: ids, Timing: f.DrillTiming})
+		Timeout: cfg.Drill.Timeout, Keep: o.Keep, Identities: ids, Timing: f.DrillTiming, Jobs: o.Jobs})
 	code := ExitOK
 	if err != nil {
 		code = ExitFailed // the log says which drill failed, and why

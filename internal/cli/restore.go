@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
@@ -22,6 +24,8 @@ type restoreOptions struct {
 	From, To, Confirm     string
 	Clean                 bool
 	Identity, Destination string
+	Jobs                  int
+	Scratch               string
 }
 
 func newRestoreCmd(f *Factory) *cobra.Command {
@@ -47,7 +51,25 @@ func newRestoreCmd(f *Factory) *cobra.Command {
 	fs.BoolVar(&o.Clean, "clean", false, "postgres:// only: drop the archive's objects from a database that is not empty, then restore")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts an encrypted archive (.dump.age); default: the text of AGE_IDENTITY")
 	fs.StringVar(&o.Destination, "destination", "", "read the archive from this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	jobsFlags(fs, &o.Jobs, &o.Scratch)
 	return cmd
+}
+
+// jobsFlags are the flags of a restore in several sessions (restore, verify --restore-to).
+func jobsFlags(fs *pflag.FlagSet, jobs *int, scratch *string) {
+	fs.IntVar(jobs, "jobs", 1, "postgres:// only: restore in this many sessions at once — a set (PG_DUMP_JOBS) straight from the destination, into an empty database, emptied again on failure; 1: one session, one transaction")
+	fs.StringVar(scratch, "scratch", "", "with --jobs above 1: stage an archive of one stream in this local directory for pg_restore -j (it needs the archive's size free; the file is removed afterwards)")
+}
+
+// checkJobs checks --jobs and --scratch; the error says which flag fixes it.
+func checkJobs(jobs int, scratch string) error {
+	switch {
+	case jobs < 1:
+		return fmt.Errorf("--jobs %d: give 1 or more sessions", jobs)
+	case scratch != "" && jobs == 1:
+		return errors.New("--scratch stages an archive for pg_restore -j: give --jobs 2 or more with it, or drop --scratch")
+	}
+	return nil
 }
 
 // runRestore is `pgoffsite restore`: the way back. Into Heroku (--to app:DATABASE) it presigns a
@@ -58,6 +80,9 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 		return runRestoreToPostgres(ctx, f, o)
 	}
 	app, database, err := restore.ParseHerokuTarget(o.From, o.To, o.Confirm, o.Clean)
+	if err == nil && (o.Jobs != 1 || o.Scratch != "") {
+		err = errors.New("--jobs and --scratch are for --to postgres://...: Heroku restores an archive itself, in one session")
+	}
 	if err != nil {
 		return badUsage("pgoffsite restore: %v", err)
 	}
@@ -87,7 +112,8 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 	log := f.Logger().With().Str("app", app).Str("database", database).Logger()
 	client, err := destkind.S3Client(ctx, cfg.Env(), cfg.Archive)
 	if err == nil {
-		deps := restore.Deps{Heroku: f.Heroku(),
+		open := func(ctx context.Context) (verify.Source, error) { return f.Source(ctx) }
+		deps := restore.Deps{Heroku: f.Heroku(), Open: open,
 			Signer: restore.S3Signer{Client: client, Bucket: own.Bucket, Prefix: own.Prefix}, Log: log, Redactor: f.Redactor()}
 		err = restore.ToHeroku(ctx, deps, app, database, restore.Options{From: from, CaptureTimeout: cfg.CaptureTimeout})
 	}
@@ -101,6 +127,9 @@ func runRestore(ctx context.Context, f *Factory, o *restoreOptions) error {
 // --clean (with --confirm DATABASE) says to drop and replace the archive's objects there.
 func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) error {
 	t, err := restore.ParsePostgresTarget(o.From, o.To, o.Confirm, o.Clean)
+	if err == nil {
+		err = checkJobs(o.Jobs, o.Scratch)
+	}
 	if err != nil {
 		return badUsage("pgoffsite restore: %v", err)
 	}
@@ -118,6 +147,7 @@ func runRestoreToPostgres(ctx context.Context, f *Factory, o *restoreOptions) er
 	log := f.Logger().With().
 		Str("host", t.Host).Str("database", t.Database).Str("archive", o.From).Logger()
 	deps, opts := pgRestoreDeps(f, cfg, log, o.From, ids)
+	opts.Jobs, opts.Scratch = o.Jobs, o.Scratch
 	return failedOn(log, restore.ToPostgres(ctx, deps, t.URL, o.Clean, opts), "restore FAILED")
 }
 

@@ -17,6 +17,8 @@ import (
 // verifyOptions are the options of `pgoffsite verify`.
 type verifyOptions struct {
 	From, RestoreTo, Identity, Destination string
+	Jobs                                   int
+	Scratch                                string
 }
 
 func newVerifyCmd(f *Factory) *cobra.Command {
@@ -38,6 +40,7 @@ func newVerifyCmd(f *Factory) *cobra.Command {
 	fs.StringVar(&o.RestoreTo, "restore-to", "", "scratch database URL: restore the archive there with pg_restore and compare row counts (an empty database, which the verification fills; checked first)")
 	fs.StringVar(&o.Identity, "identity", "", "age identity file that decrypts encrypted archives (.dump.age); default: the text of AGE_IDENTITY")
 	fs.StringVar(&o.Destination, "destination", "", "verify the copies at this destination of ARCHIVE_URL (its number, 1-based, or its URL); default: the first")
+	jobsFlags(fs, &o.Jobs, &o.Scratch)
 	return cmd
 }
 
@@ -45,6 +48,9 @@ func newVerifyCmd(f *Factory) *cobra.Command {
 // (or one --key) against its manifest, its structure, and with --restore-to a real restore.
 // It can run from Heroku Scheduler as a drill and reports like the backup job.
 func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
+	if err := checkJobs(opts.Jobs, opts.Scratch); err != nil {
+		return badUsage("pgoffsite verify: %v", err)
+	}
 	f.load = func() (config.Config, error) { return loadForReading(opts.Destination, "verify") }
 	cfg, ids, err := loadWithIdentity(f, opts.Identity)
 	if err != nil {
@@ -72,7 +78,7 @@ func runVerify(ctx context.Context, f *Factory, opts *verifyOptions) error {
 	}
 	started := f.begin(ctx, notifier, "the verification")
 	results := verify.Run(ctx, verifyDeps(cfg, src, log, red), verify.RunOptions{
-		Options: verify.Options{RestoreTo: opts.RestoreTo, Identities: ids}, Key: opts.From, Targets: archiveTargets(cfg)})
+		Options: verify.Options{RestoreTo: opts.RestoreTo, Identities: ids, Jobs: opts.Jobs, Scratch: opts.Scratch}, Key: opts.From, Targets: archiveTargets(cfg)})
 	ok := report.Verify(log, results, ctx.Err() != nil)
 	report.Finish(ctx, log, notifier, "verify", started, results)
 	return failedUnless(ok)

@@ -73,6 +73,7 @@ type Options struct {
 	Keep       bool                // --keep: leave each add-on for a person to inspect
 	Identities *agecrypt.Identities
 	Timing     Timing
+	Jobs       int // --jobs: sessions that restore a set at once
 }
 
 // Timing spaces the waits for Heroku: a drill's database waits as every throwaway add-on does.
@@ -284,7 +285,7 @@ func (d *driller) drill(ctx context.Context, t archive.Target, key string) (v ve
 	d.Log.Info().Str("app", t.App).Str("database", t.Database).Str("addon", name).Str("provisioned_in", secs(rec.ProvisionSeconds)).
 		Msg("drill database provisioned: restoring the archive into it")
 	restoreBegin := time.Now()
-	v = d.Database.Restore(dctx, d.Source, key, verify.Options{RestoreTo: dbURL, Identities: d.o.Identities, Name: "drill"})
+	v = d.Database.Restore(dctx, d.Source, key, verify.Options{RestoreTo: dbURL, Identities: d.o.Identities, Name: "drill", Jobs: d.o.Jobs})
 	rec.RestoreSeconds = time.Since(restoreBegin).Seconds()
 	if v.Err != nil {
 		return fail(v.Err), rec

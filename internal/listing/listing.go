@@ -39,8 +39,11 @@ type Archive struct {
 	Bytes          int64     `json:"bytes"`                     // what the store holds
 	PlaintextBytes int64     `json:"plaintext_bytes,omitempty"` // encrypted ones: the dump's own size
 	Encrypted      bool      `json:"encrypted"`
-	Retention      string    `json:"retention,omitempty"`
-	Verified       *Verified `json:"verified"`
+	// Parts is how many streams a set (a parallel dump) is stored as, Bytes being their sum;
+	// absent for an archive of one stream.
+	Parts     int       `json:"parts,omitempty"`
+	Retention string    `json:"retention,omitempty"`
+	Verified  *Verified `json:"verified"`
 	// Problems say why the dump is not an archive to trust (catalog.Judge); empty for a good one.
 	Problems []string `json:"problems"`
 	// Notes are worth knowing but do not make it untrustworthy (a manifest in Glacier).
@@ -94,6 +97,7 @@ func List(ctx context.Context, src catalog.Reader, target string, now time.Time)
 	}
 	readAll(ctx, src, l, all, now)
 	all = append(all, orphanManifests(l, t)...)
+	all = append(all, orphanParts(l, t)...)
 	out := []Archive{}
 	for _, a := range all {
 		if t.matches(a) {
@@ -130,7 +134,7 @@ func readAll(ctx context.Context, src catalog.Reader, l store.Listing, all []*Ar
 
 func read(ctx context.Context, src catalog.Reader, l store.Listing, a *Archive, now time.Time) {
 	rec, _ := catalog.RecordOf(l, a.Key)
-	a.Bytes = rec.Dump.Size
+	a.Bytes = rec.StoredBytes()
 	var m *catalog.Manifest
 	if rec.Manifest != nil {
 		got, err := catalog.ReadManifest(ctx, src, a.Key)
@@ -143,7 +147,10 @@ func read(ctx context.Context, src catalog.Reader, l store.Listing, a *Archive, 
 			m = &got
 			a.TakenAt, a.Retention, a.addon = got.BackupCreatedAt, got.Retention, got.Addon
 			if got.Encryption != nil {
-				a.PlaintextBytes = got.Encryption.PlaintextBytes
+				a.PlaintextBytes = got.PlainBytes()
+			}
+			if got.Set != nil {
+				a.Parts = len(got.Set.Parts) + 1
 			}
 		}
 	}
@@ -186,6 +193,21 @@ func orphanManifests(l store.Listing, t target) []*Archive {
 		}
 		out = append(out, &Archive{Key: dumpKey, Target: targetName(info), Backup: info.Backup, FinishedAt: finished, info: info,
 			Encrypted: catalog.IsEncrypted(dumpKey), Problems: []string{fmt.Sprintf("%s is a manifest without its dump (%s is not there): the dump was removed, or someone else wrote the manifest; there is no archive to restore", o.Key, dumpKey)}})
+	}
+	return out
+}
+
+// orphanParts are the sets whose parts are listed without their dump or manifest
+// (catalog.LoneSets): each is listed once, where its archive would be, as what it is.
+func orphanParts(l store.Listing, t target) []*Archive {
+	var out []*Archive
+	for _, dumpKey := range catalog.LoneSets(l) {
+		info, _ := catalog.ParseKey(dumpKey)
+		if !t.mayHold(info) {
+			continue
+		}
+		out = append(out, &Archive{Key: dumpKey, Target: targetName(info), Backup: info.Backup, FinishedAt: info.FinishedAt, info: info,
+			Encrypted: catalog.IsEncrypted(dumpKey), Problems: []string{catalog.LoneParts(dumpKey)}})
 	}
 	return out
 }

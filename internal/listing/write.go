@@ -105,6 +105,9 @@ func size(a Archive) string {
 	if a.Bytes == 0 && !a.OK() {
 		return "-"
 	}
+	if a.Parts > 0 {
+		return fmt.Sprintf("%s, %d parts", units.IEC(a.Bytes), a.Parts)
+	}
 	return units.IEC(a.Bytes)
 }
 

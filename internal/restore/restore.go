@@ -75,6 +75,13 @@ type Options struct {
 	Identities *agecrypt.Identities
 	// CaptureTimeout bounds Heroku's restore (BACKUP_CAPTURE_TIMEOUT).
 	CaptureTimeout time.Duration
+	// Jobs is how many sessions restore through pg_restore at once (--jobs): a set's streams
+	// in parallel, or, with Scratch, an archive of one stream staged for pg_restore -j. Above 1
+	// the restore cannot be one transaction, so the database must be empty, and a failure
+	// empties it again.
+	Jobs int
+	// Scratch is the local directory an archive of one stream is staged in for Jobs > 1.
+	Scratch string
 	// Explain adds the way out to an error reading the archive (one that lifecycle rules moved to
 	// Glacier, say); nil leaves errors as they are.
 	Explain func(err error, key string) error
@@ -97,6 +104,9 @@ func IsPostgresURL(s string) bool {
 func ToHeroku(ctx context.Context, d Deps, app, database string, o Options) error {
 	signed, err := d.Signer.SignedURL(ctx, o.From)
 	if err != nil {
+		return err
+	}
+	if err := o.oneStream(ctx, d, app, database); err != nil {
 		return err
 	}
 	d.Redactor.Add(signed)
@@ -127,6 +137,9 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 		return errors.New("restore: --to is not a valid database URL")
 	}
 	dbname := strings.TrimPrefix(u.Path, "/")
+	if clean && o.Jobs > 1 {
+		return fmt.Errorf("restore: --jobs %d restores in several sessions, which cannot be one transaction, so only into an empty database: nothing was read or changed; drop --clean and restore into an empty database (createdb NEW), or restore with --clean in one session (--jobs 1)", o.Jobs)
+	}
 	if !clean {
 		objs, err := d.Database.Objects(ctx, to)
 		if err != nil {
@@ -137,7 +150,7 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 				objs = append(objs[:10], "...")
 			}
 			return fmt.Errorf("restore: database %s is not empty (it holds %s): nothing was read or changed; restore into an empty database (createdb NEW), or add --clean --confirm %s to drop the archive's objects there and restore them",
-				dbname, strings.Join(objs, ", "), dbname)
+				dbname, strings.Join(objs, ", "), emptyOr(dbname, o.Jobs))
 		}
 	}
 	src, err := d.Open(ctx)
@@ -148,14 +161,60 @@ func ToPostgres(ctx context.Context, d Deps, to string, clean bool, o Options) e
 	if catalog.IsEncrypted(o.From) {
 		how = "restore started: decrypting the archive while it streams into pg_restore"
 	}
-	d.Log.Info().Bool("clean", clean).Str("location", src.Location(o.From)).Msg(how)
-	res := d.Database.Restore(ctx, src, o.From, verify.Options{RestoreTo: to, Clean: clean, Name: "restore", Identities: o.Identities})
+	ev := d.Log.Info().Bool("clean", clean).Str("location", src.Location(o.From))
+	if o.Jobs > 1 {
+		how, err = o.sessions(ctx, d, src)
+		if err != nil {
+			return err
+		}
+	}
+	ev.Msg(how)
+	res := d.Database.Restore(ctx, src, o.From, verify.Options{RestoreTo: to, Clean: clean, Name: "restore", Identities: o.Identities,
+		Jobs: o.Jobs, Scratch: o.Scratch})
+	if res.Staged > 0 {
+		d.Log.Info().Int64("staged_bytes", res.Staged).Str("scratch", o.Scratch).Msg("the staged copy of the archive was removed from the scratch directory")
+	}
 	if res.Err != nil {
 		return o.failure(res, "restore again with --clean")
 	}
-	d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.Bytes).
-		Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
+	ev = d.Log.Info().Int("tables", res.Tables).Int64("rows", res.Rows).Int64("bytes", res.Manifest.StoredBytes())
+	if s := res.Set; s != nil {
+		ev = ev.Int("streams", s.Streams).Int("sessions", s.Sessions).Int("toc_bytes_in_memory", s.TOCBytes).Str("duration", s.Elapsed.Round(time.Millisecond).String())
+	}
+	ev.Msg("restore finished: size, SHA-256 and structure match the manifest, and every table's row count in the database matches it")
 	return nil
+}
+
+// emptyOr is the way into a database that is not empty: with several sessions, only another,
+// empty database; in one, also --clean.
+func emptyOr(dbname string, jobs int) string {
+	if jobs > 1 {
+		return fmt.Sprintf("%s (--jobs %d restores in several sessions, so only into an empty database)", dbname, jobs)
+	}
+	return dbname
+}
+
+// sessions says how a restore with Jobs > 1 will go, from the archive's manifest (read before
+// the archive): a set's streams in Jobs sessions; one stream staged in Scratch for pg_restore
+// -j; or, without Scratch, one stream in one session, and how to get more.
+func (o Options) sessions(ctx context.Context, d Deps, src verify.Source) (string, error) {
+	m, err := catalog.ReadManifest(ctx, src, o.From)
+	if err != nil {
+		return "", fmt.Errorf("restore: %w", o.explain(err))
+	}
+	streams, err := catalog.Streams(o.From, m)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("restore %s: %w", src.Location(o.From), err)
+	case len(streams) > 1:
+		return fmt.Sprintf("restore started: the archive is a set of %d streams (%d bytes), restored in %d sessions straight from the destination: the schema's pre-data, the data, then indexes and constraints; nothing is staged on disk. A failure empties the database again",
+			len(streams), m.StoredBytes(), o.Jobs), nil
+	case o.Scratch != "":
+		return fmt.Sprintf("restore started: the archive is one stream: staging it (%d bytes) in %s for pg_restore -j %d; the file is removed afterwards, also on failure. A failure empties the database again",
+			m.Bytes, o.Scratch, o.Jobs), nil
+	}
+	d.Log.Warn().Int("jobs", o.Jobs).Msg("the archive is one stream, which restores in one session whatever --jobs says: back up with PG_DUMP_JOBS=N for sets that restore in N sessions, or give --scratch DIR to stage this one on local disk for pg_restore -j")
+	return "restore started: streaming the archive into pg_restore in one session", nil
 }
 
 // failure says, of a restore through pg_restore that failed, what the database holds now: the
@@ -166,12 +225,33 @@ func (o Options) failure(res verify.Result, again string) error {
 	switch {
 	case res.Committed:
 		return fmt.Errorf("%w; the restore was committed: the database holds the archive's data as restored, check it or %s", err, again)
+	case errors.Is(err, pgrestore.ErrEmptied), errors.Is(err, pgrestore.ErrNotEmptied):
+		return err // it says what the database holds
 	case errors.Is(err, pgrestore.ErrCommittedEarly):
 		return fmt.Errorf("%w; %s from a sound archive", err, again)
 	case !errors.Is(err, pgrestore.ErrRolledBack):
 		return fmt.Errorf("%w; nothing was restored: the database is as it was", err)
 	}
 	return err
+}
+
+// oneStream refuses a set (a parallel dump) for Heroku's restore, which downloads one URL, the
+// set's first stream alone. A dump whose manifest cannot be read is no set (its parts would be
+// named there): Heroku restores it as it always has.
+func (o Options) oneStream(ctx context.Context, d Deps, app, database string) error {
+	if d.Open == nil {
+		return nil
+	}
+	src, err := d.Open(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := catalog.ReadManifest(ctx, src, o.From)
+	if err == nil && m.Set != nil {
+		return fmt.Errorf("restore: %s is a set of %d streams (a parallel dump), and Heroku restores one URL: nothing was changed; restore it through pg_restore with --to set to the database's URL (heroku config:get %s -a %s) and --jobs N, into an empty database",
+			o.From, len(m.Set.Parts)+1, database, app)
+	}
+	return nil
 }
 
 // EncryptedToHeroku restores an encrypted archive into app's database. Heroku restores from a

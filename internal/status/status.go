@@ -238,6 +238,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 		}
 	}
 	e.Problems = append(e.Problems, badProblems(t, bad)...)
+	e.Problems = append(e.Problems, loneParts(l, app, segment)...)
 	items = good
 	sort.Slice(items, func(i, j int) bool {
 		a, b := items[i], items[j]
@@ -248,7 +249,7 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	})
 	for _, it := range items {
 		e.Archives++
-		e.TotalBytes += it.rec.Dump.Size
+		e.TotalBytes += it.rec.StoredBytes()
 		if it.m != nil && it.m.Retention != "" {
 			e.Retention[it.m.Retention]++
 		}
@@ -281,6 +282,18 @@ func Build(ctx context.Context, src Source, dest string, t Target, o Options) En
 	return e
 }
 
+// loneParts names the sets of app's segment whose parts are listed without their dump or its
+// manifest (catalog.LoneSets).
+func loneParts(l store.Listing, app, segment string) []string {
+	var out []string
+	for _, dumpKey := range catalog.LoneSets(l) {
+		if info, _ := catalog.ParseKey(dumpKey); info.App == app && info.Database == segment {
+			out = append(out, catalog.LoneParts(dumpKey))
+		}
+	}
+	return out
+}
+
 // judge holds the archive's manifest to the store's record of it, and bounds its time by it
 // (catalog.Judge).
 func (it *item) judge(now time.Time) {
@@ -291,7 +304,7 @@ func (it *item) judge(now time.Time) {
 	it.bad = append(it.bad, bad...)
 	it.finished = finished
 	if it.frozen {
-		it.bytes = it.rec.Dump.Size
+		it.bytes = it.rec.StoredBytes()
 	}
 }
 
@@ -378,10 +391,7 @@ func readAll(ctx context.Context, src Source, l store.Listing, items []*item) []
 					it.bad = append(it.bad, fmt.Sprintf("%s: its manifest cannot be read, so it does not count as an archive: %v", it.key, err))
 				default:
 					it.m = &m
-					it.bytes = m.Bytes
-					if m.Encryption != nil {
-						it.bytes = m.Encryption.PlaintextBytes
-					}
+					it.bytes = m.PlainBytes()
 				}
 			}
 			if vk := catalog.VerifiedKey(it.key); listed(l, vk) {

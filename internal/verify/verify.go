@@ -29,7 +29,13 @@ type Source interface {
 // Options configure a verification.
 type Options struct {
 	RestoreTo string // database URL: restore there and compare row counts ("" = no restore)
-	PgBinDir  string // where pg_restore and psql are ("" = PATH)
+	// Jobs is how many sessions restore a set (a parallel dump) at once; 0 or 1: one at a time.
+	// An archive of one stream restores in one session, in one transaction, whatever Jobs says.
+	Jobs int
+	// Scratch is a local directory where an archive of one stream is staged for pg_restore -j
+	// Jobs when Jobs > 1 (removed afterwards, also on failure); "" restores it in one session.
+	Scratch  string
+	PgBinDir string // where pg_restore and psql are ("" = PATH)
 	// LockTimeout bounds each wait of the restore for a lock another session of the database
 	// holds; default 2 minutes (see pgrestore.Options).
 	LockTimeout time.Duration
@@ -78,7 +84,12 @@ type Result struct {
 	// VersionsErr says why the store's versions of the archive could not be seen (the
 	// credentials may not list them): an overwrite cannot be told then.
 	VersionsErr error
-	Err         error
+	// Staged is how many bytes were written to the scratch directory (Options.Scratch) and
+	// removed after the restore.
+	Staged int64
+	// Set says how the restore of a set went: its sessions, what it held in memory.
+	Set *pgrestore.SetReport
+	Err error
 }
 
 // Latest returns the dump key of the newest archive of database on app (catalog.Latest).
@@ -164,6 +175,20 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 		res.Findings = append(res.Findings, overwrites...)
 	}
+	streams, err := catalog.Streams(key, m)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	if len(streams) > 1 {
+		var found []string
+		if lerr == nil && listed {
+			found = catalog.PartProblems(rec, streams)
+		}
+		if len(found) > 0 {
+			return fmt.Errorf("verify %s: %s", src.Location(key), strings.Join(found, "; "))
+		}
+		return verifySet(ctx, src, m, streams, o, res)
+	}
 	body, size, err := src.Open(ctx, key)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.Location(key), err)
@@ -192,8 +217,15 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	hash := sha256.New()
 	chk := pgdump.NewChecker(pgdump.Options{})
 	var restore *pgrestore.Restore
+	var stage *staged
 	sinks := []io.Writer{hash, chk}
-	if o.RestoreTo != "" {
+	if o.RestoreTo != "" && o.Jobs > 1 && o.Scratch != "" {
+		if stage, err = stageIn(o.Scratch); err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+		defer stage.remove()
+		sinks = append(sinks, stage)
+	} else if o.RestoreTo != "" {
 		restore, err = pgrestore.Start(ctx, o.restore())
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
@@ -207,7 +239,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		_, copyErr = io.Copy(io.Discard, stored)
 	}
 	sum, chkErr := chk.Close()
-	if err := streamed(m, stored, n, copyErr, hash, sum, chkErr); err != nil {
+	if err := streamed(streams[0], enc != nil, stored, n, copyErr, hash, sum, chkErr); err != nil {
 		if restore == nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
@@ -228,16 +260,29 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		if err := restore.Finish(); err != nil {
 			return fmt.Errorf("verify %s: %w", src.Location(key), err)
 		}
-		res.Committed = true
-		counted, err := pgrestore.CountRows(ctx, o.restore(), sum.Tables)
-		if err != nil {
-			return fmt.Errorf("verify %s: %w", src.Location(key), err)
-		}
-		if err := pgrestore.SameCounts(sum.Tables, counted, "the restored database"); err != nil {
-			return fmt.Errorf("verify %s: %w", src.Location(key), err)
-		}
-		res.Restored = true
 	}
+	if stage != nil {
+		if res.Staged, err = stage.restore(ctx, o); err != nil {
+			return fmt.Errorf("verify %s: %w", src.Location(key), err)
+		}
+	}
+	if restore != nil || stage != nil {
+		return counts(ctx, src, key, o, sum.Tables, res)
+	}
+	return nil
+}
+
+// counts compares the row counts of the restored database with the archive's.
+func counts(ctx context.Context, src Source, key string, o Options, tables []pgdump.Table, res *Result) error {
+	res.Committed = true
+	counted, err := pgrestore.CountRows(ctx, o.restore(), tables)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	if err := pgrestore.SameCounts(tables, counted, "the restored database"); err != nil {
+		return fmt.Errorf("verify %s: %w", src.Location(key), err)
+	}
+	res.Restored = true
 	return nil
 }
 
@@ -281,36 +326,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // size, the SHA-256, the structure, and the per-table row counts. For an encrypted archive the
 // stored bytes are the ciphertext, checked against the manifest's bytes and sha256, and the
 // plaintext against its encryption block.
-func streamed(m catalog.Manifest, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
+func streamed(s catalog.Stream, encrypted bool, stored *countingReader, n int64, copyErr error, sha hash.Hash, sum pgdump.Summary, chkErr error) error {
 	if copyErr != nil {
 		return fmt.Errorf("reading: %w", copyErr)
 	}
-	if enc := m.Encryption; enc != nil {
-		if stored.n != m.Bytes {
-			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, m.Bytes)
+	if encrypted {
+		if stored.n != s.Bytes {
+			return fmt.Errorf("read %d bytes of the encrypted archive, the manifest says %d", stored.n, s.Bytes)
 		}
-		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != m.SHA256 {
-			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		if got := hex.EncodeToString(stored.hash.Sum(nil)); got != s.SHA256 {
+			return fmt.Errorf("SHA-256 %s of the encrypted archive differs from the manifest's %s: the archive was altered or damaged", got, s.SHA256)
 		}
-		if n != enc.PlaintextBytes {
-			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, enc.PlaintextBytes)
+		if n != s.PlaintextBytes {
+			return fmt.Errorf("decrypted %d bytes, the manifest says the plaintext has %d", n, s.PlaintextBytes)
 		}
-		if got := hex.EncodeToString(sha.Sum(nil)); got != enc.PlaintextSHA256 {
-			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, enc.PlaintextSHA256)
+		if got := hex.EncodeToString(sha.Sum(nil)); got != s.PlaintextSHA256 {
+			return fmt.Errorf("SHA-256 %s of the decrypted archive differs from the manifest's plaintext_sha256 %s: the archive was altered or damaged", got, s.PlaintextSHA256)
 		}
 	} else {
-		if n != m.Bytes {
-			return fmt.Errorf("read %d bytes, the manifest says %d", n, m.Bytes)
+		if n != s.Bytes {
+			return fmt.Errorf("read %d bytes, the manifest says %d", n, s.Bytes)
 		}
-		if got := hex.EncodeToString(sha.Sum(nil)); got != m.SHA256 {
-			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, m.SHA256)
+		if got := hex.EncodeToString(sha.Sum(nil)); got != s.SHA256 {
+			return fmt.Errorf("SHA-256 %s differs from the manifest's %s: the archive was altered or damaged", got, s.SHA256)
 		}
 	}
 	if chkErr != nil {
 		return fmt.Errorf("the archive is damaged: %w", chkErr)
 	}
-	if m.Structure != nil {
-		return pgrestore.SameCounts(m.Structure.Tables, sum.Tables, "the archive")
+	if s.Structure != nil {
+		return pgrestore.SameCounts(s.Structure.Tables, sum.Tables, "the archive")
 	}
 	return nil
 }
