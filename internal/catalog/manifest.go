@@ -42,6 +42,9 @@ type Manifest struct {
 	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
 	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
 	Retention string `json:"retention,omitempty"`
+	// Set is present in a parallel dump's manifest (manifest_version SetManifestVersion): the
+	// dump at Key is its first stream, and Set.Parts the others.
+	Set *Set `json:"set,omitempty"`
 }
 
 // Encryption says how an encrypted dump can be decrypted, and how to check the result.

@@ -188,5 +188,6 @@ func newJob(cfg config.Config, f *Factory, dests []archive.Destination) (*archiv
 func newSource(cfg config.Config, f *Factory) archive.Source {
 	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump,
 		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
+		PgDumpJobs: cfg.PgDumpJobs, PgDumpExcludeTableData: cfg.PgDumpExcludeTableData, PgDumpExcludeSchema: cfg.PgDumpExcludeSchema,
 		Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
 }
