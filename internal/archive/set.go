@@ -231,17 +231,22 @@ func (b *barrier) arrive(ctx context.Context, i int) error {
 	case <-b.failed:
 		return b.cause()
 	case <-ctx.Done():
-		b.fail("the run", ctx.Err())
+		b.fail(fmt.Errorf("the run was stopped, so none of the set is stored: %w", ctx.Err()))
 		return b.cause()
 	}
 }
 
+// streamFailed is the set's failure when the stream name failed with err.
+func streamFailed(name string, err error) error {
+	return fmt.Errorf("%s of the set failed, so none of it is stored: %w", name, err)
+}
+
 // fail records the set's first failure and stops the others' sources.
-func (b *barrier) fail(name string, err error) {
+func (b *barrier) fail(err error) {
 	b.mu.Lock()
 	first := b.err == nil
 	if first {
-		b.err = fmt.Errorf("%s of the set failed, so none of it is stored: %w", name, err)
+		b.err = err
 		close(b.failed)
 	}
 	b.mu.Unlock()
@@ -260,7 +265,7 @@ func (b *barrier) done(i int, name string, err error) {
 		if err == nil {
 			err = errors.New("its uploads ended before its end")
 		}
-		b.fail(name, err)
+		b.fail(streamFailed(name, err))
 	}
 }
 
@@ -287,7 +292,7 @@ func (r *barrierReader) Read(p []byte) (int, error) {
 			return n, werr
 		}
 	case err != nil:
-		r.b.fail(r.name, err)
+		r.b.fail(streamFailed(r.name, err))
 	}
 	return n, err
 }

@@ -1,7 +1,8 @@
 // Package dumpsource is the source that runs pg_dump itself: for databases past what Heroku's
 // PGBackups can capture (20 GB), and for any Postgres reachable by URL. It streams pg_dump's
 // standard output, of a length known only at its end, and fails the stream with pg_dump's own
-// words when pg_dump fails, so that nothing is published.
+// words when pg_dump fails, so that nothing is published. With PG_DUMP_JOBS above 1 it runs
+// several pg_dumps reading one exported snapshot, as a set of streams (set.go).
 package dumpsource
 
 import (

@@ -124,3 +124,26 @@ func restoreOne(t *testing.T, pg *testenv.Postgres, dump []byte) string {
 	}
 	return db
 }
+
+// share deals tables largest first to the stream with the fewest bytes, a part before stream 0
+// on a tie, and drops parts left without a table.
+func TestShare(t *testing.T) {
+	tb := func(name string, n int64) table { return table{Schema: "public", Name: name, Bytes: n} }
+	got := func(ss []streamShare) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, fmt.Sprintf("%d:%s", s.bytes, strings.Join(s.names(), "+")))
+		}
+		return strings.Join(out, " ")
+	}
+	tables := []table{tb("e", 10), tb("a", 100), tb("c", 40), tb("b", 50), tb("d", 30)}
+	if s := got(share(tables, 3)); s != "70:public.c+public.d 100:public.a 60:public.b+public.e" {
+		t.Errorf("share(3) = %s", s)
+	}
+	if s := got(share(tables[:1], 4)); s != "0: 10:public.e" {
+		t.Errorf("one table, four streams: %s", s)
+	}
+	if s := got(share(nil, 4)); s != "0:" {
+		t.Errorf("no table: %s", s)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgoffsite/pgoffsite/internal/archive"
+	"github.com/pgoffsite/pgoffsite/internal/units"
 )
 
 // A parallel dump (PG_DUMP_JOBS=N) is N pg_dump processes reading one snapshot. One psql
@@ -54,7 +55,7 @@ func (s *Source) openSet(ctx context.Context, tools Tools, run dumpRun, db Datab
 		d, err := run.start(ctx, a, fmt.Sprintf("pgoffsite-part-%02d", i), set.ended)
 		if err != nil {
 			set.left.Add(-1)
-			set.stop()
+			set.abandon()
 			return nil, err
 		}
 		set.add(d)
@@ -89,7 +90,7 @@ func (s *Source) openSet(ctx context.Context, tools Tools, run dumpRun, db Datab
 	}
 	ev := log.Info().Str("snapshot", id).Int("streams", len(shares)).Int("tables", len(tables))
 	for i, sh := range shares {
-		ev = ev.Str(fmt.Sprintf("stream_%02d", i), fmt.Sprintf("%d tables, %d bytes on disk", len(sh.tables), sh.bytes))
+		ev = ev.Str(fmt.Sprintf("stream_%02d", i), fmt.Sprintf("%d tables, %s on disk", len(sh.tables), units.IEC(sh.bytes)))
 	}
 	ev.Msg("parallel pg_dump started")
 	return b, nil
@@ -126,6 +127,17 @@ func (r *setRun) stop() {
 		d.stopNow()
 	}
 	r.snap.kill()
+}
+
+// abandon stops the set before the job has its streams, and reaps the pg_dumps it started.
+func (r *setRun) abandon() {
+	r.stop()
+	r.mu.Lock()
+	dumps := slices.Clone(r.dumps)
+	r.mu.Unlock()
+	for _, d := range dumps {
+		d.Close()
+	}
 }
 
 // table is a table whose data a stream carries.
