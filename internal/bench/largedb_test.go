@@ -86,16 +86,7 @@ func largeScript(size int64) string {
 // (restore --jobs 2 against pg_restore --single-transaction and pg_restore -j 2) belongs beside
 // it, on the same database (largeDatabase), as TestLargeDatabaseRestoreBenchmark.
 func TestLargeDatabaseBenchmark(t *testing.T) {
-	root := moduleRoot(t)
-	pg := testenv.StartPostgres(t)
-	minio := testenv.StartMinIO(t)
-	bucket := minio.CreateBucket(t, "bench")
-	awsBin := "/usr/bin/aws"
-	if _, err := os.Stat(awsBin); err != nil {
-		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
-	}
-	bin := filepath.Join(t.TempDir(), "pgoffsite")
-	build(t, root, bin)
+	root, pg, minio, bucket, awsBin, bin := dumpBench(t)
 	name, size := "2GiB", int64(2<<30)
 	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
 		name, size = "256MiB", 256<<20
@@ -129,13 +120,7 @@ func TestLargeDatabaseBenchmark(t *testing.T) {
 				os.RemoveAll(dir)
 			},
 		}
-		for i := range runs {
-			if round%2 == 0 {
-				runs[i]()
-			} else {
-				runs[len(runs)-1-i]()
-			}
-		}
+		inTurn(round, runs)
 	}
 	for _, r := range results {
 		if r.bytes < size*9/10 {
@@ -178,17 +163,7 @@ func dirBytes(t *testing.T, dir string) int64 {
 // largeReport prints the figures and, with PGOFFSITE_BENCH_WRITE set, rewrites the large-database
 // section of docs/BENCHMARKS.md.
 func largeReport(t *testing.T, root, size string, results []measure, rounds int, load0 string) {
-	best := map[string]measure{}
-	for _, r := range results {
-		b, ok := best[r.tool]
-		if !ok || r.wall < b.wall {
-			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
-			best[r.tool] = r
-		} else {
-			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
-			best[r.tool] = b
-		}
-	}
+	best := bestOf(results)
 	base := best[baselineTool]
 	var b strings.Builder
 	fmt.Fprintf(&b, "| database | tool | wall time | archive | MB/s of archive | against the pipe | peak RSS | disk writes |\n|---|---|---|---|---|---|---|---|\n")

@@ -211,18 +211,7 @@ func TestBackupSetSIGTERM(t *testing.T) {
 	if !w.waitPartCopying(name) {
 		t.Error("part 01 never started copying")
 	}
-	stopped := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
-	elapsed := time.Since(stopped)
-	t.Logf("output:\n%s", out.String())
-	w.assertNoSecrets(out.String())
-	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
-		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
-	}
-	if elapsed > 20*time.Second {
-		t.Errorf("took %s to stop, want under 20 s", elapsed)
-	}
+	w.terminate(cmd, out)
 	if keys := w.keys(); len(keys) != 0 {
 		t.Errorf("objects left: %v", keys)
 	}
@@ -230,4 +219,22 @@ func TestBackupSetSIGTERM(t *testing.T) {
 		t.Errorf("%d incomplete multipart uploads left", n)
 	}
 	w.noSessions(name)
+}
+
+// terminate sends the running binary SIGTERM, as Heroku stops a dyno, and fails the test unless
+// it exits 143 within 20 s without a secret in its output.
+func (w *world) terminate(cmd *exec.Cmd, out *testenv.Output) {
+	w.t.Helper()
+	stopped := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	elapsed := time.Since(stopped)
+	w.t.Logf("output:\n%s", out.String())
+	w.assertNoSecrets(out.String())
+	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
+		w.t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
+	}
+	if elapsed > 20*time.Second {
+		w.t.Errorf("took %s to stop, want under 20 s", elapsed)
+	}
 }
