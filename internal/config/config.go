@@ -65,32 +65,32 @@ type Config struct {
 	// Archives are the destinations ARCHIVE_URL names, in its order; every backup is written to
 	// all of them. Archive is the one the single-destination commands (verify, restore,
 	// setup-bucket, policy) work on: the first, or the one --destination picks.
-	Archives   []spec.Archive
-	Archive    spec.Archive
-	Mode       string // "capture" or "latest"
-	Method     string // MethodPGBackups or MethodPgDump, for Heroku targets
-	PgDumpPath string // PG_DUMP_PATH: "" is pg_dump on PATH
+	Archives         []spec.Archive
+	Archive          spec.Archive
+	Mode             string // "capture" or "latest"
+	Method           string // MethodPGBackups or MethodPgDump, for Heroku targets
+	PgDumpPath       string // PG_DUMP_PATH: "" is pg_dump on PATH
+	MaxAge           time.Duration
+	CaptureTimeout   time.Duration
+	Region           string // s3 only
+	S3Endpoint       string // s3 only, for display: the AWS SDK reads the endpoint variables itself
+	S3ForcePathStyle bool
+	S3StorageClass   string
+	S3SSE            string
+	S3SSEKMSKeyID    string
+	HerokuAPIURL     string // without a trailing slash
+	HerokuDataAPIURL string // without a trailing slash
+	LogLevel         string
+	LogFormat        string
+	HeartbeatURL     string
+	WebhookURL       string
+	NotifyOn         string // "failure" or "always"
 	// PgDumpJobs is PG_DUMP_JOBS: pg_dump processes per pg_dump target, sharing one snapshot.
 	PgDumpJobs int
 	// PgDumpExcludeTableData and PgDumpExcludeSchema are pg_dump patterns
 	// (PG_DUMP_EXCLUDE_TABLE_DATA, PG_DUMP_EXCLUDE_SCHEMA) passed to every pg_dump.
 	PgDumpExcludeTableData []string
 	PgDumpExcludeSchema    []string
-	MaxAge                 time.Duration
-	CaptureTimeout         time.Duration
-	Region                 string // s3 only
-	S3Endpoint             string // s3 only, for display: the AWS SDK reads the endpoint variables itself
-	S3ForcePathStyle       bool
-	S3StorageClass         string
-	S3SSE                  string
-	S3SSEKMSKeyID          string
-	HerokuAPIURL           string // without a trailing slash
-	HerokuDataAPIURL       string // without a trailing slash
-	LogLevel               string
-	LogFormat              string
-	HeartbeatURL           string
-	WebhookURL             string
-	NotifyOn               string // "failure" or "always"
 	// Parallel is BACKUP_PARALLEL: targets archived at once in this process, sharing MemoryLimit.
 	// Fanout is BACKUP_FANOUT: one-off dynos the run starts at once, one per target (0: none),
 	// of size DynoSize (BACKUP_DYNO_SIZE).
