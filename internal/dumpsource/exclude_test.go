@@ -22,18 +22,23 @@ func (f fixed) Locate(context.Context, archive.Target) (Database, error) { retur
 
 // PG_DUMP_EXCLUDE_SCHEMA and PG_DUMP_EXCLUDE_TABLE_DATA reach every pg_dump, single-stream and
 // each stream of a set, and the manifest's Args; a Heroku database also leaves out heroku_ext,
-// as Heroku's own backups do (help.heroku.com/7U1BTYHB), an env: target does not; a pattern
-// that matches nothing is ignored by pg_dump. A table whose data is left out goes to no part.
+// as Heroku's own backups do (help.heroku.com/7U1BTYHB), keeping the extensions installed there,
+// an env: target does not; a pattern that matches nothing is ignored by pg_dump. A table whose
+// data is left out goes to no part.
 func TestExclusionsAndHerokuExt(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	db, _ := pg.CreateDB(t, "excl")
-	pg.Exec(t, db, `CREATE SCHEMA heroku_ext; CREATE TABLE heroku_ext.ext_data AS SELECT g FROM generate_series(1, 10) g;
+	pg.Exec(t, db, `CREATE SCHEMA heroku_ext; CREATE EXTENSION pgcrypto SCHEMA heroku_ext;
+		CREATE TABLE heroku_ext.ext_data AS SELECT g FROM generate_series(1, 10) g;
 		CREATE SCHEMA scratch; CREATE TABLE scratch.tmp AS SELECT g FROM generate_series(1, 50000) g;
 		CREATE TABLE audit_log AS SELECT g AS id, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 80000) g;
 		CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS pad FROM generate_series(1, 30000) g;
 		CREATE TABLE customers AS SELECT g AS id FROM generate_series(1, 1000) g;`)
 	url := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", pg.User, password, pg.Host, pg.Port, db)
-	shape := `SELECT coalesce((SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname IN ('heroku_ext', 'scratch')), '') || '/' ||
+	// Tables in heroku_ext, pgcrypto there, the schema scratch, then rows.
+	shape := `SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = 'heroku_ext') || '/' ||
+		(SELECT count(*) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname = 'pgcrypto' AND nspname = 'heroku_ext') || '/' ||
+		(SELECT count(*) FROM pg_namespace WHERE nspname = 'scratch') || '/' ||
 		(SELECT count(*) FROM audit_log) || '/' || (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM customers)`
 	for _, c := range []struct {
 		name   string
@@ -41,9 +46,9 @@ func TestExclusionsAndHerokuExt(t *testing.T) {
 		jobs   int
 		want   string
 	}{
-		{"env target", false, 1, "heroku_ext/0/30000/1000"},
-		{"Heroku target", true, 1, "/0/30000/1000"},
-		{"Heroku target, a set", true, 3, "/0/30000/1000"},
+		{"env target", false, 1, "1/1/0/0/30000/1000"},
+		{"Heroku target", true, 1, "0/1/0/0/30000/1000"},
+		{"Heroku target, a set", true, 3, "0/1/0/0/30000/1000"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			loc := Database{URL: url, App: "shop", Name: "DATABASE"}
@@ -65,6 +70,12 @@ func TestExclusionsAndHerokuExt(t *testing.T) {
 			if got := strings.Contains(m, `"--exclude-schema=heroku_ext"`); got != c.heroku {
 				t.Errorf("--exclude-schema=heroku_ext in the manifest: %v", got)
 			}
+			// A Heroku database restored into has heroku_ext already: the dump's CREATE EXTENSION
+			// pgcrypto SCHEMA heroku_ext finds it there.
+			var setup string
+			if c.heroku {
+				setup = "CREATE SCHEMA heroku_ext"
+			}
 			var restored string
 			if c.jobs > 1 {
 				sm := setManifest(t, mem, res.Key)
@@ -73,9 +84,9 @@ func TestExclusionsAndHerokuExt(t *testing.T) {
 						t.Errorf("a part carries data left out: %v", p.Tables)
 					}
 				}
-				restored = restoreSet(t, pg, sm, mem.Get)
+				restored = restoreSet(t, pg, sm, mem.Get, setup)
 			} else {
-				restored = restoreOne(t, pg, mem.Get(res.Key))
+				restored = restoreOne(t, pg, mem.Get(res.Key), setup)
 			}
 			if got, err := pg.Query(restored, shape); err != nil || got != c.want {
 				t.Errorf("restored %q (%v), want %q", got, err, c.want)
@@ -114,9 +125,9 @@ func TestPatternRegexps(t *testing.T) {
 }
 
 // restoreOne restores a single-stream dump into a new database.
-func restoreOne(t *testing.T, pg *testenv.Postgres, dump []byte) string {
+func restoreOne(t *testing.T, pg *testenv.Postgres, dump []byte, setup string) string {
 	t.Helper()
-	db, dsn := pg.CreateDB(t, "restored")
+	db, dsn := restoreTarget(t, pg, setup)
 	cmd := exec.Command(pg.Bin("pg_restore"), "--no-owner", "--exit-on-error", "-d", dsn)
 	cmd.Stdin = bytes.NewReader(dump)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -49,11 +49,21 @@ func variedDB(t *testing.T, pg *testenv.Postgres) (name, url string) {
 	return name, fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", pg.User, password, pg.Host, pg.Port, name)
 }
 
+// restoreTarget is a new database to restore into, with setup (SQL) run in it when given.
+func restoreTarget(t *testing.T, pg *testenv.Postgres, setup string) (db, dsn string) {
+	t.Helper()
+	db, dsn = pg.CreateDB(t, "restored")
+	if setup != "" {
+		pg.Exec(t, db, setup)
+	}
+	return db, dsn
+}
+
 // restoreSet restores a set by hand, as a parallel restore does: stream 0's pre-data, then the
 // data of stream 0 and of every part, then stream 0's post-data.
-func restoreSet(t *testing.T, pg *testenv.Postgres, m catalog.Manifest, get func(key string) []byte) string {
+func restoreSet(t *testing.T, pg *testenv.Postgres, m catalog.Manifest, get func(key string) []byte, setup string) string {
 	t.Helper()
-	db, dsn := pg.CreateDB(t, "restored")
+	db, dsn := restoreTarget(t, pg, setup)
 	run := func(body []byte, args ...string) {
 		cmd := exec.Command(pg.Bin("pg_restore"), append([]string{"--no-owner", "--exit-on-error", "-d", dsn}, args...)...)
 		cmd.Stdin = bytes.NewReader(body)
@@ -144,7 +154,7 @@ func TestSetIdentity(t *testing.T) {
 	if where["public.big"] == 0 {
 		t.Errorf("the biggest table is not in a part: %v", where)
 	}
-	restored := restoreSet(t, pg, m, mem.Get)
+	restored := restoreSet(t, pg, m, mem.Get, "")
 	if got, want := schema(t, pg, restored), schema(t, pg, db); got != want {
 		t.Errorf("the restored schema differs from the source's:\n%s\n----\n%s", got, want)
 	}
@@ -224,7 +234,7 @@ func TestSetConsistency(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	m := setManifest(t, mem, res.Key)
-	restored := restoreSet(t, pg, m, mem.Get)
+	restored := restoreSet(t, pg, m, mem.Get, "")
 	got, err := pg.Query(restored, agree)
 	if n := strings.Split(got, "/"); err != nil || len(n) != 2 || n[0] != n[1] || n[0] == "300000" {
 		t.Errorf("the set restored a/b = %s (%v): the streams did not read one snapshot, or the writer wrote nothing", got, err)
