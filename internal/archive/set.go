@@ -56,34 +56,27 @@ func (j *Job) archiveSet(ctx context.Context, log zerolog.Logger, t Target, b Ba
 	where := whereOf(t, res.Backup)
 	res.Key = j.key(meta)
 	bar := newBarrier(len(bodies), set.Stop)
+	obj := store.Object{Key: res.Key}
+	dec := j.classify(ctx, log, meta, res, &obj)
+	started := j.now()
 	streams := make([]*setStream, len(bodies))
+	sr := setRun{t: t, where: where, backup: res.Backup, tags: obj.Tags, bar: bar, n: len(bodies)}
+	var wg sync.WaitGroup
 	for i, body := range bodies {
 		s := &setStream{name: "stream 00", key: res.Key}
 		if i > 0 {
 			s.name, s.key, s.tables = fmt.Sprintf("part %02d", i), catalog.PartKey(res.Key, i), set.Parts[i-1].Tables
 		}
-		r, header, err := checkHeader(body, store.UnknownSize, where+" "+s.name)
-		if err != nil {
-			return err
-		}
-		if s.ds, err = j.stages(r, store.UnknownSize, len(bodies)); err != nil {
-			return fmt.Errorf("archive: encrypt %s %s: %w", where, s.name, err)
-		}
-		defer s.ds.checked.stop()
-		s.ds.stored.r = bar.reader(ctx, i, s.name, s.ds.stored.r)
-		s.header, streams[i] = header, s
-	}
-	logDownload(log, store.UnknownSize, streams[0].header)
-	obj := store.Object{Key: res.Key}
-	dec := j.classify(ctx, log, meta, res, &obj)
-	started := j.now()
-	var wg sync.WaitGroup
-	for i, s := range streams {
+		streams[i] = s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sobj := store.Object{Key: s.key, Size: s.ds.size, ContentType: "application/octet-stream", Tags: obj.Tags}
-			s.d = j.upload(ctx, log, t, res.Backup+" "+s.name, sobj, s.ds.stored)
+			// Each stream is checked and stored on its own, so that one failing before its
+			// first byte (its header) stops the others at once too.
+			if err := j.storeStream(ctx, log, sr, s, body, i); err != nil {
+				bar.fail(streamFailed(s.name, err))
+				return
+			}
 			s.took = j.now().Sub(started)
 			bar.done(i, s.name, copiesErr(where+" "+s.name, s.d.copies))
 		}()
@@ -95,6 +88,7 @@ func (j *Job) archiveSet(ctx context.Context, log zerolog.Logger, t Target, b Ba
 		res.setLocation()
 		return fmt.Errorf("archive: upload %s: %w", where, cause)
 	}
+	logDownload(log, store.UnknownSize, streams[0].header)
 	res.Copies = j.setCopies(ctx, streams)
 	res.AlreadyArchived = streams[0].d.everywhere()
 	res.Bytes, res.SHA256 = streams[0].ds.stored.n.Load(), streams[0].ds.stored.sum()
@@ -124,6 +118,35 @@ func (j *Job) archiveSet(ctx context.Context, log zerolog.Logger, t Target, b Ba
 	j.writeMarkers(fctx, log, dec, res.Key, res.Copies)
 	res.setLocation()
 	return copiesErr(where, res.Copies)
+}
+
+// setRun is what every stream of one set shares.
+type setRun struct {
+	t      Target
+	where  string // the set in errors
+	backup string
+	tags   map[string]string // the retention class, on every object
+	bar    *barrier
+	n      int // streams
+}
+
+// storeStream puts stream i of a set through the stages, behind the barrier, and stores it at
+// every destination (s.d); an error is the stream's failure before its upload began.
+func (j *Job) storeStream(ctx context.Context, log zerolog.Logger, sr setRun, s *setStream, body io.Reader, i int) error {
+	r, header, err := checkHeader(body, store.UnknownSize, sr.where+" "+s.name)
+	if err != nil {
+		return err
+	}
+	ds, err := j.stages(r, store.UnknownSize, sr.n)
+	if err != nil {
+		return fmt.Errorf("archive: encrypt %s %s: %w", sr.where, s.name, err)
+	}
+	defer ds.checked.stop()
+	ds.stored.r = sr.bar.reader(ctx, i, s.name, ds.stored.r)
+	s.header, s.ds = header, ds
+	obj := store.Object{Key: s.key, Size: ds.size, ContentType: "application/octet-stream", Tags: sr.tags}
+	s.d = j.upload(ctx, log, sr.t, sr.backup+" "+s.name, obj, ds.stored)
+	return nil
 }
 
 // part is the manifest's record of a part.
