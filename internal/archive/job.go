@@ -183,6 +183,9 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	if err != nil {
 		return err
 	}
+	if b.Streams != nil {
+		return j.archiveSet(ctx, log, t, b, res)
+	}
 	defer b.Body.Close()
 	meta := b.Meta
 	res.Backup = meta.Backup
@@ -193,7 +196,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 		return err
 	}
 	logDownload(log, b.Size, header)
-	ds, err := j.stages(body, b.Size)
+	ds, err := j.stages(body, b.Size, 1)
 	if err != nil {
 		return fmt.Errorf("archive: encrypt %s: %w", where, err)
 	}
@@ -229,7 +232,7 @@ func (j *Job) archive(ctx context.Context, log zerolog.Logger, t Target, res *Re
 	fctx, cancel := outlive(ctx, j.commitLimit())
 	defer cancel()
 	j.emit(Event{Kind: Phase, Target: t, Label: res.Backup, Phase: PhaseManifest})
-	if err := j.writeManifests(ctx, fctx, m, obj.Tags, res); err != nil {
+	if err := j.writeManifests(ctx, fctx, m, obj.Tags, res, []string{res.Key}); err != nil {
 		return fmt.Errorf("archive: manifest %s: %w", where, err)
 	}
 	j.emit(Event{Kind: Phase, Target: t, Label: res.Backup, Phase: PhaseMarkers})

@@ -78,9 +78,9 @@ func noteFramingOnly(log zerolog.Logger, sum pgdump.Summary, res *Result) {
 
 // writeManifests writes m beside the dump at every destination that has the dump (under fctx,
 // which outlives an interruption), with the dump's tags, so that it expires with the dump. A
-// destination where it fails gets its copy's error (withoutManifest, which may remove the dump
-// under ctx's grace).
-func (j *Job) writeManifests(ctx, fctx context.Context, m catalog.Manifest, tags map[string]string, res *Result) error {
+// destination where it fails gets its copy's error (withoutManifest, which may remove the
+// archive's objects, keys: the dump and a set's parts, under ctx's grace).
+func (j *Job) writeManifests(ctx, fctx context.Context, m catalog.Manifest, tags map[string]string, res *Result, keys []string) error {
 	blob, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -103,31 +103,53 @@ func (j *Job) writeManifests(ctx, fctx context.Context, m catalog.Manifest, tags
 	wg.Wait()
 	for i, d := range j.Destinations {
 		if merrs[i] != nil {
-			res.Copies[i].Err = j.withoutManifest(ctx, d, res.Copies[i], res.Key, merrs[i])
+			res.Copies[i].Err = j.withoutManifest(ctx, d, res.Copies[i], keys, merrs[i])
 		}
 	}
 	return nil
 }
 
 // withoutManifest deals with a dump stored at d whose manifest could not be written, and
-// returns the copy's error. A dump this run stored is removed where the destination may delete
-// (the next run archives the backup again); elsewhere, and for a dump an earlier run stored, the
-// error names where it stays.
-func (j *Job) withoutManifest(ctx context.Context, d Destination, c Copy, key string, merr error) error {
+// returns the copy's error. A dump this run stored (keys: the dump and a set's parts) is removed
+// where the destination may delete (the next run archives the backup again); elsewhere, and for
+// a dump an earlier run stored, the error names where it stays.
+func (j *Job) withoutManifest(ctx context.Context, d Destination, c Copy, keys []string, merr error) error {
 	if c.AlreadyArchived {
 		return fmt.Errorf("write manifest (the dump itself, stored by an earlier run, is at %s): %w", c.Location, merr)
 	}
-	if d.Remove != nil {
-		rctx, cancel := outlive(ctx, j.commitLimit())
-		defer cancel()
-		rerr := d.Remove.Remove(rctx, key)
-		if rerr == nil {
-			return fmt.Errorf("write manifest: %w; the dump was removed again from %s, since a dump without its manifest cannot be checked (the next run archives the backup again)", merr, c.Location)
-		}
-		merr = fmt.Errorf("%w; removing the dump failed too: %w", merr, rerr)
+	what, was, stays := "the dump", "was", "stays"
+	if len(keys) > 1 {
+		what, was, stays = fmt.Sprintf("the dump and its %d parts", len(keys)-1), "were", "stay"
 	}
-	return fmt.Errorf("write manifest: %w; the dump stays at %s without a manifest: pgoffsite status and verify report it "+
-		"as a problem until it is deleted there with credentials that may delete (the uploader's may not)", merr, c.Location)
+	rerr := j.takeBack(ctx, d, keys)
+	if rerr == nil {
+		return fmt.Errorf("write manifest: %w; %s %s removed again from %s, since a dump without its manifest cannot be checked (the next run archives the backup again)", merr, what, was, c.Location)
+	}
+	if d.Remove != nil {
+		merr = fmt.Errorf("%w; removing %s failed too: %w", merr, what, rerr)
+	}
+	return fmt.Errorf("write manifest: %w; %s %s at %s without a manifest: pgoffsite status and verify report it "+
+		"as a problem until it is deleted there with credentials that may delete (the uploader's may not)", merr, what, stays, c.Location)
+}
+
+// errNoRemove is takeBack's answer where the destination's credentials may not delete.
+var errNoRemove = errors.New("the destination's credentials may not delete")
+
+// takeBack removes keys from d, under a grace that outlives ctx's cancellation; errNoRemove
+// where d cannot delete.
+func (j *Job) takeBack(ctx context.Context, d Destination, keys []string) error {
+	if d.Remove == nil {
+		return errNoRemove
+	}
+	rctx, cancel := outlive(ctx, j.commitLimit())
+	defer cancel()
+	var errs []error
+	for _, k := range keys {
+		if err := d.Remove.Remove(rctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // outlive is a context for what must follow a committed dump: not cancelled with ctx, so that

@@ -23,4 +23,25 @@ type Backup struct {
 	Body io.ReadCloser
 	// Size is the exact length of Body, or store.UnknownSize when it is known only at its end.
 	Size int64
+	// Streams, when set, makes the backup a set of streams of unknown size, Body the first.
+	Streams *Streams
+}
+
+// Streams is a backup taken as several streams at once (a parallel pg_dump, PG_DUMP_JOBS): the
+// Backup's Body is the first, stored at the dump key; each of Parts is stored beside it at
+// catalog.PartKey(key, n), n from 1. The job stores them as one set: none is made visible
+// unless every one was read to its end and checked, and the manifest, written last, names them.
+type Streams struct {
+	Snapshot string // the exported snapshot every stream read, for the record
+	Jobs     int    // PG_DUMP_JOBS
+	Parts    []Part
+	// Stop stops every stream at once (a failed one fails the set): their processes are killed
+	// and the snapshot's session closed. The job calls it on any failure of the set.
+	Stop func()
+}
+
+// Part is one data stream of a set.
+type Part struct {
+	Body   io.ReadCloser
+	Tables []string // the tables whose data it carries, as schema.name
 }

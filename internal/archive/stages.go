@@ -44,12 +44,14 @@ func checkHeader(body io.Reader, size int64, where string) (io.Reader, pgdump.He
 // checkStructure is the structure stage: nil with CheckHeader, otherwise a reader that checks
 // the archive as it streams, so that a damaged one fails the upload before the object becomes
 // visible.
-func (j *Job) checkStructure(r io.Reader, size int64) *checkedReader {
+// streams is how many streams of the target are checked at once (a set's), each with its share
+// of the check's memory, as targets archived at once have theirs.
+func (j *Job) checkStructure(r io.Reader, size int64, streams int) *checkedReader {
 	if j.Check == CheckHeader {
 		return nil
 	}
 	// An unknown size counts as large: the check may then fall back to framing only.
-	opts := pgdump.Options{KeepUp: j.Check != CheckFull, Size: max(size, 0), Allowance: j.checkAllowance, Share: j.Parallel}
+	opts := pgdump.Options{KeepUp: j.Check != CheckFull, Size: max(size, 0), Allowance: j.checkAllowance, Share: max(1, j.Parallel) * streams}
 	return &checkedReader{r: r, chk: pgdump.NewChecker(opts)}
 }
 
@@ -142,8 +144,8 @@ type dumpStream struct {
 // stages puts an archive (after its header check) through the structure check, the hashes and
 // encryption. One SHA-256 pass over what is stored; a second over the plaintext only when they
 // differ (encrypted).
-func (j *Job) stages(r io.Reader, size int64) (*dumpStream, error) {
-	d := &dumpStream{checked: j.checkStructure(r, size)}
+func (j *Job) stages(r io.Reader, size int64, streams int) (*dumpStream, error) {
+	d := &dumpStream{checked: j.checkStructure(r, size, streams)}
 	if d.checked != nil {
 		r = d.checked
 	}

@@ -35,6 +35,11 @@ type Options struct {
 	Silence    time.Duration // how long pg_dump may write nothing; 0 is dumpsource's default
 	// Secrets are scrubbed from pg_dump's and psql's words.
 	Secrets []string
+	// PgDumpJobs (PG_DUMP_JOBS) and the exclusions (PG_DUMP_EXCLUDE_TABLE_DATA,
+	// PG_DUMP_EXCLUDE_SCHEMA): how every pg_dump target is dumped.
+	PgDumpJobs             int
+	PgDumpExcludeTableData []string
+	PgDumpExcludeSchema    []string
 	// Heroku PG Backups: which backup (BACKUP_MODE), how old it may be, how long a capture may
 	// take, how many download ranges are in flight.
 	Mode           string
@@ -45,7 +50,8 @@ type Options struct {
 
 // New is the source of a backup run.
 func New(o Options) archive.Source {
-	dump := dumpsource.Source{PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets}
+	dump := dumpsource.Source{PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets,
+		Jobs: o.PgDumpJobs, ExcludeTableData: o.PgDumpExcludeTableData, ExcludeSchema: o.PgDumpExcludeSchema}
 	env, onHeroku := dump, dump
 	env.Locate, onHeroku.Locate = dumpsource.Env{URLs: o.EnvURLs}, dumpsource.Heroku{API: o.Heroku}
 	switch {

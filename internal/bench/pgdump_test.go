@@ -36,16 +36,7 @@ const pgdumpRSSLimitKiB = 128 << 10
 // `pg_dump | aws s3 cp -` on one real database of incompressible data, the same database for
 // both, in alternating rounds, into the same MinIO.
 func TestPgDumpBenchmark(t *testing.T) {
-	root := moduleRoot(t)
-	pg := testenv.StartPostgres(t)
-	minio := testenv.StartMinIO(t)
-	bucket := minio.CreateBucket(t, "bench")
-	awsBin := "/usr/bin/aws"
-	if _, err := os.Stat(awsBin); err != nil {
-		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
-	}
-	bin := filepath.Join(t.TempDir(), "pgoffsite")
-	build(t, root, bin)
+	root, pg, minio, bucket, awsBin, bin := dumpBench(t)
 
 	name, size := "1GiB", int64(1<<30)
 	if os.Getenv("PGOFFSITE_BENCH_QUICK") != "" {
@@ -86,14 +77,7 @@ func TestPgDumpBenchmark(t *testing.T) {
 			// For the reading only: what the archive check costs beside pg_dump on this machine.
 			func() { runPgoffsite(headerTool, "header") },
 		}
-		// Alternate the order, so that none always runs first or last.
-		for i := range runs {
-			if round%2 == 0 {
-				runs[i]()
-			} else {
-				runs[len(runs)-1-i]()
-			}
-		}
+		inTurn(round, runs)
 	}
 	for _, r := range results {
 		if r.bytes < size*9/10 {
@@ -101,6 +85,33 @@ func TestPgDumpBenchmark(t *testing.T) {
 		}
 	}
 	pgdumpReport(t, root, name, results, rounds, load0)
+}
+
+// dumpBench is what the benchmarks of a real database need: the module's root, PostgreSQL,
+// MinIO with a bucket, Debian's aws for the baseline, and pgoffsite built.
+func dumpBench(t *testing.T) (root string, pg *testenv.Postgres, minio *testenv.MinIO, bucket, awsBin, bin string) {
+	root = moduleRoot(t)
+	pg = testenv.StartPostgres(t)
+	minio = testenv.StartMinIO(t)
+	bucket = minio.CreateBucket(t, "bench")
+	awsBin = "/usr/bin/aws"
+	if _, err := os.Stat(awsBin); err != nil {
+		t.Fatal("Debian's awscli (/usr/bin/aws) is needed for the baseline: bin/bench installs it")
+	}
+	bin = filepath.Join(t.TempDir(), "pgoffsite")
+	build(t, root, bin)
+	return root, pg, minio, bucket, awsBin, bin
+}
+
+// inTurn runs a round's runs, in reverse on odd rounds, so that none always runs first or last.
+func inTurn(round int, runs []func()) {
+	for i := range runs {
+		if round%2 == 0 {
+			runs[i]()
+		} else {
+			runs[len(runs)-1-i]()
+		}
+	}
 }
 
 const (
@@ -188,6 +199,22 @@ that of the largest process of each (pgoffsite or its pg_dump; pg_dump or aws).
 %s%s`, pgdumpBegin, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, load0, loadavg(),
 		rounds, size, strings.Join(pgDumpArgs, " "), b.String(), pgdumpEnd)
 	writeSection(t, root, pgdumpBegin, pgdumpEnd, pgdumpHeading, section)
+}
+
+// bestOf is each tool's fastest round, with the worst peak RSS and disk writes of its rounds.
+func bestOf(results []measure) map[string]measure {
+	best := map[string]measure{}
+	for _, r := range results {
+		b, ok := best[r.tool]
+		if !ok || r.wall < b.wall {
+			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
+			best[r.tool] = r
+		} else {
+			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
+			best[r.tool] = b
+		}
+	}
+	return best
 }
 
 // loadavg is the one-minute load average, or "unknown".

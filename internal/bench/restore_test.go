@@ -200,19 +200,3 @@ not counted.
 		rounds, size, b.String(), restoreEnd)
 	writeSection(t, root, restoreBegin, restoreEnd, restoreHeading, section)
 }
-
-// bestOf is each tool's fastest run, with the worst peak RSS and disk writes of its runs.
-func bestOf(results []measure) map[string]measure {
-	best := map[string]measure{}
-	for _, r := range results {
-		b, ok := best[r.tool]
-		if !ok || r.wall < b.wall {
-			r.rssKiB, r.diskKiB = max(r.rssKiB, b.rssKiB), max(r.diskKiB, b.diskKiB)
-			best[r.tool] = r
-		} else {
-			b.rssKiB, b.diskKiB = max(b.rssKiB, r.rssKiB), max(b.diskKiB, r.diskKiB)
-			best[r.tool] = b
-		}
-	}
-	return best
-}

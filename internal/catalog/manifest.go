@@ -42,7 +42,8 @@ type Manifest struct {
 	// Retention is the class the archive is kept as with RETENTION: daily, weekly, monthly or
 	// yearly (also its S3 tag retention=CLASS); empty without RETENTION.
 	Retention string `json:"retention,omitempty"`
-	// Set lists the other streams of a parallel dump (manifest_version 2); nil for one stream.
+	// Set is present in a parallel dump's manifest (manifest_version SetManifestVersion): the
+	// dump at Key is its first stream, and Set.Parts the others.
 	Set *Set `json:"set,omitempty"`
 }
 

@@ -531,12 +531,24 @@ func (ck *checker) streaming(e env, c *Config) {
 		ck.add("ARCHIVE_MEMORY_LIMIT", fmt.Sprintf("%s is less than the %d MiB that two download ranges and %s need", ck.q(e.MemoryLimit), least/mib, per),
 			"raise it, or lower ARCHIVE_PART_SIZE")
 	}
-	// Targets archived at once share the budget: each gets its part (a run of fewer targets than
-	// BACKUP_PARALLEL divides only by as many as it has).
-	shares := int64(max(1, min(c.Parallel, len(c.Targets))))
+	// Targets archived at once share the budget, and so do the streams of one target's parallel
+	// dump (PG_DUMP_JOBS): each stream gets its part (a run of fewer targets than BACKUP_PARALLEL
+	// divides only by as many as it has).
+	targets, streams := int64(max(1, min(c.Parallel, len(c.Targets)))), int64(c.StreamsPerTarget())
+	shares := targets * streams
 	if shares > 1 && c.PartSize >= 5*mib && c.MemoryLimit >= least && c.MemoryLimit/shares < least {
-		ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once cannot each get the %d MiB they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, least/mib, e.MemoryLimit),
-			fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", c.MemoryLimit/least))
+		fits := c.MemoryLimit / least
+		if streams > 1 && fits/targets >= 1 {
+			ck.add("PG_DUMP_JOBS", fmt.Sprintf("%s streams for each of %d targets at once cannot each get the %d MiB they need from ARCHIVE_MEMORY_LIMIT=%s", e.PgDumpJobs, targets, least/mib, e.MemoryLimit),
+				fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", fits/targets))
+		} else {
+			each := ""
+			if streams > 1 {
+				each = fmt.Sprintf(" of %d streams each (PG_DUMP_JOBS)", streams)
+			}
+			ck.add("BACKUP_PARALLEL", fmt.Sprintf("%s targets at once%s cannot each get the %d MiB they need from ARCHIVE_MEMORY_LIMIT=%s", e.Parallel, each, least/mib, e.MemoryLimit),
+				fmt.Sprintf("lower it to %d, raise ARCHIVE_MEMORY_LIMIT, or lower ARCHIVE_PART_SIZE", max(1, fits/streams)))
+		}
 	}
 	c.Concurrency, c.UploadConcurrency = FitBuffers(c.MemoryLimit/shares, c.Concurrency, need)
 }

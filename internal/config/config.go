@@ -85,6 +85,12 @@ type Config struct {
 	HeartbeatURL     string
 	WebhookURL       string
 	NotifyOn         string // "failure" or "always"
+	// PgDumpJobs is PG_DUMP_JOBS: pg_dump processes per pg_dump target, sharing one snapshot.
+	PgDumpJobs int
+	// PgDumpExcludeTableData and PgDumpExcludeSchema are pg_dump patterns
+	// (PG_DUMP_EXCLUDE_TABLE_DATA, PG_DUMP_EXCLUDE_SCHEMA) passed to every pg_dump.
+	PgDumpExcludeTableData []string
+	PgDumpExcludeSchema    []string
 	// Parallel is BACKUP_PARALLEL: targets archived at once in this process, sharing MemoryLimit.
 	// Fanout is BACKUP_FANOUT: one-off dynos the run starts at once, one per target (0: none),
 	// of size DynoSize (BACKUP_DYNO_SIZE).
@@ -201,6 +207,9 @@ type env struct {
 	Mode              string `envconfig:"BACKUP_MODE"`
 	Method            string `envconfig:"BACKUP_METHOD"`
 	PgDumpPath        string `envconfig:"PG_DUMP_PATH"`
+	PgDumpJobs        string `envconfig:"PG_DUMP_JOBS"`
+	PgDumpExcludeData string `envconfig:"PG_DUMP_EXCLUDE_TABLE_DATA"`
+	PgDumpExcludeNS   string `envconfig:"PG_DUMP_EXCLUDE_SCHEMA"`
 	MaxAge            string `envconfig:"BACKUP_MAX_AGE"`
 	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT"`
 	Parallel          string `envconfig:"BACKUP_PARALLEL"`

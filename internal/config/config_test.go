@@ -96,6 +96,7 @@ func TestLoadValidS3(t *testing.T) {
 		LogFormat:         "logfmt",
 		NotifyOn:          "failure",
 		Parallel:          1,
+		PgDumpJobs:        1,
 		DynoSize:          "standard-1X",
 		Concurrency:       16,
 		UploadConcurrency: 6,
@@ -105,6 +106,7 @@ func TestLoadValidS3(t *testing.T) {
 		Bucket:            Bucket{TransitionDays: 30, TransitionClass: "GLACIER", ExpireDays: 400, NoncurrentExpireDays: 30},
 		RetentionZone:     time.UTC,
 	}
+	want.PgDumpExcludeTableData, want.PgDumpExcludeSchema = []string{}, []string{}
 	want.StatusMaxShrink = 0.5                                                // STATUS_MAX_SHRINK's default
 	want.Drill = Drill{Plan: heroku.PostgresPlans[0], Timeout: 2 * time.Hour} // DRILL_PLAN's and DRILL_TIMEOUT's defaults
 	if !reflect.DeepEqual(c, want) {
@@ -956,5 +958,41 @@ func TestRuntimeVars(t *testing.T) {
 	setEnv(t, with(valid(), map[string]string{ChildVar: "yes"}))
 	if c, err := Load(); err != nil || c.Child {
 		t.Errorf("%s=yes: child %v, %v", ChildVar, c.Child, err)
+	}
+}
+
+// PG_DUMP_JOBS's streams share ARCHIVE_MEMORY_LIMIT as BACKUP_PARALLEL's targets do, by the same
+// rule, and both at once multiply; a PG_DUMP_JOBS that cannot fit names the largest that does.
+// With Heroku's own backups only, it divides nothing. The exclusion lists are lists like any other.
+func TestPgDumpJobsShareMemory(t *testing.T) {
+	pgdump := map[string]string{"BACKUP_METHOD": "pg_dump", "PG_DUMP_JOBS": "3", "BACKUP_TARGETS": "a-app"}
+	setEnv(t, with(valid(), pgdump))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, u := FitBuffers(c.MemoryLimit/3, 16, bufferBytes(c.Archives, c.PartSize)); c.PgDumpJobs != 3 || d != c.Concurrency || u != c.UploadConcurrency || u != 2 {
+		t.Errorf("jobs %d: concurrency %d upload %d, want a third's %d %d", c.PgDumpJobs, c.Concurrency, c.UploadConcurrency, d, u)
+	}
+	setEnv(t, with(valid(), map[string]string{"PG_DUMP_JOBS": "3", "BACKUP_TARGETS": "a-app"}))
+	if c, err := Load(); err != nil || c.StreamsPerTarget() != 1 || c.Concurrency != 16 {
+		t.Errorf("pgbackups: %v streams %d concurrency %d", err, c.StreamsPerTarget(), c.Concurrency)
+	}
+	setEnv(t, with(valid(), map[string]string{"BACKUP_METHOD": "pg_dump", "PG_DUMP_JOBS": "5", "BACKUP_TARGETS": "a-app"}))
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PG_DUMP_JOBS: 5 streams") || !strings.Contains(err.Error(), "lower it to 4") {
+		t.Errorf("want PG_DUMP_JOBS problem, got %v", err)
+	}
+	setEnv(t, with(valid(), map[string]string{"BACKUP_METHOD": "pg_dump", "PG_DUMP_JOBS": "3", "BACKUP_PARALLEL": "2", "BACKUP_TARGETS": "a-app b-app"}))
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PG_DUMP_JOBS: 3 streams for each of 2 targets") || !strings.Contains(err.Error(), "lower it to 2") {
+		t.Errorf("want PG_DUMP_JOBS × BACKUP_PARALLEL problem, got %v", err)
+	}
+	setEnv(t, with(valid(), map[string]string{"PG_DUMP_JOBS": "0"}))
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PG_DUMP_JOBS:") {
+		t.Errorf("PG_DUMP_JOBS=0: %v", err)
+	}
+	setEnv(t, with(valid(), map[string]string{"PG_DUMP_EXCLUDE_TABLE_DATA": "audit.*, public.\"Big\"?\"Log\"", "PG_DUMP_EXCLUDE_SCHEMA": "scratch tmp_*"}))
+	c, err = Load()
+	if err != nil || !slices.Equal(c.PgDumpExcludeTableData, []string{"audit.*", `public."Big"?"Log"`}) || !slices.Equal(c.PgDumpExcludeSchema, []string{"scratch", "tmp_*"}) {
+		t.Errorf("%v: %q %q", err, c.PgDumpExcludeTableData, c.PgDumpExcludeSchema)
 	}
 }

@@ -1,7 +1,8 @@
 // Package dumpsource is the source that runs pg_dump itself: for databases past what Heroku's
 // PGBackups can capture (20 GB), and for any Postgres reachable by URL. It streams pg_dump's
 // standard output, of a length known only at its end, and fails the stream with pg_dump's own
-// words when pg_dump fails, so that nothing is published.
+// words when pg_dump fails, so that nothing is published. With PG_DUMP_JOBS above 1 it runs
+// several pg_dumps reading one exported snapshot, as a set of streams (set.go).
 package dumpsource
 
 import (
@@ -79,6 +80,13 @@ type Source struct {
 	// Secrets are scrubbed from pg_dump's and psql's words, beside each database's own URL.
 	Secrets []string
 	Now     func() time.Time
+	// Jobs is PG_DUMP_JOBS: above 1, that many pg_dump processes share one exported snapshot
+	// and the backup is a set of streams (set.go).
+	Jobs int
+	// ExcludeTableData and ExcludeSchema are pg_dump patterns (PG_DUMP_EXCLUDE_TABLE_DATA,
+	// PG_DUMP_EXCLUDE_SCHEMA) passed to every pg_dump.
+	ExcludeTableData []string
+	ExcludeSchema    []string
 }
 
 var _ archive.Source = (*Source)(nil)
@@ -106,18 +114,47 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 	}
 	log.Info().Str("pg_dump", tools.PgDump).Str("pg_dump_version", client.Text).Str("server_version", server.Text).
 		Str("backup", id).Msg("pg_dump started")
-	body, err := start(ctx, tools.PgDump, conn, s.silence(), red, t.String())
-	if err != nil {
-		return archive.Backup{}, err
-	}
-	return archive.Backup{
+	args := s.args(db)
+	b := archive.Backup{
 		Meta: catalog.Meta{App: db.App, Database: db.Name, Backup: id, At: started, CreatedAt: started, Mode: "pg_dump",
 			Origin: catalog.Origin{Source: "pg_dump", Heroku: db.Heroku, PgDump: &catalog.DumpOrigin{
-				EnvVar: db.EnvVar, ClientVersion: client.Text, ServerVersion: server.Text, Args: Args}}},
-		Body: body,
+				EnvVar: db.EnvVar, ClientVersion: client.Text, ServerVersion: server.Text, Args: args}}},
 		Size: store.UnknownSize,
-	}, nil
+	}
+	run := dumpRun{pgDump: tools.PgDump, conn: conn, silence: s.silence(), red: red, target: t.String()}
+	if s.Jobs > 1 {
+		return s.openSet(ctx, tools, run, db, args, b)
+	}
+	if b.Body, err = run.start(ctx, args, appName, nil); err != nil {
+		return archive.Backup{}, err
+	}
+	return b, nil
 }
+
+// args are every pg_dump's flags for db, without the connection: Args, then what the
+// configuration leaves out. Heroku's own logical backups leave out the heroku_ext schema, where
+// Heroku installs extensions (help.heroku.com/7U1BTYHB): the extensions themselves are still
+// dumped, and a restore into a Heroku database finds heroku_ext there already.
+func (s *Source) args(db Database) []string {
+	args := append([]string{}, Args...)
+	if db.Heroku != nil {
+		args = append(args, "--exclude-schema="+herokuExt)
+	}
+	for _, p := range s.ExcludeSchema {
+		args = append(args, "--exclude-schema="+p)
+	}
+	for _, p := range s.ExcludeTableData {
+		args = append(args, "--exclude-table-data="+p)
+	}
+	return args
+}
+
+// herokuExt is the schema Heroku installs extensions into on older databases.
+const herokuExt = "heroku_ext"
+
+// appName is the application_name of a single-stream pg_dump; a set's streams are
+// pgoffsite-part-NN (stream 0 the first) and its snapshot session pgoffsite-snapshot.
+const appName = "pgoffsite"
 
 // versions finds pg_dump and psql, asks both versions, and refuses a pg_dump older than the
 // server: it would fail part-way, or dump what it does not understand.
@@ -174,14 +211,17 @@ type Conn struct {
 }
 
 // Env is the environment of pg_dump and psql for c.
-func (c Conn) Env() []string {
+func (c Conn) Env() []string { return c.envAs(appName) }
+
+// envAs is the environment of a pg_dump or psql session named app in pg_stat_activity.
+func (c Conn) envAs(app string) []string {
 	env := []string{}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PGPASSWORD=") && !strings.HasPrefix(kv, "PGCONNECT_TIMEOUT=") {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "PGCONNECT_TIMEOUT="+strconv.Itoa(ConnectTimeout), "PGAPPNAME=pgoffsite")
+	env = append(env, "PGCONNECT_TIMEOUT="+strconv.Itoa(ConnectTimeout), "PGAPPNAME="+app)
 	if c.password != "" {
 		env = append(env, "PGPASSWORD="+c.password)
 	}
@@ -340,24 +380,35 @@ type dump struct {
 	stop    chan struct{}
 	done    bool
 	err     error
+	ended   func() // called once pg_dump is reaped; nil for none
 }
 
-func start(ctx context.Context, pgDump string, c Conn, silence time.Duration, red *scrub.Redactor, target string) (*dump, error) {
-	args := append(append([]string{}, Args...), "--dbname="+c.dsn)
-	cmd := exec.Command(pgDump, args...)
-	cmd.Env = c.Env()
+// dumpRun is what starting a pg_dump of one target needs.
+type dumpRun struct {
+	pgDump  string
+	conn    Conn
+	silence time.Duration
+	red     *scrub.Redactor
+	target  string
+}
+
+// start starts pg_dump with args as app (PGAPPNAME); ended, when set, is called once when it has
+// exited and been reaped.
+func (r dumpRun) start(ctx context.Context, args []string, app string, ended func()) (*dump, error) {
+	cmd := exec.Command(r.pgDump, append(append([]string{}, args...), "--dbname="+r.conn.dsn)...)
+	cmd.Env = r.conn.envAs(app)
 	// Its own process group, killed whole: a wrapper script's child must not keep the pipe open.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 5 * time.Second
-	d := &dump{cmd: cmd, stderr: &tail{max: 8 << 10}, red: red, target: target, silence: silence, stop: make(chan struct{})}
+	d := &dump{cmd: cmd, stderr: &tail{max: 8 << 10}, red: r.red, target: r.target, silence: r.silence, stop: make(chan struct{}), ended: ended}
 	cmd.Stderr = d.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("dumpsource: %s: %w", target, err)
+		return nil, fmt.Errorf("dumpsource: %s: %w", r.target, err)
 	}
 	d.stdout = stdout
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dumpsource: start pg_dump for %s: %w", target, err)
+		return nil, fmt.Errorf("dumpsource: start pg_dump for %s: %w", r.target, err)
 	}
 	d.started = time.Now()
 	go d.watch(ctx)
@@ -424,6 +475,9 @@ func (d *dump) Read(p []byte) (int, error) {
 func (d *dump) wait() error {
 	err := d.cmd.Wait()
 	close(d.stop)
+	if d.ended != nil {
+		defer d.ended()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.done = true
@@ -465,6 +519,16 @@ func (d *dump) Close() error {
 	d.kill()
 	_ = d.wait()
 	return nil
+}
+
+// stopNow kills pg_dump unless it has ended: its Read then fails.
+func (d *dump) stopNow() {
+	d.mu.Lock()
+	done := d.done
+	d.mu.Unlock()
+	if !done {
+		d.kill()
+	}
 }
 
 func (d *dump) kill() { _ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL) }

@@ -241,6 +241,9 @@ func Dump(ctx context.Context, r Reporter, cfg config.Config, t config.Target, l
 		return
 	}
 	r.OK("%s: connected, PostgreSQL %s, %s; %s is pg_dump %s", t, p.ServerVersion, units.IEC(p.Bytes)+" on disk (the dump is usually smaller)", p.PgDump, p.ClientVersion)
+	if cfg.PgDumpJobs > 1 {
+		r.OK("%s: PG_DUMP_JOBS=%d: %d pg_dump sessions share one exported snapshot, plus the session that holds it (%d connections)", t, cfg.PgDumpJobs, cfg.PgDumpJobs, cfg.PgDumpJobs+1)
+	}
 }
 
 func envOrAttachment(t config.Target) string {
