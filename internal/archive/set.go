@@ -108,6 +108,9 @@ func (j *Job) archiveSet(ctx context.Context, log zerolog.Logger, t Target, b Ba
 			res.OtherFramingOnly += s.ds.checked.summary.OtherFramingOnly
 		}
 	}
+	// The run's summary and notifications speak of the whole set; the manifest's top-level
+	// bytes stay the dump's own, as for one stream.
+	res.Bytes = m.StoredBytes()
 	fctx, cancel := outlive(ctx, j.commitLimit())
 	defer cancel()
 	j.emit(Event{Kind: Phase, Target: t, Label: res.Backup, Phase: PhaseManifest})

@@ -79,7 +79,7 @@ func check(ctx context.Context, d Deps, o Options, t archive.Target, k string) a
 		log.Warn().Str("app", t.App).Str("database", t.Database).Str("location", r.Location).Err(v.VersionsErr).
 			Msg("the store's versions of the archive were not compared: an overwrite cannot be seen")
 	}
-	r.Backup, r.Bytes, r.Err, r.Duration = v.Manifest.Backup, v.Manifest.Bytes, d.Glacier.Explain(v.Err, k), time.Since(begin)
+	r.Backup, r.Bytes, r.Err, r.Duration = v.Manifest.Backup, v.Manifest.StoredBytes(), d.Glacier.Explain(v.Err, k), time.Since(begin)
 	if r.Err == nil {
 		restored := ""
 		if v.Restored {
@@ -88,7 +88,10 @@ func check(ctx context.Context, d Deps, o Options, t archive.Target, k string) a
 		ev := log.Info().Str("app", t.App).Str("database", t.Database).Str("backup", r.Backup).Int64("bytes", r.Bytes).
 			Int("tables", v.Tables).Int64("rows", v.Rows).Str("location", r.Location)
 		if v.Encrypted {
-			ev = ev.Bool("encrypted", true).Int64("plaintext_bytes", v.Manifest.Encryption.PlaintextBytes)
+			ev = ev.Bool("encrypted", true).Int64("plaintext_bytes", v.Manifest.PlainBytes())
+		}
+		if set := v.Manifest.Set; set != nil {
+			ev = ev.Int("streams", 1+len(set.Parts))
 		}
 		if len(v.FramingOnly) > 0 || v.OtherFramingOnly > 0 {
 			// The backup could not vouch for this data; this verification has decompressed it.
