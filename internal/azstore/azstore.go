@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,6 +39,10 @@ const (
 	// maxBlocks is Azure's limit of blocks in one blob.
 	maxBlocks = 50000
 )
+
+// discarded is what a failed upload whose blocks were staged leaves: Azure keeps uncommitted
+// blocks out of every listing and read, and deletes them 7 days after the last was staged.
+const discarded = "nothing was committed: the blocks staged are invisible and Azure discards them within 7 days"
 
 // Store writes archives into one container under a prefix.
 type Store struct {
@@ -96,7 +101,7 @@ func (s *Store) Location(key string) string { return s.s.Location() + "/" + key 
 // the part size staged in parallel, at most parts of them in flight (parts+1 buffers in all, the
 // kind's UploadMemory), then committed as a block list. Either way the write carries the MD5 of
 // its bytes and If-None-Match: *, so it never replaces a blob.
-func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err error) {
 	loc := s.Location(obj.Key)
 	if obj.Size < 0 && obj.Size != store.UnknownSize {
 		return fmt.Errorf("put %s: invalid size %d", loc, obj.Size)
@@ -117,6 +122,11 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if ids != nil && err != nil && !errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("%w (%s)", err, discarded)
+		}
+	}()
 	headers.BlobContentMD5 = sum
 	if ids == nil {
 		_, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
@@ -165,6 +175,9 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 	}
 	fail := func(err error) ([]string, []byte, []byte, error) {
 		g.Wait()
+		if ids != nil {
+			err = fmt.Errorf("%w (%s)", err, discarded)
+		}
 		return nil, nil, nil, err
 	}
 	// Block IDs of one blob must all have the same length; the random tag keeps two uploads
@@ -229,10 +242,10 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 		}
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("put %s: %w", loc, err)
+		return fail(fmt.Errorf("put %s: %w", loc, err))
 	}
 	return ids, nil, whole.Sum(nil), nil
 }
