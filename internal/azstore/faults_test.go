@@ -157,10 +157,12 @@ func TestFaultStalledMidUpload(t *testing.T) {
 func TestFaultResetMidUpload(t *testing.T) {
 	t.Run("for a moment", func(t *testing.T) {
 		c := newFaultCase(t)
+		healed := make(chan struct{})
 		done := c.put(t, context.Background(), func() {
 			name := c.proxy.AddToxic(t, "reset_peer", "upstream", map[string]any{"timeout": 0})
-			time.AfterFunc(time.Second, func() { c.proxy.RemoveToxic(t, name) })
+			time.AfterFunc(time.Second, func() { c.proxy.RemoveToxic(t, name); close(healed) })
 		})
+		defer func() { <-healed }()
 		if err := wait(t, done, 2*time.Minute); err != nil {
 			t.Fatalf("Put across a reset: %v", err)
 		}
