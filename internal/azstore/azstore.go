@@ -100,7 +100,9 @@ func (s *Store) Location(key string) string { return s.s.Location() + "/" + key 
 // Put writes an object that fits in one part with one Put Blob, and a larger one as blocks of
 // the part size staged in parallel, at most parts of them in flight (parts+1 buffers in all, the
 // kind's UploadMemory), then committed as a block list. Either way the write carries the MD5 of
-// its bytes and If-None-Match: *, so it never replaces a blob.
+// its bytes and If-None-Match: *, so it never replaces a blob, and obj.Tags as the blob's index
+// tags (retention=CLASS, what the lifecycle policy setup-bucket prints matches), set in the
+// same request: no blob is ever visible without its class.
 func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err error) {
 	loc := s.Location(obj.Key)
 	if obj.Size < 0 && obj.Size != store.UnknownSize {
@@ -130,10 +132,10 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err err
 	headers.BlobContentMD5 = sum
 	if ids == nil {
 		_, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
-			HTTPHeaders: headers, AccessConditions: ifNone, TransactionalValidation: blob.TransferValidationTypeMD5(sum)})
+			HTTPHeaders: headers, AccessConditions: ifNone, TransactionalValidation: blob.TransferValidationTypeMD5(sum), Tags: obj.Tags})
 	} else {
 		_, err = bb.CommitBlockList(stall.WithLabel(ctx, "commit "+loc), ids, &blockblob.CommitBlockListOptions{
-			HTTPHeaders: headers, AccessConditions: ifNone})
+			HTTPHeaders: headers, AccessConditions: ifNone, Tags: obj.Tags})
 	}
 	if s.exists(err) {
 		return fmt.Errorf("put %s: %w", loc, store.ErrExists)

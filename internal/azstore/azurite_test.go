@@ -177,3 +177,39 @@ func TestAzuriteCheck(t *testing.T) {
 		}
 	}
 }
+
+// RETENTION's class is the blob's index tag, set in the request that makes the blob visible:
+// by the create-only SAS on a one-part archive (Azurite takes the tag with create alone), and
+// on the commit of a block list (with the account key: Azurite wants write permission for
+// blocks).
+func TestAzuriteRetentionClassIsABlobIndexTag(t *testing.T) {
+	az := testenv.StartAzurite(t)
+	c := az.NewContainer(t)
+	admin := openAzurite(t, az, c, Credentials{AccountKey: testenv.AzuriteKey}, testPartSize)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		st   *Store
+		size int
+	}{
+		{"create-only SAS, one part", openAzurite(t, az, c, Credentials{SASToken: az.SAS(t, c, "c")}, testPartSize), 1000},
+		{"account key, three blocks", admin, 3*testPartSize - 5},
+	} {
+		key := "shop/DATABASE_URL/" + strings.ReplaceAll(tc.name, " ", "-") + ".dump"
+		obj := store.Object{Key: key, Size: int64(tc.size), Tags: map[string]string{"retention": "monthly"}}
+		if err := tc.st.Put(ctx, obj, strings.NewReader(strings.Repeat("x", tc.size))); err != nil {
+			t.Fatalf("%s: Put: %v", tc.name, err)
+		}
+		tags, err := admin.c.NewBlobClient(admin.full(key)).GetTags(ctx, nil)
+		if err != nil {
+			t.Fatalf("%s: GetTags: %v", tc.name, err)
+		}
+		got := map[string]string{}
+		for _, tg := range tags.BlobTagSet {
+			got[*tg.Key] = *tg.Value
+		}
+		if len(got) != 1 || got["retention"] != "monthly" {
+			t.Errorf("%s: the blob's tags are %v, want retention=monthly", tc.name, got)
+		}
+	}
+}

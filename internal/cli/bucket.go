@@ -69,6 +69,14 @@ func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *se
 	if err != nil {
 		return err
 	}
+	if g, ok, err := destkind.PickGuide(cfg.Archives, opts.Destination); err != nil {
+		return badUsage("pgoffsite setup-bucket: %v", err)
+	} else if ok {
+		if err := g.Setup(f.Stdout, o); err != nil {
+			return badUsage("pgoffsite setup-bucket %s: %v", g.Archive, err)
+		}
+		return nil
+	}
 	a, own, err := destkind.PickBucket(cfg.Archives, opts.Destination)
 	if err != nil {
 		return badUsage("pgoffsite setup-bucket: %v", err)
@@ -155,6 +163,12 @@ func runPolicy(f *Factory, o *policyOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	if g, ok, err := destkind.PickGuide(cfg.Archives, o.Destination); err != nil {
+		return badUsage("pgoffsite policy: %v", err)
+	} else if ok {
+		fmt.Fprint(f.Stdout, g.Policy(o.Reader))
+		return nil
 	}
 	_, archive, err := destkind.PickBucket(cfg.Archives, o.Destination)
 	if err != nil {

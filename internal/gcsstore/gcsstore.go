@@ -19,6 +19,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
 	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -51,6 +52,10 @@ type Options struct {
 	Stall stall.Options
 	// RetryDeadline bounds the retries of one chunk (chunkRetryDeadline when zero).
 	RetryDeadline time.Duration
+	// Retention (RETENTION) gives an object tagged retention=CLASS its expiry date as its
+	// Custom-Time: Google's lifecycle cannot match metadata, but can delete what is past its
+	// Custom-Time (setup-bucket's rule).
+	Retention retention.Policy
 }
 
 // Store writes archives to, and reads them from, one bucket under a prefix.
@@ -62,6 +67,7 @@ type Store struct {
 	prefix    string // "" or ending in "/"
 	chunkSize int
 	retry     time.Duration
+	retention retention.Policy
 }
 
 // Open makes the client; it sends no request.
@@ -94,7 +100,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if retry <= 0 {
 		retry = chunkRetryDeadline
 	}
-	return &Store{client: client, http: hc, bucket: client.Bucket(o.Bucket), name: o.Bucket, prefix: prefix, chunkSize: chunk, retry: retry}, nil
+	return &Store{client: client, http: hc, bucket: client.Bucket(o.Bucket), name: o.Bucket, prefix: prefix, chunkSize: chunk, retry: retry, retention: o.Retention}, nil
 }
 
 // Close closes the client's connections.
@@ -109,8 +115,27 @@ func (s *Store) Location(key string) string { return "gs://" + s.name + "/" + s.
 // after a week: nothing stale to remove.
 func (s *Store) WriterCaps() store.Caps { return store.Caps{Close: s.Close} }
 
-// ReaderCaps are what the reader's credentials (roles/storage.objectViewer) may do: read.
-func (s *Store) ReaderCaps() store.Caps { return store.Caps{Reader: s, Close: s.Close} }
+// ReaderCaps are what the reader's credentials may do: read (roles/storage.objectViewer), and
+// keep the verification records, which `pgoffsite policy --reader` grants on the names ending
+// .verified.json alone (roles/storage.objectUser under an IAM condition).
+func (s *Store) ReaderCaps() store.Caps { return store.Caps{Reader: s, Records: s, Close: s.Close} }
+
+// Replace writes a small record at key, replacing the one there, within callTimeout.
+func (s *Store) Replace(ctx context.Context, key string, body []byte) error {
+	ctx, d := withDeadline(ctx)
+	defer d.stop()
+	w := s.bucket.Object(s.prefix + key).NewWriter(stall.WithLabel(ctx, "put "+s.Location(key)))
+	w.ContentType = "application/json"
+	w.ChunkSize = 0 // one request: a record is small
+	if _, err := w.Write(body); err != nil {
+		w.Close()
+		return scrubbed(fmt.Errorf("put %s: %w", s.Location(key), d.explain(err)))
+	}
+	if err := w.Close(); err != nil {
+		return scrubbed(fmt.Errorf("put %s: %w", s.Location(key), d.explain(err)))
+	}
+	return nil
+}
 
 // Put uploads r as obj.Key: a resumable upload in chunks of the chunk size, created only if no
 // object is there (ifGenerationMatch=0: an existing one is ErrExists), its CRC32C sent with the
@@ -176,6 +201,10 @@ func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) (stored 
 	w.ChunkRetryDeadline = s.retry
 	w.ContentType = obj.ContentType
 	w.Metadata = obj.Tags
+	if keep, ok := s.retention.Keep(retention.Class(obj.Tags[retention.TagKey])); ok {
+		// Set with the object and never changed: the uploader may not update an object.
+		w.CustomTime = time.Now().UTC().AddDate(0, 0, keep.Days())
+	}
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	src := store.ContextReader(ctx, r)
 	if obj.Size >= 0 {
