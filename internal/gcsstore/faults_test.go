@@ -92,7 +92,7 @@ func newFaultCase(t *testing.T) *faultCase {
 func (c *faultCase) put(t *testing.T, ctx context.Context, fault func()) <-chan error {
 	t.Helper()
 	reached := make(chan struct{})
-	src := &hookReader{r: bytes.NewReader(c.data), after: 768 << 10, hook: func() {
+	src := &testenv.HookReader{R: bytes.NewReader(c.data), After: 768 << 10, Hook: func() {
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			if n, _ := c.rec.counts(); n > 0 {
 				break
@@ -127,37 +127,6 @@ func (c *faultCase) nothingVisible(t *testing.T) {
 	}
 }
 
-func wait(t *testing.T, done <-chan error, bound time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(bound):
-		t.Fatalf("Put did not return within %s", bound)
-		return nil
-	}
-}
-
-// hookReader reads r and runs hook once, blocking, when after bytes were read.
-type hookReader struct {
-	r     io.Reader
-	after int
-	n     int
-	hook  func()
-	once  sync.Once
-}
-
-func (h *hookReader) Read(p []byte) (int, error) {
-	if h.n >= h.after {
-		h.once.Do(h.hook)
-	} else if len(p) > h.after-h.n {
-		p = p[:h.after-h.n]
-	}
-	n, err := h.r.Read(p)
-	h.n += n
-	return n, err
-}
-
 // Google stops answering mid-upload with the connection left open: the stall watcher cuts each
 // try of the chunk, its retry deadline passes, and Put fails in bounded time naming the
 // destination and what stalled; nothing is visible.
@@ -165,7 +134,7 @@ func TestFaultStalledMidUpload(t *testing.T) {
 	c := newFaultCase(t)
 	start := time.Now()
 	done := c.put(t, context.Background(), func() { c.proxy.AddToxic(t, "timeout", "downstream", map[string]any{"timeout": 0}) })
-	err := wait(t, done, 2*time.Minute)
+	err := testenv.Within(t, done, 2*time.Minute)
 	if err == nil {
 		t.Fatal("Put succeeded through a stalled connection")
 	}
@@ -192,7 +161,7 @@ func TestFaultResetMidUpload(t *testing.T) {
 			time.AfterFunc(time.Second, func() { c.proxy.RemoveToxic(t, name); close(healed) })
 		})
 		defer func() { <-healed }()
-		if err := wait(t, done, 2*time.Minute); err != nil {
+		if err := testenv.Within(t, done, 2*time.Minute); err != nil {
 			t.Fatalf("Put across a reset: %v", err)
 		}
 		rc, _, err := c.direct.Open(context.Background(), c.key)
@@ -207,7 +176,7 @@ func TestFaultResetMidUpload(t *testing.T) {
 	t.Run("for good", func(t *testing.T) {
 		c := newFaultCase(t)
 		done := c.put(t, context.Background(), func() { c.proxy.AddToxic(t, "reset_peer", "upstream", map[string]any{"timeout": 0}) })
-		err := wait(t, done, 2*time.Minute)
+		err := testenv.Within(t, done, 2*time.Minute)
 		if err == nil {
 			t.Fatal("Put succeeded through a link that resets every connection")
 		}
@@ -228,7 +197,7 @@ func TestFaultCancelMidUpload(t *testing.T) {
 	defer cancel()
 	var cancelled time.Time
 	done := c.put(t, ctx, func() { cancelled = time.Now(); cancel() })
-	err := wait(t, done, time.Minute)
+	err := testenv.Within(t, done, time.Minute)
 	if took := time.Since(cancelled); took > 5*time.Second {
 		t.Errorf("Put returned %s after the cancel", took)
 	}
