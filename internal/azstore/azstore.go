@@ -130,15 +130,23 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err err
 		}
 	}()
 	headers.BlobContentMD5 = sum
+	var requestID *string
 	if ids == nil {
-		_, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
+		var resp blockblob.UploadResponse
+		resp, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
 			HTTPHeaders: headers, AccessConditions: ifNone, TransactionalValidation: blob.TransferValidationTypeMD5(sum), Tags: obj.Tags})
+		requestID = resp.RequestID
 	} else {
-		_, err = bb.CommitBlockList(stall.WithLabel(ctx, "commit "+loc), ids, &blockblob.CommitBlockListOptions{
+		var resp blockblob.CommitBlockListResponse
+		resp, err = bb.CommitBlockList(stall.WithLabel(ctx, "commit "+loc), ids, &blockblob.CommitBlockListOptions{
 			HTTPHeaders: headers, AccessConditions: ifNone, Tags: obj.Tags})
+		requestID = resp.RequestID
 	}
 	if s.exists(err) {
 		return fmt.Errorf("put %s: %w", loc, store.ErrExists)
+	}
+	if err == nil {
+		err = fromAzure(requestID)
 	}
 	return wrapErr(s.red, "put "+loc, err)
 }
@@ -234,8 +242,11 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 			g.Go(func() error {
 				defer func() { free <- buf }()
 				h := md5.Sum(block)
-				_, err := bb.StageBlock(stall.WithLabel(gctx, label), id, streaming.NopCloser(bytes.NewReader(block)),
+				resp, err := bb.StageBlock(stall.WithLabel(gctx, label), id, streaming.NopCloser(bytes.NewReader(block)),
 					&blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(h[:])})
+				if err == nil {
+					err = fromAzure(resp.RequestID)
+				}
 				return wrapErr(s.red, label, err)
 			})
 		}
@@ -258,4 +269,15 @@ func (s *Store) keyOf(name string) string {
 		return name
 	}
 	return strings.TrimPrefix(name, s.s.Prefix+"/")
+}
+
+// errNotAzure is a success that did not come from Azure Storage, which names every answer
+// (x-ms-request-id): a proxy's or a portal's page in the way, whose "created" keeps nothing.
+var errNotAzure = errors.New("the answer did not come from Azure Storage (no x-ms-request-id): a proxy or another server answers at endpoint=; check ARCHIVE_URL's endpoint and the network")
+
+func fromAzure(requestID *string) error {
+	if requestID == nil || *requestID == "" {
+		return errNotAzure
+	}
+	return nil
 }

@@ -131,6 +131,9 @@ func wrapErr(red *scrub.Redactor, doing string, err error) error {
 		if fix := fixFor(bloberror.Code(re.ErrorCode)); fix != "" {
 			why += ": " + fix
 		}
+		if re.ErrorCode == "" && (re.RawResponse == nil || re.RawResponse.Header.Get("x-ms-request-id") == "") {
+			why = fmt.Sprintf("%d: %s", re.StatusCode, errNotAzure)
+		}
 	}
 	e.msg = red.Scrub(doing + ": " + why)
 	return e
