@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,11 +69,20 @@ func (s *session) get() string {
 	return s.uri
 }
 
-// sessionRecorder records the Location Google answers a resumable upload's start with.
+// errNotGoogle is an answer that did not come from Cloud Storage's JSON API, which never answers
+// with an HTML page: a proxy's or a portal's, whatever its status, is not retried.
+var errNotGoogle = errors.New("the answer did not come from Google Cloud Storage (an HTML page): a proxy or another server answers there; check ARCHIVE_URL's endpoint= and the network")
+
+// sessionRecorder refuses HTML answers and records the Location Google answers a resumable
+// upload's start with.
 type sessionRecorder struct{ next http.RoundTripper }
 
 func (r sessionRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := r.next.RoundTrip(req)
+	if err == nil && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("HTTP %d: %w", resp.StatusCode, errNotGoogle)
+	}
 	// The start is the POST of uploadType=resumable without an upload_id: the chunks carry one.
 	q := req.URL.Query()
 	if err != nil || req.Method != http.MethodPost || q.Get("uploadType") != "resumable" || q.Has("upload_id") {

@@ -36,6 +36,11 @@ const (
 	chunkRetryDeadline = 5 * time.Minute
 )
 
+// maxAttempts bounds the tries of each request of an upload, the session's start included,
+// which the library would otherwise retry for as long as the run's context lasts (a 502 for
+// hours): about two and a half minutes of its backoff.
+const maxAttempts = 10
+
 // Options open a bucket.
 type Options struct {
 	Bucket string
@@ -195,7 +200,8 @@ func scrubbed(err error) error {
 func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) (stored bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // cancelling before Close abandons the upload
-	w := s.bucket.Object(s.prefix + obj.Key).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+	w := s.bucket.Object(s.prefix + obj.Key).If(storage.Conditions{DoesNotExist: true}).
+		Retryer(storage.WithMaxAttempts(maxAttempts)).NewWriter(ctx)
 	w.ChunkSize = s.chunkSize
 	w.ChunkTransferTimeout = chunkTimeout
 	w.ChunkRetryDeadline = s.retry
