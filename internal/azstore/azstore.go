@@ -247,7 +247,11 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 				if err == nil {
 					err = fromAzure(resp.RequestID)
 				}
-				return wrapErr(s.red, label, err)
+				if err := wrapErr(s.red, label, err); err != nil {
+					err.(*Error).Block = true
+					return err
+				}
+				return nil
 			})
 		}
 		if last || gctx.Err() != nil {

@@ -148,7 +148,9 @@ func (c *checker) Warn(f string, a ...any) { c.lines = append(c.lines, "WARN "+f
 func (c *checker) Fail(f string, a ...any) { c.lines = append(c.lines, "FAIL "+fmt.Sprintf(f, a...)) }
 func (c *checker) Fix(f string, a ...any)  { c.lines = append(c.lines, "FIX "+fmt.Sprintf(f, a...)) }
 
-// check writes the probe with the uploader's SAS; an account key writes too but is warned
+// check writes the probe as a large archive is written, in blocks committed as a block list.
+// Azurite refuses blocks to a create-only SAS (Azure documents create as enough), so there check
+// says so and how to fix it; a SAS that may also write, or the account key, writes but is warned
 // about; a reader's SAS cannot write, and the failure says which permission is missing.
 func TestAzuriteCheck(t *testing.T) {
 	az := testenv.StartAzurite(t)
@@ -159,7 +161,9 @@ func TestAzuriteCheck(t *testing.T) {
 		vars map[string]string
 		want []string
 	}{
-		{"create-only SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "c")}, []string{"OK archive is writable"}},
+		{"create-only SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "c")}, []string{"FAIL archive " + a.String() + " is not writable: the SAS in AZ_SAS_TOKEN may create blobs, but staging a block with it was refused",
+			"FIX make the uploader's SAS with `az storage container generate-sas --account-name devstoreaccount1 --name " + c + " --permissions cw "}},
+		{"create and write SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "cw")}, []string{"OK archive is writable", "WARN", "FIX give the uploader a SAS with create permission only"}},
 		{"account key", map[string]string{"AZ_ACCOUNT_KEY": testenv.AzuriteKey}, []string{"OK archive is writable", "WARN", "FIX give the uploader a SAS with create permission only"}},
 		{"reader SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "rl")}, []string{"FAIL archive " + a.String() + " is not writable", "backup needs create (c)"}},
 	} {

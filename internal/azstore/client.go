@@ -106,6 +106,9 @@ type Error struct {
 	msg  string
 	is   []error
 	Code string // Azure's error code (AuthorizationPermissionMismatch, ...), "" for a network error
+	// Block says the call staged a block: what an archive larger than one part needs besides
+	// the Put Blob a small one is.
+	Block bool
 }
 
 func (e *Error) Error() string   { return e.msg }

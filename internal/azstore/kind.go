@@ -2,6 +2,9 @@ package azstore
 
 import (
 	"context"
+	"errors"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
 	"github.com/pgoffsite/pgoffsite/internal/store"
@@ -47,8 +50,13 @@ func (k kind) OpenReader(ctx context.Context, env spec.Env, a spec.Archive) (sto
 	return c, nil
 }
 
-// Check writes the probe the way a backup writes, and warns about credentials that may do more
-// than create blobs: whoever holds the uploader's may then destroy the archives.
+// probeBlock is the block size of check's probe: small enough that the probe is staged as
+// several blocks and committed as a block list, as an archive larger than one part is.
+const probeBlock = 32
+
+// Check writes the probe the way a backup writes a large archive (blocks, then the block list),
+// and warns about credentials that may do more than create blobs: whoever holds the uploader's
+// may then destroy the archives.
 func (kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.Archive, i int) {
 	a := all[i]
 	st, err := OpenStore(env, a)
@@ -56,7 +64,8 @@ func (kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.
 		r.Fail("archive %s: %v", a, err)
 		return
 	}
-	if spec.ProbeWrite(ctx, r, a, st, nil) && (st.perms.write || st.perms.delete) {
+	st.partSize = probeBlock
+	if spec.ProbeWrite(ctx, r, a, st, explainProbe(st)) && (st.perms.write || st.perms.delete) {
 		sasVar, keyVar := CredentialVars(st.s.Keys)
 		r.Warn("archive %s: the uploader's credentials may overwrite or delete blobs (%s or %s): stolen, they could destroy the archives", a, sasVar, keyVar)
 		r.Fix("give the uploader a SAS with create permission only in %s, made with `%s`, and unset %s", sasVar, SASCommand(st.s, "c"), keyVar)
@@ -65,3 +74,18 @@ func (kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.
 
 // UploadMemory: the blocks in flight and the one being filled.
 func (kind) UploadMemory(partSize int64, parts int) int64 { return int64(parts+1) * partSize }
+
+// explainProbe says what a refused probe means for a SAS that may create blobs but is refused
+// their blocks, which Azure's documentation counts under create and the Azurite emulator does not.
+func explainProbe(st *Store) func(error) (string, string) {
+	return func(err error) (string, string) {
+		var e *Error
+		if !errors.As(err, &e) || !e.Block || !st.perms.create || st.perms.write ||
+			e.Code != string(bloberror.AuthorizationPermissionMismatch) {
+			return "", ""
+		}
+		sasVar, _ := CredentialVars(st.s.Keys)
+		return "the SAS in " + sasVar + " may create blobs, but staging a block with it was refused: archives larger than one part (ARCHIVE_PART_SIZE) are written as blocks and would fail",
+			"make the uploader's SAS with `" + SASCommand(st.s, "cw") + "` (w also lets it overwrite blobs: apply the immutability policy `pgoffsite setup-bucket` prints), or keep every archive within one part"
+	}
+}

@@ -36,6 +36,9 @@ func PolicyText(a spec.Archive, reader bool) string {
 		p("# Or an account SAS for blob objects in every container of the account (prefer the container's):")
 		p("az storage account generate-sas --account-name %s --services b --resource-types o --permissions c --expiry %s --https-only -o tsv",
 			s.Account, sasExpiry)
+		p("# `pgoffsite check` writes its probe in blocks, as an archive larger than ARCHIVE_PART_SIZE is written: Azure")
+		p("# documents create as enough for a new blob's blocks; where a store refuses them (the Azurite emulator), check")
+		p("# says so and names the SAS that works (--permissions cw, which may also overwrite blobs).")
 		p("# RETENTION's class is set as the blob index tag retention=CLASS in the request that creates each blob. The")
 		p("# emulator (Azurite) takes it with create alone; if Azure refuses a backup's commit (AuthorizationPermissionMismatch)")
 		p("# with RETENTION set, make the SAS with --permissions ct: t also lets the key change the tags of blobs that exist")
