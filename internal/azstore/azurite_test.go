@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"testing"
 
@@ -214,6 +215,28 @@ func TestAzuriteRetentionClassIsABlobIndexTag(t *testing.T) {
 		}
 		if len(got) != 1 || got["retention"] != "monthly" {
 			t.Errorf("%s: the blob's tags are %v, want retention=monthly", tc.name, got)
+		}
+	}
+}
+
+// With RETENTION, check says that expiring archives is the lifecycle policy's job and where it
+// comes from.
+func TestAzuriteCheckWithRetention(t *testing.T) {
+	az := testenv.StartAzurite(t)
+	c := az.NewContainer(t)
+	a := Settings{Account: testenv.AzuriteAccount, Container: c, Endpoint: az.ServiceURL}.Archive()
+	p, err := retention.Parse("daily=7d monthly=12m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r checker
+	Kind.Check(context.Background(), &r, spec.Env{Retention: p, Getenv: func(k string) string {
+		return map[string]string{AccountKeyVar: testenv.AzuriteKey}[k]
+	}}, []spec.Archive{a}, 0)
+	all := strings.Join(r.lines, "\n")
+	for _, w := range []string{"WARN archive " + a.String() + ": RETENTION: each archive carries its class as the blob index tag", "FIX apply the lifecycle policy `pgoffsite setup-bucket` prints"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("check says\n%s\nwant %q", all, w)
 		}
 	}
 }

@@ -59,6 +59,10 @@ const probeBlock = 32
 // may then destroy the archives.
 func (kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.Archive, i int) {
 	a := all[i]
+	if env.Retention.Set() {
+		r.Warn("archive %s: RETENTION: each archive carries its class as the blob index tag retention=CLASS, but only the account's lifecycle-management policy deletes archives, and a create-only SAS cannot look up the markers that tell the periods apart (another destination that can decides the class; alone, every archive is kept as the longest class)", a)
+		r.Fix("apply the lifecycle policy `pgoffsite setup-bucket` prints for %s, as the storage account's owner", a)
+	}
 	st, err := OpenStore(env, a)
 	if err != nil {
 		r.Fail("archive %s: %v", a, err)
