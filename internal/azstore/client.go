@@ -68,7 +68,7 @@ func newContainer(o Options) (*container.Client, perms, *scrub.Redactor, error) 
 		IdleConnTimeout:       90 * time.Second,
 	}}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Transport: &stall.Client{Next: httpClient, Options: o.Stall},
+		Transport: &stall.Client{Next: bodyFence{httpClient}, Options: o.Stall},
 		Retry:     policy.RetryOptions{MaxRetries: 3, TryTimeout: tryTimeout},
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}}
