@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/store/faulttest"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -46,6 +47,15 @@ func TestFaults(t *testing.T) {
 		},
 		Size: 6*testPartSize + 123, After: 2 * testPartSize,
 		Says: []string{"discards them within 7 days"},
+		OpenAt: func(t *testing.T, endpoint string) store.Store {
+			st, err := Open(Options{Settings: Settings{Account: "acct", Container: "backups", Endpoint: endpoint + "/acct"},
+				Credentials: Credentials{SASToken: "sv=2024&sp=c&sig=c2VjcmV0"}, PartSize: testPartSize, Parts: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		NotTheStore: "did not come from Azure Storage",
 		Cancelled: func(t *testing.T, i faulttest.Instance, key string) {
 			if n := uncommitted(i.Direct.(*Store), key); n == 0 {
 				t.Error("Azurite holds no uncommitted block: the upload was not cancelled mid-way")

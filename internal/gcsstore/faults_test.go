@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/stall"
+	"github.com/pgoffsite/pgoffsite/internal/store"
 	"github.com/pgoffsite/pgoffsite/internal/store/faulttest"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 )
@@ -81,6 +82,15 @@ func TestFaults(t *testing.T) {
 		Size: 2<<20 + 77, After: 768 << 10,
 		Says:   []string{"session"},
 		Hidden: []string{"upload_id"},
+		OpenAt: func(t *testing.T, endpoint string) store.Store {
+			s, err := Open(context.Background(), Options{Bucket: "acme", Prefix: "pg", Endpoint: endpoint, ChunkSize: 256 << 10, RetryDeadline: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		NotTheStore: "did not come from Google Cloud Storage",
 		Cancelled: func(t *testing.T, i faulttest.Instance, _ string) {
 			if _, cancels := recs[i.Store.(*Store)].counts(); len(cancels) != 1 || cancels[0] != statusClientClosed {
 				t.Errorf("the session's cancels were answered %v, want one 499", cancels)

@@ -1,8 +1,8 @@
 // Package faulttest is the network-fault suite of a destination kind (fault-checklist.md): an
 // upload through Toxiproxy meets a stalled connection, a reset for a moment, a reset for good
 // and a cancel (the SIGTERM path), each injected once the upload has reached the server and
-// before the rest of the archive is read. Every failure must come in bounded time, say which
-// object failed, and leave nothing visible.
+// before the rest of the archive is read, and HTML pages answered by something in the way.
+// Every failure must come in bounded time, say which object failed, and leave nothing visible.
 package faulttest
 
 import (
@@ -10,6 +10,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,10 @@ type Kind struct {
 	Hidden []string
 	// Cancelled checks what a cancelled upload left on the server, beyond nothing visible.
 	Cancelled func(t *testing.T, i Instance, key string)
+	// OpenAt opens the kind at endpoint (http://127.0.0.1:PORT), where something else than the
+	// store answers; NotTheStore is what the error then says.
+	OpenAt      func(t *testing.T, endpoint string) store.Store
+	NotTheStore string
 }
 
 const key = "shop/DATABASE_URL/b001.dump"
@@ -51,6 +57,32 @@ func Run(t *testing.T, k Kind) {
 	t.Run("ResetForAMoment", func(t *testing.T) { resetForAMoment(t, k) })
 	t.Run("ResetForGood", func(t *testing.T) { resetForGood(t, k) })
 	t.Run("CancelledMidUpload", func(t *testing.T) { cancelled(t, k) })
+	t.Run("HTMLAnswers", func(t *testing.T) { htmlAnswers(t, k) })
+}
+
+// A proxy or captive portal in the way answers with an HTML page, as a success or as a 502: Put
+// fails in bounded time naming the object and saying the store did not answer, and never takes
+// the page for a stored object or an existing one.
+func htmlAnswers(t *testing.T, k Kind) {
+	for _, status := range []int{http.StatusOK, http.StatusCreated, http.StatusBadGateway} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<html><body>Gateway says hello</body></html>"))
+		}))
+		st := k.OpenAt(t, srv.URL)
+		for _, size := range []int{3, k.After + 1} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := st.Put(ctx, store.Object{Key: key, Size: int64(size)}, bytes.NewReader(make([]byte, size)))
+			cancel()
+			t.Logf("%d, %d bytes: %v", status, size, err)
+			if err == nil || errors.Is(err, store.ErrExists) || errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), st.Location(key)) || !strings.Contains(err.Error(), k.NotTheStore) {
+				t.Errorf("%d, %d bytes: Put = %v", status, size, err)
+			}
+		}
+		srv.Close()
+	}
 }
 
 // put runs Put of k.Size random bytes in the background; fault runs once After bytes were read
