@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,6 +39,10 @@ const (
 	// maxBlocks is Azure's limit of blocks in one blob.
 	maxBlocks = 50000
 )
+
+// discarded is what a failed upload whose blocks were staged leaves: Azure keeps uncommitted
+// blocks out of every listing and read, and deletes them 7 days after the last was staged.
+const discarded = "nothing was committed: the blocks staged are invisible and Azure discards them within 7 days"
 
 // Store writes archives into one container under a prefix.
 type Store struct {
@@ -95,8 +100,10 @@ func (s *Store) Location(key string) string { return s.s.Location() + "/" + key 
 // Put writes an object that fits in one part with one Put Blob, and a larger one as blocks of
 // the part size staged in parallel, at most parts of them in flight (parts+1 buffers in all, the
 // kind's UploadMemory), then committed as a block list. Either way the write carries the MD5 of
-// its bytes and If-None-Match: *, so it never replaces a blob.
-func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+// its bytes and If-None-Match: *, so it never replaces a blob, and obj.Tags as the blob's index
+// tags (retention=CLASS, what the lifecycle policy setup-bucket prints matches), set in the
+// same request: no blob is ever visible without its class.
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err error) {
 	loc := s.Location(obj.Key)
 	if obj.Size < 0 && obj.Size != store.UnknownSize {
 		return fmt.Errorf("put %s: invalid size %d", loc, obj.Size)
@@ -117,16 +124,29 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if ids != nil && err != nil && !errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("%w (%s)", err, discarded)
+		}
+	}()
 	headers.BlobContentMD5 = sum
+	var requestID *string
 	if ids == nil {
-		_, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
-			HTTPHeaders: headers, AccessConditions: ifNone, TransactionalValidation: blob.TransferValidationTypeMD5(sum)})
+		var resp blockblob.UploadResponse
+		resp, err = bb.Upload(stall.WithLabel(ctx, "put "+loc), streaming.NopCloser(bytes.NewReader(single)), &blockblob.UploadOptions{
+			HTTPHeaders: headers, AccessConditions: ifNone, TransactionalValidation: blob.TransferValidationTypeMD5(sum), Tags: obj.Tags})
+		requestID = resp.RequestID
 	} else {
-		_, err = bb.CommitBlockList(stall.WithLabel(ctx, "commit "+loc), ids, &blockblob.CommitBlockListOptions{
-			HTTPHeaders: headers, AccessConditions: ifNone})
+		var resp blockblob.CommitBlockListResponse
+		resp, err = bb.CommitBlockList(stall.WithLabel(ctx, "commit "+loc), ids, &blockblob.CommitBlockListOptions{
+			HTTPHeaders: headers, AccessConditions: ifNone, Tags: obj.Tags})
+		requestID = resp.RequestID
 	}
 	if s.exists(err) {
 		return fmt.Errorf("put %s: %w", loc, store.ErrExists)
+	}
+	if err == nil {
+		err = fromAzure(requestID)
 	}
 	return wrapErr(s.red, "put "+loc, err)
 }
@@ -165,6 +185,9 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 	}
 	fail := func(err error) ([]string, []byte, []byte, error) {
 		g.Wait()
+		if ids != nil {
+			err = fmt.Errorf("%w (%s)", err, discarded)
+		}
 		return nil, nil, nil, err
 	}
 	// Block IDs of one blob must all have the same length; the random tag keeps two uploads
@@ -219,9 +242,16 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 			g.Go(func() error {
 				defer func() { free <- buf }()
 				h := md5.Sum(block)
-				_, err := bb.StageBlock(stall.WithLabel(gctx, label), id, streaming.NopCloser(bytes.NewReader(block)),
+				resp, err := bb.StageBlock(stall.WithLabel(gctx, label), id, streaming.NopCloser(bytes.NewReader(block)),
 					&blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(h[:])})
-				return wrapErr(s.red, label, err)
+				if err == nil {
+					err = fromAzure(resp.RequestID)
+				}
+				if err := wrapErr(s.red, label, err); err != nil {
+					err.(*Error).Block = true
+					return err
+				}
+				return nil
 			})
 		}
 		if last || gctx.Err() != nil {
@@ -229,10 +259,10 @@ func (s *Store) stage(ctx context.Context, bb *blockblob.Client, obj store.Objec
 		}
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("put %s: %w", loc, err)
+		return fail(fmt.Errorf("put %s: %w", loc, err))
 	}
 	return ids, nil, whole.Sum(nil), nil
 }
@@ -243,4 +273,15 @@ func (s *Store) keyOf(name string) string {
 		return name
 	}
 	return strings.TrimPrefix(name, s.s.Prefix+"/")
+}
+
+// errNotAzure is a success that did not come from Azure Storage, which names every answer
+// (x-ms-request-id): a proxy's or a portal's page in the way, whose "created" keeps nothing.
+var errNotAzure = errors.New("the answer did not come from Azure Storage (no x-ms-request-id): a proxy or another server answers at endpoint=; check ARCHIVE_URL's endpoint and the network")
+
+func fromAzure(requestID *string) error {
+	if requestID == nil || *requestID == "" {
+		return errNotAzure
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/dest/spec"
+	"github.com/pgoffsite/pgoffsite/internal/retention"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 	"testing"
 
@@ -148,7 +149,9 @@ func (c *checker) Warn(f string, a ...any) { c.lines = append(c.lines, "WARN "+f
 func (c *checker) Fail(f string, a ...any) { c.lines = append(c.lines, "FAIL "+fmt.Sprintf(f, a...)) }
 func (c *checker) Fix(f string, a ...any)  { c.lines = append(c.lines, "FIX "+fmt.Sprintf(f, a...)) }
 
-// check writes the probe with the uploader's SAS; an account key writes too but is warned
+// check writes the probe as a large archive is written, in blocks committed as a block list.
+// Azurite refuses blocks to a create-only SAS (Azure documents create as enough), so there check
+// says so and how to fix it; a SAS that may also write, or the account key, writes but is warned
 // about; a reader's SAS cannot write, and the failure says which permission is missing.
 func TestAzuriteCheck(t *testing.T) {
 	az := testenv.StartAzurite(t)
@@ -159,7 +162,9 @@ func TestAzuriteCheck(t *testing.T) {
 		vars map[string]string
 		want []string
 	}{
-		{"create-only SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "c")}, []string{"OK archive is writable"}},
+		{"create-only SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "c")}, []string{"FAIL archive " + a.String() + " is not writable: the SAS in AZ_SAS_TOKEN may create blobs, but staging a block with it was refused",
+			"FIX make the uploader's SAS with `az storage container generate-sas --account-name devstoreaccount1 --name " + c + " --permissions cw "}},
+		{"create and write SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "cw")}, []string{"OK archive is writable", "WARN", "FIX give the uploader a SAS with create permission only"}},
 		{"account key", map[string]string{"AZ_ACCOUNT_KEY": testenv.AzuriteKey}, []string{"OK archive is writable", "WARN", "FIX give the uploader a SAS with create permission only"}},
 		{"reader SAS", map[string]string{"AZ_SAS_TOKEN": az.SAS(t, c, "rl")}, []string{"FAIL archive " + a.String() + " is not writable", "backup needs create (c)"}},
 	} {
@@ -174,6 +179,64 @@ func TestAzuriteCheck(t *testing.T) {
 		}
 		if strings.Contains(all, "sig=") {
 			t.Errorf("%s: check shows a signature", tc.name)
+		}
+	}
+}
+
+// RETENTION's class is the blob's index tag, set in the request that makes the blob visible:
+// by the create-only SAS on a one-part archive (Azurite takes the tag with create alone), and
+// on the commit of a block list (with the account key: Azurite wants write permission for
+// blocks).
+func TestAzuriteRetentionClassIsABlobIndexTag(t *testing.T) {
+	az := testenv.StartAzurite(t)
+	c := az.NewContainer(t)
+	admin := openAzurite(t, az, c, Credentials{AccountKey: testenv.AzuriteKey}, testPartSize)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		st   *Store
+		size int
+	}{
+		{"create-only SAS, one part", openAzurite(t, az, c, Credentials{SASToken: az.SAS(t, c, "c")}, testPartSize), 1000},
+		{"account key, three blocks", admin, 3*testPartSize - 5},
+	} {
+		key := "shop/DATABASE_URL/" + strings.ReplaceAll(tc.name, " ", "-") + ".dump"
+		obj := store.Object{Key: key, Size: int64(tc.size), Tags: map[string]string{"retention": "monthly"}}
+		if err := tc.st.Put(ctx, obj, strings.NewReader(strings.Repeat("x", tc.size))); err != nil {
+			t.Fatalf("%s: Put: %v", tc.name, err)
+		}
+		tags, err := admin.c.NewBlobClient(admin.full(key)).GetTags(ctx, nil)
+		if err != nil {
+			t.Fatalf("%s: GetTags: %v", tc.name, err)
+		}
+		got := map[string]string{}
+		for _, tg := range tags.BlobTagSet {
+			got[*tg.Key] = *tg.Value
+		}
+		if len(got) != 1 || got["retention"] != "monthly" {
+			t.Errorf("%s: the blob's tags are %v, want retention=monthly", tc.name, got)
+		}
+	}
+}
+
+// With RETENTION, check says that expiring archives is the lifecycle policy's job and where it
+// comes from.
+func TestAzuriteCheckWithRetention(t *testing.T) {
+	az := testenv.StartAzurite(t)
+	c := az.NewContainer(t)
+	a := Settings{Account: testenv.AzuriteAccount, Container: c, Endpoint: az.ServiceURL}.Archive()
+	p, err := retention.Parse("daily=7d monthly=12m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r checker
+	Kind.Check(context.Background(), &r, spec.Env{Retention: p, Getenv: func(k string) string {
+		return map[string]string{AccountKeyVar: testenv.AzuriteKey}[k]
+	}}, []spec.Archive{a}, 0)
+	all := strings.Join(r.lines, "\n")
+	for _, w := range []string{"WARN archive " + a.String() + ": RETENTION: each archive carries its class as the blob index tag", "FIX apply the lifecycle policy `pgoffsite setup-bucket` prints"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("check says\n%s\nwant %q", all, w)
 		}
 	}
 }

@@ -68,7 +68,7 @@ func newContainer(o Options) (*container.Client, perms, *scrub.Redactor, error) 
 		IdleConnTimeout:       90 * time.Second,
 	}}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Transport: &stall.Client{Next: httpClient, Options: o.Stall},
+		Transport: &stall.Client{Next: bodyFence{httpClient}, Options: o.Stall},
 		Retry:     policy.RetryOptions{MaxRetries: 3, TryTimeout: tryTimeout},
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}}
@@ -106,6 +106,9 @@ type Error struct {
 	msg  string
 	is   []error
 	Code string // Azure's error code (AuthorizationPermissionMismatch, ...), "" for a network error
+	// Block says the call staged a block: what an archive larger than one part needs besides
+	// the Put Blob a small one is.
+	Block bool
 }
 
 func (e *Error) Error() string   { return e.msg }
@@ -130,6 +133,9 @@ func wrapErr(red *scrub.Redactor, doing string, err error) error {
 		why = fmt.Sprintf("%d %s", re.StatusCode, re.ErrorCode)
 		if fix := fixFor(bloberror.Code(re.ErrorCode)); fix != "" {
 			why += ": " + fix
+		}
+		if re.ErrorCode == "" && (re.RawResponse == nil || re.RawResponse.Header.Get("x-ms-request-id") == "") {
+			why = fmt.Sprintf("%d: %s", re.StatusCode, errNotAzure)
 		}
 	}
 	e.msg = red.Scrub(doing + ": " + why)

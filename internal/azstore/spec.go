@@ -175,5 +175,5 @@ func (Parser) EnvChecker(getenv func(string) string) func(spec.Archive, spec.Fie
 // with the account key it is given (--account-key, or AZURE_STORAGE_KEY on that machine).
 func SASCommand(s Settings, perms string) string {
 	return "az storage container generate-sas --account-name " + s.Account + " --name " + s.Container +
-		" --permissions " + perms + " --expiry $(date -u -d '+1 year' +%Y-%m-%dT%H:%MZ) --https-only --auth-mode key -o tsv"
+		" --permissions " + perms + " --expiry " + sasExpiry + " --https-only --auth-mode key -o tsv"
 }

@@ -140,6 +140,18 @@ func (o Options) validate() error {
 		bad("encryption %q: want %s or %s", o.SSE, SSES3, SSEKMS)
 	}
 
+	errs = append(errs, o.lifecycleProblems()...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("bucket: invalid options: %w", errors.Join(errs...))
+}
+
+// lifecycleProblems are the mistakes in the transitions, expiry and retention lock, every
+// provider's; o must have had withDefaults.
+func (o Options) lifecycleProblems() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	last := max(o.TransitionDays, 0) // negative: no transition (stores without Glacier classes)
 	if _, ok := minStorageDays[o.TransitionClass]; !ok {
 		bad("transition storage class %q: want %s, %s or %s", o.TransitionClass, ClassGlacier, ClassGlacierIR, ClassDeepArchive)
@@ -173,10 +185,7 @@ func (o Options) validate() error {
 	default:
 		bad("object lock mode %q: want %s or %s", o.ObjectLockMode, LockGovernance, LockCompliance)
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("bucket: invalid options: %w", errors.Join(errs...))
+	return errs
 }
 
 func validBucketName(name string) error {

@@ -28,7 +28,8 @@ func newSetupBucketCmd(f *Factory) *cobra.Command {
 		Short: "with administrator credentials, once: make the archive bucket safe",
 		Long: "With administrator credentials, once: make the archive bucket safe (versioning, encryption, no public access,\n" +
 			"a policy that denies insecure access and version deletion, lifecycle rules to Glacier and expiry). Idempotent:\n" +
-			"it changes only what differs. Each flag's default is its BUCKET_* variable.",
+			"it changes only what differs. Each flag's default is its BUCKET_* variable. For an azblob:// or gs:// destination\n" +
+			"it prints the lifecycle policy and the retention-lock commands to run with az or gcloud, and changes nothing.",
 		Example: "  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... pgoffsite setup-bucket --dry-run\n  pgoffsite setup-bucket --transition-days -1 --destination 2",
 		Args:    noArgs("the bucket comes from ARCHIVE_URL"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,13 +62,29 @@ func unlessGiven[T any](fs *pflag.FlagSet, name string, dst *T, v T) {
 // the archive bucket safe (versioning, encryption, no public access, a policy that denies
 // insecure access and version deletion, lifecycle to Glacier and expiry). Idempotent.
 func runSetupBucket(ctx context.Context, f *Factory, fs *pflag.FlagSet, opts *setupBucketOptions) error {
-	cfg, err := f.configure(config.LoadArchive)
+	cfg, err := f.configure(func() (config.Config, error) {
+		// An Azure or Google destination needs no S3 one: its steps are printed, not applied.
+		if c, err := config.LoadFor("setup-bucket"); err == nil {
+			if _, ok, _ := destkind.PickGuide(c.Archives, opts.Destination); ok {
+				return c, nil
+			}
+		}
+		return config.LoadArchive()
+	})
 	if err != nil {
 		return err
 	}
 	o, sizeBytes, err := bucketOptions(fs, cfg, opts)
 	if err != nil {
 		return err
+	}
+	if g, ok, err := destkind.PickGuide(cfg.Archives, opts.Destination); err != nil {
+		return badUsage("pgoffsite setup-bucket: %v", err)
+	} else if ok {
+		if err := g.Setup(f.Stdout, o); err != nil {
+			return badUsage("pgoffsite setup-bucket %s: %v", g.Archive, err)
+		}
+		return nil
 	}
 	a, own, err := destkind.PickBucket(cfg.Archives, opts.Destination)
 	if err != nil {
@@ -130,7 +147,8 @@ func newPolicyCmd(f *Factory) *cobra.Command {
 		Use:   "policy [--reader]",
 		Short: "print the IAM policy for the uploader (or the verifier) credentials",
 		Long: "Print the IAM policy for the credentials the dyno holds (write under the archive prefix, nothing else) or,\n" +
-			"with --reader, for the credentials that verify and restore. Only ARCHIVE_URL is read.",
+			"with --reader, for the credentials that verify and restore. Only ARCHIVE_URL is read. For an azblob:// or gs://\n" +
+			"destination it prints the az or gcloud commands that make those credentials.",
 		Example: "  ARCHIVE_URL=s3://my-archive/pgbackups pgoffsite policy > uploader-policy.json\n  pgoffsite policy --reader",
 		Args:    noArgs("the bucket comes from ARCHIVE_URL"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -155,6 +173,12 @@ func runPolicy(f *Factory, o *policyOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	if g, ok, err := destkind.PickGuide(cfg.Archives, o.Destination); err != nil {
+		return badUsage("pgoffsite policy: %v", err)
+	} else if ok {
+		fmt.Fprint(f.Stdout, g.Policy(o.Reader))
+		return nil
 	}
 	_, archive, err := destkind.PickBucket(cfg.Archives, o.Destination)
 	if err != nil {

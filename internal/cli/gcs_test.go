@@ -70,6 +70,11 @@ func TestBackupToGCSThenVerifyAndRestore(t *testing.T) {
 	if code, out := w.run(env, "verify"); code != ExitOK || !strings.Contains(out, m.Key) {
 		t.Fatalf("verify: exit %d", code)
 	}
+	// The reader keeps the verification record status shows, as on S3.
+	var rec catalog.Verification
+	if err := json.Unmarshal(read(catalog.VerifiedKey(m.Key)), &rec); err != nil || rec.Key != m.Key {
+		t.Errorf("the verification record: %+v %v", rec, err)
+	}
 	renv := w.restoreEnv()
 	renv["ARCHIVE_URL"] = env["ARCHIVE_URL"]
 	db, dsn := w.pg.CreateDB(t, "from_gcs")

@@ -19,6 +19,9 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
+	"github.com/pgoffsite/pgoffsite/internal/retention"
+	"github.com/pgoffsite/pgoffsite/internal/scrub"
+	"github.com/pgoffsite/pgoffsite/internal/stall"
 	"github.com/pgoffsite/pgoffsite/internal/store"
 )
 
@@ -33,6 +36,11 @@ const (
 	chunkRetryDeadline = 5 * time.Minute
 )
 
+// maxAttempts bounds the tries of each request of an upload, the session's start included,
+// which the library would otherwise retry for as long as the run's context lasts (a 502 for
+// hours): about two and a half minutes of its backoff.
+const maxAttempts = 10
+
 // Options open a bucket.
 type Options struct {
 	Bucket string
@@ -45,33 +53,43 @@ type Options struct {
 	CredentialsJSON []byte
 	// ChunkSize is the size of an upload's chunks: the one buffer an upload holds.
 	ChunkSize int64
+	// Stall are the silences tolerated on a connection (stall.Options' defaults when zero).
+	Stall stall.Options
+	// RetryDeadline bounds the retries of one chunk (chunkRetryDeadline when zero).
+	RetryDeadline time.Duration
+	// Retention (RETENTION) gives an object tagged retention=CLASS its expiry date as its
+	// Custom-Time: Google's lifecycle cannot match metadata, but can delete what is past its
+	// Custom-Time (setup-bucket's rule).
+	Retention retention.Policy
 }
 
 // Store writes archives to, and reads them from, one bucket under a prefix.
 type Store struct {
 	client    *storage.Client
+	http      *http.Client
 	bucket    *storage.BucketHandle
 	name      string
 	prefix    string // "" or ending in "/"
 	chunkSize int
+	retry     time.Duration
+	retention retention.Policy
 }
 
 // Open makes the client; it sends no request.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	var opts []option.ClientOption
-	switch {
-	case len(o.CredentialsJSON) > 0:
-		opts = append(opts, option.WithAuthCredentialsJSON(option.ServiceAccount, o.CredentialsJSON))
-	case o.Endpoint != "":
-		opts = append(opts, option.WithoutAuthentication())
+	// The library's messages may quote what they could not parse: say only what failed.
+	noClient := fmt.Errorf("gs://%s: cannot make a Google Cloud Storage client from the credentials given", o.Bucket)
+	hc, err := httpClient(ctx, o)
+	if err != nil {
+		return nil, noClient
 	}
+	opts := []option.ClientOption{option.WithHTTPClient(hc)}
 	if o.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(o.Endpoint+"/storage/v1/"))
 	}
 	client, err := storage.NewClient(ctx, opts...)
 	if err != nil {
-		// The library's message may quote what it could not parse: say only what failed.
-		return nil, fmt.Errorf("gs://%s: cannot make a Google Cloud Storage client from the credentials given", o.Bucket)
+		return nil, noClient
 	}
 	prefix := strings.Trim(o.Prefix, "/")
 	if prefix != "" {
@@ -83,7 +101,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	// The library sends chunks in multiples of 256 KiB.
 	chunk = max(googleapi.MinUploadChunkSize, chunk/googleapi.MinUploadChunkSize*googleapi.MinUploadChunkSize)
-	return &Store{client: client, bucket: client.Bucket(o.Bucket), name: o.Bucket, prefix: prefix, chunkSize: chunk}, nil
+	retry := o.RetryDeadline
+	if retry <= 0 {
+		retry = chunkRetryDeadline
+	}
+	return &Store{client: client, http: hc, bucket: client.Bucket(o.Bucket), name: o.Bucket, prefix: prefix, chunkSize: chunk, retry: retry, retention: o.Retention}, nil
 }
 
 // Close closes the client's connections.
@@ -98,29 +120,97 @@ func (s *Store) Location(key string) string { return "gs://" + s.name + "/" + s.
 // after a week: nothing stale to remove.
 func (s *Store) WriterCaps() store.Caps { return store.Caps{Close: s.Close} }
 
-// ReaderCaps are what the reader's credentials (roles/storage.objectViewer) may do: read.
-func (s *Store) ReaderCaps() store.Caps { return store.Caps{Reader: s, Close: s.Close} }
+// ReaderCaps are what the reader's credentials may do: read (roles/storage.objectViewer), and
+// keep the verification records, which `pgoffsite policy --reader` grants on the names ending
+// .verified.json alone (roles/storage.objectUser under an IAM condition).
+func (s *Store) ReaderCaps() store.Caps { return store.Caps{Reader: s, Records: s, Close: s.Close} }
+
+// Replace writes a small record at key, replacing the one there, within callTimeout.
+func (s *Store) Replace(ctx context.Context, key string, body []byte) error {
+	ctx, d := withDeadline(ctx)
+	defer d.stop()
+	w := s.bucket.Object(s.prefix + key).NewWriter(stall.WithLabel(ctx, "put "+s.Location(key)))
+	w.ContentType = "application/json"
+	w.ChunkSize = 0 // one request: a record is small
+	if _, err := w.Write(body); err != nil {
+		w.Close()
+		return scrubbed(fmt.Errorf("put %s: %w", s.Location(key), d.explain(err)))
+	}
+	if err := w.Close(); err != nil {
+		return scrubbed(fmt.Errorf("put %s: %w", s.Location(key), d.explain(err)))
+	}
+	return nil
+}
 
 // Put uploads r as obj.Key: a resumable upload in chunks of the chunk size, created only if no
 // object is there (ifGenerationMatch=0: an existing one is ErrExists), its CRC32C sent with the
 // last chunk for Google to check and compared with what Google stored. The object appears only
-// when the last chunk is accepted: any error before cancels the upload, and a cancelled
-// resumable session holds no object.
-func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err error) {
+// when the last chunk is accepted: on any error before, the upload is abandoned and its session
+// cancelled (a DELETE), so nothing of it is stored.
+func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) error {
+	loc := s.Location(obj.Key)
 	if obj.Size < store.UnknownSize {
-		return fmt.Errorf("put %s: invalid size %d", s.Location(obj.Key), obj.Size)
+		return fmt.Errorf("put %s: invalid size %d", loc, obj.Size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", s.Location(obj.Key), err)
+		return fmt.Errorf("put %s: %w", loc, err)
 	}
+	ctx, sess := withSession(stall.WithLabel(ctx, "upload "+loc))
+	stored, err := s.put(ctx, obj, r)
+	if err == nil {
+		return nil
+	}
+	uri := sess.get()
+	if stored || uri == "" || errors.Is(err, store.ErrExists) {
+		return scrubbed(fmt.Errorf("put %s: %w", loc, err))
+	}
+	if cerr := s.cancelSession(uri); cerr != nil {
+		return scrubbed(fmt.Errorf("put %s: %w (the upload's session could not be cancelled: %v; it holds no object and Google drops it after a week)", loc, err, cerr))
+	}
+	return scrubbed(fmt.Errorf("put %s: %w (the upload's session is cancelled: nothing is stored)", loc, err))
+}
+
+// scrubbedError is an error said without any URL's query: the library quotes the session's
+// URI, whose upload_id lets anyone holding it write the upload. It matches what the error
+// matched among the errors callers test for, and nothing else, so that no caller unwraps the
+// raw message.
+type scrubbedError struct {
+	msg string
+	is  []error
+}
+
+func (e *scrubbedError) Error() string   { return e.msg }
+func (e *scrubbedError) Unwrap() []error { return e.is }
+
+func scrubbed(err error) error {
+	e := &scrubbedError{msg: scrub.String(err.Error())}
+	for _, sentinel := range []error{context.Canceled, context.DeadlineExceeded, store.ErrExists, store.ErrSizeMismatch} {
+		if errors.Is(err, sentinel) {
+			e.is = append(e.is, sentinel)
+		}
+	}
+	if gerr := (*googleapi.Error)(nil); errors.As(err, &gerr) {
+		e.is = append(e.is, gerr) // what Google answered, for check's explanations
+	}
+	return e
+}
+
+// put is Put's upload, its errors said without the location; stored says the upload ended,
+// whatever the error.
+func (s *Store) put(ctx context.Context, obj store.Object, r io.Reader) (stored bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // cancelling before Close abandons the upload
-	w := s.bucket.Object(s.prefix + obj.Key).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+	w := s.bucket.Object(s.prefix + obj.Key).If(storage.Conditions{DoesNotExist: true}).
+		Retryer(storage.WithMaxAttempts(maxAttempts)).NewWriter(ctx)
 	w.ChunkSize = s.chunkSize
 	w.ChunkTransferTimeout = chunkTimeout
-	w.ChunkRetryDeadline = chunkRetryDeadline
+	w.ChunkRetryDeadline = s.retry
 	w.ContentType = obj.ContentType
 	w.Metadata = obj.Tags
+	if keep, ok := s.retention.Keep(retention.Class(obj.Tags[retention.TagKey])); ok {
+		// Set with the object and never changed: the uploader may not update an object.
+		w.CustomTime = time.Now().UTC().AddDate(0, 0, keep.Days())
+	}
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	src := store.ContextReader(ctx, r)
 	if obj.Size >= 0 {
@@ -133,15 +223,15 @@ func (s *Store) Put(ctx context.Context, obj store.Object, r io.Reader) (err err
 	if err != nil {
 		cancel()
 		w.Close()
-		return fmt.Errorf("put %s: %w", s.Location(obj.Key), err)
+		return false, err
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("put %s: %w", s.Location(obj.Key), classify(ctx, err))
+		return false, classify(ctx, err)
 	}
 	if got, want := w.Attrs().CRC32C, crc.Sum32(); got != want {
-		return fmt.Errorf("put %s: Google Cloud Storage stored CRC32C %08x, the bytes sent have %08x", s.Location(obj.Key), got, want)
+		return true, fmt.Errorf("Google Cloud Storage stored CRC32C %08x, the bytes sent have %08x", got, want)
 	}
-	return nil
+	return true, nil
 }
 
 // classify turns a failed precondition into ErrExists and a cancelled upload into the

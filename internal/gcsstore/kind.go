@@ -22,7 +22,8 @@ func OpenStore(ctx context.Context, env spec.Env, a spec.Archive) (*Store, error
 	if v := env.Getenv(s.CredentialsVar); v != "" {
 		key = []byte(v)
 	}
-	return Open(ctx, Options{Bucket: s.Bucket, Prefix: s.Prefix, Endpoint: s.Endpoint, CredentialsJSON: key, ChunkSize: env.PartSize})
+	return Open(ctx, Options{Bucket: s.Bucket, Prefix: s.Prefix, Endpoint: s.Endpoint, CredentialsJSON: key, ChunkSize: env.PartSize,
+		Retention: env.Retention})
 }
 
 // Open opens a for the uploader: create only.
@@ -48,7 +49,8 @@ func (kind) OpenReader(ctx context.Context, env spec.Env, a spec.Archive) (store
 func (k kind) Check(ctx context.Context, r spec.Checker, env spec.Env, all []spec.Archive, i int) {
 	a := all[i]
 	if env.Retention.Set() {
-		r.Warn("archive %s: RETENTION: the class is recorded in each manifest, but the uploader cannot look up markers in a bucket it may only create in, and nothing here expires archives: set the bucket's lifecycle rules (docs/providers.md, Google Cloud Storage)", a)
+		r.Warn("archive %s: RETENTION: each archive carries its class's expiry date as its Custom-Time, but only the bucket's lifecycle deletes what is past it, and the uploader, which may only create, cannot look up the markers that tell the periods apart (another destination that can decides the class; alone, every archive is kept as the longest class)", a)
+		r.Fix("apply the lifecycle `pgoffsite setup-bucket` prints for %s, as an admin of the bucket", a)
 	}
 	st, caps, err := k.Open(ctx, env, a)
 	if err != nil {
