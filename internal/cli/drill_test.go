@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -225,18 +224,7 @@ func TestDrillSIGTERMMidRestore(t *testing.T) {
 	if len(w.drillAddons()) != 1 {
 		t.Fatalf("want the drill's add-on during the restore, have %+v", w.drillAddons())
 	}
-	stopped := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
-	elapsed := time.Since(stopped)
-	t.Logf("output:\n%s", out.String())
-	w.assertNoSecrets(out.String())
-	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
-		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
-	}
-	if elapsed > 20*time.Second {
-		t.Errorf("took %s to stop, want under 20 s", elapsed)
-	}
+	w.terminate(cmd, out)
 	if left := w.drillAddons(); len(left) != 0 {
 		t.Errorf("add-ons left after SIGTERM: %+v", left)
 	}

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -270,18 +269,7 @@ func TestFaultSIGTERMMidUpload(t *testing.T) {
 	if !w.waitUploadUnderWay(60 * time.Second) {
 		t.Error("no multipart upload was opened within 60 s")
 	}
-	stopped := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
-	elapsed := time.Since(stopped)
-	w.t.Logf("output:\n%s", out.String())
-	w.assertNoSecrets(out.String())
-	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
-		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
-	}
-	if elapsed > 20*time.Second {
-		t.Errorf("took %s to stop, want under 20 s", elapsed)
-	}
+	w.terminate(cmd, out)
 	if keys := w.keys(); len(keys) != 0 {
 		t.Errorf("objects left: %v", keys)
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -141,18 +140,7 @@ func TestBackupForkSIGTERM(t *testing.T) {
 	if len(w.forks()) != 1 {
 		t.Fatalf("want the fork during the dump, have %+v", w.forks())
 	}
-	stopped := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
-	elapsed := time.Since(stopped)
-	t.Logf("output:\n%s", out.String())
-	w.assertNoSecrets(out.String())
-	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
-		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
-	}
-	if elapsed > 20*time.Second {
-		t.Errorf("took %s to stop, want under 20 s", elapsed)
-	}
+	w.terminate(cmd, out)
 	if left := w.forks(); len(left) != 0 || !strings.Contains(out.String(), "fork deleted") {
 		t.Errorf("add-ons left after SIGTERM: %+v", left)
 	}

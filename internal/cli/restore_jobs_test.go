@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -167,17 +166,7 @@ func TestRestoreJobsSIGTERM(t *testing.T) {
 	if len(isEmpty(t, w.pg, dsn)) == 0 {
 		t.Fatalf("nothing was restored before the SIGTERM:\n%s", out.String())
 	}
-	stopped := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
-	elapsed := time.Since(stopped)
-	t.Logf("output:\n%s", out.String())
-	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
-		t.Errorf("exit %d (%v), want %d", code, err, ExitTerminated)
-	}
-	if elapsed > 20*time.Second {
-		t.Errorf("took %s to stop, want under 20 s", elapsed)
-	}
+	w.terminate(cmd, out)
 	if objs := isEmpty(t, w.pg, dsn); len(objs) > 0 {
 		t.Errorf("the database is not empty after the SIGTERM: %v", objs)
 	}

@@ -66,3 +66,35 @@ func TestParallelBackupRestoresIdentically(t *testing.T) {
 		t.Errorf("the restored database differs from the source:\n--- source\n%s\n--- restored\n%s", want, got)
 	}
 }
+
+// Fork capture and parallel dumps together: the fork is dumped as a set by PG_DUMP_JOBS=2, is
+// deleted only after every stream has ended, and the set restores in two sessions to the
+// source's rows.
+func TestForkDumpedInParallel(t *testing.T) {
+	w, name, env := newForkWorld(t, 20000)
+	env["PG_DUMP_JOBS"] = "2"
+	code, out := w.run(env, "backup")
+	if code != ExitOK || !strings.Contains(out, "set stored") || !strings.Contains(out, "fork deleted") {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Index(out, "fork deleted") < strings.Index(out, "set stored") {
+		t.Error("the fork was deleted before the set was stored")
+	}
+	m, _ := w.manifest("shop", "DATABASE")
+	if m.Set == nil || len(m.Set.Parts) != 1 || m.Origin == nil || m.Origin.Source != "fork" {
+		t.Fatalf("manifest: set %+v, origin %+v", m.Set, m.Origin)
+	}
+	if left := w.forks(); len(left) != 0 {
+		t.Errorf("add-ons left: %+v", left)
+	}
+	restored, dsn := w.pg.CreateDB(t, "fork_set_restored")
+	if code, _ := w.run(w.restoreEnv(), "restore", "--from", m.Key, "--to", dsn, "--jobs", "2"); code != ExitOK {
+		t.Fatalf("restore --jobs 2: exit %d", code)
+	}
+	count := `SELECT (SELECT count(*) FROM customers) || '/' || (SELECT count(*) FROM orders)`
+	got, _ := w.pg.Query(restored, count)
+	want, _ := w.pg.Query(name, count)
+	if got != want || !strings.HasSuffix(strings.TrimSpace(want), "/20000") {
+		t.Errorf("restored rows %q, want %q", got, want)
+	}
+}
