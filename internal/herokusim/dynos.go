@@ -315,8 +315,10 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		d.rec.State = "up"
 		d.logLocked("heroku", "State changed from starting to up")
 		dy.wg.Add(2)
+		output := make(chan struct{}) // closed when every line of the output is in the log
 		go func() { // the output, line by line, into the dyno's log
 			defer dy.wg.Done()
+			defer close(output)
 			sc := bufio.NewScanner(pr)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
@@ -337,6 +339,9 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 			defer dy.wg.Done()
 			err := cmd.Wait()
 			pw.Close()
+			// The exit lines come after the process's last line, as on Heroku, and the dyno
+			// is seen to have ended only once they are in the log.
+			<-output
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			code := cmd.ProcessState.ExitCode()
