@@ -132,8 +132,11 @@ func TestSetIdentity(t *testing.T) {
 	if m.Set.Jobs != 4 || len(m.Set.Parts) != 3 || m.Set.Snapshot == "" {
 		t.Fatalf("set %+v", m.Set)
 	}
-	if got := mem.Get(res.Key); int64(len(got)) != m.Bytes || int64(len(got)) != res.Bytes {
-		t.Errorf("stream 0: %d bytes stored, manifest %d, result %d", len(got), m.Bytes, res.Bytes)
+	if got := mem.Get(res.Key); int64(len(got)) != m.Bytes {
+		t.Errorf("stream 0: %d bytes stored, manifest %d", len(got), m.Bytes)
+	}
+	if res.Bytes != m.StoredBytes() {
+		t.Errorf("the result gives %d bytes, the whole set has %d", res.Bytes, m.StoredBytes())
 	}
 	where := map[string]int{}
 	for i, p := range m.Set.Parts {
@@ -332,8 +335,8 @@ func TestSetPartFails(t *testing.T) {
 		want string
 	}{
 		{"session terminated", func(t *testing.T, db string) {
-			pg.Exec(t, "postgres", fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' AND application_name = 'pgoffsite-part-02'`, db))
-		}, "part 02 of the set failed"},
+			pg.Exec(t, "postgres", fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' AND application_name = 'pgoffsite-part-01'`, db))
+		}, "part 01 of the set failed"},
 		{"pg_dump killed", func(t *testing.T, db string) {
 			b, err := os.ReadFile(filepath.Join(pids, "pgoffsite-part-01"))
 			if err != nil {
@@ -360,7 +363,7 @@ func TestSetPartFails(t *testing.T) {
 			if res.Err == nil || !strings.Contains(res.Err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", res.Err, c.want)
 			}
-			if s, _ := seen.Load().(string); !strings.Contains(s, "pgoffsite-snapshot") || !strings.Contains(s, "pgoffsite-part-02") {
+			if s, _ := seen.Load().(string); !strings.Contains(s, "pgoffsite-snapshot") || !strings.Contains(s, "pgoffsite-part-01") {
 				t.Errorf("sessions while the set ran: %q", s)
 			}
 			if mem.Len() != 0 {
