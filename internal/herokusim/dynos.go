@@ -315,8 +315,9 @@ func (s *Sim) createDyno(w http.ResponseWriter, r *http.Request, a *app) {
 		d.rec.State = "up"
 		d.logLocked("heroku", "State changed from starting to up")
 		dy.wg.Add(2)
-		output := make(chan struct{}) // closed when every line of the output is in the log
-		go func() {                   // the output, line by line, into the dyno's log
+		// output is closed when every line the process wrote is in the log.
+		output := make(chan struct{})
+		go func() { // the output, line by line, into the dyno's log
 			defer dy.wg.Done()
 			defer close(output)
 			sc := bufio.NewScanner(pr)
