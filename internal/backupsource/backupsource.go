@@ -40,6 +40,7 @@ type Options struct {
 	PgDumpJobs             int
 	PgDumpExcludeTableData []string
 	PgDumpExcludeSchema    []string
+	PgDumpCompress         string // PG_DUMP_COMPRESS
 	// Heroku PG Backups: which backup (BACKUP_MODE), how old it may be, how long a capture may
 	// take, how many download ranges are in flight.
 	Mode           string
@@ -51,7 +52,7 @@ type Options struct {
 // New is the source of a backup run.
 func New(o Options) archive.Source {
 	dump := dumpsource.Source{PgDump: o.PgDumpPath, Silence: o.Silence, Secrets: o.Secrets,
-		Jobs: o.PgDumpJobs, ExcludeTableData: o.PgDumpExcludeTableData, ExcludeSchema: o.PgDumpExcludeSchema}
+		Jobs: o.PgDumpJobs, ExcludeTableData: o.PgDumpExcludeTableData, ExcludeSchema: o.PgDumpExcludeSchema, Compress: o.PgDumpCompress}
 	env, onHeroku := dump, dump
 	env.Locate, onHeroku.Locate = dumpsource.Env{URLs: o.EnvURLs}, dumpsource.Heroku{API: o.Heroku}
 	switch {

@@ -91,6 +91,8 @@ type Config struct {
 	// (PG_DUMP_EXCLUDE_TABLE_DATA, PG_DUMP_EXCLUDE_SCHEMA) passed to every pg_dump.
 	PgDumpExcludeTableData []string
 	PgDumpExcludeSchema    []string
+	// PgDumpCompress is PG_DUMP_COMPRESS, pg_dump's --compress ("": pg_dump's default).
+	PgDumpCompress string
 	// Parallel is BACKUP_PARALLEL: targets archived at once in this process, sharing MemoryLimit.
 	// Fanout is BACKUP_FANOUT: one-off dynos the run starts at once, one per target (0: none),
 	// of size DynoSize (BACKUP_DYNO_SIZE).
@@ -210,6 +212,7 @@ type env struct {
 	PgDumpJobs        string `envconfig:"PG_DUMP_JOBS"`
 	PgDumpExcludeData string `envconfig:"PG_DUMP_EXCLUDE_TABLE_DATA"`
 	PgDumpExcludeNS   string `envconfig:"PG_DUMP_EXCLUDE_SCHEMA"`
+	PgDumpCompress    string `envconfig:"PG_DUMP_COMPRESS"`
 	MaxAge            string `envconfig:"BACKUP_MAX_AGE"`
 	CaptureTimeout    string `envconfig:"BACKUP_CAPTURE_TIMEOUT"`
 	Parallel          string `envconfig:"BACKUP_PARALLEL"`

@@ -996,3 +996,19 @@ func TestPgDumpJobsShareMemory(t *testing.T) {
 		t.Errorf("%v: %q %q", err, c.PgDumpExcludeTableData, c.PgDumpExcludeSchema)
 	}
 }
+
+// PG_DUMP_COMPRESS takes what pg_dump's --compress takes, and nothing else, before any request.
+func TestPgDumpCompress(t *testing.T) {
+	for _, v := range []string{"0", "1", "9", "none", "gzip", "gzip:4", "lz4", "lz4:3", "zstd", "zstd:19"} {
+		setEnv(t, with(valid(), map[string]string{"PG_DUMP_COMPRESS": v}))
+		if c, err := Load(); err != nil || c.PgDumpCompress != v {
+			t.Errorf("PG_DUMP_COMPRESS=%s: %q, %v", v, c.PgDumpCompress, err)
+		}
+	}
+	for _, v := range []string{"10", "-1", "fast", "gzip:", "zstd:long", "1 --file=/tmp/x", "lz4;rm"} {
+		setEnv(t, with(valid(), map[string]string{"PG_DUMP_COMPRESS": v}))
+		if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PG_DUMP_COMPRESS:") || !strings.Contains(err.Error(), "gzip level from 0 (none) to 9") {
+			t.Errorf("PG_DUMP_COMPRESS=%q: %v", v, err)
+		}
+	}
+}

@@ -87,6 +87,8 @@ type Source struct {
 	// PG_DUMP_EXCLUDE_SCHEMA) passed to every pg_dump.
 	ExcludeTableData []string
 	ExcludeSchema    []string
+	// Compress is pg_dump's --compress (PG_DUMP_COMPRESS); "" leaves pg_dump's default.
+	Compress string
 }
 
 var _ archive.Source = (*Source)(nil)
@@ -104,6 +106,9 @@ func (s *Source) Open(ctx context.Context, t archive.Target) (archive.Backup, er
 	}
 	red := scrub.New(append([]string{db.URL, conn.password}, s.Secrets...)...)
 	tools, client, server, err := versions(ctx, s.PgDump, conn, red)
+	if err == nil {
+		err = s.checkCompress(client)
+	}
 	if err != nil {
 		return archive.Backup{}, fmt.Errorf("dumpsource: %s: %w", t, err)
 	}
@@ -146,7 +151,22 @@ func (s *Source) args(db Database) []string {
 	for _, p := range s.ExcludeTableData {
 		args = append(args, "--exclude-table-data="+p)
 	}
+	if s.Compress != "" {
+		args = append(args, "--compress="+s.Compress)
+	}
 	return args
+}
+
+// compressNeeds is the oldest pg_dump that takes a --compress naming a method (lz4, zstd, or
+// gzip:N) rather than a bare gzip level.
+const compressNeeds = 16
+
+// checkCompress refuses a --compress this pg_dump does not know, before it starts.
+func (s *Source) checkCompress(client Version) error {
+	if s.Compress == "" || len(s.Compress) == 1 || client.Major >= compressNeeds {
+		return nil
+	}
+	return fmt.Errorf("PG_DUMP_COMPRESS=%s needs pg_dump %d or newer, and this is pg_dump %s: use a gzip level (0-9), or point PG_DUMP_PATH at a newer pg_dump", s.Compress, compressNeeds, client.Text)
 }
 
 // herokuExt is the schema Heroku installs extensions into on older databases.
