@@ -79,6 +79,15 @@ type Options struct {
 	// Size is the archive's length when known (0 when not).
 	Size int64
 
+	// FramingOnly, when set, names the tables (by schema and name) whose data in a compressed
+	// archive is read for its chunk framing only, not decompressed: such a table is FramingOnly,
+	// its Rows and Bytes -1. It is for a reader that has that data checked another way — a
+	// restore, whose pg_restore decompresses every byte, of an archive whose SHA-256 ties it to
+	// the row counts the backup's own check made — and would otherwise decompress it twice. In
+	// an archive without compression every table is read and counted whole: there is nothing to
+	// decompress.
+	FramingOnly func(schema, name string) bool
+
 	// Allowance is how long in all the writer may wait for decompression once the check has run
 	// for elapsed; nil means DefaultAllowance.
 	Allowance func(elapsed time.Duration) time.Duration
@@ -341,6 +350,9 @@ func (c *checker) block() error {
 	c.sum.DataBlocks++
 
 	if typ == blkData {
+		if e.table >= 0 && c.dec != nil && c.opts.FramingOnly != nil && c.opts.FramingOnly(e.schema, e.tag) {
+			return c.framing(e, start)
+		}
 		count := e.table >= 0 && e.copy
 		if c.pool != nil && e.table >= 0 {
 			j := &job{block: c.sum.DataBlocks - 1, entry: idx, start: start, count: count, in: make(chan []byte, jobQueue)}
@@ -392,6 +404,18 @@ func (c *checker) block() error {
 		}
 		c.sum.DataBytes += n
 	}
+}
+
+// framing reads the data stream of e, a table's, for its chunk framing only (Options.FramingOnly).
+func (c *checker) framing(e *dataEntry, start int64) error {
+	c.stream.reset(c.s)
+	if err := c.stream.each(nil); err != nil {
+		return fmt.Errorf("pgdump: data block for %s at byte %d: %w", e.name(), start, err)
+	}
+	c.sum.CompressedDataBytes += c.stream.n
+	t := &c.sum.Tables[e.table]
+	t.Rows, t.Bytes, t.FramingOnly = -1, -1, true
+	return nil
 }
 
 // blockType is what WriteDataChunksForTocEntry writes for an entry: _StartLOs for BLOBS,

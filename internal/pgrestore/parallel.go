@@ -392,7 +392,7 @@ func (o Options) run(ctx context.Context, c conn, name string, args []string, in
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgrestore: start pg_restore: %w", err)
 	}
-	_, copyErr := io.Copy(stdin, in)
+	_, copyErr := io.CopyBuffer(struct{ io.Writer }{stdin}, in, make([]byte, 1<<20))
 	stdin.Close()
 	waitErr := cmd.Wait()
 	var readErr error

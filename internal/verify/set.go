@@ -27,12 +27,12 @@ func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []ca
 		return fmt.Errorf("verify %s: the archive is a set of %d streams, restored in several sessions, so only into an empty database: %w",
 			src.Location(key), len(streams), errSetClean)
 	}
-	sums := make([]*pgdump.Summary, len(streams))
+	found := make([][]pgdump.Table, len(streams))
 	var mu sync.Mutex
 	open := func(ctx context.Context, n int) (io.ReadCloser, error) {
-		r, err := openStream(ctx, src, streams[n], m.Encryption != nil, o.Identities, func(sum pgdump.Summary) {
+		r, err := openStream(ctx, src, streams[n], m.Encryption != nil, o.Identities, o.RestoreTo != "", func(tables []pgdump.Table) {
 			mu.Lock()
-			sums[n] = &sum
+			found[n] = tables
 			mu.Unlock()
 		})
 		if err != nil {
@@ -60,10 +60,8 @@ func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []ca
 		}
 	}
 	var tables []pgdump.Table
-	for _, s := range sums {
-		if s != nil {
-			tables = append(tables, s.Tables...)
-		}
+	for _, ts := range found {
+		tables = append(tables, ts...)
 	}
 	res.Tables = len(tables)
 	for _, t := range tables {
@@ -78,10 +76,11 @@ func verifySet(ctx context.Context, src Source, m catalog.Manifest, streams []ca
 // errSetClean refuses --clean for a set.
 var errSetClean = errors.New("--clean cannot drop and replace a set's objects; restore into an empty database (createdb NEW) instead")
 
-// openStream opens stream s and returns its plaintext, checked as it streams: at its end the
-// read fails, naming the stream, unless its size, SHA-256 (both, when encrypted) and structure
-// are the manifest's; done is then given what the check found.
-func openStream(ctx context.Context, src Source, s catalog.Stream, encrypted bool, ids *agecrypt.Identities, done func(pgdump.Summary)) (io.ReadCloser, error) {
+// openStream opens stream s and returns its plaintext, checked as it streams (checkOptions: for
+// restoring, or not): at its end the read fails, naming the stream, unless its size, SHA-256
+// (both, when encrypted) and structure are the manifest's; done is then given the stream's
+// tables and row counts (counted).
+func openStream(ctx context.Context, src Source, s catalog.Stream, encrypted bool, ids *agecrypt.Identities, restoring bool, done func([]pgdump.Table)) (io.ReadCloser, error) {
 	if encrypted && ids == nil {
 		return nil, ErrNoIdentity
 	}
@@ -94,7 +93,7 @@ func openStream(ctx context.Context, src Source, s catalog.Stream, encrypted boo
 		return nil, fmt.Errorf("%s has %d bytes, the manifest says %d", s.Name(), size, s.Bytes)
 	}
 	c := &checkedStream{s: s, encrypted: encrypted, body: body, stored: &countingReader{r: body, hash: sha256.New()},
-		hash: sha256.New(), chk: pgdump.NewChecker(pgdump.Options{}), done: done}
+		hash: sha256.New(), chk: pgdump.NewChecker(checkOptions(s, restoring)), done: done}
 	c.in = c.stored
 	if encrypted {
 		plain, err := ids.DecryptReader(c.stored)
@@ -118,7 +117,7 @@ type checkedStream struct {
 	hash      hash.Hash
 	chk       *pgdump.Checker
 	n         int64
-	done      func(pgdump.Summary)
+	done      func([]pgdump.Table)
 	closed    bool
 	err       error
 }
@@ -156,7 +155,7 @@ func (c *checkedStream) Read(p []byte) (int, error) {
 		}
 		return n, c.err
 	}
-	c.done(sum)
+	c.done(counted(c.s, sum))
 	c.err = io.EOF
 	return n, io.EOF
 }
