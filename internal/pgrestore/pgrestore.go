@@ -11,6 +11,7 @@ package pgrestore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,12 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/scrub"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options name the target and how to reach it.
@@ -111,7 +114,12 @@ func (o Options) name() string {
 // psql runs one query against the target and returns its unaligned, tuples-only answer; its
 // output in an error is scrubbed of the target's secrets.
 func (o Options) psql(ctx context.Context, c conn, appName, query string) (string, error) {
-	qctx, cancel := context.WithTimeout(ctx, ConnectTimeout+time.Minute)
+	return o.psqlWithin(ctx, c, appName, query, ConnectTimeout+time.Minute)
+}
+
+// psqlWithin is psql with a deadline of its own, for a query whose time grows with the data.
+func (o Options) psqlWithin(ctx context.Context, c conn, appName, query string, within time.Duration) (string, error) {
+	qctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	cmd := exec.CommandContext(qctx, o.bin("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.dsn, "-c", query)
 	cmd.Env = c.env(appName)
@@ -119,7 +127,7 @@ func (o Options) psql(ctx context.Context, c conn, appName, query string) (strin
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if qctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("no answer within %s", ConnectTimeout+time.Minute)
+			err = fmt.Errorf("no answer within %s", within)
 		}
 		return "", fmt.Errorf("psql: %v: %s", err, c.red.Scrub(lastLines(stderr.String(), 3)))
 	}
@@ -371,24 +379,64 @@ func Errors(stderr string) string {
 	return strings.Join(picked[:min(len(picked), 6)], " | ")
 }
 
-// CountRows counts the rows of each table (those with a count, Rows >= 0) in the target.
-func CountRows(ctx context.Context, o Options, tables []pgdump.Table) ([]pgdump.Table, error) {
+// countRate is the slowest rate at which a count is expected to scan a table's data: a count's
+// deadline grows with the data it reads.
+const countRate = 10 << 20 // bytes a second
+
+// CountRows counts the rows of each table (those with a count, Rows >= 0) in the target: in up
+// to jobs sessions at once, each one query over its share of the tables (dealt out by size,
+// largest first), whose deadline grows with the data it scans.
+func CountRows(ctx context.Context, o Options, tables []pgdump.Table, jobs int) ([]pgdump.Table, error) {
+	var todo []int
+	for i, t := range tables {
+		if t.Rows >= 0 {
+			todo = append(todo, i)
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b int) int { return cmp.Compare(tables[b].Bytes, tables[a].Bytes) })
+	shares := make([][]int, min(max(jobs, 1), len(todo)))
+	load := make([]int64, len(shares))
+	for _, i := range todo {
+		k := slices.Index(load, slices.Min(load))
+		shares[k] = append(shares[k], i)
+		load[k] += max(tables[i].Bytes, 0)
+	}
 	c := o.conn()
+	counts := make([]int64, len(tables))
+	g, gctx := errgroup.WithContext(ctx)
+	for k, share := range shares {
+		g.Go(func() error {
+			var q []string
+			for _, i := range share {
+				q = append(q, fmt.Sprintf(`SELECT %d, count(*) FROM %s.%s`, i, quoteIdent(tables[i].Schema), quoteIdent(tables[i].Name)))
+			}
+			within := ConnectTimeout + time.Minute + time.Duration(load[k]/countRate)*time.Second
+			out, err := o.psqlWithin(gctx, c, "pgoffsite-"+o.name()+"-count", strings.Join(q, " UNION ALL "), within)
+			if err != nil {
+				return fmt.Errorf("pgrestore: count the rows of %d tables in the restored database: %w", len(share), err)
+			}
+			lines := strings.Split(out, "\n")
+			if len(lines) != len(share) {
+				return fmt.Errorf("pgrestore: count the rows of %d tables: %d answers", len(share), len(lines))
+			}
+			for _, l := range lines {
+				a, b, _ := strings.Cut(l, "|")
+				i, err1 := strconv.Atoi(a)
+				n, err2 := strconv.ParseInt(b, 10, 64)
+				if err1 != nil || err2 != nil || i < 0 || i >= len(tables) {
+					return fmt.Errorf("pgrestore: count rows: unexpected answer %q", l)
+				}
+				counts[i] = n
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var out []pgdump.Table
-	for _, t := range tables {
-		if t.Rows < 0 {
-			continue
-		}
-		q := fmt.Sprintf(`SELECT count(*) FROM %s.%s`, quoteIdent(t.Schema), quoteIdent(t.Name))
-		b, err := o.psql(ctx, c, "pgoffsite-"+o.name()+"-count", q)
-		if err != nil {
-			return nil, fmt.Errorf("pgrestore: count rows of %s.%s in the restored database: %w", t.Schema, t.Name, err)
-		}
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("pgrestore: count rows of %s.%s: unexpected answer %q", t.Schema, t.Name, b)
-		}
-		out = append(out, pgdump.Table{Schema: t.Schema, Name: t.Name, Rows: n})
+	for _, i := range todo {
+		out = append(out, pgdump.Table{Schema: tables[i].Schema, Name: tables[i].Name, Rows: counts[i]})
 	}
 	return out, nil
 }

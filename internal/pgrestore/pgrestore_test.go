@@ -146,7 +146,7 @@ func TestAbortRollsBackFinishCommits(t *testing.T) {
 	if err := r.Finish(); err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
-	got, err := CountRows(ctx, o, nil)
+	got, err := CountRows(ctx, o, nil, 2)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("CountRows of nothing: %v %v", got, err)
 	}

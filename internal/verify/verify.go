@@ -277,7 +277,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 // counts compares the row counts of the restored database with the archive's.
 func counts(ctx context.Context, src Source, key string, o Options, tables []pgdump.Table, res *Result) error {
 	res.Committed = true
-	counted, err := pgrestore.CountRows(ctx, o.restore(), tables)
+	counted, err := pgrestore.CountRows(ctx, o.restore(), tables, o.Jobs)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.Location(key), err)
 	}
@@ -305,13 +305,13 @@ func checkOptions(s catalog.Stream, restoring bool) pgdump.Options {
 	}}
 }
 
-// manifestCounts are the row counts the manifest has for stream s's tables, by schema.name.
-func manifestCounts(s catalog.Stream) map[string]int64 {
-	known := map[string]int64{}
+// manifestCounts are the tables of stream s whose rows the manifest counted, by schema.name.
+func manifestCounts(s catalog.Stream) map[string]pgdump.Table {
+	known := map[string]pgdump.Table{}
 	if s.Structure != nil {
 		for _, t := range s.Structure.Tables {
 			if t.Rows >= 0 && !t.FramingOnly {
-				known[t.Schema+"."+t.Name] = t.Rows
+				known[t.Schema+"."+t.Name] = t
 			}
 		}
 	}
@@ -325,7 +325,7 @@ func counted(s catalog.Stream, sum pgdump.Summary) []pgdump.Table {
 	out := slices.Clone(sum.Tables)
 	for i, t := range out {
 		if n, ok := known[t.Schema+"."+t.Name]; ok && t.FramingOnly {
-			out[i].Rows, out[i].FramingOnly = n, false
+			out[i] = n
 		}
 	}
 	return out
