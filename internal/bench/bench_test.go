@@ -51,9 +51,10 @@ type measure struct {
 	bytes   int64
 	wall    time.Duration
 	rssKiB  int64
-	diskKiB int64  // written to local disk (ru_oublock × 512 B)
-	framing string // ARCHIVE_CHECK=auto: tables checked for framing only, of all tables
-	conns   string // pgoffsite: the download connections it chose, and why
+	diskKiB int64   // written to local disk (ru_oublock × 512 B)
+	framing string  // ARCHIVE_CHECK=auto: tables checked for framing only, of all tables
+	conns   string  // pgoffsite: the download connections it chose, and why
+	cores   float64 // the machine's cores busy on average during the run (/proc/stat)
 }
 
 func (m measure) mbps() float64 { return float64(m.bytes) / m.wall.Seconds() / 1e6 }
