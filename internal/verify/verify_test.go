@@ -161,16 +161,7 @@ func TestArchiveDamage(t *testing.T) {
 			archived(t, s, dump, func(m *catalog.Manifest) { m.Key = strings.Replace(dumpKey, "b042", "b041", 2) })
 		}, "the manifest describes another archive"},
 		{"the manifest's row counts differ", func(s *filestore.Store) {
-			archived(t, s, dump, func(m *catalog.Manifest) {
-				st := *m.Structure
-				st.Tables = append([]pgdump.Table(nil), st.Tables...)
-				for i := range st.Tables {
-					if st.Tables[i].Name == "orders" {
-						st.Tables[i].Rows = 19999
-					}
-				}
-				m.Structure = &st
-			})
+			archived(t, s, dump, ordersRows(19999))
 		}, "public.orders has 20000 rows, want 19999"},
 	}
 	for _, tt := range tests {
@@ -185,14 +176,24 @@ func TestArchiveDamage(t *testing.T) {
 // framingOnly marks orders as the job's check leaves a table it fell behind on: its framing
 // read, its data not decompressed, no row count.
 func framingOnly(m *catalog.Manifest) {
+	editOrders(m, func(t *pgdump.Table) { t.Rows, t.Bytes, t.FramingOnly = -1, -1, true })
+	m.Structure.OtherFramingOnly = 1
+}
+
+// ordersRows makes the manifest say that orders has n rows.
+func ordersRows(n int64) func(*catalog.Manifest) {
+	return func(m *catalog.Manifest) { editOrders(m, func(t *pgdump.Table) { t.Rows = n }) }
+}
+
+// editOrders changes what the manifest's structure says of the orders table, in a copy.
+func editOrders(m *catalog.Manifest, edit func(*pgdump.Table)) {
 	st := *m.Structure
 	st.Tables = append([]pgdump.Table(nil), st.Tables...)
 	for i := range st.Tables {
 		if st.Tables[i].Name == "orders" {
-			st.Tables[i].Rows, st.Tables[i].Bytes, st.Tables[i].FramingOnly = -1, -1, true
+			edit(&st.Tables[i])
 		}
 	}
-	st.OtherFramingOnly = 1
 	m.Structure = &st
 }
 
@@ -298,16 +299,7 @@ func TestArchiveRestoreDoesNotWaitForeverOnALock(t *testing.T) {
 func TestArchiveRestoreCountsFromTheManifest(t *testing.T) {
 	dump, pg := realDump(t)
 	s := newStore(t)
-	archived(t, s, dump, func(m *catalog.Manifest) {
-		st := *m.Structure
-		st.Tables = append([]pgdump.Table(nil), st.Tables...)
-		for i := range st.Tables {
-			if st.Tables[i].Name == "orders" {
-				st.Tables[i].Rows = 19999
-			}
-		}
-		m.Structure = &st
-	})
+	archived(t, s, dump, ordersRows(19999))
 	_, scratch := pg.CreateDB(t, "verify_counts")
 	res := Archive(context.Background(), s, dumpKey, Options{RestoreTo: scratch, PgBinDir: pg.BinDir})
 	wantErr(t, res, "row counts of the restored database differ from the manifest's: public.orders has 20000 rows, want 19999")
