@@ -300,18 +300,18 @@ func checkOptions(s catalog.Stream, restoring bool) pgdump.Options {
 		return pgdump.Options{}
 	}
 	return pgdump.Options{FramingOnly: func(schema, name string) bool {
-		_, ok := known[schema+"."+name]
+		_, ok := known[[2]string{schema, name}]
 		return ok
 	}}
 }
 
-// manifestCounts are the tables of stream s whose rows the manifest counted, by schema.name.
-func manifestCounts(s catalog.Stream) map[string]pgdump.Table {
-	known := map[string]pgdump.Table{}
+// manifestCounts are the tables of stream s whose rows the manifest counted, by schema and name.
+func manifestCounts(s catalog.Stream) map[[2]string]pgdump.Table {
+	known := map[[2]string]pgdump.Table{}
 	if s.Structure != nil {
 		for _, t := range s.Structure.Tables {
 			if t.Rows >= 0 && !t.FramingOnly {
-				known[t.Schema+"."+t.Name] = t
+				known[[2]string{t.Schema, t.Name}] = t
 			}
 		}
 	}
@@ -324,8 +324,8 @@ func counted(s catalog.Stream, sum pgdump.Summary) []pgdump.Table {
 	known := manifestCounts(s)
 	out := slices.Clone(sum.Tables)
 	for i, t := range out {
-		if n, ok := known[t.Schema+"."+t.Name]; ok && t.FramingOnly {
-			out[i] = n
+		if m, ok := known[[2]string{t.Schema, t.Name}]; ok && t.FramingOnly {
+			out[i] = m
 		}
 	}
 	return out
