@@ -48,13 +48,17 @@ type SetReport struct {
 // of every stream, jobs at once, each read straight from its Open, then the post-data —
 // indexes and constraints split over the sessions, partition indexes attached, foreign keys
 // split over the sessions, then the rest — each session fed the dump's table of contents from
-// memory. Nothing is written to disk but the small lists of entries pg_restore -L reads. On
-// failure the database is emptied again (ErrEmptied) or the error says that it could not be.
-func RestoreSet(ctx context.Context, o Options, jobs, streams int, open Open) (SetReport, error) {
+// memory. Nothing is written to disk but the small lists of entries pg_restore -L reads. Then
+// check, when given, compares what was restored with what should have been. On failure (check's
+// too) the database is emptied again (ErrEmptied) or the error says that it could not be.
+func RestoreSet(ctx context.Context, o Options, jobs, streams int, open Open, check func(context.Context) error) (SetReport, error) {
 	start := time.Now()
 	rep := SetReport{Streams: streams}
 	err := o.orEmpty(ctx, func(ctx context.Context, c conn) error {
-		return o.restoreSet(ctx, c, max(jobs, 1), streams, open, &rep)
+		if err := o.restoreSet(ctx, c, max(jobs, 1), streams, open, &rep); err != nil || check == nil {
+			return err
+		}
+		return check(ctx)
 	})
 	rep.Elapsed = time.Since(start)
 	return rep, err

@@ -1,11 +1,13 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/pgoffsite/pgoffsite/internal/agecrypt"
 	"github.com/pgoffsite/pgoffsite/internal/catalog"
+	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/pgrestore"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
 	"github.com/pgoffsite/pgoffsite/internal/verify/settest"
@@ -239,4 +242,52 @@ func TestScratchIsRemoved(t *testing.T) {
 			t.Errorf("%s: left in the scratch directory: %v", tc.name, files)
 		}
 	}
+}
+
+// A set's restore does not decompress in its checks what the manifest has counted: each
+// pg_restore decompresses every byte, and the restored database's row counts are compared with
+// the manifest's before the restore ends. So a count the manifest gets wrong fails that
+// comparison and empties the database; damage inside compressed data the SHA-256 was computed
+// over fails pg_restore itself, and empties it too.
+func TestSetRestoreCountsFromTheManifest(t *testing.T) {
+	set, pg, _ := sourceSet(t)
+	miscounted := set
+	m := set.Manifest
+	parts := append([]catalog.Part{}, m.Set.Parts...)
+	st := *parts[0].Structure
+	st.Tables = append([]pgdump.Table(nil), st.Tables...)
+	st.Tables[0].Rows++
+	parts[0].Structure = &st
+	m.Set = &catalog.Set{Parts: parts, Jobs: m.Set.Jobs, Snapshot: m.Set.Snapshot}
+	miscounted.Manifest = m
+	s := newStore(t)
+	miscounted.Store(t, s)
+	name, dsn := pg.CreateDB(t, "set_miscounted")
+	res := Archive(context.Background(), s, setKey, Options{RestoreTo: dsn, PgBinDir: pg.BinDir, Jobs: 2})
+	want := fmt.Sprintf("row counts of the restored database differ from the manifest's: %s.%s has %d rows, want %d",
+		st.Tables[0].Schema, st.Tables[0].Name, st.Tables[0].Rows-1, st.Tables[0].Rows)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), want) || res.Committed || res.Restored {
+		t.Fatalf("restore of a set whose manifest miscounts: %v (committed %v)", res.Err, res.Committed)
+	}
+	emptied(t, pg, name, dsn, res.Err)
+
+	damaged := set
+	damaged.Streams = append([][]byte{}, set.Streams...)
+	part := bytes.Clone(set.Streams[1])
+	part[len(part)/2] ^= 0x55
+	damaged.Streams[1] = part
+	m = set.Manifest
+	parts = append([]catalog.Part{}, m.Set.Parts...)
+	sum := sha256.Sum256(part)
+	parts[0].SHA256 = hex.EncodeToString(sum[:])
+	m.Set = &catalog.Set{Parts: parts, Jobs: m.Set.Jobs, Snapshot: m.Set.Snapshot}
+	damaged.Manifest = m
+	s = newStore(t)
+	damaged.Store(t, s)
+	name, dsn = pg.CreateDB(t, "set_damaged")
+	res = Archive(context.Background(), s, setKey, Options{RestoreTo: dsn, PgBinDir: pg.BinDir, Jobs: 2})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "pg_restore failed") || !strings.Contains(res.Err.Error(), "could not uncompress data") {
+		t.Fatalf("restore of a set with damage inside a part's compressed data: %v", res.Err)
+	}
+	emptied(t, pg, name, dsn, res.Err)
 }

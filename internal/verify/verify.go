@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -216,7 +215,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 	}
 
 	hash := sha256.New()
-	chk := pgdump.NewChecker(checkOptions(streams[0], o.RestoreTo != ""))
+	chk := pgdump.NewChecker(pgdump.Options{})
 	var restore *pgrestore.Restore
 	var stage *staged
 	sinks := []io.Writer{hash, chk}
@@ -253,9 +252,8 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 		return fmt.Errorf("verify %s: %w; the restore was stopped before it committed, %w", src.Location(key), err, pgrestore.ErrRolledBack)
 	}
-	tables := counted(streams[0], sum)
-	res.Tables = len(tables)
-	for _, t := range tables {
+	res.Tables = len(sum.Tables)
+	for _, t := range sum.Tables {
 		res.Rows += max(t.Rows, 0)
 	}
 	if restore != nil {
@@ -269,7 +267,7 @@ func verify(ctx context.Context, src Source, key string, o Options, res *Result)
 		}
 	}
 	if restore != nil || stage != nil {
-		return counts(ctx, src, key, o, tables, res)
+		return counts(ctx, src, key, o, sum.Tables, res)
 	}
 	return nil
 }
@@ -286,49 +284,6 @@ func counts(ctx context.Context, src Source, key string, o Options, tables []pgd
 	}
 	res.Restored = true
 	return nil
-}
-
-// checkOptions is how stream s is checked as it streams. A restore does not decompress the
-// tables whose rows the manifest has counted: its pg_restore decompresses every byte, and the
-// manifest's counts, which the SHA-256 ties to these very bytes, are what the restored database
-// is compared with, so decompressing them in the check as well would double the restore's
-// work. The tables the backup did not count (ARCHIVE_CHECK=header, or checked for framing only)
-// the check decompresses and counts itself.
-func checkOptions(s catalog.Stream, restoring bool) pgdump.Options {
-	known := manifestCounts(s)
-	if !restoring || len(known) == 0 {
-		return pgdump.Options{}
-	}
-	return pgdump.Options{FramingOnly: func(schema, name string) bool {
-		_, ok := known[[2]string{schema, name}]
-		return ok
-	}}
-}
-
-// manifestCounts are the tables of stream s whose rows the manifest counted, by schema and name.
-func manifestCounts(s catalog.Stream) map[[2]string]pgdump.Table {
-	known := map[[2]string]pgdump.Table{}
-	if s.Structure != nil {
-		for _, t := range s.Structure.Tables {
-			if t.Rows >= 0 && !t.FramingOnly {
-				known[[2]string{t.Schema, t.Name}] = t
-			}
-		}
-	}
-	return known
-}
-
-// counted is what the restored database's row counts are compared with: the check's own
-// counts, and the manifest's for the tables the check read for framing only (checkOptions).
-func counted(s catalog.Stream, sum pgdump.Summary) []pgdump.Table {
-	known := manifestCounts(s)
-	out := slices.Clone(sum.Tables)
-	for i, t := range out {
-		if m, ok := known[[2]string{t.Schema, t.Name}]; ok && t.FramingOnly {
-			out[i] = m
-		}
-	}
-	return out
 }
 
 // ErrNoManifest reports a dump with no manifest beside it.
