@@ -196,6 +196,5 @@ func newSource(cfg config.Config, f *Factory) archive.Source {
 	return backupsource.New(backupsource.Options{Heroku: f.Heroku(), PgDump: cfg.Method == config.MethodPgDump, Fork: fork,
 		EnvURLs: cfg.EnvURLs(), PgDumpPath: cfg.PgDumpPath, Silence: f.DumpSilence, Secrets: secrets(cfg),
 		PgDumpJobs: cfg.PgDumpJobs, PgDumpExcludeTableData: cfg.PgDumpExcludeTableData, PgDumpExcludeSchema: cfg.PgDumpExcludeSchema,
-		PgDumpCompress: cfg.PgDumpCompress,
-		Mode:           cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
+		PgDumpCompress: cfg.PgDumpCompress, Mode: cfg.Mode, MaxAge: cfg.MaxAge, CaptureTimeout: cfg.CaptureTimeout, Concurrency: cfg.Concurrency})
 }

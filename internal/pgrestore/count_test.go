@@ -2,8 +2,10 @@ package pgrestore
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgoffsite/pgoffsite/internal/pgdump"
 	"github.com/pgoffsite/pgoffsite/internal/testenv"
@@ -45,5 +47,25 @@ func TestCountRows(t *testing.T) {
 	_, err := CountRows(context.Background(), o, tables, 2)
 	if err == nil || !strings.Contains(err.Error(), "count the rows of") || !strings.Contains(err.Error(), `relation "public.mid" does not exist`) {
 		t.Errorf("a missing table: %v", err)
+	}
+}
+
+// A count's deadline grows with the bytes it scans, and a size a planted manifest makes up
+// cannot make it endless.
+func TestCountWithin(t *testing.T) {
+	base := ConnectTimeout + time.Minute
+	for _, c := range []struct {
+		bytes int64
+		want  time.Duration
+	}{
+		{-1, base},
+		{0, base},
+		{100 << 20, base + 10*time.Second},
+		{1 << 62, base + countMax},
+		{math.MaxInt64, base + countMax},
+	} {
+		if got := countWithin(c.bytes); got != c.want {
+			t.Errorf("%d bytes: %s, want %s", c.bytes, got, c.want)
+		}
 	}
 }

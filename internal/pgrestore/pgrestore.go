@@ -380,8 +380,18 @@ func Errors(stderr string) string {
 }
 
 // countRate is the slowest rate at which a count is expected to scan a table's data: a count's
-// deadline grows with the data it reads.
-const countRate = 10 << 20 // bytes a second
+// deadline grows with the data it reads, up to countMax.
+const (
+	countRate = 10 << 20 // bytes a second
+	countMax  = 24 * time.Hour
+)
+
+// countWithin is the deadline of a count scanning bytes. The sizes come from the manifest, which
+// anyone with the uploader's key can write: a huge one must not make the wait endless.
+func countWithin(bytes int64) time.Duration {
+	secs := min(max(bytes, 0)/countRate, int64(countMax/time.Second)) // capped before it can overflow
+	return ConnectTimeout + time.Minute + time.Duration(secs)*time.Second
+}
 
 // CountRows counts the rows of each table (those with a count, Rows >= 0) in the target: in up
 // to jobs sessions at once, each one query over its share of the tables (dealt out by size,
@@ -399,7 +409,7 @@ func CountRows(ctx context.Context, o Options, tables []pgdump.Table, jobs int) 
 	for _, i := range todo {
 		k := slices.Index(load, slices.Min(load))
 		shares[k] = append(shares[k], i)
-		load[k] += max(tables[i].Bytes, 0)
+		load[k] += min(max(tables[i].Bytes, 0), countRate*int64(countMax/time.Second)) // no sum overflows
 	}
 	c := o.conn()
 	counts := make([]int64, len(tables))
@@ -410,8 +420,7 @@ func CountRows(ctx context.Context, o Options, tables []pgdump.Table, jobs int) 
 			for _, i := range share {
 				q = append(q, fmt.Sprintf(`SELECT %d, count(*) FROM %s.%s`, i, quoteIdent(tables[i].Schema), quoteIdent(tables[i].Name)))
 			}
-			within := ConnectTimeout + time.Minute + time.Duration(load[k]/countRate)*time.Second
-			out, err := o.psqlWithin(gctx, c, "pgoffsite-"+o.name()+"-count", strings.Join(q, " UNION ALL "), within)
+			out, err := o.psqlWithin(gctx, c, "pgoffsite-"+o.name()+"-count", strings.Join(q, " UNION ALL "), countWithin(load[k]))
 			if err != nil {
 				return fmt.Errorf("pgrestore: count the rows of %d tables in the restored database: %w", len(share), err)
 			}
